@@ -1,0 +1,74 @@
+// LlmRequest: what a gateway knows about one API call, as views (no ownership). The gateway
+// fills one per request (by hand, or from the raw bodies with tracecast/gateway.h) and hands
+// it to Pipeline::submit / IngestRing::try_submit, which copy what they keep.
+//
+// How it becomes spans is in tracecast/mapping.h and in README ("Attribute mapping").
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string_view>
+
+#include "tracecast/span.h"
+
+namespace tracecast {
+
+// One key of the request's `trace` metadata object. Scalar JSON values keep their type
+// (string, bool, int64, float64); nested objects and arrays are kept as compact JSON text in
+// a string value. The special keys (trace_id, trace_name, span_name, generation_name,
+// parent_span_id) steer the span tree; every key, special or not, is also emitted as the span
+// attribute `trace.metadata.<key>`.
+struct MetadataEntry {
+  std::string_view key;
+  AttributeValue value;
+};
+
+inline constexpr double k_unknown_double = std::numeric_limits<double>::quiet_NaN();
+
+struct LlmRequest {
+  // Routing and identity.
+  std::string_view account;     // the account the request belongs to; selects destinations
+  std::string_view request_id;  // the gateway's request id -> resource `openrouter.trace.id`
+
+  // What was asked and what answered.
+  std::string_view operation = "chat";  // gen_ai.operation.name
+  std::string_view provider;            // gen_ai.system (and gen_ai.provider.name)
+  std::string_view requested_model;     // gen_ai.request.model
+  std::string_view response_model;      // gen_ai.response.model
+  std::string_view response_id;         // gen_ai.response.id (empty: left out)
+  std::int64_t input_tokens = -1;       // gen_ai.usage.input_tokens (negative: unknown)
+  std::int64_t output_tokens = -1;      // gen_ai.usage.output_tokens (negative: unknown)
+  std::string_view finish_reason;       // gen_ai.response.finish_reason
+  double cost = k_unknown_double;       // gen_ai.usage.cost, in USD (NaN: unknown)
+
+  // Request parameters worth an attribute (NaN / negative: not given).
+  double temperature = k_unknown_double;  // gen_ai.request.temperature
+  double top_p = k_unknown_double;        // gen_ai.request.top_p
+  std::int64_t max_tokens = -1;           // gen_ai.request.max_tokens
+  bool stream = false;                    // gen_ai.request.stream (only written when true)
+
+  // Who.
+  std::string_view user;        // user.id
+  std::string_view session_id;  // session.id
+
+  // The request's `trace` object.
+  std::span<const MetadataEntry> metadata;
+
+  // Content: prompt (the request's messages, as JSON text) and completion. Left out for
+  // destinations in privacy mode.
+  std::string_view prompt;      // gen_ai.prompt
+  std::string_view completion;  // gen_ai.completion
+
+  // Timing, Unix nanoseconds from the gateway's own clock. first_token 0: unknown.
+  std::uint64_t start_unix_nano = 0;
+  std::uint64_t first_token_unix_nano = 0;
+  std::uint64_t end_unix_nano = 0;
+
+  // Outcome. error = true gives status ERROR with error_message; http_status 0: unknown.
+  bool error = false;
+  std::string_view error_message;
+  std::int32_t http_status = 0;  // http.response.status_code when non-zero
+};
+
+}  // namespace tracecast

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds and runs the whole suite three ways: normal (warnings as errors), AddressSanitizer +
+# UBSan, and the concurrency tests under ThreadSanitizer; then a short libFuzzer run per fuzz
+# target. Fails if any step fails.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash tools/setup.sh
+
+jobs=$(nproc)
+build() {  # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+echo "== normal build + full suite"
+build build
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600
+
+echo "== AddressSanitizer + UBSan build + full suite"
+build build-asan -DTRACECAST_SANITIZE=address,undefined -DTRACECAST_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -LE no_sanitizer
+
+echo "== ThreadSanitizer build + concurrency tests"
+build build-tsan -DTRACECAST_SANITIZE=thread -DTRACECAST_BUILD_BENCH=OFF
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 900 -L concurrency
+
+echo "== libFuzzer (clang) short runs"
+build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DTRACECAST_BUILD_FUZZ=ON \
+  -DTRACECAST_BUILD_TESTS=OFF -DTRACECAST_BUILD_BENCH=OFF -DTRACECAST_BUILD_TOOLS=OFF
+ctest --test-dir build-fuzz --output-on-failure --timeout 600 -L fuzz
+
+echo "test.sh: all suites passed"

@@ -4,7 +4,7 @@
 function(tracecast_target_options target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-    -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough -Wformat=2)
+    -Woverloaded-virtual -Wimplicit-fallthrough -Wformat=2)
   if(TRACECAST_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -1,0 +1,53 @@
+// Synchronous connection test of one destination: sends one small, valid OTLP/JSON trace
+// (a single span of service "tracecast-connection-test") and classifies the answer, as the
+// reference's "Test Connection" step does before a destination is saved.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tracecast/destination.h"
+
+namespace tracecast {
+
+struct ConnectionTestResult {
+  enum class Category : std::uint8_t {
+    ok,
+    invalid_config,     // validate() found errors; nothing was sent
+    dns,                // host name did not resolve
+    connect_refused,    // nothing listens there (or it is unreachable)
+    tls,                // TLS handshake or certificate verification failed
+    timeout,            // no complete answer within the timeout
+    unauthorized,       // 401 or 403
+    not_found,          // 404
+    payload_too_large,  // 413
+    client_error,       // other 4xx
+    server_error,       // 5xx
+    other,              // anything else (protocol error, 1xx/3xx answer, ...)
+  };
+  Category category = Category::other;
+  int http_status = 0;  // 0 when no HTTP answer arrived
+  // One line: what happened (curl's error text or the status), never a credential.
+  std::string message;
+  // One line: what to do about it, in the words of the reference's troubleshooting section.
+  std::string hint;
+
+  [[nodiscard]] bool ok() const noexcept { return category == Category::ok; }
+};
+
+[[nodiscard]] std::string_view to_string(ConnectionTestResult::Category category) noexcept;
+
+// Validates `config`, then POSTs one test trace (uncompressed JSON: every OTLP server must
+// accept it) and waits at most `timeout` (the smaller of it and config.timeout) for the
+// answer. Blocks the calling thread; never retries. Thread-safe (own curl handle per call).
+// Allocates. Never throws except std::bad_alloc.
+[[nodiscard]] ConnectionTestResult test_connection(const DestinationConfig& config,
+                                                   std::chrono::milliseconds timeout);
+
+// The test body test_connection() sends (a fresh trace id and timestamps each call).
+// Thread-safe. Allocates.
+[[nodiscard]] std::string connection_test_body();
+
+}  // namespace tracecast

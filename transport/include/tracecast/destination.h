@@ -1,0 +1,101 @@
+// Destinations of the sender: Grafana Cloud's OTLP gateway, an OpenTelemetry Collector, or any
+// OTLP/HTTP endpoint. Configuration, validation and the resolved wire form (URL + headers).
+//
+// Knows bytes and endpoints, never spans. No curl in this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tracecast {
+
+enum class DestinationKind : std::uint8_t {
+  grafana_cloud,   // Grafana Cloud OTLP gateway: Basic auth from instance id + glc_ key, gzip
+  otel_collector,  // an OpenTelemetry Collector's OTLP/HTTP receiver, zstd
+  otlp_http,       // any OTLP/HTTP endpoint, gzip
+};
+
+// One destination's settings. Plain data: copy it freely. Fields that may hold a secret
+// (`api_key`, header values) are never copied into an error message, a stat or a log.
+struct DestinationConfig {
+  DestinationKind kind = DestinationKind::otlp_http;
+  // Label for stats and error messages. Never a credential. Empty: "destination".
+  std::string name;
+  // grafana_cloud: base URL of the OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net,
+  //   "/otlp/v1/traces" is appended; a URL already ending in /otlp or /otlp/v1/traces is kept).
+  // otel_collector: base URL (":4318") gets "/v1/traces" appended when it has no path.
+  // otlp_http: the full URL of the traces endpoint, used as is.
+  std::string endpoint;
+  // grafana_cloud only: the numeric instance (stack) id, the Basic-auth user name.
+  std::string instance_id;
+  // grafana_cloud only: the access-policy token (secret; normally starts with "glc_").
+  std::string api_key;
+  // Extra request headers, e.g. {"authorization", "Bearer ..."}. Values may be secret.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // "", "none", "gzip" or "zstd". "" = the kind's default: grafana_cloud gzip (Grafana
+  // documents gzip only), otel_collector zstd, otlp_http gzip (every OTLP server must take it).
+  // The sender does not compress: this says which codec the pipeline must use, and the
+  // Content-Encoding the sender puts on each request comes from SendRequest::content_encoding.
+  std::string compression;
+  // Whole-request timeout (connect + send + response), per attempt. Range 1 ms .. 10 min.
+  std::chrono::milliseconds timeout{10000};
+  // Requests in flight to this destination at once. Range 1 .. 1024. Further requests wait
+  // inside the sender (they keep their buffers, which the pipeline's budget bounds).
+  std::uint32_t max_in_flight = 4;
+  // TLS trust: a PEM bundle file and/or a hashed certificate directory. Empty: system store.
+  std::string ca_file;
+  std::string ca_path;
+  // Disables TLS peer and host verification. For tests against throwaway certificates only:
+  // never set it for a real destination (validate() warns when it is on).
+  bool insecure_skip_verify = false;
+};
+
+// One problem found by validate(). `field` names the DestinationConfig member ("endpoint",
+// "instance_id", "api_key", "headers", "compression", "timeout", "max_in_flight", "name");
+// `message` says what is wrong and how to fix it, never quoting a secret.
+struct ValidationIssue {
+  std::string field;
+  std::string message;
+  bool warning = false;  // true: accepted, but probably a mistake
+};
+
+// Checks a destination. Errors: endpoint that does not parse as an http(s) URL, Grafana's
+// main URL (grafana.net without otlp-gateway) given for a grafana_cloud endpoint, a
+// non-numeric or empty instance id, a missing API key, CR, LF or NUL in a header name or
+// value (header injection), an invalid header name, an unknown compression, a zero timeout or
+// max_in_flight. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
+// insecure_skip_verify, zstd to Grafana Cloud.
+// Thread-safe (pure). Allocates. Never throws except std::bad_alloc.
+[[nodiscard]] std::vector<ValidationIssue> validate(const DestinationConfig& config);
+
+// True when `issues` holds no error (warnings allowed). Thread-safe, no allocation.
+[[nodiscard]] bool has_errors(const std::vector<ValidationIssue>& issues) noexcept;
+
+// The destination as it goes on the wire.
+struct ResolvedDestination {
+  std::string url;  // full URL of the traces endpoint
+  // Every header except Content-Encoding (which the sender sets per request) and
+  // Content-Length: Content-Type: application/json, Authorization for grafana_cloud, then the
+  // configured extra headers. Each entry is a complete "Name: value" line.
+  std::vector<std::string> header_lines;
+  std::string compression;  // "none", "gzip" or "zstd" (the kind's default resolved)
+};
+
+// Resolves a destination that validate() accepted: the URL with the kind's path, the
+// Authorization: Basic base64("<instance id>:<api key>") header for grafana_cloud, the
+// compression default. Precondition: !has_errors(validate(config)); on a config with errors
+// the result is unspecified but safe (no injection: header lines with CR/LF are dropped).
+// Thread-safe (pure). Allocates.
+[[nodiscard]] ResolvedDestination resolve(const DestinationConfig& config);
+
+// The kind's default compression name ("gzip" or "zstd"). Thread-safe, no allocation.
+[[nodiscard]] std::string_view default_compression(DestinationKind kind) noexcept;
+
+// Standard base64 (RFC 4648, with padding). Thread-safe. Allocates the result.
+[[nodiscard]] std::string base64_encode(std::string_view bytes);
+
+}  // namespace tracecast

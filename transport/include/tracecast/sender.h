@@ -1,0 +1,215 @@
+// The sender: one thread driving one curl multi handle for every destination.
+//
+//   producers --try_send()--> [request queue, lock-free MPMC] --> sender thread
+//                                                                  | per destination: queued,
+//                                                                  | in flight (<= cap),
+//                                                                  | waiting for retry
+//   consumer <--poll_completions()-- [completion queue] <----------+
+//
+// Knows bytes and destinations, never spans. Bodies are not copied: the caller keeps a body
+// alive until its Completion is popped. No curl, moodycamel or simdjson in this header.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tracecast/destination.h"
+
+namespace tracecast {
+
+// Exponential backoff with full jitter (OTLP spec: retry 429/502/503/504 and connection
+// failures with exponential backoff and jitter). Retry n (n = 1, 2, ...) waits
+//   uniform(0, min(max_interval, initial_interval * multiplier^(n-1)))
+// unless the server sent Retry-After (seconds or an HTTP date), which is waited instead.
+// A retry that would start after first_attempt + max_elapsed is not made: the request
+// completes as retries_exhausted. Defaults are the OpenTelemetry Collector's
+// (exporterhelper retry_on_failure); the Collector jitters +-50%, we use full jitter, which
+// spreads a fleet's retries better after a shared outage (AWS "Exponential Backoff And Jitter").
+struct RetryPolicy {
+  std::chrono::milliseconds initial_interval{5000};  // > 0
+  double multiplier = 1.5;                           // >= 1
+  std::chrono::milliseconds max_interval{30000};     // >= initial_interval
+  std::chrono::milliseconds max_elapsed{300000};     // 0 = never retry
+};
+
+// One config struct for the sender. Checked once by the constructor (std::invalid_argument).
+struct SenderConfig {
+  // Requests in flight over all destinations. Range 1 .. 65536.
+  std::uint32_t max_in_flight_total = 256;
+  // TCP + TLS connect timeout per attempt. Range 1 ms .. 10 min.
+  std::chrono::milliseconds connect_timeout{5000};
+  RetryPolicy retry;
+  // Requests accepted and not yet popped as completions (queued, in flight, waiting for retry
+  // or completed-not-polled). try_send() returns false beyond it. Power of two, 32 .. 2^20.
+  std::uint32_t queue_capacity = 4096;
+  // Producer threads that call try_send() (sizes the preallocated lock-free queue so that
+  // try_send never allocates). Range 1 .. 256.
+  std::uint32_t max_producers = 16;
+  // Offer HTTP/2 (ALPN over TLS; prior knowledge is never assumed for http://). HTTP/1.1
+  // otherwise; requests multiplex over one connection per host on HTTP/2.
+  bool http2 = true;
+  std::string user_agent = "tracecast/0.1";
+  // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS). 0 = unlimited. Range 0 .. 1024.
+  std::size_t max_connections_per_host = 8;
+  // Response bytes kept to look for partialSuccess; the rest is discarded. Range 0 .. 16 MiB.
+  std::size_t max_response_bytes = 64 * 1024;
+  // Seed of the jitter generator (tests); 0 = from std::random_device.
+  std::uint64_t jitter_seed = 0;
+};
+
+enum class SendOutcome : std::uint8_t {
+  delivered,            // 2xx (possibly with partialSuccess: see rejected_items)
+  rejected,             // non-retryable HTTP status (400, 401, 403, 404, 413, ...)
+  retries_exhausted,    // retryable failures until max_elapsed ran out
+  network_error_final,  // a failure retrying cannot fix (TLS verification, bad URL, ...)
+  aborted,              // shutdown deadline passed first
+  destination_removed,  // destination removed (or never existed) before it was sent
+};
+
+// Why the last attempt failed at the transport level (none when a response arrived).
+enum class NetworkError : std::uint8_t {
+  none, dns, connect, tls, timeout, send_recv, other,
+};
+
+[[nodiscard]] std::string_view to_string(SendOutcome outcome) noexcept;
+[[nodiscard]] std::string_view to_string(NetworkError error) noexcept;
+
+struct Completion {
+  std::uint64_t tag = 0;           // SendRequest::tag, unchanged
+  std::uint32_t destination = 0;   // SendRequest::destination
+  SendOutcome outcome = SendOutcome::aborted;
+  NetworkError network_error = NetworkError::none;  // of the last attempt
+  int http_status = 0;             // of the last attempt; 0: no response
+  std::uint32_t attempts = 0;      // requests actually sent (0 if never sent)
+  std::uint32_t items = 0;         // SendRequest::items, unchanged
+  std::uint64_t rejected_items = 0;   // partialSuccess.rejectedSpans of a 2xx
+  bool partial_success_warning = false;  // partialSuccess.errorMessage with 0 rejected
+  std::uint64_t latency_ns = 0;    // from try_send() to completion
+};
+
+struct SendRequest {
+  std::uint32_t destination = 0;  // id from add_destination()
+  std::uint64_t tag = 0;          // caller's cookie, returned in the Completion
+  const char* body = nullptr;     // not copied; alive until the Completion is popped
+  std::size_t size = 0;
+  std::string_view content_encoding;  // "", "none", "gzip" or "zstd" (static storage or alive as body)
+  std::uint32_t items = 0;            // spans in the body (for the Completion and stats)
+};
+
+// Result of add_destination(): an id, or the validation errors (warnings come either way).
+struct AddDestinationResult {
+  std::uint32_t id = 0;
+  std::vector<ValidationIssue> issues;
+  [[nodiscard]] bool ok() const noexcept { return !has_errors(issues); }
+};
+
+// Counters of one destination (or the total). A snapshot of values each read atomically
+// (relaxed): counters from one snapshot need not add up exactly while requests move.
+struct DestinationStats {
+  std::uint32_t id = 0;
+  std::string name;                    // DestinationConfig::name, never a credential
+  std::uint64_t requests = 0;          // accepted by try_send
+  std::uint64_t attempts = 0;          // HTTP requests started (first tries + retries)
+  std::uint64_t delivered = 0;
+  std::uint64_t retried = 0;           // attempts that were retries
+  std::uint64_t rejected = 0;          // completions with outcome rejected
+  std::uint64_t retries_exhausted = 0;
+  std::uint64_t network_errors_final = 0;
+  std::uint64_t aborted = 0;
+  std::uint64_t removed = 0;
+  std::uint64_t rejected_items = 0;    // partialSuccess.rejectedSpans summed
+  std::uint64_t partial_success_warnings = 0;
+  std::uint64_t bytes_sent = 0;        // request bodies of every attempt
+  std::uint64_t connections_opened = 0;  // CURLINFO_NUM_CONNECTS summed
+  std::uint64_t queued = 0;            // gauge: waiting for a free in-flight slot
+  std::uint64_t in_flight = 0;         // gauge
+  std::uint64_t waiting_for_retry = 0;  // gauge: holding a buffer until its retry time
+  // Responses by HTTP status of every attempt that got one (retryable ones included),
+  // ascending by status; and attempts that failed without a response, by NetworkError.
+  std::vector<std::pair<int, std::uint64_t>> responses_by_status;
+  std::array<std::uint64_t, 7> network_errors{};  // index: NetworkError
+};
+
+struct SenderStats {
+  DestinationStats total;                     // id 0, name "total"
+  std::vector<DestinationStats> destinations;  // ascending id; removed ones included
+  std::uint64_t queue_full = 0;               // try_send() calls that returned false
+};
+
+class Sender {
+ public:
+  // Starts the sender thread. Throws std::invalid_argument on a bad config, std::runtime_error
+  // if curl cannot be initialised. Allocates (queues are preallocated here).
+  explicit Sender(SenderConfig config);
+  // shutdown(now): whatever has not completed is aborted. Then joins the thread.
+  ~Sender();
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  // Validates and adds a destination; ids start at 1 and are never reused. On errors, id 0
+  // and nothing is added. Does not test the connection: call test_connection() first to
+  // accept a user's config only when it works (the reference's "Test Connection" step).
+  // Thread-safe. Allocates.
+  [[nodiscard]] AddDestinationResult add_destination(const DestinationConfig& config);
+  // Replaces a destination's config; requests already in flight finish with the old one.
+  // Returns the issues; nothing changes if there are errors or the id is unknown (then an
+  // issue with field "id"). Thread-safe. Allocates.
+  [[nodiscard]] std::vector<ValidationIssue> update_destination(std::uint32_t id,
+                                                                const DestinationConfig& config);
+  // Removes a destination: its queued and waiting requests complete as destination_removed,
+  // those in flight finish normally (without retries). Later sends to it complete as
+  // destination_removed. Unknown id: no-op. Thread-safe. Allocates.
+  void remove_destination(std::uint32_t id);
+
+  // Hands a body to the sender thread. Never blocks, never allocates, does not copy `body`.
+  // false: at queue_capacity, shut down, or queue full (counted in stats().queue_full); the
+  // caller keeps its buffer. Thread-safe (up to max_producers concurrent producer threads).
+  [[nodiscard]] bool try_send(const SendRequest& request) noexcept;
+
+  // Pops up to `max_items` completions into `out`. Returns how many. Never blocks, never
+  // allocates. Single consumer: call from one thread at a time.
+  std::size_t poll_completions(Completion* out, std::size_t max_items) noexcept;
+
+  // Calls on_completion(const Completion&) for up to `max_items` completions. Returns how
+  // many. Never blocks or allocates (beyond what the callback does). Single consumer.
+  template <class F>
+  std::size_t poll_completions(F&& on_completion, std::size_t max_items) {
+    std::array<Completion, 64> chunk;
+    std::size_t done = 0;
+    while (done < max_items) {
+      const std::size_t want = std::min(chunk.size(), max_items - done);
+      const std::size_t got = poll_completions(chunk.data(), want);
+      for (std::size_t i = 0; i < got; ++i) on_completion(static_cast<const Completion&>(chunk[i]));
+      done += got;
+      if (got < want) break;
+    }
+    return done;
+  }
+
+  // Stops accepting requests and waits (sleeping on a condition variable, no spin) until
+  // every accepted request has completed or `deadline` passes; then aborts what remains
+  // (outcome aborted) and stops the thread. Completions stay poppable afterwards.
+  // Idempotent. Thread-safe. Never throws.
+  void shutdown(std::chrono::steady_clock::time_point deadline) noexcept;
+
+  // Requests accepted and not yet completed (queued, in flight, waiting). May be stale.
+  // Thread-safe, no allocation.
+  [[nodiscard]] std::uint64_t pending_guess() const noexcept;
+
+  // A snapshot of the counters. Thread-safe. Allocates.
+  [[nodiscard]] SenderStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tracecast

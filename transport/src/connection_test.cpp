@@ -1,0 +1,246 @@
+#include "tracecast/connection_test.h"
+
+#include <curl/curl.h>
+
+#include <array>
+#include <memory>
+#include <random>
+
+#include "curl_global.h"
+#include "retry_policy.h"
+
+namespace tracecast {
+
+std::string_view to_string(ConnectionTestResult::Category category) noexcept {
+  using C = ConnectionTestResult::Category;
+  switch (category) {
+    case C::ok: return "ok";
+    case C::invalid_config: return "invalid_config";
+    case C::dns: return "dns";
+    case C::connect_refused: return "connect_refused";
+    case C::tls: return "tls";
+    case C::timeout: return "timeout";
+    case C::unauthorized: return "unauthorized";
+    case C::not_found: return "not_found";
+    case C::payload_too_large: return "payload_too_large";
+    case C::client_error: return "client_error";
+    case C::server_error: return "server_error";
+    case C::other: return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+std::string random_hex(std::mt19937_64& rng, std::size_t digits) {
+  static constexpr std::string_view k_hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(digits);
+  while (out.size() < digits) {
+    std::uint64_t v = rng();
+    for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4) out += k_hex[v & 15];
+  }
+  return out;
+}
+
+struct EasyDeleter {
+  void operator()(CURL* e) const noexcept { curl_easy_cleanup(e); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* out = static_cast<std::string*>(user);
+  const std::size_t bytes = size * count;
+  try {
+    if (out->size() < 4096) out->append(data, std::min<std::size_t>(bytes, 4096 - out->size()));
+  } catch (...) {
+  }
+  return bytes;
+}
+
+// Removes every secret of `config` from `text` (curl's messages quote hosts and ports only,
+// but a user may have pasted a token into the URL).
+std::string scrub(std::string text, const DestinationConfig& config) {
+  auto hide = [&text](const std::string& secret) {
+    if (secret.size() < 4) return;
+    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "***");
+    }
+  };
+  hide(config.api_key);
+  for (const auto& header : config.headers) hide(header.second);
+  return text;
+}
+
+bool is_grafana(const DestinationConfig& c) noexcept { return c.kind == DestinationKind::grafana_cloud; }
+
+std::string hint_for(ConnectionTestResult::Category category, const DestinationConfig& config, int status) {
+  using C = ConnectionTestResult::Category;
+  const bool grafana = is_grafana(config);
+  switch (category) {
+    case C::ok: return "Connection works: make a request and look for the trace (allow 1-2 minutes for propagation).";
+    case C::invalid_config: return "Fix the settings named above, then test the connection again.";
+    case C::dns:
+      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL): the host name does not resolve."
+                     : "Check the endpoint's host name: it does not resolve.";
+    case C::connect_refused:
+      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL) and its port: nothing accepts connections there."
+                     : "Check the endpoint's host and port: nothing accepts connections there (OTLP/HTTP listens on 4318 by default).";
+    case C::tls:
+      return "The server's TLS certificate was not accepted: check the URL's host name, or give the CA that signed it (ca_file / ca_path).";
+    case C::timeout:
+      return "No answer in time: check the URL, any firewall or proxy in between, that the receiver is up; or raise the timeout.";
+    case C::unauthorized:
+      return grafana ? "Confirm the Instance ID is numeric and the API key has write permissions (an access policy with the traces:write scope)."
+                     : "Check the credentials in the headers (e.g. Authorization): the endpoint refused them.";
+    case C::not_found:
+      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL): https://otlp-gateway-prod-<region>.grafana.net."
+                     : "Check the endpoint's path: OTLP/HTTP receives traces at /v1/traces.";
+    case C::payload_too_large:
+      return "The endpoint refused even a small test trace as too large (413): check its request size limit.";
+    case C::client_error:
+      return "The endpoint refused the request (HTTP " + std::to_string(status) +
+             "): check that it is an OTLP/HTTP traces endpoint accepting JSON.";
+    case C::server_error:
+      return "The endpoint failed (HTTP " + std::to_string(status) +
+             "): a server-side problem; try again later or check the receiver's logs.";
+    case C::other:
+      return "Check that the endpoint is an OTLP/HTTP traces receiver.";
+  }
+  return {};
+}
+
+ConnectionTestResult::Category category_for_curl(CURLcode code) noexcept {
+  using C = ConnectionTestResult::Category;
+  switch (detail::classify_curl_code(static_cast<int>(code)).error) {
+    case NetworkError::dns: return C::dns;
+    case NetworkError::connect: return C::connect_refused;
+    case NetworkError::tls: return C::tls;
+    case NetworkError::timeout: return C::timeout;
+    default: return C::other;
+  }
+}
+
+ConnectionTestResult::Category category_for_status(long status) noexcept {
+  using C = ConnectionTestResult::Category;
+  if (status >= 200 && status < 300) return C::ok;
+  if (status == 401 || status == 403) return C::unauthorized;
+  if (status == 404) return C::not_found;
+  if (status == 413) return C::payload_too_large;
+  if (status >= 400 && status < 500) return C::client_error;
+  if (status >= 500 && status < 600) return C::server_error;
+  return C::other;
+}
+
+}  // namespace
+
+std::string connection_test_body() {
+  std::random_device seed;
+  std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string start = std::to_string(now - 1000000);
+  const std::string end = std::to_string(now);
+  std::string body;
+  body.reserve(640);
+  body += R"({"resourceSpans":[{"resource":{"attributes":[)";
+  body += R"({"key":"service.name","value":{"stringValue":"tracecast-connection-test"}}]},)";
+  body += R"("scopeSpans":[{"scope":{"name":"tracecast","version":"0.1.0"},"spans":[{)";
+  body += R"("traceId":")" + random_hex(rng, 32) + R"(","spanId":")" + random_hex(rng, 16) + R"(",)";
+  body += R"("name":"tracecast connection test","kind":3,)";
+  body += R"("startTimeUnixNano":")" + start + R"(","endTimeUnixNano":")" + end + R"(",)";
+  body += R"("attributes":[{"key":"tracecast.connection_test","value":{"boolValue":true}}],)";
+  body += R"("status":{}}]}]}]})";
+  return body;
+}
+
+ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout) {
+  using C = ConnectionTestResult::Category;
+  ConnectionTestResult result;
+  const std::vector<ValidationIssue> issues = validate(config);
+  for (const auto& issue : issues) {
+    if (issue.warning) continue;
+    result.category = C::invalid_config;
+    result.message = issue.field + ": " + issue.message;
+    result.hint = hint_for(C::invalid_config, config, 0);
+    return result;
+  }
+  if (!detail::ensure_curl_global_init()) {
+    result.category = C::other;
+    result.message = "curl could not be initialised";
+    result.hint = hint_for(C::other, config, 0);
+    return result;
+  }
+  const ResolvedDestination resolved = resolve(config);
+  std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+  if (!easy) {
+    result.message = "curl could not be initialised";
+    result.hint = hint_for(C::other, config, 0);
+    return result;
+  }
+  curl_slist* raw_headers = nullptr;
+  for (const auto& line : resolved.header_lines) {
+    curl_slist* next = curl_slist_append(raw_headers, line.c_str());
+    if (next == nullptr) break;
+    raw_headers = next;
+  }
+  if (curl_slist* next = curl_slist_append(raw_headers, "Expect:")) raw_headers = next;
+  std::unique_ptr<curl_slist, SlistDeleter> headers(raw_headers);
+
+  const std::string body = connection_test_body();
+  std::string response;
+  std::array<char, CURL_ERROR_SIZE> error{};
+  const auto limit = std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(1), std::min(timeout, config.timeout));
+  CURL* e = easy.get();
+  curl_easy_setopt(e, CURLOPT_URL, resolved.url.c_str());
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "tracecast/0.1 (connection test)");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(limit.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(limit.count()));
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &collect);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error.data());
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, config.insecure_skip_verify ? 0L : 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config.insecure_skip_verify ? 0L : 2L);
+  if (!config.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config.ca_file.c_str());
+  if (!config.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, config.ca_path.c_str());
+
+  const CURLcode code = curl_easy_perform(e);
+  long status = 0;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK) {
+    result.category = category_for_curl(code);
+    result.http_status = 0;
+    result.message = scrub(error[0] != '\0' ? std::string(error.data()) : std::string(curl_easy_strerror(code)), config);
+    result.hint = hint_for(result.category, config, 0);
+    return result;
+  }
+  result.http_status = static_cast<int>(status);
+  result.category = category_for_status(status);
+  result.message = "HTTP " + std::to_string(status);
+  if (result.category == C::ok) {
+    const detail::PartialSuccess partial = detail::parse_partial_success(response);
+    if (partial.rejected > 0) {
+      result.category = C::client_error;
+      result.message += ": the test span was rejected (partialSuccess.rejectedSpans=" +
+                        std::to_string(partial.rejected) + ")";
+    } else if (partial.has_message) {
+      result.message += " with a partialSuccess warning";
+    }
+  }
+  result.hint = hint_for(result.category, config, result.http_status);
+  return result;
+}
+
+}  // namespace tracecast

@@ -1,0 +1,278 @@
+#include "tracecast/destination.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <array>
+#include <memory>
+
+namespace tracecast {
+namespace {
+
+struct UrlParts {
+  bool ok = false;
+  std::string scheme, host, path, error;
+};
+
+struct CurlUrlDeleter {
+  void operator()(CURLU* u) const noexcept { curl_url_cleanup(u); }
+};
+struct CurlFree {
+  void operator()(char* p) const noexcept { curl_free(p); }
+};
+
+std::string get_part(CURLU* url, CURLUPart part) {
+  char* raw = nullptr;
+  if (curl_url_get(url, part, &raw, 0) != CURLUE_OK || raw == nullptr) return {};
+  std::unique_ptr<char, CurlFree> owned(raw);
+  return std::string(owned.get());
+}
+
+UrlParts parse_url(const std::string& text) {
+  UrlParts parts;
+  std::unique_ptr<CURLU, CurlUrlDeleter> url(curl_url());
+  if (!url) {
+    parts.error = "out of memory";
+    return parts;
+  }
+  const CURLUcode rc = curl_url_set(url.get(), CURLUPART_URL, text.c_str(), 0);
+  if (rc != CURLUE_OK) {
+    parts.error = curl_url_strerror(rc);
+    return parts;
+  }
+  parts.scheme = get_part(url.get(), CURLUPART_SCHEME);
+  parts.host = get_part(url.get(), CURLUPART_HOST);
+  parts.path = get_part(url.get(), CURLUPART_PATH);
+  parts.ok = true;
+  return parts;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+  return out;
+}
+
+bool is_grafana_host(std::string_view host) noexcept {
+  return host == "grafana.net" || ends_with(host, ".grafana.net") || host == "grafana.com" ||
+         ends_with(host, ".grafana.com");
+}
+
+// RFC 9110 token characters (header field names).
+bool is_tchar(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  constexpr std::string_view k_extra = "!#$%&'*+-.^_`|~";
+  return k_extra.find(c) != std::string_view::npos;
+}
+
+bool has_line_break(std::string_view s) noexcept {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+std::string resolved_compression(const DestinationConfig& config) {
+  if (config.compression.empty()) return std::string(default_compression(config.kind));
+  return config.compression;
+}
+
+}  // namespace
+
+std::string_view default_compression(DestinationKind kind) noexcept {
+  return kind == DestinationKind::otel_collector ? "zstd" : "gzip";
+}
+
+bool has_errors(const std::vector<ValidationIssue>& issues) noexcept {
+  return std::any_of(issues.begin(), issues.end(), [](const ValidationIssue& i) { return !i.warning; });
+}
+
+std::vector<ValidationIssue> validate(const DestinationConfig& config) {
+  std::vector<ValidationIssue> issues;
+  auto error = [&](std::string field, std::string message) {
+    issues.push_back({std::move(field), std::move(message), false});
+  };
+  auto warn = [&](std::string field, std::string message) {
+    issues.push_back({std::move(field), std::move(message), true});
+  };
+  const bool grafana = config.kind == DestinationKind::grafana_cloud;
+
+  if (has_line_break(config.name)) error("name", "the name must not contain CR, LF or NUL");
+
+  // Endpoint. The URL itself is never quoted back: users paste tokens into query strings.
+  if (config.endpoint.empty()) {
+    error("endpoint", grafana ? "missing endpoint: give the OTLP gateway base URL "
+                                "(https://otlp-gateway-prod-<region>.grafana.net)"
+                              : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)");
+  } else if (has_line_break(config.endpoint)) {
+    error("endpoint", "the endpoint must not contain CR, LF or NUL");
+  } else {
+    const UrlParts url = parse_url(config.endpoint);
+    if (!url.ok) {
+      error("endpoint", "the endpoint is not a valid URL (" + url.error +
+                            "); expected http(s)://host[:port][/path]");
+    } else if (url.scheme != "http" && url.scheme != "https") {
+      error("endpoint", "the endpoint must be an http:// or https:// URL (scheme '" + url.scheme + "')");
+    } else if (url.host.empty()) {
+      error("endpoint", "the endpoint has no host");
+    } else {
+      const std::string host = lower(url.host);
+      if (grafana && is_grafana_host(host) && host.find("otlp-gateway") == std::string::npos) {
+        error("endpoint", "this is the main Grafana URL, not the OTLP gateway: use the OTLP "
+                          "endpoint (https://otlp-gateway-prod-<region>.grafana.net) shown under "
+                          "Connections > Add new connection > OpenTelemetry (OTLP)");
+      } else if (grafana && !is_grafana_host(host)) {
+        warn("endpoint", "the host is not a grafana.net OTLP gateway; fine for a proxy, "
+                         "otherwise use https://otlp-gateway-prod-<region>.grafana.net");
+      }
+      if (grafana && url.scheme == "http" && is_grafana_host(host)) {
+        warn("endpoint", "Grafana Cloud's OTLP gateway is served over https://");
+      }
+    }
+  }
+
+  if (grafana) {
+    if (config.instance_id.empty()) {
+      error("instance_id", "missing instance ID: the numeric ID of your Grafana Cloud stack "
+                           "(grafana.com/orgs/<org>/stacks, in the stack's URL or details)");
+    } else if (!std::all_of(config.instance_id.begin(), config.instance_id.end(),
+                            [](char c) { return c >= '0' && c <= '9'; })) {
+      error("instance_id", "the instance ID must be numeric (the stack's number, not its name "
+                           "or URL)");
+    }
+    if (config.api_key.empty()) {
+      error("api_key", "missing API key: create a token with the traces:write scope under "
+                       "My Account > Access Policies");
+    } else {
+      if (has_line_break(config.api_key)) error("api_key", "the API key contains a line break");
+      if (config.api_key.rfind("glc_", 0) != 0) {
+        warn("api_key", "the API key does not start with glc_: Grafana Cloud access-policy "
+                        "tokens do; check that you copied the token, not its name or ID");
+      }
+    }
+    if (config.compression == "zstd") {
+      warn("compression", "Grafana Cloud documents gzip only; zstd may be refused");
+    }
+  } else {
+    if (!config.instance_id.empty()) warn("instance_id", "instance_id is used by grafana_cloud only");
+    if (!config.api_key.empty()) warn("api_key", "api_key is used by grafana_cloud only; put "
+                                                 "credentials in headers");
+  }
+
+  for (std::size_t i = 0; i < config.headers.size(); ++i) {
+    const auto& [name, value] = config.headers[i];
+    const std::string which = "header #" + std::to_string(i + 1);
+    if (name.empty()) {
+      error("headers", which + ": empty header name");
+    } else if (has_line_break(name)) {
+      error("headers", which + ": the name contains CR, LF or NUL (header injection)");
+    } else if (!std::all_of(name.begin(), name.end(), is_tchar)) {
+      error("headers", which + " (" + name + "): the name has characters not allowed in a header name");
+    }
+    if (has_line_break(value)) {
+      // The value may be a secret: name the header, never the value.
+      error("headers", which + (!name.empty() && std::all_of(name.begin(), name.end(), is_tchar) ? " (" + name + ")" : std::string()) +
+                           ": the value contains CR, LF or NUL (header injection)");
+    }
+    const std::string lname = lower(name);
+    if (lname == "content-length" || lname == "content-encoding" || lname == "host" ||
+        lname == "transfer-encoding") {
+      error("headers", which + " (" + name + "): set by the sender, cannot be overridden");
+    }
+  }
+
+  if (!config.compression.empty() && config.compression != "none" && config.compression != "gzip" &&
+      config.compression != "zstd") {
+    error("compression", "unknown compression (use none, gzip or zstd)");
+  }
+  if (config.timeout.count() <= 0 || config.timeout > std::chrono::minutes(10)) {
+    error("timeout", "timeout must be between 1 ms and 10 minutes");
+  }
+  if (config.max_in_flight == 0 || config.max_in_flight > 1024) {
+    error("max_in_flight", "max_in_flight must be between 1 and 1024");
+  }
+  if (config.insecure_skip_verify) {
+    warn("insecure_skip_verify", "TLS verification is off: for tests only, never for a real "
+                                 "destination");
+  }
+  return issues;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr std::array<char, 64> k_alphabet = {
+      'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P',
+      'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'a', 'b', 'c', 'd', 'e', 'f',
+      'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v',
+      'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '+', '/'};
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  auto byte = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
+    out += k_alphabet[(v >> 18) & 63];
+    out += k_alphabet[(v >> 12) & 63];
+    out += k_alphabet[(v >> 6) & 63];
+    out += k_alphabet[v & 63];
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    const std::uint32_t v = byte(i) << 16;
+    out += k_alphabet[(v >> 18) & 63];
+    out += k_alphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    const std::uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8);
+    out += k_alphabet[(v >> 18) & 63];
+    out += k_alphabet[(v >> 12) & 63];
+    out += k_alphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+ResolvedDestination resolve(const DestinationConfig& config) {
+  ResolvedDestination out;
+  out.compression = resolved_compression(config);
+  if (out.compression.empty()) out.compression = "none";
+
+  std::string url = config.endpoint;
+  const UrlParts parts = parse_url(url);
+  switch (config.kind) {
+    case DestinationKind::grafana_cloud: {
+      while (!url.empty() && url.back() == '/') url.pop_back();
+      if (ends_with(url, "/otlp/v1/traces")) {
+      } else if (ends_with(url, "/otlp")) {
+        url += "/v1/traces";
+      } else {
+        url += "/otlp/v1/traces";
+      }
+      break;
+    }
+    case DestinationKind::otel_collector:
+      if (parts.ok && (parts.path.empty() || parts.path == "/")) {
+        while (!url.empty() && url.back() == '/') url.pop_back();
+        url += "/v1/traces";
+      }
+      break;
+    case DestinationKind::otlp_http:
+      break;
+  }
+  out.url = std::move(url);
+
+  out.header_lines.emplace_back("Content-Type: application/json");
+  if (config.kind == DestinationKind::grafana_cloud) {
+    out.header_lines.push_back("Authorization: Basic " +
+                               base64_encode(config.instance_id + ":" + config.api_key));
+  }
+  for (const auto& [name, value] : config.headers) {
+    if (name.empty() || has_line_break(name) || has_line_break(value)) continue;
+    if (!std::all_of(name.begin(), name.end(), is_tchar)) continue;
+    out.header_lines.push_back(name + ": " + value);
+  }
+  return out;
+}
+
+}  // namespace tracecast

@@ -1,0 +1,117 @@
+#include "retry_policy.h"
+
+#include <curl/curl.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <string>
+
+namespace tracecast::detail {
+
+std::chrono::nanoseconds backoff_bound(const RetryPolicy& policy, std::uint32_t retry) noexcept {
+  const double initial = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(policy.initial_interval).count());
+  const double cap = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(policy.max_interval).count());
+  const double exponent = retry == 0 ? 0.0 : static_cast<double>(retry - 1);
+  double bound = initial * std::pow(std::max(1.0, policy.multiplier), exponent);
+  if (!(bound <= cap)) bound = cap;  // also catches inf/nan
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::max(0.0, bound)));
+}
+
+std::chrono::nanoseconds jittered_backoff(const RetryPolicy& policy, std::uint32_t retry,
+                                          std::mt19937_64& rng) noexcept {
+  const auto bound = backoff_bound(policy, retry).count();
+  if (bound <= 0) return std::chrono::nanoseconds(0);
+  std::uniform_int_distribution<std::int64_t> dist(0, bound);
+  return std::chrono::nanoseconds(dist(rng));
+}
+
+NetworkFailure classify_curl_code(int curl_code) noexcept {
+  switch (static_cast<CURLcode>(curl_code)) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return {NetworkError::dns, true};
+    case CURLE_COULDNT_CONNECT:
+      return {NetworkError::connect, true};
+    case CURLE_OPERATION_TIMEDOUT:
+      return {NetworkError::timeout, true};
+    case CURLE_SSL_CONNECT_ERROR:
+      return {NetworkError::tls, true};  // a handshake cut short can be transient
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+      return {NetworkError::tls, false};
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+      return {NetworkError::send_recv, true};
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_NOT_BUILT_IN:
+      return {NetworkError::other, false};
+    default:
+      return {NetworkError::other, true};
+  }
+}
+
+PartialSuccess parse_partial_success(std::string_view body) noexcept {
+  PartialSuccess out;
+  // Cheap precheck: most answers are "{}" or empty.
+  if (body.find("partialSuccess") == std::string_view::npos) return out;
+  try {
+    simdjson::ondemand::parser parser;
+    simdjson::padded_string padded(body);
+    simdjson::ondemand::document doc;
+    if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) return out;
+    simdjson::ondemand::object root;
+    if (doc.get_object().get(root) != simdjson::SUCCESS) return out;
+    simdjson::ondemand::object partial;
+    if (root.find_field_unordered("partialSuccess").get_object().get(partial) != simdjson::SUCCESS) {
+      return out;
+    }
+    for (auto field : partial) {
+      std::string_view key;
+      if (field.unescaped_key().get(key) != simdjson::SUCCESS) return out;
+      simdjson::ondemand::value value;
+      if (field.value().get(value) != simdjson::SUCCESS) return out;
+      if (key == "rejectedSpans" || key == "rejected_spans") {
+        simdjson::ondemand::json_type type;
+        if (value.type().get(type) != simdjson::SUCCESS) return out;
+        if (type == simdjson::ondemand::json_type::number) {
+          std::int64_t n = 0;
+          if (value.get_int64().get(n) == simdjson::SUCCESS && n > 0) out.rejected = static_cast<std::uint64_t>(n);
+        } else if (type == simdjson::ondemand::json_type::string) {
+          std::string_view text;
+          if (value.get_string().get(text) == simdjson::SUCCESS) {
+            std::uint64_t n = 0;
+            const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+            if (ec == std::errc() && ptr == text.data() + text.size()) out.rejected = n;
+          }
+        }
+      } else if (key == "errorMessage" || key == "error_message") {
+        std::string_view text;
+        if (value.get_string().get(text) == simdjson::SUCCESS) out.has_message = !text.empty();
+      }
+    }
+  } catch (...) {
+    // padded_string allocation failure: treat as plain success.
+  }
+  return out;
+}
+
+}  // namespace tracecast::detail

@@ -1,0 +1,846 @@
+#include "tracecast/sender.h"
+
+#include <concurrentqueue/concurrentqueue.h>
+#include <curl/curl.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "curl_global.h"
+#include "retry_policy.h"
+
+namespace tracecast {
+
+std::string_view to_string(SendOutcome outcome) noexcept {
+  switch (outcome) {
+    case SendOutcome::delivered: return "delivered";
+    case SendOutcome::rejected: return "rejected";
+    case SendOutcome::retries_exhausted: return "retries_exhausted";
+    case SendOutcome::network_error_final: return "network_error_final";
+    case SendOutcome::aborted: return "aborted";
+    case SendOutcome::destination_removed: return "destination_removed";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(NetworkError error) noexcept {
+  switch (error) {
+    case NetworkError::none: return "none";
+    case NetworkError::dns: return "dns";
+    case NetworkError::connect: return "connect";
+    case NetworkError::tls: return "tls";
+    case NetworkError::timeout: return "timeout";
+    case NetworkError::send_recv: return "send_recv";
+    case NetworkError::other: return "other";
+  }
+  return "unknown";
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::size_t k_status_slots = 600;
+constexpr std::size_t k_network_error_slots = 7;
+constexpr std::size_t k_drain_chunk = 256;
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
+};
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+// An immutable, resolved destination config. Transfers hold a shared_ptr for their attempt,
+// so update_destination() never pulls headers out from under curl.
+struct DestSnapshot {
+  std::string name;
+  std::string url;
+  std::string ca_file, ca_path;
+  bool insecure = false;
+  long timeout_ms = 10000;
+  std::uint32_t max_in_flight = 4;
+  SlistPtr headers_plain, headers_gzip, headers_zstd;
+};
+
+SlistPtr build_headers(const ResolvedDestination& resolved, std::string_view encoding) {
+  curl_slist* list = nullptr;
+  auto append = [&list](const std::string& line) {
+    curl_slist* next = curl_slist_append(list, line.c_str());
+    if (next == nullptr) {
+      curl_slist_free_all(list);
+      throw std::bad_alloc();
+    }
+    list = next;
+  };
+  for (const auto& line : resolved.header_lines) append(line);
+  if (!encoding.empty()) append("Content-Encoding: " + std::string(encoding));
+  append("Expect:");  // no 100-continue round trip for large bodies
+  return SlistPtr(list);
+}
+
+std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config) {
+  const ResolvedDestination resolved = resolve(config);
+  auto snap = std::make_shared<DestSnapshot>();
+  snap->name = config.name.empty() ? "destination" : config.name;
+  snap->url = resolved.url;
+  snap->ca_file = config.ca_file;
+  snap->ca_path = config.ca_path;
+  snap->insecure = config.insecure_skip_verify;
+  snap->timeout_ms = static_cast<long>(config.timeout.count());
+  snap->max_in_flight = config.max_in_flight;
+  snap->headers_plain = build_headers(resolved, "");
+  snap->headers_gzip = build_headers(resolved, "gzip");
+  snap->headers_zstd = build_headers(resolved, "zstd");
+  return snap;
+}
+
+struct Counter {
+  std::atomic<std::uint64_t> value{0};
+  // Written by the sender thread only: a relaxed load + store is enough, readers see a
+  // possibly stale value.
+  void add(std::uint64_t n = 1) noexcept {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void set(std::uint64_t n) noexcept { value.store(n, std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+struct DestCounters {
+  Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
+      aborted, removed, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
+      queued, in_flight, waiting_for_retry;
+  std::array<Counter, k_status_slots> by_status;
+  std::array<Counter, k_network_error_slots> by_network_error;
+};
+
+struct Transfer;
+
+struct Dest {
+  std::uint32_t id = 0;
+  std::shared_ptr<const DestSnapshot> snapshot;  // guarded by Impl::dest_mutex_
+  std::atomic<bool> removed{false};
+  DestCounters counters;
+  // --- sender thread only ---
+  std::shared_ptr<const DestSnapshot> loop_snapshot;
+  std::deque<Transfer*> queued;         // fresh requests, FIFO
+  std::deque<Transfer*> ready_retries;  // retry time reached, waiting for a slot
+  std::uint32_t in_flight = 0;
+  std::uint32_t waiting = 0;
+  clock_type::time_point blocked_until{};
+  bool removal_handled = false;
+};
+
+struct Transfer {
+  SendRequest request{};
+  std::uint64_t accepted_ns = 0;
+  Dest* dest = nullptr;
+  std::shared_ptr<const DestSnapshot> snapshot;
+  CURL* easy = nullptr;
+  std::uint32_t attempts = 0;
+  clock_type::time_point first_attempt{};
+  std::multimap<clock_type::time_point, Transfer*>::iterator timer;
+  bool has_timer = false;
+  std::string response;
+  std::size_t max_response = 0;
+  int last_status = 0;
+  NetworkError last_error = NetworkError::none;
+  std::uint64_t rejected_items = 0;
+  bool partial_warning = false;
+};
+
+struct Queued {
+  SendRequest request;
+  std::uint64_t accepted_ns = 0;
+};
+
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
+}
+
+std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* transfer = static_cast<Transfer*>(user);
+  const std::size_t bytes = size * count;
+  const std::size_t room = transfer->max_response > transfer->response.size()
+                               ? transfer->max_response - transfer->response.size()
+                               : 0;
+  try {
+    transfer->response.append(data, std::min(room, bytes));
+  } catch (...) {
+    // Out of memory for the response text only: the status still decides.
+  }
+  return bytes;
+}
+
+void check_config(const SenderConfig& c) {
+  auto fail = [](const char* what) { throw std::invalid_argument(std::string("SenderConfig: ") + what); };
+  if (c.max_in_flight_total < 1 || c.max_in_flight_total > 65536) fail("max_in_flight_total must be 1..65536");
+  if (c.connect_timeout.count() <= 0 || c.connect_timeout > std::chrono::minutes(10)) {
+    fail("connect_timeout must be 1 ms..10 min");
+  }
+  if (c.retry.initial_interval.count() <= 0) fail("retry.initial_interval must be > 0");
+  if (!(c.retry.multiplier >= 1.0)) fail("retry.multiplier must be >= 1");
+  if (c.retry.max_interval < c.retry.initial_interval) fail("retry.max_interval must be >= initial_interval");
+  if (c.retry.max_elapsed.count() < 0) fail("retry.max_elapsed must be >= 0");
+  if (c.queue_capacity < 32 || c.queue_capacity > (1U << 20) || (c.queue_capacity & (c.queue_capacity - 1)) != 0) {
+    fail("queue_capacity must be a power of two in 32..2^20");
+  }
+  if (c.max_producers < 1 || c.max_producers > 256) fail("max_producers must be 1..256");
+  if (c.max_connections_per_host > 1024) fail("max_connections_per_host must be 0..1024");
+  if (c.max_response_bytes > (16U << 20)) fail("max_response_bytes must be <= 16 MiB");
+}
+
+}  // namespace
+
+struct Sender::Impl {
+  explicit Impl(SenderConfig config)
+      : config_(std::move(config)),
+        requests_(config_.queue_capacity, 0, config_.max_producers),
+        completions_(config_.queue_capacity * 2, 1, 0),
+        rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
+
+  // ---- shared state -------------------------------------------------------------------
+  SenderConfig config_;
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  moodycamel::ConcurrentQueue<Queued> requests_;
+  moodycamel::ConcurrentQueue<Completion> completions_;
+
+  alignas(64) std::atomic<std::uint64_t> outstanding_{0};  // accepted, completion not popped
+  alignas(64) std::atomic<std::uint64_t> unfinished_{0};   // accepted, not completed
+  alignas(64) std::atomic<bool> sleeping_{false};          // sender thread in curl_multi_poll
+  std::atomic<bool> closed_{false};                        // try_send refuses
+  std::atomic<bool> stop_{false};                          // loop aborts all and exits
+  std::atomic<std::uint64_t> queue_full_{0};
+  std::atomic<std::uint64_t> dest_version_{0};
+
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  std::mutex shutdown_mutex_;
+  bool shut_down_ = false;  // guarded by shutdown_mutex_
+
+  mutable std::mutex dest_mutex_;
+  std::vector<std::unique_ptr<Dest>> dests_;  // index = id - 1; never shrinks
+
+  // ---- sender thread only -------------------------------------------------------------
+  std::vector<Dest*> loop_dests_;
+  std::uint64_t loop_version_ = ~std::uint64_t{0};
+  std::vector<CURL*> easy_pool_;
+  std::vector<std::unique_ptr<Transfer>> transfers_;
+  std::vector<Transfer*> free_transfers_;
+  std::multimap<clock_type::time_point, Transfer*> timers_;
+  std::mt19937_64 rng_;
+  std::uint32_t in_flight_total_ = 0;
+  std::size_t rotate_ = 0;
+
+  void wake() noexcept {
+    if (multi_ != nullptr) curl_multi_wakeup(multi_);
+  }
+
+  // ---- completion ---------------------------------------------------------------------
+  void complete(Transfer* t, SendOutcome outcome) {
+    Completion c;
+    c.tag = t->request.tag;
+    c.destination = t->request.destination;
+    c.outcome = outcome;
+    c.network_error = t->last_error;
+    c.http_status = t->last_status;
+    c.attempts = t->attempts;
+    c.items = t->request.items;
+    c.rejected_items = t->rejected_items;
+    c.partial_success_warning = t->partial_warning;
+    const std::uint64_t now = now_ns();
+    c.latency_ns = now > t->accepted_ns ? now - t->accepted_ns : 0;
+    if (t->dest != nullptr) {
+      DestCounters& k = t->dest->counters;
+      switch (outcome) {
+        case SendOutcome::delivered: k.delivered.add(); break;
+        case SendOutcome::rejected: k.rejected.add(); break;
+        case SendOutcome::retries_exhausted: k.retries_exhausted.add(); break;
+        case SendOutcome::network_error_final: k.network_errors_final.add(); break;
+        case SendOutcome::aborted: k.aborted.add(); break;
+        case SendOutcome::destination_removed: k.removed.add(); break;
+      }
+      k.rejected_items.add(t->rejected_items);
+      if (t->partial_warning) k.partial_success_warnings.add();
+    }
+    if (!completions_.try_enqueue(c)) completions_.enqueue(c);  // sized to never need this
+    release(t);
+    if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        closed_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(done_mutex_);
+      done_cv_.notify_all();
+    }
+  }
+
+  Transfer* acquire() {
+    if (free_transfers_.empty()) {
+      transfers_.push_back(std::make_unique<Transfer>());
+      return transfers_.back().get();
+    }
+    Transfer* t = free_transfers_.back();
+    free_transfers_.pop_back();
+    return t;
+  }
+
+  void release(Transfer* t) {
+    t->snapshot.reset();
+    t->dest = nullptr;
+    t->easy = nullptr;
+    t->attempts = 0;
+    t->has_timer = false;
+    t->response.clear();
+    t->last_status = 0;
+    t->last_error = NetworkError::none;
+    t->rejected_items = 0;
+    t->partial_warning = false;
+    free_transfers_.push_back(t);
+  }
+
+  // ---- destinations -------------------------------------------------------------------
+  void refresh_destinations() {
+    const std::uint64_t version = dest_version_.load(std::memory_order_acquire);
+    if (version == loop_version_) return;
+    {
+      std::lock_guard<std::mutex> lock(dest_mutex_);
+      loop_dests_.clear();
+      for (auto& d : dests_) {
+        d->loop_snapshot = d->snapshot;
+        loop_dests_.push_back(d.get());
+      }
+    }
+    loop_version_ = version;
+    for (Dest* d : loop_dests_) {
+      if (d->removed.load(std::memory_order_acquire) && !d->removal_handled) {
+        d->removal_handled = true;
+        drop_waiting(d, SendOutcome::destination_removed);
+      }
+    }
+  }
+
+  // Completes every queued, ready and timer-waiting request of `d` with `outcome`.
+  void drop_waiting(Dest* d, SendOutcome outcome) {
+    while (!d->queued.empty()) {
+      Transfer* t = d->queued.front();
+      d->queued.pop_front();
+      complete(t, outcome);
+    }
+    while (!d->ready_retries.empty()) {
+      Transfer* t = d->ready_retries.front();
+      d->ready_retries.pop_front();
+      complete(t, outcome);
+    }
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->second->dest == d) {
+        Transfer* t = it->second;
+        it = timers_.erase(it);
+        t->has_timer = false;
+        --d->waiting;
+        complete(t, outcome);
+      } else {
+        ++it;
+      }
+    }
+    update_gauges(d);
+  }
+
+  static void update_gauges(Dest* d) noexcept {
+    d->counters.queued.set(d->queued.size() + d->ready_retries.size());
+    d->counters.in_flight.set(d->in_flight);
+    d->counters.waiting_for_retry.set(d->waiting + d->ready_retries.size());
+  }
+
+  // ---- intake -------------------------------------------------------------------------
+  void drain_requests() {
+    std::array<Queued, k_drain_chunk> chunk;
+    for (;;) {
+      const std::size_t n = requests_.try_dequeue_bulk(chunk.begin(), chunk.size());
+      for (std::size_t i = 0; i < n; ++i) route(chunk[i]);
+      if (n < chunk.size()) break;
+    }
+  }
+
+  void route(const Queued& q) {
+    Transfer* t = acquire();
+    t->request = q.request;
+    t->accepted_ns = q.accepted_ns;
+    t->max_response = config_.max_response_bytes;
+    const std::uint32_t id = q.request.destination;
+    Dest* d = (id >= 1 && id <= loop_dests_.size()) ? loop_dests_[id - 1] : nullptr;
+    if (d == nullptr) {
+      // The destination may have been added after our last refresh.
+      loop_version_ = ~std::uint64_t{0};
+      refresh_destinations();
+      d = (id >= 1 && id <= loop_dests_.size()) ? loop_dests_[id - 1] : nullptr;
+    }
+    if (d == nullptr || d->removed.load(std::memory_order_acquire)) {
+      if (d != nullptr) {
+        t->dest = d;
+        d->counters.requests.add();
+      }
+      complete(t, SendOutcome::destination_removed);
+      return;
+    }
+    t->dest = d;
+    d->counters.requests.add();
+    d->queued.push_back(t);
+    update_gauges(d);
+  }
+
+  void promote_due_timers(clock_type::time_point now) {
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      Transfer* t = timers_.begin()->second;
+      timers_.erase(timers_.begin());
+      t->has_timer = false;
+      --t->dest->waiting;
+      t->dest->ready_retries.push_back(t);
+      update_gauges(t->dest);
+    }
+  }
+
+  // ---- dispatch -----------------------------------------------------------------------
+  [[nodiscard]] bool can_send(const Dest* d, clock_type::time_point now) const noexcept {
+    return in_flight_total_ < config_.max_in_flight_total && d->loop_snapshot &&
+           d->in_flight < d->loop_snapshot->max_in_flight && now >= d->blocked_until;
+  }
+
+  void dispatch(clock_type::time_point now) {
+    const std::size_t n = loop_dests_.size();
+    if (n == 0) return;
+    // Round-robin start so that the total cap does not always favour low ids.
+    rotate_ = (rotate_ + 1) % n;
+    for (std::size_t k = 0; k < n && in_flight_total_ < config_.max_in_flight_total; ++k) {
+      Dest* d = loop_dests_[(rotate_ + k) % n];
+      if (d->removed.load(std::memory_order_relaxed)) continue;
+      bool changed = false;
+      while (can_send(d, now) && (!d->ready_retries.empty() || !d->queued.empty())) {
+        std::deque<Transfer*>& from = d->ready_retries.empty() ? d->queued : d->ready_retries;
+        Transfer* t = from.front();
+        from.pop_front();
+        start_attempt(t, now);
+        changed = true;
+      }
+      if (changed) update_gauges(d);
+    }
+  }
+
+  CURL* take_easy() {
+    if (!easy_pool_.empty()) {
+      CURL* e = easy_pool_.back();
+      easy_pool_.pop_back();
+      curl_easy_reset(e);
+      return e;
+    }
+    return curl_easy_init();
+  }
+
+  void start_attempt(Transfer* t, clock_type::time_point now) {
+    Dest* d = t->dest;
+    t->snapshot = d->loop_snapshot;
+    const DestSnapshot& s = *t->snapshot;
+    if (t->attempts == 0) t->first_attempt = now;
+    ++t->attempts;
+    t->response.clear();
+    d->counters.attempts.add();
+    if (t->attempts > 1) d->counters.retried.add();
+
+    CURL* e = take_easy();
+    if (e == nullptr) {
+      t->last_error = NetworkError::other;
+      complete(t, SendOutcome::network_error_final);
+      return;
+    }
+    t->easy = e;
+    const std::string_view enc = t->request.content_encoding;
+    curl_slist* headers = (enc == "gzip")   ? s.headers_gzip.get()
+                          : (enc == "zstd") ? s.headers_zstd.get()
+                                            : s.headers_plain.get();
+    curl_easy_setopt(e, CURLOPT_URL, s.url.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.size));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, config_.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     config_.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
+                                   : static_cast<long>(CURL_HTTP_VERSION_1_1));
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s.insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s.insecure ? 0L : 2L);
+    if (!s.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, s.ca_file.c_str());
+    if (!s.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, s.ca_path.c_str());
+    if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
+      easy_pool_.push_back(e);
+      t->easy = nullptr;
+      t->last_error = NetworkError::other;
+      complete(t, SendOutcome::network_error_final);
+      return;
+    }
+    ++d->in_flight;
+    ++in_flight_total_;
+    d->counters.bytes_sent.add(t->request.size);
+  }
+
+  // ---- results ------------------------------------------------------------------------
+  void finish_attempt(CURL* e, CURLcode code, clock_type::time_point now) {
+    Transfer* t = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    long status = 0;
+    long connects = 0;
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
+    curl_multi_remove_handle(multi_, e);
+    easy_pool_.push_back(e);
+    if (t == nullptr) return;
+    t->easy = nullptr;
+    Dest* d = t->dest;
+    --d->in_flight;
+    --in_flight_total_;
+    DestCounters& k = d->counters;
+    k.connections_opened.add(static_cast<std::uint64_t>(std::max(0L, connects)));
+
+    const bool removed = d->removed.load(std::memory_order_acquire);
+    if (code == CURLE_OK) {
+      t->last_status = static_cast<int>(status);
+      t->last_error = NetworkError::none;
+      if (status > 0 && static_cast<std::size_t>(status) < k_status_slots) k.by_status[static_cast<std::size_t>(status)].add();
+      if (status >= 200 && status < 300) {
+        const detail::PartialSuccess partial = detail::parse_partial_success(t->response);
+        t->rejected_items = partial.rejected;
+        t->partial_warning = partial.rejected == 0 && partial.has_message;
+        complete(t, SendOutcome::delivered);
+      } else if (detail::is_retryable_status(static_cast<int>(status))) {
+        schedule_retry(t, now, retry_after > 0 ? retry_after : 0,
+                       detail::throttles_destination(static_cast<int>(status)), removed);
+      } else {
+        complete(t, SendOutcome::rejected);
+      }
+    } else {
+      const detail::NetworkFailure failure = detail::classify_curl_code(static_cast<int>(code));
+      t->last_status = status > 0 ? static_cast<int>(status) : 0;
+      t->last_error = failure.error;
+      k.by_network_error[static_cast<std::size_t>(failure.error)].add();
+      if (failure.retryable) {
+        schedule_retry(t, now, 0, false, removed);
+      } else {
+        complete(t, SendOutcome::network_error_final);
+      }
+    }
+    update_gauges(d);
+  }
+
+  void schedule_retry(Transfer* t, clock_type::time_point now, curl_off_t retry_after_s, bool throttle,
+                      bool removed) {
+    if (removed) {
+      complete(t, SendOutcome::destination_removed);
+      return;
+    }
+    if (stop_.load(std::memory_order_acquire)) {
+      complete(t, SendOutcome::aborted);
+      return;
+    }
+    const auto delay = retry_after_s > 0
+                           ? std::chrono::duration_cast<clock_type::duration>(std::chrono::seconds(retry_after_s))
+                           : std::chrono::duration_cast<clock_type::duration>(
+                                 detail::jittered_backoff(config_.retry, t->attempts, rng_));
+    const clock_type::time_point at = now + delay;
+    if (at > t->first_attempt + config_.retry.max_elapsed) {
+      complete(t, SendOutcome::retries_exhausted);
+      return;
+    }
+    Dest* d = t->dest;
+    if (throttle && at > d->blocked_until) d->blocked_until = at;
+    t->timer = timers_.emplace(at, t);
+    t->has_timer = true;
+    ++d->waiting;
+  }
+
+  void read_results(clock_type::time_point now) {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg == CURLMSG_DONE) finish_attempt(msg->easy_handle, msg->data.result, now);
+    }
+  }
+
+  // Milliseconds curl_multi_poll may sleep: until the next retry timer or the end of a
+  // destination's backoff that has work waiting; curl shortens it for its own timers.
+  [[nodiscard]] int poll_timeout_ms(clock_type::time_point now) const noexcept {
+    clock_type::time_point next = now + std::chrono::seconds(1);
+    if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+    for (const Dest* d : loop_dests_) {
+      if (d->queued.empty() && d->ready_retries.empty()) continue;
+      if (d->blocked_until > now) {
+        next = std::min(next, d->blocked_until);
+      } else if (d->loop_snapshot && d->in_flight < d->loop_snapshot->max_in_flight &&
+                 in_flight_total_ < config_.max_in_flight_total) {
+        return 0;  // sendable work: a new slot opened
+      }
+    }
+    if (next <= now) return 0;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
+    return static_cast<int>(std::min<std::int64_t>(ms, 1000));
+  }
+
+  void abort_everything() {
+    // In flight: remove from curl and abort.
+    std::vector<CURL*> handles;
+    for (auto& owned : transfers_) {
+      if (owned->easy != nullptr) handles.push_back(owned->easy);
+    }
+    for (CURL* e : handles) {
+      Transfer* t = nullptr;
+      curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      curl_multi_remove_handle(multi_, e);
+      easy_pool_.push_back(e);
+      if (t == nullptr) continue;
+      t->easy = nullptr;
+      --t->dest->in_flight;
+      --in_flight_total_;
+      complete(t, SendOutcome::aborted);
+    }
+    for (Dest* d : loop_dests_) drop_waiting(d, SendOutcome::aborted);
+    // Requests still in the queue (routed, then aborted).
+    std::array<Queued, k_drain_chunk> chunk;
+    for (;;) {
+      const std::size_t n = requests_.try_dequeue_bulk(chunk.begin(), chunk.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        route(chunk[i]);
+      }
+      for (Dest* d : loop_dests_) drop_waiting(d, SendOutcome::aborted);
+      if (n == 0) break;
+    }
+  }
+
+  void run() {
+    for (;;) {
+      refresh_destinations();
+      drain_requests();
+      if (stop_.load(std::memory_order_acquire)) {
+        abort_everything();
+        return;
+      }
+      clock_type::time_point now = clock_type::now();
+      promote_due_timers(now);
+      dispatch(now);
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      now = clock_type::now();
+      read_results(now);
+      promote_due_timers(now);
+      dispatch(now);
+      if (in_flight_total_ > 0) curl_multi_perform(multi_, &running);
+
+      int timeout = poll_timeout_ms(clock_type::now());
+      // Dekker-style handshake with try_send(): announce the sleep, then look at the queue
+      // once more; a producer that enqueued after our look sees sleeping_ and wakes us.
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (requests_.size_approx() > 0 || stop_.load(std::memory_order_seq_cst) ||
+          dest_version_.load(std::memory_order_seq_cst) != loop_version_) {
+        timeout = 0;
+      }
+      if (timeout > 0) curl_multi_poll(multi_, nullptr, 0, timeout, nullptr);
+      sleeping_.store(false, std::memory_order_seq_cst);
+    }
+  }
+};
+
+Sender::Sender(SenderConfig config) {
+  check_config(config);
+  if (!detail::ensure_curl_global_init()) throw std::runtime_error("curl_global_init failed");
+  impl_ = std::make_unique<Impl>(std::move(config));
+  impl_->multi_ = curl_multi_init();
+  if (impl_->multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
+  curl_multi_setopt(impl_->multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(impl_->multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
+                    static_cast<long>(impl_->config_.max_connections_per_host));
+  impl_->thread_ = std::thread([impl = impl_.get()] { impl->run(); });
+}
+
+Sender::~Sender() {
+  shutdown(std::chrono::steady_clock::now());
+  for (CURL* e : impl_->easy_pool_) curl_easy_cleanup(e);
+  curl_multi_cleanup(impl_->multi_);
+}
+
+AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
+  AddDestinationResult result;
+  result.issues = validate(config);
+  if (has_errors(result.issues)) return result;
+  auto dest = std::make_unique<Dest>();
+  dest->snapshot = make_snapshot(config);
+  {
+    std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
+    dest->id = static_cast<std::uint32_t>(impl_->dests_.size() + 1);
+    result.id = dest->id;
+    impl_->dests_.push_back(std::move(dest));
+  }
+  impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
+  impl_->wake();
+  return result;
+}
+
+std::vector<ValidationIssue> Sender::update_destination(std::uint32_t id, const DestinationConfig& config) {
+  std::vector<ValidationIssue> issues = validate(config);
+  if (has_errors(issues)) return issues;
+  auto snapshot = make_snapshot(config);
+  {
+    std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
+    if (id == 0 || id > impl_->dests_.size() || impl_->dests_[id - 1]->removed.load(std::memory_order_acquire)) {
+      issues.push_back({"id", "unknown or removed destination id", false});
+      return issues;
+    }
+    impl_->dests_[id - 1]->snapshot = std::move(snapshot);
+  }
+  impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
+  impl_->wake();
+  return issues;
+}
+
+void Sender::remove_destination(std::uint32_t id) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
+    if (id == 0 || id > impl_->dests_.size()) return;
+    impl_->dests_[id - 1]->removed.store(true, std::memory_order_release);
+  }
+  impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
+  impl_->wake();
+}
+
+bool Sender::try_send(const SendRequest& request) noexcept {
+  Impl& s = *impl_;
+  // Count first, then look at closed_: shutdown() sets closed_ and then waits for
+  // unfinished_ to reach zero, so a request counted here is always completed.
+  s.unfinished_.fetch_add(1, std::memory_order_seq_cst);
+  if (s.closed_.load(std::memory_order_seq_cst)) {
+    s.unfinished_.fetch_sub(1, std::memory_order_acq_rel);
+    s.queue_full_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (s.outstanding_.fetch_add(1, std::memory_order_acq_rel) >= s.config_.queue_capacity ||
+      !s.requests_.try_enqueue(Queued{request, now_ns()})) {
+    s.outstanding_.fetch_sub(1, std::memory_order_acq_rel);
+    if (s.unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 && s.closed_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(s.done_mutex_);
+      s.done_cv_.notify_all();
+    }
+    s.queue_full_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  if (s.sleeping_.exchange(false, std::memory_order_seq_cst)) curl_multi_wakeup(s.multi_);
+  return true;
+}
+
+std::size_t Sender::poll_completions(Completion* out, std::size_t max_items) noexcept {
+  const std::size_t n = impl_->completions_.try_dequeue_bulk(out, max_items);
+  if (n > 0) impl_->outstanding_.fetch_sub(n, std::memory_order_acq_rel);
+  return n;
+}
+
+void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
+  Impl& s = *impl_;
+  std::lock_guard<std::mutex> once(s.shutdown_mutex_);
+  if (s.shut_down_) return;
+  s.shut_down_ = true;
+  s.closed_.store(true, std::memory_order_seq_cst);
+  s.wake();
+  {
+    std::unique_lock<std::mutex> lock(s.done_mutex_);
+    s.done_cv_.wait_until(lock, deadline,
+                          [&s] { return s.unfinished_.load(std::memory_order_acquire) == 0; });
+  }
+  s.stop_.store(true, std::memory_order_seq_cst);
+  s.wake();
+  if (s.thread_.joinable()) s.thread_.join();
+  // A try_send() that counted itself just before closed_ was set may enqueue after the
+  // thread's last drain: abort it here. The window is a few instructions long.
+  while (s.unfinished_.load(std::memory_order_acquire) > 0) {
+    try {
+      s.abort_everything();
+    } catch (...) {
+      break;
+    }
+    if (s.unfinished_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  }
+}
+
+std::uint64_t Sender::pending_guess() const noexcept {
+  return impl_->unfinished_.load(std::memory_order_relaxed);
+}
+
+SenderStats Sender::stats() const {
+  SenderStats out;
+  out.total.name = "total";
+  out.queue_full = impl_->queue_full_.load(std::memory_order_relaxed);
+  std::map<int, std::uint64_t> total_status;
+  std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
+  for (const auto& d : impl_->dests_) {
+    DestinationStats s;
+    s.id = d->id;
+    s.name = d->snapshot ? d->snapshot->name : std::string();
+    const DestCounters& k = d->counters;
+    s.requests = k.requests.get();
+    s.attempts = k.attempts.get();
+    s.delivered = k.delivered.get();
+    s.retried = k.retried.get();
+    s.rejected = k.rejected.get();
+    s.retries_exhausted = k.retries_exhausted.get();
+    s.network_errors_final = k.network_errors_final.get();
+    s.aborted = k.aborted.get();
+    s.removed = k.removed.get();
+    s.rejected_items = k.rejected_items.get();
+    s.partial_success_warnings = k.partial_success_warnings.get();
+    s.bytes_sent = k.bytes_sent.get();
+    s.connections_opened = k.connections_opened.get();
+    s.queued = k.queued.get();
+    s.in_flight = k.in_flight.get();
+    s.waiting_for_retry = k.waiting_for_retry.get();
+    for (std::size_t code = 0; code < k_status_slots; ++code) {
+      const std::uint64_t n = k.by_status[code].get();
+      if (n == 0) continue;
+      s.responses_by_status.emplace_back(static_cast<int>(code), n);
+      total_status[static_cast<int>(code)] += n;
+    }
+    for (std::size_t i = 0; i < k_network_error_slots; ++i) {
+      s.network_errors[i] = k.by_network_error[i].get();
+      out.total.network_errors[i] += s.network_errors[i];
+    }
+    DestinationStats& t = out.total;
+    t.requests += s.requests;
+    t.attempts += s.attempts;
+    t.delivered += s.delivered;
+    t.retried += s.retried;
+    t.rejected += s.rejected;
+    t.retries_exhausted += s.retries_exhausted;
+    t.network_errors_final += s.network_errors_final;
+    t.aborted += s.aborted;
+    t.removed += s.removed;
+    t.rejected_items += s.rejected_items;
+    t.partial_success_warnings += s.partial_success_warnings;
+    t.bytes_sent += s.bytes_sent;
+    t.connections_opened += s.connections_opened;
+    t.queued += s.queued;
+    t.in_flight += s.in_flight;
+    t.waiting_for_retry += s.waiting_for_retry;
+    out.destinations.push_back(std::move(s));
+  }
+  out.total.responses_by_status.assign(total_status.begin(), total_status.end());
+  return out;
+}
+
+}  // namespace tracecast

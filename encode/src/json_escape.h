@@ -1,0 +1,182 @@
+// JSON string escaping with UTF-8 repair: the encoder's hot loop (internal header).
+//
+// Fast path: 16 bytes at a time (SSE2, in the x86-64 baseline), copying runs of bytes that
+// need nothing. The first byte >= 0x80 triggers one SIMD validation of the rest of the string
+// (simdjson::validate_utf8); when valid, non-ASCII bytes then pass through the fast path too.
+// Only strings that really hold ill-formed UTF-8 take the scalar decoding path, which writes
+// U+FFFD per maximal ill-formed subpart (Unicode 3.9, Table 3-7 well-formed sequences).
+#pragma once
+
+#include <emmintrin.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace tracecast::detail {
+
+struct EscapeResult {
+  char* out;               // end of written bytes; nullptr when the output did not fit
+  std::uint64_t replaced;  // U+FFFD written for ill-formed input
+};
+
+// 0: copy as is; 1: ASCII that JSON requires escaped; 2: byte >= 0x80 (part of UTF-8).
+inline constexpr std::array<std::uint8_t, 256> k_byte_class = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int i = 0; i < 0x20; ++i) t[static_cast<std::size_t>(i)] = 1;
+  t['"'] = 1;
+  t['\\'] = 1;
+  for (int i = 0x80; i < 0x100; ++i) t[static_cast<std::size_t>(i)] = 2;
+  return t;
+}();
+
+// Writes the escape for an ASCII byte of class 1 (2 or 6 bytes).
+inline char* write_escape(unsigned char c, char* out) noexcept {
+  char short_form = 0;
+  switch (c) {
+    case '"': short_form = '"'; break;
+    case '\\': short_form = '\\'; break;
+    case '\b': short_form = 'b'; break;
+    case '\f': short_form = 'f'; break;
+    case '\n': short_form = 'n'; break;
+    case '\r': short_form = 'r'; break;
+    case '\t': short_form = 't'; break;
+    default: break;
+  }
+  if (short_form != 0) {
+    out[0] = '\\';
+    out[1] = short_form;
+    return out + 2;
+  }
+  constexpr char digits[] = "0123456789abcdef";
+  std::memcpy(out, "\\u00", 4);
+  out[4] = digits[c >> 4];
+  out[5] = digits[c & 0xf];
+  return out + 6;
+}
+
+// Length of the well-formed UTF-8 sequence at s (n >= 1 bytes available, s[0] >= 0x80), or 0
+// with `bad` set to the length of the maximal ill-formed subpart (>= 1) to replace.
+inline std::size_t utf8_sequence(const unsigned char* s, std::size_t n, std::size_t& bad) noexcept {
+  const unsigned c = s[0];
+  bad = 1;
+  if (c < 0xC2 || c > 0xF4) return 0;
+  const std::size_t need = c < 0xE0 ? 2 : (c < 0xF0 ? 3 : 4);
+  unsigned lo = 0x80, hi = 0xBF;
+  if (c == 0xE0) lo = 0xA0;
+  else if (c == 0xED) hi = 0x9F;  // no surrogates
+  else if (c == 0xF0) lo = 0x90;  // no overlong 4-byte forms
+  else if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  if (n < 2 || s[1] < lo || s[1] > hi) return 0;
+  for (std::size_t k = 2; k < need; ++k) {
+    if (k >= n || s[k] < 0x80 || s[k] > 0xBF) {
+      bad = k;
+      return 0;
+    }
+  }
+  return need;
+}
+
+// A cut position <= max (s holds more than max bytes) that does not split a code point:
+// backs off over at most 3 continuation bytes.
+inline std::size_t utf8_cut(const char* s, std::size_t max) noexcept {
+  std::size_t cut = max;
+  for (int back = 0; back < 3 && cut > 0; ++back) {
+    if ((static_cast<unsigned char>(s[cut]) & 0xC0) != 0x80) return cut;
+    --cut;
+  }
+  if ((static_cast<unsigned char>(s[cut]) & 0xC0) != 0x80) return cut;
+  return max;  // not UTF-8 there anyway: repair replaces what is left
+}
+
+bool validate_utf8(const char* s, std::size_t n) noexcept;  // simdjson, in json_escape.cpp
+
+// Bytes in v that stop the fast copy: controls, '"', '\\' and (unless high_ok) bytes >= 0x80.
+inline unsigned stop_mask(__m128i v, bool high_ok) noexcept {
+  const __m128i ctrl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v);
+  const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+  const __m128i bslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+  unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(ctrl, _mm_or_si128(quote, bslash))));
+  if (!high_ok) m |= static_cast<unsigned>(_mm_movemask_epi8(v));
+  return m;
+}
+
+// Escapes s[0, n) into [out, out_end). Never writes at or past out_end.
+inline EscapeResult escape_json(const char* s, std::size_t n, char* out, char* out_end) noexcept {
+  const auto* in = reinterpret_cast<const unsigned char*>(s);
+  std::size_t i = 0;
+  std::uint64_t replaced = 0;
+  bool validated = false;  // the rest of the string was checked once
+  bool high_ok = false;    // ... and found well-formed: non-ASCII bytes copy as is
+  while (i < n) {
+    if (out_end - out >= 16) {
+      if (n - i >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+        const unsigned m = stop_mask(v, high_ok);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v);
+        if (m == 0) {
+          out += 16;
+          i += 16;
+          continue;
+        }
+        const auto k = static_cast<std::size_t>(__builtin_ctz(m));
+        out += k;
+        i += k;
+      } else if (n >= 16) {
+        // Tail shorter than 16: look at the last 16 bytes of the string, skip what is done.
+        const std::size_t rem = n - i;
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + n - 16));
+        const unsigned m = stop_mask(v, high_ok) >> (16 - rem);
+        if (m == 0) {
+          std::memcpy(out, in + i, rem);
+          out += rem;
+          break;
+        }
+        const auto k = static_cast<std::size_t>(__builtin_ctz(m));
+        std::memcpy(out, in + i, k);
+        out += k;
+        i += k;
+      }
+    }
+    // One unit at i (a stop byte, or any byte of a short string / near the end of output).
+    const unsigned char c = in[i];
+    const std::uint8_t cls = k_byte_class[c];
+    if (cls == 0 || (cls == 2 && high_ok)) {
+      if (out == out_end) return {nullptr, replaced};
+      *out++ = static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (cls == 1) {
+      if (out_end - out < 6) return {nullptr, replaced};
+      out = write_escape(c, out);
+      ++i;
+      continue;
+    }
+    if (!validated) {
+      validated = true;
+      if (validate_utf8(s + i, n - i)) {
+        high_ok = true;
+        continue;
+      }
+    }
+    std::size_t bad = 0;
+    const std::size_t len = utf8_sequence(in + i, n - i, bad);
+    if (len != 0) {
+      if (out_end - out < static_cast<std::ptrdiff_t>(len)) return {nullptr, replaced};
+      std::memcpy(out, in + i, len);
+      out += len;
+      i += len;
+    } else {
+      if (out_end - out < 3) return {nullptr, replaced};
+      std::memcpy(out, "\xEF\xBF\xBD", 3);
+      out += 3;
+      i += bad;
+      ++replaced;
+    }
+  }
+  return {out, replaced};
+}
+
+}  // namespace tracecast::detail

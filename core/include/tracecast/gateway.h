@@ -1,0 +1,249 @@
+// Gateway integration: an LlmRequest straight from the raw bodies of an OpenAI-style chat
+// request and of the provider's response (whole, or streamed as server-sent events).
+//
+// Two objects split the work:
+//   GatewayParser  one per gateway thread: the JSON parsers and a padded scratch buffer,
+//                  reused for every call. Holds no per-request state.
+//   GatewayRecord  one per request in flight (pool and reuse them): the LlmRequest being
+//                  filled, the storage its views point at, the stream state and the issues
+//                  found so far. Any thread's parser may work on it, one call at a time.
+//
+//   GatewayParser parser{config};                 // per thread
+//   GatewayRecord rec{config};                    // per in-flight request, reused
+//   rec.reset();
+//   parser.parse_request(body, x_session_id_header, rec);
+//   rec.request().start_unix_nano = ...;          // the gateway's own clock, account, id
+//   parser.parse_response(response_body, rec);    // or begin_stream/feed_stream/finish_stream
+//   parser.set_outcome(http_status, error_body_or_empty, rec);
+//   ring.try_submit(rec.request());
+//
+// Lifetimes: the views in rec.request() point into the caller's bodies (JSON strings without
+// escapes, the `messages` array text) and into the record's own storage (unescaped strings,
+// compact JSON of nested metadata values, streamed content, error messages). Keep the bodies
+// and the record alive and untouched until the request has been submitted (submit copies).
+//
+// Failure: no call throws or crashes on any input. Malformed, truncated or non-UTF-8 bodies
+// keep what could be read; each problem sets a bit in GatewayParseResult::issues (returned to
+// the gateway), in GatewayRecord::issues() (cumulative for the request) and in the parser's
+// GatewayStats; with GatewayConfig::issues_metadata_key set, the span carries them as a
+// metadata entry (names joined by ',').
+//
+// Allocation: grow-only buffers, so allocation happens only while warming up (a body, line
+// or content larger than any seen before); steady state allocates nothing.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "tracecast/llm_request.h"
+
+namespace tracecast {
+
+// What could not be read, one bit per reason (GatewayParseResult::issues is a bit set).
+enum class ParseIssue : std::uint32_t {
+  none = 0,
+  request_not_json = 1u << 0,        // request body is not a JSON object: nothing read
+  request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
+  request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
+  field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset
+  response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
+  response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
+  stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped
+  too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
+  response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
+  body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
+  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes: cut (UTF-8 safe)
+  stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
+  stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
+  error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
+};
+inline constexpr std::size_t k_parse_issue_count = 14;
+
+[[nodiscard]] constexpr std::uint32_t issue_bit(ParseIssue i) noexcept {
+  return static_cast<std::uint32_t>(i);
+}
+// Stable snake_case name of one issue ("request_truncated"); "unknown" for a value that is not
+// a single known bit. Thread-safe, does not allocate.
+[[nodiscard]] std::string_view parse_issue_name(ParseIssue issue) noexcept;
+
+// The result of one parser call: the issues this call found, and a specific description of the
+// first of them (a static string; empty when ok()).
+struct GatewayParseResult {
+  std::uint32_t issues = 0;
+  std::string_view detail;
+
+  [[nodiscard]] bool ok() const noexcept { return issues == 0; }
+  [[nodiscard]] bool has(ParseIssue i) const noexcept { return (issues & issue_bit(i)) != 0; }
+};
+
+// Counters of one parser (one thread): plain integers, read them on the parser's thread or after
+// joining it.
+struct GatewayStats {
+  std::uint64_t requests = 0;       // parse_request calls
+  std::uint64_t responses = 0;      // parse_response calls
+  std::uint64_t stream_chunks = 0;  // SSE data lines parsed (including [DONE])
+  std::uint64_t outcomes = 0;       // set_outcome calls
+  std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
+
+  [[nodiscard]] std::uint64_t count(ParseIssue i) const noexcept;
+};
+
+// Limits shared by GatewayParser and GatewayRecord. validate() before use; the constructors
+// throw std::invalid_argument on an invalid config (misuse at construction).
+struct GatewayConfig {
+  // Largest request or response body parsed, bytes. Default 64 MiB; 1 .. 1 GiB. A larger body
+  // is not parsed (body_too_large); the request is still traced.
+  std::size_t max_body_bytes = std::size_t{64} << 20;
+  // Most `trace` keys kept per request. Default 64; 0 .. 4096. Extra keys: too_many_metadata_keys.
+  std::size_t max_metadata_keys = 64;
+  // Most streamed completion content kept, bytes. Default 256 KiB; 0 .. max_body_bytes.
+  std::size_t max_completion_bytes = std::size_t{256} << 10;
+  // Longest SSE line accepted, bytes. Default 4 MiB; 64 .. max_body_bytes.
+  std::size_t max_stream_line_bytes = std::size_t{4} << 20;
+  // Longest error message kept from an error body that is not JSON, bytes. Default 1 KiB;
+  // 16 .. 1 MiB.
+  std::size_t max_error_text_bytes = 1024;
+  // Metadata key under which a record's issues are added to the span (the mapping writes it
+  // as `trace.metadata.<key>`). Empty: not added. Must outlive the parser and records.
+  std::string_view issues_metadata_key = "tracecast.parse_issues";
+
+  // Names the first invalid field and why ("max_metadata_keys: above 4096"); empty when valid.
+  // Thread-safe, does not allocate.
+  [[nodiscard]] std::string_view validate() const noexcept;
+};
+
+class GatewayParser;
+
+// The per-request state: the LlmRequest being filled and the storage behind its views.
+// Not thread-safe: one call at a time (from any thread).
+class GatewayRecord {
+ public:
+  // Reserves the metadata table (max_metadata_keys + 1 entries). Allocates; throws
+  // std::invalid_argument when config.validate() fails.
+  explicit GatewayRecord(const GatewayConfig& config = {});
+  GatewayRecord(const GatewayRecord&) = delete;
+  GatewayRecord& operator=(const GatewayRecord&) = delete;
+  // Not movable: request() holds views into the record itself. Pool records by pointer.
+  GatewayRecord(GatewayRecord&&) = delete;
+  GatewayRecord& operator=(GatewayRecord&&) = delete;
+  ~GatewayRecord();
+
+  // Clears everything for the next request, keeping the buffers' capacity. Does not allocate.
+  void reset() noexcept;
+
+  // The request being filled. The gateway sets account, request_id and the timings here.
+  [[nodiscard]] LlmRequest& request() noexcept { return request_; }
+  [[nodiscard]] const LlmRequest& request() const noexcept { return request_; }
+  // Every issue found since reset() (bit set of ParseIssue).
+  [[nodiscard]] std::uint32_t issues() const noexcept { return issues_; }
+
+ private:
+  friend class GatewayParser;
+  struct Detail;  // the implementation's access helpers (gateway.cpp)
+
+  // Fixed-capacity text: copies are cut at a UTF-8 boundary, never allocate.
+  template <std::size_t N>
+  struct FixedText {
+    std::array<char, N> bytes{};
+    std::size_t size = 0;
+    [[nodiscard]] std::string_view view() const noexcept { return {bytes.data(), size}; }
+  };
+
+  GatewayConfig config_;
+  LlmRequest request_;
+  std::uint32_t issues_ = 0;
+
+  // Request storage: unescaped strings and compact nested JSON (<= request body size), and a
+  // sanitized copy of a request body that was not UTF-8.
+  std::vector<char> request_arena_;
+  std::size_t request_arena_used_ = 0;
+  std::vector<char> request_copy_;
+  // Response storage, same scheme.
+  std::vector<char> response_arena_;
+  std::size_t response_arena_used_ = 0;
+  std::vector<char> response_copy_;
+  // Outcome storage: the provider's error message.
+  std::vector<char> outcome_arena_;
+  std::size_t outcome_arena_used_ = 0;
+
+  std::vector<MetadataEntry> metadata_;  // capacity max_metadata_keys + 1, never grows past it
+  std::size_t user_metadata_count_ = 0;
+  FixedText<256> issues_text_;
+
+  // Stream state.
+  std::vector<char> pending_line_;  // a line split across feed_stream calls
+  std::vector<char> content_;       // concatenated delta content, <= max_completion_bytes
+  FixedText<256> stream_id_;
+  FixedText<256> stream_model_;
+  FixedText<64> stream_finish_reason_;
+  FixedText<128> stream_provider_;
+  FixedText<1024> stream_error_;
+  std::int64_t stream_input_tokens_ = -1;
+  std::int64_t stream_output_tokens_ = -1;
+  double stream_cost_ = k_unknown_double;
+  bool stream_active_ = false;
+  bool stream_done_ = false;
+  bool stream_error_seen_ = false;
+  bool discarding_line_ = false;  // inside an over-long line: drop until its newline
+};
+
+// The parsers of one gateway thread. Not thread-safe: one per thread. Every parse call is
+// noexcept, never throws, and allocates only to grow its buffers past sizes seen before.
+class GatewayParser {
+ public:
+  // Allocates the JSON parser. Throws std::invalid_argument when config.validate() fails.
+  explicit GatewayParser(const GatewayConfig& config = {});
+  GatewayParser(const GatewayParser&) = delete;
+  GatewayParser& operator=(const GatewayParser&) = delete;
+  GatewayParser(GatewayParser&&) noexcept;
+  GatewayParser& operator=(GatewayParser&&) noexcept;
+  ~GatewayParser();
+
+  // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
+  // user, session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
+  // stream, temperature, top_p, max_tokens (or max_completion_tokens), operation "chat".
+  // A non-empty session_header (the x-session-id header value) overrides the body's session_id.
+  // Clears the request-side fields first; does not touch account, request_id or timings.
+  GatewayParseResult parse_request(std::string_view body, std::string_view session_header,
+                                   GatewayRecord& rec) noexcept;
+
+  // Reads a non-streamed response body: id, model, provider (when the body names one),
+  // choices[].finish_reason (the first non-null), choices[0].message.content (or its
+  // tool_calls as JSON text when content is null) as the completion, usage.prompt_tokens,
+  // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error).
+  GatewayParseResult parse_response(std::string_view body, GatewayRecord& rec) noexcept;
+
+  // A streamed response. begin_stream clears the stream state; feed_stream takes the SSE bytes
+  // as they pass, split anywhere (even inside a line or a UTF-8 sequence); now_unix_nano (the
+  // gateway's clock, 0: unknown) stamps first_token_unix_nano at the first content delta;
+  // finish_stream copies id, model, finish reason, usage, cost and the concatenated content
+  // into rec.request(). Only the current line is buffered, never the whole stream.
+  void begin_stream(GatewayRecord& rec) noexcept;
+  GatewayParseResult feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
+                                 GatewayRecord& rec) noexcept;
+  GatewayParseResult finish_stream(GatewayRecord& rec) noexcept;
+
+  // The outcome from the gateway: http_status (0: unknown) and, for a failed call, the error
+  // body. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
+  // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
+  // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
+  // body gives "HTTP <status>".
+  GatewayParseResult set_outcome(int http_status, std::string_view error_body,
+                                 GatewayRecord& rec) noexcept;
+
+  [[nodiscard]] const GatewayStats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Impl;
+  GatewayParseResult finish_call(GatewayRecord& rec, std::uint32_t issues,
+                                 std::string_view detail) noexcept;
+
+  std::unique_ptr<Impl> impl_;
+  GatewayStats stats_;
+};
+
+}  // namespace tracecast

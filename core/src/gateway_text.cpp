@@ -1,0 +1,165 @@
+#include "gateway_text.h"
+
+#include <array>
+#include <cstring>
+
+namespace tracecast::detail {
+namespace {
+
+[[nodiscard]] inline std::uint8_t byte_at(std::string_view s, std::size_t i) noexcept {
+  return static_cast<std::uint8_t>(s[i]);
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when s[i] does not start one.
+[[nodiscard]] std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  const std::uint8_t b0 = byte_at(s, i);
+  if (b0 < 0x80) return 1;
+  const std::size_t left = s.size() - i;
+  auto cont = [&](std::size_t k) { return k < left && (byte_at(s, i + k) & 0xC0) == 0x80; };
+  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    const std::uint8_t b1 = byte_at(s, i + 1);
+    if (b0 == 0xE0 && b1 < 0xA0) return 0;  // overlong
+    if (b0 == 0xED && b1 > 0x9F) return 0;  // surrogate
+    return 3;
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    const std::uint8_t b1 = byte_at(s, i + 1);
+    if (b0 == 0xF0 && b1 < 0x90) return 0;  // overlong
+    if (b0 == 0xF4 && b1 > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+[[nodiscard]] constexpr bool is_json_space(char c) noexcept {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+}  // namespace
+
+std::size_t utf8_cut(std::string_view s, std::size_t max_len) noexcept {
+  if (s.size() <= max_len) return s.size();
+  std::size_t n = max_len;
+  // Back off over continuation bytes: s[n] must start a sequence (or be ASCII).
+  while (n > 0 && (byte_at(s, n) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+std::size_t sanitize_utf8(std::string_view src, char* dst) noexcept {
+  std::size_t replaced = 0;
+  std::size_t i = 0;
+  while (i < src.size()) {
+    const std::size_t n = utf8_sequence(src, i);
+    if (n == 0) {
+      dst[i] = '?';
+      ++replaced;
+      ++i;
+      continue;
+    }
+    std::memcpy(dst + i, src.data() + i, n);
+    i += n;
+  }
+  return replaced;
+}
+
+std::size_t minify_json(std::string_view src, char* dst) noexcept {
+  std::size_t out = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : src) {
+    if (in_string) {
+      dst[out++] = c;
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (is_json_space(c)) continue;
+    if (c == '"') in_string = true;
+    dst[out++] = c;
+  }
+  return out;
+}
+
+Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
+  std::array<char, k_repair_max_depth> closers{};
+  std::size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  std::size_t string_start = 0;
+  std::size_t root_end = 0;  // just past the first complete top-level container
+  for (std::size_t i = 0; i < size; ++i) {
+    const char c = buf[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        in_string = true;
+        string_start = i;
+        break;
+      case '{':
+      case '[':
+        if (depth == closers.size()) return {RepairKind::too_deep, size};
+        closers[depth++] = c == '{' ? '}' : ']';
+        break;
+      case '}':
+      case ']':
+        if (depth == 0) return {RepairKind::none, size};  // unbalanced: not a truncation
+        --depth;
+        if (depth == 0 && root_end == 0) root_end = i + 1;
+        break;
+      default:
+        break;
+    }
+    if (depth == 0 && root_end != 0 && !in_string) {
+      // A complete root value; anything after it but whitespace is trailing junk.
+      std::size_t j = root_end;
+      while (j < size && is_json_space(buf[j])) ++j;
+      if (j < size) return {RepairKind::trailing, root_end};
+      return {RepairKind::none, size};
+    }
+  }
+  if (!in_string && depth == 0) return {RepairKind::none, size};
+  std::size_t n = size;
+  if (in_string) {
+    // Drop a dangling escape ("\", "\u12") and a partial UTF-8 sequence, then close it.
+    std::size_t last_escape = 0;  // 0: none (string_start is never inside the content)
+    std::size_t escape_len = 0;
+    for (std::size_t i = string_start + 1; i < n; ++i) {
+      if (buf[i] != '\\') continue;
+      last_escape = i;
+      escape_len = (i + 1 < n && buf[i + 1] == 'u') ? 6 : 2;
+      i += 1;  // skip the escaped character
+    }
+    if (last_escape != 0 && last_escape + escape_len > n) n = last_escape;
+    std::size_t lead = n;
+    while (lead > string_start + 1 && n - lead < 3 &&
+           (static_cast<std::uint8_t>(buf[lead - 1]) & 0xC0) == 0x80)
+      --lead;
+    if (lead > string_start + 1) {
+      const auto b0 = static_cast<std::uint8_t>(buf[lead - 1]);
+      const std::size_t want = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
+      if (lead - 1 + want > n) n = lead - 1;
+    }
+    buf[n++] = '"';
+  }
+  while (depth > 0) buf[n++] = closers[--depth];
+  return {RepairKind::truncated, n};
+}
+
+}  // namespace tracecast::detail

@@ -1,0 +1,318 @@
+#include "tracecast/mapping.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "tracecast/utf8.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace tracecast {
+namespace {
+
+constexpr std::string_view k_metadata_prefix = "trace.metadata.";
+
+std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+
+void store_be64(std::uint8_t* out, std::uint64_t v) noexcept {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<std::uint8_t>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+std::uint64_t load_be64(const std::uint8_t* in) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | in[i];
+  return v;
+}
+
+// Derived span id for the wrapper spans of a caller-chosen trace: a hash of the trace id, the
+// level and the name, so every request of the group names the same root/intermediate span.
+SpanId derive_span_id(const TraceId& trace, std::string_view level, std::string_view name) noexcept {
+  XXH3_state_t state;
+  XXH3_64bits_reset(&state);
+  XXH3_64bits_update(&state, trace.bytes.data(), trace.bytes.size());
+  XXH3_64bits_update(&state, level.data(), level.size());
+  XXH3_64bits_update(&state, "\x1f", 1);
+  XXH3_64bits_update(&state, name.data(), name.size());
+  std::uint64_t h = XXH3_64bits_digest(&state);
+  if (h == 0) h = 1;
+  return SpanId::from_u64(h);
+}
+
+// A special key's value when it is a string; nullptr-like empty view otherwise.
+struct SpecialKeys {
+  std::string_view trace_id, trace_name, span_name, generation_name, parent_span_id;
+};
+
+SpecialKeys find_special_keys(std::span<const MetadataEntry> metadata, std::uint32_t& issues) noexcept {
+  SpecialKeys k;
+  for (const MetadataEntry& e : metadata) {
+    std::string_view* slot = nullptr;
+    if (e.key == "trace_id") slot = &k.trace_id;
+    else if (e.key == "trace_name") slot = &k.trace_name;
+    else if (e.key == "span_name") slot = &k.span_name;
+    else if (e.key == "generation_name") slot = &k.generation_name;
+    else if (e.key == "parent_span_id") slot = &k.parent_span_id;
+    if (slot == nullptr) continue;
+    if (e.value.type() != ValueType::string) {
+      issues |= k_non_string_special_key;
+      continue;
+    }
+    *slot = e.value.as_string();
+  }
+  return k;
+}
+
+class AttrWriter {
+ public:
+  AttrWriter(Attribute* out, std::size_t cap) noexcept : out_(out), cap_(cap) {}
+  void add(std::string_view key, AttributeValue v) noexcept {
+    if (n_ < cap_) out_[n_++] = Attribute{key, v};
+  }
+  void add_string(std::string_view key, std::string_view v) noexcept {
+    if (!v.empty()) add(key, AttributeValue::string(v));
+  }
+  void add_int(std::string_view key, std::int64_t v) noexcept {
+    if (v >= 0) add(key, AttributeValue::int64(v));
+  }
+  void add_double(std::string_view key, double v) noexcept {
+    if (!std::isnan(v)) add(key, AttributeValue::float64(v));
+  }
+  std::size_t size() const noexcept { return n_; }
+
+ private:
+  Attribute* out_;
+  std::size_t cap_;
+  std::size_t n_ = 0;
+};
+
+}  // namespace
+
+IdGenerator::IdGenerator(std::uint64_t seed) noexcept {
+  for (auto& s : s_) s = splitmix64(seed);
+}
+
+IdGenerator::IdGenerator() : IdGenerator([] {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}()) {}
+
+std::uint64_t IdGenerator::next() noexcept {
+  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+TraceId IdGenerator::next_trace_id() noexcept {
+  TraceId id;
+  do {
+    store_be64(id.bytes.data(), next());
+    store_be64(id.bytes.data() + 8, next());
+  } while (!id.valid());
+  return id;
+}
+
+SpanId IdGenerator::next_span_id() noexcept {
+  std::uint64_t v;
+  do {
+    v = next();
+  } while (v == 0);
+  return SpanId::from_u64(v);
+}
+
+TraceId derive_trace_id(std::string_view account, std::string_view trace_id) noexcept {
+  if (trace_id.size() == 32) {
+    const TraceId direct = TraceId::from_hex(trace_id);
+    if (direct.valid()) return direct;
+  }
+  XXH3_state_t state;
+  XXH3_128bits_reset(&state);
+  XXH3_128bits_update(&state, account.data(), account.size());
+  XXH3_128bits_update(&state, "\x1f", 1);
+  XXH3_128bits_update(&state, trace_id.data(), trace_id.size());
+  const XXH128_hash_t h = XXH3_128bits_digest(&state);
+  TraceId id;
+  store_be64(id.bytes.data(), h.high64);
+  store_be64(id.bytes.data() + 8, h.low64 == 0 && h.high64 == 0 ? 1 : h.low64);
+  return id;
+}
+
+bool sample_trace(const TraceId& id, double rate) noexcept {
+  if (!(rate > 0.0)) return false;  // also NaN
+  if (rate >= 1.0) return true;
+  const std::uint64_t low = load_be64(id.bytes.data() + 8);
+  // 2^64 * rate, computed in long double to keep small rates exact enough.
+  const auto threshold = static_cast<std::uint64_t>(static_cast<long double>(rate) * 18446744073709551616.0L);
+  return low < threshold;
+}
+
+void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& ids,
+                 MappedRequest& out) noexcept {
+  out.issues_ = k_mapping_ok;
+  std::span<const MetadataEntry> metadata = r.metadata;
+  if (metadata.size() > MappedRequest::k_max_metadata) {
+    metadata = metadata.first(MappedRequest::k_max_metadata);
+    out.issues_ |= k_too_many_metadata;
+  }
+  const SpecialKeys special = find_special_keys(metadata, out.issues_);
+
+  // --- ids -------------------------------------------------------------------------------
+  const bool grouped = !special.trace_id.empty();
+  const TraceId trace_id = grouped ? derive_trace_id(r.account, special.trace_id) : ids.next_trace_id();
+  SpanId parent;
+  if (!special.parent_span_id.empty()) {
+    parent = SpanId::from_hex(special.parent_span_id);
+    if (!parent.valid()) out.issues_ |= k_invalid_parent_span_id;
+  }
+
+  // --- resource ---------------------------------------------------------------------------
+  std::size_t rc = 0;
+  out.resource_attrs_[rc++] = {"service.name", AttributeValue::string(config.service_name)};
+  if (!config.service_version.empty())
+    out.resource_attrs_[rc++] = {"service.version", AttributeValue::string(config.service_version)};
+  std::string_view request_id = r.request_id;
+  if (request_id.empty()) {
+    trace_id.to_hex(out.trace_hex_);
+    request_id = std::string_view(out.trace_hex_, sizeof out.trace_hex_);
+  }
+  out.resource_attrs_[rc++] = {"openrouter.trace.id", AttributeValue::string(request_id)};
+  for (std::size_t i = 0;
+       i < config.extra_resource_attributes.size() && i < MappingConfig::k_max_extra_resource; ++i) {
+    const auto& [k, v] = config.extra_resource_attributes[i];
+    out.resource_attrs_[rc++] = {k, AttributeValue::string(v)};
+  }
+  out.resource_count_ = rc;
+  out.scope_ = {config.scope_name, config.scope_version};
+
+  // --- timing and status ------------------------------------------------------------------
+  const std::uint64_t start = r.start_unix_nano;
+  std::uint64_t end = r.end_unix_nano;
+  if (end < start) {
+    end = start;
+    out.issues_ |= k_end_before_start;
+  }
+
+  // --- span tree --------------------------------------------------------------------------
+  // trace_name alone names the one span; with a span or generation name it is a root above.
+  const bool root_span = !special.trace_name.empty() &&
+                         (!special.generation_name.empty() || !special.span_name.empty());
+  const bool mid_span = !special.span_name.empty();
+  std::size_t sc = 0;
+  SpanId up = parent;
+  auto wrapper = [&](std::string_view level, std::string_view name) {
+    SpanView& s = out.spans_[sc++];
+    s = SpanView{};
+    s.trace_id = trace_id;
+    s.span_id = grouped ? derive_span_id(trace_id, level, name) : ids.next_span_id();
+    if (grouped && s.span_id == up) s.span_id = ids.next_span_id();
+    s.parent_span_id = up;
+    s.name = name;
+    s.kind = SpanKind::internal;
+    s.start_unix_nano = start;
+    s.end_unix_nano = end;
+    up = s.span_id;
+  };
+  if (root_span) wrapper("root", special.trace_name);
+  if (mid_span) wrapper("span", special.span_name);
+
+  SpanView& g = out.spans_[sc++];
+  g = SpanView{};
+  g.trace_id = trace_id;
+  g.span_id = ids.next_span_id();
+  g.parent_span_id = up;
+  g.kind = SpanKind::client;
+  g.start_unix_nano = start;
+  g.end_unix_nano = end;
+  if (r.error) {
+    g.status_code = StatusCode::error;
+    g.status_message = r.error_message;
+  }
+  if (!special.generation_name.empty()) {
+    g.name = special.generation_name;
+  } else if (!special.trace_name.empty() && !root_span) {
+    g.name = special.trace_name;
+  } else {
+    // "{gen_ai.operation.name} {gen_ai.request.model}" (GenAI semantic conventions).
+    const std::string_view op = r.operation.empty() ? std::string_view("chat") : r.operation;
+    const std::string_view model = r.requested_model.empty() ? r.response_model : r.requested_model;
+    std::size_t n = std::min(op.size(), sizeof out.name_buf_);
+    std::memcpy(out.name_buf_, op.data(), n);
+    if (!model.empty() && n < sizeof out.name_buf_) {
+      out.name_buf_[n++] = ' ';
+      const std::string_view m = utf8_prefix(model, sizeof out.name_buf_ - n);
+      std::memcpy(out.name_buf_ + n, m.data(), m.size());
+      n += m.size();
+    }
+    g.name = std::string_view(out.name_buf_, n);
+  }
+
+  // --- generation span attributes (content last, so privacy mode is a shorter view) ------
+  AttrWriter a(out.attrs_, MappedRequest::k_max_span_attributes);
+  a.add_string("gen_ai.operation.name", r.operation);
+  a.add_string("gen_ai.system", r.provider);
+  if (config.emit_current_genai_names) a.add_string("gen_ai.provider.name", r.provider);
+  a.add_string("gen_ai.request.model", r.requested_model);
+  a.add_string("gen_ai.response.model", r.response_model);
+  a.add_string("gen_ai.response.id", r.response_id);
+  a.add_int("gen_ai.usage.input_tokens", r.input_tokens);
+  a.add_int("gen_ai.usage.output_tokens", r.output_tokens);
+  a.add_string("gen_ai.response.finish_reason", r.finish_reason);
+  if (config.emit_current_genai_names && !r.finish_reason.empty()) {
+    out.finish_reasons_[0] = r.finish_reason;
+    a.add("gen_ai.response.finish_reasons", AttributeValue::strings(out.finish_reasons_));
+  }
+  a.add_double("gen_ai.usage.cost", r.cost);
+  a.add_double("gen_ai.request.temperature", r.temperature);
+  a.add_double("gen_ai.request.top_p", r.top_p);
+  a.add_int("gen_ai.request.max_tokens", r.max_tokens);
+  if (r.stream) a.add("gen_ai.request.stream", AttributeValue::boolean(true));
+  if (r.first_token_unix_nano != 0 && r.first_token_unix_nano >= start) {
+    a.add("gen_ai.server.time_to_first_token",
+          AttributeValue::float64(static_cast<double>(r.first_token_unix_nano - start) / 1e9));
+  }
+  if (r.http_status != 0) a.add("http.response.status_code", AttributeValue::int64(r.http_status));
+  a.add_string("user.id", r.user);
+  a.add_string("session.id", r.session_id);
+
+  char* key_out = out.metadata_keys_;
+  for (const MetadataEntry& e : metadata) {
+    if (e.key.empty()) {
+      out.issues_ |= k_empty_metadata_key;
+      continue;
+    }
+    const std::string_view key = utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes);
+    std::memcpy(key_out, k_metadata_prefix.data(), k_metadata_prefix.size());
+    std::memcpy(key_out + k_metadata_prefix.size(), key.data(), key.size());
+    const std::size_t len = k_metadata_prefix.size() + key.size();
+    a.add(std::string_view(key_out, len), e.value);
+    key_out += len;
+  }
+  const std::size_t without_content = a.size();
+  a.add_string("gen_ai.prompt", r.prompt);
+  a.add_string("gen_ai.completion", r.completion);
+
+  g.attributes = std::span<const Attribute>(out.attrs_, a.size());
+  out.span_count_ = sc;
+  for (std::size_t i = 0; i < sc; ++i) out.private_spans_[i] = out.spans_[i];
+  out.private_spans_[sc - 1].attributes = std::span<const Attribute>(out.attrs_, without_content);
+}
+
+}  // namespace tracecast

@@ -1,0 +1,16 @@
+# tracecast-sink: the local OTLP/HTTP JSON receiver (tools/sink/).
+# libmicrohttpd (Debian libmicrohttpd-dev): epoll thread pool, keep-alive, suspend/resume.
+pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
+
+# Everything but main(), so tests can exercise the OTLP reader and decoder in-process.
+add_library(tracecast_sink_internal STATIC
+  sink/otlp_reader.cpp sink/decompress.cpp sink/sink_config.cpp sink/sink_server.cpp)
+target_include_directories(tracecast_sink_internal PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sink)
+target_link_libraries(tracecast_sink_internal
+  PUBLIC Threads::Threads
+  PRIVATE simdjson::simdjson ZLIB::ZLIB zstd::libzstd_shared PkgConfig::MICROHTTPD)
+tracecast_target_options(tracecast_sink_internal)
+
+add_executable(tracecast-sink sink/main.cpp)
+target_link_libraries(tracecast-sink PRIVATE tracecast_sink_internal)
+tracecast_target_options(tracecast-sink)

@@ -1,0 +1,79 @@
+// tracecast-sink: a local OTLP/HTTP JSON trace receiver for tests, benchmarks and the load
+// simulator. See --help (tools/sink/sink_config.cpp) for endpoints, flags and formats.
+//
+// Threads: libmicrohttpd's epoll thread pool serves requests; one timer thread resumes
+// delayed (suspended) connections; the main thread waits for SIGINT/SIGTERM, prints
+// progress and the summary.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include "sink_config.h"
+#include "sink_server.h"
+
+int main(int argc, char** argv) {
+  using tracecast::sink::SinkConfig;
+  SinkConfig config;
+  std::string error;
+  bool help = false;
+  if (!tracecast::sink::parse_args(argc, argv, config, error, help)) {
+    if (help) {
+      std::fputs(tracecast::sink::usage_text(), stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "tracecast-sink: %s\n", error.c_str());
+    return 2;
+  }
+
+  // Block the stop signals in every thread (the server threads inherit the mask); the main
+  // thread takes them with sigtimedwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const bool progress = config.progress;
+  const bool quiet = config.quiet;
+  const std::string host = config.listen_host;
+  tracecast::sink::SinkServer server(std::move(config));
+  if (!server.start(error)) {
+    std::fprintf(stderr, "tracecast-sink: %s\n", error.c_str());
+    return 1;
+  }
+  if (!quiet) {
+    std::fprintf(stderr, "tracecast-sink: listening on %s:%u\n", host.c_str(),
+                 static_cast<unsigned>(server.port()));
+  }
+
+  auto last = server.totals();
+  auto last_time = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec timeout{1, 0};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &timeout);
+    if (sig == SIGINT || sig == SIGTERM) break;
+    if (progress) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto totals = server.totals();
+      const double secs = std::chrono::duration<double>(now - last_time).count();
+      if (secs > 0) {
+        std::fprintf(stderr, "tracecast-sink: %.0f req/s  %.0f spans/s  %.1f MB/s  (total %llu requests, %llu spans)\n",
+                     static_cast<double>(totals.requests - last.requests) / secs,
+                     static_cast<double>(totals.spans - last.spans) / secs,
+                     static_cast<double>(totals.bytes_wire - last.bytes_wire) / secs / 1e6,
+                     static_cast<unsigned long long>(totals.requests),
+                     static_cast<unsigned long long>(totals.spans));
+      }
+      last = totals;
+      last_time = now;
+    }
+  }
+  server.stop();
+  std::fputs(server.summary_text().c_str(), stdout);
+  std::fflush(stdout);
+  return 0;
+}

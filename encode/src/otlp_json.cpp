@@ -113,6 +113,8 @@ class Writer {
   void f64(double d) noexcept {
     if (std::isnan(d)) return lit("\"NaN\"");
     if (std::isinf(d)) return d > 0 ? lit("\"Infinity\"") : lit("\"-Infinity\"");
+    // "-0" is an integer to many parsers, which drop its sign: keep it a float.
+    if (d == 0 && std::signbit(d)) return lit("-0.0");
     // 24 characters hold every shortest double ("-2.2250738585072014e-308").
     if (!reserve(32)) return;
     p_ = std::to_chars(p_, p_ + 32, d).ptr;

@@ -1,33 +1,557 @@
-// tracecast-sink: OTLP/HTTP JSON receiver behaviour seen from a client on 127.0.0.1, and
-// its OTLP reader in-process.
+// tracecast-sink: the OTLP/HTTP JSON receiver seen from a client on 127.0.0.1 (each endpoint,
+// encoding and fault flag), and its OTLP reader in-process (validation reasons, the
+// --spans-out line format, no allocation per span).
 #include <gtest/gtest.h>
+#include <simdjson.h>
+#include <zlib.h>
+#include <zstd.h>
 
+#include <chrono>
+#include <ctime>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "alloc_counter.h"
+#include "otlp_reader.h"
 #include "sink_process.h"
 
 namespace tracecast::test {
 namespace {
 
+using namespace std::chrono_literals;
+
 std::string example_trace() {
   const char* src = std::getenv("TRACECAST_SOURCE_DIR");
-  std::string path = std::string(src != nullptr ? src : ".") + "/../shared/reference/otlp-examples/trace.json";
-  std::string text = read_file(path);
+  std::string text =
+      read_file(std::string(src != nullptr ? src : ".") + "/../shared/reference/otlp-examples/trace.json");
   if (text.empty()) text = read_file("/work/shared/reference/otlp-examples/trace.json");
   return text;
 }
 
-TEST(SinkProcess, AcceptsOfficialExampleTraceAndCountsByService) {
+// A canonical-workload-like request: `spans` spans of one resource (service openrouter),
+// model i % 3.
+std::string workload_body(int spans, std::string_view service = "openrouter") {
+  static const char* k_models[] = {"openai/gpt-4o", "anthropic/claude-3.5-sonnet", "meta/llama-3"};
+  std::string b = R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":")";
+  b += service;
+  b += R"("}},{"key":"service.version","value":{"stringValue":"1.0.0"}}]},"scopeSpans":[{"scope":{"name":"tracecast","version":"0.1.0"},"spans":[)";
+  for (int i = 0; i < spans; ++i) {
+    if (i > 0) b += ',';
+    char ids[80];
+    std::snprintf(ids, sizeof ids, R"("traceId":"%032x","spanId":"%016x")", i + 1, i + 1);
+    b += '{';
+    b += ids;
+    b += R"(,"name":"chat","kind":3,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000","attributes":[)";
+    b += R"({"key":"gen_ai.request.model","value":{"stringValue":")";
+    b += k_models[i % 3];
+    b += R"("}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":")" + std::to_string(10 + i) +
+         R"("}},{"key":"gen_ai.usage.cost","value":{"doubleValue":0.0042}}],"status":{}})";
+  }
+  b += "]}]}]}";
+  return b;
+}
+
+std::string gzip(std::string_view in) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string zstd(std::string_view in) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  const std::size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
+  EXPECT_EQ(ZSTD_isError(n), 0U);
+  out.resize(n);
+  return out;
+}
+
+std::string rpc_message(const HttpResponse& r) {
+  simdjson::dom::parser p;
+  std::string_view msg;
+  simdjson::dom::element doc;
+  if (p.parse(r.body).get(doc) != simdjson::SUCCESS) return "<not json: " + r.body + ">";
+  std::int64_t code = 0;
+  EXPECT_EQ(doc["code"].get_int64().get(code), simdjson::SUCCESS) << r.body;
+  if (doc["message"].get_string().get(msg) != simdjson::SUCCESS) return "<no message>";
+  return std::string(msg);
+}
+
+const std::vector<std::string> k_json = {"Content-Type: application/json"};
+
+// --- endpoints and bodies ----------------------------------------------------------------
+
+TEST(Sink, AcceptsOfficialExampleTraceOnBothPathsAndCountsByService) {
   SinkProcess sink;
   const std::string body = example_trace();
-  ASSERT_FALSE(body.empty());
-  const HttpResponse r = post_json(sink.port(), body);
-  EXPECT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(body.empty()) << "reference/otlp-examples/trace.json not found";
+  EXPECT_EQ(post_json(sink.port(), body).status, 200);
+  EXPECT_EQ(post_json(sink.port(), body, {}, "/otlp/v1/traces").status, 200);
+  const HttpResponse r = http_request(sink.port(), "POST", "/v1/traces",
+                                      {"Content-Type: application/json; charset=utf-8"}, body);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{}");
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.requests, 3U);
+  EXPECT_EQ(s.spans, 3U);
+  EXPECT_EQ(s.by_service, (std::map<std::string, std::uint64_t>{{"my.service", 3}}));
+  EXPECT_EQ(s.status(200), 3U);
+  EXPECT_EQ(s.bytes, 3 * body.size());
+  EXPECT_EQ(s.invalid, 0U);
+}
+
+TEST(Sink, DecodesGzipDeflateAndZstdBodies) {
+  SinkProcess sink;
+  const std::string body = workload_body(10);
+  const HttpResponse g = post_json(sink.port(), gzip(body), {"Content-Encoding: gzip"});
+  EXPECT_EQ(g.status, 200) << g.body;
+  const HttpResponse z = post_json(sink.port(), zstd(body), {"Content-Encoding: zstd"});
+  EXPECT_EQ(z.status, 200) << z.body;
+  uLongf n = compressBound(body.size());
+  std::string zl(n, '\0');
+  ASSERT_EQ(compress2(reinterpret_cast<Bytef*>(zl.data()), &n,
+                      reinterpret_cast<const Bytef*>(body.data()), body.size(), 6),
+            Z_OK);
+  zl.resize(n);
+  const HttpResponse d = post_json(sink.port(), zl, {"Content-Encoding: deflate"});
+  EXPECT_EQ(d.status, 200) << d.body;
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.spans, 30U);
+  EXPECT_EQ(s.bytes_decompressed, 3 * body.size());
+  EXPECT_EQ(s.by_service.at("openrouter"), 30U);
+}
+
+TEST(Sink, AnswersBadRequestWithTheFieldAndReasonForBodiesThatAreNotOtlp) {
+  SinkProcess sink;
+  struct Case {
+    std::string body;
+    std::string reason;  // expected substring of the message
+  };
+  const std::string span_prefix = R"({"resourceSpans":[{"scopeSpans":[{"spans":[)";
+  const std::string span_suffix = "]}]}]}";
+  const std::string ok_ids = R"("traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174")";
+  const std::vector<Case> cases = {
+      {"this is not json", "body is not valid JSON"},
+      {"[1,2,3]", "body is not a JSON object"},
+      {R"({"resourceSpans":{}})", "resourceSpans: expected an array"},
+      {R"({"resourceSpans":[{"scopeSpans":[{"spans":[{"spanId":"eee19b7ec3c1b174"}]}]}]})",
+       "resourceSpans[0].scopeSpans[0].spans[0].traceId: missing"},
+      {span_prefix + R"({"traceId":"5b8efff798038103d269b633813fc60","spanId":"eee19b7ec3c1b174"})" + span_suffix,
+       "spans[0].traceId: not 32 hex digits"},
+      {span_prefix + "{" + ok_ids + "}," + R"({"traceId":"00000000000000000000000000000000","spanId":"eee19b7ec3c1b174"})" + span_suffix,
+       "spans[1].traceId: all-zero traceId is invalid"},
+      {span_prefix + R"({"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b17g"})" + span_suffix,
+       "spans[0].spanId: not 16 hex digits"},
+      {span_prefix + "{" + ok_ids + R"(,"name":7})" + span_suffix, "spans[0].name: expected a string"},
+      {span_prefix + "{" + ok_ids + R"(,"startTimeUnixNano":"12x"})" + span_suffix,
+       "spans[0].startTimeUnixNano: expected a decimal uint64"},
+      {span_prefix + "{" + ok_ids + R"(,"kind":"SPAN_KIND_BOGUS"})" + span_suffix, "spans[0].kind: unknown enum name"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":{"stringValue":"x","intValue":"1"}}]})" + span_suffix,
+       "spans[0].attributes[0].value: more than one of"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":{"intValue":"one"}}]})" + span_suffix,
+       "spans[0].attributes[0].value.intValue: expected a decimal int64"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"value":{"intValue":1}}]})" + span_suffix,
+       "spans[0].attributes[0]: missing key"},
+      {R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"boolValue":"yes"}}]}}]})",
+       "resourceSpans[0].resource.attributes[0].value.boolValue: expected true or false"},
+  };
+  for (const Case& c : cases) {
+    const HttpResponse r = post_json(sink.port(), c.body);
+    EXPECT_EQ(r.status, 400) << c.body;
+    EXPECT_NE(rpc_message(r).find(c.reason), std::string::npos)
+        << "body: " << c.body << "\nmessage: " << rpc_message(r) << "\nexpected: " << c.reason;
+  }
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.invalid, cases.size());
+  EXPECT_EQ(s.status(400), cases.size());
+  EXPECT_EQ(s.spans, 0U) << "a rejected body counts no span, even its valid ones";
+}
+
+TEST(Sink, AnswersUnsupportedMediaTypeForProtobufAndUnknownEncodings) {
+  SinkProcess sink;
+  const std::string body = example_trace();
+  HttpResponse r = http_request(sink.port(), "POST", "/v1/traces",
+                                {"Content-Type: application/x-protobuf"}, body);
+  EXPECT_EQ(r.status, 415);
+  EXPECT_NE(rpc_message(r).find("application/x-protobuf"), std::string::npos);
+  r = post_json(sink.port(), body, {"Content-Encoding: br"});
+  EXPECT_EQ(r.status, 415);
+  EXPECT_NE(rpc_message(r).find("Content-Encoding"), std::string::npos);
+  r = post_json(sink.port(), "garbage", {"Content-Encoding: gzip"});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(sink.stats().status(415), 2U);
+}
+
+TEST(Sink, AnswersNotFoundForOtherPathsAndMethodNotAllowedForGetOnTraces) {
+  SinkProcess sink;
+  EXPECT_EQ(post_json(sink.port(), example_trace(), {}, "/v1/logs").status, 404);
+  const HttpResponse r = http_request(sink.port(), "GET", "/v1/traces");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("allow"), "POST");
+  EXPECT_EQ(http_request(sink.port(), "GET", "/healthz").status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.status(404), 1U);
+  EXPECT_EQ(s.status(405), 1U);
+}
+
+TEST(Sink, AnswersPayloadTooLargeAboveMaxBodyOnTheWireAndDecompressed) {
+  SinkProcess sink({"--max-body", "4096"});
+  const std::string big = workload_body(40);  // > 4 KiB as JSON
+  ASSERT_GT(big.size(), 4096U);
+  EXPECT_EQ(post_json(sink.port(), big).status, 413);
+  // A small gzip body that inflates past the cap (decompression bomb guard).
+  const std::string bomb = gzip(std::string(1 << 20, ' '));
+  ASSERT_LT(bomb.size(), 4096U);
+  EXPECT_EQ(post_json(sink.port(), bomb, {"Content-Encoding: gzip"}).status, 413);
+  EXPECT_EQ(post_json(sink.port(), workload_body(2)).status, 200);
+  EXPECT_EQ(sink.stats().status(413), 2U);
+}
+
+TEST(Sink, KeepAliveRequestsShareOneConnection) {
+  SinkProcess sink;
+  HttpConnection c(sink.port());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(c.request("POST", "/v1/traces", k_json, workload_body(3)).status, 200);
+  }
+  HttpConnection other(sink.port());
+  EXPECT_EQ(other.request("POST", "/v1/traces", k_json, workload_body(3)).status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.requests, 6U);
+  EXPECT_EQ(s.trace_connections, 2U);
+  EXPECT_GE(s.connections, 3U);  // the /stats connection counts too
+}
+
+// --- counting and spans-out ----------------------------------------------------------------
+
+TEST(Sink, CountsSpansByServiceAndByRequestedAttributes) {
+  SinkProcess sink({"--count-by", "gen_ai.request.model", "--count-by", "service.version",
+                    "--count-by", "absent.key"});
+  EXPECT_EQ(post_json(sink.port(), workload_body(7)).status, 200);
+  EXPECT_EQ(post_json(sink.port(), workload_body(2, "other")).status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.spans, 9U);
+  EXPECT_EQ(s.by_service, (std::map<std::string, std::uint64_t>{{"openrouter", 7}, {"other", 2}}));
+  // Models cycle through three names: 7 spans -> 3,2,2; 2 spans -> 1,1.
+  EXPECT_EQ(s.by_attribute.at("gen_ai.request.model"),
+            (std::map<std::string, std::uint64_t>{{"openai/gpt-4o", 4},
+                                                  {"anthropic/claude-3.5-sonnet", 3},
+                                                  {"meta/llama-3", 2}}));
+  // A resource attribute counts when the span lacks the key.
+  EXPECT_EQ(s.by_attribute.at("service.version"), (std::map<std::string, std::uint64_t>{{"1.0.0", 9}}));
+  EXPECT_EQ(s.by_attribute.at("absent.key"), (std::map<std::string, std::uint64_t>{{"(none)", 9}}));
+}
+
+const char* const k_rich_request = R"({
+  "resourceSpans": [
+    {
+      "resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "openrouter"}},
+        {"key": "openrouter.trace.id", "value": {"stringValue": "req-\"1\"\n"}}]},
+      "scopeSpans": [{
+        "scope": {"name": "tracecast", "version": "0.1.0"},
+        "spans": [
+          {"traceId": "0AF7651916CD43DD8448EB211C80319C", "spanId": "B7AD6B7169203331",
+           "parentSpanId": "", "name": "chat openai/gpt-4o", "kind": "SPAN_KIND_CLIENT",
+           "startTimeUnixNano": 1700000000000000000, "endTimeUnixNano": "1700000002500000000",
+           "status": {"code": "STATUS_CODE_ERROR", "message": "upstream 500"},
+           "attributes": [
+             {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1234"}},
+             {"key": "n", "value": {"intValue": -7}},
+             {"key": "ok", "value": {"boolValue": true}},
+             {"key": "cost", "value": {"doubleValue": 0.0042}},
+             {"key": "nan", "value": {"doubleValue": "NaN"}},
+             {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}}},
+             {"key": "map", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": false}}]}}},
+             {"key": "raw", "value": {"bytesValue": "aGVsbG8="}},
+             {"key": "empty", "value": {}}],
+           "unknownField": {"ignored": true}}
+        ]}]
+    },
+    {
+      "scopeSpans": [{"spans": [
+        {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "00f067aa0ba902b7",
+         "parentSpanId": "B7AD6B7169203331", "kind": 1}]}]
+    }
+  ]
+})";
+
+TEST(Sink, WritesEverySpanAsOneExactJsonLine) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  ASSERT_FALSE(sink.spans_out_path().empty());
+  EXPECT_EQ(post_json(sink.port(), k_rich_request).status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.spans, 2U);
+  EXPECT_EQ(s.by_service, (std::map<std::string, std::uint64_t>{{"openrouter", 1}, {"(none)", 1}}));
+  const std::string expected =
+      R"({"resource":{"service.name":"openrouter","openrouter.trace.id":"req-\"1\"\n"},)"
+      R"("scope":{"name":"tracecast","version":"0.1.0"},)"
+      R"("traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331",)"
+      R"("name":"chat openai/gpt-4o","kind":3,"startTimeUnixNano":"1700000000000000000",)"
+      R"("endTimeUnixNano":"1700000002500000000","status":{"code":2,"message":"upstream 500"},)"
+      R"("attributes":{"gen_ai.usage.input_tokens":1234,"n":-7,"ok":true,"cost":0.0042,)"
+      R"("nan":"NaN","list":["a",2],"map":{"k":false},"raw":"aGVsbG8=","empty":null}})"
+      "\n"
+      R"({"resource":{},"scope":{"name":"","version":""},)"
+      R"("traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00f067aa0ba902b7",)"
+      R"("parentSpanId":"b7ad6b7169203331","name":"","kind":1,"startTimeUnixNano":"0",)"
+      R"("endTimeUnixNano":"0","status":{"code":0,"message":""},"attributes":{}})"
+      "\n";
+  EXPECT_EQ(read_file(sink.spans_out_path()), expected);
+  // Every line is JSON on its own.
+  std::istringstream lines(read_file(sink.spans_out_path()));
+  std::string line;
+  simdjson::dom::parser p;
+  while (std::getline(lines, line)) {
+    simdjson::dom::element e;
+    EXPECT_EQ(p.parse(line).get(e), simdjson::SUCCESS) << line;
+  }
+}
+
+TEST(Sink, CountOnlyModeAnswersOkWithoutParsing) {
+  SinkProcess sink({"--count-only"});
+  const HttpResponse r = post_json(sink.port(), "not json at all");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "{}");
   const SinkStats s = sink.stats();
   EXPECT_EQ(s.requests, 1U);
-  EXPECT_EQ(s.spans, 1U);
-  EXPECT_EQ(s.by_service.at("my.service"), 1U);
+  EXPECT_EQ(s.bytes, 15U);
+  EXPECT_EQ(s.spans, 0U);
+  EXPECT_EQ(s.invalid, 0U);
+}
+
+// --- fault injection ---------------------------------------------------------------------
+
+TEST(SinkFaults, Answers429WithRetryAfterSecondsToTheNextNRequests) {
+  SinkProcess sink({"--fail-429", "2", "--retry-after", "7"});
+  const std::string body = workload_body(1);
+  for (int i = 0; i < 2; ++i) {
+    const HttpResponse r = post_json(sink.port(), body);
+    EXPECT_EQ(r.status, 429);
+    EXPECT_EQ(r.header("retry-after"), "7");
+  }
+  const HttpResponse ok = post_json(sink.port(), body);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.header("retry-after"), "");
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.status(429), 2U);
   EXPECT_EQ(s.status(200), 1U);
+  EXPECT_EQ(s.spans, 1U) << "a 429'd body is not counted as received";
+}
+
+TEST(SinkFaults, SendsRetryAfterAsAnHttpDateWhenAsked) {
+  SinkProcess sink({"--fail-429", "1", "--retry-after", "30", "--retry-after-date"});
+  const std::time_t before = std::time(nullptr);
+  const HttpResponse r = post_json(sink.port(), workload_body(1));
+  ASSERT_EQ(r.status, 429);
+  const std::string date = r.header("retry-after");
+  std::tm tm{};
+  ASSERT_NE(strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm), nullptr) << date;
+  const std::time_t when = timegm(&tm);
+  EXPECT_GE(when, before + 29) << date;
+  EXPECT_LE(when, std::time(nullptr) + 31) << date;
+}
+
+TEST(SinkFaults, Answers429WithoutRetryAfterUnlessGiven) {
+  SinkProcess sink({"--fail-429", "1"});
+  const HttpResponse r = post_json(sink.port(), workload_body(1));
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.header("retry-after"), "");
+}
+
+TEST(SinkFaults, AnswersTheChosenStatusToTheFirstNRequests) {
+  SinkProcess sink({"--fail-5xx-first", "3", "--fail-status", "504"});
+  std::vector<int> got;
+  for (int i = 0; i < 5; ++i) got.push_back(post_json(sink.port(), workload_body(1)).status);
+  EXPECT_EQ(got, (std::vector<int>{504, 504, 504, 200, 200}));
+  EXPECT_EQ(sink.stats().status(504), 3U);
+}
+
+TEST(SinkFaults, Answers503ToAnExactEvenlySpreadFraction) {
+  SinkProcess sink({"--fail-503-fraction", "0.25", "--retry-after", "2", "--retry-after-on-5xx"});
+  std::vector<int> got;
+  for (int i = 0; i < 8; ++i) {
+    const HttpResponse r = post_json(sink.port(), workload_body(1));
+    got.push_back(r.status);
+    if (r.status == 503) {
+      EXPECT_EQ(r.header("retry-after"), "2");
+    }
+  }
+  EXPECT_EQ(got, (std::vector<int>{200, 200, 200, 503, 200, 200, 200, 503}));
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.status(503), 2U);
+  EXPECT_EQ(s.spans, 6U);
+}
+
+TEST(SinkFaults, ResetsTheFirstNConnectionsWithoutAResponse) {
+  SinkProcess sink({"--reset-first", "2"});
+  for (int i = 0; i < 2; ++i) {
+    const HttpResponse r = post_json(sink.port(), workload_body(1));
+    EXPECT_EQ(r.status, 0) << r.body;
+    EXPECT_FALSE(r.error.empty());
+  }
+  EXPECT_EQ(post_json(sink.port(), workload_body(1)).status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.resets, 2U);
+  EXPECT_EQ(s.requests, 3U);
+  EXPECT_EQ(s.spans, 1U);
+}
+
+TEST(SinkFaults, ResetsAFractionOfRequests) {
+  SinkProcess sink({"--reset-fraction", "0.5"});
+  int resets = 0;
+  for (int i = 0; i < 6; ++i) {
+    if (post_json(sink.port(), workload_body(1)).status == 0) ++resets;
+  }
+  EXPECT_EQ(resets, 3);
+  EXPECT_EQ(sink.stats().resets, 3U);
+}
+
+TEST(SinkFaults, Answers401UnlessBasicAuthMatchesAndNeverPrintsTheSecret) {
+  const std::string secret = "glc_s3cr3t-token";
+  SinkProcess sink({"--basic-auth", "123456:" + secret});
+  const std::string body = workload_body(1);
+  HttpResponse r = post_json(sink.port(), body);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(r.header("www-authenticate"), "");
+  r = post_json(sink.port(), body, {"Authorization: Basic MTIzNDU2Ondyb25n"});  // 123456:wrong
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.body.find(secret), std::string::npos);
+  // base64("123456:glc_s3cr3t-token")
+  r = post_json(sink.port(), body, {"Authorization: Basic MTIzNDU2OmdsY19zM2NyM3QtdG9rZW4="});
+  EXPECT_EQ(r.status, 200) << r.body;
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.status(401), 2U);
+  EXPECT_EQ(s.spans, 1U);
+  const std::string stats_text = http_request(sink.port(), "GET", "/stats").body;
+  EXPECT_EQ(stats_text.find(secret), std::string::npos);
+  sink.stop();
+  EXPECT_EQ(sink.log().find(secret), std::string::npos);
+}
+
+TEST(SinkFaults, AnswersPartialSuccessWithRejectedSpans) {
+  SinkProcess sink({"--partial-success", "2", "--partial-message", "quota"});
+  const HttpResponse r = post_json(sink.port(), workload_body(5));
+  ASSERT_EQ(r.status, 200);
+  simdjson::dom::parser p;
+  simdjson::dom::element doc;
+  ASSERT_EQ(p.parse(r.body).get(doc), simdjson::SUCCESS) << r.body;
+  std::string_view rejected;
+  ASSERT_EQ(doc["partialSuccess"]["rejectedSpans"].get_string().get(rejected), simdjson::SUCCESS) << r.body;
+  EXPECT_EQ(rejected, "2");
+  std::string_view message;
+  ASSERT_EQ(doc["partialSuccess"]["errorMessage"].get_string().get(message), simdjson::SUCCESS);
+  EXPECT_EQ(message, "quota");
+  // Never more rejected than sent.
+  const HttpResponse one = post_json(sink.port(), workload_body(1));
+  EXPECT_NE(one.body.find(R"("rejectedSpans":"1")"), std::string::npos) << one.body;
+  EXPECT_EQ(sink.stats().rejected_spans, 3U);
+}
+
+TEST(SinkFaults, PartialSuccessCanCarryRejectedSpansAsANumber) {
+  SinkProcess sink({"--partial-success", "1", "--partial-success-as-number"});
+  const HttpResponse r = post_json(sink.port(), workload_body(3));
+  EXPECT_NE(r.body.find(R"("rejectedSpans":1,)"), std::string::npos) << r.body;
+}
+
+TEST(SinkFaults, DelaysResponsesWithoutBlockingOtherConnections) {
+  // One server thread: if the delay blocked it, /stats could not answer meanwhile.
+  SinkProcess sink({"--threads", "1", "--delay-ms", "1500", "--delay-first", "1"});
+  HttpConnection delayed(sink.port());
+  const auto start = std::chrono::steady_clock::now();
+  delayed.send_request("POST", "/v1/traces", k_json, workload_body(2));
+  // Wait (bounded) until the sink has taken the request, then check it is held.
+  SinkStats s;
+  for (int i = 0; i < 500 && s.delayed == 0; ++i) {
+    s = sink.stats();
+    if (s.delayed == 0) std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(s.delayed, 1U);
+  EXPECT_FALSE(delayed.readable_now()) << "answered before the delay";
+  // Another connection is served while the first is held.
+  EXPECT_EQ(post_json(sink.port(), workload_body(1)).status, 200);
+  EXPECT_FALSE(delayed.readable_now());
+  const HttpResponse r = delayed.read_response(10s);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_EQ(sink.stats().spans, 3U);
+}
+
+TEST(SinkFaults, StopsPromptlyWithDelayedRequestsOutstanding) {
+  SinkProcess sink({"--delay-ms", "600000"});
+  HttpConnection held(sink.port());
+  held.send_request("POST", "/v1/traces", k_json, workload_body(1));
+  SinkStats s;
+  for (int i = 0; i < 500 && s.delayed == 0; ++i) {
+    s = sink.stats();
+    if (s.delayed == 0) std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_EQ(s.delayed, 1U);
+  sink.stop();
+  EXPECT_EQ(sink.exit_status(), 0) << sink.log();
+  EXPECT_EQ(held.read_response(5s).status, 0) << "a held request is dropped at shutdown";
+}
+
+// --- process behaviour ---------------------------------------------------------------------
+
+TEST(Sink, PrintsASummaryAndExitsZeroOnSigterm) {
+  SinkProcess sink({"--count-by", "gen_ai.request.model"});
+  EXPECT_EQ(post_json(sink.port(), workload_body(4)).status, 200);
+  sink.stop();
+  EXPECT_EQ(sink.exit_status(), 0);
+  const std::string log = sink.log();
+  EXPECT_NE(log.find("requests: 1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("spans: 4\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("openrouter: 4\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("openai/gpt-4o: 2\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("200=1"), std::string::npos) << log;
+}
+
+TEST(Sink, RejectsUnknownFlagsWithExitCodeTwo) {
+  try {
+    SinkProcess sink({"--no-such-flag"});
+    ADD_FAILURE() << "the sink started with an unknown flag";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("exited (2)"), std::string::npos) << what;
+    EXPECT_NE(what.find("unknown option '--no-such-flag'"), std::string::npos) << what;
+  }
+}
+
+// --- the reader in-process -----------------------------------------------------------------
+
+TEST(OtlpTraceReader, ReadsARepeatedRequestWithoutHeapAllocation) {
+  sink::OtlpTraceReader reader({"gen_ai.request.model"}, true);
+  std::string body = workload_body(500);
+  const std::size_t size = body.size();
+  body.append(sink::OtlpTraceReader::k_padding, '\0');
+  ASSERT_TRUE(reader.read(body.data(), size)) << reader.error();  // warm-up grows buffers
+  const std::string first_lines(reader.lines());
+  AllocationScope scope;
+  ASSERT_TRUE(reader.read(body.data(), size)) << reader.error();
+  EXPECT_EQ(scope.count(), 0U);
+  EXPECT_EQ(reader.span_count(), 500U);
+  EXPECT_EQ(reader.lines(), first_lines);
+}
+
+TEST(OtlpTraceReader, AcceptsAnEmptyRequestAndIgnoresUnknownFields) {
+  sink::OtlpTraceReader reader({}, false);
+  for (std::string body : {std::string("{}"), std::string(R"({"resourceSpans":[]})"),
+                           std::string(R"({"future":[1,{"x":2}],"resourceSpans":null})")}) {
+    const std::size_t size = body.size();
+    body.append(sink::OtlpTraceReader::k_padding, '\0');
+    EXPECT_TRUE(reader.read(body.data(), size)) << reader.error();
+    EXPECT_EQ(reader.span_count(), 0U);
+  }
 }
 
 }  // namespace

@@ -114,12 +114,12 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
         break;
       case '{':
       case '[':
-        if (depth == closers.size()) return {RepairKind::too_deep, size};
+        if (depth == closers.size()) return {RepairKind::too_deep, size, size};
         closers[depth++] = c == '{' ? '}' : ']';
         break;
       case '}':
       case ']':
-        if (depth == 0) return {RepairKind::none, size};  // unbalanced: not a truncation
+        if (depth == 0) return {RepairKind::none, size, size};  // unbalanced: not a truncation
         --depth;
         if (depth == 0 && root_end == 0) root_end = i + 1;
         break;
@@ -130,11 +130,11 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
       // A complete root value; anything after it but whitespace is trailing junk.
       std::size_t j = root_end;
       while (j < size && is_json_space(buf[j])) ++j;
-      if (j < size) return {RepairKind::trailing, root_end};
-      return {RepairKind::none, size};
+      if (j < size) return {RepairKind::trailing, root_end, root_end};
+      return {RepairKind::none, size, size};
     }
   }
-  if (!in_string && depth == 0) return {RepairKind::none, size};
+  if (!in_string && depth == 0) return {RepairKind::none, size, size};
   std::size_t n = size;
   if (in_string) {
     // Drop a dangling escape ("\", "\u12") and a partial UTF-8 sequence, then close it.
@@ -156,10 +156,11 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
       const std::size_t want = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
       if (lead - 1 + want > n) n = lead - 1;
     }
-    buf[n++] = '"';
   }
+  const std::size_t kept = n;
+  if (in_string) buf[n++] = '"';
   while (depth > 0) buf[n++] = closers[--depth];
-  return {RepairKind::truncated, n};
+  return {RepairKind::truncated, n, kept};
 }
 
 }  // namespace tracecast::detail

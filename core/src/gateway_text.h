@@ -31,6 +31,7 @@ enum class RepairKind : std::uint8_t {
 struct Repair {
   RepairKind kind = RepairKind::none;
   std::size_t new_size = 0;  // valid bytes in buf after the repair
+  std::size_t kept = 0;      // bytes of the original text kept (before any appended closer)
 };
 // The closers a repair may append at most (an open string's quote plus one per container).
 inline constexpr std::size_t k_repair_max_depth = 1024;
@@ -40,8 +41,5 @@ inline constexpr std::size_t k_repair_slack = k_repair_max_depth + 2;
 // UTF-8 sequence, closes an open string, then closes the open arrays and objects. buf holds
 // size bytes and has room for size + k_repair_slack.
 [[nodiscard]] Repair repair_truncated_json(char* buf, std::size_t size) noexcept;
-
-// The message of the first problem found, for GatewayParseResult::detail.
-inline constexpr std::string_view k_detail_none{};
 
 }  // namespace tracecast::detail

@@ -169,6 +169,7 @@ class GatewayRecord {
   // Outcome storage: the provider's error message.
   std::vector<char> outcome_arena_;
   std::size_t outcome_arena_used_ = 0;
+  std::vector<char> outcome_copy_;
 
   std::vector<MetadataEntry> metadata_;  // capacity max_metadata_keys + 1, never grows past it
   std::size_t user_metadata_count_ = 0;
@@ -241,6 +242,10 @@ class GatewayParser {
   struct Impl;
   GatewayParseResult finish_call(GatewayRecord& rec, std::uint32_t issues,
                                  std::string_view detail) noexcept;
+  void stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano, GatewayRecord& rec,
+                    std::uint32_t& issues, std::string_view& detail) noexcept;
+  void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
+                   std::uint32_t& issues, std::string_view& detail) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

@@ -1,0 +1,1143 @@
+// The gateway body parsers: simdjson on-demand over a padded copy of each body, views mapped
+// back into the caller's body, unescaped strings in the record's arenas.
+//
+//   caller body  [ {"model":"openai/gpt-4o","messages":[...],"trace":{...}} ]
+//                      ^ views (no escapes)        ^ prompt view (raw array text)
+//   scratch      [ same bytes | repair closers | SIMDJSON_PADDING ]   parsed here, per thread
+//   record arena [ unescaped strings | compact nested metadata JSON ]  <= body size, reused
+#include "tracecast/gateway.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "gateway_text.h"
+
+namespace tracecast {
+
+namespace od = simdjson::ondemand;
+
+namespace {
+
+constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
+    "request_not_json",      "request_truncated",      "request_invalid_utf8",
+    "field_wrong_type",      "response_not_json",      "response_truncated",
+    "stream_chunk_invalid",  "too_many_metadata_keys", "response_invalid_utf8",
+    "body_too_large",        "completion_truncated",   "stream_line_too_long",
+    "stream_incomplete",     "error_body_unreadable",
+};
+
+constexpr std::size_t k_scratch_extra = detail::k_repair_slack + simdjson::SIMDJSON_PADDING;
+constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
+
+[[nodiscard]] std::string_view trim_right(std::string_view s) noexcept {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// The escaped text of a key: raw() points just past its opening quote, and stage 1 has checked
+// that every string is closed, so the scan ends inside the buffer.
+[[nodiscard]] std::string_view raw_key(const od::raw_json_string& key) noexcept {
+  const char* begin = key.raw();
+  const char* p = begin;
+  while (*p != '"') p += (*p == '\\') ? 2 : 1;
+  return {begin, static_cast<std::size_t>(p - begin)};
+}
+
+// Issues found by one call, and the first one's description.
+struct Issues {
+  std::uint32_t bits = 0;
+  std::string_view detail;
+  void add(ParseIssue i, std::string_view what) noexcept {
+    if (bits == 0) detail = what;
+    bits |= issue_bit(i);
+  }
+};
+
+// Grow-only byte arena inside a record. Sized before a parse to hold everything the parse can
+// copy (never more than the body), so a copy never moves earlier views.
+struct Arena {
+  std::vector<char>& buf;
+  std::size_t& used;
+
+  void prepare(std::size_t capacity) noexcept {
+    used = 0;
+    if (buf.size() < capacity) {
+      try {
+        buf.resize(capacity);
+      } catch (...) {  // out of memory: copies are cut short instead
+      }
+    }
+  }
+  [[nodiscard]] std::size_t room() const noexcept { return buf.size() - used; }
+  [[nodiscard]] char* cursor() noexcept { return buf.data() + used; }
+  std::string_view commit(std::size_t n) noexcept {
+    std::string_view v{buf.data() + used, n};
+    used += n;
+    return v;
+  }
+  std::string_view copy(std::string_view s) noexcept {
+    const std::size_t n = detail::utf8_cut(s, room());
+    if (n != 0) std::memcpy(cursor(), s.data(), n);
+    return commit(n);
+  }
+};
+
+template <std::size_t N>
+void set_fixed(std::array<char, N>& bytes, std::size_t& size, std::string_view s) noexcept {
+  size = detail::utf8_cut(s, N);
+  if (size != 0) std::memcpy(bytes.data(), s.data(), size);
+}
+
+// Grows v to at least n bytes; false when memory runs out.
+[[nodiscard]] bool ensure_size(std::vector<char>& v, std::size_t n) noexcept {
+  if (v.size() >= n) return true;
+  try {
+    v.resize(n);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+enum class Side : std::uint8_t { request, response };
+
+struct SideIssues {
+  ParseIssue not_json;
+  ParseIssue truncated;
+  ParseIssue invalid_utf8;
+  std::string_view d_not_object;
+  std::string_view d_malformed;
+  std::string_view d_truncated;
+  std::string_view d_trailing;
+  std::string_view d_utf8;
+  std::string_view d_too_large;
+};
+constexpr SideIssues k_request_side{
+    ParseIssue::request_not_json,
+    ParseIssue::request_truncated,
+    ParseIssue::request_invalid_utf8,
+    "request: body is not a JSON object",
+    "request: malformed JSON inside the object (fields before it kept)",
+    "request: body ends early (fields before the cut kept)",
+    "request: bytes after the JSON object",
+    "request: bytes that are not UTF-8 (replaced by '?')",
+    "request: body larger than max_body_bytes (not parsed)",
+};
+constexpr SideIssues k_response_side{
+    ParseIssue::response_not_json,
+    ParseIssue::response_truncated,
+    ParseIssue::response_invalid_utf8,
+    "response: body is not a JSON object",
+    "response: malformed JSON inside the object (fields before it kept)",
+    "response: body ends early (fields before the cut kept)",
+    "response: bytes after the JSON object",
+    "response: bytes that are not UTF-8 (replaced by '?')",
+    "response: body larger than max_body_bytes (not parsed)",
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+std::string_view parse_issue_name(ParseIssue issue) noexcept {
+  const auto v = static_cast<std::uint32_t>(issue);
+  if (v == 0 || (v & (v - 1)) != 0) return "unknown";
+  const auto index = static_cast<std::size_t>(__builtin_ctz(v));
+  return index < k_issue_names.size() ? k_issue_names[index] : std::string_view{"unknown"};
+}
+
+std::uint64_t GatewayStats::count(ParseIssue i) const noexcept {
+  const auto v = static_cast<std::uint32_t>(i);
+  if (v == 0 || (v & (v - 1)) != 0) return 0;
+  const auto index = static_cast<std::size_t>(__builtin_ctz(v));
+  return index < by_issue.size() ? by_issue[index] : 0;
+}
+
+std::string_view GatewayConfig::validate() const noexcept {
+  constexpr std::size_t k_gib = std::size_t{1} << 30;
+  if (max_body_bytes < 1 || max_body_bytes > k_gib) return "max_body_bytes: must be 1 .. 1 GiB";
+  if (max_metadata_keys > 4096) return "max_metadata_keys: above 4096";
+  if (max_completion_bytes > max_body_bytes)
+    return "max_completion_bytes: above max_body_bytes";
+  if (max_stream_line_bytes < 64 || max_stream_line_bytes > max_body_bytes)
+    return "max_stream_line_bytes: must be 64 .. max_body_bytes";
+  if (max_error_text_bytes < 16 || max_error_text_bytes > (std::size_t{1} << 20))
+    return "max_error_text_bytes: must be 16 .. 1 MiB";
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------
+GatewayRecord::GatewayRecord(const GatewayConfig& config) : config_(config) {
+  if (const auto why = config_.validate(); !why.empty())
+    throw std::invalid_argument(std::string(why));
+  metadata_.reserve(config_.max_metadata_keys + 1);
+}
+
+GatewayRecord::~GatewayRecord() = default;
+
+void GatewayRecord::reset() noexcept {
+  request_ = LlmRequest{};
+  issues_ = 0;
+  request_arena_used_ = 0;
+  response_arena_used_ = 0;
+  outcome_arena_used_ = 0;
+  metadata_.clear();
+  user_metadata_count_ = 0;
+  issues_text_.size = 0;
+  pending_line_.clear();
+  content_.clear();
+  stream_id_.size = 0;
+  stream_model_.size = 0;
+  stream_finish_reason_.size = 0;
+  stream_provider_.size = 0;
+  stream_error_.size = 0;
+  stream_input_tokens_ = -1;
+  stream_output_tokens_ = -1;
+  stream_cost_ = k_unknown_double;
+  stream_active_ = false;
+  stream_done_ = false;
+  stream_error_seen_ = false;
+  discarding_line_ = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// One body being parsed: where simdjson reads, where views point, where copies go.
+struct BodyParse {
+  const char* parse_base = nullptr;
+  const char* view_base = nullptr;
+  std::size_t view_len = 0;
+  bool repaired = false;
+  Arena arena;
+  Issues& issues;
+  const SideIssues& side;
+
+  // A view of bytes inside the parsed buffer, moved to view_base and clamped to the body (a
+  // repair appends closers that must never be seen).
+  [[nodiscard]] std::string_view map(std::string_view in_parse) const noexcept {
+    const auto off = static_cast<std::size_t>(in_parse.data() - parse_base);
+    if (off >= view_len) return {};
+    return {view_base + off, std::min(in_parse.size(), view_len - off)};
+  }
+
+  void broken(simdjson::error_code) noexcept {
+    if (!repaired) issues.add(side.not_json, side.d_malformed);
+  }
+
+  void wrong_type(std::string_view what) noexcept { issues.add(ParseIssue::field_wrong_type, what); }
+
+  // A JSON string as a view (into the body when it has no escapes, else unescaped into the
+  // arena). null reads as empty. false: another type (or a broken value).
+  bool read_string(od::value& v, std::string_view& out) noexcept {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return false;
+    if (tok[0] != '"') {
+      if (tok[0] == 'n') {
+        bool is_null = false;
+        if (!v.is_null().get(is_null) && is_null) {
+          out = {};
+          return true;
+        }
+      }
+      return false;
+    }
+    const std::size_t close = tok.find_last_of('"');
+    if (close == 0) return false;
+    const std::string_view content = tok.substr(1, close - 1);
+    if (std::memchr(content.data(), '\\', content.size()) == nullptr) {
+      out = map(content);
+      return true;
+    }
+    std::string_view unescaped;
+    if (v.get_string().get(unescaped)) return false;
+    out = arena.copy(unescaped);
+    return true;
+  }
+
+  // An object or array as compact JSON text in the arena.
+  bool read_compact(od::value& v, od::json_type t, std::string_view& out) noexcept {
+    std::string_view raw;
+    if (t == od::json_type::object) {
+      od::object o;
+      if (v.get_object().get(o) || o.raw_json().get(raw)) return false;
+    } else {
+      od::array a;
+      if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
+    }
+    raw = map(trim_right(raw));
+    if (raw.size() > arena.room()) return false;
+    out = arena.commit(detail::minify_json(raw, arena.cursor()));
+    return true;
+  }
+
+  // An integer; null leaves out untouched. false: wrong type.
+  bool read_int(od::value& v, std::int64_t& out) noexcept {
+    std::int64_t i = 0;
+    if (!v.get_int64().get(i)) {
+      out = i;
+      return true;
+    }
+    bool is_null = false;
+    return !v.is_null().get(is_null) && is_null;
+  }
+
+  // A number (integer or not); null leaves out untouched.
+  bool read_double(od::value& v, double& out) noexcept {
+    double d = 0;
+    if (!v.get_double().get(d)) {
+      out = d;
+      return true;
+    }
+    bool is_null = false;
+    return !v.is_null().get(is_null) && is_null;
+  }
+
+  bool read_bool(od::value& v, bool& out) noexcept {
+    bool b = false;
+    if (!v.get_bool().get(b)) {
+      out = b;
+      return true;
+    }
+    bool is_null = false;
+    return !v.is_null().get(is_null) && is_null;
+  }
+};
+
+struct GatewayParser::Impl {
+  GatewayConfig config;
+  od::parser json;
+  std::vector<char> scratch;
+  od::document doc;
+  std::vector<char> chunk_arena;  // unescaped strings of one stream chunk
+  std::size_t chunk_arena_used = 0;
+  std::vector<char> chunk_copy;  // a stream chunk that was not UTF-8, sanitized
+
+  explicit Impl(const GatewayConfig& c) : config(c), json(c.max_body_bytes + detail::k_repair_slack) {
+    if (json.allocate(std::min(k_initial_parser_capacity, config.max_body_bytes)))
+      throw std::bad_alloc();
+    scratch.resize(k_initial_parser_capacity + k_scratch_extra);
+  }
+
+  // Opens body as a JSON object in `obj`, repairing what can be repaired. false: nothing to
+  // read (the issue is recorded). bp receives the buffers to map views from.
+  bool open_object(std::string_view body, std::vector<char>& sanitized_copy, BodyParse& bp,
+                   od::object& obj) noexcept {
+    Issues& issues = bp.issues;
+    const SideIssues& side = bp.side;
+    if (body.size() > config.max_body_bytes) {
+      issues.add(ParseIssue::body_too_large, side.d_too_large);
+      return false;
+    }
+    const std::size_t cap = body.size() + k_scratch_extra;
+    if (!ensure_size(scratch, cap)) {
+      issues.add(side.not_json, "out of memory for the body copy");
+      return false;
+    }
+    char* buf = scratch.data();
+    std::memcpy(buf, body.data(), body.size());
+    std::memset(buf + body.size(), ' ', simdjson::SIMDJSON_PADDING);
+    std::size_t len = body.size();
+    bp.parse_base = buf;
+    bp.view_base = body.data();
+    bp.view_len = body.size();
+
+    auto iterate = [&]() noexcept {
+      return json.iterate(simdjson::padded_string_view(buf, len, cap)).get(doc);
+    };
+    simdjson::error_code err = iterate();
+    if (err == simdjson::UTF8_ERROR) {
+      // Keep the request traced: replace what is not UTF-8 and read the rest. Views then point
+      // into the record's sanitized copy (the caller's bytes are not valid text).
+      if (!ensure_size(sanitized_copy, cap)) {
+        issues.add(side.not_json, "out of memory for the body copy");
+        return false;
+      }
+      buf = sanitized_copy.data();
+      detail::sanitize_utf8(body, buf);
+      std::memset(buf + body.size(), ' ', simdjson::SIMDJSON_PADDING);
+      bp.parse_base = buf;
+      bp.view_base = buf;
+      issues.add(side.invalid_utf8, side.d_utf8);
+      err = iterate();
+    }
+    bool need_repair = err == simdjson::UNCLOSED_STRING;
+    if (!err) {
+      err = doc.get_object().get(obj);
+      need_repair = err == simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
+    }
+    if (need_repair) {
+      const detail::Repair r = detail::repair_truncated_json(buf, len);
+      if (r.kind == detail::RepairKind::truncated || r.kind == detail::RepairKind::trailing) {
+        if (r.kind == detail::RepairKind::truncated) {
+          issues.add(side.truncated, side.d_truncated);
+          bp.repaired = true;
+        } else {
+          issues.add(side.not_json, side.d_trailing);
+        }
+        len = r.new_size;
+        bp.view_len = std::min(bp.view_len, r.kept);
+        std::memset(buf + len, ' ', simdjson::SIMDJSON_PADDING);
+        err = iterate();
+        if (!err) err = doc.get_object().get(obj);
+      }
+    }
+    if (err) {
+      issues.add(side.not_json, err == simdjson::INCOMPLETE_ARRAY_OR_OBJECT ? side.d_truncated
+                                                                           : side.d_not_object);
+      return false;
+    }
+    return true;
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+GatewayParser::GatewayParser(const GatewayConfig& config) {
+  if (const auto why = config.validate(); !why.empty())
+    throw std::invalid_argument(std::string(why));
+  impl_ = std::make_unique<Impl>(config);
+}
+GatewayParser::GatewayParser(GatewayParser&&) noexcept = default;
+GatewayParser& GatewayParser::operator=(GatewayParser&&) noexcept = default;
+GatewayParser::~GatewayParser() = default;
+
+struct GatewayRecord::Detail {
+  static void refresh_issues(GatewayRecord& rec) noexcept {
+    if (rec.config_.issues_metadata_key.empty() || rec.issues_ == 0) {
+      rec.metadata_.resize(rec.user_metadata_count_);
+    } else {
+      auto& text = rec.issues_text_;
+      text.size = 0;
+      for (std::size_t i = 0; i < k_parse_issue_count; ++i) {
+        if ((rec.issues_ & (1u << i)) == 0) continue;
+        const std::string_view name = k_issue_names[i];
+        if (text.size + name.size() + 1 > text.bytes.size()) break;
+        if (text.size != 0) text.bytes[text.size++] = ',';
+        std::memcpy(text.bytes.data() + text.size, name.data(), name.size());
+        text.size += name.size();
+      }
+      rec.metadata_.resize(rec.user_metadata_count_);
+      rec.metadata_.push_back(
+          {rec.config_.issues_metadata_key, AttributeValue::string(text.view())});
+    }
+    rec.request_.metadata = {rec.metadata_.data(), rec.metadata_.size()};
+  }
+};
+
+GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t issues,
+                                              std::string_view detail) noexcept {
+  for (std::uint32_t bits = issues; bits != 0; bits &= bits - 1)
+    ++stats_.by_issue[static_cast<std::size_t>(__builtin_ctz(bits))];
+  if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() != rec.metadata_.data() ||
+      rec.request_.metadata.size() != rec.metadata_.size()) {
+    rec.issues_ |= issues;
+    GatewayRecord::Detail::refresh_issues(rec);
+  }
+  return {issues, detail};
+}
+
+// ---------------------------------------------------------------------------------------
+namespace {
+
+// Reads `"model": "..."` from bytes that are not a JSON object simdjson could open, so that a
+// broken request still names its model. Takes the first occurrence with a plain string value.
+std::string_view scan_model(std::string_view body) noexcept {
+  constexpr std::string_view k_key = "\"model\"";
+  std::size_t pos = 0;
+  while ((pos = body.find(k_key, pos)) != std::string_view::npos) {
+    std::size_t i = pos + k_key.size();
+    while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) ++i;
+    if (i < body.size() && body[i] == ':') {
+      ++i;
+      while (i < body.size() && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) ++i;
+      if (i < body.size() && body[i] == '"') {
+        const std::size_t start = i + 1;
+        std::size_t end = start;
+        while (end < body.size() && end - start < 256 && body[end] != '"' && body[end] != '\\' &&
+               static_cast<unsigned char>(body[end]) >= 0x20 && static_cast<unsigned char>(body[end]) < 0x80)
+          ++end;
+        if (end < body.size() && body[end] == '"' && end > start) return body.substr(start, end - start);
+      }
+    }
+    pos += k_key.size();
+  }
+  return {};
+}
+
+void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
+                   std::size_t max_keys, std::size_t& user_count) noexcept;
+
+}  // namespace
+
+GatewayParseResult GatewayParser::parse_request(std::string_view body,
+                                                std::string_view session_header,
+                                                GatewayRecord& rec) noexcept {
+  ++stats_.requests;
+  LlmRequest& out = rec.request_;
+  out.operation = "chat";
+  out.provider = {};
+  out.requested_model = {};
+  out.user = {};
+  out.session_id = {};
+  out.prompt = {};
+  out.temperature = k_unknown_double;
+  out.top_p = k_unknown_double;
+  out.max_tokens = -1;
+  out.stream = false;
+  rec.metadata_.clear();
+  rec.user_metadata_count_ = 0;
+  out.metadata = {};
+
+  Issues issues;
+  Arena arena{rec.request_arena_, rec.request_arena_used_};
+  arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
+  BodyParse bp{nullptr, nullptr, 0, false, arena, issues, k_request_side};
+  od::object obj;
+  bool provider_given = false;
+  if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
+    for (auto field_result : obj) {
+      od::field field;
+      if (const auto err = std::move(field_result).get(field)) {
+        bp.broken(err);
+        break;
+      }
+      const std::string_view key = raw_key(field.key());
+      od::value v = field.value();
+      if (key == "model") {
+        if (!bp.read_string(v, out.requested_model)) bp.wrong_type("request: model is not a string");
+      } else if (key == "messages") {
+        const std::string_view tok = v.raw_json_token();
+        od::array a;
+        std::string_view raw;
+        if (!tok.empty() && tok[0] == '[') {
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
+            out.prompt = bp.map(trim_right(raw));
+          } else {
+            // Broken inside the array: keep what there is of it.
+            const std::string_view start = bp.map(tok);
+            if (!start.empty())
+              out.prompt = {start.data(),
+                            static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())};
+            bp.broken(simdjson::TAPE_ERROR);
+            break;
+          }
+        } else if (!bp.read_string(v, out.prompt)) {
+          bp.wrong_type("request: messages is not an array");
+        }
+      } else if (key == "prompt" && out.prompt.empty()) {
+        // Legacy completions: a string prompt (or an array of them, kept as JSON text).
+        const std::string_view tok = v.raw_json_token();
+        od::array a;
+        std::string_view raw;
+        if (!tok.empty() && tok[0] == '[') {
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.map(trim_right(raw));
+        } else if (!bp.read_string(v, out.prompt)) {
+          bp.wrong_type("request: prompt is not a string");
+        }
+        out.operation = "text_completion";
+      } else if (key == "user") {
+        if (!bp.read_string(v, out.user)) bp.wrong_type("request: user is not a string");
+      } else if (key == "session_id") {
+        if (!bp.read_string(v, out.session_id)) bp.wrong_type("request: session_id is not a string");
+      } else if (key == "trace") {
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] == '{') {
+          read_metadata(bp, v, rec.metadata_, impl_->config.max_metadata_keys,
+                        rec.user_metadata_count_);
+        } else if (!tok.empty() && tok[0] != 'n') {
+          bp.wrong_type("request: trace is not an object");
+        }
+      } else if (key == "stream") {
+        if (!bp.read_bool(v, out.stream)) bp.wrong_type("request: stream is not a boolean");
+      } else if (key == "temperature") {
+        if (!bp.read_double(v, out.temperature)) bp.wrong_type("request: temperature is not a number");
+      } else if (key == "top_p") {
+        if (!bp.read_double(v, out.top_p)) bp.wrong_type("request: top_p is not a number");
+      } else if (key == "max_tokens" || key == "max_completion_tokens") {
+        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+      } else if (key == "provider") {
+        // OpenRouter's `provider` is a routing preferences object; a plain string names it.
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] == '"') provider_given = bp.read_string(v, out.provider);
+      }
+    }
+  } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
+    out.requested_model = scan_model(body);
+  }
+  if (!session_header.empty()) out.session_id = session_header;
+  if (!provider_given || out.provider.empty()) {
+    const std::size_t slash = out.requested_model.find('/');
+    out.provider = slash == std::string_view::npos || slash == 0
+                       ? std::string_view{}
+                       : out.requested_model.substr(0, slash);
+  }
+  rec.request_.metadata = {};  // refreshed below
+  return finish_call(rec, issues.bits, issues.detail);
+}
+
+namespace {
+
+void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
+                   std::size_t max_keys, std::size_t& user_count) noexcept {
+  od::object trace;
+  if (v.get_object().get(trace)) {
+    bp.wrong_type("request: trace is not an object");
+    return;
+  }
+  for (auto field_result : trace) {
+    od::field field;
+    if (const auto err = std::move(field_result).get(field)) {
+      bp.broken(err);
+      return;
+    }
+    if (metadata.size() >= max_keys) {
+      bp.issues.add(ParseIssue::too_many_metadata_keys,
+                    "request: trace has more keys than max_metadata_keys (rest dropped)");
+      return;
+    }
+    std::string_view key = raw_key(field.key());
+    if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
+      std::string_view unescaped;
+      if (field.unescaped_key().get(unescaped)) {
+        bp.broken(simdjson::STRING_ERROR);
+        return;
+      }
+      key = bp.arena.copy(unescaped);
+    } else {
+      key = bp.map(key);
+    }
+    od::value value = field.value();
+    od::json_type type;
+    if (value.type().get(type)) {
+      bp.broken(simdjson::TAPE_ERROR);
+      return;
+    }
+    AttributeValue attr;
+    bool ok = true;
+    switch (type) {
+      case od::json_type::string: {
+        std::string_view s;
+        ok = bp.read_string(value, s);
+        attr = AttributeValue::string(s);
+        break;
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        ok = !value.get_bool().get(b);
+        attr = AttributeValue::boolean(b);
+        break;
+      }
+      case od::json_type::number: {
+        od::number_type nt;
+        if (value.get_number_type().get(nt)) {
+          ok = false;
+        } else if (nt == od::number_type::signed_integer) {
+          std::int64_t i = 0;
+          ok = !value.get_int64().get(i);
+          attr = AttributeValue::int64(i);
+        } else {
+          double d = 0;
+          ok = !value.get_double().get(d);
+          attr = AttributeValue::float64(d);
+        }
+        break;
+      }
+      case od::json_type::null:
+        attr = AttributeValue{};  // kept as an empty value: the key was given
+        break;
+      case od::json_type::object:
+      case od::json_type::array: {
+        std::string_view s;
+        ok = bp.read_compact(value, type, s);
+        attr = AttributeValue::string(s);
+        break;
+      }
+    }
+    if (!ok) {
+      bp.broken(simdjson::TAPE_ERROR);
+      return;
+    }
+    metadata.push_back({key, attr});
+    user_count = metadata.size();
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+namespace {
+
+// Reads an OpenAI-style `usage` object.
+void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& output,
+                double& cost) noexcept {
+  od::object usage;
+  if (v.get_object().get(usage)) {
+    bool is_null = false;
+    if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
+    return;
+  }
+  for (auto field_result : usage) {
+    od::field field;
+    if (const auto err = std::move(field_result).get(field)) {
+      bp.broken(err);
+      return;
+    }
+    const std::string_view key = raw_key(field.key());
+    od::value u = field.value();
+    if (key == "prompt_tokens" || key == "input_tokens") {
+      if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
+    } else if (key == "completion_tokens" || key == "output_tokens") {
+      if (!bp.read_int(u, output)) bp.wrong_type("response: usage.completion_tokens is not an integer");
+    } else if (key == "cost") {
+      if (!bp.read_double(u, cost)) bp.wrong_type("response: usage.cost is not a number");
+    }
+  }
+}
+
+// Reads `error`: {"message": ...} or a string. Returns true when it named an error.
+bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept {
+  const std::string_view tok = v.raw_json_token();
+  if (tok.empty() || tok[0] == 'n') return false;
+  if (tok[0] == '"') return bp.read_string(v, message);
+  od::object err;
+  if (v.get_object().get(err)) return true;
+  for (auto field_result : err) {
+    od::field field;
+    if (std::move(field_result).get(field)) break;
+    if (raw_key(field.key()) == "message") {
+      od::value m = field.value();
+      if (!bp.read_string(m, message)) bp.wrong_type("error.message is not a string");
+      break;
+    }
+  }
+  return true;
+}
+
+// Everything a response body or one stream chunk can say.
+struct ResponseFields {
+  std::string_view id;
+  std::string_view model;
+  std::string_view provider;
+  std::string_view finish_reason;
+  std::string_view content;        // message.content, or delta.content in a chunk
+  std::string_view tool_calls;     // raw JSON text of message.tool_calls
+  bool saw_tool_calls = false;
+  std::int64_t input_tokens = -1;
+  std::int64_t output_tokens = -1;
+  double cost = k_unknown_double;
+  bool error = false;
+  std::string_view error_message;
+};
+
+// One element of `choices`: finish_reason (first non-null wins), and for the first choice the
+// message (or delta) content and tool calls.
+void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFields& f) noexcept {
+  od::object choice;
+  if (choice_value.get_object().get(choice)) {
+    bp.wrong_type("response: a choice is not an object");
+    return;
+  }
+  for (auto field_result : choice) {
+    od::field field;
+    if (const auto err = std::move(field_result).get(field)) {
+      bp.broken(err);
+      return;
+    }
+    const std::string_view key = raw_key(field.key());
+    od::value v = field.value();
+    if (key == "finish_reason") {
+      std::string_view reason;
+      if (!bp.read_string(v, reason)) {
+        bp.wrong_type("response: finish_reason is not a string");
+      } else if (f.finish_reason.empty()) {
+        f.finish_reason = reason;
+      }
+    } else if (first && (key == "message" || key == "delta")) {
+      od::object message;
+      if (v.get_object().get(message)) {
+        bp.wrong_type("response: choices[0].message is not an object");
+        continue;
+      }
+      for (auto mr : message) {
+        od::field mf;
+        if (const auto err = std::move(mr).get(mf)) {
+          bp.broken(err);
+          return;
+        }
+        const std::string_view mkey = raw_key(mf.key());
+        od::value mv = mf.value();
+        if (mkey == "content") {
+          const std::string_view tok = mv.raw_json_token();
+          if (!tok.empty() && tok[0] == '[') {
+            // Content parts: keep their JSON text.
+            od::array parts;
+            std::string_view raw;
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) f.content = bp.map(trim_right(raw));
+          } else if (!bp.read_string(mv, f.content)) {
+            bp.wrong_type("response: message.content is not a string");
+          }
+        } else if (mkey == "tool_calls") {
+          const std::string_view tok = mv.raw_json_token();
+          od::array calls;
+          std::string_view raw;
+          if (!tok.empty() && tok[0] == '[') {
+            f.saw_tool_calls = true;
+            if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.map(trim_right(raw));
+          }
+        }
+      }
+    } else if (first && key == "text") {
+      if (!bp.read_string(v, f.content)) bp.wrong_type("response: choices[0].text is not a string");
+    }
+  }
+}
+
+void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noexcept {
+  for (auto field_result : obj) {
+    od::field field;
+    if (const auto err = std::move(field_result).get(field)) {
+      bp.broken(err);
+      return;
+    }
+    const std::string_view key = raw_key(field.key());
+    od::value v = field.value();
+    if (key == "id") {
+      if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
+    } else if (key == "model") {
+      if (!bp.read_string(v, f.model)) bp.wrong_type("response: model is not a string");
+    } else if (key == "provider") {
+      const std::string_view tok = v.raw_json_token();
+      if (!tok.empty() && tok[0] == '"') (void)bp.read_string(v, f.provider);
+    } else if (key == "choices") {
+      od::array choices;
+      if (v.get_array().get(choices)) {
+        bool is_null = false;
+        if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: choices is not an array");
+        continue;
+      }
+      bool first = true;
+      for (auto element : choices) {
+        od::value cv;
+        if (const auto err = std::move(element).get(cv)) {
+          bp.broken(err);
+          return;
+        }
+        read_choice(bp, cv, first, f);
+        first = false;
+      }
+    } else if (key == "usage") {
+      read_usage(bp, v, f.input_tokens, f.output_tokens, f.cost);
+    } else if (key == "error") {
+      f.error = read_error(bp, v, f.error_message) || f.error;
+    }
+  }
+}
+
+}  // namespace
+
+GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayRecord& rec) noexcept {
+  ++stats_.responses;
+  LlmRequest& out = rec.request_;
+  out.response_id = {};
+  out.response_model = {};
+  out.finish_reason = {};
+  out.completion = {};
+  out.input_tokens = -1;
+  out.output_tokens = -1;
+  out.cost = k_unknown_double;
+
+  Issues issues;
+  Arena arena{rec.response_arena_, rec.response_arena_used_};
+  arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
+  BodyParse bp{nullptr, nullptr, 0, false, arena, issues, k_response_side};
+  od::object obj;
+  if (impl_->open_object(body, rec.response_copy_, bp, obj)) {
+    ResponseFields f;
+    read_response_object(bp, obj, f);
+    out.response_id = f.id;
+    out.response_model = f.model;
+    if (!f.provider.empty()) out.provider = f.provider;
+    out.finish_reason = f.finish_reason;
+    out.completion = !f.content.empty() ? f.content : f.tool_calls;
+    out.input_tokens = f.input_tokens;
+    out.output_tokens = f.output_tokens;
+    out.cost = f.cost;
+    if (f.error) {
+      out.error = true;
+      out.error_message = f.error_message;
+    }
+  }
+  return finish_call(rec, issues.bits, issues.detail);
+}
+
+// ---------------------------------------------------------------------------------------
+namespace {
+
+void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
+           std::string_view more_detail) noexcept {
+  if (more == 0) return;
+  if (bits == 0) detail = more_detail;
+  bits |= more;
+}
+
+}  // namespace
+
+void GatewayParser::begin_stream(GatewayRecord& rec) noexcept {
+  rec.pending_line_.clear();
+  rec.content_.clear();
+  rec.stream_id_.size = 0;
+  rec.stream_model_.size = 0;
+  rec.stream_finish_reason_.size = 0;
+  rec.stream_provider_.size = 0;
+  rec.stream_error_.size = 0;
+  rec.stream_input_tokens_ = -1;
+  rec.stream_output_tokens_ = -1;
+  rec.stream_cost_ = k_unknown_double;
+  rec.stream_active_ = true;
+  rec.stream_done_ = false;
+  rec.stream_error_seen_ = false;
+  rec.discarding_line_ = false;
+}
+
+// One complete SSE line (without its '\n').
+void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_nano,
+                                GatewayRecord& rec, std::uint32_t& bits,
+                                std::string_view& detail) noexcept {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() < 5 || line.substr(0, 5) != "data:") return;  // comments, event:, id:, blank
+  line.remove_prefix(5);
+  if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+  ++stats_.stream_chunks;
+  if (trim_right(line) == "[DONE]") {
+    rec.stream_done_ = true;
+    return;
+  }
+  static constexpr std::string_view k_chunk_detail = "stream: a data line is not a JSON object";
+  static constexpr SideIssues k_chunk_side{
+      ParseIssue::stream_chunk_invalid,
+      ParseIssue::stream_chunk_invalid,
+      ParseIssue::response_invalid_utf8,
+      k_chunk_detail,
+      k_chunk_detail,
+      "stream: a data line ends early",
+      k_chunk_detail,
+      "stream: bytes that are not UTF-8 (replaced by '?')",
+      "stream: a data line larger than max_body_bytes",
+  };
+  // A chunk's strings are copied into the record's fixed fields and content below, so the
+  // per-thread chunk arena is reused for every chunk.
+  Arena arena{impl_->chunk_arena, impl_->chunk_arena_used};
+  arena.prepare(line.size());
+  Issues chunk_issues;
+  BodyParse bp{nullptr, nullptr, 0, false, arena, chunk_issues, k_chunk_side};
+  od::object obj;
+  ResponseFields f;
+  if (impl_->open_object(line, impl_->chunk_copy, bp, obj)) read_response_object(bp, obj, f);
+  merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
+
+  if (rec.stream_id_.size == 0 && !f.id.empty())
+    set_fixed(rec.stream_id_.bytes, rec.stream_id_.size, f.id);
+  if (rec.stream_model_.size == 0 && !f.model.empty())
+    set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
+  if (!f.provider.empty())
+    set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
+  if (!f.finish_reason.empty())
+    set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.finish_reason);
+  if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
+  if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
+  if (!std::isnan(f.cost)) rec.stream_cost_ = f.cost;
+  if (f.error) {
+    rec.stream_error_seen_ = true;
+    set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
+  }
+  if ((!f.content.empty() || f.saw_tool_calls) && now_unix_nano != 0 &&
+      rec.request_.first_token_unix_nano == 0)
+    rec.request_.first_token_unix_nano = now_unix_nano;
+  if (f.content.empty()) return;
+  const std::size_t limit = impl_->config.max_completion_bytes;
+  const std::size_t have = rec.content_.size();
+  const std::size_t room = have < limit ? limit - have : 0;
+  const std::size_t n = detail::utf8_cut(f.content, room);
+  if (n < f.content.size() && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: content over max_completion_bytes (cut)");
+  if (n == 0) return;
+  try {
+    rec.content_.insert(rec.content_.end(), f.content.data(), f.content.data() + n);
+  } catch (...) {  // out of memory: the content stays as it was
+  }
+}
+
+void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano,
+                                 GatewayRecord& rec, std::uint32_t& bits,
+                                 std::string_view& detail) noexcept {
+  static constexpr std::string_view k_too_long =
+      "stream: a line over max_stream_line_bytes (dropped)";
+  const std::size_t max_line = impl_->config.max_stream_line_bytes;
+  while (!bytes.empty()) {
+    const void* nl_ptr = std::memchr(bytes.data(), '\n', bytes.size());
+    if (nl_ptr == nullptr) {
+      // A partial line: keep it for the next feed (bounded).
+      if (rec.discarding_line_) return;
+      if (rec.pending_line_.size() + bytes.size() > max_line) {
+        rec.pending_line_.clear();
+        rec.discarding_line_ = true;
+        merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+        return;
+      }
+      try {
+        rec.pending_line_.insert(rec.pending_line_.end(), bytes.begin(), bytes.end());
+      } catch (...) {
+        rec.pending_line_.clear();
+        rec.discarding_line_ = true;
+      }
+      return;
+    }
+    const auto nl = static_cast<std::size_t>(static_cast<const char*>(nl_ptr) - bytes.data());
+    const std::string_view line = bytes.substr(0, nl);
+    bytes.remove_prefix(nl + 1);
+    if (rec.discarding_line_) {
+      rec.discarding_line_ = false;
+      continue;
+    }
+    if (rec.pending_line_.empty()) {
+      stream_line(line, now_unix_nano, rec, bits, detail);
+      continue;
+    }
+    if (rec.pending_line_.size() + line.size() > max_line) {
+      rec.pending_line_.clear();
+      merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      continue;
+    }
+    try {
+      rec.pending_line_.insert(rec.pending_line_.end(), line.begin(), line.end());
+    } catch (...) {
+      rec.pending_line_.clear();
+      continue;
+    }
+    stream_line({rec.pending_line_.data(), rec.pending_line_.size()}, now_unix_nano, rec, bits,
+                detail);
+    rec.pending_line_.clear();
+  }
+}
+
+GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
+                                              GatewayRecord& rec) noexcept {
+  if (!rec.stream_active_) begin_stream(rec);
+  std::uint32_t bits = 0;
+  std::string_view detail;
+  stream_bytes(bytes, now_unix_nano, rec, bits, detail);
+  return finish_call(rec, bits, detail);
+}
+
+GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
+  std::uint32_t bits = 0;
+  std::string_view detail;
+  if (!rec.pending_line_.empty() && !rec.discarding_line_) {
+    // The stream ended without a newline after its last line: read it as a line.
+    stream_bytes("\n", 0, rec, bits, detail);
+  }
+  if (rec.discarding_line_ ||
+      (!rec.stream_done_ && rec.stream_finish_reason_.size == 0 && !rec.stream_error_seen_))
+    merge(bits, detail, issue_bit(ParseIssue::stream_incomplete),
+          "stream: ended without [DONE] or a finish reason");
+  rec.discarding_line_ = false;
+  rec.pending_line_.clear();
+  LlmRequest& out = rec.request_;
+  out.response_id = rec.stream_id_.view();
+  out.response_model = rec.stream_model_.view();
+  out.finish_reason = rec.stream_finish_reason_.view();
+  if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
+  out.completion = {rec.content_.data(), rec.content_.size()};
+  out.input_tokens = rec.stream_input_tokens_;
+  out.output_tokens = rec.stream_output_tokens_;
+  out.cost = rec.stream_cost_;
+  if (rec.stream_error_seen_) {
+    out.error = true;
+    out.error_message = rec.stream_error_.view();
+  }
+  rec.stream_active_ = false;
+  return finish_call(rec, bits, detail);
+}
+
+// ---------------------------------------------------------------------------------------
+GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view error_body,
+                                              GatewayRecord& rec) noexcept {
+  ++stats_.outcomes;
+  LlmRequest& out = rec.request_;
+  out.http_status = http_status;
+  const bool failed = http_status >= 400 || (http_status <= 0 && !error_body.empty());
+  Issues issues;
+  if (!failed) return finish_call(rec, 0, {});
+  out.error = true;
+
+  Arena arena{rec.outcome_arena_, rec.outcome_arena_used_};
+  arena.prepare(std::max<std::size_t>(std::min(error_body.size(), impl_->config.max_body_bytes), 32));
+  if (error_body.empty()) {
+    char* p = arena.cursor();
+    std::memcpy(p, "HTTP ", 5);
+    const auto r = std::to_chars(p + 5, p + arena.room(), http_status);
+    out.error_message = arena.commit(static_cast<std::size_t>(r.ptr - p));
+    return finish_call(rec, 0, {});
+  }
+
+  Issues parse_issues;
+  SideIssues side = k_response_side;
+  side.not_json = ParseIssue::error_body_unreadable;
+  side.truncated = ParseIssue::error_body_unreadable;
+  side.invalid_utf8 = ParseIssue::error_body_unreadable;
+  BodyParse bp{nullptr, nullptr, 0, false, arena, parse_issues, side};
+  od::object obj;
+  std::string_view message;
+  bool found = false;
+  if (impl_->open_object(error_body, rec.outcome_copy_, bp, obj)) {
+    std::string_view top_message;
+    std::string_view detail_message;
+    for (auto field_result : obj) {
+      od::field field;
+      if (std::move(field_result).get(field)) break;
+      const std::string_view key = raw_key(field.key());
+      od::value v = field.value();
+      if (key == "error") {
+        std::string_view m;
+        if (read_error(bp, v, m) && !m.empty()) {
+          message = m;
+          found = true;
+          break;
+        }
+      } else if (key == "message") {
+        (void)bp.read_string(v, top_message);
+      } else if (key == "detail") {
+        (void)bp.read_string(v, detail_message);
+      }
+    }
+    if (!found && !top_message.empty()) {
+      message = top_message;
+      found = true;
+    } else if (!found && !detail_message.empty()) {
+      message = detail_message;
+      found = true;
+    }
+  }
+  if (found && parse_issues.bits == 0) {
+    out.error_message = message;
+  } else {
+    if (found) {
+      out.error_message = message;
+    } else {
+      // No message to be found: keep the body's text itself, cut and made UTF-8 safe.
+      const std::size_t n = detail::utf8_cut(
+          error_body, std::min(impl_->config.max_error_text_bytes, arena.room()));
+      detail::sanitize_utf8(error_body.substr(0, n), arena.cursor());
+      out.error_message = trim_right(arena.commit(n));
+    }
+    issues.add(ParseIssue::error_body_unreadable,
+               found ? "error body: malformed (message kept)" : "error body: no JSON message (its text kept)");
+  }
+  return finish_call(rec, issues.bits, issues.detail);
+}
+
+}  // namespace tracecast

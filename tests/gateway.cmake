@@ -1,0 +1,5 @@
+# Gateway body parsers (tracecast/gateway.h). Test data under tests/data/gateway.
+tracecast_add_test(gateway_test SOURCES gateway_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)
+target_compile_definitions(gateway_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -14,3 +14,15 @@ tracecast_target_options(tracecast_sink_internal)
 add_executable(tracecast-sink sink/main.cpp)
 target_link_libraries(tracecast-sink PRIVATE tracecast_sink_internal)
 tracecast_target_options(tracecast-sink)
+
+# Throughput of the reader and of whole requests (BM_SinkRead_*, BM_SinkHttp_*), with
+# in-binary baselines. Defined here because bench/ has no sink part.
+if(TRACECAST_BUILD_BENCH)
+  find_package(benchmark QUIET)
+  if(benchmark_FOUND)
+    add_executable(sink_bench sink/sink_bench.cpp)
+    target_link_libraries(sink_bench PRIVATE tracecast_sink_internal simdjson::simdjson
+      benchmark::benchmark Threads::Threads)
+    tracecast_target_options(sink_bench)
+  endif()
+endif()

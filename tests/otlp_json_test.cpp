@@ -373,6 +373,41 @@ TEST(OtlpJsonEncoder, VeryLongValuesRoundTripWhole) {
   expect_span(doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0), s);
 }
 
+TEST(OtlpJsonEncoder, RandomWellFormedStringsRoundTripAtEveryLengthAndAlignment) {
+  // Exercises the 32-, 16-byte and tail paths of the escaper with stops at every position.
+  static constexpr std::string_view pieces[] = {"a", "bcdefgh", "\"", "\\", "\n", "\t", "\x01",
+                                                "\x1f", "\x7f", "\xC3\xA9", "\xE2\x82\xAC",
+                                                "\xF0\x9F\x9A\x80", "0123456789abcdef", "/"};
+  workload::Rng rng(99);
+  std::vector<std::string> values;
+  for (int i = 0; i < 400; ++i) {
+    std::string v;
+    const std::size_t target = rng.next() % 300;
+    const std::uint64_t ascii_only = rng.next() % 3;  // a third without non-ASCII pieces
+    while (v.size() < target) {
+      std::string_view piece = pieces[rng.next() % std::size(pieces)];
+      if (ascii_only == 0 && static_cast<unsigned char>(piece[0]) >= 0x80) continue;
+      v += piece;
+    }
+    values.push_back(std::move(v));
+  }
+  std::vector<Attribute> attrs;
+  std::vector<std::string> keys;
+  for (std::size_t i = 0; i < values.size(); ++i) keys.push_back("k" + std::to_string(i));
+  for (std::size_t i = 0; i < values.size(); ++i) attrs.push_back({keys[i], AttributeValue::string(values[i])});
+  EncoderLimits limits;
+  limits.max_attributes_per_span = 1000;
+  for (std::size_t start = 0; start < attrs.size(); start += 100) {
+    SpanView s = basic_span(std::span<const Attribute>(attrs).subspan(start, 100));
+    Batch batch(1 << 20, limits);
+    ASSERT_EQ(batch.add(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+    simdjson::dom::parser parser;
+    element doc = parse(parser, batch.finish());
+    expect_span(doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0), s);
+    EXPECT_EQ(batch.encoder.stats().invalid_utf8_replaced, 0u);
+  }
+}
+
 TEST(OtlpJsonEncoder, DuplicateKeysAreWrittenOnceFirstWins) {
   const Attribute attrs[] = {{"a", AttributeValue::int64(1)},
                              {"b", AttributeValue::int64(2)},

@@ -1,0 +1,151 @@
+// Encoder and compression throughput on the reference workload (WORKLOAD.md).
+//
+//   build-enc/bench/encode_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//
+// Read each figure against its baseline in the same run: BM_Encode_Memcpy_* copies exactly the
+// bytes the encoder wrote (the physical ceiling); BM_Compress_Memcpy copies the sealed batch.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tracecast/compress.h"
+#include "tracecast/otlp_json.h"
+#include "workload.h"
+
+namespace {
+
+using namespace tracecast;
+
+constexpr std::size_t k_requests = 1024;       // distinct requests cycled through
+constexpr std::size_t k_budget = 1024 * 1024;  // batch budget (bytes)
+
+struct Corpus {
+  explicit Corpus(bool content) : gen(12345, content) {
+    for (std::size_t i = 0; i < k_requests; ++i) {
+      reqs.push_back(std::make_unique<workload::Request>());
+      gen.next(*reqs.back());
+    }
+  }
+  workload::Generator gen;
+  std::vector<std::unique_ptr<workload::Request>> reqs;
+};
+
+const Corpus& corpus(bool content) {
+  static const Corpus plain(false);
+  static const Corpus with_content(true);
+  return content ? with_content : plain;
+}
+
+// Encodes every request of the corpus once (into as many batches as needed); returns bytes.
+std::size_t encode_corpus(OtlpJsonEncoder& enc, std::vector<char>& buffer, const Corpus& c) {
+  std::size_t bytes = 0;
+  enc.begin(buffer, k_budget);
+  for (const auto& r : c.reqs) {
+    if (enc.append(r->resource(), r->scope(), r->spans()) != append_result::ok) {
+      bytes += enc.finish().size();
+      enc.begin(buffer, k_budget);
+      (void)enc.append(r->resource(), r->scope(), r->spans());
+    }
+  }
+  const std::string_view doc = enc.finish();
+  benchmark::DoNotOptimize(doc.data());
+  bytes += doc.size();
+  return bytes;
+}
+
+void encode(benchmark::State& state, bool content) {
+  const Corpus& c = corpus(content);
+  std::vector<char> buffer(k_budget);
+  OtlpJsonEncoder enc;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = encode_corpus(enc, buffer, c);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_requests));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  state.counters["bytes_per_span"] = static_cast<double>(bytes) / k_requests;
+}
+
+// The same number of output bytes, copied from a finished document: the ceiling.
+void memcpy_baseline(benchmark::State& state, bool content) {
+  const Corpus& c = corpus(content);
+  std::vector<char> buffer(k_budget);
+  OtlpJsonEncoder enc;
+  const std::size_t bytes = encode_corpus(enc, buffer, c);
+  std::vector<char> src(bytes, 'x');
+  enc.begin(buffer, k_budget);
+  std::vector<char> dst(bytes);
+  for (auto _ : state) {
+    std::memcpy(dst.data(), src.data(), bytes);
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_requests));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+
+void BM_Encode_Canonical(benchmark::State& s) { encode(s, false); }
+void BM_Encode_Content(benchmark::State& s) { encode(s, true); }
+void BM_Encode_Memcpy_Canonical(benchmark::State& s) { memcpy_baseline(s, false); }
+void BM_Encode_Memcpy_Content(benchmark::State& s) { memcpy_baseline(s, true); }
+BENCHMARK(BM_Encode_Canonical);
+BENCHMARK(BM_Encode_Memcpy_Canonical);
+BENCHMARK(BM_Encode_Content);
+BENCHMARK(BM_Encode_Memcpy_Content);
+
+// A sealed batch of canonical spans, as the pipeline compresses it.
+const std::string& sealed_batch() {
+  static const std::string batch = [] {
+    const Corpus& c = corpus(false);
+    std::vector<char> buffer(k_budget);
+    OtlpJsonEncoder enc;
+    enc.begin(buffer, k_budget);
+    for (std::size_t i = 0;; ++i) {
+      const auto& r = c.reqs[i % k_requests];
+      if (enc.append(r->resource(), r->scope(), r->spans()) != append_result::ok) break;
+    }
+    return std::string(enc.finish());
+  }();
+  return batch;
+}
+
+void compress(benchmark::State& state, Codec codec, GzipBackend backend) {
+  const std::string& in = sealed_batch();
+  Compressor comp(codec, static_cast<int>(state.range(0)), backend);
+  std::vector<char> out(Compressor::bound(codec, in.size()));
+  std::size_t n = 0;
+  for (auto _ : state) {
+    n = comp.compress(in, out);
+    benchmark::DoNotOptimize(n);
+  }
+  if (n == 0) state.SkipWithError("compress failed");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+  state.counters["ratio"] = static_cast<double>(in.size()) / static_cast<double>(n);
+  state.counters["batch_bytes"] = static_cast<double>(in.size());
+}
+
+void BM_Compress_Memcpy(benchmark::State& state) {
+  const std::string& in = sealed_batch();
+  std::vector<char> out(in.size());
+  for (auto _ : state) {
+    std::memcpy(out.data(), in.data(), in.size());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
+}
+void BM_Compress_Zstd(benchmark::State& s) { compress(s, Codec::zstd, GzipBackend::libdeflate); }
+void BM_Compress_GzipLibdeflate(benchmark::State& s) { compress(s, Codec::gzip, GzipBackend::libdeflate); }
+void BM_Compress_GzipZlib(benchmark::State& s) { compress(s, Codec::gzip, GzipBackend::zlib); }
+BENCHMARK(BM_Compress_Memcpy);
+BENCHMARK(BM_Compress_Zstd)->Arg(1)->Arg(3)->Arg(-1);
+BENCHMARK(BM_Compress_GzipLibdeflate)->Arg(1)->Arg(3)->Arg(6);
+BENCHMARK(BM_Compress_GzipZlib)->Arg(1)->Arg(3)->Arg(6);
+
+}  // namespace
+
+BENCHMARK_MAIN();

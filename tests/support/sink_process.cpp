@@ -297,23 +297,33 @@ SinkProcess::SinkProcess(std::vector<std::string> extra_args) {
     if (::waitpid(pid_, &wstatus, WNOHANG) == pid_) {
       pid_ = -1;
       exit_status_ = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-      throw std::runtime_error("tracecast-sink exited (" + std::to_string(exit_status_) +
-                               ") before listening: " + this->log());
+      const std::string message = "tracecast-sink exited (" + std::to_string(exit_status_) +
+                                  ") before listening: " + this->log();
+      remove_dir();
+      throw std::runtime_error(message);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   stop();
-  throw std::runtime_error("tracecast-sink did not write its port file within 10 s: " + this->log());
+  const std::string message =
+      "tracecast-sink did not write its port file within 10 s: " + this->log();
+  remove_dir();
+  throw std::runtime_error(message);
 }
 
 SinkProcess::~SinkProcess() {
   stop();
+  remove_dir();
+}
+
+void SinkProcess::remove_dir() {
   if (!dir_.empty()) {
     // Remove our temp files (the spans-out file only when it lives here).
     for (const char* name : {"/port", "/port.tmp", "/sink.log", "/spans.jsonl"}) {
       (void)::unlink((dir_ + name).c_str());
     }
     (void)::rmdir(dir_.c_str());
+    dir_.clear();
   }
 }
 

@@ -123,6 +123,8 @@ class SinkProcess {
   [[nodiscard]] int exit_status() const noexcept { return exit_status_; }
 
  private:
+  void remove_dir();
+
   std::string dir_;
   std::string spans_out_;
   pid_t pid_ = -1;

@@ -254,13 +254,15 @@ struct SinkServer::impl {
         ctx->where = route::traces;
         const char* cl =
             MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != nullptr && ctx->is_post && !self.config.count_only) {
-          const unsigned long long n = std::strtoull(cl, nullptr, 10);
-          if (n > self.config.max_body) {
-            ctx->over_limit = true;
-          } else {
-            ctx->body = self.take_buffer();
-            ctx->body.reserve(static_cast<std::size_t>(n) + OtlpTraceReader::k_padding);
+        if (ctx->is_post && !self.config.count_only) {
+          ctx->body = self.take_buffer();
+          if (cl != nullptr) {
+            const unsigned long long n = std::strtoull(cl, nullptr, 10);
+            if (n > self.config.max_body) {
+              ctx->over_limit = true;
+            } else {
+              ctx->body.reserve(static_cast<std::size_t>(n) + OtlpTraceReader::k_padding);
+            }
           }
         }
       } else if (path == "/stats") {

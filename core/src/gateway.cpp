@@ -49,6 +49,17 @@ constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
   return {begin, static_cast<std::size_t>(p - begin)};
 }
 
+// A key compared in place against a literal: its raw (escaped) bytes, then the closing quote.
+// Reading up to the literal's length past raw() stays inside the padded parse buffer. Keys
+// spelled with escapes do not match (no client escapes these ASCII names).
+struct Key {
+  const char* raw;
+  template <std::size_t N>
+  [[nodiscard]] bool operator==(const char (&lit)[N]) const noexcept {
+    return std::memcmp(raw, lit, N - 1) == 0 && raw[N - 1] == '"';
+  }
+};
+
 // Issues found by one call, and the first one's description.
 struct Issues {
   std::uint32_t bits = 0;
@@ -504,7 +515,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         bp.broken(err);
         break;
       }
-      const std::string_view key = raw_key(field.key());
+      const Key key{field.key().raw()};
       od::value v = field.value();
       if (key == "model") {
         if (!bp.read_string(v, out.requested_model)) bp.wrong_type("request: model is not a string");
@@ -685,7 +696,7 @@ void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& 
       bp.broken(err);
       return;
     }
-    const std::string_view key = raw_key(field.key());
+    const Key key{field.key().raw()};
     od::value u = field.value();
     if (key == "prompt_tokens" || key == "input_tokens") {
       if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
@@ -707,7 +718,7 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
   for (auto field_result : err) {
     od::field field;
     if (std::move(field_result).get(field)) break;
-    if (raw_key(field.key()) == "message") {
+    if (Key{field.key().raw()} == "message") {
       od::value m = field.value();
       if (!bp.read_string(m, message)) bp.wrong_type("error.message is not a string");
       break;
@@ -746,7 +757,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
       bp.broken(err);
       return;
     }
-    const std::string_view key = raw_key(field.key());
+    const Key key{field.key().raw()};
     od::value v = field.value();
     if (key == "finish_reason") {
       std::string_view reason;
@@ -767,7 +778,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
           bp.broken(err);
           return;
         }
-        const std::string_view mkey = raw_key(mf.key());
+        const Key mkey{mf.key().raw()};
         od::value mv = mf.value();
         if (mkey == "content") {
           const std::string_view tok = mv.raw_json_token();
@@ -802,7 +813,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
       bp.broken(err);
       return;
     }
-    const std::string_view key = raw_key(field.key());
+    const Key key{field.key().raw()};
     od::value v = field.value();
     if (key == "id") {
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
@@ -1099,7 +1110,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
     for (auto field_result : obj) {
       od::field field;
       if (std::move(field_result).get(field)) break;
-      const std::string_view key = raw_key(field.key());
+      const Key key{field.key().raw()};
       od::value v = field.value();
       if (key == "error") {
         std::string_view m;

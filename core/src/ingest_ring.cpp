@@ -19,6 +19,45 @@ constexpr std::size_t k_cache_line = 64;
 
 bool is_pow2(std::uint32_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
+// memcpy for the short strings of a request (ids, models, names: mostly under 32 bytes),
+// inlined as two overlapping fixed-size moves instead of a call into libc.
+[[gnu::always_inline]] inline void copy_bytes(char* dst, const char* src, std::size_t n) noexcept {
+  if (n >= 16) {
+    if (n <= 32) {
+      char a[16], b[16];
+      std::memcpy(a, src, 16);
+      std::memcpy(b, src + n - 16, 16);
+      std::memcpy(dst, a, 16);
+      std::memcpy(dst + n - 16, b, 16);
+    } else {
+      std::memcpy(dst, src, n);
+    }
+  } else if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+// Copies `v` to `p` and advances it; returns the copy's view.
+[[gnu::always_inline]] inline std::string_view append(char*& p, std::string_view v) noexcept {
+  if (v.empty()) return {};
+  copy_bytes(p, v.data(), v.size());
+  const std::string_view out(p, v.size());
+  p += v.size();
+  return out;
+}
+
 // Bump allocator over one slot's bytes. Copies are cut to the space left; every cut counts.
 class SlotArena {
  public:
@@ -219,33 +258,67 @@ IngestRing::Producer& IngestRing::make_producer() {
   return p;
 }
 
-submit_result IngestRing::try_submit(Producer& p, const LlmRequest& r) noexcept {
-  // Dekker handshake with close(): either close() sees busy == 1 and waits for us, or we
-  // see closed_ == true. Both sides use seq_cst for the store->load order.
-  p.busy.store(1, std::memory_order_seq_cst);
-  if (closed_.load(std::memory_order_seq_cst)) {
-    bump(p.rejected_closed);
-    p.busy.store(0, std::memory_order_release);
-    return submit_result::closed;
+// The common case: every value within its limit, no array metadata, and everything fits the
+// slot. Then a straight sequence of memcpy with no per-value checks. Returns false (having
+// written nothing that matters) when the careful path is needed.
+bool IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
+  const ValueLimits& lim = config_.limits;
+  const std::size_t f = lim.max_field_bytes;
+  if (r.account.size() > f || r.request_id.size() > f || r.operation.size() > f ||
+      r.provider.size() > f || r.requested_model.size() > f || r.response_model.size() > f ||
+      r.response_id.size() > f || r.finish_reason.size() > f || r.user.size() > f ||
+      r.session_id.size() > f || r.error_message.size() > lim.max_error_message_bytes ||
+      r.prompt.size() > lim.max_content_bytes || r.completion.size() > lim.max_content_bytes ||
+      r.metadata.size() > lim.max_metadata_entries)
+    return false;
+  std::size_t bytes = r.account.size() + r.request_id.size() + r.operation.size() +
+                      r.provider.size() + r.requested_model.size() + r.response_model.size() +
+                      r.response_id.size() + r.finish_reason.size() + r.user.size() +
+                      r.session_id.size() + r.error_message.size() + r.prompt.size() +
+                      r.completion.size() + r.metadata.size() * sizeof(MetadataEntry);
+  for (const MetadataEntry& e : r.metadata) {
+    if (e.value.type() >= ValueType::string_array || e.key.size() > lim.max_metadata_key_bytes)
+      return false;
+    if (e.value.type() == ValueType::string) {
+      if (e.value.as_string().size() > lim.max_metadata_value_bytes) return false;
+      bytes += e.value.as_string().size();
+    }
+    bytes += e.key.size();
   }
-  std::uint32_t slot = p.spare;
-  if (slot != ~0u) {
-    p.spare = ~0u;
-  } else if (!impl_->free.try_dequeue(p.free_token, slot)) {
-    bump(p.rejected_full);
-    p.busy.store(0, std::memory_order_release);
-    return submit_result::full;
-  }
+  if (bytes > impl_->slot_bytes - sizeof(LlmRequest)) return false;
 
-  // Lay the slot out as [LlmRequest][metadata entries][string bytes], copying every view.
-  char* base = impl_->slots + static_cast<std::size_t>(slot) * impl_->slot_bytes;
+  auto* rec = reinterpret_cast<LlmRequest*>(base);
+  auto* meta = reinterpret_cast<MetadataEntry*>(base + sizeof(LlmRequest));
+  char* p = reinterpret_cast<char*>(meta + r.metadata.size());
+  rec->account = append(p, r.account);
+  rec->request_id = append(p, r.request_id);
+  rec->operation = append(p, r.operation);
+  rec->provider = append(p, r.provider);
+  rec->requested_model = append(p, r.requested_model);
+  rec->response_model = append(p, r.response_model);
+  rec->response_id = append(p, r.response_id);
+  rec->finish_reason = append(p, r.finish_reason);
+  rec->user = append(p, r.user);
+  rec->session_id = append(p, r.session_id);
+  for (std::size_t i = 0; i < r.metadata.size(); ++i) {
+    const MetadataEntry& e = r.metadata[i];
+    meta[i].key = append(p, e.key);
+    meta[i].value = e.value.type() == ValueType::string ? AttributeValue::string(append(p, e.value.as_string())) : e.value;
+  }
+  rec->metadata = std::span<const MetadataEntry>(meta, r.metadata.size());
+  rec->error_message = append(p, r.error_message);
+  rec->completion = append(p, r.completion);
+  rec->prompt = append(p, r.prompt);
+  return true;
+}
+
+// Everything else: each value cut to its limit at a UTF-8 boundary, arrays copied element by
+// element, and the content cut to what is left of the slot; every cut counted.
+void IngestRing::copy_limited(const LlmRequest& r, char* base, std::uint64_t& truncated,
+                              std::uint64_t& dropped) noexcept {
   auto* rec = reinterpret_cast<LlmRequest*>(base);
   SlotArena arena(base + sizeof(LlmRequest), impl_->slot_bytes - sizeof(LlmRequest));
   const ValueLimits& lim = config_.limits;
-  std::uint64_t truncated = 0;
-  std::uint64_t dropped = 0;
-
-  *rec = r;  // scalars; every view is replaced below
   std::size_t n_meta = r.metadata.size();
   if (n_meta > lim.max_metadata_entries) {
     dropped = n_meta - lim.max_metadata_entries;
@@ -277,7 +350,33 @@ submit_result IngestRing::try_submit(Producer& p, const LlmRequest& r) noexcept 
   // and the more useful of the two in a trace).
   rec->completion = arena.copy(r.completion, lim.max_content_bytes, truncated);
   rec->prompt = arena.copy(r.prompt, lim.max_content_bytes, truncated);
+}
 
+submit_result IngestRing::try_submit(Producer& p, const LlmRequest& r) noexcept {
+  // Dekker handshake with close(): either close() sees busy == 1 and waits for us, or we
+  // see closed_ == true. Both sides use seq_cst for the store->load order.
+  p.busy.store(1, std::memory_order_seq_cst);
+  if (closed_.load(std::memory_order_seq_cst)) {
+    bump(p.rejected_closed);
+    p.busy.store(0, std::memory_order_release);
+    return submit_result::closed;
+  }
+  std::uint32_t slot = p.spare;
+  if (slot != ~0u) {
+    p.spare = ~0u;
+  } else if (!impl_->free.try_dequeue(p.free_token, slot)) {
+    bump(p.rejected_full);
+    p.busy.store(0, std::memory_order_release);
+    return submit_result::full;
+  }
+
+  // Lay the slot out as [LlmRequest][metadata entries][string bytes], copying every view.
+  char* base = impl_->slots + static_cast<std::size_t>(slot) * impl_->slot_bytes;
+  auto* rec = reinterpret_cast<LlmRequest*>(base);
+  *rec = r;  // scalars; every view is replaced below
+  std::uint64_t truncated = 0;
+  std::uint64_t dropped = 0;
+  if (!copy_fast(r, base)) copy_limited(r, base, truncated, dropped);
   if (!impl_->ready.try_enqueue(p.ready_token, slot)) {
     // No preallocated block left for this producer: keep the slot, report full.
     p.spare = slot;

@@ -131,6 +131,8 @@ class IngestRing {
   static constexpr std::size_t k_drain_chunk = 256;
   struct Impl;
 
+  bool copy_fast(const LlmRequest& r, char* slot) noexcept;
+  void copy_limited(const LlmRequest& r, char* slot, std::uint64_t& truncated, std::uint64_t& dropped) noexcept;
   std::size_t dequeue_ready(std::uint32_t* out, std::size_t max) noexcept;
   const LlmRequest& record(std::uint32_t index) const noexcept;
   void release(const std::uint32_t* indices, std::size_t n) noexcept;

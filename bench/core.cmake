@@ -1,0 +1,2 @@
+tracecast_add_bench(bench_ingest SOURCES ingest_bench.cpp LIBS tracecast_core)
+tracecast_add_bench(bench_mapping SOURCES mapping_bench.cpp LIBS tracecast_core)

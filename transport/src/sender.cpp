@@ -59,6 +59,7 @@ using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 struct DestSnapshot {
   std::string name;
   std::string url;
+  bool https = false;
   std::string ca_file, ca_path;
   bool insecure = false;
   long timeout_ms = 10000;
@@ -87,6 +88,7 @@ std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& confi
   auto snap = std::make_shared<DestSnapshot>();
   snap->name = config.name.empty() ? "destination" : config.name;
   snap->url = resolved.url;
+  snap->https = resolved.url.rfind("https://", 0) == 0 || resolved.url.rfind("HTTPS://", 0) == 0;
   snap->ca_file = config.ca_file;
   snap->ca_path = config.ca_path;
   snap->insecure = config.insecure_skip_verify;
@@ -471,7 +473,10 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      config_.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
                                    : static_cast<long>(CURL_HTTP_VERSION_1_1));
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);  // prefer multiplexing on an HTTP/2 connection
+    // Over TLS, ALPN tells at handshake whether the connection multiplexes: wait for it
+    // rather than open one connection per request. Over cleartext HTTP/1.1 curl would only
+    // learn it from the first response, so new transfers would stall behind it.
+    if (s.https && config_.http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -571,11 +576,15 @@ struct Sender::Impl {
     ++d->waiting;
   }
 
-  void read_results(clock_type::time_point now) {
+  std::size_t read_results(clock_type::time_point now) {
+    std::size_t finished = 0;
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-      if (msg->msg == CURLMSG_DONE) finish_attempt(msg->easy_handle, msg->data.result, now);
+      if (msg->msg != CURLMSG_DONE) continue;
+      finish_attempt(msg->easy_handle, msg->data.result, now);
+      ++finished;
     }
+    return finished;
   }
 
   // Milliseconds curl_multi_poll may sleep: until the next retry timer or the end of a
@@ -640,13 +649,10 @@ struct Sender::Impl {
       dispatch(now);
       int running = 0;
       curl_multi_perform(multi_, &running);
-      now = clock_type::now();
-      read_results(now);
-      promote_due_timers(now);
-      dispatch(now);
-      if (in_flight_total_ > 0) curl_multi_perform(multi_, &running);
-
-      int timeout = poll_timeout_ms(clock_type::now());
+      // A transfer that finished inside this perform frees a slot and has a result to
+      // report: go round again without sleeping (curl_multi_poll would not wake for it).
+      const std::size_t finished = read_results(clock_type::now());
+      int timeout = finished > 0 ? 0 : poll_timeout_ms(clock_type::now());
       // Dekker-style handshake with try_send(): announce the sleep, then look at the queue
       // once more; a producer that enqueued after our look sees sleeping_ and wakes us.
       sleeping_.store(true, std::memory_order_seq_cst);

@@ -1,0 +1,200 @@
+// tracecast/destination.h: validation with specific errors, resolution to the wire form,
+// credentials never in messages.
+#include "tracecast/destination.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace tracecast {
+namespace {
+
+using ::testing::HasSubstr;
+
+DestinationConfig grafana() {
+  DestinationConfig c;
+  c.kind = DestinationKind::grafana_cloud;
+  c.name = "grafana";
+  c.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net";
+  c.instance_id = "123456";
+  c.api_key = "glc_secretTOKENvalue0123456789";
+  return c;
+}
+
+const ValidationIssue* find(const std::vector<ValidationIssue>& issues, const std::string& field, bool warning) {
+  for (const auto& i : issues) {
+    if (i.field == field && i.warning == warning) return &i;
+  }
+  return nullptr;
+}
+
+void expect_no_secret(const std::vector<ValidationIssue>& issues, const std::string& secret) {
+  for (const auto& i : issues) EXPECT_THAT(i.message, ::testing::Not(HasSubstr(secret))) << i.field;
+}
+
+TEST(DestinationValidate, AcceptsAWellFormedGrafanaCloudDestination) {
+  const auto issues = validate(grafana());
+  EXPECT_FALSE(has_errors(issues));
+  EXPECT_TRUE(issues.empty());
+}
+
+TEST(DestinationValidate, RejectsTheMainGrafanaUrlInsteadOfTheOtlpGateway) {
+  auto c = grafana();
+  c.endpoint = "https://mystack.grafana.net";
+  const auto issues = validate(c);
+  ASSERT_TRUE(has_errors(issues));
+  const ValidationIssue* issue = find(issues, "endpoint", false);
+  ASSERT_NE(issue, nullptr);
+  EXPECT_THAT(issue->message, HasSubstr("main Grafana URL"));
+  EXPECT_THAT(issue->message, HasSubstr("otlp-gateway"));
+}
+
+TEST(DestinationValidate, RejectsANonNumericInstanceId) {
+  auto c = grafana();
+  c.instance_id = "my-stack";
+  const ValidationIssue* issue = nullptr;
+  const auto issues = validate(c);
+  issue = find(issues, "instance_id", false);
+  ASSERT_NE(issue, nullptr);
+  EXPECT_THAT(issue->message, HasSubstr("numeric"));
+  c.instance_id.clear();
+  EXPECT_NE(find(validate(c), "instance_id", false), nullptr);
+}
+
+TEST(DestinationValidate, RejectsAMissingApiKey) {
+  auto c = grafana();
+  c.api_key.clear();
+  const auto issues = validate(c);
+  const ValidationIssue* issue = find(issues, "api_key", false);
+  ASSERT_NE(issue, nullptr);
+  EXPECT_THAT(issue->message, HasSubstr("traces:write"));
+}
+
+TEST(DestinationValidate, WarnsButAcceptsAKeyWithoutTheGlcPrefix) {
+  auto c = grafana();
+  c.api_key = "eyJrIjoiSECRET-legacy-key-000";
+  const auto issues = validate(c);
+  EXPECT_FALSE(has_errors(issues));
+  const ValidationIssue* issue = find(issues, "api_key", true);
+  ASSERT_NE(issue, nullptr);
+  EXPECT_THAT(issue->message, HasSubstr("glc_"));
+  expect_no_secret(issues, c.api_key);
+}
+
+TEST(DestinationValidate, RejectsCrOrLfInAHeaderNameOrValueWithoutQuotingTheValue) {
+  DestinationConfig c;
+  c.endpoint = "http://127.0.0.1:4318/v1/traces";
+  c.headers = {{"authorization", "Bearer s3cret-value\r\nX-Injected: 1"}};
+  auto issues = validate(c);
+  const ValidationIssue* issue = find(issues, "headers", false);
+  ASSERT_NE(issue, nullptr);
+  EXPECT_THAT(issue->message, HasSubstr("CR, LF"));
+  expect_no_secret(issues, "s3cret-value");
+
+  c.headers = {{"x-a\nb", "v"}};
+  EXPECT_NE(find(validate(c), "headers", false), nullptr);
+  c.headers = {{"x-ok", "line\nbreak"}};
+  EXPECT_NE(find(validate(c), "headers", false), nullptr);
+  c.headers = {{"x-ok", "fine value"}};
+  EXPECT_FALSE(has_errors(validate(c)));
+}
+
+TEST(DestinationValidate, RejectsAUrlThatDoesNotParse) {
+  DestinationConfig c;
+  for (const char* bad : {"not a url", "ftp://example.com/v1/traces", "http://", "://x", ""}) {
+    c.endpoint = bad;
+    EXPECT_NE(find(validate(c), "endpoint", false), nullptr) << bad;
+  }
+  c.endpoint = "https://collector.example.com:4318/v1/traces";
+  EXPECT_FALSE(has_errors(validate(c)));
+}
+
+TEST(DestinationValidate, RejectsAnUnknownCompression) {
+  DestinationConfig c;
+  c.endpoint = "http://127.0.0.1:4318/v1/traces";
+  c.compression = "brotli";
+  EXPECT_NE(find(validate(c), "compression", false), nullptr);
+  for (const char* ok : {"", "none", "gzip", "zstd"}) {
+    c.compression = ok;
+    EXPECT_FALSE(has_errors(validate(c))) << ok;
+  }
+}
+
+TEST(DestinationValidate, RejectsZeroTimeoutAndZeroInFlight) {
+  DestinationConfig c;
+  c.endpoint = "http://127.0.0.1:4318/v1/traces";
+  c.timeout = std::chrono::milliseconds(0);
+  EXPECT_NE(find(validate(c), "timeout", false), nullptr);
+  c.timeout = std::chrono::milliseconds(100);
+  c.max_in_flight = 0;
+  EXPECT_NE(find(validate(c), "max_in_flight", false), nullptr);
+}
+
+TEST(DestinationValidate, NeverQuotesTheApiKeyOrHeaderValuesInAnyMessage) {
+  auto c = grafana();
+  c.endpoint = "https://grafana.net/?token=glc_secretTOKENvalue0123456789";
+  c.instance_id = "abc";
+  c.api_key = "nope_secretTOKENvalue0123456789";
+  c.headers = {{"x-token", "hdr-secret-42\n"}, {"bad name", "hdr-secret-43"}};
+  c.compression = "lz5";
+  const auto issues = validate(c);
+  EXPECT_GE(issues.size(), 5U);
+  expect_no_secret(issues, "secretTOKENvalue");
+  expect_no_secret(issues, "hdr-secret");
+}
+
+TEST(DestinationResolve, BuildsGrafanaGatewayUrlBasicAuthAndGzip) {
+  const auto r = resolve(grafana());
+  EXPECT_EQ(r.url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces");
+  EXPECT_EQ(r.compression, "gzip");
+  // base64("123456:glc_secretTOKENvalue0123456789")
+  EXPECT_NE(std::find(r.header_lines.begin(), r.header_lines.end(),
+                      "Authorization: Basic " + base64_encode("123456:glc_secretTOKENvalue0123456789")),
+            r.header_lines.end());
+  EXPECT_NE(std::find(r.header_lines.begin(), r.header_lines.end(), "Content-Type: application/json"),
+            r.header_lines.end());
+}
+
+TEST(DestinationResolve, KeepsAGrafanaUrlThatAlreadyEndsInTheOtlpPath) {
+  auto c = grafana();
+  c.endpoint = "https://otlp-gateway-prod-us-east-0.grafana.net/otlp/";
+  EXPECT_EQ(resolve(c).url, "https://otlp-gateway-prod-us-east-0.grafana.net/otlp/v1/traces");
+  c.endpoint = "https://otlp-gateway-prod-us-east-0.grafana.net/otlp/v1/traces";
+  EXPECT_EQ(resolve(c).url, "https://otlp-gateway-prod-us-east-0.grafana.net/otlp/v1/traces");
+}
+
+TEST(DestinationResolve, AppendsV1TracesToACollectorBaseUrlAndDefaultsToZstd) {
+  DestinationConfig c;
+  c.kind = DestinationKind::otel_collector;
+  c.endpoint = "http://collector:4318";
+  auto r = resolve(c);
+  EXPECT_EQ(r.url, "http://collector:4318/v1/traces");
+  EXPECT_EQ(r.compression, "zstd");
+  c.endpoint = "http://collector:4318/custom/traces";
+  EXPECT_EQ(resolve(c).url, "http://collector:4318/custom/traces");
+}
+
+TEST(DestinationResolve, UsesAGenericUrlAsIsWithItsHeaders) {
+  DestinationConfig c;
+  c.endpoint = "https://example.com/ingest";
+  c.headers = {{"x-api-key", "abc"}};
+  c.compression = "none";
+  const auto r = resolve(c);
+  EXPECT_EQ(r.url, "https://example.com/ingest");
+  EXPECT_EQ(r.compression, "none");
+  EXPECT_NE(std::find(r.header_lines.begin(), r.header_lines.end(), "x-api-key: abc"), r.header_lines.end());
+}
+
+TEST(Base64, EncodesRfc4648TestVectors) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64_encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -1,0 +1,31 @@
+# transport/ tests: unit tests of validation and the retry rules, and integration tests of the
+# sender and the connection test against real servers on 127.0.0.1 (a scripted raw HTTP
+# server, nginx for TLS + HTTP/2, tracecast-sink when built).
+
+add_library(tracecast_transport_test_support STATIC
+  support/raw_http_server.cpp support/nginx_process.cpp)
+target_include_directories(tracecast_transport_test_support PUBLIC support)
+target_link_libraries(tracecast_transport_test_support PUBLIC Threads::Threads)
+tracecast_target_options(tracecast_transport_test_support)
+
+tracecast_add_test(destination_test SOURCES destination_test.cpp LIBS tracecast::transport)
+
+# Internal retry rules: sees transport/src (not installed).
+tracecast_add_test(sender_policy_test SOURCES sender_policy_test.cpp
+  LIBS tracecast::transport CURL::libcurl)
+target_include_directories(sender_policy_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)
+
+tracecast_add_test(sender_test SOURCES sender_test.cpp
+  LIBS tracecast::transport tracecast_transport_test_support tracecast_alloc_counter
+  LABELS "integration;concurrency")
+
+tracecast_add_test(sender_tls_test SOURCES sender_tls_test.cpp
+  LIBS tracecast::transport tracecast_transport_test_support
+  LABELS integration)
+
+tracecast_add_test(connection_test_test SOURCES connection_test_test.cpp
+  LIBS tracecast::transport tracecast_transport_test_support
+  LABELS integration)
+if(TARGET tracecast-check)
+  add_dependencies(connection_test_test tracecast-check)
+endif()

@@ -253,6 +253,8 @@ TEST(OtlpJsonEncoder, TrickyScalarValuesRoundTrip) {
       {"denormal", AttributeValue::float64(5e-324)},
       {"big", AttributeValue::float64(1.7976931348623157e308)},
       {"negzero", AttributeValue::float64(-0.0)},
+      {"huge.integral", AttributeValue::float64(-3.8073678280468062e19)},  // beyond int64
+      {"big.integral", AttributeValue::float64(9007199254740993.0)},
       {"unset", AttributeValue()},
       {"strs", AttributeValue::strings(strs)},
       {"bools", AttributeValue::bools(bools)},

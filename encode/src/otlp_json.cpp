@@ -117,7 +117,13 @@ class Writer {
     if (d == 0 && std::signbit(d)) return lit("-0.0");
     // 24 characters hold every shortest double ("-2.2250738585072014e-308").
     if (!reserve(32)) return;
-    p_ = std::to_chars(p_, p_ + 32, d).ptr;
+    // Shortest form picks plain digits for integral values up to ~1e21, and parsers that
+    // read a number without '.' or 'e' as an integer fail beyond 64 bits (simdjson does):
+    // keep those in scientific form, which every parser reads as a double.
+    if (std::fabs(d) >= 9.2e18)
+      p_ = std::to_chars(p_, p_ + 32, d, std::chars_format::scientific).ptr;
+    else
+      p_ = std::to_chars(p_, p_ + 32, d).ptr;
   }
   template <std::size_t N>
   void hex_quoted(const std::array<std::uint8_t, N>& bytes) noexcept {

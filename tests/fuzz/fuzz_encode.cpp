@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 #include <string_view>
@@ -44,9 +45,12 @@ struct Input {
   }
 };
 
-void check(bool ok) {
-  if (!ok) std::abort();
+void check_at(bool ok, int line) {
+  if (ok) return;
+  std::fprintf(stderr, "fuzz_encode: check failed at line %d\n", line);
+  std::abort();
 }
+#define check(cond) check_at((cond), __LINE__)
 
 void check_unique_keys(simdjson::dom::element holder) {
   simdjson::dom::array attrs;
@@ -169,7 +173,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  check(parser.parse(doc.data(), doc.size()).get(root) == simdjson::SUCCESS);
+  const auto parse_error = parser.parse(doc.data(), doc.size()).get(root);
+  if (parse_error != simdjson::SUCCESS)
+    std::fprintf(stderr, "fuzz_encode: %s in\n%.*s\n", simdjson::error_message(parse_error),
+                 static_cast<int>(doc.size()), doc.data());
+  check(parse_error == simdjson::SUCCESS);
   simdjson::dom::array rs;
   check(root["resourceSpans"].get(rs) == simdjson::SUCCESS);
   std::size_t counted = 0;

@@ -510,13 +510,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   bool provider_given = false;
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
     for (auto field_result : obj) {
-      od::field field;
-      if (const auto err = std::move(field_result).get(field)) {
+      if (const auto err = field_result.error()) {
         bp.broken(err);
         break;
       }
+      od::field& field = field_result.value_unsafe();
       const Key key{field.key().raw()};
-      od::value v = field.value();
+      od::value& v = field.value();
       if (key == "model") {
         if (!bp.read_string(v, out.requested_model)) bp.wrong_type("request: model is not a string");
       } else if (key == "messages") {
@@ -599,11 +599,11 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     return;
   }
   for (auto field_result : trace) {
-    od::field field;
-    if (const auto err = std::move(field_result).get(field)) {
+    if (const auto err = field_result.error()) {
       bp.broken(err);
       return;
     }
+    od::field& field = field_result.value_unsafe();
     if (metadata.size() >= max_keys) {
       bp.issues.add(ParseIssue::too_many_metadata_keys,
                     "request: trace has more keys than max_metadata_keys (rest dropped)");
@@ -620,7 +620,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     } else {
       key = bp.map(key);
     }
-    od::value value = field.value();
+    od::value& value = field.value();
     od::json_type type;
     if (value.type().get(type)) {
       bp.broken(simdjson::TAPE_ERROR);
@@ -691,13 +691,13 @@ void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& 
     return;
   }
   for (auto field_result : usage) {
-    od::field field;
-    if (const auto err = std::move(field_result).get(field)) {
+    if (const auto err = field_result.error()) {
       bp.broken(err);
       return;
     }
+    od::field& field = field_result.value_unsafe();
     const Key key{field.key().raw()};
-    od::value u = field.value();
+    od::value& u = field.value();
     if (key == "prompt_tokens" || key == "input_tokens") {
       if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
     } else if (key == "completion_tokens" || key == "output_tokens") {
@@ -716,8 +716,8 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
   od::object err;
   if (v.get_object().get(err)) return true;
   for (auto field_result : err) {
-    od::field field;
-    if (std::move(field_result).get(field)) break;
+    if (field_result.error()) break;
+    od::field& field = field_result.value_unsafe();
     if (Key{field.key().raw()} == "message") {
       od::value m = field.value();
       if (!bp.read_string(m, message)) bp.wrong_type("error.message is not a string");
@@ -752,13 +752,13 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
     return;
   }
   for (auto field_result : choice) {
-    od::field field;
-    if (const auto err = std::move(field_result).get(field)) {
+    if (const auto err = field_result.error()) {
       bp.broken(err);
       return;
     }
+    od::field& field = field_result.value_unsafe();
     const Key key{field.key().raw()};
-    od::value v = field.value();
+    od::value& v = field.value();
     if (key == "finish_reason") {
       std::string_view reason;
       if (!bp.read_string(v, reason)) {
@@ -773,13 +773,13 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
         continue;
       }
       for (auto mr : message) {
-        od::field mf;
-        if (const auto err = std::move(mr).get(mf)) {
+        if (const auto err = mr.error()) {
           bp.broken(err);
           return;
         }
+        od::field& mf = mr.value_unsafe();
         const Key mkey{mf.key().raw()};
-        od::value mv = mf.value();
+        od::value& mv = mf.value();
         if (mkey == "content") {
           const std::string_view tok = mv.raw_json_token();
           if (!tok.empty() && tok[0] == '[') {
@@ -808,13 +808,13 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
 
 void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noexcept {
   for (auto field_result : obj) {
-    od::field field;
-    if (const auto err = std::move(field_result).get(field)) {
+    if (const auto err = field_result.error()) {
       bp.broken(err);
       return;
     }
+    od::field& field = field_result.value_unsafe();
     const Key key{field.key().raw()};
-    od::value v = field.value();
+    od::value& v = field.value();
     if (key == "id") {
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
     } else if (key == "model") {
@@ -831,11 +831,11 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
       }
       bool first = true;
       for (auto element : choices) {
-        od::value cv;
-        if (const auto err = std::move(element).get(cv)) {
+        if (const auto err = element.error()) {
           bp.broken(err);
           return;
         }
+        od::value& cv = element.value_unsafe();
         read_choice(bp, cv, first, f);
         first = false;
       }
@@ -1108,10 +1108,10 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
     std::string_view top_message;
     std::string_view detail_message;
     for (auto field_result : obj) {
-      od::field field;
-      if (std::move(field_result).get(field)) break;
+      if (field_result.error()) break;
+      od::field& field = field_result.value_unsafe();
       const Key key{field.key().raw()};
-      od::value v = field.value();
+      od::value& v = field.value();
       if (key == "error") {
         std::string_view m;
         if (read_error(bp, v, m) && !m.empty()) {

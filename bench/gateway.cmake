@@ -1,0 +1,2 @@
+# BM_Gateway_*: raw bodies -> LlmRequest -> try_submit, beside simdjson's bare parse.
+tracecast_add_bench(bench_gateway SOURCES gateway_bench.cpp LIBS tracecast_core simdjson::simdjson)

@@ -24,7 +24,7 @@ tracecast_add_test(sender_tls_test SOURCES sender_tls_test.cpp
   LABELS integration)
 
 tracecast_add_test(connection_test_test SOURCES connection_test_test.cpp
-  LIBS tracecast::transport tracecast_transport_test_support
+  LIBS tracecast::transport tracecast_transport_test_support simdjson::simdjson
   LABELS integration)
 if(TARGET tracecast-check)
   add_dependencies(connection_test_test tracecast-check)

@@ -1,0 +1,274 @@
+// tracecast/connection_test.h and the tracecast-check CLI against servers on 127.0.0.1:
+// every category with its hint, the test trace is valid OTLP/JSON, secrets never shown.
+#include "tracecast/connection_test.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "raw_http_server.h"
+
+namespace tracecast {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using test::RawHttpServer;
+using test::RawRequest;
+using test::RawResponse;
+using Category = ConnectionTestResult::Category;
+
+RawHttpServer::Handler answer(int status) {
+  return [status](const RawRequest&) {
+    RawResponse r;
+    r.status = status;
+    return r;
+  };
+}
+
+DestinationConfig generic(const RawHttpServer& server) {
+  DestinationConfig d;
+  d.endpoint = server.url();
+  return d;
+}
+
+TEST(ConnectionTest, SendsOneValidOtlpJsonTraceAndReportsOk) {
+  RawHttpServer server(answer(200));
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  EXPECT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.http_status, 200);
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1U);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].header("content-type"), "application/json");
+  EXPECT_EQ(requests[0].header("content-encoding"), "");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(requests[0].body).get(doc), simdjson::SUCCESS);
+  simdjson::dom::element span = doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0);
+  std::string_view trace_id, span_id, start;
+  ASSERT_EQ(span["traceId"].get(trace_id), simdjson::SUCCESS);
+  ASSERT_EQ(span["spanId"].get(span_id), simdjson::SUCCESS);
+  ASSERT_EQ(span["startTimeUnixNano"].get(start), simdjson::SUCCESS);  // int64 as a string
+  EXPECT_EQ(trace_id.size(), 32U);
+  EXPECT_EQ(span_id.size(), 16U);
+  EXPECT_EQ(trace_id.find_first_not_of("0123456789abcdef"), std::string_view::npos);
+  std::int64_t kind = 0;
+  ASSERT_EQ(span["kind"].get(kind), simdjson::SUCCESS);  // enums as integers
+  EXPECT_EQ(kind, 3);
+}
+
+TEST(ConnectionTest, MakesAFreshTraceIdEachTime) {
+  EXPECT_NE(connection_test_body(), connection_test_body());
+}
+
+struct StatusCase {
+  int status;
+  Category category;
+};
+
+class ConnectionTestStatus : public ::testing::TestWithParam<StatusCase> {};
+
+TEST_P(ConnectionTestStatus, MapsTheStatusToItsCategoryWithAHint) {
+  RawHttpServer server(answer(GetParam().status));
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  EXPECT_EQ(r.category, GetParam().category) << r.message;
+  EXPECT_EQ(r.http_status, GetParam().status);
+  EXPECT_FALSE(r.hint.empty());
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(server.request_count(), 1U);  // never retried
+}
+
+INSTANTIATE_TEST_SUITE_P(Statuses, ConnectionTestStatus,
+                         ::testing::Values(StatusCase{401, Category::unauthorized},
+                                           StatusCase{403, Category::unauthorized},
+                                           StatusCase{404, Category::not_found},
+                                           StatusCase{413, Category::payload_too_large},
+                                           StatusCase{400, Category::client_error},
+                                           StatusCase{429, Category::client_error},
+                                           StatusCase{500, Category::server_error},
+                                           StatusCase{503, Category::server_error}));
+
+TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermission) {
+  RawHttpServer server(answer(401));
+  DestinationConfig d;
+  d.kind = DestinationKind::grafana_cloud;
+  d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  d.instance_id = "123";
+  d.api_key = "glc_supersecretvalue";
+  const ConnectionTestResult r = test_connection(d, 5000ms);
+  EXPECT_EQ(r.category, Category::unauthorized);
+  EXPECT_THAT(r.hint, HasSubstr("Instance ID is numeric"));
+  EXPECT_THAT(r.hint, HasSubstr("write permissions"));
+  EXPECT_THAT(r.message + r.hint, Not(HasSubstr("supersecret")));
+  ASSERT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(server.requests()[0].path, "/otlp/v1/traces");
+}
+
+TEST(ConnectionTest, GrafanaNotFoundHintsAtTheOtlpGatewayUrl) {
+  RawHttpServer server(answer(404));
+  DestinationConfig d;
+  d.kind = DestinationKind::grafana_cloud;
+  d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  d.instance_id = "123";
+  d.api_key = "glc_x";
+  const ConnectionTestResult r = test_connection(d, 5000ms);
+  EXPECT_EQ(r.category, Category::not_found);
+  EXPECT_THAT(r.hint, HasSubstr("OTLP gateway URL (not the main Grafana URL)"));
+}
+
+TEST(ConnectionTest, ReportsConnectRefused) {
+  DestinationConfig d;
+  d.endpoint = "http://127.0.0.1:" + std::to_string(test::unused_port()) + "/v1/traces";
+  const ConnectionTestResult r = test_connection(d, 5000ms);
+  EXPECT_EQ(r.category, Category::connect_refused) << r.message;
+  EXPECT_EQ(r.http_status, 0);
+  EXPECT_FALSE(r.hint.empty());
+}
+
+TEST(ConnectionTest, ReportsTimeoutWhenTheServerNeverAnswers) {
+  RawHttpServer server([](const RawRequest&) {
+    RawResponse r;
+    r.action = RawResponse::Action::hang;
+    return r;
+  });
+  const ConnectionTestResult r = test_connection(generic(server), 300ms);
+  EXPECT_EQ(r.category, Category::timeout) << r.message;
+}
+
+TEST(ConnectionTest, RejectsAnInvalidConfigWithoutSendingAnything) {
+  DestinationConfig d;
+  d.kind = DestinationKind::grafana_cloud;
+  d.endpoint = "https://mystack.grafana.net";
+  d.instance_id = "123";
+  d.api_key = "glc_secret-in-config";
+  const ConnectionTestResult r = test_connection(d, 1000ms);
+  EXPECT_EQ(r.category, Category::invalid_config);
+  EXPECT_THAT(r.message, HasSubstr("main Grafana URL"));
+  EXPECT_THAT(r.message, Not(HasSubstr("secret-in-config")));
+}
+
+TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
+  RawHttpServer server([](const RawRequest&) {
+    RawResponse r;
+    r.body = R"({"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}})";
+    return r;
+  });
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.category, Category::client_error);
+}
+
+// ---- tracecast-check ----------------------------------------------------------------------
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;
+};
+
+std::string check_binary() {
+  const char* dir = std::getenv("TRACECAST_BUILD_DIR");
+  return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-check";
+}
+
+CliResult run_check(const std::string& env_and_args) {
+  CliResult out;
+  const std::string cmd = "env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
+                          "-u OTEL_EXPORTER_OTLP_HEADERS -u OTEL_EXPORTER_OTLP_TRACES_HEADERS "
+                          "-u TRACECAST_API_KEY " + env_and_args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+class CheckCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(check_binary())) GTEST_SKIP() << "tracecast-check not built: " << check_binary();
+  }
+};
+
+TEST_F(CheckCli, ExitsZeroWhenTheEndpointAcceptsTheTestTrace) {
+  RawHttpServer server(answer(200));
+  const CliResult r = run_check(check_binary() + " --endpoint " + server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("result: ok"));
+}
+
+TEST_F(CheckCli, ReadsTheEndpointAndHeadersFromOtelEnvironmentVariables) {
+  RawHttpServer server(answer(200));
+  const CliResult r = run_check("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port()) +
+                                " OTEL_EXPORTER_OTLP_HEADERS='x-tenant=acme,authorization=Bearer%20tok-123456' " +
+                                check_binary());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(server.request_count(), 1U);
+  const RawRequest req = server.requests()[0];
+  EXPECT_EQ(req.path, "/v1/traces");
+  EXPECT_EQ(req.header("x-tenant"), "acme");
+  EXPECT_EQ(req.header("authorization"), "Bearer tok-123456");
+  EXPECT_THAT(r.output, Not(HasSubstr("tok-123456")));
+}
+
+TEST_F(CheckCli, ExitsNonZeroWithCategoryAndHintAndNeverPrintsTheKey) {
+  RawHttpServer server(answer(401));
+  const std::string key_file = ::testing::TempDir() + "/tracecast_check_key";
+  {
+    std::ofstream out(key_file);
+    out << "glc_topsecretkeyvalue\n";
+  }
+  const CliResult r = run_check(check_binary() + " --kind grafana_cloud --endpoint http://127.0.0.1:" +
+                                std::to_string(server.port()) + " --instance-id 4242 --api-key-file " + key_file);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("unauthorized"));
+  EXPECT_THAT(r.output, HasSubstr("write permissions"));
+  EXPECT_THAT(r.output, Not(HasSubstr("topsecretkeyvalue")));
+  ASSERT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(server.requests()[0].header("authorization"), "Basic " + base64_encode("4242:glc_topsecretkeyvalue"));
+  std::filesystem::remove(key_file);
+}
+
+TEST_F(CheckCli, TakesTheKeyFromTheEnvironmentAndRefusesItOnTheCommandLine) {
+  RawHttpServer server(answer(200));
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(server.port());
+  const CliResult ok = run_check("TRACECAST_API_KEY=glc_envsecret " + check_binary() +
+                                 " --kind grafana_cloud --instance-id 7 --endpoint " + endpoint);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_THAT(ok.output, Not(HasSubstr("glc_envsecret")));
+  ASSERT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(server.requests()[0].header("authorization"), "Basic " + base64_encode("7:glc_envsecret"));
+  const CliResult refused = run_check(check_binary() + " --kind grafana_cloud --instance-id 7 --endpoint " +
+                                      endpoint + " --api-key glc_cmdline");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.output, Not(HasSubstr("glc_cmdline")));
+}
+
+TEST_F(CheckCli, ExitsTwoOnInvalidSettings) {
+  const CliResult r = run_check(check_binary() + " --kind grafana_cloud --endpoint https://mystack.grafana.net "
+                                "--instance-id abc");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("main Grafana URL"));
+  EXPECT_THAT(r.output, HasSubstr("numeric"));
+  EXPECT_THAT(r.output, HasSubstr("missing API key"));
+}
+
+TEST_F(CheckCli, ReportsConnectRefusedWithExitOne) {
+  const CliResult r = run_check(check_binary() + " --endpoint http://127.0.0.1:" +
+                                std::to_string(test::unused_port()) + "/v1/traces --timeout 2s");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("connect_refused"));
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -1,0 +1,310 @@
+// tracecast-check: the connection test as a command line tool.
+//
+//   tracecast-check --kind grafana_cloud --endpoint https://otlp-gateway-prod-<region>.grafana.net
+//                   --instance-id 123456 --api-key-file ~/.grafana-key
+//   OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 tracecast-check
+//
+// The API key comes from --api-key-file or $TRACECAST_API_KEY, never from the command line
+// (it would show in `ps` and shell history). Nothing secret is ever printed.
+// Exit code: 0 the test passed; 1 it failed; 2 bad usage or invalid settings.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracecast/connection_test.h"
+#include "tracecast/destination.h"
+
+namespace {
+
+using tracecast::ConnectionTestResult;
+using tracecast::DestinationConfig;
+using tracecast::DestinationKind;
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failed = 1;
+constexpr int k_exit_usage = 2;
+
+void usage(std::ostream& out) {
+  out << "usage: tracecast-check [options]\n"
+         "  --kind K              grafana_cloud | otel_collector | otlp_http (default: otlp_http,\n"
+         "                        or grafana_cloud when --instance-id is given)\n"
+         "  --endpoint URL        grafana_cloud: OTLP gateway base URL; otel_collector: base URL;\n"
+         "                        otlp_http: full traces URL\n"
+         "  --instance-id N       Grafana Cloud instance (stack) ID, numeric\n"
+         "  --api-key-file PATH   file holding the Grafana Cloud API key (or set TRACECAST_API_KEY)\n"
+         "  --header K=V          extra request header (repeatable)\n"
+         "  --compression C       none | gzip | zstd\n"
+         "  --timeout T           e.g. 5000, 5000ms, 5s (default 10s)\n"
+         "  --ca-file PATH        PEM bundle to trust; --ca-path DIR: hashed CA directory\n"
+         "  --name NAME           label shown in messages\n"
+         "  --insecure-skip-verify  TLS verification off (tests only)\n"
+         "environment: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT,\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY. Flags win.\n"
+         "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// The signal-specific variable wins over the generic one (OTel exporter spec).
+std::string otel_env(const char* traces_name, const char* generic_name) {
+  std::string v = env(traces_name);
+  return v.empty() ? env(generic_name) : v;
+}
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size()) {
+      const std::string hex(s.substr(i + 1, 2));
+      char* end = nullptr;
+      const long v = std::strtol(hex.c_str(), &end, 16);
+      if (end == hex.c_str() + 2) {
+        out += static_cast<char>(v);
+        i += 2;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+// OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", values percent-encoded (W3C baggage format).
+bool parse_header_list(const std::string& text, std::vector<std::pair<std::string, std::string>>& out) {
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = trim(text.substr(pos, comma - pos));
+    if (!item.empty()) {
+      const std::size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) return false;
+      out.emplace_back(trim(item.substr(0, eq)), percent_decode(trim(item.substr(eq + 1))));
+    }
+    pos = comma + 1;
+  }
+  return true;
+}
+
+bool parse_timeout(const std::string& text, std::chrono::milliseconds& out) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(v > 0)) return false;
+  const std::string unit(end);
+  if (unit.empty() || unit == "ms") {
+    out = std::chrono::milliseconds(static_cast<long long>(v));
+  } else if (unit == "s") {
+    out = std::chrono::milliseconds(static_cast<long long>(v * 1000));
+  } else {
+    return false;
+  }
+  return out.count() > 0;
+}
+
+bool parse_kind(const std::string& text, DestinationKind& out) {
+  if (text == "grafana_cloud" || text == "grafana") {
+    out = DestinationKind::grafana_cloud;
+  } else if (text == "otel_collector" || text == "collector") {
+    out = DestinationKind::otel_collector;
+  } else if (text == "otlp_http" || text == "otlp") {
+    out = DestinationKind::otlp_http;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// Everything printed goes through here: no secret of `config` survives.
+std::string redact(std::string text, const DestinationConfig& config) {
+  auto hide = [&text](const std::string& secret) {
+    if (secret.size() < 3) return;
+    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+      text.replace(at, secret.size(), "***");
+    }
+  };
+  hide(config.api_key);
+  for (const auto& h : config.headers) hide(h.second);
+  return text;
+}
+
+// scheme://host[:port]/path, without user info or query (either may carry a token).
+std::string display_url(const std::string& url) {
+  std::string out = url.substr(0, url.find_first_of("?#"));
+  const std::size_t scheme = out.find("://");
+  const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const std::size_t slash = out.find('/', start);
+  const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
+  if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  DestinationConfig config;
+  config.name = "destination";
+  bool kind_given = false;
+  std::string api_key_file;
+  std::chrono::milliseconds timeout{10000};
+  std::vector<std::pair<std::string, std::string>> flag_headers;
+  bool endpoint_given = false, compression_given = false, timeout_given = false, ca_given = false;
+
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](std::string& out) -> bool {
+      const std::size_t eq = a.find('=');
+      if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+        out = a.substr(eq + 1);
+        return true;
+      }
+      if (i + 1 >= args.size()) return false;
+      out = args[++i];
+      return true;
+    };
+    const std::string flag = a.substr(0, a.find('='));
+    std::string v;
+    if (flag == "--help" || flag == "-h") {
+      usage(std::cout);
+      return k_exit_ok;
+    } else if (flag == "--insecure-skip-verify") {
+      config.insecure_skip_verify = true;
+    } else if (flag == "--api-key") {
+      std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
+                   "use --api-key-file PATH or TRACECAST_API_KEY\n";
+      return k_exit_usage;
+    } else if (!value(v)) {
+      std::cerr << "tracecast-check: " << flag << " needs a value\n";
+      usage(std::cerr);
+      return k_exit_usage;
+    } else if (flag == "--kind") {
+      if (!parse_kind(v, config.kind)) {
+        std::cerr << "tracecast-check: unknown --kind (grafana_cloud, otel_collector, otlp_http)\n";
+        return k_exit_usage;
+      }
+      kind_given = true;
+    } else if (flag == "--endpoint") {
+      config.endpoint = v;
+      endpoint_given = true;
+    } else if (flag == "--instance-id") {
+      config.instance_id = v;
+    } else if (flag == "--api-key-file") {
+      api_key_file = v;
+    } else if (flag == "--header") {
+      const std::size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "tracecast-check: --header needs NAME=VALUE\n";
+        return k_exit_usage;
+      }
+      flag_headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (flag == "--compression") {
+      config.compression = v;
+      compression_given = true;
+    } else if (flag == "--timeout") {
+      if (!parse_timeout(v, timeout)) {
+        std::cerr << "tracecast-check: --timeout must be like 5000, 500ms or 5s\n";
+        return k_exit_usage;
+      }
+      timeout_given = true;
+    } else if (flag == "--ca-file") {
+      config.ca_file = v;
+      ca_given = true;
+    } else if (flag == "--ca-path") {
+      config.ca_path = v;
+    } else if (flag == "--name") {
+      config.name = v;
+    } else {
+      std::cerr << "tracecast-check: unknown option " << flag << "\n";
+      usage(std::cerr);
+      return k_exit_usage;
+    }
+  }
+  if (!kind_given && !config.instance_id.empty()) config.kind = DestinationKind::grafana_cloud;
+
+  // Environment (flags win).
+  if (!endpoint_given) {
+    const std::string traces = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    const std::string base = env("OTEL_EXPORTER_OTLP_ENDPOINT");
+    if (!traces.empty()) {
+      config.endpoint = traces;  // used as is
+    } else if (!base.empty()) {
+      // The generic variable is a base URL: the signal path is appended (OTel exporter spec).
+      std::string b = base;
+      while (!b.empty() && b.back() == '/') b.pop_back();
+      config.endpoint = config.kind == DestinationKind::grafana_cloud ? b : b + "/v1/traces";
+    }
+  }
+  const std::string env_headers = otel_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
+  if (!env_headers.empty() && !parse_header_list(env_headers, config.headers)) {
+    std::cerr << "tracecast-check: OTEL_EXPORTER_OTLP_HEADERS must be name=value pairs separated by commas\n";
+    return k_exit_usage;
+  }
+  for (auto& h : flag_headers) config.headers.push_back(std::move(h));
+  if (!compression_given) {
+    config.compression = otel_env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
+  }
+  if (!timeout_given) {
+    const std::string t = otel_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT");
+    if (!t.empty() && !parse_timeout(t, timeout)) {
+      std::cerr << "tracecast-check: OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds\n";
+      return k_exit_usage;
+    }
+  }
+  if (!ca_given) config.ca_file = otel_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
+  config.timeout = timeout;
+
+  if (!api_key_file.empty()) {
+    std::ifstream in(api_key_file);
+    if (!in) {
+      std::cerr << "tracecast-check: cannot read --api-key-file " << api_key_file << "\n";
+      return k_exit_usage;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    config.api_key = trim(text.str());
+  } else {
+    config.api_key = trim(env("TRACECAST_API_KEY"));
+  }
+  if (config.kind != DestinationKind::grafana_cloud) config.api_key.clear();
+
+  const std::string kind_text = config.kind == DestinationKind::grafana_cloud    ? "grafana_cloud"
+                                : config.kind == DestinationKind::otel_collector ? "otel_collector"
+                                                                                 : "otlp_http";
+  const auto issues = tracecast::validate(config);
+  for (const auto& issue : issues) {
+    std::cout << redact((issue.warning ? "warning: " : "error: ") + issue.field + ": " + issue.message, config)
+              << "\n";
+  }
+  if (tracecast::has_errors(issues)) {
+    std::cout << "result: invalid_config\nhint: fix the settings above, then run tracecast-check again\n";
+    return k_exit_usage;
+  }
+  const std::string url = tracecast::resolve(config).url;
+  std::cout << redact("testing " + kind_text + " destination " + display_url(url), config) << "\n";
+
+  const ConnectionTestResult result = tracecast::test_connection(config, timeout);
+  std::cout << redact("result: " + std::string(tracecast::to_string(result.category)) +
+                          (result.http_status != 0 ? " (HTTP " + std::to_string(result.http_status) + ")" : ""),
+                      config)
+            << "\n";
+  std::cout << redact("message: " + result.message, config) << "\n";
+  std::cout << redact("hint: " + result.hint, config) << "\n";
+  return result.ok() ? k_exit_ok : k_exit_failed;
+}

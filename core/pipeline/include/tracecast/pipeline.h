@@ -1,0 +1,229 @@
+// The Pipeline a gateway embeds: submit() on the request path, and everything else on two
+// threads of its own.
+//
+//   gateway threads --submit()--> IngestRing --> worker thread --------------------> Sender thread
+//                     (copy into   (lock-free)   map once per request (mapping.h),    (curl multi,
+//                      a slot, no                route to the account's destinations, retries,
+//                      lock, no                  privacy view + sampling per dest,    backoff)
+//                      allocation)               OTLP/JSON into the dest's batch,        |
+//                                                seal (max_spans/max_bytes/linger),      |
+//                                                compress, hand over; completions <------+
+//                                                give buffers back and settle the books
+//
+// Every span handed to a destination is accounted for: per destination and in total,
+//   submitted == delivered + dropped (by reason) + in_flight
+// at every stats() snapshot, and with in_flight == 0 after shutdown().
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracecast/compress.h"
+#include "tracecast/destination.h"
+#include "tracecast/ingest_ring.h"
+#include "tracecast/llm_request.h"
+#include "tracecast/mapping.h"
+#include "tracecast/otlp_json.h"
+#include "tracecast/sender.h"
+
+namespace tracecast {
+
+// How spans are grouped into requests, per destination.
+struct BatchConfig {
+  // A batch is sealed at this many spans. Default 512 (the OpenTelemetry SDK's batch size);
+  // 1..65536.
+  std::uint32_t max_spans = 512;
+  // ... or when the next request's spans would push its OTLP/JSON body past this many bytes
+  // (before compression). Default 4 MiB; 4 KiB..16 MiB (OTLP receivers commonly refuse
+  // bodies over 20 MiB with 413, and a 413 is never retried).
+  std::uint32_t max_bytes = 4u << 20;
+  // ... or when its first span has waited this long. Default 200 ms; 1 ms..60 s.
+  std::chrono::milliseconds linger{200};
+};
+
+// One destination as the pipeline sees it: where to send (transport) and what to send.
+struct PipelineDestination {
+  DestinationConfig transport;
+  // Leave prompt and completion content out (tokens, cost, timing, model and metadata stay).
+  bool privacy_mode = false;
+  // Fraction of traces kept, decided by trace id so a trace is kept or dropped whole.
+  // 0.0001..1. Default 1.
+  double sampling_rate = 1.0;
+};
+
+struct PipelineConfig {
+  IngestConfig ingest;      // ring capacity, slot size, value limits, max producer threads
+  MappingConfig mapping;    // service name/version, extra resource attributes, GenAI names
+  EncoderLimits encoder;    // attribute value and count limits in the OTLP/JSON writer
+  BatchConfig batch;
+  // Encoder worker threads. Default 1; 1..1 (one worker keeps up with ~1 M spans/s of
+  // canonical requests on one core; more are not implemented yet, see README).
+  std::uint32_t encoder_threads = 1;
+  // Bytes of batch buffers (open, sealed, compressed, in flight, waiting for retry) all
+  // destinations together may hold. Default 256 MiB; at least 4 * batch.max_bytes.
+  std::size_t memory_budget_bytes = 256u << 20;
+  // Bytes of batch buffers one destination may hold; a destination at its budget sheds its
+  // own new spans (counted as backpressure) while the others keep their rate. Default
+  // 32 MiB; batch.max_bytes..memory_budget_bytes.
+  std::size_t destination_budget_bytes = 32u << 20;
+  // Compression levels: gzip 0..12 (libdeflate; default 1), zstd -7..22 (default 1).
+  int gzip_level = 1;
+  int zstd_level = 1;
+  SenderConfig sender;  // in-flight caps, connect timeout, retry policy, HTTP/2
+  // Default deadline of the destructor's shutdown. Default 10 s; 0..10 min.
+  std::chrono::milliseconds shutdown_timeout{10000};
+
+  // Empty when valid, else "<field>: <reason>" for the first invalid field (nested fields
+  // dotted: "batch.max_bytes: ...").
+  [[nodiscard]] std::string validate() const;
+};
+
+// Why spans handed to a destination were not delivered.
+enum class DropReason : std::uint8_t {
+  sampled_out,        // not kept by the destination's sampling rate
+  backpressure,       // destination (or total) buffer budget exhausted: shed at once
+  too_large,          // one request's spans larger than batch.max_bytes
+  rejected,           // non-retryable HTTP status (400, 401, 403, 404, 413, ...)
+  retries_exhausted,  // retryable failures until the retry policy's max elapsed time
+  network,            // a failure retrying cannot fix (TLS verification, bad URL, ...)
+  partial_rejected,   // 2xx with partialSuccess.rejectedSpans
+  shutdown,           // not delivered by the shutdown deadline
+  removed,            // destination removed before they were sent
+  k_count
+};
+inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReason::k_count);
+[[nodiscard]] std::string_view to_string(DropReason reason) noexcept;
+
+// Request latency histogram (try_send to completion, retries included): bucket i counts
+// requests with latency <= k_latency_bounds_ms[i]; the last bucket is +Inf.
+inline constexpr std::array<double, 12> k_latency_bounds_ms = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000};
+
+struct DestinationCounters {
+  std::uint32_t id = 0;        // 0 for the total
+  std::string name;            // the destination's name (never a credential); "total"
+  std::string account;         // "" for the total and for all-account destinations
+  bool removed = false;
+  // Spans.
+  std::uint64_t submitted = 0;  // handed to this destination (after routing)
+  std::uint64_t delivered = 0;
+  std::uint64_t in_flight = 0;  // in an open batch, sealed, sending or waiting for retry
+  std::array<std::uint64_t, k_drop_reasons> dropped{};
+  // Requests and bytes.
+  std::uint64_t requests_sent = 0;       // batches handed to the sender
+  std::uint64_t requests_delivered = 0;
+  std::uint64_t retries = 0;             // attempts beyond the first
+  std::uint64_t bytes_raw = 0;           // OTLP/JSON bytes sealed
+  std::uint64_t bytes_compressed = 0;    // bytes handed to the sender
+  std::uint64_t buffer_bytes = 0;        // gauge: batch buffer bytes held now
+  std::array<std::uint64_t, k_latency_bounds_ms.size() + 1> latency_buckets{};
+  std::uint64_t latency_sum_ns = 0;
+
+  [[nodiscard]] std::uint64_t dropped_total() const noexcept;
+  [[nodiscard]] std::uint64_t dropped(DropReason r) const noexcept {
+    return dropped[static_cast<std::size_t>(r)];
+  }
+  // submitted == delivered + dropped_total() + in_flight.
+  [[nodiscard]] bool balanced() const noexcept {
+    return submitted == delivered + dropped_total() + in_flight;
+  }
+};
+
+struct PipelineStats {
+  IngestStats ingest;                          // requests: accepted / rejected full / closed
+  std::uint64_t requests_routed = 0;           // drained, mapped and handed to destinations
+  std::uint64_t requests_unrouted = 0;         // drained with no destination for their account
+  std::uint64_t mapping_issues = 0;            // requests with a MappingIssue flag set
+  EncoderStats encoder;                        // summed over destinations
+  std::uint64_t memory_bytes = 0;              // gauge: batch buffer bytes held now
+  std::uint64_t memory_peak_bytes = 0;
+  DestinationCounters total;                   // sum over destinations
+  std::vector<DestinationCounters> destinations;
+};
+
+struct AddDestinationOutcome {
+  std::uint32_t id = 0;  // 0 on error
+  std::vector<ValidationIssue> issues;
+  [[nodiscard]] bool ok() const noexcept { return id != 0; }
+};
+
+struct DrainResult {
+  bool complete = false;           // everything was delivered or dropped before the deadline
+  std::uint64_t in_flight = 0;     // spans still in flight at the deadline
+  PipelineStats stats;             // the snapshot at return
+};
+
+class Pipeline {
+ public:
+  // Validates the config (std::invalid_argument with validate()'s message), allocates every
+  // fixed structure, starts the worker and sender threads.
+  explicit Pipeline(PipelineConfig config);
+  // shutdown(now + config.shutdown_timeout) if not already shut down.
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Adds a destination for `account` ("" = every account's requests). Validates the
+  // transport and the pipeline fields; takes effect for requests the worker drains after
+  // this returns. Submitters are never paused. Does not test the connection (see
+  // test_connection()). Thread-safe. Allocates.
+  AddDestinationOutcome add_destination(std::string_view account, const PipelineDestination& destination);
+  // Changes a destination: its open batch is sealed and sent with the old settings first.
+  // Returns the issues (nothing changes on errors or an unknown id). Thread-safe. Allocates.
+  std::vector<ValidationIssue> update_destination(std::uint32_t id, const PipelineDestination& destination);
+  // Stops routing to a destination. What it already batched is still sent; it is removed
+  // from the sender when nothing of it is in flight. Unknown id: false. Thread-safe.
+  bool remove_destination(std::uint32_t id);
+
+  // The hot path. Copies `request` into the ingest ring and returns at once: never blocks,
+  // never allocates after the calling thread's first submit (which registers the thread).
+  // ok, full (ring full: the request is dropped and counted), closed (shut down).
+  // Thread-safe; at most config.ingest.max_producers distinct threads may call it.
+  [[nodiscard]] submit_result submit(const LlmRequest& request) noexcept;
+
+  // Seals every open batch, hands everything to the sender, and waits until all that was
+  // submitted before the call is delivered or dropped, or `deadline` passes. Thread-safe.
+  DrainResult flush(std::chrono::steady_clock::time_point deadline);
+  // Stops accepting, then flushes until `deadline`; what is left is aborted and counted as
+  // dropped(shutdown). Idempotent; later calls return the final stats. Thread-safe.
+  DrainResult shutdown(std::chrono::steady_clock::time_point deadline);
+
+  // A consistent snapshot: the identity holds in it for every destination and the total.
+  // Thread-safe. Allocates.
+  [[nodiscard]] PipelineStats stats() const;
+  // The same snapshot in Prometheus text exposition format (tracecast_* metrics).
+  [[nodiscard]] std::string prometheus() const;
+  [[nodiscard]] const PipelineConfig& config() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Loading a PipelineConfig. Errors name the source, the field and the problem.
+struct ConfigLoadResult {
+  PipelineConfig config;
+  // Destinations found (OTEL_EXPORTER_OTLP_* or the file's "destinations"), each with its
+  // account ("" = all).
+  std::vector<std::pair<std::string, PipelineDestination>> destinations;
+  std::string error;  // empty: ok
+  [[nodiscard]] bool ok() const noexcept { return error.empty(); }
+};
+
+// Applies the standard environment variables over `base`: OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+// OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION /
+// _TIMEOUT (an endpoint yields one all-account otlp_http destination). `getenv` is injectable
+// for tests. Thread-safe if getenv is. Allocates.
+ConfigLoadResult config_from_env(PipelineConfig base = {},
+                                 const char* (*getenv_fn)(const char*) = nullptr);
+// Reads a JSON config file (see README "Configuration file"). Allocates.
+ConfigLoadResult config_from_json_file(const std::string& path);
+// The same from a JSON text; `source` names it in errors.
+ConfigLoadResult config_from_json(std::string_view json, std::string_view source = "config");
+
+}  // namespace tracecast

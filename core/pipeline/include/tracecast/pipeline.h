@@ -124,7 +124,7 @@ struct DestinationCounters {
   std::uint64_t latency_sum_ns = 0;
 
   [[nodiscard]] std::uint64_t dropped_total() const noexcept;
-  [[nodiscard]] std::uint64_t dropped(DropReason r) const noexcept {
+  [[nodiscard]] std::uint64_t dropped_by(DropReason r) const noexcept {
     return dropped[static_cast<std::size_t>(r)];
   }
   // submitted == delivered + dropped_total() + in_flight.

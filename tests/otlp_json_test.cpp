@@ -410,6 +410,29 @@ TEST(OtlpJsonEncoder, RandomWellFormedStringsRoundTripAtEveryLengthAndAlignment)
   }
 }
 
+TEST(OtlpJsonEncoder, EveryStopByteIsEscapedAtEveryPositionOfShortAndMidStrings) {
+  static constexpr std::string_view stops[] = {"\"", "\\", "\x01", "\x1f", "\n", "\xC3\xA9", " ", "\x7f"};
+  std::vector<std::string> values, keys;
+  for (std::size_t n = 1; n <= 48; ++n)
+    for (std::size_t pos = 0; pos < n; ++pos)
+      for (std::string_view stop : stops) {
+        std::string v(n, 'a');
+        v.replace(pos, 1, stop);
+        values.push_back(std::move(v));
+      }
+  for (std::size_t i = 0; i < values.size(); ++i) keys.push_back(values[i] + "#" + std::to_string(i));
+  std::vector<Attribute> attrs;
+  for (std::size_t i = 0; i < values.size(); ++i) attrs.push_back({keys[i], AttributeValue::string(values[i])});
+  EncoderLimits limits;
+  limits.max_attributes_per_span = 65536;
+  SpanView s = basic_span(attrs);
+  Batch batch(8 << 20, limits);
+  ASSERT_EQ(batch.add(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  simdjson::dom::parser parser;
+  element doc = parse(parser, batch.finish());
+  expect_span(doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0), s);
+}
+
 TEST(OtlpJsonEncoder, DuplicateKeysAreWrittenOnceFirstWins) {
   const Attribute attrs[] = {{"a", AttributeValue::int64(1)},
                              {"b", AttributeValue::int64(2)},

@@ -144,6 +144,42 @@ inline unsigned stop_mask(__m128i v, bool high_ok) noexcept {
   return m;
 }
 
+// SWAR over 8 bytes: non-zero when any byte is a control, '"', '\\' or >= 0x80. May flag
+// more bytes than those, but only when at least one really is one (borrow propagation), which
+// is all an "anything to do here?" test needs.
+inline std::uint64_t swar_stop(std::uint64_t x) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  constexpr std::uint64_t high = 0x8080808080808080ull;
+  const std::uint64_t q = x ^ (ones * '"');
+  const std::uint64_t b = x ^ (ones * '\\');
+  const std::uint64_t below_space = (x - ones * 0x20) & ~x;  // "hasless(x, 0x20)"
+  const std::uint64_t quote = (q - ones) & ~q;               // "haszero"
+  const std::uint64_t bslash = (b - ones) & ~b;
+  return (below_space | quote | bslash | x) & high;
+}
+
+// Fast path for the short strings that dominate OTLP (keys, ids, model names): up to 32 bytes
+// that need nothing are copied with two overlapping loads and stores. Returns nullptr when the
+// string needs the general path (escapes, non-ASCII, shorter than 8, or little room left).
+inline char* copy_plain_short(const char* s, std::size_t n, char* out, char* out_end) noexcept {
+  if (n > 32 || n < 8 || out_end - out < 32) return nullptr;
+  if (n >= 16) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
+    if ((stop_mask(a, false) | stop_mask(b, false)) != 0) return nullptr;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + n - 16), b);
+    return out + n;
+  }
+  std::uint64_t a, b;
+  std::memcpy(&a, s, 8);
+  std::memcpy(&b, s + n - 8, 8);
+  if ((swar_stop(a) | swar_stop(b)) != 0) return nullptr;
+  std::memcpy(out, &a, 8);
+  std::memcpy(out + n - 8, &b, 8);
+  return out + n;
+}
+
 // Escapes s[0, n) into [out, out_end). Never writes at or past out_end.
 inline EscapeResult escape_json(const char* s, std::size_t n, char* out, char* out_end) noexcept {
   const auto* in = reinterpret_cast<const unsigned char*>(s);

@@ -78,6 +78,11 @@ class Writer {
     }
     if (!reserve(2)) return;
     *p_++ = '"';
+    if (char* const e = detail::copy_plain_short(s.data(), n, p_, end_ - 1)) {
+      p_ = e;
+      *p_++ = '"';
+      return;
+    }
     const detail::EscapeResult r = detail::escape_json(s.data(), n, p_, end_ - 1);
     if (r.out == nullptr) {
       fail();

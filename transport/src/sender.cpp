@@ -673,6 +673,10 @@ Sender::Sender(SenderConfig config) {
   impl_->multi_ = curl_multi_init();
   if (impl_->multi_ == nullptr) throw std::runtime_error("curl_multi_init failed");
   curl_multi_setopt(impl_->multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  // Keep an idle connection for every in-flight slot: curl's default cache (4 x handles
+  // currently added) is too small when handles come and go, and closes warm connections.
+  curl_multi_setopt(impl_->multi_, CURLMOPT_MAXCONNECTS,
+                    static_cast<long>(std::max<std::uint32_t>(impl_->config_.max_in_flight_total, 16)));
   curl_multi_setopt(impl_->multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                     static_cast<long>(impl_->config_.max_connections_per_host));
   impl_->thread_ = std::thread([impl = impl_.get()] { impl->run(); });

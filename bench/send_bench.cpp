@@ -1,0 +1,119 @@
+// BM_Send_*: requests/s and MB/s from the Sender to tracecast-sink (--count-only) over
+// loopback, with 1, 8 and 64 requests in flight, beside the plain baseline in the same
+// binary: a blocking loop on one reused curl easy handle (keep-alive, one request at a time).
+//
+// Each iteration hands over k_batch requests and waits for their completions, so the figure
+// includes the whole round trip: queue -> sender thread -> curl -> sink -> completion queue.
+// Real time is measured (the work happens on other threads and in the sink process).
+#include <benchmark/benchmark.h>
+#include <curl/curl.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "sink_process.h"
+#include "tracecast/sender.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::size_t k_batch = 256;
+constexpr std::size_t k_body_bytes = 16 * 1024;  // about one gzip'd batch of ~100 spans
+
+const std::string& body() {
+  static const std::string b = [] {
+    std::string s(k_body_bytes, 'x');
+    for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>('a' + (i * 7919) % 26);
+    return s;
+  }();
+  return b;
+}
+
+tracecast::test::SinkProcess& sink() {
+  static tracecast::test::SinkProcess s({"--count-only"});
+  return s;
+}
+
+void BM_Send_Multi(benchmark::State& state) {
+  const auto in_flight = static_cast<std::uint32_t>(state.range(0));
+  tracecast::SenderConfig config;
+  config.max_in_flight_total = in_flight;
+  config.max_connections_per_host = in_flight;
+  tracecast::Sender sender(config);
+  tracecast::DestinationConfig d;
+  d.name = "sink";
+  d.endpoint = sink().url();
+  d.max_in_flight = in_flight;
+  const auto id = sender.add_destination(d).id;
+  tracecast::SendRequest request;
+  request.destination = id;
+  request.body = body().data();
+  request.size = body().size();
+  request.items = 1;
+  std::uint64_t failed = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < k_batch; ++i) {
+      request.tag = i;
+      while (!sender.try_send(request)) std::this_thread::yield();
+    }
+    std::size_t done = 0;
+    while (done < k_batch) {
+      const std::size_t n = sender.poll_completions(
+          [&failed](const tracecast::Completion& c) {
+            if (c.outcome != tracecast::SendOutcome::delivered) ++failed;
+          },
+          k_batch);
+      if (n == 0) std::this_thread::yield();
+      done += n;
+    }
+  }
+  sender.shutdown(std::chrono::steady_clock::now() + 5s);
+  const auto stats = sender.stats();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_batch));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k_batch * body().size()));
+  state.counters["failed"] = static_cast<double>(failed);
+  state.counters["connections"] = static_cast<double>(stats.total.connections_opened);
+}
+BENCHMARK(BM_Send_Multi)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
+
+// Baseline: what an exporter without a multi loop does.
+void BM_Send_EasyBlocking(benchmark::State& state) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  CURL* easy = curl_easy_init();
+  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:");
+  const std::string url = sink().url();
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(easy, CURLOPT_POST, 1L);
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body().data());
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body().size()));
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &discard);
+  std::uint64_t failed = 0;
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < k_batch; ++i) {
+      long status = 0;
+      if (curl_easy_perform(easy) != CURLE_OK) ++failed;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status != 200) ++failed;
+    }
+  }
+  long connects = 0;
+  curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(easy);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_batch));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k_batch * body().size()));
+  state.counters["failed"] = static_cast<double>(failed);
+}
+BENCHMARK(BM_Send_EasyBlocking)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,37 @@
+# tracecast-load: the gateway load simulator (the main job), and the support library it
+# shares with the end-to-end benchmark (bench/pipeline.cmake): sink process management,
+# CPU/RSS measurement, producers with a rate schedule and submit-latency histograms,
+# the fan-out plan, formatting.
+
+add_library(tracecast_load_support STATIC
+  load/sink_runner.cpp load/resource_usage.cpp load/latency_histogram.cpp
+  load/producers.cpp load/topology.cpp)
+target_include_directories(tracecast_load_support
+  PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/load ${PROJECT_SOURCE_DIR}/bench/support)
+target_link_libraries(tracecast_load_support
+  PUBLIC tracecast::tracecast Threads::Threads
+  PRIVATE simdjson::simdjson)
+tracecast_target_options(tracecast_load_support)
+
+add_executable(tracecast-load load/main.cpp)
+target_link_libraries(tracecast-load PRIVATE tracecast_load_support)
+tracecast_target_options(tracecast-load)
+# The bundled sink is found next to this binary: build it with it.
+if(TARGET tracecast-sink)
+  add_dependencies(tracecast-load tracecast-sink)
+endif()
+install(TARGETS tracecast-load RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+
+# Smoke runs (label integration): the accounting identity must hold and the sink must count
+# exactly what the pipeline says it delivered (exit code 0).
+if(TRACECAST_BUILD_TESTS)
+  add_test(NAME tracecast_load_smoke
+    COMMAND tracecast-load --duration 3s --rate 2000)
+  add_test(NAME tracecast_load_smoke_content_single
+    COMMAND tracecast-load --count 3000 --rate 0 --threads 2 --single --content --compression zstd)
+  add_test(NAME tracecast_load_smoke_retries
+    COMMAND tracecast-load --duration 2s --rate 1000 --sink-args "--fail-503-fraction 0.2" --json)
+  set_tests_properties(tracecast_load_smoke tracecast_load_smoke_content_single tracecast_load_smoke_retries
+    PROPERTIES LABELS integration TIMEOUT 60
+    ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
+endif()

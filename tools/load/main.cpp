@@ -1,0 +1,660 @@
+// tracecast-load: the gateway load simulator, the main job.
+//
+//   tracecast-load                                 # 10 s, 2 threads, 20k req/s, fan-out, bundled sink
+//   tracecast-load --rate 0 --threads 4 --count 1M  # flat out
+//   tracecast-load --grafana-url https://otlp-gateway-prod-eu-west-2.grafana.net
+//                  --grafana-instance-id 123456 --grafana-key-file ~/.grafana-key --rate 10
+//   OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 tracecast-load --rate 100
+//
+// N gateway threads submit the reference workload (shared/WORKLOAD.md) to a Pipeline, a
+// progress line each second, then shutdown and a final report. Exit code:
+//   0  the accounting identity held in every snapshot and exactly after shutdown (nothing
+//      in flight), and the bundled sink counted exactly the spans the pipeline delivered;
+//   1  a check failed (which one is printed);  2  bad usage or config;  3  set-up failed.
+// Credentials (API keys, header values) are never printed.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "latency_histogram.h"
+#include "producers.h"
+#include "resource_usage.h"
+#include "sink_runner.h"
+#include "topology.h"
+#include "tracecast/pipeline.h"
+
+namespace {
+
+using namespace tracecast;
+using namespace tracecast::load;
+using steady = std::chrono::steady_clock;
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_check_failed = 1;
+constexpr int k_exit_usage = 2;
+constexpr int k_exit_setup = 3;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_signal(int) { g_interrupted = 1; }
+
+const char* const k_usage =
+    "usage: tracecast-load [options]\n"
+    "Simulates an LLM gateway: N threads submit the reference workload (WORKLOAD.md) to a\n"
+    "tracecast Pipeline, which broadcasts it over OTLP/HTTP JSON. By default the bundled\n"
+    "tracecast-sink is started on 127.0.0.1 (ephemeral port): no set-up needed.\n"
+    "\n"
+    "load:\n"
+    "  --threads N           gateway threads submitting (default 2)\n"
+    "  --rate R              requests/s over all threads; 0 = flat out (default 20000)\n"
+    "  --duration D          run time: 20s, 1500ms, 2m (default 10s unless --count is given)\n"
+    "  --count N             requests in all (1000, 50k, 2M); stops at --duration if also given\n"
+    "  --accounts A          accounts the requests are spread over (default 100)\n"
+    "  --fanout              each account has 1..3 destinations (mean 1.5), one in five in\n"
+    "                        privacy mode; codecs cycle none/gzip/zstd per account (default)\n"
+    "  --single              one destination for every account\n"
+    "  --content             the content variant (prompt + completion, ~1 KiB each)\n"
+    "  --sampling R          sampling rate of every destination, 0.0001..1 (default 1)\n"
+    "bundled sink:\n"
+    "  --sink-args \"...\"     extra tracecast-sink flags, e.g. \"--fail-503-fraction 0.1\" or\n"
+    "                        \"--delay-ms 50\" (see tracecast-sink --help); binary next to this\n"
+    "                        one or $TRACECAST_SINK_BIN\n"
+    "real endpoint (no bundled sink; one destination for every account):\n"
+    "  --endpoint URL        any OTLP/HTTP traces URL (http://host:4318/v1/traces)\n"
+    "  --grafana-url U       Grafana Cloud OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net)\n"
+    "  --grafana-instance-id ID   numeric instance (stack) id\n"
+    "  --grafana-key-file F  file holding the glc_ access-policy token (or $TRACECAST_API_KEY)\n"
+    "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT, OTEL_SERVICE_NAME,\n"
+    "  OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_* are read too (flags win over them)\n"
+    "pipeline:\n"
+    "  --config FILE         JSON config file (README \"Configuration file\"); its destinations,\n"
+    "                        if any, replace the bundled sink\n"
+    "  --batch-spans N       spans per batch (default 512)\n"
+    "  --batch-bytes N       batch body limit before compression, bytes (default 4 MiB)\n"
+    "  --linger-ms N         batch linger (default 200)\n"
+    "  --compression C       none | gzip | zstd (default gzip; fan-out: the first destination\n"
+    "                        of each account, the others cycle)\n"
+    "  --retry-initial-ms N  first retry backoff (default 5000, the Collector's)\n"
+    "  --drain-timeout D     shutdown deadline after the run (default 30s)\n"
+    "output:\n"
+    "  --json                final report as one JSON object on stdout\n"
+    "  --quiet               no progress lines\n"
+    "\n"
+    "Progress each second on stderr (overwritten in place on a terminal): requests submitted/s,\n"
+    "spans delivered/s, dropped (total, biggest reason), spans in flight, submit latency p50/p99,\n"
+    "batch memory held. Exit code: 0 all checks passed; 1 a check failed (accounting identity,\n"
+    "nothing left in flight, sink count == delivered); 2 bad usage/config; 3 set-up failed.\n";
+
+struct Options {
+  unsigned threads = 2;
+  double rate = 20000;
+  std::optional<std::chrono::milliseconds> duration;
+  std::uint64_t count = 0;
+  std::size_t accounts = 100;
+  bool fanout = true;
+  bool content = false;
+  double sampling = 1.0;
+  std::string sink_args;
+  std::string endpoint;
+  std::string grafana_url, grafana_instance_id, grafana_key_file;
+  std::string config_file;
+  std::optional<std::uint64_t> batch_spans, batch_bytes, linger_ms, retry_initial_ms;
+  std::string compression;
+  std::chrono::milliseconds drain_timeout{30000};
+  bool json = false;
+  bool quiet = false;
+};
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+// Parses argv into `o`. Returns -1 to go on, else the exit code (help: 0, error: 2).
+int parse_args(int argc, char** argv, Options& o) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const std::size_t eq = a.find('=');
+    const std::string flag = a.rfind("--", 0) == 0 && eq != std::string::npos ? a.substr(0, eq) : a;
+    auto bad = [&](const std::string& why) {
+      std::cerr << "tracecast-load: " << flag << ": " << why << "\n(see --help)\n";
+      return k_exit_usage;
+    };
+    if (flag == "--help" || flag == "-h") {
+      std::cout << k_usage;
+      return k_exit_ok;
+    }
+    if (flag == "--fanout") { o.fanout = true; continue; }
+    if (flag == "--single") { o.fanout = false; continue; }
+    if (flag == "--content") { o.content = true; continue; }
+    if (flag == "--json") { o.json = true; continue; }
+    if (flag == "--quiet") { o.quiet = true; continue; }
+    if (flag == "--api-key" || flag == "--grafana-key") {
+      return bad("keys are not accepted on the command line (ps, shell history): use --grafana-key-file or TRACECAST_API_KEY");
+    }
+    std::string v;
+    if (eq != std::string::npos && flag != a) {
+      v = a.substr(eq + 1);
+    } else if (i + 1 < args.size()) {
+      v = args[++i];
+    } else {
+      return bad("needs a value");
+    }
+    std::uint64_t n = 0;
+    double d = 0;
+    std::chrono::milliseconds ms{};
+    if (flag == "--threads") {
+      if (!parse_count(v, n) || n == 0 || n > 1000) return bad("expects 1..1000");
+      o.threads = static_cast<unsigned>(n);
+    } else if (flag == "--rate") {
+      if (!parse_number(v, d)) return bad("expects requests/s >= 0 (0 = flat out)");
+      o.rate = d;
+    } else if (flag == "--duration") {
+      if (!parse_duration(v, ms)) return bad("expects a duration like 20s, 1500ms, 2m");
+      o.duration = ms;
+    } else if (flag == "--count") {
+      if (!parse_count(v, n) || n == 0) return bad("expects a positive count (1000, 50k, 2M)");
+      o.count = n;
+    } else if (flag == "--accounts") {
+      if (!parse_count(v, n) || n == 0 || n > 1'000'000) return bad("expects 1..1000000");
+      o.accounts = static_cast<std::size_t>(n);
+    } else if (flag == "--sampling") {
+      if (!parse_number(v, d) || d < 0.0001 || d > 1) return bad("expects 0.0001..1");
+      o.sampling = d;
+    } else if (flag == "--sink-args") {
+      o.sink_args = v;
+    } else if (flag == "--endpoint") {
+      o.endpoint = v;
+    } else if (flag == "--grafana-url") {
+      o.grafana_url = v;
+    } else if (flag == "--grafana-instance-id") {
+      o.grafana_instance_id = v;
+    } else if (flag == "--grafana-key-file") {
+      o.grafana_key_file = v;
+    } else if (flag == "--config") {
+      o.config_file = v;
+    } else if (flag == "--batch-spans") {
+      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      o.batch_spans = n;
+    } else if (flag == "--batch-bytes") {
+      if (!parse_count(v, n) || n == 0 || n > (16u << 20)) return bad("expects bytes, 4096..16777216");
+      o.batch_bytes = n;
+    } else if (flag == "--linger-ms") {
+      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      o.linger_ms = n;
+    } else if (flag == "--retry-initial-ms") {
+      if (!parse_count(v, n) || n == 0 || n > 600000) return bad("expects 1..600000");
+      o.retry_initial_ms = n;
+    } else if (flag == "--compression") {
+      if (v != "none" && v != "gzip" && v != "zstd") return bad("expects none, gzip or zstd");
+      o.compression = v;
+    } else if (flag == "--drain-timeout") {
+      if (!parse_duration(v, ms)) return bad("expects a duration like 30s");
+      o.drain_timeout = ms;
+    } else {
+      std::cerr << "tracecast-load: unknown option " << a << "\n(see --help)\n";
+      return k_exit_usage;
+    }
+  }
+  if (!o.duration && o.count == 0) o.duration = std::chrono::milliseconds(10000);
+  if (!o.grafana_url.empty() && !o.endpoint.empty()) {
+    std::cerr << "tracecast-load: give --endpoint or --grafana-url, not both\n";
+    return k_exit_usage;
+  }
+  return -1;
+}
+
+// Per-interval view for the progress line.
+struct Snapshot {
+  steady::time_point at;
+  ProducerTotals producers;
+  PipelineStats stats;
+  HistogramCounts latency;
+};
+
+std::uint64_t ring_full(const PipelineStats& s) { return s.ingest.rejected_full; }
+
+// Biggest drop reason ("ring_full" counts requests the ingest ring refused).
+std::string biggest_reason(const PipelineStats& s) {
+  std::string name = "-";
+  std::uint64_t best = 0;
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+    if (s.total.dropped[r] > best) {
+      best = s.total.dropped[r];
+      name = std::string(to_string(static_cast<DropReason>(r)));
+    }
+  }
+  if (ring_full(s) > best) name = "ring_full";
+  return name;
+}
+
+// First destination (or the total) whose books do not balance: "" when all do.
+std::string unbalanced(const PipelineStats& s) {
+  auto describe = [](const DestinationCounters& c) {
+    std::ostringstream out;
+    out << c.name << ": submitted " << c.submitted << " != delivered " << c.delivered << " + dropped "
+        << c.dropped_total() << " + in flight " << c.in_flight;
+    return out.str();
+  };
+  if (!s.total.balanced()) return describe(s.total);
+  for (const auto& d : s.destinations) {
+    if (!d.balanced()) return describe(d);
+  }
+  return {};
+}
+
+// Request latency quantile from the pipeline's histogram: the bucket's upper bound, ms.
+std::string latency_quantile(const DestinationCounters& c, double q) {
+  std::uint64_t total = 0;
+  for (auto n : c.latency_buckets) total += n;
+  if (total == 0) return "-";
+  const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total) + 0.999999);
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < c.latency_buckets.size(); ++i) {
+    seen += c.latency_buckets[i];
+    if (seen >= rank) {
+      if (i >= k_latency_bounds_ms.size()) return "> " + std::to_string(static_cast<int>(k_latency_bounds_ms.back())) + " ms";
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "<= %g ms", k_latency_bounds_ms[i]);
+      return buf;
+    }
+  }
+  return "-";
+}
+
+struct Run {
+  std::string target;        // what the destinations point at (display form)
+  std::size_t destinations = 0;
+  std::size_t privacy = 0;
+  bool bundled_sink = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (const int rc = parse_args(argc, argv, opt); rc >= 0) return rc;
+
+  // --- configuration: defaults <- config file <- OTEL_* environment <- flags ----------
+  PipelineConfig config;
+  std::vector<std::pair<std::string, PipelineDestination>> configured;  // file/env destinations
+  if (!opt.config_file.empty()) {
+    ConfigLoadResult file = config_from_json_file(opt.config_file);
+    if (!file.ok()) {
+      std::cerr << "tracecast-load: " << file.error << "\n";
+      return k_exit_usage;
+    }
+    config = std::move(file.config);
+    configured = std::move(file.destinations);
+  }
+  {
+    ConfigLoadResult env = config_from_env(config);
+    if (!env.ok()) {
+      std::cerr << "tracecast-load: " << env.error << "\n";
+      return k_exit_usage;
+    }
+    config = std::move(env.config);
+    if (!env.destinations.empty()) configured = std::move(env.destinations);
+  }
+  if (opt.batch_spans) config.batch.max_spans = static_cast<std::uint32_t>(*opt.batch_spans);
+  if (opt.batch_bytes) config.batch.max_bytes = static_cast<std::uint32_t>(*opt.batch_bytes);
+  if (opt.linger_ms) config.batch.linger = std::chrono::milliseconds(*opt.linger_ms);
+  if (opt.retry_initial_ms) {
+    config.sender.retry.initial_interval = std::chrono::milliseconds(*opt.retry_initial_ms);
+    config.sender.retry.max_interval = std::max(config.sender.retry.max_interval, config.sender.retry.initial_interval);
+  }
+  // Producers, plus the reporting thread, must fit the ring's producer table.
+  config.ingest.max_producers = std::max<std::uint32_t>(config.ingest.max_producers, opt.threads + 2);
+  if (const std::string why = config.validate(); !why.empty()) {
+    std::cerr << "tracecast-load: invalid pipeline config: " << why << "\n";
+    return k_exit_usage;
+  }
+
+  // --- destinations ------------------------------------------------------------------
+  std::vector<std::pair<std::string, PipelineDestination>> destinations;
+  std::unique_ptr<SinkRunner> sink;
+  Run run;
+  const std::string compression = opt.compression.empty() ? "gzip" : opt.compression;
+  if (!opt.grafana_url.empty() || !opt.grafana_instance_id.empty() || !opt.grafana_key_file.empty()) {
+    PipelineDestination d;
+    d.transport.kind = DestinationKind::grafana_cloud;
+    d.transport.name = "grafana-cloud";
+    d.transport.endpoint = opt.grafana_url;
+    d.transport.instance_id = opt.grafana_instance_id;
+    if (!opt.grafana_key_file.empty()) {
+      std::ifstream in(opt.grafana_key_file);
+      if (!in) {
+        std::cerr << "tracecast-load: --grafana-key-file " << opt.grafana_key_file << ": cannot read\n";
+        return k_exit_usage;
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      d.transport.api_key = trim(ss.str());
+    } else if (const char* key = std::getenv("TRACECAST_API_KEY"); key != nullptr) {
+      d.transport.api_key = trim(key);
+    }
+    d.transport.compression = opt.compression;
+    destinations.emplace_back("", std::move(d));
+  } else if (!opt.endpoint.empty()) {
+    PipelineDestination d;
+    d.transport.kind = DestinationKind::otlp_http;
+    d.transport.name = "endpoint";
+    d.transport.endpoint = opt.endpoint;
+    d.transport.compression = opt.compression;
+    destinations.emplace_back("", std::move(d));
+  } else if (!configured.empty()) {
+    destinations = std::move(configured);
+    if (!opt.compression.empty()) {
+      for (auto& [account, d] : destinations) d.transport.compression = opt.compression;
+    }
+  } else {
+    SinkRunner::Options so;
+    so.extra_args = split_args(opt.sink_args);
+    std::string error;
+    sink = SinkRunner::start(so, error);
+    if (!sink) {
+      std::cerr << "tracecast-load: could not start the bundled sink: " << error << "\n";
+      return k_exit_setup;
+    }
+    run.bundled_sink = true;
+    const std::string url = sink->traces_url();
+    const auto plan = opt.fanout ? plan_fanout(opt.accounts, compression) : plan_single(compression);
+    for (const PlannedDestination& p : plan) {
+      PipelineDestination d;
+      d.transport.kind = DestinationKind::otlp_http;
+      d.transport.name = p.name;
+      d.transport.endpoint = url;
+      d.transport.compression = p.compression;
+      d.privacy_mode = p.privacy_mode;
+      destinations.emplace_back(p.account, std::move(d));
+    }
+  }
+  for (auto& [account, d] : destinations) {
+    if (opt.sampling < 1.0) d.sampling_rate = opt.sampling;
+    run.privacy += d.privacy_mode ? 1 : 0;
+  }
+  run.destinations = destinations.size();
+  run.target = run.bundled_sink ? "bundled tracecast-sink at " + sink->traces_url()
+                                : display_url(resolve(destinations.front().second.transport).url) +
+                                      (destinations.size() > 1 ? " (+" + std::to_string(destinations.size() - 1) + " more)" : "");
+
+  std::optional<Pipeline> pipeline;
+  try {
+    pipeline.emplace(config);
+  } catch (const std::exception& e) {
+    std::cerr << "tracecast-load: pipeline: " << e.what() << "\n";
+    return k_exit_usage;
+  }
+  for (const auto& [account, d] : destinations) {
+    const AddDestinationOutcome added = pipeline->add_destination(account, d);
+    for (const ValidationIssue& issue : added.issues) {
+      std::cerr << "tracecast-load: destination " << (d.transport.name.empty() ? "destination" : d.transport.name)
+                << ": " << (issue.warning ? "warning: " : "error: ") << issue.field << ": " << issue.message << "\n";
+    }
+    if (!added.ok()) return k_exit_usage;
+  }
+
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  {
+    std::ostringstream head;
+    head << "tracecast-load: " << opt.threads << " threads, ";
+    if (opt.rate > 0) {
+      head << human(opt.rate) << " req/s";
+    } else {
+      head << "flat out";
+    }
+    if (opt.duration) head << ", " << static_cast<double>(opt.duration->count()) / 1000.0 << " s";
+    if (opt.count != 0) head << ", " << opt.count << " requests";
+    head << ", " << opt.accounts << " accounts, " << run.destinations << " destinations ("
+         << (run.bundled_sink ? (opt.fanout ? "fan-out, " : "single, ") : "") << run.privacy << " privacy), "
+         << (opt.content ? "content variant" : "canonical request") << ", batch " << config.batch.max_spans
+         << " spans / " << human_bytes(config.batch.max_bytes) << " / " << config.batch.linger.count() << " ms\n"
+         << "  -> " << run.target << "\n";
+    std::cerr << head.str();
+  }
+
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  // --- run ---------------------------------------------------------------------------
+  ProducerOptions po;
+  po.threads = opt.threads;
+  po.rate = opt.rate;
+  po.count = opt.count;
+  po.content = opt.content;
+  po.accounts = opt.accounts;
+  ProducerGroup producers(&*pipeline, po);
+  const double ns_per_tick = TickClock::ns_per_tick();
+  const std::uint64_t cpu_start = process_cpu_ns();
+  const auto start = steady::now();
+  producers.start();
+
+  std::uint64_t snapshots = 0;
+  std::string identity_failure;  // first failing snapshot
+  Snapshot prev{start, {}, {}, {}};
+  const auto end_at = opt.duration ? start + *opt.duration : steady::time_point::max();
+  auto next_tick = start + std::chrono::seconds(1);
+  for (;;) {
+    const bool done = producers.finished() || g_interrupted != 0 || steady::now() >= end_at;
+    if (!done && steady::now() < next_tick) {
+      std::this_thread::sleep_for(std::min<steady::duration>(std::chrono::milliseconds(50), next_tick - steady::now()));
+      continue;
+    }
+    Snapshot cur;
+    cur.at = steady::now();
+    cur.producers = producers.totals();
+    cur.stats = pipeline->stats();
+    producers.latency(cur.latency);
+    ++snapshots;
+    if (const std::string why = unbalanced(cur.stats); !why.empty() && identity_failure.empty()) {
+      identity_failure = "snapshot " + std::to_string(snapshots) + ": " + why;
+    }
+    if (!opt.quiet) {
+      const double secs = std::chrono::duration<double>(cur.at - prev.at).count();
+      const double per_s = secs > 0 ? 1.0 / secs : 0;
+      const HistogramCounts lat = cur.latency.minus(prev.latency);
+      const std::uint64_t dropped = cur.stats.total.dropped_total() + ring_full(cur.stats);
+      char line[512];
+      std::snprintf(line, sizeof line,
+                    "[%5.1fs] submitted %9s/s  delivered %9s spans/s  dropped %s (%s)  in flight %s  "
+                    "submit p50 %s p99 %s  mem %s",
+                    std::chrono::duration<double>(cur.at - start).count(),
+                    human(static_cast<double>(cur.producers.attempted - prev.producers.attempted) * per_s).c_str(),
+                    human(static_cast<double>(cur.stats.total.delivered - prev.stats.total.delivered) * per_s).c_str(),
+                    human(static_cast<double>(dropped)).c_str(), dropped == 0 ? "-" : biggest_reason(cur.stats).c_str(),
+                    human(static_cast<double>(cur.stats.total.in_flight)).c_str(),
+                    human_ns(lat.quantile(0.5) * ns_per_tick).c_str(),
+                    human_ns(lat.quantile(0.99) * ns_per_tick).c_str(),
+                    human_bytes(static_cast<double>(cur.stats.memory_bytes)).c_str());
+      if (tty) {
+        std::fprintf(stderr, "\r%s\x1b[K", line);
+      } else {
+        std::fprintf(stderr, "%s\n", line);
+      }
+      std::fflush(stderr);
+    }
+    prev = std::move(cur);
+    if (done) break;
+    next_tick += std::chrono::seconds(1);
+    if (next_tick < steady::now()) next_tick = steady::now() + std::chrono::seconds(1);
+  }
+  if (!opt.quiet && tty) std::fprintf(stderr, "\n");
+  producers.request_stop();
+  producers.join();
+  const auto producers_done = steady::now();
+  const ProducerTotals ptotals = producers.totals();
+  HistogramCounts latency;
+  producers.latency(latency);
+
+  // --- shutdown and checks -----------------------------------------------------------
+  const DrainResult drained = pipeline->shutdown(steady::now() + opt.drain_timeout);
+  const auto drained_at = steady::now();
+  const PipelineStats& fin = drained.stats;
+  const std::uint64_t cpu_ns = process_cpu_ns() - cpu_start;
+  const std::uint64_t peak_rss = peak_rss_bytes();
+
+  std::vector<std::string> failures;
+  if (!identity_failure.empty()) failures.push_back("identity during the run: " + identity_failure);
+  if (const std::string why = unbalanced(fin); !why.empty()) failures.push_back("identity after shutdown: " + why);
+  if (fin.total.in_flight != 0) {
+    failures.push_back("in flight after shutdown: " + std::to_string(fin.total.in_flight) + " spans");
+  }
+  SinkCounters sc;
+  bool have_sink = false;
+  std::string sink_check = "not applicable (external endpoint)";
+  if (sink) {
+    std::string error;
+    if (!sink->counters(sc, error)) {
+      failures.push_back("sink: " + error);
+      sink_check = "failed: " + error;
+    } else {
+      have_sink = true;
+      if (sc.count_only) {
+        sink_check = "not applicable (sink in --count-only mode counts no spans)";
+      } else {
+        const std::uint64_t accepted = sc.spans - std::min(sc.spans, sc.rejected_spans);
+        if (accepted == fin.total.delivered) {
+          sink_check = "ok (sink accepted " + std::to_string(accepted) + " spans == delivered)";
+        } else {
+          sink_check = "FAILED: sink accepted " + std::to_string(accepted) + " spans (" + std::to_string(sc.spans) +
+                       " received - " + std::to_string(sc.rejected_spans) + " rejected), pipeline delivered " +
+                       std::to_string(fin.total.delivered);
+          failures.push_back("sink count: " + sink_check.substr(8));
+        }
+      }
+    }
+    sink->stop();
+  }
+
+  const double run_s = std::chrono::duration<double>(producers_done - start).count();
+  const double cpu_per_span = fin.total.delivered > 0 ? static_cast<double>(cpu_ns) / static_cast<double>(fin.total.delivered) : 0;
+  std::vector<const DestinationCounters*> shown;
+  {
+    std::vector<const DestinationCounters*> all;
+    for (const auto& d : fin.destinations) all.push_back(&d);
+    std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->delivered > b->delivered; });
+    for (std::size_t i = 0; i < all.size() && i < 5; ++i) shown.push_back(all[i]);
+    for (std::size_t i = 5; i < all.size() && shown.size() < 15; ++i) {
+      const DestinationCounters& d = *all[i];
+      const bool dead = d.submitted > 0 && d.delivered == 0;
+      const bool lossy = d.dropped_total() > d.dropped_by(DropReason::sampled_out);
+      if (dead || lossy) shown.push_back(all[i]);
+    }
+  }
+
+  if (opt.json) {
+    std::ostringstream j;
+    j << "{\"threads\":" << opt.threads << ",\"rate\":" << opt.rate << ",\"run_seconds\":" << run_s
+      << ",\"drain_seconds\":" << std::chrono::duration<double>(drained_at - producers_done).count()
+      << ",\"accounts\":" << opt.accounts << ",\"destinations\":" << run.destinations
+      << ",\"privacy_destinations\":" << run.privacy << ",\"fanout\":" << (opt.fanout ? "true" : "false")
+      << ",\"content\":" << (opt.content ? "true" : "false") << ",\"target\":" << json_quote(run.target)
+      << ",\"requests\":{\"attempted\":" << ptotals.attempted << ",\"accepted\":" << fin.ingest.accepted
+      << ",\"ring_full\":" << fin.ingest.rejected_full << ",\"closed\":" << fin.ingest.rejected_closed
+      << ",\"routed\":" << fin.requests_routed << ",\"unrouted\":" << fin.requests_unrouted << "}"
+      << ",\"spans\":{\"submitted\":" << fin.total.submitted << ",\"delivered\":" << fin.total.delivered
+      << ",\"dropped\":" << fin.total.dropped_total() << ",\"in_flight\":" << fin.total.in_flight << "}"
+      << ",\"dropped_by_reason\":{";
+    for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+      j << (r ? "," : "") << json_quote(to_string(static_cast<DropReason>(r))) << ":" << fin.total.dropped[r];
+    }
+    j << "},\"requests_sent\":" << fin.total.requests_sent << ",\"retries\":" << fin.total.retries
+      << ",\"bytes_raw\":" << fin.total.bytes_raw << ",\"bytes_compressed\":" << fin.total.bytes_compressed
+      << ",\"submit_latency_ns\":{\"p50\":" << latency.quantile(0.5) * ns_per_tick
+      << ",\"p99\":" << latency.quantile(0.99) * ns_per_tick << ",\"p999\":" << latency.quantile(0.999) * ns_per_tick << "}"
+      << ",\"cpu_ns_per_delivered_span\":" << cpu_per_span << ",\"peak_rss_mb\":" << static_cast<double>(peak_rss) / 1048576.0
+      << ",\"memory_peak_bytes\":" << fin.memory_peak_bytes << ",\"destinations_shown\":[";
+    for (std::size_t i = 0; i < shown.size(); ++i) {
+      const auto& d = *shown[i];
+      j << (i ? "," : "") << "{\"name\":" << json_quote(d.name) << ",\"account\":" << json_quote(d.account)
+        << ",\"submitted\":" << d.submitted << ",\"delivered\":" << d.delivered << ",\"dropped\":" << d.dropped_total()
+        << ",\"in_flight\":" << d.in_flight << ",\"retries\":" << d.retries << "}";
+    }
+    j << "],\"sink\":";
+    if (have_sink) {
+      j << "{\"requests\":" << sc.requests << ",\"spans\":" << sc.spans << ",\"rejected_spans\":" << sc.rejected_spans
+        << ",\"invalid\":" << sc.invalid << ",\"resets\":" << sc.resets << "}";
+    } else {
+      j << "null";
+    }
+    j << ",\"snapshots\":" << snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
+      << ",\"failures\":[";
+    for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
+    j << "]}\n";
+    std::cout << j.str();
+  } else {
+    std::ostringstream o;
+    o << "\n== tracecast-load report ==\n";
+    o << "run:        " << run_s << " s of load, drained in "
+      << std::chrono::duration<double>(drained_at - producers_done).count() << " s"
+      << (g_interrupted != 0 ? " (interrupted)" : "") << "\n";
+    o << "requests:   " << ptotals.attempted << " submitted (" << human(static_cast<double>(ptotals.attempted) / std::max(run_s, 1e-9))
+      << "/s), " << fin.ingest.accepted << " accepted, " << fin.ingest.rejected_full << " ring full, "
+      << fin.requests_unrouted << " unrouted\n";
+    o << "spans:      " << fin.total.submitted << " to destinations, " << fin.total.delivered << " delivered ("
+      << human(static_cast<double>(fin.total.delivered) / std::max(run_s, 1e-9)) << "/s), "
+      << fin.total.dropped_total() << " dropped, " << fin.total.in_flight << " in flight\n";
+    o << "drops:      ";
+    bool any = false;
+    for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+      if (fin.total.dropped[r] == 0) continue;
+      o << (any ? ", " : "") << to_string(static_cast<DropReason>(r)) << " " << fin.total.dropped[r];
+      any = true;
+    }
+    if (fin.ingest.rejected_full != 0) o << (any ? ", " : "") << "ring_full " << fin.ingest.rejected_full << " requests";
+    if (!any && fin.ingest.rejected_full == 0) o << "none";
+    o << "\n";
+    o << "requests:   " << fin.total.requests_sent << " sent, " << fin.total.requests_delivered << " delivered, "
+      << fin.total.retries << " retries; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
+      << latency_quantile(fin.total, 0.99) << "\n";
+    o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " OTLP/JSON -> "
+      << human_bytes(static_cast<double>(fin.total.bytes_compressed)) << " sent";
+    if (fin.total.bytes_compressed > 0) {
+      o << " (x" << static_cast<double>(fin.total.bytes_raw) / static_cast<double>(fin.total.bytes_compressed) << ")";
+    }
+    o << "; batch memory peak " << human_bytes(static_cast<double>(fin.memory_peak_bytes)) << "\n";
+    o << "submit:     p50 " << human_ns(latency.quantile(0.5) * ns_per_tick) << ", p99 "
+      << human_ns(latency.quantile(0.99) * ns_per_tick) << ", p99.9 " << human_ns(latency.quantile(0.999) * ns_per_tick)
+      << " per call\n";
+    o << "process:    " << human_ns(cpu_per_span) << " CPU per delivered span (user+sys "
+      << static_cast<double>(cpu_ns) / 1e9 << " s, load generation included), peak RSS "
+      << human_bytes(static_cast<double>(peak_rss)) << "\n";
+    o << "destinations (" << fin.destinations.size() << "; top by delivered, then any dead or losing spans):\n";
+    for (const auto* d : shown) {
+      o << "  " << d->name << (d->account.empty() ? "" : " [" + d->account + "]") << ": submitted " << d->submitted
+        << ", delivered " << d->delivered << ", dropped " << d->dropped_total() << ", retries " << d->retries
+        << (d->submitted > 0 && d->delivered == 0 ? "  DEAD" : "") << "\n";
+    }
+    if (have_sink) {
+      o << "sink:       " << sc.requests << " requests, " << sc.spans << " spans, " << sc.rejected_spans
+        << " rejected by partialSuccess, " << sc.invalid << " invalid, " << sc.resets << " resets; statuses";
+      for (const auto& [code, n] : sc.status_counts) o << " " << code << ":" << n;
+      o << "\n";
+    }
+    o << "checks:     identity in " << snapshots << " snapshots: " << (identity_failure.empty() ? "ok" : "FAILED")
+      << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
+      << "; sink count: " << sink_check << "\n";
+    for (const std::string& f : failures) o << "FAILED: " << f << "\n";
+    std::cout << o.str();
+  }
+  return failures.empty() ? k_exit_ok : k_exit_check_failed;
+}

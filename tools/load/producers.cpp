@@ -1,0 +1,139 @@
+#include "producers.h"
+
+#include <chrono>
+
+#include "llm_workload.h"
+#include "tracecast/pipeline.h"
+
+namespace tracecast::load {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// In rate mode a thread runs at most this far ahead of its schedule before it sleeps: it
+// sends short bursts and sleeps about once per k_lead instead of once per request (a sleep
+// costs a syscall and a wake-up, which would otherwise dominate the measured CPU).
+constexpr std::int64_t k_lead_ns = 1'000'000;
+// A thread more than this behind its schedule (stalled) restarts the schedule from now
+// instead of bursting to catch up.
+constexpr std::int64_t k_max_lag_ns = 1'000'000'000;
+
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+ProducerGroup::ProducerGroup(Pipeline* pipeline, ProducerOptions options)
+    : pipeline_(pipeline), options_(options) {
+  if (options_.threads == 0) options_.threads = 1;
+  if (options_.accounts == 0) options_.accounts = 1;
+  if (options_.accounts != workload::k_accounts) {
+    account_names_.reserve(options_.accounts);
+    for (std::size_t i = 0; i < options_.accounts; ++i) account_names_.push_back("acct_" + std::to_string(i));
+  }
+  for (unsigned i = 0; i < options_.threads; ++i) states_.push_back(std::make_unique<ThreadState>());
+}
+
+ProducerGroup::~ProducerGroup() {
+  request_stop();
+  join();
+}
+
+void ProducerGroup::start() {
+  (void)TickClock::ns_per_tick();  // calibrate before the clock matters
+  running_.store(options_.threads, std::memory_order_release);
+  for (unsigned i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+void ProducerGroup::join() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+ProducerTotals ProducerGroup::totals() const noexcept {
+  ProducerTotals t;
+  for (const auto& s : states_) {
+    t.attempted += s->attempted.load(std::memory_order_relaxed);
+    t.ok += s->ok.load(std::memory_order_relaxed);
+    t.full += s->full.load(std::memory_order_relaxed);
+    t.closed += s->closed.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+void ProducerGroup::latency(HistogramCounts& out) const noexcept {
+  out = HistogramCounts{};
+  for (const auto& s : states_) s->histogram.add_to(out);
+}
+
+void ProducerGroup::run(unsigned index) {
+  ThreadState& st = *states_[index];
+  workload::Generator gen(workload::Generator::Options{.content = options_.content, .error_rate = 0.01, .seed = index});
+  const unsigned n = options_.threads;
+  const std::uint64_t quota = options_.count == 0 ? 0 : options_.count / n + (index < options_.count % n ? 1 : 0);
+  const bool limited = options_.rate > 0;
+  const std::int64_t interval_ns =
+      limited ? static_cast<std::int64_t>(1e9 * static_cast<double>(n) / options_.rate) : 0;
+  // Unix time from the steady clock plus an offset taken once: one clock read per request.
+  const std::int64_t unix_offset =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
+      steady_ns();
+  std::int64_t next_due = steady_ns();
+  std::uint64_t done = 0, ok = 0, full = 0, closed = 0;
+  const bool remap = !account_names_.empty();
+  LlmRequest copy;
+  std::uint64_t remap_state = 0x9e3779b97f4a7c15ULL ^ (index + 1);
+
+  while (!stop_.load(std::memory_order_relaxed) && (quota == 0 || done < quota)) {
+    std::int64_t now = steady_ns();
+    if (limited) {
+      if (next_due - now > k_lead_ns) {
+        std::this_thread::sleep_for(std::chrono::nanoseconds(next_due - now));
+        continue;  // re-check stop_ after a sleep
+      }
+      if (now - next_due > k_max_lag_ns) next_due = now;
+      next_due += interval_ns;
+    }
+    const LlmRequest* req = &gen.next(static_cast<std::uint64_t>(now + unix_offset));
+    if (remap) {
+      // Spread requests uniformly over `accounts` names (xorshift, deterministic per thread).
+      remap_state ^= remap_state << 13;
+      remap_state ^= remap_state >> 7;
+      remap_state ^= remap_state << 17;
+      copy = *req;
+      copy.account = account_names_[remap_state % account_names_.size()];
+      req = &copy;
+    }
+    submit_result r = submit_result::ok;
+    const std::uint64_t t0 = TickClock::now();
+    if (pipeline_ != nullptr) r = pipeline_->submit(*req);
+    const std::uint64_t t1 = TickClock::now();
+    st.histogram.record(t1 - t0);
+    ++done;
+    switch (r) {
+      case submit_result::ok: ++ok; break;
+      case submit_result::full: ++full; break;
+      case submit_result::closed: ++closed; break;
+    }
+    // Publish about every 64 requests (and at the end): cheap for the thread, fresh enough
+    // for a once-a-second reader.
+    if ((done & 63) == 0) {
+      st.attempted.store(done, std::memory_order_relaxed);
+      st.ok.store(ok, std::memory_order_relaxed);
+      st.full.store(full, std::memory_order_relaxed);
+      st.closed.store(closed, std::memory_order_relaxed);
+    }
+    if (r == submit_result::closed) break;
+  }
+  st.attempted.store(done, std::memory_order_relaxed);
+  st.ok.store(ok, std::memory_order_relaxed);
+  st.full.store(full, std::memory_order_relaxed);
+  st.closed.store(closed, std::memory_order_relaxed);
+  running_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+}  // namespace tracecast::load

@@ -1,0 +1,96 @@
+// Simulated gateway threads: each submits the reference workload (WORKLOAD.md) from its own
+// deterministic Generator (seed = thread index), stamped with the current time, at a share
+// of a target rate (sleeping when ahead, never spinning) or flat out, and records every
+// submit call's latency in its own histogram.
+//
+// Internal to tools/ and bench/ (target tracecast_load_support).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "latency_histogram.h"
+
+namespace tracecast {
+class Pipeline;
+}
+
+namespace tracecast::load {
+
+struct ProducerOptions {
+  // Gateway threads. 1..1024 (the pipeline's ingest.max_producers bounds it too).
+  unsigned threads = 2;
+  // Requests per second over all threads; 0 = flat out.
+  double rate = 20000;
+  // Requests in all (split over threads); 0 = until request_stop().
+  std::uint64_t count = 0;
+  // The content variant (prompt + completion, ~1 KiB each).
+  bool content = false;
+  // Accounts the requests are spread over. The generator knows acct_0..acct_99; any other
+  // number remaps each request's account to acct_<k % accounts> (k its generator account).
+  std::size_t accounts = 100;
+};
+
+// Sums over the threads; a snapshot that may be stale.
+struct ProducerTotals {
+  std::uint64_t attempted = 0;  // submit calls made
+  std::uint64_t ok = 0;
+  std::uint64_t full = 0;       // the ring was full: dropped, counted by the pipeline too
+  std::uint64_t closed = 0;
+};
+
+class ProducerGroup {
+ public:
+  // `pipeline` nullptr: the baseline, which generates and times requests exactly the same
+  // way but submits nothing (its cost is the harness's own). Does not start threads.
+  // Allocates (generators, names).
+  ProducerGroup(Pipeline* pipeline, ProducerOptions options);
+  // request_stop() + join().
+  ~ProducerGroup();
+  ProducerGroup(const ProducerGroup&) = delete;
+  ProducerGroup& operator=(const ProducerGroup&) = delete;
+
+  // Starts the threads. Call once. Not thread-safe. Allocates.
+  void start();
+  // Asks every thread to stop after its current request. Thread-safe. No allocation.
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+  // True once every thread has finished (count reached or stopped). Thread-safe.
+  [[nodiscard]] bool finished() const noexcept {
+    return running_.load(std::memory_order_acquire) == 0;
+  }
+  // Waits for the threads. Not thread-safe (call from the thread that called start()).
+  void join();
+
+  // Thread-safe (relaxed reads of per-thread counters). No allocation.
+  [[nodiscard]] ProducerTotals totals() const noexcept;
+  // Merged submit-latency histogram, in TickClock ticks, cumulative since start.
+  // Thread-safe. No heap allocation.
+  void latency(HistogramCounts& out) const noexcept;
+  [[nodiscard]] const ProducerOptions& options() const noexcept { return options_; }
+
+ private:
+  struct alignas(64) ThreadState {
+    LatencyHistogram histogram;
+    std::atomic<std::uint64_t> attempted{0};
+    std::atomic<std::uint64_t> ok{0};
+    std::atomic<std::uint64_t> full{0};
+    std::atomic<std::uint64_t> closed{0};
+  };
+
+  void run(unsigned index);
+
+  Pipeline* pipeline_;
+  ProducerOptions options_;
+  std::vector<std::string> account_names_;  // empty when accounts == 100
+  std::vector<std::unique_ptr<ThreadState>> states_;
+  std::vector<std::thread> threads_;
+  alignas(64) std::atomic<bool> stop_{false};
+  alignas(64) std::atomic<unsigned> running_{0};
+};
+
+}  // namespace tracecast::load

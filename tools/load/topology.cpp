@@ -1,0 +1,169 @@
+#include "topology.h"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace tracecast::load {
+
+namespace {
+
+constexpr std::array<std::string_view, 3> k_codecs = {"none", "gzip", "zstd"};
+
+std::size_t codec_index(std::string_view c) {
+  for (std::size_t i = 0; i < k_codecs.size(); ++i) {
+    if (k_codecs[i] == c) return i;
+  }
+  return 1;  // gzip: what every OTLP server must accept
+}
+
+}  // namespace
+
+std::vector<PlannedDestination> plan_fanout(std::size_t accounts, std::string_view compression) {
+  std::vector<PlannedDestination> out;
+  out.reserve(accounts * 3 / 2 + 3);
+  const std::size_t first = codec_index(compression);
+  for (std::size_t a = 0; a < accounts; ++a) {
+    const std::size_t r = a % 10;
+    const std::size_t n = r < 6 ? 1 : (r < 9 ? 2 : 3);
+    for (std::size_t k = 0; k < n; ++k) {
+      PlannedDestination d;
+      d.account = "acct_" + std::to_string(a);
+      d.name = d.account + "#" + std::to_string(k + 1);
+      d.privacy_mode = out.size() % 5 == 4;
+      d.compression = std::string(k_codecs[(first + k) % k_codecs.size()]);
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+std::vector<PlannedDestination> plan_single(std::string_view compression) {
+  PlannedDestination d;
+  d.name = "all-accounts";
+  d.compression = std::string(k_codecs[codec_index(compression)]);
+  return {d};
+}
+
+bool parse_number(std::string_view text, double& out) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(v >= 0) || !std::isfinite(v)) return false;
+  out = v;
+  return true;
+}
+
+bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end == s.c_str() || !(v > 0) || !std::isfinite(v)) return false;
+  const std::string unit(end);
+  double ms = 0;
+  if (unit.empty() || unit == "s") {
+    ms = v * 1000;
+  } else if (unit == "ms") {
+    ms = v;
+  } else if (unit == "m" || unit == "min") {
+    ms = v * 60000;
+  } else if (unit == "h") {
+    ms = v * 3600000;
+  } else {
+    return false;
+  }
+  if (ms < 1 || ms > 1e12) return false;
+  out = std::chrono::milliseconds(static_cast<long long>(ms));
+  return true;
+}
+
+bool parse_count(std::string_view text, std::uint64_t& out) {
+  const std::string s(text);
+  if (s.empty() || s[0] == '-') return false;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (end == s.c_str()) return false;
+  const std::string unit(end);
+  std::uint64_t mult = 1;
+  if (unit == "k" || unit == "K") {
+    mult = 1000;
+  } else if (unit == "M" || unit == "m") {
+    mult = 1000000;
+  } else if (!unit.empty()) {
+    return false;
+  }
+  out = static_cast<std::uint64_t>(v) * mult;
+  return true;
+}
+
+std::string human(double v) {
+  char buf[32];
+  if (v >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2f G", v / 1e9);
+  } else if (v >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2f M", v / 1e6);
+  } else if (v >= 1e4) {
+    std::snprintf(buf, sizeof buf, "%.1f k", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  }
+  return buf;
+}
+
+std::string human_bytes(double bytes) {
+  char buf[32];
+  if (bytes >= 1024.0 * 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  } else if (bytes >= 1024.0 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024));
+  } else if (bytes >= 1024.0) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f B", bytes);
+  }
+  return buf;
+}
+
+std::string human_ns(double ns) {
+  char buf[32];
+  if (ns >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", ns / 1e6);
+  } else if (ns >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.1f us", ns / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f ns", ns);
+  }
+  return buf;
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string display_url(std::string_view url) {
+  std::string out(url.substr(0, url.find_first_of("?#")));
+  const std::size_t scheme = out.find("://");
+  const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const std::size_t slash = out.find('/', start);
+  const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
+  if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
+  return out;
+}
+
+}  // namespace tracecast::load

@@ -3,6 +3,13 @@
 # CPU/RSS measurement, producers with a rate schedule and submit-latency histograms,
 # the fan-out plan, formatting.
 
+# Until the Pipeline implementation (core/pipeline/pipeline.cpp) is in the tree these targets
+# cannot link: leave them out rather than break a full build.
+if(NOT EXISTS ${PROJECT_SOURCE_DIR}/core/pipeline/pipeline.cpp)
+  message(STATUS "tracecast-load: core/pipeline/pipeline.cpp not present yet; skipping")
+  return()
+endif()
+
 add_library(tracecast_load_support STATIC
   load/sink_runner.cpp load/resource_usage.cpp load/latency_histogram.cpp
   load/producers.cpp load/topology.cpp)

@@ -456,7 +456,8 @@ TEST_F(Gateway, ResponseWithWrongTypesAndTruncationKeepsWhatItCan) {
   EXPECT_EQ(req().input_tokens, -1);
   EXPECT_EQ(req().output_tokens, 3);
   const std::string full = read_data("chat_response.json");
-  r = parser_.parse_response(full.substr(0, full.find("\"usage\"")), *rec_);
+  const std::string cut = full.substr(0, full.find("\"usage\""));
+  r = parser_.parse_response(cut, *rec_);
   EXPECT_EQ(r.issues, issue_bit(ParseIssue::response_truncated));
   EXPECT_EQ(req().finish_reason, "stop");
   EXPECT_EQ(req().response_model, "anthropic/claude-3.5-sonnet-20241022");

@@ -119,6 +119,7 @@ struct DestinationCounters {
   std::uint64_t retries = 0;             // attempts beyond the first
   std::uint64_t bytes_raw = 0;           // OTLP/JSON bytes sealed
   std::uint64_t bytes_compressed = 0;    // bytes handed to the sender
+  std::uint64_t largest_batch_bytes = 0;  // largest OTLP/JSON body sealed (<= batch.max_bytes)
   std::uint64_t buffer_bytes = 0;        // gauge: batch buffer bytes held now
   std::array<std::uint64_t, k_latency_bounds_ms.size() + 1> latency_buckets{};
   std::uint64_t latency_sum_ns = 0;

@@ -1,0 +1,10 @@
+# The Pipeline end to end against tracecast-sink processes on loopback.
+tracecast_add_test(pipeline_test
+  SOURCES pipeline_test.cpp
+  LIBS tracecast tracecast_test_support simdjson::simdjson
+  LABELS "integration;concurrency")
+target_include_directories(pipeline_test PRIVATE ${PROJECT_SOURCE_DIR}/bench/support)
+
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
+  include(${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
+endif()

@@ -1,0 +1,602 @@
+// End-to-end tests of the Pipeline against tracecast-sink processes on 127.0.0.1.
+#include "tracecast/pipeline.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llm_workload.h"
+#include "sink_process.h"
+
+namespace tracecast {
+namespace {
+
+using namespace std::chrono_literals;
+using test::SinkProcess;
+using Clock = std::chrono::steady_clock;
+
+PipelineConfig test_config() {
+  PipelineConfig c;
+  c.ingest.capacity = 4096;
+  c.ingest.slot_bytes = 8192;
+  c.batch.linger = 20ms;
+  c.batch.max_spans = 256;
+  c.batch.max_bytes = 1u << 20;
+  c.memory_budget_bytes = 64u << 20;
+  c.destination_budget_bytes = 8u << 20;
+  c.sender.retry.initial_interval = 20ms;
+  c.sender.retry.max_interval = 200ms;
+  c.sender.retry.max_elapsed = 3000ms;
+  c.sender.connect_timeout = 1000ms;
+  c.shutdown_timeout = 5000ms;
+  return c;
+}
+
+PipelineDestination to_sink(const SinkProcess& sink, std::string name, std::string compression = "none") {
+  PipelineDestination d;
+  d.transport.kind = DestinationKind::otlp_http;
+  d.transport.name = std::move(name);
+  d.transport.endpoint = sink.url();
+  d.transport.compression = std::move(compression);
+  d.transport.timeout = 2000ms;
+  return d;
+}
+
+// One span as the sink wrote it (--spans-out: one JSON object per line).
+struct SinkSpan {
+  std::map<std::string, std::string> resource;
+  std::string trace_id, span_id, parent_span_id, name;
+  int kind = 0;
+  int status_code = 0;
+  std::string status_message;
+  std::uint64_t start = 0, end = 0;
+  std::map<std::string, std::string> str;   // string attributes
+  std::map<std::string, std::int64_t> ints;  // int attributes
+  std::map<std::string, double> dbl;         // double attributes
+  std::set<std::string> keys;                // every attribute key
+};
+
+std::vector<SinkSpan> read_spans(const std::string& path) {
+  std::vector<SinkSpan> out;
+  std::ifstream in(path);
+  std::string line;
+  simdjson::dom::parser parser;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    simdjson::dom::element e = parser.parse(line);
+    SinkSpan s;
+    for (auto [k, v] : e["resource"].get_object()) s.resource[std::string(k)] = std::string(v.get_string().value());
+    s.trace_id = std::string(e["traceId"].get_string().value());
+    s.span_id = std::string(e["spanId"].get_string().value());
+    if (auto p = e["parentSpanId"]; !p.error()) s.parent_span_id = std::string(p.get_string().value());
+    s.name = std::string(e["name"].get_string().value());
+    s.kind = static_cast<int>(e["kind"].get_int64().value());
+    s.start = std::stoull(std::string(e["startTimeUnixNano"].get_string().value()));
+    s.end = std::stoull(std::string(e["endTimeUnixNano"].get_string().value()));
+    if (auto st = e["status"]; !st.error()) {
+      if (auto c = st["code"]; !c.error()) s.status_code = static_cast<int>(c.get_int64().value());
+      if (auto m = st["message"]; !m.error()) s.status_message = std::string(m.get_string().value());
+    }
+    for (auto [k, v] : e["attributes"].get_object()) {
+      const std::string key(k);
+      s.keys.insert(key);
+      if (v.is_string()) s.str[key] = std::string(v.get_string().value());
+      else if (v.is_int64()) s.ints[key] = v.get_int64().value();
+      else if (v.is_double()) s.dbl[key] = v.get_double().value();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string hex(const TraceId& id) {
+  char h[32];
+  id.to_hex(h);
+  return {h, 32};
+}
+
+void expect_balanced(const PipelineStats& s) {
+  EXPECT_TRUE(s.total.balanced()) << "total: submitted " << s.total.submitted << " delivered " << s.total.delivered
+                                  << " dropped " << s.total.dropped_total() << " in flight " << s.total.in_flight;
+  for (const auto& d : s.destinations) {
+    EXPECT_TRUE(d.balanced()) << d.name << ": submitted " << d.submitted << " delivered " << d.delivered
+                              << " dropped " << d.dropped_total() << " in flight " << d.in_flight;
+  }
+}
+
+const DestinationCounters& dest(const PipelineStats& s, std::uint32_t id) {
+  for (const auto& d : s.destinations)
+    if (d.id == id) return d;
+  ADD_FAILURE() << "no destination " << id;
+  return s.total;
+}
+
+// --- end to end, field by field ------------------------------------------------------------
+
+// The requests of one account as the test submitted them, by request id.
+struct Submitted {
+  std::string account, request_id, model, response_model, user, session, finish, prompt;
+  std::int64_t in = 0, out = 0;
+  double cost = 0;
+  bool error = false;
+  std::uint64_t start = 0, end = 0;
+  TraceId trace;
+};
+
+TEST(Pipeline, DeliversEverySpanFieldByFieldWithPrivacyAndSampling) {
+  SinkProcess full_sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  SinkProcess private_sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  SinkProcess sampled_sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  SinkProcess all_sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p(test_config());
+  // acct_a: full content, gzip; acct_b: privacy mode, zstd, and sampled at 0.5; every account
+  // also goes to all_sink.
+  ASSERT_TRUE(p.add_destination("acct_a", to_sink(full_sink, "a-full", "gzip")).ok());
+  PipelineDestination priv = to_sink(private_sink, "b-private", "zstd");
+  priv.privacy_mode = true;
+  const std::uint32_t priv_id = p.add_destination("acct_b", priv).id;
+  ASSERT_NE(priv_id, 0u);
+  PipelineDestination sampled = to_sink(sampled_sink, "b-sampled");
+  sampled.sampling_rate = 0.5;
+  const std::uint32_t sampled_id = p.add_destination("acct_b", sampled).id;
+  ASSERT_NE(sampled_id, 0u);
+  ASSERT_TRUE(p.add_destination("", to_sink(all_sink, "everyone")).ok());
+
+  workload::Generator gen({true, 0.1, 7});
+  std::map<std::string, Submitted> sent;
+  constexpr int k_requests = 600;
+  for (int i = 0; i < k_requests; ++i) {
+    LlmRequest r = gen.next(1'700'000'000'000'000'000ULL + static_cast<std::uint64_t>(i) * 1000);
+    const std::string account = i % 3 == 0 ? "acct_a" : i % 3 == 1 ? "acct_b" : "acct_c";
+    const std::string trace_key = "trace-" + std::to_string(i);
+    const MetadataEntry meta[] = {{"trace_id", AttributeValue::string(trace_key)},
+                                  {"environment", AttributeValue::string(i % 2 ? "production" : "staging")}};
+    r.account = account;
+    r.metadata = meta;
+    Submitted s{account, std::string(r.request_id), std::string(r.requested_model), std::string(r.response_model),
+                std::string(r.user), std::string(r.session_id), std::string(r.finish_reason), std::string(r.prompt),
+                r.input_tokens, r.output_tokens, r.cost, r.error, r.start_unix_nano, r.end_unix_nano,
+                derive_trace_id(account, trace_key)};
+    sent[s.request_id] = s;
+    ASSERT_EQ(p.submit(r), submit_result::ok);
+  }
+  const DrainResult flushed = p.flush(Clock::now() + 10s);
+  ASSERT_TRUE(flushed.complete);
+  const DrainResult done = p.shutdown(Clock::now() + 5s);
+  expect_balanced(done.stats);
+  EXPECT_EQ(done.stats.total.in_flight, 0u);
+  EXPECT_EQ(done.stats.total.dropped_total(), dest(done.stats, sampled_id).dropped_by(DropReason::sampled_out));
+
+  full_sink.stop();
+  private_sink.stop();
+  sampled_sink.stop();
+  all_sink.stop();
+
+  auto check_span = [&](const SinkSpan& got, bool privacy) {
+    auto it = sent.find(got.resource.at("openrouter.trace.id"));
+    ASSERT_NE(it, sent.end());
+    const Submitted& s = it->second;
+    EXPECT_EQ(got.resource.at("service.name"), "openrouter");
+    EXPECT_EQ(got.resource.at("service.version"), "1.0.0");
+    EXPECT_EQ(got.trace_id, hex(s.trace));
+    EXPECT_EQ(got.kind, 3);
+    EXPECT_EQ(got.start, s.start);
+    EXPECT_EQ(got.end, s.end);
+    EXPECT_EQ(got.status_code, s.error ? 2 : 0);
+    EXPECT_EQ(got.str.at("gen_ai.request.model"), s.model);
+    EXPECT_EQ(got.str.at("gen_ai.response.model"), s.response_model);
+    EXPECT_EQ(got.str.at("gen_ai.operation.name"), "chat");
+    EXPECT_EQ(got.ints.at("gen_ai.usage.input_tokens"), s.in);
+    EXPECT_EQ(got.ints.at("gen_ai.usage.output_tokens"), s.out);
+    EXPECT_EQ(got.str.at("gen_ai.response.finish_reason"), s.finish);
+    EXPECT_NEAR(got.dbl.at("gen_ai.usage.cost"), s.cost, 1e-12);
+    EXPECT_EQ(got.str.at("user.id"), s.user);
+    EXPECT_EQ(got.str.at("session.id"), s.session);
+    EXPECT_EQ(got.name, "chat " + s.model);
+    EXPECT_TRUE(got.str.count("trace.metadata.environment"));
+    if (privacy) {
+      EXPECT_EQ(got.keys.count("gen_ai.prompt"), 0u);
+      EXPECT_EQ(got.keys.count("gen_ai.completion"), 0u);
+    } else {
+      EXPECT_EQ(got.str.at("gen_ai.prompt"), s.prompt);
+      EXPECT_TRUE(got.str.count("gen_ai.completion"));
+    }
+  };
+
+  auto count_account = [&](const std::string& account) {
+    std::size_t n = 0;
+    for (const auto& [id, s] : sent) n += s.account == account;
+    return n;
+  };
+
+  const auto full = read_spans(full_sink.spans_out_path());
+  EXPECT_EQ(full.size(), count_account("acct_a"));
+  for (const auto& s : full) {
+    check_span(s, false);
+    EXPECT_EQ(sent.at(s.resource.at("openrouter.trace.id")).account, "acct_a");
+  }
+  const auto priv_spans = read_spans(private_sink.spans_out_path());
+  EXPECT_EQ(priv_spans.size(), count_account("acct_b"));
+  for (const auto& s : priv_spans) check_span(s, true);
+
+  // Sampling: exactly the traces sample_trace keeps, whole.
+  std::set<std::string> expected_sampled;
+  for (const auto& [id, s] : sent)
+    if (s.account == "acct_b" && sample_trace(s.trace, 0.5)) expected_sampled.insert(id);
+  std::set<std::string> got_sampled;
+  for (const auto& s : read_spans(sampled_sink.spans_out_path())) {
+    check_span(s, false);
+    got_sampled.insert(s.resource.at("openrouter.trace.id"));
+  }
+  EXPECT_EQ(got_sampled, expected_sampled);
+  EXPECT_GT(expected_sampled.size(), count_account("acct_b") / 4);
+  EXPECT_LT(expected_sampled.size(), count_account("acct_b") * 3 / 4);
+
+  const auto all = read_spans(all_sink.spans_out_path());
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(k_requests));
+  for (const auto& s : all) check_span(s, false);
+}
+
+// --- the reference's TraceQL examples --------------------------------------------------------
+
+TEST(Pipeline, ReferenceTraceQlQueriesSelectExactlyTheExpectedSpans) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p(test_config());
+  ASSERT_TRUE(p.add_destination("acct", to_sink(sink, "grafana-like", "gzip")).ok());
+
+  struct Scripted {
+    std::string id, model, user, env;
+    std::uint64_t duration_ms;
+    bool error;
+  };
+  const std::vector<Scripted> script = {
+      {"r01", "openai/gpt-4-turbo", "user_abc123", "production", 1200, false},
+      {"r02", "openai/gpt-4o", "user_abc123", "staging", 6500, false},
+      {"r03", "anthropic/claude-3.5-sonnet", "user_x", "production", 300, true},
+      {"r04", "openai/gpt-4-turbo", "user_y", "production", 5200, true},
+      {"r05", "meta-llama/llama-3-70b", "user_abc123", "", 5000, false},  // exactly 5 s: not > 5s
+      {"r06", "openai/gpt-3.5-turbo", "user_z", "development", 800, false},
+      {"r07", "google/gemini-pro", "user_abc1234", "production", 9000, false},
+  };
+  for (const auto& s : script) {
+    std::vector<MetadataEntry> meta;
+    if (!s.env.empty()) meta.push_back({"environment", AttributeValue::string(s.env)});
+    LlmRequest r;
+    r.account = "acct";
+    r.request_id = s.id;
+    r.provider = s.model.substr(0, s.model.find('/'));
+    r.requested_model = s.model;
+    r.response_model = s.model;
+    r.user = s.user;
+    r.metadata = meta;
+    r.start_unix_nano = 1'700'000'000'000'000'000ULL;
+    r.end_unix_nano = r.start_unix_nano + s.duration_ms * 1'000'000ULL;
+    r.error = s.error;
+    r.error_message = s.error ? "provider error" : "";
+    ASSERT_EQ(p.submit(r), submit_result::ok);
+  }
+  ASSERT_TRUE(p.flush(Clock::now() + 10s).complete);
+  p.shutdown(Clock::now() + 5s);
+  sink.stop();
+  const auto spans = read_spans(sink.spans_out_path());
+  ASSERT_EQ(spans.size(), script.size());
+
+  auto select = [&](auto pred) {
+    std::set<std::string> ids;
+    for (const auto& s : spans)
+      if (s.resource.at("service.name") == "openrouter" && pred(s)) ids.insert(s.resource.at("openrouter.trace.id"));
+    return ids;
+  };
+  using Ids = std::set<std::string>;
+  // { resource.service.name = "openrouter" }
+  EXPECT_EQ(select([](const SinkSpan&) { return true; }).size(), script.size());
+  // { ... && span.gen_ai.request.model = "openai/gpt-4-turbo" }
+  EXPECT_EQ(select([](const SinkSpan& s) { return s.str.count("gen_ai.request.model") && s.str.at("gen_ai.request.model") == "openai/gpt-4-turbo"; }),
+            (Ids{"r01", "r04"}));
+  // { ... && span.trace.metadata.environment = "production" }
+  EXPECT_EQ(select([](const SinkSpan& s) { return s.str.count("trace.metadata.environment") && s.str.at("trace.metadata.environment") == "production"; }),
+            (Ids{"r01", "r03", "r04", "r07"}));
+  // { ... && duration > 5s }
+  EXPECT_EQ(select([](const SinkSpan& s) { return s.end - s.start > 5'000'000'000ULL; }), (Ids{"r02", "r04", "r07"}));
+  // { ... && span.user.id = "user_abc123" }
+  EXPECT_EQ(select([](const SinkSpan& s) { return s.str.count("user.id") && s.str.at("user.id") == "user_abc123"; }),
+            (Ids{"r01", "r02", "r05"}));
+  // { ... && status = error }
+  EXPECT_EQ(select([](const SinkSpan& s) { return s.status_code == 2; }), (Ids{"r03", "r04"}));
+  // { ... && span.gen_ai.request.model =~ ".*gpt-4.*" }
+  const std::regex gpt4(".*gpt-4.*");
+  EXPECT_EQ(select([&](const SinkSpan& s) { return s.str.count("gen_ai.request.model") && std::regex_match(s.str.at("gen_ai.request.model"), gpt4); }),
+            (Ids{"r01", "r02", "r04"}));
+}
+
+// --- a dead destination among many healthy ones ------------------------------------------
+
+TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
+  SinkProcess sink({"--count-only"});
+  SinkProcess dead({"--delay-ms", "600000"});  // accepts, never answers
+  PipelineConfig c = test_config();
+  c.memory_budget_bytes = 256u << 20;
+  c.destination_budget_bytes = 1u << 20;  // the dead one fills this quickly
+  c.batch.linger = 1000ms;  // 1000 destinations: about 1000 requests/s to the sink
+  Pipeline p(c);
+  constexpr int k_healthy = 1000;
+  std::vector<std::uint32_t> healthy;
+  for (int i = 0; i < k_healthy; ++i) {
+    PipelineDestination d = to_sink(sink, "healthy-" + std::to_string(i));
+    d.transport.max_in_flight = 2;
+    const auto added = p.add_destination("acct_" + std::to_string(i % 100), d);
+    ASSERT_TRUE(added.ok());
+    healthy.push_back(added.id);
+  }
+  PipelineDestination dd = to_sink(dead, "dead");
+  dd.transport.timeout = 60000ms;
+  const std::uint32_t dead_id = p.add_destination("", dd).id;  // every request goes to it too
+  ASSERT_NE(dead_id, 0u);
+
+  workload::Generator gen({false, 0.01, 3});
+  std::uint64_t submitted_requests = 0;
+  const auto until = Clock::now() + 3s;
+  while (Clock::now() < until) {
+    for (int i = 0; i < 20; ++i) {
+      const LlmRequest& r = gen.next();
+      if (p.submit(r) == submit_result::ok) ++submitted_requests;
+    }
+    std::this_thread::sleep_for(2ms);
+    const PipelineStats s = p.stats();
+    expect_balanced(s);
+    ASSERT_LE(s.memory_bytes, c.memory_budget_bytes);
+    ASSERT_LE(dest(s, dead_id).buffer_bytes, c.destination_budget_bytes);
+  }
+  const DrainResult flushed = p.flush(Clock::now() + 2s);
+  EXPECT_FALSE(flushed.complete);  // the dead destination holds its batches
+  const PipelineStats s = flushed.stats;
+  std::uint64_t healthy_submitted = 0;
+  for (auto id : healthy) {
+    const auto& h = dest(s, id);
+    healthy_submitted += h.submitted;
+    EXPECT_EQ(h.delivered, h.submitted) << h.name;
+    EXPECT_EQ(h.dropped_total(), 0u) << h.name << " backpressure " << h.dropped_by(DropReason::backpressure)
+                                     << " rejected " << h.dropped_by(DropReason::rejected) << " buffer "
+                                     << h.buffer_bytes;
+    EXPECT_EQ(h.in_flight, 0u) << h.name;
+  }
+  EXPECT_GT(healthy_submitted, 0u);
+  const auto& d = dest(s, dead_id);
+  EXPECT_EQ(d.delivered, 0u);
+  EXPECT_GT(d.dropped_by(DropReason::backpressure), 0u);  // it shed its own spans
+  EXPECT_GT(d.in_flight, 0u);
+  EXPECT_LE(s.memory_peak_bytes, c.memory_budget_bytes);
+  const DrainResult done = p.shutdown(Clock::now() + 1s);
+  expect_balanced(done.stats);
+  EXPECT_EQ(done.stats.total.in_flight, 0u);
+  EXPECT_GT(dest(done.stats, dead_id).dropped_by(DropReason::shutdown), 0u);
+  EXPECT_EQ(done.stats.ingest.accepted, submitted_requests);
+}
+
+// --- the endpoint down for a while, then back ------------------------------------------------
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(Pipeline, EndpointDownThenBackLosesNothingWithinTheBudget) {
+  const std::uint16_t port = free_port();
+  PipelineConfig c = test_config();
+  c.sender.retry.initial_interval = 50ms;
+  c.sender.retry.max_interval = 300ms;
+  c.sender.retry.max_elapsed = 20000ms;
+  Pipeline p(c);
+  PipelineDestination d;
+  d.transport.name = "flaky";
+  d.transport.endpoint = "http://127.0.0.1:" + std::to_string(port) + "/v1/traces";
+  d.transport.compression = "gzip";
+  d.transport.timeout = 1000ms;
+  const std::uint32_t id = p.add_destination("", d).id;
+  ASSERT_NE(id, 0u);
+
+  workload::Generator gen({false, 0.01, 5});
+  for (int i = 0; i < 2000; ++i) ASSERT_EQ(p.submit(gen.next()), submit_result::ok);
+  std::this_thread::sleep_for(1500ms);  // connection refused, retried with backoff
+  {
+    const PipelineStats s = p.stats();
+    expect_balanced(s);
+    EXPECT_EQ(dest(s, id).delivered, 0u);
+    EXPECT_EQ(dest(s, id).in_flight, 2000u);
+  }
+  SinkProcess sink({"--listen", "127.0.0.1:" + std::to_string(port)});
+  const DrainResult r = p.flush(Clock::now() + 15s);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(dest(r.stats, id).delivered, 2000u);
+  EXPECT_EQ(dest(r.stats, id).dropped_total(), 0u);
+  EXPECT_GT(dest(r.stats, id).retries, 0u);
+  EXPECT_EQ(sink.stats().spans, 2000u);
+}
+
+// --- shutdown under full load ----------------------------------------------------------------
+
+TEST(Pipeline, ShutdownUnderFullLoadKeepsTheIdentityExactly) {
+  SinkProcess sink({"--count-only"});
+  PipelineConfig c = test_config();
+  c.batch.max_bytes = 256u << 10;
+  c.batch.max_spans = 65536;  // sealed by bytes, linger and shutdown only
+  Pipeline p(c);
+  const std::uint32_t a = p.add_destination("", to_sink(sink, "zstd", "zstd")).id;
+  const std::uint32_t b = p.add_destination("", to_sink(sink, "none", "none")).id;
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> ok{0}, full{0}, closed{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 2; ++t) {
+    producers.emplace_back([&, t] {
+      workload::Generator gen({false, 0.01, static_cast<std::uint64_t>(t + 1)});
+      while (!stop.load(std::memory_order_relaxed)) {
+        switch (p.submit(gen.next())) {
+          case submit_result::ok: ++ok; break;
+          case submit_result::full: ++full; break;
+          case submit_result::closed: ++closed; break;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(1500ms);
+  const DrainResult done = p.shutdown(Clock::now() + 10s);  // producers still running
+  stop = true;
+  for (auto& t : producers) t.join();
+
+  const PipelineStats& s = done.stats;
+  expect_balanced(s);
+  EXPECT_EQ(s.total.in_flight, 0u);
+  EXPECT_EQ(s.ingest.accepted, ok.load());
+  EXPECT_EQ(s.ingest.rejected_full, full.load());
+  EXPECT_EQ(s.ingest.accepted, s.requests_routed + s.requests_unrouted);
+  EXPECT_EQ(s.ingest.drained, s.ingest.accepted);
+  EXPECT_GT(closed.load(), 0u);
+  EXPECT_GT(s.total.delivered, 0u);
+  // Every request, including those sealed by shutdown, stays within the byte limit.
+  EXPECT_LE(s.total.largest_batch_bytes, c.batch.max_bytes);
+  EXPECT_EQ(dest(s, a).delivered + dest(s, a).dropped_total(), dest(s, a).submitted);
+  // The sink counts requests only (count-only mode): each one the pipeline saw delivered.
+  EXPECT_EQ(sink.stats().status(200), s.total.requests_delivered);
+  EXPECT_EQ(p.submit(workload::Generator({}).next()), submit_result::closed);
+}
+
+// --- destinations change while submitters run -------------------------------------------------
+
+TEST(Pipeline, DestinationsAreAddedChangedAndRemovedWhileRunning) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p(test_config());
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> submitted{0};
+  std::thread producer([&] {
+    workload::Generator gen({true, 0.0, 9});
+    while (!stop.load(std::memory_order_relaxed)) {
+      LlmRequest r = gen.next();
+      r.account = "acct_live";
+      if (p.submit(r) == submit_result::ok) ++submitted;
+      std::this_thread::sleep_for(100us);
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  const std::uint32_t id = p.add_destination("acct_live", to_sink(sink, "live")).id;
+  ASSERT_NE(id, 0u);
+  std::this_thread::sleep_for(300ms);
+  PipelineDestination priv = to_sink(sink, "live-private");
+  priv.privacy_mode = true;
+  EXPECT_TRUE(p.update_destination(id, priv).empty());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(p.remove_destination(id));
+  EXPECT_FALSE(p.remove_destination(id));
+  std::this_thread::sleep_for(100ms);
+  stop = true;
+  producer.join();
+  const DrainResult done = p.shutdown(Clock::now() + 5s);
+  expect_balanced(done.stats);
+  const auto& d = dest(done.stats, id);
+  EXPECT_TRUE(d.removed);
+  EXPECT_GT(d.delivered, 0u);
+  EXPECT_EQ(d.dropped_total(), 0u);
+  EXPECT_EQ(d.name, "live-private");
+  EXPECT_GT(done.stats.requests_unrouted, 0u);  // before the add and after the remove
+  sink.stop();
+  const auto spans = read_spans(sink.spans_out_path());
+  EXPECT_EQ(spans.size(), d.delivered);
+  std::size_t with_content = 0, without = 0;
+  for (const auto& s : spans) (s.keys.count("gen_ai.prompt") ? with_content : without)++;
+  EXPECT_GT(with_content, 0u);  // before the update
+  EXPECT_GT(without, 0u);       // after it: privacy mode
+}
+
+// --- rejections are counted by reason, never retried -------------------------------------------
+
+TEST(Pipeline, RejectedAndPartiallyRejectedBatchesAreCountedByReason) {
+  SinkProcess unauthorized({"--basic-auth", "u:p"});
+  SinkProcess partial({"--partial-success", "3"});
+  Pipeline p(test_config());
+  const std::uint32_t u = p.add_destination("", to_sink(unauthorized, "401")).id;
+  const std::uint32_t ps = p.add_destination("", to_sink(partial, "partial")).id;
+  workload::Generator gen({});
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(p.submit(gen.next()), submit_result::ok);
+  const DrainResult r = p.flush(Clock::now() + 10s);
+  ASSERT_TRUE(r.complete);
+  expect_balanced(r.stats);
+  EXPECT_EQ(dest(r.stats, u).dropped_by(DropReason::rejected), 50u);
+  EXPECT_EQ(dest(r.stats, u).retries, 0u);
+  const auto& pd = dest(r.stats, ps);
+  // The sink rejects min(3, spans in the request) of each request.
+  EXPECT_EQ(pd.dropped_by(DropReason::partial_rejected), partial.stats().rejected_spans);
+  EXPECT_GE(pd.dropped_by(DropReason::partial_rejected), pd.requests_delivered);
+  EXPECT_LE(pd.dropped_by(DropReason::partial_rejected), 3u * pd.requests_delivered);
+  EXPECT_EQ(pd.delivered + pd.dropped_by(DropReason::partial_rejected), 50u);
+}
+
+// --- requests with no destination, stats formats -------------------------------------------
+
+TEST(Pipeline, RequestsWithoutADestinationAreCountedNotLost) {
+  Pipeline p(test_config());
+  workload::Generator gen({});
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(p.submit(gen.next()), submit_result::ok);
+  const DrainResult r = p.flush(Clock::now() + 2s);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.stats.requests_unrouted, 10u);
+  EXPECT_EQ(r.stats.total.submitted, 0u);
+  const std::string prom = p.prometheus();
+  EXPECT_NE(prom.find("tracecast_"), std::string::npos);
+}
+
+TEST(PipelineConfig, RejectsAnInvalidConfigNamingTheField) {
+  PipelineConfig c;
+  c.batch.max_spans = 0;
+  EXPECT_NE(c.validate().find("batch.max_spans"), std::string::npos);
+  try {
+    Pipeline p(c);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("batch.max_spans"), std::string::npos);
+  }
+}
+
+TEST(Pipeline, InvalidDestinationsAreRefusedWithSpecificIssues) {
+  Pipeline p(test_config());
+  PipelineDestination g;
+  g.transport.kind = DestinationKind::grafana_cloud;
+  g.transport.endpoint = "https://grafana.net";
+  g.transport.instance_id = "abc";
+  g.transport.api_key = "glc_secret_value_123";
+  const auto r = p.add_destination("a", g);
+  EXPECT_FALSE(r.ok());
+  ASSERT_FALSE(r.issues.empty());
+  for (const auto& issue : r.issues) EXPECT_EQ(issue.message.find("glc_secret_value_123"), std::string::npos);
+  PipelineDestination s;
+  s.transport.endpoint = "http://127.0.0.1:1/v1/traces";
+  s.sampling_rate = 0;
+  EXPECT_FALSE(p.add_destination("a", s).ok());
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -453,6 +453,26 @@ TEST(OtlpJsonEncoder, DuplicateKeysAreWrittenOnceFirstWins) {
   EXPECT_EQ(batch.encoder.stats().duplicate_keys_skipped, 3u);
 }
 
+TEST(OtlpJsonEncoder, DuplicatesInLongListsAreFoundAndTheIndexIsReusable) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300; ++i) keys.push_back("key." + std::to_string(i % 100));
+  std::vector<Attribute> attrs;
+  for (int i = 0; i < 300; ++i) attrs.push_back({keys[static_cast<std::size_t>(i)], AttributeValue::int64(i)});
+  EncoderLimits limits;
+  limits.max_attributes_per_span = 1000;
+  SpanView s = basic_span(attrs);
+  Batch batch(1 << 20, limits);
+  for (int round = 0; round < 3; ++round)  // resource and span lists share the index
+    ASSERT_EQ(batch.add(ResourceView{attrs}, k_scope, {&s, 1}), append_result::ok);
+  simdjson::dom::parser parser;
+  element doc = parse(parser, batch.finish());
+  element span = doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(2);
+  expect_attributes(span, std::span<const Attribute>(attrs).first(100));
+  EXPECT_EQ(array(doc["resourceSpans"].at(0)["resource"]["attributes"]).size(), 100u);
+  // 200 per list; the resource of rounds 2 and 3 was encoded and discarded (same resource).
+  EXPECT_EQ(batch.encoder.stats().duplicate_keys_skipped, 4u * 200u);
+}
+
 TEST(OtlpJsonEncoder, AttributesOverTheLimitAreDroppedAndCounted) {
   std::vector<std::string> keys;
   for (int i = 0; i < 200; ++i) keys.push_back("attr." + std::to_string(i));

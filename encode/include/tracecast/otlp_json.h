@@ -109,14 +109,18 @@ class OtlpJsonEncoder {
 
  private:
   struct KeyRef {
-    const char* data;
+    const char* data;  // the escaped key in the buffer
     std::size_t size;
+    std::size_t slot;  // its slot in key_slots_ (long lists only)
   };
   enum class state : std::uint8_t { idle, open, finished };
 
   EncoderLimits limits_;
   EncoderStats stats_{};
   std::vector<KeyRef> keys_;  // emitted keys of the list being written (capacity fixed)
+  // Open-addressing index into keys_ (index + 1, 0 = free) for long lists, so duplicate
+  // detection stays linear; all zero between lists. Sized at construction.
+  std::vector<std::uint32_t> key_slots_;
 
   char* buf_ = nullptr;
   std::size_t budget_ = 0;

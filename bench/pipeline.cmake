@@ -1,0 +1,24 @@
+# tracecast-bench-e2e: the whole pipeline to a tracecast-sink process on loopback (spans/s,
+# CPU ns and allocations per delivered span, peak RSS, drops), beside the baseline-producers
+# harness measured in the same binary. Needs the load support library (tools/load.cmake).
+if(TARGET tracecast_load_support AND TARGET tracecast-sink)
+  add_executable(tracecast-bench-e2e
+    ${CMAKE_CURRENT_SOURCE_DIR}/e2e/main.cpp ${CMAKE_CURRENT_SOURCE_DIR}/e2e/alloc_hook.cpp)
+  target_link_libraries(tracecast-bench-e2e PRIVATE tracecast_load_support Threads::Threads)
+  target_include_directories(tracecast-bench-e2e PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+  tracecast_target_options(tracecast-bench-e2e)
+  add_dependencies(tracecast-bench-e2e tracecast-sink)
+
+  if(TRACECAST_BUILD_TESTS)
+    # Smoke run: one short configuration must print one valid JSON object per configuration
+    # with the documented keys (checked by a CMake script with string(JSON)).
+    add_test(NAME tracecast_bench_e2e_smoke
+      COMMAND ${CMAKE_COMMAND}
+        -DBENCH=$<TARGET_FILE:tracecast-bench-e2e>
+        "-DARGS=--seconds;1;--warmup;0.5;--rate;20000;--config;single-none;--json"
+        -DCONFIGS=single-none
+        -P ${CMAKE_CURRENT_SOURCE_DIR}/e2e/check_json.cmake)
+    set_tests_properties(tracecast_bench_e2e_smoke PROPERTIES LABELS integration TIMEOUT 60
+      ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
+  endif()
+endif()

@@ -1,0 +1,1004 @@
+// PipelineConfig::validate(), and loading a PipelineConfig from the standard OTEL_*
+// environment variables and from a JSON config file (README "Configuration file").
+//
+// Not a hot path: this code allocates freely. What matters is the error text: it names the
+// source (environment variable or file), the field (a dotted JSON path) and the problem, and
+// it never contains a secret (API keys, header values, the text of a secret file).
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <simdjson.h>
+
+#include "tracecast/pipeline.h"
+
+namespace tracecast {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t k_max_linger_ms = 60'000;
+constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: transport timeouts and shutdown
+constexpr std::uint32_t k_min_batch_bytes = 4u << 10;
+constexpr std::uint32_t k_max_batch_bytes = 16u << 20;
+constexpr std::uint32_t k_max_batch_spans = 65536;
+constexpr std::uint32_t k_min_ingest_capacity = 64;
+constexpr std::uint32_t k_max_ingest_capacity = 1u << 22;
+constexpr std::size_t k_max_config_file_bytes = 16u << 20;
+constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
+constexpr double k_min_sampling_rate = 0.0001;
+
+bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+
+std::string ms_text(milliseconds v) { return std::to_string(v.count()) + " ms"; }
+
+bool has_control_break(std::string_view s) noexcept {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  constexpr std::string_view k_space = " \t\r\n";
+  const auto b = s.find_first_not_of(k_space);
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(k_space);
+  return s.substr(b, e - b + 1);
+}
+
+std::string double_text(double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// ---- PipelineConfig::validate pieces -----------------------------------------------------
+
+// EncoderLimits::validate() says "EncoderLimits::max_value_bytes must be in [4, 16777216]";
+// rewritten as "encoder.max_value_bytes: must be in [4, 16777216], got N".
+std::string encoder_error(const EncoderLimits& limits, std::string_view message) {
+  std::string_view rest = message;
+  constexpr std::string_view k_prefix = "EncoderLimits::";
+  if (rest.starts_with(k_prefix)) rest.remove_prefix(k_prefix.size());
+  const auto space = rest.find(' ');
+  if (space == std::string_view::npos) return "encoder: " + std::string(message);
+  const std::string_view field = rest.substr(0, space);
+  std::string out = "encoder." + std::string(field) + ": " + std::string(rest.substr(space + 1));
+  if (field == "max_value_bytes") out += ", got " + std::to_string(limits.max_value_bytes);
+  if (field == "max_attributes_per_span") out += ", got " + std::to_string(limits.max_attributes_per_span);
+  return out;
+}
+
+std::string validate_retry(const RetryPolicy& r) {
+  if (r.initial_interval.count() <= 0 || r.initial_interval > milliseconds(k_max_timeout_ms))
+    return "sender.retry.initial_interval: must be 1..600000 ms, got " + ms_text(r.initial_interval);
+  if (!(r.multiplier >= 1.0) || !(r.multiplier <= 100.0))
+    return "sender.retry.multiplier: must be 1..100, got " + double_text(r.multiplier);
+  if (r.max_interval < r.initial_interval || r.max_interval > milliseconds(k_max_timeout_ms))
+    return "sender.retry.max_interval: must be sender.retry.initial_interval (" + ms_text(r.initial_interval) +
+           ")..600000 ms, got " + ms_text(r.max_interval);
+  if (r.max_elapsed.count() < 0 || r.max_elapsed > milliseconds(24LL * 3600 * 1000))
+    return "sender.retry.max_elapsed: must be 0 (never retry)..86400000 ms, got " + ms_text(r.max_elapsed);
+  return {};
+}
+
+std::string validate_sender(const SenderConfig& s) {
+  if (s.max_in_flight_total < 1 || s.max_in_flight_total > 65536)
+    return "sender.max_in_flight_total: must be 1..65536, got " + std::to_string(s.max_in_flight_total);
+  if (s.connect_timeout.count() <= 0 || s.connect_timeout > milliseconds(k_max_timeout_ms))
+    return "sender.connect_timeout: must be 1..600000 ms, got " + ms_text(s.connect_timeout);
+  if (std::string e = validate_retry(s.retry); !e.empty()) return e;
+  if (!is_pow2(s.queue_capacity) || s.queue_capacity < 32 || s.queue_capacity > (1u << 20))
+    return "sender.queue_capacity: must be a power of two from 32 to 1048576, got " +
+           std::to_string(s.queue_capacity);
+  if (s.max_producers < 1 || s.max_producers > 256)
+    return "sender.max_producers: must be 1..256, got " + std::to_string(s.max_producers);
+  if (has_control_break(s.user_agent)) return "sender.user_agent: must not contain CR, LF or NUL";
+  if (s.max_connections_per_host > 1024)
+    return "sender.max_connections_per_host: must be 0 (unlimited)..1024, got " +
+           std::to_string(s.max_connections_per_host);
+  if (s.max_response_bytes > (16u << 20))
+    return "sender.max_response_bytes: must be 0..16777216, got " + std::to_string(s.max_response_bytes);
+  return {};
+}
+
+std::string validate_mapping(const MappingConfig& m) {
+  if (m.service_name.empty()) return "mapping.service_name: must not be empty";
+  if (m.extra_resource_attributes.size() > MappingConfig::k_max_extra_resource)
+    return "mapping.extra_resource_attributes: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
+           " attributes, got " + std::to_string(m.extra_resource_attributes.size());
+  for (std::size_t i = 0; i < m.extra_resource_attributes.size(); ++i) {
+    if (m.extra_resource_attributes[i].first.empty())
+      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " has an empty key";
+  }
+  if (m.scope_name.empty()) return "mapping.scope_name: must not be empty";
+  return {};
+}
+
+}  // namespace
+
+std::string PipelineConfig::validate() const {
+  if (std::string e = ingest.validate(); !e.empty()) return "ingest." + e;
+  if (std::string e = validate_mapping(mapping); !e.empty()) return e;
+  if (const std::string_view e = encoder.validate(); !e.empty()) return encoder_error(encoder, e);
+  if (batch.max_spans < 1 || batch.max_spans > k_max_batch_spans)
+    return "batch.max_spans: must be 1..65536, got " + std::to_string(batch.max_spans);
+  if (batch.max_bytes < k_min_batch_bytes || batch.max_bytes > k_max_batch_bytes)
+    return "batch.max_bytes: must be 4096..16777216, got " + std::to_string(batch.max_bytes);
+  if (batch.linger.count() < 1 || batch.linger > milliseconds(k_max_linger_ms))
+    return "batch.linger: must be 1..60000 ms, got " + ms_text(batch.linger);
+  if (encoder_threads != 1)
+    return "encoder_threads: must be 1 (only 1 is implemented), got " + std::to_string(encoder_threads);
+  const std::size_t min_memory = std::size_t{4} * batch.max_bytes;
+  if (memory_budget_bytes < min_memory)
+    return "memory_budget_bytes: must be at least 4 * batch.max_bytes (" + std::to_string(min_memory) +
+           "), got " + std::to_string(memory_budget_bytes);
+  if (destination_budget_bytes < batch.max_bytes || destination_budget_bytes > memory_budget_bytes)
+    return "destination_budget_bytes: must be batch.max_bytes (" + std::to_string(batch.max_bytes) +
+           ")..memory_budget_bytes (" + std::to_string(memory_budget_bytes) + "), got " +
+           std::to_string(destination_budget_bytes);
+  if (gzip_level < 0 || gzip_level > 12) return "gzip_level: must be 0..12, got " + std::to_string(gzip_level);
+  if (zstd_level < -7 || zstd_level > 22) return "zstd_level: must be -7..22, got " + std::to_string(zstd_level);
+  if (std::string e = validate_sender(sender); !e.empty()) return e;
+  if (shutdown_timeout.count() < 0 || shutdown_timeout > milliseconds(k_max_timeout_ms))
+    return "shutdown_timeout: must be 0..600000 ms, got " + ms_text(shutdown_timeout);
+  return {};
+}
+
+namespace {
+
+// ---- environment variables ---------------------------------------------------------------
+
+// Whole non-negative decimal number (surrounding blanks allowed), at most 2^63.
+bool parse_whole(std::string_view text, std::uint64_t& out) noexcept {
+  text = trim(text);
+  if (text.empty() || text.size() > 19) return false;
+  std::uint64_t v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size()) return false;
+  out = v;
+  return true;
+}
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes (%XX) `in`; false on a '%' not followed by two hex digits.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+// Parses the W3C-baggage-like list the OTel spec uses for OTEL_RESOURCE_ATTRIBUTES and
+// OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", blanks around keys and values ignored, values
+// (and keys) percent-decoded. With `secret_values`, no error quotes a value or an entry
+// without '=' (it may be a bare token).
+std::string parse_key_values(std::string_view var, std::string_view text, bool secret_values,
+                             std::vector<std::pair<std::string, std::string>>& out) {
+  out.clear();
+  std::size_t index = 0;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    ++index;
+    if (trim(entry).empty()) continue;  // "a=1,,b=2" and a trailing comma are tolerated
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) {
+      return std::string(var) + ": entry " + std::to_string(index) + " has no '=' (expected key=value" +
+             (secret_values ? "; the entry is not shown, it may hold a credential)" : ")");
+    }
+    std::string key, value;
+    if (!percent_decode(trim(entry.substr(0, eq)), key))
+      return std::string(var) + ": entry " + std::to_string(index) + ": invalid percent-encoding in the key";
+    if (key.empty()) return std::string(var) + ": entry " + std::to_string(index) + " has an empty key";
+    if (!percent_decode(trim(entry.substr(eq + 1)), value)) {
+      return std::string(var) + ": invalid percent-encoding in the value of '" + key +
+             "' (use %XX; ',' and '=' must be written %2C and %3D)";
+    }
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return {};
+}
+
+struct EnvReader {
+  const char* (*getenv_fn)(const char*);
+  // nullptr when unset or empty (the OTel spec treats an empty value as unset).
+  [[nodiscard]] const char* get(const char* name) const {
+    const char* v = getenv_fn(name);
+    return v != nullptr && v[0] != '\0' ? v : nullptr;
+  }
+};
+
+const char* std_getenv(const char* name) { return std::getenv(name); }
+
+// Reads a whole number of milliseconds from `var` into `out` within [min, max].
+std::string env_millis(const EnvReader& env, const char* var, std::uint64_t min, std::uint64_t max,
+                       milliseconds& out, bool& set) {
+  set = false;
+  const char* v = env.get(var);
+  if (v == nullptr) return {};
+  std::uint64_t n = 0;
+  if (!parse_whole(v, n))
+    return std::string(var) + ": not a whole number of milliseconds: '" + std::string(trim(v)) + "'";
+  if (n < min || n > max)
+    return std::string(var) + ": must be " + std::to_string(min) + ".." + std::to_string(max) + " ms, got " +
+           std::to_string(n);
+  out = milliseconds(static_cast<milliseconds::rep>(n));
+  set = true;
+  return {};
+}
+
+std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, std::uint64_t max,
+                      std::uint64_t& out, bool& set) {
+  set = false;
+  const char* v = env.get(var);
+  if (v == nullptr) return {};
+  std::uint64_t n = 0;
+  if (!parse_whole(v, n)) return std::string(var) + ": not a whole number: '" + std::string(trim(v)) + "'";
+  if (n < min || n > max)
+    return std::string(var) + ": must be " + std::to_string(min) + ".." + std::to_string(max) + ", got " +
+           std::to_string(n);
+  out = n;
+  set = true;
+  return {};
+}
+
+// The OTel spec: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL; the signal path "v1/traces" is
+// appended relative to it ("http://h:4318" and "http://h:4318/" -> "http://h:4318/v1/traces",
+// "http://h/p" -> "http://h/p/v1/traces").
+std::string append_traces_path(std::string_view base) {
+  std::string url(trim(base));
+  if (url.empty() || url.back() != '/') url.push_back('/');
+  url += "v1/traces";
+  return url;
+}
+
+// The OTEL_* variable to name for a DestinationConfig field.
+struct EnvDestinationVars {
+  const char* endpoint = nullptr;
+  const char* headers = nullptr;
+  const char* compression = nullptr;
+  const char* timeout = nullptr;
+  const char* certificate = nullptr;
+  [[nodiscard]] const char* for_field(std::string_view field) const {
+    if (field == "headers" && headers != nullptr) return headers;
+    if (field == "compression" && compression != nullptr) return compression;
+    if (field == "timeout" && timeout != nullptr) return timeout;
+    if (field == "ca_file" && certificate != nullptr) return certificate;
+    return endpoint;
+  }
+};
+
+// Picks OTEL_EXPORTER_OTLP_TRACES_<suffix> if set, else OTEL_EXPORTER_OTLP_<suffix>.
+const char* pick_var(const EnvReader& env, const char* traces_var, const char* general_var) {
+  if (env.get(traces_var) != nullptr) return traces_var;
+  if (env.get(general_var) != nullptr) return general_var;
+  return nullptr;
+}
+
+}  // namespace
+
+ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(const char*)) {
+  ConfigLoadResult result;
+  result.config = std::move(base);
+  PipelineConfig& c = result.config;
+  const EnvReader env{getenv_fn != nullptr ? getenv_fn : &std_getenv};
+  auto fail = [&result](std::string message) -> ConfigLoadResult {
+    result.error = std::move(message);
+    result.destinations.clear();
+    return std::move(result);
+  };
+
+  // Which variable set which config field, to name it when validate() objects.
+  std::vector<std::pair<std::string_view, const char*>> set_by;
+
+  // Resource: OTEL_RESOURCE_ATTRIBUTES first, OTEL_SERVICE_NAME over it.
+  if (const char* v = env.get("OTEL_RESOURCE_ATTRIBUTES")) {
+    std::vector<std::pair<std::string, std::string>> attrs;
+    if (std::string e = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", v, false, attrs); !e.empty())
+      return fail(std::move(e));
+    for (auto& [key, value] : attrs) {
+      if (key == "service.name") {
+        if (value.empty()) return fail("OTEL_RESOURCE_ATTRIBUTES: service.name must not be empty");
+        c.mapping.service_name = std::move(value);
+        set_by.emplace_back("mapping.service_name", "OTEL_RESOURCE_ATTRIBUTES");
+        continue;
+      }
+      if (key == "service.version") {
+        c.mapping.service_version = std::move(value);
+        continue;
+      }
+      auto& extra = c.mapping.extra_resource_attributes;
+      auto it = std::find_if(extra.begin(), extra.end(), [&key](const auto& kv) { return kv.first == key; });
+      if (it != extra.end()) {
+        it->second = std::move(value);
+      } else {
+        extra.emplace_back(std::move(key), std::move(value));
+      }
+    }
+    if (c.mapping.extra_resource_attributes.size() > MappingConfig::k_max_extra_resource) {
+      return fail("OTEL_RESOURCE_ATTRIBUTES: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
+                  " attributes besides service.name and service.version, got " +
+                  std::to_string(c.mapping.extra_resource_attributes.size()));
+    }
+    set_by.emplace_back("mapping.extra_resource_attributes", "OTEL_RESOURCE_ATTRIBUTES");
+  }
+  if (const char* v = env.get("OTEL_SERVICE_NAME")) {
+    c.mapping.service_name = v;
+    set_by.emplace_back("mapping.service_name", "OTEL_SERVICE_NAME");
+  }
+
+  // Batch span processor.
+  std::uint64_t n = 0;
+  bool set = false;
+  if (std::string e = env_count(env, "OTEL_BSP_MAX_QUEUE_SIZE", 1, k_max_ingest_capacity, n, set); !e.empty())
+    return fail(std::move(e));
+  if (set) {
+    // The ring's capacity is a power of two of at least 64: round up (never down, so at
+    // least the asked-for number of requests can wait).
+    std::uint64_t cap = k_min_ingest_capacity;
+    while (cap < n) cap <<= 1;
+    c.ingest.capacity = static_cast<std::uint32_t>(cap);
+    set_by.emplace_back("ingest.capacity", "OTEL_BSP_MAX_QUEUE_SIZE");
+  }
+  if (std::string e = env_count(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, k_max_batch_spans, n, set); !e.empty())
+    return fail(std::move(e));
+  if (set) {
+    c.batch.max_spans = static_cast<std::uint32_t>(n);
+    set_by.emplace_back("batch.max_spans", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+  }
+  if (std::string e = env_millis(env, "OTEL_BSP_SCHEDULE_DELAY", 1, k_max_linger_ms, c.batch.linger, set);
+      !e.empty())
+    return fail(std::move(e));
+  if (set) set_by.emplace_back("batch.linger", "OTEL_BSP_SCHEDULE_DELAY");
+
+  // Exporter. Only OTLP/HTTP with JSON bodies is spoken.
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
+    const std::string_view protocol = trim(env.get(var));
+    if (protocol != "http/json") {
+      return fail(std::string(var) + ": tracecast sends OTLP/HTTP with JSON bodies only (http/json), got '" +
+                  std::string(protocol) + "'");
+    }
+  }
+
+  EnvDestinationVars vars;
+  DestinationConfig dest;
+  dest.kind = DestinationKind::otlp_http;
+  dest.name = "otel-env";
+  if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    vars.endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    dest.endpoint = std::string(trim(t));  // the spec: used as is
+  } else if (const char* g = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    vars.endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    dest.endpoint = append_traces_path(g);
+  }
+
+  // The other exporter variables are checked even without an endpoint (a typo should not
+  // wait until someone sets one), but only a set endpoint yields a destination.
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
+    vars.headers = var;
+    if (std::string e = parse_key_values(var, env.get(var), true, dest.headers); !e.empty())
+      return fail(std::move(e));
+    for (const auto& [key, value] : dest.headers) {
+      if (has_control_break(value))
+        return fail(std::string(var) + ": the value of header '" + key + "' contains CR, LF or NUL");
+    }
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
+    vars.compression = var;
+    std::string value(trim(env.get(var)));
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); });
+    if (value != "none" && value != "gzip" && value != "zstd")
+      return fail(std::string(var) + ": must be gzip, zstd or none, got '" + value + "'");
+    dest.compression = value;
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
+    vars.timeout = var;
+    if (std::string e = env_millis(env, var, 1, k_max_timeout_ms, dest.timeout, set); !e.empty())
+      return fail(std::move(e));
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
+    vars.certificate = var;
+    dest.ca_file = std::string(trim(env.get(var)));
+  }
+
+  if (vars.endpoint != nullptr) {
+    for (const ValidationIssue& issue : validate(dest)) {
+      if (!issue.warning) return fail(std::string(vars.for_field(issue.field)) + ": " + issue.message);
+    }
+    PipelineDestination pd;
+    pd.transport = std::move(dest);
+    result.destinations.emplace_back(std::string(), std::move(pd));
+  }
+
+  if (std::string e = c.validate(); !e.empty()) {
+    const std::string_view field = std::string_view(e).substr(0, e.find(':'));
+    for (const auto& [name, var] : set_by) {
+      if (name == field) return fail(std::string(var) + ": " + e);
+    }
+    return fail(std::move(e));
+  }
+  return result;
+}
+
+namespace {
+
+// ---- JSON config file ----------------------------------------------------------------------
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+std::string_view type_name(element_type t) noexcept {
+  switch (t) {
+    case element_type::ARRAY: return "array";
+    case element_type::OBJECT: return "object";
+    case element_type::INT64:
+    case element_type::UINT64:
+    case element_type::DOUBLE: return "number";
+    case element_type::STRING: return "string";
+    case element_type::BOOL: return "boolean";
+    case element_type::NULL_VALUE: return "null";
+  }
+  return "value";
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown field" plus a suggestion: a known key within edit distance 2, or one that starts
+// with the unknown key ("linger" -> "linger_ms").
+std::string unknown_field_message(std::string_view key, std::span<const std::string_view> known) {
+  std::string_view best;
+  std::size_t best_distance = 3;
+  for (const std::string_view k : known) {
+    const std::size_t d = edit_distance(key, k);
+    if (d < best_distance) {
+      best_distance = d;
+      best = k;
+    }
+  }
+  if (best.empty() && key.size() >= 3) {
+    for (const std::string_view k : known) {
+      if (k.starts_with(key) || key.starts_with(k)) {
+        best = k;
+        break;
+      }
+    }
+  }
+  std::string out = "unknown field";
+  if (!best.empty()) out += " (did you mean " + std::string(best) + "?)";
+  return out;
+}
+
+// Field names of PipelineConfig::validate() -> the JSON path that sets them.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 15> k_validate_to_json = {{
+    {"mapping.service_name", "service.name"},
+    {"mapping.service_version", "service.version"},
+    {"mapping.extra_resource_attributes", "service.resource_attributes"},
+    {"mapping.scope_name", "service.scope_name"},
+    {"mapping.scope_version", "service.scope_version"},
+    {"batch.linger", "batch.linger_ms"},
+    {"memory_budget_bytes", "memory.budget_bytes"},
+    {"destination_budget_bytes", "memory.destination_budget_bytes"},
+    {"gzip_level", "compression.gzip_level"},
+    {"zstd_level", "compression.zstd_level"},
+    {"sender.connect_timeout", "sender.connect_timeout_ms"},
+    {"sender.retry.initial_interval", "sender.retry.initial_interval_ms"},
+    {"sender.retry.max_interval", "sender.retry.max_interval_ms"},
+    {"sender.retry.max_elapsed", "sender.retry.max_elapsed_ms"},
+    {"shutdown_timeout", "shutdown_timeout_ms"},
+}};
+
+std::string json_path_of_validate_error(const std::string& message) {
+  const auto colon = message.find(':');
+  if (colon == std::string::npos) return message;
+  const std::string_view field = std::string_view(message).substr(0, colon);
+  for (const auto& [from, to] : k_validate_to_json) {
+    if (field == from) return std::string(to) + message.substr(colon);
+  }
+  return message;
+}
+
+// Reads a small file into `out`; "" or the reason it could not.
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes, std::string& out) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return ec.message();
+  if (size > max_bytes) return "larger than " + std::to_string(max_bytes) + " bytes";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::error_code(errno, std::generic_category()).message();
+  out.resize(static_cast<std::size_t>(size));
+  if (size > 0 && !in.read(out.data(), static_cast<std::streamsize>(size))) return "read failed";
+  return {};
+}
+
+class JsonLoader {
+ public:
+  JsonLoader(std::string_view source, std::filesystem::path base_dir)
+      : source_(source), base_dir_(std::move(base_dir)) {}
+
+  ConfigLoadResult load(std::string_view json) {
+    simdjson::dom::parser parser;
+    element root;
+    if (const auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
+      fail("", "invalid JSON: " + std::string(simdjson::error_message(err)));
+      return finish();
+    }
+    if (read_root(root)) {
+      if (std::string e = result_.config.validate(); !e.empty()) fail("", json_path_of_validate_error(e));
+    }
+    return finish();
+  }
+
+ private:
+  using Keys = std::span<const std::string_view>;
+
+  ConfigLoadResult finish() {
+    if (!result_.error.empty()) {
+      result_.destinations.clear();
+      result_.config = PipelineConfig{};
+    }
+    return std::move(result_);
+  }
+
+  bool fail(std::string_view path, std::string message) {
+    if (result_.error.empty()) {
+      result_.error = std::string(source_) + ": ";
+      if (!path.empty()) result_.error += std::string(path) + ": ";
+      result_.error += message;
+    }
+    return false;
+  }
+
+  static std::string join(std::string_view path, std::string_view key) {
+    return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
+  }
+
+  // Calls on_field(key, value, path_of_key) for each member of the object at `path`; unknown
+  // and duplicate keys are errors. Stops at the first failure.
+  template <class F>
+  bool for_each_field(element value, std::string_view path, Keys known, F&& on_field) {
+    simdjson::dom::object obj;
+    if (value.get_object().get(obj) != simdjson::SUCCESS)
+      return fail(path, "expected an object, got " + std::string(type_name(value.type())));
+    std::vector<std::string_view> seen;
+    for (const auto field : obj) {
+      const std::string sub = join(path, field.key);
+      if (std::find(known.begin(), known.end(), field.key) == known.end())
+        return fail(sub, unknown_field_message(field.key, known));
+      if (std::find(seen.begin(), seen.end(), field.key) != seen.end()) return fail(sub, "duplicate field");
+      seen.push_back(field.key);
+      if (!on_field(field.key, field.value, sub)) return false;
+    }
+    return true;
+  }
+
+  bool get_uint(element v, std::string_view path, std::uint64_t max, std::uint64_t& out) {
+    switch (v.type()) {
+      case element_type::INT64: {
+        const std::int64_t i = v.get_int64().value_unsafe();
+        if (i < 0) return fail(path, "expected an unsigned integer, got " + std::to_string(i));
+        out = static_cast<std::uint64_t>(i);
+        break;
+      }
+      case element_type::UINT64: out = v.get_uint64().value_unsafe(); break;
+      case element_type::DOUBLE:
+        return fail(path, "expected an unsigned integer, got number " + double_text(v.get_double().value_unsafe()));
+      default: return fail(path, "expected an unsigned integer, got " + std::string(type_name(v.type())));
+    }
+    if (out > max) return fail(path, "must be at most " + std::to_string(max) + ", got " + std::to_string(out));
+    return true;
+  }
+
+  template <class T>
+  bool read_uint(element v, std::string_view path, T& out) {
+    std::uint64_t n = 0;
+    if (!get_uint(v, path, std::numeric_limits<T>::max(), n)) return false;
+    out = static_cast<T>(n);
+    return true;
+  }
+
+  bool read_int(element v, std::string_view path, int& out) {
+    if (v.type() == element_type::INT64) {
+      const std::int64_t i = v.get_int64().value_unsafe();
+      if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max())
+        return fail(path, "out of range, got " + std::to_string(i));
+      out = static_cast<int>(i);
+      return true;
+    }
+    if (v.type() == element_type::UINT64) return fail(path, "out of range, got " + std::to_string(v.get_uint64().value_unsafe()));
+    if (v.type() == element_type::DOUBLE)
+      return fail(path, "expected an integer, got number " + double_text(v.get_double().value_unsafe()));
+    return fail(path, "expected an integer, got " + std::string(type_name(v.type())));
+  }
+
+  bool read_millis(element v, std::string_view path, milliseconds& out) {
+    std::uint64_t n = 0;
+    if (!get_uint(v, path, std::uint64_t{1} << 53, n)) return false;
+    out = milliseconds(static_cast<milliseconds::rep>(n));
+    return true;
+  }
+
+  bool read_double(element v, std::string_view path, double& out) {
+    switch (v.type()) {
+      case element_type::INT64: out = static_cast<double>(v.get_int64().value_unsafe()); return true;
+      case element_type::UINT64: out = static_cast<double>(v.get_uint64().value_unsafe()); return true;
+      case element_type::DOUBLE: out = v.get_double().value_unsafe(); return true;
+      default: return fail(path, "expected a number, got " + std::string(type_name(v.type())));
+    }
+  }
+
+  bool read_bool(element v, std::string_view path, bool& out) {
+    if (v.type() != element_type::BOOL)
+      return fail(path, "expected true or false, got " + std::string(type_name(v.type())));
+    out = v.get_bool().value_unsafe();
+    return true;
+  }
+
+  // `secret`: the value is never quoted (nothing here quotes string values anyway, but the
+  // type error must not either).
+  bool read_string(element v, std::string_view path, std::string& out) {
+    if (v.type() != element_type::STRING)
+      return fail(path, "expected a string, got " + std::string(type_name(v.type())));
+    out = std::string(v.get_string().value_unsafe());
+    return true;
+  }
+
+  bool read_string_map(element v, std::string_view path, std::vector<std::pair<std::string, std::string>>& out) {
+    simdjson::dom::object obj;
+    if (v.get_object().get(obj) != simdjson::SUCCESS)
+      return fail(path, "expected an object of strings, got " + std::string(type_name(v.type())));
+    out.clear();
+    for (const auto field : obj) {
+      const std::string sub = join(path, field.key);
+      if (field.key.empty()) return fail(path, "empty key");
+      for (const auto& kv : out) {
+        if (kv.first == field.key) return fail(sub, "duplicate field");
+      }
+      std::string value;
+      if (!read_string(field.value, sub, value)) return false;
+      out.emplace_back(std::string(field.key), std::move(value));
+    }
+    return true;
+  }
+
+  std::filesystem::path resolve_path(std::string_view p) const {
+    std::filesystem::path path{std::string(p)};
+    if (path.is_relative() && !base_dir_.empty()) path = base_dir_ / path;
+    return path;
+  }
+
+  // A secret's value from the environment: error names the variable, never a value.
+  bool secret_from_env(element v, std::string_view path, std::string& out) {
+    std::string var;
+    if (!read_string(v, path, var)) return false;
+    if (var.empty()) return fail(path, "empty environment variable name");
+    const char* value = std::getenv(var.c_str());
+    if (value == nullptr || value[0] == '\0') return fail(path, "environment variable " + var + " is not set or empty");
+    out = value;
+    return true;
+  }
+
+  bool secret_from_file(element v, std::string_view path, std::string& out) {
+    std::string file;
+    if (!read_string(v, path, file)) return false;
+    if (file.empty()) return fail(path, "empty file name");
+    const std::filesystem::path resolved = resolve_path(file);
+    std::string text;
+    if (std::string e = read_file(resolved, k_max_secret_file_bytes, text); !e.empty())
+      return fail(path, "cannot read " + resolved.string() + ": " + e);
+    // Secret files commonly end in a newline; leading/trailing blanks are never part of a key.
+    out = std::string(trim(text));
+    if (out.empty()) return fail(path, resolved.string() + " is empty");
+    return true;
+  }
+
+  bool read_root(element root) {
+    static constexpr std::string_view k_keys[] = {"service", "ingest", "encoder", "batch", "encoder_threads",
+                                                  "memory", "compression", "sender", "shutdown_timeout_ms",
+                                                  "destinations"};
+    PipelineConfig& c = result_.config;
+    return for_each_field(root, "", k_keys, [&](std::string_view key, element v, const std::string& path) {
+      if (key == "service") return read_service(v, path);
+      if (key == "ingest") return read_ingest(v, path);
+      if (key == "encoder") return read_encoder(v, path);
+      if (key == "batch") return read_batch(v, path);
+      if (key == "encoder_threads") return read_uint(v, path, c.encoder_threads);
+      if (key == "memory") return read_memory(v, path);
+      if (key == "compression") return read_compression(v, path);
+      if (key == "sender") return read_sender(v, path);
+      if (key == "shutdown_timeout_ms") return read_millis(v, path, c.shutdown_timeout);
+      return read_destinations(v, path);
+    });
+  }
+
+  bool read_service(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"name", "version", "resource_attributes",
+                                                  "emit_current_genai_names", "scope_name", "scope_version"};
+    MappingConfig& m = result_.config.mapping;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "name") return read_string(f, sub, m.service_name);
+      if (key == "version") return read_string(f, sub, m.service_version);
+      if (key == "resource_attributes") {
+        if (!read_string_map(f, sub, m.extra_resource_attributes)) return false;
+        for (const auto& kv : m.extra_resource_attributes) {
+          if (kv.first == "service.name" || kv.first == "service.version")
+            return fail(join(sub, kv.first), "set service.name and service.version with service.name / service.version");
+        }
+        return true;
+      }
+      if (key == "emit_current_genai_names") return read_bool(f, sub, m.emit_current_genai_names);
+      if (key == "scope_name") return read_string(f, sub, m.scope_name);
+      return read_string(f, sub, m.scope_version);
+    });
+  }
+
+  bool read_ingest(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"capacity", "slot_bytes", "max_producers", "limits"};
+    IngestConfig& in = result_.config.ingest;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "capacity") return read_uint(f, sub, in.capacity);
+      if (key == "slot_bytes") return read_uint(f, sub, in.slot_bytes);
+      if (key == "max_producers") return read_uint(f, sub, in.max_producers);
+      return read_limits(f, sub);
+    });
+  }
+
+  bool read_limits(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"max_field_bytes",          "max_metadata_entries",
+                                                  "max_metadata_key_bytes",   "max_metadata_value_bytes",
+                                                  "max_error_message_bytes", "max_content_bytes"};
+    ValueLimits& l = result_.config.ingest.limits;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "max_field_bytes") return read_uint(f, sub, l.max_field_bytes);
+      if (key == "max_metadata_entries") return read_uint(f, sub, l.max_metadata_entries);
+      if (key == "max_metadata_key_bytes") return read_uint(f, sub, l.max_metadata_key_bytes);
+      if (key == "max_metadata_value_bytes") return read_uint(f, sub, l.max_metadata_value_bytes);
+      if (key == "max_error_message_bytes") return read_uint(f, sub, l.max_error_message_bytes);
+      return read_uint(f, sub, l.max_content_bytes);
+    });
+  }
+
+  bool read_encoder(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"max_value_bytes", "max_attributes_per_span"};
+    EncoderLimits& e = result_.config.encoder;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "max_value_bytes") return read_uint(f, sub, e.max_value_bytes);
+      return read_uint(f, sub, e.max_attributes_per_span);
+    });
+  }
+
+  bool read_batch(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"max_spans", "max_bytes", "linger_ms"};
+    BatchConfig& b = result_.config.batch;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "max_spans") return read_uint(f, sub, b.max_spans);
+      if (key == "max_bytes") return read_uint(f, sub, b.max_bytes);
+      return read_millis(f, sub, b.linger);
+    });
+  }
+
+  bool read_memory(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"budget_bytes", "destination_budget_bytes"};
+    PipelineConfig& c = result_.config;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "budget_bytes") return read_uint(f, sub, c.memory_budget_bytes);
+      return read_uint(f, sub, c.destination_budget_bytes);
+    });
+  }
+
+  bool read_compression(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"gzip_level", "zstd_level"};
+    PipelineConfig& c = result_.config;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "gzip_level") return read_int(f, sub, c.gzip_level);
+      return read_int(f, sub, c.zstd_level);
+    });
+  }
+
+  bool read_sender(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {
+        "max_in_flight_total", "connect_timeout_ms",       "retry",     "queue_capacity",    "max_producers",
+        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes"};
+    SenderConfig& s = result_.config.sender;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "max_in_flight_total") return read_uint(f, sub, s.max_in_flight_total);
+      if (key == "connect_timeout_ms") return read_millis(f, sub, s.connect_timeout);
+      if (key == "retry") return read_retry(f, sub);
+      if (key == "queue_capacity") return read_uint(f, sub, s.queue_capacity);
+      if (key == "max_producers") return read_uint(f, sub, s.max_producers);
+      if (key == "http2") return read_bool(f, sub, s.http2);
+      if (key == "user_agent") return read_string(f, sub, s.user_agent);
+      if (key == "max_connections_per_host") return read_uint(f, sub, s.max_connections_per_host);
+      return read_uint(f, sub, s.max_response_bytes);
+    });
+  }
+
+  bool read_retry(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"initial_interval_ms", "multiplier", "max_interval_ms",
+                                                  "max_elapsed_ms"};
+    RetryPolicy& r = result_.config.sender.retry;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "initial_interval_ms") return read_millis(f, sub, r.initial_interval);
+      if (key == "multiplier") return read_double(f, sub, r.multiplier);
+      if (key == "max_interval_ms") return read_millis(f, sub, r.max_interval);
+      return read_millis(f, sub, r.max_elapsed);
+    });
+  }
+
+  bool read_destinations(element v, std::string_view path) {
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS)
+      return fail(path, "expected an array, got " + std::string(type_name(v.type())));
+    std::size_t i = 0;
+    for (const element d : arr) {
+      if (!read_destination(d, std::string(path) + "[" + std::to_string(i) + "]")) return false;
+      ++i;
+    }
+    return true;
+  }
+
+  bool read_kind(element v, std::string_view path, DestinationKind& out) {
+    std::string kind;
+    if (!read_string(v, path, kind)) return false;
+    if (kind == "grafana_cloud") {
+      out = DestinationKind::grafana_cloud;
+    } else if (kind == "otel_collector") {
+      out = DestinationKind::otel_collector;
+    } else if (kind == "otlp_http") {
+      out = DestinationKind::otlp_http;
+    } else {
+      return fail(path, "must be grafana_cloud, otel_collector or otlp_http, got '" + kind + "'");
+    }
+    return true;
+  }
+
+  bool read_destination(element v, const std::string& path) {
+    static constexpr std::string_view k_keys[] = {
+        "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
+        "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
+        "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate"};
+    std::string account;
+    PipelineDestination pd;
+    DestinationConfig& d = pd.transport;
+    std::string_view api_key_source;  // which of api_key / api_key_env / api_key_file set it
+    std::vector<std::pair<std::string, std::string>> env_headers;
+    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "account") return read_string(f, sub, account);
+      if (key == "kind") return read_kind(f, sub, d.kind);
+      if (key == "name") return read_string(f, sub, d.name);
+      if (key == "endpoint") return read_string(f, sub, d.endpoint);
+      if (key == "instance_id") {
+        // A stack id is a number; written as a JSON number it is taken as its decimal text.
+        if (f.type() == element_type::INT64 || f.type() == element_type::UINT64) {
+          std::uint64_t n = 0;
+          if (!get_uint(f, sub, std::numeric_limits<std::uint64_t>::max(), n)) return false;
+          d.instance_id = std::to_string(n);
+          return true;
+        }
+        return read_string(f, sub, d.instance_id);
+      }
+      if (key == "api_key" || key == "api_key_env" || key == "api_key_file") {
+        if (!api_key_source.empty())
+          return fail(sub, "give only one of api_key, api_key_env and api_key_file (" + std::string(api_key_source) +
+                               " is set too)");
+        api_key_source = key;
+        if (key == "api_key") return read_string(f, sub, d.api_key);
+        if (key == "api_key_env") return secret_from_env(f, sub, d.api_key);
+        return secret_from_file(f, sub, d.api_key);
+      }
+      if (key == "headers") return read_string_map(f, sub, d.headers);
+      if (key == "headers_env") {
+        std::vector<std::pair<std::string, std::string>> names;
+        if (!read_string_map(f, sub, names)) return false;
+        for (auto& [header, var] : names) {
+          std::string value;
+          const char* e = var.empty() ? nullptr : std::getenv(var.c_str());
+          if (e == nullptr || e[0] == '\0')
+            return fail(join(sub, header), "environment variable " + (var.empty() ? "''" : var) + " is not set or empty");
+          value = e;
+          env_headers.emplace_back(header, std::move(value));
+        }
+        return true;
+      }
+      if (key == "compression") return read_string(f, sub, d.compression);
+      if (key == "timeout_ms") return read_millis(f, sub, d.timeout);
+      if (key == "max_in_flight") return read_uint(f, sub, d.max_in_flight);
+      if (key == "ca_file" || key == "ca_path") {
+        std::string p;
+        if (!read_string(f, sub, p)) return false;
+        if (!p.empty()) p = resolve_path(p).string();
+        (key == "ca_file" ? d.ca_file : d.ca_path) = std::move(p);
+        return true;
+      }
+      if (key == "insecure_skip_verify") return read_bool(f, sub, d.insecure_skip_verify);
+      if (key == "privacy_mode") return read_bool(f, sub, pd.privacy_mode);
+      double rate = 0;
+      if (!read_double(f, sub, rate)) return false;
+      if (!(rate >= k_min_sampling_rate && rate <= 1.0))
+        return fail(sub, "must be in 0.0001..1, got " + double_text(rate));
+      pd.sampling_rate = rate;
+      return true;
+    });
+    if (!ok) return false;
+    for (auto& [header, value] : env_headers) {
+      for (const auto& kv : d.headers) {
+        if (kv.first == header)
+          return fail(path + ".headers_env." + header, "header set in headers too");
+      }
+      d.headers.emplace_back(std::move(header), std::move(value));
+    }
+    for (const ValidationIssue& issue : validate(d)) {
+      if (issue.warning) continue;
+      std::string field = issue.field;
+      if (field == "timeout") field = "timeout_ms";
+      if (field == "api_key" && !api_key_source.empty()) field = std::string(api_key_source);
+      return fail(path + "." + field, issue.message);
+    }
+    result_.destinations.emplace_back(std::move(account), std::move(pd));
+    return true;
+  }
+
+  std::string_view source_;
+  std::filesystem::path base_dir_;
+  ConfigLoadResult result_;
+};
+
+}  // namespace
+
+ConfigLoadResult config_from_json(std::string_view json, std::string_view source) {
+  return JsonLoader(source, {}).load(json);
+}
+
+ConfigLoadResult config_from_json_file(const std::string& path) {
+  std::string text;
+  if (std::string e = read_file(path, k_max_config_file_bytes, text); !e.empty()) {
+    ConfigLoadResult result;
+    result.error = path + ": cannot read: " + e;
+    return result;
+  }
+  return JsonLoader(path, std::filesystem::path(path).parent_path()).load(text);
+}
+
+}  // namespace tracecast

@@ -1,0 +1,709 @@
+// PipelineConfig::validate(), config_from_env() and config_from_json[_file](): every field's
+// range, every environment variable, every error class, and no secret in any error.
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tracecast/pipeline.h"
+
+namespace tracecast {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// ---- validate() ---------------------------------------------------------------------------
+
+TEST(PipelineConfigValidate, AcceptsTheDefaults) { EXPECT_EQ(PipelineConfig{}.validate(), ""); }
+
+struct FieldCase {
+  const char* expected_prefix;  // "<field>: " the error must start with
+  std::function<void(PipelineConfig&)> break_it;
+  std::function<void(PipelineConfig&)> edge_ok;  // a value at the edge of the range: valid
+};
+
+std::vector<FieldCase> field_cases() {
+  using C = PipelineConfig;
+  return {
+      {"ingest.capacity: ", [](C& c) { c.ingest.capacity = 100; }, [](C& c) { c.ingest.capacity = 64; }},
+      {"ingest.slot_bytes: ", [](C& c) { c.ingest.slot_bytes = 1000; }, [](C& c) { c.ingest.slot_bytes = 1024; }},
+      {"ingest.max_producers: ", [](C& c) { c.ingest.max_producers = 0; },
+       [](C& c) { c.ingest.max_producers = 1024; }},
+      {"ingest.limits.max_field_bytes: ", [](C& c) { c.ingest.limits.max_field_bytes = 15; },
+       [](C& c) { c.ingest.limits.max_field_bytes = 16; }},
+      {"ingest.limits.max_metadata_entries: ", [](C& c) { c.ingest.limits.max_metadata_entries = 65; },
+       [](C& c) { c.ingest.limits.max_metadata_entries = 0; }},
+      {"mapping.service_name: ", [](C& c) { c.mapping.service_name.clear(); },
+       [](C& c) { c.mapping.service_name = "x"; }},
+      {"mapping.extra_resource_attributes: ",
+       [](C& c) {
+         for (int i = 0; i < 17; ++i) c.mapping.extra_resource_attributes.emplace_back("k" + std::to_string(i), "v");
+       },
+       [](C& c) {
+         for (int i = 0; i < 16; ++i) c.mapping.extra_resource_attributes.emplace_back("k" + std::to_string(i), "v");
+       }},
+      {"mapping.extra_resource_attributes: ", [](C& c) { c.mapping.extra_resource_attributes.emplace_back("", "v"); },
+       [](C& c) { c.mapping.extra_resource_attributes.emplace_back("k", ""); }},
+      {"encoder.max_value_bytes: ", [](C& c) { c.encoder.max_value_bytes = 3; },
+       [](C& c) { c.encoder.max_value_bytes = 4; }},
+      {"encoder.max_attributes_per_span: ", [](C& c) { c.encoder.max_attributes_per_span = 65537; },
+       [](C& c) { c.encoder.max_attributes_per_span = 65536; }},
+      {"batch.max_spans: ", [](C& c) { c.batch.max_spans = 0; }, [](C& c) { c.batch.max_spans = 1; }},
+      {"batch.max_spans: ", [](C& c) { c.batch.max_spans = 65537; }, [](C& c) { c.batch.max_spans = 65536; }},
+      {"batch.max_bytes: ", [](C& c) { c.batch.max_bytes = 4095; }, [](C& c) { c.batch.max_bytes = 4096; }},
+      {"batch.max_bytes: ", [](C& c) { c.batch.max_bytes = (16u << 20) + 1; },
+       [](C& c) {
+         c.batch.max_bytes = 16u << 20;
+         c.memory_budget_bytes = 64u << 20;
+       }},
+      {"batch.linger: ", [](C& c) { c.batch.linger = milliseconds(0); }, [](C& c) { c.batch.linger = milliseconds(1); }},
+      {"batch.linger: ", [](C& c) { c.batch.linger = milliseconds(60001); },
+       [](C& c) { c.batch.linger = milliseconds(60000); }},
+      {"encoder_threads: ", [](C& c) { c.encoder_threads = 2; }, [](C& c) { c.encoder_threads = 1; }},
+      {"encoder_threads: ", [](C& c) { c.encoder_threads = 0; }, [](C& c) { c.encoder_threads = 1; }},
+      {"memory_budget_bytes: ", [](C& c) { c.memory_budget_bytes = 4 * c.batch.max_bytes - 1; },
+       [](C& c) {
+         c.memory_budget_bytes = 4 * c.batch.max_bytes;
+         c.destination_budget_bytes = c.batch.max_bytes;
+       }},
+      {"destination_budget_bytes: ", [](C& c) { c.destination_budget_bytes = c.batch.max_bytes - 1; },
+       [](C& c) { c.destination_budget_bytes = c.batch.max_bytes; }},
+      {"destination_budget_bytes: ", [](C& c) { c.destination_budget_bytes = c.memory_budget_bytes + 1; },
+       [](C& c) { c.destination_budget_bytes = c.memory_budget_bytes; }},
+      {"gzip_level: ", [](C& c) { c.gzip_level = 13; }, [](C& c) { c.gzip_level = 12; }},
+      {"gzip_level: ", [](C& c) { c.gzip_level = -1; }, [](C& c) { c.gzip_level = 0; }},
+      {"zstd_level: ", [](C& c) { c.zstd_level = 23; }, [](C& c) { c.zstd_level = 22; }},
+      {"zstd_level: ", [](C& c) { c.zstd_level = -8; }, [](C& c) { c.zstd_level = -7; }},
+      {"sender.max_in_flight_total: ", [](C& c) { c.sender.max_in_flight_total = 0; },
+       [](C& c) { c.sender.max_in_flight_total = 65536; }},
+      {"sender.connect_timeout: ", [](C& c) { c.sender.connect_timeout = milliseconds(0); },
+       [](C& c) { c.sender.connect_timeout = milliseconds(600000); }},
+      {"sender.retry.initial_interval: ", [](C& c) { c.sender.retry.initial_interval = milliseconds(0); },
+       [](C& c) { c.sender.retry.initial_interval = milliseconds(1); }},
+      {"sender.retry.multiplier: ", [](C& c) { c.sender.retry.multiplier = 0.99; },
+       [](C& c) { c.sender.retry.multiplier = 1.0; }},
+      {"sender.retry.max_interval: ", [](C& c) { c.sender.retry.max_interval = c.sender.retry.initial_interval - milliseconds(1); },
+       [](C& c) { c.sender.retry.max_interval = c.sender.retry.initial_interval; }},
+      {"sender.retry.max_elapsed: ", [](C& c) { c.sender.retry.max_elapsed = milliseconds(-1); },
+       [](C& c) { c.sender.retry.max_elapsed = milliseconds(0); }},
+      {"sender.queue_capacity: ", [](C& c) { c.sender.queue_capacity = 48; }, [](C& c) { c.sender.queue_capacity = 32; }},
+      {"sender.max_producers: ", [](C& c) { c.sender.max_producers = 257; }, [](C& c) { c.sender.max_producers = 256; }},
+      {"sender.user_agent: ", [](C& c) { c.sender.user_agent = "a\r\nX-Evil: 1"; },
+       [](C& c) { c.sender.user_agent = "a b"; }},
+      {"sender.max_connections_per_host: ", [](C& c) { c.sender.max_connections_per_host = 1025; },
+       [](C& c) { c.sender.max_connections_per_host = 0; }},
+      {"sender.max_response_bytes: ", [](C& c) { c.sender.max_response_bytes = (16u << 20) + 1; },
+       [](C& c) { c.sender.max_response_bytes = 16u << 20; }},
+      {"shutdown_timeout: ", [](C& c) { c.shutdown_timeout = milliseconds(600001); },
+       [](C& c) { c.shutdown_timeout = milliseconds(0); }},
+  };
+}
+
+TEST(PipelineConfigValidate, NamesTheFieldOutOfRangeAndAcceptsItsEdge) {
+  for (const FieldCase& fc : field_cases()) {
+    SCOPED_TRACE(fc.expected_prefix);
+    PipelineConfig bad;
+    fc.break_it(bad);
+    EXPECT_THAT(bad.validate(), StartsWith(fc.expected_prefix));
+    PipelineConfig edge;
+    fc.edge_ok(edge);
+    EXPECT_EQ(edge.validate(), "");
+  }
+}
+
+TEST(PipelineConfigValidate, SaysWhyAndWhatWasGiven) {
+  PipelineConfig c;
+  c.encoder_threads = 4;
+  EXPECT_EQ(c.validate(), "encoder_threads: must be 1 (only 1 is implemented), got 4");
+  c = {};
+  c.batch.linger = milliseconds(0);
+  EXPECT_EQ(c.validate(), "batch.linger: must be 1..60000 ms, got 0 ms");
+  c = {};
+  c.memory_budget_bytes = 1000;
+  EXPECT_EQ(c.validate(), "memory_budget_bytes: must be at least 4 * batch.max_bytes (16777216), got 1000");
+  c = {};
+  c.encoder.max_value_bytes = 2;
+  EXPECT_EQ(c.validate(), "encoder.max_value_bytes: must be in [4, 16777216], got 2");
+  c = {};
+  c.sender.retry.multiplier = 0.5;
+  EXPECT_EQ(c.validate(), "sender.retry.multiplier: must be 1..100, got 0.5");
+}
+
+// ---- config_from_env() ---------------------------------------------------------------------
+
+std::map<std::string, std::string>& fake_env() {
+  static std::map<std::string, std::string> env;
+  return env;
+}
+
+const char* fake_getenv(const char* name) {
+  const auto it = fake_env().find(name);
+  return it == fake_env().end() ? nullptr : it->second.c_str();
+}
+
+class ConfigFromEnv : public ::testing::Test {
+ protected:
+  void SetUp() override { fake_env().clear(); }
+  void TearDown() override { fake_env().clear(); }
+  static void set(const std::string& name, const std::string& value) { fake_env()[name] = value; }
+  static ConfigLoadResult load(PipelineConfig base = {}) { return config_from_env(std::move(base), &fake_getenv); }
+};
+
+TEST_F(ConfigFromEnv, LeavesTheBaseAsIsWhenNothingIsSet) {
+  PipelineConfig base;
+  base.batch.max_spans = 77;
+  const ConfigLoadResult r = load(base);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.batch.max_spans, 77u);
+  EXPECT_EQ(r.config.mapping.service_name, "openrouter");
+  EXPECT_TRUE(r.destinations.empty());
+}
+
+TEST_F(ConfigFromEnv, TakesTheServiceName) {
+  set("OTEL_SERVICE_NAME", "my-gateway");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.mapping.service_name, "my-gateway");
+}
+
+TEST_F(ConfigFromEnv, PercentDecodesResourceAttributesAndKeepsServiceKeysOutOfTheExtras) {
+  set("OTEL_RESOURCE_ATTRIBUTES",
+      " deployment.environment = prod%2Ceu , team=a%3Db, service.name=from-attrs,service.version=4.5.6,note=caf%C3%A9 ");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.mapping.service_name, "from-attrs");
+  EXPECT_EQ(r.config.mapping.service_version, "4.5.6");
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"deployment.environment", "prod,eu"}, {"team", "a=b"}, {"note", "caf\xC3\xA9"}};
+  EXPECT_EQ(r.config.mapping.extra_resource_attributes, expected);
+}
+
+TEST_F(ConfigFromEnv, ServiceNameVariableWinsOverResourceAttributes) {
+  set("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs");
+  set("OTEL_SERVICE_NAME", "from-var");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.mapping.service_name, "from-var");
+}
+
+TEST_F(ConfigFromEnv, ResourceAttributesReplaceBaseKeysAndAppendNewOnes) {
+  PipelineConfig base;
+  base.mapping.extra_resource_attributes = {{"region", "us"}, {"tier", "gold"}};
+  set("OTEL_RESOURCE_ATTRIBUTES", "region=eu,zone=b");
+  const ConfigLoadResult r = load(base);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<std::pair<std::string, std::string>> expected = {{"region", "eu"}, {"tier", "gold"}, {"zone", "b"}};
+  EXPECT_EQ(r.config.mapping.extra_resource_attributes, expected);
+}
+
+TEST_F(ConfigFromEnv, RejectsMalformedResourceAttributes) {
+  set("OTEL_RESOURCE_ATTRIBUTES", "a=1,novalue");
+  EXPECT_EQ(load().error, "OTEL_RESOURCE_ATTRIBUTES: entry 2 has no '=' (expected key=value)");
+  set("OTEL_RESOURCE_ATTRIBUTES", "a=%zz");
+  EXPECT_THAT(load().error, StartsWith("OTEL_RESOURCE_ATTRIBUTES: invalid percent-encoding in the value of 'a'"));
+  set("OTEL_RESOURCE_ATTRIBUTES", "a=%2");
+  EXPECT_THAT(load().error, StartsWith("OTEL_RESOURCE_ATTRIBUTES: invalid percent-encoding"));
+  set("OTEL_RESOURCE_ATTRIBUTES", "=v");
+  EXPECT_EQ(load().error, "OTEL_RESOURCE_ATTRIBUTES: entry 1 has an empty key");
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "k" + std::to_string(i) + "=v,";
+  set("OTEL_RESOURCE_ATTRIBUTES", many);
+  EXPECT_EQ(load().error,
+            "OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes besides service.name and service.version, got 17");
+}
+
+TEST_F(ConfigFromEnv, RoundsTheQueueSizeUpToAPowerOfTwo) {
+  const std::pair<const char*, std::uint32_t> cases[] = {
+      {"2048", 2048}, {"1000", 1024}, {"1", 64}, {"65", 128}, {"4194304", 4194304}};
+  for (const auto& [text, capacity] : cases) {
+    set("OTEL_BSP_MAX_QUEUE_SIZE", text);
+    const ConfigLoadResult r = load();
+    ASSERT_TRUE(r.ok()) << text << ": " << r.error;
+    EXPECT_EQ(r.config.ingest.capacity, capacity) << text;
+  }
+}
+
+TEST_F(ConfigFromEnv, RejectsAQueueSizeOutOfRange) {
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "0");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..4194304, got 0");
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "4194305");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..4194304, got 4194305");
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "-5");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: not a whole number: '-5'");
+}
+
+TEST_F(ConfigFromEnv, TakesTheBatchSize) {
+  set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "128");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.batch.max_spans, 128u);
+  set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "70000");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must be 1..65536, got 70000");
+  set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1e3");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: not a whole number: '1e3'");
+}
+
+TEST_F(ConfigFromEnv, TakesTheScheduleDelayInMilliseconds) {
+  set("OTEL_BSP_SCHEDULE_DELAY", "5000");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.batch.linger, milliseconds(5000));
+  set("OTEL_BSP_SCHEDULE_DELAY", "abc");
+  EXPECT_EQ(load().error, "OTEL_BSP_SCHEDULE_DELAY: not a whole number of milliseconds: 'abc'");
+  set("OTEL_BSP_SCHEDULE_DELAY", "0");
+  EXPECT_EQ(load().error, "OTEL_BSP_SCHEDULE_DELAY: must be 1..60000 ms, got 0");
+}
+
+TEST_F(ConfigFromEnv, TreatsAnEmptyVariableAsUnset) {
+  set("OTEL_BSP_SCHEDULE_DELAY", "");
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "");
+  set("OTEL_SERVICE_NAME", "");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.batch.linger, BatchConfig{}.linger);
+  EXPECT_EQ(r.config.mapping.service_name, "openrouter");
+  EXPECT_TRUE(r.destinations.empty());
+}
+
+TEST_F(ConfigFromEnv, AppendsTheTracesPathToTheGeneralEndpoint) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"http://collector:4318", "http://collector:4318/v1/traces"},
+      {"http://collector:4318/", "http://collector:4318/v1/traces"},
+      {"https://proxy.example.com/otlp", "https://proxy.example.com/otlp/v1/traces"},
+  };
+  for (const auto& [base, url] : cases) {
+    set("OTEL_EXPORTER_OTLP_ENDPOINT", base);
+    const ConfigLoadResult r = load();
+    ASSERT_TRUE(r.ok()) << r.error;
+    ASSERT_EQ(r.destinations.size(), 1u);
+    EXPECT_EQ(r.destinations[0].first, "");  // every account
+    EXPECT_EQ(r.destinations[0].second.transport.kind, DestinationKind::otlp_http);
+    EXPECT_EQ(r.destinations[0].second.transport.endpoint, url);
+    EXPECT_FALSE(r.destinations[0].second.privacy_mode);
+    EXPECT_EQ(r.destinations[0].second.sampling_rate, 1.0);
+  }
+}
+
+TEST_F(ConfigFromEnv, UsesTheTracesEndpointAsIsAndPrefersIt) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318");
+  set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/custom/path");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.destinations.size(), 1u);
+  EXPECT_EQ(r.destinations[0].second.transport.endpoint, "http://traces:4318/custom/path");
+}
+
+TEST_F(ConfigFromEnv, NamesTheEndpointVariableWhenTheUrlIsInvalid) {
+  set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector/v1/traces");
+  EXPECT_THAT(load().error, StartsWith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "));
+  fake_env().clear();
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url");
+  EXPECT_THAT(load().error, StartsWith("OTEL_EXPORTER_OTLP_ENDPOINT: "));
+}
+
+TEST_F(ConfigFromEnv, PercentDecodesHeadersAndPrefersTheTracesVariable) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+  set("OTEL_EXPORTER_OTLP_HEADERS", "x-general=1");
+  set("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Basic%20dXNlcjpwYXNz, x-scope-orgid = tenant%2C1");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.destinations.size(), 1u);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"authorization", "Basic dXNlcjpwYXNz"}, {"x-scope-orgid", "tenant,1"}};
+  EXPECT_EQ(r.destinations[0].second.transport.headers, expected);
+
+  fake_env().erase("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+  const ConfigLoadResult general = load();
+  ASSERT_TRUE(general.ok()) << general.error;
+  const std::vector<std::pair<std::string, std::string>> expected_general = {{"x-general", "1"}};
+  EXPECT_EQ(general.destinations[0].second.transport.headers, expected_general);
+}
+
+TEST_F(ConfigFromEnv, NeverQuotesAHeaderValueInAnError) {
+  const std::string secret = "s3cr3t-token-9f8e7d";
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+  const std::string bad_values[] = {
+      "authorization=Bearer%20" + secret + ",Bearer " + secret,  // entry without '='
+      "authorization=" + secret + "%zz",                          // bad percent-encoding
+      "authorization=" + secret + "%0D%0AX-Evil: 1",               // CR LF after decoding
+      "bad name=" + secret,                                       // invalid header name
+  };
+  for (const std::string& value : bad_values) {
+    set("OTEL_EXPORTER_OTLP_HEADERS", value);
+    const ConfigLoadResult r = load();
+    EXPECT_THAT(r.error, StartsWith("OTEL_EXPORTER_OTLP_HEADERS: ")) << value;
+    EXPECT_THAT(r.error, Not(HasSubstr(secret))) << r.error;
+    EXPECT_TRUE(r.destinations.empty());
+  }
+}
+
+TEST_F(ConfigFromEnv, TakesCompressionAndTimeout) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+  const std::pair<const char*, const char*> cases[] = {{"gzip", "gzip"}, {"none", "none"}, {"ZSTD", "zstd"}};
+  for (const auto& [text, compression] : cases) {
+    set("OTEL_EXPORTER_OTLP_COMPRESSION", text);
+    const ConfigLoadResult r = load();
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.destinations[0].second.transport.compression, compression);
+  }
+  set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: must be gzip, zstd or none, got 'brotli'");
+  fake_env().erase("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
+
+  set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
+  ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations[0].second.transport.timeout, milliseconds(2500));
+  set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "750");
+  r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations[0].second.transport.timeout, milliseconds(750));
+  set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10s");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: not a whole number of milliseconds: '10s'");
+  set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: must be 1..600000 ms, got 0");
+}
+
+TEST_F(ConfigFromEnv, TakesTheCertificateFile) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318");
+  set("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ssl/my-ca.pem");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations[0].second.transport.ca_file, "/etc/ssl/my-ca.pem");
+}
+
+TEST_F(ConfigFromEnv, ChecksExporterVariablesEvenWithoutAnEndpoint) {
+  set("OTEL_EXPORTER_OTLP_COMPRESSION", "lz4");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_COMPRESSION: must be gzip, zstd or none, got 'lz4'");
+  fake_env().clear();
+  set("OTEL_EXPORTER_OTLP_TIMEOUT", "1000");
+  const ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_TRUE(r.destinations.empty());
+}
+
+TEST_F(ConfigFromEnv, AcceptsOnlyTheHttpJsonProtocol) {
+  set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+  EXPECT_TRUE(load().ok());
+  set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc");
+  EXPECT_EQ(load().error,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: tracecast sends OTLP/HTTP with JSON bodies only (http/json), got "
+            "'grpc'");
+}
+
+TEST_F(ConfigFromEnv, ValidatesTheResult) {
+  PipelineConfig base;
+  base.batch.max_spans = 0;  // invalid in the base, not fixed by the environment
+  EXPECT_EQ(load(base).error, "batch.max_spans: must be 1..65536, got 0");
+  set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64");  // ... fixed by it
+  EXPECT_TRUE(load(base).ok());
+
+  fake_env().clear();
+  set("OTEL_RESOURCE_ATTRIBUTES", "service.name=");
+  EXPECT_EQ(load().error, "OTEL_RESOURCE_ATTRIBUTES: service.name must not be empty");
+}
+
+// ---- config_from_json() ------------------------------------------------------------------
+
+std::filesystem::path data_dir() {
+  const char* src = std::getenv("TRACECAST_SOURCE_DIR");
+  return std::filesystem::path(src != nullptr ? src : ".") / "tests" / "data" / "config";
+}
+
+constexpr const char* k_collector_auth_env = "TRACECAST_TEST_COLLECTOR_AUTH";
+constexpr const char* k_collector_auth = "Bearer collector-secret-1a2b";
+
+TEST(ConfigFromJson, ReadsEveryFieldOfAFullFile) {
+  ASSERT_EQ(::setenv(k_collector_auth_env, k_collector_auth, 1), 0);
+  const std::string path = (data_dir() / "full.json").string();
+  const ConfigLoadResult r = config_from_json_file(path);
+  ::unsetenv(k_collector_auth_env);
+  ASSERT_TRUE(r.ok()) << r.error;
+  const PipelineConfig& c = r.config;
+
+  EXPECT_EQ(c.mapping.service_name, "gateway-eu");
+  EXPECT_EQ(c.mapping.service_version, "2.3.4");
+  const std::vector<std::pair<std::string, std::string>> attrs = {{"deployment.environment", "prod"},
+                                                                  {"cloud.region", "eu-west-2"}};
+  EXPECT_EQ(c.mapping.extra_resource_attributes, attrs);
+  EXPECT_TRUE(c.mapping.emit_current_genai_names);
+  EXPECT_EQ(c.mapping.scope_name, "tracecast-test");
+  EXPECT_EQ(c.mapping.scope_version, "9.9.9");
+
+  EXPECT_EQ(c.ingest.capacity, 16384u);
+  EXPECT_EQ(c.ingest.slot_bytes, 8192u);
+  EXPECT_EQ(c.ingest.max_producers, 32u);
+  EXPECT_EQ(c.ingest.limits.max_field_bytes, 128u);
+  EXPECT_EQ(c.ingest.limits.max_metadata_entries, 32u);
+  EXPECT_EQ(c.ingest.limits.max_metadata_key_bytes, 64u);
+  EXPECT_EQ(c.ingest.limits.max_metadata_value_bytes, 2048u);
+  EXPECT_EQ(c.ingest.limits.max_error_message_bytes, 1024u);
+  EXPECT_EQ(c.ingest.limits.max_content_bytes, 65536u);
+  EXPECT_EQ(c.encoder.max_value_bytes, 32768u);
+  EXPECT_EQ(c.encoder.max_attributes_per_span, 96u);
+  EXPECT_EQ(c.batch.max_spans, 256u);
+  EXPECT_EQ(c.batch.max_bytes, 1048576u);
+  EXPECT_EQ(c.batch.linger, milliseconds(150));
+  EXPECT_EQ(c.encoder_threads, 1u);
+  EXPECT_EQ(c.memory_budget_bytes, 67108864u);
+  EXPECT_EQ(c.destination_budget_bytes, 8388608u);
+  EXPECT_EQ(c.gzip_level, 6);
+  EXPECT_EQ(c.zstd_level, -3);
+  EXPECT_EQ(c.sender.max_in_flight_total, 128u);
+  EXPECT_EQ(c.sender.connect_timeout, milliseconds(2500));
+  EXPECT_EQ(c.sender.queue_capacity, 2048u);
+  EXPECT_EQ(c.sender.max_producers, 4u);
+  EXPECT_FALSE(c.sender.http2);
+  EXPECT_EQ(c.sender.user_agent, "tracecast-test/1");
+  EXPECT_EQ(c.sender.max_connections_per_host, 2u);
+  EXPECT_EQ(c.sender.max_response_bytes, 4096u);
+  EXPECT_EQ(c.sender.retry.initial_interval, milliseconds(100));
+  EXPECT_EQ(c.sender.retry.multiplier, 2.5);
+  EXPECT_EQ(c.sender.retry.max_interval, milliseconds(5000));
+  EXPECT_EQ(c.sender.retry.max_elapsed, milliseconds(60000));
+  EXPECT_EQ(c.shutdown_timeout, milliseconds(3000));
+
+  ASSERT_EQ(r.destinations.size(), 3u);
+  const auto& [acct0, grafana] = r.destinations[0];
+  EXPECT_EQ(acct0, "acct_1");
+  EXPECT_EQ(grafana.transport.kind, DestinationKind::grafana_cloud);
+  EXPECT_EQ(grafana.transport.name, "grafana-prod");
+  EXPECT_EQ(grafana.transport.endpoint, "https://otlp-gateway-prod-eu-west-2.grafana.net");
+  EXPECT_EQ(grafana.transport.instance_id, "123456");
+  EXPECT_EQ(grafana.transport.api_key, "glc_test_secret_from_file_5e3a");  // trailing newline trimmed
+  EXPECT_TRUE(grafana.privacy_mode);
+  EXPECT_EQ(grafana.sampling_rate, 0.5);
+
+  const auto& [acct1, collector] = r.destinations[1];
+  EXPECT_EQ(acct1, "");
+  EXPECT_EQ(collector.transport.kind, DestinationKind::otel_collector);
+  const std::vector<std::pair<std::string, std::string>> headers = {{"x-team", "a"}, {"authorization", k_collector_auth}};
+  EXPECT_EQ(collector.transport.headers, headers);
+  EXPECT_EQ(collector.transport.compression, "zstd");
+  EXPECT_EQ(collector.transport.timeout, milliseconds(2000));
+  EXPECT_EQ(collector.transport.max_in_flight, 8u);
+  EXPECT_EQ(collector.transport.ca_file, (data_dir() / "ca.pem").string());  // relative to the file
+  EXPECT_FALSE(collector.privacy_mode);
+  EXPECT_EQ(collector.sampling_rate, 1.0);
+
+  const auto& [acct2, generic] = r.destinations[2];
+  EXPECT_EQ(acct2, "acct_2");
+  EXPECT_EQ(generic.transport.kind, DestinationKind::otlp_http);
+  EXPECT_TRUE(generic.transport.insecure_skip_verify);
+}
+
+TEST(ConfigFromJson, AnEmptyObjectGivesTheDefaults) {
+  const ConfigLoadResult r = config_from_json("{}", "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const PipelineConfig d;
+  EXPECT_EQ(r.config.batch.max_spans, d.batch.max_spans);
+  EXPECT_EQ(r.config.ingest.capacity, d.ingest.capacity);
+  EXPECT_EQ(r.config.mapping.service_name, d.mapping.service_name);
+  EXPECT_EQ(r.config.memory_budget_bytes, d.memory_budget_bytes);
+  EXPECT_TRUE(r.destinations.empty());
+}
+
+TEST(ConfigFromJson, TheExampleFromTheReadmeLoads) {
+  // The shape documented in the README section "Configuration file".
+  const char* json = R"({
+    "service": {"name": "openrouter", "version": "1.0.0", "resource_attributes": {"deployment.environment": "prod"}},
+    "batch": {"max_spans": 512, "max_bytes": 4194304, "linger_ms": 200},
+    "memory": {"budget_bytes": 268435456, "destination_budget_bytes": 33554432},
+    "destinations": [
+      {"account": "acct_1", "kind": "grafana_cloud", "name": "grafana-prod",
+       "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "123456",
+       "api_key": "glc_inline", "privacy_mode": true, "sampling_rate": 0.5},
+      {"kind": "otel_collector", "endpoint": "http://127.0.0.1:4318", "headers": {"x-team": "a"}}
+    ]
+  })";
+  const ConfigLoadResult r = config_from_json(json, "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_EQ(r.destinations.size(), 2u);
+  EXPECT_EQ(r.destinations[0].second.transport.api_key, "glc_inline");
+  EXPECT_EQ(r.destinations[1].first, "");
+}
+
+std::string json_error(std::string_view json) { return config_from_json(json, "config.json").error; }
+
+TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": "512"}})"),
+            "config.json: batch.max_spans: expected an unsigned integer, got string");
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": -1}})"),
+            "config.json: batch.max_spans: expected an unsigned integer, got -1");
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": 1.5}})"),
+            "config.json: batch.max_spans: expected an unsigned integer, got number 1.5");
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": 4294967296}})"),
+            "config.json: batch.max_spans: must be at most 4294967295, got 4294967296");
+  EXPECT_EQ(json_error(R"({"sender": {"http2": "yes"}})"), "config.json: sender.http2: expected true or false, got string");
+  EXPECT_EQ(json_error(R"({"sender": {"retry": {"multiplier": null}}})"),
+            "config.json: sender.retry.multiplier: expected a number, got null");
+  EXPECT_EQ(json_error(R"({"compression": {"zstd_level": 1.0}})"),
+            "config.json: compression.zstd_level: expected an integer, got number 1");
+  EXPECT_EQ(json_error(R"({"service": {"name": 5}})"), "config.json: service.name: expected a string, got number");
+  EXPECT_EQ(json_error(R"({"batch": []})"), "config.json: batch: expected an object, got array");
+  EXPECT_EQ(json_error(R"({"destinations": {}})"), "config.json: destinations: expected an array, got object");
+  EXPECT_EQ(json_error(R"([1, 2])"), "config.json: expected an object, got array");
+  EXPECT_EQ(json_error(R"({"service": {"resource_attributes": {"a": 1}}})"),
+            "config.json: service.resource_attributes.a: expected a string, got number");
+}
+
+TEST(ConfigFromJson, RejectsUnknownFieldsWithASuggestion) {
+  EXPECT_EQ(json_error(R"({"batch": {"linger": 200}})"),
+            "config.json: batch.linger: unknown field (did you mean linger_ms?)");
+  EXPECT_EQ(json_error(R"({"batch": {"max_span": 200}})"),
+            "config.json: batch.max_span: unknown field (did you mean max_spans?)");
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "sampling": 1}]})"),
+            "config.json: destinations[0].sampling: unknown field (did you mean sampling_rate?)");
+  EXPECT_EQ(json_error(R"({"zzzzzz": 1})"), "config.json: zzzzzz: unknown field");
+}
+
+TEST(ConfigFromJson, RejectsDuplicateFields) {
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": 1, "max_spans": 2}})"), "config.json: batch.max_spans: duplicate field");
+}
+
+TEST(ConfigFromJson, ReportsMalformedJsonWithTheSourceName) {
+  EXPECT_THAT(json_error(R"({"batch": {"max_spans": 512,}})"), StartsWith("config.json: invalid JSON: "));
+  EXPECT_THAT(json_error(""), StartsWith("config.json: invalid JSON: "));
+  const std::string path = (data_dir() / "malformed.json").string();
+  EXPECT_THAT(config_from_json_file(path).error, StartsWith(path + ": invalid JSON: "));
+}
+
+TEST(ConfigFromJson, NamesTheFileInErrors) {
+  const std::string path = (data_dir() / "bad_field.json").string();
+  EXPECT_EQ(config_from_json_file(path).error, path + ": batch.linger: unknown field (did you mean linger_ms?)");
+  const std::string missing = (data_dir() / "does_not_exist.json").string();
+  EXPECT_THAT(config_from_json_file(missing).error, StartsWith(missing + ": cannot read: "));
+}
+
+TEST(ConfigFromJson, ReportsRangeErrorsUnderTheJsonPath) {
+  EXPECT_EQ(json_error(R"({"batch": {"linger_ms": 0}})"), "config.json: batch.linger_ms: must be 1..60000 ms, got 0 ms");
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": 0}})"), "config.json: batch.max_spans: must be 1..65536, got 0");
+  EXPECT_THAT(json_error(R"({"memory": {"budget_bytes": 1000}})"),
+              StartsWith("config.json: memory.budget_bytes: must be at least 4 * batch.max_bytes"));
+  EXPECT_THAT(json_error(R"({"memory": {"destination_budget_bytes": 1}})"),
+              StartsWith("config.json: memory.destination_budget_bytes: "));
+  EXPECT_THAT(json_error(R"({"ingest": {"capacity": 1000}})"),
+              StartsWith("config.json: ingest.capacity: must be a power of two"));
+  EXPECT_THAT(json_error(R"({"ingest": {"limits": {"max_field_bytes": 1}}})"),
+              StartsWith("config.json: ingest.limits.max_field_bytes: "));
+  EXPECT_THAT(json_error(R"({"encoder": {"max_value_bytes": 1}})"), StartsWith("config.json: encoder.max_value_bytes: "));
+  EXPECT_EQ(json_error(R"({"encoder_threads": 2})"),
+            "config.json: encoder_threads: must be 1 (only 1 is implemented), got 2");
+  EXPECT_THAT(json_error(R"({"compression": {"gzip_level": 13}})"), StartsWith("config.json: compression.gzip_level: "));
+  EXPECT_THAT(json_error(R"({"compression": {"zstd_level": -8}})"), StartsWith("config.json: compression.zstd_level: "));
+  EXPECT_THAT(json_error(R"({"sender": {"connect_timeout_ms": 0}})"),
+              StartsWith("config.json: sender.connect_timeout_ms: "));
+  EXPECT_THAT(json_error(R"({"sender": {"retry": {"max_interval_ms": 1}}})"),
+              StartsWith("config.json: sender.retry.max_interval_ms: "));
+  EXPECT_THAT(json_error(R"({"sender": {"queue_capacity": 33}})"), StartsWith("config.json: sender.queue_capacity: "));
+  EXPECT_THAT(json_error(R"({"shutdown_timeout_ms": 600001})"), StartsWith("config.json: shutdown_timeout_ms: "));
+  EXPECT_THAT(json_error(R"({"service": {"name": ""}})"), StartsWith("config.json: service.name: must not be empty"));
+  EXPECT_THAT(json_error(R"({"service": {"resource_attributes": {"service.name": "x"}}})"),
+              StartsWith("config.json: service.resource_attributes.service.name: "));
+}
+
+TEST(ConfigFromJson, ChecksEachDestination) {
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318"}, {"endpoint": "http://b:4318", "sampling_rate": 0}]})"),
+            "config.json: destinations[1].sampling_rate: must be in 0.0001..1, got 0");
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "sampling_rate": 1.5}]})"),
+            "config.json: destinations[0].sampling_rate: must be in 0.0001..1, got 1.5");
+  EXPECT_EQ(json_error(R"({"destinations": [{"kind": "tempo", "endpoint": "http://a:4318"}]})"),
+            "config.json: destinations[0].kind: must be grafana_cloud, otel_collector or otlp_http, got 'tempo'");
+  EXPECT_THAT(json_error(R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "stack-abc", "api_key": "glc_x"}]})"),
+              StartsWith("config.json: destinations[0].instance_id: "));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "gopher://a"}]})"),
+              StartsWith("config.json: destinations[0].endpoint: "));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "timeout_ms": 0}]})"),
+              StartsWith("config.json: destinations[0].timeout_ms: "));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "compression": "br"}]})"),
+              StartsWith("config.json: destinations[0].compression: "));
+  EXPECT_THAT(json_error(R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "1"}]})"),
+              StartsWith("config.json: destinations[0].api_key: "));
+}
+
+TEST(ConfigFromJson, TakesOneApiKeySourceOnly) {
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "api_key": "k", "api_key_env": "X"}]})"),
+            "config.json: destinations[0].api_key_env: give only one of api_key, api_key_env and api_key_file "
+            "(api_key is set too)");
+}
+
+TEST(ConfigFromJson, ReadsTheApiKeyFromTheEnvironment) {
+  ASSERT_EQ(::setenv("TRACECAST_TEST_GRAFANA_KEY", "glc_from_env_77", 1), 0);
+  const ConfigLoadResult r = config_from_json(
+      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net",
+          "instance_id": "42", "api_key_env": "TRACECAST_TEST_GRAFANA_KEY"}]})",
+      "config.json");
+  ::unsetenv("TRACECAST_TEST_GRAFANA_KEY");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations[0].second.transport.api_key, "glc_from_env_77");
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "api_key_env": "TRACECAST_TEST_UNSET_VAR_XYZ"}]})"),
+            "config.json: destinations[0].api_key_env: environment variable TRACECAST_TEST_UNSET_VAR_XYZ is not set or "
+            "empty");
+  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "headers_env": {"authorization": "TRACECAST_TEST_UNSET_VAR_XYZ"}}]})"),
+            "config.json: destinations[0].headers_env.authorization: environment variable TRACECAST_TEST_UNSET_VAR_XYZ "
+            "is not set or empty");
+}
+
+TEST(ConfigFromJson, ReportsAnUnreadableKeyFile) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"destinations": [{"endpoint": "http://a:4318", "api_key_file": "/nonexistent/tracecast.key"}]})", "config.json");
+  EXPECT_THAT(r.error, StartsWith("config.json: destinations[0].api_key_file: cannot read /nonexistent/tracecast.key: "));
+}
+
+TEST(ConfigFromJson, NeverQuotesASecretInAnError) {
+  const std::string secret = "glc_never_print_me_0c9b";
+  ASSERT_EQ(::setenv("TRACECAST_TEST_SECRET", secret.c_str(), 1), 0);
+  const std::string header_secret = "Bearer hdr_secret_4d4d";
+  const std::string cases[] = {
+      // Bad instance id beside an inline key.
+      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "x", "api_key": ")" +
+          secret + R"("}]})",
+      // A key with a line break (header injection), inline and from the environment.
+      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "1", "api_key": ")" +
+          secret + R"(\r\nX: y"}]})",
+      // A header value with CR LF, and a bad header name.
+      R"({"destinations": [{"endpoint": "http://a:4318", "headers": {"authorization": ")" + header_secret +
+          R"(\r\nX-Evil: 1"}}]})",
+      R"({"destinations": [{"endpoint": "http://a:4318", "headers": {"bad name": ")" + header_secret + R"("}}]})",
+      // Wrong type where a secret was expected: the error gives the type, not the value.
+      R"({"destinations": [{"endpoint": "http://a:4318", "api_key": [")" + secret + R"("]}]})",
+      // A secret later in a file that fails validation elsewhere.
+      R"({"batch": {"max_spans": 0}, "destinations": [{"endpoint": "http://a:4318", "headers_env": {"authorization": "TRACECAST_TEST_SECRET"}}]})",
+  };
+  for (const std::string& json : cases) {
+    const std::string err = json_error(json);
+    EXPECT_THAT(err, StartsWith("config.json: ")) << json;
+    EXPECT_THAT(err, Not(HasSubstr(secret))) << err;
+    EXPECT_THAT(err, Not(HasSubstr("hdr_secret"))) << err;
+  }
+  ::unsetenv("TRACECAST_TEST_SECRET");
+}
+
+TEST(ConfigFromJson, GivesNoDestinationsOnError) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"destinations": [{"endpoint": "http://a:4318"}, {"endpoint": "http://b:4318", "sampling_rate": 7}]})",
+      "config.json");
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(r.destinations.empty());
+}
+
+TEST(ConfigFromJson, TakesANumericInstanceIdAsItsDecimalText) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": 987654321, "api_key": "glc_k"}]})",
+      "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations[0].second.transport.instance_id, "987654321");
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -1,3 +1,4 @@
+cmake_minimum_required(VERSION 3.22)
 # Runs tracecast-bench-e2e (BENCH, with ARGS) and checks that it exits 0 and prints one valid
 # JSON object per line with the documented keys, one for each name in CONFIGS.
 execute_process(COMMAND ${BENCH} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)

@@ -158,17 +158,27 @@ inline std::uint64_t swar_stop(std::uint64_t x) noexcept {
   return (below_space | quote | bslash | x) & high;
 }
 
-// Fast path for the short strings that dominate OTLP (keys, ids, model names): up to 32 bytes
-// that need nothing are copied with two overlapping loads and stores. Returns nullptr when the
-// string needs the general path (escapes, non-ASCII, shorter than 8, or little room left).
+// Fast path for the short strings that dominate OTLP (keys, ids, model names): 4..32 bytes
+// that need nothing are copied with two overlapping loads and stores. Returns nullptr when
+// the string needs the general path (escapes, non-ASCII, shorter than 4, or little room left).
 inline char* copy_plain_short(const char* s, std::size_t n, char* out, char* out_end) noexcept {
-  if (n > 32 || n < 8 || out_end - out < 32) return nullptr;
+  if (n > 32 || n < 4 || out_end - out < 32) return nullptr;
   if (n >= 16) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
     if ((stop_mask(a, false) | stop_mask(b, false)) != 0) return nullptr;
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out + n - 16), b);
+    return out + n;
+  }
+  if (n < 8) {  // 4..7 bytes: two overlapping 4-byte words, tested together
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    if (swar_stop(static_cast<std::uint64_t>(a) | static_cast<std::uint64_t>(b) << 32) != 0)
+      return nullptr;
+    std::memcpy(out, &a, 4);
+    std::memcpy(out + n - 4, &b, 4);
     return out + n;
   }
   std::uint64_t a, b;

@@ -43,7 +43,8 @@ class Compressor {
 
   // Compresses `in` (a whole payload, one gzip member / one zstd frame) into caller-owned
   // `out`. Returns the bytes written, or 0 when `out` is too small (size it with bound()) or
-  // the library failed; never writes past out.size(). Codec::none copies. Not thread-safe;
+  // the library failed; never writes past out.size(). Codec::none copies (and returns 0 for
+  // an empty input; the encoder never produces one). Not thread-safe;
   // does not allocate in steady state (zstd may resize its context when the input size
   // class changes a lot; see library_allocations()).
   [[nodiscard]] std::size_t compress(std::string_view in, std::span<char> out) noexcept;

@@ -42,10 +42,17 @@ constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
 
 // The escaped text of a key: raw() points just past its opening quote, and stage 1 has checked
 // that every string is closed, so the scan ends inside the buffer.
-[[nodiscard]] std::string_view raw_key(const od::raw_json_string& key) noexcept {
+[[nodiscard]] std::string_view raw_key(const od::raw_json_string& key, const char* end) noexcept {
   const char* begin = key.raw();
   const char* p = begin;
-  while (*p != '"') p += (*p == '\\') ? 2 : 1;
+  for (;;) {
+    p = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>(end - p)));
+    if (p == nullptr) return {};  // cannot happen after stage 1; keeps the scan bounded
+    std::size_t backslashes = 0;
+    while (p - backslashes > begin && p[-1 - static_cast<std::ptrdiff_t>(backslashes)] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) break;
+    ++p;  // an escaped quote
+  }
   return {begin, static_cast<std::size_t>(p - begin)};
 }
 
@@ -186,7 +193,7 @@ std::string_view GatewayConfig::validate() const noexcept {
 GatewayRecord::GatewayRecord(const GatewayConfig& config) : config_(config) {
   if (const auto why = config_.validate(); !why.empty())
     throw std::invalid_argument(std::string(why));
-  metadata_.reserve(config_.max_metadata_keys + 1);
+  metadata_.resize(config_.max_metadata_keys + 1);  // fixed table: entries [0, count) used
 }
 
 GatewayRecord::~GatewayRecord() = default;
@@ -197,7 +204,6 @@ void GatewayRecord::reset() noexcept {
   request_arena_used_ = 0;
   response_arena_used_ = 0;
   outcome_arena_used_ = 0;
-  metadata_.clear();
   user_metadata_count_ = 0;
   issues_text_.size = 0;
   pending_line_.clear();
@@ -220,6 +226,7 @@ void GatewayRecord::reset() noexcept {
 // One body being parsed: where simdjson reads, where views point, where copies go.
 struct BodyParse {
   const char* parse_base = nullptr;
+  const char* parse_end = nullptr;  // end of the parsed bytes (before the padding)
   const char* view_base = nullptr;
   std::size_t view_len = 0;
   bool repaired = false;
@@ -353,6 +360,7 @@ struct GatewayParser::Impl {
     std::memset(buf + body.size(), ' ', simdjson::SIMDJSON_PADDING);
     std::size_t len = body.size();
     bp.parse_base = buf;
+    bp.parse_end = buf + len;
     bp.view_base = body.data();
     bp.view_len = body.size();
 
@@ -371,6 +379,7 @@ struct GatewayParser::Impl {
       detail::sanitize_utf8(body, buf);
       std::memset(buf + body.size(), ' ', simdjson::SIMDJSON_PADDING);
       bp.parse_base = buf;
+      bp.parse_end = buf + len;
       bp.view_base = buf;
       issues.add(side.invalid_utf8, side.d_utf8);
       err = iterate();
@@ -390,6 +399,7 @@ struct GatewayParser::Impl {
           issues.add(side.not_json, side.d_trailing);
         }
         len = r.new_size;
+        bp.parse_end = buf + len;
         bp.view_len = std::min(bp.view_len, r.kept);
         std::memset(buf + len, ' ', simdjson::SIMDJSON_PADDING);
         err = iterate();
@@ -418,7 +428,7 @@ GatewayParser::~GatewayParser() = default;
 struct GatewayRecord::Detail {
   static void refresh_issues(GatewayRecord& rec) noexcept {
     if (rec.config_.issues_metadata_key.empty() || rec.issues_ == 0) {
-      rec.metadata_.resize(rec.user_metadata_count_);
+      rec.request_.metadata = {rec.metadata_.data(), rec.user_metadata_count_};
     } else {
       auto& text = rec.issues_text_;
       text.size = 0;
@@ -430,11 +440,10 @@ struct GatewayRecord::Detail {
         std::memcpy(text.bytes.data() + text.size, name.data(), name.size());
         text.size += name.size();
       }
-      rec.metadata_.resize(rec.user_metadata_count_);
-      rec.metadata_.push_back(
-          {rec.config_.issues_metadata_key, AttributeValue::string(text.view())});
+      rec.metadata_[rec.user_metadata_count_] = {rec.config_.issues_metadata_key,
+                                                 AttributeValue::string(text.view())};
+      rec.request_.metadata = {rec.metadata_.data(), rec.user_metadata_count_ + 1};
     }
-    rec.request_.metadata = {rec.metadata_.data(), rec.metadata_.size()};
   }
 };
 
@@ -442,8 +451,7 @@ GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t 
                                               std::string_view detail) noexcept {
   for (std::uint32_t bits = issues; bits != 0; bits &= bits - 1)
     ++stats_.by_issue[static_cast<std::size_t>(__builtin_ctz(bits))];
-  if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() != rec.metadata_.data() ||
-      rec.request_.metadata.size() != rec.metadata_.size()) {
+  if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() != rec.metadata_.data()) {
     rec.issues_ |= issues;
     GatewayRecord::Detail::refresh_issues(rec);
   }
@@ -498,14 +506,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   out.top_p = k_unknown_double;
   out.max_tokens = -1;
   out.stream = false;
-  rec.metadata_.clear();
   rec.user_metadata_count_ = 0;
   out.metadata = {};
 
   Issues issues;
   Arena arena{rec.request_arena_, rec.request_arena_used_};
   arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
-  BodyParse bp{nullptr, nullptr, 0, false, arena, issues, k_request_side};
+  BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_request_side};
   od::object obj;
   bool provider_given = false;
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
@@ -604,12 +611,12 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
       return;
     }
     od::field& field = field_result.value_unsafe();
-    if (metadata.size() >= max_keys) {
+    if (user_count >= max_keys) {
       bp.issues.add(ParseIssue::too_many_metadata_keys,
                     "request: trace has more keys than max_metadata_keys (rest dropped)");
       return;
     }
-    std::string_view key = raw_key(field.key());
+    std::string_view key = raw_key(field.key(), bp.parse_end);
     if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
       std::string_view unescaped;
       if (field.unescaped_key().get(unescaped)) {
@@ -671,8 +678,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
       bp.broken(simdjson::TAPE_ERROR);
       return;
     }
-    metadata.push_back({key, attr});
-    user_count = metadata.size();
+    metadata[user_count++] = {key, attr};
   }
 }
 
@@ -863,7 +869,7 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
   Issues issues;
   Arena arena{rec.response_arena_, rec.response_arena_used_};
   arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
-  BodyParse bp{nullptr, nullptr, 0, false, arena, issues, k_response_side};
+  BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_response_side};
   od::object obj;
   if (impl_->open_object(body, rec.response_copy_, bp, obj)) {
     ResponseFields f;
@@ -943,7 +949,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   Arena arena{impl_->chunk_arena, impl_->chunk_arena_used};
   arena.prepare(line.size());
   Issues chunk_issues;
-  BodyParse bp{nullptr, nullptr, 0, false, arena, chunk_issues, k_chunk_side};
+  BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, chunk_issues, k_chunk_side};
   od::object obj;
   ResponseFields f;
   if (impl_->open_object(line, impl_->chunk_copy, bp, obj)) read_response_object(bp, obj, f);
@@ -1100,7 +1106,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   side.not_json = ParseIssue::error_body_unreadable;
   side.truncated = ParseIssue::error_body_unreadable;
   side.invalid_utf8 = ParseIssue::error_body_unreadable;
-  BodyParse bp{nullptr, nullptr, 0, false, arena, parse_issues, side};
+  BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, parse_issues, side};
   od::object obj;
   std::string_view message;
   bool found = false;

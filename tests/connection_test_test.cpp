@@ -166,6 +166,21 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
   EXPECT_EQ(r.category, Category::client_error);
 }
 
+TEST(ConnectionTest, AddsADestinationToTheSenderOnlyWhenItsTestPasses) {
+  RawHttpServer good(answer(200));
+  RawHttpServer bad(answer(403));
+  Sender sender(SenderConfig{});
+  const TestedDestination refused = add_destination_if_reachable(sender, generic(bad), 5000ms);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.added.id, 0U);
+  EXPECT_EQ(refused.test.category, Category::unauthorized);
+  EXPECT_TRUE(sender.stats().destinations.empty());
+  const TestedDestination accepted = add_destination_if_reachable(sender, generic(good), 5000ms);
+  EXPECT_TRUE(accepted.ok()) << accepted.test.message;
+  EXPECT_EQ(accepted.added.id, 1U);
+  EXPECT_EQ(sender.stats().destinations.size(), 1U);
+}
+
 // ---- tracecast-check ----------------------------------------------------------------------
 
 struct CliResult {

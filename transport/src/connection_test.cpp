@@ -243,4 +243,16 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   return result;
 }
 
+TestedDestination add_destination_if_reachable(Sender& sender, const DestinationConfig& config,
+                                               std::chrono::milliseconds timeout) {
+  TestedDestination out;
+  out.test = test_connection(config, timeout);
+  if (!out.test.ok()) {
+    out.added.issues = validate(config);
+    return out;
+  }
+  out.added = sender.add_destination(config);
+  return out;
+}
+
 }  // namespace tracecast

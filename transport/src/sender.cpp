@@ -351,7 +351,7 @@ struct Sender::Impl {
   }
 
   static void update_gauges(Dest* d) noexcept {
-    d->counters.queued.set(d->queued.size() + d->ready_retries.size());
+    d->counters.queued.set(d->queued.size());
     d->counters.in_flight.set(d->in_flight);
     d->counters.waiting_for_retry.set(d->waiting + d->ready_retries.size());
   }
@@ -734,6 +734,10 @@ void Sender::remove_destination(std::uint32_t id) {
 
 bool Sender::try_send(const SendRequest& request) noexcept {
   Impl& s = *impl_;
+  if (request.body == nullptr && request.size > 0) {
+    s.queue_full_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   // Count first, then look at closed_: shutdown() sets closed_ and then waits for
   // unfinished_ to reach zero, so a request counted here is always completed.
   s.unfinished_.fetch_add(1, std::memory_order_seq_cst);

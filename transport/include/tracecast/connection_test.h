@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "tracecast/destination.h"
+#include "tracecast/sender.h"
 
 namespace tracecast {
 
@@ -49,5 +50,16 @@ struct ConnectionTestResult {
 // The test body test_connection() sends (a fresh trace id and timestamps each call).
 // Thread-safe. Allocates.
 [[nodiscard]] std::string connection_test_body();
+
+// The reference's rule, "configuration saves only upon successful verification": runs
+// test_connection() and adds the destination to `sender` only if it passed.
+struct TestedDestination {
+  ConnectionTestResult test;
+  AddDestinationResult added;  // id 0 when the test failed or validation found errors
+  [[nodiscard]] bool ok() const noexcept { return test.ok() && added.ok() && added.id != 0; }
+};
+// Blocks for up to `timeout`. Thread-safe (as Sender::add_destination). Allocates.
+[[nodiscard]] TestedDestination add_destination_if_reachable(Sender& sender, const DestinationConfig& config,
+                                                             std::chrono::milliseconds timeout);
 
 }  // namespace tracecast

@@ -129,9 +129,9 @@ struct DestinationStats {
   std::uint64_t partial_success_warnings = 0;
   std::uint64_t bytes_sent = 0;        // request bodies of every attempt
   std::uint64_t connections_opened = 0;  // CURLINFO_NUM_CONNECTS summed
-  std::uint64_t queued = 0;            // gauge: waiting for a free in-flight slot
+  std::uint64_t queued = 0;            // gauge: fresh requests waiting for an in-flight slot
   std::uint64_t in_flight = 0;         // gauge
-  std::uint64_t waiting_for_retry = 0;  // gauge: holding a buffer until its retry time
+  std::uint64_t waiting_for_retry = 0;  // gauge: failed once, holding its buffer until retried
   // Responses by HTTP status of every attempt that got one (retryable ones included),
   // ascending by status; and attempts that failed without a response, by NetworkError.
   std::vector<std::pair<int, std::uint64_t>> responses_by_status;
@@ -169,9 +169,12 @@ class Sender {
   // destination_removed. Unknown id: no-op. Thread-safe. Allocates.
   void remove_destination(std::uint32_t id);
 
-  // Hands a body to the sender thread. Never blocks, never allocates, does not copy `body`.
-  // false: at queue_capacity, shut down, or queue full (counted in stats().queue_full); the
-  // caller keeps its buffer. Thread-safe (up to max_producers concurrent producer threads).
+  // Hands a body to the sender thread. Never blocks, does not copy `body`. Never allocates
+  // once the calling thread has sent before (its first call registers it with the lock-free
+  // queue). false: at queue_capacity, shut down, queue full, or body null with size > 0
+  // (counted in stats().queue_full); the caller keeps its buffer. A request to an unknown or
+  // removed id is accepted and completes as destination_removed.
+  // Thread-safe (up to max_producers concurrent producer threads).
   [[nodiscard]] bool try_send(const SendRequest& request) noexcept;
 
   // Pops up to `max_items` completions into `out`. Returns how many. Never blocks, never

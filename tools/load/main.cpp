@@ -635,7 +635,7 @@ int main(int argc, char** argv) {
     o << "submit:     p50 " << human_ns(latency.quantile(0.5) * ns_per_tick) << ", p99 "
       << human_ns(latency.quantile(0.99) * ns_per_tick) << ", p99.9 " << human_ns(latency.quantile(0.999) * ns_per_tick)
       << " per call\n";
-    o << "process:    " << human_ns(cpu_per_span) << " CPU per delivered span (user+sys "
+    o << "process:    " << (fin.total.delivered > 0 ? human_ns(cpu_per_span) : std::string("n/a")) << " CPU per delivered span (user+sys "
       << static_cast<double>(cpu_ns) / 1e9 << " s, load generation included), peak RSS "
       << human_bytes(static_cast<double>(peak_rss)) << "\n";
     o << "destinations (" << fin.destinations.size() << "; top by delivered, then any dead or losing spans):\n";
@@ -644,6 +644,9 @@ int main(int argc, char** argv) {
         << ", delivered " << d->delivered << ", dropped " << d->dropped_total() << ", retries " << d->retries
         << (d->submitted > 0 && d->delivered == 0 ? "  DEAD" : "") << "\n";
     }
+    std::size_t silent = 0;
+    for (const auto& d : fin.destinations) silent += d.submitted > 0 && d.delivered == 0 ? 1 : 0;
+    if (silent > 0) o << "note:       " << silent << " destination(s) delivered nothing (see drops above)\n";
     if (have_sink) {
       o << "sink:       " << sc.requests << " requests, " << sc.spans << " spans, " << sc.rejected_spans
         << " rejected by partialSuccess, " << sc.invalid << " invalid, " << sc.resets << " resets; statuses";

@@ -550,6 +550,31 @@ TEST(Sender, RejectsAnInvalidDestinationWithItsErrors) {
   EXPECT_TRUE(sender.stats().destinations.empty());
 }
 
+TEST(Sender, RejectsAnInvalidConfigAtConstruction) {
+  SenderConfig c = fast_config();
+  c.queue_capacity = 100;  // not a power of two
+  EXPECT_THROW(Sender{c}, std::invalid_argument);
+  c = fast_config();
+  c.retry.multiplier = 0.5;
+  EXPECT_THROW(Sender{c}, std::invalid_argument);
+  c = fast_config();
+  c.max_in_flight_total = 0;
+  EXPECT_THROW(Sender{c}, std::invalid_argument);
+}
+
+TEST(Sender, RefusesANullBodyAndCompletesRequestsToUnknownIdsAsRemoved) {
+  Sender sender(fast_config());
+  SendRequest r = request(1, 5);
+  r.body = nullptr;
+  EXPECT_FALSE(sender.try_send(r));
+  ASSERT_TRUE(sender.try_send(request(42, 6)));
+  const auto done = wait_for(sender, 1);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].tag, 6U);
+  EXPECT_EQ(done[0].outcome, SendOutcome::destination_removed);
+  EXPECT_EQ(done[0].attempts, 0U);
+}
+
 TEST(Sender, TrySendDoesNotAllocateInSteadyState) {
   RawHttpServer server([](const RawRequest&) { return RawResponse{}; });
   Sender sender(fast_config());

@@ -203,6 +203,7 @@ struct Sender::Impl {
       : config_(std::move(config)),
         requests_(config_.queue_capacity, 0, config_.max_producers),
         completions_(config_.queue_capacity * 2, 1, 0),
+        completion_token_(completions_),
         rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
 
   // ---- shared state -------------------------------------------------------------------
@@ -211,6 +212,9 @@ struct Sender::Impl {
   std::thread thread_;
   moodycamel::ConcurrentQueue<Queued> requests_;
   moodycamel::ConcurrentQueue<Completion> completions_;
+  // The one producer of completions: the sender thread, then (after it is joined) the thread
+  // in shutdown(). Never concurrently, so one explicit token serves both.
+  moodycamel::ProducerToken completion_token_;
 
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};  // accepted, completion not popped
   alignas(64) std::atomic<std::uint64_t> unfinished_{0};   // accepted, not completed
@@ -270,7 +274,9 @@ struct Sender::Impl {
       k.rejected_items.add(t->rejected_items);
       if (t->partial_warning) k.partial_success_warnings.add();
     }
-    if (!completions_.try_enqueue(c)) completions_.enqueue(c);  // sized to never need this
+    // Preallocated for queue_capacity outstanding completions (try_send bounds them), so the
+    // allocating enqueue() is a fallback that never runs.
+    if (!completions_.try_enqueue(completion_token_, c)) completions_.enqueue(completion_token_, c);
     release(t);
     if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
         closed_.load(std::memory_order_acquire)) {
@@ -656,6 +662,7 @@ struct Sender::Impl {
       // Dekker-style handshake with try_send(): announce the sleep, then look at the queue
       // once more; a producer that enqueued after our look sees sleeping_ and wakes us.
       sleeping_.store(true, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // store sleeping_ before reading the queue
       if (requests_.size_approx() > 0 || stop_.load(std::memory_order_seq_cst) ||
           dest_version_.load(std::memory_order_seq_cst) != loop_version_) {
         timeout = 0;
@@ -756,7 +763,11 @@ bool Sender::try_send(const SendRequest& request) noexcept {
     s.queue_full_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  if (s.sleeping_.exchange(false, std::memory_order_seq_cst)) curl_multi_wakeup(s.multi_);
+  // Pairs with the fence in run(): the enqueue above is ordered before reading sleeping_.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (s.sleeping_.load(std::memory_order_relaxed) && s.sleeping_.exchange(false, std::memory_order_acq_rel)) {
+    curl_multi_wakeup(s.multi_);
+  }
   return true;
 }
 

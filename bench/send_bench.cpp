@@ -1,6 +1,7 @@
 // BM_Send_*: requests/s and MB/s from the Sender to tracecast-sink (--count-only) over
 // loopback, with 1, 8 and 64 requests in flight, beside the plain baseline in the same
 // binary: a blocking loop on one reused curl easy handle (keep-alive, one request at a time).
+// The *Rtt5ms variants run against a sink that answers after 5 ms, as a remote endpoint would.
 //
 // Each iteration hands over k_batch requests and waits for their completions, so the figure
 // includes the whole round trip: queue -> sender thread -> curl -> sink -> completion queue.
@@ -42,12 +43,21 @@ const std::string& body() {
   return b;
 }
 
-tracecast::test::SinkProcess& sink() {
+tracecast::test::SinkProcess& fast_sink() {
   static tracecast::test::SinkProcess s({"--count-only"});
   return s;
 }
 
-void BM_Send_Multi(benchmark::State& state) {
+// A sink that answers after 5 ms: a stand-in for a real endpoint's round trip, where requests
+// in flight are what throughput comes from.
+tracecast::test::SinkProcess& slow_sink() {
+  static tracecast::test::SinkProcess s({"--count-only", "--delay-ms", "5"});
+  return s;
+}
+
+tracecast::test::SinkProcess& sink(bool slow) { return slow ? slow_sink() : fast_sink(); }
+
+void send_multi(benchmark::State& state, bool slow) {
   const auto in_flight = static_cast<std::uint32_t>(state.range(0));
   tracecast::SenderConfig config;
   config.max_in_flight_total = in_flight;
@@ -55,7 +65,7 @@ void BM_Send_Multi(benchmark::State& state) {
   tracecast::Sender sender(config);
   tracecast::DestinationConfig d;
   d.name = "sink";
-  d.endpoint = sink().url();
+  d.endpoint = sink(slow).url();
   d.max_in_flight = in_flight;
   const auto id = sender.add_destination(d).id;
   tracecast::SendRequest request;
@@ -91,17 +101,20 @@ void BM_Send_Multi(benchmark::State& state) {
   state.counters["connections"] = static_cast<double>(stats.total.connections_opened);
   state.counters["cpu_ns_per_req"] = cpu_ns / static_cast<double>(state.iterations() * k_batch);
 }
+void BM_Send_Multi(benchmark::State& state) { send_multi(state, false); }
+void BM_Send_MultiRtt5ms(benchmark::State& state) { send_multi(state, true); }
 BENCHMARK(BM_Send_Multi)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Send_MultiRtt5ms)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 
 // Baseline: what an exporter without a multi loop does.
-void BM_Send_EasyBlocking(benchmark::State& state) {
+void send_easy(benchmark::State& state, bool slow) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL* easy = curl_easy_init();
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Expect:");
-  const std::string url = sink().url();
+  const std::string url = sink(slow).url();
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_POST, 1L);
   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body().data());
@@ -128,7 +141,10 @@ void BM_Send_EasyBlocking(benchmark::State& state) {
   state.counters["failed"] = static_cast<double>(failed);
   state.counters["cpu_ns_per_req"] = cpu_ns / static_cast<double>(state.iterations() * k_batch);
 }
+void BM_Send_EasyBlocking(benchmark::State& state) { send_easy(state, false); }
+void BM_Send_EasyBlockingRtt5ms(benchmark::State& state) { send_easy(state, true); }
 BENCHMARK(BM_Send_EasyBlocking)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Send_EasyBlockingRtt5ms)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -89,6 +89,8 @@ struct GatewayStats {
   std::uint64_t outcomes = 0;       // set_outcome calls
   std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
 
+  // Times issue i was reported (0 for a value that is not a single known bit). Reads plain
+  // counters: same thread as the parser, or after joining it. Does not allocate.
   [[nodiscard]] std::uint64_t count(ParseIssue i) const noexcept;
 };
 
@@ -122,7 +124,7 @@ class GatewayParser;
 // Not thread-safe: one call at a time (from any thread).
 class GatewayRecord {
  public:
-  // Reserves the metadata table (max_metadata_keys + 1 entries). Allocates; throws
+  // Allocates the metadata table (max_metadata_keys + 1 entries); throws
   // std::invalid_argument when config.validate() fails.
   explicit GatewayRecord(const GatewayConfig& config = {});
   GatewayRecord(const GatewayRecord&) = delete;
@@ -132,7 +134,8 @@ class GatewayRecord {
   GatewayRecord& operator=(GatewayRecord&&) = delete;
   ~GatewayRecord();
 
-  // Clears everything for the next request, keeping the buffers' capacity. Does not allocate.
+  // Clears everything for the next request, keeping the buffers' capacity. Does not allocate,
+  // cannot fail.
   void reset() noexcept;
 
   // The request being filled. The gateway sets account, request_id and the timings here.
@@ -171,7 +174,7 @@ class GatewayRecord {
   std::size_t outcome_arena_used_ = 0;
   std::vector<char> outcome_copy_;
 
-  std::vector<MetadataEntry> metadata_;  // capacity max_metadata_keys + 1, never grows past it
+  std::vector<MetadataEntry> metadata_;  // fixed max_metadata_keys + 1 entries (+1: the issues entry)
   std::size_t user_metadata_count_ = 0;
   FixedText<256> issues_text_;
 
@@ -206,23 +209,36 @@ class GatewayParser {
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
   // user, session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
-  // stream, temperature, top_p, max_tokens (or max_completion_tokens), operation "chat".
-  // A non-empty session_header (the x-session-id header value) overrides the body's session_id.
+  // stream, temperature, top_p, max_tokens (or max_completion_tokens), operation "chat"
+  // ("text_completion" for a legacy `prompt`). A non-empty session_header (the x-session-id
+  // header value) overrides the body's session_id.
+  // `trace`: one MetadataEntry per key in body order, typed (string, boolean, int64, float64
+  // for non-integers and integers above int64), null as an empty value, objects and arrays as
+  // compact JSON text. `messages` is skipped, not validated, by the on-demand parser: the
+  // prompt is the client's array text as sent.
   // Clears the request-side fields first; does not touch account, request_id or timings.
+  // Failure: issues in the result (the rest of the body is still read where possible).
+  // Not thread-safe (this parser and rec); allocates only to grow buffers.
   GatewayParseResult parse_request(std::string_view body, std::string_view session_header,
                                    GatewayRecord& rec) noexcept;
 
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choices[].finish_reason (the first non-null), choices[0].message.content (or its
   // tool_calls as JSON text when content is null) as the completion, usage.prompt_tokens,
-  // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error).
+  // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
+  // error_message). Failure and allocation as parse_request.
   GatewayParseResult parse_response(std::string_view body, GatewayRecord& rec) noexcept;
 
   // A streamed response. begin_stream clears the stream state; feed_stream takes the SSE bytes
   // as they pass, split anywhere (even inside a line or a UTF-8 sequence); now_unix_nano (the
   // gateway's clock, 0: unknown) stamps first_token_unix_nano at the first content delta;
   // finish_stream copies id, model, finish reason, usage, cost and the concatenated content
-  // into rec.request(). Only the current line is buffered, never the whole stream.
+  // into rec.request(). Only the current line is buffered, never the whole stream; a chunk's
+  // `error.message` sets error. Streamed tool-call deltas stamp the first token but are not
+  // reassembled into the completion. feed_stream without begin_stream begins one.
+  // Failure: issues per call (a bad line is skipped, the next ones still read); finish_stream
+  // reports stream_incomplete. Allocation as parse_request (content grows up to
+  // max_completion_bytes, a split line up to max_stream_line_bytes).
   void begin_stream(GatewayRecord& rec) noexcept;
   GatewayParseResult feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                  GatewayRecord& rec) noexcept;
@@ -232,10 +248,12 @@ class GatewayParser {
   // body. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
   // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
-  // body gives "HTTP <status>".
+  // body gives "HTTP <status>". A status below 400 leaves error as the response set it.
+  // Failure: error_body_unreadable (the text is kept). Allocation as parse_request.
   GatewayParseResult set_outcome(int http_status, std::string_view error_body,
                                  GatewayRecord& rec) noexcept;
 
+  // This parser's counters. Same thread as the parser. Does not allocate.
   [[nodiscard]] const GatewayStats& stats() const noexcept { return stats_; }
 
  private:

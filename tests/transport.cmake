@@ -32,7 +32,7 @@ endif()
 
 # Against tracecast-sink (tests/sink.cmake defines tracecast_test_support, the SinkProcess
 # helper; it is included after this file, and CMake resolves the target at generate time).
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/sink.cmake AND EXISTS ${PROJECT_SOURCE_DIR}/tools/sink.cmake)
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/sink.cmake AND TARGET tracecast-sink)
   tracecast_add_test(sender_sink_test SOURCES sender_sink_test.cpp
     LIBS tracecast::transport tracecast_test_support ZLIB::ZLIB zstd::libzstd_shared
     LABELS integration)

@@ -49,7 +49,16 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_setup = 3;
 
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_signal(int) { g_interrupted = 1; }
+volatile pid_t g_sink_pid = 0;
+// First Ctrl-C/SIGTERM: stop submitting, drain, report. Second: stop the sink (it runs in
+// its own process group, so the terminal's signal does not reach it) and leave at once.
+extern "C" void on_signal(int) {
+  if (g_interrupted != 0) {
+    if (g_sink_pid > 0) ::kill(g_sink_pid, SIGTERM);
+    ::_exit(130);
+  }
+  g_interrupted = 1;
+}
 
 const char* const k_usage =
     "usage: tracecast-load [options]\n"
@@ -366,6 +375,7 @@ int main(int argc, char** argv) {
   } else {
     SinkRunner::Options so;
     so.extra_args = split_args(opt.sink_args);
+    so.own_process_group = true;
     std::string error;
     sink = SinkRunner::start(so, error);
     if (!sink) {
@@ -373,6 +383,7 @@ int main(int argc, char** argv) {
       return k_exit_setup;
     }
     run.bundled_sink = true;
+    g_sink_pid = sink->pid();
     const std::string url = sink->traces_url();
     const auto plan = opt.fanout ? plan_fanout(opt.accounts, compression) : plan_single(compression);
     for (const PlannedDestination& p : plan) {
@@ -542,6 +553,7 @@ int main(int argc, char** argv) {
         }
       }
     }
+    g_sink_pid = 0;
     sink->stop();
   }
 
@@ -623,7 +635,7 @@ int main(int argc, char** argv) {
     if (fin.ingest.rejected_full != 0) o << (any ? ", " : "") << "ring_full " << fin.ingest.rejected_full << " requests";
     if (!any && fin.ingest.rejected_full == 0) o << "none";
     o << "\n";
-    o << "requests:   " << fin.total.requests_sent << " sent, " << fin.total.requests_delivered << " delivered, "
+    o << "http:       " << fin.total.requests_sent << " requests sent, " << fin.total.requests_delivered << " delivered, "
       << fin.total.retries << " retries; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
       << latency_quantile(fin.total, 0.99) << "\n";
     o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " OTLP/JSON -> "

@@ -45,6 +45,9 @@ class SinkRunner {
     std::string binary;                   // "" = find_sink_binary()
     std::vector<std::string> extra_args;  // after --listen/--port-file/--quiet
     std::chrono::milliseconds start_timeout{10000};
+    // Run the sink in a process group of its own, so that a Ctrl-C at the terminal reaches
+    // only the parent, which can then drain into the still-running sink and stop it.
+    bool own_process_group = false;
   };
 
   // Starts the sink and waits for its port file. nullptr with `error` set (including the

@@ -216,6 +216,28 @@ TEST(OtlpJsonEncoder, CanonicalSpanIsAbout1To2KilobytesOfJson) {
   EXPECT_LT(json.size(), 2000u);
 }
 
+TEST(Workload, SameSeedGivesTheSameRequestsWithoutAllocating) {
+  auto encode_n = [](std::uint64_t seed, bool content) {
+    workload::Generator gen(seed, content);
+    workload::Request req;
+    std::vector<char> buffer(1 << 20);
+    OtlpJsonEncoder enc;
+    enc.begin(buffer, buffer.size());
+    test::AllocationScope scope;
+    for (int i = 0; i < 100; ++i) {
+      gen.next(req);
+      EXPECT_EQ(enc.append(req.resource(), req.scope(), req.spans()), append_result::ok);
+    }
+    EXPECT_EQ(scope.count(), 0u);
+    return std::string(enc.finish());
+  };
+  EXPECT_EQ(encode_n(1, false), encode_n(1, false));
+  EXPECT_NE(encode_n(1, false), encode_n(2, false));
+  const std::string content = encode_n(1, true);
+  EXPECT_NE(content.find("gen_ai.prompt"), std::string::npos);
+  EXPECT_NE(content.find("\\\""), std::string::npos);  // an escaped backslash then a quote
+}
+
 SpanView basic_span(std::span<const Attribute> attrs) {
   SpanView s;
   s.trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c");

@@ -7,7 +7,10 @@
 //                                             one in five privacy mode, codecs zstd/none/gzip
 //   fanout-dead                               the same plus one all-accounts destination whose
 //                                             server accepts and never answers (a second sink
-//                                             with --delay-ms 3600000)
+//                                             with --delay-ms 3600000): every request also
+//                                             goes to it, so it sheds (backpressure) at once
+//   fanout-dead-acct                          the same dead server as one more destination of
+//                                             acct_0 only (~1% of requests)
 //   single-countonly-flatout                  2 producers flat out, sink --count-only, no codec
 //
 // and the plain baseline beside them, `baseline-producers`: the same producer threads (same
@@ -55,6 +58,7 @@ struct Spec {
   bool dead = false;
   bool count_only = false;
   bool flat_out = false;
+  std::string dead_account;  // account of the dead destination ("" = every account)
 };
 
 const std::vector<Spec>& specs() {
@@ -65,6 +69,7 @@ const std::vector<Spec>& specs() {
       {"single-zstd-content", false, "zstd", true, false, false, false},
       {"fanout", true, "zstd", false, false, false, false},
       {"fanout-dead", true, "zstd", false, true, false, false},
+      {"fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"},
       {"single-countonly-flatout", false, "none", false, false, true, true},
   };
   return all;
@@ -217,7 +222,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     d.transport.name = "dead";
     d.transport.endpoint = dead_sink->traces_url();
     d.transport.compression = spec.compression;
-    const AddDestinationOutcome added = pipeline->add_destination("", d);
+    const AddDestinationOutcome added = pipeline->add_destination(spec.dead_account, d);
     if (!added.ok()) {
       f.error = "add_destination dead refused";
       return f;

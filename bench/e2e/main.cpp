@@ -63,14 +63,14 @@ struct Spec {
 
 const std::vector<Spec>& specs() {
   static const std::vector<Spec> all = {
-      {"single-none", false, "none", false, false, false, false},
-      {"single-gzip", false, "gzip", false, false, false, false},
-      {"single-zstd", false, "zstd", false, false, false, false},
-      {"single-zstd-content", false, "zstd", true, false, false, false},
-      {"fanout", true, "zstd", false, false, false, false},
-      {"fanout-dead", true, "zstd", false, true, false, false},
+      {"single-none", false, "none", false, false, false, false, ""},
+      {"single-gzip", false, "gzip", false, false, false, false, ""},
+      {"single-zstd", false, "zstd", false, false, false, false, ""},
+      {"single-zstd-content", false, "zstd", true, false, false, false, ""},
+      {"fanout", true, "zstd", false, false, false, false, ""},
+      {"fanout-dead", true, "zstd", false, true, false, false, ""},
       {"fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"},
-      {"single-countonly-flatout", false, "none", false, false, true, true},
+      {"single-countonly-flatout", false, "none", false, false, true, true, ""},
   };
   return all;
 }

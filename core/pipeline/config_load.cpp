@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -676,8 +677,8 @@ class JsonLoader {
     return true;
   }
 
-  // `secret`: the value is never quoted (nothing here quotes string values anyway, but the
-  // type error must not either).
+  // String values are never quoted in errors (any of them may be a secret): a type error
+  // names the type only.
   bool read_string(element v, std::string_view path, std::string& out) {
     if (v.type() != element_type::STRING)
       return fail(path, "expected a string, got " + std::string(type_name(v.type())));

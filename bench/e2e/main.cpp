@@ -349,6 +349,7 @@ int usage(std::ostream& out, int code) {
          "  --config NAME     run only NAME (repeatable): ";
   for (const Spec& s : specs()) out << s.name << " ";
   out << "\n"
+         "                    (a fanout-dead* configuration also runs fanout, for its ratio)\n"
          "  --seconds S       measured window per run (default 5)\n"
          "  --warmup S        before the window (default 1)\n"
          "  --rate R          requests/s of the rate-limited configurations (default 100000)\n"
@@ -409,6 +410,11 @@ int main(int argc, char** argv) {
                 o.seconds, o.warmup, o.threads, o.rate, o.repetitions);
     std::printf("%-26s %12s %12s %10s %10s %8s %8s %12s  %s\n", "config", "delivered/s", "submitted/s",
                 "cpu ns/sp", "pipe ns/sp", "allocs", "RSS MB", "dropped", "notes");
+  }
+  // A dead-destination configuration is judged against `fanout` of the same invocation.
+  if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), "fanout") == o.only.end() &&
+      std::any_of(o.only.begin(), o.only.end(), [](const std::string& n) { return n.rfind("fanout-dead", 0) == 0; })) {
+    o.only.emplace_back("fanout");
   }
   for (const Spec& spec : specs()) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), spec.name) == o.only.end()) continue;

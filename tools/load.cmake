@@ -35,3 +35,13 @@ if(TRACECAST_BUILD_TESTS)
     PROPERTIES LABELS integration TIMEOUT 60
     ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
 endif()
+
+# Unit tests of the support library (label concurrency: the producer test also runs under TSan).
+if(TRACECAST_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  add_executable(load_support_test load/load_support_test.cpp)
+  target_link_libraries(load_support_test PRIVATE tracecast_load_support GTest::gtest GTest::gtest_main Threads::Threads)
+  tracecast_target_options(load_support_test)
+  add_test(NAME load_support_test COMMAND load_support_test)
+  set_tests_properties(load_support_test PROPERTIES LABELS concurrency TIMEOUT 120)
+endif()

@@ -42,8 +42,8 @@ struct EncoderLimits {
   // bytes at a UTF-8 code point boundary; counted in EncoderStats::values_truncated.
   // Default 64 KiB; valid range [4, 16 MiB].
   std::size_t max_value_bytes = 64 * 1024;
-  // Attributes written per list (span or resource). Once this many are written, the rest are left
-  // out (whether or not they repeat an earlier key), counted in
+  // Attributes written per list (span or resource). Once this many are written, the rest
+  // are left out (whether or not they repeat an earlier key), counted in
   // EncoderStats::attributes_dropped and written as the list's droppedAttributesCount.
   // Default 128; valid range [0, 65536].
   std::size_t max_attributes_per_span = 128;
@@ -54,7 +54,10 @@ struct EncoderLimits {
 };
 
 // Running totals since the encoder was constructed (never reset by begin()). Only work that
-// ended up in the buffer is counted: an append that returned batch_full counts nothing.
+// ended up in the buffer is counted: an append that returned batch_full counts nothing, one
+// that returned too_large counts only spans_too_large. Every span passed to append() lands in
+// exactly one of: the batch (span_count()), spans_invalid_id, spans_too_large, or a
+// batch_full return (the caller retries it).
 struct EncoderStats {
   std::uint64_t invalid_utf8_replaced = 0;   // U+FFFD written in place of ill-formed input
   std::uint64_t values_truncated = 0;        // strings cut to max_value_bytes
@@ -131,7 +134,6 @@ class OtlpJsonEncoder {
   std::size_t scope_off_ = 0, scope_len_ = 0;
   std::size_t finished_size_ = 0;
   state state_ = state::idle;
-
 };
 
 }  // namespace tracecast

@@ -655,6 +655,48 @@ TEST(OtlpJsonEncoder, EveryBudgetYieldsValidJsonWithinTheBudget) {
   EXPECT_GT(first_fit, 0u);
 }
 
+TEST(OtlpJsonEncoder, EverySpanIsAccountedForAcrossBatches) {
+  // submitted = written in sealed batches + invalid ids + too large, with seal-and-retry.
+  const std::string big(3000, 'x');
+  const Attribute big_attr[] = {{"big", AttributeValue::string(big)}};
+  workload::Generator gen(21);
+  workload::Rng rng(5);
+  std::vector<char> buffer(2048);
+  OtlpJsonEncoder enc;
+  simdjson::dom::parser parser;
+  std::uint64_t submitted = 0, sealed = 0;
+  enc.begin(buffer, buffer.size());
+  auto seal = [&] {
+    const std::string json(enc.finish());
+    if (json.empty()) return;
+    element doc = parse(parser, json);
+    for (element r : array(doc["resourceSpans"]))
+      for (element sc : array(r["scopeSpans"])) sealed += array(sc["spans"]).size();
+    enc.begin(buffer, buffer.size());
+  };
+  for (int i = 0; i < 300; ++i) {
+    workload::Request req;
+    gen.next(req);
+    SpanView group[3] = {req.span, req.span, req.span};
+    const std::size_t n = 1 + rng.next() % 3;
+    if (rng.next() % 10 == 0) group[0].span_id = SpanId{};
+    if (rng.next() % 15 == 0) group[n - 1].attributes = big_attr;
+    submitted += n;
+    const std::span<const SpanView> spans(group, n);
+    append_result r = enc.append(req.resource(), req.scope(), spans);
+    if (r == append_result::batch_full) {
+      seal();
+      r = enc.append(req.resource(), req.scope(), spans);
+      EXPECT_NE(r, append_result::batch_full);
+    }
+  }
+  seal();
+  const EncoderStats& st = enc.stats();
+  EXPECT_GT(st.spans_invalid_id, 0u);
+  EXPECT_GT(st.spans_too_large, 0u);
+  EXPECT_EQ(submitted, sealed + st.spans_invalid_id + st.spans_too_large);
+}
+
 TEST(OtlpJsonEncoder, FailedAppendDoesNotChangeStats) {
   const Attribute attrs[] = {{"bad", AttributeValue::string("\xFF\xFF")}, {"bad", AttributeValue::int64(1)}};
   SpanView s = basic_span(attrs);

@@ -202,8 +202,7 @@ struct Sender::Impl {
   explicit Impl(SenderConfig config)
       : config_(std::move(config)),
         requests_(config_.queue_capacity, 0, config_.max_producers),
-        completions_(config_.queue_capacity * 2, 1, 0),
-        completion_token_(completions_),
+        completions_(config_.queue_capacity * 2, 0, 2),
         rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
 
   // ---- shared state -------------------------------------------------------------------
@@ -211,10 +210,10 @@ struct Sender::Impl {
   CURLM* multi_ = nullptr;
   std::thread thread_;
   moodycamel::ConcurrentQueue<Queued> requests_;
+  // Produced by the sender thread, then (after it is joined) by the thread in shutdown():
+  // two implicit producers. (An explicit ProducerToken shared by the two trips
+  // ThreadSanitizer on moodycamel's block reuse, which it cannot see is fenced.)
   moodycamel::ConcurrentQueue<Completion> completions_;
-  // The one producer of completions: the sender thread, then (after it is joined) the thread
-  // in shutdown(). Never concurrently, so one explicit token serves both.
-  moodycamel::ProducerToken completion_token_;
 
   alignas(64) std::atomic<std::uint64_t> outstanding_{0};  // accepted, completion not popped
   alignas(64) std::atomic<std::uint64_t> unfinished_{0};   // accepted, not completed
@@ -276,7 +275,7 @@ struct Sender::Impl {
     }
     // Preallocated for queue_capacity outstanding completions (try_send bounds them), so the
     // allocating enqueue() is a fallback that never runs.
-    if (!completions_.try_enqueue(completion_token_, c)) completions_.enqueue(completion_token_, c);
+    if (!completions_.try_enqueue(c)) completions_.enqueue(c);
     release(t);
     if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
         closed_.load(std::memory_order_acquire)) {

@@ -25,12 +25,12 @@ constexpr std::size_t k_budget = 1024 * 1024;  // batch budget (bytes)
 struct Corpus {
   explicit Corpus(bool content) : gen(12345, content) {
     for (std::size_t i = 0; i < k_requests; ++i) {
-      reqs.push_back(std::make_unique<workload::Request>());
+      reqs.push_back(std::make_unique<workload::SpanRequest>());
       gen.next(*reqs.back());
     }
   }
-  workload::Generator gen;
-  std::vector<std::unique_ptr<workload::Request>> reqs;
+  workload::SpanGenerator gen;
+  std::vector<std::unique_ptr<workload::SpanRequest>> reqs;
 };
 
 const Corpus& corpus(bool content) {

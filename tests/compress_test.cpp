@@ -21,8 +21,8 @@ namespace {
 
 // A sealed batch of canonical spans, as the pipeline compresses it.
 std::string canonical_batch(std::size_t budget = 256 * 1024, bool content = false) {
-  workload::Generator gen(5, content);
-  workload::Request req;
+  workload::SpanGenerator gen(5, content);
+  workload::SpanRequest req;
   std::vector<char> buffer(budget);
   OtlpJsonEncoder enc;
   enc.begin(buffer, budget);

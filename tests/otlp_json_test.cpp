@@ -166,11 +166,11 @@ void expect_span(element s, const SpanView& want) {
 
 // Many canonical requests, one group each: one resourceSpans per request, every field back.
 void round_trip_workload(bool content) {
-  workload::Generator gen(7, content);
-  std::vector<std::unique_ptr<workload::Request>> reqs;
+  workload::SpanGenerator gen(7, content);
+  std::vector<std::unique_ptr<workload::SpanRequest>> reqs;
   Batch batch(4 << 20);
   for (int i = 0; i < 200; ++i) {
-    reqs.push_back(std::make_unique<workload::Request>());
+    reqs.push_back(std::make_unique<workload::SpanRequest>());
     gen.next(*reqs.back());
     ASSERT_EQ(batch.add(reqs.back()->resource(), reqs.back()->scope(), reqs.back()->spans()),
               append_result::ok);
@@ -184,7 +184,7 @@ void round_trip_workload(bool content) {
   ASSERT_EQ(rs.size(), reqs.size());
   std::size_t i = 0;
   for (element r : rs) {
-    const workload::Request& req = *reqs[i++];
+    const workload::SpanRequest& req = *reqs[i++];
     expect_attributes(r["resource"], req.resource().attributes);
     array ss = r["scopeSpans"];
     ASSERT_EQ(ss.size(), 1u);
@@ -206,8 +206,8 @@ TEST(OtlpJsonEncoder, CanonicalRequestsRoundTripThroughAJsonParser) { round_trip
 TEST(OtlpJsonEncoder, ContentVariantRoundTripsWithEscapesAndNonAscii) { round_trip_workload(true); }
 
 TEST(OtlpJsonEncoder, CanonicalSpanIsAbout1To2KilobytesOfJson) {
-  workload::Generator gen(1);
-  workload::Request req;
+  workload::SpanGenerator gen(1);
+  workload::SpanRequest req;
   gen.next(req);
   Batch batch;
   ASSERT_EQ(batch.add(req.resource(), req.scope(), req.spans()), append_result::ok);
@@ -218,8 +218,8 @@ TEST(OtlpJsonEncoder, CanonicalSpanIsAbout1To2KilobytesOfJson) {
 
 TEST(Workload, SameSeedGivesTheSameRequestsWithoutAllocating) {
   auto encode_n = [](std::uint64_t seed, bool content) {
-    workload::Generator gen(seed, content);
-    workload::Request req;
+    workload::SpanGenerator gen(seed, content);
+    workload::SpanRequest req;
     std::vector<char> buffer(1 << 20);
     OtlpJsonEncoder enc;
     enc.begin(buffer, buffer.size());
@@ -575,10 +575,10 @@ TEST(OtlpJsonEncoder, FinishWithoutSpansReturnsNothing) {
 }
 
 TEST(OtlpJsonEncoder, AppendReportsBatchFullAndTheSealedBatchStaysValid) {
-  workload::Generator gen(3);
-  std::vector<std::unique_ptr<workload::Request>> reqs;
+  workload::SpanGenerator gen(3);
+  std::vector<std::unique_ptr<workload::SpanRequest>> reqs;
   for (int i = 0; i < 40; ++i) {
-    reqs.push_back(std::make_unique<workload::Request>());
+    reqs.push_back(std::make_unique<workload::SpanRequest>());
     gen.next(*reqs.back());
   }
   constexpr std::size_t k_budget = 8 * 1024;
@@ -659,7 +659,7 @@ TEST(OtlpJsonEncoder, EverySpanIsAccountedForAcrossBatches) {
   // submitted = written in sealed batches + invalid ids + too large, with seal-and-retry.
   const std::string big(3000, 'x');
   const Attribute big_attr[] = {{"big", AttributeValue::string(big)}};
-  workload::Generator gen(21);
+  workload::SpanGenerator gen(21);
   workload::Rng rng(5);
   std::vector<char> buffer(2048);
   OtlpJsonEncoder enc;
@@ -675,7 +675,7 @@ TEST(OtlpJsonEncoder, EverySpanIsAccountedForAcrossBatches) {
     enc.begin(buffer, buffer.size());
   };
   for (int i = 0; i < 300; ++i) {
-    workload::Request req;
+    workload::SpanRequest req;
     gen.next(req);
     SpanView group[3] = {req.span, req.span, req.span};
     const std::size_t n = 1 + rng.next() % 3;
@@ -722,10 +722,10 @@ TEST(OtlpJsonEncoder, InvalidLimitsAreRejectedAtConstruction) {
 
 TEST(OtlpJsonEncoder, SteadyStateAllocatesNothing) {
   for (const bool content : {false, true}) {
-    workload::Generator gen(11, content);
-    std::vector<std::unique_ptr<workload::Request>> reqs;
+    workload::SpanGenerator gen(11, content);
+    std::vector<std::unique_ptr<workload::SpanRequest>> reqs;
     for (int i = 0; i < 64; ++i) {
-      reqs.push_back(std::make_unique<workload::Request>());
+      reqs.push_back(std::make_unique<workload::SpanRequest>());
       gen.next(*reqs.back());
     }
     // A value with ill-formed UTF-8 and a duplicate key take the slow paths too.

@@ -1,14 +1,14 @@
 // The reference workload (/work/shared/WORKLOAD.md) as span views and as an LlmRequest:
 // deterministic (seeded splitmix64), header-only, and allocation-free to iterate (the
-// Generator allocates its content texts once, at construction).
+// SpanGenerator allocates its content texts once, at construction).
 //
-//   tracecast::workload::Generator gen(/*seed=*/42, /*content=*/true);
-//   tracecast::workload::Request req;
+//   tracecast::workload::SpanGenerator gen(/*seed=*/42, /*content=*/true);
+//   tracecast::workload::SpanRequest req;
 //   gen.next(req);                       // no allocation
 //   encoder.append(req.resource(), req.scope(), req.spans());
 //   LlmRequest llm = req.llm_request();  // the same request for the gateway-facing API
 //
-// A Request holds the bytes its views point at: do not move or copy it while views are used
+// A SpanRequest holds the bytes its views point at: do not move or copy it while views are used
 // (copying is deleted for that reason).
 #pragma once
 
@@ -32,7 +32,7 @@ inline constexpr std::string_view k_scope_version = "0.1.0";
 inline constexpr std::uint64_t k_base_unix_nano = 1'760'000'000'000'000'000ull;  // Oct 2025
 
 // 50 model names, as the gateway sees them.
-inline constexpr std::array<std::string_view, 50> k_models = {
+inline constexpr std::array<std::string_view, 50> k_model_names = {
     "openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4-turbo", "openai/gpt-4.1",
     "openai/gpt-4.1-mini", "openai/o1", "openai/o1-mini", "openai/o3", "openai/o3-mini",
     "openai/o4-mini", "anthropic/claude-3.5-sonnet", "anthropic/claude-3.5-haiku",
@@ -74,10 +74,10 @@ class Rng {
 
 // One canonical gateway request: its resource, scope and one CLIENT span (plus the content
 // attributes in the content variant), with the bytes the views point at.
-struct Request {
-  Request() = default;
-  Request(const Request&) = delete;
-  Request& operator=(const Request&) = delete;
+struct SpanRequest {
+  SpanRequest() = default;
+  SpanRequest(const SpanRequest&) = delete;
+  SpanRequest& operator=(const SpanRequest&) = delete;
 
   [[nodiscard]] ResourceView resource() const noexcept {
     return ResourceView{std::span<const Attribute>(resource_attrs)};
@@ -85,7 +85,7 @@ struct Request {
   [[nodiscard]] ScopeView scope() const noexcept { return ScopeView{k_scope_name, k_scope_version}; }
   [[nodiscard]] std::span<const SpanView> spans() const noexcept { return {&span, 1}; }
 
-  // The same request as the gateway-facing LlmRequest (views into this Request).
+  // The same request as the gateway-facing LlmRequest (views into this SpanRequest).
   [[nodiscard]] LlmRequest llm_request() const noexcept {
     LlmRequest r;
     r.account = account;
@@ -131,10 +131,10 @@ struct Request {
   SpanView span{};
 };
 
-class Generator {
+class SpanGenerator {
  public:
   // content: add gen_ai.prompt / gen_ai.completion (~1 KiB each) to every span.
-  explicit Generator(std::uint64_t seed, bool content = false) : rng_(seed), content_(content) {
+  explicit SpanGenerator(std::uint64_t seed, bool content = false) : rng_(seed), content_(content) {
     static constexpr std::string_view k_prompt_piece =
         "{\"role\":\"user\",\"content\":\"Résumé of the \\\"Q3\\\" naïve-Bayes run:\\n"
         "\\tpath C:\\\\data\\\\q3.csv — Grüße, ¿qué tal? 数据 ok 🚀\"},\n";
@@ -149,11 +149,11 @@ class Generator {
       while (c.size() < 1000 + 8 * v) c += k_completion_piece;
     }
   }
-  Generator(const Generator&) = delete;
-  Generator& operator=(const Generator&) = delete;
+  SpanGenerator(const SpanGenerator&) = delete;
+  SpanGenerator& operator=(const SpanGenerator&) = delete;
 
   // Fills `r` with the next request of the sequence. Does not allocate.
-  void next(Request& r) noexcept {
+  void next(SpanRequest& r) noexcept {
     const std::uint64_t n = counter_++;
     static constexpr char k_alnum[] =
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -163,7 +163,7 @@ class Generator {
     r.request_id[2] = 'n';
     r.request_id[3] = '-';
 
-    r.model = k_models[rng_.next() % k_models.size()];
+    r.model = k_model_names[rng_.next() % k_model_names.size()];
     r.provider = r.model.substr(0, r.model.find('/'));
     r.response_model_len = static_cast<std::size_t>(std::snprintf(
         r.response_model, sizeof r.response_model, "%.*s-2024-08-06",

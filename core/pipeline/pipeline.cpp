@@ -335,12 +335,17 @@ struct Pipeline::Impl {
         d.drop(DropReason::backpressure, n);
         return;
       }
+      const std::size_t before = d.encoder.span_count();
       switch (d.encoder.append(resource, scope, spans)) {
-        case append_result::ok:
-          d.counters.in_flight += n;
-          d.open_spans += n;
+        case append_result::ok: {
+          // The encoder skips (and counts) a span with an all-zero id; it is not in flight.
+          const auto written = static_cast<std::uint32_t>(d.encoder.span_count() - before);
+          if (written != n) d.drop(DropReason::invalid, n - written);
+          d.counters.in_flight += written;
+          d.open_spans += written;
           if (d.open_spans >= config.batch.max_spans) seal(d, false);
           return;
+        }
         case append_result::batch_full:
           // The batch is full before max_spans: the destination is busy; its next batch
           // starts one class larger.

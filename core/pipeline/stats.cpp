@@ -13,6 +13,7 @@ std::string_view to_string(DropReason reason) noexcept {
     case DropReason::partial_rejected: return "partial_rejected";
     case DropReason::shutdown: return "shutdown";
     case DropReason::removed: return "removed";
+    case DropReason::invalid: return "invalid";
     case DropReason::k_count: break;
   }
   return "unknown";

@@ -94,13 +94,15 @@ enum class DropReason : std::uint8_t {
   partial_rejected,   // 2xx with partialSuccess.rejectedSpans
   shutdown,           // not delivered by the shutdown deadline
   removed,            // destination removed before they were sent
+  invalid,            // refused by the encoder (all-zero trace or span id; mapping never makes one)
   k_count
 };
 inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReason::k_count);
 [[nodiscard]] std::string_view to_string(DropReason reason) noexcept;
 
-// Request latency histogram (try_send to completion, retries included): bucket i counts
-// requests with latency <= k_latency_bounds_ms[i]; the last bucket is +Inf.
+// Request latency histogram (try_send to completion, retries included): bucket i counts the
+// requests with k_latency_bounds_ms[i-1] < latency <= k_latency_bounds_ms[i] (not cumulative;
+// the Prometheus output accumulates); the last bucket is everything above the last bound.
 inline constexpr std::array<double, 12> k_latency_bounds_ms = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000};
 
 struct DestinationCounters {

@@ -1,5 +1,8 @@
 #include "producers.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <chrono>
 
 #include "llm_workload.h"
@@ -63,6 +66,20 @@ ProducerTotals ProducerGroup::totals() const noexcept {
     t.closed += s->closed.load(std::memory_order_relaxed);
   }
   return t;
+}
+
+std::uint64_t ProducerGroup::threads_cpu_ns() const noexcept {
+  std::uint64_t total = 0;
+  for (const std::thread& t : threads_) {
+    clockid_t clock{};
+    timespec ts{};
+    // const_cast: native_handle() is not const, and reading the handle changes nothing.
+    if (pthread_getcpuclockid(const_cast<std::thread&>(t).native_handle(), &clock) == 0 &&
+        clock_gettime(clock, &ts) == 0) {
+      total += static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(ts.tv_nsec);
+    }
+  }
+  return total;
 }
 
 void ProducerGroup::latency(HistogramCounts& out) const noexcept {

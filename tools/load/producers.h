@@ -71,6 +71,10 @@ class ProducerGroup {
   // Merged submit-latency histogram, in TickClock ticks, cumulative since start.
   // Thread-safe. No heap allocation.
   void latency(HistogramCounts& out) const noexcept;
+  // CPU time (user + sys) the producer threads have used so far, ns, from their thread CPU
+  // clocks: what the gateway threads spent (generating, submitting, sleeping). Call between
+  // start() and join(). Thread-safe with the producers. No allocation.
+  [[nodiscard]] std::uint64_t threads_cpu_ns() const noexcept;
   [[nodiscard]] const ProducerOptions& options() const noexcept { return options_; }
 
  private:

@@ -151,14 +151,61 @@ AttributeValue copy_value(const AttributeValue& v, std::size_t limit, SlotArena&
 
 }  // namespace
 
+// The free slots: a lock-free LIFO stack of slot indices (Treiber stack with a 32-bit ABA
+// tag beside the 32-bit index in one 64-bit head). LIFO, not FIFO, on purpose: the slot a
+// producer takes is the one the consumer released last, still warm in cache, so the working
+// set stays a few hundred slots instead of cycling through the whole ring (with FIFO reuse
+// every submit wrote ~11 cold cache lines: measured ~2x slower per submit).
+//
+//   head = [ tag:32 | index:32 ]     next[index] -> the index below it; k_empty ends the chain
+class FreeStack {
+ public:
+  static constexpr std::uint32_t k_empty = ~0u;
+
+  explicit FreeStack(std::uint32_t capacity) : next_(new std::atomic<std::uint32_t>[capacity]) {
+    for (std::uint32_t i = 0; i < capacity; ++i)
+      next_[i].store(i + 1 < capacity ? i + 1 : k_empty, std::memory_order_relaxed);
+    head_.store(capacity == 0 ? k_empty : 0, std::memory_order_release);
+  }
+
+  // Many threads. acquire on success pairs with push()'s release: the consumer's reads of a
+  // slot happen before the producer that pops it writes the slot again.
+  bool try_pop(std::uint32_t& out) noexcept {
+    std::uint64_t h = head_.load(std::memory_order_acquire);
+    while (true) {
+      const auto index = static_cast<std::uint32_t>(h);
+      if (index == k_empty) return false;
+      const std::uint32_t below = next_[index].load(std::memory_order_relaxed);
+      const std::uint64_t tagged = (((h >> 32) + 1) << 32) | below;
+      if (head_.compare_exchange_weak(h, tagged, std::memory_order_acquire, std::memory_order_acquire)) {
+        out = index;
+        return true;
+      }
+    }
+  }
+
+  // Pushes ids[0..n) as one chain with a single CAS (ids[0] on top). Any thread.
+  void push(const std::uint32_t* ids, std::size_t n) noexcept {
+    if (n == 0) return;
+    for (std::size_t i = 0; i + 1 < n; ++i) next_[ids[i]].store(ids[i + 1], std::memory_order_relaxed);
+    std::uint64_t h = head_.load(std::memory_order_relaxed);
+    std::uint64_t tagged;
+    do {
+      next_[ids[n - 1]].store(static_cast<std::uint32_t>(h), std::memory_order_relaxed);
+      tagged = (((h >> 32) + 1) << 32) | ids[0];
+    } while (!head_.compare_exchange_weak(h, tagged, std::memory_order_release, std::memory_order_relaxed));
+  }
+
+ private:
+  alignas(64) std::atomic<std::uint64_t> head_{0};
+  std::unique_ptr<std::atomic<std::uint32_t>[]> next_;
+};
+
 class IngestRing::Producer {
  public:
-  Producer(moodycamel::ConcurrentQueue<std::uint32_t>& ready,
-           moodycamel::ConcurrentQueue<std::uint32_t>& free)
-      : ready_token(ready), free_token(free) {}
+  explicit Producer(moodycamel::ConcurrentQueue<std::uint32_t>& ready) : ready_token(ready) {}
 
   moodycamel::ProducerToken ready_token;
-  moodycamel::ConsumerToken free_token;
   // A slot this producer took but could not publish (the ready queue had no preallocated
   // block left): kept for its next submit instead of being lost. ~0u: none.
   std::uint32_t spare = ~0u;
@@ -181,13 +228,11 @@ void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
 struct IngestRing::Impl {
   Impl(const IngestConfig& c)
       : ready(c.capacity, c.max_producers, 0),
-        free(c.capacity, 1, 0),
-        free_producer(free),
+        free(c.capacity),
         ready_consumer(ready) {}
 
   moodycamel::ConcurrentQueue<std::uint32_t> ready;  // MPSC: producers -> consumer
-  moodycamel::ConcurrentQueue<std::uint32_t> free;   // SPMC: consumer -> producers
-  moodycamel::ProducerToken free_producer;           // the consumer's
+  FreeStack free;                                    // consumer -> producers (LIFO)
   moodycamel::ConsumerToken ready_consumer;          // the consumer's
   char* slots = nullptr;
   std::size_t slot_bytes = 0;
@@ -234,14 +279,6 @@ IngestRing::IngestRing(const IngestConfig& config) : config_(config), capacity_(
   impl_->slots = static_cast<char*>(std::aligned_alloc(k_cache_line, total));
   if (impl_->slots == nullptr) throw std::bad_alloc();
   std::memset(impl_->slots, 0, total);  // touch every page now, not on the hot path
-  // Every slot starts free. The consumer is the free queue's only producer.
-  constexpr std::uint32_t k_chunk = 1024;
-  std::uint32_t ids[k_chunk];
-  for (std::uint32_t base = 0; base < config.capacity; base += k_chunk) {
-    const std::uint32_t n = config.capacity - base < k_chunk ? config.capacity - base : k_chunk;
-    for (std::uint32_t i = 0; i < n; ++i) ids[i] = base + i;
-    if (!impl_->free.enqueue_bulk(impl_->free_producer, ids, n)) throw std::bad_alloc();
-  }
 }
 
 IngestRing::~IngestRing() {
@@ -253,7 +290,7 @@ IngestRing::Producer& IngestRing::make_producer() {
   if (impl_->producers.size() >= config_.max_producers)
     throw std::length_error("IngestRing::make_producer: more than max_producers (" +
                             std::to_string(config_.max_producers) + ") producers");
-  Producer& p = impl_->producers.emplace_back(impl_->ready, impl_->free);
+  Producer& p = impl_->producers.emplace_back(impl_->ready);
   impl_->producer_count.store(impl_->producers.size(), std::memory_order_release);
   return p;
 }
@@ -302,8 +339,14 @@ bool IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
   rec->session_id = append(p, r.session_id);
   for (std::size_t i = 0; i < r.metadata.size(); ++i) {
     const MetadataEntry& e = r.metadata[i];
-    meta[i].key = append(p, e.key);
-    meta[i].value = e.value.type() == ValueType::string ? AttributeValue::string(append(p, e.value.as_string())) : e.value;
+    // Built in place (no temporary): a temporary's 16-byte reload of two 8-byte stores
+    // stalled store forwarding on every entry (perf: the hottest instruction of the copy).
+    const std::string_view key = append(p, e.key);
+    if (e.value.type() == ValueType::string) {
+      ::new (&meta[i]) MetadataEntry{key, AttributeValue::string(append(p, e.value.as_string()))};
+    } else {
+      ::new (&meta[i]) MetadataEntry{key, e.value};
+    }
   }
   rec->metadata = std::span<const MetadataEntry>(meta, r.metadata.size());
   rec->error_message = append(p, r.error_message);
@@ -364,7 +407,7 @@ submit_result IngestRing::try_submit(Producer& p, const LlmRequest& r) noexcept 
   std::uint32_t slot = p.spare;
   if (slot != ~0u) {
     p.spare = ~0u;
-  } else if (!impl_->free.try_dequeue(p.free_token, slot)) {
+  } else if (!impl_->free.try_pop(slot)) {
     bump(p.rejected_full);
     p.busy.store(0, std::memory_order_release);
     return submit_result::full;
@@ -398,12 +441,7 @@ std::size_t IngestRing::dequeue_ready(std::uint32_t* out, std::size_t max) noexc
 const LlmRequest& IngestRing::record(std::uint32_t index) const noexcept { return *impl_->header(index); }
 
 void IngestRing::release(const std::uint32_t* indices, std::size_t n) noexcept {
-  // The free queue was preallocated for every slot, so this never needs a new block.
-  if (!impl_->free.try_enqueue_bulk(impl_->free_producer, indices, n)) {
-    for (std::size_t i = 0; i < n; ++i) {
-      while (!impl_->free.try_enqueue(impl_->free_producer, indices[i])) std::this_thread::yield();
-    }
-  }
+  impl_->free.push(indices, n);
   drained_ += n;
   drained_published_.store(drained_, std::memory_order_release);
 }

@@ -1,15 +1,16 @@
 // The ingest ring: where gateway threads hand requests to the pipeline.
 //
-//   producers (gateway threads)                      consumer (one encoder worker)
-//   try_submit: free.try_dequeue(slot) --copy--> slot[i] --ready.try_enqueue(i)--> drain
-//                        ^                                                           |
-//                        +------------------ free.enqueue_bulk(i...) <---------------+
+//   producers (gateway threads)                         consumer (one encoder worker)
+//   try_submit: free.try_pop(slot) --copy--> slot[i] --ready.try_enqueue(i)--> drain
+//                       ^                                                        |
+//                       +--------------- free.push(i...) (one CAS) <-------------+
 //
 // `capacity` slots of `slot_bytes` each are allocated (and touched) once, at construction.
-// Two lock-free queues of slot indices (moodycamel ConcurrentQueue, preallocated, explicit
-// tokens, `try_` calls only) move slots between producers and the consumer: submit never
-// blocks and never allocates. No free slot: `full`, counted. Values are cut to the
-// configured limits at a UTF-8 boundary while copying, and every cut is counted.
+// Slot indices travel to the consumer on a lock-free MPSC queue (moodycamel ConcurrentQueue,
+// preallocated, explicit producer tokens, `try_` calls only) and come back on a lock-free
+// LIFO stack, so producers reuse the slots the consumer just released, still warm in cache.
+// Submit never blocks and never allocates. No free slot: `full`, counted. Values are cut to
+// the configured limits at a UTF-8 boundary while copying, and every cut is counted.
 #pragma once
 
 #include <atomic>

@@ -1,5 +1,7 @@
 #include "tracecast/pipeline.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -234,7 +236,10 @@ struct Pipeline::Impl {
     outstanding.resize(64);
     for (std::uint32_t i = 64; i-- > 0;) free_outstanding.push_back(i);
     max_class = pool.class_for(config.batch.max_bytes);
-    worker = std::thread([this] { run(); });
+    worker = std::thread([this] {
+      pthread_setname_np(pthread_self(), "tracecast-work");  // shows in top, perf, gdb
+      run();
+    });
   }
 
   // --- commands from other threads (the worker owns every destination and counter) --------

@@ -685,7 +685,10 @@ Sender::Sender(SenderConfig config) {
                     static_cast<long>(std::max<std::uint32_t>(impl_->config_.max_in_flight_total, 16)));
   curl_multi_setopt(impl_->multi_, CURLMOPT_MAX_HOST_CONNECTIONS,
                     static_cast<long>(impl_->config_.max_connections_per_host));
-  impl_->thread_ = std::thread([impl = impl_.get()] { impl->run(); });
+  impl_->thread_ = std::thread([impl = impl_.get()] {
+    pthread_setname_np(pthread_self(), "tracecast-send");  // shows in top, perf, gdb
+    impl->run();
+  });
 }
 
 Sender::~Sender() {

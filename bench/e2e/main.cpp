@@ -94,6 +94,8 @@ struct Figures {
   double harness_cpu_ns_per_request = 0;  // the baseline's CPU per request
   double pipeline_cpu_ns_per_span = 0;  // (CPU - harness share) / delivered spans
   double background_cpu_ns_per_span = 0;  // CPU of every thread but the producers / delivered
+  double worker_cpu_ns_per_span = 0;    // the pipeline's worker thread (tracecast-work*)
+  double sender_cpu_ns_per_span = 0;    // the sender thread (tracecast-send*)
   double submit_p50_ns = 0;             // submit() call latency, window
   double submit_p99_ns = 0;
   double allocs_per_span = 0;
@@ -255,12 +257,16 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   producers.latency(l0);
   const std::uint64_t a0 = bench::heap_allocations();
   const std::uint64_t pc0 = producers.threads_cpu_ns();
+  const std::uint64_t w0 = threads_cpu_ns_by_name("tracecast-work");
+  const std::uint64_t x0 = threads_cpu_ns_by_name("tracecast-send");
   const std::uint64_t c0 = process_cpu_ns();
   const auto t0 = steady::now();
   sleep_s(o.seconds);
   const auto t1 = steady::now();
   const std::uint64_t c1 = process_cpu_ns();
   const std::uint64_t pc1 = producers.threads_cpu_ns();
+  const std::uint64_t w1 = threads_cpu_ns_by_name("tracecast-work");
+  const std::uint64_t x1 = threads_cpu_ns_by_name("tracecast-send");
   const std::uint64_t a1 = bench::heap_allocations();
   producers.latency(l1);
   const ProducerTotals p1 = producers.totals();
@@ -284,6 +290,8 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   f.allocs_per_span = delivered > 0 ? static_cast<double>(a1 - a0) / delivered : 0;
   const double producers_cpu = static_cast<double>(pc1 - pc0);
   f.background_cpu_ns_per_span = delivered > 0 ? std::max(0.0, cpu - producers_cpu) / delivered : 0;
+  f.worker_cpu_ns_per_span = delivered > 0 ? static_cast<double>(w1 - w0) / delivered : 0;
+  f.sender_cpu_ns_per_span = delivered > 0 ? static_cast<double>(x1 - x0) / delivered : 0;
   const HistogramCounts lat = l1.minus(l0);
   f.submit_p50_ns = lat.quantile(0.5) * TickClock::ns_per_tick();
   f.submit_p99_ns = lat.quantile(0.99) * TickClock::ns_per_tick();
@@ -331,7 +339,8 @@ Figures median_of(const std::vector<Figures>& runs) {
   for (double Figures::*field :
        {&Figures::delivered_per_s, &Figures::submitted_per_s, &Figures::cpu_ns_per_span,
         &Figures::harness_cpu_ns_per_request, &Figures::pipeline_cpu_ns_per_span,
-        &Figures::background_cpu_ns_per_span, &Figures::submit_p50_ns, &Figures::submit_p99_ns, &Figures::allocs_per_span,
+        &Figures::background_cpu_ns_per_span, &Figures::worker_cpu_ns_per_span, &Figures::sender_cpu_ns_per_span,
+        &Figures::submit_p50_ns, &Figures::submit_p99_ns, &Figures::allocs_per_span,
         &Figures::peak_rss_mb, &Figures::dropped, &Figures::dropped_window, &Figures::healthy_delivered_per_s,
         &Figures::dead_dropped, &Figures::sink_spans, &Figures::delivered_total}) {
     m.*field = med(field);
@@ -423,8 +432,8 @@ int main(int argc, char** argv) {
     std::printf("tracecast-bench-e2e: %.1f s window after %.1f s warm-up, %u producer threads, %.0f req/s "
                 "(flat-out configs: unlimited), %u repetition(s), medians\n",
                 o.seconds, o.warmup, o.threads, o.rate, o.repetitions);
-    std::printf("%-26s %12s %12s %10s %10s %9s %9s %8s %8s %12s  %s\n", "config", "delivered/s", "submitted/s",
-                "cpu ns/sp", "pipe ns/sp", "bg ns/sp", "submit50", "allocs", "RSS MB", "dropped", "notes");
+    std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", "config", "delivered/s",
+                "submitted/s", "cpu ns/sp", "pipe ns/sp", "bg ns/sp", "work ns", "send ns", "submit50", "allocs", "RSS MB", "dropped", "notes");
   }
   // A dead-destination configuration is judged against `fanout` of the same invocation.
   if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), "fanout") == o.only.end() &&
@@ -451,6 +460,8 @@ int main(int argc, char** argv) {
         << ",\"pipeline_cpu_ns_per_span\":" << fmt(m.pipeline_cpu_ns_per_span, 1)
         << ",\"harness_cpu_ns_per_request\":" << fmt(m.harness_cpu_ns_per_request, 1)
         << ",\"background_cpu_ns_per_span\":" << fmt(m.background_cpu_ns_per_span, 1)
+        << ",\"worker_cpu_ns_per_span\":" << fmt(m.worker_cpu_ns_per_span, 1)
+        << ",\"sender_cpu_ns_per_span\":" << fmt(m.sender_cpu_ns_per_span, 1)
         << ",\"submit_p50_ns\":" << fmt(m.submit_p50_ns, 1) << ",\"submit_p99_ns\":" << fmt(m.submit_p99_ns, 1)
         << ",\"allocs_per_span\":" << fmt(m.allocs_per_span, 4) << ",\"peak_rss_mb\":" << fmt(m.peak_rss_mb, 1)
         << ",\"dropped\":" << fmt(m.dropped, 0) << ",\"dropped_in_window\":" << fmt(m.dropped_window, 0)
@@ -473,10 +484,11 @@ int main(int argc, char** argv) {
       }
       if (!m.sink_match) notes += " SINK MISMATCH";
       if (!m.error.empty()) notes += " ERROR: " + m.error;
-      std::printf("%-26s %12s %12s %10s %10s %9s %9s %8s %8s %12s  %s%s\n", spec.name.c_str(),
+      std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s%s\n", spec.name.c_str(),
                   fmt(m.delivered_per_s, 0).c_str(), fmt(m.submitted_per_s, 0).c_str(),
                   fmt(m.cpu_ns_per_span, 0).c_str(), fmt(m.pipeline_cpu_ns_per_span, 0).c_str(),
-                  fmt(m.background_cpu_ns_per_span, 0).c_str(), fmt(m.submit_p50_ns, 0).c_str(),
+                  fmt(m.background_cpu_ns_per_span, 0).c_str(), fmt(m.worker_cpu_ns_per_span, 0).c_str(),
+                  fmt(m.sender_cpu_ns_per_span, 0).c_str(), fmt(m.submit_p50_ns, 0).c_str(),
                   fmt(m.allocs_per_span, 2).c_str(), fmt(m.peak_rss_mb, 1).c_str(), fmt(m.dropped, 0).c_str(),
                   m.dropped > 0 ? ("(" + m.main_reason + ") ").c_str() : "", notes.c_str());
       std::fflush(stdout);
@@ -494,15 +506,16 @@ int main(int argc, char** argv) {
                 << ",\"peak_rss_mb\":null,\"dropped\":0,\"baseline\":true,\"rate\":" << (key.first ? 0 : o.rate)
                 << ",\"threads\":" << o.threads << "}\n";
     } else {
-      std::printf("%-26s %12s %12s %10s %10s %9s %9s %8s %8s %12s  %s\n", name.c_str(), "-",
-                  fmt(h.requests_per_s, 0).c_str(), fmt(h.cpu_ns_per_request, 0).c_str(), "-", "-", "-",
+      std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", name.c_str(), "-",
+                  fmt(h.requests_per_s, 0).c_str(), fmt(h.cpu_ns_per_request, 0).c_str(), "-", "-", "-", "-", "-",
                   fmt(h.allocs_per_request, 2).c_str(), "-", "-", "per request: generator + clock + schedule, no submit");
     }
   }
   if (!o.json) {
     std::printf("cpu ns/sp: process user+sys CPU per delivered span (sink excluded); pipe ns/sp: the same minus\n"
                 "the baseline-producers harness (generator + clock + rate schedule alone); bg ns/sp: CPU of the\n"
-                "pipeline's own threads (all but the producers) per delivered span; submit50: submit() p50 ns;\n"
+                "pipeline's own threads (all but the producers) per delivered span, of which work ns = the\n"
+                "worker (map, encode, compress), send ns = the sender (curl); submit50: submit() p50 ns;\n"
                 "allocs: operator new calls per delivered span.\n");
   }
   return failed ? 1 : 0;

@@ -1,9 +1,11 @@
 #include "resource_usage.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -59,6 +61,33 @@ std::uint64_t rss_high_water_bytes() noexcept {
 }
 
 std::uint64_t current_rss_bytes() noexcept { return status_kb_field("VmRSS"); }
+
+std::uint64_t threads_cpu_ns_by_name(const char* prefix) noexcept {
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return 0;
+  const std::size_t prefix_len = std::strlen(prefix);
+  std::uint64_t total = 0;
+  auto read_small = [](const char* path, char* buf, std::size_t cap) -> std::size_t {
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    const ssize_t n = ::read(fd, buf, cap - 1);
+    ::close(fd);
+    const std::size_t len = n > 0 ? static_cast<std::size_t>(n) : 0;
+    buf[len] = '\0';
+    return len;
+  };
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300];
+    char buf[128];
+    std::snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    if (read_small(path, buf, sizeof buf) < prefix_len || std::strncmp(buf, prefix, prefix_len) != 0) continue;
+    std::snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+    if (read_small(path, buf, sizeof buf) > 0) total += std::strtoull(buf, nullptr, 10);
+  }
+  ::closedir(dir);
+  return total;
+}
 
 bool reset_rss_high_water() noexcept {
   const int fd = ::open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);

@@ -22,6 +22,12 @@ namespace tracecast::load {
 // Current resident set size (VmRSS), bytes; 0 if unreadable. Thread-safe. No heap allocation.
 [[nodiscard]] std::uint64_t current_rss_bytes() noexcept;
 
+// CPU time (ns) of this process's threads whose name (/proc/self/task/*/comm) starts with
+// `prefix`, e.g. "tracecast-work" (the pipeline's worker) or "tracecast-send" (the sender),
+// from /proc/self/task/*/schedstat (ns resolution). 0 when none matches. Thread-safe. No
+// operator-new allocation (opendir mallocs).
+[[nodiscard]] std::uint64_t threads_cpu_ns_by_name(const char* prefix) noexcept;
+
 // Resets VmHWM to the current RSS (writes "5" to /proc/self/clear_refs, Linux >= 4.0), so
 // that one process can measure the peak of several runs one after the other. false when the
 // kernel refuses. Thread-safe. No heap allocation.

@@ -512,6 +512,9 @@ int main(int argc, char** argv) {
   producers.request_stop();
   producers.join();
   const auto producers_done = steady::now();
+  // The pipeline's own threads (named by the library), read before shutdown joins them.
+  const std::uint64_t worker_ns = threads_cpu_ns_by_name("tracecast-work");
+  const std::uint64_t sender_ns = threads_cpu_ns_by_name("tracecast-send");
   const ProducerTotals ptotals = producers.totals();
   HistogramCounts latency;
   producers.latency(latency);
@@ -594,6 +597,7 @@ int main(int argc, char** argv) {
       << ",\"submit_latency_ns\":{\"p50\":" << latency.quantile(0.5) * ns_per_tick
       << ",\"p99\":" << latency.quantile(0.99) * ns_per_tick << ",\"p999\":" << latency.quantile(0.999) * ns_per_tick << "}"
       << ",\"cpu_ns_per_delivered_span\":" << cpu_per_span << ",\"peak_rss_mb\":" << static_cast<double>(peak_rss) / 1048576.0
+      << ",\"worker_cpu_ns\":" << worker_ns << ",\"sender_cpu_ns\":" << sender_ns
       << ",\"memory_peak_bytes\":" << fin.memory_peak_bytes << ",\"destinations_shown\":[";
     for (std::size_t i = 0; i < shown.size(); ++i) {
       const auto& d = *shown[i];
@@ -650,6 +654,11 @@ int main(int argc, char** argv) {
     o << "process:    " << (fin.total.delivered > 0 ? human_ns(cpu_per_span) : std::string("n/a")) << " CPU per delivered span (user+sys "
       << static_cast<double>(cpu_ns) / 1e9 << " s, load generation included), peak RSS "
       << human_bytes(static_cast<double>(peak_rss)) << "\n";
+    if (fin.total.delivered > 0 && (worker_ns | sender_ns) != 0) {
+      const double d = static_cast<double>(fin.total.delivered);
+      o << "threads:    worker " << human_ns(static_cast<double>(worker_ns) / d) << ", sender "
+        << human_ns(static_cast<double>(sender_ns) / d) << " CPU per delivered span (until the load stopped)\n";
+    }
     o << "destinations (" << fin.destinations.size() << "; top by delivered, then any dead or losing spans):\n";
     for (const auto* d : shown) {
       o << "  " << d->name << (d->account.empty() ? "" : " [" + d->account + "]") << ": submitted " << d->submitted

@@ -320,11 +320,12 @@ TEST_F(MappingTest, ThirtyTwoHexDigitTraceIdIsUsedAsIs) {
 }
 
 TEST_F(MappingTest, AllZeroOrMalformedHexTraceIdIsHashedNotUsed) {
-  MetadataEntry meta[] = {{"trace_id", AttributeValue::string(std::string(32, '0'))}};
+  const std::string zeros(32, '0');
+  MetadataEntry meta[] = {{"trace_id", AttributeValue::string(zeros)}};
   Canonical c;
   c.r.metadata = meta;
   EXPECT_TRUE(map(c.r).trace_id().valid());
-  EXPECT_EQ(map(c.r).trace_id(), derive_trace_id("acct_1", std::string(32, '0')));
+  EXPECT_EQ(map(c.r).trace_id(), derive_trace_id("acct_1", zeros));
 }
 
 TEST_F(MappingTest, WithoutTraceIdEveryRequestIsItsOwnTrace) {

@@ -14,6 +14,8 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 #include "gateway_text.h"
 
@@ -66,6 +68,26 @@ struct Key {
     return std::memcmp(raw, lit, N - 1) == 0 && raw[N - 1] == '"';
   }
 };
+
+// Visits the fields of obj in order: visit(key, value), or visit(field) where the caller needs
+// the key's text. visit returns false to stop early. Returns the error that broke the object
+// (nothing is recorded: each caller says what a broken object means to it), else SUCCESS.
+// Allocates nothing.
+template <typename Visit>
+[[nodiscard]] simdjson::error_code for_each_field(od::object& obj, Visit&& visit) noexcept {
+  for (auto field_result : obj) {
+    if (const auto err = field_result.error()) return err;
+    od::field& field = field_result.value_unsafe();
+    bool more;
+    if constexpr (std::is_invocable_v<Visit&, od::field&>) {
+      more = visit(field);
+    } else {
+      more = visit(Key{field.key().raw()}, field.value());
+    }
+    if (!more) break;
+  }
+  return simdjson::SUCCESS;
+}
 
 // Issues found by one call, and the first one's description.
 struct Issues {
@@ -292,37 +314,25 @@ struct BodyParse {
     return true;
   }
 
-  // An integer; null leaves out untouched. false: wrong type.
-  bool read_int(od::value& v, std::int64_t& out) noexcept {
-    std::int64_t i = 0;
-    if (!v.get_int64().get(i)) {
-      out = i;
+  // Stores got, the value v read as a scalar; null leaves out untouched. false: wrong type.
+  template <typename T>
+  static bool read_scalar(od::value& v, simdjson::simdjson_result<T> got, T& out) noexcept {
+    T x{};
+    if (!std::move(got).get(x)) {
+      out = x;
       return true;
     }
     bool is_null = false;
     return !v.is_null().get(is_null) && is_null;
   }
+
+  // An integer; null leaves out untouched. false: wrong type.
+  bool read_int(od::value& v, std::int64_t& out) noexcept { return read_scalar(v, v.get_int64(), out); }
 
   // A number (integer or not); null leaves out untouched.
-  bool read_double(od::value& v, double& out) noexcept {
-    double d = 0;
-    if (!v.get_double().get(d)) {
-      out = d;
-      return true;
-    }
-    bool is_null = false;
-    return !v.is_null().get(is_null) && is_null;
-  }
+  bool read_double(od::value& v, double& out) noexcept { return read_scalar(v, v.get_double(), out); }
 
-  bool read_bool(od::value& v, bool& out) noexcept {
-    bool b = false;
-    if (!v.get_bool().get(b)) {
-      out = b;
-      return true;
-    }
-    bool is_null = false;
-    return !v.is_null().get(is_null) && is_null;
-  }
+  bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
 };
 
 struct GatewayParser::Impl {
@@ -516,14 +526,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   od::object obj;
   bool provider_given = false;
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
-    for (auto field_result : obj) {
-      if (const auto err = field_result.error()) {
-        bp.broken(err);
-        break;
-      }
-      od::field& field = field_result.value_unsafe();
-      const Key key{field.key().raw()};
-      od::value& v = field.value();
+    const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
       if (key == "model") {
         if (!bp.read_string(v, out.requested_model)) bp.wrong_type("request: model is not a string");
       } else if (key == "messages") {
@@ -540,7 +543,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
               out.prompt = {start.data(),
                             static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())};
             bp.broken(simdjson::TAPE_ERROR);
-            break;
+            return false;
           }
         } else if (!bp.read_string(v, out.prompt)) {
           bp.wrong_type("request: messages is not an array");
@@ -581,7 +584,9 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '"') provider_given = bp.read_string(v, out.provider);
       }
-    }
+      return true;
+    });
+    if (err) bp.broken(err);
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
   }
@@ -605,23 +610,18 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     bp.wrong_type("request: trace is not an object");
     return;
   }
-  for (auto field_result : trace) {
-    if (const auto err = field_result.error()) {
-      bp.broken(err);
-      return;
-    }
-    od::field& field = field_result.value_unsafe();
+  const auto err = for_each_field(trace, [&](od::field& field) noexcept {
     if (user_count >= max_keys) {
       bp.issues.add(ParseIssue::too_many_metadata_keys,
                     "request: trace has more keys than max_metadata_keys (rest dropped)");
-      return;
+      return false;
     }
     std::string_view key = raw_key(field.key(), bp.parse_end);
     if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
       std::string_view unescaped;
       if (field.unescaped_key().get(unescaped)) {
         bp.broken(simdjson::STRING_ERROR);
-        return;
+        return false;
       }
       key = bp.arena.copy(unescaped);
     } else {
@@ -631,7 +631,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     od::json_type type;
     if (value.type().get(type)) {
       bp.broken(simdjson::TAPE_ERROR);
-      return;
+      return false;
     }
     AttributeValue attr;
     bool ok = true;
@@ -676,10 +676,12 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     }
     if (!ok) {
       bp.broken(simdjson::TAPE_ERROR);
-      return;
+      return false;
     }
     metadata[user_count++] = {key, attr};
-  }
+    return true;
+  });
+  if (err) bp.broken(err);
 }
 
 }  // namespace
@@ -696,14 +698,7 @@ void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& 
     if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
     return;
   }
-  for (auto field_result : usage) {
-    if (const auto err = field_result.error()) {
-      bp.broken(err);
-      return;
-    }
-    od::field& field = field_result.value_unsafe();
-    const Key key{field.key().raw()};
-    od::value& u = field.value();
+  const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
     if (key == "prompt_tokens" || key == "input_tokens") {
       if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
     } else if (key == "completion_tokens" || key == "output_tokens") {
@@ -711,7 +706,9 @@ void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& 
     } else if (key == "cost") {
       if (!bp.read_double(u, cost)) bp.wrong_type("response: usage.cost is not a number");
     }
-  }
+    return true;
+  });
+  if (err) bp.broken(err);
 }
 
 // Reads `error`: {"message": ...} or a string. Returns true when it named an error.
@@ -721,15 +718,12 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
   if (tok[0] == '"') return bp.read_string(v, message);
   od::object err;
   if (v.get_object().get(err)) return true;
-  for (auto field_result : err) {
-    if (field_result.error()) break;
-    od::field& field = field_result.value_unsafe();
-    if (Key{field.key().raw()} == "message") {
-      od::value m = field.value();
-      if (!bp.read_string(m, message)) bp.wrong_type("error.message is not a string");
-      break;
-    }
-  }
+  // Damage inside the error object is not recorded here: it still names an error.
+  (void)for_each_field(err, [&](Key key, od::value& m) noexcept {
+    if (key != "message") return true;
+    if (!bp.read_string(m, message)) bp.wrong_type("error.message is not a string");
+    return false;
+  });
   return true;
 }
 
@@ -757,14 +751,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
     bp.wrong_type("response: a choice is not an object");
     return;
   }
-  for (auto field_result : choice) {
-    if (const auto err = field_result.error()) {
-      bp.broken(err);
-      return;
-    }
-    od::field& field = field_result.value_unsafe();
-    const Key key{field.key().raw()};
-    od::value& v = field.value();
+  const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
     if (key == "finish_reason") {
       std::string_view reason;
       if (!bp.read_string(v, reason)) {
@@ -776,16 +763,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
       od::object message;
       if (v.get_object().get(message)) {
         bp.wrong_type("response: choices[0].message is not an object");
-        continue;
+        return true;
       }
-      for (auto mr : message) {
-        if (const auto err = mr.error()) {
-          bp.broken(err);
-          return;
-        }
-        od::field& mf = mr.value_unsafe();
-        const Key mkey{mf.key().raw()};
-        od::value& mv = mf.value();
+      const auto message_err = for_each_field(message, [&](Key mkey, od::value& mv) noexcept {
         if (mkey == "content") {
           const std::string_view tok = mv.raw_json_token();
           if (!tok.empty() && tok[0] == '[') {
@@ -805,22 +785,22 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
             if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.map(trim_right(raw));
           }
         }
+        return true;
+      });
+      if (message_err) {
+        bp.broken(message_err);
+        return false;
       }
     } else if (first && key == "text") {
       if (!bp.read_string(v, f.content)) bp.wrong_type("response: choices[0].text is not a string");
     }
-  }
+    return true;
+  });
+  if (err) bp.broken(err);
 }
 
 void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noexcept {
-  for (auto field_result : obj) {
-    if (const auto err = field_result.error()) {
-      bp.broken(err);
-      return;
-    }
-    od::field& field = field_result.value_unsafe();
-    const Key key{field.key().raw()};
-    od::value& v = field.value();
+  const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
     if (key == "id") {
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
     } else if (key == "model") {
@@ -833,13 +813,13 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
       if (v.get_array().get(choices)) {
         bool is_null = false;
         if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: choices is not an array");
-        continue;
+        return true;
       }
       bool first = true;
       for (auto element : choices) {
-        if (const auto err = element.error()) {
-          bp.broken(err);
-          return;
+        if (const auto element_err = element.error()) {
+          bp.broken(element_err);
+          return false;
         }
         od::value& cv = element.value_unsafe();
         read_choice(bp, cv, first, f);
@@ -850,7 +830,9 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
     } else if (key == "error") {
       f.error = read_error(bp, v, f.error_message) || f.error;
     }
-  }
+    return true;
+  });
+  if (err) bp.broken(err);
 }
 
 }  // namespace
@@ -1113,24 +1095,23 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   if (impl_->open_object(error_body, rec.outcome_copy_, bp, obj)) {
     std::string_view top_message;
     std::string_view detail_message;
-    for (auto field_result : obj) {
-      if (field_result.error()) break;
-      od::field& field = field_result.value_unsafe();
-      const Key key{field.key().raw()};
-      od::value& v = field.value();
+    // A body broken after its message still gives that message; a broken one without a
+    // message is reported below (no message found).
+    (void)for_each_field(obj, [&](Key key, od::value& v) noexcept {
       if (key == "error") {
         std::string_view m;
         if (read_error(bp, v, m) && !m.empty()) {
           message = m;
           found = true;
-          break;
+          return false;
         }
       } else if (key == "message") {
         (void)bp.read_string(v, top_message);
       } else if (key == "detail") {
         (void)bp.read_string(v, detail_message);
       }
-    }
+      return true;
+    });
     if (!found && !top_message.empty()) {
       message = top_message;
       found = true;

@@ -38,6 +38,20 @@ namespace {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+// Takes the next byte inside a JSON string (after its opening quote); false when the byte is the
+// closing quote. escaped carries a pending backslash from one byte to the next.
+[[nodiscard]] constexpr bool string_continues(char c, bool& escaped) noexcept {
+  if (escaped) {
+    escaped = false;
+    return true;
+  }
+  if (c == '\\') {
+    escaped = true;
+    return true;
+  }
+  return c != '"';
+}
+
 }  // namespace
 
 std::size_t utf8_cut(std::string_view s, std::size_t max_len) noexcept {
@@ -72,13 +86,7 @@ std::size_t minify_json(std::string_view src, char* dst) noexcept {
   for (const char c : src) {
     if (in_string) {
       dst[out++] = c;
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
+      in_string = string_continues(c, escaped);
       continue;
     }
     if (is_json_space(c)) continue;
@@ -98,13 +106,7 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
   for (std::size_t i = 0; i < size; ++i) {
     const char c = buf[i];
     if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
+      in_string = string_continues(c, escaped);
       continue;
     }
     switch (c) {

@@ -37,7 +37,7 @@
 #include <thread>
 #include <vector>
 
-#include "alloc_hook.h"
+#include "alloc_counter.h"
 #include "latency_histogram.h"
 #include "producers.h"
 #include "resource_usage.h"
@@ -154,13 +154,13 @@ double harness_cost(const BenchOptions& o, bool flat_out, bool content) {
   group.start();
   sleep_s(std::min(o.warmup, 0.5));
   const std::uint64_t n0 = group.totals().attempted;
-  const std::uint64_t a0 = bench::heap_allocations();
+  const std::uint64_t a0 = test::total_allocations();
   const std::uint64_t c0 = process_cpu_ns();
   const auto t0 = steady::now();
   sleep_s(std::min(o.seconds, 2.0));
   const auto t1 = steady::now();
   const std::uint64_t c1 = process_cpu_ns();
-  const std::uint64_t a1 = bench::heap_allocations();
+  const std::uint64_t a1 = test::total_allocations();
   const std::uint64_t n1 = group.totals().attempted;
   group.request_stop();
   group.join();
@@ -255,7 +255,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   const ProducerTotals p0 = producers.totals();
   HistogramCounts l0, l1;
   producers.latency(l0);
-  const std::uint64_t a0 = bench::heap_allocations();
+  const std::uint64_t a0 = test::total_allocations();
   const std::uint64_t pc0 = producers.threads_cpu_ns();
   const std::uint64_t w0 = threads_cpu_ns_by_name("tracecast-work");
   const std::uint64_t x0 = threads_cpu_ns_by_name("tracecast-send");
@@ -267,7 +267,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   const std::uint64_t pc1 = producers.threads_cpu_ns();
   const std::uint64_t w1 = threads_cpu_ns_by_name("tracecast-work");
   const std::uint64_t x1 = threads_cpu_ns_by_name("tracecast-send");
-  const std::uint64_t a1 = bench::heap_allocations();
+  const std::uint64_t a1 = test::total_allocations();
   producers.latency(l1);
   const ProducerTotals p1 = producers.totals();
   const PipelineStats s1 = pipeline->stats();

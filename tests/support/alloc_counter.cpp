@@ -1,3 +1,6 @@
+// Replaces every form of the global operator new/delete so that each allocation is counted,
+// per thread and in total, for the whole process (tests, benchmark producers, the pipeline's
+// worker and sender).
 #include "alloc_counter.h"
 
 #include <atomic>
@@ -9,18 +12,14 @@ namespace {
 thread_local std::uint64_t t_allocations = 0;
 std::atomic<std::uint64_t> g_allocations{0};
 
-void* counted_alloc(std::size_t size, std::size_t align) {
+void* counted_alloc(std::size_t size, std::size_t align) noexcept {
   ++t_allocations;
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (size == 0) size = 1;
-  void* p = nullptr;
   if (align > alignof(std::max_align_t)) {
-    size = (size + align - 1) / align * align;
-    p = std::aligned_alloc(align, size);
-  } else {
-    p = std::malloc(size);
+    return std::aligned_alloc(align, (size + align - 1) / align * align);
   }
-  return p;
+  return std::malloc(size);
 }
 }  // namespace
 
@@ -47,6 +46,12 @@ void* operator new[](std::size_t n, std::align_val_t a) {
 }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, alignof(std::max_align_t)); }
 void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n, alignof(std::max_align_t)); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counted_alloc(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return counted_alloc(n, static_cast<std::size_t>(a));
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -55,3 +60,5 @@ void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }

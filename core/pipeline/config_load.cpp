@@ -338,7 +338,8 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
         continue;
       }
       auto& extra = c.mapping.extra_resource_attributes;
-      auto it = std::find_if(extra.begin(), extra.end(), [&key](const auto& kv) { return kv.first == key; });
+      const std::string& name = key;  // clang 14 cannot capture a structured binding
+      auto it = std::find_if(extra.begin(), extra.end(), [&name](const auto& kv) { return kv.first == name; });
       if (it != extra.end()) {
         it->second = std::move(value);
       } else {

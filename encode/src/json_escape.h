@@ -37,22 +37,27 @@ struct EscapeEntry {
   char bytes[8];
   std::uint8_t len;
 };
+
+// The letter of a two-byte escape (\" \\ \b \f \n \r \t), or 0 when the byte has none.
+constexpr char short_escape(int c) noexcept {
+  switch (c) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '\b': return 'b';
+    case '\f': return 'f';
+    case '\n': return 'n';
+    case '\r': return 'r';
+    case '\t': return 't';
+    default: return 0;
+  }
+}
+
 inline constexpr std::array<EscapeEntry, 128> k_escape = [] {
   std::array<EscapeEntry, 128> t{};
   constexpr char digits[] = "0123456789abcdef";
   for (int c = 0; c < 128; ++c) {
     EscapeEntry& e = t[static_cast<std::size_t>(c)];
-    char short_form = 0;
-    switch (c) {
-      case '"': short_form = '"'; break;
-      case '\\': short_form = '\\'; break;
-      case '\b': short_form = 'b'; break;
-      case '\f': short_form = 'f'; break;
-      case '\n': short_form = 'n'; break;
-      case '\r': short_form = 'r'; break;
-      case '\t': short_form = 't'; break;
-      default: break;
-    }
+    const char short_form = short_escape(c);
     if (short_form != 0) {
       e.bytes[0] = '\\';
       e.bytes[1] = short_form;
@@ -75,17 +80,7 @@ inline constexpr std::array<EscapeEntry, 128> k_escape = [] {
 
 // Writes the escape for an ASCII byte of class 1 (2 or 6 bytes).
 inline char* write_escape(unsigned char c, char* out) noexcept {
-  char short_form = 0;
-  switch (c) {
-    case '"': short_form = '"'; break;
-    case '\\': short_form = '\\'; break;
-    case '\b': short_form = 'b'; break;
-    case '\f': short_form = 'f'; break;
-    case '\n': short_form = 'n'; break;
-    case '\r': short_form = 'r'; break;
-    case '\t': short_form = 't'; break;
-    default: break;
-  }
+  const char short_form = short_escape(c);
   if (short_form != 0) {
     out[0] = '\\';
     out[1] = short_form;

@@ -484,6 +484,11 @@ struct Sender::Impl {
     if (s.https && config_.http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    // Batches are hundreds of KiB: move them in writes as large as the body (up to curl's
+    // 2 MiB maximum) instead of 64 KiB: a tenth of the send() calls, and on loopback 2.5x less
+    // sender CPU per span (tracecast-bench-e2e single-none: 1,380 -> 540 ns). The buffer lives
+    // with its easy handle; park() bounds how many idle handles keep one.
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, upload_buffer_size(t->request.size));
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
@@ -494,7 +499,7 @@ struct Sender::Impl {
     if (!s.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, s.ca_file.c_str());
     if (!s.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, s.ca_path.c_str());
     if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
-      easy_pool_.push_back(e);
+      park(e);
       t->easy = nullptr;
       t->last_error = NetworkError::other;
       complete(t, SendOutcome::network_error_final);
@@ -503,6 +508,24 @@ struct Sender::Impl {
     ++d->in_flight;
     ++in_flight_total_;
     d->counters.bytes_sent.add(t->request.size);
+  }
+
+  static long upload_buffer_size(std::size_t body) noexcept {
+    constexpr std::size_t k_min = 64 * 1024;        // curl's default
+    constexpr std::size_t k_max = 2 * 1024 * 1024;  // curl's maximum
+    return static_cast<long>(std::clamp(body, k_min, k_max));
+  }
+
+  // Back to the idle pool, which keeps at most k_idle_handles: an idle handle keeps curl's
+  // upload buffer (up to 2 MiB), so more are cleaned up (connections live in the multi
+  // handle's cache, not in the easy handle, so none is lost).
+  void park(CURL* e) {
+    constexpr std::size_t k_idle_handles = 16;
+    if (easy_pool_.size() >= k_idle_handles) {
+      curl_easy_cleanup(e);
+      return;
+    }
+    easy_pool_.push_back(e);
   }
 
   // ---- results ------------------------------------------------------------------------
@@ -516,7 +539,7 @@ struct Sender::Impl {
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
     curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(multi_, e);
-    easy_pool_.push_back(e);
+    park(e);
     if (t == nullptr) return;
     t->easy = nullptr;
     Dest* d = t->dest;
@@ -621,7 +644,7 @@ struct Sender::Impl {
       Transfer* t = nullptr;
       curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
       curl_multi_remove_handle(multi_, e);
-      easy_pool_.push_back(e);
+      park(e);
       if (t == nullptr) continue;
       t->easy = nullptr;
       --t->dest->in_flight;

@@ -42,6 +42,13 @@ class Drainer {
   std::thread thread_;
 };
 
+// Accepted submits per second, and how often a producer found the queue full and retried.
+void report(benchmark::State& state, std::uint64_t full) {
+  const auto n = static_cast<double>(state.iterations() ? state.iterations() : 1);
+  state.counters["submits/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["full%"] = benchmark::Counter(100.0 * static_cast<double>(full) / n, benchmark::Counter::kAvgThreads);
+}
+
 IngestConfig bench_config() {
   IngestConfig c;
   c.capacity = 16384;
@@ -77,10 +84,7 @@ void BM_Ingest_Submit(benchmark::State& state) {
       std::this_thread::yield();
     }
   }
-  state.counters["submits/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["full%"] = benchmark::Counter(
-      100.0 * static_cast<double>(full) / static_cast<double>(state.iterations() ? state.iterations() : 1),
-      benchmark::Counter::kAvgThreads);
+  report(state, full);
   // Every thread has left the timed loop (it ends with a barrier): tear down.
   if (state.thread_index() == 0) {
     delete g_ring;
@@ -177,10 +181,7 @@ void BM_Ingest_MutexDequeBaseline(benchmark::State& state) {
       std::this_thread::yield();
     }
   }
-  state.counters["submits/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["full%"] = benchmark::Counter(
-      100.0 * static_cast<double>(full) / static_cast<double>(state.iterations() ? state.iterations() : 1),
-      benchmark::Counter::kAvgThreads);
+  report(state, full);
   if (state.thread_index() == 0) {
     delete g_mutex;
     g_mutex = nullptr;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "canonical_request.h"
 
 namespace tracecast {
 namespace {
@@ -23,27 +24,10 @@ IngestConfig small_config(std::uint32_t capacity = 64) {
   return c;
 }
 
-LlmRequest canonical(const MetadataEntry (&meta)[2]) {
-  LlmRequest r;
-  r.account = "acct_1";
-  r.request_id = "gen-1732650000-abcdefghij";
-  r.provider = "openai";
-  r.requested_model = "openai/gpt-4o";
-  r.response_model = "openai/gpt-4o-2024-08-06";
-  r.input_tokens = 1200;
-  r.output_tokens = 350;
-  r.finish_reason = "stop";
-  r.cost = 0.0042;
-  r.user = "user_12345";
-  r.session_id = "session_abc";
-  r.metadata = meta;
-  r.start_unix_nano = 1;
-  r.end_unix_nano = 2;
-  return r;
-}
-
-const MetadataEntry k_meta[2] = {{"environment", AttributeValue::string("production")},
-                                 {"trace_name", AttributeValue::string("Analysis Pipeline")}};
+// The canonical request (tests/support/canonical_request.h).
+const test::CanonicalRequest k_canonical;
+const MetadataEntry (&k_meta)[2] = k_canonical.meta;
+LlmRequest canonical(const MetadataEntry (&)[2]) { return k_canonical.r; }
 
 TEST(IngestConfig, ValidateNamesTheFieldAndReason) {
   IngestConfig c;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "canonical_request.h"
 
 namespace tracecast {
 namespace {
@@ -49,29 +50,7 @@ std::string hex(const SpanId& id) {
   return {h, 16};
 }
 
-// The canonical request of WORKLOAD.md.
-struct Canonical {
-  MetadataEntry meta[2] = {{"environment", AttributeValue::string("production")},
-                           {"trace_name", AttributeValue::string("Analysis Pipeline")}};
-  LlmRequest r;
-  Canonical() {
-    r.account = "acct_1";
-    r.request_id = "gen-1732650000-abcdefghij";
-    r.operation = "chat";
-    r.provider = "openai";
-    r.requested_model = "openai/gpt-4o";
-    r.response_model = "openai/gpt-4o-2024-08-06";
-    r.input_tokens = 1200;
-    r.output_tokens = 350;
-    r.finish_reason = "stop";
-    r.cost = 0.0042;
-    r.user = "user_12345";
-    r.session_id = "session_abc";
-    r.metadata = meta;
-    r.start_unix_nano = 1'700'000'000'000'000'000ULL;
-    r.end_unix_nano = 1'700'000'001'500'000'000ULL;
-  }
-};
+using Canonical = test::CanonicalRequest;  // WORKLOAD.md's canonical request, fixed values
 
 class MappingTest : public ::testing::Test {
  protected:

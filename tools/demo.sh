@@ -6,9 +6,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash tools/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-# The demo needs only the simulator and the sink it starts; `cmake --build build` builds the
-# tests and benchmarks too.
-cmake --build build -j "$(nproc)" --target tracecast-load tracecast-sink
+# Everything: libraries, tools (the simulator and the sink it starts), tests and benchmarks.
+cmake --build build -j "$(nproc)"
 # 2 gateway threads, 20,000 requests/s over 100 accounts and 150 destinations (fan-out, one
 # in five in privacy mode, none/gzip/zstd), every span checked against the sink's count.
 # Extra flags pass through, e.g.:  tools/demo.sh --rate 0 --single

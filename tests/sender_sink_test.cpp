@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "sender_util.h"
 #include "sink_process.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/sender.h"
@@ -16,6 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using test::wait_for;
 using test::SinkProcess;
 
 // One valid OTLP/JSON trace with one span (the connection test's body).
@@ -46,25 +48,7 @@ std::string zstd(const std::string& in) {
 
 SendRequest request(std::uint32_t dest, std::uint64_t tag, const std::string& b = body(),
                     std::string_view encoding = "") {
-  SendRequest r;
-  r.destination = dest;
-  r.tag = tag;
-  r.body = b.data();
-  r.size = b.size();
-  r.content_encoding = encoding;
-  r.items = 1;
-  return r;
-}
-
-std::vector<Completion> wait_for(Sender& sender, std::size_t n, std::chrono::milliseconds limit = 30000ms) {
-  std::vector<Completion> out;
-  const auto deadline = Clock::now() + limit;
-  while (out.size() < n && Clock::now() < deadline) {
-    if (sender.poll_completions([&out](const Completion& c) { out.push_back(c); }, 1024) == 0) {
-      std::this_thread::sleep_for(1ms);
-    }
-  }
-  return out;
+  return test::send_request(dest, tag, b, encoding);
 }
 
 SenderConfig fast_config() {

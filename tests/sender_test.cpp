@@ -14,6 +14,7 @@
 
 #include "alloc_counter.h"
 #include "raw_http_server.h"
+#include "sender_util.h"
 
 namespace tracecast {
 namespace {
@@ -23,6 +24,7 @@ using test::RawHttpServer;
 using test::RawRequest;
 using test::RawResponse;
 using Clock = std::chrono::steady_clock;
+using test::wait_for;
 
 const std::string k_body = R"({"resourceSpans":[]})";
 
@@ -47,26 +49,7 @@ DestinationConfig dest_for(const RawHttpServer& server, std::uint32_t in_flight 
 }
 
 SendRequest request(std::uint32_t dest, std::uint64_t tag, std::string_view encoding = "") {
-  SendRequest r;
-  r.destination = dest;
-  r.tag = tag;
-  r.body = k_body.data();
-  r.size = k_body.size();
-  r.content_encoding = encoding;
-  r.items = 1;
-  return r;
-}
-
-// Pops completions until `n` arrived or 30 s passed.
-std::vector<Completion> wait_for(Sender& sender, std::size_t n, std::chrono::milliseconds limit = 30000ms) {
-  std::vector<Completion> out;
-  const auto deadline = Clock::now() + limit;
-  while (out.size() < n && Clock::now() < deadline) {
-    if (sender.poll_completions([&out](const Completion& c) { out.push_back(c); }, 1024) == 0) {
-      std::this_thread::sleep_for(1ms);
-    }
-  }
-  return out;
+  return test::send_request(dest, tag, k_body, encoding);
 }
 
 std::uint32_t add(Sender& sender, const DestinationConfig& d) {

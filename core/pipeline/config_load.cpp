@@ -39,7 +39,7 @@ constexpr std::uint32_t k_min_ingest_capacity = 64;
 constexpr std::uint32_t k_max_ingest_capacity = 1u << 22;
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
-constexpr double k_min_sampling_rate = 0.0001;
+constexpr double k_min_sampling_rate = PipelineDestination::k_min_sampling_rate;
 
 bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -958,7 +958,7 @@ class JsonLoader {
       if (key == "privacy_mode") return read_bool(f, sub, pd.privacy_mode);
       double rate = 0;
       if (!read_double(f, sub, rate)) return false;
-      if (!(rate >= k_min_sampling_rate && rate <= 1.0))
+      if (!PipelineDestination::valid_sampling_rate(rate))
         return fail(sub, "must be in 0.0001..1, got " + double_text(rate));
       pd.sampling_rate = rate;
       return true;

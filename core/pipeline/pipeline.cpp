@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstring>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -139,7 +139,6 @@ struct Outstanding {
   std::uint32_t spans = 0;
   std::uint64_t epoch = 0;      // flush epoch it was sealed in
   std::string_view encoding;    // Content-Encoding
-  bool in_use = false;
 };
 
 struct Destination {
@@ -451,7 +450,7 @@ struct Pipeline::Impl {
 
     const std::uint32_t tag = take_outstanding();
     Outstanding& o = outstanding[tag];
-    o = Outstanding{&d, out, size, spans, epoch, encoding, true};
+    o = Outstanding{&d, out, size, spans, epoch, encoding};
     ++d.outstanding;
     ++epoch_outstanding[epoch];
     if (!d.unsent.empty() || !try_send(tag)) d.unsent.push(tag);
@@ -549,7 +548,6 @@ struct Pipeline::Impl {
       epoch_outstanding.erase(it);
       settle_flushes();
     }
-    o.in_use = false;
     free_outstanding.push_back(tag);
     if (d.removing && d.outstanding == 0 && d.open == nullptr && !d.removed) {
       d.removed = true;
@@ -740,10 +738,17 @@ submit_result Pipeline::submit(const LlmRequest& request) noexcept {
   return impl_->ring.try_submit(*p, request);
 }
 
+namespace {
+std::optional<ValidationIssue> sampling_issue(double rate) {
+  if (PipelineDestination::valid_sampling_rate(rate)) return std::nullopt;
+  return ValidationIssue{"sampling_rate", "must be in 0.0001..1, got " + std::to_string(rate), false};
+}
+}  // namespace
+
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
   AddDestinationOutcome out;
-  if (!(destination.sampling_rate >= 0.0001 && destination.sampling_rate <= 1.0)) {
-    out.issues.push_back({"sampling_rate", "must be in 0.0001..1, got " + std::to_string(destination.sampling_rate), false});
+  if (auto issue = sampling_issue(destination.sampling_rate)) {
+    out.issues.push_back(std::move(*issue));
     return out;
   }
   AddDestinationResult added = impl_->sender.add_destination(destination.transport);
@@ -769,8 +774,7 @@ AddDestinationOutcome Pipeline::add_destination(std::string_view account, const 
 }
 
 std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& destination) {
-  if (!(destination.sampling_rate >= 0.0001 && destination.sampling_rate <= 1.0))
-    return {{"sampling_rate", "must be in 0.0001..1, got " + std::to_string(destination.sampling_rate), false}};
+  if (auto issue = sampling_issue(destination.sampling_rate)) return {std::move(*issue)};
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
   bool found = false;

@@ -52,8 +52,13 @@ struct PipelineDestination {
   // Leave prompt and completion content out (tokens, cost, timing, model and metadata stay).
   bool privacy_mode = false;
   // Fraction of traces kept, decided by trace id so a trace is kept or dropped whole.
-  // 0.0001..1. Default 1.
+  // k_min_sampling_rate..1. Default 1.
   double sampling_rate = 1.0;
+
+  static constexpr double k_min_sampling_rate = 0.0001;
+  [[nodiscard]] static constexpr bool valid_sampling_rate(double rate) noexcept {
+    return rate >= k_min_sampling_rate && rate <= 1.0;  // false for NaN too
+  }
 };
 
 struct PipelineConfig {

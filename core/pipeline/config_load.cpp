@@ -39,7 +39,6 @@ constexpr std::uint32_t k_min_ingest_capacity = 64;
 constexpr std::uint32_t k_max_ingest_capacity = 1u << 22;
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
-constexpr double k_min_sampling_rate = PipelineDestination::k_min_sampling_rate;
 
 bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 

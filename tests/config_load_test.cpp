@@ -68,7 +68,17 @@ std::vector<FieldCase> field_cases() {
        }},
       {"batch.linger: ", [](C& c) { c.batch.linger = milliseconds(0); }, [](C& c) { c.batch.linger = milliseconds(1); }},
       {"batch.linger: ", [](C& c) { c.batch.linger = milliseconds(60001); },
-       [](C& c) { c.batch.linger = milliseconds(60000); }},
+       [](C& c) {
+         c.batch.linger = milliseconds(60000);
+         c.batch.max_linger = milliseconds(60000);
+       }},
+      {"batch.max_linger: ", [](C& c) { c.batch.max_linger = c.batch.linger - milliseconds(1); },
+       [](C& c) { c.batch.max_linger = c.batch.linger; }},
+      {"batch.max_linger: ", [](C& c) { c.batch.max_linger = milliseconds(60001); },
+       [](C& c) { c.batch.max_linger = milliseconds(60000); }},
+      {"batch.target_spans: ", [](C& c) { c.batch.target_spans = 0; }, [](C& c) { c.batch.target_spans = 1; }},
+      {"batch.target_spans: ", [](C& c) { c.batch.target_spans = 65537; },
+       [](C& c) { c.batch.target_spans = 65536; }},
       {"encoder_threads: ", [](C& c) { c.encoder_threads = 2; }, [](C& c) { c.encoder_threads = 1; }},
       {"encoder_threads: ", [](C& c) { c.encoder_threads = 0; }, [](C& c) { c.encoder_threads = 1; }},
       {"memory_budget_bytes: ", [](C& c) { c.memory_budget_bytes = 4 * c.batch.max_bytes - 1; },
@@ -257,7 +267,13 @@ TEST_F(ConfigFromEnv, TakesTheScheduleDelayInMilliseconds) {
   set("OTEL_BSP_SCHEDULE_DELAY", "5000");
   const ConfigLoadResult r = load();
   ASSERT_TRUE(r.ok()) << r.error;
-  EXPECT_EQ(r.config.batch.linger, milliseconds(5000));
+  EXPECT_EQ(r.config.batch.max_linger, milliseconds(5000));
+  EXPECT_EQ(r.config.batch.linger, BatchConfig{}.linger);
+  set("OTEL_BSP_SCHEDULE_DELAY", "50");  // shorter than the default linger: both become 50 ms
+  const ConfigLoadResult short_delay = load();
+  ASSERT_TRUE(short_delay.ok()) << short_delay.error;
+  EXPECT_EQ(short_delay.config.batch.max_linger, milliseconds(50));
+  EXPECT_EQ(short_delay.config.batch.linger, milliseconds(50));
   set("OTEL_BSP_SCHEDULE_DELAY", "abc");
   EXPECT_EQ(load().error, "OTEL_BSP_SCHEDULE_DELAY: not a whole number of milliseconds: 'abc'");
   set("OTEL_BSP_SCHEDULE_DELAY", "0");

@@ -137,6 +137,11 @@ std::string PipelineConfig::validate() const {
     return "batch.max_bytes: must be 4096..16777216, got " + std::to_string(batch.max_bytes);
   if (batch.linger.count() < 1 || batch.linger > milliseconds(k_max_linger_ms))
     return "batch.linger: must be 1..60000 ms, got " + ms_text(batch.linger);
+  if (batch.max_linger < batch.linger || batch.max_linger > milliseconds(k_max_linger_ms))
+    return "batch.max_linger: must be batch.linger (" + ms_text(batch.linger) + ")..60000 ms, got " +
+           ms_text(batch.max_linger);
+  if (batch.target_spans < 1 || batch.target_spans > k_max_batch_spans)
+    return "batch.target_spans: must be 1..65536, got " + std::to_string(batch.target_spans);
   if (encoder_threads != 1)
     return "encoder_threads: must be 1 (only 1 is implemented), got " + std::to_string(encoder_threads);
   const std::size_t min_memory = std::size_t{4} * batch.max_bytes;
@@ -376,10 +381,15 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     c.batch.max_spans = static_cast<std::uint32_t>(n);
     set_by.emplace_back("batch.max_spans", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
   }
-  if (std::string e = env_millis(env, "OTEL_BSP_SCHEDULE_DELAY", 1, k_max_linger_ms, c.batch.linger, set);
+  // The SDK's schedule delay is the longest a span waits for its export: our max_linger (a
+  // busy destination still seals sooner, by size or after batch.linger).
+  if (std::string e = env_millis(env, "OTEL_BSP_SCHEDULE_DELAY", 1, k_max_linger_ms, c.batch.max_linger, set);
       !e.empty())
     return fail(std::move(e));
-  if (set) set_by.emplace_back("batch.linger", "OTEL_BSP_SCHEDULE_DELAY");
+  if (set) {
+    c.batch.linger = std::min(c.batch.linger, c.batch.max_linger);
+    set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
+  }
 
   // Exporter. Only OTLP/HTTP with JSON bodies is spoken.
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
@@ -811,11 +821,14 @@ class JsonLoader {
   }
 
   bool read_batch(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"max_spans", "max_bytes", "linger_ms"};
+    static constexpr std::string_view k_keys[] = {"max_spans", "max_bytes", "linger_ms", "max_linger_ms",
+                                                  "target_spans"};
     BatchConfig& b = result_.config.batch;
     return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "max_spans") return read_uint(f, sub, b.max_spans);
       if (key == "max_bytes") return read_uint(f, sub, b.max_bytes);
+      if (key == "max_linger_ms") return read_millis(f, sub, b.max_linger);
+      if (key == "target_spans") return read_uint(f, sub, b.target_spans);
       return read_millis(f, sub, b.linger);
     });
   }

@@ -773,6 +773,14 @@ AddDestinationOutcome Pipeline::add_destination(std::string_view account, const 
   return out;
 }
 
+std::vector<AddDestinationOutcome> Pipeline::add_destinations(
+    std::span<const std::pair<std::string, PipelineDestination>> destinations) {
+  std::vector<AddDestinationOutcome> out;
+  out.reserve(destinations.size());
+  for (const auto& [account, destination] : destinations) out.push_back(add_destination(account, destination));
+  return out;
+}
+
 std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& destination) {
   if (auto issue = sampling_issue(destination.sampling_rate)) return {std::move(*issue)};
   std::vector<ValidationIssue> issues = validate(destination.transport);
@@ -866,6 +874,12 @@ PipelineStats Pipeline::stats() const {
     if (impl_->worker_exited) return impl_->final_stats;
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s); });
+  return s;
+}
+
+PipelineStats Pipeline::totals() const {
+  PipelineStats s = stats();
+  s.destinations.clear();
   return s;
 }
 

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,8 +43,19 @@ struct BatchConfig {
   // (before compression). Default 4 MiB; 4 KiB..16 MiB (OTLP receivers commonly refuse
   // bodies over 20 MiB with 413, and a 413 is never retried).
   std::uint32_t max_bytes = 4u << 20;
-  // ... or when its first span has waited this long. Default 200 ms; 1 ms..60 s.
+  // ... or when its first span has waited the destination's linger, which adapts between
+  // `linger` and `max_linger`: after every batch it is rescaled so that the next one would
+  // carry about `target_spans` spans at the rate just seen. A busy destination seals by size
+  // (or after `linger`); a quiet one waits up to `max_linger`, so its requests carry more
+  // spans. flush() and shutdown() seal at once. Delivery delay bound: a span waits at most
+  // max_linger (plus one worker tick, <= 4 ms) before its batch is handed to the sender.
+  // linger: default 200 ms; 1 ms..60 s.
   std::chrono::milliseconds linger{200};
+  // Default 5 s (OTEL_BSP_SCHEDULE_DELAY's default); linger..60 s.
+  std::chrono::milliseconds max_linger{5000};
+  // Spans a batch of a quiet destination aims for (at most max_spans are used). Default 64;
+  // 1..65536.
+  std::uint32_t target_spans = 64;
 };
 
 // One destination as the pipeline sees it: where to send (transport) and what to send.
@@ -180,6 +192,11 @@ class Pipeline {
   // this returns. Submitters are never paused. Does not test the connection (see
   // test_connection()). Thread-safe. Allocates.
   AddDestinationOutcome add_destination(std::string_view account, const PipelineDestination& destination);
+  // The same for many destinations in one step (e.g. 100,000 loaded at start-up): one
+  // outcome per input, in order; cost O(n) in all (each add is O(1) amortised), and the
+  // worker takes them in one command. Thread-safe. Allocates.
+  std::vector<AddDestinationOutcome> add_destinations(
+      std::span<const std::pair<std::string, PipelineDestination>> destinations);
   // Changes a destination: its open batch is sealed and sent with the old settings first.
   // Returns the issues (nothing changes on errors or an unknown id). Thread-safe. Allocates.
   std::vector<ValidationIssue> update_destination(std::uint32_t id, const PipelineDestination& destination);
@@ -203,6 +220,9 @@ class Pipeline {
   // A consistent snapshot: the identity holds in it for every destination and the total.
   // Thread-safe. Allocates.
   [[nodiscard]] PipelineStats stats() const;
+  // The same snapshot without the per-destination list (`destinations` empty): what a
+  // progress line or a health check needs, cheap at 100,000 destinations. Thread-safe.
+  [[nodiscard]] PipelineStats totals() const;
   // The same snapshot in Prometheus text exposition format (tracecast_* metrics).
   [[nodiscard]] std::string prometheus() const;
   [[nodiscard]] const PipelineConfig& config() const noexcept;

@@ -508,3 +508,40 @@ TEST_F(MappingTest, MappingDoesNotAllocate) {
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// The router counts spans and samples by plan_request before any mapping: the plan must be
+// exactly what map_request then produces with the same seed, for every tree shape.
+TEST(MappingPlan, PlanMatchesWhatMapRequestProducesForEveryTreeShape) {
+  const std::vector<std::vector<MetadataEntry>> shapes = {
+      {},
+      {{"trace_name", AttributeValue::string("Pipeline")}},
+      {{"trace_name", AttributeValue::string("Pipeline")}, {"generation_name", AttributeValue::string("Gen")}},
+      {{"trace_name", AttributeValue::string("Pipeline")}, {"span_name", AttributeValue::string("Step")}},
+      {{"span_name", AttributeValue::string("Step")}},
+      {{"trace_id", AttributeValue::string("grp_1")}, {"trace_name", AttributeValue::string("P")},
+       {"span_name", AttributeValue::string("S")}, {"generation_name", AttributeValue::string("G")}},
+      {{"trace_id", AttributeValue::string("4bf92f3577b34da6a3ce929d0e0e4736")}},
+      {{"trace_name", AttributeValue::int64(7)}, {"generation_name", AttributeValue::string("G")}},
+  };
+  MappingConfig config;
+  auto out = std::make_unique<MappedRequest>();
+  for (std::size_t i = 0; i < shapes.size(); ++i) {
+    for (std::uint64_t seed : {1ull, 42ull, 0x9e3779b97f4a7c15ull}) {
+      LlmRequest r;
+      r.account = "acct_1";
+      r.requested_model = "openai/gpt-4o";
+      r.metadata = shapes[i];
+      const RequestPlan plan = plan_request(r, seed);
+      IdGenerator ids(seed);
+      map_request(r, config, ids, *out);
+      EXPECT_EQ(plan.span_count, out->spans().size()) << "shape " << i;
+      EXPECT_EQ(plan.trace_id, out->trace_id()) << "shape " << i << " seed " << seed;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <map>
@@ -15,90 +16,19 @@
 #include <thread>
 #include <unordered_map>
 
+#include "buffer_pool.h"
+#include "linger_timers.h"
+#include "pending_store.h"
 #include "pipeline_internal_prometheus.h"
+#include "route_table.h"
 
 namespace tracecast {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// --- batch buffers ----------------------------------------------------------------------------
-//
-// Buffers come in size classes 64 KiB << k. A destination starts its batches in the class its
-// last batch needed (a trickle stays in 64 KiB, a busy destination climbs to batch.max_bytes),
-// so thousands of quiet destinations do not each pin a max-size buffer. Freed buffers go back
-// to their class's free list: after warm-up, no allocation.
-constexpr std::size_t k_min_class_bytes = 64u << 10;
-
-struct Buffer {
-  char* data = nullptr;
-  std::size_t capacity = 0;
-  std::uint8_t size_class = 0;
-};
-
-class BufferPool {
- public:
-  BufferPool(std::size_t largest, std::size_t budget) : budget_(budget) {
-    std::size_t size = k_min_class_bytes;
-    while (true) {
-      class_bytes_.push_back(size);
-      if (size >= largest) break;
-      size <<= 1;
-    }
-    free_.resize(class_bytes_.size());
-    for (std::size_t c = 0; c < class_bytes_.size(); ++c) free_[c].reserve(budget / class_bytes_[c] + 1);
-  }
-  ~BufferPool() {
-    for (auto& list : free_)
-      for (Buffer* b : list) destroy(b);
-  }
-  BufferPool(const BufferPool&) = delete;
-  BufferPool& operator=(const BufferPool&) = delete;
-
-  // Smallest class holding `bytes`.
-  [[nodiscard]] std::uint8_t class_for(std::size_t bytes) const noexcept {
-    std::uint8_t c = 0;
-    while (c + 1u < class_bytes_.size() && class_bytes_[c] < bytes) ++c;
-    return c;
-  }
-  [[nodiscard]] std::size_t class_bytes(std::uint8_t c) const noexcept { return class_bytes_[c]; }
-  [[nodiscard]] std::uint8_t largest_class() const noexcept {
-    return static_cast<std::uint8_t>(class_bytes_.size() - 1);
-  }
-
-  // A buffer of class `c`, or nullptr when it would take the pool past its budget.
-  Buffer* acquire(std::uint8_t c) {
-    const std::size_t bytes = class_bytes_[c];
-    if (held_ + bytes > budget_) return nullptr;
-    Buffer* b;
-    if (!free_[c].empty()) {
-      b = free_[c].back();
-      free_[c].pop_back();
-    } else {
-      b = new Buffer{new char[bytes], bytes, c};
-    }
-    held_ += bytes;
-    peak_ = std::max(peak_, held_);
-    return b;
-  }
-  void release(Buffer* b) noexcept {
-    held_ -= b->capacity;
-    free_[b->size_class].push_back(b);  // capacity reserved for every buffer the budget allows
-  }
-  [[nodiscard]] std::size_t held() const noexcept { return held_; }
-  [[nodiscard]] std::size_t peak() const noexcept { return peak_; }
-
- private:
-  static void destroy(Buffer* b) noexcept {
-    delete[] b->data;
-    delete b;
-  }
-  std::size_t budget_;
-  std::size_t held_ = 0;
-  std::size_t peak_ = 0;
-  std::vector<std::size_t> class_bytes_;
-  std::vector<std::vector<Buffer*>> free_;
-};
+using detail::Buffer;
+using detail::Clock;
+using detail::PendingRecord;
+using detail::PendingRef;
 
 // A growable FIFO that allocates only when it grows (power-of-two ring).
 template <class T>
@@ -119,7 +49,7 @@ class Fifo {
 
  private:
   void grow() {
-    std::vector<T> bigger(items_.empty() ? 64 : items_.size() * 2);
+    std::vector<T> bigger(items_.empty() ? 4 : items_.size() * 2);
     for (std::size_t i = 0; i < size_; ++i) bigger[i] = items_[(head_ + i) & (items_.size() - 1)];
     items_.swap(bigger);
     head_ = 0;
@@ -129,50 +59,47 @@ class Fifo {
   std::size_t size_ = 0;
 };
 
-struct Destination;
+constexpr std::size_t k_none = ~std::size_t{0};
 
-// One sealed batch from sealing until its completion: the tag handed to the sender indexes it.
+// One destination as the worker sees it. What waits for its next batch is a list of
+// PendingRefs into the shared PendingStore (no bytes of its own until it seals); sealed
+// bodies hold pool buffers about their (compressed) size until their completion.
+struct Destination {
+  std::uint32_t id = 0;
+  std::string account;
+  bool privacy_mode = false;
+  double sampling_rate = 1.0;
+  Codec codec = Codec::none;
+
+  // The open batch: requests waiting to be encoded, oldest first.
+  PendingRef* head = nullptr;
+  PendingRef* tail = nullptr;
+  std::uint32_t pending_spans = 0;
+  std::size_t pending_bytes = 0;          // record bytes referenced (charged to held_bytes)
+  Clock::time_point batch_started{};
+  std::chrono::milliseconds linger{0};    // adapts between batch.linger and batch.max_linger
+  std::uint64_t generation = 0;           // bumps at every seal; stale linger entries skip
+  std::size_t open_index = k_none;        // position in Impl::open_, k_none when no open batch
+
+  std::size_t held_bytes = 0;             // pending record bytes + sealed bodies held
+  Fifo<std::uint32_t> unsent;             // sealed bodies the sender could not take yet
+  bool in_unsent_list = false;
+  std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
+  bool removing = false;
+  bool removed = false;
+  DestinationCounters counters;
+
+  void drop(DropReason r, std::uint64_t n) noexcept { counters.dropped[static_cast<std::size_t>(r)] += n; }
+};
+
+// One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
   Destination* dest = nullptr;
-  Buffer* buffer = nullptr;     // the body's buffer (compressed, or the raw batch)
+  Buffer* buffer = nullptr;
   std::size_t size = 0;         // body bytes
   std::uint32_t spans = 0;
   std::uint64_t epoch = 0;      // flush epoch it was sealed in
   std::string_view encoding;    // Content-Encoding
-};
-
-struct Destination {
-  std::uint32_t id = 0;
-  std::string name;
-  std::string account;
-  PipelineDestination config;
-  Codec codec = Codec::none;
-  OtlpJsonEncoder encoder;
-  Buffer* open = nullptr;        // the open batch's buffer
-  std::uint32_t open_spans = 0;
-  std::uint64_t open_generation = 0;  // bumps at every seal; stale linger entries skip
-  std::uint8_t size_class = 0;   // class the next batch starts in
-  std::size_t held_bytes = 0;    // buffers held: open + outstanding
-  Fifo<std::uint32_t> unsent;    // sealed batches the sender could not take yet
-  std::uint64_t outstanding = 0;  // sealed and not completed (sent or unsent)
-  bool removing = false;
-  bool removed = false;
-  DestinationCounters counters;
-  EncoderStats encoder_seen{};   // encoder stats already added to the totals
-
-  explicit Destination(const EncoderLimits& limits) : encoder(limits) {}
-  void drop(DropReason r, std::uint64_t n) noexcept { counters.dropped[static_cast<std::size_t>(r)] += n; }
-};
-
-struct LingerEntry {
-  Destination* dest;
-  std::uint64_t generation;
-  Clock::time_point deadline;
-};
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 std::atomic<std::uint64_t> g_next_pipeline_id{1};
@@ -188,16 +115,6 @@ struct ThreadProducers {
   std::vector<Entry> more;
 };
 thread_local ThreadProducers t_producers;
-
-void add_encoder_stats(EncoderStats& into, const EncoderStats& now, EncoderStats& seen) noexcept {
-  into.invalid_utf8_replaced += now.invalid_utf8_replaced - seen.invalid_utf8_replaced;
-  into.values_truncated += now.values_truncated - seen.values_truncated;
-  into.duplicate_keys_skipped += now.duplicate_keys_skipped - seen.duplicate_keys_skipped;
-  into.attributes_dropped += now.attributes_dropped - seen.attributes_dropped;
-  into.spans_too_large += now.spans_too_large - seen.spans_too_large;
-  into.spans_invalid_id += now.spans_invalid_id - seen.spans_invalid_id;
-  seen = now;
-}
 
 void add_counters(DestinationCounters& total, const DestinationCounters& d) noexcept {
   total.submitted += d.submitted;
@@ -215,6 +132,12 @@ void add_counters(DestinationCounters& total, const DestinationCounters& d) noex
   total.latency_sum_ns += d.latency_sum_ns;
 }
 
+std::size_t largest_buffer(const PipelineConfig& c) {
+  return std::max({std::size_t{c.batch.max_bytes}, Compressor::bound(Codec::gzip, c.batch.max_bytes),
+                   Compressor::bound(Codec::zstd, c.batch.max_bytes), std::size_t{c.ingest.slot_bytes} * 2,
+                   detail::PendingStore::k_chunk_bytes});
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -224,17 +147,19 @@ struct Pipeline::Impl {
       : config(std::move(c)),
         instance(g_next_pipeline_id.fetch_add(1, std::memory_order_relaxed)),
         ring(config.ingest),
-        pool(std::max({std::size_t{config.batch.max_bytes},
-                       Compressor::bound(Codec::gzip, config.batch.max_bytes),
-                       Compressor::bound(Codec::zstd, config.batch.max_bytes)}),
-             config.memory_budget_bytes),
+        pool(largest_buffer(config), config.memory_budget_bytes, config.memory_budget_bytes / 8),
+        store(pool),
+        encoder(config.encoder),
         gzip(Codec::gzip, config.gzip_level),
         zstd(Codec::zstd, config.zstd_level),
         sender(config.sender),
-        mapped(std::make_unique<MappedRequest>()) {
+        mapped(std::make_unique<MappedRequest>()),
+        raw_scratch(config.batch.max_bytes),
+        zip_scratch(std::max(Compressor::bound(Codec::gzip, config.batch.max_bytes),
+                             Compressor::bound(Codec::zstd, config.batch.max_bytes))) {
     outstanding.resize(64);
     for (std::uint32_t i = 64; i-- > 0;) free_outstanding.push_back(i);
-    max_class = pool.class_for(config.batch.max_bytes);
+    targets.reserve(64);
     worker = std::thread([this] {
       pthread_setname_np(pthread_self(), "tracecast-work");  // shows in top, perf, gdb
       run();
@@ -275,19 +200,18 @@ struct Pipeline::Impl {
   }
 
   // --- the worker ---------------------------------------------------------------------------
+  // Each step: commands, up to 256 requests routed, completions settled, due batches sealed,
+  // bodies the sender refused offered again. Nothing here visits idle destinations: due
+  // batches come off a heap, unsent bodies off a list of the destinations that have some.
   void run() {
-    Clock::time_point last_linger_check = Clock::now();
     while (true) {
       if (commands_pending.load(std::memory_order_acquire)) run_commands();
       if (stop_worker) break;
       const std::size_t n = ring.drain([this](const LlmRequest& r) { route(r); }, 256);
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
-      if (now - last_linger_check >= std::chrono::milliseconds(1)) {
-        seal_lingering(now);
-        send_unsent();
-        last_linger_check = now;
-      }
+      lingers.pop_due(now, [this, now](Destination& d) { seal(d, now, SealCause::linger); });
+      if (!unsent_dests.empty()) send_unsent();
       if (n == 0 && c == 0) {
         idle(now);
       } else {
@@ -306,154 +230,196 @@ struct Pipeline::Impl {
   void idle(Clock::time_point now) {
     // Sleep until a command or a timeout: 1 ms after work, doubling while idle up to 4 ms
     // (submitters never notify: the hot path stays a copy and an enqueue). A burst after a
-    // quiet spell waits at most 4 ms in the ring (8192 slots hold 4 ms of 2 M requests/s);
-    // linger deadlines are checked on every wake, so a batch seals at most 4 ms late.
-    const auto nap = std::chrono::milliseconds(1) * (1 << std::min(idle_rounds, 2));
+    // quiet spell waits at most 4 ms in the ring; a batch seals at most 4 ms after its
+    // deadline.
+    auto nap = std::chrono::milliseconds(1) * (1 << std::min(idle_rounds, 2));
     ++idle_rounds;
     std::unique_lock lock(command_mutex);
     if (commands_pending.load(std::memory_order_relaxed)) return;
     wake.wait_until(lock, now + nap);
   }
 
-  // --- routing and batching -------------------------------------------------------------------
+  // --- routing ----------------------------------------------------------------------------
+  // Every destination of the account (and every all-account one) gets the request's spans
+  // counted as submitted; those that keep it (sampling, budget) share one copy of it in the
+  // PendingStore and are charged its bytes until they encode it.
   void route(const LlmRequest& r) {
-    map_request(r, config.mapping, ids, *mapped);
-    if (mapped->issues() != 0) ++mapping_issues;
-    const std::vector<Destination*>* own = nullptr;
-    if (auto it = routes.find(std::string_view(r.account)); it != routes.end()) own = &it->second;
-    if ((own == nullptr || own->empty()) && everyone.empty()) {
+    const auto* own = routes.own(r.account);
+    const auto& all = routes.everyone();
+    if ((own == nullptr || own->empty()) && all.empty()) {
       ++requests_unrouted;
       return;
     }
     ++requests_routed;
-    if (own != nullptr)
-      for (Destination* d : *own) deliver(*d);
-    for (Destination* d : everyone) deliver(*d);
-  }
-
-  void deliver(Destination& d) {
-    const std::span<const SpanView> spans = d.config.privacy_mode ? mapped->private_spans() : mapped->spans();
-    const auto n = static_cast<std::uint32_t>(spans.size());
-    d.counters.submitted += n;
-    if (d.config.sampling_rate < 1.0 && !sample_trace(mapped->trace_id(), d.config.sampling_rate)) {
-      d.drop(DropReason::sampled_out, n);
-      return;
-    }
-    const ResourceView resource = mapped->resource();
-    const ScopeView scope = mapped->scope();
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      if (d.open == nullptr && !open_batch(d, d.size_class)) {
-        d.drop(DropReason::backpressure, n);
+    const std::uint64_t seed = ids.next();
+    const RequestPlan plan = plan_request(r, seed);
+    const std::uint32_t n = plan.span_count;
+    targets.clear();
+    auto consider = [&](Destination* d) {
+      d->counters.submitted += n;
+      if (d->sampling_rate < 1.0 && !sample_trace(plan.trace_id, d->sampling_rate)) {
+        d->drop(DropReason::sampled_out, n);
         return;
       }
-      const std::size_t before = d.encoder.span_count();
-      switch (d.encoder.append(resource, scope, spans)) {
-        case append_result::ok: {
-          // The encoder skips (and counts) a span with an all-zero id; it is not in flight.
-          const auto written = static_cast<std::uint32_t>(d.encoder.span_count() - before);
-          if (written != n) d.drop(DropReason::invalid, n - written);
-          d.counters.in_flight += written;
-          d.open_spans += written;
-          if (d.open_spans >= config.batch.max_spans) seal(d, false);
-          return;
-        }
-        case append_result::batch_full:
-          // The batch is full before max_spans: the destination is busy; its next batch
-          // starts one class larger.
-          if (d.open->size_class < max_class) d.size_class = static_cast<std::uint8_t>(d.open->size_class + 1);
-          seal(d, false);
-          break;
-        case append_result::too_large:
-          // Larger than an empty batch of this class. Only the largest class is final.
-          if (d.open->size_class >= max_class) {
-            d.drop(DropReason::too_large, n);
-            return;
-          }
-          if (d.open_spans == 0) {
-            release_buffer(d, d.open);
-            d.open = nullptr;
-          } else {
-            seal(d, false);
-          }
-          if (!open_batch(d, max_class)) {
-            d.drop(DropReason::backpressure, n);
-            return;
-          }
-          break;
+      targets.push_back(d);
+    };
+    if (own != nullptr)
+      for (Destination* d : *own) consider(d);
+    for (Destination* d : all) consider(d);
+    if (targets.empty()) return;
+
+    // A destination at its budget sheds this request; the others take it.
+    const std::size_t bytes = detail::PendingStore::bytes_for(r, static_cast<std::uint32_t>(targets.size()));
+    std::size_t kept = 0;
+    for (Destination* d : targets) {
+      if (d->held_bytes + bytes > config.destination_budget_bytes) {
+        d->drop(DropReason::backpressure, n);
+      } else {
+        targets[kept++] = d;
       }
     }
-    d.drop(DropReason::too_large, n);  // not reached: three classes of growth always settle
-  }
+    targets.resize(kept);
+    if (targets.empty()) return;
 
-  bool open_batch(Destination& d, std::uint8_t size_class) {
-    const std::size_t bytes = pool.class_bytes(size_class);
-    if (d.held_bytes + bytes > config.destination_budget_bytes) return false;
-    Buffer* b = pool.acquire(size_class);
-    if (b == nullptr) return false;
-    d.held_bytes += b->capacity;
-    d.open = b;
-    d.open_spans = 0;
-    d.encoder.begin(std::span<char>(b->data, b->capacity),
-                    std::min<std::size_t>(b->capacity, config.batch.max_bytes));
-    ++d.open_generation;
-    linger.push({&d, d.open_generation, Clock::now() + config.batch.linger});
-    return true;
-  }
-
-  void release_buffer(Destination& d, Buffer* b) noexcept {
-    d.held_bytes -= b->capacity;
-    pool.release(b);
-  }
-
-  // Seals d's open batch: finish the JSON, compress it into a second buffer when the
-  // destination wants compression (and the budget has room; else it goes uncompressed, which
-  // every OTLP server must accept), and hand it to the sender.
-  void seal(Destination& d, bool by_linger) {
-    Buffer* raw = d.open;
-    if (raw == nullptr) return;
-    d.open = nullptr;
-    ++d.open_generation;
-    const std::uint32_t spans = d.open_spans;
-    d.open_spans = 0;
-    const std::string_view body = d.encoder.finish();
-    add_encoder_stats(encoder_totals, d.encoder.stats(), d.encoder_seen);
-    if (spans == 0 || body.empty()) {
-      release_buffer(d, raw);
+    PendingRecord* rec = store.store(r, static_cast<std::uint32_t>(targets.size()), seed);
+    if (rec == nullptr) {
+      const DropReason why = pool.charge_for(bytes) == 0 ? DropReason::too_large : DropReason::backpressure;
+      for (Destination* d : targets) d->drop(why, n);
       return;
     }
-    if (by_linger && raw->size_class > 0 && body.size() < raw->capacity / 4)
-      d.size_class = static_cast<std::uint8_t>(raw->size_class - 1);  // a quieter destination
+    rec->span_count = n;
+    const Clock::time_point now = Clock::now();
+    PendingRef* refs = rec->ref_array();
+    for (std::size_t i = 0; i < targets.size(); ++i) enqueue(*targets[i], &refs[i], now);
+  }
+
+  void enqueue(Destination& d, PendingRef* ref, Clock::time_point now) {
+    const PendingRecord& rec = *ref->record;
+    if (d.head == nullptr) {
+      d.head = d.tail = ref;
+      d.batch_started = now;
+      d.open_index = open.size();
+      open.push_back(&d);
+      lingers.add(now + d.linger, &d, d.generation);
+    } else {
+      d.tail->next = ref;
+      d.tail = ref;
+    }
+    d.pending_spans += rec.span_count;
+    d.pending_bytes += rec.bytes;
+    d.held_bytes += rec.bytes;
+    d.counters.in_flight += rec.span_count;
+    // JSON is about twice the record's bytes: seal before the body would pass max_bytes.
+    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= config.batch.max_bytes)
+      seal(d, now, SealCause::size);
+  }
+
+  // --- sealing ----------------------------------------------------------------------------
+  // Encodes d's pending requests into one or more bodies (each within max_spans and
+  // max_bytes), compresses each, and hands them to the sender. The records' bytes stop being
+  // charged to d; each body is charged its buffer's capacity until its completion.
+  enum class SealCause : std::uint8_t { linger, size, forced };  // forced: flush, update, removal
+
+  void seal(Destination& d, Clock::time_point now, SealCause cause) {
+    if (d.head == nullptr) return;
+    ++d.generation;
+    const std::uint32_t spans_seen = d.pending_spans;
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - d.batch_started);
+    while (d.head != nullptr) {
+      encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), config.batch.max_bytes);
+      std::uint32_t spans = 0;
+      while (d.head != nullptr && spans < config.batch.max_spans) {
+        PendingRef* ref = d.head;
+        PendingRecord& rec = *ref->record;
+        IdGenerator rec_ids(rec.id_seed);
+        map_request(rec.request, config.mapping, rec_ids, *mapped);
+        if (!rec.issues_counted) {
+          rec.issues_counted = true;
+          if (mapped->issues() != 0) ++mapping_issues;
+        }
+        const std::span<const SpanView> view = d.privacy_mode ? mapped->private_spans() : mapped->spans();
+        const auto n = static_cast<std::uint32_t>(view.size());
+        const std::size_t before = encoder.span_count();
+        const append_result result = encoder.append(mapped->resource(), mapped->scope(), view);
+        if (result == append_result::batch_full) break;  // next body
+        if (result == append_result::too_large) {
+          d.counters.in_flight -= n;
+          d.drop(DropReason::too_large, n);
+        } else {
+          // The encoder skips (and counts) a span with an all-zero id; it is not in flight.
+          const auto written = static_cast<std::uint32_t>(encoder.span_count() - before);
+          if (written != n) {
+            d.counters.in_flight -= n - written;
+            d.drop(DropReason::invalid, n - written);
+          }
+          spans += written;
+        }
+        d.head = ref->next;
+        d.pending_spans -= rec.span_count;
+        d.pending_bytes -= rec.bytes;
+        d.held_bytes -= rec.bytes;
+        store.release(&rec);
+      }
+      const std::string_view body = encoder.finish();
+      if (spans != 0 && !body.empty()) emit(d, body, spans);
+    }
+    d.tail = nullptr;
+    close_open(d);
+    if (cause != SealCause::forced) {
+      d.linger = detail::next_linger(elapsed, spans_seen, std::min(config.batch.target_spans, config.batch.max_spans),
+                                     config.batch.linger, config.batch.max_linger);
+    }
+  }
+
+  void close_open(Destination& d) noexcept {
+    if (d.open_index == k_none) return;
+    Destination* last = open.back();
+    open[d.open_index] = last;
+    last->open_index = d.open_index;
+    open.pop_back();
+    d.open_index = k_none;
+  }
+
+  // One finished body: compressed (when the destination wants it) into the scratch buffer,
+  // then copied into a pool buffer of about its size, and handed to the sender.
+  void emit(Destination& d, std::string_view body, std::uint32_t spans) {
     d.counters.bytes_raw += body.size();
     d.counters.largest_batch_bytes = std::max<std::uint64_t>(d.counters.largest_batch_bytes, body.size());
-
-    Buffer* out = raw;
-    std::size_t size = body.size();
+    std::string_view out = body;
     std::string_view encoding;
     if (d.codec != Codec::none) {
       Compressor& comp = d.codec == Codec::gzip ? gzip : zstd;
-      const std::uint8_t c = pool.class_for(Compressor::bound(d.codec, body.size()));
-      Buffer* z = d.held_bytes + pool.class_bytes(c) <= config.destination_budget_bytes ? pool.acquire(c) : nullptr;
-      if (z != nullptr) {
-        d.held_bytes += z->capacity;
-        const std::size_t zn = comp.compress(body, std::span<char>(z->data, z->capacity));
-        if (zn != 0) {
-          release_buffer(d, raw);
-          out = z;
-          size = zn;
-          encoding = content_encoding(d.codec);
-        } else {
-          release_buffer(d, z);
-        }
+      const std::size_t zn = comp.compress(body, std::span<char>(zip_scratch.data(), zip_scratch.size()));
+      if (zn != 0) {
+        out = std::string_view(zip_scratch.data(), zn);
+        encoding = content_encoding(d.codec);
       }
     }
-    d.counters.bytes_compressed += size;
+    // The body is charged its buffer's capacity; the destination's budget holds for bodies
+    // too (its pending records were charged on admission and are released by now).
+    Buffer* b = d.held_bytes + pool.charge_for(out.size()) <= config.destination_budget_bytes
+                    ? pool.acquire(out.size())
+                    : nullptr;
+    if (b == nullptr) {
+      d.counters.in_flight -= spans;
+      d.drop(DropReason::backpressure, spans);
+      return;
+    }
+    std::memcpy(b->data, out.data(), out.size());
+    d.held_bytes += b->capacity;
+    d.counters.bytes_compressed += out.size();
 
     const std::uint32_t tag = take_outstanding();
-    Outstanding& o = outstanding[tag];
-    o = Outstanding{&d, out, size, spans, epoch, encoding};
+    outstanding[tag] = Outstanding{&d, b, out.size(), spans, epoch, encoding};
     ++d.outstanding;
     ++epoch_outstanding[epoch];
-    if (!d.unsent.empty() || !try_send(tag)) d.unsent.push(tag);
+    if (!d.unsent.empty() || !try_send(tag)) {
+      d.unsent.push(tag);
+      if (!d.in_unsent_list) {
+        d.in_unsent_list = true;
+        unsent_dests.push_back(&d);
+      }
+    }
   }
 
   bool try_send(std::uint32_t tag) {
@@ -470,10 +436,17 @@ struct Pipeline::Impl {
     return true;
   }
 
+  // Offers the bodies the sender refused (its queue was full) again, oldest destination
+  // first; stops at the first refusal.
   void send_unsent() {
-    for (Destination* d : unsent_scan) {
+    std::size_t done = 0;
+    for (; done < unsent_dests.size(); ++done) {
+      Destination* d = unsent_dests[done];
       while (!d->unsent.empty() && try_send(d->unsent.front())) d->unsent.pop();
+      if (!d->unsent.empty()) break;
+      d->in_unsent_list = false;
     }
+    unsent_dests.erase(unsent_dests.begin(), unsent_dests.begin() + static_cast<std::ptrdiff_t>(done));
   }
 
   std::uint32_t take_outstanding() {
@@ -487,23 +460,9 @@ struct Pipeline::Impl {
     return t;
   }
 
-  void seal_lingering(Clock::time_point now) {
-    while (!linger.empty()) {
-      LingerEntry& e = linger.front();
-      if (e.generation != e.dest->open_generation || e.dest->open == nullptr) {
-        linger.pop();  // sealed since
-        continue;
-      }
-      if (e.deadline > now) break;
-      Destination* d = e.dest;
-      linger.pop();
-      seal(*d, true);
-    }
-  }
-
   void seal_all() {
-    for (auto& d : destinations)
-      if (d->open != nullptr) seal(*d, false);
+    const Clock::time_point now = Clock::now();
+    while (!open.empty()) seal(*open.back(), now, SealCause::forced);
   }
 
   // --- completions ----------------------------------------------------------------------------
@@ -542,24 +501,28 @@ struct Pipeline::Impl {
   void finish_outstanding(std::uint32_t tag) {
     Outstanding& o = outstanding[tag];
     Destination& d = *o.dest;
-    release_buffer(d, o.buffer);
+    d.held_bytes -= o.buffer->capacity;
+    pool.release(o.buffer);
+    o.buffer = nullptr;
     --d.outstanding;
     if (auto it = epoch_outstanding.find(o.epoch); it != epoch_outstanding.end() && --it->second == 0) {
       epoch_outstanding.erase(it);
       settle_flushes();
     }
     free_outstanding.push_back(tag);
-    if (d.removing && d.outstanding == 0 && d.open == nullptr && !d.removed) {
-      d.removed = true;
-      d.counters.removed = true;
-      sender.remove_destination(d.id);
-      unsent_scan.erase(std::remove(unsent_scan.begin(), unsent_scan.end(), &d), unsent_scan.end());
-    }
+    maybe_finish_removal(d);
+  }
+
+  void maybe_finish_removal(Destination& d) {
+    if (!d.removing || d.removed || d.outstanding != 0 || d.head != nullptr) return;
+    d.removed = true;
+    d.counters.removed = true;
+    sender.remove_destination(d.id);
   }
 
   // Drops what was never handed to the sender (shutdown deadline passed).
   void drop_unsent() {
-    for (auto& d : destinations) {
+    for (Destination* d : unsent_dests) {
       while (!d->unsent.empty()) {
         const std::uint32_t tag = d->unsent.front();
         d->unsent.pop();
@@ -567,7 +530,9 @@ struct Pipeline::Impl {
         d->drop(DropReason::shutdown, outstanding[tag].spans);
         finish_outstanding(tag);
       }
+      d->in_unsent_list = false;
     }
+    unsent_dests.clear();
   }
 
   // --- flush ------------------------------------------------------------------------------------
@@ -604,63 +569,88 @@ struct Pipeline::Impl {
   }
 
   // --- stats ------------------------------------------------------------------------------------
-  void snapshot(PipelineStats& s) {
+  void snapshot(PipelineStats& s, bool per_destination) {
     s.ingest = ring.stats();
     s.ingest.rejected_full += unregistered_rejects.load(std::memory_order_relaxed);
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
-    for (auto& d : destinations) add_encoder_stats(encoder_totals, d->encoder.stats(), d->encoder_seen);
-    s.encoder = encoder_totals;
+    s.encoder = encoder.stats();
     s.memory_bytes = pool.held();
     s.memory_peak_bytes = pool.peak();
     s.total = DestinationCounters{};
     s.total.name = "total";
     s.destinations.clear();
-    s.destinations.reserve(destinations.size());
-    for (auto& d : destinations) {
+    if (per_destination) s.destinations.reserve(destinations.size());
+    for (const auto& d : destinations) {
       d->counters.buffer_bytes = d->held_bytes;
-      s.destinations.push_back(d->counters);
+      if (per_destination) s.destinations.push_back(d->counters);
       add_counters(s.total, d->counters);
     }
   }
 
   // --- destinations (worker side) ---------------------------------------------------------------
-  void rebuild_routes() {
-    routes.clear();
-    everyone.clear();
-    for (auto& d : destinations) {
-      if (d->removing) continue;
-      if (d->account.empty()) everyone.push_back(d.get());
-      else routes[d->account].push_back(d.get());
+  static Codec codec_of(const PipelineDestination& p) {
+    const ResolvedDestination r = resolve(p.transport);
+    return parse_codec(r.compression).value_or(Codec::gzip);
+  }
+
+  std::unique_ptr<Destination> make_destination(std::uint32_t id, std::string_view account,
+                                                const PipelineDestination& p) const {
+    auto d = std::make_unique<Destination>();
+    d->id = id;
+    d->account = std::string(account);
+    d->privacy_mode = p.privacy_mode;
+    d->sampling_rate = p.sampling_rate;
+    d->codec = codec_of(p);
+    d->linger = config.batch.linger;
+    d->counters.id = id;
+    d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
+    d->counters.account = d->account;
+    return d;
+  }
+
+  // Worker: takes ownership and starts routing to them.
+  void install(std::vector<std::unique_ptr<Destination>>& added) {
+    destinations.reserve(destinations.size() + added.size());
+    by_id.reserve(by_id.size() + added.size());
+    for (auto& d : added) {
+      routes.add(d->account, d.get());
+      by_id.emplace(d->id, d.get());
+      destinations.push_back(std::move(d));
     }
   }
 
-  Codec codec_of(const PipelineDestination& p) const {
-    const ResolvedDestination r = resolve(p.transport);
-    return parse_codec(r.compression).value_or(Codec::gzip);
+  Destination* find(std::uint32_t id) const noexcept {
+    const auto it = by_id.find(id);
+    return it == by_id.end() || it->second->removing ? nullptr : it->second;
   }
 
   // --- state --------------------------------------------------------------------------------
   PipelineConfig config;
   std::uint64_t instance;
   IngestRing ring;
-  BufferPool pool;
+  detail::BufferPool pool;
+  detail::PendingStore store;
+  OtlpJsonEncoder encoder;
   Compressor gzip;
   Compressor zstd;
   Sender sender;
   IdGenerator ids;
   std::unique_ptr<MappedRequest> mapped;
-  std::uint8_t max_class = 0;
-  int idle_rounds = 0;  // consecutive idle wakes (worker only)
+  std::vector<char> raw_scratch;   // the body being encoded (batch.max_bytes)
+  std::vector<char> zip_scratch;   // its compressed form (bound of batch.max_bytes)
+  int idle_rounds = 0;             // consecutive idle wakes (worker only)
 
-  std::vector<std::unique_ptr<Destination>> destinations;
-  std::unordered_map<std::string, std::vector<Destination*>, StringHash, std::equal_to<>> routes;
-  std::vector<Destination*> everyone;
-  std::vector<Destination*> unsent_scan;  // every destination not removed
+  std::vector<std::unique_ptr<Destination>> destinations;  // every one ever added, in order
+  std::unordered_map<std::uint32_t, Destination*> by_id;
+  detail::RouteTable<Destination> routes;
+  std::vector<Destination*> targets;       // route()'s scratch
+  std::vector<Destination*> open;          // destinations with an open batch
+  detail::LingerTimers<Destination> lingers;
+  std::vector<Destination*> unsent_dests;  // destinations with bodies the sender refused
   std::vector<Outstanding> outstanding;
   std::vector<std::uint32_t> free_outstanding;
-  Fifo<LingerEntry> linger;
   std::uint64_t epoch = 0;
   std::map<std::uint64_t, std::uint64_t> epoch_outstanding;
   std::vector<std::shared_ptr<FlushWaiter>> flush_waiters;
@@ -668,7 +658,6 @@ struct Pipeline::Impl {
   std::uint64_t requests_routed = 0;
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
-  EncoderStats encoder_totals{};
 
   std::atomic<std::uint64_t> unregistered_rejects{0};
   std::mutex command_mutex;
@@ -746,38 +735,28 @@ std::optional<ValidationIssue> sampling_issue(double rate) {
 }  // namespace
 
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
-  AddDestinationOutcome out;
-  if (auto issue = sampling_issue(destination.sampling_rate)) {
-    out.issues.push_back(std::move(*issue));
-    return out;
-  }
-  AddDestinationResult added = impl_->sender.add_destination(destination.transport);
-  out.issues = std::move(added.issues);
-  if (!added.ok()) return out;
-  out.id = added.id;
-  auto d = std::make_unique<Destination>(impl_->config.encoder);
-  d->id = added.id;
-  d->name = destination.transport.name.empty() ? "destination" : destination.transport.name;
-  d->account = std::string(account);
-  d->config = destination;
-  d->codec = impl_->codec_of(destination);
-  d->counters.id = d->id;
-  d->counters.name = d->name;
-  d->counters.account = d->account;
-  Destination* raw = d.release();
-  impl_->post([impl = impl_.get(), raw] {
-    impl->destinations.emplace_back(raw);
-    impl->unsent_scan.push_back(raw);
-    impl->rebuild_routes();
-  });
-  return out;
+  std::pair<std::string, PipelineDestination> one{std::string(account), destination};
+  return std::move(add_destinations(std::span(&one, 1)).front());
 }
 
 std::vector<AddDestinationOutcome> Pipeline::add_destinations(
     std::span<const std::pair<std::string, PipelineDestination>> destinations) {
-  std::vector<AddDestinationOutcome> out;
-  out.reserve(destinations.size());
-  for (const auto& [account, destination] : destinations) out.push_back(add_destination(account, destination));
+  std::vector<AddDestinationOutcome> out(destinations.size());
+  std::vector<std::unique_ptr<Destination>> added;
+  added.reserve(destinations.size());
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    const auto& [account, destination] = destinations[i];
+    if (auto issue = sampling_issue(destination.sampling_rate)) {
+      out[i].issues.push_back(std::move(*issue));
+      continue;
+    }
+    AddDestinationResult r = impl_->sender.add_destination(destination.transport);
+    out[i].issues = std::move(r.issues);
+    if (!r.ok()) continue;
+    out[i].id = r.id;
+    added.push_back(impl_->make_destination(r.id, account, destination));
+  }
+  if (!added.empty()) impl_->post([impl = impl_.get(), &added] { impl->install(added); });
   return out;
 }
 
@@ -786,19 +765,16 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
   bool found = false;
-  const Codec codec = impl_->codec_of(destination);
+  const Codec codec = Impl::codec_of(destination);
   impl_->post([impl = impl_.get(), id, &destination, codec, &found] {
-    for (auto& d : impl->destinations) {
-      if (d->id != id || d->removing) continue;
-      found = true;
-      impl->seal(*d, false);  // what was batched goes out with the old settings
-      d->config = destination;
-      d->codec = codec;
-      if (!destination.transport.name.empty()) {
-        d->name = destination.transport.name;
-        d->counters.name = d->name;
-      }
-    }
+    Destination* d = impl->find(id);
+    if (d == nullptr) return;
+    found = true;
+    impl->seal(*d, Clock::now(), Impl::SealCause::forced);  // what was batched goes out with the old settings
+    d->privacy_mode = destination.privacy_mode;
+    d->sampling_rate = destination.sampling_rate;
+    d->codec = codec;
+    if (!destination.transport.name.empty()) d->counters.name = destination.transport.name;
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};
   std::vector<ValidationIssue> sender_issues = impl_->sender.update_destination(id, destination.transport);
@@ -809,19 +785,14 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
 bool Pipeline::remove_destination(std::uint32_t id) {
   bool found = false;
   impl_->post([impl = impl_.get(), id, &found] {
-    for (auto& d : impl->destinations) {
-      if (d->id != id || d->removing) continue;
-      found = true;
-      impl->seal(*d, false);
-      impl->send_unsent();
-      d->removing = true;
-      impl->rebuild_routes();
-      if (d->outstanding == 0) {
-        d->removed = true;
-        d->counters.removed = true;
-        impl->sender.remove_destination(d->id);
-      }
-    }
+    Destination* d = impl->find(id);
+    if (d == nullptr) return;
+    found = true;
+    impl->seal(*d, Clock::now(), Impl::SealCause::forced);
+    impl->send_unsent();
+    d->removing = true;
+    impl->routes.remove(d->account, d);
+    impl->maybe_finish_removal(*d);
   });
   return found;
 }
@@ -859,7 +830,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
     im.stop_worker = true;
   });
   im.worker.join();
-  im.snapshot(im.final_stats);
+  im.snapshot(im.final_stats, true);
   im.shut_down = true;
   r.complete = r.complete && im.final_stats.total.in_flight == 0;
   r.stats = im.final_stats;
@@ -873,13 +844,21 @@ PipelineStats Pipeline::stats() const {
     std::lock_guard lock(impl_->command_mutex);
     if (impl_->worker_exited) return impl_->final_stats;
   }
-  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s); });
+  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, true); });
   return s;
 }
 
 PipelineStats Pipeline::totals() const {
-  PipelineStats s = stats();
-  s.destinations.clear();
+  PipelineStats s;
+  {
+    std::lock_guard lock(impl_->command_mutex);
+    if (impl_->worker_exited) {
+      s = impl_->final_stats;
+      s.destinations.clear();
+      return s;
+    }
+  }
+  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, false); });
   return s;
 }
 

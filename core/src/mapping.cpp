@@ -164,6 +164,26 @@ bool sample_trace(const TraceId& id, double rate) noexcept {
   return low < threshold;
 }
 
+RequestPlan plan_request(const LlmRequest& r, std::uint64_t id_seed) noexcept {
+  // Mirrors map_request's first steps: the same metadata cut, special keys, tree shape, and
+  // (without a caller-chosen trace_id) the generator's first draw.
+  std::span<const MetadataEntry> metadata = r.metadata;
+  if (metadata.size() > MappedRequest::k_max_metadata) metadata = metadata.first(MappedRequest::k_max_metadata);
+  std::uint32_t issues = 0;
+  const SpecialKeys special = find_special_keys(metadata, issues);
+  RequestPlan plan;
+  if (!special.trace_id.empty()) {
+    plan.trace_id = derive_trace_id(r.account, special.trace_id);
+  } else {
+    IdGenerator ids(id_seed);
+    plan.trace_id = ids.next_trace_id();
+  }
+  const bool root_span = !special.trace_name.empty() &&
+                         (!special.generation_name.empty() || !special.span_name.empty());
+  plan.span_count = 1u + (root_span ? 1u : 0u) + (special.span_name.empty() ? 0u : 1u);
+  return plan;
+}
+
 void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& ids,
                  MappedRequest& out) noexcept {
   out.issues_ = k_mapping_ok;

@@ -121,6 +121,15 @@ class MappedRequest {
   char metadata_keys_[k_max_metadata * (16 + k_max_metadata_key_bytes)];
 };
 
+// What map_request(request, any config, IdGenerator(id_seed), out) produces, without mapping:
+// the number of spans (1..3) and the trace id. Lets a router count spans and decide sampling
+// before (or without) mapping. Pure; thread-safe; no allocation.
+struct RequestPlan {
+  std::uint32_t span_count = 1;
+  TraceId trace_id;
+};
+[[nodiscard]] RequestPlan plan_request(const LlmRequest& request, std::uint64_t id_seed) noexcept;
+
 // Maps `request` into `out` (overwriting it). Never fails: what cannot be used is left out
 // and flagged in out.issues(). Not thread-safe for one `out`/`ids`; no allocation.
 void map_request(const LlmRequest& request, const MappingConfig& config, IdGenerator& ids,

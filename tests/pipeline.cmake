@@ -8,3 +8,9 @@ target_include_directories(pipeline_test PRIVATE ${PROJECT_SOURCE_DIR}/bench/sup
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
   include(${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
 endif()
+
+# The worker's parts (internal headers of core/pipeline) on their own.
+tracecast_add_test(pipeline_parts_test
+  SOURCES pipeline_parts_test.cpp
+  LIBS tracecast tracecast_alloc_counter)
+target_include_directories(pipeline_parts_test PRIVATE ${PROJECT_SOURCE_DIR}/core/pipeline)

@@ -1,6 +1,8 @@
 #include "pending_store.h"
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <new>
 
 namespace tracecast::detail {
@@ -19,8 +21,31 @@ constexpr std::size_t round_up(std::size_t n, std::size_t a) noexcept { return (
 
 constexpr std::size_t k_header_bytes = round_up(sizeof(PendingChunk), k_align);
 
-template <class F>
-void for_each_string(const LlmRequest& r, F&& f) noexcept {
+// The fixed part of a stored request: its scalars and the byte length of each string.
+struct Scalars {
+  std::uint64_t start_unix_nano, first_token_unix_nano, end_unix_nano;
+  std::int64_t input_tokens, output_tokens, max_tokens;
+  double cost, temperature, top_p;
+  std::int32_t http_status;
+  std::uint32_t len[13];  // in for_each_string order
+  bool stream, error;
+};
+
+// One metadata entry: key and string bytes live in the tail; arrays in the aligned area.
+struct StoredEntry {
+  std::uint32_t key_len;
+  std::uint32_t size;  // string bytes or array elements
+  ValueType type;
+  union {
+    bool b;
+    std::int64_t i;
+    double d;
+    const void* array;  // into this record (records never move)
+  };
+};
+
+template <class R, class F>
+void for_each_string(R& r, F&& f) noexcept {
   f(r.account);
   f(r.request_id);
   f(r.operation);
@@ -36,18 +61,25 @@ void for_each_string(const LlmRequest& r, F&& f) noexcept {
   f(r.error_message);
 }
 
-// Layout after the PendingRecord: [PendingRef x refs][MetadataEntry x n][8-aligned arrays]
-// [bool arrays and string bytes]. Returns the total.
+// Layout after the PendingRecord: [PendingRef x refs][Scalars][StoredEntry x n][8-aligned
+// arrays][bool arrays, then string bytes: the 13 fields, then per entry key + string value].
 struct Sizes {
-  std::size_t aligned = 0;  // record + refs + entries + 8-byte-element arrays
+  std::size_t aligned = 0;  // header + refs + scalars + entries + 8-byte-element arrays
   std::size_t bytes = 0;    // unaligned tail
 };
 
+std::size_t kept_metadata(const LlmRequest& r) noexcept {
+  return std::min(r.metadata.size(), PendingStore::k_max_metadata);
+}
+
 Sizes sizes_of(const LlmRequest& r, std::uint32_t refs) noexcept {
   Sizes s;
-  s.aligned = sizeof(PendingRecord) + refs * sizeof(PendingRef) + r.metadata.size() * sizeof(MetadataEntry);
+  const std::size_t n = kept_metadata(r);
+  s.aligned = sizeof(PendingRecord) + refs * sizeof(PendingRef) + round_up(sizeof(Scalars), k_align) +
+              n * sizeof(StoredEntry);
   for_each_string(r, [&](std::string_view v) { s.bytes += v.size(); });
-  for (const MetadataEntry& e : r.metadata) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const MetadataEntry& e = r.metadata[i];
     s.bytes += e.key.size();
     const AttributeValue& v = e.value;
     switch (v.type()) {
@@ -65,13 +97,30 @@ Sizes sizes_of(const LlmRequest& r, std::uint32_t refs) noexcept {
   return s;
 }
 
-// Copies `v` to `p` and advances it.
-std::string_view put(char*& p, std::string_view v) noexcept {
-  if (v.empty()) return {};
+void put(char*& p, std::string_view v) noexcept {
+  if (v.empty()) return;
   std::memcpy(p, v.data(), v.size());
-  const std::string_view out(p, v.size());
   p += v.size();
-  return out;
+}
+
+std::string_view take(const char*& p, std::size_t n) noexcept {
+  if (n == 0) return {};
+  const std::string_view v(p, n);
+  p += n;
+  return v;
+}
+
+Scalars* scalars_of(PendingRecord* rec) noexcept {
+  return reinterpret_cast<Scalars*>(reinterpret_cast<char*>(rec->ref_array() + rec->ref_slots));
+}
+const Scalars* scalars_of(const PendingRecord* rec) noexcept {
+  return reinterpret_cast<const Scalars*>(reinterpret_cast<const char*>(rec->ref_array() + rec->ref_slots));
+}
+template <class S>
+auto entries_of(S* scalars) noexcept {
+  using E = std::conditional_t<std::is_const_v<S>, const StoredEntry, StoredEntry>;
+  using C = std::conditional_t<std::is_const_v<S>, const char, char>;
+  return reinterpret_cast<E*>(reinterpret_cast<C*>(scalars) + round_up(sizeof(Scalars), k_align));
 }
 
 }  // namespace
@@ -138,75 +187,142 @@ PendingRecord* PendingStore::store(const LlmRequest& r, std::uint32_t refs, std:
   }
 
   auto* rec = ::new (at) PendingRecord{};
-  rec->request = r;  // scalars; every view is replaced below
   rec->id_seed = id_seed;
   rec->chunk = chunk;
   rec->bytes = static_cast<std::uint32_t>(total);
   rec->refs = refs;
+  rec->ref_slots = refs;
+  const std::size_t n_meta = kept_metadata(r);
+  rec->metadata = static_cast<std::uint16_t>(n_meta);
   PendingRef* ref = rec->ref_array();
   for (std::uint32_t i = 0; i < refs; ++i) ::new (&ref[i]) PendingRef{rec, nullptr};
-  auto* meta = reinterpret_cast<MetadataEntry*>(ref + refs);
-  char* aligned = reinterpret_cast<char*>(meta + r.metadata.size());
+  Scalars* sc = ::new (scalars_of(rec)) Scalars{};
+  sc->start_unix_nano = r.start_unix_nano;
+  sc->first_token_unix_nano = r.first_token_unix_nano;
+  sc->end_unix_nano = r.end_unix_nano;
+  sc->input_tokens = r.input_tokens;
+  sc->output_tokens = r.output_tokens;
+  sc->max_tokens = r.max_tokens;
+  sc->cost = r.cost;
+  sc->temperature = r.temperature;
+  sc->top_p = r.top_p;
+  sc->http_status = r.http_status;
+  sc->stream = r.stream;
+  sc->error = r.error;
+  StoredEntry* entries = entries_of(sc);
+  char* aligned = reinterpret_cast<char*>(entries + n_meta);
   char* p = at + s.aligned;  // unaligned tail: bool arrays and string bytes
-
-  LlmRequest& out = rec->request;
-  out.account = put(p, r.account);
-  out.request_id = put(p, r.request_id);
-  out.operation = put(p, r.operation);
-  out.provider = put(p, r.provider);
-  out.requested_model = put(p, r.requested_model);
-  out.response_model = put(p, r.response_model);
-  out.response_id = put(p, r.response_id);
-  out.finish_reason = put(p, r.finish_reason);
-  out.user = put(p, r.user);
-  out.session_id = put(p, r.session_id);
-  out.prompt = put(p, r.prompt);
-  out.completion = put(p, r.completion);
-  out.error_message = put(p, r.error_message);
-  for (std::size_t i = 0; i < r.metadata.size(); ++i) {
+  std::size_t k = 0;
+  for_each_string(r, [&](std::string_view v) {
+    sc->len[k++] = static_cast<std::uint32_t>(v.size());
+    put(p, v);
+  });
+  for (std::size_t i = 0; i < n_meta; ++i) {
     const MetadataEntry& e = r.metadata[i];
-    const std::string_view key = put(p, e.key);
     const AttributeValue& v = e.value;
-    AttributeValue copy = v;
+    StoredEntry& out = *::new (&entries[i]) StoredEntry{};
+    out.key_len = static_cast<std::uint32_t>(e.key.size());
+    out.type = v.type();
+    put(p, e.key);
     switch (v.type()) {
-      case ValueType::string: copy = AttributeValue::string(put(p, v.as_string())); break;
+      case ValueType::string:
+        out.size = static_cast<std::uint32_t>(v.as_string().size());
+        put(p, v.as_string());
+        break;
+      case ValueType::boolean: out.b = v.as_bool(); break;
+      case ValueType::int64: out.i = v.as_int64(); break;
+      case ValueType::float64: out.d = v.as_double(); break;
       case ValueType::string_array: {
         auto* views = reinterpret_cast<std::string_view*>(aligned);
         const auto in = v.as_strings();
-        for (std::size_t k = 0; k < in.size(); ++k) ::new (&views[k]) std::string_view(put(p, in[k]));
+        for (std::size_t x = 0; x < in.size(); ++x) {
+          ::new (&views[x]) std::string_view(in[x].empty() ? std::string_view() : std::string_view(p, in[x].size()));
+          put(p, in[x]);
+        }
         aligned += in.size() * sizeof(std::string_view);
-        copy = AttributeValue::strings({views, in.size()});
+        out.size = static_cast<std::uint32_t>(in.size());
+        out.array = views;
         break;
       }
-      case ValueType::int64_array: {
-        const auto in = v.as_int64s();
-        if (!in.empty()) std::memcpy(aligned, in.data(), in.size() * 8);
-        copy = AttributeValue::int64s({reinterpret_cast<const std::int64_t*>(aligned), in.size()});
-        aligned += in.size() * 8;
-        break;
-      }
+      case ValueType::int64_array:
       case ValueType::float64_array: {
-        const auto in = v.as_doubles();
-        if (!in.empty()) std::memcpy(aligned, in.data(), in.size() * 8);
-        copy = AttributeValue::float64s({reinterpret_cast<const double*>(aligned), in.size()});
-        aligned += in.size() * 8;
+        const std::size_t count = v.type() == ValueType::int64_array ? v.as_int64s().size() : v.as_doubles().size();
+        const void* src = v.type() == ValueType::int64_array ? static_cast<const void*>(v.as_int64s().data())
+                                                             : static_cast<const void*>(v.as_doubles().data());
+        if (count != 0) std::memcpy(aligned, src, count * 8);
+        out.size = static_cast<std::uint32_t>(count);
+        out.array = aligned;
+        aligned += count * 8;
         break;
       }
       case ValueType::bool_array: {
         const auto in = v.as_bools();
         if (!in.empty()) std::memcpy(p, in.data(), in.size());
-        copy = AttributeValue::bools({reinterpret_cast<const bool*>(p), in.size()});
+        out.size = static_cast<std::uint32_t>(in.size());
+        out.array = p;
         p += in.size();
         break;
       }
-      default: break;  // scalars carry no pointers
+      case ValueType::empty: break;
     }
-    ::new (&meta[i]) MetadataEntry{key, copy};
   }
-  out.metadata = std::span<const MetadataEntry>(meta, r.metadata.size());
   ++chunk->live;
   ++live_;
   return rec;
+}
+
+void PendingStore::decode(const PendingRecord& rec, LlmRequest& out, MetadataEntry* metadata) noexcept {
+  const Scalars* sc = scalars_of(&rec);
+  out = LlmRequest{};
+  out.start_unix_nano = sc->start_unix_nano;
+  out.first_token_unix_nano = sc->first_token_unix_nano;
+  out.end_unix_nano = sc->end_unix_nano;
+  out.input_tokens = sc->input_tokens;
+  out.output_tokens = sc->output_tokens;
+  out.max_tokens = sc->max_tokens;
+  out.cost = sc->cost;
+  out.temperature = sc->temperature;
+  out.top_p = sc->top_p;
+  out.http_status = sc->http_status;
+  out.stream = sc->stream;
+  out.error = sc->error;
+  const StoredEntry* entries = entries_of(sc);
+  // The tail starts after the aligned area, whose size the entries tell.
+  std::size_t aligned = 0;
+  for (std::size_t i = 0; i < rec.metadata; ++i) {
+    const StoredEntry& e = entries[i];
+    if (e.type == ValueType::string_array) aligned += e.size * sizeof(std::string_view);
+    if (e.type == ValueType::int64_array || e.type == ValueType::float64_array) aligned += e.size * 8u;
+  }
+  const char* p = reinterpret_cast<const char*>(entries + rec.metadata) + aligned;
+  std::size_t k = 0;
+  for_each_string(out, [&](std::string_view& v) { v = take(p, sc->len[k++]); });
+  for (std::size_t i = 0; i < rec.metadata; ++i) {
+    const StoredEntry& e = entries[i];
+    const std::string_view key = take(p, e.key_len);
+    AttributeValue v;
+    switch (e.type) {
+      case ValueType::string: v = AttributeValue::string(take(p, e.size)); break;
+      case ValueType::boolean: v = AttributeValue::boolean(e.b); break;
+      case ValueType::int64: v = AttributeValue::int64(e.i); break;
+      case ValueType::float64: v = AttributeValue::float64(e.d); break;
+      case ValueType::string_array: {
+        const auto* views = static_cast<const std::string_view*>(e.array);
+        for (std::size_t x = 0; x < e.size; ++x) p += views[x].size();
+        v = AttributeValue::strings({views, e.size});
+        break;
+      }
+      case ValueType::int64_array: v = AttributeValue::int64s({static_cast<const std::int64_t*>(e.array), e.size}); break;
+      case ValueType::float64_array: v = AttributeValue::float64s({static_cast<const double*>(e.array), e.size}); break;
+      case ValueType::bool_array:
+        v = AttributeValue::bools({static_cast<const bool*>(e.array), e.size});
+        p += e.size;
+        break;
+      case ValueType::empty: break;
+    }
+    ::new (&metadata[i]) MetadataEntry{key, v};
+  }
+  out.metadata = std::span<const MetadataEntry>(metadata, rec.metadata);
 }
 
 void PendingStore::release(PendingRecord* record) noexcept {

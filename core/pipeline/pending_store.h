@@ -3,8 +3,8 @@
 //
 //   chunk (64 KiB, from the BufferPool)
 //   +--------+-----------------------------+-----------------------------+---- ...
-//   | header | record: LlmRequest + seed,  | record ...                  |
-//   | live=k | refs, PendingRef[refs],     |                             |
+//   | header | record: header, PendingRef  | record ...                  |
+//   | live=k | [refs], scalars, lengths,   |                             |
 //   |        | metadata, arrays, strings   |                             |
 //   +--------+-----------------------------+-----------------------------+---- ...
 //
@@ -35,15 +35,19 @@ struct PendingRef {
   PendingRef* next = nullptr;
 };
 
+// A stored request in compact form (lengths and offsets instead of views: about 60% of an
+// LlmRequest copy for the canonical request); decode() gives the LlmRequest back.
 struct PendingRecord {
-  LlmRequest request;           // every view points into this record's bytes
   std::uint64_t id_seed = 0;    // IdGenerator seed: every destination maps the same ids
   PendingChunk* chunk = nullptr;
   std::uint32_t bytes = 0;      // bytes this record occupies (charged per destination)
   std::uint32_t refs = 0;       // destinations that have not encoded it yet
-  std::uint32_t span_count = 0;  // spans it maps to (1..3)
+  std::uint32_t ref_slots = 0;  // PendingRefs laid out after the header (refs at store time)
+  std::uint16_t metadata = 0;   // metadata entries stored
+  std::uint8_t span_count = 0;  // spans it maps to (1..3)
   bool issues_counted = false;  // mapping issues counted once, at its first encoding
   PendingRef* ref_array() noexcept { return reinterpret_cast<PendingRef*>(this + 1); }
+  const PendingRef* ref_array() const noexcept { return reinterpret_cast<const PendingRef*>(this + 1); }
 };
 
 class PendingStore {
@@ -62,6 +66,13 @@ class PendingStore {
   // PendingRefs (ref_array(), each pointing at the record, next = nullptr). nullptr when the
   // pool's budget has no room: nothing is stored. No allocation once the pool is warm.
   [[nodiscard]] PendingRecord* store(const LlmRequest& request, std::uint32_t refs, std::uint64_t id_seed);
+
+  // Metadata entries a record keeps (more are left out; the mapping reads at most 64).
+  static constexpr std::size_t k_max_metadata = 256;
+
+  // Rebuilds the request: views into the record's bytes, metadata entries written to
+  // `metadata` (room for k_max_metadata). Valid while the record is. No allocation.
+  static void decode(const PendingRecord& record, LlmRequest& out, MetadataEntry* metadata) noexcept;
 
   // One destination is done with `record` (refs must be > 0). Its chunk returns to the pool
   // when its last record is released.

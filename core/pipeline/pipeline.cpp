@@ -287,7 +287,7 @@ struct Pipeline::Impl {
       for (Destination* d : targets) d->drop(why, n);
       return;
     }
-    rec->span_count = n;
+    rec->span_count = static_cast<std::uint8_t>(n);
     const Clock::time_point now = Clock::now();
     PendingRef* refs = rec->ref_array();
     for (std::size_t i = 0; i < targets.size(); ++i) enqueue(*targets[i], &refs[i], now);
@@ -331,8 +331,9 @@ struct Pipeline::Impl {
       while (d.head != nullptr && spans < config.batch.max_spans) {
         PendingRef* ref = d.head;
         PendingRecord& rec = *ref->record;
+        detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
         IdGenerator rec_ids(rec.id_seed);
-        map_request(rec.request, config.mapping, rec_ids, *mapped);
+        map_request(decoded, config.mapping, rec_ids, *mapped);
         if (!rec.issues_counted) {
           rec.issues_counted = true;
           if (mapped->issues() != 0) ++mapping_issues;
@@ -603,7 +604,7 @@ struct Pipeline::Impl {
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
     d->codec = codec_of(p);
-    d->linger = config.batch.linger;
+    d->linger = config.batch.max_linger;  // most destinations are quiet; a busy one seals by size and comes down
     d->counters.id = id;
     d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
     d->counters.account = d->account;
@@ -638,6 +639,8 @@ struct Pipeline::Impl {
   Sender sender;
   IdGenerator ids;
   std::unique_ptr<MappedRequest> mapped;
+  LlmRequest decoded;              // the record being encoded, as a request
+  std::vector<MetadataEntry> decoded_metadata = std::vector<MetadataEntry>(detail::PendingStore::k_max_metadata);
   std::vector<char> raw_scratch;   // the body being encoded (batch.max_bytes)
   std::vector<char> zip_scratch;   // its compressed form (bound of batch.max_bytes)
   int idle_rounds = 0;             // consecutive idle wakes (worker only)

@@ -5,7 +5,7 @@
 
 add_library(tracecast_load_support STATIC
   load/sink_runner.cpp load/resource_usage.cpp load/latency_histogram.cpp
-  load/producers.cpp load/topology.cpp)
+  load/producers.cpp load/topology.cpp load/loss_check.cpp)
 target_include_directories(tracecast_load_support
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/load ${PROJECT_SOURCE_DIR}/bench/support)
 target_link_libraries(tracecast_load_support

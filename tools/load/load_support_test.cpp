@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "latency_histogram.h"
+#include "loss_check.h"
 #include "producers.h"
 #include "sink_runner.h"
 #include "topology.h"
@@ -154,6 +155,73 @@ TEST(AccountSampler, IsDeterministicForASeed) {
   const AccountSampler sampler(1000, AccountSkew{AccountSkew::Kind::zipf, 1.1});
   EXPECT_EQ(draw_counts(sampler, 10000, 3), draw_counts(sampler, 10000, 3));
   EXPECT_NE(draw_counts(sampler, 10000, 3), draw_counts(sampler, 10000, 4));
+}
+
+TEST(FaultFlags, NamesTheSinkFlagsThatInjectFaultsAndNoOthers) {
+  EXPECT_EQ(fault_flags(split_args("--fail-503-fraction 0.5 --threads 4 --delay-ms=20 --count-only")),
+            (std::vector<std::string>{"--fail-503-fraction", "--delay-ms"}));
+  EXPECT_EQ(fault_flags(split_args("--reset-first 3 --partial-success 2 --basic-auth u:p")),
+            (std::vector<std::string>{"--reset-first", "--partial-success", "--basic-auth"}));
+  EXPECT_TRUE(fault_flags(split_args("--count-by user.id --spans-out /tmp/x --threads 2")).empty());
+  EXPECT_TRUE(fault_flags({}).empty());
+}
+
+TEST(ShrunkBudgets, ListsOnlySettingsBelowTheirDefaults) {
+  const std::chrono::milliseconds drain{30000};
+  PipelineConfig c;
+  EXPECT_TRUE(shrunk_budgets(c, drain, drain).empty());
+  c.memory_budget_bytes *= 2;  // larger is not shrinking
+  c.ingest.capacity = 1024;
+  c.destination_budget_bytes = 1u << 20;
+  const auto shrunk = shrunk_budgets(c, std::chrono::milliseconds(1000), drain);
+  ASSERT_EQ(shrunk.size(), 3u);
+  EXPECT_EQ(shrunk[0], "destination_budget_bytes 1048576 < default 33554432");
+  EXPECT_EQ(shrunk[1], "ingest.capacity 1024 < default 8192");
+  EXPECT_EQ(shrunk[2], "--drain-timeout 1000 ms < default 30000 ms");
+}
+
+TEST(CheckNoLoss, FailsOnBackpressureAndNamesEveryCountedReason) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::backpressure)] = 1200;
+  s.total.dropped[static_cast<std::size_t>(DropReason::shutdown)] = 34;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 999;
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_TRUE(v.applicable);
+  EXPECT_EQ(v.lost_spans, 1234u);
+  EXPECT_EQ(v.failure, "no loss: 1234 spans dropped (backpressure 1200, shutdown 34) with a healthy sink and default budgets");
+}
+
+TEST(CheckNoLoss, NeverCountsSampledOut) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 5000;
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_TRUE(v.applicable);
+  EXPECT_TRUE(v.failure.empty());
+  EXPECT_FALSE(drop_counts_as_loss(DropReason::sampled_out));
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+    const auto reason = static_cast<DropReason>(r);
+    if (reason != DropReason::sampled_out) {
+      EXPECT_TRUE(drop_counts_as_loss(reason)) << to_string(reason);
+    }
+  }
+}
+
+TEST(CheckNoLoss, CountsARingFullOnlyAtATargetRate) {
+  PipelineStats s;
+  s.ingest.rejected_full = 50;
+  EXPECT_TRUE(check_no_loss(s, false, "").failure.empty());
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_EQ(v.lost_requests, 50u);
+  EXPECT_NE(v.failure.find("50 requests refused by a full ingest ring"), std::string::npos) << v.failure;
+}
+
+TEST(CheckNoLoss, DoesNotApplyWithAReason) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::retries_exhausted)] = 10;
+  const LossVerdict v = check_no_loss(s, true, "faults injected (--fail-503-fraction)");
+  EXPECT_FALSE(v.applicable);
+  EXPECT_TRUE(v.failure.empty());
+  EXPECT_EQ(v.not_applicable_because, "faults injected (--fail-503-fraction)");
 }
 
 TEST(LatencyHistogram, QuantilesFallWithinOneBucketWidthOfTheExactValue) {

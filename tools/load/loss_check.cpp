@@ -92,7 +92,7 @@ LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, s
   if (v.lost_spans != 0) f << v.lost_spans << " spans dropped (" << reasons.str() << ")";
   if (v.lost_requests != 0) {
     f << (v.lost_spans != 0 ? " and " : "") << v.lost_requests
-      << " requests refused by a full ingest ring at a target rate";
+      << " requests refused by a full ingest ring at a target rate (the worker fell behind it)";
   }
   f << " with a healthy sink and default budgets";
   v.failure = f.str();

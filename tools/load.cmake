@@ -5,7 +5,7 @@
 
 add_library(tracecast_load_support STATIC
   load/sink_runner.cpp load/resource_usage.cpp load/latency_histogram.cpp
-  load/producers.cpp load/topology.cpp)
+  load/producers.cpp load/topology.cpp load/loss_check.cpp)
 target_include_directories(tracecast_load_support
   PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/load ${PROJECT_SOURCE_DIR}/bench/support)
 target_link_libraries(tracecast_load_support
@@ -31,7 +31,12 @@ if(TRACECAST_BUILD_TESTS)
     COMMAND tracecast-load --count 3000 --rate 0 --threads 2 --single --content --compression zstd)
   add_test(NAME tracecast_load_smoke_retries
     COMMAND tracecast-load --duration 2s --rate 1000 --sink-args "--fail-503-fraction 0.2" --retry-initial-ms 100 --json)
+  # Skewed accounts, the adaptive-linger flags and the no-loss check (applies: healthy sink).
+  add_test(NAME tracecast_load_smoke_zipf
+    COMMAND tracecast-load --duration 3s --rate 2000 --accounts 1000 --account-skew zipf:1.1
+      --linger-ms 100 --max-linger-ms 1000 --target-spans 32 --json)
   set_tests_properties(tracecast_load_smoke tracecast_load_smoke_content_single tracecast_load_smoke_retries
+    tracecast_load_smoke_zipf
     PROPERTIES LABELS integration TIMEOUT 60
     ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
 endif()

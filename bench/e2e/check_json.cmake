@@ -1,6 +1,7 @@
 cmake_minimum_required(VERSION 3.22)
 # Runs tracecast-bench-e2e (BENCH, with ARGS) and checks that it exits 0 and prints one valid
-# JSON object per line with the documented keys, one for each name in CONFIGS.
+# JSON object per line with the documented keys, one for each name in CONFIGS (which also
+# carry the keys in EXTRA_KEYS, e.g. a scale row's cpu_ratio_vs_base).
 execute_process(COMMAND ${BENCH} ${ARGS} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "tracecast-bench-e2e exited ${rc}\nstdout:\n${out}\nstderr:\n${err}")
@@ -23,6 +24,12 @@ foreach(line IN LISTS lines)
   endforeach()
   list(APPEND seen ${config})
   if(config IN_LIST CONFIGS)
+    foreach(key spans_per_request memory_peak_mb add_destinations_ms dropped_by_reason ${EXTRA_KEYS})
+      string(JSON type ERROR_VARIABLE json_error TYPE "${line}" ${key})
+      if(json_error)
+        message(FATAL_ERROR "${config}: key ${key} missing: ${line}")
+      endif()
+    endforeach()
     string(JSON delivered GET "${line}" delivered_per_s)
     string(JSON match GET "${line}" sink_match)
     string(JSON error TYPE "${line}" error)

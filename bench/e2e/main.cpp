@@ -12,6 +12,14 @@
 //   fanout-dead-acct                          the same dead server as one more destination of
 //                                             acct_0 only (~1% of requests)
 //   single-countonly-flatout                  2 producers flat out, sink --count-only, no codec
+//   scale-100 / scale-1k / scale-10k / scale-100k
+//                                             WORKLOAD.md "Gateway scale": 100 .. 100,000
+//                                             accounts, 1.5 destinations each (the fan-out
+//                                             plan), 20,000 requests/s in all, uniform over
+//                                             accounts, healthy sink, default config
+//   scale-100-zipf ... scale-100k-zipf        the same with accounts drawn Zipf(1.1)
+//   (groups: --config scale = the four uniform sizes, --config scale-zipf = the four Zipf
+//   ones; a scale configuration alone also runs its shape's 100-account row, for the ratio)
 //
 // and the plain baseline beside them, `baseline-producers`: the same producer threads (same
 // generator, clock reads, rate schedule and latency histogram) submitting nothing. Its CPU
@@ -21,10 +29,16 @@
 // for --seconds (default 5): delivered spans/s, process CPU (getrusage user+sys, the sink
 // excluded: it is another process) per delivered span, operator-new allocations per
 // delivered span, then stop, flush, shutdown; peak RSS is VmHWM (reset before each run).
-// --repetitions K reports the median of each figure.
+// --repetitions K reports the median of each figure. Every configuration adds its destinations
+// with one add_destinations call, timed. A scale configuration warms up for at least the
+// default max linger plus a second (6 s): a quiet destination's first batch waits up to 5 s,
+// so a shorter warm-up would measure the fill, not the steady state. Its row adds spans per
+// HTTP request, the batch memory peak, the add time, drops by reason, and process CPU per
+// span as a ratio to the same shape's 100-account row of the same invocation.
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -60,20 +74,81 @@ struct Spec {
   bool count_only = false;
   bool flat_out = false;
   std::string dead_account;  // account of the dead destination ("" = every account)
+  // Gateway scale (WORKLOAD.md): accounts of the fan-out plan and their traffic shape, at a
+  // fixed rate instead of --rate; `scale_base` names the same shape's 100-account row.
+  bool scale = false;
+  std::size_t accounts = 100;
+  AccountSkew skew{};
+  double fixed_rate = 0;  // requests/s; 0 = --rate
+  std::string scale_base;
 };
+
+// WORKLOAD.md "Gateway scale": 20,000 requests/s in all, whatever the account count.
+constexpr double k_scale_rate = 20000;
+// A scale run warms up at least this long: the default max linger (5 s) plus a second.
+constexpr double k_scale_min_warmup_s = 6;
+
+Spec plain(std::string name, bool fanout, std::string compression, bool content, bool dead, bool count_only,
+           bool flat_out, std::string dead_account) {
+  Spec s;
+  s.name = std::move(name);
+  s.fanout = fanout;
+  s.compression = std::move(compression);
+  s.content = content;
+  s.dead = dead;
+  s.count_only = count_only;
+  s.flat_out = flat_out;
+  s.dead_account = std::move(dead_account);
+  return s;
+}
+
+Spec scale(std::string name, std::size_t accounts, bool zipf) {
+  Spec s;
+  s.name = std::move(name);
+  s.fanout = true;
+  s.compression = "zstd";
+  s.scale = true;
+  s.accounts = accounts;
+  if (zipf) s.skew = AccountSkew{AccountSkew::Kind::zipf, 1.1};
+  s.fixed_rate = k_scale_rate;
+  s.scale_base = zipf ? "scale-100-zipf" : "scale-100";
+  return s;
+}
 
 const std::vector<Spec>& specs() {
   static const std::vector<Spec> all = {
-      {"single-none", false, "none", false, false, false, false, ""},
-      {"single-gzip", false, "gzip", false, false, false, false, ""},
-      {"single-zstd", false, "zstd", false, false, false, false, ""},
-      {"single-zstd-content", false, "zstd", true, false, false, false, ""},
-      {"fanout", true, "zstd", false, false, false, false, ""},
-      {"fanout-dead", true, "zstd", false, true, false, false, ""},
-      {"fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"},
-      {"single-countonly-flatout", false, "none", false, false, true, true, ""},
+      plain("single-none", false, "none", false, false, false, false, ""),
+      plain("single-gzip", false, "gzip", false, false, false, false, ""),
+      plain("single-zstd", false, "zstd", false, false, false, false, ""),
+      plain("single-zstd-content", false, "zstd", true, false, false, false, ""),
+      plain("fanout", true, "zstd", false, false, false, false, ""),
+      plain("fanout-dead", true, "zstd", false, true, false, false, ""),
+      plain("fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"),
+      plain("single-countonly-flatout", false, "none", false, false, true, true, ""),
+      scale("scale-100", 100, false),
+      scale("scale-1k", 1000, false),
+      scale("scale-10k", 10000, false),
+      scale("scale-100k", 100000, false),
+      scale("scale-100-zipf", 100, true),
+      scale("scale-1k-zipf", 1000, true),
+      scale("scale-10k-zipf", 10000, true),
+      scale("scale-100k-zipf", 100000, true),
   };
   return all;
+}
+
+// --config groups: a name that selects several configurations.
+const std::map<std::string, std::vector<std::string>>& groups() {
+  static const std::map<std::string, std::vector<std::string>> all = {
+      {"scale", {"scale-100", "scale-1k", "scale-10k", "scale-100k"}},
+      {"scale-zipf", {"scale-100-zipf", "scale-1k-zipf", "scale-10k-zipf", "scale-100k-zipf"}},
+  };
+  return all;
+}
+
+double rate_of(const Spec& spec, double rate_option) {
+  if (spec.flat_out) return 0;
+  return spec.fixed_rate > 0 ? spec.fixed_rate : rate_option;
 }
 
 struct BenchOptions {
@@ -106,6 +181,12 @@ struct Figures {
   double dead_dropped = 0;              // fanout-dead: spans dropped by the dead destination
   double sink_spans = 0;                // spans the (healthy) sink accepted, whole run
   double delivered_total = 0;           // spans the pipeline delivered to that sink, whole run
+  double spans_per_request = 0;         // delivered spans / HTTP requests delivered, window
+  double memory_peak_mb = 0;            // PipelineStats::memory_peak_bytes, whole run, MiB
+  double add_ms = 0;                    // the add_destinations call, wall ms
+  double destinations = 0;
+  // Whole run: spans dropped per DropReason, and (last) requests refused by a full ring.
+  std::array<double, k_drop_reasons + 1> dropped_by{};
   std::string main_reason = "-";
   bool sink_match = true;               // sink_spans == delivered_total (not in count-only)
   std::string error;
@@ -131,25 +212,39 @@ std::string main_reason(const PipelineStats& before, const PipelineStats& after)
 
 std::uint64_t all_dropped(const PipelineStats& s) { return s.total.dropped_total() + s.ingest.rejected_full; }
 
-// The baseline: producer threads with no pipeline. CPU ns per request, cached per mode.
+// The baseline: producer threads with no pipeline. CPU ns per request, cached per producer
+// mode (rate, content, account count and skew: remapping accounts is harness work too).
 struct Harness {
   double cpu_ns_per_request = 0;
   double requests_per_s = 0;
   double allocs_per_request = 0;
 };
-std::map<std::pair<bool, bool>, Harness>& harness_cache() {
-  static std::map<std::pair<bool, bool>, Harness> cache;
+struct HarnessKey {
+  double rate = 0;  // 0 = flat out
+  bool content = false;
+  std::size_t accounts = 100;
+  std::string skew = "uniform";
+  auto operator<=>(const HarnessKey&) const = default;
+};
+std::map<HarnessKey, Harness>& harness_cache() {
+  static std::map<HarnessKey, Harness> cache;
   return cache;
 }
 
-double harness_cost(const BenchOptions& o, bool flat_out, bool content) {
+HarnessKey harness_key(const Spec& spec, const BenchOptions& o) {
+  return HarnessKey{rate_of(spec, o.rate), spec.content, spec.accounts, to_string(spec.skew)};
+}
+
+double harness_cost(const BenchOptions& o, const Spec& spec) {
   auto& cache = harness_cache();
-  const auto key = std::make_pair(flat_out, content);
+  const HarnessKey key = harness_key(spec, o);
   if (const auto it = cache.find(key); it != cache.end()) return it->second.cpu_ns_per_request;
   ProducerOptions po;
   po.threads = o.threads;
-  po.rate = flat_out ? 0 : o.rate;
-  po.content = content;
+  po.rate = key.rate;
+  po.content = spec.content;
+  po.accounts = spec.accounts;
+  po.skew = spec.skew;
   ProducerGroup group(nullptr, po);
   group.start();
   sleep_s(std::min(o.warmup, 0.5));
@@ -177,7 +272,7 @@ double harness_cost(const BenchOptions& o, bool flat_out, bool content) {
 
 Figures run_once(const Spec& spec, const BenchOptions& o) {
   Figures f;
-  const double harness = harness_cost(o, spec.flat_out, spec.content);
+  const double harness = harness_cost(o, spec);
   (void)reset_rss_high_water();
 
   std::string error;
@@ -208,17 +303,28 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     f.error = std::string("pipeline: ") + e.what();
     return f;
   }
-  const auto plan = spec.fanout ? plan_fanout(100, spec.compression) : plan_single(spec.compression);
-  for (const PlannedDestination& p : plan) {
-    PipelineDestination d;
-    d.transport.kind = DestinationKind::otlp_http;
-    d.transport.name = p.name;
-    d.transport.endpoint = sink->traces_url();
-    d.transport.compression = p.compression;
-    d.privacy_mode = p.privacy_mode;
-    if (!pipeline->add_destination(p.account, d).ok()) {
-      f.error = "add_destination " + p.name + " refused";
-      return f;
+  const auto plan = spec.fanout ? plan_fanout(spec.accounts, spec.compression) : plan_single(spec.compression);
+  {
+    std::vector<std::pair<std::string, PipelineDestination>> dests;
+    dests.reserve(plan.size());
+    for (const PlannedDestination& p : plan) {
+      PipelineDestination d;
+      d.transport.kind = DestinationKind::otlp_http;
+      d.transport.name = p.name;
+      d.transport.endpoint = sink->traces_url();
+      d.transport.compression = p.compression;
+      d.privacy_mode = p.privacy_mode;
+      dests.emplace_back(p.account, std::move(d));
+    }
+    const auto add_start = steady::now();
+    const std::vector<AddDestinationOutcome> added = pipeline->add_destinations(dests);
+    f.add_ms = std::chrono::duration<double, std::milli>(steady::now() - add_start).count();
+    f.destinations = static_cast<double>(dests.size());
+    for (std::size_t i = 0; i < dests.size(); ++i) {
+      if (i >= added.size() || !added[i].ok()) {
+        f.error = "add_destinations refused " + dests[i].second.transport.name;
+        return f;
+      }
     }
   }
   std::uint32_t dead_id = 0;
@@ -238,11 +344,13 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
 
   ProducerOptions po;
   po.threads = o.threads;
-  po.rate = spec.flat_out ? 0 : o.rate;
+  po.rate = rate_of(spec, o.rate);
   po.content = spec.content;
+  po.accounts = spec.accounts;
+  po.skew = spec.skew;
   ProducerGroup producers(&*pipeline, po);
   producers.start();
-  sleep_s(o.warmup);
+  sleep_s(spec.scale ? std::max(o.warmup, k_scale_min_warmup_s) : o.warmup);
 
   auto dead_counters = [dead_id](const PipelineStats& s) {
     for (const auto& d : s.destinations) {
@@ -250,8 +358,11 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     }
     return DestinationCounters{};
   };
-  // Window edges: stats() allocates, so it is taken outside the counted span.
-  const PipelineStats s0 = pipeline->stats();
+  // Window edges: stats() allocates, so it is taken outside the counted span. Only the dead
+  // configurations need the per-destination list; the others take totals() (cheap at 150,000
+  // destinations).
+  auto snapshot = [&]() { return spec.dead ? pipeline->stats() : pipeline->totals(); };
+  const PipelineStats s0 = snapshot();
   const ProducerTotals p0 = producers.totals();
   HistogramCounts l0, l1;
   producers.latency(l0);
@@ -270,7 +381,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   const std::uint64_t a1 = test::total_allocations();
   producers.latency(l1);
   const ProducerTotals p1 = producers.totals();
-  const PipelineStats s1 = pipeline->stats();
+  const PipelineStats s1 = snapshot();
 
   producers.request_stop();
   producers.join();
@@ -303,6 +414,11 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
                                                   (s0.total.delivered - dead0.delivered)) / window;
   f.dead_dropped = static_cast<double>(dead_fin.dropped_total());
   f.delivered_total = static_cast<double>(fin.total.delivered - dead_fin.delivered);
+  const double http_delivered = static_cast<double>(s1.total.requests_delivered - s0.total.requests_delivered);
+  f.spans_per_request = http_delivered > 0 ? delivered / http_delivered : 0;
+  f.memory_peak_mb = static_cast<double>(fin.memory_peak_bytes) / 1048576.0;
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) f.dropped_by[r] = static_cast<double>(fin.total.dropped[r]);
+  f.dropped_by[k_drop_reasons] = static_cast<double>(fin.ingest.rejected_full);
 
   SinkCounters sc;
   if (sink->counters(sc, error)) {
@@ -342,8 +458,14 @@ Figures median_of(const std::vector<Figures>& runs) {
         &Figures::background_cpu_ns_per_span, &Figures::worker_cpu_ns_per_span, &Figures::sender_cpu_ns_per_span,
         &Figures::submit_p50_ns, &Figures::submit_p99_ns, &Figures::allocs_per_span,
         &Figures::peak_rss_mb, &Figures::dropped, &Figures::dropped_window, &Figures::healthy_delivered_per_s,
-        &Figures::dead_dropped, &Figures::sink_spans, &Figures::delivered_total}) {
+        &Figures::dead_dropped, &Figures::sink_spans, &Figures::delivered_total, &Figures::spans_per_request,
+        &Figures::memory_peak_mb, &Figures::add_ms, &Figures::destinations}) {
     m.*field = med(field);
+  }
+  for (std::size_t r = 0; r < m.dropped_by.size(); ++r) {
+    std::vector<double> v;
+    for (const Figures& run : runs) v.push_back(run.dropped_by[r]);
+    m.dropped_by[r] = median(std::move(v));
   }
   std::map<std::string, int> reasons;
   for (const Figures& r : runs) {
@@ -367,16 +489,46 @@ std::string fmt(double v, int decimals) {
   return buf;
 }
 
+std::string reason_name(std::size_t r) {
+  return r < k_drop_reasons ? std::string(to_string(static_cast<DropReason>(r))) : std::string("ring_full");
+}
+
+// "backpressure 1200, ring_full 3" (ring_full counts requests), or "0".
+std::string drops_text(const Figures& m) {
+  std::string out;
+  for (std::size_t r = 0; r < m.dropped_by.size(); ++r) {
+    if (m.dropped_by[r] <= 0) continue;
+    out += (out.empty() ? "" : ", ") + reason_name(r) + " " + fmt(m.dropped_by[r], 0);
+  }
+  return out.empty() ? "0" : out;
+}
+
+// The baseline row's name for a producer mode: the historical names for 100 uniform accounts
+// at --rate, suffixes for anything else.
+std::string harness_name(const HarnessKey& key, double rate_option) {
+  std::string name = "baseline-producers";
+  if (key.rate == 0) name += "-flatout";
+  if (key.content) name += "-content";
+  if (key.accounts != 100) name += "-" + std::to_string(key.accounts) + "acct";
+  if (key.skew != "uniform") name += "-" + key.skew;
+  if (key.rate != 0 && key.rate != rate_option) name += "@" + fmt(key.rate, 0);
+  return name;
+}
+
 int usage(std::ostream& out, int code) {
   out << "usage: tracecast-bench-e2e [--config NAME]... [--seconds S] [--warmup S] [--rate R]\n"
          "                           [--threads N] [--repetitions K] [--json]\n"
          "  --config NAME     run only NAME (repeatable): ";
   for (const Spec& s : specs()) out << s.name << " ";
   out << "\n"
-         "                    (a fanout-dead* configuration also runs fanout, for its ratio)\n"
+         "                    or a group: scale (scale-100, -1k, -10k, -100k side by side),\n"
+         "                    scale-zipf (the same, Zipf 1.1)\n"
+         "                    (a fanout-dead* configuration also runs fanout, and a scale one its\n"
+         "                    shape's 100-account row, for their ratios)\n"
          "  --seconds S       measured window per run (default 5)\n"
-         "  --warmup S        before the window (default 1)\n"
-         "  --rate R          requests/s of the rate-limited configurations (default 100000)\n"
+         "  --rate R          requests/s of the rate-limited configurations (default 100000;\n"
+         "                    scale-* always run at 20000, WORKLOAD.md \"Gateway scale\")\n"
+         "  --warmup S        before the window (default 1; scale-* at least 6)\n"
          "  --threads N       producer threads (default 2)\n"
          "  --repetitions K   runs per configuration; medians are reported (default 1)\n"
          "  --json            one JSON object per configuration per line\n"
@@ -402,6 +554,10 @@ int main(int argc, char** argv) {
     if (val == nullptr) return usage(std::cerr, 2);
     if (a == "--config") {
       const std::string name = val;
+      if (const auto g = groups().find(name); g != groups().end()) {
+        o.only.insert(o.only.end(), g->second.begin(), g->second.end());
+        continue;
+      }
       if (std::none_of(specs().begin(), specs().end(), [&](const Spec& s) { return s.name == name; })) {
         std::cerr << "tracecast-bench-e2e: unknown --config " << name << "\n";
         return usage(std::cerr, 2);
@@ -432,14 +588,32 @@ int main(int argc, char** argv) {
     std::printf("tracecast-bench-e2e: %.1f s window after %.1f s warm-up, %u producer threads, %.0f req/s "
                 "(flat-out configs: unlimited), %u repetition(s), medians\n",
                 o.seconds, o.warmup, o.threads, o.rate, o.repetitions);
-    std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", "config", "delivered/s",
-                "submitted/s", "cpu ns/sp", "pipe ns/sp", "bg ns/sp", "work ns", "send ns", "submit50", "allocs", "RSS MB", "dropped", "notes");
+    std::fflush(stdout);
   }
+  bool main_header = false;
+  auto print_main_header = [&main_header](const char* first_column) {
+    main_header = true;
+    std::printf("%-34s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", first_column, "delivered/s",
+                "submitted/s", "cpu ns/sp", "pipe ns/sp", "bg ns/sp", "work ns", "send ns", "submit50", "allocs", "RSS MB",
+                "dropped", "notes");
+  };
   // A dead-destination configuration is judged against `fanout` of the same invocation.
   if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), "fanout") == o.only.end() &&
       std::any_of(o.only.begin(), o.only.end(), [](const std::string& n) { return n.rfind("fanout-dead", 0) == 0; })) {
     o.only.emplace_back("fanout");
   }
+  // A scale configuration is judged against its shape's 100-account row of the same invocation.
+  if (!o.only.empty()) {
+    std::vector<std::string> bases;
+    for (const Spec& spec : specs()) {
+      if (spec.scale && std::find(o.only.begin(), o.only.end(), spec.name) != o.only.end()) bases.push_back(spec.scale_base);
+    }
+    for (const std::string& b : bases) {
+      if (std::find(o.only.begin(), o.only.end(), b) == o.only.end()) o.only.push_back(b);
+    }
+  }
+  std::map<std::string, Figures> scale_bases;  // scale_base name -> its figures
+  bool scale_header = false;
   for (const Spec& spec : specs()) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), spec.name) == o.only.end()) continue;
     std::vector<Figures> runs;
@@ -453,6 +627,14 @@ int main(int argc, char** argv) {
     const double ratio =
         spec.dead && fanout_healthy && *fanout_healthy > 0 ? m.healthy_delivered_per_s / *fanout_healthy : -1.0;
     if (!m.error.empty() || !m.sink_match) failed = true;
+    if (spec.scale && spec.name == spec.scale_base) scale_bases[spec.name] = m;
+    // Process CPU per span (and worker + sender per span) over the 100-account row's; < 0: none.
+    double cpu_ratio = -1, threads_ratio = -1;
+    if (const auto b = scale_bases.find(spec.scale_base); spec.scale && b != scale_bases.end()) {
+      if (b->second.cpu_ns_per_span > 0) cpu_ratio = m.cpu_ns_per_span / b->second.cpu_ns_per_span;
+      const double base_threads = b->second.worker_cpu_ns_per_span + b->second.sender_cpu_ns_per_span;
+      if (base_threads > 0) threads_ratio = (m.worker_cpu_ns_per_span + m.sender_cpu_ns_per_span) / base_threads;
+    }
     if (o.json) {
       std::ostringstream j;
       j << "{\"config\":" << json_quote(spec.name) << ",\"delivered_per_s\":" << fmt(m.delivered_per_s, 1)
@@ -467,15 +649,49 @@ int main(int argc, char** argv) {
         << ",\"dropped\":" << fmt(m.dropped, 0) << ",\"dropped_in_window\":" << fmt(m.dropped_window, 0)
         << ",\"main_drop_reason\":" << json_quote(m.main_reason) << ",\"sink_spans\":" << fmt(m.sink_spans, 0)
         << ",\"delivered_total\":" << fmt(m.delivered_total, 0) << ",\"sink_match\":" << (m.sink_match ? "true" : "false");
+      j << ",\"spans_per_request\":" << fmt(m.spans_per_request, 2) << ",\"memory_peak_mb\":" << fmt(m.memory_peak_mb, 1)
+        << ",\"add_destinations_ms\":" << fmt(m.add_ms, 1) << ",\"destinations\":" << fmt(m.destinations, 0)
+        << ",\"accounts\":" << (spec.fanout ? spec.accounts : 0) << ",\"account_skew\":" << json_quote(to_string(spec.skew))
+        << ",\"dropped_by_reason\":{";
+      for (std::size_t r = 0; r < m.dropped_by.size(); ++r) {
+        j << (r ? "," : "") << json_quote(reason_name(r)) << ":" << fmt(m.dropped_by[r], 0);
+      }
+      j << "}";
+      if (spec.scale) {
+        j << ",\"scale_base\":" << json_quote(spec.scale_base)
+          << ",\"cpu_ratio_vs_base\":" << (cpu_ratio >= 0 ? fmt(cpu_ratio, 3) : "null")
+          << ",\"threads_cpu_ratio_vs_base\":" << (threads_ratio >= 0 ? fmt(threads_ratio, 3) : "null");
+      }
       if (spec.dead) {
         j << ",\"healthy_delivered_per_s\":" << fmt(m.healthy_delivered_per_s, 1) << ",\"dead_dropped\":"
           << fmt(m.dead_dropped, 0) << ",\"healthy_ratio_vs_fanout\":" << (ratio >= 0 ? fmt(ratio, 4) : "null");
       }
-      j << ",\"threads\":" << o.threads << ",\"rate\":" << (spec.flat_out ? 0 : o.rate) << ",\"seconds\":" << o.seconds
+      j << ",\"threads\":" << o.threads << ",\"rate\":" << rate_of(spec, o.rate) << ",\"seconds\":" << o.seconds
         << ",\"repetitions\":" << o.repetitions << ",\"error\":" << (m.error.empty() ? "null" : json_quote(m.error))
         << "}\n";
       std::cout << j.str() << std::flush;
+    } else if (spec.scale) {
+      if (!scale_header) {
+        scale_header = true;
+        std::printf("\ngateway scale (WORKLOAD.md): %.0f req/s, fan-out 1.5 destinations per account, healthy sink, "
+                    "default config; warm-up %.1f s\n",
+                    k_scale_rate, std::max(o.warmup, k_scale_min_warmup_s));
+        std::printf("%-16s %7s %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s  %s\n", "config", "accts", "dests",
+                    "delivered/s", "sp/req", "cpu ns/sp", "x100", "work ns", "send ns", "x100", "batch MB", "RSS MB",
+                    "add ms", "dropped");
+      }
+      std::string notes;
+      if (!m.sink_match) notes += " SINK MISMATCH";
+      if (!m.error.empty()) notes += " ERROR: " + m.error;
+      std::printf("%-16s %7zu %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s  %s%s\n", spec.name.c_str(), spec.accounts,
+                  fmt(m.destinations, 0).c_str(), fmt(m.delivered_per_s, 0).c_str(), fmt(m.spans_per_request, 1).c_str(),
+                  fmt(m.cpu_ns_per_span, 0).c_str(), cpu_ratio >= 0 ? fmt(cpu_ratio, 2).c_str() : "-",
+                  fmt(m.worker_cpu_ns_per_span, 0).c_str(), fmt(m.sender_cpu_ns_per_span, 0).c_str(),
+                  threads_ratio >= 0 ? fmt(threads_ratio, 2).c_str() : "-", fmt(m.memory_peak_mb, 1).c_str(),
+                  fmt(m.peak_rss_mb, 1).c_str(), fmt(m.add_ms, 1).c_str(), drops_text(m).c_str(), notes.c_str());
+      std::fflush(stdout);
     } else {
+      if (!main_header) print_main_header("config");
       std::string notes;
       if (spec.dead) {
         notes = "healthy " + human(m.healthy_delivered_per_s) + "/s" +
@@ -484,7 +700,7 @@ int main(int argc, char** argv) {
       }
       if (!m.sink_match) notes += " SINK MISMATCH";
       if (!m.error.empty()) notes += " ERROR: " + m.error;
-      std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s%s\n", spec.name.c_str(),
+      std::printf("%-34s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s%s\n", spec.name.c_str(),
                   fmt(m.delivered_per_s, 0).c_str(), fmt(m.submitted_per_s, 0).c_str(),
                   fmt(m.cpu_ns_per_span, 0).c_str(), fmt(m.pipeline_cpu_ns_per_span, 0).c_str(),
                   fmt(m.background_cpu_ns_per_span, 0).c_str(), fmt(m.worker_cpu_ns_per_span, 0).c_str(),
@@ -496,17 +712,21 @@ int main(int argc, char** argv) {
     results.emplace_back(spec, m);
   }
   // The baselines measured along the way (one per producer mode), as rows of their own.
+  if (!o.json && scale_header) {
+    std::printf("\n");
+    print_main_header("baselines");
+  }
   for (const auto& [key, h] : harness_cache()) {
-    const std::string name = std::string("baseline-producers") + (key.first ? "-flatout" : "") + (key.second ? "-content" : "");
+    const std::string name = harness_name(key, o.rate);
     if (o.json) {
       std::cout << "{\"config\":" << json_quote(name) << ",\"delivered_per_s\":0,\"submitted_per_s\":"
                 << fmt(h.requests_per_s, 1) << ",\"cpu_ns_per_span\":" << fmt(h.cpu_ns_per_request, 1)
                 << ",\"cpu_ns_per_request\":" << fmt(h.cpu_ns_per_request, 1) << ",\"allocs_per_span\":"
                 << fmt(h.allocs_per_request, 4) << ",\"allocs_per_request\":" << fmt(h.allocs_per_request, 4)
-                << ",\"peak_rss_mb\":null,\"dropped\":0,\"baseline\":true,\"rate\":" << (key.first ? 0 : o.rate)
+                << ",\"peak_rss_mb\":null,\"dropped\":0,\"baseline\":true,\"rate\":" << key.rate
                 << ",\"threads\":" << o.threads << "}\n";
     } else {
-      std::printf("%-26s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", name.c_str(), "-",
+      std::printf("%-34s %12s %12s %10s %10s %9s %9s %9s %9s %8s %8s %12s  %s\n", name.c_str(), "-",
                   fmt(h.requests_per_s, 0).c_str(), fmt(h.cpu_ns_per_request, 0).c_str(), "-", "-", "-", "-", "-",
                   fmt(h.allocs_per_request, 2).c_str(), "-", "-", "per request: generator + clock + schedule, no submit");
     }
@@ -517,6 +737,12 @@ int main(int argc, char** argv) {
                 "pipeline's own threads (all but the producers) per delivered span, of which work ns = the\n"
                 "worker (map, encode, compress), send ns = the sender (curl); submit50: submit() p50 ns;\n"
                 "allocs: operator new calls per delivered span.\n");
+    if (scale_header) {
+      std::printf("gateway scale: sp/req = delivered spans per HTTP request; x100 = process CPU per span (then\n"
+                  "worker + sender CPU per span) over the same shape's 100-account row of this run; batch MB =\n"
+                  "memory_peak_bytes; add ms = the one add_destinations call; dropped by reason, whole run\n"
+                  "(ring_full in requests).\n");
+    }
   }
   return failed ? 1 : 0;
 }

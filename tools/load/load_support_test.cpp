@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "latency_histogram.h"
+#include "loss_check.h"
 #include "producers.h"
 #include "sink_runner.h"
 #include "topology.h"
@@ -57,6 +59,169 @@ TEST(PlanSingle, IsOneDestinationForEveryAccount) {
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(plan[0].account, "");
   EXPECT_EQ(plan[0].compression, "zstd");
+}
+
+TEST(ParseAccountSkew, AcceptsUniformAndZipfWithAPositiveExponent) {
+  AccountSkew s;
+  ASSERT_TRUE(parse_account_skew("zipf:1.1", s));
+  EXPECT_EQ(s.kind, AccountSkew::Kind::zipf);
+  EXPECT_DOUBLE_EQ(s.exponent, 1.1);
+  EXPECT_EQ(to_string(s), "zipf:1.1");
+  ASSERT_TRUE(parse_account_skew("uniform", s));
+  EXPECT_EQ(s.kind, AccountSkew::Kind::uniform);
+  EXPECT_EQ(to_string(s), "uniform");
+  EXPECT_FALSE(parse_account_skew("zipf:0", s));
+  EXPECT_FALSE(parse_account_skew("zipf:", s));
+  EXPECT_FALSE(parse_account_skew("zipf:-1", s));
+  EXPECT_FALSE(parse_account_skew("zipf:1.1x", s));
+  EXPECT_FALSE(parse_account_skew("pareto:2", s));
+}
+
+// Counts of `draws` samples per account, from a fixed seed.
+std::vector<std::uint64_t> draw_counts(const AccountSampler& sampler, std::size_t draws, std::uint64_t seed) {
+  std::vector<std::uint64_t> counts(sampler.accounts());
+  SplitMix64 rng(seed);
+  for (std::size_t i = 0; i < draws; ++i) {
+    const std::size_t k = sampler.sample(rng.next());
+    EXPECT_LT(k, counts.size());
+    if (k < counts.size()) ++counts[k];
+  }
+  return counts;
+}
+
+TEST(AccountSampler, ZipfTopAccountShareMatchesTheAnalyticValue) {
+  const AccountSampler sampler(1000, AccountSkew{AccountSkew::Kind::zipf, 1.1});
+  // P(rank 1) = 1 / H(1000, 1.1), H the generalised harmonic number, computed independently
+  // of the sampler's table.
+  double h = 0;
+  for (int k = 1; k <= 1000; ++k) h += 1.0 / std::pow(k, 1.1);
+  const double expected_top = 1.0 / h;  // ~0.1795 (H(1000, 1.1) ~ 5.57)
+  EXPECT_NEAR(sampler.probability(0), expected_top, 1e-12);
+  constexpr std::size_t n = 1'000'000;
+  const auto counts = draw_counts(sampler, n, 42);
+  // Binomial standard deviation of the top share at 1M draws is ~0.00038: 5 sigma.
+  EXPECT_NEAR(static_cast<double>(counts[0]) / n, expected_top, 0.002);
+  // Ranks 2 and 10 follow k^-1.1 relative to rank 1.
+  EXPECT_NEAR(static_cast<double>(counts[1]) / static_cast<double>(counts[0]), std::pow(2.0, -1.1), 0.02);
+  EXPECT_NEAR(static_cast<double>(counts[9]) / static_cast<double>(counts[0]), std::pow(10.0, -1.1), 0.01);
+  // A long tail: the bottom half of the accounts still gets a few percent of the traffic.
+  double tail = 0;
+  for (int k = 501; k <= 1000; ++k) tail += 1.0 / std::pow(k, 1.1) / h;
+  std::uint64_t tail_count = 0;
+  for (std::size_t k = 500; k < 1000; ++k) tail_count += counts[k];
+  EXPECT_NEAR(static_cast<double>(tail_count) / n, tail, 0.002);
+  EXPECT_GT(tail, 0.02);
+}
+
+TEST(AccountSampler, ProbabilitiesSumToOneAndDecreaseWithRank) {
+  const AccountSampler sampler(100000, AccountSkew{AccountSkew::Kind::zipf, 1.1});
+  double sum = 0;
+  for (std::size_t k = 0; k < sampler.accounts(); ++k) {
+    sum += sampler.probability(k);
+    if (k > 0) {
+      ASSERT_LE(sampler.probability(k), sampler.probability(k - 1)) << k;
+    }
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-9);
+  EXPECT_EQ(sampler.probability(sampler.accounts()), 0.0);
+}
+
+TEST(AccountSampler, UniformIsRoughlyFlat) {
+  const AccountSampler sampler(1000, AccountSkew{});
+  EXPECT_DOUBLE_EQ(sampler.probability(999), 0.001);
+  constexpr std::size_t n = 1'000'000;
+  const auto counts = draw_counts(sampler, n, 7);
+  // 1000 expected per account, sd ~31.6: every account within 6 sd, none empty.
+  const auto [lo, hi] = std::minmax_element(counts.begin(), counts.end());
+  EXPECT_GT(*lo, 1000u - 190u);
+  EXPECT_LT(*hi, 1000u + 190u);
+  // Chi-square over 999 degrees of freedom: mean 999, sd ~44.7; 6 sd.
+  double chi2 = 0;
+  for (const std::uint64_t c : counts) chi2 += (static_cast<double>(c) - 1000.0) * (static_cast<double>(c) - 1000.0) / 1000.0;
+  EXPECT_LT(chi2, 999 + 6 * 44.7);
+}
+
+TEST(AccountSampler, ExtremeRandomBitsStayInRange) {
+  for (const AccountSkew skew : {AccountSkew{}, AccountSkew{AccountSkew::Kind::zipf, 1.1}}) {
+    const AccountSampler sampler(37, skew);
+    EXPECT_EQ(sampler.sample(0), 0u);
+    EXPECT_EQ(sampler.sample(~std::uint64_t{0}), 36u) << to_string(skew);
+    const AccountSampler one(1, skew);
+    EXPECT_EQ(one.sample(~std::uint64_t{0}), 0u);
+  }
+}
+
+TEST(AccountSampler, IsDeterministicForASeed) {
+  const AccountSampler sampler(1000, AccountSkew{AccountSkew::Kind::zipf, 1.1});
+  EXPECT_EQ(draw_counts(sampler, 10000, 3), draw_counts(sampler, 10000, 3));
+  EXPECT_NE(draw_counts(sampler, 10000, 3), draw_counts(sampler, 10000, 4));
+}
+
+TEST(FaultFlags, NamesTheSinkFlagsThatInjectFaultsAndNoOthers) {
+  EXPECT_EQ(fault_flags(split_args("--fail-503-fraction 0.5 --threads 4 --delay-ms=20 --count-only")),
+            (std::vector<std::string>{"--fail-503-fraction", "--delay-ms"}));
+  EXPECT_EQ(fault_flags(split_args("--reset-first 3 --partial-success 2 --basic-auth u:p")),
+            (std::vector<std::string>{"--reset-first", "--partial-success", "--basic-auth"}));
+  EXPECT_TRUE(fault_flags(split_args("--count-by user.id --spans-out /tmp/x --threads 2")).empty());
+  EXPECT_TRUE(fault_flags({}).empty());
+}
+
+TEST(ShrunkBudgets, ListsOnlySettingsBelowTheirDefaults) {
+  const std::chrono::milliseconds drain{30000};
+  PipelineConfig c;
+  EXPECT_TRUE(shrunk_budgets(c, drain, drain).empty());
+  c.memory_budget_bytes *= 2;  // larger is not shrinking
+  c.ingest.capacity = 1024;
+  c.destination_budget_bytes = 1u << 20;
+  const auto shrunk = shrunk_budgets(c, std::chrono::milliseconds(1000), drain);
+  ASSERT_EQ(shrunk.size(), 3u);
+  EXPECT_EQ(shrunk[0], "destination_budget_bytes 1048576 < default 33554432");
+  EXPECT_EQ(shrunk[1], "ingest.capacity 1024 < default 8192");
+  EXPECT_EQ(shrunk[2], "--drain-timeout 1000 ms < default 30000 ms");
+}
+
+TEST(CheckNoLoss, FailsOnBackpressureAndNamesEveryCountedReason) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::backpressure)] = 1200;
+  s.total.dropped[static_cast<std::size_t>(DropReason::shutdown)] = 34;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 999;
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_TRUE(v.applicable);
+  EXPECT_EQ(v.lost_spans, 1234u);
+  EXPECT_EQ(v.failure, "no loss: 1234 spans dropped (backpressure 1200, shutdown 34) with a healthy sink and default budgets");
+}
+
+TEST(CheckNoLoss, NeverCountsSampledOut) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 5000;
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_TRUE(v.applicable);
+  EXPECT_TRUE(v.failure.empty());
+  EXPECT_FALSE(drop_counts_as_loss(DropReason::sampled_out));
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+    const auto reason = static_cast<DropReason>(r);
+    if (reason != DropReason::sampled_out) {
+      EXPECT_TRUE(drop_counts_as_loss(reason)) << to_string(reason);
+    }
+  }
+}
+
+TEST(CheckNoLoss, CountsARingFullOnlyAtATargetRate) {
+  PipelineStats s;
+  s.ingest.rejected_full = 50;
+  EXPECT_TRUE(check_no_loss(s, false, "").failure.empty());
+  const LossVerdict v = check_no_loss(s, true, "");
+  EXPECT_EQ(v.lost_requests, 50u);
+  EXPECT_NE(v.failure.find("50 requests refused by a full ingest ring"), std::string::npos) << v.failure;
+}
+
+TEST(CheckNoLoss, DoesNotApplyWithAReason) {
+  PipelineStats s;
+  s.total.dropped[static_cast<std::size_t>(DropReason::retries_exhausted)] = 10;
+  const LossVerdict v = check_no_loss(s, true, "faults injected (--fail-503-fraction)");
+  EXPECT_FALSE(v.applicable);
+  EXPECT_TRUE(v.failure.empty());
+  EXPECT_EQ(v.not_applicable_because, "faults injected (--fail-503-fraction)");
 }
 
 TEST(LatencyHistogram, QuantilesFallWithinOneBucketWidthOfTheExactValue) {
@@ -208,6 +373,36 @@ TEST(ProducerGroup, EveryRequestItSubmitsIsAccountedByThePipeline) {
   EXPECT_EQ(t.ok + t.full, 5000u);
   // No destination: every accepted request is drained and counted as unrouted.
   EXPECT_EQ(done.stats.requests_unrouted + done.stats.requests_routed, t.ok);
+}
+
+TEST(ProducerGroup, ZipfSkewSendsTheTopAccountItsAnalyticShare) {
+  PipelineConfig config;
+  config.ingest.capacity = 32768;  // more than o.count: no request refused for a full ring
+  Pipeline pipeline(config);
+  // Routing counts a span as submitted to the destination whatever becomes of it: the
+  // endpoint (discard port, nothing listens) need not answer.
+  PipelineDestination d;
+  d.transport.kind = DestinationKind::otlp_http;
+  d.transport.endpoint = "http://127.0.0.1:9/v1/traces";
+  d.transport.name = "top";
+  const std::vector<std::pair<std::string, PipelineDestination>> dests = {{"acct_0", d}};
+  ASSERT_TRUE(pipeline.add_destinations(dests).at(0).ok());
+  ProducerOptions o;
+  o.threads = 2;
+  o.rate = 0;
+  o.count = 20000;
+  o.accounts = 1000;
+  o.skew = AccountSkew{AccountSkew::Kind::zipf, 1.1};
+  ProducerGroup g(&pipeline, o);
+  g.start();
+  g.join();
+  ASSERT_EQ(g.totals().ok, 20000u);
+  const DrainResult done = pipeline.shutdown(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  EXPECT_EQ(done.stats.requests_routed + done.stats.requests_unrouted, 20000u);
+  // P(acct_0) = 1 / H(1000, 1.1) ~ 0.1795: ~3590 of 20000, sd ~54; 5 sd. Uniform would give 20.
+  const AccountSampler sampler(1000, o.skew);
+  EXPECT_NEAR(static_cast<double>(done.stats.requests_routed), 20000 * sampler.probability(0), 260);
+  EXPECT_EQ(done.stats.total.submitted, done.stats.requests_routed);
 }
 
 }  // namespace

@@ -9,7 +9,8 @@
 // N gateway threads submit the reference workload (shared/WORKLOAD.md) to a Pipeline, a
 // progress line each second, then shutdown and a final report. Exit code:
 //   0  the accounting identity held in every snapshot and exactly after shutdown (nothing
-//      in flight), and the bundled sink counted exactly the spans the pipeline delivered;
+//      in flight), the bundled sink counted exactly the spans the pipeline delivered, and
+//      nothing was lost with a healthy sink and default budgets (loss_check.h);
 //   1  a check failed (which one is printed);  2  bad usage or config;  3  set-up failed.
 // Credentials (API keys, header values) are never printed.
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "latency_histogram.h"
+#include "loss_check.h"
 #include "producers.h"
 #include "resource_usage.h"
 #include "sink_runner.h"
@@ -47,6 +49,15 @@ constexpr int k_exit_ok = 0;
 constexpr int k_exit_check_failed = 1;
 constexpr int k_exit_usage = 2;
 constexpr int k_exit_setup = 3;
+
+constexpr std::chrono::milliseconds k_default_drain_timeout{30000};
+// The final report lists at most this many destinations (the busiest, then any dead or
+// losing ones): bounded at 100,000 destinations.
+constexpr std::size_t k_shown_busiest = 5;
+constexpr std::size_t k_shown_max = 15;
+// Progress snapshots use totals() (cheap at any destination count); the first and every this
+// many snapshots, and the final one, a full stats() checks every destination's identity.
+constexpr std::uint64_t k_full_check_every = 10;
 
 volatile std::sig_atomic_t g_interrupted = 0;
 volatile pid_t g_sink_pid = 0;
@@ -72,6 +83,8 @@ const char* const k_usage =
     "  --duration D          run time: 20s, 1500ms, 2m (default 10s unless --count is given)\n"
     "  --count N             requests in all (1000, 50k, 2M); stops at --duration if also given\n"
     "  --accounts A          accounts the requests are spread over (default 100)\n"
+    "  --account-skew K      uniform (default) or zipf:S, e.g. zipf:1.1: account acct_k gets a\n"
+    "                        share proportional to 1/(k+1)^S (a few large accounts, a long tail)\n"
     "  --fanout              each account has 1..3 destinations (mean 1.5), one in five in\n"
     "                        privacy mode; codecs cycle none/gzip/zstd per account (default)\n"
     "  --single              one destination for every account\n"
@@ -93,19 +106,28 @@ const char* const k_usage =
     "                        if any, replace the bundled sink\n"
     "  --batch-spans N       spans per batch (default 512)\n"
     "  --batch-bytes N       batch body limit before compression, bytes (default 4 MiB)\n"
-    "  --linger-ms N         batch linger (default 200)\n"
+    "  --linger-ms N         minimum batch linger: a busy destination seals after this (default 200)\n"
+    "  --max-linger-ms N     maximum linger: a quiet destination waits up to this for more spans\n"
+    "                        (default 5000; raised to --linger-ms if that is larger)\n"
+    "  --target-spans N      spans a quiet destination's batch aims for (default 64)\n"
     "  --compression C       none | gzip | zstd (default gzip; fan-out: the first destination\n"
     "                        of each account, the others cycle)\n"
     "  --retry-initial-ms N  first retry backoff (default 5000, the Collector's)\n"
-    "  --drain-timeout D     shutdown deadline after the run (default 30s)\n"
+    "  --drain-timeout D     shutdown deadline after the run (default 30s; shorter disables the\n"
+    "                        no-loss check)\n"
     "output:\n"
     "  --json                final report as one JSON object on stdout\n"
     "  --quiet               no progress lines\n"
     "\n"
     "Progress each second on stderr (overwritten in place on a terminal): requests submitted/s,\n"
     "spans delivered/s, dropped (total, biggest reason), spans in flight, submit latency p50/p99,\n"
-    "batch memory held. Exit code: 0 all checks passed; 1 a check failed (accounting identity,\n"
-    "nothing left in flight, sink count == delivered); 2 bad usage/config; 3 set-up failed.\n";
+    "batch memory held. The report adds drops by reason, spans per HTTP request, the time\n"
+    "add_destinations took, CPU per span, and the busiest (at most 15) destinations.\n"
+    "Exit code: 0 all checks passed; 1 a check failed: accounting identity, nothing left in\n"
+    "flight, sink count == delivered, or no loss (any span dropped for a reason other than\n"
+    "sampled_out, or at --rate > 0 any request refused by a full ring, while the bundled sink\n"
+    "was healthy, i.e. no fault flag in --sink-args, and no budget or --drain-timeout was set\n"
+    "below its default); 2 bad usage/config; 3 set-up failed.\n";
 
 struct Options {
   unsigned threads = 2;
@@ -113,6 +135,7 @@ struct Options {
   std::optional<std::chrono::milliseconds> duration;
   std::uint64_t count = 0;
   std::size_t accounts = 100;
+  AccountSkew skew;
   bool fanout = true;
   bool content = false;
   double sampling = 1.0;
@@ -120,9 +143,9 @@ struct Options {
   std::string endpoint;
   std::string grafana_url, grafana_instance_id, grafana_key_file;
   std::string config_file;
-  std::optional<std::uint64_t> batch_spans, batch_bytes, linger_ms, retry_initial_ms;
+  std::optional<std::uint64_t> batch_spans, batch_bytes, linger_ms, max_linger_ms, target_spans, retry_initial_ms;
   std::string compression;
-  std::chrono::milliseconds drain_timeout{30000};
+  std::chrono::milliseconds drain_timeout = k_default_drain_timeout;
   bool json = false;
   bool quiet = false;
 };
@@ -183,6 +206,8 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (flag == "--accounts") {
       if (!parse_count(v, n) || n == 0 || n > 1'000'000) return bad("expects 1..1000000");
       o.accounts = static_cast<std::size_t>(n);
+    } else if (flag == "--account-skew") {
+      if (!parse_account_skew(v, o.skew)) return bad("expects uniform or zipf:S with 0 < S <= 10 (e.g. zipf:1.1)");
     } else if (flag == "--sampling") {
       if (!parse_number(v, d) || d < 0.0001 || d > 1) return bad("expects 0.0001..1");
       o.sampling = d;
@@ -207,6 +232,12 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (flag == "--linger-ms") {
       if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
       o.linger_ms = n;
+    } else if (flag == "--max-linger-ms") {
+      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      o.max_linger_ms = n;
+    } else if (flag == "--target-spans") {
+      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      o.target_spans = n;
     } else if (flag == "--retry-initial-ms") {
       if (!parse_count(v, n) || n == 0 || n > 600000) return bad("expects 1..600000");
       o.retry_initial_ms = n;
@@ -292,7 +323,21 @@ struct Run {
   std::size_t destinations = 0;
   std::size_t privacy = 0;
   bool bundled_sink = false;
+  std::string no_loss_not_applicable;  // why the no-loss check does not apply ("" = it does)
+  double add_ms = 0;                   // wall time of the add_destinations call
 };
+
+std::string fmt_fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
 
 }  // namespace
 
@@ -324,6 +369,12 @@ int main(int argc, char** argv) {
   if (opt.batch_spans) config.batch.max_spans = static_cast<std::uint32_t>(*opt.batch_spans);
   if (opt.batch_bytes) config.batch.max_bytes = static_cast<std::uint32_t>(*opt.batch_bytes);
   if (opt.linger_ms) config.batch.linger = std::chrono::milliseconds(*opt.linger_ms);
+  if (opt.max_linger_ms) {
+    config.batch.max_linger = std::chrono::milliseconds(*opt.max_linger_ms);
+  } else if (opt.linger_ms) {
+    config.batch.max_linger = std::max(config.batch.max_linger, config.batch.linger);
+  }
+  if (opt.target_spans) config.batch.target_spans = static_cast<std::uint32_t>(*opt.target_spans);
   if (opt.retry_initial_ms) {
     config.sender.retry.initial_interval = std::chrono::milliseconds(*opt.retry_initial_ms);
     config.sender.retry.max_interval = std::max(config.sender.retry.max_interval, config.sender.retry.initial_interval);
@@ -360,6 +411,7 @@ int main(int argc, char** argv) {
     }
     d.transport.compression = opt.compression;
     destinations.emplace_back("", std::move(d));
+    run.no_loss_not_applicable = "the destination is Grafana Cloud, not the bundled sink";
   } else if (!opt.endpoint.empty()) {
     PipelineDestination d;
     d.transport.kind = DestinationKind::otlp_http;
@@ -367,8 +419,10 @@ int main(int argc, char** argv) {
     d.transport.endpoint = opt.endpoint;
     d.transport.compression = opt.compression;
     destinations.emplace_back("", std::move(d));
+    run.no_loss_not_applicable = "the destination is --endpoint, not the bundled sink";
   } else if (!configured.empty()) {
     destinations = std::move(configured);
+    run.no_loss_not_applicable = "the destinations come from --config or OTEL_EXPORTER_OTLP_*, not the bundled sink";
     if (!opt.compression.empty()) {
       for (auto& [account, d] : destinations) d.transport.compression = opt.compression;
     }
@@ -384,8 +438,15 @@ int main(int argc, char** argv) {
     }
     run.bundled_sink = true;
     g_sink_pid = sink->pid();
+    if (const auto faults = fault_flags(so.extra_args); !faults.empty()) {
+      run.no_loss_not_applicable = "faults injected (" + joined(faults) + ")";
+    } else if (const auto shrunk = shrunk_budgets(config, opt.drain_timeout, k_default_drain_timeout);
+               !shrunk.empty()) {
+      run.no_loss_not_applicable = "budgets below their defaults (" + joined(shrunk) + ")";
+    }
     const std::string url = sink->traces_url();
     const auto plan = opt.fanout ? plan_fanout(opt.accounts, compression) : plan_single(compression);
+    destinations.reserve(plan.size());
     for (const PlannedDestination& p : plan) {
       PipelineDestination d;
       d.transport.kind = DestinationKind::otlp_http;
@@ -412,13 +473,30 @@ int main(int argc, char** argv) {
     std::cerr << "tracecast-load: pipeline: " << e.what() << "\n";
     return k_exit_usage;
   }
-  for (const auto& [account, d] : destinations) {
-    const AddDestinationOutcome added = pipeline->add_destination(account, d);
-    for (const ValidationIssue& issue : added.issues) {
-      std::cerr << "tracecast-load: destination " << (d.transport.name.empty() ? "destination" : d.transport.name)
-                << ": " << (issue.warning ? "warning: " : "error: ") << issue.field << ": " << issue.message << "\n";
+  {
+    // One bulk call, as a gateway loading its accounts at start-up would make.
+    const auto add_start = steady::now();
+    const std::vector<AddDestinationOutcome> outcomes = pipeline->add_destinations(destinations);
+    run.add_ms = std::chrono::duration<double, std::milli>(steady::now() - add_start).count();
+    if (outcomes.size() != destinations.size()) {
+      std::cerr << "tracecast-load: add_destinations returned " << outcomes.size() << " outcomes for "
+                << destinations.size() << " destinations\n";
+      return k_exit_setup;
     }
-    if (!added.ok()) return k_exit_usage;
+    bool all_ok = true;
+    std::size_t shown_issues = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      all_ok = all_ok && outcomes[i].ok();
+      const PipelineDestination& d = destinations[i].second;
+      for (const ValidationIssue& issue : outcomes[i].issues) {
+        // Bounded: 100,000 destinations with the same warning must not flood the terminal.
+        if (++shown_issues > 20) continue;
+        std::cerr << "tracecast-load: destination " << (d.transport.name.empty() ? "destination" : d.transport.name)
+                  << ": " << (issue.warning ? "warning: " : "error: ") << issue.field << ": " << issue.message << "\n";
+      }
+    }
+    if (shown_issues > 20) std::cerr << "tracecast-load: ... and " << shown_issues - 20 << " more issues\n";
+    if (!all_ok) return k_exit_usage;
   }
 
   const bool tty = ::isatty(STDERR_FILENO) == 1;
@@ -432,11 +510,14 @@ int main(int argc, char** argv) {
     }
     if (opt.duration) head << ", " << static_cast<double>(opt.duration->count()) / 1000.0 << " s";
     if (opt.count != 0) head << ", " << opt.count << " requests";
-    head << ", " << opt.accounts << " accounts, " << run.destinations << " destinations ("
+    head << ", " << opt.accounts << " accounts (" << to_string(opt.skew) << "), " << run.destinations
+         << " destinations ("
          << (run.bundled_sink ? (opt.fanout ? "fan-out, " : "single, ") : "") << run.privacy << " privacy), "
          << (opt.content ? "content variant" : "canonical request") << ", batch " << config.batch.max_spans
-         << " spans / " << human_bytes(config.batch.max_bytes) << " / " << config.batch.linger.count() << " ms\n"
-         << "  -> " << run.target << "\n";
+         << " spans / " << human_bytes(config.batch.max_bytes) << " / linger " << config.batch.linger.count() << ".."
+         << config.batch.max_linger.count() << " ms (target " << config.batch.target_spans << " spans)\n"
+         << "  -> " << run.target << "; destinations added in " << fmt_fixed(run.add_ms, 1)
+         << " ms (one add_destinations call)\n";
     std::cerr << head.str();
   }
 
@@ -453,6 +534,7 @@ int main(int argc, char** argv) {
   po.count = opt.count;
   po.content = opt.content;
   po.accounts = opt.accounts;
+  po.skew = opt.skew;
   ProducerGroup producers(&*pipeline, po);
   const double ns_per_tick = TickClock::ns_per_tick();
   const std::uint64_t cpu_start = process_cpu_ns();
@@ -460,6 +542,7 @@ int main(int argc, char** argv) {
   producers.start();
 
   std::uint64_t snapshots = 0;
+  std::uint64_t full_snapshots = 0;  // of which also checked every destination (stats())
   std::string identity_failure;  // first failing snapshot
   Snapshot prev{start, {}, {}, {}};
   const auto end_at = opt.duration ? start + *opt.duration : steady::time_point::max();
@@ -473,11 +556,18 @@ int main(int argc, char** argv) {
     Snapshot cur;
     cur.at = steady::now();
     cur.producers = producers.totals();
-    cur.stats = pipeline->stats();
+    // totals(): the progress line and the total's identity need no per-destination list.
+    cur.stats = pipeline->totals();
     producers.latency(cur.latency);
     ++snapshots;
     if (const std::string why = unbalanced(cur.stats); !why.empty() && identity_failure.empty()) {
       identity_failure = "snapshot " + std::to_string(snapshots) + ": " + why;
+    }
+    if ((snapshots == 1 || snapshots % k_full_check_every == 0) && identity_failure.empty()) {
+      ++full_snapshots;
+      if (const std::string why = unbalanced(pipeline->stats()); !why.empty()) {
+        identity_failure = "full snapshot at " + std::to_string(snapshots) + ": " + why;
+      }
     }
     if (!opt.quiet) {
       const double secs = std::chrono::duration<double>(cur.at - prev.at).count();
@@ -559,16 +649,31 @@ int main(int argc, char** argv) {
     g_sink_pid = 0;
     sink->stop();
   }
+  const LossVerdict loss = check_no_loss(fin, opt.rate > 0, run.no_loss_not_applicable);
+  if (!loss.failure.empty()) failures.push_back(loss.failure);
+  const std::string loss_check =
+      !loss.applicable ? "not applicable (" + loss.not_applicable_because + ")"
+                       : (loss.failure.empty() ? std::string("ok") : "FAILED");
+  const double spans_per_request = fin.total.requests_delivered > 0
+                                       ? static_cast<double>(fin.total.delivered) /
+                                             static_cast<double>(fin.total.requests_delivered)
+                                       : 0;
 
   const double run_s = std::chrono::duration<double>(producers_done - start).count();
   const double cpu_per_span = fin.total.delivered > 0 ? static_cast<double>(cpu_ns) / static_cast<double>(fin.total.delivered) : 0;
+  // At most k_shown_max destinations: the k_shown_busiest by delivered spans, then the first
+  // dead or losing ones among the rest (in id order); a partial sort, so 100,000 cost little.
   std::vector<const DestinationCounters*> shown;
   {
     std::vector<const DestinationCounters*> all;
+    all.reserve(fin.destinations.size());
     for (const auto& d : fin.destinations) all.push_back(&d);
-    std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->delivered > b->delivered; });
-    for (std::size_t i = 0; i < all.size() && i < 5; ++i) shown.push_back(all[i]);
-    for (std::size_t i = 5; i < all.size() && shown.size() < 15; ++i) {
+    const std::size_t busiest = std::min(all.size(), k_shown_busiest);
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(busiest), all.end(),
+                      [](auto* a, auto* b) { return a->delivered > b->delivered; });
+    shown.assign(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(busiest));
+    std::sort(all.begin() + static_cast<std::ptrdiff_t>(busiest), all.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    for (std::size_t i = busiest; i < all.size() && shown.size() < k_shown_max; ++i) {
       const DestinationCounters& d = *all[i];
       const bool dead = d.submitted > 0 && d.delivered == 0;
       const bool lossy = d.dropped_total() > d.dropped_by(DropReason::sampled_out);
@@ -580,7 +685,8 @@ int main(int argc, char** argv) {
     std::ostringstream j;
     j << "{\"threads\":" << opt.threads << ",\"rate\":" << opt.rate << ",\"run_seconds\":" << run_s
       << ",\"drain_seconds\":" << std::chrono::duration<double>(drained_at - producers_done).count()
-      << ",\"accounts\":" << opt.accounts << ",\"destinations\":" << run.destinations
+      << ",\"accounts\":" << opt.accounts << ",\"account_skew\":" << json_quote(to_string(opt.skew))
+      << ",\"destinations\":" << run.destinations << ",\"add_destinations_ms\":" << run.add_ms
       << ",\"privacy_destinations\":" << run.privacy << ",\"fanout\":" << (opt.fanout ? "true" : "false")
       << ",\"content\":" << (opt.content ? "true" : "false") << ",\"target\":" << json_quote(run.target)
       << ",\"requests\":{\"attempted\":" << ptotals.attempted << ",\"accepted\":" << fin.ingest.accepted
@@ -592,13 +698,17 @@ int main(int argc, char** argv) {
     for (std::size_t r = 0; r < k_drop_reasons; ++r) {
       j << (r ? "," : "") << json_quote(to_string(static_cast<DropReason>(r))) << ":" << fin.total.dropped[r];
     }
-    j << "},\"requests_sent\":" << fin.total.requests_sent << ",\"retries\":" << fin.total.retries
+    j << "},\"requests_sent\":" << fin.total.requests_sent << ",\"requests_delivered\":" << fin.total.requests_delivered
+      << ",\"spans_per_request\":" << spans_per_request << ",\"retries\":" << fin.total.retries
       << ",\"bytes_raw\":" << fin.total.bytes_raw << ",\"bytes_compressed\":" << fin.total.bytes_compressed
       << ",\"submit_latency_ns\":{\"p50\":" << latency.quantile(0.5) * ns_per_tick
       << ",\"p99\":" << latency.quantile(0.99) * ns_per_tick << ",\"p999\":" << latency.quantile(0.999) * ns_per_tick << "}"
       << ",\"cpu_ns_per_delivered_span\":" << cpu_per_span << ",\"peak_rss_mb\":" << static_cast<double>(peak_rss) / 1048576.0
       << ",\"worker_cpu_ns\":" << worker_ns << ",\"sender_cpu_ns\":" << sender_ns
-      << ",\"memory_peak_bytes\":" << fin.memory_peak_bytes << ",\"destinations_shown\":[";
+      << ",\"memory_peak_bytes\":" << fin.memory_peak_bytes << ",\"batch\":{\"max_spans\":" << config.batch.max_spans
+      << ",\"max_bytes\":" << config.batch.max_bytes << ",\"linger_ms\":" << config.batch.linger.count()
+      << ",\"max_linger_ms\":" << config.batch.max_linger.count() << ",\"target_spans\":" << config.batch.target_spans
+      << "},\"destinations_shown\":[";
     for (std::size_t i = 0; i < shown.size(); ++i) {
       const auto& d = *shown[i];
       j << (i ? "," : "") << "{\"name\":" << json_quote(d.name) << ",\"account\":" << json_quote(d.account)
@@ -612,7 +722,13 @@ int main(int argc, char** argv) {
     } else {
       j << "null";
     }
-    j << ",\"snapshots\":" << snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
+    j << ",\"no_loss_check\":";
+    if (loss.applicable) {
+      j << "{\"applicable\":true,\"lost_spans\":" << loss.lost_spans << ",\"lost_requests\":" << loss.lost_requests << "}";
+    } else {
+      j << "{\"applicable\":false,\"because\":" << json_quote(loss.not_applicable_because) << "}";
+    }
+    j << ",\"snapshots\":" << snapshots << ",\"full_snapshots\":" << full_snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
       << ",\"failures\":[";
     for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
     j << "]}\n";
@@ -640,7 +756,8 @@ int main(int argc, char** argv) {
     if (!any && fin.ingest.rejected_full == 0) o << "none";
     o << "\n";
     o << "http:       " << fin.total.requests_sent << " requests sent, " << fin.total.requests_delivered << " delivered, "
-      << fin.total.retries << " retries; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
+      << fin.total.retries << " retries; " << (fin.total.requests_delivered > 0 ? fmt_fixed(spans_per_request, 1) : "n/a")
+      << " spans per request; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
       << latency_quantile(fin.total, 0.99) << "\n";
     o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " OTLP/JSON -> "
       << human_bytes(static_cast<double>(fin.total.bytes_compressed)) << " sent";
@@ -659,7 +776,10 @@ int main(int argc, char** argv) {
       o << "threads:    worker " << human_ns(static_cast<double>(worker_ns) / d) << ", sender "
         << human_ns(static_cast<double>(sender_ns) / d) << " CPU per delivered span (until the load stopped)\n";
     }
-    o << "destinations (" << fin.destinations.size() << "; top by delivered, then any dead or losing spans):\n";
+    o << "setup:      " << run.destinations << " destinations added in " << fmt_fixed(run.add_ms, 1)
+      << " ms (one add_destinations call)\n";
+    o << "destinations (" << fin.destinations.size() << "; top " << k_shown_busiest
+      << " by delivered, then up to " << k_shown_max - k_shown_busiest << " dead or losing spans):\n";
     for (const auto* d : shown) {
       o << "  " << d->name << (d->account.empty() ? "" : " [" + d->account + "]") << ": submitted " << d->submitted
         << ", delivered " << d->delivered << ", dropped " << d->dropped_total() << ", retries " << d->retries
@@ -674,9 +794,10 @@ int main(int argc, char** argv) {
       for (const auto& [code, n] : sc.status_counts) o << " " << code << ":" << n;
       o << "\n";
     }
-    o << "checks:     identity in " << snapshots << " snapshots: " << (identity_failure.empty() ? "ok" : "FAILED")
+    o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
+      << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
-      << "; sink count: " << sink_check << "\n";
+      << "; sink count: " << sink_check << "; no loss: " << loss_check << "\n";
     for (const std::string& f : failures) o << "FAILED: " << f << "\n";
     std::cout << o.str();
   }

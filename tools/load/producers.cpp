@@ -32,7 +32,8 @@ ProducerGroup::ProducerGroup(Pipeline* pipeline, ProducerOptions options)
     : pipeline_(pipeline), options_(options) {
   if (options_.threads == 0) options_.threads = 1;
   if (options_.accounts == 0) options_.accounts = 1;
-  if (options_.accounts != workload::k_accounts) {
+  if (options_.accounts != workload::k_accounts || options_.skew.kind != AccountSkew::Kind::uniform) {
+    sampler_ = std::make_unique<AccountSampler>(options_.accounts, options_.skew);
     account_names_.reserve(options_.accounts);
     for (std::size_t i = 0; i < options_.accounts; ++i) account_names_.push_back("acct_" + std::to_string(i));
   }
@@ -103,7 +104,7 @@ void ProducerGroup::run(unsigned index) {
   std::uint64_t done = 0, ok = 0, full = 0, closed = 0;
   const bool remap = !account_names_.empty();
   LlmRequest copy;
-  std::uint64_t remap_state = 0x9e3779b97f4a7c15ULL ^ (index + 1);
+  SplitMix64 remap_rng(0x5eed0000ULL + index);
 
   while (!stop_.load(std::memory_order_relaxed) && (quota == 0 || done < quota)) {
     std::int64_t now = steady_ns();
@@ -117,12 +118,9 @@ void ProducerGroup::run(unsigned index) {
     }
     const LlmRequest* req = &gen.next(static_cast<std::uint64_t>(now + unix_offset));
     if (remap) {
-      // Spread requests uniformly over `accounts` names (xorshift, deterministic per thread).
-      remap_state ^= remap_state << 13;
-      remap_state ^= remap_state >> 7;
-      remap_state ^= remap_state << 17;
+      // LlmRequest holds views: the copy is a flat struct copy, no allocation.
       copy = *req;
-      copy.account = account_names_[remap_state % account_names_.size()];
+      copy.account = account_names_[sampler_->sample(remap_rng.next())];
       req = &copy;
     }
     submit_result r = submit_result::ok;

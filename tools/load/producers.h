@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "latency_histogram.h"
+#include "topology.h"
 
 namespace tracecast {
 class Pipeline;
@@ -31,9 +32,12 @@ struct ProducerOptions {
   std::uint64_t count = 0;
   // The content variant (prompt + completion, ~1 KiB each).
   bool content = false;
-  // Accounts the requests are spread over. The generator knows acct_0..acct_99; any other
-  // number remaps each request's account to acct_<k % accounts> (k its generator account).
+  // Accounts the requests are spread over, acct_0..acct_<accounts-1>. The generator draws
+  // uniformly over acct_0..acct_99 itself; any other number, or a Zipf skew, replaces each
+  // request's account with one drawn by an AccountSampler (rank k = acct_k), from a
+  // per-thread generator seeded by the thread index (deterministic draws per thread).
   std::size_t accounts = 100;
+  AccountSkew skew;
 };
 
 // Sums over the threads; a snapshot that may be stale.
@@ -90,7 +94,8 @@ class ProducerGroup {
 
   Pipeline* pipeline_;
   ProducerOptions options_;
-  std::vector<std::string> account_names_;  // empty when accounts == 100
+  std::vector<std::string> account_names_;  // empty when the generator's own accounts serve
+  std::unique_ptr<AccountSampler> sampler_;  // set with account_names_
   std::vector<std::unique_ptr<ThreadState>> states_;
   std::vector<std::thread> threads_;
   alignas(64) std::atomic<bool> stop_{false};

@@ -1,5 +1,6 @@
 #include "topology.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -44,6 +45,59 @@ std::vector<PlannedDestination> plan_single(std::string_view compression) {
   d.name = "all-accounts";
   d.compression = std::string(k_codecs[codec_index(compression)]);
   return {d};
+}
+
+bool parse_account_skew(std::string_view text, AccountSkew& out) {
+  if (text == "uniform") {
+    out = AccountSkew{};
+    return true;
+  }
+  constexpr std::string_view prefix = "zipf:";
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  double s = 0;
+  if (!parse_number(text.substr(prefix.size()), s) || !(s > 0) || s > 10) return false;
+  out = AccountSkew{AccountSkew::Kind::zipf, s};
+  return true;
+}
+
+std::string to_string(const AccountSkew& skew) {
+  if (skew.kind == AccountSkew::Kind::uniform) return "uniform";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "zipf:%g", skew.exponent);
+  return buf;
+}
+
+AccountSampler::AccountSampler(std::size_t accounts, AccountSkew skew)
+    : accounts_(std::max<std::size_t>(accounts, 1)), skew_(skew) {
+  if (skew_.kind != AccountSkew::Kind::zipf) return;
+  cdf_.resize(accounts_);
+  double sum = 0;
+  for (std::size_t k = 0; k < accounts_; ++k) {
+    sum += std::pow(static_cast<double>(k + 1), -skew_.exponent);
+    cdf_[k] = sum;
+  }
+  for (double& c : cdf_) c /= sum;
+  cdf_.back() = 1.0;  // rounding must not leave a gap above the last account
+}
+
+std::size_t AccountSampler::sample(std::uint64_t random_bits) const noexcept {
+  if (cdf_.empty()) {
+    // Lemire's multiply-shift: an index in [0, accounts) from all 64 bits, no modulo bias
+    // worth measuring (< accounts / 2^64).
+    __extension__ using u128 = unsigned __int128;  // -Wpedantic: a GCC/Clang extension, on purpose
+    return static_cast<std::size_t>((static_cast<u128>(random_bits) * accounts_) >> 64);
+  }
+  // A uniform double in [0, 1) from the top 53 bits; the first account whose cumulative
+  // probability exceeds it.
+  const double u = static_cast<double>(random_bits >> 11) * 0x1.0p-53;
+  const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), u);
+  return std::min(static_cast<std::size_t>(it - cdf_.begin()), accounts_ - 1);
+}
+
+double AccountSampler::probability(std::size_t index) const noexcept {
+  if (index >= accounts_) return 0;
+  if (cdf_.empty()) return 1.0 / static_cast<double>(accounts_);
+  return index == 0 ? cdf_[0] : cdf_[index] - cdf_[index - 1];
 }
 
 bool parse_number(std::string_view text, double& out) {

@@ -32,6 +32,57 @@ struct PlannedDestination {
 // One destination for every account.
 [[nodiscard]] std::vector<PlannedDestination> plan_single(std::string_view compression);
 
+// How requests are spread over accounts (WORKLOAD.md "Gateway scale"): uniformly, or Zipf
+// with exponent s > 0 (account of rank k, 0-based, drawn with probability proportional to
+// 1 / (k + 1)^s: a few large accounts and a long tail). Rank k is account acct_k.
+struct AccountSkew {
+  enum class Kind : std::uint8_t { uniform, zipf };
+  Kind kind = Kind::uniform;
+  double exponent = 0;  // zipf only: 0 < s <= 10
+};
+// "uniform" or "zipf:S" (e.g. "zipf:1.1"). false on anything else. Pure.
+[[nodiscard]] bool parse_account_skew(std::string_view text, AccountSkew& out);
+// The form parse_account_skew reads back: "uniform", "zipf:1.1". Allocates.
+[[nodiscard]] std::string to_string(const AccountSkew& skew);
+
+// Draws account indexes 0..accounts-1 per an AccountSkew. The Zipf table (one cumulative
+// probability per account, 8 bytes each) is computed once at construction; sample() is a
+// binary search over it (O(log accounts), ~17 steps at 100,000), uniform a multiply.
+// Immutable after construction: share one among threads, each with its own random state.
+class AccountSampler {
+ public:
+  // accounts >= 1 (0 is treated as 1). Allocates (the Zipf table).
+  AccountSampler(std::size_t accounts, AccountSkew skew);
+
+  // The account for 64 random bits (all bits used). Thread-safe. No allocation.
+  [[nodiscard]] std::size_t sample(std::uint64_t random_bits) const noexcept;
+  // The exact probability of account `index` (0 outside the range). Thread-safe. No allocation.
+  [[nodiscard]] double probability(std::size_t index) const noexcept;
+  [[nodiscard]] std::size_t accounts() const noexcept { return accounts_; }
+  [[nodiscard]] const AccountSkew& skew() const noexcept { return skew_; }
+
+ private:
+  std::size_t accounts_;
+  AccountSkew skew_;
+  std::vector<double> cdf_;  // zipf: cdf_[k] = P(index <= k), cdf_.back() == 1; uniform: empty
+};
+
+// splitmix64: a stateful 64-bit generator for samplers (good bits in every position, unlike
+// a bare xorshift's low bits). Deterministic per seed. Not thread-safe (one per thread).
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) noexcept : state_(seed) {}
+  std::uint64_t next() noexcept {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
 // "20s", "1500ms", "2m", "3" (seconds). false on anything else or <= 0. Pure.
 [[nodiscard]] bool parse_duration(std::string_view text, std::chrono::milliseconds& out);
 // Unsigned decimal, optional k/M suffix (x1000 / x1e6). Pure.

@@ -1,0 +1,57 @@
+// The "no loss" check of tracecast-load: with a healthy bundled sink and budgets at their
+// defaults, every span handed to a destination must be delivered. Which drops count:
+//
+//   sampled_out                     never (the destination asked for it: --sampling < 1)
+//   ring_full (requests refused     only in a rate-limited run (--rate R > 0): the pipeline
+//   by a full ingest ring)          did not keep up with the rate asked for. Flat out
+//                                   (--rate 0) a full ring is the designed overload valve.
+//   every other reason              always: backpressure, too_large, rejected,
+//   (backpressure, shutdown, ...)   retries_exhausted, network, partial_rejected, shutdown,
+//                                   removed, invalid are losses a healthy sink never causes.
+//
+// The check does not apply when a fault was injected (sink flags that fail, delay, reset,
+// reject, cap connections or bodies, or demand credentials; --threads, --count-only,
+// --count-by, --spans-out and --progress are not faults), when the destinations are not the bundled sink (--endpoint,
+// Grafana Cloud, --config or OTEL_EXPORTER_OTLP_* destinations: their health is unknown), or
+// when a budget was deliberately set below its default (memory, per-destination budget, ring
+// capacity, batch body limit, sender queue/in-flight/connection caps, drain timeout).
+//
+// Internal to tools/ (target tracecast_load_support). Pure functions: thread-safe; they
+// allocate their strings.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tracecast/pipeline.h"
+
+namespace tracecast::load {
+
+// Whether a drop reason counts as a loss (the table above). Pure. No allocation.
+[[nodiscard]] bool drop_counts_as_loss(DropReason reason) noexcept;
+
+// The tracecast-sink flags in `sink_args` (already split) that inject a fault, as given
+// ("--fail-503-fraction", "--delay-ms", ...). Empty when the sink is healthy.
+[[nodiscard]] std::vector<std::string> fault_flags(const std::vector<std::string>& sink_args);
+
+// Settings below their defaults that bound what the pipeline may hold or how long it may
+// drain: "memory_budget_bytes 8388608 < default 268435456", ... Empty when none is.
+[[nodiscard]] std::vector<std::string> shrunk_budgets(const PipelineConfig& config,
+                                                      std::chrono::milliseconds drain_timeout,
+                                                      std::chrono::milliseconds default_drain_timeout);
+
+struct LossVerdict {
+  bool applicable = false;
+  std::string not_applicable_because;  // when !applicable
+  std::uint64_t lost_spans = 0;         // spans dropped for reasons that count
+  std::uint64_t lost_requests = 0;      // requests refused by a full ring, if they count
+  std::string failure;                  // "" when the check passed or does not apply
+};
+
+// Judges the final stats. `why_not` non-empty: the check does not apply (the verdict says
+// why). `rate_limited`: the run had a target rate (ring_full then counts).
+[[nodiscard]] LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, std::string why_not);
+
+}  // namespace tracecast::load

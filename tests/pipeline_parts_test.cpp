@@ -242,10 +242,12 @@ TEST(LingerTimers, FiresInDeadlineOrderAndSkipsSealedBatches) {
   timers.add(t0 + milliseconds(20), &c, 0);
   c.generation = 1;  // sealed since: its entry is stale
   std::vector<Target*> order;
-  timers.pop_due(t0 + milliseconds(5), [&](Target& t) { order.push_back(&t); });
+  EXPECT_EQ(timers.pop_due(t0 + milliseconds(5), 10, [&](Target& t) { order.push_back(&t); }), 0u);
   EXPECT_TRUE(order.empty());
   EXPECT_EQ(timers.earliest(), t0 + milliseconds(10));
-  timers.pop_due(t0 + milliseconds(40), [&](Target& t) { order.push_back(&t); });
+  EXPECT_EQ(timers.pop_due(t0 + milliseconds(40), 1, [&](Target& t) { order.push_back(&t); }), 1u);
+  EXPECT_EQ(order, (std::vector<Target*>{&b})) << "at most `max` per call";
+  EXPECT_EQ(timers.pop_due(t0 + milliseconds(40), 10, [&](Target& t) { order.push_back(&t); }), 1u);
   EXPECT_EQ(order, (std::vector<Target*>{&b, &a}));
   EXPECT_TRUE(timers.empty());
 }

@@ -42,16 +42,23 @@ class LingerTimers {
     std::push_heap(heap_.begin(), heap_.end(), later);
   }
 
-  // Calls due(target) for every entry with deadline <= now whose generation is still the
-  // target's (target->generation); stale entries are dropped on the way.
+  // Calls due(target) for up to `max` entries with deadline <= now whose generation is still
+  // the target's (target->generation); stale entries are dropped on the way. Returns how
+  // many were due. Bounded so that a herd of deadlines (thousands of destinations that
+  // started together) is worked off between drains of the ingest ring, not in one stall.
   template <class Due>
-  void pop_due(Clock::time_point now, Due&& due) {
-    while (!heap_.empty() && heap_.front().deadline <= now) {
+  std::size_t pop_due(Clock::time_point now, std::size_t max, Due&& due) {
+    std::size_t fired = 0;
+    while (fired < max && !heap_.empty() && heap_.front().deadline <= now) {
       const Entry e = heap_.front();
       std::pop_heap(heap_.begin(), heap_.end(), later);
       heap_.pop_back();
-      if (e.generation == e.target->generation) due(*e.target);
+      if (e.generation == e.target->generation) {
+        due(*e.target);
+        ++fired;
+      }
     }
+    return fired;
   }
 
   [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }

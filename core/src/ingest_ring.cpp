@@ -636,13 +636,19 @@ void IngestRing::prefetch(std::uint64_t pos) const noexcept {
   for (std::uint64_t off = at; off < end; off += k_cache_line) __builtin_prefetch(buffer_ + off, 0, 3);
 }
 
-// Frees [from, to): every word a later record could start at (each cache line's first) goes
-// back to 0, "not published", before producers may claim the bytes again (Aeron zeroes the
-// whole record; the other words are never read before they are written).
-void IngestRing::release(std::uint64_t from, std::uint64_t to, std::size_t records) noexcept {
-  for (std::uint64_t p = from; p != to; p += k_cache_line)
-    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(buffer_ + (p & mask_)))
-        .store(0, std::memory_order_relaxed);
+// Every word a later record could start at (each cache line's first) goes back to 0, "not
+// published", before producers may claim the bytes again (Aeron zeroes the whole record; the
+// other words are never read before they are written). Called right after the record was
+// handled, while its lines are still in the consumer's cache.
+void IngestRing::clear(std::uint64_t pos, std::uint64_t bytes) noexcept {
+  char* const start = buffer_ + (pos & mask_);  // a record never crosses the end of the buffer
+  for (std::uint64_t off = 0; off < bytes; off += k_cache_line)
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(start + off)).store(0, std::memory_order_relaxed);
+}
+
+// Frees everything before `to`, already cleared: release orders the consumer's reads and clearing before
+// any producer's writes to those bytes (producers acquire the head).
+void IngestRing::release(std::uint64_t to, std::size_t records) noexcept {
   head_.store(to, std::memory_order_release);
   drained_ += records;
   drained_published_.store(drained_, std::memory_order_release);

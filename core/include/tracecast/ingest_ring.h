@@ -157,9 +157,10 @@ class IngestRing {
           handler(*record(pos));
           ++n;
         }
+        clear(pos, bytes);  // now, while the handler's lines are still in cache
         pos += bytes;
       }
-      if (pos != start) release(start, pos, n);
+      if (pos != start) release(pos, n);
       total += n;
       if (caught_up || pos == start || total >= max_items) return total;
     }
@@ -192,7 +193,8 @@ class IngestRing {
   [[nodiscard]] std::uint64_t load_header(std::uint64_t pos) const noexcept;
   [[nodiscard]] const LlmRequest* record(std::uint64_t pos) const noexcept;
   void prefetch(std::uint64_t pos) const noexcept;
-  void release(std::uint64_t from, std::uint64_t to, std::size_t records) noexcept;
+  void clear(std::uint64_t pos, std::uint64_t bytes) noexcept;
+  void release(std::uint64_t to, std::size_t records) noexcept;
   Producer* thread_producer() noexcept;
   submit_result submit_with(Producer& p, const LlmRequest& request) noexcept;
   bool claim(std::uint64_t bytes, std::uint64_t& pos) noexcept;

@@ -614,20 +614,22 @@ TEST(IngestRingDeathTest, SubmitDuringStaticDestructionReturnsAResult) {
   EXPECT_EXIT(
       {
         static IngestRing ring(small_config());
+        static IngestRing fresh(small_config());  // first submitted to from a static destructor
         struct AtExit {
           ~AtExit() {
             const submit_result r = ring.try_submit(IdRequest(1).r);
-            std::fprintf(stderr, "static-destructor submit: %s accepted=%llu overflow=%llu\n",
-                         r == submit_result::ok ? "ok" : "not ok",
+            const submit_result f = fresh.try_submit(IdRequest(2).r);
+            std::fprintf(stderr, "static-destructor submit: %s %s accepted=%llu overflow=%llu\n",
+                         r == submit_result::ok ? "ok" : "not ok", f == submit_result::ok ? "ok" : "not ok",
                          static_cast<unsigned long long>(ring.stats().accepted),
                          static_cast<unsigned long long>(ring.stats().overflow_submits));
           }
         };
         (void)ring.try_submit(IdRequest(0).r);  // registers the main thread
-        static AtExit at_exit;                  // destroyed before the ring, after thread_locals
+        static AtExit at_exit;                  // destroyed before the rings, after thread_locals
         std::exit(0);
       },
-      ::testing::ExitedWithCode(0), "static-destructor submit: ok accepted=2 overflow=1");
+      ::testing::ExitedWithCode(0), "static-destructor submit: ok ok accepted=2 overflow=1");
 }
 
 // After close(), from any thread, registered or not: closed, counted.

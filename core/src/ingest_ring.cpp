@@ -231,13 +231,16 @@ class alignas(k_cache_line) IngestRing::Producer {
       c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
     }
   }
-  // Dekker handshake with close(): either close() sees busy != 0 and waits for us, or we see
-  // closed == true. Both sides use seq_cst for the store->load order.
+  // The handshake with close(), without a fence of its own: busy is stored before the tail CAS
+  // (acq_rel) that claims the record, and close() sets the closed bit with an RMW on the same
+  // tail before reading busy. Either our CAS comes first in the tail's order, and then close()
+  // synchronizes with it and sees busy != 0 (and waits for the record to be published), or
+  // close()'s RMW comes first, and then our CAS sees the closed bit and claims nothing.
   void enter() noexcept {
     if (shared) {
-      busy.fetch_add(1, std::memory_order_seq_cst);
+      busy.fetch_add(1, std::memory_order_relaxed);
     } else {
-      busy.store(1, std::memory_order_seq_cst);
+      busy.store(1, std::memory_order_relaxed);
     }
   }
   void leave() noexcept {
@@ -552,14 +555,16 @@ void IngestRing::copy_limited(const LlmRequest& r, char* base, std::size_t room,
 
 // Claims `bytes` (a multiple of 64) at the tail with one CAS; when the record would cross the
 // end of the buffer, the claim also covers the rest of the buffer and a padding record is
-// published there. Returns false, claiming nothing, when the free bytes are too few.
-bool IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcept {
+// published there. Claims nothing and returns full when the free bytes are too few, closed once
+// close() set the tail's closed bit.
+submit_result IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcept {
   const std::uint64_t capacity = mask_ + 1;
   // Head before tail: the tail read afterwards is never behind it (head <= tail always).
   std::uint64_t head = head_cache_.load(std::memory_order_acquire);
   std::uint64_t tail = tail_.load(std::memory_order_relaxed);
   std::uint64_t need;
   while (true) {
+    if ((tail & k_closed_bit) != 0) return submit_result::closed;
     if (static_cast<std::int64_t>(tail - head) < 0) {  // a fresher head than our tail: reload
       tail = tail_.load(std::memory_order_relaxed);
       continue;
@@ -568,14 +573,15 @@ bool IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcept {
     need = bytes <= to_end ? bytes : to_end + bytes;
     if (tail - head + need > capacity) {
       // Looks full against the cached head: read the consumer's line (acquire: its reads and
-      // zeroing of the freed bytes happen before we write them) and share what we saw.
+      // clearing of the freed bytes happen before we write them) and share what we saw.
       const std::uint64_t fresh = head_.load(std::memory_order_acquire);
-      if (fresh == head) return false;
+      if (fresh == head) return submit_result::full;
       head = fresh;
       head_cache_.store(fresh, std::memory_order_release);
       continue;
     }
-    if (tail_.compare_exchange_weak(tail, tail + need, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+    // acq_rel: the closed handshake (see Producer::enter); the bytes are ours once it succeeds.
+    if (tail_.compare_exchange_weak(tail, tail + need, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
   }
   pos = tail;
   if (need != bytes) {
@@ -584,22 +590,17 @@ bool IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcept {
         .store((pad << 32) | k_type_padding, std::memory_order_release);
     pos = tail + pad;  // starts the buffer
   }
-  return true;
+  return submit_result::ok;
 }
 
 submit_result IngestRing::submit_with(Producer& p, const LlmRequest& r) noexcept {
   p.enter();
-  if (closed_.load(std::memory_order_seq_cst)) {
-    p.bump(p.rejected_closed);
-    p.leave();
-    return submit_result::closed;
-  }
   const Plan plan_ = plan(r);
-  std::uint64_t pos;
-  if (!claim(plan_.record_bytes, pos)) {
-    p.bump(p.rejected_full);
+  std::uint64_t pos = 0;
+  if (const submit_result claimed = claim(plan_.record_bytes, pos); claimed != submit_result::ok) {
+    p.bump(claimed == submit_result::full ? p.rejected_full : p.rejected_closed);
     p.leave();
-    return submit_result::full;
+    return claimed;
   }
   char* const start = buffer_ + (pos & mask_);
   char* const base = start + k_header_bytes;
@@ -655,9 +656,10 @@ void IngestRing::release(std::uint64_t to, std::size_t records) noexcept {
 }
 
 void IngestRing::close() noexcept {
-  closed_.store(true, std::memory_order_seq_cst);
+  closed_.store(true, std::memory_order_relaxed);
+  tail_.fetch_or(k_closed_bit, std::memory_order_acq_rel);  // see Producer::enter
   auto wait_idle = [](const Producer& p) noexcept {
-    while (p.busy.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    while (p.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
   };
   for (std::uint32_t i = 0; i < control_->count; ++i) wait_idle(control_->producers[i]);
   wait_idle(control_->shared);
@@ -688,7 +690,7 @@ std::size_t IngestRing::size_guess() const noexcept {
 
 std::size_t IngestRing::bytes_queued_guess() const noexcept {
   const std::uint64_t head = head_.load(std::memory_order_acquire);
-  const std::uint64_t tail = tail_.load(std::memory_order_acquire);
+  const std::uint64_t tail = tail_.load(std::memory_order_acquire) & ~k_closed_bit;
   return static_cast<std::size_t>(tail - head);
 }
 

@@ -170,7 +170,7 @@ class IngestRing {
   // submits already inside try_submit to finish, so after close() returns a drain until
   // empty sees every accepted request. Thread-safe.
   void close() noexcept;
-  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_seq_cst); }
+  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
 
   // Sums the registrations' counters; a snapshot that may be stale by the time it returns.
   // Thread-safe. No allocation.
@@ -187,6 +187,7 @@ class IngestRing {
   static constexpr std::uint64_t k_type_mask = 0xff;
   static constexpr std::uint64_t k_type_request = 1;
   static constexpr std::uint64_t k_type_padding = 2;
+  static constexpr std::uint64_t k_closed_bit = std::uint64_t{1} << 63;  // in tail_, set by close()
   static constexpr std::size_t k_prefetch_bytes = 512;
   struct Plan;
 
@@ -197,7 +198,7 @@ class IngestRing {
   void release(std::uint64_t to, std::size_t records) noexcept;
   Producer* thread_producer() noexcept;
   submit_result submit_with(Producer& p, const LlmRequest& request) noexcept;
-  bool claim(std::uint64_t bytes, std::uint64_t& pos) noexcept;
+  submit_result claim(std::uint64_t bytes, std::uint64_t& pos) noexcept;
   [[nodiscard]] Plan plan(const LlmRequest& r) const noexcept;
   void copy_fast(const LlmRequest& r, char* base) noexcept;
   void copy_limited(const LlmRequest& r, char* base, std::size_t room, std::uint64_t& truncated,
@@ -212,8 +213,9 @@ class IngestRing {
   detail::IngestControl* control_;
   std::uint64_t drained_ = 0;  // consumer-only; published through drained_published_
 
-  // Producers CAS the tail; the consumer alone stores the head; producers share a cached copy
-  // of the head so a submit reads the consumer's line only when the ring looks full.
+  // Producers CAS the tail (its top bit: closed); the consumer alone stores the head; producers
+  // share a cached copy of the head so a submit reads the consumer's line only when the ring
+  // looks full. closed_ mirrors the tail's bit for closed().
   alignas(k_cache_line) std::atomic<std::uint64_t> tail_{0};
   char pad_tail_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
   alignas(k_cache_line) std::atomic<std::uint64_t> head_cache_{0};

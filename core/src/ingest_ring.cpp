@@ -382,6 +382,14 @@ IngestRing::Producer& IngestRing::make_producer() {
 // The calling thread's registration when its cache has none for this ring: prune the entries
 // of destroyed rings, take a free registration and remember it. No free registration, a full
 // cache or a thread already exiting: the shared one.
+//
+// Why a shared overflow registration rather than refusing (and counting) the extra threads: a
+// registration is only counters and a busy flag (the records live in the shared byte ring), so
+// sharing one costs atomic read-modify-writes on one contended line, tens of nanoseconds, and
+// loses nothing; a refusal would drop spans for a sizing mistake the gateway cannot fix at run
+// time. overflow_submits (and its Prometheus counter) tells the operator to raise max_producers.
+// An overflow thread tries again for a registration of its own on each submit (one load of the
+// free list's head when it is empty).
 [[gnu::noinline]] IngestRing::Producer* IngestRing::thread_producer() noexcept {
   ThreadRegistrations& regs = t_regs;
   if (regs.exiting) return &control_->shared;

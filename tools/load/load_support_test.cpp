@@ -183,7 +183,7 @@ TEST(ProducerGroup, MakesExactlyTheRequestedCountSplitOverThreads) {
 
 TEST(ProducerGroup, EveryRequestItSubmitsIsAccountedByThePipeline) {
   PipelineConfig config;
-  config.ingest.capacity = 8192;  // more than o.count: no request refused for a full ring
+  config.ingest.ring_bytes = 32u << 20;  // 5000 requests of up to ~3 KiB fit: none refused for a full ring
   Pipeline pipeline(config);
   ProducerOptions o;
   o.threads = 2;

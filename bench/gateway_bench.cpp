@@ -179,13 +179,13 @@ void BM_Gateway_Parse(benchmark::State& state) {
 BENCHMARK(BM_Gateway_Parse)->ArgName("part")->Arg(0)->Arg(1)->Arg(2);
 
 // Parse + outcome + try_submit into the ingest ring (the whole hot-path cost to the gateway).
-// The ring is drained (timer paused) only when full: once per 65536 submits.
+// The ring is drained (timer paused) only when full (256 MiB of records).
 void BM_Gateway_ParseSubmit(benchmark::State& state) {
   const Bodies b;
   GatewayParser parser;
   auto rec = std::make_unique<GatewayRecord>();
   IngestConfig config;
-  config.capacity = 1u << 16;
+  config.ring_bytes = 256u << 20;  // the memory of the former 65536 slots x 4 KiB
   config.max_producers = 2;
   IngestRing ring(config);
   auto& producer = ring.make_producer();
@@ -219,7 +219,7 @@ void BM_Gateway_SubmitOnly(benchmark::State& state) {
   (void)parser.parse_request(b.request, {}, *rec);
   (void)parser.parse_response(b.response, *rec);
   IngestConfig config;
-  config.capacity = 1u << 16;
+  config.ring_bytes = 256u << 20;  // the memory of the former 65536 slots x 4 KiB
   config.max_producers = 2;
   IngestRing ring(config);
   auto& producer = ring.make_producer();

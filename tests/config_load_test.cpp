@@ -35,8 +35,7 @@ struct FieldCase {
 std::vector<FieldCase> field_cases() {
   using C = PipelineConfig;
   return {
-      {"ingest.capacity: ", [](C& c) { c.ingest.capacity = 100; }, [](C& c) { c.ingest.capacity = 64; }},
-      {"ingest.slot_bytes: ", [](C& c) { c.ingest.slot_bytes = 1000; }, [](C& c) { c.ingest.slot_bytes = 1024; }},
+      {"ingest.ring_bytes: ", [](C& c) { c.ingest.ring_bytes = 100000; }, [](C& c) { c.ingest.ring_bytes = 65536; }},
       {"ingest.max_producers: ", [](C& c) { c.ingest.max_producers = 0; },
        [](C& c) { c.ingest.max_producers = 1024; }},
       {"ingest.limits.max_field_bytes: ", [](C& c) { c.ingest.limits.max_field_bytes = 15; },
@@ -232,22 +231,25 @@ TEST_F(ConfigFromEnv, RejectsMalformedResourceAttributes) {
             "OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes besides service.name and service.version, got 17");
 }
 
-TEST_F(ConfigFromEnv, RoundsTheQueueSizeUpToAPowerOfTwo) {
-  const std::pair<const char*, std::uint32_t> cases[] = {
-      {"2048", 2048}, {"1000", 1024}, {"1", 64}, {"65", 128}, {"4194304", 4194304}};
-  for (const auto& [text, capacity] : cases) {
+// The queue size counts requests of up to 4 KiB: ring_bytes = n x 4 KiB, rounded up to a power
+// of two within 64 KiB..1 GiB.
+TEST_F(ConfigFromEnv, MapsTheQueueSizeToRingBytesRoundedUpToAPowerOfTwo) {
+  const std::pair<const char*, std::uint32_t> cases[] = {{"2048", 8u << 20},   {"1000", 4u << 20},
+                                                         {"1", 64u << 10},     {"17", 128u << 10},
+                                                         {"8192", 32u << 20},  {"262144", 1u << 30}};
+  for (const auto& [text, bytes] : cases) {
     set("OTEL_BSP_MAX_QUEUE_SIZE", text);
     const ConfigLoadResult r = load();
     ASSERT_TRUE(r.ok()) << text << ": " << r.error;
-    EXPECT_EQ(r.config.ingest.capacity, capacity) << text;
+    EXPECT_EQ(r.config.ingest.ring_bytes, bytes) << text;
   }
 }
 
 TEST_F(ConfigFromEnv, RejectsAQueueSizeOutOfRange) {
   set("OTEL_BSP_MAX_QUEUE_SIZE", "0");
-  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..4194304, got 0");
-  set("OTEL_BSP_MAX_QUEUE_SIZE", "4194305");
-  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..4194304, got 4194305");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..262144, got 0");
+  set("OTEL_BSP_MAX_QUEUE_SIZE", "262145");
+  EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: must be 1..262144, got 262145");
   set("OTEL_BSP_MAX_QUEUE_SIZE", "-5");
   EXPECT_EQ(load().error, "OTEL_BSP_MAX_QUEUE_SIZE: not a whole number: '-5'");
 }
@@ -456,8 +458,7 @@ TEST(ConfigFromJson, ReadsEveryFieldOfAFullFile) {
   EXPECT_EQ(c.mapping.scope_name, "tracecast-test");
   EXPECT_EQ(c.mapping.scope_version, "9.9.9");
 
-  EXPECT_EQ(c.ingest.capacity, 16384u);
-  EXPECT_EQ(c.ingest.slot_bytes, 8192u);
+  EXPECT_EQ(c.ingest.ring_bytes, 128u << 20);
   EXPECT_EQ(c.ingest.max_producers, 32u);
   EXPECT_EQ(c.ingest.limits.max_field_bytes, 128u);
   EXPECT_EQ(c.ingest.limits.max_metadata_entries, 32u);
@@ -523,7 +524,7 @@ TEST(ConfigFromJson, AnEmptyObjectGivesTheDefaults) {
   ASSERT_TRUE(r.ok()) << r.error;
   const PipelineConfig d;
   EXPECT_EQ(r.config.batch.max_spans, d.batch.max_spans);
-  EXPECT_EQ(r.config.ingest.capacity, d.ingest.capacity);
+  EXPECT_EQ(r.config.ingest.ring_bytes, d.ingest.ring_bytes);
   EXPECT_EQ(r.config.mapping.service_name, d.mapping.service_name);
   EXPECT_EQ(r.config.memory_budget_bytes, d.memory_budget_bytes);
   EXPECT_TRUE(r.destinations.empty());
@@ -608,8 +609,8 @@ TEST(ConfigFromJson, ReportsRangeErrorsUnderTheJsonPath) {
               StartsWith("config.json: memory.budget_bytes: must be at least 4 * batch.max_bytes"));
   EXPECT_THAT(json_error(R"({"memory": {"destination_budget_bytes": 1}})"),
               StartsWith("config.json: memory.destination_budget_bytes: "));
-  EXPECT_THAT(json_error(R"({"ingest": {"capacity": 1000}})"),
-              StartsWith("config.json: ingest.capacity: must be a power of two"));
+  EXPECT_THAT(json_error(R"({"ingest": {"ring_bytes": 1000000}})"),
+              StartsWith("config.json: ingest.ring_bytes: must be a power of two"));
   EXPECT_THAT(json_error(R"({"ingest": {"limits": {"max_field_bytes": 1}}})"),
               StartsWith("config.json: ingest.limits.max_field_bytes: "));
   EXPECT_THAT(json_error(R"({"encoder": {"max_value_bytes": 1}})"), StartsWith("config.json: encoder.max_value_bytes: "));

@@ -731,7 +731,7 @@ TEST_F(Gateway, ParsedRequestSubmitsIntoTheIngestRing) {
   ASSERT_TRUE(parser_.parse_response(response, *rec_).ok());
   req().account = "acct_9";
   IngestConfig config;
-  config.capacity = 64;
+  config.ring_bytes = 64u << 10;
   IngestRing ring(config);
   auto& producer = ring.make_producer();
   ASSERT_EQ(ring.try_submit(producer, req()), submit_result::ok);

@@ -33,8 +33,7 @@ using Clock = std::chrono::steady_clock;
 
 PipelineConfig test_config() {
   PipelineConfig c;
-  c.ingest.capacity = 4096;
-  c.ingest.slot_bytes = 8192;
+  c.ingest.ring_bytes = 32u << 20;
   c.batch.linger = 20ms;
   c.batch.max_spans = 256;
   c.batch.max_bytes = 1u << 20;

@@ -281,6 +281,7 @@ PipelineStats make_stats() {
   s.ingest.drained = 4990;
   s.ingest.truncated_values = 8;
   s.ingest.dropped_metadata = 4;
+  s.ingest.overflow_submits = 11;
   s.requests_routed = 4900;
   s.requests_unrouted = 90;
   s.mapping_issues = 6;
@@ -352,6 +353,7 @@ TEST(Prometheus, ReportsThePipelineWideValues) {
   EXPECT_EQ(find(ex, "tracecast_ingest_drained_requests_total", {}), 4990.0);
   EXPECT_EQ(find(ex, "tracecast_ingest_truncated_values_total", {}), 8.0);
   EXPECT_EQ(find(ex, "tracecast_ingest_dropped_metadata_entries_total", {}), 4.0);
+  EXPECT_EQ(find(ex, "tracecast_ingest_overflow_submits_total", {}), 11.0);
   EXPECT_EQ(find(ex, "tracecast_requests_routed_total", {}), 4900.0);
   EXPECT_EQ(find(ex, "tracecast_requests_unrouted_total", {}), 90.0);
   EXPECT_EQ(find(ex, "tracecast_mapping_issues_total", {}), 6.0);

@@ -35,8 +35,12 @@ constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: transport timeou
 constexpr std::uint32_t k_min_batch_bytes = 4u << 10;
 constexpr std::uint32_t k_max_batch_bytes = 16u << 20;
 constexpr std::uint32_t k_max_batch_spans = 65536;
-constexpr std::uint32_t k_min_ingest_capacity = 64;
-constexpr std::uint32_t k_max_ingest_capacity = 1u << 22;
+// OTEL_BSP_MAX_QUEUE_SIZE counts requests; the ring is sized in bytes: n requests of up to
+// 4 KiB each (the former slot size), rounded up to a power of two within ring_bytes' range.
+constexpr std::uint64_t k_queue_request_bytes = 4096;
+constexpr std::uint64_t k_min_ring_bytes = 64u << 10;
+constexpr std::uint64_t k_max_ring_bytes = 1u << 30;
+constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_bytes;
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
 
@@ -365,15 +369,15 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   // Batch span processor.
   std::uint64_t n = 0;
   bool set = false;
-  if (std::string e = env_count(env, "OTEL_BSP_MAX_QUEUE_SIZE", 1, k_max_ingest_capacity, n, set); !e.empty())
+  if (std::string e = env_count(env, "OTEL_BSP_MAX_QUEUE_SIZE", 1, k_max_queue_size, n, set); !e.empty())
     return fail(std::move(e));
   if (set) {
-    // The ring's capacity is a power of two of at least 64: round up (never down, so at
-    // least the asked-for number of requests can wait).
-    std::uint64_t cap = k_min_ingest_capacity;
-    while (cap < n) cap <<= 1;
-    c.ingest.capacity = static_cast<std::uint32_t>(cap);
-    set_by.emplace_back("ingest.capacity", "OTEL_BSP_MAX_QUEUE_SIZE");
+    // Round up (never down, so at least the asked-for number of 4 KiB requests can wait;
+    // smaller requests take less, so more of them fit).
+    std::uint64_t bytes = k_min_ring_bytes;
+    while (bytes < n * k_queue_request_bytes) bytes <<= 1;
+    c.ingest.ring_bytes = static_cast<std::uint32_t>(bytes);
+    set_by.emplace_back("ingest.ring_bytes", "OTEL_BSP_MAX_QUEUE_SIZE");
   }
   if (std::string e = env_count(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, k_max_batch_spans, n, set); !e.empty())
     return fail(std::move(e));
@@ -786,11 +790,10 @@ class JsonLoader {
   }
 
   bool read_ingest(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"capacity", "slot_bytes", "max_producers", "limits"};
+    static constexpr std::string_view k_keys[] = {"ring_bytes", "max_producers", "limits"};
     IngestConfig& in = result_.config.ingest;
     return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "capacity") return read_uint(f, sub, in.capacity);
-      if (key == "slot_bytes") return read_uint(f, sub, in.slot_bytes);
+      if (key == "ring_bytes") return read_uint(f, sub, in.ring_bytes);
       if (key == "max_producers") return read_uint(f, sub, in.max_producers);
       return read_limits(f, sub);
     });

@@ -107,19 +107,6 @@ struct Outstanding {
   std::string_view encoding;    // Content-Encoding
 };
 
-std::atomic<std::uint64_t> g_next_pipeline_id{1};
-
-// The calling thread's producer handle for each pipeline it submitted to (pipelines are told
-// apart by a process-unique id, so a new pipeline at a freed address is not confused).
-struct ThreadProducers {
-  struct Entry {
-    std::uint64_t pipeline;
-    IngestRing::Producer* producer;
-  };
-  Entry recent[4] = {};
-  std::vector<Entry> more;
-};
-thread_local ThreadProducers t_producers;
 
 void add_counters(DestinationCounters& total, const DestinationCounters& d) noexcept {
   total.submitted += d.submitted;
@@ -139,7 +126,7 @@ void add_counters(DestinationCounters& total, const DestinationCounters& d) noex
 
 std::size_t largest_buffer(const PipelineConfig& c) {
   return std::max({std::size_t{c.batch.max_bytes}, Compressor::bound(Codec::gzip, c.batch.max_bytes),
-                   Compressor::bound(Codec::zstd, c.batch.max_bytes), std::size_t{c.ingest.slot_bytes} * 2,
+                   Compressor::bound(Codec::zstd, c.batch.max_bytes), std::size_t{c.ingest.ring_bytes} / 8 + 4096,  // the largest ingest record, stored
                    detail::PendingStore::k_chunk_bytes});
 }
 
@@ -150,7 +137,6 @@ std::size_t largest_buffer(const PipelineConfig& c) {
 struct Pipeline::Impl {
   explicit Impl(PipelineConfig c)
       : config(std::move(c)),
-        instance(g_next_pipeline_id.fetch_add(1, std::memory_order_relaxed)),
         ring(config.ingest),
         pool(largest_buffer(config), config.memory_budget_bytes, config.memory_budget_bytes / 8),
         store(pool),
@@ -591,7 +577,6 @@ struct Pipeline::Impl {
   // --- stats ------------------------------------------------------------------------------------
   void snapshot(PipelineStats& s, bool per_destination) {
     s.ingest = ring.stats();
-    s.ingest.rejected_full += unregistered_rejects.load(std::memory_order_relaxed);
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
@@ -653,7 +638,6 @@ struct Pipeline::Impl {
 
   // --- state --------------------------------------------------------------------------------
   PipelineConfig config;
-  std::uint64_t instance;
   IngestRing ring;
   detail::BufferPool pool;
   detail::PendingStore store;
@@ -686,7 +670,6 @@ struct Pipeline::Impl {
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
 
-  std::atomic<std::uint64_t> unregistered_rejects{0};
   std::mutex command_mutex;
   std::condition_variable wake;
   std::vector<Command> commands;
@@ -713,46 +696,7 @@ Pipeline::~Pipeline() {
 
 const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; }
 
-submit_result Pipeline::submit(const LlmRequest& request) noexcept {
-  ThreadProducers& tp = t_producers;
-  const std::uint64_t me = impl_->instance;
-  IngestRing::Producer* p = nullptr;
-  for (auto& e : tp.recent) {
-    if (e.pipeline == me) {
-      p = e.producer;
-      break;
-    }
-  }
-  if (p == nullptr) {
-    for (auto& e : tp.more)
-      if (e.pipeline == me) p = e.producer;
-    if (p == nullptr) {
-      try {
-        p = &impl_->ring.make_producer();
-      } catch (...) {
-        // More threads than ingest.max_producers: refused, and counted as full.
-        impl_->unregistered_rejects.fetch_add(1, std::memory_order_relaxed);
-        return submit_result::full;
-      }
-      // Keep it: in a free recent slot if any, else in the overflow list (allocates once).
-      bool placed = false;
-      for (auto& e : tp.recent) {
-        if (e.pipeline == 0) {
-          e = {me, p};
-          placed = true;
-          break;
-        }
-      }
-      if (!placed) {
-        try {
-          tp.more.push_back({me, p});
-        } catch (...) {
-        }
-      }
-    }
-  }
-  return impl_->ring.try_submit(*p, request);
-}
+submit_result Pipeline::submit(const LlmRequest& request) noexcept { return impl_->ring.try_submit(request); }
 
 namespace {
 std::optional<ValidationIssue> sampling_issue(double rate) {

@@ -153,6 +153,11 @@ std::string format_prometheus(const PipelineStats& stats) {
        "Request values cut to the configured ingest limits while copying.", stats.ingest.truncated_values},
       {"tracecast_ingest_dropped_metadata_entries_total", "counter",
        "Trace metadata entries left out past ingest.limits.max_metadata_entries.", stats.ingest.dropped_metadata},
+      {"tracecast_ingest_overflow_submits_total", "counter",
+       "Submits through the shared overflow registration (more threads submitting at once than "
+       "ingest.max_producers, or from thread-exit/static destructors); non-zero in steady state: raise "
+       "ingest.max_producers.",
+       stats.ingest.overflow_submits},
       {"tracecast_requests_routed_total", "counter",
        "Requests mapped and handed to at least one destination.", stats.requests_routed},
       {"tracecast_requests_unrouted_total", "counter",

@@ -1,11 +1,7 @@
 #include "tracecast/ingest_ring.h"
 
-#include <concurrentqueue/concurrentqueue.h>
-
 #include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <thread>
@@ -16,8 +12,19 @@ namespace tracecast {
 namespace {
 
 constexpr std::size_t k_cache_line = 64;
+// Bytes before the LlmRequest in a record: the 8-byte header word.
+constexpr std::size_t k_header_bytes = 8;
+constexpr std::size_t k_fixed_bytes = k_header_bytes + sizeof(LlmRequest);
+static_assert(alignof(LlmRequest) <= k_header_bytes && alignof(MetadataEntry) <= 8 && sizeof(LlmRequest) % 8 == 0,
+              "the record layout puts LlmRequest after the 8-byte header and the entries after it");
 
 bool is_pow2(std::uint32_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t to) noexcept { return (v + to - 1) & ~(to - 1); }
+constexpr std::uint64_t min_u64(std::uint64_t a, std::uint64_t b) noexcept { return a < b ? a : b; }
+
+// Process-unique ring ids: the thread-local cache's key. Never reused, so a new ring at a freed
+// address is never mistaken for the old one.
+std::atomic<std::uint64_t> g_next_ring_id{1};
 
 // memcpy for the short strings of a request (ids, models, names: mostly under 32 bytes),
 // inlined as two overlapping fixed-size moves instead of a call into libc.
@@ -58,10 +65,10 @@ bool is_pow2(std::uint32_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
   return out;
 }
 
-// Bump allocator over one slot's bytes. Copies are cut to the space left; every cut counts.
-class SlotArena {
+// Bump allocator over one record's bytes. Copies are cut to the space left; every cut counts.
+class RecordArena {
  public:
-  SlotArena(char* base, std::size_t size) noexcept : p_(base), end_(base + size) {}
+  RecordArena(char* base, std::size_t size) noexcept : p_(base), end_(base + size) {}
 
   template <class T>
   T* alloc_array(std::size_t n) noexcept {
@@ -94,7 +101,7 @@ class SlotArena {
 };
 
 // Copies one metadata value; arrays are copied element by element within `limit` bytes.
-AttributeValue copy_value(const AttributeValue& v, std::size_t limit, SlotArena& arena,
+AttributeValue copy_value(const AttributeValue& v, std::size_t limit, RecordArena& arena,
                           std::uint64_t& truncated) noexcept {
   switch (v.type()) {
     case ValueType::string:
@@ -149,27 +156,23 @@ AttributeValue copy_value(const AttributeValue& v, std::size_t limit, SlotArena&
   }
 }
 
-}  // namespace
 
-// The free slots: a lock-free LIFO stack of slot indices (Treiber stack with a 32-bit ABA
-// tag beside the 32-bit index in one 64-bit head). LIFO, not FIFO, on purpose: the slot a
-// producer takes is the one the consumer released last, still warm in cache, so the working
-// set stays a few hundred slots instead of cycling through the whole ring (with FIFO reuse
-// every submit wrote ~11 cold cache lines: measured ~2x slower per submit).
+// A lock-free LIFO stack of small indices (Treiber stack with a 32-bit ABA tag beside the
+// 32-bit index in one 64-bit head): the free producer registrations. LIFO so a new thread
+// gets the registration the last exiting thread released, still warm in cache.
 //
 //   head = [ tag:32 | index:32 ]     next[index] -> the index below it; k_empty ends the chain
-class FreeStack {
+class IndexStack {
  public:
   static constexpr std::uint32_t k_empty = ~0u;
 
-  explicit FreeStack(std::uint32_t capacity) : next_(new std::atomic<std::uint32_t>[capacity]) {
-    for (std::uint32_t i = 0; i < capacity; ++i)
-      next_[i].store(i + 1 < capacity ? i + 1 : k_empty, std::memory_order_relaxed);
-    head_.store(capacity == 0 ? k_empty : 0, std::memory_order_release);
+  explicit IndexStack(std::uint32_t n) : next_(new std::atomic<std::uint32_t>[n]) {
+    for (std::uint32_t i = 0; i < n; ++i) next_[i].store(i + 1 < n ? i + 1 : k_empty, std::memory_order_relaxed);
+    head_.store(n == 0 ? k_empty : 0, std::memory_order_release);
   }
 
-  // Many threads. acquire on success pairs with push()'s release: the consumer's reads of a
-  // slot happen before the producer that pops it writes the slot again.
+  // Any thread. acquire on success pairs with push()'s release: what the last holder of the
+  // index wrote happens before the next holder's reads.
   bool try_pop(std::uint32_t& out) noexcept {
     std::uint64_t h = head_.load(std::memory_order_acquire);
     while (true) {
@@ -184,73 +187,146 @@ class FreeStack {
     }
   }
 
-  // Pushes ids[0..n) as one chain with a single CAS (ids[0] on top). Any thread.
-  void push(const std::uint32_t* ids, std::size_t n) noexcept {
-    if (n == 0) return;
-    for (std::size_t i = 0; i + 1 < n; ++i) next_[ids[i]].store(ids[i + 1], std::memory_order_relaxed);
+  // Any thread.
+  void push(std::uint32_t index) noexcept {
     std::uint64_t h = head_.load(std::memory_order_relaxed);
     std::uint64_t tagged;
     do {
-      next_[ids[n - 1]].store(static_cast<std::uint32_t>(h), std::memory_order_relaxed);
-      tagged = (((h >> 32) + 1) << 32) | ids[0];
+      next_[index].store(static_cast<std::uint32_t>(h), std::memory_order_relaxed);
+      tagged = (((h >> 32) + 1) << 32) | index;
     } while (!head_.compare_exchange_weak(h, tagged, std::memory_order_release, std::memory_order_relaxed));
   }
 
  private:
-  alignas(64) std::atomic<std::uint64_t> head_{0};
+  alignas(k_cache_line) std::atomic<std::uint64_t> head_{0};
+  char pad_head_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
   std::unique_ptr<std::atomic<std::uint32_t>[]> next_;
 };
 
-class IngestRing::Producer {
- public:
-  explicit Producer(moodycamel::ConcurrentQueue<std::uint32_t>& ready) : ready_token(ready) {}
+}  // namespace
 
-  moodycamel::ProducerToken ready_token;
-  // A slot this producer took but could not publish (the ready queue had no preallocated
-  // block left): kept for its next submit instead of being lost. ~0u: none.
-  std::uint32_t spare = ~0u;
-  // Set while inside try_submit, so close() can wait for submits in progress.
-  alignas(k_cache_line) std::atomic<std::uint32_t> busy{0};
-  // Written by the owning thread only (load + store, no read-modify-write); read by stats().
-  alignas(k_cache_line) std::atomic<std::uint64_t> accepted{0};
+// One registration: a cache line written by its owner (or, for the shared one, by every
+// overflow thread with read-modify-writes) and read by close() and stats().
+class alignas(k_cache_line) IngestRing::Producer {
+ public:
+  // Set while inside try_submit, so close() can wait for submits in progress. The shared
+  // registration counts the overflow threads inside instead of holding 0/1.
+  std::atomic<std::uint32_t> busy{0};
+  std::uint32_t index = 0;  // in the control block's array; the shared one's is max_producers
+  bool shared = false;
+  char pad_flags_[7] = {};  // the counters start on an 8-byte boundary
+  std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> rejected_full{0};
   std::atomic<std::uint64_t> rejected_closed{0};
   std::atomic<std::uint64_t> truncated{0};
   std::atomic<std::uint64_t> dropped_metadata{0};
-};
+  char pad_end_[k_cache_line - 16 - 5 * sizeof(std::atomic<std::uint64_t>)];
 
-namespace {
-void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
-  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
-}  // namespace
-
-struct IngestRing::Impl {
-  Impl(const IngestConfig& c)
-      : ready(c.capacity, c.max_producers, 0),
-        free(c.capacity),
-        ready_consumer(ready) {}
-
-  moodycamel::ConcurrentQueue<std::uint32_t> ready;  // MPSC: producers -> consumer
-  FreeStack free;                                    // consumer -> producers (LIFO)
-  moodycamel::ConsumerToken ready_consumer;          // the consumer's
-  char* slots = nullptr;
-  std::size_t slot_bytes = 0;
-
-  std::mutex producers_mutex;
-  std::deque<Producer> producers;
-  std::atomic<std::size_t> producer_count{0};
-
-  LlmRequest* header(std::uint32_t i) const noexcept {
-    return reinterpret_cast<LlmRequest*>(slots + static_cast<std::size_t>(i) * slot_bytes);
+  // Owned: the owner thread is the only writer (load + store, no locked instruction).
+  // Shared: any number of writers.
+  void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+    if (shared) {
+      c.fetch_add(by, std::memory_order_relaxed);
+    } else {
+      c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    }
+  }
+  // The handshake with close(), without a fence of its own: busy is stored before the tail CAS
+  // (acq_rel) that claims the record, and close() sets the closed bit with an RMW on the same
+  // tail before reading busy. Either our CAS comes first in the tail's order, and then close()
+  // synchronizes with it and sees busy != 0 (and waits for the record to be published), or
+  // close()'s RMW comes first, and then our CAS sees the closed bit and claims nothing.
+  void enter() noexcept {
+    if (shared) {
+      busy.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      busy.store(1, std::memory_order_relaxed);
+    }
+  }
+  void leave() noexcept {
+    if (shared) {
+      busy.fetch_sub(1, std::memory_order_release);
+    } else {
+      busy.store(0, std::memory_order_release);
+    }
   }
 };
+static_assert(sizeof(IngestRing::Producer) == k_cache_line, "one registration, one cache line");
+
+namespace detail {
+
+// The registrations of one ring, shared between the ring and the threads holding one of them:
+// each holds a reference, so a thread that exits after the ring was destroyed still returns
+// its registration to live memory (and the last one out frees it).
+struct IngestControl {
+  explicit IngestControl(std::uint32_t max_producers)
+      : producers(new IngestRing::Producer[max_producers]), count(max_producers), free(max_producers) {
+    for (std::uint32_t i = 0; i < max_producers; ++i) producers[i].index = i;
+    shared.index = max_producers;
+    shared.shared = true;
+  }
+
+  void unref() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  std::atomic<std::uint32_t> refs{1};        // the ring's, plus one per thread registration
+  std::atomic<bool> ring_alive{true};         // false once ~IngestRing ran
+  std::unique_ptr<IngestRing::Producer[]> producers;
+  std::uint32_t count;
+  IndexStack free;  // indices of producers[] nobody holds
+  IngestRing::Producer shared;
+};
+
+}  // namespace detail
+
+namespace {
+
+// The calling thread's registrations, one per ring it submitted to (up to k_thread_rings live
+// rings at once; more use the shared registration). Trivially destructible on purpose: it is
+// never destroyed, so a submit from a later thread_local destructor or a static destructor
+// still reads valid memory and, seeing `exiting`, takes the shared path.
+struct ThreadEntry {
+  std::uint64_t ring_id;  // 0: empty
+  detail::IngestControl* control;
+  IngestRing::Producer* producer;
+};
+constexpr std::size_t k_thread_rings = 8;
+struct ThreadRegistrations {
+  ThreadEntry entries[k_thread_rings];
+  bool armed;    // the thread-exit hook is registered
+  bool exiting;  // the hook ran: no new registrations on this thread
+};
+constinit thread_local ThreadRegistrations t_regs{};
+
+void release_entry(ThreadEntry& e) noexcept {
+  e.control->free.push(e.producer->index);
+  e.control->unref();
+  e = ThreadEntry{};
+}
+
+// Its destructor is the thread-exit hook: registered with the C runtime the first time a
+// thread takes a registration, it gives every registration back.
+struct ThreadExitHook {
+  ThreadExitHook() noexcept = default;
+  ThreadExitHook(const ThreadExitHook&) = delete;
+  ThreadExitHook& operator=(const ThreadExitHook&) = delete;
+  ~ThreadExitHook() {
+    ThreadRegistrations& regs = t_regs;
+    regs.exiting = true;
+    for (ThreadEntry& e : regs.entries)
+      if (e.ring_id != 0) release_entry(e);
+  }
+  void arm() noexcept { armed = true; }
+  bool armed = false;
+};
+thread_local ThreadExitHook t_exit_hook;
+
+}  // namespace
 
 std::string IngestConfig::validate() const {
-  if (!is_pow2(capacity) || capacity < 64 || capacity > (1u << 22))
-    return "capacity: must be a power of two from 64 to 4194304, got " + std::to_string(capacity);
-  if (slot_bytes % 64 != 0 || slot_bytes < 1024 || slot_bytes > (16u << 20))
-    return "slot_bytes: must be a multiple of 64 from 1024 to 16777216, got " + std::to_string(slot_bytes);
+  if (!is_pow2(ring_bytes) || ring_bytes < (64u << 10) || ring_bytes > (1u << 30))
+    return "ring_bytes: must be a power of two from 65536 to 1073741824, got " + std::to_string(ring_bytes);
   if (max_producers < 1 || max_producers > 1024)
     return "max_producers: must be 1..1024, got " + std::to_string(max_producers);
   if (limits.max_field_bytes < 16 || limits.max_field_bytes > 65536)
@@ -270,60 +346,150 @@ std::string IngestConfig::validate() const {
   return {};
 }
 
-IngestRing::IngestRing(const IngestConfig& config) : config_(config), capacity_(config.capacity) {
+IngestRing::IngestRing(const IngestConfig& config)
+    : config_(config),
+      mask_(config.ring_bytes - 1u),
+      buffer_(nullptr),
+      id_(g_next_ring_id.fetch_add(1, std::memory_order_relaxed)),
+      control_(nullptr) {
   if (std::string err = config.validate(); !err.empty()) throw std::invalid_argument("IngestConfig." + err);
-  static_assert(sizeof(LlmRequest) <= 1024 - 256, "slot header must leave room for strings");
-  impl_ = std::make_unique<Impl>(config);
-  impl_->slot_bytes = config.slot_bytes;
-  const std::size_t total = static_cast<std::size_t>(config.capacity) * config.slot_bytes;
-  impl_->slots = static_cast<char*>(std::aligned_alloc(k_cache_line, total));
-  if (impl_->slots == nullptr) throw std::bad_alloc();
-  std::memset(impl_->slots, 0, total);  // touch every page now, not on the hot path
+  buffer_ = static_cast<char*>(std::aligned_alloc(k_cache_line, config.ring_bytes));
+  if (buffer_ == nullptr) throw std::bad_alloc();
+  // Touch every page now, not on the hot path; and every header word starts "not published".
+  std::memset(buffer_, 0, config.ring_bytes);
+  try {
+    control_ = new detail::IngestControl(config.max_producers);
+  } catch (...) {
+    std::free(buffer_);
+    throw;
+  }
 }
 
 IngestRing::~IngestRing() {
-  if (impl_) std::free(impl_->slots);
+  control_->ring_alive.store(false, std::memory_order_release);
+  control_->unref();
+  std::free(buffer_);
 }
 
 IngestRing::Producer& IngestRing::make_producer() {
-  std::lock_guard lock(impl_->producers_mutex);
-  if (impl_->producers.size() >= config_.max_producers)
-    throw std::length_error("IngestRing::make_producer: more than max_producers (" +
-                            std::to_string(config_.max_producers) + ") producers");
-  Producer& p = impl_->producers.emplace_back(impl_->ready);
-  impl_->producer_count.store(impl_->producers.size(), std::memory_order_release);
-  return p;
+  std::uint32_t index;
+  if (!control_->free.try_pop(index))
+    throw std::length_error("IngestRing::make_producer: all max_producers (" + std::to_string(config_.max_producers) +
+                            ") registrations are taken");
+  return control_->producers[index];
 }
 
-// The common case: every value within its limit, no array metadata, and everything fits the
-// slot. Then a straight sequence of memcpy with no per-value checks. Returns false (having
-// written nothing that matters) when the careful path is needed.
-bool IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
-  const ValueLimits& lim = config_.limits;
-  const std::size_t f = lim.max_field_bytes;
-  if (r.account.size() > f || r.request_id.size() > f || r.operation.size() > f ||
-      r.provider.size() > f || r.requested_model.size() > f || r.response_model.size() > f ||
-      r.response_id.size() > f || r.finish_reason.size() > f || r.user.size() > f ||
-      r.session_id.size() > f || r.error_message.size() > lim.max_error_message_bytes ||
-      r.prompt.size() > lim.max_content_bytes || r.completion.size() > lim.max_content_bytes ||
-      r.metadata.size() > lim.max_metadata_entries)
-    return false;
-  std::size_t bytes = r.account.size() + r.request_id.size() + r.operation.size() +
-                      r.provider.size() + r.requested_model.size() + r.response_model.size() +
-                      r.response_id.size() + r.finish_reason.size() + r.user.size() +
-                      r.session_id.size() + r.error_message.size() + r.prompt.size() +
-                      r.completion.size() + r.metadata.size() * sizeof(MetadataEntry);
-  for (const MetadataEntry& e : r.metadata) {
-    if (e.value.type() >= ValueType::string_array || e.key.size() > lim.max_metadata_key_bytes)
-      return false;
-    if (e.value.type() == ValueType::string) {
-      if (e.value.as_string().size() > lim.max_metadata_value_bytes) return false;
-      bytes += e.value.as_string().size();
-    }
-    bytes += e.key.size();
+// The calling thread's registration when its cache has none for this ring: prune the entries
+// of destroyed rings, take a free registration and remember it. No free registration, a full
+// cache or a thread already exiting: the shared one.
+//
+// Why a shared overflow registration rather than refusing (and counting) the extra threads: a
+// registration is only counters and a busy flag (the records live in the shared byte ring), so
+// sharing one costs atomic read-modify-writes on one contended line, tens of nanoseconds, and
+// loses nothing; a refusal would drop spans for a sizing mistake the gateway cannot fix at run
+// time. overflow_submits (and its Prometheus counter) tells the operator to raise max_producers.
+// An overflow thread tries again for a registration of its own on each submit (one load of the
+// free list's head when it is empty).
+[[gnu::noinline]] IngestRing::Producer* IngestRing::thread_producer() noexcept {
+  ThreadRegistrations& regs = t_regs;
+  if (regs.exiting) return &control_->shared;
+  ThreadEntry* slot = nullptr;
+  for (ThreadEntry& e : regs.entries) {
+    if (e.ring_id != 0 && !e.control->ring_alive.load(std::memory_order_acquire)) release_entry(e);
+    if (e.ring_id == 0 && slot == nullptr) slot = &e;
   }
-  if (bytes > impl_->slot_bytes - sizeof(LlmRequest)) return false;
+  std::uint32_t index;
+  if (slot == nullptr || !control_->free.try_pop(index)) return &control_->shared;
+  if (!regs.armed) {
+    t_exit_hook.arm();  // first use constructs it, registering its destructor for thread exit
+    regs.armed = true;
+  }
+  control_->refs.fetch_add(1, std::memory_order_relaxed);  // the ring holds one: never 0 here
+  *slot = ThreadEntry{id_, control_, &control_->producers[index]};
+  return slot->producer;
+}
 
+submit_result IngestRing::try_submit(const LlmRequest& request) noexcept {
+  for (const ThreadEntry& e : t_regs.entries)
+    if (e.ring_id == id_) return submit_with(*e.producer, request);
+  return submit_with(*thread_producer(), request);
+}
+
+submit_result IngestRing::try_submit(Producer& producer, const LlmRequest& request) noexcept {
+  return submit_with(producer, request);
+}
+
+struct IngestRing::Plan {
+  std::uint64_t record_bytes;  // multiple of 64, <= max_record_bytes()
+  bool fast;                   // every value within its limit, no arrays, no cut: copy_fast
+};
+
+// The record's size, before anything is claimed: the exact size of the copy when every value is
+// within its limit (the common case), else an upper bound of what copy_limited writes (each
+// value at most its limit, plus alignment of arrays). Records over max_record_bytes() are
+// clamped, and copy_limited then cuts the content to what is left.
+IngestRing::Plan IngestRing::plan(const LlmRequest& r) const noexcept {
+  const ValueLimits& lim = config_.limits;
+  bool fast = true;
+  auto kept = [&fast](std::size_t size, std::size_t limit) noexcept -> std::uint64_t {
+    if (size > limit) {
+      fast = false;
+      return limit;
+    }
+    return size;
+  };
+  const std::size_t f = lim.max_field_bytes;
+  std::uint64_t bytes = kept(r.account.size(), f) + kept(r.request_id.size(), f) + kept(r.operation.size(), f) +
+                        kept(r.provider.size(), f) + kept(r.requested_model.size(), f) +
+                        kept(r.response_model.size(), f) + kept(r.response_id.size(), f) +
+                        kept(r.finish_reason.size(), f) + kept(r.user.size(), f) + kept(r.session_id.size(), f) +
+                        kept(r.error_message.size(), lim.max_error_message_bytes) +
+                        kept(r.prompt.size(), lim.max_content_bytes) + kept(r.completion.size(), lim.max_content_bytes);
+  const std::size_t n_meta = kept(r.metadata.size(), lim.max_metadata_entries);
+  bytes += n_meta * sizeof(MetadataEntry);
+  for (std::size_t i = 0; i < n_meta; ++i) {
+    const MetadataEntry& e = r.metadata[i];
+    bytes += kept(e.key.size(), lim.max_metadata_key_bytes);
+    const std::size_t v = lim.max_metadata_value_bytes;
+    switch (e.value.type()) {
+      case ValueType::string:
+        bytes += kept(e.value.as_string().size(), v);
+        break;
+      case ValueType::string_array: {
+        fast = false;
+        std::uint64_t total = 0;
+        for (std::string_view s : e.value.as_strings()) total += s.size();
+        bytes += 8 + e.value.as_strings().size() * sizeof(std::string_view) + min_u64(total, v);
+        break;
+      }
+      case ValueType::bool_array:
+        fast = false;
+        bytes += min_u64(e.value.as_bools().size(), v);
+        break;
+      case ValueType::int64_array:
+        fast = false;
+        bytes += 8 + 8 * min_u64(e.value.as_int64s().size(), v / 8);
+        break;
+      case ValueType::float64_array:
+        fast = false;
+        bytes += 8 + 8 * min_u64(e.value.as_doubles().size(), v / 8);
+        break;
+      default:
+        break;  // scalars carry no bytes of their own
+    }
+  }
+  std::uint64_t record = round_up(k_fixed_bytes + bytes, k_cache_line);
+  if (record > config_.max_record_bytes()) {
+    record = config_.max_record_bytes();
+    fast = false;
+  }
+  return {record, fast};
+}
+
+// The common case (plan() said so): every value within its limit, no array metadata, and the
+// record sized exactly for it. Then a straight sequence of copies with no per-value checks.
+// `base` is where the LlmRequest sits, already a copy of `r` (scalars); every view is replaced.
+void IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
   auto* rec = reinterpret_cast<LlmRequest*>(base);
   auto* meta = reinterpret_cast<MetadataEntry*>(base + sizeof(LlmRequest));
   char* p = reinterpret_cast<char*>(meta + r.metadata.size());
@@ -352,15 +518,15 @@ bool IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
   rec->error_message = append(p, r.error_message);
   rec->completion = append(p, r.completion);
   rec->prompt = append(p, r.prompt);
-  return true;
 }
 
 // Everything else: each value cut to its limit at a UTF-8 boundary, arrays copied element by
-// element, and the content cut to what is left of the slot; every cut counted.
-void IngestRing::copy_limited(const LlmRequest& r, char* base, std::uint64_t& truncated,
+// element, and (for a record clamped to max_record_bytes) the content cut to what is left of
+// the record; every cut counted. `room`: the record's bytes after its LlmRequest.
+void IngestRing::copy_limited(const LlmRequest& r, char* base, std::size_t room, std::uint64_t& truncated,
                               std::uint64_t& dropped) noexcept {
   auto* rec = reinterpret_cast<LlmRequest*>(base);
-  SlotArena arena(base + sizeof(LlmRequest), impl_->slot_bytes - sizeof(LlmRequest));
+  RecordArena arena(base + sizeof(LlmRequest), room);
   const ValueLimits& lim = config_.limits;
   std::size_t n_meta = r.metadata.size();
   if (n_meta > lim.max_metadata_entries) {
@@ -395,82 +561,145 @@ void IngestRing::copy_limited(const LlmRequest& r, char* base, std::uint64_t& tr
   rec->prompt = arena.copy(r.prompt, lim.max_content_bytes, truncated);
 }
 
-submit_result IngestRing::try_submit(Producer& p, const LlmRequest& r) noexcept {
-  // Dekker handshake with close(): either close() sees busy == 1 and waits for us, or we
-  // see closed_ == true. Both sides use seq_cst for the store->load order.
-  p.busy.store(1, std::memory_order_seq_cst);
-  if (closed_.load(std::memory_order_seq_cst)) {
-    bump(p.rejected_closed);
-    p.busy.store(0, std::memory_order_release);
-    return submit_result::closed;
+// Claims `bytes` (a multiple of 64) at the tail with one CAS; when the record would cross the
+// end of the buffer, the claim also covers the rest of the buffer and a padding record is
+// published there. Claims nothing and returns full when the free bytes are too few, closed once
+// close() set the tail's closed bit.
+submit_result IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcept {
+  const std::uint64_t capacity = mask_ + 1;
+  // Head before tail: the tail read afterwards is never behind it (head <= tail always).
+  std::uint64_t head = head_cache_.load(std::memory_order_acquire);
+  std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+  std::uint64_t need;
+  while (true) {
+    if ((tail & k_closed_bit) != 0) return submit_result::closed;
+    if (static_cast<std::int64_t>(tail - head) < 0) {  // a fresher head than our tail: reload
+      tail = tail_.load(std::memory_order_relaxed);
+      continue;
+    }
+    const std::uint64_t to_end = capacity - (tail & mask_);
+    need = bytes <= to_end ? bytes : to_end + bytes;
+    if (tail - head + need > capacity) {
+      // Looks full against the cached head: read the consumer's line (acquire: its reads and
+      // clearing of the freed bytes happen before we write them) and share what we saw.
+      const std::uint64_t fresh = head_.load(std::memory_order_acquire);
+      if (fresh == head) return submit_result::full;
+      head = fresh;
+      head_cache_.store(fresh, std::memory_order_release);
+      continue;
+    }
+    // acq_rel: the closed handshake (see Producer::enter); the bytes are ours once it succeeds.
+    if (tail_.compare_exchange_weak(tail, tail + need, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
   }
-  std::uint32_t slot = p.spare;
-  if (slot != ~0u) {
-    p.spare = ~0u;
-  } else if (!impl_->free.try_pop(slot)) {
-    bump(p.rejected_full);
-    p.busy.store(0, std::memory_order_release);
-    return submit_result::full;
+  pos = tail;
+  if (need != bytes) {
+    const std::uint64_t pad = need - bytes;
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(buffer_ + (tail & mask_)))
+        .store((pad << 32) | k_type_padding, std::memory_order_release);
+    pos = tail + pad;  // starts the buffer
   }
-
-  // Lay the slot out as [LlmRequest][metadata entries][string bytes], copying every view.
-  char* base = impl_->slots + static_cast<std::size_t>(slot) * impl_->slot_bytes;
-  auto* rec = reinterpret_cast<LlmRequest*>(base);
-  *rec = r;  // scalars; every view is replaced below
-  std::uint64_t truncated = 0;
-  std::uint64_t dropped = 0;
-  if (!copy_fast(r, base)) copy_limited(r, base, truncated, dropped);
-  if (!impl_->ready.try_enqueue(p.ready_token, slot)) {
-    // No preallocated block left for this producer: keep the slot, report full.
-    p.spare = slot;
-    bump(p.rejected_full);
-    p.busy.store(0, std::memory_order_release);
-    return submit_result::full;
-  }
-  if (truncated) bump(p.truncated, truncated);
-  if (dropped) bump(p.dropped_metadata, dropped);
-  bump(p.accepted);
-  p.busy.store(0, std::memory_order_release);
   return submit_result::ok;
 }
 
-std::size_t IngestRing::dequeue_ready(std::uint32_t* out, std::size_t max) noexcept {
-  return impl_->ready.try_dequeue_bulk(impl_->ready_consumer, out, max);
+submit_result IngestRing::submit_with(Producer& p, const LlmRequest& r) noexcept {
+  p.enter();
+  const Plan plan_ = plan(r);
+  std::uint64_t pos = 0;
+  if (const submit_result claimed = claim(plan_.record_bytes, pos); claimed != submit_result::ok) {
+    p.bump(claimed == submit_result::full ? p.rejected_full : p.rejected_closed);
+    p.leave();
+    return claimed;
+  }
+  char* const start = buffer_ + (pos & mask_);
+  char* const base = start + k_header_bytes;
+  ::new (base) LlmRequest(r);  // scalars; every view is replaced below
+  std::uint64_t truncated = 0;
+  std::uint64_t dropped = 0;
+  if (plan_.fast) {
+    copy_fast(r, base);
+  } else {
+    copy_limited(r, base, plan_.record_bytes - k_fixed_bytes, truncated, dropped);
+  }
+  if (truncated) p.bump(p.truncated, truncated);
+  if (dropped) p.bump(p.dropped_metadata, dropped);
+  p.bump(p.accepted);  // before publishing, so drained never runs ahead of accepted
+  // Publish: release orders the copy before the header the consumer acquires.
+  std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(start))
+      .store((plan_.record_bytes << 32) | k_type_request, std::memory_order_release);
+  p.leave();
+  return submit_result::ok;
 }
 
-const LlmRequest& IngestRing::record(std::uint32_t index) const noexcept { return *impl_->header(index); }
+std::uint64_t IngestRing::load_header(std::uint64_t pos) const noexcept {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(buffer_ + (pos & mask_)))
+      .load(std::memory_order_acquire);
+}
 
-void IngestRing::release(const std::uint32_t* indices, std::size_t n) noexcept {
-  impl_->free.push(indices, n);
-  drained_ += n;
+const LlmRequest* IngestRing::record(std::uint64_t pos) const noexcept {
+  return reinterpret_cast<const LlmRequest*>(buffer_ + (pos & mask_) + k_header_bytes);
+}
+
+void IngestRing::prefetch(std::uint64_t pos) const noexcept {
+  const std::uint64_t at = pos & mask_;
+  const std::uint64_t end = min_u64(at + k_prefetch_bytes, mask_ + 1);
+  for (std::uint64_t off = at; off < end; off += k_cache_line) __builtin_prefetch(buffer_ + off, 0, 3);
+}
+
+// Every word a later record could start at (each cache line's first) goes back to 0, "not
+// published", before producers may claim the bytes again (Aeron zeroes the whole record; the
+// other words are never read before they are written). Called right after the record was
+// handled, while its lines are still in the consumer's cache.
+void IngestRing::clear(std::uint64_t pos, std::uint64_t bytes) noexcept {
+  char* const start = buffer_ + (pos & mask_);  // a record never crosses the end of the buffer
+  for (std::uint64_t off = 0; off < bytes; off += k_cache_line)
+    std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(start + off)).store(0, std::memory_order_relaxed);
+}
+
+// Frees everything before `to`, already cleared: release orders the consumer's reads and clearing before
+// any producer's writes to those bytes (producers acquire the head).
+void IngestRing::release(std::uint64_t to, std::size_t records) noexcept {
+  head_.store(to, std::memory_order_release);
+  drained_ += records;
   drained_published_.store(drained_, std::memory_order_release);
 }
 
 void IngestRing::close() noexcept {
-  closed_.store(true, std::memory_order_seq_cst);
-  const std::size_t n = impl_->producer_count.load(std::memory_order_acquire);
-  std::lock_guard lock(impl_->producers_mutex);
-  for (std::size_t i = 0; i < n; ++i) {
-    while (impl_->producers[i].busy.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-  }
+  closed_.store(true, std::memory_order_relaxed);
+  tail_.fetch_or(k_closed_bit, std::memory_order_acq_rel);  // see Producer::enter
+  auto wait_idle = [](const Producer& p) noexcept {
+    while (p.busy.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  };
+  for (std::uint32_t i = 0; i < control_->count; ++i) wait_idle(control_->producers[i]);
+  wait_idle(control_->shared);
 }
 
 IngestStats IngestRing::stats() const noexcept {
   IngestStats s;
-  const std::size_t n = impl_->producer_count.load(std::memory_order_acquire);
-  std::lock_guard lock(impl_->producers_mutex);
-  for (std::size_t i = 0; i < n; ++i) {
-    const Producer& p = impl_->producers[i];
+  auto add = [&s](const Producer& p) noexcept {
     s.accepted += p.accepted.load(std::memory_order_relaxed);
     s.rejected_full += p.rejected_full.load(std::memory_order_relaxed);
     s.rejected_closed += p.rejected_closed.load(std::memory_order_relaxed);
     s.truncated_values += p.truncated.load(std::memory_order_relaxed);
     s.dropped_metadata += p.dropped_metadata.load(std::memory_order_relaxed);
-  }
+  };
+  // drained first: every record it counts was counted as accepted before it was published.
   s.drained = drained_published_.load(std::memory_order_acquire);
+  for (std::uint32_t i = 0; i < control_->count; ++i) add(control_->producers[i]);
+  const IngestStats before_shared = s;
+  add(control_->shared);
+  s.overflow_submits = s.submitted() - before_shared.submitted();
   return s;
 }
 
-std::size_t IngestRing::size_guess() const noexcept { return impl_->ready.size_approx(); }
+std::size_t IngestRing::size_guess() const noexcept {
+  const IngestStats s = stats();
+  return s.accepted > s.drained ? static_cast<std::size_t>(s.accepted - s.drained) : 0;
+}
+
+std::size_t IngestRing::bytes_queued_guess() const noexcept {
+  const std::uint64_t head = head_.load(std::memory_order_acquire);
+  const std::uint64_t tail = tail_.load(std::memory_order_acquire) & ~k_closed_bit;
+  return static_cast<std::size_t>(tail - head);
+}
 
 }  // namespace tracecast

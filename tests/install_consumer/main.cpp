@@ -6,7 +6,7 @@
 
 int main() {
   tracecast::PipelineConfig config;
-  config.ingest.capacity = 1024;
+  config.ingest.ring_bytes = 4u << 20;
   tracecast::Pipeline pipeline(config);
   tracecast::LlmRequest r;
   r.account = "acct";

@@ -171,12 +171,12 @@ TEST(ShrunkBudgets, ListsOnlySettingsBelowTheirDefaults) {
   PipelineConfig c;
   EXPECT_TRUE(shrunk_budgets(c, drain, drain).empty());
   c.memory_budget_bytes *= 2;  // larger is not shrinking
-  c.ingest.capacity = 1024;
+  c.ingest.ring_bytes = 1u << 20;
   c.destination_budget_bytes = 1u << 20;
   const auto shrunk = shrunk_budgets(c, std::chrono::milliseconds(1000), drain);
   ASSERT_EQ(shrunk.size(), 3u);
   EXPECT_EQ(shrunk[0], "destination_budget_bytes 1048576 < default 33554432");
-  EXPECT_EQ(shrunk[1], "ingest.capacity 1024 < default 8192");
+  EXPECT_EQ(shrunk[1], "ingest.ring_bytes 1048576 < default 33554432");
   EXPECT_EQ(shrunk[2], "--drain-timeout 1000 ms < default 30000 ms");
 }
 
@@ -348,7 +348,7 @@ TEST(ProducerGroup, MakesExactlyTheRequestedCountSplitOverThreads) {
 
 TEST(ProducerGroup, EveryRequestItSubmitsIsAccountedByThePipeline) {
   PipelineConfig config;
-  config.ingest.capacity = 8192;  // more than o.count: no request refused for a full ring
+  config.ingest.ring_bytes = 32u << 20;  // 5000 requests of up to ~3 KiB fit: none refused for a full ring
   Pipeline pipeline(config);
   ProducerOptions o;
   o.threads = 2;
@@ -377,7 +377,7 @@ TEST(ProducerGroup, EveryRequestItSubmitsIsAccountedByThePipeline) {
 
 TEST(ProducerGroup, ZipfSkewSendsTheTopAccountItsAnalyticShare) {
   PipelineConfig config;
-  config.ingest.capacity = 32768;  // more than o.count: no request refused for a full ring
+  config.ingest.ring_bytes = 256u << 20;  // room for more than o.count: no request refused for a full ring
   Pipeline pipeline(config);
   // Routing counts a span as submitted to the destination whatever becomes of it: the
   // endpoint (discard port, nothing listens) need not answer.

@@ -28,7 +28,7 @@ struct BudgetRow {
 constexpr std::array<BudgetRow, 7> k_budgets = {{
     {"memory_budget_bytes", [](const PipelineConfig& c) -> std::uint64_t { return c.memory_budget_bytes; }},
     {"destination_budget_bytes", [](const PipelineConfig& c) -> std::uint64_t { return c.destination_budget_bytes; }},
-    {"ingest.capacity", [](const PipelineConfig& c) -> std::uint64_t { return c.ingest.capacity; }},
+    {"ingest.ring_bytes", [](const PipelineConfig& c) -> std::uint64_t { return c.ingest.ring_bytes; }},
     {"batch.max_bytes", [](const PipelineConfig& c) -> std::uint64_t { return c.batch.max_bytes; }},
     {"sender.max_in_flight_total", [](const PipelineConfig& c) -> std::uint64_t { return c.sender.max_in_flight_total; }},
     {"sender.queue_capacity", [](const PipelineConfig& c) -> std::uint64_t { return c.sender.queue_capacity; }},

@@ -1,16 +1,29 @@
 // The ingest ring: where gateway threads hand requests to the pipeline.
 //
-//   producers (gateway threads)                         consumer (one encoder worker)
-//   try_submit: free.try_pop(slot) --copy--> slot[i] --ready.try_enqueue(i)--> drain
-//                       ^                                                        |
-//                       +--------------- free.push(i...) (one CAS) <-------------+
+// A byte-addressed many-to-one ring of variable-length records (the shape of Aeron's
+// ManyToOneRingBuffer): one power-of-two buffer of `ring_bytes`, allocated and touched once.
 //
-// `capacity` slots of `slot_bytes` each are allocated (and touched) once, at construction.
-// Slot indices travel to the consumer on a lock-free MPSC queue (moodycamel ConcurrentQueue,
-// preallocated, explicit producer tokens, `try_` calls only) and come back on a lock-free
-// LIFO stack, so producers reuse the slots the consumer just released, still warm in cache.
-// Submit never blocks and never allocates. No free slot: `full`, counted. Values are cut to
-// the configured limits at a UTF-8 boundary while copying, and every cut is counted.
+//   producers (gateway threads)                          consumer (one encoder worker)
+//   try_submit: size the record, CAS tail += size,       drain: read records in order from head,
+//   copy the request in, publish its header     ---->    hand each to the handler, zero their
+//                                                        header words, head += size
+//
+//   record: [ header:8 | LlmRequest | MetadataEntry[n] | string bytes ... | pad to 64 ]
+//   header: 0 = claimed, not yet written; else (record bytes << 32) | type (request or padding)
+//
+// A record takes what its request needs (the canonical request ~0.5 KiB, a 100 KB prompt
+// ~100 KB), so small requests pack densely and large ones stay whole. Records start on a cache
+// line, so two producers never write the same line. A record that would cross the end of the
+// buffer is preceded by a padding record that fills the rest of it. Not enough free bytes:
+// `full`, counted. Submit never blocks and never allocates. Values are cut to the configured
+// limits at a UTF-8 boundary while copying, and every cut is counted.
+//
+// Producers: the calling thread's registration (one cache line: its counters and a busy flag)
+// is found in a thread-local cache, taken from a fixed pool of `max_producers` on the thread's
+// first submit, and given back when the thread exits. Records live in the shared buffer, not
+// in the registration, so a thread that exits with requests still queued loses nothing.
+// Threads beyond the pool share one overflow registration instead of being refused (see
+// `overflow_submits` in IngestStats).
 #pragma once
 
 #include <atomic>
@@ -23,7 +36,7 @@
 
 namespace tracecast {
 
-// Per-value byte limits applied while copying a request into its slot.
+// Per-value byte limits applied while copying a request into the ring.
 struct ValueLimits {
   // account, request id, operation, provider, models, response id, finish reason, user,
   // session id. Bytes; default 256; 16..65536. (The router allows 128-character user and
@@ -37,24 +50,29 @@ struct ValueLimits {
   std::uint32_t max_metadata_value_bytes = 4096;
   // Error message bytes. Default 4096; 16..1 MiB.
   std::uint32_t max_error_message_bytes = 4096;
-  // Prompt and completion bytes each; also bounded by what is left of the slot (the content
-  // is copied last, so identity, metadata and outcome always fit first). Default 1 MiB.
+  // Prompt and completion bytes each. Default 1 MiB; 0..64 MiB. A whole record is also bounded
+  // by IngestConfig::max_record_bytes() (ring_bytes / 8): content is copied last, so identity,
+  // metadata and outcome always fit first and only the content is cut (counted).
   std::uint32_t max_content_bytes = 1u << 20;
 };
 
 struct IngestConfig {
-  // Number of slots: requests that can wait between submit and the encoder. Power of two,
-  // 64..2^22. Default 8192.
-  std::uint32_t capacity = 8192;
-  // Bytes per slot, holding the request and copies of its strings. Multiple of 64,
-  // 1024..16 MiB. Default 4096 (the canonical request needs ~700 B, the content variant
-  // ~2.8 KiB); memory = capacity * slot_bytes.
-  std::uint32_t slot_bytes = 4096;
-  // Threads that may call make_producer(), in all. Default 64; 1..1024. The ready queue
-  // preallocates room for every producer to hold every slot (moodycamel's sizing rule), so
-  // memory grows with capacity * max_producers / 8 bytes.
+  // Bytes of the ring: requests waiting between submit and the encoder, each taking what its
+  // copy needs (header + LlmRequest + its strings, rounded up to 64). Power of two,
+  // 64 KiB..1 GiB. Default 32 MiB (the memory of the former 8192 slots x 4 KiB): ~60,000
+  // canonical requests, or ~300 requests with a 100 KB prompt.
+  std::uint32_t ring_bytes = 32u << 20;
+  // Threads that may hold their own registration at once (each: one cache line, 64 B). A
+  // thread's registration is released when it exits and reused by the next thread; threads
+  // beyond this share one overflow registration (correct, slower under contention: atomic
+  // read-modify-write counters on one shared line), counted in IngestStats::overflow_submits.
+  // Default 64; 1..1024.
   std::uint32_t max_producers = 64;
   ValueLimits limits;
+
+  // The largest record, in bytes: ring_bytes / 8 (Aeron's rule, so one record never holds
+  // more than an eighth of the ring). Default 4 MiB.
+  [[nodiscard]] std::uint32_t max_record_bytes() const noexcept { return ring_bytes / 8; }
 
   // Empty when valid, else "<field>: <reason>" for the first invalid field.
   [[nodiscard]] std::string validate() const;
@@ -69,94 +87,142 @@ struct IngestStats {
   std::uint64_t drained = 0;           // handed to the consumer
   std::uint64_t truncated_values = 0;  // values cut to a limit
   std::uint64_t dropped_metadata = 0;  // metadata entries past max_metadata_entries
+  // Submits (any result, already counted above) made through the shared overflow registration:
+  // more threads submitting at once than max_producers, a thread inside its exit (after its
+  // thread-local state was destroyed, e.g. from static destructors), or a thread submitting to
+  // more than 8 live rings. Non-zero in steady state means max_producers is too small.
+  std::uint64_t overflow_submits = 0;
   [[nodiscard]] std::uint64_t submitted() const noexcept {
     return accepted + rejected_full + rejected_closed;
   }
 };
 
+namespace detail {
+struct IngestControl;
+}
+
 class IngestRing {
  public:
   class Producer;
 
-  // Allocates and touches capacity * slot_bytes. Throws std::invalid_argument with
-  // config.validate()'s message on a bad config.
+  // Allocates and touches ring_bytes, plus max_producers cache lines. Throws
+  // std::invalid_argument with config.validate()'s message on a bad config.
   explicit IngestRing(const IngestConfig& config);
+  // Threads that submitted keep no pointer into the ring: their registrations hold a reference
+  // to a small shared control block, which the last of them frees when it exits.
   ~IngestRing();
   IngestRing(const IngestRing&) = delete;
   IngestRing& operator=(const IngestRing&) = delete;
 
-  // A handle for one submitting thread (it holds that thread's queue tokens). Keep it for
-  // the thread's life and use it from that thread only; it lives as long as the ring.
-  // Thread-safe. Allocates. Throws std::length_error past config.max_producers.
+  // Copies `request` into the ring and publishes it, using the calling thread's registration
+  // (taken on the thread's first submit to this ring, released when the thread exits).
+  // ok: queued. full: not enough free bytes in the ring (counted). closed: close() was called
+  // (counted). Any thread, at any time the ring is alive: a pool thread, a detached thread, a
+  // thread inside its exit or in static destructors (those use the overflow registration).
+  // Thread-safe. Never blocks. Never allocates once the thread is registered (its first submit
+  // may allocate the thread-exit hook's node in the C runtime).
+  [[nodiscard]] submit_result try_submit(const LlmRequest& request) noexcept;
+
+  // An explicit registration, not tied to a thread: it is never released and lives as long as
+  // the ring. For callers that keep their own handle (benchmarks). Use it from one thread at a
+  // time. Thread-safe. Throws std::length_error when all max_producers registrations are taken.
   Producer& make_producer();
 
-  // Copies `request` into a free slot and publishes it. Never blocks, never allocates.
-  // ok: queued. full: no free slot (counted). closed: close() was called (counted).
-  // Thread-safe with other producers; `producer` must be the calling thread's own.
+  // As try_submit(request), with an explicit registration. Thread-safe with other producers;
+  // `producer` must not be used by two threads at once. Never blocks, never allocates.
   [[nodiscard]] submit_result try_submit(Producer& producer, const LlmRequest& request) noexcept;
 
-  // Hands up to `max_items` queued requests to `handler(const LlmRequest&)`, then returns
-  // their slots. The views passed to the handler are valid only during the call. Returns
-  // how many were handled. Single consumer: call from one thread only. No allocation.
+  // Hands up to `max_items` queued requests, in ring order, to `handler(const LlmRequest&)`,
+  // then frees their bytes. The views passed to the handler are valid only during the call.
+  // Returns how many were handled. Single consumer: call from one thread only. No allocation.
   template <class Handler>
   std::size_t drain(Handler&& handler, std::size_t max_items) noexcept {
-    std::uint32_t idx[k_drain_chunk];
     std::size_t total = 0;
-    while (total < max_items) {
-      const std::size_t want = max_items - total < k_drain_chunk ? max_items - total : k_drain_chunk;
-      const std::size_t got = dequeue_ready(idx, want);
-      if (got == 0) break;
-      // The slots were written on other cores: ask for the next ones' lines while this one
-      // is handled (the copy is ~700 B for the canonical request; the first KiB covers it).
-      for (std::size_t i = 0; i < got && i < k_prefetch_ahead; ++i) prefetch(idx[i]);
-      for (std::size_t i = 0; i < got; ++i) {
-        if (i + k_prefetch_ahead < got) prefetch(idx[i + k_prefetch_ahead]);
-        handler(record(idx[i]));
+    while (true) {
+      const std::uint64_t start = head_.load(std::memory_order_relaxed);  // only we store it
+      std::uint64_t pos = start;
+      std::size_t n = 0;
+      bool caught_up = false;
+      // Give the space back at least every eighth of the ring, so producers are not held up
+      // by one long drain.
+      while (total + n < max_items && pos - start <= mask_ / 8) {
+        const std::uint64_t h = load_header(pos);
+        if (h == 0) {  // nothing queued, or the next record is claimed but not yet published
+          caught_up = true;
+          break;
+        }
+        const std::uint64_t bytes = h >> 32;
+        if ((h & k_type_mask) == k_type_request) {
+          prefetch(pos + bytes);  // the next record's first lines, while this one is handled
+          handler(*record(pos));
+          ++n;
+        }
+        clear(pos, bytes);  // now, while the handler's lines are still in cache
+        pos += bytes;
       }
-      release(idx, got);
-      total += got;
-      if (got < want) break;
+      if (pos != start) release(pos, n);
+      total += n;
+      if (caught_up || pos == start || total >= max_items) return total;
     }
-    return total;
   }
 
   // Stops accepting: every later try_submit returns closed. Waits (briefly spinning) for
   // submits already inside try_submit to finish, so after close() returns a drain until
   // empty sees every accepted request. Thread-safe.
   void close() noexcept;
-  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_seq_cst); }
+  [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_relaxed); }
 
-  // Sums the per-producer counters; a snapshot that may be stale by the time it returns.
+  // Sums the registrations' counters; a snapshot that may be stale by the time it returns.
   // Thread-safe. No allocation.
   [[nodiscard]] IngestStats stats() const noexcept;
   // Requests queued and not yet drained; stale as soon as read.
   [[nodiscard]] std::size_t size_guess() const noexcept;
-  [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
+  // Bytes claimed by producers and not yet freed by drain (<= ring_bytes); stale as soon as read.
+  [[nodiscard]] std::size_t bytes_queued_guess() const noexcept;
+  [[nodiscard]] std::uint32_t ring_bytes() const noexcept { return static_cast<std::uint32_t>(mask_ + 1); }
   [[nodiscard]] const IngestConfig& config() const noexcept { return config_; }
 
  private:
-  static constexpr std::size_t k_drain_chunk = 256;
-  static constexpr std::size_t k_prefetch_ahead = 2;
-  static constexpr std::size_t k_prefetch_bytes = 1024;
-  struct Impl;
+  static constexpr std::size_t k_cache_line = 64;
+  static constexpr std::uint64_t k_type_mask = 0xff;
+  static constexpr std::uint64_t k_type_request = 1;
+  static constexpr std::uint64_t k_type_padding = 2;
+  static constexpr std::uint64_t k_closed_bit = std::uint64_t{1} << 63;  // in tail_, set by close()
+  static constexpr std::size_t k_prefetch_bytes = 512;
+  struct Plan;
 
-  bool copy_fast(const LlmRequest& r, char* slot) noexcept;
-  void copy_limited(const LlmRequest& r, char* slot, std::uint64_t& truncated, std::uint64_t& dropped) noexcept;
-  std::size_t dequeue_ready(std::uint32_t* out, std::size_t max) noexcept;
-  const LlmRequest& record(std::uint32_t index) const noexcept;
-  void prefetch(std::uint32_t index) const noexcept {
-    const char* p = reinterpret_cast<const char*>(&record(index));
-    for (std::size_t off = 0; off < k_prefetch_bytes && off < config_.slot_bytes; off += 64)
-      __builtin_prefetch(p + off, 0, 3);
-  }
-  void release(const std::uint32_t* indices, std::size_t n) noexcept;
+  [[nodiscard]] std::uint64_t load_header(std::uint64_t pos) const noexcept;
+  [[nodiscard]] const LlmRequest* record(std::uint64_t pos) const noexcept;
+  void prefetch(std::uint64_t pos) const noexcept;
+  void clear(std::uint64_t pos, std::uint64_t bytes) noexcept;
+  void release(std::uint64_t to, std::size_t records) noexcept;
+  Producer* thread_producer() noexcept;
+  submit_result submit_with(Producer& p, const LlmRequest& request) noexcept;
+  submit_result claim(std::uint64_t bytes, std::uint64_t& pos) noexcept;
+  [[nodiscard]] Plan plan(const LlmRequest& r) const noexcept;
+  void copy_fast(const LlmRequest& r, char* base) noexcept;
+  void copy_limited(const LlmRequest& r, char* base, std::size_t room, std::uint64_t& truncated,
+                    std::uint64_t& dropped) noexcept;
 
   IngestConfig config_;
-  std::uint32_t capacity_;
-  std::unique_ptr<Impl> impl_;
+  std::uint64_t mask_;  // ring_bytes - 1
+  char* buffer_;        // ring_bytes, aligned to k_cache_line
+  std::uint64_t id_;    // process-unique, never reused: the thread-local cache's key
+  // The registrations and their free list; shared with the threads that hold one (reference
+  // counted), so a thread that exits after the ring is gone touches live memory.
+  detail::IngestControl* control_;
   std::uint64_t drained_ = 0;  // consumer-only; published through drained_published_
-  alignas(64) std::atomic<std::uint64_t> drained_published_{0};
-  alignas(64) std::atomic<bool> closed_{false};
+
+  // Producers CAS the tail (its top bit: closed); the consumer alone stores the head; producers
+  // share a cached copy of the head so a submit reads the consumer's line only when the ring
+  // looks full. closed_ mirrors the tail's bit for closed().
+  alignas(k_cache_line) std::atomic<std::uint64_t> tail_{0};
+  char pad_tail_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
+  alignas(k_cache_line) std::atomic<std::uint64_t> head_cache_{0};
+  char pad_head_cache_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
+  alignas(k_cache_line) std::atomic<std::uint64_t> head_{0};
+  std::atomic<std::uint64_t> drained_published_{0};
+  alignas(k_cache_line) std::atomic<bool> closed_{false};
 };
 
 }  // namespace tracecast

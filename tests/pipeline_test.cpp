@@ -801,3 +801,68 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// Issue 15: with the default configuration a 100 KB prompt (and a 150 KB one beside
+// canonical requests from another thread) reaches a generic OTLP destination whole and
+// byte-exact.
+TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfiguration) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p{PipelineConfig{}};
+  ASSERT_TRUE(p.add_destination("acct_big", to_sink(sink, "big", "zstd")).ok());
+  // JSON-like text with quotes, backslashes, newlines and non-ASCII, as real prompts have.
+  auto make_prompt = [](std::size_t bytes, char salt) {
+    std::string s;
+    const std::string piece = std::string("{\"role\":\"user\",\"content\":\"caf\xC3\xA9 \\\"q\\\"\\n line ") + salt + "\"},";
+    while (s.size() + piece.size() <= bytes) s += piece;
+    s.resize(bytes, 'x');
+    return s;
+  };
+  const std::vector<std::string> prompts = {make_prompt(100'000, 'a'), make_prompt(150'000, 'b'),
+                                            make_prompt(200'000, 'c')};
+  std::atomic<bool> stop{false};
+  std::thread small([&] {
+    workload::Generator gen({false, 0.0, 77});
+    while (!stop.load(std::memory_order_relaxed)) {
+      LlmRequest r = gen.next();
+      r.account = "acct_big";
+      (void)p.submit(r);
+      std::this_thread::sleep_for(200us);
+    }
+  });
+  workload::Generator gen({false, 0.0, 78});
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    LlmRequest r = gen.next();
+    r.account = "acct_big";
+    static const std::string k_ids[] = {"big-0", "big-1", "big-2"};
+    r.request_id = k_ids[i];
+    r.prompt = prompts[i];
+    r.completion = "ok";
+    while (p.submit(r) != submit_result::ok) std::this_thread::sleep_for(1ms);
+  }
+  std::this_thread::sleep_for(50ms);
+  stop = true;
+  small.join();
+  const DrainResult done = p.shutdown(Clock::now() + 20s);
+  expect_balanced(done.stats);
+  EXPECT_EQ(done.stats.total.dropped_total(), 0u);
+  EXPECT_EQ(done.stats.ingest.truncated_values, 0u);
+  EXPECT_EQ(done.stats.encoder.values_truncated, 0u);
+  sink.stop();
+  std::map<std::string, std::string> got;
+  for (const auto& s : read_spans(sink.spans_out_path())) {
+    const auto id = s.resource.find("openrouter.trace.id");
+    if (id != s.resource.end() && id->second.rfind("big-", 0) == 0) got[id->second] = s.str.at("gen_ai.prompt");
+  }
+  ASSERT_EQ(got.size(), prompts.size());
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::string& seen = got["big-" + std::to_string(i)];
+    EXPECT_EQ(seen.size(), prompts[i].size()) << i;
+    EXPECT_TRUE(seen == prompts[i]) << "prompt " << i << " differs";
+  }
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -40,8 +40,9 @@ struct EncoderLimits {
   // Bytes (of input, before escaping). A string longer than this (attribute value, array
   // element, key, span name, status message, scope name/version) is cut to at most this many
   // bytes at a UTF-8 code point boundary; counted in EncoderStats::values_truncated.
-  // Default 64 KiB; valid range [4, 16 MiB].
-  std::size_t max_value_bytes = 64 * 1024;
+  // Default 1 MiB (a whole 100-200 KB prompt reaches a generic OTLP backend; presets of
+  // backends with smaller limits set theirs); valid range [4, 16 MiB].
+  std::size_t max_value_bytes = 1024 * 1024;
   // Attributes written per list (span or resource). Once this many are written, the rest
   // are left out (whether or not they repeat an earlier key), counted in
   // EncoderStats::attributes_dropped and written as the list's droppedAttributesCount.

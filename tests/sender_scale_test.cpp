@@ -165,6 +165,37 @@ TEST(SenderScale, ManyTenantsOfOneHttp2HostStayWithinThePerHostConnectionCap) {
   for (const auto& line : log) EXPECT_NE(line.find("HTTP/2.0"), std::string::npos) << line;
 }
 
+TEST(SenderScale, ABusyDestinationDoesNotStarveAQuietOne) {
+  test::SinkProcess sink({"--count-only", "--delay-ms", "2"});
+  SenderConfig config;
+  config.max_in_flight_total = 2;  // the busy destination alone could fill every slot
+  Sender sender(config);
+  DestinationConfig d;
+  d.endpoint = sink.url();
+  d.max_in_flight = 2;
+  d.name = "busy";
+  const auto busy = sender.add_destination(d).id;
+  d.name = "quiet";
+  const auto quiet = sender.add_destination(d).id;
+  const std::string b = "{}";
+  constexpr std::uint64_t k_busy = 300;
+  for (std::uint64_t tag = 0; tag < k_busy; ++tag) ASSERT_TRUE(sender.try_send(test::send_request(busy, tag, b)));
+  // Let the busy destination's backlog start going out, then the quiet one sends once.
+  ASSERT_EQ(test::wait_for(sender, 4).size(), 4U);
+  ASSERT_TRUE(sender.try_send(test::send_request(quiet, k_busy, b)));
+  const auto done = test::wait_for(sender, k_busy - 4 + 1);
+  ASSERT_EQ(done.size(), k_busy - 4 + 1);
+  std::size_t position = done.size();
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    EXPECT_EQ(done[i].outcome, SendOutcome::delivered);
+    if (done[i].destination == quiet) position = i;
+  }
+  // Round robin: the quiet request takes the next free slot, after at most the two busy
+  // requests in flight (plus one popped in the same loop turn), not after the backlog.
+  std::printf("quiet request completed after %zu of the busy backlog\n", position);
+  EXPECT_LE(position, 4U);
+}
+
 // Heap bytes in use (glibc; every arena, malloc from curl included).
 std::size_t heap_in_use() {
   const struct mallinfo2 m = mallinfo2();

@@ -935,10 +935,12 @@ struct Sender::Impl {
       dispatch(now);
       int running = 0;
       curl_multi_perform(multi_, &running);
-      // A transfer that finished inside this perform frees a slot and has a result to
-      // report: go round again without sleeping (curl_multi_poll would not wake for it).
-      const std::size_t finished = read_results(clock_type::now());
-      int timeout = finished > 0 ? 0 : poll_timeout_ms(clock_type::now());
+      // A transfer that finished inside this perform frees a slot: its destination goes back
+      // to the ready list if it has work, and poll_timeout_ms() then says 0 (go round without
+      // sleeping). Nothing to send: sleep, even right after completions.
+      now = clock_type::now();
+      read_results(now);
+      int timeout = poll_timeout_ms(now);
       // Dekker-style handshake with try_send(): announce the sleep, then look at the queue
       // once more; a producer that enqueued after our look sees sleeping_ and wakes us.
       sleeping_.store(true, std::memory_order_seq_cst);

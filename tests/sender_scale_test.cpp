@@ -245,7 +245,8 @@ TEST(SenderScale, AddingOneHundredThousandDestinationsCostsLittleMemoryAndFewAll
               seconds, bytes_per_dest, allocations_per_dest);
   EXPECT_LE(allocations_per_dest, k_max_allocations_per_dest);
 #ifdef TRACECAST_TEST_SANITIZED
-  std::printf("sanitizer build: its allocator is not in mallinfo2, byte bound not checked\n");
+  std::printf("sanitizer build: its allocator is not in mallinfo2, byte bound (%.0f) not checked\n",
+              k_max_bytes_per_dest);
 #else
   EXPECT_GT(bytes_per_dest, 100.0);  // the measurement works (a destination is not free)
   EXPECT_LE(bytes_per_dest, k_max_bytes_per_dest);

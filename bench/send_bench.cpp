@@ -2,6 +2,8 @@
 // loopback, with 1, 8 and 64 requests in flight, beside the plain baseline in the same
 // binary: a blocking loop on one reused curl easy handle (keep-alive, one request at a time).
 // The *Rtt5ms variants run against a sink that answers after 5 ms, as a remote endpoint would.
+// BM_Send_Multi_ManyDestinations/N spreads ~13 KB requests round-robin over N destinations on
+// one host and reports cpu_ns_per_req (this process: sender thread, curl, the producer).
 //
 // Each iteration hands over k_batch requests and waits for their completions, so the figure
 // includes the whole round trip: queue -> sender thread -> curl -> sink -> completion queue.
@@ -11,9 +13,11 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sink_process.h"
 #include "tracecast/sender.h"
@@ -105,6 +109,83 @@ void BM_Send_Multi(benchmark::State& state) { send_multi(state, false); }
 void BM_Send_MultiRtt5ms(benchmark::State& state) { send_multi(state, true); }
 BENCHMARK(BM_Send_Multi)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Send_MultiRtt5ms)->Arg(1)->Arg(8)->Arg(64)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ~13 KB OTLP/JSON body of 10 spans (uncompressed), a typical small batch of one account.
+const std::string& ten_span_body() {
+  static const std::string b = [] {
+    std::string s = R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"gateway"}}]},"scopeSpans":[{"scope":{"name":"tracecast"},"spans":[)";
+    for (int i = 0; i < 10; ++i) {
+      if (i > 0) s += ',';
+      s += R"({"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b17)" + std::to_string(i) +
+           R"(","name":"chat","kind":3,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000500000000","attributes":[{"key":"gen_ai.prompt","value":{"stringValue":")";
+      for (int j = 0; j < 1100; ++j) s += static_cast<char>('a' + (j * 7919 + i) % 26);
+      s += R"("}}]})";
+    }
+    s += "]}]}]}";
+    return s;
+  }();
+  return b;
+}
+
+// N destinations on one host (the sink), requests round-robin over them: the sender's CPU per
+// HTTP request when most destinations are quiet. Setup (adding N destinations) is outside the
+// timed loop; its wall time is reported as add_ms. Concurrency is the same for every N (64 in
+// flight in total, each destination allowed 64), so the figures compare across N.
+void BM_Send_Multi_ManyDestinations(benchmark::State& state) {
+  const auto n_dest = static_cast<std::uint32_t>(state.range(0));
+  constexpr std::uint32_t k_in_flight = 64;
+  tracecast::SenderConfig config;
+  config.max_in_flight_total = k_in_flight;
+  config.max_connections_per_host = k_in_flight;
+  tracecast::Sender sender(config);
+  tracecast::DestinationConfig d;
+  d.endpoint = fast_sink().url();
+  d.max_in_flight = k_in_flight;
+  std::vector<std::uint32_t> ids;
+  ids.reserve(n_dest);
+  const auto add_start = std::chrono::steady_clock::now();
+  for (std::uint32_t i = 0; i < n_dest; ++i) {
+    d.name = "tenant-" + std::to_string(i);
+    ids.push_back(sender.add_destination(d).id);
+  }
+  const double add_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - add_start).count();
+  tracecast::SendRequest request;
+  request.body = ten_span_body().data();
+  request.size = ten_span_body().size();
+  request.items = 10;
+  std::uint64_t failed = 0;
+  std::size_t next = 0;
+  const double cpu_start = process_cpu_ns();
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < k_batch; ++i) {
+      request.tag = i;
+      request.destination = ids[next];
+      next = next + 1 == ids.size() ? 0 : next + 1;
+      while (!sender.try_send(request)) std::this_thread::yield();
+    }
+    std::size_t done = 0;
+    while (done < k_batch) {
+      const std::size_t n = sender.poll_completions(
+          [&failed](const tracecast::Completion& c) {
+            if (c.outcome != tracecast::SendOutcome::delivered) ++failed;
+          },
+          k_batch);
+      if (n == 0) std::this_thread::sleep_for(200us);
+      done += n;
+    }
+  }
+  const double cpu_ns = process_cpu_ns() - cpu_start;
+  sender.shutdown(std::chrono::steady_clock::now() + 5s);
+  const auto stats = sender.stats();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_batch));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * k_batch * request.size));
+  state.counters["failed"] = static_cast<double>(failed);
+  state.counters["connections"] = static_cast<double>(stats.total.connections_opened);
+  state.counters["cpu_ns_per_req"] = cpu_ns / static_cast<double>(state.iterations() * k_batch);
+  state.counters["add_ms"] = add_ms;
+}
+BENCHMARK(BM_Send_Multi_ManyDestinations)->Arg(1)->Arg(1000)->Arg(100000)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 

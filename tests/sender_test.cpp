@@ -413,6 +413,10 @@ TEST(Sender, ADestinationThatNeverAnswersDoesNotDelayTheOthers) {
   const SenderStats stats = sender.stats();
   EXPECT_EQ(stats.destinations[0].in_flight, 2U);  // capped
   EXPECT_EQ(stats.destinations[0].queued, 18U);    // held inside the sender
+  // The sender can finish the 100 before the dead server's threads have read its two
+  // requests: wait for them (bounded), then check that no third one arrives.
+  for (int i = 0; i < 2000 && dead.request_count() < 2; ++i) std::this_thread::sleep_for(1ms);
+  std::this_thread::sleep_for(50ms);
   EXPECT_EQ(dead.request_count(), 2U);
   sender.shutdown(Clock::now());
   const auto aborted = wait_for(sender, 20);

@@ -36,4 +36,14 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/sink.cmake AND TARGET tracecast-sink)
   tracecast_add_test(sender_sink_test SOURCES sender_sink_test.cpp
     LIBS tracecast::transport tracecast_test_support ZLIB::ZLIB zstd::libzstd_shared
     LABELS integration)
+  # Thousands of destinations: exact per-destination counts, the per-host connection cap over
+  # TLS + HTTP/2 (nginx), memory and allocations per idle destination.
+  tracecast_add_test(sender_scale_test SOURCES sender_scale_test.cpp
+    LIBS tracecast::transport tracecast_test_support tracecast_transport_test_support
+         tracecast_alloc_counter
+    LABELS integration)
+  # Add/update/remove interleaved with traffic from other threads (also under TSan).
+  tracecast_add_test(sender_churn_test SOURCES sender_churn_test.cpp
+    LIBS tracecast::transport tracecast_test_support
+    LABELS "integration;concurrency")
 endif()

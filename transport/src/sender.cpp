@@ -5,7 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -45,7 +46,7 @@ std::string_view to_string(NetworkError error) noexcept {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr std::size_t k_status_slots = 600;
+constexpr std::size_t k_cache_line = 64;
 constexpr std::size_t k_network_error_slots = 7;
 constexpr std::size_t k_drain_chunk = 256;
 
@@ -54,49 +55,70 @@ struct SlistDeleter {
 };
 using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
 
+// Which Content-Encoding header a request carries: index into DestSnapshot::headers.
+[[nodiscard]] std::size_t encoding_index(std::string_view encoding) noexcept {
+  if (encoding == "gzip") return 1;
+  if (encoding == "zstd") return 2;
+  return 0;  // "" or "none": no Content-Encoding header
+}
+constexpr std::array<std::string_view, 3> k_encoding_names{"", "gzip", "zstd"};
+
 // An immutable, resolved destination config. Transfers hold a shared_ptr for their attempt,
 // so update_destination() never pulls headers out from under curl.
 struct DestSnapshot {
   std::string name;
   std::string url;
   bool https = false;
-  std::string ca_file, ca_path;
   bool insecure = false;
   long timeout_ms = 10000;
   std::uint32_t max_in_flight = 4;
-  SlistPtr headers_plain, headers_gzip, headers_zstd;
+  std::string ca_file, ca_path;
+  std::vector<std::string> header_lines;  // ResolvedDestination::header_lines
+  // curl header lists by encoding_index(), built by the sender thread when a request first
+  // needs one: most destinations only ever use their own codec, and 150,000 idle destinations
+  // should not hold three lists each. Only the sender thread reads or writes them (whoever
+  // frees the snapshot last sees them through shared_ptr's acq_rel count).
+  mutable std::array<SlistPtr, 3> headers;
 };
 
-SlistPtr build_headers(const ResolvedDestination& resolved, std::string_view encoding) {
+// nullptr when out of memory.
+curl_slist* build_headers(const std::vector<std::string>& lines, std::string_view encoding) noexcept {
   curl_slist* list = nullptr;
-  auto append = [&list](const std::string& line) {
-    curl_slist* next = curl_slist_append(list, line.c_str());
+  auto append = [&list](const char* line) {
+    curl_slist* next = curl_slist_append(list, line);
     if (next == nullptr) {
       curl_slist_free_all(list);
-      throw std::bad_alloc();
+      list = nullptr;
+      return false;
     }
     list = next;
+    return true;
   };
-  for (const auto& line : resolved.header_lines) append(line);
-  if (!encoding.empty()) append("Content-Encoding: " + std::string(encoding));
-  append("Expect:");  // no 100-continue round trip for large bodies
-  return SlistPtr(list);
+  for (const auto& line : lines) {
+    if (!append(line.c_str())) return nullptr;
+  }
+  if (!encoding.empty()) {
+    char line[64];
+    std::snprintf(line, sizeof line, "Content-Encoding: %.*s", static_cast<int>(encoding.size()), encoding.data());
+    if (!append(line)) return nullptr;
+  }
+  if (!append("Expect:")) return nullptr;  // no 100-continue round trip for large bodies
+  return list;
 }
 
 std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config) {
-  const ResolvedDestination resolved = resolve(config);
+  ResolvedDestination resolved = resolve(config);
   auto snap = std::make_shared<DestSnapshot>();
   snap->name = config.name.empty() ? "destination" : config.name;
-  snap->url = resolved.url;
-  snap->https = resolved.url.rfind("https://", 0) == 0 || resolved.url.rfind("HTTPS://", 0) == 0;
+  snap->url = std::move(resolved.url);
+  snap->https = snap->url.rfind("https://", 0) == 0 || snap->url.rfind("HTTPS://", 0) == 0;
   snap->ca_file = config.ca_file;
   snap->ca_path = config.ca_path;
   snap->insecure = config.insecure_skip_verify;
   snap->timeout_ms = static_cast<long>(config.timeout.count());
   snap->max_in_flight = config.max_in_flight;
-  snap->headers_plain = build_headers(resolved, "");
-  snap->headers_gzip = build_headers(resolved, "gzip");
-  snap->headers_zstd = build_headers(resolved, "zstd");
+  snap->header_lines = std::move(resolved.header_lines);
+  snap->header_lines.shrink_to_fit();
   return snap;
 }
 
@@ -111,15 +133,65 @@ struct Counter {
   [[nodiscard]] std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
 };
 
+// Responses by HTTP status in 8 (status, count) slots, claimed in the order statuses are first
+// seen, plus one count for the statuses that arrive once every slot is taken (a destination
+// rarely sees more than 200, one or two 4xx and a few retryable 5xx). 88 bytes instead of a
+// 600-entry table. Written by the sender thread only; stats() reads from any thread: a slot's
+// status is published (release) before its count grows, so a reader never pairs a count with
+// the wrong status.
+struct StatusTable {
+  static constexpr std::size_t k_slots = 8;
+  std::array<std::atomic<std::uint16_t>, k_slots> status{};  // 0: free
+  std::array<Counter, k_slots> count;
+  Counter other;
+
+  void add(int code) noexcept {
+    if (code <= 0 || code > 999) {
+      other.add();
+      return;
+    }
+    const auto wanted = static_cast<std::uint16_t>(code);
+    for (std::size_t i = 0; i < k_slots; ++i) {
+      const std::uint16_t s = status[i].load(std::memory_order_relaxed);
+      if (s == 0) status[i].store(wanted, std::memory_order_release);
+      if (s == 0 || s == wanted) {
+        count[i].add();
+        return;
+      }
+    }
+    other.add();
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < k_slots; ++i) {
+      const std::uint16_t s = status[i].load(std::memory_order_acquire);
+      if (s == 0) break;
+      const std::uint64_t n = count[i].get();
+      if (n > 0) f(static_cast<int>(s), n);
+    }
+  }
+};
+
 struct DestCounters {
   Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
       aborted, removed, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
       queued, in_flight, waiting_for_retry;
-  std::array<Counter, k_status_slots> by_status;
+  StatusTable by_status;
   std::array<Counter, k_network_error_slots> by_network_error;
 };
 
 struct Transfer;
+
+// A FIFO of transfers linked through Transfer::next: no allocation, 24 bytes when empty
+// (a std::deque allocates ~600 bytes at construction in libstdc++).
+struct TransferFifo {
+  Transfer* head = nullptr;
+  Transfer* tail = nullptr;
+  std::uint32_t size = 0;
+  [[nodiscard]] bool empty() const noexcept { return head == nullptr; }
+  void push(Transfer* t) noexcept;
+  Transfer* pop() noexcept;
+};
 
 struct Dest {
   std::uint32_t id = 0;
@@ -128,12 +200,19 @@ struct Dest {
   DestCounters counters;
   // --- sender thread only ---
   std::shared_ptr<const DestSnapshot> loop_snapshot;
-  std::deque<Transfer*> queued;         // fresh requests, FIFO
-  std::deque<Transfer*> ready_retries;  // retry time reached, waiting for a slot
+  TransferFifo queued;         // fresh requests
+  TransferFifo ready_retries;  // retry time reached, waiting for a slot (go first)
+  Transfer* waiting = nullptr;  // retry timer pending: list through Transfer::wait_prev/next
+  std::uint32_t waiting_count = 0;
   std::uint32_t in_flight = 0;
-  std::uint32_t waiting = 0;
-  clock_type::time_point blocked_until{};
+  Dest* ready_next = nullptr;  // in Impl's ready list
+  clock_type::time_point blocked_until{};  // Retry-After of a 429/503: nothing starts before
+  bool in_ready = false;
+  bool block_timer_armed = false;  // an entry in Impl::block_timers_ (maybe stale)
   bool removal_handled = false;
+  bool abort_mark = false;  // abort_everything(): collected once
+
+  [[nodiscard]] bool has_work() const noexcept { return !queued.empty() || !ready_retries.empty(); }
 };
 
 struct Transfer {
@@ -141,7 +220,10 @@ struct Transfer {
   std::uint64_t accepted_ns = 0;
   Dest* dest = nullptr;
   std::shared_ptr<const DestSnapshot> snapshot;
-  CURL* easy = nullptr;
+  struct EasyHandle* easy = nullptr;  // non-null while in flight
+  Transfer* next = nullptr;            // TransferFifo link
+  Transfer* wait_prev = nullptr;       // Dest::waiting links
+  Transfer* wait_next = nullptr;
   std::uint32_t attempts = 0;
   clock_type::time_point first_attempt{};
   std::multimap<clock_type::time_point, Transfer*>::iterator timer;
@@ -152,6 +234,45 @@ struct Transfer {
   NetworkError last_error = NetworkError::none;
   std::uint64_t rejected_items = 0;
   bool partial_warning = false;
+};
+
+void TransferFifo::push(Transfer* t) noexcept {
+  t->next = nullptr;
+  if (tail != nullptr) {
+    tail->next = t;
+  } else {
+    head = t;
+  }
+  tail = t;
+  ++size;
+}
+
+Transfer* TransferFifo::pop() noexcept {
+  Transfer* t = head;
+  if (t == nullptr) return nullptr;
+  head = t->next;
+  if (head == nullptr) tail = nullptr;
+  t->next = nullptr;
+  --size;
+  return t;
+}
+
+// A pooled curl easy handle and what it was last configured for: a handle that serves the
+// same destination snapshot again only gets the per-request options (body, size, private
+// pointers), not curl_easy_reset() and ~25 setopts.
+struct EasyHandle {
+  CURL* curl = nullptr;
+  std::shared_ptr<const DestSnapshot> configured_for;  // kept alive so the pointer is not reused
+  curl_slist* headers = nullptr;
+  long upload_buffer = 0;
+  bool base_set = false;  // options that never change (sender-wide) are set
+
+  EasyHandle() = default;
+  EasyHandle(const EasyHandle&) = delete;
+  EasyHandle& operator=(const EasyHandle&) = delete;
+  ~EasyHandle() {
+    if (curl != nullptr) curl_easy_cleanup(curl);
+  }
 };
 
 struct Queued {
@@ -198,6 +319,16 @@ void check_config(const SenderConfig& c) {
 
 }  // namespace
 
+// The sender thread's loop. Per iteration it does work proportional to what happened (requests
+// drained, attempts started or finished, timers due, destinations changed), never to the number
+// of destinations:
+//   - destinations added since the last look are appended to loop_dests_ (O(new)); updates and
+//     removals arrive as a list of ids (O(changed));
+//   - a destination with sendable work and a free slot sits in the ready list (intrusive FIFO);
+//     dispatch() starts one request per visit and puts it back at the tail, so one busy
+//     destination cannot starve the quiet ones;
+//   - retry timers (multimap, O(log n)) and Retry-After blocks (a min-heap of destinations)
+//     bring destinations back to the ready list when due.
 struct Sender::Impl {
   explicit Impl(SenderConfig config)
       : config_(std::move(config)),
@@ -215,11 +346,11 @@ struct Sender::Impl {
   // ThreadSanitizer on moodycamel's block reuse, which it cannot see is fenced.)
   moodycamel::ConcurrentQueue<Completion> completions_;
 
-  alignas(64) std::atomic<std::uint64_t> outstanding_{0};  // accepted, completion not popped
-  alignas(64) std::atomic<std::uint64_t> unfinished_{0};   // accepted, not completed
-  alignas(64) std::atomic<bool> sleeping_{false};          // sender thread in curl_multi_poll
-  std::atomic<bool> closed_{false};                        // try_send refuses
-  std::atomic<bool> stop_{false};                          // loop aborts all and exits
+  alignas(k_cache_line) std::atomic<std::uint64_t> outstanding_{0};  // accepted, completion not popped
+  alignas(k_cache_line) std::atomic<std::uint64_t> unfinished_{0};   // accepted, not completed
+  alignas(k_cache_line) std::atomic<bool> sleeping_{false};          // sender thread in curl_multi_poll
+  std::atomic<bool> closed_{false};                                  // try_send refuses
+  std::atomic<bool> stop_{false};                                    // loop aborts all and exits
   std::atomic<std::uint64_t> queue_full_{0};
   std::atomic<std::uint64_t> dest_version_{0};
 
@@ -229,18 +360,26 @@ struct Sender::Impl {
   bool shut_down_ = false;  // guarded by shutdown_mutex_
 
   mutable std::mutex dest_mutex_;
-  std::vector<std::unique_ptr<Dest>> dests_;  // index = id - 1; never shrinks
+  std::vector<std::unique_ptr<Dest>> dests_;  // index = id - 1; never shrinks; guarded
+  std::vector<std::uint32_t> changed_ids_;    // updated or removed since the loop's last look; guarded
 
   // ---- sender thread only -------------------------------------------------------------
-  std::vector<Dest*> loop_dests_;
+  std::vector<Dest*> loop_dests_;  // index = id - 1: the destinations the loop has seen
+  std::vector<std::uint32_t> loop_changed_;
   std::uint64_t loop_version_ = ~std::uint64_t{0};
-  std::vector<CURL*> easy_pool_;
+  Dest* ready_head_ = nullptr;  // destinations that may start a request, FIFO
+  Dest* ready_tail_ = nullptr;
+  std::vector<std::unique_ptr<EasyHandle>> easy_pool_;  // idle handles
+  std::size_t idle_bytes_ = 0;                          // idle_cost() summed over easy_pool_
   std::vector<std::unique_ptr<Transfer>> transfers_;
   std::vector<Transfer*> free_transfers_;
-  std::multimap<clock_type::time_point, Transfer*> timers_;
+  std::multimap<clock_type::time_point, Transfer*> timers_;  // retry timers
+  // Min-heap of (blocked_until, destination) for destinations with work held back by a
+  // Retry-After. Entries may be stale (blocked_until moved, destination removed): checked
+  // when they come due.
+  std::vector<std::pair<clock_type::time_point, Dest*>> block_timers_;
   std::mt19937_64 rng_;
   std::uint32_t in_flight_total_ = 0;
-  std::size_t rotate_ = 0;
 
   void wake() noexcept {
     if (multi_ != nullptr) curl_multi_wakeup(multi_);
@@ -298,6 +437,8 @@ struct Sender::Impl {
     t->snapshot.reset();
     t->dest = nullptr;
     t->easy = nullptr;
+    t->next = nullptr;
+    t->wait_prev = t->wait_next = nullptr;
     t->attempts = 0;
     t->has_timer = false;
     t->response.clear();
@@ -309,56 +450,108 @@ struct Sender::Impl {
   }
 
   // ---- destinations -------------------------------------------------------------------
+  // O(destinations added + ids changed since the last call).
   void refresh_destinations() {
     const std::uint64_t version = dest_version_.load(std::memory_order_acquire);
     if (version == loop_version_) return;
     {
       std::lock_guard<std::mutex> lock(dest_mutex_);
-      loop_dests_.clear();
-      for (auto& d : dests_) {
+      for (std::size_t i = loop_dests_.size(); i < dests_.size(); ++i) {
+        Dest* d = dests_[i].get();
         d->loop_snapshot = d->snapshot;
-        loop_dests_.push_back(d.get());
+        loop_dests_.push_back(d);
+      }
+      loop_changed_.swap(changed_ids_);  // both keep their capacity
+      for (const std::uint32_t id : loop_changed_) {
+        Dest* d = loop_dests_[id - 1];
+        d->loop_snapshot = d->snapshot;
       }
     }
     loop_version_ = version;
-    for (Dest* d : loop_dests_) {
-      if (d->removed.load(std::memory_order_acquire) && !d->removal_handled) {
-        d->removal_handled = true;
-        drop_waiting(d, SendOutcome::destination_removed);
+    for (const std::uint32_t id : loop_changed_) {
+      Dest* d = loop_dests_[id - 1];
+      if (d->removed.load(std::memory_order_acquire)) {
+        if (!d->removal_handled) {
+          d->removal_handled = true;
+          drop_waiting(d, SendOutcome::destination_removed);
+        }
+      } else {
+        mark_ready(d);  // max_in_flight may have grown
       }
     }
+    loop_changed_.clear();
+  }
+
+  // Puts `d` at the tail of the ready list if it has work and a free slot. O(1).
+  void mark_ready(Dest* d) noexcept {
+    if (d->in_ready || !d->has_work() || !d->loop_snapshot || d->in_flight >= d->loop_snapshot->max_in_flight) {
+      return;
+    }
+    d->in_ready = true;
+    d->ready_next = nullptr;
+    if (ready_tail_ != nullptr) {
+      ready_tail_->ready_next = d;
+    } else {
+      ready_head_ = d;
+    }
+    ready_tail_ = d;
+  }
+
+  Dest* pop_ready() noexcept {
+    Dest* d = ready_head_;
+    ready_head_ = d->ready_next;
+    if (ready_head_ == nullptr) ready_tail_ = nullptr;
+    d->ready_next = nullptr;
+    d->in_ready = false;
+    return d;
+  }
+
+  void arm_block_timer(Dest* d) {
+    if (d->block_timer_armed) return;
+    d->block_timer_armed = true;
+    block_timers_.emplace_back(d->blocked_until, d);
+    std::push_heap(block_timers_.begin(), block_timers_.end(), std::greater<>());
+  }
+
+  void link_waiting(Transfer* t) noexcept {
+    Dest* d = t->dest;
+    t->wait_prev = nullptr;
+    t->wait_next = d->waiting;
+    if (d->waiting != nullptr) d->waiting->wait_prev = t;
+    d->waiting = t;
+    ++d->waiting_count;
+  }
+
+  void unlink_waiting(Transfer* t) noexcept {
+    Dest* d = t->dest;
+    if (t->wait_prev != nullptr) {
+      t->wait_prev->wait_next = t->wait_next;
+    } else {
+      d->waiting = t->wait_next;
+    }
+    if (t->wait_next != nullptr) t->wait_next->wait_prev = t->wait_prev;
+    t->wait_prev = t->wait_next = nullptr;
+    --d->waiting_count;
   }
 
   // Completes every queued, ready and timer-waiting request of `d` with `outcome`.
+  // O(requests of d).
   void drop_waiting(Dest* d, SendOutcome outcome) {
-    while (!d->queued.empty()) {
-      Transfer* t = d->queued.front();
-      d->queued.pop_front();
+    while (Transfer* t = d->queued.pop()) complete(t, outcome);
+    while (Transfer* t = d->ready_retries.pop()) complete(t, outcome);
+    while (Transfer* t = d->waiting) {
+      unlink_waiting(t);
+      timers_.erase(t->timer);
+      t->has_timer = false;
       complete(t, outcome);
-    }
-    while (!d->ready_retries.empty()) {
-      Transfer* t = d->ready_retries.front();
-      d->ready_retries.pop_front();
-      complete(t, outcome);
-    }
-    for (auto it = timers_.begin(); it != timers_.end();) {
-      if (it->second->dest == d) {
-        Transfer* t = it->second;
-        it = timers_.erase(it);
-        t->has_timer = false;
-        --d->waiting;
-        complete(t, outcome);
-      } else {
-        ++it;
-      }
     }
     update_gauges(d);
   }
 
   static void update_gauges(Dest* d) noexcept {
-    d->counters.queued.set(d->queued.size());
+    d->counters.queued.set(d->queued.size);
     d->counters.in_flight.set(d->in_flight);
-    d->counters.waiting_for_retry.set(d->waiting + d->ready_retries.size());
+    d->counters.waiting_for_retry.set(d->waiting_count + d->ready_retries.size);
   }
 
   // ---- intake -------------------------------------------------------------------------
@@ -371,31 +564,35 @@ struct Sender::Impl {
     }
   }
 
-  void route(const Queued& q) {
+  [[nodiscard]] Dest* loop_dest(std::uint32_t id) const noexcept {
+    return (id >= 1 && id <= loop_dests_.size()) ? loop_dests_[id - 1] : nullptr;
+  }
+
+  // Queues the request on its destination, or completes it (destination_removed). Returns the
+  // destination it was queued on, or nullptr.
+  Dest* route(const Queued& q) {
     Transfer* t = acquire();
     t->request = q.request;
     t->accepted_ns = q.accepted_ns;
     t->max_response = config_.max_response_bytes;
     const std::uint32_t id = q.request.destination;
-    Dest* d = (id >= 1 && id <= loop_dests_.size()) ? loop_dests_[id - 1] : nullptr;
+    Dest* d = loop_dest(id);
     if (d == nullptr) {
-      // The destination may have been added after our last refresh.
-      loop_version_ = ~std::uint64_t{0};
-      refresh_destinations();
-      d = (id >= 1 && id <= loop_dests_.size()) ? loop_dests_[id - 1] : nullptr;
+      refresh_destinations();  // the destination may have been added after our last look
+      d = loop_dest(id);
+    }
+    if (d != nullptr) {
+      t->dest = d;
+      d->counters.requests.add();
     }
     if (d == nullptr || d->removed.load(std::memory_order_acquire)) {
-      if (d != nullptr) {
-        t->dest = d;
-        d->counters.requests.add();
-      }
       complete(t, SendOutcome::destination_removed);
-      return;
+      return nullptr;
     }
-    t->dest = d;
-    d->counters.requests.add();
-    d->queued.push_back(t);
+    d->queued.push(t);
     update_gauges(d);
+    mark_ready(d);
+    return d;
   }
 
   void promote_due_timers(clock_type::time_point now) {
@@ -403,46 +600,123 @@ struct Sender::Impl {
       Transfer* t = timers_.begin()->second;
       timers_.erase(timers_.begin());
       t->has_timer = false;
-      --t->dest->waiting;
-      t->dest->ready_retries.push_back(t);
-      update_gauges(t->dest);
+      unlink_waiting(t);
+      Dest* d = t->dest;
+      d->ready_retries.push(t);
+      update_gauges(d);
+      mark_ready(d);
+    }
+    while (!block_timers_.empty() && block_timers_.front().first <= now) {
+      Dest* d = block_timers_.front().second;
+      std::pop_heap(block_timers_.begin(), block_timers_.end(), std::greater<>());
+      block_timers_.pop_back();
+      d->block_timer_armed = false;
+      if (d->blocked_until > now) {
+        arm_block_timer(d);  // extended by a later Retry-After
+      } else {
+        mark_ready(d);
+      }
     }
   }
 
   // ---- dispatch -----------------------------------------------------------------------
-  [[nodiscard]] bool can_send(const Dest* d, clock_type::time_point now) const noexcept {
-    return in_flight_total_ < config_.max_in_flight_total && d->loop_snapshot &&
-           d->in_flight < d->loop_snapshot->max_in_flight && now >= d->blocked_until;
-  }
-
+  // Starts requests from the ready list, one per destination per turn, until the list is
+  // empty or max_in_flight_total is reached (then the head stays: it goes first next time).
+  // O(requests started + stale entries popped).
   void dispatch(clock_type::time_point now) {
-    const std::size_t n = loop_dests_.size();
-    if (n == 0) return;
-    // Round-robin start so that the total cap does not always favour low ids.
-    rotate_ = (rotate_ + 1) % n;
-    for (std::size_t k = 0; k < n && in_flight_total_ < config_.max_in_flight_total; ++k) {
-      Dest* d = loop_dests_[(rotate_ + k) % n];
-      if (d->removed.load(std::memory_order_relaxed)) continue;
-      bool changed = false;
-      while (can_send(d, now) && (!d->ready_retries.empty() || !d->queued.empty())) {
-        std::deque<Transfer*>& from = d->ready_retries.empty() ? d->queued : d->ready_retries;
-        Transfer* t = from.front();
-        from.pop_front();
-        start_attempt(t, now);
-        changed = true;
+    while (ready_head_ != nullptr && in_flight_total_ < config_.max_in_flight_total) {
+      Dest* d = pop_ready();
+      if (d->removed.load(std::memory_order_relaxed) || !d->has_work() || !d->loop_snapshot ||
+          d->in_flight >= d->loop_snapshot->max_in_flight) {
+        continue;  // a finishing attempt or new work puts it back
       }
-      if (changed) update_gauges(d);
+      if (now < d->blocked_until) {
+        arm_block_timer(d);
+        continue;
+      }
+      Transfer* t = d->ready_retries.empty() ? d->queued.pop() : d->ready_retries.pop();
+      start_attempt(t, now);
+      update_gauges(d);
+      mark_ready(d);
     }
   }
 
-  CURL* take_easy() {
+  EasyHandle* take_easy() {
     if (!easy_pool_.empty()) {
-      CURL* e = easy_pool_.back();
+      EasyHandle* e = easy_pool_.back().release();
       easy_pool_.pop_back();
-      curl_easy_reset(e);
+      idle_bytes_ -= idle_cost(*e);
       return e;
     }
-    return curl_easy_init();
+    CURL* curl = curl_easy_init();
+    if (curl == nullptr) return nullptr;
+    auto* e = new (std::nothrow) EasyHandle;
+    if (e == nullptr) {
+      curl_easy_cleanup(curl);
+      return nullptr;
+    }
+    e->curl = curl;
+    return e;
+  }
+
+  static void destroy_easy(EasyHandle* e) noexcept { delete e; }
+
+  // Sets the options that are the same for every request of this sender.
+  void set_base_options(CURL* e) const noexcept {
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, config_.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     config_.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
+                                   : static_cast<long>(CURL_HTTP_VERSION_1_1));
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+  }
+
+  // Configures a pooled handle for `s` and `headers`, touching only what differs from the
+  // handle's last use.
+  void configure(EasyHandle& h, const std::shared_ptr<const DestSnapshot>& snap, curl_slist* headers) {
+    const DestSnapshot& s = *snap;
+    if (h.configured_for != snap) {
+      const DestSnapshot* old = h.configured_for.get();
+      // CAINFO/CAPATH cannot be unset to curl's built-in defaults one by one: start afresh.
+      if (old != nullptr && (old->ca_file != s.ca_file || old->ca_path != s.ca_path)) {
+        curl_easy_reset(h.curl);
+        h.base_set = false;
+        h.headers = nullptr;
+        h.upload_buffer = 0;
+      }
+      if (!h.base_set) {
+        set_base_options(h.curl);
+        h.base_set = true;
+      }
+      curl_easy_setopt(h.curl, CURLOPT_URL, s.url.c_str());
+      curl_easy_setopt(h.curl, CURLOPT_TIMEOUT_MS, s.timeout_ms);
+      // Over TLS, ALPN tells at handshake whether the connection multiplexes: wait for it
+      // rather than open one connection per request. Over cleartext HTTP/1.1 curl would only
+      // learn it from the first response, so new transfers would stall behind it.
+      curl_easy_setopt(h.curl, CURLOPT_PIPEWAIT, (s.https && config_.http2) ? 1L : 0L);
+      curl_easy_setopt(h.curl, CURLOPT_SSL_VERIFYPEER, s.insecure ? 0L : 1L);
+      curl_easy_setopt(h.curl, CURLOPT_SSL_VERIFYHOST, s.insecure ? 0L : 2L);
+      if (!s.ca_file.empty()) curl_easy_setopt(h.curl, CURLOPT_CAINFO, s.ca_file.c_str());
+      if (!s.ca_path.empty()) curl_easy_setopt(h.curl, CURLOPT_CAPATH, s.ca_path.c_str());
+      h.configured_for = snap;
+    }
+    if (h.headers != headers) {
+      curl_easy_setopt(h.curl, CURLOPT_HTTPHEADER, headers);
+      h.headers = headers;
+    }
+  }
+
+  // The header list for `encoding`, built on first use. nullptr when out of memory.
+  static curl_slist* headers_for(const DestSnapshot& s, std::string_view encoding) noexcept {
+    const std::size_t i = encoding_index(encoding);
+    if (!s.headers[i]) s.headers[i].reset(build_headers(s.header_lines, k_encoding_names[i]));
+    return s.headers[i].get();
   }
 
   void start_attempt(Transfer* t, clock_type::time_point now) {
@@ -455,51 +729,31 @@ struct Sender::Impl {
     d->counters.attempts.add();
     if (t->attempts > 1) d->counters.retried.add();
 
-    CURL* e = take_easy();
-    if (e == nullptr) {
+    curl_slist* headers = headers_for(s, t->request.content_encoding);
+    EasyHandle* h = headers != nullptr ? take_easy() : nullptr;
+    if (h == nullptr) {
       t->last_error = NetworkError::other;
       complete(t, SendOutcome::network_error_final);
       return;
     }
-    t->easy = e;
-    const std::string_view enc = t->request.content_encoding;
-    curl_slist* headers = (enc == "gzip")   ? s.headers_gzip.get()
-                          : (enc == "zstd") ? s.headers_zstd.get()
-                                            : s.headers_plain.get();
-    curl_easy_setopt(e, CURLOPT_URL, s.url.c_str());
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    configure(*h, t->snapshot, headers);
+    CURL* e = h->curl;
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request.body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->request.size));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, config_.user_agent.c_str());
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(config_.connect_timeout.count()));
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     config_.http2 ? static_cast<long>(CURL_HTTP_VERSION_2TLS)
-                                   : static_cast<long>(CURL_HTTP_VERSION_1_1));
-    // Over TLS, ALPN tells at handshake whether the connection multiplexes: wait for it
-    // rather than open one connection per request. Over cleartext HTTP/1.1 curl would only
-    // learn it from the first response, so new transfers would stall behind it.
-    if (s.https && config_.http2) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     // Batches are hundreds of KiB: move them in writes as large as the body (up to curl's
     // 2 MiB maximum) instead of 64 KiB: a tenth of the send() calls, and on loopback 2.5x less
     // sender CPU per span (tracecast-bench-e2e single-none: 1,380 -> 540 ns). The buffer lives
     // with its easy handle; park() bounds how many idle handles keep one.
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, upload_buffer_size(t->request.size));
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+    const long upload = upload_buffer_size(t->request.size);
+    if (h->upload_buffer != upload) {
+      curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, upload);
+      h->upload_buffer = upload;
+    }
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, s.insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, s.insecure ? 0L : 2L);
-    if (!s.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, s.ca_file.c_str());
-    if (!s.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, s.ca_path.c_str());
+    t->easy = h;
     if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
-      park(e);
+      park(h);
       t->easy = nullptr;
       t->last_error = NetworkError::other;
       complete(t, SendOutcome::network_error_final);
@@ -516,16 +770,28 @@ struct Sender::Impl {
     return static_cast<long>(std::clamp(body, k_min, k_max));
   }
 
-  // Back to the idle pool, which keeps at most k_idle_handles: an idle handle keeps curl's
-  // upload buffer (up to 2 MiB), so more are cleaned up (connections live in the multi
-  // handle's cache, not in the easy handle, so none is lost).
-  void park(CURL* e) {
+  // What an idle handle holds: curl's upload buffer (64 KiB .. 2 MiB, see above), its 16 KiB
+  // receive buffer and a few KiB of state.
+  static std::size_t idle_cost(const EasyHandle& e) noexcept {
+    return static_cast<std::size_t>(e.upload_buffer) + 24 * 1024;
+  }
+
+  // Back to the idle pool. It keeps k_idle_handles whatever their size, and more while the
+  // idle handles hold under k_idle_bytes (with 64 KiB buffers: ~90 handles): a handle
+  // destroyed here is created again (curl_easy_init, buffers, every option) as soon as the
+  // next requests start, which was half of all attempts on loopback with 64 in flight and
+  // cost ~3 us each. Connections live in the multi handle's cache, not in the easy handle,
+  // so cleaning a handle up loses none.
+  void park(EasyHandle* e) {
     constexpr std::size_t k_idle_handles = 16;
-    if (easy_pool_.size() >= k_idle_handles) {
-      curl_easy_cleanup(e);
+    constexpr std::size_t k_idle_bytes = 8U << 20;
+    const std::size_t cost = idle_cost(*e);
+    if (easy_pool_.size() >= k_idle_handles && idle_bytes_ + cost > k_idle_bytes) {
+      destroy_easy(e);
       return;
     }
-    easy_pool_.push_back(e);
+    easy_pool_.emplace_back(e);
+    idle_bytes_ += cost;
   }
 
   // ---- results ------------------------------------------------------------------------
@@ -539,8 +805,11 @@ struct Sender::Impl {
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
     curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(multi_, e);
-    park(e);
-    if (t == nullptr) return;
+    if (t == nullptr) {
+      curl_easy_cleanup(e);  // not ours to pool: never happens
+      return;
+    }
+    park(t->easy);
     t->easy = nullptr;
     Dest* d = t->dest;
     --d->in_flight;
@@ -552,7 +821,7 @@ struct Sender::Impl {
     if (code == CURLE_OK) {
       t->last_status = static_cast<int>(status);
       t->last_error = NetworkError::none;
-      if (status > 0 && static_cast<std::size_t>(status) < k_status_slots) k.by_status[static_cast<std::size_t>(status)].add();
+      if (status > 0) k.by_status.add(static_cast<int>(status));
       if (status >= 200 && status < 300) {
         const detail::PartialSuccess partial = detail::parse_partial_success(t->response);
         t->rejected_items = partial.rejected;
@@ -576,6 +845,7 @@ struct Sender::Impl {
       }
     }
     update_gauges(d);
+    mark_ready(d);  // a slot is free
   }
 
   void schedule_retry(Transfer* t, clock_type::time_point now, curl_off_t retry_after_s, bool throttle,
@@ -601,7 +871,7 @@ struct Sender::Impl {
     if (throttle && at > d->blocked_until) d->blocked_until = at;
     t->timer = timers_.emplace(at, t);
     t->has_timer = true;
-    ++d->waiting;
+    link_waiting(t);
   }
 
   std::size_t read_results(clock_type::time_point now) {
@@ -615,51 +885,53 @@ struct Sender::Impl {
     return finished;
   }
 
-  // Milliseconds curl_multi_poll may sleep: until the next retry timer or the end of a
-  // destination's backoff that has work waiting; curl shortens it for its own timers.
+  // Milliseconds curl_multi_poll may sleep: 0 when a destination can start a request, else
+  // until the next retry timer or Retry-After block ends (curl shortens it for its own
+  // timers). O(1).
   [[nodiscard]] int poll_timeout_ms(clock_type::time_point now) const noexcept {
+    if (ready_head_ != nullptr && in_flight_total_ < config_.max_in_flight_total) return 0;
     clock_type::time_point next = now + std::chrono::seconds(1);
     if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
-    for (const Dest* d : loop_dests_) {
-      if (d->queued.empty() && d->ready_retries.empty()) continue;
-      if (d->blocked_until > now) {
-        next = std::min(next, d->blocked_until);
-      } else if (d->loop_snapshot && d->in_flight < d->loop_snapshot->max_in_flight &&
-                 in_flight_total_ < config_.max_in_flight_total) {
-        return 0;  // sendable work: a new slot opened
-      }
-    }
+    if (!block_timers_.empty()) next = std::min(next, block_timers_.front().first);
     if (next <= now) return 0;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
     return static_cast<int>(std::min<std::int64_t>(ms, 1000));
   }
 
+  // Aborts everything: O(transfers), which queue_capacity bounds, never O(destinations).
   void abort_everything() {
     // In flight: remove from curl and abort.
-    std::vector<CURL*> handles;
+    std::vector<Transfer*> in_flight;
+    std::vector<Dest*> holding;
     for (auto& owned : transfers_) {
-      if (owned->easy != nullptr) handles.push_back(owned->easy);
+      Transfer* t = owned.get();
+      if (t->easy != nullptr) {
+        in_flight.push_back(t);
+      } else if (t->dest != nullptr && !t->dest->abort_mark) {
+        t->dest->abort_mark = true;  // queued, ready or waiting for a retry
+        holding.push_back(t->dest);
+      }
     }
-    for (CURL* e : handles) {
-      Transfer* t = nullptr;
-      curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-      curl_multi_remove_handle(multi_, e);
-      park(e);
-      if (t == nullptr) continue;
+    for (Transfer* t : in_flight) {
+      EasyHandle* h = t->easy;
+      curl_multi_remove_handle(multi_, h->curl);
+      park(h);
       t->easy = nullptr;
       --t->dest->in_flight;
       --in_flight_total_;
       complete(t, SendOutcome::aborted);
     }
-    for (Dest* d : loop_dests_) drop_waiting(d, SendOutcome::aborted);
+    for (Dest* d : holding) {
+      d->abort_mark = false;
+      drop_waiting(d, SendOutcome::aborted);
+    }
     // Requests still in the queue (routed, then aborted).
     std::array<Queued, k_drain_chunk> chunk;
     for (;;) {
       const std::size_t n = requests_.try_dequeue_bulk(chunk.begin(), chunk.size());
       for (std::size_t i = 0; i < n; ++i) {
-        route(chunk[i]);
+        if (Dest* d = route(chunk[i])) drop_waiting(d, SendOutcome::aborted);
       }
-      for (Dest* d : loop_dests_) drop_waiting(d, SendOutcome::aborted);
       if (n == 0) break;
     }
   }
@@ -677,10 +949,12 @@ struct Sender::Impl {
       dispatch(now);
       int running = 0;
       curl_multi_perform(multi_, &running);
-      // A transfer that finished inside this perform frees a slot and has a result to
-      // report: go round again without sleeping (curl_multi_poll would not wake for it).
-      const std::size_t finished = read_results(clock_type::now());
-      int timeout = finished > 0 ? 0 : poll_timeout_ms(clock_type::now());
+      // A transfer that finished inside this perform frees a slot: its destination goes back
+      // to the ready list if it has work, and poll_timeout_ms() then says 0 (go round without
+      // sleeping). Nothing to send: sleep, even right after completions.
+      now = clock_type::now();
+      read_results(now);
+      int timeout = poll_timeout_ms(now);
       // Dekker-style handshake with try_send(): announce the sleep, then look at the queue
       // once more; a producer that enqueued after our look sees sleeping_ and wakes us.
       sleeping_.store(true, std::memory_order_seq_cst);
@@ -716,7 +990,7 @@ Sender::Sender(SenderConfig config) {
 
 Sender::~Sender() {
   shutdown(std::chrono::steady_clock::now());
-  for (CURL* e : impl_->easy_pool_) curl_easy_cleanup(e);
+  impl_->easy_pool_.clear();
   curl_multi_cleanup(impl_->multi_);
 }
 
@@ -748,6 +1022,7 @@ std::vector<ValidationIssue> Sender::update_destination(std::uint32_t id, const 
       return issues;
     }
     impl_->dests_[id - 1]->snapshot = std::move(snapshot);
+    impl_->changed_ids_.push_back(id);
   }
   impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
   impl_->wake();
@@ -758,7 +1033,9 @@ void Sender::remove_destination(std::uint32_t id) {
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
     if (id == 0 || id > impl_->dests_.size()) return;
-    impl_->dests_[id - 1]->removed.store(true, std::memory_order_release);
+    Dest& d = *impl_->dests_[id - 1];
+    if (d.removed.exchange(true, std::memory_order_acq_rel)) return;  // removed before
+    impl_->changed_ids_.push_back(id);
   }
   impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
   impl_->wake();
@@ -839,6 +1116,7 @@ SenderStats Sender::stats() const {
   out.queue_full = impl_->queue_full_.load(std::memory_order_relaxed);
   std::map<int, std::uint64_t> total_status;
   std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
+  out.destinations.reserve(impl_->dests_.size());
   for (const auto& d : impl_->dests_) {
     DestinationStats s;
     s.id = d->id;
@@ -860,12 +1138,12 @@ SenderStats Sender::stats() const {
     s.queued = k.queued.get();
     s.in_flight = k.in_flight.get();
     s.waiting_for_retry = k.waiting_for_retry.get();
-    for (std::size_t code = 0; code < k_status_slots; ++code) {
-      const std::uint64_t n = k.by_status[code].get();
-      if (n == 0) continue;
-      s.responses_by_status.emplace_back(static_cast<int>(code), n);
-      total_status[static_cast<int>(code)] += n;
-    }
+    k.by_status.for_each([&s, &total_status](int code, std::uint64_t n) {
+      s.responses_by_status.emplace_back(code, n);
+      total_status[code] += n;
+    });
+    std::sort(s.responses_by_status.begin(), s.responses_by_status.end());
+    s.responses_other_status = k.by_status.other.get();
     for (std::size_t i = 0; i < k_network_error_slots; ++i) {
       s.network_errors[i] = k.by_network_error[i].get();
       out.total.network_errors[i] += s.network_errors[i];
@@ -887,6 +1165,7 @@ SenderStats Sender::stats() const {
     t.queued += s.queued;
     t.in_flight += s.in_flight;
     t.waiting_for_retry += s.waiting_for_retry;
+    t.responses_other_status += s.responses_other_status;
     out.destinations.push_back(std::move(s));
   }
   out.total.responses_by_status.assign(total_status.begin(), total_status.end());

@@ -42,6 +42,19 @@ struct RetryPolicy {
 
 // One config struct for the sender. Checked once by the constructor (std::invalid_argument).
 struct SenderConfig {
+  // How many requests run at once, three caps, all enforced by the sender thread:
+  //   - per destination: DestinationConfig::max_in_flight (default 4);
+  //   - per host (scheme + host + port, shared by every destination on it, e.g. the tenants
+  //     of one regional Grafana gateway): max_connections_per_host connections;
+  //   - in total: max_in_flight_total requests.
+  // Over HTTP/2 (TLS + ALPN, the normal case for a cloud endpoint) requests of all the
+  // destinations on one host multiplex as streams over few connections (curl's default of
+  // 100 concurrent streams per connection, CURLMOPT_MAX_CONCURRENT_STREAMS), so the host cap
+  // limits connections, not requests. Over HTTP/1.1 each request needs its own connection:
+  // the host cap is then the limit of requests in flight to that host, and behind a slow
+  // host (2 s per answer) 64 connections still allow 32 requests/s where 8 allowed 4. A
+  // request that finds its host at the cap waits inside curl (it counts as in flight).
+  //
   // Requests in flight over all destinations. Range 1 .. 65536.
   std::uint32_t max_in_flight_total = 256;
   // TCP + TLS connect timeout per attempt. Range 1 ms .. 10 min.
@@ -57,8 +70,11 @@ struct SenderConfig {
   // otherwise; requests multiplex over one connection per host on HTTP/2.
   bool http2 = true;
   std::string user_agent = "tracecast/0.1";
-  // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS). 0 = unlimited. Range 0 .. 1024.
-  std::size_t max_connections_per_host = 8;
+  // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS), shared by every destination on that
+  // host; max_in_flight_total bounds it as well. 0 = unlimited. Range 0 .. 1024. Default 64:
+  // enough HTTP/1.1 connections that many tenants behind one slow host are not serialised,
+  // few enough not to look like a flood to one server (see the model above).
+  std::size_t max_connections_per_host = 64;
   // Response bytes kept to look for partialSuccess; the rest is discarded. Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
@@ -134,7 +150,11 @@ struct DestinationStats {
   std::uint64_t waiting_for_retry = 0;  // gauge: failed once, holding its buffer until retried
   // Responses by HTTP status of every attempt that got one (retryable ones included),
   // ascending by status; and attempts that failed without a response, by NetworkError.
+  // Each destination keeps the first 8 distinct statuses it sees; responses with any further
+  // status are counted in responses_other_status instead (in the total: the sum over
+  // destinations, while responses_by_status of the total merges the destinations' pairs).
   std::vector<std::pair<int, std::uint64_t>> responses_by_status;
+  std::uint64_t responses_other_status = 0;
   std::array<std::uint64_t, 7> network_errors{};  // index: NetworkError
 };
 

@@ -91,6 +91,7 @@ struct alignas(64) Destination {
   Fifo<std::uint32_t> unsent;             // sealed bodies the sender could not take yet
   bool in_unsent_list = false;
   bool removed = false;
+  bool adapted = false;                   // its linger has been adapted once
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
   DestinationCounters counters;           // submitted / in_flight are the fields above
 
@@ -370,10 +371,13 @@ struct Pipeline::Impl {
     if (cause != SealCause::forced) {
       d.linger = detail::next_linger(elapsed, spans_seen, std::min(config.batch.target_spans, config.batch.max_spans),
                                      config.batch.linger, config.batch.max_linger);
-      // Up to 1/8 shorter at random: destinations that started together (a bulk add, a
-      // restart) drift apart instead of sealing as one herd every max_linger.
-      d.linger -= std::chrono::milliseconds(static_cast<std::int64_t>(ids.next() % (d.linger.count() / 8 + 1)));
+      // Destinations added together (a bulk add, a restart) would otherwise seal as one herd
+      // every max_linger: the first adapted linger is drawn anywhere in [linger, next], which
+      // spreads their phases at once; later ones are up to 1/8 shorter at random.
+      const std::int64_t spread = d.adapted ? d.linger.count() / 8 : d.linger.count() - config.batch.linger.count();
+      d.linger -= std::chrono::milliseconds(static_cast<std::int64_t>(ids.next() % static_cast<std::uint64_t>(spread + 1)));
       d.linger = std::max(d.linger, config.batch.linger);
+      d.adapted = true;
     }
   }
 

@@ -1041,7 +1041,7 @@ void Sender::remove_destination(std::uint32_t id) {
   impl_->wake();
 }
 
-bool Sender::try_send(const SendRequest& request) noexcept {
+bool Sender::try_send(const SendRequest& request, SendWake wake_when) noexcept {
   Impl& s = *impl_;
   if (request.body == nullptr && request.size > 0) {
     s.queue_full_.fetch_add(1, std::memory_order_relaxed);
@@ -1065,12 +1065,17 @@ bool Sender::try_send(const SendRequest& request) noexcept {
     s.queue_full_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  // Pairs with the fence in run(): the enqueue above is ordered before reading sleeping_.
+  if (wake_when == SendWake::now) wake();
+  return true;
+}
+
+void Sender::wake() noexcept {
+  Impl& s = *impl_;
+  // Pairs with the fence in run(): the caller's enqueues are ordered before reading sleeping_.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (s.sleeping_.load(std::memory_order_relaxed) && s.sleeping_.exchange(false, std::memory_order_acq_rel)) {
     curl_multi_wakeup(s.multi_);
   }
-  return true;
 }
 
 std::size_t Sender::poll_completions(Completion* out, std::size_t max_items) noexcept {

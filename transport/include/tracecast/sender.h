@@ -195,7 +195,14 @@ class Sender {
   // (counted in stats().queue_full); the caller keeps its buffer. A request to an unknown or
   // removed id is accepted and completes as destination_removed.
   // Thread-safe (up to max_producers concurrent producer threads).
-  [[nodiscard]] bool try_send(const SendRequest& request) noexcept;
+  // wake = SendWake::now wakes the sender thread if it sleeps (a syscall, ~2-3 us);
+  // SendWake::later leaves that to a later wake() (or to the sender's own timeout, <= 1 s):
+  // a caller handing over many bodies in a row wakes it once.
+  enum class SendWake : std::uint8_t { now, later };
+  [[nodiscard]] bool try_send(const SendRequest& request, SendWake wake = SendWake::now) noexcept;
+  // Wakes the sender thread if it sleeps, so requests handed over with SendWake::later
+  // start. Never blocks or allocates. Thread-safe.
+  void wake() noexcept;
 
   // Pops up to `max_items` completions into `out`. Returns how many. Never blocks, never
   // allocates. Single consumer: call from one thread at a time.

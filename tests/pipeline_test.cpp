@@ -733,7 +733,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   constexpr int k_accounts = 500;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> accepted{0};
-  std::vector<std::thread> producers;  // ~5,000 requests/s each: what the sink takes in a sanitizer build
+  std::vector<std::thread> producers;  // <= 2,000 requests/s each: what the sink takes in a TSan build
   for (int t = 0; t < 2; ++t) {
     producers.emplace_back([&, t] {
       workload::Generator gen({false, 0.0, static_cast<std::uint64_t>(30 + t)});
@@ -744,14 +744,14 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
         LlmRequest r = gen.next();
         r.account = accounts[(i += 7) % accounts.size()];
         if (p.submit(r) == submit_result::ok) accepted.fetch_add(1, std::memory_order_relaxed);
-        if (i % 5 == 0) std::this_thread::sleep_for(1ms);
+        if (i % 2 == 0) std::this_thread::sleep_for(1ms);
       }
     });
   }
   std::vector<std::uint32_t> live;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> removed;  // id, submitted right after removal
   std::uint64_t seq = 0;
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < 4; ++round) {
     std::vector<std::pair<std::string, PipelineDestination>> batch;
     for (int k = 0; k < 300; ++k, ++seq) {
       batch.emplace_back("acct_" + std::to_string(seq % k_accounts), to_sink(sink, "d" + std::to_string(seq)));
@@ -766,7 +766,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
       changed.privacy_mode = (k % 2) == 0;
       ASSERT_TRUE(p.update_destination(live[k], changed).empty());
     }
-    for (std::size_t k = 0; k < 100 && !live.empty(); ++k) {
+    for (std::size_t k = 0; k < 60 && !live.empty(); ++k) {
       const std::uint32_t id = live[(k * 13) % live.size()];
       if (!p.remove_destination(id)) continue;
       live.erase(std::find(live.begin(), live.end(), id));
@@ -778,6 +778,9 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   std::this_thread::sleep_for(100ms);
   stop = true;
   for (auto& t : producers) t.join();
+  // Everything batched, by live and removed destinations alike, is delivered.
+  const DrainResult flushed = p.flush(Clock::now() + 120s);
+  EXPECT_TRUE(flushed.complete) << flushed.in_flight << " spans still in flight";
   const DrainResult done = p.shutdown(Clock::now() + 30s);
   EXPECT_TRUE(done.complete);
   expect_balanced(done.stats);
@@ -787,7 +790,10 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
     const auto& d = dest(done.stats, id);
     EXPECT_TRUE(d.removed) << d.name;
     EXPECT_EQ(d.submitted, submitted_then) << d.name << " took spans after its removal";
-    EXPECT_EQ(d.dropped_total(), 0u) << d.name << ": what it batched before removal is still sent";
+    EXPECT_EQ(d.dropped_total(), 0u) << d.name << ": what it batched before removal is still sent (removed "
+                                     << d.dropped_by(DropReason::removed) << ", shutdown "
+                                     << d.dropped_by(DropReason::shutdown) << ", backpressure "
+                                     << d.dropped_by(DropReason::backpressure) << ")";
   }
   for (std::uint32_t id : live) {
     const auto& d = dest(done.stats, id);

@@ -91,7 +91,6 @@ struct alignas(64) Destination {
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
-  std::string account;
   Clock::time_point batch_started{};
   std::chrono::milliseconds linger{0};    // adapts between batch.linger and batch.max_linger
   std::uint64_t generation = 0;           // bumps at every seal; stale linger entries skip
@@ -627,7 +626,6 @@ struct Pipeline::Impl {
                                                 const PipelineDestination& p) const {
     auto d = std::make_unique<Destination>();
     d->id = id;
-    d->account = std::string(account);
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
     d->codec = codec_of(p);
@@ -637,24 +635,24 @@ struct Pipeline::Impl {
     d->linger = config.batch.linger;
     d->counters.id = id;
     d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
-    d->counters.account = d->account;
+    d->counters.account = std::string(account);
     return d;
   }
 
   // Worker: takes ownership and starts routing to them.
   void install(std::vector<std::unique_ptr<Destination>>& added) {
     destinations.reserve(destinations.size() + added.size());
-    by_id.reserve(by_id.size() + added.size());
     for (auto& d : added) {
-      routes.add(d->account, d.get());
-      by_id.emplace(d->id, d.get());
+      routes.add(d->counters.account, d.get());
+      if (d->id >= by_id.size()) by_id.resize(std::max<std::size_t>(d->id + 1, by_id.size() * 2), nullptr);
+      by_id[d->id] = d.get();
       destinations.push_back(std::move(d));
     }
   }
 
   Destination* find(std::uint32_t id) const noexcept {
-    const auto it = by_id.find(id);
-    return it == by_id.end() || it->second->removing ? nullptr : it->second;
+    Destination* d = id < by_id.size() ? by_id[id] : nullptr;
+    return d == nullptr || d->removing ? nullptr : d;
   }
 
   // --- state --------------------------------------------------------------------------------
@@ -676,7 +674,7 @@ struct Pipeline::Impl {
   bool handed_over = false;        // bodies given to the sender since its last wake
 
   std::vector<std::unique_ptr<Destination>> destinations;  // every one ever added, in order
-  std::unordered_map<std::uint32_t, Destination*> by_id;
+  std::vector<Destination*> by_id;  // index: id (the sender's ids count up from 1, never reused)
   detail::RouteTable<Destination> routes;
   std::vector<Destination*> targets;       // route()'s scratch
   std::vector<Destination*> open;          // destinations with an open batch
@@ -784,7 +782,7 @@ bool Pipeline::remove_destination(std::uint32_t id) {
     impl->seal(*d, Clock::now(), Impl::SealCause::forced);
     impl->send_unsent();
     d->removing = true;
-    impl->routes.remove(d->account, d);
+    impl->routes.remove(d->counters.account, d);
     impl->maybe_finish_removal(*d);
   });
   return found;

@@ -723,6 +723,13 @@ TEST(PipelineScale, AQuietDestinationIsSentWithinMaxLingerWhileABusyOneSaturates
   EXPECT_EQ(dest(done.stats, quiet).dropped_total(), 0u);
 }
 
+// A destination that waits 10 s for an answer (sanitizer builds of the sink are slow).
+PipelineDestination to_sink_patient(const SinkProcess& sink, std::string name, std::string compression = "none") {
+  PipelineDestination d = to_sink(sink, std::move(name), std::move(compression));
+  d.transport.timeout = 10000ms;
+  return d;
+}
+
 // Destinations added, changed and removed by the thousand while traffic flows: the identity
 // holds exactly, and a removed destination takes no new span once remove_destination returned.
 TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity) {
@@ -754,7 +761,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   for (int round = 0; round < 4; ++round) {
     std::vector<std::pair<std::string, PipelineDestination>> batch;
     for (int k = 0; k < 300; ++k, ++seq) {
-      batch.emplace_back("acct_" + std::to_string(seq % k_accounts), to_sink(sink, "d" + std::to_string(seq)));
+      batch.emplace_back("acct_" + std::to_string(seq % k_accounts), to_sink_patient(sink, "d" + std::to_string(seq)));
     }
     for (const auto& o : p.add_destinations(batch)) {
       ASSERT_TRUE(o.ok());
@@ -762,7 +769,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
     }
     std::this_thread::sleep_for(50ms);
     for (std::size_t k = 0; k < live.size(); k += 7) {
-      PipelineDestination changed = to_sink(sink, "changed" + std::to_string(live[k]), "zstd");
+      PipelineDestination changed = to_sink_patient(sink, "changed" + std::to_string(live[k]), "zstd");
       changed.privacy_mode = (k % 2) == 0;
       ASSERT_TRUE(p.update_destination(live[k], changed).empty());
     }
@@ -802,7 +809,13 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
                                      << d.dropped_by(DropReason::too_large) << " network "
                                      << d.dropped_by(DropReason::network);
   }
-  EXPECT_EQ(sink.stats().spans, done.stats.total.delivered);
+  // OTLP retries are at-least-once: a batch whose answer timed out (a slow sanitizer-built
+  // sink) and was sent again is counted twice by the sink, once here.
+  const std::uint64_t sink_spans = sink.stats().spans;
+  EXPECT_GE(sink_spans, done.stats.total.delivered);
+  if (sink_spans != done.stats.total.delivered) {
+    EXPECT_GT(done.stats.total.retries, 0u);
+  }
 }
 
 }  // namespace

@@ -16,6 +16,17 @@ TEST(RetryPolicy, RetriesOnly429And502And503And504) {
   for (int s : {200, 400, 401, 403, 404, 408, 413, 500, 501, 505}) EXPECT_FALSE(is_retryable_status(s)) << s;
 }
 
+TEST(RetryPolicy, Only429OrA503WithRetryAfterHoldsBackTheWholeDestination) {
+  EXPECT_TRUE(throttles_destination(429, false));
+  EXPECT_TRUE(throttles_destination(429, true));
+  EXPECT_TRUE(throttles_destination(503, true));
+  EXPECT_FALSE(throttles_destination(503, false)) << "a bare 503 backs off that request only";
+  for (int s : {502, 504}) {
+    EXPECT_FALSE(throttles_destination(s, false)) << s;
+    EXPECT_FALSE(throttles_destination(s, true)) << s;
+  }
+}
+
 TEST(RetryPolicy, BackoffBoundGrowsByTheMultiplierUpToMaxInterval) {
   RetryPolicy p;
   p.initial_interval = milliseconds(100);

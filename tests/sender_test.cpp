@@ -226,6 +226,32 @@ std::string http_date(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+// A 503 without Retry-After backs off the request that got it, not the whole destination: a
+// destination behind a load balancer with one bad backend keeps its throughput.
+TEST(Sender, ABare503BacksOffOnlyThatRequest) {
+  std::atomic<int> seen{0};
+  RawHttpServer server([&](const RawRequest&) {
+    RawResponse r;
+    if (seen.fetch_add(1) % 2 == 0) r.status = 503;
+    return r;
+  });
+  SenderConfig c = fast_config();
+  c.retry.initial_interval = 3000ms;
+  c.retry.max_interval = 3000ms;
+  c.retry.max_elapsed = 60000ms;
+  Sender sender(c);
+  const std::uint32_t id = add(sender, dest_for(server, 1));  // one at a time: strictly in turn
+  for (std::uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(sender.try_send(request(id, i)));
+  // Every first attempt is made before the first retry is due (0..3 s): a 503 holds back
+  // only its own request.
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (server.request_count() < 10 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_GE(server.request_count(), 10U);
+  const auto done = wait_for(sender, 10);
+  ASSERT_EQ(done.size(), 10U);
+  for (const auto& d : done) EXPECT_EQ(d.outcome, SendOutcome::delivered);
+}
+
 TEST(Sender, HonoursRetryAfterGivenAsAnHttpDate) {
   std::atomic<int> seen{0};
   RawHttpServer server([&](const RawRequest&) {

@@ -16,9 +16,13 @@ namespace tracecast::detail {
   return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-// 429 and 503 throttle the whole destination: nothing is sent to it until the retry time.
-[[nodiscard]] constexpr bool throttles_destination(int status) noexcept {
-  return status == 429 || status == 503;
+// Whether a retryable answer holds back the whole destination (nothing is sent to it until
+// this request's retry time) or only the request that got it. 429 always throttles (the
+// server says this client sends too much); 503 only with Retry-After (the server asks for a
+// pause). A bare 503 is often one bad backend behind a load balancer: blocking every request
+// for it starved a destination answering half its requests 503 (19% delivered, issue 9).
+[[nodiscard]] constexpr bool throttles_destination(int status, bool has_retry_after) noexcept {
+  return status == 429 || (status == 503 && has_retry_after);
 }
 
 // The upper bound of retry `n` (1-based): min(max_interval, initial * multiplier^(n-1)).

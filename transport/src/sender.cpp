@@ -829,7 +829,7 @@ struct Sender::Impl {
         complete(t, SendOutcome::delivered);
       } else if (detail::is_retryable_status(static_cast<int>(status))) {
         schedule_retry(t, now, retry_after > 0 ? retry_after : 0,
-                       detail::throttles_destination(static_cast<int>(status)), removed);
+                       detail::throttles_destination(static_cast<int>(status), retry_after > 0), removed);
       } else {
         complete(t, SendOutcome::rejected);
       }

@@ -99,6 +99,7 @@ struct alignas(64) Destination {
   bool in_unsent_list = false;
   bool removed = false;
   bool adapted = false;                   // its linger has been adapted once
+  std::uint32_t max_in_flight = 4;        // DestinationConfig::max_in_flight
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
   DestinationCounters counters;           // submitted / in_flight are the fields above
 
@@ -211,7 +212,7 @@ struct Pipeline::Impl {
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
       const std::size_t sealed = lingers.pop_due(now, k_seals_per_step, [this, now](Destination& d) {
-        seal(d, now, SealCause::linger);
+        on_linger(d, now);
       });
       if (!unsent_dests.empty()) send_unsent();
       wake_sender();
@@ -324,6 +325,20 @@ struct Pipeline::Impl {
   // max_bytes), compresses each, and hands them to the sender. The records' bytes stop being
   // charged to d; each body is charged its buffer's capacity until its completion.
   enum class SealCause : std::uint8_t { linger, size, forced };  // forced: flush, update, removal
+
+  // A batch's linger is up. If the destination already has as many requests unfinished as
+  // it may have in flight (a slow or failing endpoint), a new body would only wait in the
+  // sender's queue: the batch keeps growing instead (until max_spans / max_bytes seal it, or
+  // a request completes), so a slow endpoint gets fewer, fuller requests rather than a
+  // backlog of small ones. Checked again every batch.linger.
+  void on_linger(Destination& d, Clock::time_point now) {
+    if (d.outstanding >= d.max_in_flight) {
+      lingers.add(now + config.batch.linger, &d, d.generation);
+      ++batches_deferred;
+      return;
+    }
+    seal(d, now, SealCause::linger);
+  }
 
   void seal(Destination& d, Clock::time_point now, SealCause cause) {
     if (d.head == nullptr) return;
@@ -600,6 +615,7 @@ struct Pipeline::Impl {
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
+    s.batches_deferred = batches_deferred;
     s.encoder = encoder.stats();
     s.memory_bytes = pool.held();
     s.memory_peak_bytes = pool.peak();
@@ -629,6 +645,7 @@ struct Pipeline::Impl {
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
     d->codec = codec_of(p);
+    d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
     // A new destination's first batch waits the minimum; one quiet batch later it is at
     // max_linger. (Starting at the maximum would make every destination's first batch hold
     // max_linger of data, all sealed at once by a flush.)
@@ -689,6 +706,7 @@ struct Pipeline::Impl {
   std::uint64_t requests_routed = 0;
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
+  std::uint64_t batches_deferred = 0;  // linger expiries that let a backlogged batch grow
 
   std::mutex command_mutex;
   std::condition_variable wake;
@@ -765,6 +783,7 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     d->privacy_mode = destination.privacy_mode;
     d->sampling_rate = destination.sampling_rate;
     d->codec = codec;
+    d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     if (!destination.transport.name.empty()) d->counters.name = destination.transport.name;
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};

@@ -48,7 +48,10 @@ struct BatchConfig {
   // carry about `target_spans` spans at the rate just seen. A busy destination seals by size
   // (or after `linger`); a quiet one waits up to `max_linger`, so its requests carry more
   // spans. flush() and shutdown() seal at once. Delivery delay bound: a span waits at most
-  // max_linger (plus one worker tick, <= 4 ms) before its batch is handed to the sender.
+  // max_linger (plus one worker tick, <= 4 ms) before its batch is handed to the sender,
+  // unless the destination already has DestinationConfig::max_in_flight requests unfinished
+  // (a slow or failing endpoint): then the batch keeps growing, up to max_spans, until one
+  // completes, since a body sealed earlier would only wait in the sender's queue.
   // linger: default 200 ms; 1 ms..60 s.
   std::chrono::milliseconds linger{200};
   // Default 5 s (OTEL_BSP_SCHEDULE_DELAY's default); linger..60 s.
@@ -158,6 +161,9 @@ struct PipelineStats {
   std::uint64_t requests_routed = 0;           // drained, mapped and handed to destinations
   std::uint64_t requests_unrouted = 0;         // drained with no destination for their account
   std::uint64_t mapping_issues = 0;            // requests with a MappingIssue flag set
+  // Linger expiries at which the destination already had max_in_flight requests unfinished,
+  // so its batch was left to grow (up to batch.max_spans) instead of queueing another body.
+  std::uint64_t batches_deferred = 0;
   EncoderStats encoder;                        // summed over destinations
   std::uint64_t memory_bytes = 0;              // gauge: batch buffer bytes held now
   std::uint64_t memory_peak_bytes = 0;

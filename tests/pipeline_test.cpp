@@ -885,3 +885,32 @@ TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfig
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// An uncompressed body is encoded straight into a buffer sized from the records' bytes; a
+// request whose JSON is far larger than its bytes (control characters escape to 6 bytes
+// each) must still arrive whole, not be dropped as too large.
+TEST(PipelineLargeContent, HeavilyEscapedContentIsNotMistakenForTooLarge) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p{PipelineConfig{}};
+  ASSERT_TRUE(p.add_destination("acct_esc", to_sink(sink, "esc", "none")).ok());
+  const std::string prompt(60'000, '\x01');  // 360 KB of \u0001 in JSON
+  workload::Generator gen({false, 0.0, 79});
+  LlmRequest r = gen.next();
+  r.account = "acct_esc";
+  r.prompt = prompt;
+  ASSERT_EQ(p.submit(r), submit_result::ok);
+  const DrainResult done = p.shutdown(Clock::now() + 20s);
+  expect_balanced(done.stats);
+  EXPECT_EQ(done.stats.total.delivered, 1u);
+  EXPECT_EQ(done.stats.total.dropped_total(), 0u);
+  sink.stop();
+  const auto spans = read_spans(sink.spans_out_path());
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_TRUE(spans[0].str.at("gen_ai.prompt") == prompt);
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -346,7 +346,20 @@ struct Pipeline::Impl {
     const std::uint32_t spans_seen = d.pending_spans;
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - d.batch_started);
     while (d.head != nullptr) {
-      encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), config.batch.max_bytes);
+      // Uncompressed bodies are encoded straight into a pool buffer sized from the records'
+      // bytes (OTLP/JSON is ~3.4x the compact record), saving a copy of every byte; the
+      // encoder's budget makes an underestimate start another body, never a truncated one.
+      Buffer* direct = nullptr;
+      std::span<char> into(raw_scratch.data(), raw_scratch.size());
+      if (d.codec == Codec::none) {
+        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 + 4096);
+        if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
+        if (direct != nullptr) {
+          d.held_bytes += direct->capacity;
+          into = std::span<char>(direct->data, direct->capacity);
+        }
+      }
+      encoder.begin(into, std::min<std::size_t>(into.size(), config.batch.max_bytes));
       std::uint32_t spans = 0;
       while (d.head != nullptr && spans < config.batch.max_spans) {
         PendingRef* ref = d.head;
@@ -364,7 +377,16 @@ struct Pipeline::Impl {
         const std::span<const SpanView> view = d.privacy_mode ? mapped->private_spans() : mapped->spans();
         const auto n = static_cast<std::uint32_t>(view.size());
         const std::size_t before = encoder.span_count();
-        const append_result result = encoder.append(mapped->resource(), mapped->scope(), view);
+        append_result result = encoder.append(mapped->resource(), mapped->scope(), view);
+        if (result == append_result::too_large && direct != nullptr && encoder.span_count() == 0) {
+          // The estimate was short for this request (heavy escaping): encode this body in the
+          // max_bytes scratch after all.
+          d.held_bytes -= direct->capacity;
+          pool.release(direct);
+          direct = nullptr;
+          encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), config.batch.max_bytes);
+          result = encoder.append(mapped->resource(), mapped->scope(), view);
+        }
         if (result == append_result::batch_full) break;  // next body
         if (result == append_result::too_large) {
           d.in_flight -= n;
@@ -385,7 +407,17 @@ struct Pipeline::Impl {
         store.release(&rec);
       }
       const std::string_view body = encoder.finish();
-      if (spans != 0 && !body.empty()) emit(d, body, spans);
+      if (direct != nullptr) {
+        if (spans != 0 && !body.empty()) {
+          note_body(d, body.size(), body.size());
+          hand_over(d, direct, body.size(), spans, {});
+        } else {
+          d.held_bytes -= direct->capacity;
+          pool.release(direct);
+        }
+      } else if (spans != 0 && !body.empty()) {
+        emit(d, body, spans);
+      }
     }
     d.tail = nullptr;
     close_open(d);
@@ -413,9 +445,13 @@ struct Pipeline::Impl {
 
   // One finished body: compressed (when the destination wants it) into the scratch buffer,
   // then copied into a pool buffer of about its size, and handed to the sender.
+  void note_body(Destination& d, std::size_t raw, std::size_t sent) noexcept {
+    d.counters.bytes_raw += raw;
+    d.counters.largest_batch_bytes = std::max<std::uint64_t>(d.counters.largest_batch_bytes, raw);
+    d.counters.bytes_compressed += sent;
+  }
+
   void emit(Destination& d, std::string_view body, std::uint32_t spans) {
-    d.counters.bytes_raw += body.size();
-    d.counters.largest_batch_bytes = std::max<std::uint64_t>(d.counters.largest_batch_bytes, body.size());
     std::string_view out = body;
     std::string_view encoding;
     if (d.codec != Codec::none) {
@@ -438,10 +474,15 @@ struct Pipeline::Impl {
     }
     std::memcpy(b->data, out.data(), out.size());
     d.held_bytes += b->capacity;
-    d.counters.bytes_compressed += out.size();
+    note_body(d, body.size(), out.size());
+    hand_over(d, b, out.size(), spans, encoding);
+  }
 
+  // A sealed body (charged to d already) becomes outstanding and goes to the sender, or
+  // waits on d's unsent list when the sender's queue is full.
+  void hand_over(Destination& d, Buffer* b, std::size_t size, std::uint32_t spans, std::string_view encoding) {
     const std::uint32_t tag = take_outstanding();
-    outstanding[tag] = Outstanding{&d, b, out.size(), spans, epoch, encoding};
+    outstanding[tag] = Outstanding{&d, b, size, spans, epoch, encoding};
     ++d.outstanding;
     ++epoch_outstanding[epoch];
     if (!d.unsent.empty() || !try_send(tag)) {

@@ -189,6 +189,7 @@ class IngestRing {
   static constexpr std::uint64_t k_type_padding = 2;
   static constexpr std::uint64_t k_closed_bit = std::uint64_t{1} << 63;  // in tail_, set by close()
   static constexpr std::size_t k_prefetch_bytes = 512;
+  static constexpr std::size_t k_prefetch_write_bytes = 1024;  // lines a submit asks for ahead of its copy
   struct Plan;
 
   [[nodiscard]] std::uint64_t load_header(std::uint64_t pos) const noexcept;

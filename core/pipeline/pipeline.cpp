@@ -352,7 +352,7 @@ struct Pipeline::Impl {
       Buffer* direct = nullptr;
       std::span<char> into(raw_scratch.data(), raw_scratch.size());
       if (d.codec == Codec::none) {
-        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 + 4096);
+        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 + 256);
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
           d.held_bytes += direct->capacity;

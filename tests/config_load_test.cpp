@@ -575,6 +575,13 @@ TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
 }
 
 TEST(ConfigFromJson, RejectsUnknownFieldsWithASuggestion) {
+  // linger_ms alone above the default max_linger raises it; both given and inverted: an error
+  // naming the file's own key.
+  const ConfigLoadResult long_linger = config_from_json(R"({"batch": {"linger_ms": 6000}})", "config.json");
+  ASSERT_TRUE(long_linger.ok()) << long_linger.error;
+  EXPECT_EQ(long_linger.config.batch.max_linger, milliseconds(6000));
+  EXPECT_EQ(json_error(R"({"batch": {"linger_ms": 6000, "max_linger_ms": 5000}})"),
+            "config.json: batch.max_linger_ms: must be batch.linger (6000 ms)..60000 ms, got 5000 ms");
   EXPECT_EQ(json_error(R"({"batch": {"linger": 200}})"),
             "config.json: batch.linger: unknown field (did you mean linger_ms?)");
   EXPECT_EQ(json_error(R"({"batch": {"max_span": 200}})"),

@@ -527,13 +527,14 @@ std::string unknown_field_message(std::string_view key, std::span<const std::str
 }
 
 // Field names of PipelineConfig::validate() -> the JSON path that sets them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 15> k_validate_to_json = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 16> k_validate_to_json = {{
     {"mapping.service_name", "service.name"},
     {"mapping.service_version", "service.version"},
     {"mapping.extra_resource_attributes", "service.resource_attributes"},
     {"mapping.scope_name", "service.scope_name"},
     {"mapping.scope_version", "service.scope_version"},
     {"batch.linger", "batch.linger_ms"},
+    {"batch.max_linger", "batch.max_linger_ms"},
     {"memory_budget_bytes", "memory.budget_bytes"},
     {"destination_budget_bytes", "memory.destination_budget_bytes"},
     {"gzip_level", "compression.gzip_level"},
@@ -827,13 +828,21 @@ class JsonLoader {
     static constexpr std::string_view k_keys[] = {"max_spans", "max_bytes", "linger_ms", "max_linger_ms",
                                                   "target_spans"};
     BatchConfig& b = result_.config.batch;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+    bool max_linger_given = false;
+    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "max_spans") return read_uint(f, sub, b.max_spans);
       if (key == "max_bytes") return read_uint(f, sub, b.max_bytes);
-      if (key == "max_linger_ms") return read_millis(f, sub, b.max_linger);
+      if (key == "max_linger_ms") {
+        max_linger_given = true;
+        return read_millis(f, sub, b.max_linger);
+      }
       if (key == "target_spans") return read_uint(f, sub, b.target_spans);
       return read_millis(f, sub, b.linger);
     });
+    // linger_ms alone above the default max_linger (5 s) raises max_linger with it, rather
+    // than failing on a field the file never set (tracecast-load's --linger-ms does the same).
+    if (ok && !max_linger_given && b.max_linger < b.linger) b.max_linger = b.linger;
+    return ok;
   }
 
   bool read_memory(element v, std::string_view path) {

@@ -52,8 +52,11 @@ struct SenderConfig {
   // 100 concurrent streams per connection, CURLMOPT_MAX_CONCURRENT_STREAMS), so the host cap
   // limits connections, not requests. Over HTTP/1.1 each request needs its own connection:
   // the host cap is then the limit of requests in flight to that host, and behind a slow
-  // host (2 s per answer) 64 connections still allow 32 requests/s where 8 allowed 4. A
-  // request that finds its host at the cap waits inside curl (it counts as in flight).
+  // host (2 s per answer) 256 connections allow 128 requests/s where 8 allowed 4. A
+  // request that finds its host at the cap waits inside curl, where its per-attempt
+  // timeout already runs: behind a slow host that became timeouts, retries and duplicates
+  // at the receiver, so by default the host cap is left to max_in_flight_total (nothing
+  // ever waits inside curl) and an operator sets one only for a host that needs it.
   //
   // Requests in flight over all destinations. Range 1 .. 65536.
   std::uint32_t max_in_flight_total = 256;
@@ -71,10 +74,9 @@ struct SenderConfig {
   bool http2 = true;
   std::string user_agent = "tracecast/0.1";
   // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS), shared by every destination on that
-  // host; max_in_flight_total bounds it as well. 0 = unlimited. Range 0 .. 1024. Default 64:
-  // enough HTTP/1.1 connections that many tenants behind one slow host are not serialised,
-  // few enough not to look like a flood to one server (see the model above).
-  std::size_t max_connections_per_host = 64;
+  // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
+  // max_in_flight_total). Range 0 .. 1024. Default 0 (see the model above).
+  std::size_t max_connections_per_host = 0;
   // Response bytes kept to look for partialSuccess; the rest is discarded. Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.

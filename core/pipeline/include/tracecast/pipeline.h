@@ -213,7 +213,10 @@ class Pipeline {
   // The hot path. Copies `request` into the ingest ring and returns at once: never blocks,
   // never allocates after the calling thread's first submit (which registers the thread).
   // ok, full (ring full: the request is dropped and counted), closed (shut down).
-  // Thread-safe; at most config.ingest.max_producers distinct threads may call it.
+  // Thread-safe, from any number of threads: a thread holds one of
+  // config.ingest.max_producers registrations while it lives (returned when it exits);
+  // threads beyond that share an overflow registration (slower, still non-blocking and
+  // allocation-free; counted in stats().ingest.overflow_submits).
   [[nodiscard]] submit_result submit(const LlmRequest& request) noexcept;
 
   // Seals every open batch, hands everything to the sender, and waits until all that was

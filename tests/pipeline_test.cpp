@@ -914,3 +914,51 @@ TEST(PipelineLargeContent, HeavilyEscapedContentIsNotMistakenForTooLarge) {
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// Pending content requests (~2.8 KB each) would outgrow a small budget long before a 5 s
+// linger seals them: above 3/4 of the budget the pipeline seals early (compressed bodies are
+// smaller) instead of shedding, so a healthy sink still gets everything.
+TEST(PipelineScale, MemoryPressureSealsEarlyInsteadOfShedding) {
+  SinkProcess sink;
+  PipelineConfig c = test_config();
+  c.memory_budget_bytes = 16u << 20;
+  c.destination_budget_bytes = 4u << 20;
+  c.batch.linger = 200ms;
+  c.batch.max_linger = 5000ms;
+  Pipeline p(c);
+  constexpr int k_accounts = 1000;
+  std::vector<std::pair<std::string, PipelineDestination>> all;
+  for (int a = 0; a < k_accounts; ++a) {
+    all.emplace_back("acct_" + std::to_string(a), to_sink(sink, "d" + std::to_string(a), "zstd"));
+  }
+  for (const auto& o : p.add_destinations(all)) ASSERT_TRUE(o.ok());
+  workload::Generator gen({true, 0.0, 91});  // content: prompt + completion
+  std::vector<std::string> accounts;
+  for (int a = 0; a < k_accounts; ++a) accounts.push_back("acct_" + std::to_string(a));
+  std::uint64_t accepted = 0;
+  for (int i = 0; i < 12'000; ++i) {  // ~34 MB of pending content in all: twice the budget
+    LlmRequest r = gen.next();
+    r.account = accounts[static_cast<std::size_t>(i) % accounts.size()];
+    while (p.submit(r) != submit_result::ok) std::this_thread::sleep_for(1ms);
+    ++accepted;
+    if (i % 200 == 199) {
+      std::this_thread::sleep_for(10ms);
+      ASSERT_LE(p.totals().memory_bytes, c.memory_budget_bytes);
+    }
+  }
+  const DrainResult flushed = p.flush(Clock::now() + 60s);
+  EXPECT_TRUE(flushed.complete);
+  const PipelineStats s = p.stats();
+  expect_balanced(s);
+  EXPECT_EQ(s.ingest.accepted, accepted);
+  EXPECT_EQ(s.total.dropped_total(), 0u) << "backpressure " << s.total.dropped_by(DropReason::backpressure);
+  EXPECT_EQ(s.total.delivered, s.total.submitted);
+  EXPECT_GT(s.batches_sealed_early, 0u);
+  EXPECT_LE(s.memory_peak_bytes, c.memory_budget_bytes);
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -211,9 +211,18 @@ struct Pipeline::Impl {
       const std::size_t n = ring.drain([this](const LlmRequest& r) { route(r); }, 256);
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
-      const std::size_t sealed = lingers.pop_due(now, k_seals_per_step, [this, now](Destination& d) {
+      std::size_t sealed = lingers.pop_due(now, k_seals_per_step, [this, now](Destination& d) {
         on_linger(d, now);
       });
+      // Memory pressure: pending records (a content request is ~2.5 KB) take more room than
+      // the compressed bodies they become, so above 3/4 of the budget the batches due
+      // soonest are sealed now instead of shedding new requests at the budget.
+      if (pool.held() > pressure_bytes) {
+        sealed += lingers.pop_due(Clock::time_point::max(), k_seals_per_step, [this, now](Destination& d) {
+          ++batches_sealed_early;
+          seal(d, now, SealCause::forced);
+        });
+      }
       if (!unsent_dests.empty()) send_unsent();
       wake_sender();
       if (n == 0 && c == 0 && sealed == 0) {
@@ -657,6 +666,7 @@ struct Pipeline::Impl {
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
     s.batches_deferred = batches_deferred;
+    s.batches_sealed_early = batches_sealed_early;
     s.encoder = encoder.stats();
     s.memory_bytes = pool.held();
     s.memory_peak_bytes = pool.peak();
@@ -748,6 +758,8 @@ struct Pipeline::Impl {
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
   std::uint64_t batches_deferred = 0;  // linger expiries that let a backlogged batch grow
+  std::uint64_t batches_sealed_early = 0;  // sealed before their linger: memory pressure
+  std::size_t pressure_bytes = config.memory_budget_bytes / 4 * 3;
 
   std::mutex command_mutex;
   std::condition_variable wake;

@@ -164,6 +164,9 @@ struct PipelineStats {
   // Linger expiries at which the destination already had max_in_flight requests unfinished,
   // so its batch was left to grow (up to batch.max_spans) instead of queueing another body.
   std::uint64_t batches_deferred = 0;
+  // Batches sealed before their linger because the batch memory passed 3/4 of
+  // memory_budget_bytes (their compressed bodies take less room than the pending requests).
+  std::uint64_t batches_sealed_early = 0;
   EncoderStats encoder;                        // summed over destinations
   std::uint64_t memory_bytes = 0;              // gauge: batch buffer bytes held now
   std::uint64_t memory_peak_bytes = 0;

@@ -61,6 +61,29 @@ tracecast::test::SinkProcess& slow_sink() {
 
 tracecast::test::SinkProcess& sink(bool slow) { return slow ? slow_sink() : fast_sink(); }
 
+// Hands k_batch requests to the sender (`each` adjusts each one first, e.g. its destination)
+// and waits for their completions, counting the ones not delivered.
+template <class Each>
+void send_batch_and_wait(tracecast::Sender& sender, tracecast::SendRequest& request, std::uint64_t& failed,
+                         Each&& each) {
+  for (std::size_t i = 0; i < k_batch; ++i) {
+    request.tag = i;
+    each(request);
+    while (!sender.try_send(request)) std::this_thread::yield();
+  }
+  std::size_t done = 0;
+  while (done < k_batch) {
+    const std::size_t n = sender.poll_completions(
+        [&failed](const tracecast::Completion& c) {
+          if (c.outcome != tracecast::SendOutcome::delivered) ++failed;
+        },
+        k_batch);
+    // Sleep, not spin: on a small machine a spinning consumer steals the sender's core.
+    if (n == 0) std::this_thread::sleep_for(200us);
+    done += n;
+  }
+}
+
 void send_multi(benchmark::State& state, bool slow) {
   const auto in_flight = static_cast<std::uint32_t>(state.range(0));
   tracecast::SenderConfig config;
@@ -79,23 +102,7 @@ void send_multi(benchmark::State& state, bool slow) {
   request.items = 1;
   std::uint64_t failed = 0;
   const double cpu_start = process_cpu_ns();
-  for (auto _ : state) {
-    for (std::size_t i = 0; i < k_batch; ++i) {
-      request.tag = i;
-      while (!sender.try_send(request)) std::this_thread::yield();
-    }
-    std::size_t done = 0;
-    while (done < k_batch) {
-      const std::size_t n = sender.poll_completions(
-          [&failed](const tracecast::Completion& c) {
-            if (c.outcome != tracecast::SendOutcome::delivered) ++failed;
-          },
-          k_batch);
-      // Sleep, not spin: on a small machine a spinning consumer steals the sender's core.
-      if (n == 0) std::this_thread::sleep_for(200us);
-      done += n;
-    }
-  }
+  for (auto _ : state) send_batch_and_wait(sender, request, failed, [](tracecast::SendRequest&) {});
   const double cpu_ns = process_cpu_ns() - cpu_start;
   sender.shutdown(std::chrono::steady_clock::now() + 5s);
   const auto stats = sender.stats();
@@ -158,22 +165,10 @@ void BM_Send_Multi_ManyDestinations(benchmark::State& state) {
   std::size_t next = 0;
   const double cpu_start = process_cpu_ns();
   for (auto _ : state) {
-    for (std::size_t i = 0; i < k_batch; ++i) {
-      request.tag = i;
-      request.destination = ids[next];
+    send_batch_and_wait(sender, request, failed, [&](tracecast::SendRequest& r) {
+      r.destination = ids[next];
       next = next + 1 == ids.size() ? 0 : next + 1;
-      while (!sender.try_send(request)) std::this_thread::yield();
-    }
-    std::size_t done = 0;
-    while (done < k_batch) {
-      const std::size_t n = sender.poll_completions(
-          [&failed](const tracecast::Completion& c) {
-            if (c.outcome != tracecast::SendOutcome::delivered) ++failed;
-          },
-          k_batch);
-      if (n == 0) std::this_thread::sleep_for(200us);
-      done += n;
-    }
+    });
   }
   const double cpu_ns = process_cpu_ns() - cpu_start;
   sender.shutdown(std::chrono::steady_clock::now() + 5s);

@@ -608,11 +608,6 @@ TEST(Pipeline, InvalidDestinationsAreRefusedWithSpecificIssues) {
   EXPECT_FALSE(p.add_destination("a", s).ok());
 }
 
-}  // namespace
-}  // namespace tracecast
-
-namespace tracecast {
-namespace {
 
 // --- gateway-scale fan-out (issue 9) ---------------------------------------------------------
 
@@ -818,11 +813,6 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   }
 }
 
-}  // namespace
-}  // namespace tracecast
-
-namespace tracecast {
-namespace {
 
 // Issue 15: with the default configuration a 100 KB prompt (and a 150 KB one beside
 // canonical requests from another thread) reaches a generic OTLP destination whole and
@@ -883,11 +873,6 @@ TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfig
   }
 }
 
-}  // namespace
-}  // namespace tracecast
-
-namespace tracecast {
-namespace {
 
 // An uncompressed body is encoded straight into a buffer sized from the records' bytes; a
 // request whose JSON is far larger than its bytes (control characters escape to 6 bytes
@@ -912,11 +897,6 @@ TEST(PipelineLargeContent, HeavilyEscapedContentIsNotMistakenForTooLarge) {
   EXPECT_TRUE(spans[0].str.at("gen_ai.prompt") == prompt);
 }
 
-}  // namespace
-}  // namespace tracecast
-
-namespace tracecast {
-namespace {
 
 // Pending content requests (~2.8 KB each) would outgrow a small budget long before a 5 s
 // linger seals them: above 3/4 of the budget the pipeline seals early (compressed bodies are

@@ -44,6 +44,23 @@ struct StoredEntry {
   };
 };
 
+// Scalars between an LlmRequest and a stored record, either way (same member names).
+template <class To, class From>
+void copy_scalars(To& to, const From& from) noexcept {
+  to.start_unix_nano = from.start_unix_nano;
+  to.first_token_unix_nano = from.first_token_unix_nano;
+  to.end_unix_nano = from.end_unix_nano;
+  to.input_tokens = from.input_tokens;
+  to.output_tokens = from.output_tokens;
+  to.max_tokens = from.max_tokens;
+  to.cost = from.cost;
+  to.temperature = from.temperature;
+  to.top_p = from.top_p;
+  to.http_status = from.http_status;
+  to.stream = from.stream;
+  to.error = from.error;
+}
+
 template <class R, class F>
 void for_each_string(R& r, F&& f) noexcept {
   f(r.account);
@@ -197,18 +214,7 @@ PendingRecord* PendingStore::store(const LlmRequest& r, std::uint32_t refs, std:
   PendingRef* ref = rec->ref_array();
   for (std::uint32_t i = 0; i < refs; ++i) ::new (&ref[i]) PendingRef{rec, nullptr};
   Scalars* sc = ::new (scalars_of(rec)) Scalars{};
-  sc->start_unix_nano = r.start_unix_nano;
-  sc->first_token_unix_nano = r.first_token_unix_nano;
-  sc->end_unix_nano = r.end_unix_nano;
-  sc->input_tokens = r.input_tokens;
-  sc->output_tokens = r.output_tokens;
-  sc->max_tokens = r.max_tokens;
-  sc->cost = r.cost;
-  sc->temperature = r.temperature;
-  sc->top_p = r.top_p;
-  sc->http_status = r.http_status;
-  sc->stream = r.stream;
-  sc->error = r.error;
+  copy_scalars(*sc, r);
   StoredEntry* entries = entries_of(sc);
   char* aligned = reinterpret_cast<char*>(entries + n_meta);
   char* p = at + s.aligned;  // unaligned tail: bool arrays and string bytes
@@ -274,18 +280,7 @@ PendingRecord* PendingStore::store(const LlmRequest& r, std::uint32_t refs, std:
 void PendingStore::decode(const PendingRecord& rec, LlmRequest& out, MetadataEntry* metadata) noexcept {
   const Scalars* sc = scalars_of(&rec);
   out = LlmRequest{};
-  out.start_unix_nano = sc->start_unix_nano;
-  out.first_token_unix_nano = sc->first_token_unix_nano;
-  out.end_unix_nano = sc->end_unix_nano;
-  out.input_tokens = sc->input_tokens;
-  out.output_tokens = sc->output_tokens;
-  out.max_tokens = sc->max_tokens;
-  out.cost = sc->cost;
-  out.temperature = sc->temperature;
-  out.top_p = sc->top_p;
-  out.http_status = sc->http_status;
-  out.stream = sc->stream;
-  out.error = sc->error;
+  copy_scalars(out, *sc);
   const StoredEntry* entries = entries_of(sc);
   // The tail starts after the aligned area, whose size the entries tell.
   std::size_t aligned = 0;

@@ -334,11 +334,15 @@ TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
   c.memory_budget_bytes = 256u << 20;
   c.destination_budget_bytes = 1u << 20;  // the dead one fills this quickly
   c.batch.linger = 1000ms;  // 1000 destinations: about 1000 requests/s to the sink
+  // A TSan build of the pipeline and the sink is ~10x slower: healthy requests must not time
+  // out and run out of retries (a healthy destination losing spans is what this test forbids).
+  c.sender.retry.max_elapsed = 30000ms;
   Pipeline p(c);
   constexpr int k_healthy = 1000;
   std::vector<std::uint32_t> healthy;
   for (int i = 0; i < k_healthy; ++i) {
     PipelineDestination d = to_sink(sink, "healthy-" + std::to_string(i));
+    d.transport.timeout = 10000ms;
     d.transport.max_in_flight = 2;
     const auto added = p.add_destination("acct_" + std::to_string(i % 100), d);
     ASSERT_TRUE(added.ok());

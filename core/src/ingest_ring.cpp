@@ -199,7 +199,7 @@ class IndexStack {
 
  private:
   alignas(k_cache_line) std::atomic<std::uint64_t> head_{0};
-  char pad_head_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
+  [[maybe_unused]] char pad_head_[k_cache_line - sizeof(std::atomic<std::uint64_t>)];
   std::unique_ptr<std::atomic<std::uint32_t>[]> next_;
 };
 

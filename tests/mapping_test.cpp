@@ -260,7 +260,7 @@ TEST_F(MappingTest, NonUtf8ValuesPassThroughUnchangedForTheEncoderToRepair) {
 TEST_F(MappingTest, MoreThanTheMaximumMetadataEntriesIsFlagged) {
   std::vector<std::string> keys;
   std::vector<MetadataEntry> meta;
-  for (std::size_t i = 0; i < MappedRequest::k_max_metadata + 5; ++i) keys.push_back("k" + std::to_string(i));
+  for (std::size_t i = 0; i < MappedRequest::k_max_metadata + 5; ++i) keys.push_back(std::string("k").append(std::to_string(i)));  // not "k" + ...: GCC 12 -O3 -Wrestrict false positive (PR 105329)
   for (const auto& k : keys) meta.push_back({k, AttributeValue::int64(1)});
   Canonical c;
   c.r.metadata = meta;

@@ -10,7 +10,7 @@ bash tools/setup.sh
 jobs=$(nproc)
 build() {  # build DIR [cmake args...]
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRACECAST_DEVELOPER_MODE=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
 }
 
@@ -27,6 +27,7 @@ echo "== ThreadSanitizer build + concurrency tests"
 # Only what the `concurrency` tests need is built (each test's executable has its test's name;
 # tracecast-sink serves the integration ones).
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DTRACECAST_DEVELOPER_MODE=ON \
   -DTRACECAST_SANITIZE=thread -DTRACECAST_BUILD_BENCH=OFF >/dev/null
 mapfile -t tsan_targets < <(ctest --test-dir build-tsan -N -L concurrency | sed -n 's/^ *Test *#[0-9]*: *//p')
 cmake --build build-tsan -j "$jobs" --target tracecast-sink "${tsan_targets[@]}"
@@ -37,5 +38,11 @@ echo "== libFuzzer (clang) short runs"
 build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DTRACECAST_BUILD_FUZZ=ON \
   -DTRACECAST_BUILD_TESTS=OFF -DTRACECAST_BUILD_BENCH=OFF -DTRACECAST_BUILD_TOOLS=OFF
 ctest --test-dir build-fuzz --output-on-failure --timeout 600 -L fuzz
+
+echo "== plain Release build with the default options (as a user builds it; build only)"
+# No developer mode here: a user's build must succeed without -Werror. Its own directory, so the
+# cache of the developer builds above never leaks into it.
+cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-release -j "$jobs"
 
 echo "test.sh: all suites passed"

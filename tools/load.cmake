@@ -49,4 +49,13 @@ if(TRACECAST_BUILD_TESTS)
   tracecast_target_options(load_support_test)
   add_test(NAME load_support_test COMMAND load_support_test)
   set_tests_properties(load_support_test PROPERTIES LABELS concurrency TIMEOUT 120)
+
+  # tracecast-load as a user runs it: --count/--duration stop where they say; the sink dies
+  # with it (SIGKILL included) and no temporary directory stays.
+  add_executable(load_process_test load/load_process_test.cpp)
+  target_link_libraries(load_process_test PRIVATE GTest::gtest GTest::gtest_main Threads::Threads)
+  tracecast_target_options(load_process_test)
+  add_test(NAME load_process_test COMMAND load_process_test)
+  set_tests_properties(load_process_test PROPERTIES LABELS integration TIMEOUT 600
+    ENVIRONMENT "TRACECAST_LOAD_BIN=$<TARGET_FILE:tracecast-load>;TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
 endif()

@@ -3,6 +3,7 @@
 // /stats parser, and producers that submit exactly what they count.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -344,6 +345,67 @@ TEST(ProducerGroup, MakesExactlyTheRequestedCountSplitOverThreads) {
   HistogramCounts lat;
   g.latency(lat);
   EXPECT_EQ(lat.total, 10001u);
+}
+
+TEST(ThreadQuota, SharesAddUpToTheCountAndZeroMeansUnlimited) {
+  EXPECT_EQ(thread_quota(0, 4, 0), k_unlimited);
+  EXPECT_EQ(thread_quota(0, 1, 0), k_unlimited);
+  // count < threads: one request each for the first `count` threads, none for the others
+  // (a share of 0 used to mean "unlimited": --count 1 never stopped).
+  EXPECT_EQ(thread_quota(1, 4, 0), 1u);
+  for (unsigned i = 1; i < 4; ++i) EXPECT_EQ(thread_quota(1, 4, i), 0u) << i;
+  for (const std::uint64_t count : {1ull, 2ull, 3ull, 7ull, 10001ull, 1000000ull}) {
+    for (const unsigned threads : {1u, 2u, 3u, 8u, 1000u}) {
+      std::uint64_t sum = 0, lo = k_unlimited, hi = 0;
+      for (unsigned i = 0; i < threads; ++i) {
+        const std::uint64_t q = thread_quota(count, threads, i);
+        sum += q;
+        lo = std::min(lo, q);
+        hi = std::max(hi, q);
+      }
+      EXPECT_EQ(sum, count) << count << " over " << threads;
+      EXPECT_LE(hi - lo, 1u) << count << " over " << threads;
+    }
+  }
+}
+
+// Every count that is smaller than the thread count, flat out and at a rate: exactly `count`
+// requests, and the group finishes on its own (no request_stop()).
+TEST(ProducerGroup, ACountBelowTheThreadCountStopsAtTheCount) {
+  for (const double rate : {0.0, 1000.0}) {
+    for (const std::uint64_t count : {1ull, 2ull, 3ull}) {
+      ProducerOptions o;
+      o.threads = 4;
+      o.rate = rate;
+      o.count = count;
+      ProducerGroup g(nullptr, o);
+      g.start();
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (!g.finished() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      EXPECT_TRUE(g.finished()) << "count " << count << " rate " << rate;
+      g.join();
+      EXPECT_EQ(g.totals().attempted, count) << "rate " << rate;
+    }
+  }
+}
+
+// A duration without a count: the threads run until request_stop() (what tracecast-load
+// calls at the end of --duration), then every one stops.
+TEST(ProducerGroup, WithoutACountRunsUntilStopped) {
+  ProducerOptions o;
+  o.threads = 3;
+  o.rate = 3000;
+  o.count = 0;
+  ProducerGroup g(nullptr, o);
+  g.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(g.finished());
+  g.request_stop();
+  g.join();
+  EXPECT_TRUE(g.finished());
+  EXPECT_GT(g.totals().attempted, 0u);
 }
 
 TEST(ProducerGroup, EveryRequestItSubmitsIsAccountedByThePipeline) {

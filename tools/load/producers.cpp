@@ -92,7 +92,8 @@ void ProducerGroup::run(unsigned index) {
   ThreadState& st = *states_[index];
   workload::Generator gen(workload::Generator::Options{.content = options_.content, .error_rate = 0.01, .seed = index});
   const unsigned n = options_.threads;
-  const std::uint64_t quota = options_.count == 0 ? 0 : options_.count / n + (index < options_.count % n ? 1 : 0);
+  // A share of 0 (count < threads) means this thread submits nothing, never "unlimited".
+  const std::uint64_t quota = thread_quota(options_.count, n, index);
   const bool limited = options_.rate > 0;
   const std::int64_t interval_ns =
       limited ? static_cast<std::int64_t>(1e9 * static_cast<double>(n) / options_.rate) : 0;
@@ -106,7 +107,7 @@ void ProducerGroup::run(unsigned index) {
   LlmRequest copy;
   SplitMix64 remap_rng(0x5eed0000ULL + index);
 
-  while (!stop_.load(std::memory_order_relaxed) && (quota == 0 || done < quota)) {
+  while (!stop_.load(std::memory_order_relaxed) && done < quota) {
     std::int64_t now = steady_ns();
     if (limited) {
       if (next_due - now > k_lead_ns) {

@@ -28,7 +28,8 @@ struct ProducerOptions {
   unsigned threads = 2;
   // Requests per second over all threads; 0 = flat out.
   double rate = 20000;
-  // Requests in all (split over threads); 0 = until request_stop().
+  // Requests in all, split over the threads by thread_quota() (a thread whose share is 0
+  // submits nothing); 0 = until request_stop().
   std::uint64_t count = 0;
   // The content variant (prompt + completion, ~1 KiB each).
   bool content = false;
@@ -47,6 +48,15 @@ struct ProducerTotals {
   std::uint64_t full = 0;       // the ring was full: dropped, counted by the pipeline too
   std::uint64_t closed = 0;
 };
+
+// A thread's share of `count` requests: count / threads, plus one for the first
+// count % threads threads, so the shares add up to `count` exactly (0 for a thread when
+// count < threads); k_unlimited when count is 0 (run until request_stop()). threads >= 1.
+inline constexpr std::uint64_t k_unlimited = ~std::uint64_t{0};
+[[nodiscard]] constexpr std::uint64_t thread_quota(std::uint64_t count, unsigned threads, unsigned index) noexcept {
+  if (count == 0) return k_unlimited;
+  return count / threads + (index < count % threads ? 1 : 0);
+}
 
 class ProducerGroup {
  public:

@@ -212,7 +212,16 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
   self->dir_ = templ;
   const std::string port_file = self->dir_ + "/port";
   const std::string log = self->dir_ + "/sink.log";
+  self->log_fd_ = ::open(log.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (self->log_fd_ < 0) {
+    error = "open " + log + ": " + std::strerror(errno);
+    return nullptr;  // the destructor removes the directory
+  }
   std::vector<std::string> args = {binary, "--listen", "127.0.0.1:0", "--port-file", port_file, "--quiet"};
+  if (options.exit_with_parent) {
+    args.push_back("--parent-pid");
+    args.push_back(std::to_string(::getpid()));
+  }
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
@@ -222,8 +231,9 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // The child writes through its own dup of our descriptor (dup2 clears O_CLOEXEC on it).
+  posix_spawn_file_actions_adddup2(&actions, self->log_fd_, 1);
+  posix_spawn_file_actions_adddup2(&actions, self->log_fd_, 2);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   if (options.own_process_group) {
@@ -246,6 +256,7 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
     const unsigned long port = text.empty() ? 0 : std::strtoul(text.c_str(), nullptr, 10);
     if (port != 0 && port < 65536) {
       self->port_ = static_cast<std::uint16_t>(port);
+      self->remove_temp_dir();
       return self;
     }
     int wstatus = 0;
@@ -262,10 +273,15 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
 
 SinkRunner::~SinkRunner() {
   stop();
-  if (!dir_.empty()) {
-    for (const char* name : {"/port", "/port.tmp", "/sink.log"}) (void)::unlink((dir_ + name).c_str());
-    (void)::rmdir(dir_.c_str());
-  }
+  remove_temp_dir();
+  if (log_fd_ >= 0) ::close(log_fd_);
+}
+
+void SinkRunner::remove_temp_dir() noexcept {
+  if (dir_.empty()) return;
+  for (const char* name : {"/port", "/port.tmp", "/sink.log"}) (void)::unlink((dir_ + name).c_str());
+  (void)::rmdir(dir_.c_str());
+  dir_.clear();
 }
 
 std::string SinkRunner::traces_url() const {
@@ -282,8 +298,20 @@ bool SinkRunner::counters(SinkCounters& out, std::string& error) const {
 }
 
 std::string SinkRunner::log_tail(std::size_t max_bytes) const {
-  std::string text = read_whole(dir_ + "/sink.log");
-  if (text.size() > max_bytes) text.erase(0, text.size() - max_bytes);
+  std::string text;
+  if (log_fd_ < 0) return text;
+  const off_t end = ::lseek(log_fd_, 0, SEEK_END);
+  if (end <= 0) return text;
+  const off_t from = end > static_cast<off_t>(max_bytes) ? end - static_cast<off_t>(max_bytes) : 0;
+  text.resize(static_cast<std::size_t>(end - from));
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::pread(log_fd_, text.data() + got, text.size() - got, from + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
   return text;
 }
 

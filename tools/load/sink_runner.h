@@ -48,12 +48,19 @@ class SinkRunner {
     // Run the sink in a process group of its own, so that a Ctrl-C at the terminal reaches
     // only the parent, which can then drain into the still-running sink and stop it.
     bool own_process_group = false;
+    // The sink stops when this process dies, even by SIGKILL (the sink's --parent-pid:
+    // Linux PR_SET_PDEATHSIG, which fires when the *thread* that called start() exits, so
+    // call start() from a thread that outlives the run, e.g. main()).
+    bool exit_with_parent = true;
   };
 
   // Starts the sink and waits for its port file. nullptr with `error` set (including the
-  // sink's own output) when it does not come up. Not thread-safe. Allocates.
+  // sink's own output) when it does not come up. The temporary directory holding the port
+  // file and the sink's log is removed as soon as the sink listens (the log stays readable
+  // through an open descriptor), so a parent killed later leaves nothing behind. Not
+  // thread-safe. Allocates.
   [[nodiscard]] static std::unique_ptr<SinkRunner> start(const Options& options, std::string& error);
-  // stop(), then removes the temp directory.
+  // stop(), then removes the temp directory if it is still there.
   ~SinkRunner();
   SinkRunner(const SinkRunner&) = delete;
   SinkRunner& operator=(const SinkRunner&) = delete;
@@ -72,8 +79,10 @@ class SinkRunner {
 
  private:
   SinkRunner() = default;
+  void remove_temp_dir() noexcept;
 
-  std::string dir_;
+  std::string dir_;  // "" once removed
+  int log_fd_ = -1;  // the sink's stdout+stderr (the file itself is unlinked)
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
 };

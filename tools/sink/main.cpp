@@ -5,8 +5,11 @@
 // delayed (suspended) connections; the main thread waits for SIGINT/SIGTERM, prints
 // progress and the summary.
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -26,6 +29,18 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "tracecast-sink: %s\n", error.c_str());
     return 2;
+  }
+
+  if (config.parent_pid != 0) {
+    // Dies with the process that started it (tracecast-load, the e2e benchmark), even when
+    // that one is SIGKILLed: the kernel sends SIGTERM, taken below like a Ctrl-C. The parent
+    // may have died before prctl ran (the race PR_SET_PDEATHSIG leaves): then getppid() is
+    // no longer the pid we were given, and we leave at once.
+    if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+      std::perror("tracecast-sink: prctl(PR_SET_PDEATHSIG)");
+      return 1;
+    }
+    if (static_cast<std::uint64_t>(::getppid()) != config.parent_pid) return 0;
   }
 
   // Block the stop signals in every thread (the server threads inherit the mask); the main

@@ -59,6 +59,9 @@ Options
                          bytes -> the base64 string, array -> [..], kvlist -> {..},
                          empty -> null. Keys in the order received. Enum names are
                          converted to their integers.
+  --parent-pid PID       stop (as on SIGTERM) when the process PID that started the sink
+                         dies, even by SIGKILL; exit at once if PID is no longer the parent
+                         (Linux: PR_SET_PDEATHSIG, which follows the starting thread)
   --progress             one line per second on stderr (req/s, spans/s, MB/s)
   --quiet                no banner and no per-request error lines
   -h, --help             this text
@@ -171,6 +174,13 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
     } else if (arg == "--spans-out") {
       if (!value(v)) return false;
       config.spans_out = std::string(v);
+    } else if (arg == "--parent-pid") {
+      if (!u64(n)) return false;
+      if (n < 1 || n > 0x7fffffff) {
+        error = "--parent-pid: must be a process id, 1..2147483647";
+        return false;
+      }
+      config.parent_pid = n;
     } else if (arg == "--progress") {
       config.progress = true;
     } else if (arg == "--quiet") {

@@ -22,6 +22,9 @@ struct SinkConfig {
   std::vector<std::string> count_by;  // --count-by KEY (repeatable)
   std::size_t max_body = 64U << 20U;  // --max-body BYTES: wire and decoded cap (413 above)
   unsigned connection_limit = 1000;   // --max-connections
+  // --parent-pid PID: stop (as on SIGTERM) when the process that started the sink dies, even
+  // by SIGKILL (Linux PR_SET_PDEATHSIG); exit at once if it is already gone. 0 = off.
+  std::uint64_t parent_pid = 0;
 
   // Fault injection (evaluated in this order for every trace request; each "first N" counts
   // only the requests that reach its stage).

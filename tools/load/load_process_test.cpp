@@ -1,0 +1,247 @@
+// tracecast-load as a user runs it: --count and --duration stop where they say, and the
+// bundled sink it starts dies with it, even when tracecast-load is SIGKILLed, leaving no
+// temporary directory behind. Runs the real binaries ($TRACECAST_LOAD_BIN,
+// $TRACECAST_SINK_BIN).
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string env_or_skip(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// A scratch directory used as the child's TMPDIR; removed (if empty) by the destructor.
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    std::string templ = "/tmp/tracecast-load-test-XXXXXX";
+    if (::mkdtemp(templ.data()) != nullptr) path = templ;
+  }
+  ~ScratchDir() {
+    if (!path.empty()) (void)::rmdir(path.c_str());
+  }
+  [[nodiscard]] std::vector<std::string> entries() const {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(path.c_str());
+    if (d == nullptr) return out;
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") out.push_back(name);
+    }
+    ::closedir(d);
+    return out;
+  }
+};
+
+// Spawns `args` with TMPDIR=tmpdir, stdout to `out_file` (or /dev/null), stderr to /dev/null.
+pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, const std::string& out_file) {
+  std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string(*e).rfind("TMPDIR=", 0) != 0) env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = args;
+  std::vector<char*> argv;
+  for (std::string& s : argv_strings) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.empty() ? "/dev/null" : out_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+// Waits for `pid` up to `timeout`; its wait status, or -1 on timeout (the process is then
+// killed and reaped, so no test leaves a process behind).
+int wait_for(pid_t pid, std::chrono::seconds timeout) {
+  const auto deadline = steady::now() + timeout;
+  int status = 0;
+  while (steady::now() < deadline) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -2;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  (void)::waitpid(pid, &status, 0);
+  return -1;
+}
+
+// The children of `parent`, from /proc/<pid>/stat (field 4 is the parent pid).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    std::ifstream in("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    const std::size_t close = line.rfind(')');  // the command name may hold blanks
+    if (close == std::string::npos) continue;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(line.c_str() + close + 1, " %c %ld", &state, &ppid) == 2 && ppid == parent) {
+      out.push_back(static_cast<pid_t>(pid));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct LoadRun {
+  int status = -1;
+  std::string json;
+};
+
+LoadRun run_load(const std::vector<std::string>& flags) {
+  LoadRun run;
+  const std::string bin = env_or_skip("TRACECAST_LOAD_BIN");
+  ScratchDir tmp;
+  const std::string out = tmp.path + "/out.json";
+  std::vector<std::string> args = {bin, "--json", "--quiet", "--single", "--accounts", "10"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  const pid_t pid = spawn(args, tmp.path, out);
+  if (pid < 0) return run;
+  run.status = wait_for(pid, std::chrono::seconds(120));
+  run.json = read_file(out);
+  (void)::unlink(out.c_str());
+  return run;
+}
+
+std::uint64_t json_u64(const std::string& json, const std::string& key) {
+  const std::regex re("\"" + key + "\":([0-9]+)");
+  std::smatch m;
+  return std::regex_search(json, m, re) ? std::stoull(m[1].str()) : ~std::uint64_t{0};
+}
+
+class LoadProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (env_or_skip("TRACECAST_LOAD_BIN").empty() || env_or_skip("TRACECAST_SINK_BIN").empty()) {
+      GTEST_SKIP() << "TRACECAST_LOAD_BIN / TRACECAST_SINK_BIN not set (ctest sets them)";
+    }
+  }
+};
+
+TEST_F(LoadProcess, CountOneMakesExactlyOneRequest) {
+  const LoadRun run = run_load({"--count", "1"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json;
+  EXPECT_EQ(json_u64(run.json, "attempted"), 1u) << run.json;
+  EXPECT_EQ(json_u64(run.json, "accepted"), 1u) << run.json;
+}
+
+TEST_F(LoadProcess, ACountBelowTheThreadCountIsExactFlatOut) {
+  const LoadRun run = run_load({"--count", "3", "--threads", "8", "--rate", "0"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json;
+  EXPECT_EQ(json_u64(run.json, "attempted"), 3u) << run.json;
+}
+
+TEST_F(LoadProcess, ACountReachedBeforeTheDurationStopsTheRun) {
+  // 200 requests at 1000/s take ~0.2 s; the 60 s duration must not hold the run.
+  const auto t0 = steady::now();
+  const LoadRun run = run_load({"--count", "200", "--rate", "1000", "--duration", "60s"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json;
+  EXPECT_EQ(json_u64(run.json, "attempted"), 200u) << run.json;
+  // Not a timing assertion: a run that waited for its duration would still be running.
+  EXPECT_LT(steady::now() - t0, std::chrono::seconds(55));
+}
+
+TEST_F(LoadProcess, ADurationReachedBeforeTheCountStopsTheRun) {
+  const LoadRun run = run_load({"--count", "100M", "--rate", "200", "--duration", "1s"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json;
+  const std::uint64_t attempted = json_u64(run.json, "attempted");
+  EXPECT_GT(attempted, 0u) << run.json;
+  EXPECT_LT(attempted, 100'000'000u) << run.json;
+}
+
+TEST_F(LoadProcess, TheSinkDiesWithTracecastLoadEvenOnSigkillAndLeavesNoTempDir) {
+  // Orphans are re-parented to us rather than to init, so the sink can be waited for.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  ScratchDir tmp;
+  ASSERT_FALSE(tmp.path.empty());
+  const pid_t load = spawn({env_or_skip("TRACECAST_LOAD_BIN"), "--duration", "120s", "--rate", "50", "--single",
+                            "--accounts", "1", "--quiet"},
+                           tmp.path, "");
+  ASSERT_GT(load, 0);
+  // Wait for the sink to run and listen: tracecast-load removes the sink's temp dir from
+  // TMPDIR once the sink has written its port.
+  pid_t sink = -1;
+  const auto deadline = steady::now() + std::chrono::seconds(60);
+  while (steady::now() < deadline) {
+    const std::vector<pid_t> kids = children_of(load);
+    if (kids.size() == 1 && tmp.entries().empty()) {
+      sink = kids[0];
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(sink, 0) << "tracecast-load never started its sink";
+  // Running now: the load must keep going for its 120 s, so it is still there.
+  ASSERT_EQ(::kill(load, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(load, &status, 0), load);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  // The kernel sends the sink SIGTERM (PR_SET_PDEATHSIG): it stops as on Ctrl-C, exit 0.
+  const int sink_status = wait_for(sink, std::chrono::seconds(60));
+  ASSERT_GE(sink_status, 0) << "the sink outlived tracecast-load by 60 s";
+  EXPECT_TRUE(WIFEXITED(sink_status)) << sink_status;
+  EXPECT_EQ(WEXITSTATUS(sink_status), 0);
+  EXPECT_TRUE(tmp.entries().empty()) << "left in TMPDIR: " << tmp.entries().front();
+  (void)::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST_F(LoadProcess, TheSinkLeavesAtOnceWhenItsParentIsAlreadyGone) {
+  // --parent-pid names a process that is not its parent (as when the parent died before
+  // the sink could ask for PR_SET_PDEATHSIG): it exits 0 without listening.
+  ScratchDir tmp;
+  const pid_t sink = spawn({env_or_skip("TRACECAST_SINK_BIN"), "--listen", "127.0.0.1:0", "--port-file",
+                            tmp.path + "/port", "--parent-pid", "1"},
+                           tmp.path, "");
+  ASSERT_GT(sink, 0);
+  const int status = wait_for(sink, std::chrono::seconds(60));
+  ASSERT_GE(status, 0) << "the sink kept running";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(tmp.entries().empty()) << "it wrote a port file: it listened";
+}
+
+}  // namespace

@@ -1,9 +1,9 @@
 # tracecast-bench-e2e: the whole pipeline to a tracecast-sink process on loopback (spans/s,
 # CPU ns and allocations per delivered span, peak RSS, drops), beside the baseline-producers
-# harness measured in the same binary. Needs the load support library (tools/load.cmake).
-if(TARGET tracecast_load_support AND TARGET tracecast-sink)
+# harness measured in the same binary. Built on the load-generation library (tools/loadgen).
+if(TARGET tracecast-sink)
   add_executable(tracecast-bench-e2e ${CMAKE_CURRENT_SOURCE_DIR}/e2e/main.cpp)
-  target_link_libraries(tracecast-bench-e2e PRIVATE tracecast_load_support tracecast_alloc_counter
+  target_link_libraries(tracecast-bench-e2e PRIVATE tracecast_loadgen tracecast_alloc_counter
     Threads::Threads)
   target_include_directories(tracecast-bench-e2e PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
   tracecast_target_options(tracecast-bench-e2e)

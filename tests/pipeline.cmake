@@ -3,7 +3,7 @@ tracecast_add_test(pipeline_test
   SOURCES pipeline_test.cpp
   LIBS tracecast tracecast_test_support simdjson::simdjson
   LABELS "integration;concurrency")
-target_include_directories(pipeline_test PRIVATE ${PROJECT_SOURCE_DIR}/bench/support)
+target_link_libraries(pipeline_test PRIVATE tracecast_workload)
 
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
   include(${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)

@@ -376,7 +376,7 @@ TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
       if (p.submit(r) == submit_result::ok) ++submitted_requests;
     }
     std::this_thread::sleep_for(2ms);
-    const PipelineStats s = p.stats();
+    const PipelineStats s = p.stats_all();
     expect_balanced(s);
     ASSERT_LE(s.memory_bytes, c.memory_budget_bytes);
     ASSERT_LE(dest(s, dead_id).buffer_bytes, c.destination_budget_bytes);
@@ -389,10 +389,10 @@ TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
     for (auto id : healthy) n += dest(st, id).in_flight;
     return n;
   };
-  PipelineStats s = p.stats();
+  PipelineStats s = p.stats_all();
   for (const auto until_idle = Clock::now() + 60s; healthy_in_flight(s) != 0 && Clock::now() < until_idle;) {
     std::this_thread::sleep_for(50ms);
-    s = p.stats();
+    s = p.stats_all();
   }
   std::uint64_t healthy_submitted = 0;
   for (auto id : healthy) {
@@ -451,7 +451,7 @@ TEST(Pipeline, EndpointDownThenBackLosesNothingWithinTheBudget) {
   for (int i = 0; i < 2000; ++i) ASSERT_EQ(p.submit(gen.next()), submit_result::ok);
   std::this_thread::sleep_for(1500ms);  // connection refused, retried with backoff
   {
-    const PipelineStats s = p.stats();
+    const PipelineStats s = p.stats_all();
     expect_balanced(s);
     EXPECT_EQ(dest(s, id).delivered, 0u);
     EXPECT_EQ(dest(s, id).in_flight, 2000u);
@@ -690,7 +690,7 @@ TEST(PipelineScale, FiveThousandQuietDestinationsDeliverEverythingWithinASmallBu
   }
   const DrainResult flushed = p.flush(Clock::now() + 60s);
   EXPECT_TRUE(flushed.complete);
-  const PipelineStats s = p.stats();
+  const PipelineStats s = p.stats_all();
   expect_balanced(s);
   EXPECT_EQ(s.ingest.accepted, accepted);
   EXPECT_EQ(s.requests_routed, accepted);
@@ -736,10 +736,10 @@ TEST(PipelineScale, AQuietDestinationIsSentWithinMaxLingerWhileABusyOneSaturates
   for (int i = 0; i < 6; ++i) {
     LlmRequest r = gen.next();
     r.account = "quiet";
-    const std::uint64_t before = dest(p.stats(), quiet).delivered;
+    const std::uint64_t before = dest(p.stats_all(), quiet).delivered;
     const auto t0 = Clock::now();
     while (p.submit(r) != submit_result::ok) std::this_thread::sleep_for(1ms);
-    while (dest(p.stats(), quiet).delivered == before && Clock::now() - t0 < 10s) std::this_thread::sleep_for(5ms);
+    while (dest(p.stats_all(), quiet).delivered == before && Clock::now() - t0 < 10s) std::this_thread::sleep_for(5ms);
     worst = std::max(worst, Clock::now() - t0);
   }
   stop = true;
@@ -803,9 +803,9 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
       const std::uint32_t id = live[(k * 13) % live.size()];
       if (!p.remove_destination(id)) continue;
       live.erase(std::find(live.begin(), live.end(), id));
-      removed.emplace_back(id, dest(p.stats(), id).submitted);
+      removed.emplace_back(id, dest(p.stats_all(), id).submitted);
     }
-    const PipelineStats s = p.stats();
+    const PipelineStats s = p.stats_all();
     expect_balanced(s);
   }
   std::this_thread::sleep_for(100ms);
@@ -954,7 +954,7 @@ TEST(PipelineScale, MemoryPressureSealsEarlyInsteadOfShedding) {
   }
   const DrainResult flushed = p.flush(Clock::now() + 60s);
   EXPECT_TRUE(flushed.complete);
-  const PipelineStats s = p.stats();
+  const PipelineStats s = p.stats_all();
   expect_balanced(s);
   EXPECT_EQ(s.ingest.accepted, accepted);
   EXPECT_EQ(s.total.dropped_total(), 0u) << "backpressure " << s.total.dropped_by(DropReason::backpressure);

@@ -1,20 +1,9 @@
-# tracecast-load: the gateway load simulator (the main job), and the support library it
-# shares with the end-to-end benchmark (bench/pipeline.cmake): sink process management,
-# CPU/RSS measurement, producers with a rate schedule and submit-latency histograms,
-# the fan-out plan, formatting.
-
-add_library(tracecast_load_support STATIC
-  load/sink_runner.cpp load/resource_usage.cpp load/latency_histogram.cpp
-  load/producers.cpp load/topology.cpp load/loss_check.cpp)
-target_include_directories(tracecast_load_support
-  PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/load ${PROJECT_SOURCE_DIR}/bench/support)
-target_link_libraries(tracecast_load_support
-  PUBLIC tracecast::tracecast Threads::Threads
-  PRIVATE simdjson::simdjson)
-tracecast_target_options(tracecast_load_support)
+# tracecast-load: the gateway load simulator (the main job), built on the load-generation
+# library (tools/loadgen: producers, topology, sink runner, measurement) it shares with the
+# end-to-end benchmark.
 
 add_executable(tracecast-load load/main.cpp)
-target_link_libraries(tracecast-load PRIVATE tracecast_load_support)
+target_link_libraries(tracecast-load PRIVATE tracecast_loadgen)
 tracecast_target_options(tracecast-load)
 # The bundled sink is found next to this binary: build it with it.
 if(TARGET tracecast-sink)
@@ -41,15 +30,8 @@ if(TRACECAST_BUILD_TESTS)
     ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
 endif()
 
-# Unit tests of the support library (label concurrency: the producer test also runs under TSan).
 if(TRACECAST_BUILD_TESTS)
   find_package(GTest REQUIRED)
-  add_executable(load_support_test load/load_support_test.cpp)
-  target_link_libraries(load_support_test PRIVATE tracecast_load_support GTest::gtest GTest::gtest_main Threads::Threads)
-  tracecast_target_options(load_support_test)
-  add_test(NAME load_support_test COMMAND load_support_test)
-  set_tests_properties(load_support_test PROPERTIES LABELS concurrency TIMEOUT 120)
-
   # tracecast-load as a user runs it: --count/--duration stop where they say; the sink dies
   # with it (SIGKILL included) and no temporary directory stays.
   add_executable(load_process_test load/load_process_test.cpp)

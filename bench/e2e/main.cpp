@@ -358,10 +358,11 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     }
     return DestinationCounters{};
   };
-  // Window edges: stats() allocates, so it is taken outside the counted span. Only the dead
-  // configurations need the per-destination list; the others take totals() (cheap at 150,000
-  // destinations).
-  auto snapshot = [&]() { return spec.dead ? pipeline->stats() : pipeline->totals(); };
+  // Window edges: stats allocate, so they are taken outside the counted span. Only the dead
+  // configurations need a destination's counters (the dead one's, by id); the others take
+  // totals().
+  const std::uint32_t dead_ids[] = {dead_id};
+  auto snapshot = [&]() { return spec.dead ? pipeline->stats_of(dead_ids) : pipeline->totals(); };
   const PipelineStats s0 = snapshot();
   const ProducerTotals p0 = producers.totals();
   HistogramCounts l0, l1;

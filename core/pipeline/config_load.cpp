@@ -161,6 +161,12 @@ std::string PipelineConfig::validate() const {
   if (std::string e = validate_sender(sender); !e.empty()) return e;
   if (shutdown_timeout.count() < 0 || shutdown_timeout > milliseconds(k_max_timeout_ms))
     return "shutdown_timeout: must be 0..600000 ms, got " + ms_text(shutdown_timeout);
+  if (stats.top_destinations > 1000)
+    return "stats.top_destinations: must be 0..1000, got " + std::to_string(stats.top_destinations);
+  if (stats.max_unhealthy_destinations > 10000)
+    return "stats.max_unhealthy_destinations: must be 0..10000, got " + std::to_string(stats.max_unhealthy_destinations);
+  if (disable.after.count() < 0 || disable.after > std::chrono::hours(24 * 30))
+    return "disable.after: must be 0..2592000000 ms (30 days), got " + ms_text(disable.after);
   return {};
 }
 

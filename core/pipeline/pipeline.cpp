@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <future>
 #include <map>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "buffer_pool.h"
+#include "health_notifier.h"
 #include "linger_timers.h"
 #include "pending_store.h"
 #include "pipeline_internal_prometheus.h"
@@ -59,6 +61,8 @@ class Fifo {
 };
 
 constexpr std::size_t k_none = ~std::size_t{0};
+// stats() ranks the destinations with traffic in the current and the previous window.
+constexpr std::chrono::seconds k_window{10};
 // Linger seals per worker step, between drains of the ingest ring (a seal of a quiet
 // destination costs ~10-50 us, mostly compression: 64 of them keep a step under ~3 ms).
 constexpr std::size_t k_seals_per_step = 64;
@@ -101,8 +105,16 @@ struct alignas(64) Destination {
   std::uint32_t max_in_flight = 4;        // DestinationConfig::max_in_flight
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
   DestinationCounters counters;           // submitted / in_flight are the fields above
+  DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
+  // Health (counters.health is the public view): when the first failure retrying cannot fix
+  // (401/403/404/blocked) since the last success happened (Unix ns; 0: none), for the
+  // disable policy.
+  std::int64_t first_final_failure_unix_ns = 0;
+  std::uint32_t active_window = 0;        // the stats window it last had traffic in (0: never)
+  std::size_t unhealthy_index = k_none;   // position in Impl::unhealthy, k_none when healthy
 
   void drop(DropReason r, std::uint64_t n) noexcept { counters.dropped[static_cast<std::size_t>(r)] += n; }
+  [[nodiscard]] DestinationState state() const noexcept { return counters.health.state; }
 };
 
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
@@ -115,22 +127,6 @@ struct Outstanding {
   std::string_view encoding;    // Content-Encoding
 };
 
-
-void add_counters(DestinationCounters& total, const DestinationCounters& d) noexcept {
-  total.submitted += d.submitted;
-  total.delivered += d.delivered;
-  total.in_flight += d.in_flight;
-  for (std::size_t i = 0; i < k_drop_reasons; ++i) total.dropped[i] += d.dropped[i];
-  total.requests_sent += d.requests_sent;
-  total.requests_delivered += d.requests_delivered;
-  total.retries += d.retries;
-  total.bytes_raw += d.bytes_raw;
-  total.bytes_compressed += d.bytes_compressed;
-  total.largest_batch_bytes = std::max(total.largest_batch_bytes, d.largest_batch_bytes);
-  total.buffer_bytes += d.buffer_bytes;
-  for (std::size_t i = 0; i < d.latency_buckets.size(); ++i) total.latency_buckets[i] += d.latency_buckets[i];
-  total.latency_sum_ns += d.latency_sum_ns;
-}
 
 std::size_t largest_buffer(const PipelineConfig& c) {
   return std::max({std::size_t{c.batch.max_bytes}, Compressor::bound(Codec::gzip, c.batch.max_bytes),
@@ -210,6 +206,7 @@ struct Pipeline::Impl {
       const std::size_t n = ring.drain([this](const LlmRequest& r) { route(r); }, 256);
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
+      rotate_window(now);
       std::size_t sealed = lingers.pop_due(now, k_seals_per_step, [this, now](Destination& d) {
         on_linger(d, now);
       });
@@ -269,8 +266,13 @@ struct Pipeline::Impl {
     targets.clear();
     auto consider = [&](Destination* d) {
       d->submitted += n;
+      tot.submitted += n;
+      if (d->state() == DestinationState::disabled) [[unlikely]] {
+        drop(*d, DropReason::disabled, n);
+        return;
+      }
       if (d->sampling_rate < 1.0 && !sample_trace(plan.trace_id, d->sampling_rate)) {
-        d->drop(DropReason::sampled_out, n);
+        drop(*d, DropReason::sampled_out, n);
         return;
       }
       targets.push_back(d);
@@ -285,7 +287,7 @@ struct Pipeline::Impl {
     std::size_t kept = 0;
     for (Destination* d : targets) {
       if (d->held_bytes + bytes > config.destination_budget_bytes) {
-        d->drop(DropReason::backpressure, n);
+        drop(*d, DropReason::backpressure, n);
       } else {
         targets[kept++] = d;
       }
@@ -296,7 +298,7 @@ struct Pipeline::Impl {
     PendingRecord* rec = store.store(r, static_cast<std::uint32_t>(targets.size()), seed);
     if (rec == nullptr) {
       const DropReason why = pool.charge_for(bytes) == 0 ? DropReason::too_large : DropReason::backpressure;
-      for (Destination* d : targets) d->drop(why, n);
+      for (Destination* d : targets) drop(*d, why, n);
       return;
     }
     rec->span_count = static_cast<std::uint8_t>(n);
@@ -310,6 +312,7 @@ struct Pipeline::Impl {
     // Appended at the tail: a store into the previous request's record (a cache miss the
     // core does not wait for); seal() walks the list forward and prefetches ahead.
     if (d.head == nullptr) {
+      mark_active(d);  // once per batch: the first line of d stays the only one routing touches
       d.head = ref;
       d.batch_started = now;
       d.open_index = open.size();
@@ -322,7 +325,9 @@ struct Pipeline::Impl {
     d.pending_spans += rec.span_count;
     d.pending_bytes += rec.bytes;
     d.held_bytes += rec.bytes;
+    tot.buffer_bytes += rec.bytes;
     d.in_flight += rec.span_count;
+    tot.in_flight += rec.span_count;
     // JSON is about twice the record's bytes: seal before the body would pass max_bytes.
     if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= config.batch.max_bytes)
       seal(d, now, SealCause::size);
@@ -364,6 +369,7 @@ struct Pipeline::Impl {
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
           d.held_bytes += direct->capacity;
+          tot.buffer_bytes += direct->capacity;
           into = std::span<char>(direct->data, direct->capacity);
         }
       }
@@ -390,6 +396,7 @@ struct Pipeline::Impl {
           // The estimate was short for this request (heavy escaping): encode this body in the
           // max_bytes scratch after all.
           d.held_bytes -= direct->capacity;
+          tot.buffer_bytes -= direct->capacity;
           pool.release(direct);
           direct = nullptr;
           encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), config.batch.max_bytes);
@@ -398,13 +405,15 @@ struct Pipeline::Impl {
         if (result == append_result::batch_full) break;  // next body
         if (result == append_result::too_large) {
           d.in_flight -= n;
-          d.drop(DropReason::too_large, n);
+          tot.in_flight -= n;
+          drop(d, DropReason::too_large, n);
         } else {
           // The encoder skips (and counts) a span with an all-zero id; it is not in flight.
           const auto written = static_cast<std::uint32_t>(encoder.span_count() - before);
           if (written != n) {
             d.in_flight -= n - written;
-            d.drop(DropReason::invalid, n - written);
+            tot.in_flight -= n - written;
+            drop(d, DropReason::invalid, n - written);
           }
           spans += written;
         }
@@ -412,6 +421,7 @@ struct Pipeline::Impl {
         d.pending_spans -= rec.span_count;
         d.pending_bytes -= rec.bytes;
         d.held_bytes -= rec.bytes;
+        tot.buffer_bytes -= rec.bytes;
         store.release(&rec);
       }
       const std::string_view body = encoder.finish();
@@ -421,6 +431,7 @@ struct Pipeline::Impl {
           hand_over(d, direct, body.size(), spans, {});
         } else {
           d.held_bytes -= direct->capacity;
+          tot.buffer_bytes -= direct->capacity;
           pool.release(direct);
         }
       } else if (spans != 0 && !body.empty()) {
@@ -457,6 +468,9 @@ struct Pipeline::Impl {
     d.counters.bytes_raw += raw;
     d.counters.largest_batch_bytes = std::max<std::uint64_t>(d.counters.largest_batch_bytes, raw);
     d.counters.bytes_compressed += sent;
+    tot.bytes_raw += raw;
+    tot.largest_batch_bytes = std::max<std::uint64_t>(tot.largest_batch_bytes, raw);
+    tot.bytes_compressed += sent;
   }
 
   void emit(Destination& d, std::string_view body, std::uint32_t spans) {
@@ -477,11 +491,13 @@ struct Pipeline::Impl {
                     : nullptr;
     if (b == nullptr) {
       d.in_flight -= spans;
-      d.drop(DropReason::backpressure, spans);
+      tot.in_flight -= spans;
+      drop(d, DropReason::backpressure, spans);
       return;
     }
     std::memcpy(b->data, out.data(), out.size());
     d.held_bytes += b->capacity;
+    tot.buffer_bytes += b->capacity;
     note_body(d, body.size(), out.size());
     hand_over(d, b, out.size(), spans, encoding);
   }
@@ -522,6 +538,7 @@ struct Pipeline::Impl {
     req.items = o.spans;
     if (!sender.try_send(req, Sender::SendWake::later)) return false;
     ++o.dest->counters.requests_sent;
+    ++tot.requests_sent;
     handed_over = true;
     return true;
   }
@@ -555,6 +572,12 @@ struct Pipeline::Impl {
     while (!open.empty()) seal(*open.back(), now, SealCause::forced);
   }
 
+  // Every drop is counted for its destination and in the running total.
+  void drop(Destination& d, DropReason r, std::uint64_t n) noexcept {
+    d.drop(r, n);
+    tot.dropped[static_cast<std::size_t>(r)] += n;
+  }
+
   // --- completions ----------------------------------------------------------------------------
   std::size_t poll_completions() {
     return sender.poll_completions([this](const Completion& c) { complete(c); }, 1024);
@@ -565,33 +588,192 @@ struct Pipeline::Impl {
     Destination& d = *o.dest;
     const std::uint64_t n = o.spans;
     d.in_flight -= n;
+    tot.in_flight -= n;
     switch (c.outcome) {
       case SendOutcome::delivered: {
         const std::uint64_t rejected = std::min<std::uint64_t>(c.rejected_items, n);
         d.counters.delivered += n - rejected;
-        d.drop(DropReason::partial_rejected, rejected);
+        tot.delivered += n - rejected;
+        drop(d, DropReason::partial_rejected, rejected);
         ++d.counters.requests_delivered;
+        ++tot.requests_delivered;
         break;
       }
-      case SendOutcome::rejected: d.drop(DropReason::rejected, n); break;
-      case SendOutcome::retries_exhausted: d.drop(DropReason::retries_exhausted, n); break;
-      case SendOutcome::network_error_final: d.drop(DropReason::network, n); break;
-      case SendOutcome::aborted: d.drop(DropReason::shutdown, n); break;
-      case SendOutcome::destination_removed: d.drop(DropReason::removed, n); break;
+      case SendOutcome::rejected: drop(d, DropReason::rejected, n); break;
+      case SendOutcome::retries_exhausted: drop(d, DropReason::retries_exhausted, n); break;
+      case SendOutcome::network_error_final: drop(d, DropReason::network, n); break;
+      case SendOutcome::aborted: drop(d, DropReason::shutdown, n); break;
+      case SendOutcome::destination_removed: drop(d, DropReason::removed, n); break;
+      case SendOutcome::blocked: drop(d, DropReason::blocked, n); break;
     }
-    if (c.attempts > 1) d.counters.retries += c.attempts - 1;
+    if (c.attempts > 1) {
+      d.counters.retries += c.attempts - 1;
+      tot.retries += c.attempts - 1;
+    }
     const double ms = static_cast<double>(c.latency_ns) / 1e6;
     std::size_t b = 0;
     while (b < k_latency_bounds_ms.size() && ms > k_latency_bounds_ms[b]) ++b;
     ++d.counters.latency_buckets[b];
     d.counters.latency_sum_ns += c.latency_ns;
+    ++tot.latency_buckets[b];
+    tot.latency_sum_ns += c.latency_ns;
+    mark_active(d);
+    update_health(d, c);
     finish_outstanding(c.tag);
+  }
+
+  // --- health -------------------------------------------------------------------------------
+  // A finished request moves its destination's state (DestinationState in pipeline.h):
+  // delivered -> healthy; 429/5xx/connection/timeout after the retries ran out -> retrying;
+  // any other failure (400/401/403/404/413, TLS, bad URL) -> failing; the egress policy ->
+  // blocked. Shutdown aborts and removals are no fault of the endpoint: no change. A disabled
+  // destination stays disabled (its last requests finish meanwhile) until it is updated.
+  void update_health(Destination& d, const Completion& c) {
+    if (c.outcome == SendOutcome::aborted || c.outcome == SendOutcome::destination_removed) return;
+    DestinationHealth& h = d.counters.health;
+    const std::int64_t now = unix_now_ns();
+    if (c.outcome == SendOutcome::delivered) {
+      h.last_success_unix_ns = now;
+      h.consecutive_failures = 0;
+      d.first_final_failure_unix_ns = 0;
+      if (d.state() != DestinationState::disabled) set_state(d, DestinationState::healthy);
+      return;
+    }
+    using C = ConnectionTestResult::Category;
+    const C category = c.outcome == SendOutcome::blocked ? C::client_error
+                                                         : classify_send_outcome(c.http_status, c.network_error);
+    h.last_error = category;
+    h.last_http_status = c.outcome == SendOutcome::blocked ? 0 : c.http_status;
+    h.last_error_unix_ns = now;
+    ++h.consecutive_failures;
+    h.message = health_message(d.kind, c.outcome, category, h.last_http_status);
+    // Failures the disable policy counts: the endpoint will not take these requests as
+    // configured, however often they are sent.
+    const bool final_failure = c.outcome == SendOutcome::blocked ||
+                               (c.outcome == SendOutcome::rejected &&
+                                (c.http_status == 401 || c.http_status == 403 || c.http_status == 404));
+    if (final_failure && d.first_final_failure_unix_ns == 0) d.first_final_failure_unix_ns = now;
+    if (d.state() == DestinationState::disabled) return;
+    DestinationState next = DestinationState::failing;
+    if (c.outcome == SendOutcome::blocked) {
+      next = DestinationState::blocked;
+    } else if (c.outcome == SendOutcome::retries_exhausted) {
+      next = DestinationState::retrying;
+    }
+    if (final_failure && config.disable.enabled &&
+        now - d.first_final_failure_unix_ns >=
+            std::chrono::duration_cast<std::chrono::nanoseconds>(config.disable.after).count()) {
+      disable(d, now);
+      return;
+    }
+    set_state(d, next);
+  }
+
+  // The disable policy fired: what d has pending is dropped as `disabled` (it would only be
+  // refused again), and so is every span routed to it until update_destination().
+  void disable(Destination& d, std::int64_t now) {
+    const std::string_view why = to_string(d.counters.health.last_error);
+    d.counters.health.message = "Disabled: requests kept failing (" + std::string(why) + ", HTTP " +
+                                std::to_string(d.counters.health.last_http_status) + ") for " +
+                                std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) +
+                                " s. " + d.counters.health.message + " Then update the destination to resume.";
+    while (d.head != nullptr) {
+      PendingRef* ref = d.head;
+      PendingRecord& rec = *ref->record;
+      d.head = ref->next;
+      d.pending_spans -= rec.span_count;
+      d.pending_bytes -= rec.bytes;
+      d.held_bytes -= rec.bytes;
+      tot.buffer_bytes -= rec.bytes;
+      d.in_flight -= rec.span_count;
+      tot.in_flight -= rec.span_count;
+      drop(d, DropReason::disabled, rec.span_count);
+      store.release(&rec);
+    }
+    d.tail = nullptr;
+    ++d.generation;  // its linger entry is stale now
+    close_open(d);
+    set_state(d, DestinationState::disabled);
+  }
+
+  static std::string health_message(DestinationKind kind, SendOutcome outcome, ConnectionTestResult::Category category,
+                                    int status) {
+    using C = ConnectionTestResult::Category;
+    std::string what;
+    if (outcome == SendOutcome::blocked) {
+      return "Not sent: the gateway's egress policy does not allow this endpoint. Choose another endpoint "
+             "or ask the operator to allow it.";
+    }
+    if (status != 0) {
+      what = "The endpoint answered HTTP " + std::to_string(status);
+    } else {
+      switch (category) {
+        case C::dns: what = "The endpoint's host name did not resolve"; break;
+        case C::connect_refused: what = "The endpoint did not accept connections"; break;
+        case C::tls: what = "The TLS connection to the endpoint failed"; break;
+        case C::timeout: what = "The endpoint did not answer in time"; break;
+        default: what = "The request to the endpoint failed"; break;
+      }
+    }
+    if (outcome == SendOutcome::retries_exhausted) what += " until the retries ran out";
+    return what + ". " + connection_hint(category, kind, status);
+  }
+
+  static std::int64_t unix_now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Moves d to `next`, keeping the not-healthy list and the per-state counts, and queues one
+  // notice for the callback when the state changed.
+  void set_state(Destination& d, DestinationState next) {
+    DestinationHealth& h = d.counters.health;
+    const DestinationState prev = h.state;
+    if (prev == next) return;
+    h.state = next;
+    if (!d.removing) {
+      --by_state[static_cast<std::size_t>(prev)];
+      ++by_state[static_cast<std::size_t>(next)];
+    }
+    if (next == DestinationState::healthy) {
+      unhealthy_remove(d);
+    } else if (d.unhealthy_index == k_none && !d.removing) {
+      d.unhealthy_index = unhealthy.size();
+      unhealthy.push_back(&d);
+    }
+    if (notifier.active()) notifier.push(HealthChange{d.id, d.counters.name, d.counters.account, prev, next, h});
+  }
+
+  void unhealthy_remove(Destination& d) noexcept {
+    if (d.unhealthy_index == k_none) return;
+    Destination* last = unhealthy.back();
+    unhealthy[d.unhealthy_index] = last;
+    last->unhealthy_index = d.unhealthy_index;
+    unhealthy.pop_back();
+    d.unhealthy_index = k_none;
+  }
+
+  // Traffic marks a destination active for the current stats window; stats() ranks the
+  // destinations active in this window and the previous one (10..20 s) for its top N.
+  void mark_active(Destination& d) {
+    if (d.active_window == window) return;
+    d.active_window = window;
+    active_now.push_back(&d);
+  }
+
+  void rotate_window(Clock::time_point now) {
+    if (now - window_started < k_window) return;
+    window_started = now;
+    ++window;
+    active_prev.swap(active_now);
+    active_now.clear();
   }
 
   void finish_outstanding(std::uint32_t tag) {
     Outstanding& o = outstanding[tag];
     Destination& d = *o.dest;
     d.held_bytes -= o.buffer->capacity;
+    tot.buffer_bytes -= o.buffer->capacity;
     pool.release(o.buffer);
     o.buffer = nullptr;
     --d.outstanding;
@@ -617,7 +799,8 @@ struct Pipeline::Impl {
         const std::uint32_t tag = d->unsent.front();
         d->unsent.pop();
         d->in_flight -= outstanding[tag].spans;
-        d->drop(DropReason::shutdown, outstanding[tag].spans);
+        tot.in_flight -= outstanding[tag].spans;
+        drop(*d, DropReason::shutdown, outstanding[tag].spans);
         finish_outstanding(tag);
       }
       d->in_unsent_list = false;
@@ -659,7 +842,11 @@ struct Pipeline::Impl {
   }
 
   // --- stats ------------------------------------------------------------------------------------
-  void snapshot(PipelineStats& s, bool per_destination) {
+  // The totals are kept as counts move (tot), so a snapshot costs O(destinations listed),
+  // not O(configured): idle destinations cost nothing.
+  enum class Listing : std::uint8_t { none, bounded, given, all };
+
+  void snapshot(PipelineStats& s, Listing listing, std::span<const std::uint32_t> wanted = {}) {
     s.ingest = ring.stats();
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
@@ -669,17 +856,70 @@ struct Pipeline::Impl {
     s.encoder = encoder.stats();
     s.memory_bytes = pool.held();
     s.memory_peak_bytes = pool.peak();
-    s.total = DestinationCounters{};
+    s.health_notices_dropped = notifier.dropped();
+    s.total = tot;
+    s.total.id = 0;
     s.total.name = "total";
+    s.destinations_by_state = by_state;
+    s.destinations_configured = 0;
+    for (const std::uint64_t n : by_state) s.destinations_configured += n;
     s.destinations.clear();
-    if (per_destination) s.destinations.reserve(destinations.size());
-    for (const auto& d : destinations) {
-      d->counters.buffer_bytes = d->held_bytes;
-      d->counters.submitted = d->submitted;
-      d->counters.in_flight = d->in_flight;
-      if (per_destination) s.destinations.push_back(d->counters);
-      add_counters(s.total, d->counters);
+    switch (listing) {
+      case Listing::none: return;
+      case Listing::all:
+        selected.assign(destinations.size(), nullptr);
+        for (std::size_t i = 0; i < destinations.size(); ++i) selected[i] = destinations[i].get();
+        break;
+      case Listing::given:
+        selected.clear();
+        for (const std::uint32_t id : wanted) {
+          if (id < by_id.size() && by_id[id] != nullptr) selected.push_back(by_id[id]);
+        }
+        break;
+      case Listing::bounded: select_bounded(); break;
     }
+    std::sort(selected.begin(), selected.end(), [](const Destination* a, const Destination* b) { return a->id < b->id; });
+    selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
+    s.destinations.reserve(selected.size());
+    for (Destination* d : selected) s.destinations.push_back(view(*d));
+  }
+
+  static DestinationCounters view(Destination& d) {
+    d.counters.buffer_bytes = d.held_bytes;
+    d.counters.submitted = d.submitted;
+    d.counters.in_flight = d.in_flight;
+    return d.counters;
+  }
+
+  // stats()'s list: every destination when there are no more than top_destinations; else
+  // the not-healthy ones (lowest ids, at most max_unhealthy_destinations) and the
+  // top_destinations with the most spans submitted among those active in the last two
+  // windows. O(not healthy + active).
+  void select_bounded() {
+    selected.clear();
+    const StatsConfig& sc = config.stats;
+    if (destinations.size() <= sc.top_destinations) {
+      for (const auto& d : destinations) selected.push_back(d.get());
+      return;
+    }
+    const auto by_id_order = [](const Destination* a, const Destination* b) { return a->id < b->id; };
+    const std::size_t u = std::min<std::size_t>(unhealthy.size(), sc.max_unhealthy_destinations);
+    selected.assign(unhealthy.begin(), unhealthy.end());
+    std::partial_sort(selected.begin(), selected.begin() + static_cast<std::ptrdiff_t>(u), selected.end(), by_id_order);
+    selected.resize(u);
+    candidates.clear();
+    for (Destination* d : active_now) {
+      if (!d->removed) candidates.push_back(d);
+    }
+    for (Destination* d : active_prev) {
+      if (d->active_window != window && !d->removed) candidates.push_back(d);
+    }
+    const std::size_t top = std::min<std::size_t>(candidates.size(), sc.top_destinations);
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top), candidates.end(),
+                     [](const Destination* a, const Destination* b) {
+                       return a->submitted != b->submitted ? a->submitted > b->submitted : a->id < b->id;
+                     });
+    selected.insert(selected.end(), candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top));
   }
 
   // --- destinations (worker side) ---------------------------------------------------------------
@@ -700,6 +940,7 @@ struct Pipeline::Impl {
     // max_linger. (Starting at the maximum would make every destination's first batch hold
     // max_linger of data, all sealed at once by a flush.)
     d->linger = config.batch.linger;
+    d->kind = p.transport.kind;
     d->counters.id = id;
     d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
     d->counters.account = std::string(account);
@@ -713,6 +954,7 @@ struct Pipeline::Impl {
       routes.add(d->counters.account, d.get());
       if (d->id >= by_id.size()) by_id.resize(std::max<std::size_t>(d->id + 1, by_id.size() * 2), nullptr);
       by_id[d->id] = d.get();
+      ++by_state[static_cast<std::size_t>(DestinationState::healthy)];
       destinations.push_back(std::move(d));
     }
   }
@@ -752,6 +994,17 @@ struct Pipeline::Impl {
   std::uint64_t epoch = 0;
   std::map<std::uint64_t, std::uint64_t> epoch_outstanding;
   std::vector<std::shared_ptr<FlushWaiter>> flush_waiters;
+
+  DestinationCounters tot;          // every destination's counters summed, kept as they move
+  std::array<std::uint64_t, k_destination_states> by_state{};  // configured (not removed) ones
+  std::vector<Destination*> unhealthy;     // state != healthy, not removed (unordered)
+  std::vector<Destination*> active_now;    // traffic in the current stats window
+  std::vector<Destination*> active_prev;   // ... in the previous one
+  std::uint32_t window = 1;
+  Clock::time_point window_started = Clock::now();
+  std::vector<Destination*> selected;      // snapshot scratch
+  std::vector<Destination*> candidates;    // snapshot scratch
+  detail::HealthNotifier notifier;
 
   std::uint64_t requests_routed = 0;
   std::uint64_t requests_unrouted = 0;
@@ -836,7 +1089,12 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     d->sampling_rate = destination.sampling_rate;
     d->codec = codec;
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
+    d->kind = destination.transport.kind;
     if (!destination.transport.name.empty()) d->counters.name = destination.transport.name;
+    // New settings: whatever failed before may work now (a disabled destination resumes).
+    d->counters.health.consecutive_failures = 0;
+    d->first_final_failure_unix_ns = 0;
+    impl->set_state(*d, DestinationState::healthy);
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};
   std::vector<ValidationIssue> sender_issues = impl_->sender.update_destination(id, destination.transport);
@@ -852,6 +1110,8 @@ bool Pipeline::remove_destination(std::uint32_t id) {
     found = true;
     impl->seal(*d, Clock::now(), Impl::SealCause::forced);
     impl->send_unsent();
+    --impl->by_state[static_cast<std::size_t>(d->state())];
+    impl->unhealthy_remove(*d);
     d->removing = true;
     impl->routes.remove(d->counters.account, d);
     impl->maybe_finish_removal(*d);
@@ -892,7 +1152,8 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
     im.stop_worker = true;
   });
   im.worker.join();
-  im.snapshot(im.final_stats, true);
+  im.snapshot(im.final_stats, Impl::Listing::all);
+  im.notifier.stop();  // every change so far delivered to the callback
   im.shut_down = true;
   r.complete = r.complete && im.final_stats.total.in_flight == 0;
   r.stats = im.final_stats;
@@ -900,14 +1161,80 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   return r;
 }
 
+namespace {
+// The final snapshot (every destination) narrowed to what a call lists.
+PipelineStats narrowed(const PipelineStats& final_stats, const std::function<bool(const DestinationCounters&)>& keep) {
+  PipelineStats s = final_stats;
+  s.destinations.clear();
+  for (const auto& d : final_stats.destinations) {
+    if (keep(d)) s.destinations.push_back(d);
+  }
+  return s;
+}
+}  // namespace
+
 PipelineStats Pipeline::stats() const {
+  PipelineStats s;
+  {
+    std::lock_guard lock(impl_->command_mutex);
+    if (impl_->worker_exited) {
+      // After shutdown: the same bound, over the final snapshot.
+      const StatsConfig& sc = impl_->config.stats;
+      const PipelineStats& f = impl_->final_stats;
+      if (f.destinations.size() <= sc.top_destinations) return f;
+      std::vector<const DestinationCounters*> order;
+      for (const auto& d : f.destinations) order.push_back(&d);
+      const std::size_t top = std::min<std::size_t>(order.size(), sc.top_destinations);
+      std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
+                       [](auto* a, auto* b) { return a->submitted != b->submitted ? a->submitted > b->submitted : a->id < b->id; });
+      std::vector<std::uint32_t> ids;
+      for (std::size_t i = 0; i < top; ++i) ids.push_back(order[i]->id);
+      std::size_t unhealthy = 0;
+      for (const auto& d : f.destinations) {
+        if (!d.removed && d.health.state != DestinationState::healthy && unhealthy < sc.max_unhealthy_destinations) {
+          ids.push_back(d.id);
+          ++unhealthy;
+        }
+      }
+      std::sort(ids.begin(), ids.end());
+      return narrowed(f, [&ids](const DestinationCounters& d) { return std::binary_search(ids.begin(), ids.end(), d.id); });
+    }
+  }
+  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::bounded); });
+  return s;
+}
+
+PipelineStats Pipeline::stats_of(std::span<const std::uint32_t> ids) const {
+  PipelineStats s;
+  {
+    std::lock_guard lock(impl_->command_mutex);
+    if (impl_->worker_exited) {
+      std::vector<std::uint32_t> sorted(ids.begin(), ids.end());
+      std::sort(sorted.begin(), sorted.end());
+      return narrowed(impl_->final_stats, [&sorted](const DestinationCounters& d) {
+        return std::binary_search(sorted.begin(), sorted.end(), d.id);
+      });
+    }
+  }
+  impl_->post([impl = impl_.get(), &s, ids] { impl->snapshot(s, Impl::Listing::given, ids); });
+  return s;
+}
+
+PipelineStats Pipeline::stats_all() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
     if (impl_->worker_exited) return impl_->final_stats;
   }
-  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, true); });
+  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::all); });
   return s;
+}
+
+std::optional<DestinationCounters> Pipeline::destination_stats(std::uint32_t id) const {
+  const std::uint32_t one[] = {id};
+  PipelineStats s = stats_of(one);
+  if (s.destinations.empty()) return std::nullopt;
+  return std::move(s.destinations.front());
 }
 
 PipelineStats Pipeline::totals() const {
@@ -920,10 +1247,16 @@ PipelineStats Pipeline::totals() const {
       return s;
     }
   }
-  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, false); });
+  impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::none); });
   return s;
 }
 
+void Pipeline::set_health_callback(HealthCallback callback) { impl_->notifier.set_callback(std::move(callback)); }
+
 std::string Pipeline::prometheus() const { return detail::format_prometheus(stats()); }
+
+std::string Pipeline::prometheus_of(std::span<const std::uint32_t> ids) const {
+  return detail::format_prometheus(stats_of(ids));
+}
 
 }  // namespace tracecast

@@ -5,10 +5,11 @@
 //   # TYPE tracecast_destination_spans_delivered_total counter
 //   tracecast_destination_spans_delivered_total{destination="grafana",id="1",account="acct_1"} 1024
 //
-// Pipeline-wide families carry no labels (or one: result / reason); per-destination families
-// carry destination="<name>",id="<id>",account="<account>" (values escaped: \\ \" \n). The
-// total is not repeated as a series: sum() over the destinations gives it (removed
-// destinations stay in the stats, so their counts are not lost).
+// Pipeline-wide families carry no labels (or one: result / reason / state), the totals over
+// every destination among them (tracecast_spans_*_total, ...); per-destination families carry
+// destination="<name>",id="<id>",account="<account>" (values escaped: \\ \" \n) and are
+// written for the destinations the snapshot lists only (stats(): not healthy + busiest), so
+// sum() over them is not the total: the tracecast_spans_* families are.
 //
 // Latency histogram: DestinationCounters::latency_buckets[i] is read as the number of requests
 // whose latency fell in bucket i only (the first bound it is <= to; the last bucket is +Inf),

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view k_result_label = "result";
 constexpr std::string_view k_reason_label = "reason";
+constexpr std::string_view k_state_label = "state";
 
 void append_uint(std::string& out, std::uint64_t v) {
   char buf[24];
@@ -187,6 +188,45 @@ std::string format_prometheus(const PipelineStats& stats) {
     w.sample(p.name, {}, p.value);
   }
 
+  // ---- totals over every destination (the per-destination series below list only some) ----
+  const DestinationCounters& t = stats.total;
+  const Plain totals[] = {
+      {"tracecast_spans_submitted_total", "counter",
+       "Spans handed to destinations after routing, all destinations (removed ones included).", t.submitted},
+      {"tracecast_spans_delivered_total", "counter", "Spans in requests a destination accepted (2xx), all destinations.",
+       t.delivered},
+      {"tracecast_spans_in_flight", "gauge", "Spans in an open batch, sealed, sending or waiting for retry, all destinations.",
+       t.in_flight},
+      {"tracecast_requests_sent_total", "counter", "Batches handed to the sender, all destinations.", t.requests_sent},
+      {"tracecast_requests_delivered_total", "counter", "Batches a destination accepted (2xx), all destinations.",
+       t.requests_delivered},
+      {"tracecast_retries_total", "counter", "HTTP attempts beyond the first of a request, all destinations.", t.retries},
+      {"tracecast_bytes_raw_total", "counter", "OTLP/JSON bytes sealed into batches, before compression.", t.bytes_raw},
+      {"tracecast_bytes_compressed_total", "counter", "Request body bytes handed to the sender, after compression.",
+       t.bytes_compressed},
+      {"tracecast_destinations_configured", "gauge", "Destinations configured now (removed ones not).",
+       stats.destinations_configured},
+      {"tracecast_destinations_listed", "gauge",
+       "Destinations with per-destination series in this exposition (not healthy, then the busiest; see README).",
+       stats.destinations.size()},
+      {"tracecast_health_notices_dropped_total", "counter",
+       "Destination health changes the callback never saw (its queue was full).", stats.health_notices_dropped},
+  };
+  for (const Plain& p : totals) {
+    w.family(p.name, p.type, p.help);
+    w.sample(p.name, {}, p.value);
+  }
+  constexpr std::string_view k_total_dropped = "tracecast_spans_dropped_total";
+  w.family(k_total_dropped, "counter", "Spans handed to destinations and not delivered, by reason, all destinations.");
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+    w.sample(k_total_dropped, {}, t.dropped[r], k_reason_label, to_string(static_cast<DropReason>(r)));
+  }
+  constexpr std::string_view k_by_state = "tracecast_destinations";
+  w.family(k_by_state, "gauge", "Destinations configured now, by health state.");
+  for (std::size_t i = 0; i < k_destination_states; ++i) {
+    w.sample(k_by_state, {}, stats.destinations_by_state[i], k_state_label, to_string(static_cast<DestinationState>(i)));
+  }
+
   // ---- per destination ----
   std::vector<std::string> labels;
   labels.reserve(stats.destinations.size());
@@ -238,6 +278,36 @@ std::string format_prometheus(const PipelineStats& stats) {
   w.family(k_removed, "gauge", "1 when the destination was removed (its counters are kept), else 0.");
   for (std::size_t i = 0; i < stats.destinations.size(); ++i)
     w.sample(k_removed, labels[i], stats.destinations[i].removed ? 1 : 0);
+
+  constexpr std::string_view k_state = "tracecast_destination_state";
+  w.family(k_state, "gauge", "1 for the destination's health state, 0 for the others.");
+  for (std::size_t i = 0; i < stats.destinations.size(); ++i) {
+    for (std::size_t st = 0; st < k_destination_states; ++st) {
+      const auto state = static_cast<DestinationState>(st);
+      w.sample(k_state, labels[i], stats.destinations[i].health.state == state ? 1 : 0, k_state_label, to_string(state));
+    }
+  }
+  struct HealthGauge {
+    std::string_view name;
+    std::string_view help;
+    double (*value)(const DestinationHealth&);
+  };
+  const HealthGauge health[] = {
+      {"tracecast_destination_consecutive_failures", "Finished requests failed since the last success.",
+       [](const DestinationHealth& h) { return static_cast<double>(h.consecutive_failures); }},
+      {"tracecast_destination_last_success_timestamp_seconds",
+       "Unix time of the last delivered request (0: never).",
+       [](const DestinationHealth& h) { return static_cast<double>(h.last_success_unix_ns) / 1e9; }},
+      {"tracecast_destination_last_error_timestamp_seconds", "Unix time of the last failed request (0: never).",
+       [](const DestinationHealth& h) { return static_cast<double>(h.last_error_unix_ns) / 1e9; }},
+      {"tracecast_destination_last_error_http_status", "HTTP status of the last failed request (0: no answer or none).",
+       [](const DestinationHealth& h) { return static_cast<double>(h.last_http_status); }},
+  };
+  for (const HealthGauge& g : health) {
+    w.family(g.name, "gauge", g.help);
+    for (std::size_t i = 0; i < stats.destinations.size(); ++i)
+      w.sample_double(g.name, labels[i], g.value(stats.destinations[i].health));
+  }
 
   constexpr std::string_view k_latency = "tracecast_destination_request_duration_seconds";
   const std::string bucket_name = std::string(k_latency) + "_bucket";

@@ -14,7 +14,21 @@ std::string_view to_string(DropReason reason) noexcept {
     case DropReason::shutdown: return "shutdown";
     case DropReason::removed: return "removed";
     case DropReason::invalid: return "invalid";
+    case DropReason::blocked: return "blocked";
+    case DropReason::disabled: return "disabled";
     case DropReason::k_count: break;
+  }
+  return "unknown";
+}
+
+std::string_view to_string(DestinationState state) noexcept {
+  switch (state) {
+    case DestinationState::healthy: return "healthy";
+    case DestinationState::retrying: return "retrying";
+    case DestinationState::failing: return "failing";
+    case DestinationState::blocked: return "blocked";
+    case DestinationState::disabled: return "disabled";
+    case DestinationState::k_count: break;
   }
   return "unknown";
 }

@@ -1,5 +1,5 @@
 // The canonical request of shared/WORKLOAD.md with fixed values, for tests that assert them.
-// (bench/support/llm_workload.h generates varied ones for benchmarks.)
+// (tools/loadgen/llm_workload.h generates varied ones for benchmarks.)
 #pragma once
 
 #include "tracecast/llm_request.h"

@@ -57,7 +57,7 @@ constexpr std::chrono::milliseconds k_default_drain_timeout{30000};
 constexpr std::size_t k_shown_busiest = 5;
 constexpr std::size_t k_shown_max = 15;
 // Progress snapshots use totals() (cheap at any destination count); the first and every this
-// many snapshots, and the final one, a full stats() checks every destination's identity.
+// many snapshots, and the final one, a full stats_all() checks every destination's identity.
 constexpr std::uint64_t k_full_check_every = 10;
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -544,7 +544,7 @@ int main(int argc, char** argv) {
   producers.start();
 
   std::uint64_t snapshots = 0;
-  std::uint64_t full_snapshots = 0;  // of which also checked every destination (stats())
+  std::uint64_t full_snapshots = 0;  // of which also checked every destination (stats_all())
   std::string identity_failure;  // first failing snapshot
   Snapshot prev{start, {}, {}, {}};
   const auto end_at = opt.duration ? start + *opt.duration : steady::time_point::max();
@@ -567,7 +567,7 @@ int main(int argc, char** argv) {
     }
     if ((snapshots == 1 || snapshots % k_full_check_every == 0) && identity_failure.empty()) {
       ++full_snapshots;
-      if (const std::string why = unbalanced(pipeline->stats()); !why.empty()) {
+      if (const std::string why = unbalanced(pipeline->stats_all()); !why.empty()) {
         identity_failure = "full snapshot at " + std::to_string(snapshots) + ": " + why;
       }
     }

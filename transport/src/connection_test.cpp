@@ -74,11 +74,11 @@ std::string scrub(std::string text, const DestinationConfig& config) {
   return text;
 }
 
-bool is_grafana(const DestinationConfig& c) noexcept { return c.kind == DestinationKind::grafana_cloud; }
+}  // namespace
 
-std::string hint_for(ConnectionTestResult::Category category, const DestinationConfig& config, int status) {
+std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int status) {
   using C = ConnectionTestResult::Category;
-  const bool grafana = is_grafana(config);
+  const bool grafana = kind == DestinationKind::grafana_cloud;
   switch (category) {
     case C::ok: return "Connection works: make a request and look for the trace (allow 1-2 minutes for propagation).";
     case C::invalid_config: return "Fix the settings named above, then test the connection again.";
@@ -112,15 +112,25 @@ std::string hint_for(ConnectionTestResult::Category category, const DestinationC
   return {};
 }
 
-ConnectionTestResult::Category category_for_curl(CURLcode code) noexcept {
+namespace {
+
+std::string hint_for(ConnectionTestResult::Category category, const DestinationConfig& config, int status) {
+  return connection_hint(category, config.kind, status);
+}
+
+ConnectionTestResult::Category category_for_network(NetworkError error) noexcept {
   using C = ConnectionTestResult::Category;
-  switch (detail::classify_curl_code(static_cast<int>(code)).error) {
+  switch (error) {
     case NetworkError::dns: return C::dns;
     case NetworkError::connect: return C::connect_refused;
     case NetworkError::tls: return C::tls;
     case NetworkError::timeout: return C::timeout;
     default: return C::other;
   }
+}
+
+ConnectionTestResult::Category category_for_curl(CURLcode code) noexcept {
+  return category_for_network(detail::classify_curl_code(static_cast<int>(code)).error);
 }
 
 ConnectionTestResult::Category category_for_status(long status) noexcept {
@@ -135,6 +145,10 @@ ConnectionTestResult::Category category_for_status(long status) noexcept {
 }
 
 }  // namespace
+
+ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept {
+  return http_status != 0 ? category_for_status(http_status) : category_for_network(network_error);
+}
 
 std::string connection_test_body() {
   std::random_device seed;

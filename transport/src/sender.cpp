@@ -26,6 +26,7 @@ std::string_view to_string(SendOutcome outcome) noexcept {
     case SendOutcome::network_error_final: return "network_error_final";
     case SendOutcome::aborted: return "aborted";
     case SendOutcome::destination_removed: return "destination_removed";
+    case SendOutcome::blocked: return "blocked";
   }
   return "unknown";
 }
@@ -408,6 +409,7 @@ struct Sender::Impl {
         case SendOutcome::network_error_final: k.network_errors_final.add(); break;
         case SendOutcome::aborted: k.aborted.add(); break;
         case SendOutcome::destination_removed: k.removed.add(); break;
+        case SendOutcome::blocked: k.rejected.add(); break;  // not sent: refused by policy
       }
       k.rejected_items.add(t->rejected_items);
       if (t->partial_warning) k.partial_success_warnings.add();

@@ -40,6 +40,20 @@ struct ConnectionTestResult {
 
 [[nodiscard]] std::string_view to_string(ConnectionTestResult::Category category) noexcept;
 
+// The connection test's classification, for any send's outcome (the pipeline's destination
+// health uses it, so a failing destination is explained in the same words as its test):
+// a 2xx is ok; 401/403 unauthorized, 404 not_found, 413 payload_too_large, other 4xx
+// client_error, 5xx server_error; with no HTTP answer (`http_status` 0) `network_error`
+// decides (dns, connect -> connect_refused, tls, timeout; others: other). Thread-safe.
+// No allocation.
+[[nodiscard]] ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept;
+
+// The one-line fix hint for `category` in the reference's troubleshooting words (Grafana
+// Cloud's own wording when `kind` is grafana_cloud); `http_status` is quoted for
+// client_error and server_error. Never contains a credential (none is given). Thread-safe.
+// Allocates the result.
+[[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status);
+
 // Validates `config`, then POSTs one test trace (uncompressed JSON: every OTLP server must
 // accept it) and waits at most `timeout` (the smaller of it and config.timeout) for the
 // answer. Blocks the calling thread; never retries. Thread-safe (own curl handle per call).

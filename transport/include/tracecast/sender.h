@@ -90,6 +90,7 @@ enum class SendOutcome : std::uint8_t {
   network_error_final,  // a failure retrying cannot fix (TLS verification, bad URL, ...)
   aborted,              // shutdown deadline passed first
   destination_removed,  // destination removed (or never existed) before it was sent
+  blocked,              // refused by the operator's egress policy; never sent
 };
 
 // Why the last attempt failed at the transport level (none when a response arrived).

@@ -18,13 +18,16 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tracecast/compress.h"
+#include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/ingest_ring.h"
 #include "tracecast/llm_request.h"
@@ -76,6 +79,28 @@ struct PipelineDestination {
   }
 };
 
+// What stats() and prometheus() list per destination (totals and aggregates always cover
+// every destination). See README "Stats at scale" for the series this bounds.
+struct StatsConfig {
+  // The busiest destinations listed, by spans submitted, among those with traffic in the
+  // last 10..20 s. Default 20; 0..1000.
+  std::uint32_t top_destinations = 20;
+  // Destinations not healthy listed besides them, lowest id first; the others are counted in
+  // destinations_by_state only. Default 100; 0..10000.
+  std::uint32_t max_unhealthy_destinations = 100;
+};
+
+// The optional disable policy: a destination whose requests have failed for a reason
+// retrying cannot fix (401, 403, 404 or blocked by the egress policy) without a success
+// in between for `after` is disabled: its spans are then dropped as DropReason::disabled,
+// never encoded or sent, until update_destination() (or a remove and re-add).
+struct DisablePolicy {
+  bool enabled = false;
+  // From the first such failure after the last success. Default 1 h; 0..30 days (0: at the
+  // first such failure).
+  std::chrono::milliseconds after{std::chrono::hours(1)};
+};
+
 struct PipelineConfig {
   IngestConfig ingest;      // ring capacity, slot size, value limits, max producer threads
   MappingConfig mapping;    // service name/version, extra resource attributes, GenAI names
@@ -97,6 +122,8 @@ struct PipelineConfig {
   SenderConfig sender;  // in-flight caps, connect timeout, retry policy, HTTP/2
   // Default deadline of the destructor's shutdown. Default 10 s; 0..10 min.
   std::chrono::milliseconds shutdown_timeout{10000};
+  StatsConfig stats;
+  DisablePolicy disable;
 
   // Empty when valid, else "<field>: <reason>" for the first invalid field (nested fields
   // dotted: "batch.max_bytes: ...").
@@ -115,6 +142,8 @@ enum class DropReason : std::uint8_t {
   shutdown,           // not delivered by the shutdown deadline
   removed,            // destination removed before they were sent
   invalid,            // refused by the encoder (all-zero trace or span id; mapping never makes one)
+  blocked,            // refused by the operator's egress policy (SendOutcome::blocked)
+  disabled,           // the destination is disabled (DisablePolicy): not encoded, not sent
   k_count
 };
 inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReason::k_count);
@@ -124,6 +153,33 @@ inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReaso
 // requests with k_latency_bounds_ms[i-1] < latency <= k_latency_bounds_ms[i] (not cumulative;
 // the Prometheus output accumulates); the last bucket is everything above the last bound.
 inline constexpr std::array<double, 12> k_latency_bounds_ms = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000};
+
+// A destination's health, from the outcomes of its finished requests.
+//   healthy   no failure since its last success (or nothing finished yet)
+//   retrying  its last request was delivered only after retries, or failed in a way
+//             retrying may fix (429, 5xx, connection, timeout: retries ran out)
+//   failing   its last request failed in a way retrying cannot fix (400, 401, 403, 404,
+//             413, TLS verification, bad URL)
+//   blocked   its last request was refused by the operator's egress policy
+//   disabled  the DisablePolicy disabled it: its spans are dropped as `disabled`
+enum class DestinationState : std::uint8_t { healthy, retrying, failing, blocked, disabled, k_count };
+inline constexpr std::size_t k_destination_states = static_cast<std::size_t>(DestinationState::k_count);
+[[nodiscard]] std::string_view to_string(DestinationState state) noexcept;
+
+struct DestinationHealth {
+  DestinationState state = DestinationState::healthy;
+  // The last failure (ok: none yet): the connection test's categories
+  // (classify_send_outcome()), `blocked` outcomes as client_error with status 0.
+  ConnectionTestResult::Category last_error = ConnectionTestResult::Category::ok;
+  int last_http_status = 0;                 // of the last failure; 0: no HTTP answer
+  std::int64_t last_error_unix_ns = 0;      // ns since the Unix epoch; 0: never
+  std::int64_t last_success_unix_ns = 0;    // ns since the Unix epoch; 0: never
+  std::uint32_t consecutive_failures = 0;   // finished requests failed since the last success
+  // One line safe to show the destination's owner: what happened and what to do, in the
+  // connection test's words (connection_hint()). Never a credential, a URL or another
+  // destination's data. Empty while healthy with no failure yet.
+  std::string message;
+};
 
 struct DestinationCounters {
   std::uint32_t id = 0;        // 0 for the total
@@ -145,6 +201,7 @@ struct DestinationCounters {
   std::uint64_t buffer_bytes = 0;        // gauge: batch buffer bytes held now
   std::array<std::uint64_t, k_latency_bounds_ms.size() + 1> latency_buckets{};
   std::uint64_t latency_sum_ns = 0;
+  DestinationHealth health;  // the total's: state healthy, the rest empty
 
   [[nodiscard]] std::uint64_t dropped_total() const noexcept;
   [[nodiscard]] std::uint64_t dropped_by(DropReason r) const noexcept {
@@ -170,9 +227,32 @@ struct PipelineStats {
   EncoderStats encoder;                        // summed over destinations
   std::uint64_t memory_bytes = 0;              // gauge: batch buffer bytes held now
   std::uint64_t memory_peak_bytes = 0;
-  DestinationCounters total;                   // sum over destinations
+  std::uint64_t health_notices_dropped = 0;    // health changes the callback never saw (queue full)
+  DestinationCounters total;                   // sum over every destination (removed ones too)
+  // Destinations configured (removed ones not), by health state.
+  std::array<std::uint64_t, k_destination_states> destinations_by_state{};
+  std::uint64_t destinations_configured = 0;   // the sum of destinations_by_state
+  // The destinations listed, ascending id: which ones depends on the call (stats(),
+  // stats_of(), stats_all(); totals() lists none).
   std::vector<DestinationCounters> destinations;
 };
+
+// Called once per destination health change (DestinationHealth::state), from the pipeline's
+// notifier thread "tracecast-note" (never from submit(), the worker or the sender): `id`,
+// the destination's name and account, the old and new states, and the health at the
+// change (message included). Changes are delivered in order; a slow callback delays later
+// ones only (they queue, at most 65,536: beyond, the oldest are dropped and counted in
+// PipelineStats::health_notices_dropped). Must not call back into the Pipeline's
+// set_health_callback() (it may call anything else).
+struct HealthChange {
+  std::uint32_t id = 0;
+  std::string name;
+  std::string account;
+  DestinationState from = DestinationState::healthy;
+  DestinationState to = DestinationState::healthy;
+  DestinationHealth health;
+};
+using HealthCallback = std::function<void(const HealthChange&)>;
 
 struct AddDestinationOutcome {
   std::uint32_t id = 0;  // 0 on error
@@ -229,14 +309,37 @@ class Pipeline {
   // dropped(shutdown). Idempotent; later calls return the final stats. Thread-safe.
   DrainResult shutdown(std::chrono::steady_clock::time_point deadline);
 
-  // A consistent snapshot: the identity holds in it for every destination and the total.
-  // Thread-safe. Allocates.
+  // A consistent snapshot: the identity holds in it for every listed destination and the
+  // total. Totals and destinations_by_state cover every destination; `destinations` lists
+  // the ones not healthy (at most config.stats.max_unhealthy_destinations, lowest ids) and
+  // the config.stats.top_destinations busiest (spans submitted, among those with traffic in
+  // the last 10..20 s); with no more destinations configured than top_destinations, every
+  // one. Cost: O(not healthy + recently active), not O(configured): idle destinations cost
+  // nothing. Thread-safe. Allocates.
   [[nodiscard]] PipelineStats stats() const;
-  // The same snapshot without the per-destination list (`destinations` empty): what a
-  // progress line or a health check needs, cheap at 100,000 destinations. Thread-safe.
+  // The same snapshot listing exactly the destinations in `ids` that exist (removed ones
+  // included; unknown ids left out), ascending id. O(ids). Thread-safe. Allocates.
+  [[nodiscard]] PipelineStats stats_of(std::span<const std::uint32_t> ids) const;
+  // The same snapshot listing every destination ever added. O(destinations): for tests,
+  // tools and a final report, not for a scrape. Thread-safe. Allocates.
+  [[nodiscard]] PipelineStats stats_all() const;
+  // One destination's counters and health (as listed in stats()), or nullopt for an id
+  // never added. Thread-safe. Allocates (the name and account).
+  [[nodiscard]] std::optional<DestinationCounters> destination_stats(std::uint32_t id) const;
+  // The snapshot without the per-destination list (`destinations` empty): what a progress
+  // line or a health check needs. Thread-safe.
   [[nodiscard]] PipelineStats totals() const;
-  // The same snapshot in Prometheus text exposition format (tracecast_* metrics).
+  // stats() in Prometheus text exposition format (tracecast_* metrics): pipeline-wide and
+  // total series always, per-destination series for the destinations stats() lists (see
+  // README "Stats at scale" for the series count). Thread-safe. Allocates.
   [[nodiscard]] std::string prometheus() const;
+  // The same for the destinations in `ids` (stats_of()). Thread-safe. Allocates.
+  [[nodiscard]] std::string prometheus_of(std::span<const std::uint32_t> ids) const;
+
+  // Registers the health-change callback (replacing any earlier one; an empty function
+  // unregisters). Takes effect for changes after it returns. See HealthChange for the thread
+  // and the ordering. Thread-safe. Allocates.
+  void set_health_callback(HealthCallback callback);
   [[nodiscard]] const PipelineConfig& config() const noexcept;
 
  private:

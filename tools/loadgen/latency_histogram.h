@@ -6,7 +6,8 @@
 //                                     (msb - 3) * 16 + next 4 bits below the msb
 //   relative bucket width <= 1/16 (6.25%); 64 octaves cover any uint64.
 //
-// Internal to tools/ and bench/ (target tracecast_load_support).
+// Part of the load-generation library (tools/loadgen, target tracecast_loadgen) that
+// tracecast-load and the end-to-end benchmark share.
 #pragma once
 
 #include <array>

@@ -16,7 +16,7 @@
 // when a budget was deliberately set below its default (memory, per-destination budget, ring
 // capacity, batch body limit, sender queue/in-flight/connection caps, drain timeout).
 //
-// Internal to tools/ (target tracecast_load_support). Pure functions: thread-safe; they
+// Part of tools/loadgen (target tracecast_loadgen). Pure functions: thread-safe; they
 // allocate their strings.
 #pragma once
 

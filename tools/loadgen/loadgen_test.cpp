@@ -1,4 +1,4 @@
-// Tests of the load simulator's support library (tools/load): the fan-out plan follows
+// Tests of the load-generation library (tools/loadgen): the fan-out plan follows
 // WORKLOAD.md, histograms report quantiles within a bucket, argument parsing, the sink's
 // /stats parser, and producers that submit exactly what they count.
 #include <gtest/gtest.h>

@@ -1,7 +1,8 @@
 // Runs the bundled tracecast-sink as a child process on 127.0.0.1 (ephemeral port) for the
 // load simulator and the end-to-end benchmark, reads its GET /stats counters, stops it.
 //
-// Internal to tools/ and bench/ (target tracecast_load_support). The tests have their own
+// Part of the load-generation library (tools/loadgen, target tracecast_loadgen) that
+// tracecast-load and the end-to-end benchmark share. The tests have their own
 // helper (tests/support/sink_process.h); this one returns errors instead of throwing and
 // finds the binary next to the running executable.
 #pragma once

@@ -1,5 +1,6 @@
 // Process CPU time and resident memory, for "CPU ns per delivered span" and "peak RSS".
-// Internal to tools/ and bench/ (target tracecast_load_support).
+// Part of the load-generation library (tools/loadgen, target tracecast_loadgen) that
+// tracecast-load and the end-to-end benchmark share.
 #pragma once
 
 #include <cstdint>

@@ -3,7 +3,8 @@
 // destination for every account. Also the small parsing/formatting helpers both the load
 // tool and the end-to-end bench use.
 //
-// Internal to tools/ and bench/ (target tracecast_load_support).
+// Part of the load-generation library (tools/loadgen, target tracecast_loadgen) that
+// tracecast-load and the end-to-end benchmark share.
 #pragma once
 
 #include <chrono>

@@ -3,7 +3,8 @@
 // of a target rate (sleeping when ahead, never spinning) or flat out, and records every
 // submit call's latency in its own histogram.
 //
-// Internal to tools/ and bench/ (target tracecast_load_support).
+// Part of the load-generation library (tools/loadgen, target tracecast_loadgen) that
+// tracecast-load and the end-to-end benchmark share.
 #pragma once
 
 #include <atomic>

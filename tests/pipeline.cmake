@@ -14,3 +14,15 @@ tracecast_add_test(pipeline_parts_test
   SOURCES pipeline_parts_test.cpp
   LIBS tracecast tracecast_alloc_counter)
 target_include_directories(pipeline_parts_test PRIVATE ${PROJECT_SOURCE_DIR}/core/pipeline)
+
+# Destination health (each failure category, the callback's thread, the disable policy) and
+# stats at 150,000 destinations. Two entries of one binary: the health part runs under TSan
+# too; the 150,000-destination part is too large for it.
+tracecast_add_test(pipeline_health_test
+  SOURCES pipeline_health_test.cpp
+  LIBS tracecast tracecast_test_support
+  LABELS "integration;concurrency")
+set_tests_properties(pipeline_health_test PROPERTIES TIMEOUT 600)
+add_test(NAME pipeline_health_test_stats_scale COMMAND pipeline_health_test --gtest_filter=StatsAtScale.*)
+set_tests_properties(pipeline_health_test_stats_scale PROPERTIES LABELS integration TIMEOUT 900
+  ENVIRONMENT "TRACECAST_BUILD_DIR=${CMAKE_BINARY_DIR};TRACECAST_SOURCE_DIR=${CMAKE_SOURCE_DIR}")

@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   nginx-light openssl ca-certificates curl zstd
+  prometheus  # promtool: tests check the Prometheus exposition with `promtool check metrics`
 )
 
 missing=()
@@ -29,3 +30,6 @@ export DEBIAN_FRONTEND=noninteractive
 # The nginx package starts a system service on port 80; tests run their own instances.
 if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true; fi
 "${sudo_cmd[@]}" service nginx stop >/dev/null 2>&1 || true
+# Likewise the prometheus package (installed for promtool) may start a server on 9090.
+if command -v systemctl >/dev/null 2>&1; then "${sudo_cmd[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+"${sudo_cmd[@]}" service prometheus stop >/dev/null 2>&1 || true

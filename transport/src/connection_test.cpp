@@ -99,7 +99,8 @@ std::string connection_hint(ConnectionTestResult::Category category, Destination
       return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL): https://otlp-gateway-prod-<region>.grafana.net."
                      : "Check the endpoint's path: OTLP/HTTP receives traces at /v1/traces.";
     case C::payload_too_large:
-      return "The endpoint refused even a small test trace as too large (413): check its request size limit.";
+      return "The endpoint refused the request as too large (413): check its request size limit (a test trace is a "
+             "few hundred bytes; batches are at most batch.max_bytes).";
     case C::client_error:
       return "The endpoint refused the request (HTTP " + std::to_string(status) +
              "): check that it is an OTLP/HTTP traces endpoint accepting JSON.";

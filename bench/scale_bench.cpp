@@ -13,6 +13,9 @@
 //                                        of wall time after a 1 s settle, as % of one core;
 //                                        N = 1k (the baseline) and 150k
 //
+//   BM_Stats_*/N                         stats(), prometheus(), totals() and stats_all() (the
+//                                        baseline) with N = 150 and 150,000 destinations
+//
 //   build/bench/scale_bench --benchmark_filter=/1000/     the 1k rows (/150000/: the largest)
 //
 // The destinations point at the discard port on loopback (127.0.0.1:9): no span is submitted,
@@ -123,8 +126,67 @@ void BM_Idle_PipelineThreads(benchmark::State& state) {
   state.counters["destinations"] = static_cast<double>(dests.size());
 }
 
+// Stats at scale (issue 14): N destinations configured, 50 accounts with a few requests each
+// (mostly idle). BM_Stats_Snapshot is stats() (totals + the not-healthy and top-N listing),
+// BM_Stats_Prometheus is prometheus() (bytes_per_scrape counter), BM_Stats_Totals is
+// totals(); BM_Stats_AllBaseline is stats_all(), every destination copied: what stats() did
+// before, the baseline the others read against. Wall time per call, on the calling thread
+// (the worker takes the snapshot; the caller waits for it).
+enum class StatsCall { snapshot, prometheus, totals, all };
+
+template <StatsCall Call>
+void BM_Stats(benchmark::State& state) {
+  const auto dests = make_destinations(static_cast<std::size_t>(state.range(0)));
+  Pipeline pipeline{PipelineConfig{}};
+  for (const AddDestinationOutcome& o : pipeline.add_destinations(dests)) {
+    if (!o.ok()) {
+      state.SkipWithError("add_destinations refused destinations");
+      for (auto _ : state) {
+      }
+      return;
+    }
+  }
+  LlmRequest r;
+  for (int i = 0; i < 200; ++i) {
+    const std::string account = dests[static_cast<std::size_t>(i % 50) * (dests.size() / 50)].first;
+    r.account = account;
+    r.request_id = "bench";
+    (void)pipeline.submit(r);
+  }
+  (void)pipeline.totals();  // the worker has drained them: they are active, not idle
+  std::size_t listed = 0, bytes = 0;
+  for (auto _ : state) {
+    if constexpr (Call == StatsCall::snapshot) {
+      const PipelineStats s = pipeline.stats();
+      listed = s.destinations.size();
+    } else if constexpr (Call == StatsCall::prometheus) {
+      const std::string text = pipeline.prometheus();
+      bytes = text.size();
+    } else if constexpr (Call == StatsCall::totals) {
+      const PipelineStats s = pipeline.totals();
+      benchmark::DoNotOptimize(s.total.submitted);
+    } else {
+      const PipelineStats s = pipeline.stats_all();
+      listed = s.destinations.size();
+    }
+  }
+  state.counters["destinations"] = static_cast<double>(dests.size());
+  if (listed != 0) state.counters["listed"] = static_cast<double>(listed);
+  if (bytes != 0) state.counters["bytes_per_scrape"] = static_cast<double>(bytes);
+  pipeline.shutdown(steady::now());  // the spans to the discard port: not waited for
+}
+
+void BM_Stats_Snapshot(benchmark::State& state) { BM_Stats<StatsCall::snapshot>(state); }
+void BM_Stats_Prometheus(benchmark::State& state) { BM_Stats<StatsCall::prometheus>(state); }
+void BM_Stats_Totals(benchmark::State& state) { BM_Stats<StatsCall::totals>(state); }
+void BM_Stats_AllBaseline(benchmark::State& state) { BM_Stats<StatsCall::all>(state); }
+
 }  // namespace
 
+BENCHMARK(BM_Stats_Snapshot)->Arg(150)->Arg(150000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Stats_Prometheus)->Arg(150)->Arg(150000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Stats_Totals)->Arg(150)->Arg(150000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Stats_AllBaseline)->Arg(150)->Arg(150000)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_AddDestinations_Pipeline)
     ->Arg(1000)->Arg(10000)->Arg(100000)->Arg(150000)
     ->Unit(benchmark::kMillisecond)->UseRealTime();

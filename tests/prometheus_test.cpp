@@ -436,6 +436,57 @@ TEST(Prometheus, WritesTheLatencyHistogramCumulativelyInSeconds) {
   EXPECT_DOUBLE_EQ(*find(ex, "tracecast_destination_request_duration_seconds_sum", l), 3.0);
 }
 
+// The per-destination series list only some destinations (stats()): the totals and the
+// per-state counts are their own series, and each listed destination carries its health.
+TEST(Prometheus, WritesTotalsStatesAndEachListedDestinationsHealth) {
+  PipelineStats s = make_stats();
+  s.total = make_destination(0, "total", "", 10);
+  s.destinations_by_state = {149'970, 5, 20, 3, 2};
+  s.destinations_configured = 150'000;
+  s.health_notices_dropped = 4;
+  DestinationHealth& h = s.destinations[0].health;
+  h.state = DestinationState::failing;
+  h.last_http_status = 401;
+  h.consecutive_failures = 12;
+  h.last_error_unix_ns = 1'700'000'000'500'000'000;
+  h.last_success_unix_ns = 1'699'999'000'000'000'000;
+  const Exposition ex = parse(detail::format_prometheus(s));
+  ASSERT_THAT(ex.problems, ::testing::IsEmpty());
+  EXPECT_EQ(find(ex, "tracecast_spans_submitted_total", {}), static_cast<double>(s.total.submitted));
+  EXPECT_EQ(find(ex, "tracecast_spans_delivered_total", {}), static_cast<double>(s.total.delivered));
+  EXPECT_EQ(find(ex, "tracecast_spans_in_flight", {}), static_cast<double>(s.total.in_flight));
+  for (std::size_t r = 0; r < k_drop_reasons; ++r) {
+    const std::string reason(to_string(static_cast<DropReason>(r)));
+    EXPECT_EQ(find(ex, "tracecast_spans_dropped_total", {{"reason", reason}}), static_cast<double>(s.total.dropped[r]))
+        << reason;
+  }
+  EXPECT_EQ(find(ex, "tracecast_requests_sent_total", {}), static_cast<double>(s.total.requests_sent));
+  EXPECT_EQ(find(ex, "tracecast_retries_total", {}), static_cast<double>(s.total.retries));
+  EXPECT_EQ(find(ex, "tracecast_destinations_configured", {}), 150'000.0);
+  EXPECT_EQ(find(ex, "tracecast_destinations_listed", {}), 3.0);
+  EXPECT_EQ(find(ex, "tracecast_health_notices_dropped_total", {}), 4.0);
+  const char* states[] = {"healthy", "retrying", "failing", "blocked", "disabled"};
+  static_assert(std::size(states) == k_destination_states);
+  for (std::size_t i = 0; i < k_destination_states; ++i) {
+    EXPECT_EQ(find(ex, "tracecast_destinations", {{"state", states[i]}}),
+              static_cast<double>(s.destinations_by_state[i]))
+        << states[i];
+  }
+  const DestinationCounters& d = s.destinations[0];
+  const Labels l = dest(d.name, std::to_string(d.id), d.account);
+  for (const char* st : states) {
+    EXPECT_EQ(find(ex, "tracecast_destination_state", with(l, "state", st)), std::string(st) == "failing" ? 1.0 : 0.0)
+        << st;
+  }
+  EXPECT_EQ(find(ex, "tracecast_destination_consecutive_failures", l), 12.0);
+  EXPECT_EQ(find(ex, "tracecast_destination_last_error_http_status", l), 401.0);
+  EXPECT_DOUBLE_EQ(*find(ex, "tracecast_destination_last_error_timestamp_seconds", l), 1'700'000'000.5);
+  EXPECT_DOUBLE_EQ(*find(ex, "tracecast_destination_last_success_timestamp_seconds", l), 1'699'999'000.0);
+  const Labels other = dest(s.destinations[1].name, "2", s.destinations[1].account);
+  EXPECT_EQ(find(ex, "tracecast_destination_state", with(other, "state", "healthy")), 1.0);
+  EXPECT_EQ(find(ex, "tracecast_destination_last_success_timestamp_seconds", other), 0.0);
+}
+
 TEST(Prometheus, EscapesLabelValues) {
   EXPECT_EQ(detail::escape_label_value("plain"), "plain");
   EXPECT_EQ(detail::escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");

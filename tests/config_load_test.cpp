@@ -552,6 +552,22 @@ TEST(ConfigFromJson, TheExampleFromTheReadmeLoads) {
 
 std::string json_error(std::string_view json) { return config_from_json(json, "config.json").error; }
 
+TEST(ConfigFromJson, ReadsTheStatsListingAndTheDisablePolicy) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"stats": {"top_destinations": 5, "max_unhealthy_destinations": 50},
+          "disable": {"enabled": true, "after_ms": 600000}})",
+      "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.config.stats.top_destinations, 5u);
+  EXPECT_EQ(r.config.stats.max_unhealthy_destinations, 50u);
+  EXPECT_TRUE(r.config.disable.enabled);
+  EXPECT_EQ(r.config.disable.after, std::chrono::minutes(10));
+  const PipelineConfig defaults;
+  EXPECT_EQ(defaults.stats.top_destinations, 20u);
+  EXPECT_EQ(defaults.stats.max_unhealthy_destinations, 100u);
+  EXPECT_FALSE(defaults.disable.enabled);
+}
+
 TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": "512"}})"),
             "config.json: batch.max_spans: expected an unsigned integer, got string");
@@ -631,6 +647,11 @@ TEST(ConfigFromJson, ReportsRangeErrorsUnderTheJsonPath) {
               StartsWith("config.json: sender.retry.max_interval_ms: "));
   EXPECT_THAT(json_error(R"({"sender": {"queue_capacity": 33}})"), StartsWith("config.json: sender.queue_capacity: "));
   EXPECT_THAT(json_error(R"({"shutdown_timeout_ms": 600001})"), StartsWith("config.json: shutdown_timeout_ms: "));
+  EXPECT_EQ(json_error(R"({"stats": {"top_destinations": 1001}})"),
+            "config.json: stats.top_destinations: must be 0..1000, got 1001");
+  EXPECT_THAT(json_error(R"({"stats": {"max_unhealthy_destinations": 10001}})"),
+              StartsWith("config.json: stats.max_unhealthy_destinations: "));
+  EXPECT_THAT(json_error(R"({"disable": {"after_ms": 2592000001}})"), StartsWith("config.json: disable.after_ms: "));
   EXPECT_THAT(json_error(R"({"service": {"name": ""}})"), StartsWith("config.json: service.name: must not be empty"));
   EXPECT_THAT(json_error(R"({"service": {"resource_attributes": {"service.name": "x"}}})"),
               StartsWith("config.json: service.resource_attributes.service.name: "));

@@ -533,7 +533,7 @@ std::string unknown_field_message(std::string_view key, std::span<const std::str
 }
 
 // Field names of PipelineConfig::validate() -> the JSON path that sets them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 16> k_validate_to_json = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 17> k_validate_to_json = {{
     {"mapping.service_name", "service.name"},
     {"mapping.service_version", "service.version"},
     {"mapping.extra_resource_attributes", "service.resource_attributes"},
@@ -550,6 +550,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 16> k_valida
     {"sender.retry.max_interval", "sender.retry.max_interval_ms"},
     {"sender.retry.max_elapsed", "sender.retry.max_elapsed_ms"},
     {"shutdown_timeout", "shutdown_timeout_ms"},
+    {"disable.after", "disable.after_ms"},
 }};
 
 std::string json_path_of_validate_error(const std::string& message) {
@@ -759,7 +760,7 @@ class JsonLoader {
   bool read_root(element root) {
     static constexpr std::string_view k_keys[] = {"service", "ingest", "encoder", "batch", "encoder_threads",
                                                   "memory", "compression", "sender", "shutdown_timeout_ms",
-                                                  "destinations"};
+                                                  "stats", "disable", "destinations"};
     PipelineConfig& c = result_.config;
     return for_each_field(root, "", k_keys, [&](std::string_view key, element v, const std::string& path) {
       if (key == "service") return read_service(v, path);
@@ -771,6 +772,8 @@ class JsonLoader {
       if (key == "compression") return read_compression(v, path);
       if (key == "sender") return read_sender(v, path);
       if (key == "shutdown_timeout_ms") return read_millis(v, path, c.shutdown_timeout);
+      if (key == "stats") return read_stats(v, path);
+      if (key == "disable") return read_disable(v, path);
       return read_destinations(v, path);
     });
   }
@@ -857,6 +860,24 @@ class JsonLoader {
     return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "budget_bytes") return read_uint(f, sub, c.memory_budget_bytes);
       return read_uint(f, sub, c.destination_budget_bytes);
+    });
+  }
+
+  bool read_stats(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"top_destinations", "max_unhealthy_destinations"};
+    StatsConfig& st = result_.config.stats;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "top_destinations") return read_uint(f, sub, st.top_destinations);
+      return read_uint(f, sub, st.max_unhealthy_destinations);
+    });
+  }
+
+  bool read_disable(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"enabled", "after_ms"};
+    DisablePolicy& d = result_.config.disable;
+    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "enabled") return read_bool(f, sub, d.enabled);
+      return read_millis(f, sub, d.after);
     });
   }
 

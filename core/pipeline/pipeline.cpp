@@ -91,6 +91,7 @@ struct alignas(64) Destination {
   bool privacy_mode = false;
   bool removing = false;
   Codec codec = Codec::none;
+  bool disabled = false;                  // state() == disabled: its spans are dropped at routing
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -267,7 +268,7 @@ struct Pipeline::Impl {
     auto consider = [&](Destination* d) {
       d->submitted += n;
       tot.submitted += n;
-      if (d->state() == DestinationState::disabled) [[unlikely]] {
+      if (d->disabled) [[unlikely]] {
         drop(*d, DropReason::disabled, n);
         return;
       }
@@ -646,14 +647,19 @@ struct Pipeline::Impl {
     h.last_http_status = c.outcome == SendOutcome::blocked ? 0 : c.http_status;
     h.last_error_unix_ns = now;
     ++h.consecutive_failures;
-    h.message = health_message(d.kind, c.outcome, category, h.last_http_status);
+    std::string message = health_message(d.kind, c.outcome, category, h.last_http_status);
     // Failures the disable policy counts: the endpoint will not take these requests as
     // configured, however often they are sent.
     const bool final_failure = c.outcome == SendOutcome::blocked ||
                                (c.outcome == SendOutcome::rejected &&
                                 (c.http_status == 401 || c.http_status == 403 || c.http_status == 404));
     if (final_failure && d.first_final_failure_unix_ns == 0) d.first_final_failure_unix_ns = now;
-    if (d.state() == DestinationState::disabled) return;
+    if (d.state() == DestinationState::disabled) {
+      // Requests sealed before it was disabled still finish: the message keeps saying why.
+      h.message = disabled_message(d, now, message);
+      return;
+    }
+    h.message = std::move(message);
     DestinationState next = DestinationState::failing;
     if (c.outcome == SendOutcome::blocked) {
       next = DestinationState::blocked;
@@ -671,12 +677,16 @@ struct Pipeline::Impl {
 
   // The disable policy fired: what d has pending is dropped as `disabled` (it would only be
   // refused again), and so is every span routed to it until update_destination().
+  static std::string disabled_message(const Destination& d, std::int64_t now, const std::string& last) {
+    const DestinationHealth& h = d.counters.health;
+    return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + ", HTTP " +
+           std::to_string(h.last_http_status) + ") for " +
+           std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
+           " Then update the destination to resume.";
+  }
+
   void disable(Destination& d, std::int64_t now) {
-    const std::string_view why = to_string(d.counters.health.last_error);
-    d.counters.health.message = "Disabled: requests kept failing (" + std::string(why) + ", HTTP " +
-                                std::to_string(d.counters.health.last_http_status) + ") for " +
-                                std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) +
-                                " s. " + d.counters.health.message + " Then update the destination to resume.";
+    d.counters.health.message = disabled_message(d, now, d.counters.health.message);
     while (d.head != nullptr) {
       PendingRef* ref = d.head;
       PendingRecord& rec = *ref->record;
@@ -736,6 +746,7 @@ struct Pipeline::Impl {
     const DestinationState prev = h.state;
     if (prev == next) return;
     h.state = next;
+    d.disabled = next == DestinationState::disabled;
     if (!d.removing) {
       --by_state[static_cast<std::size_t>(prev)];
       ++by_state[static_cast<std::size_t>(next)];

@@ -28,9 +28,7 @@ if(TRACECAST_BUILD_TESTS)
     tracecast_load_smoke_zipf
     PROPERTIES LABELS integration TIMEOUT 60
     ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
-endif()
 
-if(TRACECAST_BUILD_TESTS)
   find_package(GTest REQUIRED)
   # tracecast-load as a user runs it: --count/--duration stop where they say; the sink dies
   # with it (SIGKILL included) and no temporary directory stays.

@@ -15,7 +15,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -144,10 +143,15 @@ LoadRun run_load(const std::vector<std::string>& flags) {
   return run;
 }
 
+// The first "key":<digits> in `json`; all ones when absent.
 std::uint64_t json_u64(const std::string& json, const std::string& key) {
-  const std::regex re("\"" + key + "\":([0-9]+)");
-  std::smatch m;
-  return std::regex_search(json, m, re) ? std::stoull(m[1].str()) : ~std::uint64_t{0};
+  const std::string needle = "\"" + key + "\":";
+  const std::size_t at = json.find(needle);
+  if (at == std::string::npos) return ~std::uint64_t{0};
+  const std::size_t from = at + needle.size();
+  const std::size_t to = json.find_first_not_of("0123456789", from);
+  if (to == from) return ~std::uint64_t{0};
+  return std::stoull(json.substr(from, to - from));
 }
 
 class LoadProcess : public ::testing::Test {

@@ -43,13 +43,13 @@ std::vector<FieldCase> field_cases() {
       {"ingest.limits.max_metadata_entries: ", [](C& c) { c.ingest.limits.max_metadata_entries = 65; },
        [](C& c) { c.ingest.limits.max_metadata_entries = 0; }},
       {"mapping.service_name: ", [](C& c) { c.mapping.service_name.clear(); },
-       [](C& c) { c.mapping.service_name = "x"; }},
+       [](C& c) { c.mapping.service_name = std::string(1, 'x'); }},  // not = "x": GCC 12 -O3 -Wrestrict false positive
       {"mapping.extra_resource_attributes: ",
        [](C& c) {
-         for (int i = 0; i < 17; ++i) c.mapping.extra_resource_attributes.emplace_back("k" + std::to_string(i), "v");
+         for (int i = 0; i < 17; ++i) c.mapping.extra_resource_attributes.emplace_back(std::string("k").append(std::to_string(i)), "v");
        },
        [](C& c) {
-         for (int i = 0; i < 16; ++i) c.mapping.extra_resource_attributes.emplace_back("k" + std::to_string(i), "v");
+         for (int i = 0; i < 16; ++i) c.mapping.extra_resource_attributes.emplace_back(std::string("k").append(std::to_string(i)), "v");
        }},
       {"mapping.extra_resource_attributes: ", [](C& c) { c.mapping.extra_resource_attributes.emplace_back("", "v"); },
        [](C& c) { c.mapping.extra_resource_attributes.emplace_back("k", ""); }},
@@ -225,7 +225,7 @@ TEST_F(ConfigFromEnv, RejectsMalformedResourceAttributes) {
   set("OTEL_RESOURCE_ATTRIBUTES", "=v");
   EXPECT_EQ(load().error, "OTEL_RESOURCE_ATTRIBUTES: entry 1 has an empty key");
   std::string many;
-  for (int i = 0; i < 17; ++i) many += "k" + std::to_string(i) + "=v,";
+  for (int i = 0; i < 17; ++i) many.append("k").append(std::to_string(i)).append("=v,");
   set("OTEL_RESOURCE_ATTRIBUTES", many);
   EXPECT_EQ(load().error,
             "OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes besides service.name and service.version, got 17");

@@ -790,7 +790,8 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   for (int round = 0; round < 4; ++round) {
     std::vector<std::pair<std::string, PipelineDestination>> batch;
     for (int k = 0; k < 300; ++k, ++seq) {
-      batch.emplace_back("acct_" + std::to_string(seq % k_accounts), to_sink_patient(sink, "d" + std::to_string(seq)));
+      batch.emplace_back(std::string("acct_").append(std::to_string(seq % k_accounts)),
+                         to_sink_patient(sink, std::string("d").append(std::to_string(seq))));
     }
     for (const auto& o : p.add_destinations(batch)) {
       ASSERT_TRUE(o.ok());
@@ -936,7 +937,8 @@ TEST(PipelineScale, MemoryPressureSealsEarlyInsteadOfShedding) {
   constexpr int k_accounts = 1000;
   std::vector<std::pair<std::string, PipelineDestination>> all;
   for (int a = 0; a < k_accounts; ++a) {
-    all.emplace_back("acct_" + std::to_string(a), to_sink_patient(sink, "d" + std::to_string(a), "zstd"));
+    all.emplace_back(std::string("acct_").append(std::to_string(a)),
+                     to_sink_patient(sink, std::string("d").append(std::to_string(a)), "zstd"));
   }
   for (const auto& o : p.add_destinations(all)) ASSERT_TRUE(o.ok());
   workload::Generator gen({true, 0.0, 91});  // content: prompt + completion

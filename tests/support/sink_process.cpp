@@ -268,7 +268,11 @@ SinkProcess::SinkProcess(std::vector<std::string> extra_args) {
     }
   }
   std::vector<std::string> args = {sink_binary(), "--listen", "127.0.0.1:0", "--port-file",
-                                   port_file, "--quiet"};
+                                   port_file, "--quiet",
+                                   // dies with the test binary, even when a sanitizer or a
+                                   // timeout kills it (PR_SET_PDEATHSIG: the spawning thread
+                                   // must outlive the sink; tests construct it on theirs)
+                                   "--parent-pid", std::to_string(::getpid())};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());

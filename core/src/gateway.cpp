@@ -30,7 +30,7 @@ constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
     "field_wrong_type",      "response_not_json",      "response_truncated",
     "stream_chunk_invalid",  "too_many_metadata_keys", "response_invalid_utf8",
     "body_too_large",        "completion_truncated",   "stream_line_too_long",
-    "stream_incomplete",     "error_body_unreadable",
+    "stream_incomplete",     "error_body_unreadable",  "invalid_escape",
 };
 
 constexpr std::size_t k_scratch_extra = detail::k_repair_slack + simdjson::SIMDJSON_PADDING;
@@ -105,8 +105,11 @@ struct Arena {
   std::vector<char>& buf;
   std::size_t& used;
 
-  void prepare(std::size_t capacity) noexcept {
+  // capacity: the body's size. Unescaping a bad 2-byte escape gives 3 bytes (U+FFFD), so
+  // the arena holds 1.5x that.
+  void prepare(std::size_t body_size) noexcept {
     used = 0;
+    const std::size_t capacity = body_size + body_size / 2 + 16;
     if (buf.size() < capacity) {
       try {
         buf.resize(capacity);
@@ -292,10 +295,48 @@ struct BodyParse {
       out = map(content);
       return true;
     }
-    std::string_view unescaped;
-    if (v.get_string().get(unescaped)) return false;
-    out = arena.copy(unescaped);
+    out = unescape(content);
     return true;
+  }
+
+  // The escaped content of a string (in the parse buffer) unescaped into the arena; escapes
+  // that are not valid UTF-16 become U+FFFD, counted.
+  std::string_view unescape(std::string_view escaped) noexcept {
+    std::size_t bad = 0;
+    const std::size_t n = detail::unescape_json_string(escaped, arena.cursor(), arena.room(), bad);
+    if (bad != 0) bad_escape();
+    return arena.commit(n);
+  }
+
+  void bad_escape() noexcept {
+    issues.add(ParseIssue::invalid_escape,
+               "a string escape that is not valid UTF-16 (replaced by U+FFFD)");
+  }
+
+  // Raw JSON text kept as is (messages, tool calls, content parts): a view of the body, or,
+  // when it holds escapes that are not valid UTF-16, a copy in the arena with them rewritten
+  // (fix_json_escapes), counted. Already in the arena (compact text): rewritten in place.
+  std::string_view fix_raw(std::string_view text) noexcept {
+    if (text.empty() || std::memchr(text.data(), '\\', text.size()) == nullptr ||
+        !detail::has_bad_json_escape(text))
+      return text;
+    std::size_t bad = 0;
+    const bool in_arena = text.data() >= arena.buf.data() && text.data() < arena.buf.data() + arena.buf.size();
+    if (in_arena) {
+      char* p = const_cast<char*>(text.data());
+      const std::size_t n = detail::fix_json_escapes(p, text.size(), bad);
+      if (text.data() + text.size() == arena.cursor()) arena.used -= text.size() - n;
+      bad_escape();
+      return {p, n};
+    }
+    if (text.size() > arena.room()) {
+      bad_escape();  // no room for a fixed copy (cannot happen: the arena holds 1.5x the body)
+      return {};
+    }
+    std::memcpy(arena.cursor(), text.data(), text.size());
+    const std::size_t n = detail::fix_json_escapes(arena.cursor(), text.size(), bad);
+    bad_escape();
+    return arena.commit(n);
   }
 
   // An object or array as compact JSON text in the arena.
@@ -310,7 +351,7 @@ struct BodyParse {
     }
     raw = map(trim_right(raw));
     if (raw.size() > arena.room()) return false;
-    out = arena.commit(detail::minify_json(raw, arena.cursor()));
+    out = fix_raw(arena.commit(detail::minify_json(raw, arena.cursor())));
     return true;
   }
 
@@ -535,13 +576,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
           if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
-            out.prompt = bp.map(trim_right(raw));
+            out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
           } else {
             // Broken inside the array: keep what there is of it.
             const std::string_view start = bp.map(tok);
             if (!start.empty())
-              out.prompt = {start.data(),
-                            static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())};
+              out.prompt = bp.fix_raw({start.data(),
+                            static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())});
             bp.broken(simdjson::TAPE_ERROR);
             return false;
           }
@@ -554,7 +595,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         od::array a;
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
-          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.map(trim_right(raw));
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
         } else if (!bp.read_string(v, out.prompt)) {
           bp.wrong_type("request: prompt is not a string");
         }
@@ -618,12 +659,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     }
     std::string_view key = raw_key(field.key(), bp.parse_end);
     if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
-      std::string_view unescaped;
-      if (field.unescaped_key().get(unescaped)) {
-        bp.broken(simdjson::STRING_ERROR);
-        return false;
-      }
-      key = bp.arena.copy(unescaped);
+      key = bp.unescape(key);
     } else {
       key = bp.map(key);
     }
@@ -772,7 +808,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
             // Content parts: keep their JSON text.
             od::array parts;
             std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) f.content = bp.map(trim_right(raw));
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) f.content = bp.fix_raw(bp.map(trim_right(raw)));
           } else if (!bp.read_string(mv, f.content)) {
             bp.wrong_type("response: message.content is not a string");
           }
@@ -782,7 +818,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
           std::string_view raw;
           if (!tok.empty() && tok[0] == '[') {
             f.saw_tool_calls = true;
-            if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.map(trim_right(raw));
+            if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
           }
         }
         return true;
@@ -1119,6 +1155,11 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
       message = detail_message;
       found = true;
     }
+  }
+  // A bad escape in the message is its own issue: the message is still the provider's.
+  if ((parse_issues.bits & issue_bit(ParseIssue::invalid_escape)) != 0) {
+    parse_issues.bits &= ~issue_bit(ParseIssue::invalid_escape);
+    issues.add(ParseIssue::invalid_escape, "error body: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
   }
   if (found && parse_issues.bits == 0) {
     out.error_message = message;

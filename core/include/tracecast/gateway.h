@@ -60,8 +60,10 @@ enum class ParseIssue : std::uint32_t {
   stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
+  invalid_escape = 1u << 14,         // a string escape that is not valid UTF-16 (lone or reversed
+                                     // surrogate, short \u, unknown letter): U+FFFD in its place
 };
-inline constexpr std::size_t k_parse_issue_count = 14;
+inline constexpr std::size_t k_parse_issue_count = 15;
 
 [[nodiscard]] constexpr std::uint32_t issue_bit(ParseIssue i) noexcept {
   return static_cast<std::uint32_t>(i);

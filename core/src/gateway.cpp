@@ -258,6 +258,7 @@ struct BodyParse {
   Arena arena;
   Issues& issues;
   const SideIssues& side;
+  std::uint64_t nulls_dropped = 0;  // `trace` values that were null (left out)
 
   // A view of bytes inside the parsed buffer, moved to view_base and clamped to the body (a
   // repair appends closers that must never be seen).
@@ -628,6 +629,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
+    stats_.metadata_nulls_dropped += bp.nulls_dropped;
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
   }
@@ -700,8 +702,9 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
         break;
       }
       case od::json_type::null:
-        attr = AttributeValue{};  // kept as an empty value: the key was given
-        break;
+        // Left out: an AnyValue with no value makes strict receivers refuse the whole batch.
+        ++bp.nulls_dropped;
+        return true;
       case od::json_type::object:
       case od::json_type::array: {
         std::string_view s;

@@ -89,6 +89,8 @@ struct GatewayStats {
   std::uint64_t responses = 0;      // parse_response calls
   std::uint64_t stream_chunks = 0;  // SSE data lines parsed (including [DONE])
   std::uint64_t outcomes = 0;       // set_outcome calls
+  std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
+                                             // receiver refuses an attribute with no value)
   std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
 
   // Times issue i was reported (0 for a value that is not a single known bit). Reads plain
@@ -215,8 +217,8 @@ class GatewayParser {
   // ("text_completion" for a legacy `prompt`). A non-empty session_header (the x-session-id
   // header value) overrides the body's session_id.
   // `trace`: one MetadataEntry per key in body order, typed (string, boolean, int64, float64
-  // for non-integers and integers above int64), null as an empty value, objects and arrays as
-  // compact JSON text. `messages` is skipped, not validated, by the on-demand parser: the
+  // for non-integers and integers above int64), objects and arrays as compact JSON text; a null
+  // value is left out (counted in GatewayStats::metadata_nulls_dropped). `messages` is skipped, not validated, by the on-demand parser: the
   // prompt is the client's array text as sent.
   // Clears the request-side fields first; does not touch account, request_id or timings.
   // Failure: issues in the result (the rest of the body is still read where possible).

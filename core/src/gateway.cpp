@@ -33,6 +33,7 @@ constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
     "stream_incomplete",     "error_body_unreadable",  "invalid_escape",
 };
 
+constexpr std::size_t k_max_choices = k_gateway_max_choices;
 constexpr std::size_t k_scratch_extra = detail::k_repair_slack + simdjson::SIMDJSON_PADDING;
 constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
 
@@ -219,6 +220,7 @@ GatewayRecord::GatewayRecord(const GatewayConfig& config) : config_(config) {
   if (const auto why = config_.validate(); !why.empty())
     throw std::invalid_argument(std::string(why));
   metadata_.resize(config_.max_metadata_keys + 1);  // fixed table: entries [0, count) used
+  stream_tool_calls_.resize(k_gateway_max_tool_calls);
 }
 
 GatewayRecord::~GatewayRecord() = default;
@@ -231,17 +233,33 @@ void GatewayRecord::reset() noexcept {
   outcome_arena_used_ = 0;
   user_metadata_count_ = 0;
   issues_text_.size = 0;
+  finish_reasons_text_.size = 0;
+  clear_stream();
+  stream_active_ = false;
+}
+
+void GatewayRecord::clear_stream() noexcept {
   pending_line_.clear();
   content_.clear();
   stream_id_.size = 0;
   stream_model_.size = 0;
   stream_finish_reason_.size = 0;
+  for (std::size_t i = 0; i < stream_choices_; ++i) stream_reasons_[i].size = 0;
+  stream_choices_ = 0;
+  for (std::size_t i = 0; i < stream_tool_call_count_; ++i) {
+    StreamToolCall& c = stream_tool_calls_[i];
+    c.id.size = c.type.size = c.name.size = 0;
+    c.arguments.clear();
+  }
+  stream_tool_call_count_ = 0;
+  stream_tool_bytes_ = 0;
   stream_provider_.size = 0;
   stream_error_.size = 0;
   stream_input_tokens_ = -1;
   stream_output_tokens_ = -1;
+  stream_cache_read_tokens_ = -1;
+  stream_reasoning_tokens_ = -1;
   stream_cost_ = k_unknown_double;
-  stream_active_ = false;
   stream_done_ = false;
   stream_error_seen_ = false;
   discarding_line_ = false;
@@ -728,28 +746,6 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
 // ---------------------------------------------------------------------------------------
 namespace {
 
-// Reads an OpenAI-style `usage` object.
-void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& output,
-                double& cost) noexcept {
-  od::object usage;
-  if (v.get_object().get(usage)) {
-    bool is_null = false;
-    if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
-    return;
-  }
-  const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
-    if (key == "prompt_tokens" || key == "input_tokens") {
-      if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
-    } else if (key == "completion_tokens" || key == "output_tokens") {
-      if (!bp.read_int(u, output)) bp.wrong_type("response: usage.completion_tokens is not an integer");
-    } else if (key == "cost") {
-      if (!bp.read_double(u, cost)) bp.wrong_type("response: usage.cost is not a number");
-    }
-    return true;
-  });
-  if (err) bp.broken(err);
-}
-
 // Reads `error`: {"message": ...} or a string. Returns true when it named an error.
 bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept {
   const std::string_view tok = v.raw_json_token();
@@ -766,42 +762,112 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
   return true;
 }
 
-// Everything a response body or one stream chunk can say.
+// One element of a streamed `delta.tool_calls`: which call (index) and the pieces this chunk
+// adds (id, type and name in the first, arguments in fragments).
+struct ToolCallDelta {
+  std::int64_t index = -1;
+  std::string_view id;
+  std::string_view type;
+  std::string_view name;
+  std::string_view arguments;
+};
+constexpr std::size_t k_max_tool_deltas = 16;  // per choice per chunk (one is the norm)
+
+// Everything a response body or one stream chunk can say. Content and tool calls are choice
+// 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per
+// choice index.
 struct ResponseFields {
   std::string_view id;
   std::string_view model;
   std::string_view provider;
-  std::string_view finish_reason;
+  std::array<std::string_view, k_max_choices> reasons{};  // by choice index
+  std::size_t choices = 0;                                // highest index with a reason + 1
+  std::string_view first_reason;                          // first non-null, any choice
   std::string_view content;        // message.content, or delta.content in a chunk
   std::string_view tool_calls;     // raw JSON text of message.tool_calls
   bool saw_tool_calls = false;
+  bool any_output = false;  // content or tool calls in any choice (a stream's first token)
+  std::array<ToolCallDelta, k_max_tool_deltas> deltas{};  // delta.tool_calls
+  std::size_t n_deltas = 0;
+  bool deltas_overflow = false;
   std::int64_t input_tokens = -1;
   std::int64_t output_tokens = -1;
+  std::int64_t cache_read_tokens = -1;
+  std::int64_t cache_creation_tokens = -1;
+  std::int64_t reasoning_tokens = -1;
   double cost = k_unknown_double;
   bool error = false;
   std::string_view error_message;
+
+  [[nodiscard]] std::string_view finish_reason() const noexcept {
+    return !reasons[0].empty() ? reasons[0] : first_reason;
+  }
 };
 
-// One element of `choices`: finish_reason (first non-null wins), and for the first choice the
-// message (or delta) content and tool calls.
-void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFields& f) noexcept {
+// Reads one element of a streamed `tool_calls` delta.
+void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcept {
+  od::object call;
+  if (v.get_object().get(call)) {
+    bp.wrong_type("response: a tool_calls delta is not an object");
+    return;
+  }
+  const auto err = for_each_field(call, [&](Key key, od::value& cv) noexcept {
+    if (key == "index") {
+      if (!bp.read_int(cv, d.index)) bp.wrong_type("response: tool_calls[].index is not an integer");
+    } else if (key == "id") {
+      if (!bp.read_string(cv, d.id)) bp.wrong_type("response: tool_calls[].id is not a string");
+    } else if (key == "type") {
+      if (!bp.read_string(cv, d.type)) bp.wrong_type("response: tool_calls[].type is not a string");
+    } else if (key == "function") {
+      od::object fn;
+      if (cv.get_object().get(fn)) {
+        bp.wrong_type("response: tool_calls[].function is not an object");
+        return true;
+      }
+      const auto fn_err = for_each_field(fn, [&](Key fkey, od::value& fv) noexcept {
+        if (fkey == "name") {
+          if (!bp.read_string(fv, d.name)) bp.wrong_type("response: function.name is not a string");
+        } else if (fkey == "arguments") {
+          if (!bp.read_string(fv, d.arguments)) bp.wrong_type("response: function.arguments is not a string");
+        }
+        return true;
+      });
+      if (fn_err) {
+        bp.broken(fn_err);
+        return false;
+      }
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+}
+
+// One element of `choices` (position: its place in the array, the index when it names none):
+// finish_reason by index, and for choice 0 the message (or delta) content and tool calls.
+void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, ResponseFields& f) noexcept {
   od::object choice;
   if (choice_value.get_object().get(choice)) {
     bp.wrong_type("response: a choice is not an object");
     return;
   }
+  // Fields may come in any order (index after delta): collect, then commit by index.
+  std::int64_t index = -1;
+  std::string_view reason;
+  std::string_view content;
+  std::string_view tool_calls;
+  bool saw_tool_calls = false;
+  std::array<ToolCallDelta, k_max_tool_deltas> deltas{};
+  std::size_t n_deltas = 0;
+  bool overflow = false;
   const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
-    if (key == "finish_reason") {
-      std::string_view reason;
-      if (!bp.read_string(v, reason)) {
-        bp.wrong_type("response: finish_reason is not a string");
-      } else if (f.finish_reason.empty()) {
-        f.finish_reason = reason;
-      }
-    } else if (first && (key == "message" || key == "delta")) {
+    if (key == "index") {
+      if (!bp.read_int(v, index)) bp.wrong_type("response: choices[].index is not an integer");
+    } else if (key == "finish_reason") {
+      if (!bp.read_string(v, reason)) bp.wrong_type("response: finish_reason is not a string");
+    } else if (key == "message" || key == "delta") {
       od::object message;
       if (v.get_object().get(message)) {
-        bp.wrong_type("response: choices[0].message is not an object");
+        bp.wrong_type("response: choices[].message is not an object");
         return true;
       }
       const auto message_err = for_each_field(message, [&](Key mkey, od::value& mv) noexcept {
@@ -811,17 +877,32 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
             // Content parts: keep their JSON text.
             od::array parts;
             std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) f.content = bp.fix_raw(bp.map(trim_right(raw)));
-          } else if (!bp.read_string(mv, f.content)) {
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.map(trim_right(raw)));
+          } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
         } else if (mkey == "tool_calls") {
           const std::string_view tok = mv.raw_json_token();
           od::array calls;
-          std::string_view raw;
-          if (!tok.empty() && tok[0] == '[') {
-            f.saw_tool_calls = true;
-            if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
+          if (tok.empty() || tok[0] != '[') return true;
+          saw_tool_calls = true;
+          if (mv.get_array().get(calls)) return true;
+          if (key == "message") {
+            std::string_view raw;
+            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
+            return true;
+          }
+          // A stream's delta: pieces of calls, assembled by index across chunks.
+          for (auto element : calls) {
+            if (const auto element_err = element.error()) {
+              bp.broken(element_err);
+              return false;
+            }
+            if (n_deltas == deltas.size()) {
+              overflow = true;
+              continue;
+            }
+            read_tool_call_delta(bp, element.value_unsafe(), deltas[n_deltas++]);
           }
         }
         return true;
@@ -830,8 +911,69 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
         bp.broken(message_err);
         return false;
       }
-    } else if (first && key == "text") {
-      if (!bp.read_string(v, f.content)) bp.wrong_type("response: choices[0].text is not a string");
+    } else if (key == "text") {
+      if (!bp.read_string(v, content)) bp.wrong_type("response: choices[].text is not a string");
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+  const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
+  if (!content.empty() || saw_tool_calls) f.any_output = true;
+  if (!reason.empty()) {
+    if (f.first_reason.empty()) f.first_reason = reason;
+    if (at < f.reasons.size()) {
+      f.reasons[at] = reason;
+      f.choices = std::max(f.choices, at + 1);
+    }
+  }
+  if (at != 0) return;
+  f.content = content;
+  f.tool_calls = tool_calls;
+  f.saw_tool_calls = saw_tool_calls;
+  f.deltas = deltas;
+  f.n_deltas = n_deltas;
+  f.deltas_overflow = overflow;
+}
+
+// Reads an OpenAI-style `usage` object: prompt/completion (or input/output) tokens, cost, and
+// the token details (prompt_tokens_details.cached_tokens, completion_tokens_details.reasoning_tokens).
+void read_usage(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
+  od::object usage;
+  if (v.get_object().get(usage)) {
+    bool is_null = false;
+    if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
+    return;
+  }
+  // A details object: reads the one integer member named by `want` into out.
+  auto details = [&](od::value& dv, auto&& visit) noexcept {
+    od::object d;
+    if (dv.get_object().get(d)) {
+      bool is_null = false;
+      if (dv.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage details are not an object");
+      return;
+    }
+    const auto derr = for_each_field(d, visit);
+    if (derr) bp.broken(derr);
+  };
+  const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
+    if (key == "prompt_tokens" || key == "input_tokens") {
+      if (!bp.read_int(u, f.input_tokens)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
+    } else if (key == "completion_tokens" || key == "output_tokens") {
+      if (!bp.read_int(u, f.output_tokens)) bp.wrong_type("response: usage.completion_tokens is not an integer");
+    } else if (key == "cost") {
+      if (!bp.read_double(u, f.cost)) bp.wrong_type("response: usage.cost is not a number");
+    } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
+      details(u, [&](Key dkey, od::value& dv) noexcept {
+        if (dkey == "cached_tokens" && !bp.read_int(dv, f.cache_read_tokens))
+          bp.wrong_type("response: usage cached_tokens is not an integer");
+        return true;
+      });
+    } else if (key == "completion_tokens_details" || key == "output_tokens_details") {
+      details(u, [&](Key dkey, od::value& dv) noexcept {
+        if (dkey == "reasoning_tokens" && !bp.read_int(dv, f.reasoning_tokens))
+          bp.wrong_type("response: usage reasoning_tokens is not an integer");
+        return true;
+      });
     }
     return true;
   });
@@ -854,18 +996,17 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
         if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: choices is not an array");
         return true;
       }
-      bool first = true;
+      std::size_t position = 0;
       for (auto element : choices) {
         if (const auto element_err = element.error()) {
           bp.broken(element_err);
           return false;
         }
         od::value& cv = element.value_unsafe();
-        read_choice(bp, cv, first, f);
-        first = false;
+        read_choice(bp, cv, position++, f);
       }
     } else if (key == "usage") {
-      read_usage(bp, v, f.input_tokens, f.output_tokens, f.cost);
+      read_usage(bp, v, f);
     } else if (key == "error") {
       f.error = read_error(bp, v, f.error_message) || f.error;
     }
@@ -876,15 +1017,41 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
 
 }  // namespace
 
+namespace {
+
+// Every choice's finish reason joined by ',' into text (several choices only: one choice is
+// finish_reason alone). Reasons are identifiers; one holding ',' or over 32 bytes is cut.
+template <typename Text, typename Reason>
+std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) noexcept {
+  text.size = 0;
+  if (n < 2) return {};
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view r{reasons[i]};
+    r = r.substr(0, std::min(r.find(','), std::size_t{32}));
+    if (text.size + r.size() + 1 > text.bytes.size()) break;
+    if (i != 0) text.bytes[text.size++] = ',';
+    const std::size_t k = detail::utf8_cut(r, r.size());
+    if (k != 0) std::memcpy(text.bytes.data() + text.size, r.data(), k);
+    text.size += k;
+  }
+  return text.view();
+}
+
+}  // namespace
+
 GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayRecord& rec) noexcept {
   ++stats_.responses;
   LlmRequest& out = rec.request_;
   out.response_id = {};
   out.response_model = {};
   out.finish_reason = {};
+  out.finish_reasons = {};
   out.completion = {};
   out.input_tokens = -1;
   out.output_tokens = -1;
+  out.cache_read_input_tokens = -1;
+  out.cache_creation_input_tokens = -1;
+  out.reasoning_output_tokens = -1;
   out.cost = k_unknown_double;
 
   Issues issues;
@@ -898,10 +1065,14 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.response_id = f.id;
     out.response_model = f.model;
     if (!f.provider.empty()) out.provider = f.provider;
-    out.finish_reason = f.finish_reason;
+    out.finish_reason = f.finish_reason();
+    out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
     out.completion = !f.content.empty() ? f.content : f.tool_calls;
     out.input_tokens = f.input_tokens;
     out.output_tokens = f.output_tokens;
+    out.cache_read_input_tokens = f.cache_read_tokens;
+    out.cache_creation_input_tokens = f.cache_creation_tokens;
+    out.reasoning_output_tokens = f.reasoning_tokens;
     out.cost = f.cost;
     if (f.error) {
       out.error = true;
@@ -924,20 +1095,8 @@ void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
 }  // namespace
 
 void GatewayParser::begin_stream(GatewayRecord& rec) noexcept {
-  rec.pending_line_.clear();
-  rec.content_.clear();
-  rec.stream_id_.size = 0;
-  rec.stream_model_.size = 0;
-  rec.stream_finish_reason_.size = 0;
-  rec.stream_provider_.size = 0;
-  rec.stream_error_.size = 0;
-  rec.stream_input_tokens_ = -1;
-  rec.stream_output_tokens_ = -1;
-  rec.stream_cost_ = k_unknown_double;
+  rec.clear_stream();
   rec.stream_active_ = true;
-  rec.stream_done_ = false;
-  rec.stream_error_seen_ = false;
-  rec.discarding_line_ = false;
 }
 
 // One complete SSE line (without its '\n').
@@ -982,31 +1141,65 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
   if (!f.provider.empty())
     set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
-  if (!f.finish_reason.empty())
-    set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.finish_reason);
+  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty())
+    set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.first_reason);
+  for (std::size_t i = 0; i < f.choices; ++i) {
+    if (f.reasons[i].empty()) continue;
+    set_fixed(rec.stream_reasons_[i].bytes, rec.stream_reasons_[i].size, f.reasons[i]);
+  }
+  // Entries below the highest index are cleared already (reset, begin_stream).
+  rec.stream_choices_ = std::max(rec.stream_choices_, f.choices);
   if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
   if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
+  if (f.cache_read_tokens >= 0) rec.stream_cache_read_tokens_ = f.cache_read_tokens;
+  if (f.reasoning_tokens >= 0) rec.stream_reasoning_tokens_ = f.reasoning_tokens;
   if (!std::isnan(f.cost)) rec.stream_cost_ = f.cost;
   if (f.error) {
     rec.stream_error_seen_ = true;
     set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
   }
-  if ((!f.content.empty() || f.saw_tool_calls) && now_unix_nano != 0 &&
-      rec.request_.first_token_unix_nano == 0)
+  if (f.any_output && now_unix_nano != 0 && rec.request_.first_token_unix_nano == 0)
     rec.request_.first_token_unix_nano = now_unix_nano;
-  if (f.content.empty()) return;
+
+  // Choice 0's content and tool-call pieces, within max_completion_bytes together.
   const std::size_t limit = impl_->config.max_completion_bytes;
-  const std::size_t have = rec.content_.size();
-  const std::size_t room = have < limit ? limit - have : 0;
-  const std::size_t n = detail::utf8_cut(f.content, room);
-  if (n < f.content.size() && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
-    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
-          "stream: content over max_completion_bytes (cut)");
-  if (n == 0) return;
-  try {
-    rec.content_.insert(rec.content_.end(), f.content.data(), f.content.data() + n);
-  } catch (...) {  // out of memory: the content stays as it was
+  bool cut = f.deltas_overflow;
+  auto room = [&]() noexcept {
+    const std::size_t have = rec.content_.size() + rec.stream_tool_bytes_;
+    return have < limit ? limit - have : 0;
+  };
+  auto append = [&](std::vector<char>& to, std::string_view piece) noexcept -> std::size_t {
+    const std::size_t n = detail::utf8_cut(piece, room());
+    if (n < piece.size()) cut = true;
+    if (n == 0) return 0;
+    try {
+      to.insert(to.end(), piece.data(), piece.data() + n);
+      return n;
+    } catch (...) {  // out of memory: stays as it was
+      cut = true;
+      return 0;
+    }
+  };
+  if (!f.content.empty()) (void)append(rec.content_, f.content);
+  for (std::size_t k = 0; k < f.n_deltas; ++k) {
+    const ToolCallDelta& d = f.deltas[k];
+    // A delta without an index continues the call it follows (or starts call 0).
+    const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
+                                        : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
+    if (at >= rec.stream_tool_calls_.size()) {
+      cut = true;
+      continue;
+    }
+    auto& call = rec.stream_tool_calls_[at];
+    rec.stream_tool_call_count_ = std::max(rec.stream_tool_call_count_, at + 1);
+    if (!d.id.empty()) set_fixed(call.id.bytes, call.id.size, d.id);
+    if (!d.type.empty()) set_fixed(call.type.bytes, call.type.size, d.type);
+    if (!d.name.empty()) set_fixed(call.name.bytes, call.name.size, d.name);
+    if (!d.arguments.empty()) rec.stream_tool_bytes_ += append(call.arguments, d.arguments);
   }
+  if (cut && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: content or tool calls over max_completion_bytes or their count limit (cut)");
 }
 
 void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano,
@@ -1071,6 +1264,59 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
   return finish_call(rec, bits, detail);
 }
 
+namespace {
+
+// Appends s as a JSON string literal (quotes, backslashes and control characters escaped).
+// s is valid UTF-8 (every string stored in a record is).
+void append_json_string(std::vector<char>& out, std::string_view s) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      const char esc[6] = {'\\', 'u', '0', '0', k_hex[u >> 4], k_hex[u & 15]};
+      out.insert(out.end(), esc, esc + 6);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+}  // namespace
+
+// Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
+// [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
+  std::vector<char>& out = rec.tool_calls_json_;
+  out.clear();
+  try {
+    out.push_back('[');
+    for (std::size_t i = 0; i < rec.stream_tool_call_count_; ++i) {
+      const auto& call = rec.stream_tool_calls_[i];
+      if (i != 0) out.push_back(',');
+      append_lit(out, "{\"id\":");
+      append_json_string(out, call.id.view());
+      append_lit(out, ",\"type\":");
+      append_json_string(out, call.type.size != 0 ? call.type.view() : std::string_view{"function"});
+      append_lit(out, ",\"function\":{\"name\":");
+      append_json_string(out, call.name.view());
+      append_lit(out, ",\"arguments\":");
+      append_json_string(out, {call.arguments.data(), call.arguments.size()});
+      append_lit(out, "}}");
+    }
+    out.push_back(']');
+  } catch (...) {  // out of memory: no tool calls rather than half of them
+    out.clear();
+  }
+  return {out.data(), out.size()};
+}
+
 GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   std::uint32_t bits = 0;
   std::string_view detail;
@@ -1087,11 +1333,20 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   LlmRequest& out = rec.request_;
   out.response_id = rec.stream_id_.view();
   out.response_model = rec.stream_model_.view();
-  out.finish_reason = rec.stream_finish_reason_.view();
+  // As a non-streamed response: choice 0's reason (else the first of any choice), one entry
+  // per choice, choice 0's content, else its tool calls as the `tool_calls` JSON text.
+  out.finish_reason = rec.stream_choices_ != 0 && rec.stream_reasons_[0].size != 0 ? rec.stream_reasons_[0].view()
+                                                                                   : rec.stream_finish_reason_.view();
+  std::array<std::string_view, k_max_choices> reasons{};
+  for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();
+  out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
   out.completion = {rec.content_.data(), rec.content_.size()};
+  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) out.completion = tool_calls_json(rec);
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
+  out.cache_read_input_tokens = rec.stream_cache_read_tokens_;
+  out.reasoning_output_tokens = rec.stream_reasoning_tokens_;
   out.cost = rec.stream_cost_;
   if (rec.stream_error_seen_) {
     out.error = true;

@@ -124,6 +124,11 @@ struct GatewayConfig {
 
 class GatewayParser;
 
+// Choices whose finish reasons a record keeps, by choice index (more: not named).
+inline constexpr std::size_t k_gateway_max_choices = 16;
+// Streamed tool calls a record assembles, by tool call index (more: dropped, completion_truncated).
+inline constexpr std::size_t k_gateway_max_tool_calls = 32;
+
 // The per-request state: the LlmRequest being filled and the storage behind its views.
 // Not thread-safe: one call at a time (from any thread).
 class GatewayRecord {
@@ -151,6 +156,7 @@ class GatewayRecord {
  private:
   friend class GatewayParser;
   struct Detail;  // the implementation's access helpers (gateway.cpp)
+  void clear_stream() noexcept;
 
   // Fixed-capacity text: copies are cut at a UTF-8 boundary, never allocate.
   template <std::size_t N>
@@ -182,16 +188,35 @@ class GatewayRecord {
   std::size_t user_metadata_count_ = 0;
   FixedText<256> issues_text_;
 
+  // Every choice's finish reason joined by ',' (LlmRequest::finish_reasons), either kind of response.
+  FixedText<k_gateway_max_choices * 33> finish_reasons_text_;
+
   // Stream state.
   std::vector<char> pending_line_;  // a line split across feed_stream calls
-  std::vector<char> content_;       // concatenated delta content, <= max_completion_bytes
+  std::vector<char> content_;       // choice 0's concatenated delta content, <= max_completion_bytes
   FixedText<256> stream_id_;
   FixedText<256> stream_model_;
-  FixedText<64> stream_finish_reason_;
+  FixedText<64> stream_finish_reason_;  // the first finish reason of any choice
+  std::array<FixedText<32>, k_gateway_max_choices> stream_reasons_;  // by choice index
+  std::size_t stream_choices_ = 0;                                   // highest index + 1
+  // Choice 0's tool calls, assembled by index from their deltas (id, type and name first,
+  // arguments in fragments); written as the non-streamed `tool_calls` JSON at finish_stream.
+  struct StreamToolCall {
+    FixedText<128> id;
+    FixedText<32> type;
+    FixedText<128> name;
+    std::vector<char> arguments;  // grow-only; cleared per request
+  };
+  std::vector<StreamToolCall> stream_tool_calls_;  // k_gateway_max_tool_calls, made at construction
+  std::size_t stream_tool_call_count_ = 0;         // highest index + 1
+  std::size_t stream_tool_bytes_ = 0;              // arguments kept, counted with content_
+  std::vector<char> tool_calls_json_;              // grow-only
   FixedText<128> stream_provider_;
   FixedText<1024> stream_error_;
   std::int64_t stream_input_tokens_ = -1;
   std::int64_t stream_output_tokens_ = -1;
+  std::int64_t stream_cache_read_tokens_ = -1;
+  std::int64_t stream_reasoning_tokens_ = -1;
   double stream_cost_ = k_unknown_double;
   bool stream_active_ = false;
   bool stream_done_ = false;
@@ -268,6 +293,8 @@ class GatewayParser {
                     std::uint32_t& issues, std::string_view& detail) noexcept;
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
                    std::uint32_t& issues, std::string_view& detail) noexcept;
+
+  static std::string_view tool_calls_json(GatewayRecord& rec) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

@@ -8,14 +8,22 @@
 //                  filled, the storage its views point at, the stream state and the issues
 //                  found so far. Any thread's parser may work on it, one call at a time.
 //
-//   GatewayParser parser{config};                 // per thread
-//   GatewayRecord rec{config};                    // per in-flight request, reused
-//   rec.reset();
-//   parser.parse_request(body, x_session_id_header, rec);
-//   rec.request().start_unix_nano = ...;          // the gateway's own clock, account, id
-//   parser.parse_response(response_body, rec);    // or begin_stream/feed_stream/finish_stream
-//   parser.set_outcome(http_status, error_body_or_empty, rec);
-//   ring.try_submit(rec.request());
+//   ```cpp
+//   GatewayParser parser{config};                             // per thread
+//   auto rec = std::make_unique<GatewayRecord>(config);       // per in-flight request, pooled
+//   rec->reset();
+//   parser.parse_request(request_body, x_session_id_header, *rec);
+//   rec->request().account = "acct_42";                       // the gateway's own account, id, clock
+//   rec->request().start_unix_nano = t0;
+//   parser.parse_response(response_body, *rec);               // or begin_stream/feed_stream/finish_stream
+//   parser.set_outcome(http_status, error_body_or_empty, *rec);
+//   rec->request().end_unix_nano = t1;
+//   Pipeline& pipeline = the_pipeline();                      // the gateway's one Pipeline
+//   if (pipeline.submit(rec->request()) != submit_result::ok) { /* ring full: counted */ }
+//   ```
+//
+// (Every ```cpp example in this header and in README files is compiled by the test suite:
+// tests/docs.cmake.)
 //
 // Lifetimes: the views in rec.request() point into the caller's bodies (JSON strings without
 // escapes, the `messages` array text) and into the record's own storage (unescaped strings,

@@ -110,7 +110,7 @@ struct Arena {
   // the arena holds 1.5x that.
   void prepare(std::size_t body_size) noexcept {
     used = 0;
-    const std::size_t capacity = body_size + body_size / 2 + 16;
+    const std::size_t capacity = body_size + body_size / 2 + 256;
     if (buf.size() < capacity) {
       try {
         buf.resize(capacity);
@@ -195,6 +195,17 @@ std::string_view parse_issue_name(ParseIssue issue) noexcept {
   return index < k_issue_names.size() ? k_issue_names[index] : std::string_view{"unknown"};
 }
 
+std::string_view gateway_api_name(GatewayApi api) noexcept {
+  switch (api) {
+    case GatewayApi::detect: return "detect";
+    case GatewayApi::chat_completions: return "chat_completions";
+    case GatewayApi::anthropic_messages: return "anthropic_messages";
+    case GatewayApi::responses: return "responses";
+    case GatewayApi::embeddings: return "embeddings";
+  }
+  return "unknown";
+}
+
 std::uint64_t GatewayStats::count(ParseIssue i) const noexcept {
   const auto v = static_cast<std::uint32_t>(i);
   if (v == 0 || (v & (v - 1)) != 0) return 0;
@@ -228,6 +239,7 @@ GatewayRecord::~GatewayRecord() = default;
 void GatewayRecord::reset() noexcept {
   request_ = LlmRequest{};
   issues_ = 0;
+  api_ = GatewayApi::detect;
   request_arena_used_ = 0;
   response_arena_used_ = 0;
   outcome_arena_used_ = 0;
@@ -258,6 +270,7 @@ void GatewayRecord::clear_stream() noexcept {
   stream_input_tokens_ = -1;
   stream_output_tokens_ = -1;
   stream_cache_read_tokens_ = -1;
+  stream_cache_creation_tokens_ = -1;
   stream_reasoning_tokens_ = -1;
   stream_cost_ = k_unknown_double;
   stream_done_ = false;
@@ -563,7 +576,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
 
 GatewayParseResult GatewayParser::parse_request(std::string_view body,
                                                 std::string_view session_header,
-                                                GatewayRecord& rec) noexcept {
+                                                GatewayRecord& rec, GatewayApi api) noexcept {
   ++stats_.requests;
   LlmRequest& out = rec.request_;
   out.operation = "chat";
@@ -585,6 +598,28 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_request_side};
   od::object obj;
   bool provider_given = false;
+  // The other APIs' prompt parts, composed once the body is read (their order is free).
+  std::string_view messages_raw;  // `messages` as sent
+  std::string_view system_raw;    // Anthropic `system` / Responses `instructions`, as sent
+  std::string_view input_raw;     // Responses / embeddings `input`, as sent
+  std::string_view input_text;    // the same when it is a string, unescaped
+  bool anthropic_keys = false;    // `system`, `anthropic_version`
+  bool embedding_keys = false;    // `encoding_format`, `dimensions`
+  auto raw_value = [&](od::value& v) noexcept -> std::string_view {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return {};
+    std::string_view raw;
+    if (tok[0] == '[') {
+      od::array a;
+      if (v.get_array().get(a) || a.raw_json().get(raw)) return {};
+    } else if (tok[0] == '{') {
+      od::object o;
+      if (v.get_object().get(o) || o.raw_json().get(raw)) return {};
+    } else {
+      raw = tok;
+    }
+    return bp.fix_raw(bp.map(trim_right(raw)));
+  };
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
     const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
       if (key == "model") {
@@ -595,7 +630,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
           if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
-            out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
+            out.prompt = messages_raw = bp.fix_raw(bp.map(trim_right(raw)));
           } else {
             // Broken inside the array: keep what there is of it.
             const std::string_view start = bp.map(tok);
@@ -639,6 +674,24 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double(v, out.top_p)) bp.wrong_type("request: top_p is not a number");
       } else if (key == "max_tokens" || key == "max_completion_tokens") {
         if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+      } else if (key == "max_output_tokens") {
+        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
+      } else if (key == "system" || key == "instructions") {
+        if (key == "system") anthropic_keys = true;
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] != 'n') system_raw = raw_value(v);
+      } else if (key == "anthropic_version") {
+        anthropic_keys = true;
+      } else if (key == "input") {
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] == '"') {
+          input_raw = bp.fix_raw(bp.map(trim_right(tok)));
+          if (!bp.read_string(v, input_text)) bp.wrong_type("request: input is not a string");
+        } else if (!tok.empty() && tok[0] != 'n') {
+          input_raw = raw_value(v);
+        }
+      } else if (key == "encoding_format" || key == "dimensions") {
+        embedding_keys = true;
       } else if (key == "provider") {
         // OpenRouter's `provider` is a routing preferences object; a plain string names it.
         const std::string_view tok = v.raw_json_token();
@@ -650,6 +703,62 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     stats_.metadata_nulls_dropped += bp.nulls_dropped;
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
+  }
+  if (api == GatewayApi::detect) {
+    if (!messages_raw.empty()) {
+      api = anthropic_keys ? GatewayApi::anthropic_messages : GatewayApi::chat_completions;
+    } else if (!input_raw.empty()) {
+      api = embedding_keys || out.requested_model.find("embed") != std::string_view::npos ? GatewayApi::embeddings
+                                                                                        : GatewayApi::responses;
+    } else {
+      api = GatewayApi::chat_completions;
+    }
+  }
+  rec.api_ = api;
+  if (api == GatewayApi::embeddings) {
+    out.operation = "embeddings";
+    out.prompt = !input_text.empty() || input_raw.empty() ? input_text : input_raw;
+  } else if (api == GatewayApi::responses || api == GatewayApi::anthropic_messages) {
+    // The conversation as one JSON array, the system text first (OpenAI's message shape).
+    const std::string_view conversation = !messages_raw.empty() ? messages_raw : input_raw;
+    if (system_raw.empty()) {
+      if (messages_raw.empty() && !input_text.empty()) out.prompt = input_text;
+      else if (!conversation.empty()) out.prompt = conversation;
+    } else {
+      constexpr std::string_view k_head = R"([{"role":"system","content":)";
+      constexpr std::string_view k_user = R"({"role":"user","content":)";
+      const bool list = !conversation.empty() && conversation.front() == '[';
+      std::string_view rest = list ? conversation.substr(1) : conversation;  // after '['
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\n' || rest.front() == '\r' || rest.front() == '\t'))
+        rest.remove_prefix(1);
+      const bool more = !rest.empty() && rest.front() != ']';
+      const std::size_t need = k_head.size() + system_raw.size() + 2 + k_user.size() + conversation.size() + 2;
+      if (need <= arena.room()) {
+        char* const start = arena.cursor();
+        char* p = start;
+        auto put = [&p](std::string_view piece) noexcept {
+          std::memcpy(p, piece.data(), piece.size());
+          p += piece.size();
+        };
+        put(k_head);
+        put(system_raw);
+        put("}");
+        if (list && more) {
+          put(",");
+          put(rest);  // the items and the closing ']'
+        } else if (!list && !conversation.empty()) {
+          put(",");
+          put(k_user);
+          put(conversation);
+          put("}]");
+        } else {
+          put("]");
+        }
+        out.prompt = arena.commit(static_cast<std::size_t>(p - start));
+      } else {
+        out.prompt = conversation;  // no room (cannot happen: the arena holds 1.5x the body)
+      }
+    }
   }
   if (!session_header.empty()) out.session_id = session_header;
   if (!provider_given || out.provider.empty()) {
@@ -799,10 +908,49 @@ struct ResponseFields {
   bool error = false;
   std::string_view error_message;
 
+  // Anthropic Messages and OpenAI Responses shapes (bodies and stream events).
+  std::string_view type;           // top-level `type`: an event type, or "message"
+  std::string_view top_message;    // top-level `message` as a string (a Responses error event)
+  std::string_view status;         // Responses: completed / incomplete / failed
+  std::string_view incomplete_reason;
+  std::int64_t block_index = -1;   // Anthropic `index`, Responses `output_index`
+  std::string_view delta_text;     // text_delta.text / thinking skipped / Responses string delta
+  std::string_view delta_json;     // Anthropic input_json_delta.partial_json
+  std::string_view block_type;     // content_block.type / item.type
+  std::string_view block_id;       // tool_use id / function_call call_id
+  std::string_view block_name;
+  std::string_view block_text;     // a content_block_start's initial text
+  std::string_view block_input;    // a content_block_start's raw `input`, item `arguments`
+  bool tools_in_output = false;    // tool_use / function_call items in a body's content/output
+
+  // Choice 0's (or Anthropic's stop_reason), else the first of any choice, else a Responses
+  // body's incomplete reason or status.
   [[nodiscard]] std::string_view finish_reason() const noexcept {
-    return !reasons[0].empty() ? reasons[0] : first_reason;
+    if (!reasons[0].empty()) return reasons[0];
+    if (!first_reason.empty()) return first_reason;
+    return !incomplete_reason.empty() ? incomplete_reason : status;
   }
 };
+
+// acc += piece: a view while there is one piece, else a concatenation in the arena (which
+// holds 1.5x the body, more than every text of it together).
+void append_piece(BodyParse& bp, std::string_view& acc, std::string_view piece) noexcept {
+  if (piece.empty()) return;
+  if (acc.empty()) {
+    acc = piece;
+    return;
+  }
+  Arena& a = bp.arena;
+  const bool at_end = acc.data() + acc.size() == a.cursor() && acc.data() >= a.buf.data() &&
+                      acc.data() < a.buf.data() + a.buf.size();
+  if (!at_end) {
+    if (acc.size() > a.room()) return;
+    std::memcpy(a.cursor(), acc.data(), acc.size());
+    acc = a.commit(acc.size());
+  }
+  const std::string_view more = a.copy(piece);
+  acc = {acc.data(), acc.size() + more.size()};
+}
 
 // Reads one element of a streamed `tool_calls` delta.
 void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcept {
@@ -962,6 +1110,11 @@ void read_usage(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
       if (!bp.read_int(u, f.output_tokens)) bp.wrong_type("response: usage.completion_tokens is not an integer");
     } else if (key == "cost") {
       if (!bp.read_double(u, f.cost)) bp.wrong_type("response: usage.cost is not a number");
+    } else if (key == "cache_read_input_tokens") {
+      if (!bp.read_int(u, f.cache_read_tokens)) bp.wrong_type("response: usage.cache_read_input_tokens is not an integer");
+    } else if (key == "cache_creation_input_tokens") {
+      if (!bp.read_int(u, f.cache_creation_tokens))
+        bp.wrong_type("response: usage.cache_creation_input_tokens is not an integer");
     } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
       details(u, [&](Key dkey, od::value& dv) noexcept {
         if (dkey == "cached_tokens" && !bp.read_int(dv, f.cache_read_tokens))
@@ -980,7 +1133,123 @@ void read_usage(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
   if (err) bp.broken(err);
 }
 
-void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noexcept {
+// An object's members as the block fields of f: Anthropic content_block / delta, Responses
+// output item (type, id or call_id, name, text, input or arguments, partial_json).
+void read_block(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
+  od::object block;
+  if (v.get_object().get(block)) return;  // a string delta is read by the caller
+  const auto err = for_each_field(block, [&](Key key, od::value& bv) noexcept {
+    if (key == "type") {
+      (void)bp.read_string(bv, f.block_type);
+    } else if (key == "id" && f.block_id.empty()) {
+      (void)bp.read_string(bv, f.block_id);
+    } else if (key == "call_id") {
+      (void)bp.read_string(bv, f.block_id);  // Responses: the id a tool result refers to
+    } else if (key == "name") {
+      (void)bp.read_string(bv, f.block_name);
+    } else if (key == "text") {
+      if (!bp.read_string(bv, f.block_text)) bp.wrong_type("response: text is not a string");
+    } else if (key == "partial_json") {
+      if (!bp.read_string(bv, f.delta_json)) bp.wrong_type("response: partial_json is not a string");
+    } else if (key == "arguments") {
+      (void)bp.read_string(bv, f.block_input);
+    } else if (key == "input") {
+      std::string_view raw = bv.raw_json_token();
+      od::object o;
+      if (!raw.empty() && raw[0] == '{' && !bv.get_object().get(o) && !o.raw_json().get(raw))
+        f.block_input = bp.fix_raw(bp.map(trim_right(raw)));
+    } else if (key == "stop_reason") {
+      std::string_view reason;
+      if (bp.read_string(bv, reason) && !reason.empty()) {
+        f.reasons[0] = reason;
+        f.choices = std::max<std::size_t>(f.choices, 1);
+        if (f.first_reason.empty()) f.first_reason = reason;
+      }
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+}
+
+// A body's list of blocks (Anthropic `content`) or items (Responses `output`): the text of
+// text blocks (or of a message item's output_text parts) in order; a tool_use or
+// function_call present is noted (the completion is then the list's JSON text when there is
+// no text).
+void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_view& list_raw) noexcept {
+  od::array blocks;
+  const std::string_view tok = v.raw_json_token();
+  if (tok.empty() || tok[0] != '[') {
+    if (!tok.empty() && tok[0] == '"') {  // Anthropic allows a string content in requests only
+      std::string_view text;
+      if (bp.read_string(v, text)) append_piece(bp, f.content, text);
+    }
+    return;
+  }
+  if (v.get_array().get(blocks)) return;
+  // The list's text, for a completion made of tool calls: from its '[' to the matching ']'
+  // (stage 1 checked the structure; strings are skipped with their escapes).
+  {
+    const char* p = tok.data();
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (; p < bp.parse_end; ++p) {
+      const char c = *p;
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+        continue;
+      }
+      if (c == '"') in_string = true;
+      else if (c == '[' || c == '{') ++depth;
+      else if ((c == ']' || c == '}') && --depth == 0) break;
+    }
+    if (p < bp.parse_end) list_raw = bp.fix_raw(bp.map({tok.data(), static_cast<std::size_t>(p + 1 - tok.data())}));
+  }
+  for (auto element : blocks) {
+    if (const auto e = element.error()) {
+      bp.broken(e);
+      return;
+    }
+    od::object block;
+    if (element.value_unsafe().get_object().get(block)) continue;
+    std::string_view type;
+    std::string_view text;
+    const auto err = for_each_field(block, [&](Key key, od::value& bv) noexcept {
+      if (key == "type") {
+        (void)bp.read_string(bv, type);
+      } else if (key == "text") {
+        (void)bp.read_string(bv, text);
+      } else if (key == "content") {
+        // A Responses message item: its output_text parts.
+        od::array parts;
+        if (bv.get_array().get(parts)) return true;
+        for (auto part : parts) {
+          if (part.error()) return false;
+          od::object po;
+          if (part.value_unsafe().get_object().get(po)) continue;
+          std::string_view ptype, ptext;
+          (void)for_each_field(po, [&](Key pk, od::value& pv) noexcept {
+            if (pk == "type") (void)bp.read_string(pv, ptype);
+            else if (pk == "text") (void)bp.read_string(pv, ptext);
+            return true;
+          });
+          if (ptype == "output_text") append_piece(bp, f.content, ptext);
+        }
+      }
+      return true;
+    });
+    if (err) {
+      bp.broken(err);
+      return;
+    }
+    if (type == "text") append_piece(bp, f.content, text);
+    else if (type == "tool_use" || type == "function_call") f.tools_in_output = true;
+  }
+}
+
+void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, bool nested = false) noexcept {
   const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
     if (key == "id") {
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
@@ -1009,10 +1278,62 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
       read_usage(bp, v, f);
     } else if (key == "error") {
       f.error = read_error(bp, v, f.error_message) || f.error;
+    } else if (key == "type") {
+      if (!nested) (void)bp.read_string(v, f.type);
+    } else if (key == "content" || key == "output") {
+      // Anthropic content blocks / Responses output items.
+      std::string_view list;
+      read_blocks(bp, v, f, list);
+      if (f.tools_in_output) f.tool_calls = list;
+    } else if (key == "stop_reason") {
+      std::string_view reason;
+      if (!bp.read_string(v, reason)) {
+        bp.wrong_type("response: stop_reason is not a string");
+      } else if (!reason.empty()) {
+        f.reasons[0] = reason;
+        f.choices = std::max<std::size_t>(f.choices, 1);
+        if (f.first_reason.empty()) f.first_reason = reason;
+      }
+    } else if (key == "status") {
+      (void)bp.read_string(v, f.status);
+    } else if (key == "incomplete_details") {
+      od::object d;
+      if (!v.get_object().get(d))
+        (void)for_each_field(d, [&](Key dk, od::value& dv) noexcept {
+          if (dk == "reason") (void)bp.read_string(dv, f.incomplete_reason);
+          return true;
+        });
+    } else if (key == "message" || key == "response") {
+      // Anthropic message_start's message, a Responses event's response: the same fields.
+      od::object inner;
+      const std::string_view tok = v.raw_json_token();
+      if (!tok.empty() && tok[0] == '"') {
+        (void)bp.read_string(v, f.top_message);
+      } else if (!v.get_object().get(inner)) {
+        read_response_object(bp, inner, f, true);
+      }
+    } else if (key == "index" || key == "output_index") {
+      (void)bp.read_int(v, f.block_index);
+    } else if (key == "delta") {
+      const std::string_view tok = v.raw_json_token();
+      if (!tok.empty() && tok[0] == '"') {
+        (void)bp.read_string(v, f.delta_text);  // Responses: the text (or arguments) piece
+      } else {
+        read_block(bp, v, f);  // Anthropic: text_delta / input_json_delta / message_delta
+        f.delta_text = f.block_text;
+        f.block_text = {};
+      }
+    } else if (key == "content_block" || key == "item") {
+      read_block(bp, v, f);
     }
     return true;
   });
   if (err) bp.broken(err);
+  // A Responses error event: {"type":"error","code":..,"message":".."}.
+  if (!nested && f.type == "error" && !f.error) {
+    f.error = true;
+    f.error_message = f.top_message;
+  }
 }
 
 }  // namespace
@@ -1152,11 +1473,63 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
   if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
   if (f.cache_read_tokens >= 0) rec.stream_cache_read_tokens_ = f.cache_read_tokens;
+  if (f.cache_creation_tokens >= 0) rec.stream_cache_creation_tokens_ = f.cache_creation_tokens;
   if (f.reasoning_tokens >= 0) rec.stream_reasoning_tokens_ = f.reasoning_tokens;
   if (!std::isnan(f.cost)) rec.stream_cost_ = f.cost;
   if (f.error) {
     rec.stream_error_seen_ = true;
     set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
+  }
+  // Anthropic Messages and OpenAI Responses events carry a `type` (chat chunks none): their
+  // text and tool-call pieces come as events, and a final event repeats the whole output
+  // (response.completed), which must not be appended again.
+  const std::string_view type = f.type;
+  if (!type.empty()) {
+    f.content = {};
+    f.n_deltas = 0;
+    std::string_view text;
+    ToolCallDelta piece;
+    piece.index = f.block_index;
+    if (type == "content_block_start") {
+      if (f.block_type == "text") text = f.block_text;
+      if (f.block_type == "tool_use") {
+        piece.id = f.block_id;
+        piece.name = f.block_name;
+        piece.type = "tool_use";
+        f.n_deltas = 1;
+      }
+    } else if (type == "content_block_delta") {
+      if (f.block_type == "text_delta") text = f.delta_text;
+      if (f.block_type == "input_json_delta") {
+        piece.arguments = f.delta_json;
+        f.n_deltas = 1;
+      }
+    } else if (type == "response.output_text.delta") {
+      text = f.delta_text;
+    } else if (type == "response.output_item.added" && f.block_type == "function_call") {
+      piece.id = f.block_id;
+      piece.name = f.block_name;
+      piece.type = "function_call";
+      piece.arguments = f.block_input;
+      f.n_deltas = 1;
+    } else if (type == "response.function_call_arguments.delta") {
+      piece.arguments = f.delta_text;
+      f.n_deltas = 1;
+    } else if (type == "message_stop") {
+      rec.stream_done_ = true;
+    } else if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") {
+      rec.stream_done_ = true;
+      const std::string_view reason = !f.incomplete_reason.empty() ? f.incomplete_reason : f.status;
+      if (!reason.empty()) {
+        set_fixed(rec.stream_reasons_[0].bytes, rec.stream_reasons_[0].size, reason);
+        rec.stream_choices_ = std::max<std::size_t>(rec.stream_choices_, 1);
+        if (rec.stream_finish_reason_.size == 0)
+          set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, reason);
+      }
+    }
+    if (f.n_deltas == 1) f.deltas[0] = piece;
+    f.content = text;
+    f.any_output = !text.empty() || (f.n_deltas == 1 && (!piece.arguments.empty() || !piece.name.empty()));
   }
   if (f.any_output && now_unix_nano != 0 && rec.request_.first_token_unix_nano == 0)
     rec.request_.first_token_unix_nano = now_unix_nano;
@@ -1297,18 +1670,40 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
   out.clear();
   try {
     out.push_back('[');
+    bool first = true;
     for (std::size_t i = 0; i < rec.stream_tool_call_count_; ++i) {
       const auto& call = rec.stream_tool_calls_[i];
-      if (i != 0) out.push_back(',');
-      append_lit(out, "{\"id\":");
-      append_json_string(out, call.id.view());
-      append_lit(out, ",\"type\":");
-      append_json_string(out, call.type.size != 0 ? call.type.view() : std::string_view{"function"});
-      append_lit(out, ",\"function\":{\"name\":");
-      append_json_string(out, call.name.view());
-      append_lit(out, ",\"arguments\":");
-      append_json_string(out, {call.arguments.data(), call.arguments.size()});
-      append_lit(out, "}}");
+      const std::string_view args{call.arguments.data(), call.arguments.size()};
+      if (call.id.size == 0 && call.name.size == 0 && args.empty()) continue;  // a text block's index
+      if (!first) out.push_back(',');
+      first = false;
+      if (call.type.view() == "tool_use") {  // Anthropic: the content block, input as JSON
+        append_lit(out, "{\"type\":\"tool_use\",\"id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"input\":");
+        append_lit(out, args.empty() ? std::string_view{"{}"} : args);
+        append_lit(out, "}");
+      } else if (call.type.view() == "function_call") {  // Responses: the output item
+        append_lit(out, "{\"type\":\"function_call\",\"call_id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"arguments\":");
+        append_json_string(out, args);
+        append_lit(out, "}");
+      } else {  // chat completions: message.tool_calls
+        append_lit(out, "{\"id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"type\":");
+        append_json_string(out, call.type.size != 0 ? call.type.view() : std::string_view{"function"});
+        append_lit(out, ",\"function\":{\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"arguments\":");
+        append_json_string(out, args);
+        append_lit(out, "}}");
+      }
     }
     out.push_back(']');
   } catch (...) {  // out of memory: no tool calls rather than half of them
@@ -1346,6 +1741,7 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
   out.cache_read_input_tokens = rec.stream_cache_read_tokens_;
+  out.cache_creation_input_tokens = rec.stream_cache_creation_tokens_;
   out.reasoning_output_tokens = rec.stream_reasoning_tokens_;
   out.cost = rec.stream_cost_;
   if (rec.stream_error_seen_) {

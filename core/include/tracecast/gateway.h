@@ -132,6 +132,21 @@ struct GatewayConfig {
 
 class GatewayParser;
 
+// Which API a body belongs to. The gateway knows it from the route; `detect` reads it from the
+// request body: `messages` with a top-level `system` or `anthropic_version` is Anthropic
+// Messages, other `messages` chat completions, `input` with `encoding_format` or `dimensions`
+// or a model naming "embed" embeddings, other `input` the Responses API. Response bodies and
+// streams are read by their own shape whatever the API (the members of the four do not clash).
+enum class GatewayApi : std::uint8_t {
+  detect,
+  chat_completions,    // POST /v1/chat/completions (and legacy /v1/completions)
+  anthropic_messages,  // POST /v1/messages
+  responses,           // POST /v1/responses
+  embeddings,          // POST /v1/embeddings
+};
+// Stable snake_case name ("anthropic_messages"). Thread-safe, does not allocate.
+[[nodiscard]] std::string_view gateway_api_name(GatewayApi api) noexcept;
+
 // Choices whose finish reasons a record keeps, by choice index (more: not named).
 inline constexpr std::size_t k_gateway_max_choices = 16;
 // Streamed tool calls a record assembles, by tool call index (more: dropped, completion_truncated).
@@ -160,6 +175,8 @@ class GatewayRecord {
   [[nodiscard]] const LlmRequest& request() const noexcept { return request_; }
   // Every issue found since reset() (bit set of ParseIssue).
   [[nodiscard]] std::uint32_t issues() const noexcept { return issues_; }
+  // The API of the request (as told, or detected by parse_request; `detect` before it).
+  [[nodiscard]] GatewayApi api() const noexcept { return api_; }
 
  private:
   friend class GatewayParser;
@@ -177,6 +194,7 @@ class GatewayRecord {
   GatewayConfig config_;
   LlmRequest request_;
   std::uint32_t issues_ = 0;
+  GatewayApi api_ = GatewayApi::detect;
 
   // Request storage: unescaped strings and compact nested JSON (<= request body size), and a
   // sanitized copy of a request body that was not UTF-8.
@@ -224,6 +242,7 @@ class GatewayRecord {
   std::int64_t stream_input_tokens_ = -1;
   std::int64_t stream_output_tokens_ = -1;
   std::int64_t stream_cache_read_tokens_ = -1;
+  std::int64_t stream_cache_creation_tokens_ = -1;
   std::int64_t stream_reasoning_tokens_ = -1;
   double stream_cost_ = k_unknown_double;
   bool stream_active_ = false;
@@ -246,9 +265,15 @@ class GatewayParser {
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
   // user, session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
-  // stream, temperature, top_p, max_tokens (or max_completion_tokens), operation "chat"
-  // ("text_completion" for a legacy `prompt`). A non-empty session_header (the x-session-id
-  // header value) overrides the body's session_id.
+  // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
+  // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
+  // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
+  // overrides the body's session_id. `api` says which API the body belongs to (see
+  // GatewayApi); rec.api() tells what was used.
+  // The prompt by API: chat: `messages` as sent; Anthropic: `messages`, with a top-level
+  // `system` put first as {"role":"system","content":<system as sent>}; Responses: `input`
+  // (a string as text; items as sent, with `instructions` put first as a system message);
+  // embeddings: `input` (a string as text, an array as sent).
   // `trace`: one MetadataEntry per key in body order, typed (string, boolean, int64, float64
   // for non-integers and integers above int64), objects and arrays as compact JSON text; a null
   // value is left out (counted in GatewayStats::metadata_nulls_dropped). `messages` is skipped, not validated, by the on-demand parser: the
@@ -257,7 +282,7 @@ class GatewayParser {
   // Failure: issues in the result (the rest of the body is still read where possible).
   // Not thread-safe (this parser and rec); allocates only to grow buffers.
   GatewayParseResult parse_request(std::string_view body, std::string_view session_header,
-                                   GatewayRecord& rec) noexcept;
+                                   GatewayRecord& rec, GatewayApi api = GatewayApi::detect) noexcept;
 
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choices[].finish_reason (the first non-null), choices[0].message.content (or its

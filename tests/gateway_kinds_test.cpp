@@ -100,6 +100,8 @@ TEST_F(GatewayKinds, EveryBadEscapeShapeBecomesTheReplacementCharacterInPlace) {
       {R"(s\u1)", r("s", k_fffd)},                                           // short \u at the end
       {R"(s\uZ)", r("s", k_fffd, "Z")},                                      // \u, no digits
       {R"(s\qz)", r("s", k_fffd, "z")},                                      // unknown letter
+      {"s\\\xC3\xA9z", r("s", k_fffd, "z")},                                 // unknown, multi-byte
+      {"s\\\xF0\x9F\x98\x80", r("s", k_fffd)},                               // unknown, 4 bytes, at the end
       {R"(ok \ud83d\ude80 \u00e9 \n)", "ok \xF0\x9F\x9A\x80 \xC3\xA9 \n"},   // valid: untouched
   };
   for (const Case& c : cases) {

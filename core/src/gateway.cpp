@@ -880,7 +880,7 @@ struct ToolCallDelta {
   std::string_view name;
   std::string_view arguments;
 };
-constexpr std::size_t k_max_tool_deltas = 16;  // per choice per chunk (one is the norm)
+constexpr std::size_t k_max_tool_deltas = 8;  // per chunk (one is the norm; more: cut, counted)
 
 // Everything a response body or one stream chunk can say. Content and tool calls are choice
 // 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per
@@ -896,7 +896,7 @@ struct ResponseFields {
   std::string_view tool_calls;     // raw JSON text of message.tool_calls
   bool saw_tool_calls = false;
   bool any_output = false;  // content or tool calls in any choice (a stream's first token)
-  std::array<ToolCallDelta, k_max_tool_deltas> deltas{};  // delta.tool_calls
+  std::array<ToolCallDelta, k_max_tool_deltas> deltas;  // delta.tool_calls, [0, n_deltas) set
   std::size_t n_deltas = 0;
   bool deltas_overflow = false;
   std::int64_t input_tokens = -1;
@@ -1004,8 +1004,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   std::string_view content;
   std::string_view tool_calls;
   bool saw_tool_calls = false;
-  std::array<ToolCallDelta, k_max_tool_deltas> deltas{};
-  std::size_t n_deltas = 0;
+  // Tool-call pieces go straight into f (no copy per chunk) and are dropped again below when
+  // the choice is not choice 0.
+  const std::size_t deltas_before = f.n_deltas;
   bool overflow = false;
   const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
     if (key == "index") {
@@ -1046,11 +1047,12 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
               bp.broken(element_err);
               return false;
             }
-            if (n_deltas == deltas.size()) {
+            if (f.n_deltas == f.deltas.size()) {
               overflow = true;
               continue;
             }
-            read_tool_call_delta(bp, element.value_unsafe(), deltas[n_deltas++]);
+            f.deltas[f.n_deltas] = ToolCallDelta{};
+            read_tool_call_delta(bp, element.value_unsafe(), f.deltas[f.n_deltas++]);
           }
         }
         return true;
@@ -1074,13 +1076,14 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
       f.choices = std::max(f.choices, at + 1);
     }
   }
-  if (at != 0) return;
+  if (at != 0) {
+    f.n_deltas = deltas_before;
+    return;
+  }
   f.content = content;
   f.tool_calls = tool_calls;
   f.saw_tool_calls = saw_tool_calls;
-  f.deltas = deltas;
-  f.n_deltas = n_deltas;
-  f.deltas_overflow = overflow;
+  f.deltas_overflow = f.deltas_overflow || overflow;
 }
 
 // Reads an OpenAI-style `usage` object: prompt/completion (or input/output) tokens, cost, and
@@ -1348,12 +1351,12 @@ std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) 
   if (n < 2) return {};
   for (std::size_t i = 0; i < n; ++i) {
     std::string_view r{reasons[i]};
-    r = r.substr(0, std::min(r.find(','), std::size_t{32}));
+    r = r.substr(0, r.find(','));
+    r = r.substr(0, detail::utf8_cut(r, 32));  // never inside a UTF-8 sequence
     if (text.size + r.size() + 1 > text.bytes.size()) break;
     if (i != 0) text.bytes[text.size++] = ',';
-    const std::size_t k = detail::utf8_cut(r, r.size());
-    if (k != 0) std::memcpy(text.bytes.data() + text.size, r.data(), k);
-    text.size += k;
+    if (!r.empty()) std::memcpy(text.bytes.data() + text.size, r.data(), r.size());
+    text.size += r.size();
   }
   return text.view();
 }

@@ -1,5 +1,6 @@
 #include "gateway_text.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -210,7 +211,13 @@ struct Escape {
     case 'r': return {Escape::simple, '\r', 2};
     case 't': return {Escape::simple, '\t', 2};
     case 'u': break;
-    default: return {Escape::bad_letter, 0, 2};
+    default: {
+      // An unknown escape letter: the backslash and the whole character after it (a
+      // multi-byte one too, or its continuation bytes would be left on their own).
+      const auto b = static_cast<std::uint8_t>(s[i + 1]);
+      const std::size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      return {Escape::bad_letter, 0, 1 + std::min(n, s.size() - i - 1)};
+    }
   }
   std::uint32_t hi = 0;
   const std::size_t k = read_hex4(s, i + 2, hi);

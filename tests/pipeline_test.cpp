@@ -607,8 +607,15 @@ TEST(Pipeline, ShutdownUnderFullLoadKeepsTheIdentityExactly) {
   // Every request, including those sealed by shutdown, stays within the byte limit.
   EXPECT_LE(s.total.largest_batch_bytes, c.batch.max_bytes);
   EXPECT_EQ(dest(s, a).delivered + dest(s, a).dropped_total(), dest(s, a).submitted);
-  // The sink counts requests only (count-only mode): each one the pipeline saw delivered.
-  EXPECT_EQ(sink.stats().status(200), s.total.requests_delivered);
+  // The sink counts requests only (count-only mode): each one the pipeline saw delivered, and
+  // (OTLP is at-least-once) extra ones only from attempts the pipeline did not see answered:
+  // retried after a timeout, or abandoned in flight at the shutdown deadline (each holds at
+  // least one of the spans dropped as `shutdown`). Under TSan on a loaded machine the deadline
+  // is reached with requests in flight.
+  const std::uint64_t sink_ok = sink.stats().status(200);
+  EXPECT_GE(sink_ok, s.total.requests_delivered);
+  EXPECT_LE(sink_ok - s.total.requests_delivered, s.total.retries + s.total.dropped_by(DropReason::shutdown))
+      << "retries " << s.total.retries << ", dropped at shutdown " << s.total.dropped_by(DropReason::shutdown);
   EXPECT_EQ(p.submit(workload::Generator({}).next()), submit_result::closed);
 }
 

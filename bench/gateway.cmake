@@ -1,2 +1,3 @@
 # BM_Gateway_*: raw bodies -> LlmRequest -> try_submit, beside simdjson's bare parse.
 tracecast_add_bench(bench_gateway SOURCES gateway_bench.cpp LIBS tracecast_core simdjson::simdjson)
+target_compile_definitions(bench_gateway PRIVATE TRACECAST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -5,9 +5,11 @@
 #include <benchmark/benchmark.h>
 #include <simdjson.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "llm_workload.h"
 #include "tracecast/gateway.h"
@@ -256,6 +258,126 @@ void BM_Gateway_Stream(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sse.size()));
 }
 BENCHMARK(BM_Gateway_Stream);
+
+
+// --- every API shape beside simdjson's bare parse of the same bodies --------------------------
+// Bodies from tests/data/gateway (written from each API's public documentation). The baseline
+// is a plain simdjson DOM parse of the same bytes (already padded, no copy), every value
+// visited by the parser but nothing read out: what "parsing the bodies" costs before any work.
+struct Shape {
+  const char* name;
+  const char* request;
+  const char* response;
+  const char* stream;  // "" when the API does not stream
+};
+constexpr Shape k_shapes[] = {
+    {"anthropic", "anthropic_request.json", "anthropic_response.json", "anthropic_stream.sse"},
+    {"responses", "responses_request.json", "responses_response.json", "responses_stream.sse"},
+    {"embeddings", "embeddings_request.json", "embeddings_response.json", ""},
+    {"chat_details", "chat_request.json", "chat_usage_details_response.json", "stream_response.sse"},
+};
+
+std::string read_data(const char* name) {
+  const std::string path = std::string(TRACECAST_SOURCE_DIR) + "/tests/data/gateway/" + name;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  std::string out;
+  if (f == nullptr) return out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+// The JSON of each `data:` line of an SSE stream (not [DONE]).
+std::vector<std::string> data_lines(const std::string& sse) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < sse.size()) {
+    std::size_t nl = sse.find('\n', pos);
+    if (nl == std::string::npos) nl = sse.size();
+    std::string_view line(sse.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (line.substr(0, 6) == "data: " && line.substr(6) != "[DONE]") out.emplace_back(line.substr(6));
+  }
+  return out;
+}
+
+void BM_Gateway_ShapeBareParse(benchmark::State& state) {
+  const Shape& shape = k_shapes[state.range(0)];
+  const simdjson::padded_string request(read_data(shape.request));
+  const simdjson::padded_string response(read_data(shape.response));
+  simdjson::dom::parser parser;
+  for (auto _ : state) {
+    simdjson::dom::element a, b;
+    if (parser.parse(request).get(a) != simdjson::SUCCESS) state.SkipWithError("request");
+    benchmark::DoNotOptimize(a);
+    if (parser.parse(response).get(b) != simdjson::SUCCESS) state.SkipWithError("response");
+    benchmark::DoNotOptimize(b);
+  }
+  state.SetLabel(shape.name);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (request.size() + response.size())));
+}
+BENCHMARK(BM_Gateway_ShapeBareParse)->ArgName("shape")->DenseRange(0, 3);
+
+void BM_Gateway_ShapeParse(benchmark::State& state) {
+  const Shape& shape = k_shapes[state.range(0)];
+  const std::string request = read_data(shape.request);
+  const std::string response = read_data(shape.response);
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  for (auto _ : state) {
+    rec->reset();
+    auto r1 = parser.parse_request(request, {}, *rec);
+    auto r2 = parser.parse_response(response, *rec);
+    benchmark::DoNotOptimize(r1);
+    benchmark::DoNotOptimize(r2);
+    benchmark::DoNotOptimize(rec->request());
+  }
+  if (rec->request().input_tokens < 0 || rec->issues() != 0) state.SkipWithError("wrong parse");
+  state.SetLabel(shape.name);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (request.size() + response.size())));
+}
+BENCHMARK(BM_Gateway_ShapeParse)->ArgName("shape")->DenseRange(0, 3);
+
+void BM_Gateway_ShapeStreamBareParse(benchmark::State& state) {
+  const Shape& shape = k_shapes[state.range(0)];
+  std::vector<simdjson::padded_string> lines;
+  for (const auto& l : data_lines(read_data(shape.stream))) lines.emplace_back(l);
+  simdjson::dom::parser parser;
+  std::size_t bytes = 0;
+  for (const auto& l : lines) bytes += l.size();
+  for (auto _ : state) {
+    for (const auto& l : lines) {
+      simdjson::dom::element e;
+      if (parser.parse(l).get(e) != simdjson::SUCCESS) state.SkipWithError("line");
+      benchmark::DoNotOptimize(e);
+    }
+  }
+  state.SetLabel(shape.name);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+}
+BENCHMARK(BM_Gateway_ShapeStreamBareParse)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
+
+// The same streams through feed_stream in 64-byte pieces (line splitting, event dispatch,
+// content and tool-call assembly included).
+void BM_Gateway_ShapeStream(benchmark::State& state) {
+  const Shape& shape = k_shapes[state.range(0)];
+  const std::string sse = read_data(shape.stream);
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  for (auto _ : state) {
+    rec->reset();
+    parser.begin_stream(*rec);
+    for (std::size_t i = 0; i < sse.size(); i += 64) (void)parser.feed_stream(std::string_view(sse).substr(i, 64), 1, *rec);
+    auto r = parser.finish_stream(*rec);
+    benchmark::DoNotOptimize(r);
+  }
+  if (rec->request().completion.empty() || rec->issues() != 0) state.SkipWithError("wrong stream");
+  state.SetLabel(shape.name);
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sse.size()));
+}
+BENCHMARK(BM_Gateway_ShapeStream)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
 }  // namespace
 

@@ -269,6 +269,38 @@ TEST_F(CheckCli, TakesTheKeyFromTheEnvironmentAndRefusesItOnTheCommandLine) {
   EXPECT_THAT(refused.output, Not(HasSubstr("glc_cmdline")));
 }
 
+TEST_F(CheckCli, RefusesEveryHeaderListTheLibraryRefusesAtStartUp) {
+  // One parser for both (parse_otlp_headers): a malformed percent-escape, a bare token, an
+  // empty key. The check must not pass with settings config_from_env would refuse, and never
+  // print the value.
+  RawHttpServer server(answer(200));
+  const std::string endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port());
+  for (const std::string list : {"authorization=Bearer%2secret77", "authorization=Bearer%zzsecret77",
+                                 "x-a=1,secret77", "=secret77", "authorization=secret77%"}) {
+    const CliResult r = run_check(endpoint + " OTEL_EXPORTER_OTLP_HEADERS='" + list + "' " + check_binary());
+    EXPECT_EQ(r.exit_code, 2) << list << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("OTEL_EXPORTER_OTLP_HEADERS")) << list;
+    EXPECT_THAT(r.output, Not(HasSubstr("secret77"))) << list;
+    std::vector<std::pair<std::string, std::string>> parsed;
+    EXPECT_FALSE(parse_otlp_headers("OTEL_EXPORTER_OTLP_HEADERS", list, parsed).empty()) << list;
+  }
+  EXPECT_EQ(server.request_count(), 0U);
+}
+
+TEST(OtlpHeaders, ParsesTheSpecFormatAndNamesTheProblemWithoutTheValue) {
+  std::vector<std::pair<std::string, std::string>> out;
+  EXPECT_EQ(parse_otlp_headers("V", " x-tenant = acme ,, authorization=Bearer%20tok%3D%2C ,", out), "");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0], (std::pair<std::string, std::string>{"x-tenant", "acme"}));
+  EXPECT_EQ(out[1], (std::pair<std::string, std::string>{"authorization", "Bearer tok=,"}));
+  EXPECT_EQ(parse_otlp_headers("V", "a=%0D%0Aevil", out), "V: the value of header 'a' contains CR, LF or NUL");
+  const std::string e = parse_otlp_headers("V", "k=%4", out);
+  EXPECT_NE(e.find("invalid percent-encoding in the value of 'k'"), std::string::npos) << e;
+  EXPECT_EQ(parse_otlp_headers("V", "tok-secret", out).find("tok-secret"), std::string::npos);
+  EXPECT_EQ(parse_otel_key_values("R", "service.name=a%2Cb", false, out), "");
+  EXPECT_EQ(out[0].second, "a,b");
+}
+
 TEST_F(CheckCli, ExitsTwoOnInvalidSettings) {
   const CliResult r = run_check(check_binary() + " --kind grafana_cloud --endpoint https://mystack.grafana.net "
                                 "--instance-id abc");

@@ -3,3 +3,9 @@ tracecast_add_test(gateway_test SOURCES gateway_test.cpp
   LIBS tracecast_core tracecast_alloc_counter)
 target_compile_definitions(gateway_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+tracecast_add_test(gateway_kinds_test SOURCES gateway_kinds_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)
+tracecast_add_test(gateway_shapes_test SOURCES gateway_shapes_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)
+target_compile_definitions(gateway_shapes_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

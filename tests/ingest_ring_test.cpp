@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -181,9 +182,45 @@ TEST(IngestRing, CutsOverLongValuesAtAUtf8BoundaryAndCountsEachCut) {
         EXPECT_EQ(got.user, std::string(15, 'u'));
         EXPECT_EQ(got.metadata[0].value.as_string(), std::string(16, 'v'));
         EXPECT_EQ(got.requested_model, "short");
+        // The span will say so (tracecast.truncated), not only the global counter.
+        EXPECT_NE(got.submit_flags & k_submit_value_cut, 0u);
       },
       4);
   EXPECT_EQ(ring.stats().truncated_values, 2u);
+}
+
+TEST(IngestRing, ZeroTimesAreFilledFromTheSubmitClockAndFlagged) {
+  IngestRing ring(small_config());
+  auto& p = ring.make_producer();
+  const auto now = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  LlmRequest zero;  // the struct's defaults
+  LlmRequest only_start;
+  only_start.start_unix_nano = now() - 1'000'000'000;
+  LlmRequest only_end;
+  only_end.end_unix_nano = 1'000;  // a clock far behind: start is never after end
+  LlmRequest whole = k_canonical.r;
+  const std::uint64_t before = now();
+  for (const LlmRequest* r : {&zero, &only_start, &only_end, &whole}) ASSERT_EQ(ring.try_submit(p, *r), submit_result::ok);
+  const std::uint64_t after = now();
+  std::vector<LlmRequest> got;
+  ring.drain([&](const LlmRequest& q) { got.push_back(q); }, 8);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_GE(got[0].start_unix_nano, before);
+  EXPECT_LE(got[0].end_unix_nano, after);
+  EXPECT_EQ(got[0].start_unix_nano, got[0].end_unix_nano);
+  EXPECT_EQ(got[0].submit_flags, k_submit_start_filled | k_submit_end_filled);
+  EXPECT_EQ(got[1].start_unix_nano, only_start.start_unix_nano);
+  EXPECT_GE(got[1].end_unix_nano, before);
+  EXPECT_EQ(got[1].submit_flags, k_submit_end_filled);
+  EXPECT_EQ(got[2].end_unix_nano, 1'000u);
+  EXPECT_EQ(got[2].start_unix_nano, 1'000u);
+  EXPECT_EQ(got[2].submit_flags, k_submit_start_filled);
+  EXPECT_EQ(got[3].start_unix_nano, k_canonical.r.start_unix_nano);
+  EXPECT_EQ(got[3].submit_flags, 0u);
 }
 
 TEST(IngestRing, ContentOverTheLargestRecordIsCutAndCounted) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -541,6 +542,105 @@ TEST(MappingPlan, PlanMatchesWhatMapRequestProducesForEveryTreeShape) {
       EXPECT_EQ(plan.trace_id, out->trace_id()) << "shape " << i << " seed " << seed;
     }
   }
+}
+
+}  // namespace
+}  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// --- What a strict receiver would refuse is never produced (issue 13, kind 2) ----------------
+
+TEST_F(MappingTest, MetadataWithoutAValueIsLeftOutAndFlagged) {
+  const MetadataEntry meta[] = {{"a", AttributeValue::string("x")},
+                                {"ticket", AttributeValue{}},
+                                {"b", AttributeValue::int64(2)}};
+  Canonical c;
+  c.r.metadata = meta;
+  const auto& m = map(c.r);
+  EXPECT_TRUE(m.issues() & k_empty_metadata_value);
+  EXPECT_EQ(find(gen_attrs(), "trace.metadata.ticket"), nullptr);
+  EXPECT_EQ(str_attr(gen_attrs(), "trace.metadata.a"), "x");
+  EXPECT_EQ(int_attr(gen_attrs(), "trace.metadata.b"), 2);
+  for (const Attribute& a : gen_attrs()) EXPECT_NE(a.value.type(), ValueType::empty) << a.key;
+}
+
+TEST_F(MappingTest, ZeroTimesAreFilledAndFlaggedNeverWrittenAsZero) {
+  const auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
+  LlmRequest both;  // the struct's defaults: start and end 0
+  both.requested_model = "m";
+  auto m = &map(both);
+  EXPECT_TRUE(m->issues() & k_time_filled);
+  EXPECT_GE(m->spans()[0].start_unix_nano, now);
+  EXPECT_EQ(m->spans()[0].end_unix_nano, m->spans()[0].start_unix_nano);
+
+  LlmRequest only_end;
+  only_end.end_unix_nano = 1'700'000'000'000'000'000;
+  m = &map(only_end);
+  EXPECT_TRUE(m->issues() & k_time_filled);
+  EXPECT_EQ(m->spans()[0].start_unix_nano, only_end.end_unix_nano);
+  EXPECT_EQ(m->spans()[0].end_unix_nano, only_end.end_unix_nano);
+
+  LlmRequest only_start;
+  only_start.start_unix_nano = 1'700'000'000'000'000'000;
+  m = &map(only_start);
+  EXPECT_TRUE(m->issues() & k_time_filled);
+  EXPECT_EQ(m->spans()[0].end_unix_nano, only_start.start_unix_nano);
+
+  // Filled at submit by the ring: the mapping reports it.
+  LlmRequest filled;
+  filled.start_unix_nano = filled.end_unix_nano = 5;
+  filled.submit_flags = k_submit_start_filled;
+  EXPECT_TRUE(map(filled).issues() & k_time_filled);
+  Canonical c;
+  EXPECT_FALSE(map(c.r).issues() & k_time_filled);
+}
+
+TEST_F(MappingTest, FinishReasonsGiveOneEntryPerChoice) {
+  config.emit_current_genai_names = true;
+  Canonical c;
+  c.r.finish_reason = "stop";
+  c.r.finish_reasons = "stop,length,tool_calls";
+  map(c.r);
+  EXPECT_EQ(str_attr(gen_attrs(), "gen_ai.response.finish_reason"), "stop");
+  const Attribute* a = find(gen_attrs(), "gen_ai.response.finish_reasons");
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->value.type(), ValueType::string_array);
+  ASSERT_EQ(a->value.as_strings().size(), 3u);
+  EXPECT_EQ(a->value.as_strings()[0], "stop");
+  EXPECT_EQ(a->value.as_strings()[1], "length");
+  EXPECT_EQ(a->value.as_strings()[2], "tool_calls");
+  c.r.finish_reasons = {};  // one choice: finish_reason alone
+  map(c.r);
+  a = find(gen_attrs(), "gen_ai.response.finish_reasons");
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->value.as_strings().size(), 1u);
+  EXPECT_EQ(a->value.as_strings()[0], "stop");
+}
+
+TEST_F(MappingTest, TokenDetailsAndTheCutMarkerBecomeAttributes) {
+  Canonical c;
+  c.r.cache_read_input_tokens = 1024;
+  c.r.cache_creation_input_tokens = 0;
+  c.r.reasoning_output_tokens = 192;
+  map(c.r);
+  EXPECT_EQ(int_attr(gen_attrs(), "gen_ai.usage.cache_read.input_tokens"), 1024);
+  EXPECT_EQ(int_attr(gen_attrs(), "gen_ai.usage.cache_creation.input_tokens"), 0);
+  EXPECT_EQ(int_attr(gen_attrs(), "gen_ai.usage.reasoning.output_tokens"), 192);
+  EXPECT_EQ(find(gen_attrs(), "tracecast.truncated"), nullptr);
+  c.r.submit_flags = k_submit_value_cut;
+  map(c.r);
+  const Attribute* cut = find(gen_attrs(), "tracecast.truncated");
+  ASSERT_NE(cut, nullptr);
+  EXPECT_EQ(cut->value.type(), ValueType::boolean);
+  EXPECT_TRUE(cut->value.as_bool());
+  Canonical plain;  // unknown details are left out
+  map(plain.r);
+  EXPECT_EQ(find(gen_attrs(), "gen_ai.usage.cache_read.input_tokens"), nullptr);
+  EXPECT_EQ(find(gen_attrs(), "gen_ai.usage.reasoning.output_tokens"), nullptr);
 }
 
 }  // namespace

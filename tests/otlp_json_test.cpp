@@ -277,7 +277,6 @@ TEST(OtlpJsonEncoder, TrickyScalarValuesRoundTrip) {
       {"negzero", AttributeValue::float64(-0.0)},
       {"huge.integral", AttributeValue::float64(-3.8073678280468062e19)},  // beyond int64
       {"big.integral", AttributeValue::float64(9007199254740993.0)},
-      {"unset", AttributeValue()},
       {"strs", AttributeValue::strings(strs)},
       {"bools", AttributeValue::bools(bools)},
       {"ints", AttributeValue::int64s(ints)},
@@ -299,7 +298,6 @@ TEST(OtlpJsonEncoder, TrickyScalarValuesRoundTrip) {
   EXPECT_NE(json.find(R"({"key":"int.min","value":{"intValue":"-9223372036854775808"}})"), std::string::npos);
   EXPECT_NE(json.find(R"({"key":"nan","value":{"doubleValue":"NaN"}})"), std::string::npos);
   EXPECT_NE(json.find(R"({"key":"empty.arr","value":{"arrayValue":{}}})"), std::string::npos);
-  EXPECT_NE(json.find(R"({"key":"unset","value":{}})"), std::string::npos);
   EXPECT_NE(json.find(R"("endTimeUnixNano":"18446744073709551615")"), std::string::npos);
   EXPECT_NE(json.find(R"(\u0000\u0001)"), std::string::npos);
   EXPECT_NE(json.find(R"(\b\t\n\u000b\f\r)"), std::string::npos);
@@ -509,6 +507,30 @@ TEST(OtlpJsonEncoder, AttributesOverTheLimitAreDroppedAndCounted) {
   expect_attributes(span, std::span<const Attribute>(attrs).first(128));
   EXPECT_EQ(std::int64_t(span["droppedAttributesCount"]), 72);
   EXPECT_EQ(batch.encoder.stats().attributes_dropped, 72u);
+}
+
+TEST(OtlpJsonEncoder, ValuelessAttributesAreLeftOutCountedAndSaidInTheDroppedCount) {
+  // A strict receiver refuses a request holding an AnyValue with no value ({}), and with it
+  // every other span of the batch: such attributes are never written.
+  const Attribute attrs[] = {{"a", AttributeValue::int64(1)},
+                             {"none", AttributeValue()},
+                             {"b", AttributeValue::string("x")},
+                             {"also.none", AttributeValue()}};
+  const Attribute res[] = {{"service.name", AttributeValue::string("svc")}, {"r", AttributeValue()}};
+  SpanView s = basic_span(attrs);
+  Batch batch;
+  ASSERT_EQ(batch.add(ResourceView{res}, k_scope, {&s, 1}), append_result::ok);
+  const std::string json = batch.finish();
+  EXPECT_EQ(json.find(R"("value":{})"), std::string::npos) << json;
+  simdjson::dom::parser parser;
+  element doc = parse(parser, json);
+  element span = doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0);
+  const Attribute kept[] = {attrs[0], attrs[2]};
+  expect_attributes(span, kept);
+  EXPECT_EQ(std::int64_t(span["droppedAttributesCount"]), 2);
+  EXPECT_EQ(std::int64_t(doc["resourceSpans"].at(0)["resource"]["droppedAttributesCount"]), 1);
+  EXPECT_EQ(batch.encoder.stats().empty_values_skipped, 3u);
+  EXPECT_EQ(batch.encoder.stats().attributes_dropped, 0u);
 }
 
 TEST(OtlpJsonEncoder, ZeroAttributeLimitWritesOnlyTheDroppedCount) {

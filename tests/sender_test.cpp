@@ -361,7 +361,9 @@ TEST(Sender, RetriesATimeoutThenDelivers) {
   });
   Sender sender(fast_config());
   DestinationConfig d = dest_for(server);
-  d.timeout = 200ms;
+  // Long enough that the second attempt's answer arrives in time on a loaded 2-core machine
+  // under ASan (200 ms timed it out too: 3 attempts, 2 timeouts).
+  d.timeout = 1000ms;
   const std::uint32_t id = add(sender, d);
   ASSERT_TRUE(sender.try_send(request(id, 0)));
   const auto done = wait_for(sender, 1);

@@ -139,7 +139,9 @@ TEST(Sink, AnswersBadRequestWithTheFieldAndReasonForBodiesThatAreNotOtlp) {
   };
   const std::string span_prefix = R"({"resourceSpans":[{"scopeSpans":[{"spans":[)";
   const std::string span_suffix = "]}]}]}";
-  const std::string ok_ids = R"("traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174")";
+  const std::string ok_ids = R"("traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174",)"
+                             R"("startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000000000001")";
+  const std::string ok_ids_only = R"("traceId":"5B8EFFF798038103D269B633813FC60C","spanId":"EEE19B7EC3C1B174")";
   const std::vector<Case> cases = {
       {"this is not json", "body is not valid JSON"},
       {"[1,2,3]", "body is not a JSON object"},
@@ -153,8 +155,35 @@ TEST(Sink, AnswersBadRequestWithTheFieldAndReasonForBodiesThatAreNotOtlp) {
       {span_prefix + R"({"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b17g"})" + span_suffix,
        "spans[0].spanId: not 16 hex digits"},
       {span_prefix + "{" + ok_ids + R"(,"name":7})" + span_suffix, "spans[0].name: expected a string"},
-      {span_prefix + "{" + ok_ids + R"(,"startTimeUnixNano":"12x"})" + span_suffix,
+      {span_prefix + "{" + ok_ids_only + R"(,"startTimeUnixNano":"12x","endTimeUnixNano":"13"})" + span_suffix,
        "spans[0].startTimeUnixNano: expected a decimal uint64"},
+      // What the strictest receivers refuse (and with it every other span of the request).
+      {span_prefix + "{" + ok_ids_only + R"(,"endTimeUnixNano":"13"})" + span_suffix,
+       "spans[0].startTimeUnixNano: missing (required, non-zero)"},
+      {span_prefix + "{" + ok_ids_only + R"(,"startTimeUnixNano":"13"})" + span_suffix,
+       "spans[0].endTimeUnixNano: missing (required, non-zero)"},
+      {span_prefix + "{" + ok_ids_only + R"(,"startTimeUnixNano":"0","endTimeUnixNano":"13"})" + span_suffix,
+       "spans[0].startTimeUnixNano: zero (required, non-zero)"},
+      {span_prefix + "{" + ok_ids_only + R"(,"startTimeUnixNano":13,"endTimeUnixNano":0})" + span_suffix,
+       "spans[0].endTimeUnixNano: zero (required, non-zero)"},
+      {span_prefix + "{" + ok_ids_only + R"(,"startTimeUnixNano":"14","endTimeUnixNano":"13"})" + span_suffix,
+       "spans[0].endTimeUnixNano: before startTimeUnixNano"},
+      {span_prefix + "{" + ok_ids + R"(,"kind":6})" + span_suffix, "spans[0].kind: enum value not one of 0..5"},
+      {span_prefix + "{" + ok_ids + R"(,"kind":-1})" + span_suffix, "spans[0].kind: enum value not one of 0..5"},
+      {span_prefix + "{" + ok_ids + R"(,"status":{"code":3}})" + span_suffix,
+       "spans[0].status.code: enum value not one of 0..2"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":{}}]})" + span_suffix,
+       "spans[0].attributes[0].value: empty AnyValue"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":null}]})" + span_suffix,
+       "spans[0].attributes[0].value: missing or null AnyValue"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a"}]})" + span_suffix,
+       "spans[0].attributes[0]: missing value"},
+      {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":{"arrayValue":{"values":[{"intValue":"1"},{}]}}}]})" + span_suffix,
+       "spans[0].attributes[0].value.arrayValue.values[1]: empty AnyValue"},
+      {R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{}}]}}]})",
+       "resourceSpans[0].resource.attributes[0].value: empty AnyValue"},
+      {span_prefix + "{" + ok_ids + R"(,"parentSpanId":"0000000000000000"})" + span_suffix,
+       "spans[0].parentSpanId: all-zero parentSpanId is invalid"},
       {span_prefix + "{" + ok_ids + R"(,"kind":"SPAN_KIND_BOGUS"})" + span_suffix, "spans[0].kind: unknown enum name"},
       {span_prefix + "{" + ok_ids + R"(,"attributes":[{"key":"a","value":{"stringValue":"x","intValue":"1"}}]})" + span_suffix,
        "spans[0].attributes[0].value: more than one of"},
@@ -272,15 +301,15 @@ const char* const k_rich_request = R"({
              {"key": "nan", "value": {"doubleValue": "NaN"}},
              {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "2"}]}}},
              {"key": "map", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": false}}]}}},
-             {"key": "raw", "value": {"bytesValue": "aGVsbG8="}},
-             {"key": "empty", "value": {}}],
+             {"key": "raw", "value": {"bytesValue": "aGVsbG8="}}],
            "unknownField": {"ignored": true}}
         ]}]
     },
     {
       "scopeSpans": [{"spans": [
         {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "00f067aa0ba902b7",
-         "parentSpanId": "B7AD6B7169203331", "kind": 1}]}]
+         "parentSpanId": "B7AD6B7169203331", "kind": 1,
+         "startTimeUnixNano": "1700000000000000001", "endTimeUnixNano": "1700000000000000001"}]}]
     }
   ]
 })";
@@ -299,12 +328,12 @@ TEST(Sink, WritesEverySpanAsOneExactJsonLine) {
       R"("name":"chat openai/gpt-4o","kind":3,"startTimeUnixNano":"1700000000000000000",)"
       R"("endTimeUnixNano":"1700000002500000000","status":{"code":2,"message":"upstream 500"},)"
       R"("attributes":{"gen_ai.usage.input_tokens":1234,"n":-7,"ok":true,"cost":0.0042,)"
-      R"("nan":"NaN","list":["a",2],"map":{"k":false},"raw":"aGVsbG8=","empty":null}})"
+      R"("nan":"NaN","list":["a",2],"map":{"k":false},"raw":"aGVsbG8="}})"
       "\n"
       R"({"resource":{},"scope":{"name":"","version":""},)"
       R"("traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"00f067aa0ba902b7",)"
-      R"("parentSpanId":"b7ad6b7169203331","name":"","kind":1,"startTimeUnixNano":"0",)"
-      R"("endTimeUnixNano":"0","status":{"code":0,"message":""},"attributes":{}})"
+      R"("parentSpanId":"b7ad6b7169203331","name":"","kind":1,"startTimeUnixNano":"1700000000000000001",)"
+      R"("endTimeUnixNano":"1700000000000000001","status":{"code":0,"message":""},"attributes":{}})"
       "\n";
   EXPECT_EQ(read_file(sink.spans_out_path()), expected);
   // Every line is JSON on its own.

@@ -185,63 +185,6 @@ bool parse_whole(std::string_view text, std::uint64_t& out) noexcept {
   return true;
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes (%XX) `in`; false on a '%' not followed by two hex digits.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return true;
-}
-
-// Parses the W3C-baggage-like list the OTel spec uses for OTEL_RESOURCE_ATTRIBUTES and
-// OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", blanks around keys and values ignored, values
-// (and keys) percent-decoded. With `secret_values`, no error quotes a value or an entry
-// without '=' (it may be a bare token).
-std::string parse_key_values(std::string_view var, std::string_view text, bool secret_values,
-                             std::vector<std::pair<std::string, std::string>>& out) {
-  out.clear();
-  std::size_t index = 0;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    const std::string_view entry = text.substr(0, comma);
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-    ++index;
-    if (trim(entry).empty()) continue;  // "a=1,,b=2" and a trailing comma are tolerated
-    const auto eq = entry.find('=');
-    if (eq == std::string_view::npos) {
-      return std::string(var) + ": entry " + std::to_string(index) + " has no '=' (expected key=value" +
-             (secret_values ? "; the entry is not shown, it may hold a credential)" : ")");
-    }
-    std::string key, value;
-    if (!percent_decode(trim(entry.substr(0, eq)), key))
-      return std::string(var) + ": entry " + std::to_string(index) + ": invalid percent-encoding in the key";
-    if (key.empty()) return std::string(var) + ": entry " + std::to_string(index) + " has an empty key";
-    if (!percent_decode(trim(entry.substr(eq + 1)), value)) {
-      return std::string(var) + ": invalid percent-encoding in the value of '" + key +
-             "' (use %XX; ',' and '=' must be written %2C and %3D)";
-    }
-    out.emplace_back(std::move(key), std::move(value));
-  }
-  return {};
-}
 
 struct EnvReader {
   const char* (*getenv_fn)(const char*);
@@ -338,7 +281,7 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   // Resource: OTEL_RESOURCE_ATTRIBUTES first, OTEL_SERVICE_NAME over it.
   if (const char* v = env.get("OTEL_RESOURCE_ATTRIBUTES")) {
     std::vector<std::pair<std::string, std::string>> attrs;
-    if (std::string e = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", v, false, attrs); !e.empty())
+    if (std::string e = parse_otel_key_values("OTEL_RESOURCE_ATTRIBUTES", v, false, attrs); !e.empty())
       return fail(std::move(e));
     for (auto& [key, value] : attrs) {
       if (key == "service.name") {
@@ -426,12 +369,8 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   // wait until someone sets one), but only a set endpoint yields a destination.
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
     vars.headers = var;
-    if (std::string e = parse_key_values(var, env.get(var), true, dest.headers); !e.empty())
+    if (std::string e = parse_otlp_headers(var, env.get(var), dest.headers); !e.empty())
       return fail(std::move(e));
-    for (const auto& [key, value] : dest.headers) {
-      if (has_control_break(value))
-        return fail(std::string(var) + ": the value of header '" + key + "' contains CR, LF or NUL");
-    }
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
     vars.compression = var;

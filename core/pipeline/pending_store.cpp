@@ -26,9 +26,11 @@ struct Scalars {
   std::uint64_t start_unix_nano, first_token_unix_nano, end_unix_nano;
   std::int64_t input_tokens, output_tokens, max_tokens;
   double cost, temperature, top_p;
+  std::int64_t cache_read_input_tokens, cache_creation_input_tokens, reasoning_output_tokens;
   std::int32_t http_status;
-  std::uint32_t len[13];  // in for_each_string order
+  std::uint32_t len[14];  // in for_each_string order
   bool stream, error;
+  std::uint8_t submit_flags;
 };
 
 // One metadata entry: key and string bytes live in the tail; arrays in the aligned area.
@@ -59,6 +61,10 @@ void copy_scalars(To& to, const From& from) noexcept {
   to.http_status = from.http_status;
   to.stream = from.stream;
   to.error = from.error;
+  to.cache_read_input_tokens = from.cache_read_input_tokens;
+  to.cache_creation_input_tokens = from.cache_creation_input_tokens;
+  to.reasoning_output_tokens = from.reasoning_output_tokens;
+  to.submit_flags = from.submit_flags;
 }
 
 template <class R, class F>
@@ -71,6 +77,7 @@ void for_each_string(R& r, F&& f) noexcept {
   f(r.response_model);
   f(r.response_id);
   f(r.finish_reason);
+  f(r.finish_reasons);
   f(r.user);
   f(r.session_id);
   f(r.prompt);
@@ -79,7 +86,7 @@ void for_each_string(R& r, F&& f) noexcept {
 }
 
 // Layout after the PendingRecord: [PendingRef x refs][Scalars][StoredEntry x n][8-aligned
-// arrays][bool arrays, then string bytes: the 13 fields, then per entry key + string value].
+// arrays][bool arrays, then string bytes: the 14 fields, then per entry key + string value].
 struct Sizes {
   std::size_t aligned = 0;  // header + refs + scalars + entries + 8-byte-element arrays
   std::size_t bytes = 0;    // unaligned tail

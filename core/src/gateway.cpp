@@ -30,9 +30,10 @@ constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
     "field_wrong_type",      "response_not_json",      "response_truncated",
     "stream_chunk_invalid",  "too_many_metadata_keys", "response_invalid_utf8",
     "body_too_large",        "completion_truncated",   "stream_line_too_long",
-    "stream_incomplete",     "error_body_unreadable",
+    "stream_incomplete",     "error_body_unreadable",  "invalid_escape",
 };
 
+constexpr std::size_t k_max_choices = k_gateway_max_choices;
 constexpr std::size_t k_scratch_extra = detail::k_repair_slack + simdjson::SIMDJSON_PADDING;
 constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
 
@@ -105,8 +106,11 @@ struct Arena {
   std::vector<char>& buf;
   std::size_t& used;
 
-  void prepare(std::size_t capacity) noexcept {
+  // capacity: the body's size. Unescaping a bad 2-byte escape gives 3 bytes (U+FFFD), so
+  // the arena holds 1.5x that.
+  void prepare(std::size_t body_size) noexcept {
     used = 0;
+    const std::size_t capacity = body_size + body_size / 2 + 256;
     if (buf.size() < capacity) {
       try {
         buf.resize(capacity);
@@ -191,6 +195,17 @@ std::string_view parse_issue_name(ParseIssue issue) noexcept {
   return index < k_issue_names.size() ? k_issue_names[index] : std::string_view{"unknown"};
 }
 
+std::string_view gateway_api_name(GatewayApi api) noexcept {
+  switch (api) {
+    case GatewayApi::detect: return "detect";
+    case GatewayApi::chat_completions: return "chat_completions";
+    case GatewayApi::anthropic_messages: return "anthropic_messages";
+    case GatewayApi::responses: return "responses";
+    case GatewayApi::embeddings: return "embeddings";
+  }
+  return "unknown";
+}
+
 std::uint64_t GatewayStats::count(ParseIssue i) const noexcept {
   const auto v = static_cast<std::uint32_t>(i);
   if (v == 0 || (v & (v - 1)) != 0) return 0;
@@ -216,6 +231,7 @@ GatewayRecord::GatewayRecord(const GatewayConfig& config) : config_(config) {
   if (const auto why = config_.validate(); !why.empty())
     throw std::invalid_argument(std::string(why));
   metadata_.resize(config_.max_metadata_keys + 1);  // fixed table: entries [0, count) used
+  stream_tool_calls_.resize(k_gateway_max_tool_calls);
 }
 
 GatewayRecord::~GatewayRecord() = default;
@@ -223,22 +239,40 @@ GatewayRecord::~GatewayRecord() = default;
 void GatewayRecord::reset() noexcept {
   request_ = LlmRequest{};
   issues_ = 0;
+  api_ = GatewayApi::detect;
   request_arena_used_ = 0;
   response_arena_used_ = 0;
   outcome_arena_used_ = 0;
   user_metadata_count_ = 0;
   issues_text_.size = 0;
+  finish_reasons_text_.size = 0;
+  clear_stream();
+  stream_active_ = false;
+}
+
+void GatewayRecord::clear_stream() noexcept {
   pending_line_.clear();
   content_.clear();
   stream_id_.size = 0;
   stream_model_.size = 0;
   stream_finish_reason_.size = 0;
+  for (std::size_t i = 0; i < stream_choices_; ++i) stream_reasons_[i].size = 0;
+  stream_choices_ = 0;
+  for (std::size_t i = 0; i < stream_tool_call_count_; ++i) {
+    StreamToolCall& c = stream_tool_calls_[i];
+    c.id.size = c.type.size = c.name.size = 0;
+    c.arguments.clear();
+  }
+  stream_tool_call_count_ = 0;
+  stream_tool_bytes_ = 0;
   stream_provider_.size = 0;
   stream_error_.size = 0;
   stream_input_tokens_ = -1;
   stream_output_tokens_ = -1;
+  stream_cache_read_tokens_ = -1;
+  stream_cache_creation_tokens_ = -1;
+  stream_reasoning_tokens_ = -1;
   stream_cost_ = k_unknown_double;
-  stream_active_ = false;
   stream_done_ = false;
   stream_error_seen_ = false;
   discarding_line_ = false;
@@ -255,6 +289,7 @@ struct BodyParse {
   Arena arena;
   Issues& issues;
   const SideIssues& side;
+  std::uint64_t nulls_dropped = 0;  // `trace` values that were null (left out)
 
   // A view of bytes inside the parsed buffer, moved to view_base and clamped to the body (a
   // repair appends closers that must never be seen).
@@ -292,10 +327,48 @@ struct BodyParse {
       out = map(content);
       return true;
     }
-    std::string_view unescaped;
-    if (v.get_string().get(unescaped)) return false;
-    out = arena.copy(unescaped);
+    out = unescape(content);
     return true;
+  }
+
+  // The escaped content of a string (in the parse buffer) unescaped into the arena; escapes
+  // that are not valid UTF-16 become U+FFFD, counted.
+  std::string_view unescape(std::string_view escaped) noexcept {
+    std::size_t bad = 0;
+    const std::size_t n = detail::unescape_json_string(escaped, arena.cursor(), arena.room(), bad);
+    if (bad != 0) bad_escape();
+    return arena.commit(n);
+  }
+
+  void bad_escape() noexcept {
+    issues.add(ParseIssue::invalid_escape,
+               "a string escape that is not valid UTF-16 (replaced by U+FFFD)");
+  }
+
+  // Raw JSON text kept as is (messages, tool calls, content parts): a view of the body, or,
+  // when it holds escapes that are not valid UTF-16, a copy in the arena with them rewritten
+  // (fix_json_escapes), counted. Already in the arena (compact text): rewritten in place.
+  std::string_view fix_raw(std::string_view text) noexcept {
+    if (text.empty() || std::memchr(text.data(), '\\', text.size()) == nullptr ||
+        !detail::has_bad_json_escape(text))
+      return text;
+    std::size_t bad = 0;
+    const bool in_arena = text.data() >= arena.buf.data() && text.data() < arena.buf.data() + arena.buf.size();
+    if (in_arena) {
+      char* p = const_cast<char*>(text.data());
+      const std::size_t n = detail::fix_json_escapes(p, text.size(), bad);
+      if (text.data() + text.size() == arena.cursor()) arena.used -= text.size() - n;
+      bad_escape();
+      return {p, n};
+    }
+    if (text.size() > arena.room()) {
+      bad_escape();  // no room for a fixed copy (cannot happen: the arena holds 1.5x the body)
+      return {};
+    }
+    std::memcpy(arena.cursor(), text.data(), text.size());
+    const std::size_t n = detail::fix_json_escapes(arena.cursor(), text.size(), bad);
+    bad_escape();
+    return arena.commit(n);
   }
 
   // An object or array as compact JSON text in the arena.
@@ -310,7 +383,7 @@ struct BodyParse {
     }
     raw = map(trim_right(raw));
     if (raw.size() > arena.room()) return false;
-    out = arena.commit(detail::minify_json(raw, arena.cursor()));
+    out = fix_raw(arena.commit(detail::minify_json(raw, arena.cursor())));
     return true;
   }
 
@@ -503,7 +576,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
 
 GatewayParseResult GatewayParser::parse_request(std::string_view body,
                                                 std::string_view session_header,
-                                                GatewayRecord& rec) noexcept {
+                                                GatewayRecord& rec, GatewayApi api) noexcept {
   ++stats_.requests;
   LlmRequest& out = rec.request_;
   out.operation = "chat";
@@ -525,6 +598,28 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_request_side};
   od::object obj;
   bool provider_given = false;
+  // The other APIs' prompt parts, composed once the body is read (their order is free).
+  std::string_view messages_raw;  // `messages` as sent
+  std::string_view system_raw;    // Anthropic `system` / Responses `instructions`, as sent
+  std::string_view input_raw;     // Responses / embeddings `input`, as sent
+  std::string_view input_text;    // the same when it is a string, unescaped
+  bool anthropic_keys = false;    // `system`, `anthropic_version`
+  bool embedding_keys = false;    // `encoding_format`, `dimensions`
+  auto raw_value = [&](od::value& v) noexcept -> std::string_view {
+    const std::string_view tok = v.raw_json_token();
+    if (tok.empty()) return {};
+    std::string_view raw;
+    if (tok[0] == '[') {
+      od::array a;
+      if (v.get_array().get(a) || a.raw_json().get(raw)) return {};
+    } else if (tok[0] == '{') {
+      od::object o;
+      if (v.get_object().get(o) || o.raw_json().get(raw)) return {};
+    } else {
+      raw = tok;
+    }
+    return bp.fix_raw(bp.map(trim_right(raw)));
+  };
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
     const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
       if (key == "model") {
@@ -535,13 +630,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
           if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
-            out.prompt = bp.map(trim_right(raw));
+            out.prompt = messages_raw = bp.fix_raw(bp.map(trim_right(raw)));
           } else {
             // Broken inside the array: keep what there is of it.
             const std::string_view start = bp.map(tok);
             if (!start.empty())
-              out.prompt = {start.data(),
-                            static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())};
+              out.prompt = bp.fix_raw({start.data(),
+                            static_cast<std::size_t>(bp.view_base + bp.view_len - start.data())});
             bp.broken(simdjson::TAPE_ERROR);
             return false;
           }
@@ -554,7 +649,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         od::array a;
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
-          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.map(trim_right(raw));
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
         } else if (!bp.read_string(v, out.prompt)) {
           bp.wrong_type("request: prompt is not a string");
         }
@@ -579,6 +674,24 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double(v, out.top_p)) bp.wrong_type("request: top_p is not a number");
       } else if (key == "max_tokens" || key == "max_completion_tokens") {
         if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+      } else if (key == "max_output_tokens") {
+        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
+      } else if (key == "system" || key == "instructions") {
+        if (key == "system") anthropic_keys = true;
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] != 'n') system_raw = raw_value(v);
+      } else if (key == "anthropic_version") {
+        anthropic_keys = true;
+      } else if (key == "input") {
+        const std::string_view tok = v.raw_json_token();
+        if (!tok.empty() && tok[0] == '"') {
+          input_raw = bp.fix_raw(bp.map(trim_right(tok)));
+          if (!bp.read_string(v, input_text)) bp.wrong_type("request: input is not a string");
+        } else if (!tok.empty() && tok[0] != 'n') {
+          input_raw = raw_value(v);
+        }
+      } else if (key == "encoding_format" || key == "dimensions") {
+        embedding_keys = true;
       } else if (key == "provider") {
         // OpenRouter's `provider` is a routing preferences object; a plain string names it.
         const std::string_view tok = v.raw_json_token();
@@ -587,8 +700,65 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
+    stats_.metadata_nulls_dropped += bp.nulls_dropped;
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
+  }
+  if (api == GatewayApi::detect) {
+    if (!messages_raw.empty()) {
+      api = anthropic_keys ? GatewayApi::anthropic_messages : GatewayApi::chat_completions;
+    } else if (!input_raw.empty()) {
+      api = embedding_keys || out.requested_model.find("embed") != std::string_view::npos ? GatewayApi::embeddings
+                                                                                        : GatewayApi::responses;
+    } else {
+      api = GatewayApi::chat_completions;
+    }
+  }
+  rec.api_ = api;
+  if (api == GatewayApi::embeddings) {
+    out.operation = "embeddings";
+    out.prompt = !input_text.empty() || input_raw.empty() ? input_text : input_raw;
+  } else if (api == GatewayApi::responses || api == GatewayApi::anthropic_messages) {
+    // The conversation as one JSON array, the system text first (OpenAI's message shape).
+    const std::string_view conversation = !messages_raw.empty() ? messages_raw : input_raw;
+    if (system_raw.empty()) {
+      if (messages_raw.empty() && !input_text.empty()) out.prompt = input_text;
+      else if (!conversation.empty()) out.prompt = conversation;
+    } else {
+      constexpr std::string_view k_head = R"([{"role":"system","content":)";
+      constexpr std::string_view k_user = R"({"role":"user","content":)";
+      const bool list = !conversation.empty() && conversation.front() == '[';
+      std::string_view rest = list ? conversation.substr(1) : conversation;  // after '['
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\n' || rest.front() == '\r' || rest.front() == '\t'))
+        rest.remove_prefix(1);
+      const bool more = !rest.empty() && rest.front() != ']';
+      const std::size_t need = k_head.size() + system_raw.size() + 2 + k_user.size() + conversation.size() + 2;
+      if (need <= arena.room()) {
+        char* const start = arena.cursor();
+        char* p = start;
+        auto put = [&p](std::string_view piece) noexcept {
+          std::memcpy(p, piece.data(), piece.size());
+          p += piece.size();
+        };
+        put(k_head);
+        put(system_raw);
+        put("}");
+        if (list && more) {
+          put(",");
+          put(rest);  // the items and the closing ']'
+        } else if (!list && !conversation.empty()) {
+          put(",");
+          put(k_user);
+          put(conversation);
+          put("}]");
+        } else {
+          put("]");
+        }
+        out.prompt = arena.commit(static_cast<std::size_t>(p - start));
+      } else {
+        out.prompt = conversation;  // no room (cannot happen: the arena holds 1.5x the body)
+      }
+    }
   }
   if (!session_header.empty()) out.session_id = session_header;
   if (!provider_given || out.provider.empty()) {
@@ -618,12 +788,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
     }
     std::string_view key = raw_key(field.key(), bp.parse_end);
     if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
-      std::string_view unescaped;
-      if (field.unescaped_key().get(unescaped)) {
-        bp.broken(simdjson::STRING_ERROR);
-        return false;
-      }
-      key = bp.arena.copy(unescaped);
+      key = bp.unescape(key);
     } else {
       key = bp.map(key);
     }
@@ -664,8 +829,9 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
         break;
       }
       case od::json_type::null:
-        attr = AttributeValue{};  // kept as an empty value: the key was given
-        break;
+        // Left out: an AnyValue with no value makes strict receivers refuse the whole batch.
+        ++bp.nulls_dropped;
+        return true;
       case od::json_type::object:
       case od::json_type::array: {
         std::string_view s;
@@ -689,28 +855,6 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
 // ---------------------------------------------------------------------------------------
 namespace {
 
-// Reads an OpenAI-style `usage` object.
-void read_usage(BodyParse& bp, od::value& v, std::int64_t& input, std::int64_t& output,
-                double& cost) noexcept {
-  od::object usage;
-  if (v.get_object().get(usage)) {
-    bool is_null = false;
-    if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
-    return;
-  }
-  const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
-    if (key == "prompt_tokens" || key == "input_tokens") {
-      if (!bp.read_int(u, input)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
-    } else if (key == "completion_tokens" || key == "output_tokens") {
-      if (!bp.read_int(u, output)) bp.wrong_type("response: usage.completion_tokens is not an integer");
-    } else if (key == "cost") {
-      if (!bp.read_double(u, cost)) bp.wrong_type("response: usage.cost is not a number");
-    }
-    return true;
-  });
-  if (err) bp.broken(err);
-}
-
 // Reads `error`: {"message": ...} or a string. Returns true when it named an error.
 bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept {
   const std::string_view tok = v.raw_json_token();
@@ -727,42 +871,152 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
   return true;
 }
 
-// Everything a response body or one stream chunk can say.
+// One element of a streamed `delta.tool_calls`: which call (index) and the pieces this chunk
+// adds (id, type and name in the first, arguments in fragments).
+struct ToolCallDelta {
+  std::int64_t index = -1;
+  std::string_view id;
+  std::string_view type;
+  std::string_view name;
+  std::string_view arguments;
+};
+constexpr std::size_t k_max_tool_deltas = 8;  // per chunk (one is the norm; more: cut, counted)
+
+// Everything a response body or one stream chunk can say. Content and tool calls are choice
+// 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per
+// choice index.
 struct ResponseFields {
   std::string_view id;
   std::string_view model;
   std::string_view provider;
-  std::string_view finish_reason;
+  std::array<std::string_view, k_max_choices> reasons{};  // by choice index
+  std::size_t choices = 0;                                // highest index with a reason + 1
+  std::string_view first_reason;                          // first non-null, any choice
   std::string_view content;        // message.content, or delta.content in a chunk
   std::string_view tool_calls;     // raw JSON text of message.tool_calls
   bool saw_tool_calls = false;
+  bool any_output = false;  // content or tool calls in any choice (a stream's first token)
+  std::array<ToolCallDelta, k_max_tool_deltas> deltas;  // delta.tool_calls, [0, n_deltas) set
+  std::size_t n_deltas = 0;
+  bool deltas_overflow = false;
   std::int64_t input_tokens = -1;
   std::int64_t output_tokens = -1;
+  std::int64_t cache_read_tokens = -1;
+  std::int64_t cache_creation_tokens = -1;
+  std::int64_t reasoning_tokens = -1;
   double cost = k_unknown_double;
   bool error = false;
   std::string_view error_message;
+
+  // Anthropic Messages and OpenAI Responses shapes (bodies and stream events).
+  std::string_view type;           // top-level `type`: an event type, or "message"
+  std::string_view top_message;    // top-level `message` as a string (a Responses error event)
+  std::string_view status;         // Responses: completed / incomplete / failed
+  std::string_view incomplete_reason;
+  std::int64_t block_index = -1;   // Anthropic `index`, Responses `output_index`
+  std::string_view delta_text;     // text_delta.text / thinking skipped / Responses string delta
+  std::string_view delta_json;     // Anthropic input_json_delta.partial_json
+  std::string_view block_type;     // content_block.type / item.type
+  std::string_view block_id;       // tool_use id / function_call call_id
+  std::string_view block_name;
+  std::string_view block_text;     // a content_block_start's initial text
+  std::string_view block_input;    // a content_block_start's raw `input`, item `arguments`
+  bool tools_in_output = false;    // tool_use / function_call items in a body's content/output
+
+  // Choice 0's (or Anthropic's stop_reason), else the first of any choice, else a Responses
+  // body's incomplete reason or status.
+  [[nodiscard]] std::string_view finish_reason() const noexcept {
+    if (!reasons[0].empty()) return reasons[0];
+    if (!first_reason.empty()) return first_reason;
+    return !incomplete_reason.empty() ? incomplete_reason : status;
+  }
 };
 
-// One element of `choices`: finish_reason (first non-null wins), and for the first choice the
-// message (or delta) content and tool calls.
-void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFields& f) noexcept {
+// acc += piece: a view while there is one piece, else a concatenation in the arena (which
+// holds 1.5x the body, more than every text of it together).
+void append_piece(BodyParse& bp, std::string_view& acc, std::string_view piece) noexcept {
+  if (piece.empty()) return;
+  if (acc.empty()) {
+    acc = piece;
+    return;
+  }
+  Arena& a = bp.arena;
+  const bool at_end = acc.data() + acc.size() == a.cursor() && acc.data() >= a.buf.data() &&
+                      acc.data() < a.buf.data() + a.buf.size();
+  if (!at_end) {
+    if (acc.size() > a.room()) return;
+    std::memcpy(a.cursor(), acc.data(), acc.size());
+    acc = a.commit(acc.size());
+  }
+  const std::string_view more = a.copy(piece);
+  acc = {acc.data(), acc.size() + more.size()};
+}
+
+// Reads one element of a streamed `tool_calls` delta.
+void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcept {
+  od::object call;
+  if (v.get_object().get(call)) {
+    bp.wrong_type("response: a tool_calls delta is not an object");
+    return;
+  }
+  const auto err = for_each_field(call, [&](Key key, od::value& cv) noexcept {
+    if (key == "index") {
+      if (!bp.read_int(cv, d.index)) bp.wrong_type("response: tool_calls[].index is not an integer");
+    } else if (key == "id") {
+      if (!bp.read_string(cv, d.id)) bp.wrong_type("response: tool_calls[].id is not a string");
+    } else if (key == "type") {
+      if (!bp.read_string(cv, d.type)) bp.wrong_type("response: tool_calls[].type is not a string");
+    } else if (key == "function") {
+      od::object fn;
+      if (cv.get_object().get(fn)) {
+        bp.wrong_type("response: tool_calls[].function is not an object");
+        return true;
+      }
+      const auto fn_err = for_each_field(fn, [&](Key fkey, od::value& fv) noexcept {
+        if (fkey == "name") {
+          if (!bp.read_string(fv, d.name)) bp.wrong_type("response: function.name is not a string");
+        } else if (fkey == "arguments") {
+          if (!bp.read_string(fv, d.arguments)) bp.wrong_type("response: function.arguments is not a string");
+        }
+        return true;
+      });
+      if (fn_err) {
+        bp.broken(fn_err);
+        return false;
+      }
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+}
+
+// One element of `choices` (position: its place in the array, the index when it names none):
+// finish_reason by index, and for choice 0 the message (or delta) content and tool calls.
+void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, ResponseFields& f) noexcept {
   od::object choice;
   if (choice_value.get_object().get(choice)) {
     bp.wrong_type("response: a choice is not an object");
     return;
   }
+  // Fields may come in any order (index after delta): collect, then commit by index.
+  std::int64_t index = -1;
+  std::string_view reason;
+  std::string_view content;
+  std::string_view tool_calls;
+  bool saw_tool_calls = false;
+  // Tool-call pieces go straight into f (no copy per chunk) and are dropped again below when
+  // the choice is not choice 0.
+  const std::size_t deltas_before = f.n_deltas;
+  bool overflow = false;
   const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
-    if (key == "finish_reason") {
-      std::string_view reason;
-      if (!bp.read_string(v, reason)) {
-        bp.wrong_type("response: finish_reason is not a string");
-      } else if (f.finish_reason.empty()) {
-        f.finish_reason = reason;
-      }
-    } else if (first && (key == "message" || key == "delta")) {
+    if (key == "index") {
+      if (!bp.read_int(v, index)) bp.wrong_type("response: choices[].index is not an integer");
+    } else if (key == "finish_reason") {
+      if (!bp.read_string(v, reason)) bp.wrong_type("response: finish_reason is not a string");
+    } else if (key == "message" || key == "delta") {
       od::object message;
       if (v.get_object().get(message)) {
-        bp.wrong_type("response: choices[0].message is not an object");
+        bp.wrong_type("response: choices[].message is not an object");
         return true;
       }
       const auto message_err = for_each_field(message, [&](Key mkey, od::value& mv) noexcept {
@@ -772,17 +1026,33 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
             // Content parts: keep their JSON text.
             od::array parts;
             std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) f.content = bp.map(trim_right(raw));
-          } else if (!bp.read_string(mv, f.content)) {
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.map(trim_right(raw)));
+          } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
         } else if (mkey == "tool_calls") {
           const std::string_view tok = mv.raw_json_token();
           od::array calls;
-          std::string_view raw;
-          if (!tok.empty() && tok[0] == '[') {
-            f.saw_tool_calls = true;
-            if (!mv.get_array().get(calls) && !calls.raw_json().get(raw)) f.tool_calls = bp.map(trim_right(raw));
+          if (tok.empty() || tok[0] != '[') return true;
+          saw_tool_calls = true;
+          if (mv.get_array().get(calls)) return true;
+          if (key == "message") {
+            std::string_view raw;
+            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
+            return true;
+          }
+          // A stream's delta: pieces of calls, assembled by index across chunks.
+          for (auto element : calls) {
+            if (const auto element_err = element.error()) {
+              bp.broken(element_err);
+              return false;
+            }
+            if (f.n_deltas == f.deltas.size()) {
+              overflow = true;
+              continue;
+            }
+            f.deltas[f.n_deltas] = ToolCallDelta{};
+            read_tool_call_delta(bp, element.value_unsafe(), f.deltas[f.n_deltas++]);
           }
         }
         return true;
@@ -791,15 +1061,198 @@ void read_choice(BodyParse& bp, od::value& choice_value, bool first, ResponseFie
         bp.broken(message_err);
         return false;
       }
-    } else if (first && key == "text") {
-      if (!bp.read_string(v, f.content)) bp.wrong_type("response: choices[0].text is not a string");
+    } else if (key == "text") {
+      if (!bp.read_string(v, content)) bp.wrong_type("response: choices[].text is not a string");
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+  const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
+  if (!content.empty() || saw_tool_calls) f.any_output = true;
+  if (!reason.empty()) {
+    if (f.first_reason.empty()) f.first_reason = reason;
+    if (at < f.reasons.size()) {
+      f.reasons[at] = reason;
+      f.choices = std::max(f.choices, at + 1);
+    }
+  }
+  if (at != 0) {
+    f.n_deltas = deltas_before;
+    return;
+  }
+  f.content = content;
+  f.tool_calls = tool_calls;
+  f.saw_tool_calls = saw_tool_calls;
+  f.deltas_overflow = f.deltas_overflow || overflow;
+}
+
+// Reads an OpenAI-style `usage` object: prompt/completion (or input/output) tokens, cost, and
+// the token details (prompt_tokens_details.cached_tokens, completion_tokens_details.reasoning_tokens).
+void read_usage(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
+  od::object usage;
+  if (v.get_object().get(usage)) {
+    bool is_null = false;
+    if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage is not an object");
+    return;
+  }
+  // A details object: reads the one integer member named by `want` into out.
+  auto details = [&](od::value& dv, auto&& visit) noexcept {
+    od::object d;
+    if (dv.get_object().get(d)) {
+      bool is_null = false;
+      if (dv.is_null().get(is_null) || !is_null) bp.wrong_type("response: usage details are not an object");
+      return;
+    }
+    const auto derr = for_each_field(d, visit);
+    if (derr) bp.broken(derr);
+  };
+  const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
+    if (key == "prompt_tokens" || key == "input_tokens") {
+      if (!bp.read_int(u, f.input_tokens)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
+    } else if (key == "completion_tokens" || key == "output_tokens") {
+      if (!bp.read_int(u, f.output_tokens)) bp.wrong_type("response: usage.completion_tokens is not an integer");
+    } else if (key == "cost") {
+      if (!bp.read_double(u, f.cost)) bp.wrong_type("response: usage.cost is not a number");
+    } else if (key == "cache_read_input_tokens") {
+      if (!bp.read_int(u, f.cache_read_tokens)) bp.wrong_type("response: usage.cache_read_input_tokens is not an integer");
+    } else if (key == "cache_creation_input_tokens") {
+      if (!bp.read_int(u, f.cache_creation_tokens))
+        bp.wrong_type("response: usage.cache_creation_input_tokens is not an integer");
+    } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
+      details(u, [&](Key dkey, od::value& dv) noexcept {
+        if (dkey == "cached_tokens" && !bp.read_int(dv, f.cache_read_tokens))
+          bp.wrong_type("response: usage cached_tokens is not an integer");
+        return true;
+      });
+    } else if (key == "completion_tokens_details" || key == "output_tokens_details") {
+      details(u, [&](Key dkey, od::value& dv) noexcept {
+        if (dkey == "reasoning_tokens" && !bp.read_int(dv, f.reasoning_tokens))
+          bp.wrong_type("response: usage reasoning_tokens is not an integer");
+        return true;
+      });
     }
     return true;
   });
   if (err) bp.broken(err);
 }
 
-void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noexcept {
+// An object's members as the block fields of f: Anthropic content_block / delta, Responses
+// output item (type, id or call_id, name, text, input or arguments, partial_json).
+void read_block(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
+  od::object block;
+  if (v.get_object().get(block)) return;  // a string delta is read by the caller
+  const auto err = for_each_field(block, [&](Key key, od::value& bv) noexcept {
+    if (key == "type") {
+      (void)bp.read_string(bv, f.block_type);
+    } else if (key == "id" && f.block_id.empty()) {
+      (void)bp.read_string(bv, f.block_id);
+    } else if (key == "call_id") {
+      (void)bp.read_string(bv, f.block_id);  // Responses: the id a tool result refers to
+    } else if (key == "name") {
+      (void)bp.read_string(bv, f.block_name);
+    } else if (key == "text") {
+      if (!bp.read_string(bv, f.block_text)) bp.wrong_type("response: text is not a string");
+    } else if (key == "partial_json") {
+      if (!bp.read_string(bv, f.delta_json)) bp.wrong_type("response: partial_json is not a string");
+    } else if (key == "arguments") {
+      (void)bp.read_string(bv, f.block_input);
+    } else if (key == "input") {
+      std::string_view raw = bv.raw_json_token();
+      od::object o;
+      if (!raw.empty() && raw[0] == '{' && !bv.get_object().get(o) && !o.raw_json().get(raw))
+        f.block_input = bp.fix_raw(bp.map(trim_right(raw)));
+    } else if (key == "stop_reason") {
+      std::string_view reason;
+      if (bp.read_string(bv, reason) && !reason.empty()) {
+        f.reasons[0] = reason;
+        f.choices = std::max<std::size_t>(f.choices, 1);
+        if (f.first_reason.empty()) f.first_reason = reason;
+      }
+    }
+    return true;
+  });
+  if (err) bp.broken(err);
+}
+
+// A body's list of blocks (Anthropic `content`) or items (Responses `output`): the text of
+// text blocks (or of a message item's output_text parts) in order; a tool_use or
+// function_call present is noted (the completion is then the list's JSON text when there is
+// no text).
+void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_view& list_raw) noexcept {
+  od::array blocks;
+  const std::string_view tok = v.raw_json_token();
+  if (tok.empty() || tok[0] != '[') {
+    if (!tok.empty() && tok[0] == '"') {  // Anthropic allows a string content in requests only
+      std::string_view text;
+      if (bp.read_string(v, text)) append_piece(bp, f.content, text);
+    }
+    return;
+  }
+  if (v.get_array().get(blocks)) return;
+  // The list's text, for a completion made of tool calls: from its '[' to the matching ']'
+  // (stage 1 checked the structure; strings are skipped with their escapes).
+  {
+    const char* p = tok.data();
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (; p < bp.parse_end; ++p) {
+      const char c = *p;
+      if (in_string) {
+        if (escaped) escaped = false;
+        else if (c == '\\') escaped = true;
+        else if (c == '"') in_string = false;
+        continue;
+      }
+      if (c == '"') in_string = true;
+      else if (c == '[' || c == '{') ++depth;
+      else if ((c == ']' || c == '}') && --depth == 0) break;
+    }
+    if (p < bp.parse_end) list_raw = bp.fix_raw(bp.map({tok.data(), static_cast<std::size_t>(p + 1 - tok.data())}));
+  }
+  for (auto element : blocks) {
+    if (const auto e = element.error()) {
+      bp.broken(e);
+      return;
+    }
+    od::object block;
+    if (element.value_unsafe().get_object().get(block)) continue;
+    std::string_view type;
+    std::string_view text;
+    const auto err = for_each_field(block, [&](Key key, od::value& bv) noexcept {
+      if (key == "type") {
+        (void)bp.read_string(bv, type);
+      } else if (key == "text") {
+        (void)bp.read_string(bv, text);
+      } else if (key == "content") {
+        // A Responses message item: its output_text parts.
+        od::array parts;
+        if (bv.get_array().get(parts)) return true;
+        for (auto part : parts) {
+          if (part.error()) return false;
+          od::object po;
+          if (part.value_unsafe().get_object().get(po)) continue;
+          std::string_view ptype, ptext;
+          (void)for_each_field(po, [&](Key pk, od::value& pv) noexcept {
+            if (pk == "type") (void)bp.read_string(pv, ptype);
+            else if (pk == "text") (void)bp.read_string(pv, ptext);
+            return true;
+          });
+          if (ptype == "output_text") append_piece(bp, f.content, ptext);
+        }
+      }
+      return true;
+    });
+    if (err) {
+      bp.broken(err);
+      return;
+    }
+    if (type == "text") append_piece(bp, f.content, text);
+    else if (type == "tool_use" || type == "function_call") f.tools_in_output = true;
+  }
+}
+
+void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, bool nested = false) noexcept {
   const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
     if (key == "id") {
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
@@ -815,24 +1268,97 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f) noe
         if (v.is_null().get(is_null) || !is_null) bp.wrong_type("response: choices is not an array");
         return true;
       }
-      bool first = true;
+      std::size_t position = 0;
       for (auto element : choices) {
         if (const auto element_err = element.error()) {
           bp.broken(element_err);
           return false;
         }
         od::value& cv = element.value_unsafe();
-        read_choice(bp, cv, first, f);
-        first = false;
+        read_choice(bp, cv, position++, f);
       }
     } else if (key == "usage") {
-      read_usage(bp, v, f.input_tokens, f.output_tokens, f.cost);
+      read_usage(bp, v, f);
     } else if (key == "error") {
       f.error = read_error(bp, v, f.error_message) || f.error;
+    } else if (key == "type") {
+      if (!nested) (void)bp.read_string(v, f.type);
+    } else if (key == "content" || key == "output") {
+      // Anthropic content blocks / Responses output items.
+      std::string_view list;
+      read_blocks(bp, v, f, list);
+      if (f.tools_in_output) f.tool_calls = list;
+    } else if (key == "stop_reason") {
+      std::string_view reason;
+      if (!bp.read_string(v, reason)) {
+        bp.wrong_type("response: stop_reason is not a string");
+      } else if (!reason.empty()) {
+        f.reasons[0] = reason;
+        f.choices = std::max<std::size_t>(f.choices, 1);
+        if (f.first_reason.empty()) f.first_reason = reason;
+      }
+    } else if (key == "status") {
+      (void)bp.read_string(v, f.status);
+    } else if (key == "incomplete_details") {
+      od::object d;
+      if (!v.get_object().get(d))
+        (void)for_each_field(d, [&](Key dk, od::value& dv) noexcept {
+          if (dk == "reason") (void)bp.read_string(dv, f.incomplete_reason);
+          return true;
+        });
+    } else if (key == "message" || key == "response") {
+      // Anthropic message_start's message, a Responses event's response: the same fields.
+      od::object inner;
+      const std::string_view tok = v.raw_json_token();
+      if (!tok.empty() && tok[0] == '"') {
+        (void)bp.read_string(v, f.top_message);
+      } else if (!v.get_object().get(inner)) {
+        read_response_object(bp, inner, f, true);
+      }
+    } else if (key == "index" || key == "output_index") {
+      (void)bp.read_int(v, f.block_index);
+    } else if (key == "delta") {
+      const std::string_view tok = v.raw_json_token();
+      if (!tok.empty() && tok[0] == '"') {
+        (void)bp.read_string(v, f.delta_text);  // Responses: the text (or arguments) piece
+      } else {
+        read_block(bp, v, f);  // Anthropic: text_delta / input_json_delta / message_delta
+        f.delta_text = f.block_text;
+        f.block_text = {};
+      }
+    } else if (key == "content_block" || key == "item") {
+      read_block(bp, v, f);
     }
     return true;
   });
   if (err) bp.broken(err);
+  // A Responses error event: {"type":"error","code":..,"message":".."}.
+  if (!nested && f.type == "error" && !f.error) {
+    f.error = true;
+    f.error_message = f.top_message;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// Every choice's finish reason joined by ',' into text (several choices only: one choice is
+// finish_reason alone). Reasons are identifiers; one holding ',' or over 32 bytes is cut.
+template <typename Text, typename Reason>
+std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) noexcept {
+  text.size = 0;
+  if (n < 2) return {};
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view r{reasons[i]};
+    r = r.substr(0, r.find(','));
+    r = r.substr(0, detail::utf8_cut(r, 32));  // never inside a UTF-8 sequence
+    if (text.size + r.size() + 1 > text.bytes.size()) break;
+    if (i != 0) text.bytes[text.size++] = ',';
+    if (!r.empty()) std::memcpy(text.bytes.data() + text.size, r.data(), r.size());
+    text.size += r.size();
+  }
+  return text.view();
 }
 
 }  // namespace
@@ -843,9 +1369,13 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
   out.response_id = {};
   out.response_model = {};
   out.finish_reason = {};
+  out.finish_reasons = {};
   out.completion = {};
   out.input_tokens = -1;
   out.output_tokens = -1;
+  out.cache_read_input_tokens = -1;
+  out.cache_creation_input_tokens = -1;
+  out.reasoning_output_tokens = -1;
   out.cost = k_unknown_double;
 
   Issues issues;
@@ -859,10 +1389,14 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.response_id = f.id;
     out.response_model = f.model;
     if (!f.provider.empty()) out.provider = f.provider;
-    out.finish_reason = f.finish_reason;
+    out.finish_reason = f.finish_reason();
+    out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
     out.completion = !f.content.empty() ? f.content : f.tool_calls;
     out.input_tokens = f.input_tokens;
     out.output_tokens = f.output_tokens;
+    out.cache_read_input_tokens = f.cache_read_tokens;
+    out.cache_creation_input_tokens = f.cache_creation_tokens;
+    out.reasoning_output_tokens = f.reasoning_tokens;
     out.cost = f.cost;
     if (f.error) {
       out.error = true;
@@ -885,20 +1419,8 @@ void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
 }  // namespace
 
 void GatewayParser::begin_stream(GatewayRecord& rec) noexcept {
-  rec.pending_line_.clear();
-  rec.content_.clear();
-  rec.stream_id_.size = 0;
-  rec.stream_model_.size = 0;
-  rec.stream_finish_reason_.size = 0;
-  rec.stream_provider_.size = 0;
-  rec.stream_error_.size = 0;
-  rec.stream_input_tokens_ = -1;
-  rec.stream_output_tokens_ = -1;
-  rec.stream_cost_ = k_unknown_double;
+  rec.clear_stream();
   rec.stream_active_ = true;
-  rec.stream_done_ = false;
-  rec.stream_error_seen_ = false;
-  rec.discarding_line_ = false;
 }
 
 // One complete SSE line (without its '\n').
@@ -943,31 +1465,117 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
   if (!f.provider.empty())
     set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
-  if (!f.finish_reason.empty())
-    set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.finish_reason);
+  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty())
+    set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.first_reason);
+  for (std::size_t i = 0; i < f.choices; ++i) {
+    if (f.reasons[i].empty()) continue;
+    set_fixed(rec.stream_reasons_[i].bytes, rec.stream_reasons_[i].size, f.reasons[i]);
+  }
+  // Entries below the highest index are cleared already (reset, begin_stream).
+  rec.stream_choices_ = std::max(rec.stream_choices_, f.choices);
   if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
   if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
+  if (f.cache_read_tokens >= 0) rec.stream_cache_read_tokens_ = f.cache_read_tokens;
+  if (f.cache_creation_tokens >= 0) rec.stream_cache_creation_tokens_ = f.cache_creation_tokens;
+  if (f.reasoning_tokens >= 0) rec.stream_reasoning_tokens_ = f.reasoning_tokens;
   if (!std::isnan(f.cost)) rec.stream_cost_ = f.cost;
   if (f.error) {
     rec.stream_error_seen_ = true;
     set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
   }
-  if ((!f.content.empty() || f.saw_tool_calls) && now_unix_nano != 0 &&
-      rec.request_.first_token_unix_nano == 0)
-    rec.request_.first_token_unix_nano = now_unix_nano;
-  if (f.content.empty()) return;
-  const std::size_t limit = impl_->config.max_completion_bytes;
-  const std::size_t have = rec.content_.size();
-  const std::size_t room = have < limit ? limit - have : 0;
-  const std::size_t n = detail::utf8_cut(f.content, room);
-  if (n < f.content.size() && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
-    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
-          "stream: content over max_completion_bytes (cut)");
-  if (n == 0) return;
-  try {
-    rec.content_.insert(rec.content_.end(), f.content.data(), f.content.data() + n);
-  } catch (...) {  // out of memory: the content stays as it was
+  // Anthropic Messages and OpenAI Responses events carry a `type` (chat chunks none): their
+  // text and tool-call pieces come as events, and a final event repeats the whole output
+  // (response.completed), which must not be appended again.
+  const std::string_view type = f.type;
+  if (!type.empty()) {
+    f.content = {};
+    f.n_deltas = 0;
+    std::string_view text;
+    ToolCallDelta piece;
+    piece.index = f.block_index;
+    if (type == "content_block_start") {
+      if (f.block_type == "text") text = f.block_text;
+      if (f.block_type == "tool_use") {
+        piece.id = f.block_id;
+        piece.name = f.block_name;
+        piece.type = "tool_use";
+        f.n_deltas = 1;
+      }
+    } else if (type == "content_block_delta") {
+      if (f.block_type == "text_delta") text = f.delta_text;
+      if (f.block_type == "input_json_delta") {
+        piece.arguments = f.delta_json;
+        f.n_deltas = 1;
+      }
+    } else if (type == "response.output_text.delta") {
+      text = f.delta_text;
+    } else if (type == "response.output_item.added" && f.block_type == "function_call") {
+      piece.id = f.block_id;
+      piece.name = f.block_name;
+      piece.type = "function_call";
+      piece.arguments = f.block_input;
+      f.n_deltas = 1;
+    } else if (type == "response.function_call_arguments.delta") {
+      piece.arguments = f.delta_text;
+      f.n_deltas = 1;
+    } else if (type == "message_stop") {
+      rec.stream_done_ = true;
+    } else if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") {
+      rec.stream_done_ = true;
+      const std::string_view reason = !f.incomplete_reason.empty() ? f.incomplete_reason : f.status;
+      if (!reason.empty()) {
+        set_fixed(rec.stream_reasons_[0].bytes, rec.stream_reasons_[0].size, reason);
+        rec.stream_choices_ = std::max<std::size_t>(rec.stream_choices_, 1);
+        if (rec.stream_finish_reason_.size == 0)
+          set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, reason);
+      }
+    }
+    if (f.n_deltas == 1) f.deltas[0] = piece;
+    f.content = text;
+    f.any_output = !text.empty() || (f.n_deltas == 1 && (!piece.arguments.empty() || !piece.name.empty()));
   }
+  if (f.any_output && now_unix_nano != 0 && rec.request_.first_token_unix_nano == 0)
+    rec.request_.first_token_unix_nano = now_unix_nano;
+
+  // Choice 0's content and tool-call pieces, within max_completion_bytes together.
+  const std::size_t limit = impl_->config.max_completion_bytes;
+  bool cut = f.deltas_overflow;
+  auto room = [&]() noexcept {
+    const std::size_t have = rec.content_.size() + rec.stream_tool_bytes_;
+    return have < limit ? limit - have : 0;
+  };
+  auto append = [&](std::vector<char>& to, std::string_view piece) noexcept -> std::size_t {
+    const std::size_t n = detail::utf8_cut(piece, room());
+    if (n < piece.size()) cut = true;
+    if (n == 0) return 0;
+    try {
+      to.insert(to.end(), piece.data(), piece.data() + n);
+      return n;
+    } catch (...) {  // out of memory: stays as it was
+      cut = true;
+      return 0;
+    }
+  };
+  if (!f.content.empty()) (void)append(rec.content_, f.content);
+  for (std::size_t k = 0; k < f.n_deltas; ++k) {
+    const ToolCallDelta& d = f.deltas[k];
+    // A delta without an index continues the call it follows (or starts call 0).
+    const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
+                                        : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
+    if (at >= rec.stream_tool_calls_.size()) {
+      cut = true;
+      continue;
+    }
+    auto& call = rec.stream_tool_calls_[at];
+    rec.stream_tool_call_count_ = std::max(rec.stream_tool_call_count_, at + 1);
+    if (!d.id.empty()) set_fixed(call.id.bytes, call.id.size, d.id);
+    if (!d.type.empty()) set_fixed(call.type.bytes, call.type.size, d.type);
+    if (!d.name.empty()) set_fixed(call.name.bytes, call.name.size, d.name);
+    if (!d.arguments.empty()) rec.stream_tool_bytes_ += append(call.arguments, d.arguments);
+  }
+  if (cut && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: content or tool calls over max_completion_bytes or their count limit (cut)");
 }
 
 void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano,
@@ -1032,6 +1640,81 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
   return finish_call(rec, bits, detail);
 }
 
+namespace {
+
+// Appends s as a JSON string literal (quotes, backslashes and control characters escaped).
+// s is valid UTF-8 (every string stored in a record is).
+void append_json_string(std::vector<char>& out, std::string_view s) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      const char esc[6] = {'\\', 'u', '0', '0', k_hex[u >> 4], k_hex[u & 15]};
+      out.insert(out.end(), esc, esc + 6);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end(), s.begin(), s.end()); }
+
+}  // namespace
+
+// Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
+// [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
+  std::vector<char>& out = rec.tool_calls_json_;
+  out.clear();
+  try {
+    out.push_back('[');
+    bool first = true;
+    for (std::size_t i = 0; i < rec.stream_tool_call_count_; ++i) {
+      const auto& call = rec.stream_tool_calls_[i];
+      const std::string_view args{call.arguments.data(), call.arguments.size()};
+      if (call.id.size == 0 && call.name.size == 0 && args.empty()) continue;  // a text block's index
+      if (!first) out.push_back(',');
+      first = false;
+      if (call.type.view() == "tool_use") {  // Anthropic: the content block, input as JSON
+        append_lit(out, "{\"type\":\"tool_use\",\"id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"input\":");
+        append_lit(out, args.empty() ? std::string_view{"{}"} : args);
+        append_lit(out, "}");
+      } else if (call.type.view() == "function_call") {  // Responses: the output item
+        append_lit(out, "{\"type\":\"function_call\",\"call_id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"arguments\":");
+        append_json_string(out, args);
+        append_lit(out, "}");
+      } else {  // chat completions: message.tool_calls
+        append_lit(out, "{\"id\":");
+        append_json_string(out, call.id.view());
+        append_lit(out, ",\"type\":");
+        append_json_string(out, call.type.size != 0 ? call.type.view() : std::string_view{"function"});
+        append_lit(out, ",\"function\":{\"name\":");
+        append_json_string(out, call.name.view());
+        append_lit(out, ",\"arguments\":");
+        append_json_string(out, args);
+        append_lit(out, "}}");
+      }
+    }
+    out.push_back(']');
+  } catch (...) {  // out of memory: no tool calls rather than half of them
+    out.clear();
+  }
+  return {out.data(), out.size()};
+}
+
 GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   std::uint32_t bits = 0;
   std::string_view detail;
@@ -1048,11 +1731,21 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   LlmRequest& out = rec.request_;
   out.response_id = rec.stream_id_.view();
   out.response_model = rec.stream_model_.view();
-  out.finish_reason = rec.stream_finish_reason_.view();
+  // As a non-streamed response: choice 0's reason (else the first of any choice), one entry
+  // per choice, choice 0's content, else its tool calls as the `tool_calls` JSON text.
+  out.finish_reason = rec.stream_choices_ != 0 && rec.stream_reasons_[0].size != 0 ? rec.stream_reasons_[0].view()
+                                                                                   : rec.stream_finish_reason_.view();
+  std::array<std::string_view, k_max_choices> reasons{};
+  for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();
+  out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
   out.completion = {rec.content_.data(), rec.content_.size()};
+  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) out.completion = tool_calls_json(rec);
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
+  out.cache_read_input_tokens = rec.stream_cache_read_tokens_;
+  out.cache_creation_input_tokens = rec.stream_cache_creation_tokens_;
+  out.reasoning_output_tokens = rec.stream_reasoning_tokens_;
   out.cost = rec.stream_cost_;
   if (rec.stream_error_seen_) {
     out.error = true;
@@ -1119,6 +1812,11 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
       message = detail_message;
       found = true;
     }
+  }
+  // A bad escape in the message is its own issue: the message is still the provider's.
+  if ((parse_issues.bits & issue_bit(ParseIssue::invalid_escape)) != 0) {
+    parse_issues.bits &= ~issue_bit(ParseIssue::invalid_escape);
+    issues.add(ParseIssue::invalid_escape, "error body: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
   }
   if (found && parse_issues.bits == 0) {
     out.error_message = message;

@@ -1,5 +1,6 @@
 #include "gateway_text.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -163,6 +164,185 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
   if (in_string) buf[n++] = '"';
   while (depth > 0) buf[n++] = closers[--depth];
   return {RepairKind::truncated, n, kept};
+}
+
+}  // namespace tracecast::detail
+
+namespace tracecast::detail {
+namespace {
+
+[[nodiscard]] constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// One escape starting at s[i] == '\\'.
+struct Escape {
+  enum Kind : std::uint8_t { simple, code_point, bad_surrogate, bad_short_u, bad_letter };
+  Kind kind = simple;
+  std::uint32_t cp = 0;  // the character (simple, code_point)
+  std::size_t len = 0;   // bytes of s it takes
+};
+
+// Reads up to four hex digits at s[i..]; returns how many were hex.
+[[nodiscard]] std::size_t read_hex4(std::string_view s, std::size_t i, std::uint32_t& v) noexcept {
+  v = 0;
+  std::size_t k = 0;
+  while (k < 4 && i + k < s.size()) {
+    const int h = hex_value(s[i + k]);
+    if (h < 0) break;
+    v = (v << 4) | static_cast<std::uint32_t>(h);
+    ++k;
+  }
+  return k;
+}
+
+[[nodiscard]] Escape decode_escape(std::string_view s, std::size_t i) noexcept {
+  if (i + 1 >= s.size()) return {Escape::bad_letter, 0, 1};
+  switch (s[i + 1]) {
+    case '"': return {Escape::simple, '"', 2};
+    case '\\': return {Escape::simple, '\\', 2};
+    case '/': return {Escape::simple, '/', 2};
+    case 'b': return {Escape::simple, '\b', 2};
+    case 'f': return {Escape::simple, '\f', 2};
+    case 'n': return {Escape::simple, '\n', 2};
+    case 'r': return {Escape::simple, '\r', 2};
+    case 't': return {Escape::simple, '\t', 2};
+    case 'u': break;
+    default: {
+      // An unknown escape letter: the backslash and the whole character after it (a
+      // multi-byte one too, or its continuation bytes would be left on their own).
+      const auto b = static_cast<std::uint8_t>(s[i + 1]);
+      const std::size_t n = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      return {Escape::bad_letter, 0, 1 + std::min(n, s.size() - i - 1)};
+    }
+  }
+  std::uint32_t hi = 0;
+  const std::size_t k = read_hex4(s, i + 2, hi);
+  if (k < 4) return {Escape::bad_short_u, 0, 2 + k};
+  if (hi >= 0xDC00 && hi <= 0xDFFF) return {Escape::bad_surrogate, 0, 6};
+  if (hi < 0xD800 || hi > 0xDBFF) return {Escape::code_point, hi, 6};
+  // A high surrogate: valid only followed by an escaped low one.
+  std::uint32_t lo = 0;
+  if (i + 7 < s.size() && s[i + 6] == '\\' && s[i + 7] == 'u' && read_hex4(s, i + 8, lo) == 4 &&
+      lo >= 0xDC00 && lo <= 0xDFFF)
+    return {Escape::code_point, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00), 12};
+  return {Escape::bad_surrogate, 0, 6};
+}
+
+[[nodiscard]] std::size_t encode_utf8(std::uint32_t cp, char* out) noexcept {
+  if (cp < 0x80) {
+    out[0] = static_cast<char>(cp);
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (cp >> 6));
+    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (cp >> 12));
+    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (cp >> 18));
+  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+}  // namespace
+
+std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
+                                 std::size_t& bad) noexcept {
+  std::size_t out = 0;
+  std::size_t i = 0;
+  while (i < src.size()) {
+    const void* bs = std::memchr(src.data() + i, '\\', src.size() - i);
+    const std::size_t plain_end =
+        bs == nullptr ? src.size() : static_cast<std::size_t>(static_cast<const char*>(bs) - src.data());
+    if (plain_end > i) {
+      const std::string_view plain = src.substr(i, plain_end - i);
+      const std::size_t n = utf8_cut(plain, dst_room - out);
+      std::memcpy(dst + out, plain.data(), n);
+      out += n;
+      if (n < plain.size()) return out;
+      i = plain_end;
+      if (i == src.size()) break;
+    }
+    const Escape e = decode_escape(src, i);
+    char buf[4];
+    std::size_t n;
+    if (e.kind == Escape::simple || e.kind == Escape::code_point) {
+      n = encode_utf8(e.cp, buf);
+    } else {
+      ++bad;
+      std::memcpy(buf, k_replacement_utf8, 3);
+      n = 3;
+    }
+    if (dst_room - out < n) return out;
+    std::memcpy(dst + out, buf, n);
+    out += n;
+    i += e.len;
+  }
+  return out;
+}
+
+bool has_bad_json_escape(std::string_view text) noexcept {
+  std::size_t i = 0;
+  for (;;) {
+    const void* bs = std::memchr(text.data() + i, '\\', text.size() - i);
+    if (bs == nullptr) return false;
+    i = static_cast<std::size_t>(static_cast<const char*>(bs) - text.data());
+    const Escape e = decode_escape(text, i);
+    if (e.kind != Escape::simple && e.kind != Escape::code_point) return true;
+    i += e.len;
+    if (i >= text.size()) return false;
+  }
+}
+
+std::size_t fix_json_escapes(char* text, std::size_t n, std::size_t& bad) noexcept {
+  std::size_t w = 0;
+  std::size_t i = 0;
+  while (i < n) {
+    if (text[i] != '\\') {
+      text[w++] = text[i++];
+      continue;
+    }
+    const Escape e = decode_escape({text, n}, i);
+    switch (e.kind) {
+      case Escape::simple:
+      case Escape::code_point:
+        std::memmove(text + w, text + i, e.len);
+        w += e.len;
+        break;
+      case Escape::bad_surrogate:
+        ++bad;
+        std::memcpy(text + w, "\\ufffd", 6);
+        w += 6;
+        break;
+      case Escape::bad_short_u:
+        ++bad;
+        if (e.len >= 3) {
+          std::memcpy(text + w, k_replacement_utf8, 3);
+          w += 3;
+        } else {
+          text[w++] = '?';
+        }
+        break;
+      case Escape::bad_letter:
+        ++bad;
+        text[w++] = '?';  // the letter after it stays, as plain text
+        i += 1;
+        continue;
+    }
+    i += e.len;
+  }
+  return w;
 }
 
 }  // namespace tracecast::detail

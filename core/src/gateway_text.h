@@ -43,3 +43,30 @@ inline constexpr std::size_t k_repair_slack = k_repair_max_depth + 2;
 [[nodiscard]] Repair repair_truncated_json(char* buf, std::size_t size) noexcept;
 
 }  // namespace tracecast::detail
+
+namespace tracecast::detail {
+
+// U+FFFD REPLACEMENT CHARACTER in UTF-8.
+inline constexpr char k_replacement_utf8[] = "\xEF\xBF\xBD";
+
+// Unescapes the content of a JSON string (the bytes between its quotes, src) into dst, which
+// has room for dst_room bytes. Escapes that do not form valid UTF-16 become U+FFFD, each
+// counted in `bad`: a lone high or low surrogate, a reversed pair, a \u with fewer than four
+// hex digits, an unknown escape letter, a backslash at the very end. Output never splits a
+// UTF-8 sequence: when dst runs out the text is cut before the character that does not fit.
+// Returns the bytes written. The output is at most 1.5x src (a 2-byte bad escape gives 3).
+std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
+                                 std::size_t& bad) noexcept;
+
+// True when the JSON text holds a \u escape that is not valid UTF-16 or an unknown escape
+// (what fix_json_escapes rewrites). Only looks at backslashes, so it is cheap on escape-free text.
+[[nodiscard]] bool has_bad_json_escape(std::string_view text) noexcept;
+
+// Rewrites, in place, the escapes of JSON text that are not valid UTF-16 so the text decodes
+// without lone surrogates: a lone or reversed surrogate \uD800 becomes \uFFFD (same length), a
+// \u with fewer than four hex digits becomes U+FFFD's bytes (or '?' when only "\u" was there),
+// an unknown escape letter loses its backslash to a '?'. Returns the new length (<= n) and
+// counts the rewrites in `bad`.
+std::size_t fix_json_escapes(char* text, std::size_t n, std::size_t& bad) noexcept;
+
+}  // namespace tracecast::detail

@@ -1,5 +1,7 @@
 #include "tracecast/ingest_ring.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -442,7 +444,8 @@ IngestRing::Plan IngestRing::plan(const LlmRequest& r) const noexcept {
   std::uint64_t bytes = kept(r.account.size(), f) + kept(r.request_id.size(), f) + kept(r.operation.size(), f) +
                         kept(r.provider.size(), f) + kept(r.requested_model.size(), f) +
                         kept(r.response_model.size(), f) + kept(r.response_id.size(), f) +
-                        kept(r.finish_reason.size(), f) + kept(r.user.size(), f) + kept(r.session_id.size(), f) +
+                        kept(r.finish_reason.size(), f) + kept(r.finish_reasons.size(), f) +
+                        kept(r.user.size(), f) + kept(r.session_id.size(), f) +
                         kept(r.error_message.size(), lim.max_error_message_bytes) +
                         kept(r.prompt.size(), lim.max_content_bytes) + kept(r.completion.size(), lim.max_content_bytes);
   const std::size_t n_meta = kept(r.metadata.size(), lim.max_metadata_entries);
@@ -501,6 +504,7 @@ void IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
   rec->response_model = append(p, r.response_model);
   rec->response_id = append(p, r.response_id);
   rec->finish_reason = append(p, r.finish_reason);
+  rec->finish_reasons = append(p, r.finish_reasons);
   rec->user = append(p, r.user);
   rec->session_id = append(p, r.session_id);
   for (std::size_t i = 0; i < r.metadata.size(); ++i) {
@@ -547,6 +551,7 @@ void IngestRing::copy_limited(const LlmRequest& r, char* base, std::size_t room,
   rec->response_model = arena.copy(r.response_model, f, truncated);
   rec->response_id = arena.copy(r.response_id, f, truncated);
   rec->finish_reason = arena.copy(r.finish_reason, f, truncated);
+  rec->finish_reasons = arena.copy(r.finish_reasons, f, truncated);
   rec->user = arena.copy(r.user, f, truncated);
   rec->session_id = arena.copy(r.session_id, f, truncated);
   for (std::size_t i = 0; i < n_meta; ++i) {
@@ -601,6 +606,26 @@ submit_result IngestRing::claim(std::uint64_t bytes, std::uint64_t& pos) noexcep
   return submit_result::ok;
 }
 
+namespace {
+
+// A start or end time left 0 (a strict receiver refuses such spans): the submit time, with a
+// start never after the end. Off the common path: only for requests missing a time.
+void fill_times(LlmRequest& rec) noexcept {
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  if (rec.end_unix_nano == 0) {
+    rec.end_unix_nano = now;
+    rec.submit_flags |= k_submit_end_filled;
+  }
+  if (rec.start_unix_nano == 0) {
+    rec.start_unix_nano = std::min(now, rec.end_unix_nano);
+    rec.submit_flags |= k_submit_start_filled;
+  }
+}
+
+}  // namespace
+
 submit_result IngestRing::submit_with(Producer& p, const LlmRequest& r) noexcept {
   p.enter();
   const Plan plan_ = plan(r);
@@ -625,7 +650,12 @@ submit_result IngestRing::submit_with(Producer& p, const LlmRequest& r) noexcept
   } else {
     copy_limited(r, base, plan_.record_bytes - k_fixed_bytes, truncated, dropped);
   }
-  if (truncated) p.bump(p.truncated, truncated);
+  auto* rec = reinterpret_cast<LlmRequest*>(base);
+  if (truncated) {
+    p.bump(p.truncated, truncated);
+    rec->submit_flags |= k_submit_value_cut;
+  }
+  if (r.start_unix_nano == 0 || r.end_unix_nano == 0) fill_times(*rec);
   if (dropped) p.bump(p.dropped_metadata, dropped);
   p.bump(p.accepted);  // before publishing, so drained never runs ahead of accepted
   // Publish: release orders the copy before the header the consumer acquires.

@@ -1,6 +1,7 @@
 #include "tracecast/mapping.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -223,8 +224,23 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
   out.scope_ = {config.scope_name, config.scope_version};
 
   // --- timing and status ------------------------------------------------------------------
-  const std::uint64_t start = r.start_unix_nano;
+  std::uint64_t start = r.start_unix_nano;
   std::uint64_t end = r.end_unix_nano;
+  if ((r.submit_flags & (k_submit_start_filled | k_submit_end_filled)) != 0) out.issues_ |= k_time_filled;
+  if (start == 0 || end == 0) {
+    // Not through a ring (which fills them at submit): a strict receiver refuses a span
+    // without times, so use the other one, else now.
+    out.issues_ |= k_time_filled;
+    if (start == 0 && end == 0) {
+      start = end = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                   std::chrono::system_clock::now().time_since_epoch())
+                                                   .count());
+    } else if (start == 0) {
+      start = end;
+    } else {
+      end = start;
+    }
+  }
   if (end < start) {
     end = start;
     out.issues_ |= k_end_before_start;
@@ -294,10 +310,27 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
   a.add_string("gen_ai.response.id", r.response_id);
   a.add_int("gen_ai.usage.input_tokens", r.input_tokens);
   a.add_int("gen_ai.usage.output_tokens", r.output_tokens);
+  a.add_int("gen_ai.usage.cache_read.input_tokens", r.cache_read_input_tokens);
+  a.add_int("gen_ai.usage.cache_creation.input_tokens", r.cache_creation_input_tokens);
+  a.add_int("gen_ai.usage.reasoning.output_tokens", r.reasoning_output_tokens);
   a.add_string("gen_ai.response.finish_reason", r.finish_reason);
-  if (config.emit_current_genai_names && !r.finish_reason.empty()) {
-    out.finish_reasons_[0] = r.finish_reason;
-    a.add("gen_ai.response.finish_reasons", AttributeValue::strings(out.finish_reasons_));
+  if (config.emit_current_genai_names) {
+    // One entry per choice (finish_reasons, split at ','), else the one finish_reason.
+    std::size_t n = 0;
+    if (!r.finish_reasons.empty()) {
+      std::string_view rest = r.finish_reasons;
+      while (n < MappedRequest::k_max_finish_reasons) {
+        const std::size_t comma = rest.find(',');
+        out.finish_reasons_[n++] = rest.substr(0, comma);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (!r.finish_reason.empty()) {
+      out.finish_reasons_[n++] = r.finish_reason;
+    }
+    if (n != 0)
+      a.add("gen_ai.response.finish_reasons",
+            AttributeValue::strings(std::span<const std::string_view>(out.finish_reasons_, n)));
   }
   a.add_double("gen_ai.usage.cost", r.cost);
   a.add_double("gen_ai.request.temperature", r.temperature);
@@ -311,11 +344,17 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
   if (r.http_status != 0) a.add("http.response.status_code", AttributeValue::int64(r.http_status));
   a.add_string("user.id", r.user);
   a.add_string("session.id", r.session_id);
+  // A value cut to a limit on the way in: the span says so (a prompt cut to 1 MiB looks whole).
+  if ((r.submit_flags & k_submit_value_cut) != 0) a.add("tracecast.truncated", AttributeValue::boolean(true));
 
   char* key_out = out.metadata_keys_;
   for (const MetadataEntry& e : metadata) {
     if (e.key.empty()) {
       out.issues_ |= k_empty_metadata_key;
+      continue;
+    }
+    if (e.value.type() == ValueType::empty) {
+      out.issues_ |= k_empty_metadata_value;  // strict receivers refuse an AnyValue with no value
       continue;
     }
     const std::string_view key = utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes);

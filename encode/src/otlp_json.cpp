@@ -309,6 +309,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
   const std::size_t max = limits.max_attributes_per_span;
   std::size_t written = 0;
   std::size_t dropped = 0;
+  std::size_t empty = 0;
   keys.clear();
   const bool hashed = attrs.size() > k_linear_dedup_max && !slots.empty();
   const std::size_t mask = slots.size() - 1;
@@ -325,6 +326,13 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     w.raw(lead, lead_len);
     w.lit("\"attributes\":[");
     for (const Attribute& a : attrs) {
+      if (a.value.type() == ValueType::empty) {
+        // An AnyValue with no value makes strict receivers refuse the whole request: left
+        // out, counted, and said in droppedAttributesCount.
+        ++stats.empty_values_skipped;
+        ++empty;
+        continue;
+      }
       if (written == max) {
         ++dropped;
         continue;
@@ -373,11 +381,11 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     dropped = attrs.size();
     w.raw(lead, lead_len);
   }
-  if (dropped != 0) {
-    stats.attributes_dropped += dropped;
+  stats.attributes_dropped += dropped;
+  if (dropped + empty != 0) {
     if (max != 0) w.ch(',');
     w.lit("\"droppedAttributesCount\":");
-    w.u64(dropped);
+    w.u64(dropped + empty);
   }
   return true;
 }

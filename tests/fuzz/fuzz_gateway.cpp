@@ -1,6 +1,8 @@
-// libFuzzer target over the gateway parsers (tracecast/gateway.h): the same bytes go through
-// parse_request, parse_response, the SSE stream (chunked by a size derived from the input) and
-// set_outcome. Checks: nothing crashes or reads out of bounds (ASan), every view handed out is
+// libFuzzer target over the gateway parsers (tracecast/gateway.h), every API shape (chat
+// completions, Anthropic Messages, Responses, embeddings; told or detected): the same bytes go
+// through parse_request, parse_response, the SSE stream (chunked by a size derived from the
+// input) and set_outcome. Seeded with tests/data/gateway, which holds bodies and streams of
+// every shape. Checks: nothing crashes or reads out of bounds (ASan), every view handed out is
 // valid UTF-8, and every issue reported is a known one with a description.
 #include <simdjson.h>
 
@@ -24,8 +26,13 @@ void check_utf8(std::string_view s) {
 void check(const GatewayRecord& rec) {
   const LlmRequest& q = rec.request();
   for (std::string_view v : {q.operation, q.provider, q.requested_model, q.response_model, q.response_id,
-                             q.finish_reason, q.user, q.session_id, q.prompt, q.completion, q.error_message})
+                             q.finish_reason, q.finish_reasons, q.user, q.session_id, q.prompt, q.completion,
+                             q.error_message})
     check_utf8(v);
+  // Finish reasons: one per choice, never more than the record keeps.
+  std::size_t commas = 0;
+  for (char c : q.finish_reasons) commas += c == ',' ? 1 : 0;
+  if (!q.finish_reasons.empty() && commas + 1 > k_gateway_max_choices) std::abort();
   for (const auto& e : q.metadata) {
     check_utf8(e.key);
     if (e.value.type() == ValueType::string) check_utf8(e.value.as_string());
@@ -50,7 +57,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
 
   rec.reset();
-  const GatewayParseResult r = parser.parse_request(input, size % 3 == 0 ? "hdr" : "", rec);
+  // Every API shape: told (each GatewayApi in turn) or detected.
+  const auto api = static_cast<GatewayApi>(size % 5);
+  const GatewayParseResult r = parser.parse_request(input, size % 3 == 0 ? "hdr" : "", rec, api);
+  if (api != GatewayApi::detect && rec.api() != api) std::abort();
+  if (api == GatewayApi::detect && rec.api() == GatewayApi::detect) std::abort();
   // On-demand parsing skips `messages` without validating inside it, so the prompt is the
   // client's text as sent (emitted as a string attribute), not necessarily valid JSON: only
   // its bounds and UTF-8 are checked. Issue bits must be known ones.

@@ -68,41 +68,6 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const std::string hex(s.substr(i + 1, 2));
-      char* end = nullptr;
-      const long v = std::strtol(hex.c_str(), &end, 16);
-      if (end == hex.c_str() + 2) {
-        out += static_cast<char>(v);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-// OTEL_EXPORTER_OTLP_HEADERS: "k1=v1,k2=v2", values percent-encoded (W3C baggage format).
-bool parse_header_list(const std::string& text, std::vector<std::pair<std::string, std::string>>& out) {
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    std::size_t comma = text.find(',', pos);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string item = trim(text.substr(pos, comma - pos));
-    if (!item.empty()) {
-      const std::size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0) return false;
-      out.emplace_back(trim(item.substr(0, eq)), percent_decode(trim(item.substr(eq + 1))));
-    }
-    pos = comma + 1;
-  }
-  return true;
-}
-
 bool parse_timeout(const std::string& text, std::chrono::milliseconds& out) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -252,9 +217,16 @@ int main(int argc, char** argv) {
     }
   }
   const std::string env_headers = otel_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
-  if (!env_headers.empty() && !parse_header_list(env_headers, config.headers)) {
-    std::cerr << "tracecast-check: OTEL_EXPORTER_OTLP_HEADERS must be name=value pairs separated by commas\n";
-    return k_exit_usage;
+  if (!env_headers.empty()) {
+    // The library's own parser: what passes here is what config_from_env accepts at start-up.
+    const char* var = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS").empty() ? "OTEL_EXPORTER_OTLP_HEADERS"
+                                                                       : "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+    std::vector<std::pair<std::string, std::string>> parsed;
+    if (const std::string e = tracecast::parse_otlp_headers(var, env_headers, parsed); !e.empty()) {
+      std::cerr << "tracecast-check: " << e << "\n";  // never quotes a value
+      return k_exit_usage;
+    }
+    for (auto& h : parsed) config.headers.push_back(std::move(h));
   }
   for (auto& h : flag_headers) config.headers.push_back(std::move(h));
   if (!compression_given) {

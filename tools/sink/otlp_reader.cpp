@@ -205,9 +205,10 @@ struct reader_walk {
     }
     if (v.type() != element_type::INT64) return fail("expected an enum integer or name");
     out = v.get_int64().value_unsafe();
-    if (out < std::numeric_limits<std::int32_t>::min() ||
-        out > std::numeric_limits<std::int32_t>::max()) {
-      return fail("enum value out of int32 range");
+    if (out < 0 || out >= static_cast<std::int64_t>(N)) {
+      m.scratch = "enum value not one of 0..";
+      append_number(m.scratch, N - 1);
+      return fail(m.scratch);
     }
     return true;
   }
@@ -281,10 +282,9 @@ struct reader_walk {
   // `as_text`: strings unquoted (used for counted values).
   bool any_value(element v, std::string* out, int level, bool as_text = false) {
     if (level > k_max_value_depth) return fail("values nested too deeply");
-    if (v.is_null()) {
-      if (out != nullptr) *out += "null";
-      return true;
-    }
+    // Strict, like the strictest receivers: an AnyValue with no value (null, missing or {})
+    // makes some of them refuse the whole request, so it is refused here too.
+    if (v.is_null()) return fail("missing or null AnyValue (no value set)");
     object obj;
     if (v.get_object().get(obj) != simdjson::SUCCESS) return fail("expected an AnyValue object");
     int kinds = 0;
@@ -305,10 +305,7 @@ struct reader_walk {
           "more than one of stringValue/boolValue/intValue/doubleValue/arrayValue/kvlistValue/"
           "bytesValue");
     }
-    if (kinds == 0) {  // an empty AnyValue is allowed by the proto (no value)
-      if (out != nullptr) *out += "null";
-      return true;
-    }
+    if (kinds == 0) return fail("empty AnyValue (no value set)");
     Scoped seg(*this, which);
     if (which == "stringValue" || which == "bytesValue") {
       std::string_view s;
@@ -379,6 +376,7 @@ struct reader_walk {
     object obj;
     if (kv.get_object().get(obj) != simdjson::SUCCESS) return fail("expected a KeyValue object");
     bool has_key = false;
+    bool has_value = false;
     value = element();
     for (auto field : obj) {
       if (field.key == "key") {
@@ -387,10 +385,12 @@ struct reader_walk {
         has_key = true;
       } else if (field.key == "value") {
         value = field.value;
+        has_value = true;
       }
     }
     if (!has_key) return fail("missing key");
     if (key.empty()) return fail("empty attribute key");
+    if (!has_value) return fail("missing value (an AnyValue is required)");
     return true;
   }
 
@@ -696,15 +696,21 @@ struct reader_walk {
       Scoped f(*this, "kind");
       if (!get_enum(kind, k_span_kind_names, kind_value)) return false;
     }
+    // Times are required and ordered: receivers refuse (or drop) spans without them.
     std::uint64_t start_ns = 0;
     std::uint64_t end_ns = 0;
-    if (has_start) {
+    {
       Scoped f(*this, "startTimeUnixNano");
+      if (!has_start) return fail("missing (required, non-zero)");
       if (!get_uint64(start, start_ns)) return false;
+      if (start_ns == 0) return fail("zero (required, non-zero)");
     }
-    if (has_end) {
+    {
       Scoped f(*this, "endTimeUnixNano");
+      if (!has_end) return fail("missing (required, non-zero)");
       if (!get_uint64(end, end_ns)) return false;
+      if (end_ns == 0) return fail("zero (required, non-zero)");
+      if (end_ns < start_ns) return fail("before startTimeUnixNano");
     }
     std::int64_t status_code = 0;
     std::string_view status_message;

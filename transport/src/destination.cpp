@@ -276,3 +276,82 @@ ResolvedDestination resolve(const DestinationConfig& config) {
 }
 
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+std::string_view trim_blanks(std::string_view s) noexcept {
+  constexpr std::string_view k_space = " \t\r\n";
+  const auto b = s.find_first_not_of(k_space);
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(k_space);
+  return s.substr(b, e - b + 1);
+}
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes (%XX) `in`; false on a '%' not followed by two hex digits.
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hex_digit(in[i + 1]);
+    const int lo = hex_digit(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string parse_otel_key_values(std::string_view var, std::string_view text, bool secret_values,
+                                  std::vector<std::pair<std::string, std::string>>& out) {
+  out.clear();
+  std::size_t index = 0;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    const std::string_view entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    ++index;
+    if (trim_blanks(entry).empty()) continue;
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) {
+      return std::string(var) + ": entry " + std::to_string(index) + " has no '=' (expected key=value" +
+             (secret_values ? "; the entry is not shown, it may hold a credential)" : ")");
+    }
+    std::string key, value;
+    if (!percent_decode(trim_blanks(entry.substr(0, eq)), key))
+      return std::string(var) + ": entry " + std::to_string(index) + ": invalid percent-encoding in the key";
+    if (key.empty()) return std::string(var) + ": entry " + std::to_string(index) + " has an empty key";
+    if (!percent_decode(trim_blanks(entry.substr(eq + 1)), value)) {
+      return std::string(var) + ": invalid percent-encoding in the value of '" + key +
+             "' (use %XX; ',' and '=' must be written %2C and %3D)";
+    }
+    out.emplace_back(std::move(key), std::move(value));
+  }
+  return {};
+}
+
+std::string parse_otlp_headers(std::string_view var, std::string_view text,
+                               std::vector<std::pair<std::string, std::string>>& out) {
+  if (std::string e = parse_otel_key_values(var, text, true, out); !e.empty()) return e;
+  for (const auto& [key, value] : out) {
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      return std::string(var) + ": the value of header '" + key + "' contains CR, LF or NUL";
+  }
+  return {};
+}
+
+}  // namespace tracecast

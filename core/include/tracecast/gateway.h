@@ -8,14 +8,22 @@
 //                  filled, the storage its views point at, the stream state and the issues
 //                  found so far. Any thread's parser may work on it, one call at a time.
 //
-//   GatewayParser parser{config};                 // per thread
-//   GatewayRecord rec{config};                    // per in-flight request, reused
-//   rec.reset();
-//   parser.parse_request(body, x_session_id_header, rec);
-//   rec.request().start_unix_nano = ...;          // the gateway's own clock, account, id
-//   parser.parse_response(response_body, rec);    // or begin_stream/feed_stream/finish_stream
-//   parser.set_outcome(http_status, error_body_or_empty, rec);
-//   ring.try_submit(rec.request());
+//   ```cpp
+//   GatewayParser parser{config};                             // per thread
+//   auto rec = std::make_unique<GatewayRecord>(config);       // per in-flight request, pooled
+//   rec->reset();
+//   parser.parse_request(request_body, x_session_id_header, *rec);
+//   rec->request().account = "acct_42";                       // the gateway's own account, id, clock
+//   rec->request().start_unix_nano = t0;
+//   parser.parse_response(response_body, *rec);               // or begin_stream/feed_stream/finish_stream
+//   parser.set_outcome(http_status, error_body_or_empty, *rec);
+//   rec->request().end_unix_nano = t1;
+//   Pipeline& pipeline = the_pipeline();                      // the gateway's one Pipeline
+//   if (pipeline.submit(rec->request()) != submit_result::ok) { /* ring full: counted */ }
+//   ```
+//
+// (Every ```cpp example in this header and in README files is compiled by the test suite:
+// tests/docs.cmake.)
 //
 // Lifetimes: the views in rec.request() point into the caller's bodies (JSON strings without
 // escapes, the `messages` array text) and into the record's own storage (unescaped strings,
@@ -60,8 +68,10 @@ enum class ParseIssue : std::uint32_t {
   stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
+  invalid_escape = 1u << 14,         // a string escape that is not valid UTF-16 (lone or reversed
+                                     // surrogate, short \u, unknown letter): U+FFFD in its place
 };
-inline constexpr std::size_t k_parse_issue_count = 14;
+inline constexpr std::size_t k_parse_issue_count = 15;
 
 [[nodiscard]] constexpr std::uint32_t issue_bit(ParseIssue i) noexcept {
   return static_cast<std::uint32_t>(i);
@@ -87,6 +97,8 @@ struct GatewayStats {
   std::uint64_t responses = 0;      // parse_response calls
   std::uint64_t stream_chunks = 0;  // SSE data lines parsed (including [DONE])
   std::uint64_t outcomes = 0;       // set_outcome calls
+  std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
+                                             // receiver refuses an attribute with no value)
   std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
 
   // Times issue i was reported (0 for a value that is not a single known bit). Reads plain
@@ -120,6 +132,26 @@ struct GatewayConfig {
 
 class GatewayParser;
 
+// Which API a body belongs to. The gateway knows it from the route; `detect` reads it from the
+// request body: `messages` with a top-level `system` or `anthropic_version` is Anthropic
+// Messages, other `messages` chat completions, `input` with `encoding_format` or `dimensions`
+// or a model naming "embed" embeddings, other `input` the Responses API. Response bodies and
+// streams are read by their own shape whatever the API (the members of the four do not clash).
+enum class GatewayApi : std::uint8_t {
+  detect,
+  chat_completions,    // POST /v1/chat/completions (and legacy /v1/completions)
+  anthropic_messages,  // POST /v1/messages
+  responses,           // POST /v1/responses
+  embeddings,          // POST /v1/embeddings
+};
+// Stable snake_case name ("anthropic_messages"). Thread-safe, does not allocate.
+[[nodiscard]] std::string_view gateway_api_name(GatewayApi api) noexcept;
+
+// Choices whose finish reasons a record keeps, by choice index (more: not named).
+inline constexpr std::size_t k_gateway_max_choices = 16;
+// Streamed tool calls a record assembles, by tool call index (more: dropped, completion_truncated).
+inline constexpr std::size_t k_gateway_max_tool_calls = 32;
+
 // The per-request state: the LlmRequest being filled and the storage behind its views.
 // Not thread-safe: one call at a time (from any thread).
 class GatewayRecord {
@@ -143,10 +175,13 @@ class GatewayRecord {
   [[nodiscard]] const LlmRequest& request() const noexcept { return request_; }
   // Every issue found since reset() (bit set of ParseIssue).
   [[nodiscard]] std::uint32_t issues() const noexcept { return issues_; }
+  // The API of the request (as told, or detected by parse_request; `detect` before it).
+  [[nodiscard]] GatewayApi api() const noexcept { return api_; }
 
  private:
   friend class GatewayParser;
   struct Detail;  // the implementation's access helpers (gateway.cpp)
+  void clear_stream() noexcept;
 
   // Fixed-capacity text: copies are cut at a UTF-8 boundary, never allocate.
   template <std::size_t N>
@@ -159,6 +194,7 @@ class GatewayRecord {
   GatewayConfig config_;
   LlmRequest request_;
   std::uint32_t issues_ = 0;
+  GatewayApi api_ = GatewayApi::detect;
 
   // Request storage: unescaped strings and compact nested JSON (<= request body size), and a
   // sanitized copy of a request body that was not UTF-8.
@@ -178,16 +214,36 @@ class GatewayRecord {
   std::size_t user_metadata_count_ = 0;
   FixedText<256> issues_text_;
 
+  // Every choice's finish reason joined by ',' (LlmRequest::finish_reasons), either kind of response.
+  FixedText<k_gateway_max_choices * 33> finish_reasons_text_;
+
   // Stream state.
   std::vector<char> pending_line_;  // a line split across feed_stream calls
-  std::vector<char> content_;       // concatenated delta content, <= max_completion_bytes
+  std::vector<char> content_;       // choice 0's concatenated delta content, <= max_completion_bytes
   FixedText<256> stream_id_;
   FixedText<256> stream_model_;
-  FixedText<64> stream_finish_reason_;
+  FixedText<64> stream_finish_reason_;  // the first finish reason of any choice
+  std::array<FixedText<32>, k_gateway_max_choices> stream_reasons_;  // by choice index
+  std::size_t stream_choices_ = 0;                                   // highest index + 1
+  // Choice 0's tool calls, assembled by index from their deltas (id, type and name first,
+  // arguments in fragments); written as the non-streamed `tool_calls` JSON at finish_stream.
+  struct StreamToolCall {
+    FixedText<128> id;
+    FixedText<32> type;
+    FixedText<128> name;
+    std::vector<char> arguments;  // grow-only; cleared per request
+  };
+  std::vector<StreamToolCall> stream_tool_calls_;  // k_gateway_max_tool_calls, made at construction
+  std::size_t stream_tool_call_count_ = 0;         // highest index + 1
+  std::size_t stream_tool_bytes_ = 0;              // arguments kept, counted with content_
+  std::vector<char> tool_calls_json_;              // grow-only
   FixedText<128> stream_provider_;
   FixedText<1024> stream_error_;
   std::int64_t stream_input_tokens_ = -1;
   std::int64_t stream_output_tokens_ = -1;
+  std::int64_t stream_cache_read_tokens_ = -1;
+  std::int64_t stream_cache_creation_tokens_ = -1;
+  std::int64_t stream_reasoning_tokens_ = -1;
   double stream_cost_ = k_unknown_double;
   bool stream_active_ = false;
   bool stream_done_ = false;
@@ -209,18 +265,24 @@ class GatewayParser {
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
   // user, session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
-  // stream, temperature, top_p, max_tokens (or max_completion_tokens), operation "chat"
-  // ("text_completion" for a legacy `prompt`). A non-empty session_header (the x-session-id
-  // header value) overrides the body's session_id.
+  // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
+  // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
+  // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
+  // overrides the body's session_id. `api` says which API the body belongs to (see
+  // GatewayApi); rec.api() tells what was used.
+  // The prompt by API: chat: `messages` as sent; Anthropic: `messages`, with a top-level
+  // `system` put first as {"role":"system","content":<system as sent>}; Responses: `input`
+  // (a string as text; items as sent, with `instructions` put first as a system message);
+  // embeddings: `input` (a string as text, an array as sent).
   // `trace`: one MetadataEntry per key in body order, typed (string, boolean, int64, float64
-  // for non-integers and integers above int64), null as an empty value, objects and arrays as
-  // compact JSON text. `messages` is skipped, not validated, by the on-demand parser: the
+  // for non-integers and integers above int64), objects and arrays as compact JSON text; a null
+  // value is left out (counted in GatewayStats::metadata_nulls_dropped). `messages` is skipped, not validated, by the on-demand parser: the
   // prompt is the client's array text as sent.
   // Clears the request-side fields first; does not touch account, request_id or timings.
   // Failure: issues in the result (the rest of the body is still read where possible).
   // Not thread-safe (this parser and rec); allocates only to grow buffers.
   GatewayParseResult parse_request(std::string_view body, std::string_view session_header,
-                                   GatewayRecord& rec) noexcept;
+                                   GatewayRecord& rec, GatewayApi api = GatewayApi::detect) noexcept;
 
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choices[].finish_reason (the first non-null), choices[0].message.content (or its
@@ -264,6 +326,8 @@ class GatewayParser {
                     std::uint32_t& issues, std::string_view& detail) noexcept;
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
                    std::uint32_t& issues, std::string_view& detail) noexcept;
+
+  static std::string_view tool_calls_json(GatewayRecord& rec) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

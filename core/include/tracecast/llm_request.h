@@ -26,6 +26,13 @@ struct MetadataEntry {
 
 inline constexpr double k_unknown_double = std::numeric_limits<double>::quiet_NaN();
 
+// What submit changed in its copy of a request (LlmRequest::submit_flags).
+enum SubmitFlag : std::uint8_t {
+  k_submit_start_filled = 1u << 0,  // start_unix_nano was 0: filled from the submit clock
+  k_submit_end_filled = 1u << 1,    // end_unix_nano was 0: filled from the submit clock
+  k_submit_value_cut = 1u << 2,     // a value was cut to a ValueLimits limit (span: tracecast.truncated)
+};
+
 struct LlmRequest {
   // Routing and identity.
   std::string_view account;     // the account the request belongs to; selects destinations
@@ -39,8 +46,17 @@ struct LlmRequest {
   std::string_view response_id;         // gen_ai.response.id (empty: left out)
   std::int64_t input_tokens = -1;       // gen_ai.usage.input_tokens (negative: unknown)
   std::int64_t output_tokens = -1;      // gen_ai.usage.output_tokens (negative: unknown)
-  std::string_view finish_reason;       // gen_ai.response.finish_reason
+  std::string_view finish_reason;       // gen_ai.response.finish_reason (choice 0's)
+  // Every choice's finish reason in choice index order, joined by ',' ("stop,length"); empty:
+  // finish_reason alone. gen_ai.response.finish_reasons (string array, one per choice) with
+  // MappingConfig::emit_current_genai_names. Finish reasons are identifiers, never holding ','.
+  std::string_view finish_reasons;
   double cost = k_unknown_double;       // gen_ai.usage.cost, in USD (NaN: unknown)
+  // Token details (negative: unknown): prompt tokens read from the provider's cache, prompt
+  // tokens written to it, and output tokens spent on reasoning.
+  std::int64_t cache_read_input_tokens = -1;      // gen_ai.usage.cache_read.input_tokens
+  std::int64_t cache_creation_input_tokens = -1;  // gen_ai.usage.cache_creation.input_tokens
+  std::int64_t reasoning_output_tokens = -1;      // gen_ai.usage.reasoning.output_tokens
 
   // Request parameters worth an attribute (NaN / negative: not given).
   double temperature = k_unknown_double;  // gen_ai.request.temperature
@@ -60,10 +76,16 @@ struct LlmRequest {
   std::string_view prompt;      // gen_ai.prompt
   std::string_view completion;  // gen_ai.completion
 
-  // Timing, Unix nanoseconds from the gateway's own clock. first_token 0: unknown.
+  // Timing, Unix nanoseconds from the gateway's own clock. first_token 0: unknown. A start or
+  // end left 0 is filled at submit from the ring's clock (the submit time; a start never after
+  // the end) and flagged in submit_flags, which the mapping reports as k_time_filled: strict
+  // receivers refuse spans without times, and every other span of the batch with them.
   std::uint64_t start_unix_nano = 0;
   std::uint64_t first_token_unix_nano = 0;
   std::uint64_t end_unix_nano = 0;
+
+  // Set by IngestRing::try_submit on its copy (callers leave it 0): bits of SubmitFlag.
+  std::uint8_t submit_flags = 0;
 
   // Outcome. error = true gives status ERROR with error_message; http_status 0: unknown.
   bool error = false;

@@ -57,6 +57,9 @@ enum MappingIssue : std::uint32_t {
   k_end_before_start = 1u << 2,        // end < start: end clamped to start
   k_empty_metadata_key = 1u << 3,      // a metadata entry with an empty key: left out
   k_too_many_metadata = 1u << 4,       // more than k_max_metadata entries: the rest left out
+  k_empty_metadata_value = 1u << 5,    // a metadata entry with no value (e.g. JSON null): left out
+  k_time_filled = 1u << 6,             // start or end time was 0: filled (at submit from the ring's
+                                       // clock, else from the other time or the mapping's clock)
 };
 
 // Deterministic-per-seed source of random ids (xoshiro256**). Never yields an all-zero id.
@@ -91,7 +94,8 @@ class MappedRequest {
   static constexpr std::size_t k_max_spans = 3;
   static constexpr std::size_t k_max_metadata = 64;
   static constexpr std::size_t k_max_metadata_key_bytes = 128;
-  static constexpr std::size_t k_max_span_attributes = 24 + k_max_metadata;
+  static constexpr std::size_t k_max_span_attributes = 32 + k_max_metadata;
+  static constexpr std::size_t k_max_finish_reasons = 16;  // choices named in finish_reasons
 
   [[nodiscard]] ResourceView resource() const noexcept { return {{resource_attrs_, resource_count_}}; }
   [[nodiscard]] ScopeView scope() const noexcept { return scope_; }
@@ -114,7 +118,7 @@ class MappedRequest {
   SpanView private_spans_[k_max_spans];
   std::size_t span_count_ = 0;
   Attribute attrs_[k_max_span_attributes];
-  std::string_view finish_reasons_[1];
+  std::string_view finish_reasons_[k_max_finish_reasons];
   std::uint32_t issues_ = 0;
   char name_buf_[256];
   char trace_hex_[32];

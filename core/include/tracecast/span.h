@@ -68,7 +68,7 @@ enum class SpanKind : std::uint8_t {
 enum class StatusCode : std::uint8_t { unset = 0, ok = 1, error = 2 };
 
 enum class ValueType : std::uint8_t {
-  empty,  // AnyValue with no value set: written as {}
+  empty,  // no value: the encoder leaves such an attribute out (strict receivers refuse {})
   string,
   boolean,
   int64,

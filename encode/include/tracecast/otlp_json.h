@@ -66,6 +66,8 @@ struct EncoderStats {
   std::uint64_t attributes_dropped = 0;      // attributes left out: over max_attributes_per_span
   std::uint64_t spans_too_large = 0;         // spans dropped: append returned too_large
   std::uint64_t spans_invalid_id = 0;        // spans skipped: all-zero trace id or span id
+  std::uint64_t empty_values_skipped = 0;    // attributes left out: no value (ValueType::empty),
+                                             // which strict receivers refuse; in droppedAttributesCount
 };
 
 enum class append_result : std::uint8_t { ok, batch_full, too_large };

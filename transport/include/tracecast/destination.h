@@ -99,3 +99,24 @@ struct ResolvedDestination {
 [[nodiscard]] std::string base64_encode(std::string_view bytes);
 
 }  // namespace tracecast
+
+namespace tracecast {
+
+// Parses the W3C-baggage-like list the OpenTelemetry spec uses for OTEL_EXPORTER_OTLP_HEADERS
+// and OTEL_RESOURCE_ATTRIBUTES: "k1=v1,k2=v2"; blanks around keys and values ignored, empty
+// entries ("a=1,,b=2", a trailing comma) tolerated, keys and values percent-decoded (%XX; a '%'
+// not followed by two hex digits is an error, so "%2" or "%zz" never reaches a server).
+// `var` names the variable in errors. With `secret_values`, no error quotes a value or an entry
+// without '=' (it may be a bare token). Returns "" and fills `out` (cleared first) on success,
+// else "<var>: <reason>". The one parser of these lists: the library (config_from_env) and
+// tracecast-check both use it, so a setting the check accepts is one the gateway can start with.
+// Thread-safe; allocates.
+[[nodiscard]] std::string parse_otel_key_values(std::string_view var, std::string_view text, bool secret_values,
+                                                std::vector<std::pair<std::string, std::string>>& out);
+
+// OTEL_EXPORTER_OTLP_[TRACES_]HEADERS: parse_otel_key_values with secret values, and no value
+// holding CR, LF or NUL (they would split the HTTP request). Same contract.
+[[nodiscard]] std::string parse_otlp_headers(std::string_view var, std::string_view text,
+                                             std::vector<std::pair<std::string, std::string>>& out);
+
+}  // namespace tracecast

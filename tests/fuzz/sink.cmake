@@ -1,0 +1,7 @@
+# Fuzzes the bundled sink's strict OTLP/JSON validation (the reader alone: no HTTP server, so
+# the fuzz build needs no libmicrohttpd); seeded with the encoder's golden bodies.
+tracecast_add_fuzzer(fuzz_sink_reader
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_sink_reader.cpp ${PROJECT_SOURCE_DIR}/tools/sink/otlp_reader.cpp
+  LIBS simdjson::simdjson
+  CORPUS ${PROJECT_SOURCE_DIR}/tests/golden)
+target_include_directories(fuzz_sink_reader PRIVATE ${PROJECT_SOURCE_DIR}/tools/sink)

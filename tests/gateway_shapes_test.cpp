@@ -1,0 +1,346 @@
+// Tests for tracecast/gateway.h beyond chat completions: Anthropic Messages, the OpenAI
+// Responses API, embeddings, and the token details of chat completions. Bodies and streams
+// written from each API's public documentation (tests/data/gateway), read field by field,
+// streams in one piece and one byte at a time.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <deque>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "alloc_counter.h"
+#include "tracecast/gateway.h"
+#include "tracecast/mapping.h"
+
+namespace tracecast {
+namespace {
+
+std::string read_data(const std::string& name) {
+  const char* root = std::getenv("TRACECAST_SOURCE_DIR");
+  const std::string dir = std::string(root != nullptr ? root : TRACECAST_TEST_SOURCE_DIR) + "/tests/data/gateway/";
+  std::ifstream in(dir + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing test data " << dir + name;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string_view meta_string(const LlmRequest& r, std::string_view key) {
+  for (const auto& e : r.metadata)
+    if (e.key == key && e.value.type() == ValueType::string) return e.value.as_string();
+  return "<missing>";
+}
+
+const Attribute* find_attr(const SpanView& s, std::string_view key) {
+  for (const auto& a : s.attributes)
+    if (a.key == key) return &a;
+  return nullptr;
+}
+
+class GatewayShapes : public ::testing::Test {
+ protected:
+  // A body kept alive for the test's duration (the record's views point into it).
+  std::string_view keep(const std::string& name) { return bodies_.emplace_back(read_data(name)); }
+  std::deque<std::string> bodies_;  // a deque never moves its elements
+  GatewayParser parser_;
+  std::unique_ptr<GatewayRecord> rec_ = std::make_unique<GatewayRecord>();
+  LlmRequest& req() { return rec_->request(); }
+
+  // Feeds sse to a fresh record `step` bytes at a time (after parsing `request` into it).
+  std::unique_ptr<GatewayRecord> stream(std::string_view request, std::string_view sse, std::size_t step,
+                                        std::uint32_t& issues, GatewayApi api = GatewayApi::detect) {
+    auto rec = std::make_unique<GatewayRecord>();
+    issues = parser_.parse_request(request, {}, *rec, api).issues;
+    parser_.begin_stream(*rec);
+    for (std::size_t i = 0; i < sse.size(); i += step)
+      issues |= parser_.feed_stream(sse.substr(i, step), 1000 + i, *rec).issues;
+    issues |= parser_.finish_stream(*rec).issues;
+    return rec;
+  }
+};
+
+const std::vector<std::size_t> k_steps = {0 /* whole */, 1, 2, 7, 64};
+std::size_t step_of(std::size_t s, std::string_view all) { return s == 0 ? all.size() : s; }
+
+// --- Anthropic Messages ---------------------------------------------------------------------
+
+TEST_F(GatewayShapes, AnthropicRequestIsReadFieldByFieldWithTheSystemFirst) {
+  const auto r = parser_.parse_request(keep("anthropic_request.json"), {}, *rec_);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(rec_->api(), GatewayApi::anthropic_messages);
+  EXPECT_EQ(req().operation, "chat");
+  EXPECT_EQ(req().requested_model, "anthropic/claude-sonnet-4");
+  EXPECT_EQ(req().provider, "anthropic");
+  EXPECT_EQ(req().max_tokens, 1024);
+  EXPECT_DOUBLE_EQ(req().temperature, 0.2);
+  EXPECT_FALSE(req().stream);
+  EXPECT_EQ(req().user, "user_anth_1");
+  EXPECT_EQ(meta_string(req(), "trace_id"), "anthropic_flow");
+  EXPECT_EQ(req().prompt,
+            R"([{"role":"system","content":"You are a weather assistant. Answer in one sentence."},{"role": "user", "content": "What is the weather in Paris?"}
+  ])");
+  // Told explicitly, the same; a system given as blocks is kept as sent.
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(parser_.parse_request(R"({"model":"claude","messages":[],"system":[{"type":"text","text":"S"}]})", {}, *rec,
+                                    GatewayApi::anthropic_messages).ok());
+  EXPECT_EQ(rec->request().prompt, R"([{"role":"system","content":[{"type":"text","text":"S"}]}])");
+}
+
+TEST_F(GatewayShapes, AnthropicResponseGivesTextStopReasonAndCacheTokens) {
+  const auto r = parser_.parse_response(keep("anthropic_response.json"), *rec_);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(req().response_id, "msg_01XFDUDYJgAACzvnptvVoYEL");
+  EXPECT_EQ(req().response_model, "claude-sonnet-4-20250514");
+  EXPECT_EQ(req().completion, "Let me check the weather in Paris.");  // thinking is not the answer
+  EXPECT_EQ(req().finish_reason, "tool_use");
+  EXPECT_EQ(req().input_tokens, 2095);
+  EXPECT_EQ(req().output_tokens, 503);
+  EXPECT_EQ(req().cache_creation_input_tokens, 1024);
+  EXPECT_EQ(req().cache_read_input_tokens, 512);
+  EXPECT_EQ(req().reasoning_output_tokens, -1);
+  // Only a tool call: the completion is the content blocks' JSON, as for chat's tool_calls.
+  ASSERT_TRUE(parser_.parse_response(keep("anthropic_tool_only_response.json"), *rec_).ok());
+  EXPECT_EQ(req().completion, R"([{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{"city":"Paris"}}])");
+  EXPECT_EQ(req().cache_read_input_tokens, -1);
+}
+
+TEST_F(GatewayShapes, AnthropicStreamIsReadWhateverTheChunking) {
+  const std::string sse = read_data("anthropic_stream.sse");
+  const std::string request = read_data("anthropic_request.json");
+  for (std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream(request, sse, step_of(s, sse), issues);
+    const LlmRequest& q = rec->request();
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_EQ(q.response_id, "msg_01stream") << s;
+    EXPECT_EQ(q.response_model, "claude-sonnet-4-20250514") << s;
+    EXPECT_EQ(q.completion, "Let me check the weather in Zürich 🌦.") << s;
+    EXPECT_EQ(q.finish_reason, "tool_use") << s;
+    EXPECT_EQ(q.input_tokens, 472) << s;
+    EXPECT_EQ(q.output_tokens, 89) << s;  // message_delta's final usage
+    EXPECT_EQ(q.cache_read_input_tokens, 256) << s;
+    EXPECT_EQ(q.cache_creation_input_tokens, 0) << s;
+    EXPECT_FALSE(q.error) << s;
+    EXPECT_NE(q.first_token_unix_nano, 0u) << s;
+  }
+}
+
+TEST_F(GatewayShapes, AnthropicStreamedToolUseIsAssembledLikeTheNonStreamedBlocks) {
+  ASSERT_TRUE(parser_.parse_response(keep("anthropic_tool_only_response.json"), *rec_).ok());
+  const std::string whole(req().completion);
+  const std::string sse = read_data("anthropic_tool_stream.sse");
+  for (std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream(read_data("anthropic_request.json"), sse, step_of(s, sse), issues);
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_EQ(rec->request().completion, whole) << s;
+    EXPECT_EQ(rec->request().finish_reason, "tool_use") << s;
+    EXPECT_EQ(rec->request().output_tokens, 20) << s;
+  }
+}
+
+TEST_F(GatewayShapes, AnthropicErrorEventFailsTheRequestAndKeepsThePartialText) {
+  const std::string sse = read_data("anthropic_error_stream.sse");
+  for (std::size_t s : {std::size_t{0}, std::size_t{1}}) {
+    std::uint32_t issues = 0;
+    auto rec = stream("{}", sse, step_of(s, sse), issues);
+    EXPECT_EQ(issues, 0u) << s;  // an error event ends a stream: not incomplete
+    EXPECT_TRUE(rec->request().error);
+    EXPECT_EQ(rec->request().error_message, "Overloaded");
+    EXPECT_EQ(rec->request().completion, "Partial");
+  }
+  // The same error as a whole body (HTTP 529), through set_outcome.
+  ASSERT_TRUE(parser_.set_outcome(529, R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", *rec_).ok());
+  EXPECT_TRUE(req().error);
+  EXPECT_EQ(req().error_message, "Overloaded");
+}
+
+// --- OpenAI Responses API ------------------------------------------------------------------------
+
+TEST_F(GatewayShapes, ResponsesRequestIsReadFieldByFieldWithInstructionsFirst) {
+  const auto r = parser_.parse_request(keep("responses_request.json"), {}, *rec_);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(rec_->api(), GatewayApi::responses);
+  EXPECT_EQ(req().operation, "chat");
+  EXPECT_EQ(req().requested_model, "openai/gpt-4.1");
+  EXPECT_EQ(req().max_tokens, 800);
+  EXPECT_DOUBLE_EQ(req().temperature, 0.4);
+  EXPECT_DOUBLE_EQ(req().top_p, 0.9);
+  EXPECT_TRUE(req().stream);
+  EXPECT_EQ(req().user, "user_resp_7");
+  EXPECT_EQ(meta_string(req(), "generation_name"), "Summary");
+  EXPECT_EQ(req().prompt,
+            R"([{"role":"system","content":"You are a concise assistant."},{"role": "user", "content": [{"type": "input_text", "text": "Summarise the \"Q3\" report."}]}
+  ])");
+  // A string input: the text itself; with instructions, a user message after the system one.
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(parser_.parse_request(R"({"model":"gpt-4.1","input":"Tell me a \"joke\""})", {}, *rec).ok());
+  EXPECT_EQ(rec->api(), GatewayApi::responses);
+  EXPECT_EQ(rec->request().prompt, "Tell me a \"joke\"");
+  ASSERT_TRUE(parser_.parse_request(R"({"model":"gpt-4.1","instructions":"Be brief.","input":"Hi"})", {}, *rec).ok());
+  EXPECT_EQ(rec->request().prompt, R"([{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}])");
+}
+
+TEST_F(GatewayShapes, ResponsesBodyGivesOutputTextStatusAndTokenDetails) {
+  const auto r = parser_.parse_response(keep("responses_response.json"), *rec_);
+  ASSERT_TRUE(r.ok()) << r.detail;
+  EXPECT_EQ(req().response_id, "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b");
+  EXPECT_EQ(req().response_model, "gpt-4.1-2025-04-14");
+  EXPECT_EQ(req().completion, "Revenue grew 12% in Q3.");
+  EXPECT_EQ(req().finish_reason, "completed");
+  EXPECT_EQ(req().input_tokens, 36);
+  EXPECT_EQ(req().output_tokens, 87);
+  EXPECT_EQ(req().cache_read_input_tokens, 20);
+  EXPECT_EQ(req().reasoning_output_tokens, 64);
+  ASSERT_TRUE(parser_.parse_response(keep("responses_function_call_response.json"), *rec_).ok());
+  EXPECT_NE(req().completion.find(R"("call_id":"call_12345xyz","name":"get_weather")"), std::string_view::npos)
+      << req().completion;
+  EXPECT_EQ(req().completion.front(), '[');
+  // Incomplete: the reason is the finish reason.
+  ASSERT_TRUE(parser_.parse_response(
+                         R"({"id":"resp_i","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[]})",
+                         *rec_)
+                  .ok());
+  EXPECT_EQ(req().finish_reason, "max_output_tokens");
+}
+
+TEST_F(GatewayShapes, ResponsesStreamIsReadWhateverTheChunkingAndNotDoubledByCompleted) {
+  const std::string sse = read_data("responses_stream.sse");
+  const std::string request = read_data("responses_request.json");
+  for (std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream(request, sse, step_of(s, sse), issues);
+    const LlmRequest& q = rec->request();
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_EQ(q.response_id, "resp_stream_1") << s;
+    EXPECT_EQ(q.response_model, "gpt-4.1-2025-04-14") << s;
+    EXPECT_EQ(q.completion, "Hi there, \"Zoë\" 👋") << s;
+    EXPECT_EQ(q.finish_reason, "completed") << s;
+    EXPECT_EQ(q.input_tokens, 37) << s;
+    EXPECT_EQ(q.output_tokens, 11) << s;
+    EXPECT_EQ(q.cache_read_input_tokens, 0) << s;
+    EXPECT_EQ(q.reasoning_output_tokens, 0) << s;
+    EXPECT_NE(q.first_token_unix_nano, 0u) << s;
+  }
+}
+
+TEST_F(GatewayShapes, ResponsesStreamedFunctionCallIsAssembled) {
+  const std::string sse = read_data("responses_function_call_stream.sse");
+  for (std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream(R"({"model":"gpt-4.1","input":"weather?"})", sse, step_of(s, sse), issues);
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_EQ(rec->request().completion,
+              R"([{"type":"function_call","call_id":"call_1","name":"get_weather","arguments":"{\"location\":\"Paris, France\"}"}])")
+        << s;
+    EXPECT_EQ(rec->request().output_tokens, 23) << s;
+  }
+}
+
+TEST_F(GatewayShapes, ResponsesErrorEventFailsTheRequest) {
+  const std::string sse = read_data("responses_error_stream.sse");
+  for (std::size_t s : {std::size_t{0}, std::size_t{1}}) {
+    std::uint32_t issues = 0;
+    auto rec = stream("{}", sse, step_of(s, sse), issues);
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_TRUE(rec->request().error) << s;
+    EXPECT_EQ(rec->request().error_message, "The server had an error while processing your request.") << s;
+  }
+}
+
+// --- embeddings ----------------------------------------------------------------------------------
+
+TEST_F(GatewayShapes, EmbeddingsRequestAndResponseGiveTheOperationInputAndInputTokens) {
+  ASSERT_TRUE(parser_.parse_request(keep("embeddings_request.json"), {}, *rec_).ok());
+  EXPECT_EQ(rec_->api(), GatewayApi::embeddings);
+  EXPECT_EQ(req().operation, "embeddings");
+  EXPECT_EQ(req().requested_model, "openai/text-embedding-3-small");
+  EXPECT_EQ(req().prompt, R"(["The food was delicious", "and the waiter was kind"])");
+  EXPECT_EQ(req().user, "user_emb");
+  ASSERT_TRUE(parser_.parse_response(keep("embeddings_response.json"), *rec_).ok());
+  EXPECT_EQ(req().input_tokens, 9);
+  EXPECT_EQ(req().output_tokens, -1);
+  EXPECT_EQ(req().completion, "");  // no content beyond the input
+  EXPECT_EQ(req().response_model, "text-embedding-3-small");
+  // Told by the route, a string input, a model name without "embed".
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(parser_.parse_request(R"({"model":"acme/vectors-1","input":"hello"})", {}, *rec, GatewayApi::embeddings).ok());
+  EXPECT_EQ(rec->request().operation, "embeddings");
+  EXPECT_EQ(rec->request().prompt, "hello");
+  // The span: operation and name follow the GenAI conventions.
+  MappingConfig config;
+  IdGenerator ids(3);
+  auto mapped = std::make_unique<MappedRequest>();
+  map_request(req(), config, ids, *mapped);
+  EXPECT_EQ(mapped->spans().back().name, "embeddings openai/text-embedding-3-small");
+  EXPECT_EQ(find_attr(mapped->spans().back(), "gen_ai.usage.input_tokens")->value.as_int64(), 9);
+}
+
+// --- chat completions token details ----------------------------------------------------------------
+
+TEST_F(GatewayShapes, ChatUsageDetailsBecomeCacheReadAndReasoningTokens) {
+  ASSERT_TRUE(parser_.parse_response(keep("chat_usage_details_response.json"), *rec_).ok());
+  EXPECT_EQ(req().input_tokens, 1117);
+  EXPECT_EQ(req().output_tokens, 246);
+  EXPECT_EQ(req().cache_read_input_tokens, 1024);
+  EXPECT_EQ(req().reasoning_output_tokens, 192);
+  MappingConfig config;
+  IdGenerator ids(3);
+  auto mapped = std::make_unique<MappedRequest>();
+  map_request(req(), config, ids, *mapped);
+  EXPECT_EQ(find_attr(mapped->spans().back(), "gen_ai.usage.cache_read.input_tokens")->value.as_int64(), 1024);
+  EXPECT_EQ(find_attr(mapped->spans().back(), "gen_ai.usage.reasoning.output_tokens")->value.as_int64(), 192);
+  // Streamed: the final usage-only chunk.
+  std::uint32_t issues = 0;
+  auto rec = stream(R"({"model":"o4-mini","messages":[]})",
+                    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42\"},\"finish_reason\":\"stop\"}]}\n\n"
+                    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,"
+                    "\"prompt_tokens_details\":{\"cached_tokens\":8},\"completion_tokens_details\":{\"reasoning_tokens\":3}}}\n\n"
+                    "data: [DONE]\n\n",
+                    1, issues);
+  EXPECT_EQ(issues, 0u);
+  EXPECT_EQ(rec->request().cache_read_input_tokens, 8);
+  EXPECT_EQ(rec->request().reasoning_output_tokens, 3);
+  // A details member of the wrong type is flagged, the rest read.
+  ASSERT_FALSE(parser_.parse_response(R"({"usage":{"prompt_tokens":3,"prompt_tokens_details":{"cached_tokens":"x"}}})", *rec_).ok());
+  EXPECT_EQ(req().input_tokens, 3);
+  EXPECT_EQ(req().cache_read_input_tokens, -1);
+}
+
+TEST_F(GatewayShapes, EveryShapeAllocatesNothingOnceWarm) {
+  struct Pair {
+    std::string request, response, sse;
+  };
+  const std::vector<Pair> pairs = {
+      {read_data("anthropic_request.json"), read_data("anthropic_response.json"), read_data("anthropic_stream.sse")},
+      {read_data("anthropic_request.json"), read_data("anthropic_tool_only_response.json"), read_data("anthropic_tool_stream.sse")},
+      {read_data("responses_request.json"), read_data("responses_response.json"), read_data("responses_stream.sse")},
+      {read_data("responses_request.json"), read_data("responses_function_call_response.json"),
+       read_data("responses_function_call_stream.sse")},
+      {read_data("embeddings_request.json"), read_data("embeddings_response.json"), ""},
+      {read_data("chat_request.json"), read_data("chat_usage_details_response.json"), read_data("stream_response.sse")},
+  };
+  auto round = [&] {
+    for (const Pair& p : pairs) {
+      rec_->reset();
+      (void)parser_.parse_request(p.request, {}, *rec_);
+      (void)parser_.parse_response(p.response, *rec_);
+      parser_.begin_stream(*rec_);
+      for (std::size_t i = 0; i < p.sse.size(); i += 5) (void)parser_.feed_stream(std::string_view(p.sse).substr(i, 5), 1, *rec_);
+      (void)parser_.finish_stream(*rec_);
+    }
+  };
+  round();
+  round();
+  test::AllocationScope scope;
+  for (int i = 0; i < 10; ++i) round();
+  EXPECT_EQ(scope.count(), 0u);
+}
+
+}  // namespace
+}  // namespace tracecast

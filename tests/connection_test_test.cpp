@@ -1,5 +1,6 @@
 // tracecast/connection_test.h and the tracecast-check CLI against servers on 127.0.0.1:
 // every category with its hint, the test trace is valid OTLP/JSON, secrets never shown.
+#include "egress_util.h"
 #include "tracecast/connection_test.h"
 
 #include <gmock/gmock.h>
@@ -41,7 +42,7 @@ DestinationConfig generic(const RawHttpServer& server) {
 
 TEST(ConnectionTest, SendsOneValidOtlpJsonTraceAndReportsOk) {
   RawHttpServer server(answer(200));
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_TRUE(r.ok()) << r.message;
   EXPECT_EQ(r.http_status, 200);
   const auto requests = server.requests();
@@ -78,7 +79,7 @@ class ConnectionTestStatus : public ::testing::TestWithParam<StatusCase> {};
 
 TEST_P(ConnectionTestStatus, MapsTheStatusToItsCategoryWithAHint) {
   RawHttpServer server(answer(GetParam().status));
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, GetParam().category) << r.message;
   EXPECT_EQ(r.http_status, GetParam().status);
   EXPECT_FALSE(r.hint.empty());
@@ -103,7 +104,7 @@ TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermissio
   d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   d.instance_id = "123";
   d.api_key = "glc_supersecretvalue";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::unauthorized);
   EXPECT_THAT(r.hint, HasSubstr("Instance ID is numeric"));
   EXPECT_THAT(r.hint, HasSubstr("write permissions"));
@@ -119,7 +120,7 @@ TEST(ConnectionTest, GrafanaNotFoundHintsAtTheOtlpGatewayUrl) {
   d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   d.instance_id = "123";
   d.api_key = "glc_x";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::not_found);
   EXPECT_THAT(r.hint, HasSubstr("OTLP gateway URL (not the main Grafana URL)"));
 }
@@ -127,7 +128,7 @@ TEST(ConnectionTest, GrafanaNotFoundHintsAtTheOtlpGatewayUrl) {
 TEST(ConnectionTest, ReportsConnectRefused) {
   DestinationConfig d;
   d.endpoint = "http://127.0.0.1:" + std::to_string(test::unused_port()) + "/v1/traces";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::connect_refused) << r.message;
   EXPECT_EQ(r.http_status, 0);
   EXPECT_FALSE(r.hint.empty());
@@ -139,7 +140,7 @@ TEST(ConnectionTest, ReportsTimeoutWhenTheServerNeverAnswers) {
     r.action = RawResponse::Action::hang;
     return r;
   });
-  const ConnectionTestResult r = test_connection(generic(server), 300ms);
+  const ConnectionTestResult r = test_connection(generic(server), 300ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::timeout) << r.message;
 }
 
@@ -149,7 +150,7 @@ TEST(ConnectionTest, RejectsAnInvalidConfigWithoutSendingAnything) {
   d.endpoint = "https://mystack.grafana.net";
   d.instance_id = "123";
   d.api_key = "glc_secret-in-config";
-  const ConnectionTestResult r = test_connection(d, 1000ms);
+  const ConnectionTestResult r = test_connection(d, 1000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::invalid_config);
   EXPECT_THAT(r.message, HasSubstr("main Grafana URL"));
   EXPECT_THAT(r.message, Not(HasSubstr("secret-in-config")));
@@ -161,7 +162,7 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
     r.body = R"({"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}})";
     return r;
   });
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.category, Category::client_error);
 }
@@ -169,7 +170,7 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
 TEST(ConnectionTest, AddsADestinationToTheSenderOnlyWhenItsTestPasses) {
   RawHttpServer good(answer(200));
   RawHttpServer bad(answer(403));
-  Sender sender(SenderConfig{});
+  Sender sender(tracecast::test::loopback_sender_config());
   const TestedDestination refused = add_destination_if_reachable(sender, generic(bad), 5000ms);
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.added.id, 0U);
@@ -193,11 +194,15 @@ std::string check_binary() {
   return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-check";
 }
 
-CliResult run_check(const std::string& env_and_args) {
+// The test servers listen on 127.0.0.1, which the default egress policy refuses: the CLI is
+// told to allow exactly that address (TRACECAST_EGRESS_ALLOW) unless `allow_loopback` is false.
+CliResult run_check(const std::string& env_and_args, bool allow_loopback = true) {
   CliResult out;
   const std::string cmd = "env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
                           "-u OTEL_EXPORTER_OTLP_HEADERS -u OTEL_EXPORTER_OTLP_TRACES_HEADERS "
-                          "-u TRACECAST_API_KEY " + env_and_args + " 2>&1";
+                          "-u TRACECAST_API_KEY -u TRACECAST_EGRESS_ALLOW " +
+                          std::string(allow_loopback ? "TRACECAST_EGRESS_ALLOW=127.0.0.1/32 " : "") + env_and_args +
+                          " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return out;
   char buf[4096];

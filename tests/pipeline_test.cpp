@@ -1,4 +1,5 @@
 // End-to-end tests of the Pipeline against tracecast-sink processes on 127.0.0.1.
+#include "egress_util.h"
 #include "tracecast/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -31,8 +32,15 @@ using namespace std::chrono_literals;
 using test::SinkProcess;
 using Clock = std::chrono::steady_clock;
 
-PipelineConfig test_config() {
+// The default config with the sinks' loopback address allowed by the egress policy.
+PipelineConfig loopback_config() {
   PipelineConfig c;
+  c.sender.egress = test::loopback_egress();
+  return c;
+}
+
+PipelineConfig test_config() {
+  PipelineConfig c = loopback_config();
   c.ingest.ring_bytes = 32u << 20;
   c.batch.linger = 20ms;
   c.batch.max_spans = 256;
@@ -839,7 +847,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
 // byte-exact.
 TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfiguration) {
   SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
-  Pipeline p{PipelineConfig{}};
+  Pipeline p{loopback_config()};
   ASSERT_TRUE(p.add_destination("acct_big", to_sink(sink, "big", "zstd")).ok());
   // JSON-like text with quotes, backslashes, newlines and non-ASCII, as real prompts have.
   auto make_prompt = [](std::size_t bytes, char salt) {
@@ -899,7 +907,7 @@ TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfig
 // each) must still arrive whole, not be dropped as too large.
 TEST(PipelineLargeContent, HeavilyEscapedContentIsNotMistakenForTooLarge) {
   SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
-  Pipeline p{PipelineConfig{}};
+  Pipeline p{loopback_config()};
   ASSERT_TRUE(p.add_destination("acct_esc", to_sink(sink, "esc", "none")).ok());
   const std::string prompt(60'000, '\x01');  // 360 KB of \u0001 in JSON
   workload::Generator gen({false, 0.0, 79});

@@ -1,5 +1,6 @@
 // tracecast/sender.h against real HTTP servers on 127.0.0.1: delivery, keep-alive, every
 // retry rule, Retry-After, backoff isolation, shutdown, queue bounds, no allocation per send.
+#include "egress_util.h"
 #include "tracecast/sender.h"
 
 #include <gmock/gmock.h>
@@ -29,7 +30,7 @@ using test::wait_for;
 const std::string k_body = R"({"resourceSpans":[]})";
 
 SenderConfig fast_config() {
-  SenderConfig c;
+  SenderConfig c = tracecast::test::loopback_sender_config();
   c.retry.initial_interval = 20ms;
   c.retry.multiplier = 2.0;
   c.retry.max_interval = 100ms;

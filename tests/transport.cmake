@@ -47,3 +47,10 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/sink.cmake AND TARGET tracecast-sink)
     LIBS tracecast::transport tracecast_test_support
     LABELS "integration;concurrency")
 endif()
+
+# The egress policy: address classes, the compiled gate (internal, sees transport/src), and
+# enforcement at connect time against listeners of our own on loopback addresses.
+tracecast_add_test(egress_test SOURCES egress_test.cpp
+  LIBS tracecast::transport tracecast_transport_test_support CURL::libcurl
+  LABELS integration)
+target_include_directories(egress_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)

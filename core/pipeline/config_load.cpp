@@ -43,6 +43,7 @@ constexpr std::uint64_t k_max_ring_bytes = 1u << 30;
 constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_bytes;
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
+constexpr std::size_t k_max_egress_entries = 256;  // EgressPolicy: allow_cidrs, allow_hosts
 
 bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -113,6 +114,7 @@ std::string validate_sender(const SenderConfig& s) {
            std::to_string(s.max_connections_per_host);
   if (s.max_response_bytes > (16u << 20))
     return "sender.max_response_bytes: must be 0..16777216, got " + std::to_string(s.max_response_bytes);
+  if (std::string e = s.egress.validate(); !e.empty()) return "sender.egress." + e;
   return {};
 }
 
@@ -393,6 +395,37 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   if (set) {
     c.batch.linger = std::min(c.batch.linger, c.batch.max_linger);
     set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
+  }
+
+  // Egress policy (not an OTel variable): TRACECAST_EGRESS_ALLOW="10.0.0.0/8,otel.internal"
+  // (addresses and CIDRs go to allow_cidrs, names to allow_hosts), TRACECAST_EGRESS_ENFORCE.
+  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
+    std::string_view text = v;
+    EgressPolicy& e = c.sender.egress;
+    e.allow_cidrs.clear();
+    e.allow_hosts.clear();
+    while (!text.empty()) {
+      const auto comma = text.find(',');
+      const std::string_view entry = trim(text.substr(0, comma));
+      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+      if (entry.empty()) continue;
+      if (e.allow_cidrs.size() + e.allow_hosts.size() >= 2 * k_max_egress_entries)
+        return fail("TRACECAST_EGRESS_ALLOW: at most " + std::to_string(k_max_egress_entries) + " addresses and " +
+                    std::to_string(k_max_egress_entries) + " host names");
+      const bool cidr = entry.find('/') != std::string_view::npos || classify_address(entry) != AddressClass::invalid;
+      (cidr ? e.allow_cidrs : e.allow_hosts).emplace_back(entry);
+    }
+    if (std::string error = e.validate(); !error.empty()) return fail("TRACECAST_EGRESS_ALLOW: " + error);
+  }
+  if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
+    const std::string_view value = trim(v);
+    if (value == "true" || value == "1") {
+      c.sender.egress.enforce = true;
+    } else if (value == "false" || value == "0") {
+      c.sender.egress.enforce = false;
+    } else {
+      return fail("TRACECAST_EGRESS_ENFORCE: must be true or false, got '" + std::string(value) + "'");
+    }
   }
 
   // Exporter. Only OTLP/HTTP with JSON bodies is spoken.
@@ -866,7 +899,8 @@ class JsonLoader {
   bool read_sender(element v, std::string_view path) {
     static constexpr std::string_view k_keys[] = {
         "max_in_flight_total", "connect_timeout_ms",       "retry",     "queue_capacity",    "max_producers",
-        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes"};
+        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes",
+        "egress"};
     SenderConfig& s = result_.config.sender;
     return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "max_in_flight_total") return read_uint(f, sub, s.max_in_flight_total);
@@ -877,8 +911,42 @@ class JsonLoader {
       if (key == "http2") return read_bool(f, sub, s.http2);
       if (key == "user_agent") return read_string(f, sub, s.user_agent);
       if (key == "max_connections_per_host") return read_uint(f, sub, s.max_connections_per_host);
+      if (key == "egress") return read_egress(f, sub);
       return read_uint(f, sub, s.max_response_bytes);
     });
+  }
+
+  bool read_egress(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"enforce", "allow_cidrs", "allow_hosts"};
+    EgressPolicy& e = result_.config.sender.egress;
+    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "enforce") return read_bool(f, sub, e.enforce);
+      return read_string_list(f, sub, k_max_egress_entries, key == "allow_cidrs" ? e.allow_cidrs : e.allow_hosts);
+    });
+    if (!ok) return false;
+    if (std::string error = e.validate(); !error.empty()) {
+      const auto colon = error.find(':');
+      return fail(join(path, error.substr(0, colon)), error.substr(colon + 2));
+    }
+    return true;
+  }
+
+  // An array of at most `max_items` strings (checked before reading any: linear).
+  bool read_string_list(element v, std::string_view path, std::size_t max_items, std::vector<std::string>& out) {
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS)
+      return fail(path, "expected an array of strings, got " + std::string(type_name(v.type())));
+    if (arr.size() > max_items)
+      return fail(path, "at most " + std::to_string(max_items) + " entries, got " + std::to_string(arr.size()));
+    out.clear();
+    std::size_t i = 0;
+    for (const element item : arr) {
+      std::string text;
+      if (!read_string(item, std::string(path) + "[" + std::to_string(i) + "]", text)) return false;
+      out.push_back(std::move(text));
+      ++i;
+    }
+    return true;
   }
 
   bool read_retry(element v, std::string_view path) {

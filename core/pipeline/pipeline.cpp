@@ -578,6 +578,7 @@ struct Pipeline::Impl {
       case SendOutcome::network_error_final: d.drop(DropReason::network, n); break;
       case SendOutcome::aborted: d.drop(DropReason::shutdown, n); break;
       case SendOutcome::destination_removed: d.drop(DropReason::removed, n); break;
+      case SendOutcome::blocked: d.drop(DropReason::blocked, n); break;
     }
     if (c.attempts > 1) d.counters.retries += c.attempts - 1;
     const double ms = static_cast<double>(c.latency_ns) / 1e6;

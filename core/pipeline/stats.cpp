@@ -14,6 +14,7 @@ std::string_view to_string(DropReason reason) noexcept {
     case DropReason::shutdown: return "shutdown";
     case DropReason::removed: return "removed";
     case DropReason::invalid: return "invalid";
+    case DropReason::blocked: return "blocked";
     case DropReason::k_count: break;
   }
   return "unknown";

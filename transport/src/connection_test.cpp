@@ -7,6 +7,7 @@
 #include <random>
 
 #include "curl_global.h"
+#include "egress_gate.h"
 #include "retry_policy.h"
 
 namespace tracecast {
@@ -26,6 +27,7 @@ std::string_view to_string(ConnectionTestResult::Category category) noexcept {
     case C::client_error: return "client_error";
     case C::server_error: return "server_error";
     case C::other: return "other";
+    case C::blocked: return "blocked";
   }
   return "other";
 }
@@ -108,6 +110,8 @@ std::string hint_for(ConnectionTestResult::Category category, const DestinationC
              "): a server-side problem; try again later or check the receiver's logs.";
     case C::other:
       return "Check that the endpoint is an OTLP/HTTP traces receiver.";
+    case C::blocked:
+      return std::string(egress_policy_hint());
   }
   return {};
 }
@@ -157,9 +161,16 @@ std::string connection_test_body() {
   return body;
 }
 
-ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout) {
+ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout,
+                                     const EgressPolicy& egress) {
   using C = ConnectionTestResult::Category;
   ConnectionTestResult result;
+  if (std::string error = egress.validate(); !error.empty()) {
+    result.category = C::invalid_config;
+    result.message = "egress." + error;
+    result.hint = hint_for(C::invalid_config, config, 0);
+    return result;
+  }
   const std::vector<ValidationIssue> issues = validate(config);
   for (const auto& issue : issues) {
     if (issue.warning) continue;
@@ -215,10 +226,23 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config.insecure_skip_verify ? 0L : 2L);
   if (!config.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config.ca_file.c_str());
   if (!config.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, config.ca_path.c_str());
+  curl_easy_setopt(e, CURLOPT_PROXY, "");  // never an environment proxy (egress policy)
+  const detail::EgressGate gate(egress);
+  detail::SocketGate socket_gate{&gate, gate.host_allowed(detail::url_host(resolved.url)), false};
+  if (gate.enforcing()) {
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &detail::egress_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &socket_gate);
+  }
 
   const CURLcode code = curl_easy_perform(e);
   long status = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  if (code != CURLE_OK && socket_gate.blocked) {
+    result.category = C::blocked;
+    result.message = "refused by the egress policy: no connection was attempted";
+    result.hint = hint_for(C::blocked, config, 0);
+    return result;
+  }
   if (code != CURLE_OK) {
     result.category = category_for_curl(code);
     result.http_status = 0;
@@ -246,7 +270,7 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
 TestedDestination add_destination_if_reachable(Sender& sender, const DestinationConfig& config,
                                                std::chrono::milliseconds timeout) {
   TestedDestination out;
-  out.test = test_connection(config, timeout);
+  out.test = test_connection(config, timeout, sender.egress_policy());
   if (!out.test.ok()) {
     out.added.issues = validate(config);
     return out;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "curl_global.h"
+#include "egress_gate.h"
 #include "retry_policy.h"
 
 namespace tracecast {
@@ -26,6 +27,7 @@ std::string_view to_string(SendOutcome outcome) noexcept {
     case SendOutcome::network_error_final: return "network_error_final";
     case SendOutcome::aborted: return "aborted";
     case SendOutcome::destination_removed: return "destination_removed";
+    case SendOutcome::blocked: return "blocked";
   }
   return "unknown";
 }
@@ -70,6 +72,7 @@ struct DestSnapshot {
   std::string url;
   bool https = false;
   bool insecure = false;
+  bool egress_host_allowed = false;  // the URL's host is in EgressPolicy::allow_hosts
   long timeout_ms = 10000;
   std::uint32_t max_in_flight = 4;
   std::string ca_file, ca_path;
@@ -106,7 +109,7 @@ curl_slist* build_headers(const std::vector<std::string>& lines, std::string_vie
   return list;
 }
 
-std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config) {
+std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config, const detail::EgressGate& gate) {
   ResolvedDestination resolved = resolve(config);
   auto snap = std::make_shared<DestSnapshot>();
   snap->name = config.name.empty() ? "destination" : config.name;
@@ -115,6 +118,7 @@ std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& confi
   snap->ca_file = config.ca_file;
   snap->ca_path = config.ca_path;
   snap->insecure = config.insecure_skip_verify;
+  snap->egress_host_allowed = gate.enforcing() && gate.host_allowed(detail::url_host(snap->url));
   snap->timeout_ms = static_cast<long>(config.timeout.count());
   snap->max_in_flight = config.max_in_flight;
   snap->header_lines = std::move(resolved.header_lines);
@@ -174,7 +178,7 @@ struct StatusTable {
 
 struct DestCounters {
   Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
-      aborted, removed, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
+      aborted, removed, blocked, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
       queued, in_flight, waiting_for_retry;
   StatusTable by_status;
   std::array<Counter, k_network_error_slots> by_network_error;
@@ -234,6 +238,7 @@ struct Transfer {
   NetworkError last_error = NetworkError::none;
   std::uint64_t rejected_items = 0;
   bool partial_warning = false;
+  detail::SocketGate socket_gate;  // CURLOPT_OPENSOCKETDATA of the attempt in flight
 };
 
 void TransferFifo::push(Transfer* t) noexcept {
@@ -315,6 +320,7 @@ void check_config(const SenderConfig& c) {
   if (c.max_producers < 1 || c.max_producers > 256) fail("max_producers must be 1..256");
   if (c.max_connections_per_host > 1024) fail("max_connections_per_host must be 0..1024");
   if (c.max_response_bytes > (16U << 20)) fail("max_response_bytes must be <= 16 MiB");
+  if (std::string e = c.egress.validate(); !e.empty()) throw std::invalid_argument("SenderConfig: egress." + e);
 }
 
 }  // namespace
@@ -334,6 +340,7 @@ struct Sender::Impl {
       : config_(std::move(config)),
         requests_(config_.queue_capacity, 0, config_.max_producers),
         completions_(config_.queue_capacity * 2, 0, 2),
+        gate_(config_.egress),
         rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
 
   // ---- shared state -------------------------------------------------------------------
@@ -378,6 +385,7 @@ struct Sender::Impl {
   // Retry-After. Entries may be stale (blocked_until moved, destination removed): checked
   // when they come due.
   std::vector<std::pair<clock_type::time_point, Dest*>> block_timers_;
+  const detail::EgressGate gate_;  // immutable: read by the socket callback on this thread
   std::mt19937_64 rng_;
   std::uint32_t in_flight_total_ = 0;
 
@@ -408,6 +416,7 @@ struct Sender::Impl {
         case SendOutcome::network_error_final: k.network_errors_final.add(); break;
         case SendOutcome::aborted: k.aborted.add(); break;
         case SendOutcome::destination_removed: k.removed.add(); break;
+        case SendOutcome::blocked: k.blocked.add(); break;
       }
       k.rejected_items.add(t->rejected_items);
       if (t->partial_warning) k.partial_success_warnings.add();
@@ -675,6 +684,10 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+    // Never a proxy: "" overrides http_proxy/https_proxy/all_proxy from the environment, which
+    // would otherwise carry every destination's traffic past the egress policy.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (gate_.enforcing()) curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &detail::egress_open_socket);
   }
 
   // Configures a pooled handle for `s` and `headers`, touching only what differs from the
@@ -751,6 +764,12 @@ struct Sender::Impl {
     }
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    if (gate_.enforcing()) {
+      // Consulted only when this attempt opens a new connection (a reused one was checked
+      // when it was opened).
+      t->socket_gate = detail::SocketGate{&gate_, s.egress_host_allowed, false};
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t->socket_gate);
+    }
     t->easy = h;
     if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
       park(h);
@@ -833,6 +852,12 @@ struct Sender::Impl {
       } else {
         complete(t, SendOutcome::rejected);
       }
+    } else if (t->socket_gate.blocked) {
+      // The policy refused the address(es): no connection was made, and retrying would
+      // resolve to the same kind of address. Final, counted as blocked.
+      t->last_status = 0;
+      t->last_error = NetworkError::connect;
+      complete(t, SendOutcome::blocked);
     } else {
       const detail::NetworkFailure failure = detail::classify_curl_code(static_cast<int>(code));
       t->last_status = status > 0 ? static_cast<int>(status) : 0;
@@ -999,7 +1024,7 @@ AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
   result.issues = validate(config);
   if (has_errors(result.issues)) return result;
   auto dest = std::make_unique<Dest>();
-  dest->snapshot = make_snapshot(config);
+  dest->snapshot = make_snapshot(config, impl_->gate_);
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
     dest->id = static_cast<std::uint32_t>(impl_->dests_.size() + 1);
@@ -1014,7 +1039,7 @@ AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
 std::vector<ValidationIssue> Sender::update_destination(std::uint32_t id, const DestinationConfig& config) {
   std::vector<ValidationIssue> issues = validate(config);
   if (has_errors(issues)) return issues;
-  auto snapshot = make_snapshot(config);
+  auto snapshot = make_snapshot(config, impl_->gate_);
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
     if (id == 0 || id > impl_->dests_.size() || impl_->dests_[id - 1]->removed.load(std::memory_order_acquire)) {
@@ -1111,6 +1136,8 @@ void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
   }
 }
 
+const EgressPolicy& Sender::egress_policy() const noexcept { return impl_->config_.egress; }
+
 std::uint64_t Sender::pending_guess() const noexcept {
   return impl_->unfinished_.load(std::memory_order_relaxed);
 }
@@ -1136,6 +1163,7 @@ SenderStats Sender::stats() const {
     s.network_errors_final = k.network_errors_final.get();
     s.aborted = k.aborted.get();
     s.removed = k.removed.get();
+    s.blocked = k.blocked.get();
     s.rejected_items = k.rejected_items.get();
     s.partial_success_warnings = k.partial_success_warnings.get();
     s.bytes_sent = k.bytes_sent.get();
@@ -1163,6 +1191,7 @@ SenderStats Sender::stats() const {
     t.network_errors_final += s.network_errors_final;
     t.aborted += s.aborted;
     t.removed += s.removed;
+    t.blocked += s.blocked;
     t.rejected_items += s.rejected_items;
     t.partial_success_warnings += s.partial_success_warnings;
     t.bytes_sent += s.bytes_sent;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tracecast/destination.h"
+#include "tracecast/egress.h"
 
 namespace tracecast {
 
@@ -81,6 +82,10 @@ struct SenderConfig {
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
   std::uint64_t jitter_seed = 0;
+  // Which addresses destinations may connect to (tracecast/egress.h). Default: public
+  // unicast only. Checked on every new connection; a refused one completes its request as
+  // SendOutcome::blocked (never retried). Environment proxies are never used.
+  EgressPolicy egress;
 };
 
 enum class SendOutcome : std::uint8_t {
@@ -90,6 +95,8 @@ enum class SendOutcome : std::uint8_t {
   network_error_final,  // a failure retrying cannot fix (TLS verification, bad URL, ...)
   aborted,              // shutdown deadline passed first
   destination_removed,  // destination removed (or never existed) before it was sent
+  blocked,              // the egress policy refused every address of the destination: no
+                        // connection was made; not retried (SenderConfig::egress)
 };
 
 // Why the last attempt failed at the transport level (none when a response arrived).
@@ -143,6 +150,7 @@ struct DestinationStats {
   std::uint64_t network_errors_final = 0;
   std::uint64_t aborted = 0;
   std::uint64_t removed = 0;
+  std::uint64_t blocked = 0;           // completions with outcome blocked (egress policy)
   std::uint64_t rejected_items = 0;    // partialSuccess.rejectedSpans summed
   std::uint64_t partial_success_warnings = 0;
   std::uint64_t bytes_sent = 0;        // request bodies of every attempt
@@ -238,6 +246,10 @@ class Sender {
 
   // A snapshot of the counters. Thread-safe. Allocates.
   [[nodiscard]] SenderStats stats() const;
+
+  // The egress policy this sender enforces (SenderConfig::egress), e.g. for
+  // test_connection(). Thread-safe (immutable). No allocation.
+  [[nodiscard]] const EgressPolicy& egress_policy() const noexcept;
 
  private:
   struct Impl;

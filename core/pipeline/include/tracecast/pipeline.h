@@ -115,6 +115,7 @@ enum class DropReason : std::uint8_t {
   shutdown,           // not delivered by the shutdown deadline
   removed,            // destination removed before they were sent
   invalid,            // refused by the encoder (all-zero trace or span id; mapping never makes one)
+  blocked,            // the egress policy refused the destination's address (sender.egress)
   k_count
 };
 inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReason::k_count);

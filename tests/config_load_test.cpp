@@ -419,6 +419,28 @@ TEST_F(ConfigFromEnv, AcceptsOnlyTheHttpJsonProtocol) {
             "'grpc'");
 }
 
+TEST_F(ConfigFromEnv, TakesTheEgressAllowListAndSwitch) {
+  EXPECT_TRUE(load().config.sender.egress.enforce);  // default: enforced, nothing allowed
+  EXPECT_TRUE(load().config.sender.egress.allow_cidrs.empty());
+  set("TRACECAST_EGRESS_ALLOW", " 10.0.0.0/8, otel.internal ,127.0.0.1,,*.corp.example,fd00::/8");
+  ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<std::string> cidrs = {"10.0.0.0/8", "127.0.0.1", "fd00::/8"};
+  const std::vector<std::string> hosts = {"otel.internal", "*.corp.example"};
+  EXPECT_EQ(r.config.sender.egress.allow_cidrs, cidrs);
+  EXPECT_EQ(r.config.sender.egress.allow_hosts, hosts);
+  set("TRACECAST_EGRESS_ALLOW", "10.0.0.0/40");
+  r = load();
+  EXPECT_THAT(r.error, HasSubstr("TRACECAST_EGRESS_ALLOW: allow_cidrs[0]"));
+  fake_env().erase("TRACECAST_EGRESS_ALLOW");
+  set("TRACECAST_EGRESS_ENFORCE", "false");
+  r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.config.sender.egress.enforce);
+  set("TRACECAST_EGRESS_ENFORCE", "maybe");
+  EXPECT_THAT(load().error, HasSubstr("TRACECAST_EGRESS_ENFORCE"));
+}
+
 TEST_F(ConfigFromEnv, ValidatesTheResult) {
   PipelineConfig base;
   base.batch.max_spans = 0;  // invalid in the base, not fixed by the environment
@@ -551,6 +573,28 @@ TEST(ConfigFromJson, TheExampleFromTheReadmeLoads) {
 }
 
 std::string json_error(std::string_view json) { return config_from_json(json, "config.json").error; }
+
+TEST(ConfigFromJson, ReadsTheEgressPolicyAndNamesABadEntry) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"sender": {"egress": {"enforce": true, "allow_cidrs": ["10.1.0.0/16", "::1"],
+                                "allow_hosts": ["otel.internal"]}}})",
+      "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<std::string> cidrs = {"10.1.0.0/16", "::1"};
+  EXPECT_EQ(r.config.sender.egress.allow_cidrs, cidrs);
+  EXPECT_EQ(r.config.sender.egress.allow_hosts, std::vector<std::string>{"otel.internal"});
+  EXPECT_EQ(json_error(R"({"sender": {"egress": {"allow_cidrs": ["10.1.0.0/16", "300.0.0.0/8"]}}})"),
+            "config.json: sender.egress.allow_cidrs[1]: must be an IP address or CIDR (\"10.0.0.0/8\", "
+            "\"127.0.0.1/32\", \"fd00::/8\")");
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"allow_hosts": "x"}}})"), HasSubstr("sender.egress.allow_hosts"));
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"allow_hosts": [1]}}})"), HasSubstr("allow_hosts[0]"));
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"enfroce": true}}})"), HasSubstr("did you mean enforce"));
+  std::string many = R"({"sender": {"egress": {"allow_cidrs": [)";
+  for (int i = 0; i < 257; ++i) many += std::string(i == 0 ? "" : ",") + "\"10.0.0.1\"";
+  many += "]}}}";
+  EXPECT_THAT(json_error(many), HasSubstr("at most 256 entries"));
+}
+
 
 TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": "512"}})"),

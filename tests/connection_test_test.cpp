@@ -290,5 +290,45 @@ TEST_F(CheckCli, ReportsConnectRefusedWithExitOne) {
   EXPECT_THAT(r.output, HasSubstr("connect_refused"));
 }
 
+TEST_F(CheckCli, RefusesAnInternalAddressByDefaultWithoutConnecting) {
+  RawHttpServer server(answer(200));
+  const CliResult r = run_check(check_binary() + " --endpoint http://2130706433:" + std::to_string(server.port()) +
+                                    "/v1/traces",
+                                /*allow_loopback=*/false);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("result: blocked"));
+  EXPECT_THAT(r.output, HasSubstr("egress policy"));
+  EXPECT_EQ(server.connections(), 0U);
+  // --egress-allow lets the operator's own collector through.
+  const CliResult allowed = run_check(check_binary() + " --egress-allow 127.0.0.0/8 --endpoint " + server.url(),
+                                      /*allow_loopback=*/false);
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+}
+
+TEST_F(CheckCli, TakesHeaderValuesFromTheEnvironmentOrAFileAndWarnsAboutArgv) {
+  RawHttpServer server(answer(200));
+  const std::string file = ::testing::TempDir() + "/tracecast_check_headers";
+  {
+    std::ofstream out(file);
+    out << "# comment\nx-from-file = file-secret-42\n";
+  }
+  const CliResult r = run_check("MY_TOKEN='Bearer env-secret-77' " + check_binary() + " --endpoint " + server.url() +
+                                " --header-env authorization=MY_TOKEN --header-file " + file);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(server.requests()[0].header("authorization"), "Bearer env-secret-77");
+  EXPECT_EQ(server.requests()[0].header("x-from-file"), "file-secret-42");
+  EXPECT_THAT(r.output, Not(HasSubstr("env-secret-77")));
+  EXPECT_THAT(r.output, Not(HasSubstr("file-secret-42")));
+  EXPECT_THAT(r.output, Not(HasSubstr("warning: --header")));
+  const CliResult argv = run_check(check_binary() + " --endpoint " + server.url() + " --header x-key=argv-secret-99");
+  EXPECT_EQ(argv.exit_code, 0) << argv.output;
+  EXPECT_THAT(argv.output, HasSubstr("visible to every local user"));
+  EXPECT_THAT(argv.output, Not(HasSubstr("argv-secret-99")));
+  const CliResult unset = run_check(check_binary() + " --endpoint " + server.url() + " --header-env x=NOT_SET_ANYWHERE");
+  EXPECT_EQ(unset.exit_code, 2) << unset.output;
+  std::filesystem::remove(file);
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -425,6 +425,50 @@ TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
   EXPECT_EQ(done.stats.ingest.accepted, submitted_requests);
 }
 
+// --- the egress policy ------------------------------------------------------------------------
+
+// A customer destination pointing at an internal address (the gateway's own loopback, written
+// as a decimal integer) is refused at connect time: its spans are dropped as `blocked`,
+// counted, never retried, the listener behind it sees nothing, and a destination of the same
+// account on an allowed address delivers everything.
+TEST(PipelineEgress, ABlockedDestinationDropsItsSpansAsBlockedAndOthersDeliver) {
+  SinkProcess sink;                     // allowed: the operator's collector, by name
+  SinkProcess internal({"--count-only"});  // stands for an internal service on loopback
+  PipelineConfig c = test_config();
+  c.sender.egress = EgressPolicy{};
+  c.sender.egress.allow_hosts = {"localhost"};
+  Pipeline p(c);
+  PipelineDestination good = to_sink(sink, "collector");
+  good.transport.endpoint = "http://localhost:" + std::to_string(sink.port()) + "/v1/traces";
+  PipelineDestination bad = to_sink(internal, "customer");
+  bad.transport.endpoint = "http://2130706433:" + std::to_string(internal.port()) + "/v1/traces";
+  const auto good_id = p.add_destination("acct_e", good);
+  const auto bad_id = p.add_destination("acct_e", bad);
+  ASSERT_TRUE(good_id.ok());
+  ASSERT_TRUE(bad_id.ok());
+  workload::Generator gen({false, 0.0, 17});
+  constexpr int k_requests = 300;
+  for (int i = 0; i < k_requests; ++i) {
+    LlmRequest r = gen.next();
+    r.account = "acct_e";
+    ASSERT_EQ(p.submit(r), submit_result::ok);
+  }
+  const DrainResult done = p.shutdown(Clock::now() + 20s);
+  expect_balanced(done.stats);
+  const DestinationCounters& g = dest(done.stats, good_id.id);
+  const DestinationCounters& b = dest(done.stats, bad_id.id);
+  EXPECT_GT(g.submitted, 0u);
+  EXPECT_EQ(g.delivered, g.submitted);
+  EXPECT_EQ(b.submitted, g.submitted);
+  EXPECT_EQ(b.delivered, 0u);
+  EXPECT_EQ(b.dropped_by(DropReason::blocked), b.submitted);
+  EXPECT_EQ(b.retries, 0u);
+  EXPECT_EQ(done.stats.total.dropped_by(DropReason::blocked), b.submitted);
+  EXPECT_EQ(internal.stats().requests, 0u);
+  expect_sink_saw_every_delivered_span(sink, done.stats);
+  EXPECT_EQ(to_string(DropReason::blocked), "blocked");
+}
+
 // --- the endpoint down for a while, then back ------------------------------------------------
 
 std::uint16_t free_port() {

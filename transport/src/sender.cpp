@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -178,7 +179,7 @@ struct StatusTable {
 
 struct DestCounters {
   Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
-      aborted, removed, blocked, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
+      aborted, removed, blocked, malformed_answers, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
       queued, in_flight, waiting_for_retry;
   StatusTable by_status;
   std::array<Counter, k_network_error_slots> by_network_error;
@@ -239,6 +240,14 @@ struct Transfer {
   std::uint64_t rejected_items = 0;
   bool partial_warning = false;
   detail::SocketGate socket_gate;  // CURLOPT_OPENSOCKETDATA of the attempt in flight
+  // Per attempt, from the header and body callbacks: the response is read only up to its
+  // bounds, then the transfer is aborted and classified by its status.
+  std::size_t header_bytes = 0;
+  bool header_overflow = false;  // headers passed k_max_header_bytes: aborted
+  bool body_overflow = false;    // body passed max_response: aborted after the kept bytes
+  bool malformed = false;        // counted once per completion in malformed_answers
+  std::uint8_t retry_after_len = 0;
+  std::array<char, 128> retry_after{};  // the last response's Retry-After value (cut at 128)
 };
 
 void TransferFifo::push(Transfer* t) noexcept {
@@ -290,6 +299,10 @@ std::uint64_t now_ns() noexcept {
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
 }
 
+// Keeps up to max_response bytes of the body; past that the transfer is aborted (returning
+// less than given makes curl stop with CURLE_WRITE_ERROR) instead of reading an endless or
+// 1 GB body to the end of the attempt's timeout. finish_attempt() then classifies the attempt
+// by the status it already has.
 std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
@@ -300,6 +313,50 @@ std::size_t write_body(char* data, std::size_t size, std::size_t count, void* us
     transfer->response.append(data, std::min(room, bytes));
   } catch (...) {
     // Out of memory for the response text only: the status still decides.
+  }
+  if (bytes > room) {
+    transfer->body_overflow = true;
+    return 0;
+  }
+  return bytes;
+}
+
+// Response headers in all (status line included) before the attempt is aborted as malformed.
+constexpr std::size_t k_max_header_bytes = 64 * 1024;
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) noexcept {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// One header line per call (curl's CURLOPT_HEADERFUNCTION). Keeps the Retry-After value and
+// bounds the total header bytes (curl bounds one header line itself).
+std::size_t read_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t bytes = size * count;
+  t->header_bytes += bytes;
+  if (t->header_bytes > k_max_header_bytes) {
+    t->header_overflow = true;
+    return 0;
+  }
+  const std::string_view line(data, bytes);
+  if (starts_with_nocase(line, "http/")) {
+    t->retry_after_len = 0;  // a new response (after a 1xx): its own Retry-After only
+  } else if (starts_with_nocase(line, "retry-after:")) {
+    const std::string_view value = line.substr(12);
+    if (value.size() > t->retry_after.size()) {
+      // Longer than any valid value: keep one parse_retry_after() refuses (counted invalid).
+      t->retry_after[0] = '!';
+      t->retry_after_len = 1;
+    } else {
+      std::memcpy(t->retry_after.data(), value.data(), value.size());
+      t->retry_after_len = static_cast<std::uint8_t>(value.size());
+    }
   }
   return bytes;
 }
@@ -405,6 +462,7 @@ struct Sender::Impl {
     c.items = t->request.items;
     c.rejected_items = t->rejected_items;
     c.partial_success_warning = t->partial_warning;
+    c.malformed_answer = t->malformed;
     const std::uint64_t now = now_ns();
     c.latency_ns = now > t->accepted_ns ? now - t->accepted_ns : 0;
     if (t->dest != nullptr) {
@@ -420,6 +478,7 @@ struct Sender::Impl {
       }
       k.rejected_items.add(t->rejected_items);
       if (t->partial_warning) k.partial_success_warnings.add();
+      if (t->malformed) k.malformed_answers.add();
     }
     // Preallocated for queue_capacity outstanding completions (try_send bounds them), so the
     // allocating enqueue() is a fallback that never runs.
@@ -455,6 +514,7 @@ struct Sender::Impl {
     t->last_error = NetworkError::none;
     t->rejected_items = 0;
     t->partial_warning = false;
+    t->malformed = false;
     free_transfers_.push_back(t);
   }
 
@@ -684,6 +744,7 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &read_header);
     // Never a proxy: "" overrides http_proxy/https_proxy/all_proxy from the environment, which
     // would otherwise carry every destination's traffic past the egress policy.
     curl_easy_setopt(e, CURLOPT_PROXY, "");
@@ -763,7 +824,12 @@ struct Sender::Impl {
       h->upload_buffer = upload;
     }
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    t->header_bytes = 0;
+    t->header_overflow = false;
+    t->body_overflow = false;
+    t->retry_after_len = 0;
     if (gate_.enforcing()) {
       // Consulted only when this attempt opens a new connection (a reused one was checked
       // when it was opened).
@@ -819,10 +885,8 @@ struct Sender::Impl {
     curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
     long status = 0;
     long connects = 0;
-    curl_off_t retry_after = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(multi_, e);
     if (t == nullptr) {
       curl_easy_cleanup(e);  // not ours to pool: never happens
@@ -836,19 +900,39 @@ struct Sender::Impl {
     DestCounters& k = d->counters;
     k.connections_opened.add(static_cast<std::uint64_t>(std::max(0L, connects)));
 
+    // A body cut at max_response bytes (we aborted it) still has its status: classify by it.
+    // (max_response 0 means "read no body": nothing malformed about that.)
+    if (code == CURLE_WRITE_ERROR && t->body_overflow && status > 0) {
+      code = CURLE_OK;
+      if (t->max_response > 0) t->malformed = true;
+    }
+    if (t->header_overflow) t->malformed = true;
+
     const bool removed = d->removed.load(std::memory_order_acquire);
     if (code == CURLE_OK) {
       t->last_status = static_cast<int>(status);
       t->last_error = NetworkError::none;
       if (status > 0) k.by_status.add(static_cast<int>(status));
       if (status >= 200 && status < 300) {
-        const detail::PartialSuccess partial = detail::parse_partial_success(t->response);
-        t->rejected_items = partial.rejected;
-        t->partial_warning = partial.rejected == 0 && partial.has_message;
+        // A body over the bound is not parsed: partialSuccess past the kept bytes is unknown
+        // and the batch counts as delivered (the server accepted it; a retry would duplicate).
+        if (!t->body_overflow) {
+          const detail::PartialSuccess partial = detail::parse_partial_success(t->response, t->request.items);
+          t->rejected_items = partial.rejected;
+          t->partial_warning = partial.rejected == 0 && partial.has_message;
+          if (partial.malformed) t->malformed = true;
+        }
         complete(t, SendOutcome::delivered);
       } else if (detail::is_retryable_status(static_cast<int>(status))) {
-        schedule_retry(t, now, retry_after > 0 ? retry_after : 0,
-                       detail::throttles_destination(static_cast<int>(status), retry_after > 0), removed);
+        const std::int64_t now_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
+        const detail::RetryAfter after = detail::parse_retry_after(
+            std::string_view(t->retry_after.data(), t->retry_after_len), now_unix);
+        if (after.kind == detail::RetryAfter::Kind::invalid || after.clamped) t->malformed = true;
+        const std::int64_t wait_s = after.kind == detail::RetryAfter::Kind::delay ? after.seconds : 0;
+        schedule_retry(t, now, wait_s, detail::throttles_destination(static_cast<int>(status), wait_s > 0),
+                       removed);
       } else {
         complete(t, SendOutcome::rejected);
       }
@@ -873,7 +957,9 @@ struct Sender::Impl {
     mark_ready(d);  // a slot is free
   }
 
-  void schedule_retry(Transfer* t, clock_type::time_point now, curl_off_t retry_after_s, bool throttle,
+  // retry_after_s: 0..detail::k_max_retry_after_s (parse_retry_after() bounds it), so the
+  // time arithmetic below cannot overflow.
+  void schedule_retry(Transfer* t, clock_type::time_point now, std::int64_t retry_after_s, bool throttle,
                       bool removed) {
     if (removed) {
       complete(t, SendOutcome::destination_removed);
@@ -1164,6 +1250,7 @@ SenderStats Sender::stats() const {
     s.aborted = k.aborted.get();
     s.removed = k.removed.get();
     s.blocked = k.blocked.get();
+    s.malformed_answers = k.malformed_answers.get();
     s.rejected_items = k.rejected_items.get();
     s.partial_success_warnings = k.partial_success_warnings.get();
     s.bytes_sent = k.bytes_sent.get();
@@ -1192,6 +1279,7 @@ SenderStats Sender::stats() const {
     t.aborted += s.aborted;
     t.removed += s.removed;
     t.blocked += s.blocked;
+    t.malformed_answers += s.malformed_answers;
     t.rejected_items += s.rejected_items;
     t.partial_success_warnings += s.partial_success_warnings;
     t.bytes_sent += s.bytes_sent;

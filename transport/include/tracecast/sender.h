@@ -78,7 +78,9 @@ struct SenderConfig {
   // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
   // max_in_flight_total). Range 0 .. 1024. Default 0 (see the model above).
   std::size_t max_connections_per_host = 0;
-  // Response bytes kept to look for partialSuccess; the rest is discarded. Range 0 .. 16 MiB.
+  // Response body bytes kept to look for partialSuccess. A longer body is not read further:
+  // the transfer is cut there (the connection closed) and classified by its status, so an
+  // endless or 1 GB answer costs at most this much. Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
   std::uint64_t jitter_seed = 0;
@@ -117,6 +119,12 @@ struct Completion {
   std::uint32_t items = 0;         // SendRequest::items, unchanged
   std::uint64_t rejected_items = 0;   // partialSuccess.rejectedSpans of a 2xx
   bool partial_success_warning = false;  // partialSuccess.errorMessage with 0 rejected
+  // The answer broke a rule and was handled conservatively: a body past max_response_bytes
+  // (read no further: the transfer is cut, the status decides, partialSuccess past the cut
+  // is unknown and the batch counts as delivered), headers over 64 KiB, a Retry-After that
+  // is garbage or negative (ignored) or over a day (clamped), a rejectedSpans that is not an
+  // integer in 0..items (clamped to items, rounded up, or ignored: see retry_policy.h).
+  bool malformed_answer = false;
   std::uint64_t latency_ns = 0;    // from try_send() to completion
 };
 
@@ -151,6 +159,7 @@ struct DestinationStats {
   std::uint64_t aborted = 0;
   std::uint64_t removed = 0;
   std::uint64_t blocked = 0;           // completions with outcome blocked (egress policy)
+  std::uint64_t malformed_answers = 0;  // completions with Completion::malformed_answer
   std::uint64_t rejected_items = 0;    // partialSuccess.rejectedSpans summed
   std::uint64_t partial_success_warnings = 0;
   std::uint64_t bytes_sent = 0;        // request bodies of every attempt

@@ -325,6 +325,9 @@ TEST_F(CheckCli, TakesHeaderValuesFromTheEnvironmentOrAFileAndWarnsAboutArgv) {
   EXPECT_EQ(argv.exit_code, 0) << argv.output;
   EXPECT_THAT(argv.output, HasSubstr("visible to every local user"));
   EXPECT_THAT(argv.output, Not(HasSubstr("argv-secret-99")));
+  const CliResult query = run_check(check_binary() + " --endpoint '" + server.url() + "?token=query-secret-55'");
+  EXPECT_THAT(query.output, HasSubstr("user info or a query string"));
+  EXPECT_THAT(query.output, Not(HasSubstr("query-secret-55")));
   const CliResult unset = run_check(check_binary() + " --endpoint " + server.url() + " --header-env x=NOT_SET_ANYWHERE");
   EXPECT_EQ(unset.exit_code, 2) << unset.output;
   std::filesystem::remove(file);

@@ -231,6 +231,10 @@ int main(int argc, char** argv) {
     } else if (flag == "--endpoint") {
       config.endpoint = v;
       endpoint_given = true;
+      if (display_url(v) != v.substr(0, v.find('#'))) {
+        std::cerr << "tracecast-check: warning: --endpoint carries user info or a query string, visible to every "
+                     "local user (ps, /proc); pass such a URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT instead\n";
+      }
     } else if (flag == "--instance-id") {
       config.instance_id = v;
     } else if (flag == "--api-key-file") {

@@ -222,6 +222,10 @@ int parse_args(int argc, char** argv, Options& o) {
       o.sink_args = v;
     } else if (flag == "--endpoint") {
       o.endpoint = v;
+      if (display_url(v) != v) {
+        std::cerr << "tracecast-load: warning: --endpoint carries user info or a query string, visible to every "
+                     "local user (ps, /proc); pass such a URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT instead\n";
+      }
     } else if (flag == "--grafana-url") {
       o.grafana_url = v;
     } else if (flag == "--grafana-instance-id") {

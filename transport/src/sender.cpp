@@ -243,6 +243,7 @@ struct Transfer {
   // Per attempt, from the header and body callbacks: the response is read only up to its
   // bounds, then the transfer is aborted and classified by its status.
   std::size_t header_bytes = 0;
+  std::size_t body_bytes = 0;    // seen, kept or not
   bool header_overflow = false;  // headers passed k_max_header_bytes: aborted
   bool body_overflow = false;    // body passed max_response: aborted after the kept bytes
   bool malformed = false;        // counted once per completion in malformed_answers
@@ -303,6 +304,10 @@ std::uint64_t now_ns() noexcept {
 // less than given makes curl stop with CURLE_WRITE_ERROR) instead of reading an endless or
 // 1 GB body to the end of the attempt's timeout. finish_attempt() then classifies the attempt
 // by the status it already has.
+// Bodies up to this size are read to their end even when max_response_bytes keeps less (0
+// keeps nothing): cutting a transfer closes its connection, and a "{}" should not.
+constexpr std::size_t k_min_body_read = 4096;
+
 std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
@@ -314,7 +319,8 @@ std::size_t write_body(char* data, std::size_t size, std::size_t count, void* us
   } catch (...) {
     // Out of memory for the response text only: the status still decides.
   }
-  if (bytes > room) {
+  transfer->body_bytes += bytes;
+  if (transfer->body_bytes > std::max(transfer->max_response, k_min_body_read)) {
     transfer->body_overflow = true;
     return 0;
   }
@@ -827,6 +833,7 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     t->header_bytes = 0;
+    t->body_bytes = 0;
     t->header_overflow = false;
     t->body_overflow = false;
     t->retry_after_len = 0;
@@ -900,11 +907,10 @@ struct Sender::Impl {
     DestCounters& k = d->counters;
     k.connections_opened.add(static_cast<std::uint64_t>(std::max(0L, connects)));
 
-    // A body cut at max_response bytes (we aborted it) still has its status: classify by it.
-    // (max_response 0 means "read no body": nothing malformed about that.)
+    // A body cut past max_response bytes (we aborted it) still has its status: classify by it.
     if (code == CURLE_WRITE_ERROR && t->body_overflow && status > 0) {
       code = CURLE_OK;
-      if (t->max_response > 0) t->malformed = true;
+      t->malformed = true;
     }
     if (t->header_overflow) t->malformed = true;
 

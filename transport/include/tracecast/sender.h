@@ -78,9 +78,11 @@ struct SenderConfig {
   // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
   // max_in_flight_total). Range 0 .. 1024. Default 0 (see the model above).
   std::size_t max_connections_per_host = 0;
-  // Response body bytes kept to look for partialSuccess. A longer body is not read further:
-  // the transfer is cut there (the connection closed) and classified by its status, so an
-  // endless or 1 GB answer costs at most this much. Range 0 .. 16 MiB.
+  // Response body bytes kept to look for partialSuccess. A body longer than this (and than
+  // 4 KiB, which is always read so that a small answer keeps its connection) is not read
+  // further: the transfer is cut there (the connection closed), classified by its status and
+  // counted as a malformed answer, so an endless or 1 GB answer costs at most this much.
+  // Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
   std::uint64_t jitter_seed = 0;

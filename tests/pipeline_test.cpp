@@ -562,7 +562,10 @@ TEST(Pipeline, ShutdownUnderFullLoadKeepsTheIdentityExactly) {
   EXPECT_LE(s.total.largest_batch_bytes, c.batch.max_bytes);
   EXPECT_EQ(dest(s, a).delivered + dest(s, a).dropped_total(), dest(s, a).submitted);
   // The sink counts requests only (count-only mode): each one the pipeline saw delivered.
-  EXPECT_EQ(sink.stats().status(200), s.total.requests_delivered);
+  EXPECT_EQ(sink.stats().status(200), s.total.requests_delivered)
+      << "retries " << s.total.retries << ", shutdown drops " << s.total.dropped_by(DropReason::shutdown)
+      << ", network errors " << s.total.dropped_by(DropReason::network) << ", blocked "
+      << s.total.dropped_by(DropReason::blocked);
   EXPECT_EQ(p.submit(workload::Generator({}).next()), submit_result::closed);
 }
 

@@ -139,7 +139,7 @@ TEST(PipelineConfigValidate, SaysWhyAndWhatWasGiven) {
   EXPECT_EQ(c.validate(), "batch.linger: must be 1..60000 ms, got 0 ms");
   c = {};
   c.memory_budget_bytes = 1000;
-  EXPECT_EQ(c.validate(), "memory_budget_bytes: must be at least 4 * batch.max_bytes (16777216), got 1000");
+  EXPECT_EQ(c.validate(), "memory_budget_bytes: must be 4 * batch.max_bytes (16777216)..1099511627776 (1 TiB), got 1000");
   c = {};
   c.encoder.max_value_bytes = 2;
   EXPECT_EQ(c.validate(), "encoder.max_value_bytes: must be in [4, 16777216], got 2");
@@ -228,7 +228,7 @@ TEST_F(ConfigFromEnv, RejectsMalformedResourceAttributes) {
   for (int i = 0; i < 17; ++i) many.append("k").append(std::to_string(i)).append("=v,");
   set("OTEL_RESOURCE_ATTRIBUTES", many);
   EXPECT_EQ(load().error,
-            "OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes besides service.name and service.version, got 17");
+            "OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes besides service.name and service.version, got more");
 }
 
 // The queue size counts requests of up to 4 KiB: ring_bytes = n x 4 KiB, rounded up to a power
@@ -419,6 +419,37 @@ TEST_F(ConfigFromEnv, AcceptsOnlyTheHttpJsonProtocol) {
             "'grpc'");
 }
 
+TEST_F(ConfigFromEnv, TakesTheEgressAllowListAndSwitch) {
+  EXPECT_TRUE(load().config.sender.egress.enforce);  // default: enforced, nothing allowed
+  EXPECT_TRUE(load().config.sender.egress.allow_cidrs.empty());
+  set("TRACECAST_EGRESS_ALLOW", " 10.0.0.0/8, otel.internal ,127.0.0.1,,*.corp.example,fd00::/8");
+  ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<std::string> cidrs = {"10.0.0.0/8", "127.0.0.1", "fd00::/8"};
+  const std::vector<std::string> hosts = {"otel.internal", "*.corp.example"};
+  EXPECT_EQ(r.config.sender.egress.allow_cidrs, cidrs);
+  EXPECT_EQ(r.config.sender.egress.allow_hosts, hosts);
+  set("TRACECAST_EGRESS_ALLOW", "10.0.0.0/40");
+  r = load();
+  EXPECT_THAT(r.error, HasSubstr("TRACECAST_EGRESS_ALLOW: allow_cidrs[0]"));
+  fake_env().erase("TRACECAST_EGRESS_ALLOW");
+  set("TRACECAST_EGRESS_ENFORCE", "false");
+  r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_FALSE(r.config.sender.egress.enforce);
+  set("TRACECAST_EGRESS_ENFORCE", "maybe");
+  EXPECT_THAT(load().error, HasSubstr("TRACECAST_EGRESS_ENFORCE"));
+}
+
+TEST_F(ConfigFromEnv, ManyResourceAttributesFailAtTheCapInOnePass) {
+  std::string attrs;
+  for (int i = 0; i < 100000; ++i) attrs += (i == 0 ? "k" : ",k") + std::to_string(i) + "=v";
+  set("OTEL_RESOURCE_ATTRIBUTES", attrs);
+  EXPECT_THAT(load().error, StartsWith("OTEL_RESOURCE_ATTRIBUTES: at most 16 attributes"));
+  set("OTEL_RESOURCE_ATTRIBUTES", "service.name=" + std::string(11u << 20, 'n'));
+  EXPECT_THAT(load().error, HasSubstr("service_name: at most 1024 bytes"));
+}
+
 TEST_F(ConfigFromEnv, ValidatesTheResult) {
   PipelineConfig base;
   base.batch.max_spans = 0;  // invalid in the base, not fixed by the environment
@@ -568,6 +599,28 @@ TEST(ConfigFromJson, ReadsTheStatsListingAndTheDisablePolicy) {
   EXPECT_FALSE(defaults.disable.enabled);
 }
 
+TEST(ConfigFromJson, ReadsTheEgressPolicyAndNamesABadEntry) {
+  const ConfigLoadResult r = config_from_json(
+      R"({"sender": {"egress": {"enforce": true, "allow_cidrs": ["10.1.0.0/16", "::1"],
+                                "allow_hosts": ["otel.internal"]}}})",
+      "config.json");
+  ASSERT_TRUE(r.ok()) << r.error;
+  const std::vector<std::string> cidrs = {"10.1.0.0/16", "::1"};
+  EXPECT_EQ(r.config.sender.egress.allow_cidrs, cidrs);
+  EXPECT_EQ(r.config.sender.egress.allow_hosts, std::vector<std::string>{"otel.internal"});
+  EXPECT_EQ(json_error(R"({"sender": {"egress": {"allow_cidrs": ["10.1.0.0/16", "300.0.0.0/8"]}}})"),
+            "config.json: sender.egress.allow_cidrs[1]: must be an IP address or CIDR (\"10.0.0.0/8\", "
+            "\"127.0.0.1/32\", \"fd00::/8\")");
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"allow_hosts": "x"}}})"), HasSubstr("sender.egress.allow_hosts"));
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"allow_hosts": [1]}}})"), HasSubstr("allow_hosts[0]"));
+  EXPECT_THAT(json_error(R"({"sender": {"egress": {"enfroce": true}}})"), HasSubstr("did you mean enforce"));
+  std::string many = R"({"sender": {"egress": {"allow_cidrs": [)";
+  for (int i = 0; i < 257; ++i) many += std::string(i == 0 ? "" : ",") + "\"10.0.0.1\"";
+  many += "]}}}";
+  EXPECT_THAT(json_error(many), HasSubstr("at most 256 entries"));
+}
+
+
 TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": "512"}})"),
             "config.json: batch.max_spans: expected an unsigned integer, got string");
@@ -625,11 +678,42 @@ TEST(ConfigFromJson, NamesTheFileInErrors) {
   EXPECT_THAT(config_from_json_file(missing).error, StartsWith(missing + ": cannot read: "));
 }
 
+// Numbers and sizes from a config are bounded before use: a field error, never bad_alloc or
+// seconds of CPU.
+TEST(ConfigFromJson, EveryNumberAndSizeHasAnUpperBound) {
+  EXPECT_EQ(json_error(R"({"memory": {"budget_bytes": 1125899906842624}})"),
+            "config.json: memory.budget_bytes: must be 4 * batch.max_bytes (16777216)..1099511627776 (1 TiB), got "
+            "1125899906842624");
+  EXPECT_THAT(json_error(R"({"memory": {"budget_bytes": 18446744073709551615}})"),
+              StartsWith("config.json: memory.budget_bytes: "));
+  const std::string huge_name = R"({"service": {"name": ")" + std::string(11u << 20, 'n') + R"("}})";
+  EXPECT_EQ(json_error(huge_name), "config.json: service.name: at most 1024 bytes, got 11534336");
+  EXPECT_THAT(json_error(R"({"service": {"version": ")" + std::string(2000, 'v') + R"("}})"),
+              StartsWith("config.json: service.version: at most 1024 bytes"));
+  EXPECT_THAT(json_error(R"({"service": {"resource_attributes": {"k": ")" + std::string(5000, 'v') + R"("}}})"),
+              HasSubstr("value over 4096 bytes"));
+  EXPECT_THAT(json_error(R"({"sender": {"user_agent": "a\u0001b"}})"),
+              StartsWith("config.json: sender.user_agent: must not contain control bytes"));
+  // 100,000 resource attributes: refused by count before any is compared with another.
+  std::string many = R"({"service": {"resource_attributes": {)";
+  for (int i = 0; i < 100000; ++i) many += (i == 0 ? "\"k" : ",\"k") + std::to_string(i) + "\":\"v\"";
+  many += "}}}";
+  EXPECT_EQ(json_error(many), "config.json: service.resource_attributes: at most 16 entries, got 100000");
+  std::string headers = R"({"destinations": [{"endpoint": "https://otel.example/v1/traces", "headers": {)";
+  for (int i = 0; i < 65; ++i) headers += (i == 0 ? "\"h" : ",\"h") + std::to_string(i) + "\":\"v\"";
+  headers += "}}]}";
+  EXPECT_EQ(json_error(headers), "config.json: destinations[0].headers: at most 64 entries, got 65");
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http:///v1/traces"}]})"),
+              StartsWith("config.json: destinations[0].endpoint: the endpoint has no host"));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "https://h.example/v1/traces", "headers": {"x": "a\u0001b"}}]})"),
+              HasSubstr("control byte"));
+}
+
 TEST(ConfigFromJson, ReportsRangeErrorsUnderTheJsonPath) {
   EXPECT_EQ(json_error(R"({"batch": {"linger_ms": 0}})"), "config.json: batch.linger_ms: must be 1..60000 ms, got 0 ms");
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": 0}})"), "config.json: batch.max_spans: must be 1..65536, got 0");
   EXPECT_THAT(json_error(R"({"memory": {"budget_bytes": 1000}})"),
-              StartsWith("config.json: memory.budget_bytes: must be at least 4 * batch.max_bytes"));
+              StartsWith("config.json: memory.budget_bytes: must be 4 * batch.max_bytes"));
   EXPECT_THAT(json_error(R"({"memory": {"destination_budget_bytes": 1}})"),
               StartsWith("config.json: memory.destination_budget_bytes: "));
   EXPECT_THAT(json_error(R"({"ingest": {"ring_bytes": 1000000}})"),

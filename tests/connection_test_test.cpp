@@ -1,5 +1,6 @@
 // tracecast/connection_test.h and the tracecast-check CLI against servers on 127.0.0.1:
 // every category with its hint, the test trace is valid OTLP/JSON, secrets never shown.
+#include "egress_util.h"
 #include "tracecast/connection_test.h"
 
 #include <gmock/gmock.h>
@@ -41,7 +42,7 @@ DestinationConfig generic(const RawHttpServer& server) {
 
 TEST(ConnectionTest, SendsOneValidOtlpJsonTraceAndReportsOk) {
   RawHttpServer server(answer(200));
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_TRUE(r.ok()) << r.message;
   EXPECT_EQ(r.http_status, 200);
   const auto requests = server.requests();
@@ -78,7 +79,7 @@ class ConnectionTestStatus : public ::testing::TestWithParam<StatusCase> {};
 
 TEST_P(ConnectionTestStatus, MapsTheStatusToItsCategoryWithAHint) {
   RawHttpServer server(answer(GetParam().status));
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, GetParam().category) << r.message;
   EXPECT_EQ(r.http_status, GetParam().status);
   EXPECT_FALSE(r.hint.empty());
@@ -103,7 +104,7 @@ TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermissio
   d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   d.instance_id = "123";
   d.api_key = "glc_supersecretvalue";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::unauthorized);
   EXPECT_THAT(r.hint, HasSubstr("Instance ID is numeric"));
   EXPECT_THAT(r.hint, HasSubstr("write permissions"));
@@ -119,7 +120,7 @@ TEST(ConnectionTest, GrafanaNotFoundHintsAtTheOtlpGatewayUrl) {
   d.endpoint = "http://127.0.0.1:" + std::to_string(server.port());
   d.instance_id = "123";
   d.api_key = "glc_x";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::not_found);
   EXPECT_THAT(r.hint, HasSubstr("OTLP gateway URL (not the main Grafana URL)"));
 }
@@ -127,7 +128,7 @@ TEST(ConnectionTest, GrafanaNotFoundHintsAtTheOtlpGatewayUrl) {
 TEST(ConnectionTest, ReportsConnectRefused) {
   DestinationConfig d;
   d.endpoint = "http://127.0.0.1:" + std::to_string(test::unused_port()) + "/v1/traces";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::connect_refused) << r.message;
   EXPECT_EQ(r.http_status, 0);
   EXPECT_FALSE(r.hint.empty());
@@ -139,7 +140,7 @@ TEST(ConnectionTest, ReportsTimeoutWhenTheServerNeverAnswers) {
     r.action = RawResponse::Action::hang;
     return r;
   });
-  const ConnectionTestResult r = test_connection(generic(server), 300ms);
+  const ConnectionTestResult r = test_connection(generic(server), 300ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::timeout) << r.message;
 }
 
@@ -149,7 +150,7 @@ TEST(ConnectionTest, RejectsAnInvalidConfigWithoutSendingAnything) {
   d.endpoint = "https://mystack.grafana.net";
   d.instance_id = "123";
   d.api_key = "glc_secret-in-config";
-  const ConnectionTestResult r = test_connection(d, 1000ms);
+  const ConnectionTestResult r = test_connection(d, 1000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(r.category, Category::invalid_config);
   EXPECT_THAT(r.message, HasSubstr("main Grafana URL"));
   EXPECT_THAT(r.message, Not(HasSubstr("secret-in-config")));
@@ -161,7 +162,7 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
     r.body = R"({"partialSuccess":{"rejectedSpans":"1","errorMessage":"bad"}})";
     return r;
   });
-  const ConnectionTestResult r = test_connection(generic(server), 5000ms);
+  const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.category, Category::client_error);
 }
@@ -169,7 +170,7 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
 TEST(ConnectionTest, AddsADestinationToTheSenderOnlyWhenItsTestPasses) {
   RawHttpServer good(answer(200));
   RawHttpServer bad(answer(403));
-  Sender sender(SenderConfig{});
+  Sender sender(tracecast::test::loopback_sender_config());
   const TestedDestination refused = add_destination_if_reachable(sender, generic(bad), 5000ms);
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(refused.added.id, 0U);
@@ -193,11 +194,15 @@ std::string check_binary() {
   return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-check";
 }
 
-CliResult run_check(const std::string& env_and_args) {
+// The test servers listen on 127.0.0.1, which the default egress policy refuses: the CLI is
+// told to allow exactly that address (TRACECAST_EGRESS_ALLOW) unless `allow_loopback` is false.
+CliResult run_check(const std::string& env_and_args, bool allow_loopback = true) {
   CliResult out;
   const std::string cmd = "env -u OTEL_EXPORTER_OTLP_ENDPOINT -u OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
                           "-u OTEL_EXPORTER_OTLP_HEADERS -u OTEL_EXPORTER_OTLP_TRACES_HEADERS "
-                          "-u TRACECAST_API_KEY " + env_and_args + " 2>&1";
+                          "-u TRACECAST_API_KEY -u TRACECAST_EGRESS_ALLOW " +
+                          std::string(allow_loopback ? "TRACECAST_EGRESS_ALLOW=127.0.0.1/32 " : "") + env_and_args +
+                          " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return out;
   char buf[4096];
@@ -315,6 +320,49 @@ TEST_F(CheckCli, ReportsConnectRefusedWithExitOne) {
                                 std::to_string(test::unused_port()) + "/v1/traces --timeout 2s");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("connect_refused"));
+}
+
+TEST_F(CheckCli, RefusesAnInternalAddressByDefaultWithoutConnecting) {
+  RawHttpServer server(answer(200));
+  const CliResult r = run_check(check_binary() + " --endpoint http://2130706433:" + std::to_string(server.port()) +
+                                    "/v1/traces",
+                                /*allow_loopback=*/false);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("result: blocked"));
+  EXPECT_THAT(r.output, HasSubstr("egress policy"));
+  EXPECT_EQ(server.connections(), 0U);
+  // --egress-allow lets the operator's own collector through.
+  const CliResult allowed = run_check(check_binary() + " --egress-allow 127.0.0.0/8 --endpoint " + server.url(),
+                                      /*allow_loopback=*/false);
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.output;
+}
+
+TEST_F(CheckCli, TakesHeaderValuesFromTheEnvironmentOrAFileAndWarnsAboutArgv) {
+  RawHttpServer server(answer(200));
+  const std::string file = ::testing::TempDir() + "/tracecast_check_headers";
+  {
+    std::ofstream out(file);
+    out << "# comment\nx-from-file = file-secret-42\n";
+  }
+  const CliResult r = run_check("MY_TOKEN='Bearer env-secret-77' " + check_binary() + " --endpoint " + server.url() +
+                                " --header-env authorization=MY_TOKEN --header-file " + file);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(server.request_count(), 1U);
+  EXPECT_EQ(server.requests()[0].header("authorization"), "Bearer env-secret-77");
+  EXPECT_EQ(server.requests()[0].header("x-from-file"), "file-secret-42");
+  EXPECT_THAT(r.output, Not(HasSubstr("env-secret-77")));
+  EXPECT_THAT(r.output, Not(HasSubstr("file-secret-42")));
+  EXPECT_THAT(r.output, Not(HasSubstr("warning: --header")));
+  const CliResult argv = run_check(check_binary() + " --endpoint " + server.url() + " --header x-key=argv-secret-99");
+  EXPECT_EQ(argv.exit_code, 0) << argv.output;
+  EXPECT_THAT(argv.output, HasSubstr("visible to every local user"));
+  EXPECT_THAT(argv.output, Not(HasSubstr("argv-secret-99")));
+  const CliResult query = run_check(check_binary() + " --endpoint '" + server.url() + "?token=query-secret-55'");
+  EXPECT_THAT(query.output, HasSubstr("user info or a query string"));
+  EXPECT_THAT(query.output, Not(HasSubstr("query-secret-55")));
+  const CliResult unset = run_check(check_binary() + " --endpoint " + server.url() + " --header-env x=NOT_SET_ANYWHERE");
+  EXPECT_EQ(unset.exit_code, 2) << unset.output;
+  std::filesystem::remove(file);
 }
 
 }  // namespace

@@ -110,6 +110,48 @@ TEST(DestinationValidate, RejectsAUrlThatDoesNotParse) {
   EXPECT_FALSE(has_errors(validate(c)));
 }
 
+TEST(DestinationValidate, RejectsAUrlWithoutAHost) {
+  for (const char* url : {"http:///v1/traces", "https:///", "http://user@/v1/traces", "http://:4318/v1/traces"}) {
+    DestinationConfig d;
+    d.endpoint = url;
+    const auto issues = validate(d);
+    ASSERT_TRUE(has_errors(issues)) << url;
+    EXPECT_EQ(issues[0].field, "endpoint");
+    EXPECT_NE(issues[0].message.find("no host"), std::string::npos) << url << ": " << issues[0].message;
+  }
+  DestinationConfig ok;
+  ok.endpoint = "http://[::1]:4318/v1/traces";
+  EXPECT_FALSE(has_errors(validate(ok)));
+}
+
+TEST(DestinationValidate, RejectsEveryControlByteInAHeaderValueAndBoundsSizes) {
+  for (const char bad : {'\x01', '\x08', '\x0b', '\x1f', '\x7f'}) {
+    DestinationConfig d;
+    d.endpoint = "https://otel.example/v1/traces";
+    d.headers = {{"authorization", std::string("Bearer se") + bad + "cret-token"}};
+    const auto issues = validate(d);
+    ASSERT_TRUE(has_errors(issues)) << static_cast<int>(bad);
+    EXPECT_NE(issues[0].message.find("control byte"), std::string::npos);
+    EXPECT_EQ(issues[0].message.find("cret-token"), std::string::npos);  // never quoted
+  }
+  DestinationConfig tab;
+  tab.endpoint = "https://otel.example/v1/traces";
+  tab.headers = {{"x-a", "with\ttab"}};
+  EXPECT_FALSE(has_errors(validate(tab)));  // RFC 9110 allows HTAB in a field value
+  DestinationConfig many = tab;
+  many.headers.assign(65, {"x-a", "v"});
+  EXPECT_TRUE(has_errors(validate(many)));
+  DestinationConfig big = tab;
+  big.headers = {{"x-a", std::string(16385, 'v')}};
+  EXPECT_TRUE(has_errors(validate(big)));
+  DestinationConfig long_url = tab;
+  long_url.endpoint = "https://otel.example/" + std::string(9000, 'p');
+  EXPECT_TRUE(has_errors(validate(long_url)));
+  DestinationConfig ctl_url = tab;
+  ctl_url.endpoint = "https://otel.example/v1/\x01traces";
+  EXPECT_TRUE(has_errors(validate(ctl_url)));
+}
+
 TEST(DestinationValidate, RejectsAnUnknownCompression) {
   DestinationConfig c;
   c.endpoint = "http://127.0.0.1:4318/v1/traces";

@@ -1,4 +1,5 @@
 // End-to-end tests of the Pipeline against tracecast-sink processes on 127.0.0.1.
+#include "egress_util.h"
 #include "tracecast/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -33,8 +34,15 @@ using namespace std::chrono_literals;
 using test::SinkProcess;
 using Clock = std::chrono::steady_clock;
 
-PipelineConfig test_config() {
+// The default config with the sinks' loopback address allowed by the egress policy.
+PipelineConfig loopback_config() {
   PipelineConfig c;
+  c.sender.egress = test::loopback_egress();
+  return c;
+}
+
+PipelineConfig test_config() {
+  PipelineConfig c = loopback_config();
   c.ingest.ring_bytes = 32u << 20;
   c.batch.linger = 20ms;
   c.batch.max_spans = 256;
@@ -516,6 +524,50 @@ TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {
   EXPECT_EQ(done.stats.ingest.accepted, submitted_requests);
 }
 
+// --- the egress policy ------------------------------------------------------------------------
+
+// A customer destination pointing at an internal address (the gateway's own loopback, written
+// as a decimal integer) is refused at connect time: its spans are dropped as `blocked`,
+// counted, never retried, the listener behind it sees nothing, and a destination of the same
+// account on an allowed address delivers everything.
+TEST(PipelineEgress, ABlockedDestinationDropsItsSpansAsBlockedAndOthersDeliver) {
+  SinkProcess sink;                     // allowed: the operator's collector, by name
+  SinkProcess internal({"--count-only"});  // stands for an internal service on loopback
+  PipelineConfig c = test_config();
+  c.sender.egress = EgressPolicy{};
+  c.sender.egress.allow_hosts = {"localhost"};
+  Pipeline p(c);
+  PipelineDestination good = to_sink(sink, "collector");
+  good.transport.endpoint = "http://localhost:" + std::to_string(sink.port()) + "/v1/traces";
+  PipelineDestination bad = to_sink(internal, "customer");
+  bad.transport.endpoint = "http://2130706433:" + std::to_string(internal.port()) + "/v1/traces";
+  const auto good_id = p.add_destination("acct_e", good);
+  const auto bad_id = p.add_destination("acct_e", bad);
+  ASSERT_TRUE(good_id.ok());
+  ASSERT_TRUE(bad_id.ok());
+  workload::Generator gen({false, 0.0, 17});
+  constexpr int k_requests = 300;
+  for (int i = 0; i < k_requests; ++i) {
+    LlmRequest r = gen.next();
+    r.account = "acct_e";
+    ASSERT_EQ(p.submit(r), submit_result::ok);
+  }
+  const DrainResult done = p.shutdown(Clock::now() + 20s);
+  expect_balanced(done.stats);
+  const DestinationCounters& g = dest(done.stats, good_id.id);
+  const DestinationCounters& b = dest(done.stats, bad_id.id);
+  EXPECT_GT(g.submitted, 0u);
+  EXPECT_EQ(g.delivered, g.submitted);
+  EXPECT_EQ(b.submitted, g.submitted);
+  EXPECT_EQ(b.delivered, 0u);
+  EXPECT_EQ(b.dropped_by(DropReason::blocked), b.submitted);
+  EXPECT_EQ(b.retries, 0u);
+  EXPECT_EQ(done.stats.total.dropped_by(DropReason::blocked), b.submitted);
+  EXPECT_EQ(internal.stats().requests, 0u);
+  expect_sink_saw_every_delivered_span(sink, done.stats);
+  EXPECT_EQ(to_string(DropReason::blocked), "blocked");
+}
+
 // --- the endpoint down for a while, then back ------------------------------------------------
 
 std::uint16_t free_port() {
@@ -953,7 +1005,7 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
 // byte-exact.
 TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfiguration) {
   SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
-  Pipeline p{PipelineConfig{}};
+  Pipeline p{loopback_config()};
   ASSERT_TRUE(p.add_destination("acct_big", to_sink(sink, "big", "zstd")).ok());
   // JSON-like text with quotes, backslashes, newlines and non-ASCII, as real prompts have.
   auto make_prompt = [](std::size_t bytes, char salt) {
@@ -1013,7 +1065,7 @@ TEST(PipelineLargeContent, HundredKilobytePromptsArriveWholeWithTheDefaultConfig
 // each) must still arrive whole, not be dropped as too large.
 TEST(PipelineLargeContent, HeavilyEscapedContentIsNotMistakenForTooLarge) {
   SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
-  Pipeline p{PipelineConfig{}};
+  Pipeline p{loopback_config()};
   ASSERT_TRUE(p.add_destination("acct_esc", to_sink(sink, "esc", "none")).ok());
   const std::string prompt(60'000, '\x01');  // 360 KB of \u0001 in JSON
   workload::Generator gen({false, 0.0, 79});

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "egress_util.h"
 #include "sender_util.h"
 #include "sink_process.h"
 #include "tracecast/sender.h"
@@ -26,7 +27,7 @@ TEST(SenderChurn, EveryRequestCompletesOnceWhileDestinationsComeAndGo) {
   constexpr std::uint32_t k_producers = 3;
   constexpr std::uint32_t k_per_producer = 2500;
   test::SinkProcess sink({"--count-only"});
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.queue_capacity = 1 << 14;
   config.max_producers = k_producers + 1;
   Sender sender(config);

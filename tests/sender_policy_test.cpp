@@ -78,13 +78,13 @@ TEST(RetryPolicy, ClassifiesCurlErrors) {
 }
 
 TEST(PartialSuccess, CountsRejectedSpansGivenAsStringOrNumber) {
-  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"7","errorMessage":"bad"}})").rejected, 7U);
-  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":12}})").rejected, 12U);
-  EXPECT_TRUE(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"7","errorMessage":"bad"}})").has_message);
+  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"7","errorMessage":"bad"}})", 100).rejected, 7U);
+  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":12}})", 100).rejected, 12U);
+  EXPECT_TRUE(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"7","errorMessage":"bad"}})", 100).has_message);
 }
 
 TEST(PartialSuccess, AnErrorMessageWithZeroRejectedIsAWarningOnly) {
-  const auto p = parse_partial_success(R"({"partialSuccess":{"errorMessage":"dropped attribute"}})");
+  const auto p = parse_partial_success(R"({"partialSuccess":{"errorMessage":"dropped attribute"}})", 100);
   EXPECT_EQ(p.rejected, 0U);
   EXPECT_TRUE(p.has_message);
 }
@@ -92,10 +92,73 @@ TEST(PartialSuccess, AnErrorMessageWithZeroRejectedIsAWarningOnly) {
 TEST(PartialSuccess, TreatsEmptyOrMalformedBodiesAsFullSuccess) {
   for (const char* body : {"", "{}", "not json", R"({"partialSuccess":)", R"({"partialSuccess":{}})",
                            R"({"partialSuccess":{"rejectedSpans":"x"}})", "[1,2]"}) {
-    const auto p = parse_partial_success(body);
+    const auto p = parse_partial_success(body, 100);
     EXPECT_EQ(p.rejected, 0U) << body;
     EXPECT_FALSE(p.has_message) << body;
   }
+  // Without the word there is nothing to read; with it, a broken object is malformed.
+  EXPECT_FALSE(parse_partial_success("not json", 100).malformed);
+  EXPECT_FALSE(parse_partial_success(R"({"partialSuccess":{}})", 100).malformed);
+  EXPECT_TRUE(parse_partial_success(R"({"partialSuccess":)", 100).malformed);
+  EXPECT_TRUE(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"x"}})", 100).malformed);
+}
+
+// A hostile or broken server's rejectedSpans never counts more spans than the batch had, and
+// is flagged: clamped when too large, rounded up when fractional, ignored when negative.
+TEST(PartialSuccess, HugeFractionalAndNegativeCountsAreHandledConservatively) {
+  struct Case {
+    const char* value;
+    std::uint64_t rejected;
+    bool malformed;
+  };
+  const Case cases[] = {
+      {"7", 7, false},          {"\"7\"", 7, false},       {"100", 100, false},
+      {"101", 100, true},       {"1e30", 100, true},        {"\"1e30\"", 0, true},
+      {"3.7", 4, true},         {"\"3.7\"", 0, true},       {"-3", 0, true},
+      {"\"-3\"", 0, true},      {"18446744073709551615", 100, true},
+      {"\"99999999999999999999999\"", 100, true},          {"1e400", 100, true},
+      {"true", 0, true},        {"null", 0, true},          {"[]", 0, true},
+  };
+  for (const Case& c : cases) {
+    const std::string body = std::string(R"({"partialSuccess":{"rejectedSpans":)") + c.value + "}}";
+    const PartialSuccess p = parse_partial_success(body, 100);
+    EXPECT_EQ(p.rejected, c.rejected) << c.value;
+    EXPECT_EQ(p.malformed, c.malformed) << c.value;
+  }
+  // Linear in the body: a 4 MiB errorMessage is read once.
+  const std::string big = R"({"partialSuccess":{"rejectedSpans":2,"errorMessage":")" + std::string(4u << 20, 'x') + "\"}}";
+  EXPECT_EQ(parse_partial_success(big, 10).rejected, 2U);
+}
+
+TEST(RetryAfter, DelaySecondsAndDatesAreBoundedAndGarbageIsIgnored) {
+  const std::int64_t now = 1'764'400'000;  // 2025-11-29
+  using K = RetryAfter::Kind;
+  EXPECT_EQ(parse_retry_after("", now).kind, K::absent);
+  EXPECT_EQ(parse_retry_after("  ", now).kind, K::absent);
+  RetryAfter r = parse_retry_after(" 120\r\n", now);
+  EXPECT_EQ(r.kind, K::delay);
+  EXPECT_EQ(r.seconds, 120);
+  EXPECT_FALSE(r.clamped);
+  for (const char* huge : {"9223372036854775807", "99999999999999999999999999999", "86401"}) {
+    r = parse_retry_after(huge, now);
+    EXPECT_EQ(r.kind, K::delay) << huge;
+    EXPECT_EQ(r.seconds, k_max_retry_after_s) << huge;
+    EXPECT_TRUE(r.clamped) << huge;
+  }
+  EXPECT_EQ(parse_retry_after(std::string(5000, '9'), now).kind, K::invalid);  // over 128 bytes
+  for (const char* bad : {"-5", "1.5", "soon", "0x10", "12 34", "Fri, 99 Foo 2025 00:00:00 GMT"}) {
+    EXPECT_EQ(parse_retry_after(bad, now).kind, K::invalid) << bad;
+  }
+  r = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now);
+  EXPECT_EQ(r.kind, K::delay);
+  EXPECT_EQ(r.seconds, k_max_retry_after_s);
+  EXPECT_TRUE(r.clamped);
+  r = parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now);  // in the past
+  EXPECT_EQ(r.kind, K::delay);
+  EXPECT_EQ(r.seconds, 0);
+  r = parse_retry_after("Sat, 29 Nov 2025 07:06:40 GMT", now - 60);  // now + 60 s
+  EXPECT_EQ(r.kind, K::delay);
+  EXPECT_EQ(r.seconds, 60);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "egress_util.h"
 #include "alloc_counter.h"
 #include "nginx_process.h"
 #include "sender_util.h"
@@ -48,7 +49,7 @@ TEST(SenderScale, DeliversEveryRequestToFiveThousandDestinationsWithExactCounts)
   constexpr std::uint32_t k_dests = 5000;
   constexpr std::uint32_t k_per_dest = 3;
   test::SinkProcess sink;
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.queue_capacity = 1 << 15;
   Sender sender(config);
   std::vector<std::string> bodies;
@@ -121,7 +122,7 @@ TEST(SenderScale, ManyTenantsOfOneHttp2HostStayWithinThePerHostConnectionCap) {
   test::NginxProcess nginx;
   constexpr std::uint32_t k_dests = 500;
   constexpr std::uint32_t k_per_dest = 4;
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.max_connections_per_host = 4;
   config.max_in_flight_total = 512;
   config.queue_capacity = 4096;
@@ -169,7 +170,7 @@ TEST(SenderScale, ManyTenantsOfOneHttp2HostStayWithinThePerHostConnectionCap) {
 
 TEST(SenderScale, ABusyDestinationDoesNotStarveAQuietOne) {
   test::SinkProcess sink({"--count-only", "--delay-ms", "2"});
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.max_in_flight_total = 2;  // the busy destination alone could fill every slot
   Sender sender(config);
   DestinationConfig d;
@@ -212,7 +213,7 @@ TEST(SenderScale, AddingOneHundredThousandDestinationsCostsLittleMemoryAndFewAll
   // Allocations per add_destination: validation issues vector, the Dest, the snapshot and its
   // strings, the resolved headers; measured 5.
   constexpr double k_max_allocations_per_dest = 16;
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.retry.max_elapsed = 0ms;
   Sender sender(config);
   DestinationConfig d;

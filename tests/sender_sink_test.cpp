@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "egress_util.h"
 #include "sender_util.h"
 #include "sink_process.h"
 #include "tracecast/connection_test.h"
@@ -52,7 +53,7 @@ SendRequest request(std::uint32_t dest, std::uint64_t tag, const std::string& b 
 }
 
 SenderConfig fast_config() {
-  SenderConfig c;
+  SenderConfig c = tracecast::test::loopback_sender_config();
   c.retry.initial_interval = 10ms;
   c.retry.max_interval = 50ms;
   c.retry.max_elapsed = 10000ms;
@@ -179,9 +180,9 @@ TEST(SenderSink, GrafanaBasicAuthIsAcceptedAndAWrongKeyIsRejectedWithoutRetry) {
   }
   EXPECT_EQ(sink.stats().status(401), 1U);
   // The connection test agrees.
-  EXPECT_EQ(test_connection(d, 5000ms).category, ConnectionTestResult::Category::unauthorized);
+  EXPECT_EQ(test_connection(d, 5000ms, tracecast::test::loopback_egress()).category, ConnectionTestResult::Category::unauthorized);
   d.api_key = "glc_right";
-  EXPECT_TRUE(test_connection(d, 5000ms).ok());
+  EXPECT_TRUE(test_connection(d, 5000ms, tracecast::test::loopback_egress()).ok());
 }
 
 TEST(SenderSink, CountsPartialSuccessRejectedSpans) {

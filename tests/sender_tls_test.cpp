@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "egress_util.h"
 #include "nginx_process.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/sender.h"
@@ -71,7 +72,7 @@ class SenderTls : public ::testing::Test {
 
 TEST_F(SenderTls, RejectsASelfSignedServerWithoutItsCa) {
   test::NginxProcess nginx;
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.retry.max_elapsed = 0ms;
   Sender sender(config);
   DestinationConfig d;
@@ -89,7 +90,7 @@ TEST_F(SenderTls, RejectsASelfSignedServerWithoutItsCa) {
 
 TEST_F(SenderTls, DeliversOverHttp2WithTheCaAndMultiplexesOnOneConnection) {
   test::NginxProcess nginx;
-  Sender sender(SenderConfig{});
+  Sender sender(tracecast::test::loopback_sender_config());
   DestinationConfig d;
   d.endpoint = nginx.url();
   d.ca_file = nginx.ca_file();
@@ -114,7 +115,7 @@ TEST_F(SenderTls, DeliversOverHttp2WithTheCaAndMultiplexesOnOneConnection) {
 
 TEST_F(SenderTls, ReusesKeepAliveConnectionsOverHttp11) {
   test::NginxProcess nginx(test::NginxProcess::Options{true, false, 200, "{}"});
-  SenderConfig config;
+  SenderConfig config = tracecast::test::loopback_sender_config();
   config.http2 = false;
   Sender sender(config);
   DestinationConfig d;
@@ -139,11 +140,11 @@ TEST_F(SenderTls, ConnectionTestReportsTlsWithoutTheCaAndOkWithIt) {
   test::NginxProcess nginx;
   DestinationConfig d;
   d.endpoint = nginx.url();
-  const ConnectionTestResult without = test_connection(d, 5000ms);
+  const ConnectionTestResult without = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_EQ(without.category, ConnectionTestResult::Category::tls) << without.message;
   EXPECT_FALSE(without.hint.empty());
   d.ca_file = nginx.ca_file();
-  const ConnectionTestResult with = test_connection(d, 5000ms);
+  const ConnectionTestResult with = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_TRUE(with.ok()) << with.message;
   EXPECT_EQ(with.http_status, 200);
 }

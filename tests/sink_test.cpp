@@ -7,7 +7,10 @@
 #include <zstd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -443,6 +446,38 @@ TEST(SinkFaults, ResetsAFractionOfRequests) {
   }
   EXPECT_EQ(resets, 3);
   EXPECT_EQ(sink.stats().resets, 3U);
+}
+
+TEST(SinkFaults, TakesBasicAuthFromAFileOrTheEnvironmentAndWarnsAboutArgv) {
+  const std::string secret = "glc_f1le-secret";
+  const std::string file = ::testing::TempDir() + "/tracecast_sink_basic_auth";
+  {
+    std::ofstream out(file);
+    out << "123456:" << secret << "\n";
+  }
+  const std::string body = workload_body(1);
+  const std::string good = "Authorization: Basic MTIzNDU2OmdsY19mMWxlLXNlY3JldA==";  // base64("123456:glc_f1le-secret")
+  {
+    SinkProcess sink({"--basic-auth-file", file});
+    EXPECT_EQ(post_json(sink.port(), body).status, 401);
+    EXPECT_EQ(post_json(sink.port(), body, {good}).status, 200);
+    sink.stop();
+    EXPECT_EQ(sink.log().find("warning"), std::string::npos);
+    EXPECT_EQ(sink.log().find(secret), std::string::npos);
+  }
+  {
+    ::setenv("TRACECAST_TEST_SINK_AUTH", ("123456:" + secret).c_str(), 1);
+    SinkProcess sink({"--basic-auth-env", "TRACECAST_TEST_SINK_AUTH"});
+    ::unsetenv("TRACECAST_TEST_SINK_AUTH");
+    EXPECT_EQ(post_json(sink.port(), body, {good}).status, 200);
+  }
+  {
+    SinkProcess sink({"--basic-auth", "123456:" + secret});
+    sink.stop();
+    EXPECT_NE(sink.log().find("visible to every local user"), std::string::npos);
+    EXPECT_EQ(sink.log().find(secret), std::string::npos);
+  }
+  std::filesystem::remove(file);
 }
 
 TEST(SinkFaults, Answers401UnlessBasicAuthMatchesAndNeverPrintsTheSecret) {

@@ -47,3 +47,16 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/sink.cmake AND TARGET tracecast-sink)
     LIBS tracecast::transport tracecast_test_support
     LABELS "integration;concurrency")
 endif()
+
+# The egress policy: address classes, the compiled gate (internal, sees transport/src), and
+# enforcement at connect time against listeners of our own on loopback addresses.
+tracecast_add_test(egress_test SOURCES egress_test.cpp
+  LIBS tracecast::transport tracecast_transport_test_support CURL::libcurl
+  LABELS integration)
+target_include_directories(egress_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)
+
+# Hostile endpoints: scripted servers on 127.0.0.1 with endless, huge, trickling and malformed
+# answers; bounded bytes read, exact outcomes.
+tracecast_add_test(hostile_answer_test SOURCES hostile_answer_test.cpp
+  LIBS tracecast::transport
+  LABELS integration)

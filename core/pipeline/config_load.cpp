@@ -43,6 +43,17 @@ constexpr std::uint64_t k_max_ring_bytes = 1u << 30;
 constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_bytes;
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
+constexpr std::size_t k_max_egress_entries = 256;  // EgressPolicy: allow_cidrs, allow_hosts
+// Resource and scope strings (service.name, resource attribute keys and values, ...) and the
+// user agent: every span batch repeats them, and no backend keeps more (Tempo cuts attribute
+// values at 2 KiB by default).
+constexpr std::size_t k_max_text_bytes = 1024;
+constexpr std::size_t k_max_json_headers = 64;  // DestinationConfig::headers (validate() says 64 too)
+constexpr std::size_t k_max_resource_value_bytes = 4096;
+// Bytes of batch buffers: enough for any machine this runs on, small enough that the budget
+// arithmetic (and the pool's free-list limit of budget / 8) never overflows or asks the
+// allocator for an absurd size.
+constexpr std::uint64_t k_max_memory_budget_bytes = std::uint64_t{1} << 40;  // 1 TiB
 
 bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -50,6 +61,13 @@ std::string ms_text(milliseconds v) { return std::to_string(v.count()) + " ms"; 
 
 bool has_control_break(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool has_control_byte(std::string_view s) noexcept {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
 }
 
 std::string_view trim(std::string_view s) noexcept {
@@ -108,22 +126,40 @@ std::string validate_sender(const SenderConfig& s) {
   if (s.max_producers < 1 || s.max_producers > 256)
     return "sender.max_producers: must be 1..256, got " + std::to_string(s.max_producers);
   if (has_control_break(s.user_agent)) return "sender.user_agent: must not contain CR, LF or NUL";
+  if (has_control_byte(s.user_agent)) return "sender.user_agent: must not contain control bytes";
+  if (s.user_agent.size() > k_max_text_bytes)
+    return "sender.user_agent: at most 1024 bytes, got " + std::to_string(s.user_agent.size());
   if (s.max_connections_per_host > 1024)
     return "sender.max_connections_per_host: must be 0 (unlimited)..1024, got " +
            std::to_string(s.max_connections_per_host);
   if (s.max_response_bytes > (16u << 20))
     return "sender.max_response_bytes: must be 0..16777216, got " + std::to_string(s.max_response_bytes);
+  if (std::string e = s.egress.validate(); !e.empty()) return "sender.egress." + e;
   return {};
 }
 
 std::string validate_mapping(const MappingConfig& m) {
   if (m.service_name.empty()) return "mapping.service_name: must not be empty";
+  const std::pair<const char*, const std::string*> texts[] = {{"mapping.service_name", &m.service_name},
+                                                              {"mapping.service_version", &m.service_version},
+                                                              {"mapping.scope_name", &m.scope_name},
+                                                              {"mapping.scope_version", &m.scope_version}};
+  for (const auto& [field, text] : texts) {
+    if (text->size() > k_max_text_bytes)
+      return std::string(field) + ": at most 1024 bytes, got " + std::to_string(text->size());
+  }
   if (m.extra_resource_attributes.size() > MappingConfig::k_max_extra_resource)
     return "mapping.extra_resource_attributes: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
            " attributes, got " + std::to_string(m.extra_resource_attributes.size());
   for (std::size_t i = 0; i < m.extra_resource_attributes.size(); ++i) {
-    if (m.extra_resource_attributes[i].first.empty())
+    const auto& [key, value] = m.extra_resource_attributes[i];
+    if (key.empty())
       return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " has an empty key";
+    if (key.size() > k_max_text_bytes)
+      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " has a key over 1024 bytes";
+    if (value.size() > k_max_resource_value_bytes)
+      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " (" + key +
+             ") has a value over 4096 bytes";
   }
   if (m.scope_name.empty()) return "mapping.scope_name: must not be empty";
   return {};
@@ -149,9 +185,9 @@ std::string PipelineConfig::validate() const {
   if (encoder_threads != 1)
     return "encoder_threads: must be 1 (only 1 is implemented), got " + std::to_string(encoder_threads);
   const std::size_t min_memory = std::size_t{4} * batch.max_bytes;
-  if (memory_budget_bytes < min_memory)
-    return "memory_budget_bytes: must be at least 4 * batch.max_bytes (" + std::to_string(min_memory) +
-           "), got " + std::to_string(memory_budget_bytes);
+  if (memory_budget_bytes < min_memory || memory_budget_bytes > k_max_memory_budget_bytes)
+    return "memory_budget_bytes: must be 4 * batch.max_bytes (" + std::to_string(min_memory) +
+           ")..1099511627776 (1 TiB), got " + std::to_string(memory_budget_bytes);
   if (destination_budget_bytes < batch.max_bytes || destination_budget_bytes > memory_budget_bytes)
     return "destination_budget_bytes: must be batch.max_bytes (" + std::to_string(batch.max_bytes) +
            ")..memory_budget_bytes (" + std::to_string(memory_budget_bytes) + "), got " +
@@ -296,17 +332,16 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
       }
       auto& extra = c.mapping.extra_resource_attributes;
       const std::string& name = key;  // clang 14 cannot capture a structured binding
+      // At most k_max_extra_resource entries are ever searched: linear in the variable.
       auto it = std::find_if(extra.begin(), extra.end(), [&name](const auto& kv) { return kv.first == name; });
       if (it != extra.end()) {
         it->second = std::move(value);
+      } else if (extra.size() >= MappingConfig::k_max_extra_resource) {
+        return fail("OTEL_RESOURCE_ATTRIBUTES: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
+                    " attributes besides service.name and service.version, got more");
       } else {
         extra.emplace_back(std::move(key), std::move(value));
       }
-    }
-    if (c.mapping.extra_resource_attributes.size() > MappingConfig::k_max_extra_resource) {
-      return fail("OTEL_RESOURCE_ATTRIBUTES: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
-                  " attributes besides service.name and service.version, got " +
-                  std::to_string(c.mapping.extra_resource_attributes.size()));
     }
     set_by.emplace_back("mapping.extra_resource_attributes", "OTEL_RESOURCE_ATTRIBUTES");
   }
@@ -342,6 +377,37 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   if (set) {
     c.batch.linger = std::min(c.batch.linger, c.batch.max_linger);
     set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
+  }
+
+  // Egress policy (not an OTel variable): TRACECAST_EGRESS_ALLOW="10.0.0.0/8,otel.internal"
+  // (addresses and CIDRs go to allow_cidrs, names to allow_hosts), TRACECAST_EGRESS_ENFORCE.
+  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
+    std::string_view text = v;
+    EgressPolicy& e = c.sender.egress;
+    e.allow_cidrs.clear();
+    e.allow_hosts.clear();
+    while (!text.empty()) {
+      const auto comma = text.find(',');
+      const std::string_view entry = trim(text.substr(0, comma));
+      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+      if (entry.empty()) continue;
+      if (e.allow_cidrs.size() + e.allow_hosts.size() >= 2 * k_max_egress_entries)
+        return fail("TRACECAST_EGRESS_ALLOW: at most " + std::to_string(k_max_egress_entries) + " addresses and " +
+                    std::to_string(k_max_egress_entries) + " host names");
+      const bool cidr = entry.find('/') != std::string_view::npos || classify_address(entry) != AddressClass::invalid;
+      (cidr ? e.allow_cidrs : e.allow_hosts).emplace_back(entry);
+    }
+    if (std::string error = e.validate(); !error.empty()) return fail("TRACECAST_EGRESS_ALLOW: " + error);
+  }
+  if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
+    const std::string_view value = trim(v);
+    if (value == "true" || value == "1") {
+      c.sender.egress.enforce = true;
+    } else if (value == "false" || value == "0") {
+      c.sender.egress.enforce = false;
+    } else {
+      return fail("TRACECAST_EGRESS_ENFORCE: must be true or false, got '" + std::string(value) + "'");
+    }
   }
 
   // Exporter. Only OTLP/HTTP with JSON bodies is spoken.
@@ -647,10 +713,15 @@ class JsonLoader {
     return true;
   }
 
-  bool read_string_map(element v, std::string_view path, std::vector<std::pair<std::string, std::string>>& out) {
+  // At most `max_items` members, counted before any is read, so the duplicate check below
+  // (quadratic in the members) stays small: 100,000 resource attributes fail at once.
+  bool read_string_map(element v, std::string_view path, std::vector<std::pair<std::string, std::string>>& out,
+                       std::size_t max_items) {
     simdjson::dom::object obj;
     if (v.get_object().get(obj) != simdjson::SUCCESS)
       return fail(path, "expected an object of strings, got " + std::string(type_name(v.type())));
+    if (obj.size() > max_items)
+      return fail(path, "at most " + std::to_string(max_items) + " entries, got " + std::to_string(obj.size()));
     out.clear();
     for (const auto field : obj) {
       const std::string sub = join(path, field.key);
@@ -725,7 +796,7 @@ class JsonLoader {
       if (key == "name") return read_string(f, sub, m.service_name);
       if (key == "version") return read_string(f, sub, m.service_version);
       if (key == "resource_attributes") {
-        if (!read_string_map(f, sub, m.extra_resource_attributes)) return false;
+        if (!read_string_map(f, sub, m.extra_resource_attributes, MappingConfig::k_max_extra_resource)) return false;
         for (const auto& kv : m.extra_resource_attributes) {
           if (kv.first == "service.name" || kv.first == "service.version")
             return fail(join(sub, kv.first), "set service.name and service.version with service.name / service.version");
@@ -832,7 +903,8 @@ class JsonLoader {
   bool read_sender(element v, std::string_view path) {
     static constexpr std::string_view k_keys[] = {
         "max_in_flight_total", "connect_timeout_ms",       "retry",     "queue_capacity",    "max_producers",
-        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes"};
+        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes",
+        "egress"};
     SenderConfig& s = result_.config.sender;
     return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "max_in_flight_total") return read_uint(f, sub, s.max_in_flight_total);
@@ -843,8 +915,42 @@ class JsonLoader {
       if (key == "http2") return read_bool(f, sub, s.http2);
       if (key == "user_agent") return read_string(f, sub, s.user_agent);
       if (key == "max_connections_per_host") return read_uint(f, sub, s.max_connections_per_host);
+      if (key == "egress") return read_egress(f, sub);
       return read_uint(f, sub, s.max_response_bytes);
     });
+  }
+
+  bool read_egress(element v, std::string_view path) {
+    static constexpr std::string_view k_keys[] = {"enforce", "allow_cidrs", "allow_hosts"};
+    EgressPolicy& e = result_.config.sender.egress;
+    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "enforce") return read_bool(f, sub, e.enforce);
+      return read_string_list(f, sub, k_max_egress_entries, key == "allow_cidrs" ? e.allow_cidrs : e.allow_hosts);
+    });
+    if (!ok) return false;
+    if (std::string error = e.validate(); !error.empty()) {
+      const auto colon = error.find(':');
+      return fail(join(path, error.substr(0, colon)), error.substr(colon + 2));
+    }
+    return true;
+  }
+
+  // An array of at most `max_items` strings (checked before reading any: linear).
+  bool read_string_list(element v, std::string_view path, std::size_t max_items, std::vector<std::string>& out) {
+    simdjson::dom::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS)
+      return fail(path, "expected an array of strings, got " + std::string(type_name(v.type())));
+    if (arr.size() > max_items)
+      return fail(path, "at most " + std::to_string(max_items) + " entries, got " + std::to_string(arr.size()));
+    out.clear();
+    std::size_t i = 0;
+    for (const element item : arr) {
+      std::string text;
+      if (!read_string(item, std::string(path) + "[" + std::to_string(i) + "]", text)) return false;
+      out.push_back(std::move(text));
+      ++i;
+    }
+    return true;
   }
 
   bool read_retry(element v, std::string_view path) {
@@ -920,10 +1026,10 @@ class JsonLoader {
         if (key == "api_key_env") return secret_from_env(f, sub, d.api_key);
         return secret_from_file(f, sub, d.api_key);
       }
-      if (key == "headers") return read_string_map(f, sub, d.headers);
+      if (key == "headers") return read_string_map(f, sub, d.headers, k_max_json_headers);
       if (key == "headers_env") {
         std::vector<std::pair<std::string, std::string>> names;
-        if (!read_string_map(f, sub, names)) return false;
+        if (!read_string_map(f, sub, names, k_max_json_headers)) return false;
         for (auto& [header, var] : names) {
           std::string value;
           const char* e = var.empty() ? nullptr : std::getenv(var.c_str());

@@ -5,7 +5,11 @@
 //   OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 tracecast-check
 //
 // The API key comes from --api-key-file or $TRACECAST_API_KEY, never from the command line
-// (it would show in `ps` and shell history). Nothing secret is ever printed.
+// (it would show in `ps` and shell history); header values from --header-env NAME=VAR,
+// --header-file PATH or OTEL_EXPORTER_OTLP_HEADERS (--header NAME=VALUE still works but warns
+// that the value is visible to every local user). Nothing secret is ever printed.
+// The egress policy is the library's default (public unicast addresses only); the operator's
+// own collectors are allowed with --egress-allow or TRACECAST_EGRESS_ALLOW.
 // Exit code: 0 the test passed; 1 it failed; 2 bad usage or invalid settings.
 #include <chrono>
 #include <cstdio>
@@ -19,6 +23,7 @@
 
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
+#include "tracecast/egress.h"
 
 namespace {
 
@@ -38,7 +43,12 @@ void usage(std::ostream& out) {
          "                        otlp_http: full traces URL\n"
          "  --instance-id N       Grafana Cloud instance (stack) ID, numeric\n"
          "  --api-key-file PATH   file holding the Grafana Cloud API key (or set TRACECAST_API_KEY)\n"
-         "  --header K=V          extra request header (repeatable)\n"
+         "  --header-env K=VAR    extra request header K with the value of environment variable VAR\n"
+         "                        (repeatable; the way to pass a secret header)\n"
+         "  --header-file PATH    extra request headers, one K=V per line (keep the file private)\n"
+         "  --header K=V          extra request header (repeatable; the value shows in ps: warned)\n"
+         "  --egress-allow LIST   comma-separated CIDRs, addresses or host names the egress policy\n"
+         "                        allows besides public unicast addresses (also TRACECAST_EGRESS_ALLOW)\n"
          "  --compression C       none | gzip | zstd\n"
          "  --timeout T           e.g. 5000, 5000ms, 5s (default 10s)\n"
          "  --ca-file PATH        PEM bundle to trust; --ca-path DIR: hashed CA directory\n"
@@ -46,7 +56,7 @@ void usage(std::ostream& out) {
          "  --insecure-skip-verify  TLS verification off (tests only)\n"
          "environment: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT,\n"
-         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY. Flags win.\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW. Flags win.\n"
          "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
 }
 
@@ -120,6 +130,22 @@ std::string display_url(const std::string& url) {
   return out;
 }
 
+// "a,b,c" -> entries (blanks trimmed, empty ones skipped) into the policy's lists.
+void add_egress_entries(const std::string& list, tracecast::EgressPolicy& policy) {
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    std::size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    const std::string entry = trim(list.substr(pos, comma - pos));
+    if (!entry.empty()) {
+      const bool cidr = entry.find('/') != std::string::npos ||
+                        tracecast::classify_address(entry) != tracecast::AddressClass::invalid;
+      (cidr ? policy.allow_cidrs : policy.allow_hosts).push_back(entry);
+    }
+    pos = comma + 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,6 +155,8 @@ int main(int argc, char** argv) {
   std::string api_key_file;
   std::chrono::milliseconds timeout{10000};
   std::vector<std::pair<std::string, std::string>> flag_headers;
+  tracecast::EgressPolicy egress;
+  bool egress_given = false;
   bool endpoint_given = false, compression_given = false, timeout_given = false, ca_given = false;
 
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -168,6 +196,10 @@ int main(int argc, char** argv) {
     } else if (flag == "--endpoint") {
       config.endpoint = v;
       endpoint_given = true;
+      if (display_url(v) != v.substr(0, v.find('#'))) {
+        std::cerr << "tracecast-check: warning: --endpoint carries user info or a query string, visible to every "
+                     "local user (ps, /proc); pass such a URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT instead\n";
+      }
     } else if (flag == "--instance-id") {
       config.instance_id = v;
     } else if (flag == "--api-key-file") {
@@ -178,7 +210,46 @@ int main(int argc, char** argv) {
         std::cerr << "tracecast-check: --header needs NAME=VALUE\n";
         return k_exit_usage;
       }
+      std::cerr << "tracecast-check: warning: --header " << v.substr(0, eq)
+                << "=...: the value is visible to every local user (ps, /proc) and in shell history; "
+                   "pass secrets with --header-env or --header-file\n";
       flag_headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (flag == "--header-env") {
+      const std::size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+        std::cerr << "tracecast-check: --header-env needs NAME=ENVIRONMENT_VARIABLE\n";
+        return k_exit_usage;
+      }
+      const std::string env_value = env(v.substr(eq + 1).c_str());
+      if (env_value.empty()) {
+        std::cerr << "tracecast-check: --header-env " << v.substr(0, eq) << ": environment variable "
+                  << v.substr(eq + 1) << " is not set or empty\n";
+        return k_exit_usage;
+      }
+      flag_headers.emplace_back(v.substr(0, eq), env_value);
+    } else if (flag == "--header-file") {
+      std::ifstream in(v);
+      if (!in) {
+        std::cerr << "tracecast-check: cannot read --header-file " << v << "\n";
+        return k_exit_usage;
+      }
+      std::string line;
+      std::size_t number = 0;
+      while (std::getline(in, line)) {
+        ++number;
+        line = trim(line);
+        if (line.empty() || line[0] == '#') continue;
+        const std::size_t eq = line.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          // The line is not shown: it may hold a credential.
+          std::cerr << "tracecast-check: --header-file " << v << ": line " << number << " is not NAME=VALUE\n";
+          return k_exit_usage;
+        }
+        flag_headers.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+      }
+    } else if (flag == "--egress-allow") {
+      add_egress_entries(v, egress);
+      egress_given = true;
     } else if (flag == "--compression") {
       config.compression = v;
       compression_given = true;
@@ -202,6 +273,11 @@ int main(int argc, char** argv) {
     }
   }
   if (!kind_given && !config.instance_id.empty()) config.kind = DestinationKind::grafana_cloud;
+  if (!egress_given) add_egress_entries(env("TRACECAST_EGRESS_ALLOW"), egress);
+  if (const std::string e = egress.validate(); !e.empty()) {
+    std::cerr << "tracecast-check: egress policy: " << e << "\n";
+    return k_exit_usage;
+  }
 
   // Environment (flags win).
   if (!endpoint_given) {
@@ -271,7 +347,7 @@ int main(int argc, char** argv) {
   const std::string url = tracecast::resolve(config).url;
   std::cout << redact("testing " + kind_text + " destination " + display_url(url), config) << "\n";
 
-  const ConnectionTestResult result = tracecast::test_connection(config, timeout);
+  const ConnectionTestResult result = tracecast::test_connection(config, timeout, egress);
   std::cout << redact("result: " + std::string(tracecast::to_string(result.category)) +
                           (result.http_status != 0 ? " (HTTP " + std::to_string(result.http_status) + ")" : ""),
                       config)

@@ -102,6 +102,10 @@ const char* const k_usage =
     "  --grafana-key-file F  file holding the glc_ access-policy token (or $TRACECAST_API_KEY)\n"
     "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT, OTEL_SERVICE_NAME,\n"
     "  OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_* are read too (flags win over them)\n"
+    "egress policy (customer destinations reach public unicast addresses only; the bundled\n"
+    "sink on 127.0.0.1 is allowed explicitly):\n"
+    "  --egress-allow LIST   comma-separated CIDRs, addresses or host names also allowed, e.g.\n"
+    "                        10.0.0.0/8,otel.internal (also TRACECAST_EGRESS_ALLOW)\n"
     "pipeline:\n"
     "  --config FILE         JSON config file (README \"Configuration file\"); its destinations,\n"
     "                        if any, replace the bundled sink\n"
@@ -142,6 +146,7 @@ struct Options {
   bool content = false;
   double sampling = 1.0;
   std::string sink_args;
+  std::vector<std::string> egress_allow;  // --egress-allow entries (CIDRs or host names)
   std::string endpoint;
   std::string grafana_url, grafana_instance_id, grafana_key_file;
   std::string config_file;
@@ -217,6 +222,10 @@ int parse_args(int argc, char** argv, Options& o) {
       o.sink_args = v;
     } else if (flag == "--endpoint") {
       o.endpoint = v;
+      if (display_url(v) != v) {
+        std::cerr << "tracecast-load: warning: --endpoint carries user info or a query string, visible to every "
+                     "local user (ps, /proc); pass such a URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT instead\n";
+      }
     } else if (flag == "--grafana-url") {
       o.grafana_url = v;
     } else if (flag == "--grafana-instance-id") {
@@ -225,6 +234,14 @@ int parse_args(int argc, char** argv, Options& o) {
       o.grafana_key_file = v;
     } else if (flag == "--config") {
       o.config_file = v;
+    } else if (flag == "--egress-allow") {
+      std::string_view rest = v;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        const std::string_view entry = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (!entry.empty()) o.egress_allow.emplace_back(entry);
+      }
     } else if (flag == "--batch-spans") {
       if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
       o.batch_spans = n;
@@ -381,6 +398,10 @@ int main(int argc, char** argv) {
     config.sender.retry.initial_interval = std::chrono::milliseconds(*opt.retry_initial_ms);
     config.sender.retry.max_interval = std::max(config.sender.retry.max_interval, config.sender.retry.initial_interval);
   }
+  for (const std::string& entry : opt.egress_allow) {
+    const bool cidr = entry.find('/') != std::string::npos || classify_address(entry) != AddressClass::invalid;
+    (cidr ? config.sender.egress.allow_cidrs : config.sender.egress.allow_hosts).push_back(entry);
+  }
   // Producers, plus the reporting thread, must fit the ring's producer table.
   config.ingest.max_producers = std::max<std::uint32_t>(config.ingest.max_producers, opt.threads + 2);
   if (const std::string why = config.validate(); !why.empty()) {
@@ -440,6 +461,9 @@ int main(int argc, char** argv) {
     }
     run.bundled_sink = true;
     g_sink_pid = sink->pid();
+    // The bundled sink listens on 127.0.0.1: allow exactly that address (the default policy
+    // refuses loopback, as it must for customer destinations).
+    config.sender.egress.allow_cidrs.emplace_back("127.0.0.1/32");
     if (const auto faults = fault_flags(so.extra_args); !faults.empty()) {
       run.no_loss_not_applicable = "faults injected (" + joined(faults) + ")";
     } else if (const auto shrunk = shrunk_budgets(config, opt.drain_timeout, k_default_drain_timeout);

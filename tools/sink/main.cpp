@@ -30,6 +30,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tracecast-sink: %s\n", error.c_str());
     return 2;
   }
+  if (config.basic_auth_on_argv) {
+    std::fputs("tracecast-sink: warning: --basic-auth puts the password on the command line, visible to "
+               "every local user (ps, /proc/<pid>/cmdline); use --basic-auth-file or --basic-auth-env\n",
+               stderr);
+  }
 
   if (config.parent_pid != 0) {
     // Dies with the process that started it (tracecast-load, the e2e benchmark), even when

@@ -1,6 +1,9 @@
 #include "sink_config.h"
 
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string_view>
 
 namespace tracecast::sink {
@@ -78,8 +81,11 @@ only requests that reach that check)
   --fail-status CODE     status for --fail-5xx-first (default 503; any 400..599 code)
   --fail-503-fraction F  answer 503 to a fraction F of requests, deterministic: request k
                          (0-based) fails when floor((k+1)F) > floor(kF)
-  --basic-auth USER:PASS answer 401 unless Authorization: Basic base64(USER:PASS) matches
-                         (the secret is never printed)
+  --basic-auth-file PATH answer 401 unless Authorization: Basic base64(USER:PASS) matches,
+                         USER:PASS read from PATH (the secret is never printed)
+  --basic-auth-env VAR   the same, USER:PASS from environment variable VAR
+  --basic-auth USER:PASS the same from the command line: visible to every local user in ps
+                         (warned; prefer the two above)
   --partial-success N    answer 200 {"partialSuccess":{"rejectedSpans":"<min(N, spans)>",
                          "errorMessage":".."}} to valid requests (int64 as a string, as in
                          OTLP JSON)
@@ -209,13 +215,34 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       config.fail_status = static_cast<unsigned>(n);
     } else if (arg == "--fail-503-fraction") {
       if (!fraction(config.fail_503_fraction)) return false;
-    } else if (arg == "--basic-auth") {
+    } else if (arg == "--basic-auth" || arg == "--basic-auth-file" || arg == "--basic-auth-env") {
       if (!value(v)) return false;
-      if (v.find(':') == std::string_view::npos) {
-        error = "--basic-auth: expected USER:PASS";  // never echo the value
+      std::string pair;
+      if (arg == "--basic-auth") {
+        pair = std::string(v);
+        config.basic_auth_on_argv = true;
+      } else if (arg == "--basic-auth-env") {
+        const char* e = std::getenv(std::string(v).c_str());
+        if (e == nullptr || e[0] == '\0') {
+          error = "--basic-auth-env: environment variable " + std::string(v) + " is not set or empty";
+          return false;
+        }
+        pair = e;
+      } else {
+        std::ifstream in{std::string(v)};
+        std::ostringstream text;
+        if (!in || !(text << in.rdbuf())) {
+          error = "--basic-auth-file: cannot read " + std::string(v);
+          return false;
+        }
+        pair = text.str();
+        while (!pair.empty() && (pair.back() == '\n' || pair.back() == '\r' || pair.back() == ' ')) pair.pop_back();
+      }
+      if (pair.find(':') == std::string::npos) {
+        error = std::string(arg) + ": expected USER:PASS";  // never echo the value
         return false;
       }
-      config.basic_auth = std::string(v);
+      config.basic_auth = std::move(pair);
     } else if (arg == "--partial-success") {
       if (!u64(n)) return false;
       config.partial_success = n;

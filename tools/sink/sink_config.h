@@ -37,7 +37,8 @@ struct SinkConfig {
   std::optional<std::uint64_t> retry_after;  // --retry-after SECS (header on 429)
   bool retry_after_date = false;        // --retry-after-date: HTTP-date instead of seconds
   bool retry_after_on_5xx = false;      // --retry-after-on-5xx: also on injected 5xx
-  std::string basic_auth;               // --basic-auth USER:PASS (never printed)
+  std::string basic_auth;               // --basic-auth-file / --basic-auth-env / --basic-auth (never printed)
+  bool basic_auth_on_argv = false;      // --basic-auth: visible in ps, main() warns
   std::optional<std::uint64_t> partial_success;  // --partial-success N
   bool partial_success_as_number = false;  // --partial-success-as-number
   std::string partial_message = "rejected by tracecast-sink --partial-success";

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "curl_global.h"
+#include "egress_gate.h"
 #include "retry_policy.h"
 
 namespace tracecast {
@@ -26,6 +27,7 @@ std::string_view to_string(ConnectionTestResult::Category category) noexcept {
     case C::client_error: return "client_error";
     case C::server_error: return "server_error";
     case C::other: return "other";
+    case C::blocked: return "blocked";
   }
   return "other";
 }
@@ -50,14 +52,20 @@ struct SlistDeleter {
   void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
 };
 
+constexpr std::size_t k_max_test_response = 4096;
+
+// Keeps the first 4 KiB of the answer and then stops reading (an endless or 1 GB body would
+// otherwise be read to the end of the timeout): curl ends with CURLE_WRITE_ERROR and the
+// status decides.
 std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* out = static_cast<std::string*>(user);
   const std::size_t bytes = size * count;
+  const std::size_t room = k_max_test_response - std::min(out->size(), k_max_test_response);
   try {
-    if (out->size() < 4096) out->append(data, std::min<std::size_t>(bytes, 4096 - out->size()));
+    out->append(data, std::min(bytes, room));
   } catch (...) {
   }
-  return bytes;
+  return bytes > room ? 0 : bytes;
 }
 
 // Removes every secret of `config` from `text` (curl's messages quote hosts and ports only,
@@ -109,6 +117,8 @@ std::string connection_hint(ConnectionTestResult::Category category, Destination
              "): a server-side problem; try again later or check the receiver's logs.";
     case C::other:
       return "Check that the endpoint is an OTLP/HTTP traces receiver.";
+    case C::blocked:
+      return std::string(egress_policy_hint());
   }
   return {};
 }
@@ -172,9 +182,16 @@ std::string connection_test_body() {
   return body;
 }
 
-ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout) {
+ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout,
+                                     const EgressPolicy& egress) {
   using C = ConnectionTestResult::Category;
   ConnectionTestResult result;
+  if (std::string error = egress.validate(); !error.empty()) {
+    result.category = C::invalid_config;
+    result.message = "egress." + error;
+    result.hint = hint_for(C::invalid_config, config, 0);
+    return result;
+  }
   const std::vector<ValidationIssue> issues = validate(config);
   for (const auto& issue : issues) {
     if (issue.warning) continue;
@@ -230,10 +247,25 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, config.insecure_skip_verify ? 0L : 2L);
   if (!config.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, config.ca_file.c_str());
   if (!config.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, config.ca_path.c_str());
+  curl_easy_setopt(e, CURLOPT_PROXY, "");  // never an environment proxy (egress policy)
+  const detail::EgressGate gate(egress);
+  detail::SocketGate socket_gate{&gate, gate.host_allowed(detail::url_host(resolved.url)), false};
+  if (gate.enforcing()) {
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &detail::egress_open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &socket_gate);
+  }
 
-  const CURLcode code = curl_easy_perform(e);
+  CURLcode code = curl_easy_perform(e);
   long status = 0;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  const bool body_cut = code == CURLE_WRITE_ERROR && status > 0 && response.size() >= k_max_test_response;
+  if (body_cut) code = CURLE_OK;
+  if (code != CURLE_OK && socket_gate.blocked) {
+    result.category = C::blocked;
+    result.message = "refused by the egress policy: no connection was attempted";
+    result.hint = hint_for(C::blocked, config, 0);
+    return result;
+  }
   if (code != CURLE_OK) {
     result.category = category_for_curl(code);
     result.http_status = 0;
@@ -245,8 +277,11 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   result.category = category_for_status(status);
   result.message = "HTTP " + std::to_string(status);
   if (result.category == C::ok) {
-    const detail::PartialSuccess partial = detail::parse_partial_success(response);
-    if (partial.rejected > 0) {
+    const detail::PartialSuccess partial =
+        body_cut ? detail::PartialSuccess{} : detail::parse_partial_success(response, 1);
+    if (body_cut) {
+      result.message += " with an answer over 4 KiB (not read further)";
+    } else if (partial.rejected > 0) {
       result.category = C::client_error;
       result.message += ": the test span was rejected (partialSuccess.rejectedSpans=" +
                         std::to_string(partial.rejected) + ")";
@@ -261,7 +296,7 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
 TestedDestination add_destination_if_reachable(Sender& sender, const DestinationConfig& config,
                                                std::chrono::milliseconds timeout) {
   TestedDestination out;
-  out.test = test_connection(config, timeout);
+  out.test = test_connection(config, timeout, sender.egress_policy());
   if (!out.test.ok()) {
     out.added.issues = validate(config);
     return out;

@@ -74,6 +74,37 @@ bool has_line_break(std::string_view s) noexcept {
   return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
+// Any other control byte (RFC 9110 field values allow HTAB, SP and visible octets): refused
+// too, so no header carries bytes a receiver or a proxy on the way may treat specially.
+bool has_control_byte(std::string_view s) noexcept {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
+}
+
+// The authority of "scheme://authority/path" as written, empty when there is none. curl's
+// parser reads "http:///v1/traces" as host "v1", so an empty authority is caught here.
+std::string_view written_host(std::string_view url) noexcept {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return url;  // not ours to judge: curl's parser is
+  std::string_view rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  if (!rest.empty() && rest.front() == '[') return rest;  // IPv6 literal
+  return rest.substr(0, rest.find(':'));
+}
+
+// Bounds on what a destination's text fields may hold (no receiver needs more; a
+// customer-supplied config cannot make the sender copy megabytes per request).
+constexpr std::size_t k_max_endpoint_bytes = 8192;
+constexpr std::size_t k_max_name_bytes = 256;
+constexpr std::size_t k_max_headers = 64;
+constexpr std::size_t k_max_header_name_bytes = 256;
+constexpr std::size_t k_max_header_value_bytes = 16384;
+constexpr std::size_t k_max_secret_bytes = 16384;
+constexpr std::size_t k_max_path_bytes = 4096;
+
 std::string resolved_compression(const DestinationConfig& config) {
   if (config.compression.empty()) return std::string(default_compression(config.kind));
   return config.compression;
@@ -100,6 +131,7 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   const bool grafana = config.kind == DestinationKind::grafana_cloud;
 
   if (has_line_break(config.name)) error("name", "the name must not contain CR, LF or NUL");
+  if (config.name.size() > k_max_name_bytes) error("name", "the name is longer than 256 bytes");
 
   // Endpoint. The URL itself is never quoted back: users paste tokens into query strings.
   if (config.endpoint.empty()) {
@@ -108,6 +140,12 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
                               : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)");
   } else if (has_line_break(config.endpoint)) {
     error("endpoint", "the endpoint must not contain CR, LF or NUL");
+  } else if (has_control_byte(config.endpoint)) {
+    error("endpoint", "the endpoint must not contain control bytes");
+  } else if (config.endpoint.size() > k_max_endpoint_bytes) {
+    error("endpoint", "the endpoint is longer than 8192 bytes");
+  } else if (written_host(config.endpoint).empty()) {
+    error("endpoint", "the endpoint has no host (http(s)://host[:port][/path]; \"http:///path\" has none)");
   } else {
     const UrlParts url = parse_url(config.endpoint);
     if (!url.ok) {
@@ -147,6 +185,8 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
                        "My Account > Access Policies");
     } else {
       if (has_line_break(config.api_key)) error("api_key", "the API key contains a line break");
+      else if (has_control_byte(config.api_key)) error("api_key", "the API key contains a control byte");
+      if (config.api_key.size() > k_max_secret_bytes) error("api_key", "the API key is longer than 16384 bytes");
       if (config.api_key.rfind("glc_", 0) != 0) {
         warn("api_key", "the API key does not start with glc_: Grafana Cloud access-policy "
                         "tokens do; check that you copied the token, not its name or ID");
@@ -161,21 +201,32 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
                                                  "credentials in headers");
   }
 
-  for (std::size_t i = 0; i < config.headers.size(); ++i) {
+  if (config.headers.size() > k_max_headers) {
+    error("headers", "at most 64 headers, got " + std::to_string(config.headers.size()));
+  }
+  for (std::size_t i = 0; i < std::min(config.headers.size(), k_max_headers); ++i) {
     const auto& [name, value] = config.headers[i];
     const std::string which = "header #" + std::to_string(i + 1);
     if (name.empty()) {
       error("headers", which + ": empty header name");
     } else if (has_line_break(name)) {
       error("headers", which + ": the name contains CR, LF or NUL (header injection)");
+    } else if (name.size() > k_max_header_name_bytes) {
+      error("headers", which + ": the name is longer than 256 bytes");
     } else if (!std::all_of(name.begin(), name.end(), is_tchar)) {
       error("headers", which + " (" + name + "): the name has characters not allowed in a header name");
     }
+    // The value may be a secret: name the header, never the value.
+    const std::string label =
+        which + (!name.empty() && name.size() <= k_max_header_name_bytes && std::all_of(name.begin(), name.end(), is_tchar)
+                     ? " (" + name + ")"
+                     : std::string());
     if (has_line_break(value)) {
-      // The value may be a secret: name the header, never the value.
-      error("headers", which + (!name.empty() && std::all_of(name.begin(), name.end(), is_tchar) ? " (" + name + ")" : std::string()) +
-                           ": the value contains CR, LF or NUL (header injection)");
+      error("headers", label + ": the value contains CR, LF or NUL (header injection)");
+    } else if (has_control_byte(value)) {
+      error("headers", label + ": the value contains a control byte (0x01-0x1f other than tab, or 0x7f)");
     }
+    if (value.size() > k_max_header_value_bytes) error("headers", label + ": the value is longer than 16384 bytes");
     const std::string lname = lower(name);
     if (lname == "content-length" || lname == "content-encoding" || lname == "host" ||
         lname == "transfer-encoding") {
@@ -193,6 +244,13 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   if (config.max_in_flight == 0 || config.max_in_flight > 1024) {
     error("max_in_flight", "max_in_flight must be between 1 and 1024");
   }
+  if (config.ca_file.size() > k_max_path_bytes || has_line_break(config.ca_file)) {
+    error("ca_file", "the path is longer than 4096 bytes or contains CR, LF or NUL");
+  }
+  if (config.ca_path.size() > k_max_path_bytes || has_line_break(config.ca_path)) {
+    error("ca_path", "the path is longer than 4096 bytes or contains CR, LF or NUL");
+  }
+  if (config.instance_id.size() > 32) error("instance_id", "the instance ID is longer than 32 digits");
   if (config.insecure_skip_verify) {
     warn("insecure_skip_verify", "TLS verification is off: for tests only, never for a real "
                                  "destination");

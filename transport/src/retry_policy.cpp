@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 namespace tracecast::detail {
@@ -69,7 +70,48 @@ NetworkFailure classify_curl_code(int curl_code) noexcept {
   }
 }
 
-PartialSuccess parse_partial_success(std::string_view body) noexcept {
+namespace {
+
+// rejectedSpans given as a JSON number: an integer in 0..items is taken; beyond it clamped,
+// fractional rounded up (then clamped), negative or not finite ignored; all but the first
+// are malformed.
+void take_rejected_number(double v, std::uint64_t items, PartialSuccess& out) noexcept {
+  if (!std::isfinite(v) || v < 0) {
+    out.malformed = true;
+    return;
+  }
+  const double up = std::ceil(v);
+  if (up != v) out.malformed = true;
+  if (up > static_cast<double>(items)) {
+    out.malformed = true;
+    out.rejected = items;
+    return;
+  }
+  out.rejected = static_cast<std::uint64_t>(up);
+}
+
+void take_rejected_text(std::string_view text, std::uint64_t items, PartialSuccess& out) noexcept {
+  std::uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ptr == text.data() + text.size() && !text.empty() && ec == std::errc::result_out_of_range) {
+    out.malformed = true;  // all digits, beyond 2^64
+    out.rejected = items;
+    return;
+  }
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    out.malformed = true;  // "-3", "3.7", "x", "": not an int64 in proto3 JSON
+    return;
+  }
+  if (n > items) {
+    out.malformed = true;
+    n = items;
+  }
+  out.rejected = n;
+}
+
+}  // namespace
+
+PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items) noexcept {
   PartialSuccess out;
   // Cheap precheck: most answers are "{}" or empty.
   if (body.find("partialSuccess") == std::string_view::npos) return out;
@@ -77,6 +119,7 @@ PartialSuccess parse_partial_success(std::string_view body) noexcept {
     simdjson::ondemand::parser parser;
     simdjson::padded_string padded(body);
     simdjson::ondemand::document doc;
+    out.malformed = true;  // until the partialSuccess object has been read whole
     if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) return out;
     simdjson::ondemand::object root;
     if (doc.get_object().get(root) != simdjson::SUCCESS) return out;
@@ -84,6 +127,7 @@ PartialSuccess parse_partial_success(std::string_view body) noexcept {
     if (root.find_field_unordered("partialSuccess").get_object().get(partial) != simdjson::SUCCESS) {
       return out;
     }
+    PartialSuccess read;
     for (auto field : partial) {
       std::string_view key;
       if (field.unescaped_key().get(key) != simdjson::SUCCESS) return out;
@@ -93,24 +137,76 @@ PartialSuccess parse_partial_success(std::string_view body) noexcept {
         simdjson::ondemand::json_type type;
         if (value.type().get(type) != simdjson::SUCCESS) return out;
         if (type == simdjson::ondemand::json_type::number) {
-          std::int64_t n = 0;
-          if (value.get_int64().get(n) == simdjson::SUCCESS && n > 0) out.rejected = static_cast<std::uint64_t>(n);
+          std::uint64_t n = 0;
+          double d = 0;
+          if (value.get_uint64().get(n) == simdjson::SUCCESS) {
+            read.rejected = std::min(n, items);
+            if (n > items) read.malformed = true;
+          } else if (value.get_double().get(d) == simdjson::SUCCESS) {
+            take_rejected_number(d, items, read);
+          } else {
+            read.malformed = true;
+            read.rejected = items;  // a number too large even for a double
+          }
         } else if (type == simdjson::ondemand::json_type::string) {
           std::string_view text;
-          if (value.get_string().get(text) == simdjson::SUCCESS) {
-            std::uint64_t n = 0;
-            const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-            if (ec == std::errc() && ptr == text.data() + text.size()) out.rejected = n;
-          }
+          if (value.get_string().get(text) != simdjson::SUCCESS) return out;
+          take_rejected_text(text, items, read);
+        } else {
+          read.malformed = true;
         }
       } else if (key == "errorMessage" || key == "error_message") {
         std::string_view text;
-        if (value.get_string().get(text) == simdjson::SUCCESS) out.has_message = !text.empty();
+        if (value.get_string().get(text) == simdjson::SUCCESS) read.has_message = !text.empty();
       }
     }
+    out = read;
   } catch (...) {
-    // padded_string allocation failure: treat as plain success.
+    // padded_string allocation failure: treat as plain success (malformed stays set).
   }
+  return out;
+}
+
+RetryAfter parse_retry_after(std::string_view value, std::int64_t now_unix_s) noexcept {
+  RetryAfter out;
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' ||
+                            value.back() == '\n')) {
+    value.remove_suffix(1);
+  }
+  if (value.empty()) return out;
+  out.kind = RetryAfter::Kind::invalid;
+  if (value.size() > 128) return out;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // Saturating: 9223372036854775807 or a thousand digits never overflow.
+    std::int64_t s = 0;
+    for (const char c : value) {
+      s = s * 10 + (c - '0');
+      if (s > k_max_retry_after_s) {
+        out.clamped = true;
+        s = k_max_retry_after_s;
+        break;
+      }
+    }
+    out.kind = RetryAfter::Kind::delay;
+    out.seconds = s;
+    return out;
+  }
+  // An HTTP date (IMF-fixdate, RFC 850 or asctime; curl_getdate takes all three).
+  char buf[129];
+  std::memcpy(buf, value.data(), value.size());
+  buf[value.size()] = '\0';
+  const time_t at = curl_getdate(buf, nullptr);
+  if (at == static_cast<time_t>(-1)) return out;
+  out.kind = RetryAfter::Kind::delay;
+  now_unix_s = std::max<std::int64_t>(now_unix_s, 0);
+  const std::int64_t when = static_cast<std::int64_t>(at);
+  if (when <= now_unix_s) return out;  // in the past: no wait
+  // Both sides are within time_t's range; the difference of two 64-bit values that are
+  // not both extreme cannot overflow here (now is a current time).
+  const std::int64_t delta = when - now_unix_s;
+  out.seconds = std::min(delta, k_max_retry_after_s);
+  out.clamped = delta > k_max_retry_after_s;
   return out;
 }
 

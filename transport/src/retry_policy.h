@@ -44,12 +44,35 @@ struct NetworkFailure {
 
 // OTLP ExportTraceServiceResponse.partialSuccess of a 2xx JSON body.
 struct PartialSuccess {
-  std::uint64_t rejected = 0;
-  bool has_message = false;  // errorMessage non-empty
+  std::uint64_t rejected = 0;  // always <= the batch's item count
+  bool has_message = false;    // errorMessage non-empty
+  bool malformed = false;      // a partialSuccess was there but not readable as the spec says
 };
-// Parses with simdjson. An empty, non-JSON or malformed body counts as full success (the
-// data was accepted: a 2xx is never retried). rejectedSpans may be a string or a number.
-// Thread-safe. Allocates (a padded copy of the body).
-[[nodiscard]] PartialSuccess parse_partial_success(std::string_view body) noexcept;
+// Parses with simdjson. A body without "partialSuccess" (empty, "{}", not JSON) is full
+// success: the data was accepted and a 2xx is never retried. rejectedSpans may be a string
+// or a number (proto3 JSON writes int64 as a string). Conservative handling of what a
+// broken or hostile server may send (each counted as malformed):
+//   - larger than `items` (the batch's span count), however large ("1e30",
+//     "99999999999999999999"): clamped to `items`;
+//   - fractional (3.7): rounded up, then clamped to `items`;
+//   - negative, not a number, or partialSuccess not parsable: ignored (0 rejected).
+// Linear in the body. Thread-safe. Allocates (a padded copy of the body).
+[[nodiscard]] PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items) noexcept;
+
+// Retry-After (RFC 9110 10.2.3): delay-seconds (1*DIGIT) or an HTTP date.
+struct RetryAfter {
+  enum class Kind : std::uint8_t { absent, delay, invalid };
+  Kind kind = Kind::absent;
+  std::int64_t seconds = 0;  // kind == delay: 0..k_max_retry_after_s
+  bool clamped = false;      // the value asked for more than k_max_retry_after_s
+};
+// Longest wait a Retry-After can ask for: a day, the largest retry.max_elapsed. Anything
+// longer is clamped (and then usually ends the request as retries_exhausted: it would wait
+// past max_elapsed), so no remote value reaches time arithmetic unbounded.
+inline constexpr std::int64_t k_max_retry_after_s = 86400;
+// `value` is the header's value (blanks around it allowed); empty = absent. A date in the
+// past is a delay of 0. Negative numbers, garbage, a value over 128 bytes: invalid (ignored:
+// the backoff applies). `now_unix_s`: the current time for dates. Thread-safe, no allocation.
+[[nodiscard]] RetryAfter parse_retry_after(std::string_view value, std::int64_t now_unix_s) noexcept;
 
 }  // namespace tracecast::detail

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "curl_global.h"
+#include "egress_gate.h"
 #include "retry_policy.h"
 
 namespace tracecast {
@@ -71,6 +73,7 @@ struct DestSnapshot {
   std::string url;
   bool https = false;
   bool insecure = false;
+  bool egress_host_allowed = false;  // the URL's host is in EgressPolicy::allow_hosts
   long timeout_ms = 10000;
   std::uint32_t max_in_flight = 4;
   std::string ca_file, ca_path;
@@ -107,7 +110,7 @@ curl_slist* build_headers(const std::vector<std::string>& lines, std::string_vie
   return list;
 }
 
-std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config) {
+std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config, const detail::EgressGate& gate) {
   ResolvedDestination resolved = resolve(config);
   auto snap = std::make_shared<DestSnapshot>();
   snap->name = config.name.empty() ? "destination" : config.name;
@@ -116,6 +119,7 @@ std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& confi
   snap->ca_file = config.ca_file;
   snap->ca_path = config.ca_path;
   snap->insecure = config.insecure_skip_verify;
+  snap->egress_host_allowed = gate.enforcing() && gate.host_allowed(detail::url_host(snap->url));
   snap->timeout_ms = static_cast<long>(config.timeout.count());
   snap->max_in_flight = config.max_in_flight;
   snap->header_lines = std::move(resolved.header_lines);
@@ -175,7 +179,7 @@ struct StatusTable {
 
 struct DestCounters {
   Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
-      aborted, removed, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
+      aborted, removed, blocked, malformed_answers, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
       queued, in_flight, waiting_for_retry;
   StatusTable by_status;
   std::array<Counter, k_network_error_slots> by_network_error;
@@ -235,6 +239,16 @@ struct Transfer {
   NetworkError last_error = NetworkError::none;
   std::uint64_t rejected_items = 0;
   bool partial_warning = false;
+  detail::SocketGate socket_gate;  // CURLOPT_OPENSOCKETDATA of the attempt in flight
+  // Per attempt, from the header and body callbacks: the response is read only up to its
+  // bounds, then the transfer is aborted and classified by its status.
+  std::size_t header_bytes = 0;
+  std::size_t body_bytes = 0;    // seen, kept or not
+  bool header_overflow = false;  // headers passed k_max_header_bytes: aborted
+  bool body_overflow = false;    // body passed max_response: aborted after the kept bytes
+  bool malformed = false;        // counted once per completion in malformed_answers
+  std::uint8_t retry_after_len = 0;
+  std::array<char, 128> retry_after{};  // the last response's Retry-After value (cut at 128)
 };
 
 void TransferFifo::push(Transfer* t) noexcept {
@@ -286,6 +300,14 @@ std::uint64_t now_ns() noexcept {
       std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch()).count());
 }
 
+// Keeps up to max_response bytes of the body; past that the transfer is aborted (returning
+// less than given makes curl stop with CURLE_WRITE_ERROR) instead of reading an endless or
+// 1 GB body to the end of the attempt's timeout. finish_attempt() then classifies the attempt
+// by the status it already has.
+// Bodies up to this size are read to their end even when max_response_bytes keeps less (0
+// keeps nothing): cutting a transfer closes its connection, and a "{}" should not.
+constexpr std::size_t k_min_body_read = 4096;
+
 std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) noexcept {
   auto* transfer = static_cast<Transfer*>(user);
   const std::size_t bytes = size * count;
@@ -296,6 +318,51 @@ std::size_t write_body(char* data, std::size_t size, std::size_t count, void* us
     transfer->response.append(data, std::min(room, bytes));
   } catch (...) {
     // Out of memory for the response text only: the status still decides.
+  }
+  transfer->body_bytes += bytes;
+  if (transfer->body_bytes > std::max(transfer->max_response, k_min_body_read)) {
+    transfer->body_overflow = true;
+    return 0;
+  }
+  return bytes;
+}
+
+// Response headers in all (status line included) before the attempt is aborted as malformed.
+constexpr std::size_t k_max_header_bytes = 64 * 1024;
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) noexcept {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+// One header line per call (curl's CURLOPT_HEADERFUNCTION). Keeps the Retry-After value and
+// bounds the total header bytes (curl bounds one header line itself).
+std::size_t read_header(char* data, std::size_t size, std::size_t count, void* user) noexcept {
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t bytes = size * count;
+  t->header_bytes += bytes;
+  if (t->header_bytes > k_max_header_bytes) {
+    t->header_overflow = true;
+    return 0;
+  }
+  const std::string_view line(data, bytes);
+  if (starts_with_nocase(line, "http/")) {
+    t->retry_after_len = 0;  // a new response (after a 1xx): its own Retry-After only
+  } else if (starts_with_nocase(line, "retry-after:")) {
+    const std::string_view value = line.substr(12);
+    if (value.size() > t->retry_after.size()) {
+      // Longer than any valid value: keep one parse_retry_after() refuses (counted invalid).
+      t->retry_after[0] = '!';
+      t->retry_after_len = 1;
+    } else {
+      std::memcpy(t->retry_after.data(), value.data(), value.size());
+      t->retry_after_len = static_cast<std::uint8_t>(value.size());
+    }
   }
   return bytes;
 }
@@ -316,6 +383,7 @@ void check_config(const SenderConfig& c) {
   if (c.max_producers < 1 || c.max_producers > 256) fail("max_producers must be 1..256");
   if (c.max_connections_per_host > 1024) fail("max_connections_per_host must be 0..1024");
   if (c.max_response_bytes > (16U << 20)) fail("max_response_bytes must be <= 16 MiB");
+  if (std::string e = c.egress.validate(); !e.empty()) throw std::invalid_argument("SenderConfig: egress." + e);
 }
 
 }  // namespace
@@ -335,6 +403,7 @@ struct Sender::Impl {
       : config_(std::move(config)),
         requests_(config_.queue_capacity, 0, config_.max_producers),
         completions_(config_.queue_capacity * 2, 0, 2),
+        gate_(config_.egress),
         rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
 
   // ---- shared state -------------------------------------------------------------------
@@ -379,6 +448,7 @@ struct Sender::Impl {
   // Retry-After. Entries may be stale (blocked_until moved, destination removed): checked
   // when they come due.
   std::vector<std::pair<clock_type::time_point, Dest*>> block_timers_;
+  const detail::EgressGate gate_;  // immutable: read by the socket callback on this thread
   std::mt19937_64 rng_;
   std::uint32_t in_flight_total_ = 0;
 
@@ -398,6 +468,7 @@ struct Sender::Impl {
     c.items = t->request.items;
     c.rejected_items = t->rejected_items;
     c.partial_success_warning = t->partial_warning;
+    c.malformed_answer = t->malformed;
     const std::uint64_t now = now_ns();
     c.latency_ns = now > t->accepted_ns ? now - t->accepted_ns : 0;
     if (t->dest != nullptr) {
@@ -409,10 +480,11 @@ struct Sender::Impl {
         case SendOutcome::network_error_final: k.network_errors_final.add(); break;
         case SendOutcome::aborted: k.aborted.add(); break;
         case SendOutcome::destination_removed: k.removed.add(); break;
-        case SendOutcome::blocked: k.rejected.add(); break;  // not sent: refused by policy
+        case SendOutcome::blocked: k.blocked.add(); break;
       }
       k.rejected_items.add(t->rejected_items);
       if (t->partial_warning) k.partial_success_warnings.add();
+      if (t->malformed) k.malformed_answers.add();
     }
     // Preallocated for queue_capacity outstanding completions (try_send bounds them), so the
     // allocating enqueue() is a fallback that never runs.
@@ -448,6 +520,7 @@ struct Sender::Impl {
     t->last_error = NetworkError::none;
     t->rejected_items = 0;
     t->partial_warning = false;
+    t->malformed = false;
     free_transfers_.push_back(t);
   }
 
@@ -677,6 +750,11 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &write_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &read_header);
+    // Never a proxy: "" overrides http_proxy/https_proxy/all_proxy from the environment, which
+    // would otherwise carry every destination's traffic past the egress policy.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    if (gate_.enforcing()) curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &detail::egress_open_socket);
   }
 
   // Configures a pooled handle for `s` and `headers`, touching only what differs from the
@@ -752,7 +830,19 @@ struct Sender::Impl {
       h->upload_buffer = upload;
     }
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    t->header_bytes = 0;
+    t->body_bytes = 0;
+    t->header_overflow = false;
+    t->body_overflow = false;
+    t->retry_after_len = 0;
+    if (gate_.enforcing()) {
+      // Consulted only when this attempt opens a new connection (a reused one was checked
+      // when it was opened).
+      t->socket_gate = detail::SocketGate{&gate_, s.egress_host_allowed, false};
+      curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t->socket_gate);
+    }
     t->easy = h;
     if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
       park(h);
@@ -802,10 +892,8 @@ struct Sender::Impl {
     curl_easy_getinfo(e, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
     long status = 0;
     long connects = 0;
-    curl_off_t retry_after = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &retry_after);
     curl_multi_remove_handle(multi_, e);
     if (t == nullptr) {
       curl_easy_cleanup(e);  // not ours to pool: never happens
@@ -819,22 +907,47 @@ struct Sender::Impl {
     DestCounters& k = d->counters;
     k.connections_opened.add(static_cast<std::uint64_t>(std::max(0L, connects)));
 
+    // A body cut past max_response bytes (we aborted it) still has its status: classify by it.
+    if (code == CURLE_WRITE_ERROR && t->body_overflow && status > 0) {
+      code = CURLE_OK;
+      t->malformed = true;
+    }
+    if (t->header_overflow) t->malformed = true;
+
     const bool removed = d->removed.load(std::memory_order_acquire);
     if (code == CURLE_OK) {
       t->last_status = static_cast<int>(status);
       t->last_error = NetworkError::none;
       if (status > 0) k.by_status.add(static_cast<int>(status));
       if (status >= 200 && status < 300) {
-        const detail::PartialSuccess partial = detail::parse_partial_success(t->response);
-        t->rejected_items = partial.rejected;
-        t->partial_warning = partial.rejected == 0 && partial.has_message;
+        // A body over the bound is not parsed: partialSuccess past the kept bytes is unknown
+        // and the batch counts as delivered (the server accepted it; a retry would duplicate).
+        if (!t->body_overflow) {
+          const detail::PartialSuccess partial = detail::parse_partial_success(t->response, t->request.items);
+          t->rejected_items = partial.rejected;
+          t->partial_warning = partial.rejected == 0 && partial.has_message;
+          if (partial.malformed) t->malformed = true;
+        }
         complete(t, SendOutcome::delivered);
       } else if (detail::is_retryable_status(static_cast<int>(status))) {
-        schedule_retry(t, now, retry_after > 0 ? retry_after : 0,
-                       detail::throttles_destination(static_cast<int>(status), retry_after > 0), removed);
+        const std::int64_t now_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
+        const detail::RetryAfter after = detail::parse_retry_after(
+            std::string_view(t->retry_after.data(), t->retry_after_len), now_unix);
+        if (after.kind == detail::RetryAfter::Kind::invalid || after.clamped) t->malformed = true;
+        const std::int64_t wait_s = after.kind == detail::RetryAfter::Kind::delay ? after.seconds : 0;
+        schedule_retry(t, now, wait_s, detail::throttles_destination(static_cast<int>(status), wait_s > 0),
+                       removed);
       } else {
         complete(t, SendOutcome::rejected);
       }
+    } else if (t->socket_gate.blocked) {
+      // The policy refused the address(es): no connection was made, and retrying would
+      // resolve to the same kind of address. Final, counted as blocked.
+      t->last_status = 0;
+      t->last_error = NetworkError::connect;
+      complete(t, SendOutcome::blocked);
     } else {
       const detail::NetworkFailure failure = detail::classify_curl_code(static_cast<int>(code));
       t->last_status = status > 0 ? static_cast<int>(status) : 0;
@@ -850,7 +963,9 @@ struct Sender::Impl {
     mark_ready(d);  // a slot is free
   }
 
-  void schedule_retry(Transfer* t, clock_type::time_point now, curl_off_t retry_after_s, bool throttle,
+  // retry_after_s: 0..detail::k_max_retry_after_s (parse_retry_after() bounds it), so the
+  // time arithmetic below cannot overflow.
+  void schedule_retry(Transfer* t, clock_type::time_point now, std::int64_t retry_after_s, bool throttle,
                       bool removed) {
     if (removed) {
       complete(t, SendOutcome::destination_removed);
@@ -1001,7 +1116,7 @@ AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
   result.issues = validate(config);
   if (has_errors(result.issues)) return result;
   auto dest = std::make_unique<Dest>();
-  dest->snapshot = make_snapshot(config);
+  dest->snapshot = make_snapshot(config, impl_->gate_);
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
     dest->id = static_cast<std::uint32_t>(impl_->dests_.size() + 1);
@@ -1016,7 +1131,7 @@ AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
 std::vector<ValidationIssue> Sender::update_destination(std::uint32_t id, const DestinationConfig& config) {
   std::vector<ValidationIssue> issues = validate(config);
   if (has_errors(issues)) return issues;
-  auto snapshot = make_snapshot(config);
+  auto snapshot = make_snapshot(config, impl_->gate_);
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
     if (id == 0 || id > impl_->dests_.size() || impl_->dests_[id - 1]->removed.load(std::memory_order_acquire)) {
@@ -1113,6 +1228,8 @@ void Sender::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
   }
 }
 
+const EgressPolicy& Sender::egress_policy() const noexcept { return impl_->config_.egress; }
+
 std::uint64_t Sender::pending_guess() const noexcept {
   return impl_->unfinished_.load(std::memory_order_relaxed);
 }
@@ -1138,6 +1255,8 @@ SenderStats Sender::stats() const {
     s.network_errors_final = k.network_errors_final.get();
     s.aborted = k.aborted.get();
     s.removed = k.removed.get();
+    s.blocked = k.blocked.get();
+    s.malformed_answers = k.malformed_answers.get();
     s.rejected_items = k.rejected_items.get();
     s.partial_success_warnings = k.partial_success_warnings.get();
     s.bytes_sent = k.bytes_sent.get();
@@ -1165,6 +1284,8 @@ SenderStats Sender::stats() const {
     t.network_errors_final += s.network_errors_final;
     t.aborted += s.aborted;
     t.removed += s.removed;
+    t.blocked += s.blocked;
+    t.malformed_answers += s.malformed_answers;
     t.rejected_items += s.rejected_items;
     t.partial_success_warnings += s.partial_success_warnings;
     t.bytes_sent += s.bytes_sent;

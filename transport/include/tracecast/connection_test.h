@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "tracecast/destination.h"
+#include "tracecast/egress.h"
 #include "tracecast/sender.h"
 
 namespace tracecast {
@@ -27,6 +28,8 @@ struct ConnectionTestResult {
     client_error,       // other 4xx
     server_error,       // 5xx
     other,              // anything else (protocol error, 1xx/3xx answer, ...)
+    blocked,            // the egress policy refused the address: no connection attempted.
+                        // The same whether anything listens there or not (no port scanner).
   };
   Category category = Category::other;
   int http_status = 0;  // 0 when no HTTP answer arrived
@@ -58,8 +61,15 @@ struct ConnectionTestResult {
 // accept it) and waits at most `timeout` (the smaller of it and config.timeout) for the
 // answer. Blocks the calling thread; never retries. Thread-safe (own curl handle per call).
 // Allocates. Never throws except std::bad_alloc.
+// `egress` is checked on the address curl is about to connect to, as the Sender does
+// (tracecast/egress.h); a refused address answers Category::blocked with a hint naming the
+// policy and nothing else (no connection attempted, so an internal host that is up and one
+// that is down look the same). Pass the Sender's policy (Sender::egress_policy()) so that
+// the test and the sends agree; the default is the default policy (public unicast only). An
+// invalid policy answers invalid_config with field "egress".
 [[nodiscard]] ConnectionTestResult test_connection(const DestinationConfig& config,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout,
+                                                   const EgressPolicy& egress = EgressPolicy{});
 
 // The test body test_connection() sends (a fresh trace id and timestamps each call).
 // Thread-safe. Allocates.
@@ -72,7 +82,8 @@ struct TestedDestination {
   AddDestinationResult added;  // id 0 when the test failed or validation found errors
   [[nodiscard]] bool ok() const noexcept { return test.ok() && added.ok() && added.id != 0; }
 };
-// Blocks for up to `timeout`. Thread-safe (as Sender::add_destination). Allocates.
+// Tests with sender.egress_policy(). Blocks for up to `timeout`. Thread-safe (as
+// Sender::add_destination). Allocates.
 [[nodiscard]] TestedDestination add_destination_if_reachable(Sender& sender, const DestinationConfig& config,
                                                              std::chrono::milliseconds timeout);
 

@@ -63,11 +63,13 @@ struct ValidationIssue {
   bool warning = false;  // true: accepted, but probably a mistake
 };
 
-// Checks a destination. Errors: endpoint that does not parse as an http(s) URL, Grafana's
-// main URL (grafana.net without otlp-gateway) given for a grafana_cloud endpoint, a
-// non-numeric or empty instance id, a missing API key, CR, LF or NUL in a header name or
-// value (header injection), an invalid header name, an unknown compression, a zero timeout or
-// max_in_flight. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
+// Checks a destination. Errors: endpoint that does not parse as an http(s) URL or has no host
+// ("http:///v1/traces"), Grafana's main URL (grafana.net without otlp-gateway) given for a
+// grafana_cloud endpoint, a non-numeric or empty instance id, a missing API key, CR, LF or NUL
+// in a header name or value (header injection), any other control byte in a header value or
+// the endpoint, an invalid header name, an unknown compression, a zero timeout or
+// max_in_flight, and sizes past their bounds: endpoint 8 KiB, name 256 B, 64 headers of at
+// most 256 B name and 16 KiB value, API key 16 KiB, CA paths 4 KiB. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
 // insecure_skip_verify, zstd to Grafana Cloud.
 // Thread-safe (pure). Allocates. Never throws except std::bad_alloc.
 [[nodiscard]] std::vector<ValidationIssue> validate(const DestinationConfig& config);

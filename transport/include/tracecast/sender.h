@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tracecast/destination.h"
+#include "tracecast/egress.h"
 
 namespace tracecast {
 
@@ -77,10 +78,18 @@ struct SenderConfig {
   // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
   // max_in_flight_total). Range 0 .. 1024. Default 0 (see the model above).
   std::size_t max_connections_per_host = 0;
-  // Response bytes kept to look for partialSuccess; the rest is discarded. Range 0 .. 16 MiB.
+  // Response body bytes kept to look for partialSuccess. A body longer than this (and than
+  // 4 KiB, which is always read so that a small answer keeps its connection) is not read
+  // further: the transfer is cut there (the connection closed), classified by its status and
+  // counted as a malformed answer, so an endless or 1 GB answer costs at most this much.
+  // Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
   std::uint64_t jitter_seed = 0;
+  // Which addresses destinations may connect to (tracecast/egress.h). Default: public
+  // unicast only. Checked on every new connection; a refused one completes its request as
+  // SendOutcome::blocked (never retried). Environment proxies are never used.
+  EgressPolicy egress;
 };
 
 enum class SendOutcome : std::uint8_t {
@@ -90,7 +99,8 @@ enum class SendOutcome : std::uint8_t {
   network_error_final,  // a failure retrying cannot fix (TLS verification, bad URL, ...)
   aborted,              // shutdown deadline passed first
   destination_removed,  // destination removed (or never existed) before it was sent
-  blocked,              // refused by the operator's egress policy; never sent
+  blocked,              // the egress policy refused every address of the destination: no
+                        // connection was made; not retried (SenderConfig::egress)
 };
 
 // Why the last attempt failed at the transport level (none when a response arrived).
@@ -111,6 +121,12 @@ struct Completion {
   std::uint32_t items = 0;         // SendRequest::items, unchanged
   std::uint64_t rejected_items = 0;   // partialSuccess.rejectedSpans of a 2xx
   bool partial_success_warning = false;  // partialSuccess.errorMessage with 0 rejected
+  // The answer broke a rule and was handled conservatively: a body past max_response_bytes
+  // (read no further: the transfer is cut, the status decides, partialSuccess past the cut
+  // is unknown and the batch counts as delivered), headers over 64 KiB, a Retry-After that
+  // is garbage or negative (ignored) or over a day (clamped), a rejectedSpans that is not an
+  // integer in 0..items (clamped to items, rounded up, or ignored: see retry_policy.h).
+  bool malformed_answer = false;
   std::uint64_t latency_ns = 0;    // from try_send() to completion
 };
 
@@ -144,6 +160,8 @@ struct DestinationStats {
   std::uint64_t network_errors_final = 0;
   std::uint64_t aborted = 0;
   std::uint64_t removed = 0;
+  std::uint64_t blocked = 0;           // completions with outcome blocked (egress policy)
+  std::uint64_t malformed_answers = 0;  // completions with Completion::malformed_answer
   std::uint64_t rejected_items = 0;    // partialSuccess.rejectedSpans summed
   std::uint64_t partial_success_warnings = 0;
   std::uint64_t bytes_sent = 0;        // request bodies of every attempt
@@ -239,6 +257,10 @@ class Sender {
 
   // A snapshot of the counters. Thread-safe. Allocates.
   [[nodiscard]] SenderStats stats() const;
+
+  // The egress policy this sender enforces (SenderConfig::egress), e.g. for
+  // test_connection(). Thread-safe (immutable). No allocation.
+  [[nodiscard]] const EgressPolicy& egress_policy() const noexcept;
 
  private:
   struct Impl;

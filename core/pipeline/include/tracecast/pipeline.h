@@ -142,7 +142,7 @@ enum class DropReason : std::uint8_t {
   shutdown,           // not delivered by the shutdown deadline
   removed,            // destination removed before they were sent
   invalid,            // refused by the encoder (all-zero trace or span id; mapping never makes one)
-  blocked,            // refused by the operator's egress policy (SendOutcome::blocked)
+  blocked,            // the egress policy refused the destination's address (sender.egress)
   disabled,           // the destination is disabled (DisablePolicy): not encoded, not sent
   k_count
 };

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "canonical_request.h"
+#include "egress_util.h"
 #include "sink_process.h"
 #include "tracecast/pipeline.h"
 
@@ -42,6 +43,7 @@ PipelineConfig fast_config() {
   c.sender.retry.max_elapsed = 150ms;
   c.memory_budget_bytes = 64u << 20;
   c.destination_budget_bytes = 16u << 20;
+  c.sender.egress = test::loopback_egress();  // the scripted sinks listen on 127.0.0.1
   return c;
 }
 

@@ -338,6 +338,7 @@ class Delimited {
     at_ = w_.prefix(width_);
     start_ = w_.pos();
   }
+  [[nodiscard]] char* content() const noexcept { return start_; }
   void end() noexcept {
     if (w_.overflow()) return;
     put_padded_varint(at_, width_, static_cast<std::size_t>(w_.pos() - start_));
@@ -453,9 +454,12 @@ append_result OtlpProtobufEncoder::append(const ResourceView& resource, const Sc
   Writer w(buf_ + pos_, buf_ + budget_, stats_);
   w.byte(k_request_resource_spans);
   char* rs_len = w.prefix(k_entry_width);
-  char* const res_start = w.pos();
+  // Resources are compared by their content, not their prefix, whose width follows an upper
+  // bound (two lists that encode the same after duplicate keys are dropped are one resource).
+  char* res_start = w.pos();
   if (!resource.attributes.empty()) {
     Delimited res(w, k_rs_resource, Bounds{limits_.max_value_bytes}.attributes(resource.attributes));
+    res_start = res.content();
     write_attributes(w, resource.attributes, k_resource_attributes, k_resource_dropped, *keys_, limits_, stats_);
     res.end();
   }

@@ -51,5 +51,10 @@ struct PartialSuccess {
 // data was accepted: a 2xx is never retried). rejectedSpans may be a string or a number.
 // Thread-safe. Allocates (a padded copy of the body).
 [[nodiscard]] PartialSuccess parse_partial_success(std::string_view body) noexcept;
+// The same from the answer to an http/protobuf request: an ExportTraceServiceResponse in the
+// protobuf wire format (partial_success = 1 { int64 rejected_spans = 1; string error_message
+// = 2 }). A body that starts with '{' is read as JSON (a server may answer JSON anyway); an
+// empty or malformed body counts as full success. Thread-safe, no allocation for protobuf.
+[[nodiscard]] PartialSuccess parse_partial_success(std::string_view body, bool protobuf) noexcept;
 
 }  // namespace tracecast::detail

@@ -113,6 +113,39 @@ class Writer {
   [[nodiscard]] std::size_t room() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   void rewind(char* p) noexcept { p_ = p; }
 
+  // One check for several writes: the unchecked put_* below may then write n bytes.
+  [[nodiscard]] bool ensure(std::size_t n) noexcept { return reserve(n); }
+  void put(char c) noexcept { *p_++ = c; }
+  void put_varint(std::uint64_t v) noexcept {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>((v & 0x7F) | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void put_fixed64(std::uint64_t v) noexcept {
+    for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
+      *p_++ = static_cast<char>(v & 0xFF);
+      v >>= 8;
+    }
+  }
+  template <std::size_t N>
+  void put_id(char tag, const std::array<std::uint8_t, N>& bytes) noexcept {
+    *p_++ = tag;
+    *p_++ = static_cast<char>(N);
+    std::memcpy(p_, bytes.data(), N);
+    p_ += N;
+  }
+  [[gnu::always_inline]] void put_text(const detail::Utf8Text& t) noexcept {
+    if (t.clean) {
+      detail::copy_bytes(p_, t.data, t.size);
+    } else {
+      stats_.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p_);
+    }
+    p_ += t.out_size;
+    if (t.truncated) ++stats_.values_truncated;
+  }
+
   void byte(char c) noexcept {
     if (!reserve(1)) return;
     *p_++ = c;
@@ -132,18 +165,7 @@ class Writer {
   void fixed64(char tag, std::uint64_t v) noexcept {
     if (!reserve(9)) return;
     *p_++ = tag;
-    for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host
-      *p_++ = static_cast<char>(v & 0xFF);
-      v >>= 8;
-    }
-  }
-  template <std::size_t N>
-  void id(char tag, const std::array<std::uint8_t, N>& bytes) noexcept {
-    if (!reserve(N + 2)) return;
-    *p_++ = tag;
-    *p_++ = static_cast<char>(N);
-    std::memcpy(p_, bytes.data(), N);
-    p_ += N;
+    put_fixed64(v);
   }
   // Reserves a length prefix of `width` bytes; returns where it is (patch it with
   // put_padded_varint once the content is written).
@@ -156,13 +178,7 @@ class Writer {
   // The bytes of a string as utf8_inspect described them: copied, or repaired.
   void text(const detail::Utf8Text& t) noexcept {
     if (!reserve(t.out_size)) return;
-    if (t.clean) {
-      std::memcpy(p_, t.data, t.size);
-    } else {
-      stats_.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p_);
-    }
-    p_ += t.out_size;
-    if (t.truncated) ++stats_.values_truncated;
+    put_text(t);
   }
   void string_field(char tag, const detail::Utf8Text& t) noexcept {
     byte(tag);
@@ -185,7 +201,7 @@ class Writer {
   bool overflow_ = false;
 };
 
-detail::Utf8Text inspect(std::string_view s, const EncoderLimits& limits) noexcept {
+[[gnu::always_inline]] inline detail::Utf8Text inspect(std::string_view s, const EncoderLimits& limits) noexcept {
   return detail::utf8_inspect(s.data(), s.size(), limits.max_value_bytes);
 }
 
@@ -298,9 +314,62 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
     }
     char* const attr_start = w.pos();
     const detail::Utf8Text key = inspect(a.key, limits);
-    detail::Utf8Text text{};
-    if (a.value.type() == ValueType::string) text = inspect(a.value.as_string(), limits);
-    const std::size_t vsize = value_size(a.value, &text, limits);
+    const ValueType type = a.value.type();
+    if (type < ValueType::string_array) {
+      // Values held in registers (no address taken: a struct spilled to the stack and read
+      // back costs a store-forwarding stall per attribute).
+      const detail::Utf8Text text = type == ValueType::string ? inspect(a.value.as_string(), limits)
+                                                               : detail::Utf8Text{nullptr, 0, 0, true, false};
+      std::size_t vsize = 0;
+      switch (type) {
+        case ValueType::string: vsize = field_size(text.out_size); break;
+        case ValueType::boolean: vsize = 2; break;
+        case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
+        case ValueType::float64: vsize = 9; break;
+        default: break;
+      }
+      const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
+      // Scalars and strings (nearly every attribute): one space check, then plain stores.
+      if (!w.ensure(field_size(kv))) return true;  // the append fails as a whole
+      w.put(attr_tag);
+      w.put_varint(kv);
+      if (key.out_size != 0) {
+        w.put(k_kv_key);
+        w.put_varint(key.out_size);
+      }
+      const char* const key_at = w.pos();
+      w.put_text(key);
+      if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
+        w.rewind(attr_start);
+        ++stats.duplicate_keys_skipped;
+        continue;
+      }
+      w.put(k_kv_value);
+      w.put_varint(vsize);
+      switch (a.value.type()) {
+        case ValueType::string:
+          w.put(k_any_string);
+          w.put_varint(text.out_size);
+          w.put_text(text);
+          break;
+        case ValueType::boolean:
+          w.put(k_any_bool);
+          w.put(a.value.as_bool() ? 1 : 0);
+          break;
+        case ValueType::int64:
+          w.put(k_any_int);
+          w.put_varint(static_cast<std::uint64_t>(a.value.as_int64()));
+          break;
+        case ValueType::float64:
+          w.put(k_any_double);
+          w.put_fixed64(double_bits(a.value.as_double()));
+          break;
+        default: break;
+      }
+      ++written;
+      continue;
+    }
+    const std::size_t vsize = value_size(a.value, nullptr, limits);
     const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
     w.byte(attr_tag);
     w.varint(kv);
@@ -318,7 +387,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
     }
     w.byte(k_kv_value);
     w.varint(vsize);
-    write_value(w, a.value, &text, limits);
+    write_value(w, a.value, nullptr, limits);
     ++written;
   }
   if (dropped != 0) {
@@ -354,13 +423,29 @@ class Delimited {
 void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const EncoderLimits& limits,
                 EncoderStats& stats) noexcept {
   Delimited span(w, k_ss_spans, Bounds{limits.max_value_bytes}.span(s));
-  w.id(k_span_trace_id, s.trace_id.bytes);
-  w.id(k_span_span_id, s.span_id.bytes);
-  if (s.parent_span_id.valid()) w.id(k_span_parent, s.parent_span_id.bytes);
-  if (!s.name.empty()) w.string_field(k_span_name, inspect(s.name, limits));
-  if (s.kind != SpanKind::unspecified) w.tag_varint(k_span_kind, static_cast<std::uint64_t>(s.kind));
-  if (s.start_unix_nano != 0) w.fixed64(k_span_start, s.start_unix_nano);
-  if (s.end_unix_nano != 0) w.fixed64(k_span_end, s.end_unix_nano);
+  const detail::Utf8Text name = inspect(s.name, limits);
+  // Ids, name, kind and times: one space check, then plain stores.
+  if (!w.ensure(18 + 10 + 10 + field_size(name.out_size) + 2 + 9 + 9)) return;
+  w.put_id(k_span_trace_id, s.trace_id.bytes);
+  w.put_id(k_span_span_id, s.span_id.bytes);
+  if (s.parent_span_id.valid()) w.put_id(k_span_parent, s.parent_span_id.bytes);
+  if (!s.name.empty()) {
+    w.put(k_span_name);
+    w.put_varint(name.out_size);
+    w.put_text(name);
+  }
+  if (s.kind != SpanKind::unspecified) {
+    w.put(k_span_kind);
+    w.put(static_cast<char>(s.kind));
+  }
+  if (s.start_unix_nano != 0) {
+    w.put(k_span_start);
+    w.put_fixed64(s.start_unix_nano);
+  }
+  if (s.end_unix_nano != 0) {
+    w.put(k_span_end);
+    w.put_fixed64(s.end_unix_nano);
+  }
   write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats);
   if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
     detail::Utf8Text msg{};

@@ -55,14 +55,56 @@ bool validate_utf8(const char* s, std::size_t n) noexcept;  // simdjson, in utf8
 // The replacement character's UTF-8 form.
 inline constexpr char k_replacement[] = "\xEF\xBF\xBD";
 
-// True when s[0, n) is all ASCII (16 bytes at a time).
+// True when s[0, n) is all ASCII: 16 bytes at a time, short strings with two overlapping
+// word loads (keys and values of a few bytes dominate OTLP attributes).
 inline bool is_ascii(const char* s, std::size_t n) noexcept {
-  std::size_t i = 0;
-  __m128i acc = _mm_setzero_si128();
-  for (; i + 16 <= n; i += 16) acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
-  unsigned char tail = 0;
-  for (; i < n; ++i) tail |= static_cast<unsigned char>(s[i]);
-  return _mm_movemask_epi8(acc) == 0 && tail < 0x80;
+  if (n >= 16) {
+    __m128i acc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
+    for (std::size_t i = 0; i + 16 <= n; i += 16)
+      acc = _mm_or_si128(acc, _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+    return _mm_movemask_epi8(acc) == 0;
+  }
+  if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    return ((a | b) & 0x8080808080808080ull) == 0;
+  }
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  unsigned char acc = 0;
+  for (std::size_t i = 0; i < n; ++i) acc |= static_cast<unsigned char>(s[i]);
+  return acc < 0x80;
+}
+
+// Copies n bytes; short copies with two overlapping loads and stores instead of a call.
+inline void copy_bytes(char* out, const char* s, std::size_t n) noexcept {
+  if (n > 32) {
+    std::memcpy(out, s, n);
+  } else if (n >= 16) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), a);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + n - 16), b);
+  } else if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(out, &a, 8);
+    std::memcpy(out + n - 8, &b, 8);
+  } else if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(out, &a, 4);
+    std::memcpy(out + n - 4, &b, 4);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) out[i] = s[i];
+  }
 }
 
 // Bytes s[0, n) occupies once every maximal ill-formed subpart is replaced by U+FFFD.
@@ -119,18 +161,23 @@ struct Utf8Text {
   bool truncated;        // cut to the limit
 };
 
-inline Utf8Text utf8_inspect(const char* s, std::size_t n, std::size_t max_bytes) noexcept {
+// Non-ASCII text: SIMD validation, and the repaired size when ill-formed (out of line: rare).
+[[gnu::noinline]] inline void utf8_inspect_slow(Utf8Text& t) noexcept {
+  if (!validate_utf8(t.data, t.size)) {
+    t.clean = false;
+    t.out_size = utf8_repaired_size(t.data, t.size);
+  }
+}
+
+[[gnu::always_inline]] inline Utf8Text utf8_inspect(const char* s, std::size_t n, std::size_t max_bytes) noexcept {
   Utf8Text t{s, n, n, true, false};
-  if (n > max_bytes) {
+  if (n > max_bytes) [[unlikely]] {
     t.size = utf8_cut(s, max_bytes);
+    t.out_size = t.size;
     t.truncated = true;
   }
-  if (!is_ascii(s, t.size) && !validate_utf8(s, t.size)) {
-    t.clean = false;
-    t.out_size = utf8_repaired_size(s, t.size);
-  } else {
-    t.out_size = t.size;
-  }
+  if (!is_ascii(s, t.size)) [[unlikely]]
+    utf8_inspect_slow(t);
   return t;
 }
 

@@ -290,7 +290,8 @@ TEST(Pipeline, ProtobufDestinationReceivesExactlyTheSpansOfAJsonOneBesideIt) {
   constexpr int k_requests = 400;
   for (int i = 0; i < k_requests; ++i) {
     LlmRequest r = gen.next(1'700'000'000'000'000'000ULL + static_cast<std::uint64_t>(i) * 1000);
-    r.account = "acct_" + std::to_string(i % 5);
+    const std::string account = "acct_" + std::to_string(i % 5);  // r holds a view of it
+    r.account = account;
     while (p.submit(r) != submit_result::ok) std::this_thread::sleep_for(1ms);
   }
   ASSERT_TRUE(p.flush(Clock::now() + 20s).complete);

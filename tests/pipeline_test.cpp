@@ -559,8 +559,15 @@ TEST(Pipeline, ShutdownUnderFullLoadKeepsTheIdentityExactly) {
   // Every request, including those sealed by shutdown, stays within the byte limit.
   EXPECT_LE(s.total.largest_batch_bytes, c.batch.max_bytes);
   EXPECT_EQ(dest(s, a).delivered + dest(s, a).dropped_total(), dest(s, a).submitted);
-  // The sink counts requests only (count-only mode): each one the pipeline saw delivered.
-  EXPECT_EQ(sink.stats().status(200), s.total.requests_delivered);
+  // The sink counts requests only (count-only mode): each one the pipeline saw delivered, and
+  // more only for a request whose answer came too late: sent again (at-least-once), or cut off
+  // by the shutdown deadline and counted as dropped (seen under TSan on a loaded machine: 425
+  // answered vs 423 delivered). Each such request holds at least one span.
+  const std::uint64_t answered = sink.stats().status(200);
+  EXPECT_GE(answered, s.total.requests_delivered);
+  const std::uint64_t late = s.total.retries + s.total.dropped_by(DropReason::shutdown);
+  EXPECT_LE(answered - std::min(answered, s.total.requests_delivered), late)
+      << "answers the pipeline did not count, with " << s.total.retries << " retries";
   EXPECT_EQ(p.submit(workload::Generator({}).next()), submit_result::closed);
 }
 

@@ -13,7 +13,11 @@
 
 #include "tracecast/compress.h"
 #include "tracecast/otlp_json.h"
+#include "tracecast/otlp_protobuf.h"
 #include "workload.h"
+#ifdef TRACECAST_BENCH_LIBPROTOBUF
+#include "otlp_test.pb.h"
+#endif
 
 namespace {
 
@@ -40,26 +44,44 @@ const Corpus& corpus(bool content) {
 }
 
 // Encodes every request of the corpus once (into as many batches as needed); returns bytes.
-std::size_t encode_corpus(OtlpJsonEncoder& enc, std::vector<char>& buffer, const Corpus& c) {
+// `batches`, when given, receives each finished body (outside timed loops only).
+template <typename Encoder>
+std::size_t encode_corpus(Encoder& enc, std::vector<char>& buffer, const Corpus& c,
+                          std::vector<std::string>* batches = nullptr) {
   std::size_t bytes = 0;
   enc.begin(buffer, k_budget);
   for (const auto& r : c.reqs) {
     if (enc.append(r->resource(), r->scope(), r->spans()) != append_result::ok) {
-      bytes += enc.finish().size();
+      const std::string_view doc = enc.finish();
+      if (batches != nullptr) batches->emplace_back(doc);
+      bytes += doc.size();
       enc.begin(buffer, k_budget);
       (void)enc.append(r->resource(), r->scope(), r->spans());
     }
   }
   const std::string_view doc = enc.finish();
   benchmark::DoNotOptimize(doc.data());
+  if (batches != nullptr) batches->emplace_back(doc);
   bytes += doc.size();
   return bytes;
 }
 
+// Bytes per span after compressing each batch of the corpus (as the pipeline does).
+double compressed_per_span(const std::vector<std::string>& batches, Codec codec) {
+  Compressor comp(codec, 1);
+  std::size_t total = 0;
+  for (const std::string& b : batches) {
+    std::vector<char> out(Compressor::bound(codec, b.size()));
+    total += comp.compress(b, out);
+  }
+  return static_cast<double>(total) / k_requests;
+}
+
+template <typename Encoder>
 void encode(benchmark::State& state, bool content) {
   const Corpus& c = corpus(content);
   std::vector<char> buffer(k_budget);
-  OtlpJsonEncoder enc;
+  Encoder enc;
   std::size_t bytes = 0;
   for (auto _ : state) {
     bytes = encode_corpus(enc, buffer, c);
@@ -68,6 +90,10 @@ void encode(benchmark::State& state, bool content) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_requests));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
   state.counters["bytes_per_span"] = static_cast<double>(bytes) / k_requests;
+  std::vector<std::string> batches;
+  (void)encode_corpus(enc, buffer, c, &batches);
+  state.counters["gzip1_bytes_per_span"] = compressed_per_span(batches, Codec::gzip);
+  state.counters["zstd1_bytes_per_span"] = compressed_per_span(batches, Codec::zstd);
 }
 
 // The same number of output bytes, copied from a finished document: the ceiling.
@@ -88,14 +114,52 @@ void memcpy_baseline(benchmark::State& state, bool content) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 
-void BM_Encode_Canonical(benchmark::State& s) { encode(s, false); }
-void BM_Encode_Content(benchmark::State& s) { encode(s, true); }
+void BM_Encode_Canonical(benchmark::State& s) { encode<OtlpJsonEncoder>(s, false); }
+void BM_Encode_Content(benchmark::State& s) { encode<OtlpJsonEncoder>(s, true); }
+void BM_Encode_Protobuf_Canonical(benchmark::State& s) { encode<OtlpProtobufEncoder>(s, false); }
+void BM_Encode_Protobuf_Content(benchmark::State& s) { encode<OtlpProtobufEncoder>(s, true); }
 void BM_Encode_Memcpy_Canonical(benchmark::State& s) { memcpy_baseline(s, false); }
 void BM_Encode_Memcpy_Content(benchmark::State& s) { memcpy_baseline(s, true); }
 BENCHMARK(BM_Encode_Canonical);
+BENCHMARK(BM_Encode_Protobuf_Canonical);
 BENCHMARK(BM_Encode_Memcpy_Canonical);
 BENCHMARK(BM_Encode_Content);
+BENCHMARK(BM_Encode_Protobuf_Content);
 BENCHMARK(BM_Encode_Memcpy_Content);
+
+#ifdef TRACECAST_BENCH_LIBPROTOBUF
+// The other length-prefix strategy, "compute sizes first", as libprotobuf does it: the same
+// batches decoded into messages beforehand, then SerializeToArray (ByteSizeLong over the tree,
+// then one pass writing minimal prefixes). Building the message tree is not timed, so this is
+// a lower bound for that strategy, not a like-for-like encoder.
+void libprotobuf_serialize(benchmark::State& state, bool content) {
+  const Corpus& c = corpus(content);
+  std::vector<char> buffer(k_budget);
+  OtlpProtobufEncoder enc;
+  std::vector<std::string> batches;
+  (void)encode_corpus(enc, buffer, c, &batches);
+  std::vector<otlp::ExportTraceServiceRequest> msgs(batches.size());
+  for (std::size_t i = 0; i < batches.size(); ++i)
+    if (!msgs[i].ParseFromString(batches[i])) state.SkipWithError("libprotobuf refused a batch");
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = 0;
+    for (const auto& m : msgs) {
+      const std::size_t n = m.ByteSizeLong();
+      m.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(buffer.data()));
+      bytes += n;
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * k_requests));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+  state.counters["bytes_per_span"] = static_cast<double>(bytes) / k_requests;
+}
+void BM_Encode_LibprotobufSerialize_Canonical(benchmark::State& s) { libprotobuf_serialize(s, false); }
+void BM_Encode_LibprotobufSerialize_Content(benchmark::State& s) { libprotobuf_serialize(s, true); }
+BENCHMARK(BM_Encode_LibprotobufSerialize_Canonical);
+BENCHMARK(BM_Encode_LibprotobufSerialize_Content);
+#endif
 
 // A sealed batch of canonical spans, as the pipeline compresses it.
 const std::string& sealed_batch() {

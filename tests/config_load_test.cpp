@@ -410,13 +410,25 @@ TEST_F(ConfigFromEnv, ChecksExporterVariablesEvenWithoutAnEndpoint) {
   EXPECT_TRUE(r.destinations.empty());
 }
 
-TEST_F(ConfigFromEnv, AcceptsOnlyTheHttpJsonProtocol) {
+TEST_F(ConfigFromEnv, AcceptsHttpJsonAndHttpProtobufAndRefusesGrpc) {
+  set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
   set("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
-  EXPECT_TRUE(load().ok());
+  ConfigLoadResult r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations.at(0).second.transport.protocol, "http/json");
+  set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf");  // the traces variable wins
+  r = load();
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.destinations.at(0).second.transport.protocol, "http/protobuf");
+  EXPECT_TRUE(resolve(r.destinations.at(0).second.transport).protobuf);
   set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc");
   EXPECT_EQ(load().error,
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: tracecast sends OTLP/HTTP with JSON bodies only (http/json), got "
-            "'grpc'");
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: grpc is not supported: tracecast sends OTLP over HTTP; use "
+            "http/protobuf (the same protobuf messages, port 4318 and path /v1/traces instead of gRPC's 4317) or "
+            "http/json, got 'grpc'");
+  set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml");
+  EXPECT_EQ(load().error,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: unknown protocol (use http/json or http/protobuf), got 'http/xml'");
 }
 
 TEST_F(ConfigFromEnv, TakesTheEgressAllowListAndSwitch) {
@@ -538,6 +550,8 @@ TEST(ConfigFromJson, ReadsEveryFieldOfAFullFile) {
   const std::vector<std::pair<std::string, std::string>> headers = {{"x-team", "a"}, {"authorization", k_collector_auth}};
   EXPECT_EQ(collector.transport.headers, headers);
   EXPECT_EQ(collector.transport.compression, "zstd");
+  EXPECT_EQ(collector.transport.protocol, "http/protobuf");
+  EXPECT_EQ(grafana.transport.protocol, "");  // default: http/json
   EXPECT_EQ(collector.transport.timeout, milliseconds(2000));
   EXPECT_EQ(collector.transport.max_in_flight, 8u);
   EXPECT_EQ(collector.transport.ca_file, (data_dir() / "ca.pem").string());  // relative to the file
@@ -756,6 +770,8 @@ TEST(ConfigFromJson, ChecksEachDestination) {
               StartsWith("config.json: destinations[0].timeout_ms: "));
   EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "compression": "br"}]})"),
               StartsWith("config.json: destinations[0].compression: "));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "protocol": "grpc"}]})"),
+              StartsWith("config.json: destinations[0].protocol: grpc is not supported"));
   EXPECT_THAT(json_error(R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "1"}]})"),
               StartsWith("config.json: destinations[0].api_key: "));
 }

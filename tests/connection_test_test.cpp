@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "otlp_test.pb.h"
 #include "raw_http_server.h"
 
 namespace tracecast {
@@ -64,6 +65,48 @@ TEST(ConnectionTest, SendsOneValidOtlpJsonTraceAndReportsOk) {
   std::int64_t kind = 0;
   ASSERT_EQ(span["kind"].get(kind), simdjson::SUCCESS);  // enums as integers
   EXPECT_EQ(kind, 3);
+}
+
+TEST(ConnectionTest, SendsTheSameTraceAsProtobufToAnHttpProtobufDestination) {
+  RawHttpServer server(answer(200));
+  DestinationConfig d = generic(server);
+  d.protocol = "http/protobuf";
+  const ConnectionTestResult r = test_connection(d, 5000ms);
+  EXPECT_TRUE(r.ok()) << r.message;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1U);
+  EXPECT_EQ(requests[0].header("content-type"), "application/x-protobuf");
+  otlp::ExportTraceServiceRequest req;
+  ASSERT_TRUE(req.ParseFromString(requests[0].body));
+  ASSERT_EQ(req.resource_spans_size(), 1);
+  const auto& rs = req.resource_spans(0);
+  EXPECT_EQ(rs.resource().attributes(0).key(), "service.name");
+  EXPECT_EQ(rs.resource().attributes(0).value().string_value(), "tracecast-connection-test");
+  EXPECT_EQ(rs.scope_spans(0).scope().name(), "tracecast");
+  const auto& span = rs.scope_spans(0).spans(0);
+  EXPECT_EQ(span.trace_id().size(), 16U);
+  EXPECT_EQ(span.span_id().size(), 8U);
+  EXPECT_EQ(span.name(), "tracecast connection test");
+  EXPECT_EQ(span.kind(), 3);
+  EXPECT_GT(span.end_time_unix_nano(), span.start_time_unix_nano());
+  EXPECT_TRUE(span.attributes(0).value().bool_value());
+}
+
+TEST(ConnectionTest, CountsARejectedProtobufTestSpanAsAFailure) {
+  RawHttpServer server([](const RawRequest&) {
+    RawResponse r;
+    otlp::ExportTraceServiceResponse resp;
+    resp.mutable_partial_success()->set_rejected_spans(1);
+    resp.mutable_partial_success()->set_error_message("bad");
+    r.body = resp.SerializeAsString();
+    return r;
+  });
+  DestinationConfig d = generic(server);
+  d.protocol = "http/protobuf";
+  const ConnectionTestResult r = test_connection(d, 5000ms);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.category, Category::client_error);
+  EXPECT_THAT(r.message, HasSubstr("rejectedSpans=1"));
 }
 
 TEST(ConnectionTest, MakesAFreshTraceIdEachTime) {
@@ -225,6 +268,20 @@ TEST_F(CheckCli, ExitsZeroWhenTheEndpointAcceptsTheTestTrace) {
   const CliResult r = run_check(check_binary() + " --endpoint " + server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("result: ok"));
+}
+
+TEST_F(CheckCli, SendsProtobufWithTheProtocolFlagOrVariableAndRefusesGrpc) {
+  RawHttpServer server(answer(200));
+  CliResult r = run_check(check_binary() + " --protocol http/protobuf --endpoint " + server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = run_check("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf " + check_binary() + " --endpoint " + server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(server.request_count(), 2U);
+  for (const RawRequest& req : server.requests()) EXPECT_EQ(req.header("content-type"), "application/x-protobuf");
+  r = run_check("OTEL_EXPORTER_OTLP_PROTOCOL=grpc " + check_binary() + " --endpoint " + server.url());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("grpc is not supported"));
+  EXPECT_EQ(server.request_count(), 2U);
 }
 
 TEST_F(CheckCli, ReadsTheEndpointAndHeadersFromOtelEnvironmentVariables) {

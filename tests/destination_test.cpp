@@ -33,6 +33,40 @@ void expect_no_secret(const std::vector<ValidationIssue>& issues, const std::str
   for (const auto& i : issues) EXPECT_THAT(i.message, ::testing::Not(HasSubstr(secret))) << i.field;
 }
 
+TEST(DestinationProtocol, HttpProtobufSetsTheProtobufContentTypeAndJsonIsTheDefault) {
+  DestinationConfig c = grafana();
+  auto has_line = [](const ResolvedDestination& r, const std::string& line) {
+    return std::find(r.header_lines.begin(), r.header_lines.end(), line) != r.header_lines.end();
+  };
+  for (const char* json : {"", "http/json"}) {
+    c.protocol = json;
+    EXPECT_FALSE(has_errors(validate(c))) << json;
+    const ResolvedDestination r = resolve(c);
+    EXPECT_FALSE(r.protobuf);
+    EXPECT_TRUE(has_line(r, "Content-Type: application/json")) << json;
+  }
+  c.protocol = "http/protobuf";
+  EXPECT_FALSE(has_errors(validate(c)));
+  const ResolvedDestination r = resolve(c);
+  EXPECT_TRUE(r.protobuf);
+  EXPECT_TRUE(has_line(r, "Content-Type: application/x-protobuf"));
+  EXPECT_FALSE(has_line(r, "Content-Type: application/json"));
+}
+
+TEST(DestinationProtocol, GrpcAndUnknownProtocolsAreRefusedWithAReason) {
+  DestinationConfig c = grafana();
+  c.protocol = "grpc";
+  const auto issues = validate(c);
+  const ValidationIssue* i = find(issues, "protocol", false);
+  ASSERT_NE(i, nullptr);
+  EXPECT_THAT(i->message, HasSubstr("use http/protobuf"));
+  c.protocol = "http/protobuf+gzip";
+  const auto unknown = validate(c);
+  i = find(unknown, "protocol", false);
+  ASSERT_NE(i, nullptr);
+  EXPECT_EQ(i->message, "unknown protocol (use http/json or http/protobuf)");
+}
+
 TEST(DestinationValidate, AcceptsAWellFormedGrafanaCloudDestination) {
   const auto issues = validate(grafana());
   EXPECT_FALSE(has_errors(issues));

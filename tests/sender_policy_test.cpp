@@ -89,6 +89,37 @@ TEST(PartialSuccess, AnErrorMessageWithZeroRejectedIsAWarningOnly) {
   EXPECT_TRUE(p.has_message);
 }
 
+// ExportTraceServiceResponse { partial_success = 1 { rejected_spans = 1; error_message = 2 } }
+TEST(PartialSuccess, ReadsTheProtobufAnswerToAProtobufRequest) {
+  using namespace std::string_literals;
+  // rejected_spans 7, error_message "bad"
+  const std::string body = "\x0a\x07\x08\x07\x12\x03" "bad"s;
+  EXPECT_EQ(parse_partial_success(body, 1000, true).rejected, 7U);
+  EXPECT_TRUE(parse_partial_success(body, 1000, true).has_message);
+  // rejected_spans 300 (a two-byte varint), after an unknown field 3 of the response
+  const std::string big = "\x1a\x01z\x0a\x03\x08\xac\x02"s;
+  EXPECT_EQ(parse_partial_success(big, 1000, true).rejected, 300U);
+  EXPECT_FALSE(parse_partial_success(big, 1000, true).has_message);
+  // a message only: a warning
+  const auto warn = parse_partial_success("\x0a\x04\x12\x02hi"s, 1000, true);
+  EXPECT_EQ(warn.rejected, 0U);
+  EXPECT_TRUE(warn.has_message);
+  // a JSON answer to a protobuf request is read as JSON
+  EXPECT_EQ(parse_partial_success(R"( {"partialSuccess":{"rejectedSpans":"4"}})", 1000, true).rejected, 4U);
+  // the same protobuf bytes are not JSON
+  EXPECT_EQ(parse_partial_success(body, 1000, false).rejected, 0U);
+}
+
+TEST(PartialSuccess, TreatsEmptyOrMalformedProtobufAsFullSuccess) {
+  using namespace std::string_literals;
+  for (const std::string& body : {""s, "\x0a"s, "\x0a\x05\x08\x07"s, "\x0a\x02\x08\xff"s, "\x0b\x0c"s,
+                                  "\x0a\x02\x08\x80"s, "\x0a\x0b\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"s}) {
+    const auto p = parse_partial_success(body, 1000, true);
+    EXPECT_EQ(p.rejected, 0U) << body.size();
+    EXPECT_FALSE(p.has_message);
+  }
+}
+
 TEST(PartialSuccess, TreatsEmptyOrMalformedBodiesAsFullSuccess) {
   for (const char* body : {"", "{}", "not json", R"({"partialSuccess":)", R"({"partialSuccess":{}})",
                            R"({"partialSuccess":{"rejectedSpans":"x"}})", "[1,2]"}) {

@@ -183,11 +183,15 @@ TEST(SenderScale, ABusyDestinationDoesNotStarveAQuietOne) {
   const std::string b = "{}";
   constexpr std::uint64_t k_busy = 300;
   for (std::uint64_t tag = 0; tag < k_busy; ++tag) ASSERT_TRUE(sender.try_send(test::send_request(busy, tag, b)));
-  // Let the busy destination's backlog start going out, then the quiet one sends once.
-  ASSERT_EQ(test::wait_for(sender, 4).size(), 4U);
+  // Let the busy destination's backlog start going out, then the quiet one sends once. One
+  // poll may return more than 4 completions (a loaded machine: 12 seen); the rest is counted
+  // from what was taken.
+  const std::size_t first = test::wait_for(sender, 4).size();
+  ASSERT_GE(first, 4U);
+  ASSERT_LT(first, k_busy);
   ASSERT_TRUE(sender.try_send(test::send_request(quiet, k_busy, b)));
-  const auto done = test::wait_for(sender, k_busy - 4 + 1);
-  ASSERT_EQ(done.size(), k_busy - 4 + 1);
+  const auto done = test::wait_for(sender, k_busy - first + 1);
+  ASSERT_EQ(done.size(), k_busy - first + 1);
   std::size_t position = done.size();
   for (std::size_t i = 0; i < done.size(); ++i) {
     EXPECT_EQ(done[i].outcome, SendOutcome::delivered);

@@ -13,7 +13,7 @@ if(TARGET tracecast-sink)
 
   tracecast_add_test(sink_test
     SOURCES sink_test.cpp
-    LIBS tracecast_test_support tracecast_sink_internal simdjson::simdjson ZLIB::ZLIB
+    LIBS tracecast_test_support tracecast_sink_internal tracecast_encode simdjson::simdjson ZLIB::ZLIB
          zstd::libzstd_shared tracecast_alloc_counter
     LABELS integration)
 endif()

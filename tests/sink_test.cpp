@@ -17,8 +17,11 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "otlp_protobuf.h"
 #include "otlp_reader.h"
 #include "sink_process.h"
+#include "tracecast/otlp_json.h"
+#include "tracecast/otlp_protobuf.h"
 
 namespace tracecast::test {
 namespace {
@@ -209,11 +212,134 @@ TEST(Sink, AnswersBadRequestWithTheFieldAndReasonForBodiesThatAreNotOtlp) {
   EXPECT_EQ(s.spans, 0U) << "a rejected body counts no span, even its valid ones";
 }
 
-TEST(Sink, AnswersUnsupportedMediaTypeForProtobufAndUnknownEncodings) {
+// The same spans through both encoders: `n` spans of one resource, models cycling over three.
+struct EncodedBodies {
+  std::string json, protobuf;
+};
+EncodedBodies encoded_bodies(int n, std::string_view service) {
+  static const char* k_models[] = {"openai/gpt-4o", "anthropic/claude-3.5-sonnet", "meta/llama-3"};
+  const Attribute res[] = {{"service.name", AttributeValue::string(service)},
+                           {"service.version", AttributeValue::string("1.0.0")}};
+  std::vector<std::array<Attribute, 3>> attrs(static_cast<std::size_t>(n));
+  std::vector<SpanView> spans(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    auto& a = attrs[static_cast<std::size_t>(i)];
+    a = {Attribute{"gen_ai.request.model", AttributeValue::string(k_models[i % 3])},
+         Attribute{"gen_ai.usage.input_tokens", AttributeValue::int64(100 + i)},
+         Attribute{"text", AttributeValue::string("tab\there \"q\" \xC3\xA9")}};
+    SpanView& s = spans[static_cast<std::size_t>(i)];
+    s.trace_id = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c");
+    s.span_id = SpanId::from_u64(static_cast<std::uint64_t>(i) + 1);
+    s.name = "chat";
+    s.kind = SpanKind::client;
+    s.start_unix_nano = 1700000000000000000ull;
+    s.end_unix_nano = 1700000001000000000ull;
+    s.attributes = a;
+  }
+  std::vector<char> buf(1 << 20);
+  EncodedBodies out;
+  OtlpJsonEncoder json;
+  json.begin(buf, buf.size());
+  EXPECT_EQ(json.append(ResourceView{res}, ScopeView{"tracecast", "0.1.0"}, spans), append_result::ok);
+  out.json = std::string(json.finish());
+  OtlpProtobufEncoder pb;
+  pb.begin(buf, buf.size());
+  EXPECT_EQ(pb.append(ResourceView{res}, ScopeView{"tracecast", "0.1.0"}, spans), append_result::ok);
+  out.protobuf = std::string(pb.finish());
+  return out;
+}
+
+const std::vector<std::string> k_protobuf = {"Content-Type: application/x-protobuf"};
+
+TEST(Sink, CountsProtobufBodiesExactlyLikeTheSameSpansInJsonAndAnswersInProtobuf) {
+  SinkProcess sink({"--count-by", "gen_ai.request.model"});
+  const EncodedBodies b = encoded_bodies(7, "openrouter");
+  HttpResponse r = http_request(sink.port(), "POST", "/v1/traces", k_protobuf, b.protobuf);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "");  // an empty ExportTraceServiceResponse: full success
+  EXPECT_EQ(r.header("content-type"), "application/x-protobuf");
+  const SinkStats after_pb = sink.stats();
+  EXPECT_EQ(after_pb.spans, 7U);
+  std::vector<std::string> gz = k_protobuf;
+  gz.push_back("Content-Encoding: gzip");
+  EXPECT_EQ(http_request(sink.port(), "POST", "/v1/traces", gz, gzip(b.protobuf)).status, 200);
+  EXPECT_EQ(post_json(sink.port(), b.json).status, 200);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.spans, 21U);
+  EXPECT_EQ(s.invalid, 0U);
+  EXPECT_EQ(s.by_service, (std::map<std::string, std::uint64_t>{{"openrouter", 21}}));
+  // Each encoding counted the same 7 spans the same way: 3 x (3, 2, 2).
+  EXPECT_EQ(s.by_attribute.at("gen_ai.request.model"),
+            (std::map<std::string, std::uint64_t>{{"openai/gpt-4o", 9}, {"anthropic/claude-3.5-sonnet", 6},
+                                                  {"meta/llama-3", 6}}));
+  EXPECT_EQ(after_pb.by_attribute.at("gen_ai.request.model").at("openai/gpt-4o"), 3U);
+}
+
+TEST(OtlpProtobufSink, TranscodesToTheJsonTheReaderCountsAndRefusesBadWireData) {
+  const EncodedBodies b = encoded_bodies(3, "svc");
+  std::string json, error;
+  ASSERT_TRUE(sink::protobuf_to_json(b.protobuf, json, error)) << error;
+  sink::OtlpTraceReader reader({}, true);
+  json.resize(json.size() + sink::OtlpTraceReader::k_padding);
+  ASSERT_TRUE(reader.read(json.data(), json.size() - sink::OtlpTraceReader::k_padding)) << reader.error();
+  EXPECT_EQ(reader.span_count(), 3U);
+  // The --spans-out lines of the protobuf body equal those of the same spans sent as JSON.
+  const std::string pb_lines(reader.lines());
+  std::string j = b.json;
+  j.resize(j.size() + sink::OtlpTraceReader::k_padding);
+  ASSERT_TRUE(reader.read(j.data(), b.json.size()));
+  EXPECT_EQ(pb_lines, std::string(reader.lines()));
+
+  struct Bad {
+    std::string body;
+    std::string reason;
+  };
+  using namespace std::string_literals;
+  const Bad cases[] = {
+      {b.protobuf.substr(0, b.protobuf.size() - 3), "length beyond the end"},
+      {"\x0b\x00"s, "groups are not used"},
+      {"\x08\x01"s, "resourceSpans: wire type 0, expected 2"},
+      {"\x0a\x07\x12\x05\x12\x03\x2a\x01\xff"s, "resourceSpans[0].scopeSpans[0].spans[0].name: invalid UTF-8"},
+      {"\x0a"s, "truncated length"},
+      {"\x0a\x05\x12\x03\x12\x01\x80"s, "truncated or overlong tag"},
+  };
+  for (const Bad& c : cases) {
+    EXPECT_FALSE(sink::protobuf_to_json(c.body, json, error)) << c.reason;
+    EXPECT_NE(error.find(c.reason), std::string::npos) << error << " / want " << c.reason;
+  }
+  // Well-formed wire data that is not a valid span (a 3-byte trace id) fails in the reader.
+  ASSERT_TRUE(sink::protobuf_to_json("\x0a\x0b\x12\x09\x12\x07\x0a\x03\x01\x02\x03\x12\x00"s, json, error)) << error;
+  json.resize(json.size() + sink::OtlpTraceReader::k_padding);
+  EXPECT_FALSE(reader.read(json.data(), json.size() - sink::OtlpTraceReader::k_padding));
+  EXPECT_NE(std::string(reader.error()).find("traceId"), std::string::npos) << reader.error();
+}
+
+TEST(Sink, AnswersBadProtobufWith400InProtobufAndPartialSuccessInProtobuf) {
+  SinkProcess sink({"--partial-success", "2", "--partial-message", "quota"});
+  using namespace std::string_literals;
+  HttpResponse r = http_request(sink.port(), "POST", "/v1/traces", k_protobuf, "\x0a\x09\x01"s);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.header("content-type"), "application/x-protobuf");
+  // google.rpc.Status { code = 3 (INVALID_ARGUMENT), message = "protobuf: ..." }
+  ASSERT_GE(r.body.size(), 4U);
+  EXPECT_EQ(r.body.substr(0, 3), "\x08\x03\x12"s);
+  EXPECT_NE(r.body.find("protobuf: length beyond the end"), std::string::npos) << r.body;
+  const EncodedBodies b = encoded_bodies(5, "openrouter");
+  r = http_request(sink.port(), "POST", "/v1/traces", k_protobuf, b.protobuf);
+  ASSERT_EQ(r.status, 200);
+  // ExportTraceServiceResponse { partial_success { rejected_spans: 2, error_message: "quota" } }
+  EXPECT_EQ(r.body, "\x0a\x09\x08\x02\x12\x05quota"s);
+  const SinkStats s = sink.stats();
+  EXPECT_EQ(s.spans, 5U);
+  EXPECT_EQ(s.rejected_spans, 2U);
+  EXPECT_EQ(s.invalid, 1U);
+}
+
+TEST(Sink, AnswersUnsupportedMediaTypeForOtherTypesAndUnknownEncodings) {
   SinkProcess sink;
   const std::string body = example_trace();
   HttpResponse r = http_request(sink.port(), "POST", "/v1/traces",
-                                {"Content-Type: application/x-protobuf"}, body);
+                                {"Content-Type: application/xml"}, body);
   EXPECT_EQ(r.status, 415);
   EXPECT_NE(rpc_message(r).find("application/x-protobuf"), std::string::npos);
   r = post_json(sink.port(), body, {"Content-Encoding: br"});

@@ -23,8 +23,9 @@ tracecast_add_test(sender_tls_test SOURCES sender_tls_test.cpp
   LIBS tracecast::transport tracecast_transport_test_support
   LABELS integration)
 
+include(${PROJECT_SOURCE_DIR}/cmake/TracecastOtlpProto.cmake)
 tracecast_add_test(connection_test_test SOURCES connection_test_test.cpp
-  LIBS tracecast::transport tracecast_transport_test_support simdjson::simdjson
+  LIBS tracecast::transport tracecast_transport_test_support simdjson::simdjson tracecast_otlp_proto
   LABELS integration)
 if(TARGET tracecast-check)
   add_dependencies(connection_test_test tracecast-check)

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libconcurrentqueue-dev libsimdjson-dev libcurl4-openssl-dev libzstd-dev zlib1g-dev
-  libdeflate-dev libxxhash-dev libmicrohttpd-dev
+  libdeflate-dev libxxhash-dev libmicrohttpd-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   nginx-light openssl ca-certificates curl zstd

@@ -4,7 +4,7 @@ pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
 
 # Everything but main(), so tests can exercise the OTLP reader and decoder in-process.
 add_library(tracecast_sink_internal STATIC
-  sink/otlp_reader.cpp sink/decompress.cpp sink/sink_config.cpp sink/sink_server.cpp)
+  sink/otlp_reader.cpp sink/otlp_protobuf.cpp sink/decompress.cpp sink/sink_config.cpp sink/sink_server.cpp)
 target_include_directories(tracecast_sink_internal PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sink)
 target_link_libraries(tracecast_sink_internal
   PUBLIC Threads::Threads

@@ -3,6 +3,7 @@
 //
 //   single-none / single-gzip / single-zstd   one destination, canonical request, at --rate
 //   single-zstd-content                       one destination, content variant (~3.5 KB/span)
+//   single-protobuf / single-protobuf-zstd    one destination, http/protobuf, no codec / zstd
 //   fanout                                    100 accounts, 1.5 destinations each on average,
 //                                             one in five privacy mode, codecs zstd/none/gzip
 //   fanout-dead                               the same plus one all-accounts destination whose
@@ -69,6 +70,7 @@ struct Spec {
   std::string name;
   bool fanout = false;
   std::string compression = "none";
+  std::string protocol;  // "" = http/json
   bool content = false;
   bool dead = false;
   bool count_only = false;
@@ -102,6 +104,11 @@ Spec plain(std::string name, bool fanout, std::string compression, bool content,
   return s;
 }
 
+Spec protobuf(Spec s) {
+  s.protocol = "http/protobuf";
+  return s;
+}
+
 Spec scale(std::string name, std::size_t accounts, bool zipf) {
   Spec s;
   s.name = std::move(name);
@@ -121,6 +128,8 @@ const std::vector<Spec>& specs() {
       plain("single-gzip", false, "gzip", false, false, false, false, ""),
       plain("single-zstd", false, "zstd", false, false, false, false, ""),
       plain("single-zstd-content", false, "zstd", true, false, false, false, ""),
+      protobuf(plain("single-protobuf", false, "none", false, false, false, false, "")),
+      protobuf(plain("single-protobuf-zstd", false, "zstd", false, false, false, false, "")),
       plain("fanout", true, "zstd", false, false, false, false, ""),
       plain("fanout-dead", true, "zstd", false, true, false, false, ""),
       plain("fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"),
@@ -314,6 +323,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
       d.transport.name = p.name;
       d.transport.endpoint = sink->traces_url();
       d.transport.compression = p.compression;
+      d.transport.protocol = spec.protocol;
       d.privacy_mode = p.privacy_mode;
       dests.emplace_back(p.account, std::move(d));
     }

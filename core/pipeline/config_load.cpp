@@ -410,17 +410,17 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     }
   }
 
-  // Exporter. Only OTLP/HTTP with JSON bodies is spoken.
+  // Exporter: OTLP/HTTP, JSON (the default here: what the reference product sends) or protobuf.
+  std::string protocol;
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
-    const std::string_view protocol = trim(env.get(var));
-    if (protocol != "http/json") {
-      return fail(std::string(var) + ": tracecast sends OTLP/HTTP with JSON bodies only (http/json), got '" +
-                  std::string(protocol) + "'");
-    }
+    protocol = std::string(trim(env.get(var)));
+    if (const std::string_view why = protocol_error(protocol); !why.empty())
+      return fail(std::string(var) + ": " + std::string(why) + ", got '" + protocol + "'");
   }
 
   EnvDestinationVars vars;
   DestinationConfig dest;
+  dest.protocol = protocol;
   dest.kind = DestinationKind::otlp_http;
   dest.name = "otel-env";
   if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
@@ -996,7 +996,8 @@ class JsonLoader {
     static constexpr std::string_view k_keys[] = {
         "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
         "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
-        "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate"};
+        "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
+        "protocol"};
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
@@ -1041,6 +1042,7 @@ class JsonLoader {
         return true;
       }
       if (key == "compression") return read_string(f, sub, d.compression);
+      if (key == "protocol") return read_string(f, sub, d.protocol);
       if (key == "timeout_ms") return read_millis(f, sub, d.timeout);
       if (key == "max_in_flight") return read_uint(f, sub, d.max_in_flight);
       if (key == "ca_file" || key == "ca_path") {

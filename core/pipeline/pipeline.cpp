@@ -22,6 +22,7 @@
 #include "pending_store.h"
 #include "pipeline_internal_prometheus.h"
 #include "route_table.h"
+#include "tracecast/otlp_protobuf.h"
 
 namespace tracecast {
 namespace {
@@ -90,6 +91,7 @@ struct alignas(64) Destination {
   std::uint32_t pending_spans = 0;
   bool privacy_mode = false;
   bool removing = false;
+  bool protobuf = false;                  // protocol http/protobuf: bodies encoded as protobuf
   Codec codec = Codec::none;
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
 
@@ -138,6 +140,35 @@ std::size_t largest_buffer(const PipelineConfig& c) {
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
+
+// The worker's two encoders, one per OTLP/HTTP protocol: the destination being sealed picks
+// one (select), the calls below go to it. Stats are the sum of both.
+class BatchEncoder {
+ public:
+  explicit BatchEncoder(const EncoderLimits& limits) : json_(limits), protobuf_(limits) {}
+  void select(bool protobuf) noexcept { use_protobuf_ = protobuf; }
+  void begin(std::span<char> buffer, std::size_t budget) noexcept {
+    if (use_protobuf_) protobuf_.begin(buffer, budget);
+    else json_.begin(buffer, budget);
+  }
+  [[nodiscard]] append_result append(const ResourceView& r, const ScopeView& s, std::span<const SpanView> spans) noexcept {
+    return use_protobuf_ ? protobuf_.append(r, s, spans) : json_.append(r, s, spans);
+  }
+  [[nodiscard]] std::string_view finish() noexcept { return use_protobuf_ ? protobuf_.finish() : json_.finish(); }
+  [[nodiscard]] std::size_t span_count() const noexcept {
+    return use_protobuf_ ? protobuf_.span_count() : json_.span_count();
+  }
+  [[nodiscard]] EncoderStats stats() const noexcept {
+    EncoderStats s = json_.stats();
+    s += protobuf_.stats();
+    return s;
+  }
+
+ private:
+  OtlpJsonEncoder json_;
+  OtlpProtobufEncoder protobuf_;
+  bool use_protobuf_ = false;
+};
 
 struct Pipeline::Impl {
   explicit Impl(PipelineConfig c)
@@ -374,6 +405,7 @@ struct Pipeline::Impl {
           into = std::span<char>(direct->data, direct->capacity);
         }
       }
+      encoder.select(d.protobuf);
       encoder.begin(into, std::min<std::size_t>(into.size(), config.batch.max_bytes));
       std::uint32_t spans = 0;
       while (d.head != nullptr && spans < config.batch.max_spans) {
@@ -951,6 +983,7 @@ struct Pipeline::Impl {
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
     d->codec = codec_of(p);
+    d->protobuf = is_protobuf_protocol(p.transport.protocol);
     d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
     // A new destination's first batch waits the minimum; one quiet batch later it is at
     // max_linger. (Starting at the maximum would make every destination's first batch hold
@@ -985,7 +1018,7 @@ struct Pipeline::Impl {
   IngestRing ring;
   detail::BufferPool pool;
   detail::PendingStore store;
-  OtlpJsonEncoder encoder;
+  BatchEncoder encoder;
   Compressor gzip;
   Compressor zstd;
   Sender sender;
@@ -1095,11 +1128,19 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
   bool found = false;
+  bool protocol_changed = false;
   const Codec codec = Impl::codec_of(destination);
-  impl_->post([impl = impl_.get(), id, &destination, codec, &found] {
+  const bool protobuf = is_protobuf_protocol(destination.transport.protocol);
+  impl_->post([impl = impl_.get(), id, &destination, codec, protobuf, &found, &protocol_changed] {
     Destination* d = impl->find(id);
     if (d == nullptr) return;
     found = true;
+    // Bodies already handed to the sender keep their encoding: a live switch would send them
+    // with the other Content-Type.
+    if (d->protobuf != protobuf) {
+      protocol_changed = true;
+      return;
+    }
     impl->seal(*d, Clock::now(), Impl::SealCause::forced);  // what was batched goes out with the old settings
     d->privacy_mode = destination.privacy_mode;
     d->sampling_rate = destination.sampling_rate;
@@ -1113,6 +1154,8 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     impl->set_state(*d, DestinationState::healthy);
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};
+  if (protocol_changed)
+    return {{"protocol", "the protocol of a destination cannot change while it runs: remove it and add it again", false}};
   std::vector<ValidationIssue> sender_issues = impl_->sender.update_destination(id, destination.transport);
   if (has_errors(sender_issues)) return sender_issues;
   return issues;

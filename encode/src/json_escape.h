@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "utf8_repair.h"
+
 namespace tracecast::detail {
 
 struct EscapeResult {
@@ -92,42 +94,6 @@ inline char* write_escape(unsigned char c, char* out) noexcept {
   out[5] = digits[c & 0xf];
   return out + 6;
 }
-
-// Length of the well-formed UTF-8 sequence at s (n >= 1 bytes available, s[0] >= 0x80), or 0
-// with `bad` set to the length of the maximal ill-formed subpart (>= 1) to replace.
-inline std::size_t utf8_sequence(const unsigned char* s, std::size_t n, std::size_t& bad) noexcept {
-  const unsigned c = s[0];
-  bad = 1;
-  if (c < 0xC2 || c > 0xF4) return 0;
-  const std::size_t need = c < 0xE0 ? 2 : (c < 0xF0 ? 3 : 4);
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c == 0xE0) lo = 0xA0;
-  else if (c == 0xED) hi = 0x9F;  // no surrogates
-  else if (c == 0xF0) lo = 0x90;  // no overlong 4-byte forms
-  else if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  if (n < 2 || s[1] < lo || s[1] > hi) return 0;
-  for (std::size_t k = 2; k < need; ++k) {
-    if (k >= n || s[k] < 0x80 || s[k] > 0xBF) {
-      bad = k;
-      return 0;
-    }
-  }
-  return need;
-}
-
-// A cut position <= max (s holds more than max bytes) that does not split a code point:
-// backs off over at most 3 continuation bytes.
-inline std::size_t utf8_cut(const char* s, std::size_t max) noexcept {
-  std::size_t cut = max;
-  for (int back = 0; back < 3 && cut > 0; ++back) {
-    if ((static_cast<unsigned char>(s[cut]) & 0xC0) != 0x80) return cut;
-    --cut;
-  }
-  if ((static_cast<unsigned char>(s[cut]) & 0xC0) != 0x80) return cut;
-  return max;  // not UTF-8 there anyway: repair replaces what is left
-}
-
-bool validate_utf8(const char* s, std::size_t n) noexcept;  // simdjson, in json_escape.cpp
 
 // Bytes in v that stop the fast copy: controls, '"', '\\' and (unless high_ok) bytes >= 0x80.
 inline unsigned stop_mask(__m128i v, bool high_ok) noexcept {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "json_escape.h"
+#include "key_index.h"
 
 namespace tracecast {
 namespace {
@@ -24,10 +25,6 @@ constexpr std::size_t k_open_len = sizeof(k_open) - 1;
 constexpr char k_next_resource[] = "]}]},";
 constexpr std::size_t k_next_resource_len = sizeof(k_next_resource) - 1;
 
-constexpr std::size_t k_max_value_bytes_limit = 16u << 20;
-constexpr std::size_t k_max_attributes_limit = 65536;
-// Lists up to this long find duplicate keys by a linear scan; longer ones through a hash index.
-constexpr std::size_t k_linear_dedup_max = 16;
 
 // Two lowercase hex digits per byte value.
 struct HexTable {
@@ -238,24 +235,18 @@ void write_value(Writer& w, const AttributeValue& v) noexcept {
 
 }  // namespace
 
-std::string_view EncoderLimits::validate() const noexcept {
-  if (max_value_bytes < 4 || max_value_bytes > k_max_value_bytes_limit)
-    return "EncoderLimits::max_value_bytes must be in [4, 16777216]";
-  if (max_attributes_per_span > k_max_attributes_limit)
-    return "EncoderLimits::max_attributes_per_span must be in [0, 65536]";
-  return {};
+namespace {
+const EncoderLimits& checked(const EncoderLimits& limits) {
+  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  return limits;
 }
+}  // namespace
 
-OtlpJsonEncoder::OtlpJsonEncoder(EncoderLimits limits) : limits_(limits) {
-  if (const std::string_view err = limits_.validate(); !err.empty())
-    throw std::invalid_argument(std::string(err));
-  keys_.reserve(limits_.max_attributes_per_span);
-  if (limits_.max_attributes_per_span > k_linear_dedup_max) {
-    std::size_t slots = 64;
-    while (slots < 2 * limits_.max_attributes_per_span) slots *= 2;
-    key_slots_.assign(slots, 0);
-  }
-}
+OtlpJsonEncoder::OtlpJsonEncoder(EncoderLimits limits)
+    : limits_(checked(limits)), keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
+OtlpJsonEncoder::~OtlpJsonEncoder() = default;
+OtlpJsonEncoder::OtlpJsonEncoder(OtlpJsonEncoder&&) noexcept = default;
+OtlpJsonEncoder& OtlpJsonEncoder::operator=(OtlpJsonEncoder&&) noexcept = default;
 
 void OtlpJsonEncoder::begin(std::span<char> buffer, std::size_t budget) noexcept {
   buf_ = buffer.data();
@@ -289,39 +280,18 @@ std::string_view OtlpJsonEncoder::finish() noexcept {
 
 namespace {
 
-std::uint64_t fnv1a(const char* p, std::size_t n) noexcept {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(p[i]);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 // Writes `"attributes":[...]` (with `lead` before it) and `,"droppedAttributesCount":N`.
 // Returns true when anything was written. Duplicate keys are found by comparing the escaped
 // key bytes already in the buffer: escaping is canonical, so equal bytes <=> equal keys.
-template <typename KeyVec>
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* lead,
-                      std::size_t lead_len, KeyVec& keys, std::vector<std::uint32_t>& slots,
+                      std::size_t lead_len, detail::KeyIndex& keys,
                       const EncoderLimits& limits, EncoderStats& stats) noexcept {
   if (attrs.empty()) return false;
   const std::size_t max = limits.max_attributes_per_span;
   std::size_t written = 0;
   std::size_t dropped = 0;
   std::size_t empty = 0;
-  keys.clear();
-  const bool hashed = attrs.size() > k_linear_dedup_max && !slots.empty();
-  const std::size_t mask = slots.size() - 1;
-  struct ClearSlots {  // leaves the index all zero on every way out
-    KeyVec& keys;
-    std::vector<std::uint32_t>& slots;
-    bool hashed;
-    ~ClearSlots() {
-      if (hashed)
-        for (const auto& k : keys) slots[k.slot] = 0;
-    }
-  } clear_slots{keys, slots, hashed};
+  const detail::KeyIndex::List list(keys, attrs.size());
   if (max != 0) {
     w.raw(lead, lead_len);
     w.lit("\"attributes\":[");
@@ -343,34 +313,11 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
       const char* const key_start = w.pos();
       w.str(a.key);
       if (w.overflow()) return true;  // the append fails as a whole
-      const std::size_t key_len = static_cast<std::size_t>(w.pos() - key_start);
-      bool dup = false;
-      std::size_t slot = 0;
-      if (!hashed) {
-        for (const auto& k : keys) {
-          if (k.size == key_len && std::memcmp(k.data, key_start, key_len) == 0) {
-            dup = true;
-            break;
-          }
-        }
-      } else {
-        slot = fnv1a(key_start, key_len) & mask;
-        while (slots[slot] != 0) {
-          const auto& k = keys[slots[slot] - 1];
-          if (k.size == key_len && std::memcmp(k.data, key_start, key_len) == 0) {
-            dup = true;
-            break;
-          }
-          slot = (slot + 1) & mask;
-        }
-      }
-      if (dup) {
+      if (keys.seen_or_add(key_start, static_cast<std::size_t>(w.pos() - key_start))) {
         w.rewind(attr_start);
         ++stats.duplicate_keys_skipped;
         continue;
       }
-      keys.push_back({key_start, key_len, slot});  // capacity reserved for `max` keys
-      if (hashed) slots[slot] = static_cast<std::uint32_t>(keys.size());
       w.lit(",\"value\":");
       write_value(w, a.value);
       w.ch('}');
@@ -423,7 +370,7 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
   Writer w(buf_ + pos_ + prefix, buf_ + limit, limits_, stats_);
   w.ch('{');
   char* const res_start = w.pos();
-  if (write_attributes(w, resource.attributes, "\"resource\":{", 12, keys_, key_slots_, limits_, stats_))
+  if (write_attributes(w, resource.attributes, "\"resource\":{", 12, *keys_, limits_, stats_))
     w.lit("},");
   char* const res_end = w.pos();
   w.lit("\"scopeSpans\":[{");
@@ -501,7 +448,7 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
       w.lit(",\"endTimeUnixNano\":");
       w.u64_quoted(s.end_unix_nano);
     }
-    write_attributes(w, s.attributes, ",", 1, keys_, key_slots_, limits_, stats_);
+    write_attributes(w, s.attributes, ",", 1, *keys_, limits_, stats_);
     if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
       w.lit(",\"status\":{");
       if (!s.status_message.empty()) {

@@ -1,7 +1,10 @@
-// libFuzzer target for OtlpJsonEncoder: arbitrary bytes become attribute keys, values (every
-// type), span names, status messages, scope fields, limits and the batch budget. Whatever the
-// input, the document must parse as JSON (simdjson, which also validates UTF-8), stay within
-// the budget, and hold no attribute list with a repeated key.
+// libFuzzer target for OtlpJsonEncoder and OtlpProtobufEncoder: arbitrary bytes become
+// attribute keys, values (every type), span names, status messages, scope fields, limits and
+// the batch budget. Whatever the input, the JSON document must parse (simdjson, which also
+// validates UTF-8), stay within the budget, and hold no attribute list with a repeated key;
+// the protobuf body must parse with libprotobuf (which refuses invalid UTF-8 in proto3
+// strings), stay within the budget and count every span; and with room for everything, both
+// encoders' outputs must decode to the same fields (tests/support/otlp_render.h).
 //
 // Short run: ctest -L fuzz (TRACECAST_FUZZ_SECONDS each). Long run, see encode/README.md:
 //   build-fuzz/tests/fuzz/fuzz_encode -max_total_time=3600 -jobs=2 corpus_dir tests/fuzz/corpus_encode
@@ -15,7 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "otlp_render.h"
+#include "otlp_test.pb.h"
 #include "tracecast/otlp_json.h"
+#include "tracecast/otlp_protobuf.h"
 
 namespace {
 
@@ -61,6 +67,63 @@ void check_unique_keys(simdjson::dom::element holder) {
     check(a["key"].get(key) == simdjson::SUCCESS);
     check(keys.insert(key).second);
   }
+}
+
+std::size_t count_spans(const tracecast::otlp::ExportTraceServiceRequest& req) {
+  std::size_t n = 0;
+  for (const auto& rs : req.resource_spans())
+    for (const auto& ss : rs.scope_spans()) n += static_cast<std::size_t>(ss.spans_size());
+  return n;
+}
+
+// The same four appends through the protobuf encoder: first within the fuzzed budget (valid,
+// within budget, every span counted), then with room for all of them after exactly the
+// appends the JSON encoder took, whose decoded fields must equal the JSON document's.
+void check_protobuf(const EncoderLimits& limits, std::size_t budget, const ResourceView& resource,
+                    const ResourceView& other, const ScopeView& scope, const SpanView (&spans)[2],
+                    std::string_view json_doc, std::size_t json_appended) {
+  static std::vector<char> big(8u << 20);
+  std::vector<char> buffer(budget);
+  OtlpProtobufEncoder pb(limits);
+  auto run = [&](std::span<char> into, std::size_t limit, std::size_t max_spans) {
+    pb.begin(into, limit);
+    std::size_t appended = 0;
+    for (int round = 0; round < 4; ++round) {
+      const std::size_t n = 1 + static_cast<std::size_t>(round & 1);
+      if (appended + n > max_spans) break;
+      const ResourceView& r = (round == 2) ? other : resource;
+      if (pb.append(r, scope, std::span<const SpanView>(spans, n)) != append_result::ok) break;
+      appended += n;
+    }
+    return appended;
+  };
+  const std::size_t appended = run(buffer, budget, 6);
+  check(pb.span_count() == appended);
+  const std::string_view body = pb.finish();
+  check(body.size() <= budget);
+  check((appended == 0) == body.empty());
+  tracecast::otlp::ExportTraceServiceRequest req;
+  check(req.ParseFromArray(body.data(), static_cast<int>(body.size())));
+  check(count_spans(req) == appended);
+
+  // Same appends as the JSON encoder, with room: identical fields and counters.
+  if (json_appended == 0) return;
+  const std::size_t taken = run(big, big.size(), json_appended);
+  check(taken == json_appended);
+  const std::string_view full = pb.finish();
+  tracecast::otlp::ExportTraceServiceRequest full_req;
+  check(full_req.ParseFromArray(full.data(), static_cast<int>(full.size())));
+  tracecast::test::JsonRender jr;
+  const std::string from_json = jr.render(json_doc);
+  check(jr.error.empty());
+  const std::string from_pb = tracecast::test::render(full_req);
+  if (from_pb != from_json) {
+    std::fprintf(stderr, "fuzz_encode: protobuf and JSON differ\n--- json\n");
+    std::fwrite(from_json.data(), 1, from_json.size(), stderr);
+    std::fprintf(stderr, "--- protobuf\n");
+    std::fwrite(from_pb.data(), 1, from_pb.size(), stderr);
+  }
+  check(from_pb == from_json);
 }
 
 }  // namespace
@@ -169,6 +232,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view doc = enc.finish();
   check(doc.size() <= budget);
   check((appended == 0) == doc.empty());
+  check_protobuf(limits, budget, resource, other, scope, spans, doc, appended);
   if (doc.empty()) return 0;
 
   simdjson::dom::parser parser;

@@ -50,12 +50,14 @@ void usage(std::ostream& out) {
          "  --egress-allow LIST   comma-separated CIDRs, addresses or host names the egress policy\n"
          "                        allows besides public unicast addresses (also TRACECAST_EGRESS_ALLOW)\n"
          "  --compression C       none | gzip | zstd\n"
+         "  --protocol P          http/json (default) | http/protobuf: the test trace's encoding\n"
          "  --timeout T           e.g. 5000, 5000ms, 5s (default 10s)\n"
          "  --ca-file PATH        PEM bundle to trust; --ca-path DIR: hashed CA directory\n"
          "  --name NAME           label shown in messages\n"
          "  --insecure-skip-verify  TLS verification off (tests only)\n"
          "environment: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT,\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW. Flags win.\n"
          "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
 }
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
   tracecast::EgressPolicy egress;
   bool egress_given = false;
   bool endpoint_given = false, compression_given = false, timeout_given = false, ca_given = false;
+  bool protocol_given = false;
 
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -253,6 +256,9 @@ int main(int argc, char** argv) {
     } else if (flag == "--compression") {
       config.compression = v;
       compression_given = true;
+    } else if (flag == "--protocol") {
+      config.protocol = v;
+      protocol_given = true;
     } else if (flag == "--timeout") {
       if (!parse_timeout(v, timeout)) {
         std::cerr << "tracecast-check: --timeout must be like 5000, 500ms or 5s\n";
@@ -308,6 +314,7 @@ int main(int argc, char** argv) {
   if (!compression_given) {
     config.compression = otel_env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
   }
+  if (!protocol_given) config.protocol = otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
   if (!timeout_given) {
     const std::string t = otel_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT");
     if (!t.empty() && !parse_timeout(t, timeout)) {

@@ -117,6 +117,7 @@ const char* const k_usage =
     "  --target-spans N      spans a quiet destination's batch aims for (default 64)\n"
     "  --compression C       none | gzip | zstd (default gzip; fan-out: the first destination\n"
     "                        of each account, the others cycle)\n"
+    "  --protocol P          http/json (default) | http/protobuf for every destination\n"
     "  --retry-initial-ms N  first retry backoff (default 5000, the Collector's)\n"
     "  --drain-timeout D     shutdown deadline after the run (default 30s; shorter disables the\n"
     "                        no-loss check)\n"
@@ -152,6 +153,7 @@ struct Options {
   std::string config_file;
   std::optional<std::uint64_t> batch_spans, batch_bytes, linger_ms, max_linger_ms, target_spans, retry_initial_ms;
   std::string compression;
+  std::string protocol;  // "" = each destination's own (http/json unless configured)
   std::chrono::milliseconds drain_timeout = k_default_drain_timeout;
   bool json = false;
   bool quiet = false;
@@ -263,6 +265,9 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (flag == "--compression") {
       if (v != "none" && v != "gzip" && v != "zstd") return bad("expects none, gzip or zstd");
       o.compression = v;
+    } else if (flag == "--protocol") {
+      if (v != "http/json" && v != "http/protobuf") return bad("expects http/json or http/protobuf");
+      o.protocol = v;
     } else if (flag == "--drain-timeout") {
       if (!parse_duration(v, ms)) return bad("expects a duration like 30s");
       o.drain_timeout = ms;
@@ -485,6 +490,7 @@ int main(int argc, char** argv) {
   }
   for (auto& [account, d] : destinations) {
     if (opt.sampling < 1.0) d.sampling_rate = opt.sampling;
+    if (!opt.protocol.empty()) d.transport.protocol = opt.protocol;
     run.privacy += d.privacy_mode ? 1 : 0;
   }
   run.destinations = destinations.size();

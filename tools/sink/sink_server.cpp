@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "decompress.h"
+#include "otlp_protobuf.h"
 #include "otlp_reader.h"
 
 namespace tracecast::sink {
@@ -56,7 +57,8 @@ struct RequestCtx {
   std::uint64_t wire_bytes = 0;
   std::string body;
   unsigned status = 0;
-  std::string response;  // JSON body
+  std::string response;  // JSON body (protobuf when the request was protobuf)
+  bool protobuf = false;  // the request's Content-Type is application/x-protobuf
   std::string retry_after;
   bool www_authenticate = false;
   bool allow_post = false;
@@ -136,18 +138,20 @@ std::string rpc_status(int code, std::string_view message) {
   return out;
 }
 
-bool media_type_is_json(std::string_view v) {
+bool media_type_is(std::string_view v, std::string_view want) {
   const std::size_t semi = v.find(';');
   std::string_view type = v.substr(0, semi);
   while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
   while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
-  constexpr std::string_view k_json = "application/json";
-  if (type.size() != k_json.size()) return false;
+  if (type.size() != want.size()) return false;
   for (std::size_t i = 0; i < type.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(type[i])) != k_json[i]) return false;
+    if (std::tolower(static_cast<unsigned char>(type[i])) != want[i]) return false;
   }
   return true;
 }
+bool media_type_is_json(std::string_view v) { return media_type_is(v, "application/json"); }
+// OTLP/HTTP's binary encoding (opentelemetry-proto docs/specification.md).
+bool media_type_is_protobuf(std::string_view v) { return media_type_is(v, "application/x-protobuf"); }
 
 void append_counter(std::string& out, std::string_view name, std::uint64_t v, bool comma = true) {
   if (comma) out += ',';
@@ -227,6 +231,8 @@ struct SinkServer::impl {
     OtlpTraceReader reader;
     Decoder decoder;
     std::string decoded;
+    std::string transcoded;  // a protobuf body as OTLP/JSON (otlp_protobuf.h)
+    std::string transcode_error;
     Worker(const std::vector<std::string>& count_by, bool want_lines)
         : reader(count_by, want_lines) {}
   };
@@ -379,7 +385,8 @@ struct SinkServer::impl {
     MHD_Response* r = MHD_create_response_from_buffer(
         ctx.response.size(), ctx.response.data(), MHD_RESPMEM_MUST_COPY);
     if (r == nullptr) return MHD_NO;
-    (void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    (void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                  ctx.protobuf ? "application/x-protobuf" : "application/json");
     if (!ctx.retry_after.empty()) {
       (void)MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ctx.retry_after.c_str());
     }
@@ -403,9 +410,10 @@ struct SinkServer::impl {
     return config.delay_first == 0 || k < config.delay_first;
   }
 
+  // The answer in the request's encoding: google.rpc.Status as JSON or protobuf.
   void set_response(RequestCtx& ctx, unsigned status, int rpc_code, std::string_view message) {
     ctx.status = status;
-    ctx.response = rpc_status(rpc_code, message);
+    ctx.response = ctx.protobuf ? protobuf_rpc_status(rpc_code, message) : rpc_status(rpc_code, message);
   }
 
   void note_invalid(std::string_view reason) {
@@ -449,6 +457,10 @@ struct SinkServer::impl {
   }
 
   void decide_status(MHD_Connection* connection, RequestCtx& ctx) {
+    // Every answer, faults included, is in the encoding the request was sent in.
+    const char* type =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    ctx.protobuf = type != nullptr && media_type_is_protobuf(type);
     if (!ctx.is_post) {
       ctx.allow_post = true;
       set_response(ctx, 405, 12, "method not allowed: use POST");
@@ -490,12 +502,10 @@ struct SinkServer::impl {
         return;
       }
     }
-    const char* type =
-        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (type == nullptr || !media_type_is_json(type)) {
+    if (type == nullptr || !(ctx.protobuf || media_type_is_json(type))) {
       std::string reason = "unsupported Content-Type '";
       reason += type == nullptr ? "" : type;
-      reason += "': this sink accepts OTLP/HTTP JSON (application/json) only";
+      reason += "': this sink accepts OTLP/HTTP JSON (application/json) and protobuf (application/x-protobuf)";
       set_response(ctx, 415, 3, reason);
       return;
     }
@@ -515,7 +525,7 @@ struct SinkServer::impl {
     }
     if (c.count_only) {
       ctx.status = 200;
-      ctx.response = "{}";
+      ctx.response = ctx.protobuf ? std::string() : "{}";
       return;
     }
     Worker& w = worker();
@@ -547,6 +557,18 @@ struct SinkServer::impl {
   void read_body(RequestCtx& ctx, Worker& w, const char* data, std::size_t size) {
     const SinkConfig& c = config;
     bytes_decompressed.fetch_add(size, std::memory_order_relaxed);
+    if (ctx.protobuf) {
+      // Checked on the wire, then rewritten as OTLP/JSON for the same validation and counting.
+      if (!protobuf_to_json(std::string_view(data, size), w.transcoded, w.transcode_error)) {
+        const std::string reason = "protobuf: " + w.transcode_error;
+        set_response(ctx, 400, 3, reason);
+        note_invalid(reason);
+        return;
+      }
+      size = w.transcoded.size();
+      w.transcoded.resize(size + OtlpTraceReader::k_padding);
+      data = w.transcoded.data();
+    }
     if (!w.reader.read(data, size)) {
       set_response(ctx, 400, 3, w.reader.error());
       note_invalid(w.reader.error());
@@ -558,6 +580,10 @@ struct SinkServer::impl {
     if (c.partial_success && n > 0) {
       const std::uint64_t rejected = std::min(*c.partial_success, n);
       rejected_spans.fetch_add(rejected, std::memory_order_relaxed);
+      if (ctx.protobuf) {
+        ctx.response = protobuf_export_response(rejected, c.partial_message);
+        return;
+      }
       // int64 is a decimal string in OTLP JSON (what the Collector sends); a number on request.
       const char* quote = c.partial_success_as_number ? "" : "\"";
       ctx.response = "{\"partialSuccess\":{\"rejectedSpans\":";
@@ -568,7 +594,7 @@ struct SinkServer::impl {
       append_json_string(ctx.response, c.partial_message);
       ctx.response += "}}";
     } else {
-      ctx.response = "{}";
+      ctx.response = ctx.protobuf ? std::string() : "{}";  // an empty ExportTraceServiceResponse
     }
   }
 

@@ -161,12 +161,71 @@ ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkErr
   return http_status != 0 ? category_for_status(http_status) : category_for_network(network_error);
 }
 
-std::string connection_test_body() {
+namespace {
+
+// The protobuf form of the JSON test span above, written field by field (transport does not
+// link the encoder). Field numbers: opentelemetry-proto trace/v1, common/v1, resource/v1.
+void put_varint(std::string& out, std::uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+void put_bytes(std::string& out, int field, std::string_view bytes) {
+  put_varint(out, static_cast<std::uint64_t>(field) << 3 | 2);
+  put_varint(out, bytes.size());
+  out += bytes;
+}
+void put_fixed64(std::string& out, int field, std::uint64_t v) {
+  put_varint(out, static_cast<std::uint64_t>(field) << 3 | 1);
+  for (int i = 0; i < 8; ++i, v >>= 8) out += static_cast<char>(v & 0xFF);
+}
+std::string random_bytes(std::mt19937_64& rng, std::size_t n) {
+  std::string s;
+  while (s.size() < n) {
+    const std::uint64_t v = rng();
+    for (int i = 0; i < 8 && s.size() < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
+  }
+  if (s.find_first_not_of('\0') == std::string::npos) s[0] = 1;  // never all zero
+  return s;
+}
+
+std::string protobuf_test_body(std::mt19937_64& rng, std::uint64_t start, std::uint64_t end) {
+  std::string any_string, kv, resource, scope, any_bool, attr, span, scope_spans, resource_spans, body;
+  put_bytes(any_string, 1, "tracecast-connection-test");         // AnyValue.string_value
+  put_bytes(kv, 1, "service.name");                              // KeyValue.key
+  put_bytes(kv, 2, any_string);                                  // KeyValue.value
+  put_bytes(resource, 1, kv);                                    // Resource.attributes
+  put_bytes(scope, 1, "tracecast");                              // InstrumentationScope.name
+  put_bytes(scope, 2, "0.1.0");                                  // .version
+  any_bool = std::string("\x10\x01", 2);                         // AnyValue.bool_value = true
+  put_bytes(attr, 1, "tracecast.connection_test");
+  put_bytes(attr, 2, any_bool);
+  put_bytes(span, 1, random_bytes(rng, 16));                     // Span.trace_id
+  put_bytes(span, 2, random_bytes(rng, 8));                      // Span.span_id
+  put_bytes(span, 5, "tracecast connection test");               // Span.name
+  span += std::string("\x30\x03", 2);                            // Span.kind = CLIENT
+  put_fixed64(span, 7, start);                                   // Span.start_time_unix_nano
+  put_fixed64(span, 8, end);                                     // Span.end_time_unix_nano
+  put_bytes(span, 9, attr);                                      // Span.attributes
+  put_bytes(scope_spans, 1, scope);                              // ScopeSpans.scope
+  put_bytes(scope_spans, 2, span);                               // ScopeSpans.spans
+  put_bytes(resource_spans, 1, resource);                        // ResourceSpans.resource
+  put_bytes(resource_spans, 2, scope_spans);                     // ResourceSpans.scope_spans
+  put_bytes(body, 1, resource_spans);                            // ExportTraceServiceRequest
+  return body;
+}
+
+}  // namespace
+
+std::string connection_test_body(bool protobuf) {
   std::random_device seed;
   std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
+  if (protobuf) return protobuf_test_body(rng, static_cast<std::uint64_t>(now - 1000000), static_cast<std::uint64_t>(now));
   const std::string start = std::to_string(now - 1000000);
   const std::string end = std::to_string(now);
   std::string body;
@@ -222,7 +281,7 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   if (curl_slist* next = curl_slist_append(raw_headers, "Expect:")) raw_headers = next;
   std::unique_ptr<curl_slist, SlistDeleter> headers(raw_headers);
 
-  const std::string body = connection_test_body();
+  const std::string body = connection_test_body(resolved.protobuf);
   std::string response;
   std::array<char, CURL_ERROR_SIZE> error{};
   const auto limit = std::max<std::chrono::milliseconds>(
@@ -278,7 +337,7 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   result.message = "HTTP " + std::to_string(status);
   if (result.category == C::ok) {
     const detail::PartialSuccess partial =
-        body_cut ? detail::PartialSuccess{} : detail::parse_partial_success(response, 1);
+        body_cut ? detail::PartialSuccess{} : detail::parse_partial_success(response, 1, resolved.protobuf);
     if (body_cut) {
       result.message += " with an answer over 4 KiB (not read further)";
     } else if (partial.rejected > 0) {

@@ -234,6 +234,7 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
     }
   }
 
+  if (const std::string_view why = protocol_error(config.protocol); !why.empty()) error("protocol", std::string(why));
   if (!config.compression.empty() && config.compression != "none" && config.compression != "gzip" &&
       config.compression != "zstd") {
     error("compression", "unknown compression (use none, gzip or zstd)");
@@ -291,6 +292,16 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
+bool is_protobuf_protocol(std::string_view protocol) noexcept { return protocol == "http/protobuf"; }
+
+std::string_view protocol_error(std::string_view protocol) noexcept {
+  if (protocol.empty() || protocol == "http/json" || protocol == "http/protobuf") return {};
+  if (protocol == "grpc")
+    return "grpc is not supported: tracecast sends OTLP over HTTP; use http/protobuf (the same "
+           "protobuf messages, port 4318 and path /v1/traces instead of gRPC's 4317) or http/json";
+  return "unknown protocol (use http/json or http/protobuf)";
+}
+
 ResolvedDestination resolve(const DestinationConfig& config) {
   ResolvedDestination out;
   out.compression = resolved_compression(config);
@@ -320,7 +331,8 @@ ResolvedDestination resolve(const DestinationConfig& config) {
   }
   out.url = std::move(url);
 
-  out.header_lines.emplace_back("Content-Type: application/json");
+  out.protobuf = is_protobuf_protocol(config.protocol);
+  out.header_lines.emplace_back(out.protobuf ? "Content-Type: application/x-protobuf" : "Content-Type: application/json");
   if (config.kind == DestinationKind::grafana_cloud) {
     out.header_lines.push_back("Authorization: Basic " +
                                base64_encode(config.instance_id + ":" + config.api_key));

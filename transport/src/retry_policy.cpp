@@ -210,4 +210,85 @@ RetryAfter parse_retry_after(std::string_view value, std::int64_t now_unix_s) no
   return out;
 }
 
+namespace {
+
+// A minimal protobuf wire reader: varints and length-delimited fields, skipping the rest.
+struct WireReader {
+  const unsigned char* p;
+  const unsigned char* end;
+  bool ok = true;
+
+  std::uint64_t varint() noexcept {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) break;
+      const unsigned char b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    ok = false;
+    return 0;
+  }
+  // Skips a field of the given wire type; false when it cannot (malformed or a group).
+  bool skip(std::uint64_t wire_type) noexcept {
+    switch (wire_type) {
+      case 0: (void)varint(); return ok;
+      case 1: if (end - p < 8) return ok = false; p += 8; return true;
+      case 5: if (end - p < 4) return ok = false; p += 4; return true;
+      case 2: {
+        const std::uint64_t n = varint();
+        if (!ok || n > static_cast<std::uint64_t>(end - p)) return ok = false;
+        p += n;
+        return true;
+      }
+      default: return ok = false;
+    }
+  }
+};
+
+}  // namespace
+
+PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items, bool protobuf) noexcept {
+  std::size_t first = 0;
+  while (first < body.size() && (body[first] == ' ' || body[first] == '\n' || body[first] == '\r' || body[first] == '\t')) ++first;
+  if (!protobuf || (first < body.size() && body[first] == '{')) return parse_partial_success(body, items);
+  PartialSuccess out;
+  PartialSuccess malformed;  // a partial_success that cannot be read: 0 rejected, counted
+  malformed.malformed = true;
+  const auto* p = reinterpret_cast<const unsigned char*>(body.data());
+  WireReader top{p, p + body.size()};
+  while (top.ok && top.p != top.end) {
+    const std::uint64_t tag = top.varint();
+    if (!top.ok) return {};
+    if (tag != ((1u << 3) | 2u)) {  // not partial_success: skip
+      if (!top.skip(tag & 7)) return {};
+      continue;
+    }
+    const std::uint64_t n = top.varint();
+    if (!top.ok || n > static_cast<std::uint64_t>(top.end - top.p)) return malformed;
+    WireReader ps{top.p, top.p + n};
+    top.p += n;
+    // Fields of a message merge: a later occurrence overrides an earlier one.
+    while (ps.ok && ps.p != ps.end) {
+      const std::uint64_t t = ps.varint();
+      if (!ps.ok) return malformed;
+      if (t == ((1u << 3) | 0u)) {  // rejected_spans, int64
+        const auto v = static_cast<std::int64_t>(ps.varint());
+        if (!ps.ok) return malformed;
+        // As for JSON: negative is ignored, more than the batch is clamped; both counted.
+        out.malformed = v < 0 || static_cast<std::uint64_t>(v) > items;
+        out.rejected = v > 0 ? std::min(static_cast<std::uint64_t>(v), items) : 0;
+      } else if (t == ((2u << 3) | 2u)) {  // error_message
+        const std::uint64_t len = ps.varint();
+        if (!ps.ok || len > static_cast<std::uint64_t>(ps.end - ps.p)) return malformed;
+        out.has_message = len != 0;
+        ps.p += len;
+      } else if (!ps.skip(t & 7)) {
+        return malformed;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace tracecast::detail

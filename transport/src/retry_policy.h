@@ -58,6 +58,15 @@ struct PartialSuccess {
 //   - negative, not a number, or partialSuccess not parsable: ignored (0 rejected).
 // Linear in the body. Thread-safe. Allocates (a padded copy of the body).
 [[nodiscard]] PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items) noexcept;
+// The same from the answer to an http/protobuf request: an ExportTraceServiceResponse in the
+// protobuf wire format (partial_success = 1 { int64 rejected_spans = 1; string error_message
+// = 2 }), with the same clamping as above. A body that starts with '{' is read as JSON (a
+// server may answer JSON anyway); a body that is not a message is full success; a
+// partial_success that cannot be read counts 0 rejected and malformed. Thread-safe, no
+// allocation for protobuf.
+[[nodiscard]] PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items, bool protobuf) noexcept;
+// A bool where the item count belongs would read as 1 item: refused at compile time.
+PartialSuccess parse_partial_success(std::string_view body, bool protobuf) = delete;
 
 // Retry-After (RFC 9110 10.2.3): delay-seconds (1*DIGIT) or an HTTP date.
 struct RetryAfter {

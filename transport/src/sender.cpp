@@ -78,6 +78,7 @@ struct DestSnapshot {
   std::uint32_t max_in_flight = 4;
   std::string ca_file, ca_path;
   std::vector<std::string> header_lines;  // ResolvedDestination::header_lines
+  bool protobuf = false;                  // http/protobuf: 2xx answers are protobuf
   // curl header lists by encoding_index(), built by the sender thread when a request first
   // needs one: most destinations only ever use their own codec, and 150,000 idle destinations
   // should not hold three lists each. Only the sender thread reads or writes them (whoever
@@ -123,6 +124,7 @@ std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& confi
   snap->timeout_ms = static_cast<long>(config.timeout.count());
   snap->max_in_flight = config.max_in_flight;
   snap->header_lines = std::move(resolved.header_lines);
+  snap->protobuf = resolved.protobuf;
   snap->header_lines.shrink_to_fit();
   return snap;
 }
@@ -923,7 +925,8 @@ struct Sender::Impl {
         // A body over the bound is not parsed: partialSuccess past the kept bytes is unknown
         // and the batch counts as delivered (the server accepted it; a retry would duplicate).
         if (!t->body_overflow) {
-          const detail::PartialSuccess partial = detail::parse_partial_success(t->response, t->request.items);
+          const detail::PartialSuccess partial = detail::parse_partial_success(
+              t->response, t->request.items, t->snapshot != nullptr && t->snapshot->protobuf);
           t->rejected_items = partial.rejected;
           t->partial_warning = partial.rejected == 0 && partial.has_message;
           if (partial.malformed) t->malformed = true;

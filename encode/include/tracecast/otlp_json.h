@@ -30,47 +30,17 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
-#include <vector>
+#include <memory>
 
+#include "tracecast/encoder_limits.h"
 #include "tracecast/span.h"
+
+namespace tracecast::detail {
+class KeyIndex;
+}  // namespace tracecast::detail
 
 namespace tracecast {
 
-struct EncoderLimits {
-  // Bytes (of input, before escaping). A string longer than this (attribute value, array
-  // element, key, span name, status message, scope name/version) is cut to at most this many
-  // bytes at a UTF-8 code point boundary; counted in EncoderStats::values_truncated.
-  // Default 1 MiB (a whole 100-200 KB prompt reaches a generic OTLP backend; presets of
-  // backends with smaller limits set theirs); valid range [4, 16 MiB].
-  std::size_t max_value_bytes = 1024 * 1024;
-  // Attributes written per list (span or resource). Once this many are written, the rest
-  // are left out (whether or not they repeat an earlier key), counted in
-  // EncoderStats::attributes_dropped and written as the list's droppedAttributesCount.
-  // Default 128; valid range [0, 65536].
-  std::size_t max_attributes_per_span = 128;
-
-  // Empty when every field is in range; otherwise names the field and the reason.
-  // Thread-safe (const), does not allocate.
-  [[nodiscard]] std::string_view validate() const noexcept;
-};
-
-// Running totals since the encoder was constructed (never reset by begin()). Only work that
-// ended up in the buffer is counted: an append that returned batch_full counts nothing, one
-// that returned too_large counts only spans_too_large. Every span passed to append() lands in
-// exactly one of: the batch (span_count()), spans_invalid_id, spans_too_large, or a
-// batch_full return (the caller retries it).
-struct EncoderStats {
-  std::uint64_t invalid_utf8_replaced = 0;   // U+FFFD written in place of ill-formed input
-  std::uint64_t values_truncated = 0;        // strings cut to max_value_bytes
-  std::uint64_t duplicate_keys_skipped = 0;  // attributes left out: key seen earlier in the list
-  std::uint64_t attributes_dropped = 0;      // attributes left out: over max_attributes_per_span
-  std::uint64_t spans_too_large = 0;         // spans dropped: append returned too_large
-  std::uint64_t spans_invalid_id = 0;        // spans skipped: all-zero trace id or span id
-  std::uint64_t empty_values_skipped = 0;    // attributes left out: no value (ValueType::empty),
-                                             // which strict receivers refuse; in droppedAttributesCount
-};
-
-enum class append_result : std::uint8_t { ok, batch_full, too_large };
 
 // Not thread-safe: one encoder per thread (or external synchronisation). Reusable: begin()
 // starts the next batch. All members but the constructor are noexcept and never allocate.
@@ -79,6 +49,9 @@ class OtlpJsonEncoder {
   // Allocates the small key index used for duplicate detection (max_attributes_per_span
   // entries), once. Throws std::invalid_argument when limits.validate() reports an error.
   explicit OtlpJsonEncoder(EncoderLimits limits = {});
+  ~OtlpJsonEncoder();
+  OtlpJsonEncoder(OtlpJsonEncoder&&) noexcept;
+  OtlpJsonEncoder& operator=(OtlpJsonEncoder&&) noexcept;
 
   // Starts a new ExportTraceServiceRequest in the caller-owned `buffer`; the document may use
   // at most `budget` bytes (clamped to buffer.size()). The buffer must outlive the batch and
@@ -114,19 +87,12 @@ class OtlpJsonEncoder {
   [[nodiscard]] const EncoderLimits& limits() const noexcept { return limits_; }
 
  private:
-  struct KeyRef {
-    const char* data;  // the escaped key in the buffer
-    std::size_t size;
-    std::size_t slot;  // its slot in key_slots_ (long lists only)
-  };
   enum class state : std::uint8_t { idle, open, finished };
 
   EncoderLimits limits_;
   EncoderStats stats_{};
-  std::vector<KeyRef> keys_;  // emitted keys of the list being written (capacity fixed)
-  // Open-addressing index into keys_ (index + 1, 0 = free) for long lists, so duplicate
-  // detection stays linear; all zero between lists. Sized at construction.
-  std::vector<std::uint32_t> key_slots_;
+  // Duplicate keys of the list being written (encode/src/key_index.h), sized at construction.
+  std::unique_ptr<detail::KeyIndex> keys_;
 
   char* buf_ = nullptr;
   std::size_t budget_ = 0;

@@ -71,9 +71,10 @@ struct ConnectionTestResult {
                                                    std::chrono::milliseconds timeout,
                                                    const EgressPolicy& egress = EgressPolicy{});
 
-// The test body test_connection() sends (a fresh trace id and timestamps each call).
-// Thread-safe. Allocates.
-[[nodiscard]] std::string connection_test_body();
+// The test body test_connection() sends (a fresh trace id and timestamps each call): OTLP/JSON,
+// or with `protobuf` the same span as an ExportTraceServiceRequest in the protobuf wire format
+// (what an http/protobuf destination is tested with). Thread-safe. Allocates.
+[[nodiscard]] std::string connection_test_body(bool protobuf = false);
 
 // The reference's rule, "configuration saves only upon successful verification": runs
 // test_connection() and adds the destination to `sender` only if it passed.

@@ -41,6 +41,13 @@ struct DestinationConfig {
   // The sender does not compress: this says which codec the pipeline must use, and the
   // Content-Encoding the sender puts on each request comes from SendRequest::content_encoding.
   std::string compression;
+  // OTLP/HTTP encoding: "" or "http/json" (the default: what the reference product sends) or
+  // "http/protobuf" (binary protobuf, Content-Type application/x-protobuf: about half the bytes,
+  // and the only encoding some backends take, e.g. Arize Phoenix, W&B Weave). "grpc" is refused
+  // (tracecast speaks OTLP over HTTP only). The names are OTEL_EXPORTER_OTLP_PROTOCOL's.
+  // The pipeline encodes the destination's batches in this encoding; the sender sets the
+  // Content-Type and reads a 2xx response's partial_success in the same encoding.
+  std::string protocol;
   // Whole-request timeout (connect + send + response), per attempt. Range 1 ms .. 10 min.
   std::chrono::milliseconds timeout{10000};
   // Requests in flight to this destination at once. Range 1 .. 1024. Further requests wait
@@ -65,7 +72,7 @@ struct ValidationIssue {
 
 // Checks a destination. Errors: endpoint that does not parse as an http(s) URL or has no host
 // ("http:///v1/traces"), Grafana's main URL (grafana.net without otlp-gateway) given for a
-// grafana_cloud endpoint, a non-numeric or empty instance id, a missing API key, CR, LF or NUL
+// grafana_cloud endpoint, a non-numeric or empty instance id, a missing API key, an unknown protocol or grpc, CR, LF or NUL
 // in a header name or value (header injection), any other control byte in a header value or
 // the endpoint, an invalid header name, an unknown compression, a zero timeout or
 // max_in_flight, and sizes past their bounds: endpoint 8 KiB, name 256 B, 64 headers of at
@@ -81,11 +88,21 @@ struct ValidationIssue {
 struct ResolvedDestination {
   std::string url;  // full URL of the traces endpoint
   // Every header except Content-Encoding (which the sender sets per request) and
-  // Content-Length: Content-Type: application/json, Authorization for grafana_cloud, then the
+  // Content-Length: Content-Type (application/json, or application/x-protobuf for
+  // http/protobuf), Authorization for grafana_cloud, then the
   // configured extra headers. Each entry is a complete "Name: value" line.
   std::vector<std::string> header_lines;
   std::string compression;  // "none", "gzip" or "zstd" (the kind's default resolved)
+  bool protobuf = false;    // protocol http/protobuf: bodies and 2xx answers are protobuf
 };
+
+// True for "http/protobuf"; false for "" and "http/json" (validate() refuses anything else).
+// Thread-safe, no allocation.
+[[nodiscard]] bool is_protobuf_protocol(std::string_view protocol) noexcept;
+
+// Checks an OTLP protocol name ("", "http/json", "http/protobuf"). Empty when valid, else
+// the reason ("grpc" gets its own: tracecast sends OTLP/HTTP only). Thread-safe, no allocation.
+[[nodiscard]] std::string_view protocol_error(std::string_view protocol) noexcept;
 
 // Resolves a destination that validate() accepted: the URL with the kind's path, the
 // Authorization: Basic base64("<instance id>:<api key>") header for grafana_cloud, the

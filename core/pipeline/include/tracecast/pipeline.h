@@ -195,7 +195,7 @@ struct DestinationCounters {
   std::uint64_t requests_sent = 0;       // batches handed to the sender
   std::uint64_t requests_delivered = 0;
   std::uint64_t retries = 0;             // attempts beyond the first
-  std::uint64_t bytes_raw = 0;           // OTLP/JSON bytes sealed
+  std::uint64_t bytes_raw = 0;           // OTLP bytes sealed (JSON or protobuf), before compression
   std::uint64_t bytes_compressed = 0;    // bytes handed to the sender
   std::uint64_t largest_batch_bytes = 0;  // largest OTLP/JSON body sealed (<= batch.max_bytes)
   std::uint64_t buffer_bytes = 0;        // gauge: batch buffer bytes held now

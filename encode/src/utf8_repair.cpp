@@ -1,4 +1,4 @@
-#include "json_escape.h"
+#include "utf8_repair.h"
 
 #include <simdjson.h>
 

@@ -1,0 +1,612 @@
+#include "tracecast/otlp_protobuf.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "key_index.h"
+#include "utf8_repair.h"
+
+namespace tracecast {
+namespace {
+
+// Tags (field number << 3 | wire type) of the fields written. Wire types: 0 varint,
+// 1 fixed64, 2 length-delimited.
+constexpr char k_request_resource_spans = 0x0A;  // ExportTraceServiceRequest.resource_spans = 1
+constexpr char k_rs_resource = 0x0A;             // ResourceSpans.resource = 1
+constexpr char k_rs_scope_spans = 0x12;          // ResourceSpans.scope_spans = 2
+constexpr char k_resource_attributes = 0x0A;     // Resource.attributes = 1
+constexpr char k_resource_dropped = 0x10;        // Resource.dropped_attributes_count = 2
+constexpr char k_ss_scope = 0x0A;                // ScopeSpans.scope = 1
+constexpr char k_ss_spans = 0x12;                // ScopeSpans.spans = 2
+constexpr char k_scope_name = 0x0A;              // InstrumentationScope.name = 1
+constexpr char k_scope_version = 0x12;           // InstrumentationScope.version = 2
+constexpr char k_span_trace_id = 0x0A;           // Span.trace_id = 1 (bytes)
+constexpr char k_span_span_id = 0x12;            // Span.span_id = 2 (bytes)
+constexpr char k_span_parent = 0x22;             // Span.parent_span_id = 4 (bytes)
+constexpr char k_span_name = 0x2A;               // Span.name = 5
+constexpr char k_span_kind = 0x30;               // Span.kind = 6 (enum)
+constexpr char k_span_start = 0x39;              // Span.start_time_unix_nano = 7 (fixed64)
+constexpr char k_span_end = 0x41;                // Span.end_time_unix_nano = 8 (fixed64)
+constexpr char k_span_attributes = 0x4A;         // Span.attributes = 9
+constexpr char k_span_dropped = 0x50;            // Span.dropped_attributes_count = 10
+constexpr char k_span_status = 0x7A;             // Span.status = 15
+constexpr char k_status_message = 0x12;          // Status.message = 2
+constexpr char k_status_code = 0x18;             // Status.code = 3 (enum)
+constexpr char k_kv_key = 0x0A;                  // KeyValue.key = 1
+constexpr char k_kv_value = 0x12;                // KeyValue.value = 2
+constexpr char k_any_string = 0x0A;              // AnyValue.string_value = 1
+constexpr char k_any_bool = 0x10;                // AnyValue.bool_value = 2
+constexpr char k_any_int = 0x18;                 // AnyValue.int_value = 3
+constexpr char k_any_double = 0x21;              // AnyValue.double_value = 4 (fixed64)
+constexpr char k_any_array = 0x2A;               // AnyValue.array_value = 5
+constexpr char k_array_values = 0x0A;            // ArrayValue.values = 1
+
+// Width of the growing resource_spans / scope_spans prefixes: 4 varint bytes, < 2^28.
+constexpr std::size_t k_entry_width = 4;
+
+constexpr std::size_t varint_size(std::uint64_t v) noexcept {
+  std::size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+// A length-delimited field with a one-byte tag holding n bytes.
+constexpr std::size_t field_size(std::size_t n) noexcept { return 1 + varint_size(n) + n; }
+
+// Writes v as a varint of exactly `width` bytes (redundant 0x80 continuation bytes when v
+// needs fewer). v < 2^(7 * width).
+inline void put_padded_varint(char* at, std::size_t width, std::uint64_t v) noexcept {
+  for (std::size_t i = 0; i + 1 < width; ++i) {
+    at[i] = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  at[width - 1] = static_cast<char>(v & 0x7F);
+}
+
+// Upper bounds of encoded sizes, from input sizes only (no byte is read): a string's output
+// is at most 3 bytes per input byte (each ill-formed byte may become U+FFFD), every length
+// prefix at most 5 bytes, every scalar at most 10.
+struct Bounds {
+  std::size_t max_value_bytes;
+  [[nodiscard]] std::size_t str(std::size_t n) const noexcept { return 6 + 3 * std::min(n, max_value_bytes); }
+  [[nodiscard]] std::size_t value(const AttributeValue& v) const noexcept {
+    switch (v.type()) {
+      case ValueType::empty: return 0;
+      case ValueType::string: return str(v.as_string().size());
+      case ValueType::boolean:
+      case ValueType::int64:
+      case ValueType::float64: return 11;
+      case ValueType::string_array: {
+        std::size_t b = 6;
+        for (std::string_view s : v.as_strings()) b += 6 + str(s.size());
+        return b;
+      }
+      case ValueType::bool_array: return 6 + 17 * v.as_bools().size();
+      case ValueType::int64_array: return 6 + 17 * v.as_int64s().size();
+      case ValueType::float64_array: return 6 + 17 * v.as_doubles().size();
+    }
+    return 0;
+  }
+  [[nodiscard]] std::size_t attributes(std::span<const Attribute> attrs) const noexcept {
+    std::size_t b = 11;  // dropped_attributes_count
+    for (const Attribute& a : attrs) b += 12 + str(a.key.size()) + value(a.value);
+    return b;
+  }
+  [[nodiscard]] std::size_t span(const SpanView& s) const noexcept {
+    // ids 18 + 10 + 10, kind 2, times 9 + 9, status header 6 + code 11
+    return 75 + str(s.name.size()) + str(s.status_message.size()) + attributes(s.attributes);
+  }
+};
+
+// A bounded cursor into the batch buffer, like the JSON encoder's: every write checks the
+// space left; the first that does not fit sets a sticky overflow (checked once per append).
+class Writer {
+ public:
+  Writer(char* p, char* end, EncoderStats& stats) noexcept : p_(p), end_(end), stats_(stats) {}
+
+  [[nodiscard]] bool overflow() const noexcept { return overflow_; }
+  [[nodiscard]] char* pos() const noexcept { return p_; }
+  [[nodiscard]] std::size_t room() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+  void rewind(char* p) noexcept { p_ = p; }
+
+  // One check for several writes: the unchecked put_* below may then write n bytes.
+  [[nodiscard]] bool ensure(std::size_t n) noexcept { return reserve(n); }
+  void put(char c) noexcept { *p_++ = c; }
+  void put_varint(std::uint64_t v) noexcept {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>((v & 0x7F) | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void put_fixed64(std::uint64_t v) noexcept {
+    for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
+      *p_++ = static_cast<char>(v & 0xFF);
+      v >>= 8;
+    }
+  }
+  template <std::size_t N>
+  void put_id(char tag, const std::array<std::uint8_t, N>& bytes) noexcept {
+    *p_++ = tag;
+    *p_++ = static_cast<char>(N);
+    std::memcpy(p_, bytes.data(), N);
+    p_ += N;
+  }
+  [[gnu::always_inline]] void put_text(const detail::Utf8Text& t) noexcept {
+    if (t.clean) {
+      detail::copy_bytes(p_, t.data, t.size);
+    } else {
+      stats_.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p_);
+    }
+    p_ += t.out_size;
+    if (t.truncated) ++stats_.values_truncated;
+  }
+
+  void byte(char c) noexcept {
+    if (!reserve(1)) return;
+    *p_++ = c;
+  }
+  void varint(std::uint64_t v) noexcept {
+    if (!reserve(10)) return;
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>((v & 0x7F) | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void tag_varint(char tag, std::uint64_t v) noexcept {
+    byte(tag);
+    varint(v);
+  }
+  void fixed64(char tag, std::uint64_t v) noexcept {
+    if (!reserve(9)) return;
+    *p_++ = tag;
+    put_fixed64(v);
+  }
+  // Reserves a length prefix of `width` bytes; returns where it is (patch it with
+  // put_padded_varint once the content is written).
+  char* prefix(std::size_t width) noexcept {
+    if (!reserve(width)) return nullptr;
+    char* at = p_;
+    p_ += width;
+    return at;
+  }
+  // The bytes of a string as utf8_inspect described them: copied, or repaired.
+  void text(const detail::Utf8Text& t) noexcept {
+    if (!reserve(t.out_size)) return;
+    put_text(t);
+  }
+  void string_field(char tag, const detail::Utf8Text& t) noexcept {
+    byte(tag);
+    varint(t.out_size);
+    text(t);
+  }
+
+ private:
+  [[nodiscard]] bool reserve(std::size_t n) noexcept {
+    if (static_cast<std::size_t>(end_ - p_) >= n) [[likely]]
+      return true;
+    overflow_ = true;
+    end_ = p_;
+    return false;
+  }
+
+  char* p_;
+  char* end_;
+  EncoderStats& stats_;
+  bool overflow_ = false;
+};
+
+[[gnu::always_inline]] inline detail::Utf8Text inspect(std::string_view s, const EncoderLimits& limits) noexcept {
+  return detail::utf8_inspect(s.data(), s.size(), limits.max_value_bytes);
+}
+
+// AnyValue content size of a scalar or string element (the string already inspected).
+std::size_t scalar_size(ValueType type, const AttributeValue& v, const detail::Utf8Text* text) noexcept {
+  switch (type) {
+    case ValueType::string: return field_size(text->out_size);
+    case ValueType::boolean: return 2;
+    case ValueType::int64: return 1 + varint_size(static_cast<std::uint64_t>(v.as_int64()));
+    case ValueType::float64: return 9;
+    default: return 0;
+  }
+}
+
+std::uint64_t double_bits(double d) noexcept {
+  std::uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return bits;
+}
+
+// Size of the ArrayValue message of an array value (each element an AnyValue field).
+std::size_t array_size(const AttributeValue& v, const EncoderLimits& limits) noexcept {
+  std::size_t n = 0;
+  switch (v.type()) {
+    case ValueType::string_array:
+      for (std::string_view s : v.as_strings()) n += field_size(field_size(inspect(s, limits).out_size));
+      break;
+    case ValueType::bool_array: n = v.as_bools().size() * field_size(2); break;
+    case ValueType::int64_array:
+      for (std::int64_t i : v.as_int64s()) n += field_size(1 + varint_size(static_cast<std::uint64_t>(i)));
+      break;
+    case ValueType::float64_array: n = v.as_doubles().size() * field_size(9); break;
+    default: break;
+  }
+  return n;
+}
+
+// Size of the AnyValue message of v (`text`: v's string, inspected, when v is a string).
+std::size_t value_size(const AttributeValue& v, const detail::Utf8Text* text, const EncoderLimits& limits) noexcept {
+  switch (v.type()) {
+    case ValueType::empty: return 0;
+    case ValueType::string:
+    case ValueType::boolean:
+    case ValueType::int64:
+    case ValueType::float64: return scalar_size(v.type(), v, text);
+    default: return field_size(array_size(v, limits));
+  }
+}
+
+void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* text, const EncoderLimits& limits) noexcept {
+  switch (v.type()) {
+    case ValueType::empty: return;
+    case ValueType::string: w.string_field(k_any_string, *text); return;
+    case ValueType::boolean: w.tag_varint(k_any_bool, v.as_bool() ? 1 : 0); return;
+    case ValueType::int64: w.tag_varint(k_any_int, static_cast<std::uint64_t>(v.as_int64())); return;
+    case ValueType::float64: w.fixed64(k_any_double, double_bits(v.as_double())); return;
+    default: break;
+  }
+  w.byte(k_any_array);
+  w.varint(array_size(v, limits));
+  switch (v.type()) {
+    case ValueType::string_array:
+      for (std::string_view s : v.as_strings()) {
+        const detail::Utf8Text t = inspect(s, limits);
+        w.byte(k_array_values);
+        w.varint(field_size(t.out_size));
+        w.string_field(k_any_string, t);
+      }
+      break;
+    case ValueType::bool_array:
+      for (bool b : v.as_bools()) {
+        w.byte(k_array_values);
+        w.byte(2);
+        w.tag_varint(k_any_bool, b ? 1 : 0);
+      }
+      break;
+    case ValueType::int64_array:
+      for (std::int64_t i : v.as_int64s()) {
+        const auto u = static_cast<std::uint64_t>(i);
+        w.byte(k_array_values);
+        w.varint(1 + varint_size(u));
+        w.tag_varint(k_any_int, u);
+      }
+      break;
+    case ValueType::float64_array:
+      for (double d : v.as_doubles()) {
+        w.byte(k_array_values);
+        w.byte(9);
+        w.fixed64(k_any_double, double_bits(d));
+      }
+      break;
+    default: break;
+  }
+}
+
+// Writes a list's attributes (each a `attr_tag` field) and its dropped count (`dropped_tag`).
+// Returns true when anything was written. Duplicate keys: compared as the repaired key bytes
+// already in the buffer (detail::KeyIndex, shared with the JSON encoder).
+bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag, char dropped_tag,
+                      detail::KeyIndex& keys, const EncoderLimits& limits, EncoderStats& stats) noexcept {
+  if (attrs.empty()) return false;
+  const std::size_t max = limits.max_attributes_per_span;
+  std::size_t written = 0;
+  std::size_t dropped = 0;
+  std::size_t empty = 0;
+  const detail::KeyIndex::List list(keys, attrs.size());
+  for (const Attribute& a : attrs) {
+    if (a.value.type() == ValueType::empty) {
+      // An AnyValue with no value makes strict receivers refuse the whole request (as in the
+      // JSON encoder): left out, counted, and said in dropped_attributes_count.
+      ++stats.empty_values_skipped;
+      ++empty;
+      continue;
+    }
+    if (written == max) {
+      ++dropped;
+      continue;
+    }
+    char* const attr_start = w.pos();
+    const detail::Utf8Text key = inspect(a.key, limits);
+    const ValueType type = a.value.type();
+    if (type < ValueType::string_array) {
+      // Values held in registers (no address taken: a struct spilled to the stack and read
+      // back costs a store-forwarding stall per attribute).
+      const detail::Utf8Text text = type == ValueType::string ? inspect(a.value.as_string(), limits)
+                                                               : detail::Utf8Text{nullptr, 0, 0, true, false};
+      std::size_t vsize = 0;
+      switch (type) {
+        case ValueType::string: vsize = field_size(text.out_size); break;
+        case ValueType::boolean: vsize = 2; break;
+        case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
+        case ValueType::float64: vsize = 9; break;
+        default: break;
+      }
+      const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
+      // Scalars and strings (nearly every attribute): one space check, then plain stores.
+      if (!w.ensure(field_size(kv))) return true;  // the append fails as a whole
+      w.put(attr_tag);
+      w.put_varint(kv);
+      if (key.out_size != 0) {
+        w.put(k_kv_key);
+        w.put_varint(key.out_size);
+      }
+      const char* const key_at = w.pos();
+      w.put_text(key);
+      if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
+        w.rewind(attr_start);
+        ++stats.duplicate_keys_skipped;
+        continue;
+      }
+      w.put(k_kv_value);
+      w.put_varint(vsize);
+      switch (a.value.type()) {
+        case ValueType::string:
+          w.put(k_any_string);
+          w.put_varint(text.out_size);
+          w.put_text(text);
+          break;
+        case ValueType::boolean:
+          w.put(k_any_bool);
+          w.put(a.value.as_bool() ? 1 : 0);
+          break;
+        case ValueType::int64:
+          w.put(k_any_int);
+          w.put_varint(static_cast<std::uint64_t>(a.value.as_int64()));
+          break;
+        case ValueType::float64:
+          w.put(k_any_double);
+          w.put_fixed64(double_bits(a.value.as_double()));
+          break;
+        default: break;
+      }
+      ++written;
+      continue;
+    }
+    const std::size_t vsize = value_size(a.value, nullptr, limits);
+    const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
+    w.byte(attr_tag);
+    w.varint(kv);
+    if (key.out_size != 0) {
+      w.byte(k_kv_key);
+      w.varint(key.out_size);
+    }
+    const char* const key_start = w.pos();
+    w.text(key);
+    if (w.overflow()) return true;  // the append fails as a whole
+    if (keys.seen_or_add(key_start, key.out_size)) {
+      w.rewind(attr_start);
+      ++stats.duplicate_keys_skipped;
+      continue;
+    }
+    w.byte(k_kv_value);
+    w.varint(vsize);
+    write_value(w, a.value, nullptr, limits);
+    ++written;
+  }
+  stats.attributes_dropped += dropped;
+  if (dropped + empty != 0) w.tag_varint(dropped_tag, dropped + empty);
+  return true;
+}
+
+// A message whose size is known only once written: its prefix is reserved with the width of
+// `bound` (an upper bound of its size) and patched when it ends.
+class Delimited {
+ public:
+  Delimited(Writer& w, char tag, std::size_t bound) noexcept : w_(w) {
+    width_ = varint_size(std::min(bound, w.room()));
+    w_.byte(tag);
+    at_ = w_.prefix(width_);
+    start_ = w_.pos();
+  }
+  [[nodiscard]] char* content() const noexcept { return start_; }
+  void end() noexcept {
+    if (w_.overflow()) return;
+    put_padded_varint(at_, width_, static_cast<std::size_t>(w_.pos() - start_));
+  }
+
+ private:
+  Writer& w_;
+  std::size_t width_;
+  char* at_;
+  char* start_;
+};
+
+void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const EncoderLimits& limits,
+                EncoderStats& stats) noexcept {
+  Delimited span(w, k_ss_spans, Bounds{limits.max_value_bytes}.span(s));
+  const detail::Utf8Text name = inspect(s.name, limits);
+  // Ids, name, kind and times: one space check, then plain stores.
+  if (!w.ensure(18 + 10 + 10 + field_size(name.out_size) + 2 + 9 + 9)) return;
+  w.put_id(k_span_trace_id, s.trace_id.bytes);
+  w.put_id(k_span_span_id, s.span_id.bytes);
+  if (s.parent_span_id.valid()) w.put_id(k_span_parent, s.parent_span_id.bytes);
+  if (!s.name.empty()) {
+    w.put(k_span_name);
+    w.put_varint(name.out_size);
+    w.put_text(name);
+  }
+  if (s.kind != SpanKind::unspecified) {
+    w.put(k_span_kind);
+    w.put(static_cast<char>(s.kind));
+  }
+  if (s.start_unix_nano != 0) {
+    w.put(k_span_start);
+    w.put_fixed64(s.start_unix_nano);
+  }
+  if (s.end_unix_nano != 0) {
+    w.put(k_span_end);
+    w.put_fixed64(s.end_unix_nano);
+  }
+  write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats);
+  if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
+    detail::Utf8Text msg{};
+    std::size_t size = 0;
+    if (!s.status_message.empty()) {
+      msg = inspect(s.status_message, limits);
+      size += field_size(msg.out_size);
+    }
+    if (s.status_code != StatusCode::unset) size += 2;
+    w.byte(k_span_status);
+    w.varint(size);
+    if (!s.status_message.empty()) w.string_field(k_status_message, msg);
+    if (s.status_code != StatusCode::unset) w.tag_varint(k_status_code, static_cast<std::uint64_t>(s.status_code));
+  }
+  span.end();
+}
+
+// The ScopeSpans.scope field (nothing when name and version are empty).
+void write_scope(Writer& w, const ScopeView& scope, const EncoderLimits& limits) noexcept {
+  if (scope.name.empty() && scope.version.empty()) return;
+  detail::Utf8Text name{}, version{};
+  std::size_t size = 0;
+  if (!scope.name.empty()) {
+    name = inspect(scope.name, limits);
+    size += field_size(name.out_size);
+  }
+  if (!scope.version.empty()) {
+    version = inspect(scope.version, limits);
+    size += field_size(version.out_size);
+  }
+  w.byte(k_ss_scope);
+  w.varint(size);
+  if (!scope.name.empty()) w.string_field(k_scope_name, name);
+  if (!scope.version.empty()) w.string_field(k_scope_version, version);
+}
+
+const EncoderLimits& checked(const EncoderLimits& limits) {
+  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  return limits;
+}
+
+}  // namespace
+
+OtlpProtobufEncoder::OtlpProtobufEncoder(EncoderLimits limits)
+    : limits_(checked(limits)), keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
+OtlpProtobufEncoder::~OtlpProtobufEncoder() = default;
+OtlpProtobufEncoder::OtlpProtobufEncoder(OtlpProtobufEncoder&&) noexcept = default;
+OtlpProtobufEncoder& OtlpProtobufEncoder::operator=(OtlpProtobufEncoder&&) noexcept = default;
+
+void OtlpProtobufEncoder::begin(std::span<char> buffer, std::size_t budget) noexcept {
+  buf_ = buffer.data();
+  budget_ = std::min({budget, buffer.size(), k_max_budget});
+  pos_ = 0;
+  span_count_ = 0;
+  rs_len_off_ = ss_len_off_ = resource_off_ = resource_len_ = scope_off_ = scope_len_ = 0;
+  state_ = state::open;
+}
+
+std::string_view OtlpProtobufEncoder::finish() noexcept {
+  if (state_ == state::finished) return {buf_, pos_};
+  if (state_ != state::open || span_count_ == 0) return {};
+  state_ = state::finished;
+  return {buf_, pos_};
+}
+
+append_result OtlpProtobufEncoder::append(const ResourceView& resource, const ScopeView& scope,
+                                          std::span<const SpanView> spans) noexcept {
+  if (state_ == state::idle) {
+    stats_.spans_too_large += spans.size();
+    return append_result::too_large;
+  }
+  if (state_ == state::finished) return append_result::batch_full;
+
+  std::size_t valid = 0;
+  for (const SpanView& s : spans) valid += (s.trace_id.valid() && s.span_id.valid()) ? 1 : 0;
+  if (valid == 0) {
+    stats_.spans_invalid_id += spans.size();
+    return append_result::ok;
+  }
+
+  const EncoderStats saved_stats = stats_;
+  auto fail = [&]() noexcept {
+    stats_ = saved_stats;
+    if (span_count_ != 0) return append_result::batch_full;
+    stats_.spans_too_large += spans.size();
+    return append_result::too_large;
+  };
+
+  // Write the group's header where a new resource_spans entry would start, then compare it
+  // with the open entry's: equal resource (and scope) -> continue the open entry.
+  Writer w(buf_ + pos_, buf_ + budget_, stats_);
+  w.byte(k_request_resource_spans);
+  char* rs_len = w.prefix(k_entry_width);
+  // Resources are compared by their content, not their prefix, whose width follows an upper
+  // bound (two lists that encode the same after duplicate keys are dropped are one resource).
+  char* res_start = w.pos();
+  if (!resource.attributes.empty()) {
+    Delimited res(w, k_rs_resource, Bounds{limits_.max_value_bytes}.attributes(resource.attributes));
+    res_start = res.content();
+    write_attributes(w, resource.attributes, k_resource_attributes, k_resource_dropped, *keys_, limits_, stats_);
+    res.end();
+  }
+  char* const res_end = w.pos();
+  w.byte(k_rs_scope_spans);
+  char* ss_len = w.prefix(k_entry_width);
+  char* scope_start = w.pos();
+  write_scope(w, scope, limits_);
+  char* scope_end = w.pos();
+  if (w.overflow()) return fail();
+
+  const auto res_len = static_cast<std::size_t>(res_end - res_start);
+  auto scope_len = static_cast<std::size_t>(scope_end - scope_start);
+  const bool same_resource = span_count_ != 0 && res_len == resource_len_ &&
+                             std::memcmp(res_start, buf_ + resource_off_, res_len) == 0;
+  if (same_resource) {
+    stats_ = saved_stats;  // the header just written is discarded, and what it counted
+    w.rewind(buf_ + pos_);
+    rs_len = buf_ + rs_len_off_;
+    if (scope_len == scope_len_ && std::memcmp(scope_start, buf_ + scope_off_, scope_len) == 0) {
+      ss_len = buf_ + ss_len_off_;  // continue the open spans list
+      scope_start = buf_ + scope_off_;
+    } else {
+      w.byte(k_rs_scope_spans);  // same resource, new scope: another scope_spans entry
+      ss_len = w.prefix(k_entry_width);
+      scope_start = w.pos();
+      write_scope(w, scope, limits_);
+      scope_end = w.pos();
+      scope_len = static_cast<std::size_t>(scope_end - scope_start);
+      if (w.overflow()) return fail();
+    }
+  }
+
+  for (const SpanView& s : spans) {
+    if (!(s.trace_id.valid() && s.span_id.valid())) continue;
+    write_span(w, s, *keys_, limits_, stats_);
+  }
+  if (w.overflow()) return fail();
+
+  // Patch the open entries' lengths (4-byte prefixes): the message is complete after every
+  // successful append, so finish() has nothing left to do.
+  char* const end = w.pos();
+  put_padded_varint(rs_len, k_entry_width, static_cast<std::size_t>(end - (rs_len + k_entry_width)));
+  put_padded_varint(ss_len, k_entry_width, static_cast<std::size_t>(end - (ss_len + k_entry_width)));
+  if (!same_resource) {
+    resource_off_ = static_cast<std::size_t>(res_start - buf_);
+    resource_len_ = res_len;
+  }
+  rs_len_off_ = static_cast<std::size_t>(rs_len - buf_);
+  ss_len_off_ = static_cast<std::size_t>(ss_len - buf_);
+  scope_off_ = static_cast<std::size_t>(scope_start - buf_);
+  scope_len_ = scope_len;
+  stats_.spans_invalid_id += spans.size() - valid;
+  span_count_ += valid;
+  pos_ = static_cast<std::size_t>(end - buf_);
+  return append_result::ok;
+}
+
+}  // namespace tracecast

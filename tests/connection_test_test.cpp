@@ -71,7 +71,7 @@ TEST(ConnectionTest, SendsTheSameTraceAsProtobufToAnHttpProtobufDestination) {
   RawHttpServer server(answer(200));
   DestinationConfig d = generic(server);
   d.protocol = "http/protobuf";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_TRUE(r.ok()) << r.message;
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 1U);
@@ -103,7 +103,7 @@ TEST(ConnectionTest, CountsARejectedProtobufTestSpanAsAFailure) {
   });
   DestinationConfig d = generic(server);
   d.protocol = "http/protobuf";
-  const ConnectionTestResult r = test_connection(d, 5000ms);
+  const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.category, Category::client_error);
   EXPECT_THAT(r.message, HasSubstr("rejectedSpans=1"));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <random>
 #include <string_view>
@@ -66,7 +67,9 @@ struct PartialSuccess {
 // allocation for protobuf.
 [[nodiscard]] PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items, bool protobuf) noexcept;
 // A bool where the item count belongs would read as 1 item: refused at compile time.
-PartialSuccess parse_partial_success(std::string_view body, bool protobuf) = delete;
+template <class B>
+  requires std::same_as<B, bool>
+PartialSuccess parse_partial_success(std::string_view body, B protobuf) = delete;
 
 // Retry-After (RFC 9110 10.2.3): delay-seconds (1*DIGIT) or an HTTP date.
 struct RetryAfter {

@@ -196,6 +196,61 @@ TEST(DestinationHealth, ConnectionRefusedIsRetryingWithTheConnectionTestsHint) {
   expect_safe(h, endpoint);
 }
 
+// A destination whose endpoint keeps answering 503 is `retrying` as soon as the first attempt
+// failed, while its request is still being retried (not only once retry.max_elapsed ran out),
+// and the callback says so once; nothing is dropped meanwhile.
+TEST(DestinationHealth, IsRetryingWhileItsRetriesRunNotOnlyWhenTheyRunOut) {
+  test::SinkProcess sink({"--fail-5xx-first", "1000000", "--fail-status", "503"});
+  PipelineConfig c = fast_config();
+  c.sender.retry.max_elapsed = 120000ms;  // far longer than the test
+  Pipeline p(c);
+  std::mutex mu;
+  std::vector<HealthChange> seen;
+  p.set_health_callback([&](const HealthChange& change) {
+    std::lock_guard lock(mu);
+    seen.push_back(change);
+  });
+  const AddDestinationOutcome added = p.add_destination("acct_1", destination(sink.url(), std::string(k_secret)));
+  ASSERT_TRUE(added.ok());
+  test::CanonicalRequest req;
+  ASSERT_EQ(p.submit(req.r), submit_result::ok);
+  DestinationHealth h;
+  const auto deadline = Clock::now() + 30s;
+  do {
+    std::this_thread::sleep_for(10ms);
+    h = health_of(p, added.id);
+  } while (h.state != DestinationState::retrying && Clock::now() < deadline);
+  ASSERT_EQ(h.state, DestinationState::retrying);
+  EXPECT_EQ(h.last_http_status, 503);
+  EXPECT_EQ(h.last_error, Category::server_error);
+  EXPECT_NE(h.message.find("retrying"), std::string::npos) << h.message;
+  expect_safe(h, sink.url());
+  const auto d = p.destination_stats(added.id);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->in_flight, d->submitted) << "still being retried, nothing dropped";
+  EXPECT_EQ(d->dropped_total(), 0u);
+  EXPECT_EQ(h.consecutive_failures, 0u) << "counts finished requests only";
+  // More failed attempts do not fire the callback again: one change, healthy -> retrying.
+  std::this_thread::sleep_for(300ms);
+  const auto until = Clock::now() + 10s;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (!seen.empty() || Clock::now() > until) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0].from, DestinationState::healthy);
+    EXPECT_EQ(seen[0].to, DestinationState::retrying);
+  }
+  (void)p.shutdown(Clock::now() + 1s);  // aborts the retry: not the endpoint's fault, no change
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen.size(), 1u);
+}
+
 TEST(DestinationHealth, GrafanaCloudFailuresUseGrafanasWords) {
   test::SinkProcess sink({"--fail-5xx-first", "1", "--fail-status", "401"});
   Pipeline p(fast_config());

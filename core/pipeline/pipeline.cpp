@@ -179,7 +179,7 @@ struct Pipeline::Impl {
         encoder(config.encoder),
         gzip(Codec::gzip, config.gzip_level),
         zstd(Codec::zstd, config.zstd_level),
-        sender(config.sender),
+        sender(with_retry_reports(config.sender)),
         mapped(std::make_unique<MappedRequest>()),
         raw_scratch(config.batch.max_bytes),
         zip_scratch(std::max(Compressor::bound(Codec::gzip, config.batch.max_bytes),
@@ -616,7 +616,18 @@ struct Pipeline::Impl {
     return sender.poll_completions([this](const Completion& c) { complete(c); }, 1024);
   }
 
+  // Destination health wants to know about a failing attempt when it happens, not once
+  // retry.max_elapsed (5 minutes by default) has run out.
+  static SenderConfig with_retry_reports(SenderConfig c) {
+    c.report_retries = true;
+    return c;
+  }
+
   void complete(const Completion& c) {
+    if (c.retrying) {  // not final: the request is still outstanding
+      note_retry(*outstanding[c.tag].dest, c);
+      return;
+    }
     Outstanding& o = outstanding[c.tag];
     Destination& d = *o.dest;
     const std::uint64_t n = o.spans;
@@ -707,6 +718,22 @@ struct Pipeline::Impl {
     set_state(d, next);
   }
 
+  // An attempt failed with a retryable error and its retry is scheduled: the destination is
+  // `retrying` now (unless disabled or blocked). Its spans are not lost yet; consecutive
+  // failures count finished requests only, so they are not touched.
+  void note_retry(Destination& d, const Completion& c) {
+    const DestinationState s = d.state();
+    if (s == DestinationState::disabled || s == DestinationState::blocked) return;
+    DestinationHealth& h = d.counters.health;
+    const ConnectionTestResult::Category category = classify_send_outcome(c.http_status, c.network_error);
+    h.last_error = category;
+    h.last_http_status = c.http_status;
+    h.last_error_unix_ns = unix_now_ns();
+    // Worded as a failure still being retried: the outcome passed only selects the wording.
+    h.message = health_message(d.kind, SendOutcome::retries_exhausted, category, c.http_status, /*retrying_now=*/true);
+    set_state(d, DestinationState::retrying);
+  }
+
   // The disable policy fired: what d has pending is dropped as `disabled` (it would only be
   // refused again), and so is every span routed to it until update_destination().
   static std::string disabled_message(const Destination& d, std::int64_t now, const std::string& last) {
@@ -739,7 +766,7 @@ struct Pipeline::Impl {
   }
 
   static std::string health_message(DestinationKind kind, SendOutcome outcome, ConnectionTestResult::Category category,
-                                    int status) {
+                                    int status, bool retrying_now = false) {
     using C = ConnectionTestResult::Category;
     std::string what;
     if (outcome == SendOutcome::blocked) {
@@ -757,7 +784,11 @@ struct Pipeline::Impl {
         default: what = "The request to the endpoint failed"; break;
       }
     }
-    if (outcome == SendOutcome::retries_exhausted) what += " until the retries ran out";
+    if (retrying_now) {
+      what += "; retrying";
+    } else if (outcome == SendOutcome::retries_exhausted) {
+      what += " until the retries ran out";
+    }
     if (status == 429) {
       // The connection test has no rate-limit category (its one request is never limited).
       return what + " (too many requests): the endpoint is rate-limiting; lower the traffic sent to it or raise "

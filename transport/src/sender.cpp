@@ -992,6 +992,22 @@ struct Sender::Impl {
     t->timer = timers_.emplace(at, t);
     t->has_timer = true;
     link_waiting(t);
+    if (config_.report_retries) {
+      // Not final: the consumer learns that the destination is failing now, not only once
+      // max_elapsed has run out. outstanding_ is not touched (poll_completions skips these).
+      Completion c;
+      c.tag = t->request.tag;
+      c.destination = t->request.destination;
+      c.network_error = t->last_error;
+      c.http_status = t->last_status;
+      c.attempts = t->attempts;
+      c.items = t->request.items;
+      c.malformed_answer = t->malformed;
+      c.retrying = true;
+      // At most one per waiting request between two polls in practice; enqueue() (which may
+      // allocate) only if the preallocated room is used up by a slow consumer.
+      if (!completions_.try_enqueue(c)) completions_.enqueue(c);
+    }
   }
 
   std::size_t read_results(clock_type::time_point now) {
@@ -1200,7 +1216,9 @@ void Sender::wake() noexcept {
 
 std::size_t Sender::poll_completions(Completion* out, std::size_t max_items) noexcept {
   const std::size_t n = impl_->completions_.try_dequeue_bulk(out, max_items);
-  if (n > 0) impl_->outstanding_.fetch_sub(n, std::memory_order_acq_rel);
+  std::size_t final_ones = n;
+  for (std::size_t i = 0; i < n; ++i) final_ones -= out[i].retrying ? 1 : 0;
+  if (final_ones > 0) impl_->outstanding_.fetch_sub(final_ones, std::memory_order_acq_rel);
   return n;
 }
 

@@ -84,6 +84,12 @@ struct SenderConfig {
   // counted as a malformed answer, so an endless or 1 GB answer costs at most this much.
   // Range 0 .. 16 MiB.
   std::size_t max_response_bytes = 64 * 1024;
+  // When true, an attempt that failed and will be retried also yields a Completion with
+  // `retrying` set (not final: the request's final Completion still follows), so a consumer
+  // can show a destination as retrying while its retries run (up to retry.max_elapsed)
+  // instead of only once they ran out. The Pipeline turns it on for destination health.
+  // Default false: one Completion per request.
+  bool report_retries = false;
   // Seed of the jitter generator (tests); 0 = from std::random_device.
   std::uint64_t jitter_seed = 0;
   // Which addresses destinations may connect to (tracecast/egress.h). Default: public
@@ -128,6 +134,11 @@ struct Completion {
   // integer in 0..items (clamped to items, rounded up, or ignored: see retry_policy.h).
   bool malformed_answer = false;
   std::uint64_t latency_ns = 0;    // from try_send() to completion
+  // Only with SenderConfig::report_retries: true = not final. The attempt failed (its
+  // http_status / network_error above; attempts so far) and a retry is scheduled; the
+  // request is still outstanding, its body still in use; `outcome` is meaningless. The
+  // request's final Completion (retrying false) comes later, exactly once.
+  bool retrying = false;
 };
 
 struct SendRequest {

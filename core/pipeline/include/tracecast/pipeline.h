@@ -154,10 +154,11 @@ inline constexpr std::size_t k_drop_reasons = static_cast<std::size_t>(DropReaso
 // the Prometheus output accumulates); the last bucket is everything above the last bound.
 inline constexpr std::array<double, 12> k_latency_bounds_ms = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 30000};
 
-// A destination's health, from the outcomes of its finished requests.
+// A destination's health, from the outcomes of its requests' attempts.
 //   healthy   no failure since its last success (or nothing finished yet)
-//   retrying  its last request was delivered only after retries, or failed in a way
-//             retrying may fix (429, 5xx, connection, timeout: retries ran out)
+//   retrying  an attempt failed in a way retrying may fix (429, 5xx, connection, timeout):
+//             set at the first such attempt while its retries run (the sender reports each
+//             scheduled retry: SenderConfig::report_retries), and kept if they ran out
 //   failing   its last request failed in a way retrying cannot fix (400, 401, 403, 404,
 //             413, TLS verification, bad URL)
 //   blocked   its last request was refused by the operator's egress policy

@@ -23,6 +23,7 @@ tracecast_add_test(pipeline_health_test
   LIBS tracecast tracecast_test_support
   LABELS "integration;concurrency"
   ARGS --gtest_filter=-StatsAtScale.*)
+target_link_libraries(pipeline_health_test PRIVATE tracecast_transport_test_support)
 # RUN_SERIAL: alone, so that its sinks and the 150,000 destinations do not slow the other
 # integration tests' sinks (under TSan a slowed sink makes pipeline_test's budgets overflow).
 set_tests_properties(pipeline_health_test PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)

@@ -21,6 +21,7 @@
 
 #include "canonical_request.h"
 #include "egress_util.h"
+#include "raw_http_server.h"
 #include "sink_process.h"
 #include "tracecast/pipeline.h"
 
@@ -251,6 +252,32 @@ TEST(DestinationHealth, IsRetryingWhileItsRetriesRunNotOnlyWhenTheyRunOut) {
   EXPECT_EQ(seen.size(), 1u);
 }
 
+// An answer that breaks the rules (here a rejectedSpans of 1e30 on a 2xx) is bounded by the
+// sender (clamped to the batch: every span counted rejected, none twice) and counted where
+// the operator looks: the destination's stats and the Prometheus text.
+TEST(DestinationHealth, MalformedAnswersAreCountedPerDestinationAndInPrometheus) {
+  test::RawHttpServer server([](const test::RawRequest&) {
+    test::RawResponse r;
+    r.body = R"({"partialSuccess":{"rejectedSpans":1e30,"errorMessage":"x"}})";
+    return r;
+  });
+  Pipeline p(fast_config());
+  const AddDestinationOutcome added = p.add_destination("acct_1", destination(server.url()));
+  ASSERT_TRUE(added.ok());
+  for (int i = 0; i < 3; ++i) send_one(p);
+  const auto d = p.destination_stats(added.id);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_TRUE(d->balanced());
+  EXPECT_EQ(d->delivered, 0u);
+  EXPECT_EQ(d->dropped_by(DropReason::partial_rejected), d->submitted);
+  EXPECT_EQ(d->malformed_answers, d->requests_sent);
+  EXPECT_EQ(d->requests_sent, 3u);
+  EXPECT_EQ(p.totals().total.malformed_answers, 3u);
+  const std::string prom = p.prometheus();
+  EXPECT_NE(prom.find("tracecast_malformed_answers_total 3"), std::string::npos);
+  EXPECT_NE(prom.find("tracecast_destination_malformed_answers_total{"), std::string::npos);
+}
+
 TEST(DestinationHealth, GrafanaCloudFailuresUseGrafanasWords) {
   test::SinkProcess sink({"--fail-5xx-first", "1", "--fail-status", "401"});
   Pipeline p(fast_config());
@@ -386,8 +413,8 @@ TEST(DestinationHealth, DisablePolicyDropsSpansAsDisabledWithExactAccounting) {
 
 // The documented bound (README "Stats at scale"): pipeline-wide series, plus per listed
 // destination k_series_per_destination, for at most top + max_unhealthy destinations.
-constexpr std::size_t k_pipeline_series = 46;
-constexpr std::size_t k_series_per_destination = 46;
+constexpr std::size_t k_pipeline_series = 47;
+constexpr std::size_t k_series_per_destination = 47;
 
 std::size_t count_series(const std::string& text) {
   std::size_t n = 0;

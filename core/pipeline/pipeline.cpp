@@ -654,6 +654,10 @@ struct Pipeline::Impl {
       d.counters.retries += c.attempts - 1;
       tot.retries += c.attempts - 1;
     }
+    if (c.malformed_answer) {
+      ++d.counters.malformed_answers;
+      ++tot.malformed_answers;
+    }
     const double ms = static_cast<double>(c.latency_ns) / 1e6;
     std::size_t b = 0;
     while (b < k_latency_bounds_ms.size() && ms > k_latency_bounds_ms[b]) ++b;

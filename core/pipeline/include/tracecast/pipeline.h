@@ -196,6 +196,10 @@ struct DestinationCounters {
   std::uint64_t requests_sent = 0;       // batches handed to the sender
   std::uint64_t requests_delivered = 0;
   std::uint64_t retries = 0;             // attempts beyond the first
+  // Requests whose answer broke a rule and was handled conservatively (a body past
+  // sender.max_response_bytes, headers over 64 KiB, a garbage or clamped Retry-After, a
+  // rejectedSpans that is not an integer in 0..spans): see Completion::malformed_answer.
+  std::uint64_t malformed_answers = 0;
   std::uint64_t bytes_raw = 0;           // OTLP bytes sealed (JSON or protobuf), before compression
   std::uint64_t bytes_compressed = 0;    // bytes handed to the sender
   std::uint64_t largest_batch_bytes = 0;  // largest OTLP/JSON body sealed (<= batch.max_bytes)

@@ -5,7 +5,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash tools/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# A build directory the user configured by hand keeps its generator and build type (CMake
+# refuses to switch generators in place; switching the type would rebuild everything).
+if [[ -f build/CMakeCache.txt ]]; then
+  cmake -S . -B build >/dev/null
+else
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
 # Everything: libraries, tools (the simulator and the sink it starts), tests and benchmarks.
 cmake --build build -j "$(nproc)"
 # 2 gateway threads, 20,000 requests/s over 100 accounts and 150 destinations (fan-out, one

@@ -8,9 +8,13 @@ cd "$root"
 bash tools/setup.sh
 
 jobs=$(nproc)
+generator() {  # DIR: Ninja for a new build directory; an existing one keeps its generator
+  [[ -f "$1/CMakeCache.txt" ]] || echo "-GNinja"
+}
 build() {  # build DIR [cmake args...]
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRACECAST_DEVELOPER_MODE=ON "$@" >/dev/null
+  # shellcheck disable=SC2046  # empty or one word
+  cmake -S . -B "$dir" $(generator "$dir") -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRACECAST_DEVELOPER_MODE=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
 }
 
@@ -26,7 +30,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== ThreadSanitizer build + concurrency tests"
 # Only what the `concurrency` tests need is built (each test's executable has its test's name;
 # tracecast-sink serves the integration ones).
-cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+cmake -S . -B build-tsan $(generator build-tsan) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DTRACECAST_DEVELOPER_MODE=ON \
   -DTRACECAST_SANITIZE=thread -DTRACECAST_BUILD_BENCH=OFF >/dev/null
 mapfile -t tsan_targets < <(ctest --test-dir build-tsan -N -L concurrency | sed -n 's/^ *Test *#[0-9]*: *//p')

@@ -1,4 +1,4 @@
-// tracecast-sink: a local OTLP/HTTP JSON trace receiver for tests, benchmarks and the load
+// tracecast-sink: a local OTLP/HTTP trace receiver (JSON and protobuf) for tests, benchmarks and the load
 // simulator. See --help (tools/sink/sink_config.cpp) for endpoints, flags and formats.
 //
 // Threads: libmicrohttpd's epoll thread pool serves requests; one timer thread resumes

@@ -23,16 +23,18 @@ bool parse_fraction(std::string_view s, double& out) {
 }  // namespace
 
 const char* usage_text() noexcept {
-  return R"usage(tracecast-sink: a local OTLP/HTTP JSON trace receiver with counters and fault injection.
+  return R"usage(tracecast-sink: a local OTLP/HTTP trace receiver (JSON and protobuf) with counters and fault injection.
 
 Usage: tracecast-sink [options]
 
 Endpoints
   POST /v1/traces, POST /otlp/v1/traces   OTLP ExportTraceServiceRequest as JSON
-        (Content-Type application/json[; charset=utf-8]; Content-Encoding none, gzip,
-        deflate or zstd). 200 {} on success; 400 {"code":3,"message":"<field>: <reason>"}
-        for a body that is not OTLP JSON; 413 above --max-body (wire or decompressed);
-        415 for protobuf or an unknown Content-Encoding; 405 for other methods.
+        (Content-Type application/json[; charset=utf-8]) or protobuf (application/x-protobuf),
+        Content-Encoding none, gzip, deflate or zstd; both validated as strictly as the
+        strictest receivers and counted alike. 200 with an empty ExportTraceServiceResponse
+        on success; 400 (code 3, "<field>: <reason>") for a body that is not valid OTLP; 413
+        above --max-body (wire or decompressed); 415 for another Content-Type or an unknown
+        Content-Encoding; 405 for other methods. Answers are in the request's encoding.
   GET /stats     counters as JSON (requests, spans, bytes_wire, bytes_decompressed,
                  connections, trace_connections, invalid, resets, delayed, rejected_spans,
                  status_counts, by_service, by_attribute, last_invalid_reason)

@@ -1,4 +1,4 @@
-// tracecast-sink's HTTP server: an OTLP/HTTP JSON trace receiver on libmicrohttpd with
+// tracecast-sink's HTTP server: an OTLP/HTTP trace receiver (JSON and protobuf) on libmicrohttpd with
 // counters and fault injection. Internal to the sink (tools/sink/main.cpp drives it).
 #pragma once
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "append_checks.h"
 #include "json_escape.h"
 #include "key_index.h"
 
@@ -341,18 +342,9 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
 
 append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeView& scope,
                                       std::span<const SpanView> spans) noexcept {
-  if (state_ == state::idle) {
-    stats_.spans_too_large += spans.size();
-    return append_result::too_large;
-  }
-  if (state_ == state::finished) return append_result::batch_full;
-
-  std::size_t valid = 0;
-  for (const SpanView& s : spans) valid += (s.trace_id.valid() && s.span_id.valid()) ? 1 : 0;
-  if (valid == 0) {
-    stats_.spans_invalid_id += spans.size();
-    return append_result::ok;
-  }
+  const std::size_t valid = detail::writable_spans(spans);
+  if (const auto early = detail::append_early_result(state_ == state::idle, state_ == state::finished, spans, valid, stats_))
+    return *early;
 
   const EncoderStats saved_stats = stats_;
   const std::size_t limit = budget_ - k_close_len;  // budget_ is 0 or >= open + close

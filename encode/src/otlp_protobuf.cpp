@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "append_checks.h"
 #include "key_index.h"
 #include "utf8_repair.h"
 
@@ -519,18 +520,9 @@ std::string_view OtlpProtobufEncoder::finish() noexcept {
 
 append_result OtlpProtobufEncoder::append(const ResourceView& resource, const ScopeView& scope,
                                           std::span<const SpanView> spans) noexcept {
-  if (state_ == state::idle) {
-    stats_.spans_too_large += spans.size();
-    return append_result::too_large;
-  }
-  if (state_ == state::finished) return append_result::batch_full;
-
-  std::size_t valid = 0;
-  for (const SpanView& s : spans) valid += (s.trace_id.valid() && s.span_id.valid()) ? 1 : 0;
-  if (valid == 0) {
-    stats_.spans_invalid_id += spans.size();
-    return append_result::ok;
-  }
+  const std::size_t valid = detail::writable_spans(spans);
+  if (const auto early = detail::append_early_result(state_ == state::idle, state_ == state::finished, spans, valid, stats_))
+    return *early;
 
   const EncoderStats saved_stats = stats_;
   auto fail = [&]() noexcept {

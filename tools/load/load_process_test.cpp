@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -53,8 +54,10 @@ struct ScratchDir {
   }
 };
 
-// Spawns `args` with TMPDIR=tmpdir, stdout to `out_file` (or /dev/null), stderr to /dev/null.
-pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, const std::string& out_file) {
+// Spawns `args` with TMPDIR=tmpdir, stdout to `out_file` (or /dev/null), stderr to
+// `err_file` (or /dev/null).
+pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, const std::string& out_file,
+            const std::string& err_file = "") {
   std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir};
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string(*e).rfind("TMPDIR=", 0) != 0) env_strings.emplace_back(*e);
@@ -71,7 +74,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, con
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_file.empty() ? "/dev/null" : out_file.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.empty() ? "/dev/null" : err_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -126,6 +130,7 @@ std::string read_file(const std::string& path) {
 struct LoadRun {
   int status = -1;
   std::string json;
+  std::string err;  // stderr
 };
 
 LoadRun run_load(const std::vector<std::string>& flags) {
@@ -133,13 +138,16 @@ LoadRun run_load(const std::vector<std::string>& flags) {
   const std::string bin = env_or_skip("TRACECAST_LOAD_BIN");
   ScratchDir tmp;
   const std::string out = tmp.path + "/out.json";
+  const std::string err = tmp.path + "/err.txt";
   std::vector<std::string> args = {bin, "--json", "--quiet", "--single", "--accounts", "10"};
   args.insert(args.end(), flags.begin(), flags.end());
-  const pid_t pid = spawn(args, tmp.path, out);
+  const pid_t pid = spawn(args, tmp.path, out, err);
   if (pid < 0) return run;
   run.status = wait_for(pid, std::chrono::seconds(120));
   run.json = read_file(out);
+  run.err = read_file(err);
   (void)::unlink(out.c_str());
+  (void)::unlink(err.c_str());
   return run;
 }
 
@@ -196,6 +204,26 @@ TEST_F(LoadProcess, ADurationReachedBeforeTheCountStopsTheRun) {
   const std::uint64_t attempted = json_u64(run.json, "attempted");
   EXPECT_GT(attempted, 0u) << run.json;
   EXPECT_LT(attempted, 100'000'000u) << run.json;
+}
+
+TEST_F(LoadProcess, NumericFlagsRefuseOverflowingValuesNamingTheFlag) {
+  // 18446744073709552k wraps to 384 in 64 bits; it used to run 384 requests with exit 0.
+  const std::vector<std::vector<std::string>> cases = {
+      {"--count", "18446744073709552k"},
+      {"--count", "99999999999999999999"},
+      {"--threads", "18446744073709552k"},
+      {"--batch-spans", "18446744073709552k"},
+      {"--duration", "1e400s"},
+      {"--rate", "1e400"},
+  };
+  for (const auto& flags : cases) {
+    const LoadRun run = run_load(flags);
+    ASSERT_TRUE(WIFEXITED(run.status)) << flags[0] << " " << flags[1] << ": " << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 2) << flags[0] << " " << flags[1] << ": " << run.json << run.err;
+    EXPECT_NE(run.err.find(flags[0] + ": " + flags[1] + " is out of range"), std::string::npos)
+        << flags[0] << " " << flags[1] << ": " << run.err;
+    EXPECT_EQ(json_u64(run.json, "attempted"), ~std::uint64_t{0}) << "it ran: " << run.json;
+  }
 }
 
 TEST_F(LoadProcess, TheSinkDiesWithTracecastLoadEvenOnSigkillAndLeavesNoTempDir) {

@@ -21,6 +21,7 @@
 #include <csignal>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -52,6 +53,11 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_setup = 3;
 
 constexpr std::chrono::milliseconds k_default_drain_timeout{30000};
+// Limits of --duration and --drain-timeout (30 days) and of a non-zero --rate (the producers
+// turn it into a nanosecond interval per thread).
+constexpr std::chrono::milliseconds k_max_duration{720LL * 3600 * 1000};
+constexpr double k_min_rate = 0.001;
+constexpr double k_max_rate = 1e9;
 // The final report lists at most this many destinations (the busiest, then any dead or
 // losing ones): bounded at 100,000 destinations.
 constexpr std::size_t k_shown_busiest = 5;
@@ -80,8 +86,9 @@ const char* const k_usage =
     "\n"
     "load:\n"
     "  --threads N           gateway threads submitting (default 2)\n"
-    "  --rate R              requests/s over all threads; 0 = flat out (default 20000)\n"
-    "  --duration D          run time: 20s, 1500ms, 2m (default 10s unless --count is given)\n"
+    "  --rate R              requests/s over all threads, 0.001..1e9; 0 = flat out (default 20000)\n"
+    "  --duration D          run time: 20s, 1500ms, 2m, 1h, up to 720h (default 10s unless\n"
+    "                        --count is given)\n"
     "  --count N             requests in all (1000, 50k, 2M); stops at --duration if also given\n"
     "  --accounts A          accounts the requests are spread over (default 100)\n"
     "  --account-skew K      uniform (default) or zipf:S, e.g. zipf:1.1: account acct_k gets a\n"
@@ -119,11 +126,14 @@ const char* const k_usage =
     "                        of each account, the others cycle)\n"
     "  --protocol P          http/json (default) | http/protobuf for every destination\n"
     "  --retry-initial-ms N  first retry backoff (default 5000, the Collector's)\n"
-    "  --drain-timeout D     shutdown deadline after the run (default 30s; shorter disables the\n"
+    "  --drain-timeout D     shutdown deadline after the run, up to 720h (default 30s; shorter disables the\n"
     "                        no-loss check)\n"
     "output:\n"
     "  --json                final report as one JSON object on stdout\n"
     "  --quiet               no progress lines\n"
+    "\n"
+    "A numeric value outside its range, or too large to represent, is refused (exit 2), never\n"
+    "wrapped or clamped.\n"
     "\n"
     "Progress each second on stderr (overwritten in place on a terminal): requests submitted/s,\n"
     "spans delivered/s, dropped (total, biggest reason), spans in flight, submit latency p50/p99,\n"
@@ -200,25 +210,39 @@ int parse_args(int argc, char** argv, Options& o) {
     std::uint64_t n = 0;
     double d = 0;
     std::chrono::milliseconds ms{};
+    // Every numeric flag is range-checked: a value that overflows or lies outside its
+    // limits is refused (exit 2), never wrapped or clamped.
+    std::string why;
+    auto count_in = [&](std::uint64_t min, std::uint64_t max) {
+      why = parse_count_in(v, min, max, n);
+      return why.empty();
+    };
+    auto duration_in = [&](std::chrono::milliseconds max) {
+      why = parse_duration_in(v, std::chrono::milliseconds(1), max, ms);
+      return why.empty();
+    };
     if (flag == "--threads") {
-      if (!parse_count(v, n) || n == 0 || n > 1000) return bad("expects 1..1000");
+      if (!count_in(1, 1000)) return bad(why);
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--rate") {
-      if (!parse_number(v, d)) return bad("expects requests/s >= 0 (0 = flat out)");
+      why = parse_number_in(v, 0, k_max_rate, d);
+      if (!why.empty()) return bad(why + "; requests/s, 0 = flat out");
+      if (d > 0 && d < k_min_rate) return bad(v + " is out of range (expects 0 = flat out, or 0.001..1e+09 requests/s)");
       o.rate = d;
     } else if (flag == "--duration") {
-      if (!parse_duration(v, ms)) return bad("expects a duration like 20s, 1500ms, 2m");
+      if (!duration_in(k_max_duration)) return bad(why);
       o.duration = ms;
     } else if (flag == "--count") {
-      if (!parse_count(v, n) || n == 0) return bad("expects a positive count (1000, 50k, 2M)");
+      if (!count_in(1, UINT64_MAX)) return bad(why);
       o.count = n;
     } else if (flag == "--accounts") {
-      if (!parse_count(v, n) || n == 0 || n > 1'000'000) return bad("expects 1..1000000");
+      if (!count_in(1, 1'000'000)) return bad(why);
       o.accounts = static_cast<std::size_t>(n);
     } else if (flag == "--account-skew") {
       if (!parse_account_skew(v, o.skew)) return bad("expects uniform or zipf:S with 0 < S <= 10 (e.g. zipf:1.1)");
     } else if (flag == "--sampling") {
-      if (!parse_number(v, d) || d < 0.0001 || d > 1) return bad("expects 0.0001..1");
+      why = parse_number_in(v, 0.0001, 1, d);
+      if (!why.empty()) return bad(why);
       o.sampling = d;
     } else if (flag == "--sink-args") {
       o.sink_args = v;
@@ -245,22 +269,22 @@ int parse_args(int argc, char** argv, Options& o) {
         if (!entry.empty()) o.egress_allow.emplace_back(entry);
       }
     } else if (flag == "--batch-spans") {
-      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      if (!count_in(1, 65536)) return bad(why);
       o.batch_spans = n;
     } else if (flag == "--batch-bytes") {
-      if (!parse_count(v, n) || n == 0 || n > (16u << 20)) return bad("expects bytes, 4096..16777216");
+      if (!count_in(4096, 16u << 20)) return bad(why + "; bytes");
       o.batch_bytes = n;
     } else if (flag == "--linger-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      if (!count_in(1, 60000)) return bad(why);
       o.linger_ms = n;
     } else if (flag == "--max-linger-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      if (!count_in(1, 60000)) return bad(why);
       o.max_linger_ms = n;
     } else if (flag == "--target-spans") {
-      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      if (!count_in(1, 65536)) return bad(why);
       o.target_spans = n;
     } else if (flag == "--retry-initial-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 600000) return bad("expects 1..600000");
+      if (!count_in(1, 600000)) return bad(why);
       o.retry_initial_ms = n;
     } else if (flag == "--compression") {
       if (v != "none" && v != "gzip" && v != "zstd") return bad("expects none, gzip or zstd");
@@ -269,7 +293,7 @@ int parse_args(int argc, char** argv, Options& o) {
       if (v != "http/json" && v != "http/protobuf") return bad("expects http/json or http/protobuf");
       o.protocol = v;
     } else if (flag == "--drain-timeout") {
-      if (!parse_duration(v, ms)) return bad("expects a duration like 30s");
+      if (!duration_in(k_max_duration)) return bad(why);
       o.drain_timeout = ms;
     } else {
       std::cerr << "tracecast-load: unknown option " << a << "\n(see --help)\n";

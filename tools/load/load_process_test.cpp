@@ -2,7 +2,10 @@
 // bundled sink it starts dies with it, even when tracecast-load is SIGKILLed, leaving no
 // temporary directory behind. Runs the real binaries ($TRACECAST_LOAD_BIN,
 // $TRACECAST_SINK_BIN).
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -224,6 +227,55 @@ TEST_F(LoadProcess, NumericFlagsRefuseOverflowingValuesNamingTheFlag) {
         << flags[0] << " " << flags[1] << ": " << run.err;
     EXPECT_EQ(json_u64(run.json, "attempted"), ~std::uint64_t{0}) << "it ran: " << run.json;
   }
+}
+
+// A loopback port nobody listens on: bound (ephemeral), then closed.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+TEST_F(LoadProcess, AnEndpointThatRefusesConnectionsFailsTheRunWithTheReason) {
+  // Allowed by the egress policy, but nothing listens: every span is lost (network errors
+  // retried until the drain deadline). That is a failed run, not exit 0.
+  const int port = closed_port();
+  ASSERT_GT(port, 0);
+  const LoadRun run = run_load({"--count", "20", "--rate", "0", "--endpoint",
+                                "http://127.0.0.1:" + std::to_string(port) + "/v1/traces", "--egress-allow",
+                                "127.0.0.1", "--retry-initial-ms", "50", "--drain-timeout", "1s"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_EQ(json_u64(run.json, "delivered"), 0u) << run.json;
+  EXPECT_NE(run.json.find("never reached the endpoint (dropped: "), std::string::npos) << run.json;
+  EXPECT_NE(run.json.find("\"delivery_check\":\"FAILED\""), std::string::npos) << run.json;
+}
+
+TEST_F(LoadProcess, AnEndpointTheEgressPolicyBlocksFailsTheRunSayingSo) {
+  // No --egress-allow: the default policy refuses loopback, so nothing is ever sent.
+  const LoadRun run = run_load({"--count", "200", "--rate", "0", "--endpoint", "http://127.0.0.1:9/v1/traces"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_EQ(json_u64(run.json, "delivered"), 0u) << run.json;
+  EXPECT_NE(run.json.find("spans never reached the endpoint (dropped: blocked "), std::string::npos) << run.json;
+  EXPECT_NE(run.json.find("--egress-allow"), std::string::npos) << run.json;
+}
+
+TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
+  const LoadRun run = run_load({"--count", "200", "--rate", "0"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+  EXPECT_NE(run.json.find("\"delivery_check\":\"not applicable"), std::string::npos) << run.json;
 }
 
 TEST_F(LoadProcess, TheSinkDiesWithTracecastLoadEvenOnSigkillAndLeavesNoTempDir) {

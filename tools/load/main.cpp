@@ -12,7 +12,9 @@
 //      in flight), the bundled sink counted the spans the pipeline delivered (more only by
 //      what retried requests may have repeated: at-least-once), and
 //      nothing was lost with a healthy sink and default budgets (loss_check.h);
-//   1  a check failed (which one is printed);  2  bad usage or config;  3  set-up failed.
+//   1  a check failed (which one is printed), including, with a real endpoint, any span
+//      dropped before it reached the endpoint (loss_check.h check_delivered);
+//   2  bad usage or config;  3  set-up failed.
 // Credentials (API keys, header values) are never printed.
 #include <signal.h>
 #include <unistd.h>
@@ -144,7 +146,11 @@ const char* const k_usage =
     "may have repeated: OTLP retries are at-least-once), or no loss (any span dropped for a reason other than\n"
     "sampled_out, or at --rate > 0 any request refused by a full ring, while the bundled sink\n"
     "was healthy, i.e. no fault flag in --sink-args, and no budget or --drain-timeout was set\n"
-    "below its default); 2 bad usage/config; 3 set-up failed.\n";
+    "below its default); with a real endpoint (--endpoint, --grafana-url, --config or\n"
+    "OTEL_EXPORTER_OTLP_* destinations) any span dropped for a reason other than sampled_out\n"
+    "(blocked by the egress policy, collector down: network/retries_exhausted/shutdown,\n"
+    "rejected, ...), or at --rate > 0 any request refused by a full ring, fails the delivery\n"
+    "check (the reasons are printed); 2 bad usage/config; 3 set-up failed.\n";
 
 struct Options {
   unsigned threads = 2;
@@ -720,6 +726,18 @@ int main(int argc, char** argv) {
   const std::string loss_check =
       !loss.applicable ? "not applicable (" + loss.not_applicable_because + ")"
                        : (loss.failure.empty() ? std::string("ok") : "FAILED");
+  // A real endpoint: the run succeeded only if what was submitted reached it (a blocked
+  // address or a collector that is down must not end in exit 0).
+  std::string delivery_check = "not applicable (bundled sink: see the no-loss check)";
+  if (!run.bundled_sink) {
+    const LossVerdict delivered = check_delivered(fin, opt.rate > 0);
+    if (delivered.failure.empty()) {
+      delivery_check = "ok (nothing dropped)";
+    } else {
+      delivery_check = "FAILED";
+      failures.push_back(delivered.failure);
+    }
+  }
   const double spans_per_request = fin.total.requests_delivered > 0
                                        ? static_cast<double>(fin.total.delivered) /
                                              static_cast<double>(fin.total.requests_delivered)
@@ -794,6 +812,7 @@ int main(int argc, char** argv) {
     } else {
       j << "{\"applicable\":false,\"because\":" << json_quote(loss.not_applicable_because) << "}";
     }
+    j << ",\"delivery_check\":" << json_quote(delivery_check);
     j << ",\"snapshots\":" << snapshots << ",\"full_snapshots\":" << full_snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
       << ",\"failures\":[";
     for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
@@ -863,7 +882,7 @@ int main(int argc, char** argv) {
     o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
       << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
-      << "; sink count: " << sink_check << "; no loss: " << loss_check << "\n";
+      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "\n";
     for (const std::string& f : failures) o << "FAILED: " << f << "\n";
     std::cout << o.str();
   }

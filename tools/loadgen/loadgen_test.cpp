@@ -227,6 +227,28 @@ TEST(CheckNoLoss, DoesNotApplyWithAReason) {
   EXPECT_EQ(v.not_applicable_because, "faults injected (--fail-503-fraction)");
 }
 
+TEST(CheckDelivered, FailsWhenARealEndpointGotNothingAndNamesTheReason) {
+  PipelineStats s;
+  s.total.submitted = 200;
+  s.total.dropped[static_cast<std::size_t>(DropReason::blocked)] = 200;
+  const LossVerdict v = check_delivered(s, false);
+  EXPECT_TRUE(v.applicable);
+  EXPECT_EQ(v.lost_spans, 200u);
+  EXPECT_EQ(v.failure.rfind("delivery: 200 of 200 spans never reached the endpoint (dropped: blocked 200); ", 0), 0u)
+      << v.failure;
+  EXPECT_NE(v.failure.find("--egress-allow"), std::string::npos) << v.failure;
+}
+
+TEST(CheckDelivered, PassesWhenOnlySampledOutSpansWereDropped) {
+  PipelineStats s;
+  s.total.submitted = 100;
+  s.total.delivered = 60;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 40;
+  EXPECT_TRUE(check_delivered(s, true).failure.empty());
+  s.total.dropped[static_cast<std::size_t>(DropReason::shutdown)] = 1;
+  EXPECT_EQ(check_delivered(s, true).failure, "delivery: 1 of 100 spans never reached the endpoint (dropped: shutdown 1)");
+}
+
 TEST(LatencyHistogram, QuantilesFallWithinOneBucketWidthOfTheExactValue) {
   std::mt19937_64 rng(7);
   std::vector<std::uint64_t> values;

@@ -278,6 +278,42 @@ TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
   EXPECT_NE(run.json.find("\"delivery_check\":\"not applicable"), std::string::npos) << run.json;
 }
 
+TEST_F(LoadProcess, TheLingerFlagsBehaveAsTheHelpSays) {
+  {
+    // Both given, out of order: an error naming both flags.
+    const LoadRun run = run_load({"--count", "1", "--linger-ms", "300", "--max-linger-ms", "100"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 2) << run.json << run.err;
+    EXPECT_NE(run.err.find("--max-linger-ms 100 is below --linger-ms 300"), std::string::npos) << run.err;
+  }
+  {
+    // --linger-ms alone above the default maximum (5000): the maximum is raised to it.
+    const LoadRun run = run_load({"--count", "1", "--linger-ms", "6000"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+    EXPECT_EQ(json_u64(run.json, "linger_ms"), 6000u) << run.json;
+    EXPECT_EQ(json_u64(run.json, "max_linger_ms"), 6000u) << run.json;
+  }
+  {
+    // --max-linger-ms alone below the default minimum (200): the minimum is lowered to it.
+    const LoadRun run = run_load({"--count", "1", "--max-linger-ms", "100"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+    EXPECT_EQ(json_u64(run.json, "linger_ms"), 100u) << run.json;
+    EXPECT_EQ(json_u64(run.json, "max_linger_ms"), 100u) << run.json;
+  }
+}
+
+TEST_F(LoadProcess, HelpNamesBothProtocolsAndTheEgressVariables) {
+  const LoadRun run = run_load({"--help"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  for (const char* s : {"http/protobuf", "_PROTOCOL", "TRACECAST_EGRESS_ALLOW", "TRACECAST_EGRESS_ENFORCE"}) {
+    EXPECT_NE(run.json.find(s), std::string::npos) << s;
+  }
+  EXPECT_EQ(run.json.find("over OTLP/HTTP JSON"), std::string::npos);
+}
+
 TEST_F(LoadProcess, TheSinkDiesWithTracecastLoadEvenOnSigkillAndLeavesNoTempDir) {
   // Orphans are re-parented to us rather than to init, so the sink can be waited for.
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);

@@ -83,8 +83,9 @@ extern "C" void on_signal(int) {
 const char* const k_usage =
     "usage: tracecast-load [options]\n"
     "Simulates an LLM gateway: N threads submit the reference workload (WORKLOAD.md) to a\n"
-    "tracecast Pipeline, which broadcasts it over OTLP/HTTP JSON. By default the bundled\n"
-    "tracecast-sink is started on 127.0.0.1 (ephemeral port): no set-up needed.\n"
+    "tracecast Pipeline, which broadcasts it over OTLP/HTTP (JSON by default, protobuf with\n"
+    "--protocol http/protobuf). By default the bundled tracecast-sink is started on\n"
+    "127.0.0.1 (ephemeral port): no set-up needed.\n"
     "\n"
     "load:\n"
     "  --threads N           gateway threads submitting (default 2)\n"
@@ -109,8 +110,9 @@ const char* const k_usage =
     "  --grafana-url U       Grafana Cloud OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net)\n"
     "  --grafana-instance-id ID   numeric instance (stack) id\n"
     "  --grafana-key-file F  file holding the glc_ access-policy token (or $TRACECAST_API_KEY)\n"
-    "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT, OTEL_SERVICE_NAME,\n"
-    "  OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_* are read too (flags win over them)\n"
+    "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT / _PROTOCOL,\n"
+    "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, TRACECAST_EGRESS_ALLOW and\n"
+    "  TRACECAST_EGRESS_ENFORCE (true/false) are read too (flags win over them)\n"
     "egress policy (customer destinations reach public unicast addresses only; the bundled\n"
     "sink on 127.0.0.1 is allowed explicitly):\n"
     "  --egress-allow LIST   comma-separated CIDRs, addresses or host names also allowed, e.g.\n"
@@ -122,7 +124,9 @@ const char* const k_usage =
     "  --batch-bytes N       batch body limit before compression, bytes (default 4 MiB)\n"
     "  --linger-ms N         minimum batch linger: a busy destination seals after this (default 200)\n"
     "  --max-linger-ms N     maximum linger: a quiet destination waits up to this for more spans\n"
-    "                        (default 5000; raised to --linger-ms if that is larger)\n"
+    "                        (default 5000). --linger-ms alone above it raises it to\n"
+    "                        --linger-ms; --max-linger-ms alone below the minimum lowers the\n"
+    "                        minimum to it; both given with --max-linger-ms < --linger-ms: error\n"
     "  --target-spans N      spans a quiet destination's batch aims for (default 64)\n"
     "  --compression C       none | gzip | zstd (default gzip; fan-out: the first destination\n"
     "                        of each account, the others cycle)\n"
@@ -422,9 +426,17 @@ int main(int argc, char** argv) {
   }
   if (opt.batch_spans) config.batch.max_spans = static_cast<std::uint32_t>(*opt.batch_spans);
   if (opt.batch_bytes) config.batch.max_bytes = static_cast<std::uint32_t>(*opt.batch_bytes);
+  // The linger pair: one flag alone moves the other bound out of its way (as
+  // OTEL_BSP_SCHEDULE_DELAY does); both given, they must be ordered.
+  if (opt.linger_ms && opt.max_linger_ms && *opt.max_linger_ms < *opt.linger_ms) {
+    std::cerr << "tracecast-load: --max-linger-ms " << *opt.max_linger_ms << " is below --linger-ms "
+              << *opt.linger_ms << ": the maximum linger must be >= the minimum\n(see --help)\n";
+    return k_exit_usage;
+  }
   if (opt.linger_ms) config.batch.linger = std::chrono::milliseconds(*opt.linger_ms);
   if (opt.max_linger_ms) {
     config.batch.max_linger = std::chrono::milliseconds(*opt.max_linger_ms);
+    if (!opt.linger_ms) config.batch.linger = std::min(config.batch.linger, config.batch.max_linger);
   } else if (opt.linger_ms) {
     config.batch.max_linger = std::max(config.batch.max_linger, config.batch.linger);
   }
@@ -844,7 +856,7 @@ int main(int argc, char** argv) {
       << fin.total.retries << " retries; " << (fin.total.requests_delivered > 0 ? fmt_fixed(spans_per_request, 1) : "n/a")
       << " spans per request; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
       << latency_quantile(fin.total, 0.99) << "\n";
-    o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " OTLP/JSON -> "
+    o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " encoded -> "
       << human_bytes(static_cast<double>(fin.total.bytes_compressed)) << " sent";
     if (fin.total.bytes_compressed > 0) {
       o << " (x" << static_cast<double>(fin.total.bytes_raw) / static_cast<double>(fin.total.bytes_compressed) << ")";

@@ -2,7 +2,10 @@
 // bundled sink it starts dies with it, even when tracecast-load is SIGKILLed, leaving no
 // temporary directory behind. Runs the real binaries ($TRACECAST_LOAD_BIN,
 // $TRACECAST_SINK_BIN).
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -53,8 +57,10 @@ struct ScratchDir {
   }
 };
 
-// Spawns `args` with TMPDIR=tmpdir, stdout to `out_file` (or /dev/null), stderr to /dev/null.
-pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, const std::string& out_file) {
+// Spawns `args` with TMPDIR=tmpdir, stdout to `out_file` (or /dev/null), stderr to
+// `err_file` (or /dev/null).
+pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, const std::string& out_file,
+            const std::string& err_file = "") {
   std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir};
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string(*e).rfind("TMPDIR=", 0) != 0) env_strings.emplace_back(*e);
@@ -71,7 +77,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& tmpdir, con
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_file.empty() ? "/dev/null" : out_file.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.empty() ? "/dev/null" : err_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -126,6 +133,7 @@ std::string read_file(const std::string& path) {
 struct LoadRun {
   int status = -1;
   std::string json;
+  std::string err;  // stderr
 };
 
 LoadRun run_load(const std::vector<std::string>& flags) {
@@ -133,13 +141,16 @@ LoadRun run_load(const std::vector<std::string>& flags) {
   const std::string bin = env_or_skip("TRACECAST_LOAD_BIN");
   ScratchDir tmp;
   const std::string out = tmp.path + "/out.json";
+  const std::string err = tmp.path + "/err.txt";
   std::vector<std::string> args = {bin, "--json", "--quiet", "--single", "--accounts", "10"};
   args.insert(args.end(), flags.begin(), flags.end());
-  const pid_t pid = spawn(args, tmp.path, out);
+  const pid_t pid = spawn(args, tmp.path, out, err);
   if (pid < 0) return run;
   run.status = wait_for(pid, std::chrono::seconds(120));
   run.json = read_file(out);
+  run.err = read_file(err);
   (void)::unlink(out.c_str());
+  (void)::unlink(err.c_str());
   return run;
 }
 
@@ -196,6 +207,111 @@ TEST_F(LoadProcess, ADurationReachedBeforeTheCountStopsTheRun) {
   const std::uint64_t attempted = json_u64(run.json, "attempted");
   EXPECT_GT(attempted, 0u) << run.json;
   EXPECT_LT(attempted, 100'000'000u) << run.json;
+}
+
+TEST_F(LoadProcess, NumericFlagsRefuseOverflowingValuesNamingTheFlag) {
+  // 18446744073709552k wraps to 384 in 64 bits; it used to run 384 requests with exit 0.
+  const std::vector<std::vector<std::string>> cases = {
+      {"--count", "18446744073709552k"},
+      {"--count", "99999999999999999999"},
+      {"--threads", "18446744073709552k"},
+      {"--batch-spans", "18446744073709552k"},
+      {"--duration", "1e400s"},
+      {"--rate", "1e400"},
+  };
+  for (const auto& flags : cases) {
+    const LoadRun run = run_load(flags);
+    ASSERT_TRUE(WIFEXITED(run.status)) << flags[0] << " " << flags[1] << ": " << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 2) << flags[0] << " " << flags[1] << ": " << run.json << run.err;
+    EXPECT_NE(run.err.find(flags[0] + ": " + flags[1] + " is out of range"), std::string::npos)
+        << flags[0] << " " << flags[1] << ": " << run.err;
+    EXPECT_EQ(json_u64(run.json, "attempted"), ~std::uint64_t{0}) << "it ran: " << run.json;
+  }
+}
+
+// A loopback port nobody listens on: bound (ephemeral), then closed.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+TEST_F(LoadProcess, AnEndpointThatRefusesConnectionsFailsTheRunWithTheReason) {
+  // Allowed by the egress policy, but nothing listens: every span is lost (network errors
+  // retried until the drain deadline). That is a failed run, not exit 0.
+  const int port = closed_port();
+  ASSERT_GT(port, 0);
+  const LoadRun run = run_load({"--count", "20", "--rate", "0", "--endpoint",
+                                "http://127.0.0.1:" + std::to_string(port) + "/v1/traces", "--egress-allow",
+                                "127.0.0.1", "--retry-initial-ms", "50", "--drain-timeout", "1s"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_EQ(json_u64(run.json, "delivered"), 0u) << run.json;
+  EXPECT_NE(run.json.find("never reached the endpoint (dropped: "), std::string::npos) << run.json;
+  EXPECT_NE(run.json.find("\"delivery_check\":\"FAILED\""), std::string::npos) << run.json;
+}
+
+TEST_F(LoadProcess, AnEndpointTheEgressPolicyBlocksFailsTheRunSayingSo) {
+  // No --egress-allow: the default policy refuses loopback, so nothing is ever sent.
+  const LoadRun run = run_load({"--count", "200", "--rate", "0", "--endpoint", "http://127.0.0.1:9/v1/traces"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_EQ(json_u64(run.json, "delivered"), 0u) << run.json;
+  EXPECT_NE(run.json.find("spans never reached the endpoint (dropped: blocked "), std::string::npos) << run.json;
+  EXPECT_NE(run.json.find("--egress-allow"), std::string::npos) << run.json;
+}
+
+TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
+  const LoadRun run = run_load({"--count", "200", "--rate", "0"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+  EXPECT_NE(run.json.find("\"delivery_check\":\"not applicable"), std::string::npos) << run.json;
+}
+
+TEST_F(LoadProcess, TheLingerFlagsBehaveAsTheHelpSays) {
+  {
+    // Both given, out of order: an error naming both flags.
+    const LoadRun run = run_load({"--count", "1", "--linger-ms", "300", "--max-linger-ms", "100"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 2) << run.json << run.err;
+    EXPECT_NE(run.err.find("--max-linger-ms 100 is below --linger-ms 300"), std::string::npos) << run.err;
+  }
+  {
+    // --linger-ms alone above the default maximum (5000): the maximum is raised to it.
+    const LoadRun run = run_load({"--count", "1", "--linger-ms", "6000"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+    EXPECT_EQ(json_u64(run.json, "linger_ms"), 6000u) << run.json;
+    EXPECT_EQ(json_u64(run.json, "max_linger_ms"), 6000u) << run.json;
+  }
+  {
+    // --max-linger-ms alone below the default minimum (200): the minimum is lowered to it.
+    const LoadRun run = run_load({"--count", "1", "--max-linger-ms", "100"});
+    ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+    EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.json << run.err;
+    EXPECT_EQ(json_u64(run.json, "linger_ms"), 100u) << run.json;
+    EXPECT_EQ(json_u64(run.json, "max_linger_ms"), 100u) << run.json;
+  }
+}
+
+TEST_F(LoadProcess, HelpNamesBothProtocolsAndTheEgressVariables) {
+  const LoadRun run = run_load({"--help"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0);
+  for (const char* s : {"http/protobuf", "_PROTOCOL", "TRACECAST_EGRESS_ALLOW", "TRACECAST_EGRESS_ENFORCE"}) {
+    EXPECT_NE(run.json.find(s), std::string::npos) << s;
+  }
+  EXPECT_EQ(run.json.find("over OTLP/HTTP JSON"), std::string::npos);
 }
 
 TEST_F(LoadProcess, TheSinkDiesWithTracecastLoadEvenOnSigkillAndLeavesNoTempDir) {

@@ -12,7 +12,9 @@
 //      in flight), the bundled sink counted the spans the pipeline delivered (more only by
 //      what retried requests may have repeated: at-least-once), and
 //      nothing was lost with a healthy sink and default budgets (loss_check.h);
-//   1  a check failed (which one is printed);  2  bad usage or config;  3  set-up failed.
+//   1  a check failed (which one is printed), including, with a real endpoint, any span
+//      dropped before it reached the endpoint (loss_check.h check_delivered);
+//   2  bad usage or config;  3  set-up failed.
 // Credentials (API keys, header values) are never printed.
 #include <signal.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <csignal>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -52,6 +55,11 @@ constexpr int k_exit_usage = 2;
 constexpr int k_exit_setup = 3;
 
 constexpr std::chrono::milliseconds k_default_drain_timeout{30000};
+// Limits of --duration and --drain-timeout (30 days) and of a non-zero --rate (the producers
+// turn it into a nanosecond interval per thread).
+constexpr std::chrono::milliseconds k_max_duration{720LL * 3600 * 1000};
+constexpr double k_min_rate = 0.001;
+constexpr double k_max_rate = 1e9;
 // The final report lists at most this many destinations (the busiest, then any dead or
 // losing ones): bounded at 100,000 destinations.
 constexpr std::size_t k_shown_busiest = 5;
@@ -75,13 +83,15 @@ extern "C" void on_signal(int) {
 const char* const k_usage =
     "usage: tracecast-load [options]\n"
     "Simulates an LLM gateway: N threads submit the reference workload (WORKLOAD.md) to a\n"
-    "tracecast Pipeline, which broadcasts it over OTLP/HTTP JSON. By default the bundled\n"
-    "tracecast-sink is started on 127.0.0.1 (ephemeral port): no set-up needed.\n"
+    "tracecast Pipeline, which broadcasts it over OTLP/HTTP (JSON by default, protobuf with\n"
+    "--protocol http/protobuf). By default the bundled tracecast-sink is started on\n"
+    "127.0.0.1 (ephemeral port): no set-up needed.\n"
     "\n"
     "load:\n"
     "  --threads N           gateway threads submitting (default 2)\n"
-    "  --rate R              requests/s over all threads; 0 = flat out (default 20000)\n"
-    "  --duration D          run time: 20s, 1500ms, 2m (default 10s unless --count is given)\n"
+    "  --rate R              requests/s over all threads, 0.001..1e9; 0 = flat out (default 20000)\n"
+    "  --duration D          run time: 20s, 1500ms, 2m, 1h, up to 720h (default 10s unless\n"
+    "                        --count is given)\n"
     "  --count N             requests in all (1000, 50k, 2M); stops at --duration if also given\n"
     "  --accounts A          accounts the requests are spread over (default 100)\n"
     "  --account-skew K      uniform (default) or zipf:S, e.g. zipf:1.1: account acct_k gets a\n"
@@ -100,8 +110,9 @@ const char* const k_usage =
     "  --grafana-url U       Grafana Cloud OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net)\n"
     "  --grafana-instance-id ID   numeric instance (stack) id\n"
     "  --grafana-key-file F  file holding the glc_ access-policy token (or $TRACECAST_API_KEY)\n"
-    "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT, OTEL_SERVICE_NAME,\n"
-    "  OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_* are read too (flags win over them)\n"
+    "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT / _PROTOCOL,\n"
+    "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, TRACECAST_EGRESS_ALLOW and\n"
+    "  TRACECAST_EGRESS_ENFORCE (true/false) are read too (flags win over them)\n"
     "egress policy (customer destinations reach public unicast addresses only; the bundled\n"
     "sink on 127.0.0.1 is allowed explicitly):\n"
     "  --egress-allow LIST   comma-separated CIDRs, addresses or host names also allowed, e.g.\n"
@@ -113,17 +124,22 @@ const char* const k_usage =
     "  --batch-bytes N       batch body limit before compression, bytes (default 4 MiB)\n"
     "  --linger-ms N         minimum batch linger: a busy destination seals after this (default 200)\n"
     "  --max-linger-ms N     maximum linger: a quiet destination waits up to this for more spans\n"
-    "                        (default 5000; raised to --linger-ms if that is larger)\n"
+    "                        (default 5000). --linger-ms alone above it raises it to\n"
+    "                        --linger-ms; --max-linger-ms alone below the minimum lowers the\n"
+    "                        minimum to it; both given with --max-linger-ms < --linger-ms: error\n"
     "  --target-spans N      spans a quiet destination's batch aims for (default 64)\n"
     "  --compression C       none | gzip | zstd (default gzip; fan-out: the first destination\n"
     "                        of each account, the others cycle)\n"
     "  --protocol P          http/json (default) | http/protobuf for every destination\n"
     "  --retry-initial-ms N  first retry backoff (default 5000, the Collector's)\n"
-    "  --drain-timeout D     shutdown deadline after the run (default 30s; shorter disables the\n"
+    "  --drain-timeout D     shutdown deadline after the run, up to 720h (default 30s; shorter disables the\n"
     "                        no-loss check)\n"
     "output:\n"
     "  --json                final report as one JSON object on stdout\n"
     "  --quiet               no progress lines\n"
+    "\n"
+    "A numeric value outside its range, or too large to represent, is refused (exit 2), never\n"
+    "wrapped or clamped.\n"
     "\n"
     "Progress each second on stderr (overwritten in place on a terminal): requests submitted/s,\n"
     "spans delivered/s, dropped (total, biggest reason), spans in flight, submit latency p50/p99,\n"
@@ -134,7 +150,11 @@ const char* const k_usage =
     "may have repeated: OTLP retries are at-least-once), or no loss (any span dropped for a reason other than\n"
     "sampled_out, or at --rate > 0 any request refused by a full ring, while the bundled sink\n"
     "was healthy, i.e. no fault flag in --sink-args, and no budget or --drain-timeout was set\n"
-    "below its default); 2 bad usage/config; 3 set-up failed.\n";
+    "below its default); with a real endpoint (--endpoint, --grafana-url, --config or\n"
+    "OTEL_EXPORTER_OTLP_* destinations) any span dropped for a reason other than sampled_out\n"
+    "(blocked by the egress policy, collector down: network/retries_exhausted/shutdown,\n"
+    "rejected, ...), or at --rate > 0 any request refused by a full ring, fails the delivery\n"
+    "check (the reasons are printed); 2 bad usage/config; 3 set-up failed.\n";
 
 struct Options {
   unsigned threads = 2;
@@ -200,25 +220,39 @@ int parse_args(int argc, char** argv, Options& o) {
     std::uint64_t n = 0;
     double d = 0;
     std::chrono::milliseconds ms{};
+    // Every numeric flag is range-checked: a value that overflows or lies outside its
+    // limits is refused (exit 2), never wrapped or clamped.
+    std::string why;
+    auto count_in = [&](std::uint64_t min, std::uint64_t max) {
+      why = parse_count_in(v, min, max, n);
+      return why.empty();
+    };
+    auto duration_in = [&](std::chrono::milliseconds max) {
+      why = parse_duration_in(v, std::chrono::milliseconds(1), max, ms);
+      return why.empty();
+    };
     if (flag == "--threads") {
-      if (!parse_count(v, n) || n == 0 || n > 1000) return bad("expects 1..1000");
+      if (!count_in(1, 1000)) return bad(why);
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--rate") {
-      if (!parse_number(v, d)) return bad("expects requests/s >= 0 (0 = flat out)");
+      why = parse_number_in(v, 0, k_max_rate, d);
+      if (!why.empty()) return bad(why + "; requests/s, 0 = flat out");
+      if (d > 0 && d < k_min_rate) return bad(v + " is out of range (expects 0 = flat out, or 0.001..1e+09 requests/s)");
       o.rate = d;
     } else if (flag == "--duration") {
-      if (!parse_duration(v, ms)) return bad("expects a duration like 20s, 1500ms, 2m");
+      if (!duration_in(k_max_duration)) return bad(why);
       o.duration = ms;
     } else if (flag == "--count") {
-      if (!parse_count(v, n) || n == 0) return bad("expects a positive count (1000, 50k, 2M)");
+      if (!count_in(1, UINT64_MAX)) return bad(why);
       o.count = n;
     } else if (flag == "--accounts") {
-      if (!parse_count(v, n) || n == 0 || n > 1'000'000) return bad("expects 1..1000000");
+      if (!count_in(1, 1'000'000)) return bad(why);
       o.accounts = static_cast<std::size_t>(n);
     } else if (flag == "--account-skew") {
       if (!parse_account_skew(v, o.skew)) return bad("expects uniform or zipf:S with 0 < S <= 10 (e.g. zipf:1.1)");
     } else if (flag == "--sampling") {
-      if (!parse_number(v, d) || d < 0.0001 || d > 1) return bad("expects 0.0001..1");
+      why = parse_number_in(v, 0.0001, 1, d);
+      if (!why.empty()) return bad(why);
       o.sampling = d;
     } else if (flag == "--sink-args") {
       o.sink_args = v;
@@ -245,22 +279,22 @@ int parse_args(int argc, char** argv, Options& o) {
         if (!entry.empty()) o.egress_allow.emplace_back(entry);
       }
     } else if (flag == "--batch-spans") {
-      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      if (!count_in(1, 65536)) return bad(why);
       o.batch_spans = n;
     } else if (flag == "--batch-bytes") {
-      if (!parse_count(v, n) || n == 0 || n > (16u << 20)) return bad("expects bytes, 4096..16777216");
+      if (!count_in(4096, 16u << 20)) return bad(why + "; bytes");
       o.batch_bytes = n;
     } else if (flag == "--linger-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      if (!count_in(1, 60000)) return bad(why);
       o.linger_ms = n;
     } else if (flag == "--max-linger-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 60000) return bad("expects 1..60000");
+      if (!count_in(1, 60000)) return bad(why);
       o.max_linger_ms = n;
     } else if (flag == "--target-spans") {
-      if (!parse_count(v, n) || n == 0 || n > 65536) return bad("expects 1..65536");
+      if (!count_in(1, 65536)) return bad(why);
       o.target_spans = n;
     } else if (flag == "--retry-initial-ms") {
-      if (!parse_count(v, n) || n == 0 || n > 600000) return bad("expects 1..600000");
+      if (!count_in(1, 600000)) return bad(why);
       o.retry_initial_ms = n;
     } else if (flag == "--compression") {
       if (v != "none" && v != "gzip" && v != "zstd") return bad("expects none, gzip or zstd");
@@ -269,7 +303,7 @@ int parse_args(int argc, char** argv, Options& o) {
       if (v != "http/json" && v != "http/protobuf") return bad("expects http/json or http/protobuf");
       o.protocol = v;
     } else if (flag == "--drain-timeout") {
-      if (!parse_duration(v, ms)) return bad("expects a duration like 30s");
+      if (!duration_in(k_max_duration)) return bad(why);
       o.drain_timeout = ms;
     } else {
       std::cerr << "tracecast-load: unknown option " << a << "\n(see --help)\n";
@@ -392,9 +426,17 @@ int main(int argc, char** argv) {
   }
   if (opt.batch_spans) config.batch.max_spans = static_cast<std::uint32_t>(*opt.batch_spans);
   if (opt.batch_bytes) config.batch.max_bytes = static_cast<std::uint32_t>(*opt.batch_bytes);
+  // The linger pair: one flag alone moves the other bound out of its way (as
+  // OTEL_BSP_SCHEDULE_DELAY does); both given, they must be ordered.
+  if (opt.linger_ms && opt.max_linger_ms && *opt.max_linger_ms < *opt.linger_ms) {
+    std::cerr << "tracecast-load: --max-linger-ms " << *opt.max_linger_ms << " is below --linger-ms "
+              << *opt.linger_ms << ": the maximum linger must be >= the minimum\n(see --help)\n";
+    return k_exit_usage;
+  }
   if (opt.linger_ms) config.batch.linger = std::chrono::milliseconds(*opt.linger_ms);
   if (opt.max_linger_ms) {
     config.batch.max_linger = std::chrono::milliseconds(*opt.max_linger_ms);
+    if (!opt.linger_ms) config.batch.linger = std::min(config.batch.linger, config.batch.max_linger);
   } else if (opt.linger_ms) {
     config.batch.max_linger = std::max(config.batch.max_linger, config.batch.linger);
   }
@@ -696,6 +738,18 @@ int main(int argc, char** argv) {
   const std::string loss_check =
       !loss.applicable ? "not applicable (" + loss.not_applicable_because + ")"
                        : (loss.failure.empty() ? std::string("ok") : "FAILED");
+  // A real endpoint: the run succeeded only if what was submitted reached it (a blocked
+  // address or a collector that is down must not end in exit 0).
+  std::string delivery_check = "not applicable (bundled sink: see the no-loss check)";
+  if (!run.bundled_sink) {
+    const LossVerdict delivered = check_delivered(fin, opt.rate > 0);
+    if (delivered.failure.empty()) {
+      delivery_check = "ok (nothing dropped)";
+    } else {
+      delivery_check = "FAILED";
+      failures.push_back(delivered.failure);
+    }
+  }
   const double spans_per_request = fin.total.requests_delivered > 0
                                        ? static_cast<double>(fin.total.delivered) /
                                              static_cast<double>(fin.total.requests_delivered)
@@ -770,6 +824,7 @@ int main(int argc, char** argv) {
     } else {
       j << "{\"applicable\":false,\"because\":" << json_quote(loss.not_applicable_because) << "}";
     }
+    j << ",\"delivery_check\":" << json_quote(delivery_check);
     j << ",\"snapshots\":" << snapshots << ",\"full_snapshots\":" << full_snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
       << ",\"failures\":[";
     for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
@@ -801,7 +856,7 @@ int main(int argc, char** argv) {
       << fin.total.retries << " retries; " << (fin.total.requests_delivered > 0 ? fmt_fixed(spans_per_request, 1) : "n/a")
       << " spans per request; latency p50 " << latency_quantile(fin.total, 0.5) << ", p99 "
       << latency_quantile(fin.total, 0.99) << "\n";
-    o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " OTLP/JSON -> "
+    o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " encoded -> "
       << human_bytes(static_cast<double>(fin.total.bytes_compressed)) << " sent";
     if (fin.total.bytes_compressed > 0) {
       o << " (x" << static_cast<double>(fin.total.bytes_raw) / static_cast<double>(fin.total.bytes_compressed) << ")";
@@ -839,7 +894,7 @@ int main(int argc, char** argv) {
     o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
       << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
-      << "; sink count: " << sink_check << "; no loss: " << loss_check << "\n";
+      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "\n";
     for (const std::string& f : failures) o << "FAILED: " << f << "\n";
     std::cout << o.str();
   }

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "latency_histogram.h"
@@ -225,6 +227,28 @@ TEST(CheckNoLoss, DoesNotApplyWithAReason) {
   EXPECT_EQ(v.not_applicable_because, "faults injected (--fail-503-fraction)");
 }
 
+TEST(CheckDelivered, FailsWhenARealEndpointGotNothingAndNamesTheReason) {
+  PipelineStats s;
+  s.total.submitted = 200;
+  s.total.dropped[static_cast<std::size_t>(DropReason::blocked)] = 200;
+  const LossVerdict v = check_delivered(s, false);
+  EXPECT_TRUE(v.applicable);
+  EXPECT_EQ(v.lost_spans, 200u);
+  EXPECT_EQ(v.failure.rfind("delivery: 200 of 200 spans never reached the endpoint (dropped: blocked 200); ", 0), 0u)
+      << v.failure;
+  EXPECT_NE(v.failure.find("--egress-allow"), std::string::npos) << v.failure;
+}
+
+TEST(CheckDelivered, PassesWhenOnlySampledOutSpansWereDropped) {
+  PipelineStats s;
+  s.total.submitted = 100;
+  s.total.delivered = 60;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 40;
+  EXPECT_TRUE(check_delivered(s, true).failure.empty());
+  s.total.dropped[static_cast<std::size_t>(DropReason::shutdown)] = 1;
+  EXPECT_EQ(check_delivered(s, true).failure, "delivery: 1 of 100 spans never reached the endpoint (dropped: shutdown 1)");
+}
+
 TEST(LatencyHistogram, QuantilesFallWithinOneBucketWidthOfTheExactValue) {
   std::mt19937_64 rng(7);
   std::vector<std::uint64_t> values;
@@ -291,6 +315,71 @@ TEST(ParseCount, AcceptsThousandAndMillionSuffixes) {
   EXPECT_EQ(n, 2000000u);
   EXPECT_FALSE(parse_count("-3", n));
   EXPECT_FALSE(parse_count("12x", n));
+}
+
+TEST(ParseCount, RefusesValuesThatOverflowInsteadOfWrapping) {
+  std::uint64_t n = 7;
+  // 18446744073709552 * 1000 wraps to 384 in 64 bits: it must be refused, not read as 384.
+  EXPECT_FALSE(parse_count("18446744073709552k", n));
+  EXPECT_FALSE(parse_count("18446744073709552M", n));
+  // Twenty digits: above UINT64_MAX, not clamped to it.
+  EXPECT_FALSE(parse_count("99999999999999999999", n));
+  EXPECT_EQ(n, 7u) << "a refused value must not be stored";
+  ASSERT_TRUE(parse_count("18446744073709551615", n));
+  EXPECT_EQ(n, UINT64_MAX);
+  ASSERT_TRUE(parse_count("18446744073709551k", n));
+  EXPECT_EQ(n, 18446744073709551000u);
+  // strtoull would negate " -5" into a huge value; blanks and signs are not counts.
+  EXPECT_FALSE(parse_count(" -5", n));
+  EXPECT_FALSE(parse_count("+5", n));
+  EXPECT_FALSE(parse_count(" 5", n));
+  EXPECT_FALSE(parse_count("k", n));
+}
+
+TEST(ParseCountIn, NamesTheValueAndTheLimitsWhenOutOfRange) {
+  std::uint64_t n = 7;
+  EXPECT_EQ(parse_count_in("18446744073709552k", 1, 1000, n), "18446744073709552k is out of range (expects 1..1000)");
+  EXPECT_EQ(parse_count_in("99999999999999999999", 1, UINT64_MAX, n),
+            "99999999999999999999 is out of range (expects 1..18446744073709551615)");
+  EXPECT_EQ(parse_count_in("1001", 1, 1000, n), "1001 is out of range (expects 1..1000)");
+  EXPECT_EQ(parse_count_in("0", 1, 1000, n), "0 is out of range (expects 1..1000)");
+  EXPECT_EQ(n, 7u);
+  EXPECT_NE(parse_count_in("ten", 1, 1000, n).find("is not a count"), std::string::npos);
+  EXPECT_EQ(parse_count_in("1k", 1, 1000, n), "");
+  EXPECT_EQ(n, 1000u);
+}
+
+TEST(ParseDuration, RefusesOverflowingAndOutOfRangeValues) {
+  std::chrono::milliseconds ms{7};
+  EXPECT_FALSE(parse_duration("1e400s", ms));
+  EXPECT_FALSE(parse_duration("99999999999999999999999h", ms));
+  EXPECT_FALSE(parse_duration("0.5ms", ms));
+  EXPECT_FALSE(parse_duration("0s", ms));
+  EXPECT_FALSE(parse_duration("infs", ms));
+  EXPECT_FALSE(parse_duration(" 5s", ms));
+  EXPECT_EQ(ms.count(), 7);
+  ASSERT_TRUE(parse_duration("1h", ms));
+  EXPECT_EQ(ms.count(), 3600000);
+  const std::chrono::milliseconds max{720LL * 3600 * 1000};
+  EXPECT_EQ(parse_duration_in("721h", std::chrono::milliseconds(1), max, ms), "721h is out of range (expects 1 ms..720 h)");
+  EXPECT_EQ(parse_duration_in("1e400s", std::chrono::milliseconds(1), max, ms),
+            "1e400s is out of range (expects 1 ms..720 h)");
+  EXPECT_NE(parse_duration_in("5 parsecs", std::chrono::milliseconds(1), max, ms).find("is not a duration"),
+            std::string::npos);
+  EXPECT_EQ(parse_duration_in("720h", std::chrono::milliseconds(1), max, ms), "");
+  EXPECT_EQ(ms, max);
+}
+
+TEST(ParseNumberIn, RefusesOverflowAndValuesOutsideTheLimits) {
+  double d = 7;
+  EXPECT_EQ(parse_number_in("1e400", 0, 1e9, d), "1e400 is out of range (expects 0..1e+09)");
+  EXPECT_EQ(parse_number_in("2", 0.0001, 1, d), "2 is out of range (expects 0.0001..1)");
+  EXPECT_NE(parse_number_in("inf", 0, 1e9, d), "");
+  EXPECT_NE(parse_number_in("nan", 0, 1e9, d), "");
+  EXPECT_NE(parse_number_in("-1", 0, 1e9, d), "");
+  EXPECT_EQ(d, 7);
+  EXPECT_EQ(parse_number_in("0.5", 0.0001, 1, d), "");
+  EXPECT_EQ(d, 0.5);
 }
 
 TEST(SplitArgs, SplitsOnBlanksAndKeepsQuotedTextTogether) {

@@ -71,13 +71,11 @@ std::vector<std::string> shrunk_budgets(const PipelineConfig& config, std::chron
   return out;
 }
 
-LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, std::string why_not) {
-  LossVerdict v;
-  if (!why_not.empty()) {
-    v.not_applicable_because = std::move(why_not);
-    return v;
-  }
-  v.applicable = true;
+namespace {
+
+// Counts the drops that are losses (and, when `rate_limited`, the ring-full requests) into
+// `v`; their reasons as "blocked 200, shutdown 3".
+std::string count_losses(const PipelineStats& final_stats, bool rate_limited, LossVerdict& v) {
   std::ostringstream reasons;
   for (std::size_t r = 0; r < k_drop_reasons; ++r) {
     const std::uint64_t n = final_stats.total.dropped[r];
@@ -86,15 +84,51 @@ LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, s
     v.lost_spans += n;
   }
   if (rate_limited) v.lost_requests = final_stats.ingest.rejected_full;
+  return reasons.str();
+}
+
+}  // namespace
+
+LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, std::string why_not) {
+  LossVerdict v;
+  if (!why_not.empty()) {
+    v.not_applicable_because = std::move(why_not);
+    return v;
+  }
+  v.applicable = true;
+  const std::string reasons = count_losses(final_stats, rate_limited, v);
   if (v.lost_spans == 0 && v.lost_requests == 0) return v;
   std::ostringstream f;
   f << "no loss: ";
-  if (v.lost_spans != 0) f << v.lost_spans << " spans dropped (" << reasons.str() << ")";
+  if (v.lost_spans != 0) f << v.lost_spans << " spans dropped (" << reasons << ")";
   if (v.lost_requests != 0) {
     f << (v.lost_spans != 0 ? " and " : "") << v.lost_requests
       << " requests refused by a full ingest ring at a target rate (the worker fell behind it)";
   }
   f << " with a healthy sink and default budgets";
+  v.failure = f.str();
+  return v;
+}
+
+LossVerdict check_delivered(const PipelineStats& final_stats, bool rate_limited) {
+  LossVerdict v;
+  v.applicable = true;
+  const std::string reasons = count_losses(final_stats, rate_limited, v);
+  if (v.lost_spans == 0 && v.lost_requests == 0) return v;
+  std::ostringstream f;
+  f << "delivery: ";
+  if (v.lost_spans != 0) {
+    f << v.lost_spans << " of " << final_stats.total.submitted << " spans never reached the endpoint (dropped: "
+      << reasons << ")";
+  }
+  if (v.lost_requests != 0) {
+    f << (v.lost_spans != 0 ? " and " : "") << v.lost_requests
+      << " requests refused by a full ingest ring at a target rate";
+  }
+  if (final_stats.total.dropped_by(DropReason::blocked) != 0) {
+    f << "; blocked: the egress policy refused the address (private, loopback, ...): allow it with "
+         "--egress-allow or TRACECAST_EGRESS_ALLOW";
+  }
   v.failure = f.str();
   return v;
 }

@@ -54,4 +54,12 @@ struct LossVerdict {
 // why). `rate_limited`: the run had a target rate (ring_full then counts).
 [[nodiscard]] LossVerdict check_no_loss(const PipelineStats& final_stats, bool rate_limited, std::string why_not);
 
+// The delivery check of a run against a real endpoint (--endpoint, Grafana Cloud, --config
+// or OTEL_EXPORTER_OTLP_* destinations), where the no-loss check above does not apply: the
+// tool reached nothing, or lost data, if any span was dropped for a reason that counts in
+// the table above (blocked by the egress policy, network errors, shutdown at the drain
+// deadline with the collector down, rejected, ...), or at a target rate any request was
+// refused by a full ring. Always applicable; the failure names the drop reasons.
+[[nodiscard]] LossVerdict check_delivered(const PipelineStats& final_stats, bool rate_limited);
+
 }  // namespace tracecast::load

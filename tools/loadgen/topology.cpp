@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -100,21 +103,42 @@ double AccountSampler::probability(std::size_t index) const noexcept {
   return index == 0 ? cdf_[0] : cdf_[index] - cdf_[index - 1];
 }
 
-bool parse_number(std::string_view text, double& out) {
+namespace {
+
+// Why a value did not parse: malformed (not the form at all) or out of range (the form,
+// but too large to represent or outside the limits). Shared by the bool and the _in forms.
+enum class Parsed : std::uint8_t { ok, malformed, out_of_range };
+
+Parsed number_of(std::string_view text, double& out) {
+  // strtod alone would take leading blanks, hex and "inf"/"nan": digits and '.' only (an
+  // exponent is allowed after them).
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) != 0 || text[0] == '.')) {
+    return Parsed::malformed;
+  }
+  if (text.find_first_of("xXpP") != std::string_view::npos) return Parsed::malformed;
   const std::string s(text);
   char* end = nullptr;
+  errno = 0;
   const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !(v >= 0) || !std::isfinite(v)) return false;
+  if (end != s.c_str() + s.size()) return Parsed::malformed;
+  if (errno == ERANGE || !std::isfinite(v)) return Parsed::out_of_range;
   out = v;
-  return true;
+  return Parsed::ok;
 }
 
-bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
+Parsed duration_of(std::string_view text, std::chrono::milliseconds& out) {
+  // The number ends where strtod stops (digits, fraction, exponent); the unit follows.
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) != 0 || text[0] == '.')) {
+    return Parsed::malformed;
+  }
   const std::string s(text);
   char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (s.empty() || end == s.c_str() || !(v > 0) || !std::isfinite(v)) return false;
-  const std::string unit(end);
+  (void)std::strtod(s.c_str(), &end);
+  const auto unit_at = static_cast<std::size_t>(end - s.c_str());
+  const std::string_view unit = text.substr(unit_at);
+  double v = 0;
+  const Parsed p = number_of(text.substr(0, unit_at), v);
+  if (p != Parsed::ok) return p;
   double ms = 0;
   if (unit.empty() || unit == "s") {
     ms = v * 1000;
@@ -125,30 +149,88 @@ bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
   } else if (unit == "h") {
     ms = v * 3600000;
   } else {
-    return false;
+    return Parsed::malformed;
   }
-  if (ms < 1 || ms > 1e12) return false;
+  if (!(ms >= 1) || ms > 1e12) return Parsed::out_of_range;
   out = std::chrono::milliseconds(static_cast<long long>(ms));
-  return true;
+  return Parsed::ok;
 }
 
-bool parse_count(std::string_view text, std::uint64_t& out) {
-  const std::string s(text);
-  if (s.empty() || s[0] == '-') return false;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (end == s.c_str()) return false;
-  const std::string unit(end);
+Parsed count_of(std::string_view text, std::uint64_t& out) {
+  std::size_t digits = 0;
+  std::uint64_t v = 0;
+  bool overflow = false;
+  for (; digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits])) != 0; ++digits) {
+    const auto d = static_cast<std::uint64_t>(text[digits] - '0');
+    if (v > (UINT64_MAX - d) / 10) overflow = true;
+    if (!overflow) v = v * 10 + d;
+  }
+  if (digits == 0) return Parsed::malformed;
+  const std::string_view unit = text.substr(digits);
   std::uint64_t mult = 1;
   if (unit == "k" || unit == "K") {
     mult = 1000;
   } else if (unit == "M" || unit == "m") {
     mult = 1000000;
   } else if (!unit.empty()) {
-    return false;
+    return Parsed::malformed;
   }
-  out = static_cast<std::uint64_t>(v) * mult;
+  if (overflow || v > UINT64_MAX / mult) return Parsed::out_of_range;
+  out = v * mult;
+  return Parsed::ok;
+}
+
+std::string out_of_range(std::string_view text, const std::string& limits) {
+  return std::string(text) + " is out of range (" + limits + ")";
+}
+
+}  // namespace
+
+bool parse_number(std::string_view text, double& out) {
+  double v = 0;
+  if (number_of(text, v) != Parsed::ok || !(v >= 0)) return false;
+  out = v;
   return true;
+}
+
+bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
+  return duration_of(text, out) == Parsed::ok;
+}
+
+bool parse_count(std::string_view text, std::uint64_t& out) { return count_of(text, out) == Parsed::ok; }
+
+std::string parse_count_in(std::string_view text, std::uint64_t min, std::uint64_t max, std::uint64_t& out) {
+  std::uint64_t v = 0;
+  const Parsed p = count_of(text, v);
+  const std::string limits = "expects " + std::to_string(min) + ".." + std::to_string(max);
+  if (p == Parsed::malformed) return "'" + std::string(text) + "' is not a count: " + limits + " (digits, optional k or M suffix)";
+  if (p == Parsed::out_of_range || v < min || v > max) return out_of_range(text, limits);
+  out = v;
+  return {};
+}
+
+std::string parse_duration_in(std::string_view text, std::chrono::milliseconds min, std::chrono::milliseconds max,
+                              std::chrono::milliseconds& out) {
+  std::chrono::milliseconds v{};
+  const Parsed p = duration_of(text, v);
+  const std::string limits =
+      "expects " + std::to_string(min.count()) + " ms.." + std::to_string(max.count() / 3600000) + " h";
+  if (p == Parsed::malformed) return "'" + std::string(text) + "' is not a duration like 20s, 1500ms, 2m, 1h: " + limits;
+  if (p == Parsed::out_of_range || v < min || v > max) return out_of_range(text, limits);
+  out = v;
+  return {};
+}
+
+std::string parse_number_in(std::string_view text, double min, double max, double& out) {
+  double v = 0;
+  const Parsed p = number_of(text, v);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "expects %g..%g", min, max);
+  const std::string limits = buf;
+  if (p == Parsed::malformed) return "'" + std::string(text) + "' is not a number: " + limits;
+  if (p == Parsed::out_of_range || !(v >= min) || v > max) return out_of_range(text, limits);
+  out = v;
+  return {};
 }
 
 std::string human(double v) {

@@ -84,12 +84,25 @@ class SplitMix64 {
   std::uint64_t state_;
 };
 
-// "20s", "1500ms", "2m", "3" (seconds). false on anything else or <= 0. Pure.
+// "20s", "1500ms", "2m", "1h", "3" (seconds): digits with an optional fraction, then a unit.
+// false on anything else, below 1 ms or above 1e12 ms. Pure.
 [[nodiscard]] bool parse_duration(std::string_view text, std::chrono::milliseconds& out);
-// Unsigned decimal, optional k/M suffix (x1000 / x1e6). Pure.
+// Unsigned decimal digits, optional k/M suffix (x1000 / x1e6). false on anything else and on
+// a value (suffix applied) above UINT64_MAX: it never wraps. Pure.
 [[nodiscard]] bool parse_count(std::string_view text, std::uint64_t& out);
-// Non-negative decimal number. Pure.
+// Non-negative decimal number (digits, optional fraction and exponent; no "inf", "nan", hex
+// or leading blanks); false when it overflows a double. Pure.
 [[nodiscard]] bool parse_number(std::string_view text, double& out);
+
+// The same with limits, for command-line flags: "" when `text` parses and lies in
+// [min, max] (then out is set), else why not, naming the value and the limits
+// ("18446744073709552k is out of range (expects 1..1000)"), for the caller to prefix with
+// the flag. Pure. Allocate.
+[[nodiscard]] std::string parse_count_in(std::string_view text, std::uint64_t min, std::uint64_t max,
+                                         std::uint64_t& out);
+[[nodiscard]] std::string parse_duration_in(std::string_view text, std::chrono::milliseconds min,
+                                            std::chrono::milliseconds max, std::chrono::milliseconds& out);
+[[nodiscard]] std::string parse_number_in(std::string_view text, double min, double max, double& out);
 
 // "1.23 M", "456.7 k", "12": for rates and counts in progress lines. Allocates.
 [[nodiscard]] std::string human(double v);

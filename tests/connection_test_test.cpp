@@ -284,6 +284,18 @@ TEST_F(CheckCli, SendsProtobufWithTheProtocolFlagOrVariableAndRefusesGrpc) {
   EXPECT_EQ(server.request_count(), 2U);
 }
 
+// A 400 from an http/protobuf destination: the hint names the encoding it was sent in.
+TEST_F(CheckCli, ClientErrorHintNamesTheDestinationsProtocol) {
+  RawHttpServer server(answer(400));
+  const CliResult proto = run_check(check_binary() + " --protocol http/protobuf --endpoint " + server.url());
+  EXPECT_EQ(proto.exit_code, 1) << proto.output;
+  EXPECT_THAT(proto.output, HasSubstr("accepting protobuf"));
+  EXPECT_THAT(proto.output, Not(HasSubstr("JSON")));
+  const CliResult json = run_check(check_binary() + " --endpoint " + server.url());
+  EXPECT_EQ(json.exit_code, 1) << json.output;
+  EXPECT_THAT(json.output, HasSubstr("accepting JSON"));
+}
+
 TEST_F(CheckCli, ReadsTheEndpointAndHeadersFromOtelEnvironmentVariables) {
   RawHttpServer server(answer(200));
   const CliResult r = run_check("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port()) +

@@ -296,6 +296,19 @@ TEST_F(CheckCli, ClientErrorHintNamesTheDestinationsProtocol) {
   EXPECT_THAT(json.output, HasSubstr("accepting JSON"));
 }
 
+// An unknown option is reported as unknown wherever it stands, also last (no "needs a value").
+TEST_F(CheckCli, ReportsAnUnknownOptionEvenAsTheLastArgument) {
+  for (const std::string args : {" --bogus", " --endpoint http://127.0.0.1:9/ --bogus", " --bogus=1"}) {
+    const CliResult r = run_check(check_binary() + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("unknown option --bogus")) << args;
+    EXPECT_THAT(r.output, Not(HasSubstr("needs a value"))) << args;
+  }
+  const CliResult missing = run_check(check_binary() + " --endpoint");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr("--endpoint needs a value"));
+}
+
 TEST_F(CheckCli, ReadsTheEndpointAndHeadersFromOtelEnvironmentVariables) {
   RawHttpServer server(answer(200));
   const CliResult r = run_check("OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port()) +

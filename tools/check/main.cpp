@@ -148,6 +148,18 @@ void add_egress_entries(const std::string& list, tracecast::EgressPolicy& policy
   }
 }
 
+// The options that take a value; any other flag (but the valueless ones) is unknown.
+bool is_value_option(std::string_view flag) {
+  static constexpr std::string_view k_options[] = {
+      "--kind",         "--endpoint",    "--instance-id", "--api-key-file", "--header",   "--header-env",
+      "--header-file",  "--egress-allow", "--compression", "--protocol",     "--timeout",  "--ca-file",
+      "--ca-path",      "--name"};
+  for (const std::string_view o : k_options) {
+    if (flag == o) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,6 +197,10 @@ int main(int argc, char** argv) {
     } else if (flag == "--api-key") {
       std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
                    "use --api-key-file PATH or TRACECAST_API_KEY\n";
+      return k_exit_usage;
+    } else if (!is_value_option(flag)) {
+      std::cerr << "tracecast-check: unknown option " << flag << "\n";
+      usage(std::cerr);
       return k_exit_usage;
     } else if (!value(v)) {
       std::cerr << "tracecast-check: " << flag << " needs a value\n";

@@ -379,25 +379,14 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
   }
 
-  // Egress policy (not an OTel variable): TRACECAST_EGRESS_ALLOW="10.0.0.0/8,otel.internal"
+  // Egress policy (not an OTel variable): TRACECAST_EGRESS_ALLOW="10.0.0.0/8, otel.internal"
   // (addresses and CIDRs go to allow_cidrs, names to allow_hosts), TRACECAST_EGRESS_ENFORCE.
   if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
-    std::string_view text = v;
     EgressPolicy& e = c.sender.egress;
     e.allow_cidrs.clear();
     e.allow_hosts.clear();
-    while (!text.empty()) {
-      const auto comma = text.find(',');
-      const std::string_view entry = trim(text.substr(0, comma));
-      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-      if (entry.empty()) continue;
-      if (e.allow_cidrs.size() + e.allow_hosts.size() >= 2 * k_max_egress_entries)
-        return fail("TRACECAST_EGRESS_ALLOW: at most " + std::to_string(k_max_egress_entries) + " addresses and " +
-                    std::to_string(k_max_egress_entries) + " host names");
-      const bool cidr = entry.find('/') != std::string_view::npos || classify_address(entry) != AddressClass::invalid;
-      (cidr ? e.allow_cidrs : e.allow_hosts).emplace_back(entry);
-    }
-    if (std::string error = e.validate(); !error.empty()) return fail("TRACECAST_EGRESS_ALLOW: " + error);
+    // parse_egress_allow(): the parser of the tools' --egress-allow too.
+    if (std::string error = parse_egress_allow(v, e); !error.empty()) return fail("TRACECAST_EGRESS_ALLOW: " + error);
   }
   if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
     const std::string_view value = trim(v);

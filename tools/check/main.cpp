@@ -132,22 +132,6 @@ std::string display_url(const std::string& url) {
   return out;
 }
 
-// "a,b,c" -> entries (blanks trimmed, empty ones skipped) into the policy's lists.
-void add_egress_entries(const std::string& list, tracecast::EgressPolicy& policy) {
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    std::size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    const std::string entry = trim(list.substr(pos, comma - pos));
-    if (!entry.empty()) {
-      const bool cidr = entry.find('/') != std::string::npos ||
-                        tracecast::classify_address(entry) != tracecast::AddressClass::invalid;
-      (cidr ? policy.allow_cidrs : policy.allow_hosts).push_back(entry);
-    }
-    pos = comma + 1;
-  }
-}
-
 // The options that take a value; any other flag (but the valueless ones) is unknown.
 bool is_value_option(std::string_view flag) {
   static constexpr std::string_view k_options[] = {
@@ -267,7 +251,11 @@ int main(int argc, char** argv) {
         flag_headers.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
       }
     } else if (flag == "--egress-allow") {
-      add_egress_entries(v, egress);
+      // The library's parser, as for TRACECAST_EGRESS_ALLOW (repeatable: the lists add up).
+      if (const std::string e = tracecast::parse_egress_allow(v, egress); !e.empty()) {
+        std::cerr << "tracecast-check: --egress-allow: " << e << "\n";
+        return k_exit_usage;
+      }
       egress_given = true;
     } else if (flag == "--compression") {
       config.compression = v;
@@ -295,10 +283,11 @@ int main(int argc, char** argv) {
     }
   }
   if (!kind_given && !config.instance_id.empty()) config.kind = DestinationKind::grafana_cloud;
-  if (!egress_given) add_egress_entries(env("TRACECAST_EGRESS_ALLOW"), egress);
-  if (const std::string e = egress.validate(); !e.empty()) {
-    std::cerr << "tracecast-check: egress policy: " << e << "\n";
-    return k_exit_usage;
+  if (!egress_given) {
+    if (const std::string e = tracecast::parse_egress_allow(env("TRACECAST_EGRESS_ALLOW"), egress); !e.empty()) {
+      std::cerr << "tracecast-check: TRACECAST_EGRESS_ALLOW: " << e << "\n";
+      return k_exit_usage;
+    }
   }
 
   // Environment (flags win).

@@ -311,7 +311,7 @@ TEST_F(CheckCli, ReportsAnUnknownOptionEvenAsTheLastArgument) {
   EXPECT_THAT(missing.output, HasSubstr("--endpoint needs a value"));
 }
 
-// ---- one parser per setting: tracecast-check and config_from_env() agree -----------------
+// ---- one reader per setting: tracecast-check and config_from_env() agree ----------------
 
 std::map<std::string, std::string>& fake_env() {
   static std::map<std::string, std::string> vars;
@@ -321,6 +321,56 @@ const char* fake_getenv(const char* name) {
   const auto it = fake_env().find(name);
   return it != fake_env().end() ? it->second.c_str() : nullptr;
 }
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct EnvCase {
+  const char* variable;
+  const char* value;
+  bool accepted;
+};
+
+// The same environment through the gateway's loader and through the CLI: both accept (the
+// CLI's test then passes) or both refuse, the CLI printing config_from_env()'s message.
+TEST_F(CheckCli, AcceptsAndRefusesTheSameEnvironmentAsConfigFromEnv) {
+  RawHttpServer server(answer(200));
+  const EnvCase cases[] = {
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "5s", false},
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "5000", true},
+      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0", false},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP", true},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", false},
+      {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", false},
+      {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", true},
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http:///v1/traces", false},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "x-tenant", false},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme", true},
+      {"TRACECAST_EGRESS_ALLOW", "127.0.0.1, 10.0.0.1", true},
+      {"TRACECAST_EGRESS_ALLOW", "127.0.0.1, bad host!", false},
+      {"TRACECAST_EGRESS_ENFORCE", "maybe", false},
+  };
+  for (const EnvCase& c : cases) {
+    SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+    fake_env() = {{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", server.url()}, {"TRACECAST_EGRESS_ALLOW", "127.0.0.1/32"}};
+    fake_env()[c.variable] = c.value;  // over the defaults above
+    const ConfigLoadResult lib = config_from_env({}, &fake_getenv);
+    std::string assignments;
+    for (const auto& [name, value] : fake_env()) assignments += name + "=" + shell_quoted(value) + " ";
+    const CliResult cli = run_check(assignments + check_binary());
+    EXPECT_EQ(lib.ok(), c.accepted) << lib.error;
+    if (c.accepted) {
+      EXPECT_EQ(cli.exit_code, 0) << cli.output;
+    } else {
+      EXPECT_EQ(cli.exit_code, 2) << cli.output;
+      EXPECT_THAT(cli.output, HasSubstr(lib.error));
+      EXPECT_THAT(lib.error, HasSubstr(c.variable));
+    }
+  }
+}
+
 std::string load_binary() {
   const char* dir = std::getenv("TRACECAST_BUILD_DIR");
   return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-load";

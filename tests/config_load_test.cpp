@@ -443,7 +443,7 @@ TEST_F(ConfigFromEnv, TakesTheEgressAllowListAndSwitch) {
   EXPECT_EQ(r.config.sender.egress.allow_hosts, hosts);
   set("TRACECAST_EGRESS_ALLOW", "10.0.0.0/40");
   r = load();
-  EXPECT_THAT(r.error, HasSubstr("TRACECAST_EGRESS_ALLOW: allow_cidrs[0]"));
+  EXPECT_THAT(r.error, HasSubstr("TRACECAST_EGRESS_ALLOW: '10.0.0.0/40': must be an IP address or CIDR"));
   fake_env().erase("TRACECAST_EGRESS_ALLOW");
   set("TRACECAST_EGRESS_ENFORCE", "false");
   r = load();

@@ -2,6 +2,7 @@
 // every category with its hint, the test trace is valid OTLP/JSON, secrets never shown.
 #include "egress_util.h"
 #include "tracecast/connection_test.h"
+#include "tracecast/pipeline.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "otlp_test.pb.h"
 #include "raw_http_server.h"
@@ -282,6 +284,135 @@ TEST_F(CheckCli, SendsProtobufWithTheProtocolFlagOrVariableAndRefusesGrpc) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_THAT(r.output, HasSubstr("grpc is not supported"));
   EXPECT_EQ(server.request_count(), 2U);
+}
+
+// A 400 from an http/protobuf destination: the hint names the encoding it was sent in.
+TEST_F(CheckCli, ClientErrorHintNamesTheDestinationsProtocol) {
+  RawHttpServer server(answer(400));
+  const CliResult proto = run_check(check_binary() + " --protocol http/protobuf --endpoint " + server.url());
+  EXPECT_EQ(proto.exit_code, 1) << proto.output;
+  EXPECT_THAT(proto.output, HasSubstr("accepting protobuf"));
+  EXPECT_THAT(proto.output, Not(HasSubstr("JSON")));
+  const CliResult json = run_check(check_binary() + " --endpoint " + server.url());
+  EXPECT_EQ(json.exit_code, 1) << json.output;
+  EXPECT_THAT(json.output, HasSubstr("accepting JSON"));
+}
+
+// An unknown option is reported as unknown wherever it stands, also last (no "needs a value").
+TEST_F(CheckCli, ReportsAnUnknownOptionEvenAsTheLastArgument) {
+  for (const std::string args : {" --bogus", " --endpoint http://127.0.0.1:9/ --bogus", " --bogus=1"}) {
+    const CliResult r = run_check(check_binary() + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("unknown option --bogus")) << args;
+    EXPECT_THAT(r.output, Not(HasSubstr("needs a value"))) << args;
+  }
+  const CliResult missing = run_check(check_binary() + " --endpoint");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr("--endpoint needs a value"));
+}
+
+// ---- one reader per setting: tracecast-check and config_from_env() agree ----------------
+
+std::map<std::string, std::string>& fake_env() {
+  static std::map<std::string, std::string> vars;
+  return vars;
+}
+const char* fake_getenv(const char* name) {
+  const auto it = fake_env().find(name);
+  return it != fake_env().end() ? it->second.c_str() : nullptr;
+}
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct EnvCase {
+  const char* variable;
+  const char* value;
+  bool accepted;
+};
+
+// The same environment through the gateway's loader and through the CLI: both accept (the
+// CLI's test then passes) or both refuse, the CLI printing config_from_env()'s message.
+TEST_F(CheckCli, AcceptsAndRefusesTheSameEnvironmentAsConfigFromEnv) {
+  RawHttpServer server(answer(200));
+  const EnvCase cases[] = {
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "5s", false},
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "5000", true},
+      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0", false},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP", true},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", false},
+      {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", false},
+      {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf", true},
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http:///v1/traces", false},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "x-tenant", false},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme", true},
+      {"TRACECAST_EGRESS_ALLOW", "127.0.0.1, 10.0.0.1", true},
+      {"TRACECAST_EGRESS_ALLOW", "127.0.0.1, bad host!", false},
+      {"TRACECAST_EGRESS_ENFORCE", "maybe", false},
+  };
+  for (const EnvCase& c : cases) {
+    SCOPED_TRACE(std::string(c.variable) + "=" + c.value);
+    fake_env() = {{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", server.url()}, {"TRACECAST_EGRESS_ALLOW", "127.0.0.1/32"}};
+    fake_env()[c.variable] = c.value;  // over the defaults above
+    const ConfigLoadResult lib = config_from_env({}, &fake_getenv);
+    std::string assignments;
+    for (const auto& [name, value] : fake_env()) assignments += name + "=" + shell_quoted(value) + " ";
+    const CliResult cli = run_check(assignments + check_binary());
+    EXPECT_EQ(lib.ok(), c.accepted) << lib.error;
+    if (c.accepted) {
+      EXPECT_EQ(cli.exit_code, 0) << cli.output;
+    } else {
+      EXPECT_EQ(cli.exit_code, 2) << cli.output;
+      EXPECT_THAT(cli.output, HasSubstr(lib.error));
+      EXPECT_THAT(lib.error, HasSubstr(c.variable));
+    }
+  }
+}
+
+std::string load_binary() {
+  const char* dir = std::getenv("TRACECAST_BUILD_DIR");
+  return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-load";
+}
+
+// TRACECAST_EGRESS_ALLOW, tracecast-check --egress-allow and tracecast-load --egress-allow:
+// one parser, so blanks after commas are fine everywhere and a bad entry is named as written.
+TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
+  RawHttpServer server(answer(200));
+  const bool have_load = std::filesystem::exists(load_binary());
+  // Accepted.
+  fake_env() = {{"TRACECAST_EGRESS_ALLOW", "127.0.0.1, 10.0.0.1"}};
+  const ConfigLoadResult lib = config_from_env({}, &fake_getenv);
+  ASSERT_TRUE(lib.ok()) << lib.error;
+  EXPECT_EQ(lib.config.sender.egress.allow_cidrs, (std::vector<std::string>{"127.0.0.1", "10.0.0.1"}));
+  const CliResult check = run_check(check_binary() + " --egress-allow '127.0.0.1, 10.0.0.1' --endpoint " + server.url(),
+                                    /*allow_loopback=*/false);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  if (have_load) {
+    // A later bad option stops tracecast-load after the list was parsed: its complaint is that
+    // option, not the list.
+    const CliResult load = run_check(load_binary() + " --egress-allow '127.0.0.1, 10.0.0.1' --batch-spans 0", false);
+    EXPECT_EQ(load.exit_code, 2) << load.output;
+    EXPECT_THAT(load.output, HasSubstr("--batch-spans"));
+    EXPECT_THAT(load.output, Not(HasSubstr("egress")));
+  }
+  // Refused, naming the entry.
+  fake_env() = {{"TRACECAST_EGRESS_ALLOW", "127.0.0.1,  bad host! "}};
+  const ConfigLoadResult bad = config_from_env({}, &fake_getenv);
+  EXPECT_EQ(bad.error, "TRACECAST_EGRESS_ALLOW: 'bad host!': must be a host name of 1..253 bytes of letters, "
+                       "digits, '.', '-', '_' (or \"*.\" + a domain)");
+  const std::string reason = bad.error.substr(std::string("TRACECAST_EGRESS_ALLOW: ").size());
+  const CliResult bad_check =
+      run_check(check_binary() + " --egress-allow '127.0.0.1,  bad host! ' --endpoint " + server.url(), false);
+  EXPECT_EQ(bad_check.exit_code, 2) << bad_check.output;
+  EXPECT_THAT(bad_check.output, HasSubstr("--egress-allow: " + reason));
+  if (have_load) {
+    const CliResult bad_load = run_check(load_binary() + " --egress-allow '127.0.0.1,  bad host! '", false);
+    EXPECT_EQ(bad_load.exit_code, 2) << bad_load.output;
+    EXPECT_THAT(bad_load.output, HasSubstr("--egress-allow: " + reason));
+  }
+  EXPECT_EQ(server.request_count(), 1U);
 }
 
 TEST_F(CheckCli, ReadsTheEndpointAndHeadersFromOtelEnvironmentVariables) {

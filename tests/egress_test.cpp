@@ -394,4 +394,30 @@ TEST(EgressEnforcement, EnvironmentProxiesAreIgnored) {
 }
 
 }  // namespace
+// ---- parse_egress_allow(): the one parser of TRACECAST_EGRESS_ALLOW and --egress-allow ----
+
+TEST(ParseEgressAllow, TrimsBlanksSkipsEmptyEntriesAndSortsAddressesFromNames) {
+  EgressPolicy p;
+  EXPECT_EQ(parse_egress_allow(" 127.0.0.1, 10.0.0.0/8 ,, otel.internal ,\t*.corp.example ,::1", p), "");
+  EXPECT_EQ(p.allow_cidrs, (std::vector<std::string>{"127.0.0.1", "10.0.0.0/8", "::1"}));
+  EXPECT_EQ(p.allow_hosts, (std::vector<std::string>{"otel.internal", "*.corp.example"}));
+  EXPECT_EQ(p.validate(), "");
+  // Appends to what is there.
+  EXPECT_EQ(parse_egress_allow("10.1.0.0/16", p), "");
+  EXPECT_EQ(p.allow_cidrs.back(), "10.1.0.0/16");
+}
+
+TEST(ParseEgressAllow, NamesTheBadEntryAsWrittenAndLeavesThePolicyUnchanged) {
+  EgressPolicy p;
+  p.allow_hosts = {"keep.internal"};
+  const std::string e = parse_egress_allow("10.0.0.1,  bad host! ,otel.internal", p);
+  EXPECT_THAT(e, HasSubstr("'bad host!': must be a host name"));
+  EXPECT_EQ(p.allow_hosts, (std::vector<std::string>{"keep.internal"}));
+  EXPECT_TRUE(p.allow_cidrs.empty());
+  EXPECT_THAT(parse_egress_allow("10.0.0.0/33", p), HasSubstr("'10.0.0.0/33': must be an IP address or CIDR"));
+  std::string many;
+  for (int i = 0; i < 257; ++i) many += "h" + std::to_string(i) + ".internal,";
+  EXPECT_THAT(parse_egress_allow(many, p), HasSubstr("at most 256 host names"));
+}
+
 }  // namespace tracecast

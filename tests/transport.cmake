@@ -25,10 +25,15 @@ tracecast_add_test(sender_tls_test SOURCES sender_tls_test.cpp
 
 include(${PROJECT_SOURCE_DIR}/cmake/TracecastOtlpProto.cmake)
 tracecast_add_test(connection_test_test SOURCES connection_test_test.cpp
-  LIBS tracecast::transport tracecast_transport_test_support simdjson::simdjson tracecast_otlp_proto
+  LIBS tracecast::tracecast tracecast::transport tracecast_transport_test_support simdjson::simdjson
+       tracecast_otlp_proto
   LABELS integration)
+# The CLIs it runs: tracecast-check, and tracecast-load for the egress-allow agreement.
 if(TARGET tracecast-check)
   add_dependencies(connection_test_test tracecast-check)
+endif()
+if(TARGET tracecast-load)
+  add_dependencies(connection_test_test tracecast-load)
 endif()
 
 # Against tracecast-sink (tests/sink.cmake defines tracecast_test_support, the SinkProcess

@@ -275,22 +275,6 @@ std::string append_traces_path(std::string_view base) {
   return url;
 }
 
-// The OTEL_* variable to name for a DestinationConfig field.
-struct EnvDestinationVars {
-  const char* endpoint = nullptr;
-  const char* headers = nullptr;
-  const char* compression = nullptr;
-  const char* timeout = nullptr;
-  const char* certificate = nullptr;
-  [[nodiscard]] const char* for_field(std::string_view field) const {
-    if (field == "headers" && headers != nullptr) return headers;
-    if (field == "compression" && compression != nullptr) return compression;
-    if (field == "timeout" && timeout != nullptr) return timeout;
-    if (field == "ca_file" && certificate != nullptr) return certificate;
-    return endpoint;
-  }
-};
-
 // Picks OTEL_EXPORTER_OTLP_TRACES_<suffix> if set, else OTEL_EXPORTER_OTLP_<suffix>.
 const char* pick_var(const EnvReader& env, const char* traces_var, const char* general_var) {
   if (env.get(traces_var) != nullptr) return traces_var;
@@ -299,6 +283,89 @@ const char* pick_var(const EnvReader& env, const char* traces_var, const char* g
 }
 
 }  // namespace
+
+const char* EnvDestination::variable_for(std::string_view field) const noexcept {
+  if (field == "headers" && headers != nullptr) return headers;
+  if (field == "compression" && compression != nullptr) return compression;
+  if (field == "timeout" && timeout != nullptr) return timeout;
+  if (field == "protocol" && protocol != nullptr) return protocol;
+  if (field == "ca_file" && certificate != nullptr) return certificate;
+  return endpoint != nullptr ? endpoint : "OTEL_EXPORTER_OTLP_ENDPOINT";
+}
+
+EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
+  const EnvReader env{getenv_fn != nullptr ? getenv_fn : &std_getenv};
+  EnvDestination out;
+  DestinationConfig& dest = out.config;
+  dest.kind = DestinationKind::otlp_http;
+  dest.name = "otel-env";
+  auto fail = [&out](std::string message) -> EnvDestination {
+    out.error = std::move(message);
+    return std::move(out);
+  };
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
+    out.protocol = var;
+    dest.protocol = std::string(trim(env.get(var)));
+    if (const std::string_view why = protocol_error(dest.protocol); !why.empty())
+      return fail(std::string(var) + ": " + std::string(why) + ", got '" + dest.protocol + "'");
+  }
+  if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    out.endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    dest.endpoint = std::string(trim(t));  // the spec: used as is
+  } else if (const char* g = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    out.endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    out.endpoint_base = std::string(trim(g));
+    dest.endpoint = append_traces_path(g);
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
+    out.headers = var;
+    if (std::string e = parse_otlp_headers(var, env.get(var), dest.headers); !e.empty()) return fail(std::move(e));
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
+    out.compression = var;
+    std::string value(trim(env.get(var)));
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); });
+    if (value != "none" && value != "gzip" && value != "zstd")
+      return fail(std::string(var) + ": must be gzip, zstd or none, got '" + value + "'");
+    dest.compression = value;
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
+    out.timeout = var;
+    bool set = false;
+    if (std::string e = env_millis(env, var, 1, k_max_timeout_ms, dest.timeout, set); !e.empty())
+      return fail(std::move(e));
+  }
+  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
+    out.certificate = var;
+    dest.ca_file = std::string(trim(env.get(var)));
+  }
+  return out;
+}
+
+std::string egress_from_env(EgressPolicy& policy, const char* (*getenv_fn)(const char*)) {
+  const EnvReader env{getenv_fn != nullptr ? getenv_fn : &std_getenv};
+  // TRACECAST_EGRESS_ALLOW="10.0.0.0/8, otel.internal": addresses and CIDRs go to
+  // allow_cidrs, names to allow_hosts (parse_egress_allow(), as the tools' --egress-allow).
+  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
+    EgressPolicy parsed = policy;
+    parsed.allow_cidrs.clear();
+    parsed.allow_hosts.clear();
+    if (std::string e = parse_egress_allow(v, parsed); !e.empty()) return "TRACECAST_EGRESS_ALLOW: " + e;
+    policy = std::move(parsed);
+  }
+  if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
+    const std::string_view value = trim(v);
+    if (value == "true" || value == "1") {
+      policy.enforce = true;
+    } else if (value == "false" || value == "0") {
+      policy.enforce = false;
+    } else {
+      return "TRACECAST_EGRESS_ENFORCE: must be true or false, got '" + std::string(value) + "'";
+    }
+  }
+  return {};
+}
 
 ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(const char*)) {
   ConfigLoadResult result;
@@ -379,87 +446,18 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
   }
 
-  // Egress policy (not an OTel variable): TRACECAST_EGRESS_ALLOW="10.0.0.0/8,otel.internal"
-  // (addresses and CIDRs go to allow_cidrs, names to allow_hosts), TRACECAST_EGRESS_ENFORCE.
-  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
-    std::string_view text = v;
-    EgressPolicy& e = c.sender.egress;
-    e.allow_cidrs.clear();
-    e.allow_hosts.clear();
-    while (!text.empty()) {
-      const auto comma = text.find(',');
-      const std::string_view entry = trim(text.substr(0, comma));
-      text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-      if (entry.empty()) continue;
-      if (e.allow_cidrs.size() + e.allow_hosts.size() >= 2 * k_max_egress_entries)
-        return fail("TRACECAST_EGRESS_ALLOW: at most " + std::to_string(k_max_egress_entries) + " addresses and " +
-                    std::to_string(k_max_egress_entries) + " host names");
-      const bool cidr = entry.find('/') != std::string_view::npos || classify_address(entry) != AddressClass::invalid;
-      (cidr ? e.allow_cidrs : e.allow_hosts).emplace_back(entry);
-    }
-    if (std::string error = e.validate(); !error.empty()) return fail("TRACECAST_EGRESS_ALLOW: " + error);
-  }
-  if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
-    const std::string_view value = trim(v);
-    if (value == "true" || value == "1") {
-      c.sender.egress.enforce = true;
-    } else if (value == "false" || value == "0") {
-      c.sender.egress.enforce = false;
-    } else {
-      return fail("TRACECAST_EGRESS_ENFORCE: must be true or false, got '" + std::string(value) + "'");
-    }
-  }
+  // Egress policy (not an OTel variable).
+  if (std::string e = egress_from_env(c.sender.egress, env.getenv_fn); !e.empty()) return fail(std::move(e));
 
   // Exporter: OTLP/HTTP, JSON (the default here: what the reference product sends) or protobuf.
-  std::string protocol;
-  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")) {
-    protocol = std::string(trim(env.get(var)));
-    if (const std::string_view why = protocol_error(protocol); !why.empty())
-      return fail(std::string(var) + ": " + std::string(why) + ", got '" + protocol + "'");
-  }
-
-  EnvDestinationVars vars;
-  DestinationConfig dest;
-  dest.protocol = protocol;
-  dest.kind = DestinationKind::otlp_http;
-  dest.name = "otel-env";
-  if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    vars.endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-    dest.endpoint = std::string(trim(t));  // the spec: used as is
-  } else if (const char* g = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    vars.endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
-    dest.endpoint = append_traces_path(g);
-  }
-
   // The other exporter variables are checked even without an endpoint (a typo should not
   // wait until someone sets one), but only a set endpoint yields a destination.
-  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
-    vars.headers = var;
-    if (std::string e = parse_otlp_headers(var, env.get(var), dest.headers); !e.empty())
-      return fail(std::move(e));
-  }
-  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
-    vars.compression = var;
-    std::string value(trim(env.get(var)));
-    std::transform(value.begin(), value.end(), value.begin(),
-                   [](unsigned char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); });
-    if (value != "none" && value != "gzip" && value != "zstd")
-      return fail(std::string(var) + ": must be gzip, zstd or none, got '" + value + "'");
-    dest.compression = value;
-  }
-  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
-    vars.timeout = var;
-    if (std::string e = env_millis(env, var, 1, k_max_timeout_ms, dest.timeout, set); !e.empty())
-      return fail(std::move(e));
-  }
-  if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
-    vars.certificate = var;
-    dest.ca_file = std::string(trim(env.get(var)));
-  }
-
+  EnvDestination vars = destination_from_env(env.getenv_fn);
+  if (!vars.ok()) return fail(std::move(vars.error));
+  DestinationConfig& dest = vars.config;
   if (vars.endpoint != nullptr) {
     for (const ValidationIssue& issue : validate(dest)) {
-      if (!issue.warning) return fail(std::string(vars.for_field(issue.field)) + ": " + issue.message);
+      if (!issue.warning) return fail(std::string(vars.variable_for(issue.field)) + ": " + issue.message);
     }
     PipelineDestination pd;
     pd.transport = std::move(dest);

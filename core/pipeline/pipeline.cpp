@@ -694,7 +694,7 @@ struct Pipeline::Impl {
     h.last_http_status = c.outcome == SendOutcome::blocked ? 0 : c.http_status;
     h.last_error_unix_ns = now;
     ++h.consecutive_failures;
-    std::string message = health_message(d.kind, c.outcome, category, h.last_http_status);
+    std::string message = health_message(d.kind, d.protobuf, c.outcome, category, h.last_http_status);
     // Failures the disable policy counts: the endpoint will not take these requests as
     // configured, however often they are sent.
     const bool final_failure = c.outcome == SendOutcome::blocked ||
@@ -734,7 +734,7 @@ struct Pipeline::Impl {
     h.last_http_status = c.http_status;
     h.last_error_unix_ns = unix_now_ns();
     // Worded as a failure still being retried: the outcome passed only selects the wording.
-    h.message = health_message(d.kind, SendOutcome::retries_exhausted, category, c.http_status, /*retrying_now=*/true);
+    h.message = health_message(d.kind, d.protobuf, SendOutcome::retries_exhausted, category, c.http_status, /*retrying_now=*/true);
     set_state(d, DestinationState::retrying);
   }
 
@@ -769,7 +769,7 @@ struct Pipeline::Impl {
     set_state(d, DestinationState::disabled);
   }
 
-  static std::string health_message(DestinationKind kind, SendOutcome outcome, ConnectionTestResult::Category category,
+  static std::string health_message(DestinationKind kind, bool protobuf, SendOutcome outcome, ConnectionTestResult::Category category,
                                     int status, bool retrying_now = false) {
     using C = ConnectionTestResult::Category;
     std::string what;
@@ -798,7 +798,7 @@ struct Pipeline::Impl {
       return what + " (too many requests): the endpoint is rate-limiting; lower the traffic sent to it or raise "
                     "its limit.";
     }
-    return what + ". " + connection_hint(category, kind, status);
+    return what + ". " + connection_hint(category, kind, status, protobuf);
   }
 
   static std::int64_t unix_now_ns() noexcept {

@@ -24,6 +24,7 @@
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
+#include "tracecast/pipeline.h"
 
 namespace {
 
@@ -56,21 +57,17 @@ void usage(std::ostream& out) {
          "  --name NAME           label shown in messages\n"
          "  --insecure-skip-verify  TLS verification off (tests only)\n"
          "environment: OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,\n"
-         "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT,\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (whole ms),\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,\n"
-         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW. Flags win.\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW,\n"
+         "  TRACECAST_EGRESS_ENFORCE, read as a gateway's config_from_env reads them (a value it\n"
+         "  would refuse is refused here, even under a flag). Flags win.\n"
          "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
 }
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? std::string(v) : std::string();
-}
-
-// The signal-specific variable wins over the generic one (OTel exporter spec).
-std::string otel_env(const char* traces_name, const char* generic_name) {
-  std::string v = env(traces_name);
-  return v.empty() ? env(generic_name) : v;
 }
 
 std::string trim(std::string s) {
@@ -132,20 +129,16 @@ std::string display_url(const std::string& url) {
   return out;
 }
 
-// "a,b,c" -> entries (blanks trimmed, empty ones skipped) into the policy's lists.
-void add_egress_entries(const std::string& list, tracecast::EgressPolicy& policy) {
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    std::size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    const std::string entry = trim(list.substr(pos, comma - pos));
-    if (!entry.empty()) {
-      const bool cidr = entry.find('/') != std::string::npos ||
-                        tracecast::classify_address(entry) != tracecast::AddressClass::invalid;
-      (cidr ? policy.allow_cidrs : policy.allow_hosts).push_back(entry);
-    }
-    pos = comma + 1;
+// The options that take a value; any other flag (but the valueless ones) is unknown.
+bool is_value_option(std::string_view flag) {
+  static constexpr std::string_view k_options[] = {
+      "--kind",         "--endpoint",    "--instance-id", "--api-key-file", "--header",   "--header-env",
+      "--header-file",  "--egress-allow", "--compression", "--protocol",     "--timeout",  "--ca-file",
+      "--ca-path",      "--name"};
+  for (const std::string_view o : k_options) {
+    if (flag == o) return true;
   }
+  return false;
 }
 
 }  // namespace
@@ -158,6 +151,7 @@ int main(int argc, char** argv) {
   std::chrono::milliseconds timeout{10000};
   std::vector<std::pair<std::string, std::string>> flag_headers;
   tracecast::EgressPolicy egress;
+  tracecast::EgressPolicy flag_egress;  // --egress-allow: replaces TRACECAST_EGRESS_ALLOW's lists
   bool egress_given = false;
   bool endpoint_given = false, compression_given = false, timeout_given = false, ca_given = false;
   bool protocol_given = false;
@@ -185,6 +179,10 @@ int main(int argc, char** argv) {
     } else if (flag == "--api-key") {
       std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
                    "use --api-key-file PATH or TRACECAST_API_KEY\n";
+      return k_exit_usage;
+    } else if (!is_value_option(flag)) {
+      std::cerr << "tracecast-check: unknown option " << flag << "\n";
+      usage(std::cerr);
       return k_exit_usage;
     } else if (!value(v)) {
       std::cerr << "tracecast-check: " << flag << " needs a value\n";
@@ -251,7 +249,11 @@ int main(int argc, char** argv) {
         flag_headers.emplace_back(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
       }
     } else if (flag == "--egress-allow") {
-      add_egress_entries(v, egress);
+      // The library's parser, as for TRACECAST_EGRESS_ALLOW (repeatable: the lists add up).
+      if (const std::string e = tracecast::parse_egress_allow(v, flag_egress); !e.empty()) {
+        std::cerr << "tracecast-check: --egress-allow: " << e << "\n";
+        return k_exit_usage;
+      }
       egress_given = true;
     } else if (flag == "--compression") {
       config.compression = v;
@@ -279,50 +281,53 @@ int main(int argc, char** argv) {
     }
   }
   if (!kind_given && !config.instance_id.empty()) config.kind = DestinationKind::grafana_cloud;
-  if (!egress_given) add_egress_entries(env("TRACECAST_EGRESS_ALLOW"), egress);
-  if (const std::string e = egress.validate(); !e.empty()) {
-    std::cerr << "tracecast-check: egress policy: " << e << "\n";
+
+  // Environment (flags win), read by the library's own readers: a value is accepted or refused
+  // here exactly as config_from_env() does at a gateway's start-up, with the same message.
+  const tracecast::EnvDestination from_env = tracecast::destination_from_env();
+  if (!from_env.ok()) {
+    std::cerr << "tracecast-check: " << from_env.error << "\n";  // never quotes a header value
     return k_exit_usage;
   }
-
-  // Environment (flags win).
-  if (!endpoint_given) {
-    const std::string traces = env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    const std::string base = env("OTEL_EXPORTER_OTLP_ENDPOINT");
-    if (!traces.empty()) {
-      config.endpoint = traces;  // used as is
-    } else if (!base.empty()) {
-      // The generic variable is a base URL: the signal path is appended (OTel exporter spec).
-      std::string b = base;
-      while (!b.empty() && b.back() == '/') b.pop_back();
-      config.endpoint = config.kind == DestinationKind::grafana_cloud ? b : b + "/v1/traces";
-    }
+  if (const std::string e = tracecast::egress_from_env(egress); !e.empty()) {
+    std::cerr << "tracecast-check: " << e << "\n";
+    return k_exit_usage;
   }
-  const std::string env_headers = otel_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS");
-  if (!env_headers.empty()) {
-    // The library's own parser: what passes here is what config_from_env accepts at start-up.
-    const char* var = env("OTEL_EXPORTER_OTLP_TRACES_HEADERS").empty() ? "OTEL_EXPORTER_OTLP_HEADERS"
-                                                                       : "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
-    std::vector<std::pair<std::string, std::string>> parsed;
-    if (const std::string e = tracecast::parse_otlp_headers(var, env_headers, parsed); !e.empty()) {
-      std::cerr << "tracecast-check: " << e << "\n";  // never quotes a value
-      return k_exit_usage;
-    }
-    for (auto& h : parsed) config.headers.push_back(std::move(h));
+  if (egress_given) {
+    egress.allow_cidrs = std::move(flag_egress.allow_cidrs);
+    egress.allow_hosts = std::move(flag_egress.allow_hosts);
+  }
+  // Fields set from the environment, to name the variable when validate() objects.
+  std::vector<std::string_view> env_fields;
+  if (!endpoint_given && from_env.endpoint != nullptr) {
+    // The generic variable is a base URL: a grafana_cloud gateway URL as is (resolve() adds
+    // its path), otherwise plus /v1/traces (OTel exporter spec).
+    config.endpoint = config.kind == DestinationKind::grafana_cloud && !from_env.endpoint_base.empty()
+                          ? from_env.endpoint_base
+                          : from_env.config.endpoint;
+    env_fields.emplace_back("endpoint");
+  }
+  if (from_env.headers != nullptr) {
+    for (const auto& h : from_env.config.headers) config.headers.push_back(h);
+    env_fields.emplace_back("headers");
   }
   for (auto& h : flag_headers) config.headers.push_back(std::move(h));
-  if (!compression_given) {
-    config.compression = otel_env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION");
+  if (!compression_given && from_env.compression != nullptr) {
+    config.compression = from_env.config.compression;
+    env_fields.emplace_back("compression");
   }
-  if (!protocol_given) config.protocol = otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
-  if (!timeout_given) {
-    const std::string t = otel_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT");
-    if (!t.empty() && !parse_timeout(t, timeout)) {
-      std::cerr << "tracecast-check: OTEL_EXPORTER_OTLP_TIMEOUT must be milliseconds\n";
-      return k_exit_usage;
-    }
+  if (!protocol_given && from_env.protocol != nullptr) {
+    config.protocol = from_env.config.protocol;
+    env_fields.emplace_back("protocol");
   }
-  if (!ca_given) config.ca_file = otel_env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE");
+  if (!timeout_given && from_env.timeout != nullptr) {
+    timeout = from_env.config.timeout;
+    env_fields.emplace_back("timeout");
+  }
+  if (!ca_given && from_env.certificate != nullptr) {
+    config.ca_file = from_env.config.ca_file;
+    env_fields.emplace_back("ca_file");
+  }
   config.timeout = timeout;
 
   if (!api_key_file.empty()) {
@@ -344,8 +349,12 @@ int main(int argc, char** argv) {
                                                                                  : "otlp_http";
   const auto issues = tracecast::validate(config);
   for (const auto& issue : issues) {
-    std::cout << redact((issue.warning ? "warning: " : "error: ") + issue.field + ": " + issue.message, config)
-              << "\n";
+    // A field set from the environment is named by its variable, as config_from_env() does.
+    std::string field = issue.field;
+    for (const std::string_view f : env_fields) {
+      if (f == issue.field) field = from_env.variable_for(f);
+    }
+    std::cout << redact((issue.warning ? "warning: " : "error: ") + field + ": " + issue.message, config) << "\n";
   }
   if (tracecast::has_errors(issues)) {
     std::cout << "result: invalid_config\nhint: fix the settings above, then run tracecast-check again\n";

@@ -167,7 +167,7 @@ struct Options {
   bool content = false;
   double sampling = 1.0;
   std::string sink_args;
-  std::vector<std::string> egress_allow;  // --egress-allow entries (CIDRs or host names)
+  EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
   std::string grafana_url, grafana_instance_id, grafana_key_file;
   std::string config_file;
@@ -271,13 +271,8 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (flag == "--config") {
       o.config_file = v;
     } else if (flag == "--egress-allow") {
-      std::string_view rest = v;
-      while (!rest.empty()) {
-        const auto comma = rest.find(',');
-        const std::string_view entry = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        if (!entry.empty()) o.egress_allow.emplace_back(entry);
-      }
+      // The library's parser, as for TRACECAST_EGRESS_ALLOW (repeatable: the lists add up).
+      if (const std::string e = parse_egress_allow(v, o.egress_allow); !e.empty()) return bad(e);
     } else if (flag == "--batch-spans") {
       if (!count_in(1, 65536)) return bad(why);
       o.batch_spans = n;
@@ -445,10 +440,8 @@ int main(int argc, char** argv) {
     config.sender.retry.initial_interval = std::chrono::milliseconds(*opt.retry_initial_ms);
     config.sender.retry.max_interval = std::max(config.sender.retry.max_interval, config.sender.retry.initial_interval);
   }
-  for (const std::string& entry : opt.egress_allow) {
-    const bool cidr = entry.find('/') != std::string::npos || classify_address(entry) != AddressClass::invalid;
-    (cidr ? config.sender.egress.allow_cidrs : config.sender.egress.allow_hosts).push_back(entry);
-  }
+  for (const std::string& entry : opt.egress_allow.allow_cidrs) config.sender.egress.allow_cidrs.push_back(entry);
+  for (const std::string& entry : opt.egress_allow.allow_hosts) config.sender.egress.allow_hosts.push_back(entry);
   // Producers, plus the reporting thread, must fit the ring's producer table.
   config.ingest.max_producers = std::max<std::uint32_t>(config.ingest.max_producers, opt.threads + 2);
   if (const std::string why = config.validate(); !why.empty()) {

@@ -84,7 +84,7 @@ std::string scrub(std::string text, const DestinationConfig& config) {
 
 }  // namespace
 
-std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int status) {
+std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int status, bool protobuf) {
   using C = ConnectionTestResult::Category;
   const bool grafana = kind == DestinationKind::grafana_cloud;
   switch (category) {
@@ -111,7 +111,8 @@ std::string connection_hint(ConnectionTestResult::Category category, Destination
              "few hundred bytes; batches are at most batch.max_bytes).";
     case C::client_error:
       return "The endpoint refused the request (HTTP " + std::to_string(status) +
-             "): check that it is an OTLP/HTTP traces endpoint accepting JSON.";
+             "): check that it is an OTLP/HTTP traces endpoint accepting " + (protobuf ? "protobuf" : "JSON") +
+             " (the destination's protocol, " + (protobuf ? "http/protobuf" : "http/json") + ").";
     case C::server_error:
       return "The endpoint failed (HTTP " + std::to_string(status) +
              "): a server-side problem; try again later or check the receiver's logs.";
@@ -126,7 +127,7 @@ std::string connection_hint(ConnectionTestResult::Category category, Destination
 namespace {
 
 std::string hint_for(ConnectionTestResult::Category category, const DestinationConfig& config, int status) {
-  return connection_hint(category, config.kind, status);
+  return connection_hint(category, config.kind, status, is_protobuf_protocol(config.protocol));
 }
 
 ConnectionTestResult::Category category_for_network(NetworkError error) noexcept {

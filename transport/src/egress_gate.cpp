@@ -139,6 +139,35 @@ std::string EgressPolicy::validate() const {
   return {};
 }
 
+std::string parse_egress_allow(std::string_view list, EgressPolicy& policy) {
+  constexpr std::string_view k_blanks = " \t\r\n";
+  EgressPolicy out = policy;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view entry = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    const std::size_t first = entry.find_first_not_of(k_blanks);
+    if (first == std::string_view::npos) continue;
+    entry = entry.substr(first, entry.find_last_not_of(k_blanks) + 1 - first);
+    const bool cidr = entry.find('/') != std::string_view::npos || classify_address(entry) != AddressClass::invalid;
+    std::vector<std::string>& target = cidr ? out.allow_cidrs : out.allow_hosts;
+    if (target.size() >= k_max_entries) {
+      return "at most " + std::to_string(k_max_entries) +
+             (cidr ? " addresses or CIDRs" : " host names") + ", got more";
+    }
+    // The entry alone through validate(): its reason, without validate()'s field name.
+    EgressPolicy one;
+    (cidr ? one.allow_cidrs : one.allow_hosts).emplace_back(entry);
+    if (const std::string why = one.validate(); !why.empty()) {
+      const std::size_t colon = why.find(": ");
+      return "'" + std::string(entry) + "': " + (colon == std::string::npos ? why : why.substr(colon + 2));
+    }
+    target.emplace_back(entry);
+  }
+  policy = std::move(out);
+  return {};
+}
+
 AddressClass classify_address(std::string_view ip) noexcept {
   if (ip.empty() || ip.size() > 45) return AddressClass::invalid;
   char buf[46];

@@ -1,6 +1,7 @@
-// Synchronous connection test of one destination: sends one small, valid OTLP/JSON trace
-// (a single span of service "tracecast-connection-test") and classifies the answer, as the
-// reference's "Test Connection" step does before a destination is saved.
+// Synchronous connection test of one destination: sends one small, valid OTLP trace in the
+// destination's protocol (OTLP/JSON, or protobuf for http/protobuf; a single span of service
+// "tracecast-connection-test") and classifies the answer, as the reference's "Test
+// Connection" step does before a destination is saved.
 #pragma once
 
 #include <chrono>
@@ -53,14 +54,16 @@ struct ConnectionTestResult {
 
 // The one-line fix hint for `category` in the reference's troubleshooting words (Grafana
 // Cloud's own wording when `kind` is grafana_cloud); `http_status` is quoted for
-// client_error and server_error. Never contains a credential (none is given). Thread-safe.
-// Allocates the result.
-[[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status);
+// client_error and server_error, and the client_error hint names the encoding the endpoint
+// must accept: protobuf when `protobuf` (protocol http/protobuf), else JSON. Never contains a
+// credential (none is given). Thread-safe. Allocates the result.
+[[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status,
+                                          bool protobuf = false);
 
-// Validates `config`, then POSTs one test trace (uncompressed JSON: every OTLP server must
-// accept it) and waits at most `timeout` (the smaller of it and config.timeout) for the
-// answer. Blocks the calling thread; never retries. Thread-safe (own curl handle per call).
-// Allocates. Never throws except std::bad_alloc.
+// Validates `config`, then POSTs one uncompressed test trace in the destination's protocol
+// (OTLP/JSON for http/json, protobuf for http/protobuf: what its sends will be) and waits at
+// most `timeout` (the smaller of it and config.timeout) for the answer. Blocks the calling
+// thread; never retries. Thread-safe (own curl handle per call). Allocates. Never throws except std::bad_alloc.
 // `egress` is checked on the address curl is about to connect to, as the Sender does
 // (tracecast/egress.h); a refused address answers Category::blocked with a hint naming the
 // policy and nothing else (no connection attempted, so an internal host that is up and one

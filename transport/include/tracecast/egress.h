@@ -47,6 +47,14 @@ struct EgressPolicy {
   [[nodiscard]] std::string validate() const;
 };
 
+// The one parser of an egress allow-list as users write it (TRACECAST_EGRESS_ALLOW and the
+// tools' --egress-allow): comma-separated entries, blanks around each trimmed, empty ones
+// skipped ("10.0.0.0/8, 127.0.0.1 ,otel.internal"). An entry with a '/' or that is an IP
+// address goes to policy.allow_cidrs, any other to policy.allow_hosts (appended to what is
+// there). Empty when every entry is valid, else "'<entry>': <reason>" naming the first bad
+// entry as written (trimmed); on error `policy` is left unchanged. Thread-safe. Allocates.
+[[nodiscard]] std::string parse_egress_allow(std::string_view list, EgressPolicy& policy);
+
 // What kind of address an IP is (IANA special-purpose registries, RFC 6890 and successors).
 // Everything but public_unicast is refused by an enforcing policy unless allow-listed.
 enum class AddressClass : std::uint8_t {

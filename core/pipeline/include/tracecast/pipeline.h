@@ -365,10 +365,43 @@ struct ConfigLoadResult {
 // Applies the standard environment variables over `base`: OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
 // OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION /
-// _TIMEOUT (an endpoint yields one all-account otlp_http destination). `getenv` is injectable
+// _TIMEOUT / _PROTOCOL / _CERTIFICATE (destination_from_env(); an endpoint yields one
+// all-account otlp_http destination), TRACECAST_EGRESS_ALLOW / _ENFORCE (egress_from_env()). `getenv` is injectable
 // for tests. Thread-safe if getenv is. Allocates.
 ConfigLoadResult config_from_env(PipelineConfig base = {},
                                  const char* (*getenv_fn)(const char*) = nullptr);
+// The one reader of the exporter variables OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS /
+// _COMPRESSION / _TIMEOUT / _PROTOCOL / _CERTIFICATE (the TRACES_ one wins; an empty value
+// is unset), used by config_from_env() and by tracecast-check so that both accept and refuse
+// the same values with the same messages. Each variable is checked for itself (a whole number
+// of milliseconds, gzip/zstd/none in any case, http/json or http/protobuf, the headers'
+// spec format); the destination as a whole is not validated here.
+struct EnvDestination {
+  // Fields the variables set over a default DestinationConfig (kind otlp_http, name
+  // "otel-env"). The generic OTEL_EXPORTER_OTLP_ENDPOINT is a base URL: endpoint is it plus
+  // "/v1/traces" (OTel spec), endpoint_base the base URL as given (trimmed).
+  DestinationConfig config;
+  std::string endpoint_base;
+  // The variable that set each field, or nullptr when unset.
+  const char* endpoint = nullptr;
+  const char* headers = nullptr;
+  const char* compression = nullptr;
+  const char* timeout = nullptr;
+  const char* protocol = nullptr;
+  const char* certificate = nullptr;
+  std::string error;  // "<VARIABLE>: <reason>" (a header value is never quoted); empty: ok
+  [[nodiscard]] bool ok() const noexcept { return error.empty(); }
+  // The variable to name for a validate() issue's field ("timeout" -> the timeout variable;
+  // fields no variable sets -> the endpoint's).
+  [[nodiscard]] const char* variable_for(std::string_view field) const noexcept;
+};
+[[nodiscard]] EnvDestination destination_from_env(const char* (*getenv_fn)(const char*) = nullptr);
+
+// The one reader of TRACECAST_EGRESS_ALLOW (parse_egress_allow(): replaces the allow-lists
+// of `policy` when set) and TRACECAST_EGRESS_ENFORCE (true/1 or false/0), used by
+// config_from_env() and tracecast-check. Empty when ok, else "<VARIABLE>: <reason>".
+[[nodiscard]] std::string egress_from_env(EgressPolicy& policy, const char* (*getenv_fn)(const char*) = nullptr);
+
 // Reads a JSON config file (see README "Configuration file"). Allocates.
 ConfigLoadResult config_from_json_file(const std::string& path);
 // The same from a JSON text; `source` names it in errors.

@@ -1,6 +1,7 @@
-// The checks both encoders' append() start with, so the two keep one contract
-// (otlp_json.h / otlp_protobuf.h: too_large before begin(), batch_full after finish(), a
-// group whose spans all have an all-zero id is skipped, counted, and returns ok).
+// The rules both encoders apply, so the two keep one contract (otlp_json.h /
+// otlp_protobuf.h): append()'s early results (too_large before begin(), batch_full after
+// finish(), a group whose spans all have an all-zero id is skipped, counted, and returns ok)
+// and which attributes of a list are written.
 #pragma once
 
 #include <cstddef>
@@ -33,5 +34,45 @@ namespace tracecast::detail {
   stats.spans_invalid_id += spans.size();
   return append_result::ok;
 }
+
+// Which attributes of one list (a span's or a resource's) are written, in order: a valueless
+// attribute is left out (strict receivers refuse an empty AnyValue: the whole request with
+// it), then at most limits.max_attributes_per_span are written. Both kinds are counted and
+// said in the list's dropped attributes count. Duplicate keys are the encoder's business
+// (detail::KeyIndex): a skipped duplicate is not wrote(). No allocation.
+class AttributeAdmission {
+ public:
+  AttributeAdmission(std::size_t max, EncoderStats& stats) noexcept : max_(max), stats_(stats) {}
+
+  // True: write `a`, then call wrote() if it was written. False: left out, counted.
+  [[nodiscard]] bool admit(const Attribute& a) noexcept {
+    if (a.value.type() == ValueType::empty) {
+      ++stats_.empty_values_skipped;
+      ++empty_;
+      return false;
+    }
+    if (written_ == max_) {
+      ++dropped_;
+      return false;
+    }
+    return true;
+  }
+  void wrote() noexcept { ++written_; }
+  [[nodiscard]] std::size_t written() const noexcept { return written_; }
+
+  // The list's dropped attributes count (over the limit + valueless); adds the attributes
+  // over the limit to stats.attributes_dropped. Call once, after the list.
+  [[nodiscard]] std::size_t finish() noexcept {
+    stats_.attributes_dropped += dropped_;
+    return dropped_ + empty_;
+  }
+
+ private:
+  std::size_t max_;
+  EncoderStats& stats_;
+  std::size_t written_ = 0;
+  std::size_t dropped_ = 0;
+  std::size_t empty_ = 0;
+};
 
 }  // namespace tracecast::detail

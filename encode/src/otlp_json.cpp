@@ -289,27 +289,15 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
                       const EncoderLimits& limits, EncoderStats& stats) noexcept {
   if (attrs.empty()) return false;
   const std::size_t max = limits.max_attributes_per_span;
-  std::size_t written = 0;
-  std::size_t dropped = 0;
-  std::size_t empty = 0;
+  detail::AttributeAdmission admission(max, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
   if (max != 0) {
     w.raw(lead, lead_len);
     w.lit("\"attributes\":[");
     for (const Attribute& a : attrs) {
-      if (a.value.type() == ValueType::empty) {
-        // An AnyValue with no value makes strict receivers refuse the whole request: left
-        // out, counted, and said in droppedAttributesCount.
-        ++stats.empty_values_skipped;
-        ++empty;
-        continue;
-      }
-      if (written == max) {
-        ++dropped;
-        continue;
-      }
+      if (!admission.admit(a)) continue;
       char* const attr_start = w.pos();
-      if (written != 0) w.ch(',');
+      if (admission.written() != 0) w.ch(',');
       w.lit("{\"key\":");
       const char* const key_start = w.pos();
       w.str(a.key);
@@ -322,18 +310,17 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
       w.lit(",\"value\":");
       write_value(w, a.value);
       w.ch('}');
-      ++written;
+      admission.wrote();
     }
     w.ch(']');
   } else {
-    dropped = attrs.size();
+    for (const Attribute& a : attrs) (void)admission.admit(a);  // all left out, counted
     w.raw(lead, lead_len);
   }
-  stats.attributes_dropped += dropped;
-  if (dropped + empty != 0) {
+  if (const std::size_t dropped = admission.finish(); dropped != 0) {
     if (max != 0) w.ch(',');
     w.lit("\"droppedAttributesCount\":");
-    w.u64(dropped + empty);
+    w.u64(dropped);
   }
   return true;
 }

@@ -304,23 +304,10 @@ void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* tex
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag, char dropped_tag,
                       detail::KeyIndex& keys, const EncoderLimits& limits, EncoderStats& stats) noexcept {
   if (attrs.empty()) return false;
-  const std::size_t max = limits.max_attributes_per_span;
-  std::size_t written = 0;
-  std::size_t dropped = 0;
-  std::size_t empty = 0;
+  detail::AttributeAdmission admission(limits.max_attributes_per_span, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
   for (const Attribute& a : attrs) {
-    if (a.value.type() == ValueType::empty) {
-      // An AnyValue with no value makes strict receivers refuse the whole request (as in the
-      // JSON encoder): left out, counted, and said in dropped_attributes_count.
-      ++stats.empty_values_skipped;
-      ++empty;
-      continue;
-    }
-    if (written == max) {
-      ++dropped;
-      continue;
-    }
+    if (!admission.admit(a)) continue;
     char* const attr_start = w.pos();
     const detail::Utf8Text key = inspect(a.key, limits);
     const ValueType type = a.value.type();
@@ -375,7 +362,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
           break;
         default: break;
       }
-      ++written;
+      admission.wrote();
       continue;
     }
     const std::size_t vsize = value_size(a.value, nullptr, limits);
@@ -397,10 +384,9 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
     w.byte(k_kv_value);
     w.varint(vsize);
     write_value(w, a.value, nullptr, limits);
-    ++written;
+    admission.wrote();
   }
-  stats.attributes_dropped += dropped;
-  if (dropped + empty != 0) w.tag_varint(dropped_tag, dropped + empty);
+  if (const std::size_t dropped = admission.finish(); dropped != 0) w.tag_varint(dropped_tag, dropped);
   return true;
 }
 

@@ -72,6 +72,16 @@ NetworkFailure classify_curl_code(int curl_code) noexcept {
 
 namespace {
 
+// A rejected-span count read as a non-negative integer: more than the batch holds is
+// clamped to it and malformed.
+void take_rejected_count(std::uint64_t n, std::uint64_t items, PartialSuccess& out) noexcept {
+  if (n > items) {
+    out.malformed = true;
+    n = items;
+  }
+  out.rejected = n;
+}
+
 // rejectedSpans given as a JSON number: an integer in 0..items is taken; beyond it clamped,
 // fractional rounded up (then clamped), negative or not finite ignored; all but the first
 // are malformed.
@@ -102,11 +112,7 @@ void take_rejected_text(std::string_view text, std::uint64_t items, PartialSucce
     out.malformed = true;  // "-3", "3.7", "x", "": not an int64 in proto3 JSON
     return;
   }
-  if (n > items) {
-    out.malformed = true;
-    n = items;
-  }
-  out.rejected = n;
+  take_rejected_count(n, items, out);
 }
 
 }  // namespace
@@ -140,8 +146,7 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items)
           std::uint64_t n = 0;
           double d = 0;
           if (value.get_uint64().get(n) == simdjson::SUCCESS) {
-            read.rejected = std::min(n, items);
-            if (n > items) read.malformed = true;
+            take_rejected_count(n, items, read);
           } else if (value.get_double().get(d) == simdjson::SUCCESS) {
             take_rejected_number(d, items, read);
           } else {
@@ -275,9 +280,16 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items,
       if (t == ((1u << 3) | 0u)) {  // rejected_spans, int64
         const auto v = static_cast<std::int64_t>(ps.varint());
         if (!ps.ok) return malformed;
-        // As for JSON: negative is ignored, more than the batch is clamped; both counted.
-        out.malformed = v < 0 || static_cast<std::uint64_t>(v) > items;
-        out.rejected = v > 0 ? std::min(static_cast<std::uint64_t>(v), items) : 0;
+        // As for JSON: negative is ignored, more than the batch is clamped; both counted. A
+        // later occurrence replaces an earlier one whole (count and verdict).
+        PartialSuccess count;
+        if (v < 0) {
+          count.malformed = true;
+        } else {
+          take_rejected_count(static_cast<std::uint64_t>(v), items, count);
+        }
+        out.rejected = count.rejected;
+        out.malformed = count.malformed;
       } else if (t == ((2u << 3) | 2u)) {  // error_message
         const std::uint64_t len = ps.varint();
         if (!ps.ok || len > static_cast<std::uint64_t>(ps.end - ps.p)) return malformed;

@@ -687,12 +687,7 @@ struct Pipeline::Impl {
       if (d.state() != DestinationState::disabled) set_state(d, DestinationState::healthy);
       return;
     }
-    using C = ConnectionTestResult::Category;
-    const C category = c.outcome == SendOutcome::blocked ? C::client_error
-                                                         : classify_send_outcome(c.http_status, c.network_error);
-    h.last_error = category;
-    h.last_http_status = c.outcome == SendOutcome::blocked ? 0 : c.http_status;
-    h.last_error_unix_ns = now;
+    const ConnectionTestResult::Category category = record_error(h, c, now);
     ++h.consecutive_failures;
     std::string message = health_message(d.kind, d.protobuf, c.outcome, category, h.last_http_status);
     // Failures the disable policy counts: the endpoint will not take these requests as
@@ -722,6 +717,17 @@ struct Pipeline::Impl {
     set_state(d, next);
   }
 
+  // The last error of a failed attempt (final or about to be retried): its category (the
+  // connection test's; the egress policy's refusal is a client error), HTTP status and time.
+  static ConnectionTestResult::Category record_error(DestinationHealth& h, const Completion& c, std::int64_t now) {
+    const bool blocked = c.outcome == SendOutcome::blocked && !c.retrying;
+    h.last_error = blocked ? ConnectionTestResult::Category::client_error
+                           : classify_send_outcome(c.http_status, c.network_error);
+    h.last_http_status = blocked ? 0 : c.http_status;
+    h.last_error_unix_ns = now;
+    return h.last_error;
+  }
+
   // An attempt failed with a retryable error and its retry is scheduled: the destination is
   // `retrying` now (unless disabled or blocked). Its spans are not lost yet; consecutive
   // failures count finished requests only, so they are not touched.
@@ -729,10 +735,7 @@ struct Pipeline::Impl {
     const DestinationState s = d.state();
     if (s == DestinationState::disabled || s == DestinationState::blocked) return;
     DestinationHealth& h = d.counters.health;
-    const ConnectionTestResult::Category category = classify_send_outcome(c.http_status, c.network_error);
-    h.last_error = category;
-    h.last_http_status = c.http_status;
-    h.last_error_unix_ns = unix_now_ns();
+    const ConnectionTestResult::Category category = record_error(h, c, unix_now_ns());
     // Worded as a failure still being retried: the outcome passed only selects the wording.
     h.message = health_message(d.kind, d.protobuf, SendOutcome::retries_exhausted, category, c.http_status, /*retrying_now=*/true);
     set_state(d, DestinationState::retrying);

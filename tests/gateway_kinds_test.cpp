@@ -8,29 +8,15 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "gateway_test_util.h"
 #include "tracecast/gateway.h"
 #include "tracecast/mapping.h"
 
 namespace tracecast {
 namespace {
 
-const MetadataEntry* find_meta(const LlmRequest& r, std::string_view key) {
-  for (const auto& e : r.metadata)
-    if (e.key == key) return &e;
-  return nullptr;
-}
-
-std::string_view meta_string(const LlmRequest& r, std::string_view key) {
-  const MetadataEntry* e = find_meta(r, key);
-  if (e == nullptr || e->value.type() != ValueType::string) return "<missing>";
-  return e->value.as_string();
-}
-
-const Attribute* find_attr(const SpanView& s, std::string_view key) {
-  for (const auto& a : s.attributes)
-    if (a.key == key) return &a;
-  return nullptr;
-}
+using test::find_attr;
+using test::meta_string;
 
 constexpr std::string_view k_fffd = "\xEF\xBF\xBD";
 
@@ -160,7 +146,6 @@ TEST_F(GatewayKinds, BadEscapesInResponsesStreamsAndErrorBodiesAreRepaired) {
   EXPECT_EQ(out.issues, issue_bit(ParseIssue::invalid_escape));
   EXPECT_EQ(req().error_message, r("bad ", k_fffd, " input"));
 }
-
 
 // --- kind 3: several choices in one streamed response (n > 1) ---------------------------------
 

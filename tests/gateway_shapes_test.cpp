@@ -14,33 +14,16 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "gateway_test_util.h"
 #include "tracecast/gateway.h"
 #include "tracecast/mapping.h"
 
 namespace tracecast {
 namespace {
 
-std::string read_data(const std::string& name) {
-  const char* root = std::getenv("TRACECAST_SOURCE_DIR");
-  const std::string dir = std::string(root != nullptr ? root : TRACECAST_TEST_SOURCE_DIR) + "/tests/data/gateway/";
-  std::ifstream in(dir + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing test data " << dir + name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::string_view meta_string(const LlmRequest& r, std::string_view key) {
-  for (const auto& e : r.metadata)
-    if (e.key == key && e.value.type() == ValueType::string) return e.value.as_string();
-  return "<missing>";
-}
-
-const Attribute* find_attr(const SpanView& s, std::string_view key) {
-  for (const auto& a : s.attributes)
-    if (a.key == key) return &a;
-  return nullptr;
-}
+using test::find_attr;
+using test::meta_string;
+using test::read_data;
 
 class GatewayShapes : public ::testing::Test {
  protected:

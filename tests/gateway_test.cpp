@@ -12,40 +12,17 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "gateway_test_util.h"
 #include "tracecast/ingest_ring.h"
 #include "tracecast/mapping.h"
 
 namespace tracecast {
 namespace {
 
-std::string read_data(const std::string& name) {
-  const char* root = std::getenv("TRACECAST_SOURCE_DIR");
-  const std::string dir = std::string(root != nullptr ? root : TRACECAST_TEST_SOURCE_DIR) +
-                          "/tests/data/gateway/";
-  std::ifstream in(dir + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing test data " << dir + name;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-const MetadataEntry* find_meta(const LlmRequest& r, std::string_view key) {
-  for (const auto& e : r.metadata)
-    if (e.key == key) return &e;
-  return nullptr;
-}
-
-std::string_view meta_string(const LlmRequest& r, std::string_view key) {
-  const MetadataEntry* e = find_meta(r, key);
-  if (e == nullptr || e->value.type() != ValueType::string) return "<missing>";
-  return e->value.as_string();
-}
-
-const Attribute* find_attr(const SpanView& s, std::string_view key) {
-  for (const auto& a : s.attributes)
-    if (a.key == key) return &a;
-  return nullptr;
-}
+using test::find_attr;
+using test::find_meta;
+using test::meta_string;
+using test::read_data;
 
 bool valid_utf8(std::string_view s) {
   std::size_t i = 0;

@@ -262,6 +262,14 @@ TEST(DestinationResolve, UsesAGenericUrlAsIsWithItsHeaders) {
   EXPECT_NE(std::find(r.header_lines.begin(), r.header_lines.end(), "x-api-key: abc"), r.header_lines.end());
 }
 
+// What tools print of a destination's URL: never user info, a query or a fragment.
+TEST(DisplayUrl, LeavesOutUserInfoQueryAndFragment) {
+  EXPECT_EQ(display_url("https://user:secret@host:4318/v1/traces?token=abc"), "https://host:4318/v1/traces");
+  EXPECT_EQ(display_url("https://host/v1/traces#key=abc"), "https://host/v1/traces");
+  EXPECT_EQ(display_url("http://127.0.0.1:4318/v1/traces"), "http://127.0.0.1:4318/v1/traces");
+  EXPECT_EQ(display_url("https://host/path@at"), "https://host/path@at");  // an '@' in the path is no user info
+}
+
 TEST(Base64, EncodesRfc4648TestVectors) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");

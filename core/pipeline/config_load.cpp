@@ -59,17 +59,6 @@ bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
 std::string ms_text(milliseconds v) { return std::to_string(v.count()) + " ms"; }
 
-bool has_control_break(std::string_view s) noexcept {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-bool has_control_byte(std::string_view s) noexcept {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && u != '\t') || u == 0x7f;
-  });
-}
-
 std::string_view trim(std::string_view s) noexcept {
   constexpr std::string_view k_space = " \t\r\n";
   const auto b = s.find_first_not_of(k_space);
@@ -125,7 +114,7 @@ std::string validate_sender(const SenderConfig& s) {
            std::to_string(s.queue_capacity);
   if (s.max_producers < 1 || s.max_producers > 256)
     return "sender.max_producers: must be 1..256, got " + std::to_string(s.max_producers);
-  if (has_control_break(s.user_agent)) return "sender.user_agent: must not contain CR, LF or NUL";
+  if (has_line_break(s.user_agent)) return "sender.user_agent: must not contain CR, LF or NUL";
   if (has_control_byte(s.user_agent)) return "sender.user_agent: must not contain control bytes";
   if (s.user_agent.size() > k_max_text_bytes)
     return "sender.user_agent: at most 1024 bytes, got " + std::to_string(s.user_agent.size());

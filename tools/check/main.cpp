@@ -30,6 +30,7 @@ namespace {
 
 using tracecast::ConnectionTestResult;
 using tracecast::DestinationConfig;
+using tracecast::display_url;
 using tracecast::DestinationKind;
 
 constexpr int k_exit_ok = 0;
@@ -118,16 +119,6 @@ std::string redact(std::string text, const DestinationConfig& config) {
   return text;
 }
 
-// scheme://host[:port]/path, without user info or query (either may carry a token).
-std::string display_url(const std::string& url) {
-  std::string out = url.substr(0, url.find_first_of("?#"));
-  const std::size_t scheme = out.find("://");
-  const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  const std::size_t slash = out.find('/', start);
-  const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
-  if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
-  return out;
-}
 
 // The options that take a value; any other flag (but the valueless ones) is unknown.
 bool is_value_option(std::string_view flag) {

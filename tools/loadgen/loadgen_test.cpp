@@ -389,11 +389,6 @@ TEST(SplitArgs, SplitsOnBlanksAndKeepsQuotedTextTogether) {
   EXPECT_TRUE(split_args("").empty());
 }
 
-TEST(DisplayUrl, LeavesOutUserInfoAndQuery) {
-  EXPECT_EQ(display_url("https://user:secret@host:4318/v1/traces?token=abc"), "https://host:4318/v1/traces");
-  EXPECT_EQ(display_url("http://127.0.0.1:4318/v1/traces"), "http://127.0.0.1:4318/v1/traces");
-}
-
 TEST(ParseSinkCounters, ReadsTheCountersTheChecksUse) {
   SinkCounters c;
   std::string error;

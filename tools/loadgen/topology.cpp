@@ -292,14 +292,4 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-std::string display_url(std::string_view url) {
-  std::string out(url.substr(0, url.find_first_of("?#")));
-  const std::size_t scheme = out.find("://");
-  const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
-  const std::size_t slash = out.find('/', start);
-  const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
-  if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
-  return out;
-}
-
 }  // namespace tracecast::load

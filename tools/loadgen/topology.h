@@ -112,8 +112,5 @@ class SplitMix64 {
 [[nodiscard]] std::string human_ns(double ns);
 // JSON string literal (quotes, backslashes, control characters escaped). Allocates.
 [[nodiscard]] std::string json_quote(std::string_view s);
-// scheme://host[:port]/path of a URL without user info, query or fragment (which may carry
-// a token). Allocates.
-[[nodiscard]] std::string display_url(std::string_view url);
 
 }  // namespace tracecast::load

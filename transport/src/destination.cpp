@@ -70,19 +70,6 @@ bool is_tchar(char c) noexcept {
   return k_extra.find(c) != std::string_view::npos;
 }
 
-bool has_line_break(std::string_view s) noexcept {
-  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
-}
-
-// Any other control byte (RFC 9110 field values allow HTAB, SP and visible octets): refused
-// too, so no header carries bytes a receiver or a proxy on the way may treat specially.
-bool has_control_byte(std::string_view s) noexcept {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return (u < 0x20 && u != '\t') || u == 0x7f;
-  });
-}
-
 // The authority of "scheme://authority/path" as written, empty when there is none. curl's
 // parser reads "http:///v1/traces" as host "v1", so an empty authority is caught here.
 std::string_view written_host(std::string_view url) noexcept {
@@ -414,11 +401,32 @@ std::string parse_otel_key_values(std::string_view var, std::string_view text, b
   return {};
 }
 
+bool has_line_break(std::string_view s) noexcept {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool has_control_byte(std::string_view s) noexcept {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && u != '\t') || u == 0x7f;
+  });
+}
+
+std::string display_url(std::string_view url) {
+  std::string out(url.substr(0, url.find_first_of("?#")));
+  const std::size_t scheme = out.find("://");
+  const std::size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const std::size_t slash = out.find('/', start);
+  const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
+  if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
+  return out;
+}
+
 std::string parse_otlp_headers(std::string_view var, std::string_view text,
                                std::vector<std::pair<std::string, std::string>>& out) {
   if (std::string e = parse_otel_key_values(var, text, true, out); !e.empty()) return e;
   for (const auto& [key, value] : out) {
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+    if (has_line_break(value))
       return std::string(var) + ": the value of header '" + key + "' contains CR, LF or NUL";
   }
   return {};

@@ -138,4 +138,20 @@ namespace tracecast {
 [[nodiscard]] std::string parse_otlp_headers(std::string_view var, std::string_view text,
                                              std::vector<std::pair<std::string, std::string>>& out);
 
+// True when `s` holds CR, LF or NUL: in a header (or a value sent as one) they would end the
+// field or the request early (header injection). Checked before has_control_byte() for the
+// more specific error. Thread-safe (pure), no allocation.
+[[nodiscard]] bool has_line_break(std::string_view s) noexcept;
+
+// True when `s` holds a control byte other than HTAB (0x00-0x1F, 0x7F). RFC 9110 5.5: a field
+// value is HTAB, SP and visible octets; every header value, the user agent and the endpoint
+// are refused with one, so nothing a receiver or a proxy on the way may treat specially is
+// sent. Thread-safe (pure), no allocation.
+[[nodiscard]] bool has_control_byte(std::string_view s) noexcept;
+
+// scheme://host[:port]/path of `url` without user info, query or fragment (any of which may
+// carry a token): what tools and logs may print of a destination's URL. Thread-safe (pure).
+// Allocates.
+[[nodiscard]] std::string display_url(std::string_view url);
+
 }  // namespace tracecast

@@ -1,7 +1,7 @@
 // tracecast-sink: a local OTLP/HTTP trace receiver (JSON and protobuf) for tests, benchmarks and the load
 // simulator. See --help (tools/sink/sink_config.cpp) for endpoints, flags and formats.
 //
-// Threads: libmicrohttpd's epoll thread pool serves requests; one timer thread resumes
+// Threads: libmicrohttpd's poll() thread pool serves requests; one timer thread resumes
 // delayed (suspended) connections; the main thread waits for SIGINT/SIGTERM, prints
 // progress and the summary.
 #include <signal.h>

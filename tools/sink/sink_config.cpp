@@ -45,7 +45,7 @@ Options
   --listen HOST:PORT     address to bind (default 127.0.0.1:4318; PORT 0 = ephemeral;
                          IPv6 as [::1]:PORT). Only loopback unless you say otherwise.
   --port-file PATH       write the bound port to PATH once listening (atomic rename)
-  --threads N            server threads (libmicrohttpd epoll thread pool, default 2)
+  --threads N            server threads (libmicrohttpd poll() thread pool, default 2)
   --max-connections N    concurrent connection limit (default 1000)
   --max-body BYTES       cap on the body, on the wire and decompressed (default 67108864);
                          above it: 413

@@ -14,7 +14,7 @@ struct SinkConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 4318;
   std::string port_file;        // --port-file: bound port written here once listening
-  unsigned threads = 2;         // --threads: MHD epoll threads (1..64)
+  unsigned threads = 2;         // --threads: MHD poll() threads (1..64)
   bool quiet = false;           // --quiet: no banner, no per-request error lines
   bool progress = false;        // --progress: one line per second on stderr
   bool count_only = false;      // --count-only: no decoding, no parsing

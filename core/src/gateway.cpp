@@ -821,6 +821,13 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
           std::int64_t i = 0;
           ok = !value.get_int64().get(i);
           attr = AttributeValue::int64(i);
+        } else if (nt == od::number_type::unsigned_integer) {
+          // Above INT64_MAX: OTLP has no unsigned integer, so a double, converted from the
+          // uint64 (the value get_double() would give, rounded to nearest) instead of parsed
+          // again: 20 digits send simdjson's float parser down its slow decimal path.
+          std::uint64_t u = 0;
+          ok = !value.get_uint64().get(u);
+          attr = AttributeValue::float64(static_cast<double>(u));
         } else {
           double d = 0;
           ok = !value.get_double().get(d);
@@ -881,6 +888,7 @@ struct ToolCallDelta {
   std::string_view arguments;
 };
 constexpr std::size_t k_max_tool_deltas = 8;  // per chunk (one is the norm; more: cut, counted)
+
 
 // Everything a response body or one stream chunk can say. Content and tool calls are choice
 // 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per

@@ -574,9 +574,10 @@ std::string_view preset_field_value(const DestinationConfig& config, std::string
 
 void apply_preset_defaults(DestinationConfig& config) {
   const PresetInfo& row = preset_info(config.kind);
-  if (config.protocol.empty()) config.protocol = std::string(row.default_protocol);
-  if (config.compression.empty()) config.compression = std::string(row.default_compression);
-  if (row.custom_rules) {
+  if (!row.custom_rules) {
+    if (config.protocol.empty()) config.protocol = std::string(row.default_protocol);
+    if (config.compression.empty()) config.compression = std::string(row.default_compression);
+  } else {
     // Grafana's two fields live in their own members (the API predates `fields`).
     for (auto it = config.fields.begin(); it != config.fields.end();) {
       std::string* member = it->first == "instance_id" ? &config.instance_id

@@ -151,7 +151,9 @@ struct PresetInfo {
 [[nodiscard]] std::string_view preset_field_value(const DestinationConfig& config, std::string_view name) noexcept;
 
 // Fills what `config` leaves empty from its kind's row: protocol (the preset's default
-// protocol, e.g. http/protobuf for Arize Phoenix and W&B Weave) and compression. The config
+// protocol, e.g. http/protobuf for Arize Phoenix and W&B Weave) and compression; for the
+// original kinds (empty already means their default) it only moves grafana_cloud's
+// "instance_id" / "api_key" entries of `fields` into their members. The config
 // loader and the tools call it before validate(); a program building a DestinationConfig
 // itself should too (resolve() and the pipeline read `protocol` as given). Thread-safe
 // (touches only `config`). Allocates.

@@ -447,7 +447,7 @@ bool is_hex(std::string_view s) noexcept {
 bool is_name(std::string_view s) noexcept {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           std::string_view("-_.:/ @").find(c) != std::string_view::npos;
+           std::string_view("-_.:/ @=+").find(c) != std::string_view::npos;
   });
 }
 bool in_list(std::string_view list, std::string_view value) noexcept {
@@ -685,7 +685,7 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
         break;
       case F::name:
         if (!is_name(value)) {
-          error(field, "the " + std::string(f.name) + " may hold letters, digits, space and -_.:/@ only");
+          error(field, "the " + std::string(f.name) + " may hold letters, digits, space and -_.:/@=+ only");
         }
         break;
       case F::choice:

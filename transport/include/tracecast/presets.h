@@ -28,7 +28,7 @@ enum class PresetFieldCheck : std::uint8_t {
   digits,   // decimal digits only (Grafana instance id, Sentry project id)
   hex,      // hexadecimal digits only (Sentry public key, Datadog API key)
   choice,   // one of the comma-separated names in `arg` (a region / site field)
-  name,     // an identifier: letters, digits and "-_.:/ " (project, workspace, entity names)
+  name,     // an identifier: letters, digits and "-_.:/ @=+" (project, workspace, entity names)
 };
 
 // One field a user supplies for a preset. `name` is its spelling in

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -557,6 +559,52 @@ TEST(PresetCli, LoadSendsToAPresetDestination) {
   const CliResult argv = run(tool("tracecast-load") + " --kind posthog --field api_key=phc_ARGV3 --count 1");
   EXPECT_EQ(argv.exit_code, 2);
   EXPECT_THAT(argv.output, Not(HasSubstr("ARGV3")));
+}
+
+
+// ---- README ---------------------------------------------------------------------------------------
+
+std::string readme() {
+  const char* dir = std::getenv("TRACECAST_SOURCE_DIR");
+  std::ifstream in(std::string(dir != nullptr ? dir : "..") + "/README.md");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text;
+}
+
+TEST(PresetReadme, TheConfigExampleLoadsOneDestinationPerPreset) {
+  const std::string text = readme();
+  const auto marker = text.find("<!-- presets-config-example");
+  ASSERT_NE(marker, std::string::npos);
+  const auto start = text.find("```json\n", marker) + 8;
+  const auto end = text.find("```", start);
+  const std::vector<std::string> vars = {"LANGFUSE_SECRET_KEY", "LANGSMITH_API_KEY", "HONEYCOMB_API_KEY",
+                                         "NEW_RELIC_LICENSE_KEY", "BRAINTRUST_API_KEY", "ARIZE_API_KEY",
+                                         "WANDB_API_KEY", "OPIK_API_KEY", "POSTHOG_PROJECT_TOKEN"};
+  for (const std::string& v : vars) ::setenv(v.c_str(), "readme-example-key", 1);
+  ::setenv("DD_API_KEY", "0123456789abcdef0123456789abcdef", 1);
+  ::setenv("SENTRY_PUBLIC_KEY", "0123456789abcdef0123456789abcdef", 1);
+  const ConfigLoadResult r = config_from_json(text.substr(start, end - start), "README.md");
+  for (const std::string& v : vars) ::unsetenv(v.c_str());
+  ::unsetenv("DD_API_KEY");
+  ::unsetenv("SENTRY_PUBLIC_KEY");
+  ASSERT_TRUE(r.ok()) << r.error;
+  std::vector<DestinationKind> kinds;
+  for (const auto& [account, d] : r.destinations) kinds.push_back(d.transport.kind);
+  for (const PresetInfo& row : presets()) {
+    if (row.custom_rules) continue;
+    EXPECT_NE(std::find(kinds.begin(), kinds.end(), row.kind), kinds.end()) << row.name << " has no README example";
+  }
+}
+
+TEST(PresetReadme, TheTableHasEveryPresetWithItsProtocolAndConvention) {
+  const std::string text = readme();
+  for (const PresetInfo& row : presets()) {
+    const auto at = text.find("| `" + std::string(row.name) + "` | " + std::string(row.display_name) + " |");
+    ASSERT_NE(at, std::string::npos) << row.name;
+    const std::string line = text.substr(at, text.find('\n', at) - at);
+    EXPECT_THAT(line, HasSubstr(std::string(row.default_protocol))) << row.name;
+    EXPECT_THAT(line, HasSubstr("| `" + std::string(row.default_convention) + "` |")) << row.name;
+  }
 }
 
 }  // namespace

@@ -280,6 +280,8 @@ const char* EnvDestination::variable_for(std::string_view field) const noexcept 
   if (field == "timeout" && timeout != nullptr) return timeout;
   if (field == "protocol" && protocol != nullptr) return protocol;
   if (field == "ca_file" && certificate != nullptr) return certificate;
+  if ((field == "fields" || field.rfind("fields.", 0) == 0) && fields != nullptr) return fields;
+  if (endpoint == nullptr && kind != nullptr) return kind;
   return endpoint != nullptr ? endpoint : "OTEL_EXPORTER_OTLP_ENDPOINT";
 }
 
@@ -299,13 +301,31 @@ EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
     if (const std::string_view why = protocol_error(dest.protocol); !why.empty())
       return fail(std::string(var) + ": " + std::string(why) + ", got '" + dest.protocol + "'");
   }
+  // A preset (tracecast/presets.h) and its fields: TRACECAST_DESTINATION_KIND=langfuse,
+  // TRACECAST_DESTINATION_FIELDS="public_key=pk-lf-...,secret_key=sk-lf-...,region=us" (the
+  // OTEL_EXPORTER_OTLP_HEADERS format; values never quoted in errors: they may be keys).
+  if (const char* k = env.get("TRACECAST_DESTINATION_KIND")) {
+    out.kind = "TRACECAST_DESTINATION_KIND";
+    const std::string name(trim(k));
+    const PresetInfo* row = find_preset(name);
+    if (row == nullptr || row->name != name)
+      return fail("TRACECAST_DESTINATION_KIND: must be one of " + preset_names() + ", got '" + name + "'");
+    dest.kind = row->kind;
+    dest.name = std::string(row->name);
+  }
+  if (const char* f = env.get("TRACECAST_DESTINATION_FIELDS")) {
+    out.fields = "TRACECAST_DESTINATION_FIELDS";
+    if (std::string e = parse_otel_key_values("TRACECAST_DESTINATION_FIELDS", f, true, dest.fields); !e.empty())
+      return fail(std::move(e));
+  }
   if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
     out.endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
     dest.endpoint = std::string(trim(t));  // the spec: used as is
   } else if (const char* g = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
     out.endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
     out.endpoint_base = std::string(trim(g));
-    dest.endpoint = append_traces_path(g);
+    // A preset's base URL gets the preset's own path (resolve()), not "/v1/traces".
+    dest.endpoint = preset_info(dest.kind).custom_rules ? append_traces_path(g) : out.endpoint_base;
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
     out.headers = var;
@@ -445,7 +465,9 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   EnvDestination vars = destination_from_env(env.getenv_fn);
   if (!vars.ok()) return fail(std::move(vars.error));
   DestinationConfig& dest = vars.config;
-  if (vars.endpoint != nullptr) {
+  // An endpoint, or a preset with hosted regions, yields a destination.
+  if (vars.endpoint != nullptr || (vars.kind != nullptr && !preset_info(dest.kind).custom_rules)) {
+    apply_preset_defaults(dest);
     for (const ValidationIssue& issue : validate(dest)) {
       if (!issue.warning) return fail(std::string(vars.variable_for(issue.field)) + ": " + issue.message);
     }

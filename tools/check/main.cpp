@@ -73,6 +73,7 @@ void usage(std::ostream& out) {
          "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (whole ms),\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW,\n"
+         "  TRACECAST_DESTINATION_KIND, TRACECAST_DESTINATION_FIELDS (name=value,...),\n"
          "  TRACECAST_EGRESS_ENFORCE, read as a gateway's config_from_env reads them (a value it\n"
          "  would refuse is refused here, even under a flag). Flags win.\n"
          "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
@@ -310,6 +311,26 @@ int main(int argc, char** argv) {
     }
   }
   if (!kind_given && !config.instance_id.empty()) config.kind = DestinationKind::grafana_cloud;
+
+  // Environment (flags win), read by the library's own readers: a value is accepted or refused
+  // here exactly as config_from_env() does at a gateway's start-up, with the same message.
+  const tracecast::EnvDestination from_env = tracecast::destination_from_env();
+  if (!from_env.ok()) {
+    std::cerr << "tracecast-check: " << from_env.error << "\n";  // never quotes a header value
+    return k_exit_usage;
+  }
+  if (!kind_given && from_env.kind != nullptr) config.kind = from_env.config.kind;
+  if (from_env.fields != nullptr) {
+    // TRACECAST_DESTINATION_FIELDS first: a --field* flag of the same name wins.
+    std::vector<std::pair<std::string, std::string>> merged;
+    for (const auto& f : from_env.config.fields) {
+      bool overridden = false;
+      for (const auto& g : config.fields) overridden = overridden || g.first == f.first;
+      if (!overridden) merged.push_back(f);
+    }
+    for (auto& f : config.fields) merged.push_back(std::move(f));
+    config.fields = std::move(merged);
+  }
   const tracecast::PresetInfo& preset = tracecast::preset_info(config.kind);
   for (const std::string& name : argv_fields) {
     const tracecast::PresetField* f = tracecast::find_field(preset, name);
@@ -322,13 +343,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Environment (flags win), read by the library's own readers: a value is accepted or refused
-  // here exactly as config_from_env() does at a gateway's start-up, with the same message.
-  const tracecast::EnvDestination from_env = tracecast::destination_from_env();
-  if (!from_env.ok()) {
-    std::cerr << "tracecast-check: " << from_env.error << "\n";  // never quotes a header value
-    return k_exit_usage;
-  }
   if (const std::string e = tracecast::egress_from_env(egress); !e.empty()) {
     std::cerr << "tracecast-check: " << e << "\n";
     return k_exit_usage;

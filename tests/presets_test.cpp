@@ -303,6 +303,10 @@ TEST(PresetValidate, NeverQuotesASecretField) {
   DestinationConfig lf = preset_config(DestinationKind::langfuse, "", {{"public_key", "pk-lf-a"}, {"secret_key", secret}});
   const std::string basic = base64_encode("pk-lf-a:" + secret);
   EXPECT_THAT(redact_secrets("Authorization: Basic " + basic, lf), Not(HasSubstr(basic)));
+  // What is not secret stays readable.
+  const DestinationConfig bt = preset_config(DestinationKind::braintrust, "", {{"api_key", "sk-key1"}, {"project_id", "p-123"}});
+  EXPECT_EQ(redact_secrets("x-bt-parent: project_id:p-123, Authorization: Bearer sk-key1", bt),
+            "x-bt-parent: project_id:p-123, Authorization: ***");
 }
 
 // ---- what a server receives ---------------------------------------------------------------------

@@ -516,6 +516,19 @@ bool expand(std::string_view templ, const DestinationConfig& config, std::string
   return true;
 }
 
+// True when `templ` references a secret field of `row` ("{api_key}", "{base64:a:secret_key}").
+bool references_secret(std::string_view templ, const PresetInfo& row) noexcept {
+  for (const PresetField& f : row.fields) {
+    if (!f.secret) continue;
+    for (auto at = templ.find(f.name); at != std::string_view::npos; at = templ.find(f.name, at + 1)) {
+      const char before = at == 0 ? '\0' : templ[at - 1];
+      const char after = at + f.name.size() < templ.size() ? templ[at + f.name.size()] : '\0';
+      if ((before == '{' || before == ':') && (after == '}' || after == ':')) return true;
+    }
+  }
+  return false;
+}
+
 const PresetRegion* find_region(const PresetInfo& row, std::string_view name) noexcept {
   for (const PresetRegion& r : row.regions) {
     if (r.name == name) return &r;
@@ -603,7 +616,8 @@ std::string redact_secrets(std::string text, const DestinationConfig& config) {
   const PresetInfo& row = preset_info(config.kind);
   std::string expanded;
   for (const PresetTemplate& h : row.headers) {
-    if (expand(h.value, config, expanded)) hide(expanded);
+    // A header built from a secret field (Basic credentials, "Bearer <key>") is secret whole.
+    if (references_secret(h.value, row) && expand(h.value, config, expanded)) hide(expanded);
   }
   for (const auto& [name, value] : config.fields) {
     const PresetField* f = find_field(row, name);

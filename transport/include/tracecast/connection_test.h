@@ -64,16 +64,6 @@ struct ConnectionTestResult {
 [[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status,
                                           bool protobuf = false);
 
-// Validates `config`, then POSTs one uncompressed test trace in the destination's protocol
-// (OTLP/JSON for http/json, protobuf for http/protobuf: what its sends will be) and waits at
-// most `timeout` (the smaller of it and config.timeout) for the answer. Blocks the calling
-// thread; never retries. Thread-safe (own curl handle per call). Allocates. Never throws except std::bad_alloc.
-// `egress` is checked on the address curl is about to connect to, as the Sender does
-// (tracecast/egress.h); a refused address answers Category::blocked with a hint naming the
-// policy and nothing else (no connection attempted, so an internal host that is up and one
-// that is down look the same). Pass the Sender's policy (Sender::egress_policy()) so that
-// the test and the sends agree; the default is the default policy (public unicast only). An
-// invalid policy answers invalid_config with field "egress".
 // What the test request carries.
 enum class ConnectionTestPayload : std::uint8_t {
   // One span of service "tracecast-connection-test" (plus the preset's resource attributes,
@@ -89,9 +79,17 @@ enum class ConnectionTestPayload : std::uint8_t {
   empty,
 };
 
-// Validates `config`, then POSTs the test payload (`payload`; default one span) in the
-// destination's protocol, uncompressed, with every header of resolve(config), and classifies
-// the answer as above. Same contract otherwise.
+// Validates `config`, then POSTs the test payload (`payload`: one test span by default)
+// uncompressed, in the destination's protocol (OTLP/JSON for http/json, protobuf for
+// http/protobuf: what its sends will be), with every header of resolve(config), and waits at
+// most `timeout` (the smaller of it and config.timeout) for the answer. Blocks the calling
+// thread; never retries. Thread-safe (own curl handle per call). Allocates. Never throws except std::bad_alloc.
+// `egress` is checked on the address curl is about to connect to, as the Sender does
+// (tracecast/egress.h); a refused address answers Category::blocked with a hint naming the
+// policy and nothing else (no connection attempted, so an internal host that is up and one
+// that is down look the same). Pass the Sender's policy (Sender::egress_policy()) so that
+// the test and the sends agree; the default is the default policy (public unicast only). An
+// invalid policy answers invalid_config with field "egress".
 [[nodiscard]] ConnectionTestResult test_connection(const DestinationConfig& config,
                                                    std::chrono::milliseconds timeout,
                                                    const EgressPolicy& egress = EgressPolicy{},

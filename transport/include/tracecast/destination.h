@@ -84,7 +84,8 @@ struct DestinationConfig {
 };
 
 // One problem found by validate(). `field` names the DestinationConfig member ("endpoint",
-// "instance_id", "api_key", "headers", "compression", "timeout", "max_in_flight", "name");
+// "instance_id", "api_key", "headers", "compression", "protocol", "timeout", "max_in_flight",
+// "name", "fields"), or "fields.<name>" for one of a preset's fields;
 // `message` says what is wrong and how to fix it, never quoting a secret.
 struct ValidationIssue {
   std::string field;

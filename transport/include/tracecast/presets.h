@@ -112,7 +112,8 @@ struct PresetInfo {
   std::uint8_t compressions = 0;  // CompressionBit set the backend accepts
   std::string_view default_compression{};
   // Bytes of one request body the backend takes at most (0 = no documented limit), and of
-  // one attribute value (0 = none).
+  // one attribute value (0 = none). A limit documented in characters (New Relic: 4,095) is
+  // applied as bytes: never longer, sometimes shorter (multi-byte UTF-8).
   std::uint64_t max_request_bytes = 0;
   std::uint32_t max_attribute_value_bytes = 0;
   // The attribute convention the backend reads best, by name ("openrouter", "genai",

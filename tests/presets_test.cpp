@@ -437,6 +437,29 @@ TEST(PresetHints, ConnectionTestAnswersInTheBackendsWords) {
               HasSubstr("accepting JSON"));
 }
 
+TEST(PresetHints, EveryPresetHasItsOwnWordsFor401403404And415) {
+  using C = ConnectionTestResult::Category;
+  const std::string generic_401 = connection_hint(C::unauthorized, DestinationKind::otlp_http, 401);
+  const std::string generic_404 = connection_hint(C::not_found, DestinationKind::otlp_http, 404);
+  for (const PresetInfo& row : presets()) {
+    if (row.kind == DestinationKind::otlp_http || row.kind == DestinationKind::otel_collector) continue;
+    SCOPED_TRACE(std::string(row.name));
+    const bool protobuf = row.default_protocol == "http/protobuf";
+    for (const int status : {401, 403}) {
+      const std::string hint = connection_hint(C::unauthorized, row.kind, status, protobuf);
+      EXPECT_NE(hint, generic_401);
+      EXPECT_EQ(hint, row.hints.unauthorized);
+    }
+    EXPECT_NE(connection_hint(C::not_found, row.kind, 404, protobuf), generic_404);
+    const std::string unsupported = connection_hint(C::client_error, row.kind, 415, protobuf);
+    if (!row.hints.unsupported_media.empty()) {
+      EXPECT_THAT(unsupported, HasSubstr("protobuf only"));
+    } else {
+      EXPECT_THAT(unsupported, HasSubstr(protobuf ? "accepting protobuf" : "accepting JSON"));
+    }
+  }
+}
+
 // ---- the config file -----------------------------------------------------------------------------
 
 TEST(PresetConfig, TheConfigFileLoadsAPresetWithItsFields) {

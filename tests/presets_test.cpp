@@ -243,8 +243,14 @@ TEST(PresetValidate, RefusesTheBackendsWebAppHost) {
                         "endpoint", "o<org>.ingest.<region>.sentry.io"));
   EXPECT_TRUE(has_issue(errors_of(preset_config(DestinationKind::posthog, "https://app.posthog.com", {{"api_key", "phc_x"}})),
                         "endpoint", "us.i.posthog.com"));
+  EXPECT_TRUE(has_issue(errors_of(preset_config(DestinationKind::arize_phoenix, "", {})), "endpoint", "missing endpoint"));
+  // Sentry's ingest host is built from the org ID and region, or given as the endpoint.
   EXPECT_TRUE(has_issue(errors_of(preset_config(DestinationKind::sentry, "", {{"project_id", "1"}, {"public_key", "ab"}})),
-                        "endpoint", "missing endpoint"));
+                        "fields.org_id", "missing Sentry org_id"));
+  const DestinationConfig by_org = preset_config(
+      DestinationKind::sentry, "", {{"org_id", "4509"}, {"region", "de"}, {"project_id", "77"}, {"public_key", "ab01"}});
+  EXPECT_FALSE(has_errors(validate(by_org)));
+  EXPECT_EQ(resolve(by_org).url, "https://o4509.ingest.de.sentry.io/api/77/integration/otlp/v1/traces");
 }
 
 TEST(PresetValidate, RefusesJsonToProtobufOnlyBackendsAndUnsupportedCompression) {

@@ -238,8 +238,16 @@ constexpr PresetTemplate k_opik_headers[] = {
 // https://docs.sentry.io/concepts/otlp/direct/traces/ : the project's OTLP traces URL
 // https://o<org>.ingest.<region>.sentry.io/api/<project id>/integration/otlp/v1/traces and the
 // header "x-sentry-auth: sentry sentry_key=<public key>", both under Project settings > Client
-// Keys (DSN). Span events are dropped at ingest: attributes carry everything.
+// Keys (DSN). Span events are dropped at ingest: attributes carry everything. The ingest host
+// is built from the org ID and the data region (us, de), or given as the endpoint.
+constexpr PresetRegion k_sentry_regions[] = {
+    {"us", "https://o{org_id}.ingest.us.sentry.io"},
+    {"de", "https://o{org_id}.ingest.de.sentry.io"},
+};
 constexpr PresetField k_sentry_fields[] = {
+    {.name = "org_id", .required_hosted = true, .check = F::digits,
+     .doc = "numeric organization ID (the DSN's o<org_id>; not needed when endpoint gives the ingest host)"},
+    {.name = "region", .check = F::choice, .arg = "us,de", .default_value = "us", .doc = "the organization's data region"},
     {.name = "project_id", .required = true, .check = F::digits, .doc = "numeric project ID (the DSN's last part)"},
     {.name = "public_key", .required = true, .secret = true, .check = F::hex,
      .doc = "the DSN's public key (32 hex digits before the @)"},
@@ -405,7 +413,8 @@ constexpr PresetInfo k_presets[] = {
                .not_found = "Check the Opik endpoint: Opik Cloud is https://www.comet.com/opik; self-hosted Opik "
                             "is http://<host>:5173 (traces go to <base>/api/v1/private/otel/v1/traces)."}},
     {.kind = DestinationKind::sentry, .name = "sentry", .display_name = "Sentry",
-     .doc_url = "https://docs.sentry.io/concepts/otlp/direct/traces/",
+     .doc_url = "https://docs.sentry.io/concepts/otlp/direct/traces/", .regions = k_sentry_regions,
+     .region_field = "region", .default_region = "us",
      .path = "/api/{project_id}/integration/otlp/v1/traces", .wrong_hosts = k_sentry_wrong,
      .fields = k_sentry_fields, .headers = k_sentry_headers, .default_protocol = k_json,
      .compressions = k_none | k_gzip, .default_compression = "gzip", .default_convention = "genai",
@@ -763,7 +772,9 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
 void resolve_preset(const DestinationConfig& config, const PresetInfo& row, ResolvedDestination& out) {
   std::string base = config.endpoint;
   if (base.empty()) {
-    if (const PresetRegion* r = find_region(row, preset_field_value(config, row.region_field))) base = r->base_url;
+    if (const PresetRegion* r = find_region(row, preset_field_value(config, row.region_field))) {
+      if (!expand(r->base_url, config, base)) base = std::string(r->base_url);  // "{field}": Sentry's org
+    }
   }
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string path;

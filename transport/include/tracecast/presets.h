@@ -49,7 +49,8 @@ struct PresetField {
 };
 
 // A region (or site) of a hosted backend: the value of the preset's region field and the
-// base URL the traces path is appended to.
+// base URL the traces path is appended to (it may hold "{field}": Sentry's
+// https://o{org_id}.ingest.us.sentry.io).
 struct PresetRegion {
   std::string_view name{};
   std::string_view base_url{};

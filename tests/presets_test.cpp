@@ -614,6 +614,18 @@ TEST(PresetCli, CheckTakesKindAndFieldsAndKeepsSecretsOffArgvAndOutput) {
   EXPECT_THAT(invalid.output, HasSubstr("error: endpoint: sentry.io is the web app"));
 }
 
+TEST(PresetCli, CheckListsEveryPresetFromTheCatalog) {
+  if (!std::filesystem::exists(tool("tracecast-check"))) GTEST_SKIP() << "tracecast-check not built";
+  const CliResult r = run(tool("tracecast-check") + " --list-presets");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const PresetInfo& row : presets()) {
+    EXPECT_THAT(r.output, HasSubstr(std::string(row.name) + " - " + std::string(row.display_name))) << row.name;
+  }
+  EXPECT_THAT(r.output, HasSubstr("--field-env secret_key=VAR  (required)"));
+  EXPECT_THAT(r.output, HasSubstr("--field site= one of datadoghq.com (default)"));
+  EXPECT_THAT(r.output, HasSubstr("at most 1000000 bytes per request"));
+}
+
 TEST(PresetCli, LoadSendsToAPresetDestination) {
   if (!std::filesystem::exists(tool("tracecast-load"))) GTEST_SKIP() << "tracecast-load not built";
   RawHttpServer server(ok_for);

@@ -50,6 +50,7 @@ void usage(std::ostream& out) {
          "                        secret fields (keys) are refused here: use --field-env or --field-file\n"
          "  --field-env NAME=VAR  a field from environment variable VAR (the way to pass a secret field)\n"
          "  --field-file NAME=PATH  a field from a file (trailing newline trimmed; keep it private)\n"
+         "  --list-presets        print every preset with its fields, regions and defaults, then exit\n"
          "  --empty-test          send an empty OTLP payload with X-Test-Connection: true instead of one\n"
          "                        test span (nothing is stored)\n"
          "  --endpoint URL        grafana_cloud: OTLP gateway base URL; otel_collector: base URL;\n"
@@ -128,6 +129,33 @@ std::string read_trimmed_file(const std::string& path, bool& ok) {
 }
 
 
+// --list-presets: the catalog as the user reads it (every line comes from the rows).
+void list_presets(std::ostream& out) {
+  for (const tracecast::PresetInfo& row : tracecast::presets()) {
+    out << row.name << " - " << row.display_name << " (" << row.doc_url << ")\n";
+    if (!row.regions.empty()) {
+      out << "  --field " << row.region_field << "= one of";
+      for (const tracecast::PresetRegion& r : row.regions) {
+        out << " " << r.name << (r.name == row.default_region ? " (default)" : "");
+      }
+      out << "\n";
+    } else if (!row.path.empty() || row.custom_rules) {
+      out << "  --endpoint required\n";
+    }
+    for (const tracecast::PresetField& f : row.fields) {
+      if (f.name == row.region_field) continue;
+      out << "  --field" << (f.secret ? "-env " : " ") << f.name << (f.secret ? "=VAR" : "=...")
+          << (f.required ? "  (required)" : f.required_hosted ? "  (required without --endpoint)" : "") << "  "
+          << f.doc << "\n";
+    }
+    out << "  protocol " << row.default_protocol << (row.protobuf_only ? " only" : "") << ", compression "
+        << row.default_compression << ", convention " << row.default_convention;
+    if (row.max_request_bytes != 0) out << ", at most " << row.max_request_bytes << " bytes per request";
+    if (row.max_attribute_value_bytes != 0) out << ", attribute values at most " << row.max_attribute_value_bytes << " bytes";
+    out << "\n";
+  }
+}
+
 // The options that take a value; any other flag (but the valueless ones) is unknown.
 bool is_value_option(std::string_view flag) {
   static constexpr std::string_view k_options[] = {
@@ -177,6 +205,9 @@ int main(int argc, char** argv) {
       return k_exit_ok;
     } else if (flag == "--insecure-skip-verify") {
       config.insecure_skip_verify = true;
+    } else if (flag == "--list-presets") {
+      list_presets(std::cout);
+      return k_exit_ok;
     } else if (flag == "--empty-test") {
       empty_test = true;
     } else if (flag == "--api-key") {

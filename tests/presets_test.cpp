@@ -95,6 +95,13 @@ DestinationConfig preset_config(DestinationKind kind, const std::string& endpoin
   return d;
 }
 
+bool has_issue_named(const std::vector<ValidationIssue>& issues, const std::string& field) {
+  for (const auto& i : issues) {
+    if (!i.warning && i.field == field) return true;
+  }
+  return false;
+}
+
 const std::vector<ResolveCase>& resolve_cases() {
   static const std::vector<ResolveCase> cases = {
       {DestinationKind::langfuse, "", {{"public_key", "pk-lf-abc"}, {"secret_key", "sk-lf-def"}, {"region", "us"}},
@@ -167,6 +174,14 @@ TEST(PresetResolve, UsesTheDefaultRegionAndASelfHostedBaseUrl) {
   // LangSmith self-hosted lives under /api/v1.
   EXPECT_EQ(resolve(preset_config(DestinationKind::langsmith, "https://ls.example.com/api/v1", {{"api_key", "lsv2_x"}})).url,
             "https://ls.example.com/api/v1/otel/v1/traces");
+}
+
+TEST(PresetResolve, AnEmptyFieldValueCountsAsNotGiven) {
+  const DestinationConfig d =
+      preset_config(DestinationKind::posthog, "", {{"api_key", "phc_1"}, {"region", ""}});
+  EXPECT_FALSE(has_errors(validate(d)));
+  EXPECT_EQ(resolve(d).url, "https://us.i.posthog.com/i/v0/ai/otel");  // the default region
+  EXPECT_TRUE(has_issue_named(validate(preset_config(DestinationKind::posthog, "", {{"api_key", ""}})), "fields.api_key"));
 }
 
 TEST(PresetResolve, LeavesOutHeadersOfOptionalFieldsNotGiven) {

@@ -584,7 +584,7 @@ const PresetField* find_field(const PresetInfo& info, std::string_view name) noe
 
 std::string_view preset_field_value(const DestinationConfig& config, std::string_view name) noexcept {
   for (const auto& [key, value] : config.fields) {
-    if (key == name) return value;
+    if (key == name && !value.empty()) return value;  // an empty value counts as not given
   }
   if (name == "api_key" && !config.api_key.empty()) return config.api_key;
   if (name == "instance_id" && !config.instance_id.empty()) return config.instance_id;

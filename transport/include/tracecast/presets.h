@@ -146,7 +146,7 @@ struct PresetInfo {
 // The field `name` of `info`, or nullptr. Thread-safe, no allocation.
 [[nodiscard]] const PresetField* find_field(const PresetInfo& info, std::string_view name) noexcept;
 
-// The value `config` gives the preset field `name`: its entry in config.fields, else
+// The value `config` gives the preset field `name`: its non-empty entry in config.fields, else
 // config.api_key for a field named "api_key" (so --api-key-file and TRACECAST_API_KEY work
 // for every preset with an API key), else the field's default; "" when none. Thread-safe, no
 // allocation (a view into `config` or the catalog).

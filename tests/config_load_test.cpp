@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 namespace tracecast {
 namespace {
@@ -761,7 +762,7 @@ TEST(ConfigFromJson, ChecksEachDestination) {
   EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "sampling_rate": 1.5}]})"),
             "config.json: destinations[0].sampling_rate: must be in 0.0001..1, got 1.5");
   EXPECT_EQ(json_error(R"({"destinations": [{"kind": "tempo", "endpoint": "http://a:4318"}]})"),
-            "config.json: destinations[0].kind: must be grafana_cloud, otel_collector or otlp_http, got 'tempo'");
+            "config.json: destinations[0].kind: must be one of " + preset_names() + ", got 'tempo'");
   EXPECT_THAT(json_error(R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "stack-abc", "api_key": "glc_x"}]})"),
               StartsWith("config.json: destinations[0].instance_id: "));
   EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "gopher://a"}]})"),

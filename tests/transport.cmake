@@ -66,3 +66,16 @@ target_include_directories(egress_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/s
 tracecast_add_test(hostile_answer_test SOURCES hostile_answer_test.cpp
   LIBS tracecast::transport
   LABELS integration)
+
+# The destination preset catalog: per preset URL, headers, resource attributes, validation,
+# the request a scripted server on 127.0.0.1 receives, connection-test hints, config loading
+# and the tracecast-check / tracecast-load flags.
+tracecast_add_test(presets_test SOURCES presets_test.cpp
+  LIBS tracecast::tracecast tracecast::transport tracecast_transport_test_support tracecast_otlp_proto
+  LABELS integration)
+if(TARGET tracecast-check)
+  add_dependencies(presets_test tracecast-check)
+endif()
+if(TARGET tracecast-load)
+  add_dependencies(presets_test tracecast-load)
+endif()

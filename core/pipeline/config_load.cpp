@@ -24,6 +24,7 @@
 #include <simdjson.h>
 
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 namespace tracecast {
 namespace {
@@ -279,6 +280,8 @@ const char* EnvDestination::variable_for(std::string_view field) const noexcept 
   if (field == "timeout" && timeout != nullptr) return timeout;
   if (field == "protocol" && protocol != nullptr) return protocol;
   if (field == "ca_file" && certificate != nullptr) return certificate;
+  if ((field == "fields" || field.rfind("fields.", 0) == 0) && fields != nullptr) return fields;
+  if (endpoint == nullptr && kind != nullptr) return kind;
   return endpoint != nullptr ? endpoint : "OTEL_EXPORTER_OTLP_ENDPOINT";
 }
 
@@ -298,13 +301,31 @@ EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
     if (const std::string_view why = protocol_error(dest.protocol); !why.empty())
       return fail(std::string(var) + ": " + std::string(why) + ", got '" + dest.protocol + "'");
   }
+  // A preset (tracecast/presets.h) and its fields: TRACECAST_DESTINATION_KIND=langfuse,
+  // TRACECAST_DESTINATION_FIELDS="public_key=pk-lf-...,secret_key=sk-lf-...,region=us" (the
+  // OTEL_EXPORTER_OTLP_HEADERS format; values never quoted in errors: they may be keys).
+  if (const char* k = env.get("TRACECAST_DESTINATION_KIND")) {
+    out.kind = "TRACECAST_DESTINATION_KIND";
+    const std::string name(trim(k));
+    const PresetInfo* row = find_preset(name);
+    if (row == nullptr || row->name != name)
+      return fail("TRACECAST_DESTINATION_KIND: must be one of " + preset_names() + ", got '" + name + "'");
+    dest.kind = row->kind;
+    dest.name = std::string(row->name);
+  }
+  if (const char* f = env.get("TRACECAST_DESTINATION_FIELDS")) {
+    out.fields = "TRACECAST_DESTINATION_FIELDS";
+    if (std::string e = parse_otel_key_values("TRACECAST_DESTINATION_FIELDS", f, true, dest.fields); !e.empty())
+      return fail(std::move(e));
+  }
   if (const char* t = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
     out.endpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
     dest.endpoint = std::string(trim(t));  // the spec: used as is
   } else if (const char* g = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
     out.endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT";
     out.endpoint_base = std::string(trim(g));
-    dest.endpoint = append_traces_path(g);
+    // A preset's base URL gets the preset's own path (resolve()), not "/v1/traces".
+    dest.endpoint = preset_info(dest.kind).custom_rules ? append_traces_path(g) : out.endpoint_base;
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")) {
     out.headers = var;
@@ -444,7 +465,9 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   EnvDestination vars = destination_from_env(env.getenv_fn);
   if (!vars.ok()) return fail(std::move(vars.error));
   DestinationConfig& dest = vars.config;
-  if (vars.endpoint != nullptr) {
+  // An endpoint, or a preset with hosted regions, yields a destination.
+  if (vars.endpoint != nullptr || (vars.kind != nullptr && !preset_info(dest.kind).custom_rules)) {
+    apply_preset_defaults(dest);
     for (const ValidationIssue& issue : validate(dest)) {
       if (!issue.warning) return fail(std::string(vars.variable_for(issue.field)) + ": " + issue.message);
     }
@@ -967,15 +990,10 @@ class JsonLoader {
   bool read_kind(element v, std::string_view path, DestinationKind& out) {
     std::string kind;
     if (!read_string(v, path, kind)) return false;
-    if (kind == "grafana_cloud") {
-      out = DestinationKind::grafana_cloud;
-    } else if (kind == "otel_collector") {
-      out = DestinationKind::otel_collector;
-    } else if (kind == "otlp_http") {
-      out = DestinationKind::otlp_http;
-    } else {
-      return fail(path, "must be grafana_cloud, otel_collector or otlp_http, got '" + kind + "'");
-    }
+    // The preset catalog (tracecast/presets.h) is the one list of kinds.
+    const PresetInfo* row = find_preset(kind);
+    if (row == nullptr || row->name != kind) return fail(path, "must be one of " + preset_names() + ", got '" + kind + "'");
+    out = row->kind;
     return true;
   }
 
@@ -984,13 +1002,43 @@ class JsonLoader {
         "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
         "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
         "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
-        "protocol"};
+        "protocol",    "fields",        "fields_env",    "fields_file"};
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
     std::string_view api_key_source;  // which of api_key / api_key_env / api_key_file set it
     std::vector<std::pair<std::string, std::string>> env_headers;
+    // Preset fields: "fields" {name: value}, "fields_env" {name: VARIABLE}, "fields_file"
+    // {name: path} (secrets kept out of the file); which key gave each, for error paths.
+    std::vector<std::pair<std::string, std::string>> field_source;
     const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+      if (key == "fields" || key == "fields_env" || key == "fields_file") {
+        std::vector<std::pair<std::string, std::string>> given;
+        if (!read_string_map(f, sub, given, k_max_json_headers)) return false;
+        for (auto& [name, text] : given) {
+          for (const auto& seen : field_source) {
+            if (seen.first == name) return fail(join(sub, name), "field given in " + seen.second + " too");
+          }
+          std::string value = std::move(text);
+          if (key == "fields_env") {
+            const char* e = value.empty() ? nullptr : std::getenv(value.c_str());
+            if (e == nullptr || e[0] == '\0')
+              return fail(join(sub, name), "environment variable " + (value.empty() ? "''" : value) + " is not set or empty");
+            value = e;
+          } else if (key == "fields_file") {
+            if (value.empty()) return fail(join(sub, name), "empty file name");
+            const std::filesystem::path resolved = resolve_path(value);
+            std::string file_text;
+            if (std::string e = read_file(resolved, k_max_secret_file_bytes, file_text); !e.empty())
+              return fail(join(sub, name), "cannot read " + resolved.string() + ": " + e);
+            value = std::string(trim(file_text));
+            if (value.empty()) return fail(join(sub, name), resolved.string() + " is empty");
+          }
+          field_source.emplace_back(name, std::string(key));
+          d.fields.emplace_back(std::move(name), std::move(value));
+        }
+        return true;
+      }
       if (key == "account") return read_string(f, sub, account);
       if (key == "kind") return read_kind(f, sub, d.kind);
       if (key == "name") return read_string(f, sub, d.name);
@@ -1056,11 +1104,20 @@ class JsonLoader {
       }
       d.headers.emplace_back(std::move(header), std::move(value));
     }
+    apply_preset_defaults(d);  // the preset's protocol (e.g. http/protobuf for Phoenix) and compression
     for (const ValidationIssue& issue : validate(d)) {
       if (issue.warning) continue;
       std::string field = issue.field;
       if (field == "timeout") field = "timeout_ms";
       if (field == "api_key" && !api_key_source.empty()) field = std::string(api_key_source);
+      if (field.rfind("fields.", 0) == 0) {
+        const std::string name = field.substr(7);
+        for (const auto& [given, source] : field_source) {
+          if (given == name) field = source + "." + name;
+        }
+        // A preset's "api_key" field given by api_key / api_key_env / api_key_file.
+        if (name == "api_key" && !api_key_source.empty() && field == "fields.api_key") field = std::string(api_key_source);
+      }
       return fail(path + "." + field, issue.message);
     }
     result_.destinations.emplace_back(std::move(account), std::move(pd));

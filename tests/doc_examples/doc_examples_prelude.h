@@ -11,6 +11,7 @@
 #include "tracecast/gateway.h"
 #include "tracecast/otlp_json.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 namespace tracecast::doc_examples {
 

@@ -3,6 +3,10 @@
 //   tracecast-check --kind grafana_cloud --endpoint https://otlp-gateway-prod-<region>.grafana.net
 //                   --instance-id 123456 --api-key-file ~/.grafana-key
 //   OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 tracecast-check
+//   tracecast-check --kind langfuse --field public_key=pk-lf-... --field-env secret_key=LANGFUSE_SECRET_KEY
+//
+// --kind takes every preset of the catalog (tracecast/presets.h); its fields come from
+// --field NAME=VALUE (refused for secret fields), --field-env NAME=VAR or --field-file NAME=PATH.
 //
 // The API key comes from --api-key-file or $TRACECAST_API_KEY, never from the command line
 // (it would show in `ps` and shell history); header values from --header-env NAME=VAR,
@@ -25,6 +29,7 @@
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 namespace {
 
@@ -39,12 +44,20 @@ constexpr int k_exit_usage = 2;
 
 void usage(std::ostream& out) {
   out << "usage: tracecast-check [options]\n"
-         "  --kind K              grafana_cloud | otel_collector | otlp_http (default: otlp_http,\n"
-         "                        or grafana_cloud when --instance-id is given)\n"
+         "  --kind K              a preset: " << tracecast::preset_names() << "\n"
+         "                        (default: otlp_http, or grafana_cloud when --instance-id is given)\n"
+         "  --field NAME=VALUE    a field of the preset (e.g. region=eu, project=my-project; repeatable);\n"
+         "                        secret fields (keys) are refused here: use --field-env or --field-file\n"
+         "  --field-env NAME=VAR  a field from environment variable VAR (the way to pass a secret field)\n"
+         "  --field-file NAME=PATH  a field from a file (trailing newline trimmed; keep it private)\n"
+         "  --list-presets        print every preset with its fields, regions and defaults, then exit\n"
+         "  --empty-test          send an empty OTLP payload with X-Test-Connection: true instead of one\n"
+         "                        test span (nothing is stored)\n"
          "  --endpoint URL        grafana_cloud: OTLP gateway base URL; otel_collector: base URL;\n"
-         "                        otlp_http: full traces URL\n"
+         "                        otlp_http: full traces URL; other presets: optional self-hosted base URL\n"
          "  --instance-id N       Grafana Cloud instance (stack) ID, numeric\n"
-         "  --api-key-file PATH   file holding the Grafana Cloud API key (or set TRACECAST_API_KEY)\n"
+         "  --api-key-file PATH   file holding the API key (Grafana Cloud, or any preset with an api_key\n"
+         "                        field; or set TRACECAST_API_KEY)\n"
          "  --header-env K=VAR    extra request header K with the value of environment variable VAR\n"
          "                        (repeatable; the way to pass a secret header)\n"
          "  --header-file PATH    extra request headers, one K=V per line (keep the file private)\n"
@@ -61,6 +74,7 @@ void usage(std::ostream& out) {
          "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (whole ms),\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL,\n"
          "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE, TRACECAST_API_KEY, TRACECAST_EGRESS_ALLOW,\n"
+         "  TRACECAST_DESTINATION_KIND, TRACECAST_DESTINATION_FIELDS (name=value,...),\n"
          "  TRACECAST_EGRESS_ENFORCE, read as a gateway's config_from_env reads them (a value it\n"
          "  would refuse is refused here, even under a flag). Flags win.\n"
          "exit code: 0 success, 1 the test failed, 2 bad usage or invalid settings\n";
@@ -93,39 +107,61 @@ bool parse_timeout(const std::string& text, std::chrono::milliseconds& out) {
   return out.count() > 0;
 }
 
+// The kind from the preset catalog (historic aliases grafana, collector, otlp kept).
 bool parse_kind(const std::string& text, DestinationKind& out) {
-  if (text == "grafana_cloud" || text == "grafana") {
-    out = DestinationKind::grafana_cloud;
-  } else if (text == "otel_collector" || text == "collector") {
-    out = DestinationKind::otel_collector;
-  } else if (text == "otlp_http" || text == "otlp") {
-    out = DestinationKind::otlp_http;
-  } else {
-    return false;
-  }
+  const tracecast::PresetInfo* row = tracecast::find_preset(text);
+  if (row == nullptr) return false;
+  out = row->kind;
   return true;
 }
 
 // Everything printed goes through here: no secret of `config` survives.
 std::string redact(std::string text, const DestinationConfig& config) {
-  auto hide = [&text](const std::string& secret) {
-    if (secret.size() < 3) return;
-    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-      text.replace(at, secret.size(), "***");
-    }
-  };
-  hide(config.api_key);
-  for (const auto& h : config.headers) hide(h.second);
-  return text;
+  return tracecast::redact_secrets(std::move(text), config);
 }
 
+std::string read_trimmed_file(const std::string& path, bool& ok) {
+  std::ifstream in(path);
+  ok = static_cast<bool>(in);
+  std::stringstream text;
+  if (ok) text << in.rdbuf();
+  return trim(text.str());
+}
+
+
+// --list-presets: the catalog as the user reads it (every line comes from the rows).
+void list_presets(std::ostream& out) {
+  for (const tracecast::PresetInfo& row : tracecast::presets()) {
+    out << row.name << " - " << row.display_name << " (" << row.doc_url << ")\n";
+    if (!row.regions.empty()) {
+      out << "  --field " << row.region_field << "= one of";
+      for (const tracecast::PresetRegion& r : row.regions) {
+        out << " " << r.name << (r.name == row.default_region ? " (default)" : "");
+      }
+      out << "\n";
+    } else if (!row.path.empty() || row.custom_rules) {
+      out << "  --endpoint required\n";
+    }
+    for (const tracecast::PresetField& f : row.fields) {
+      if (f.name == row.region_field) continue;
+      out << "  --field" << (f.secret ? "-env " : " ") << f.name << (f.secret ? "=VAR" : "=...")
+          << (f.required ? "  (required)" : f.required_hosted ? "  (required without --endpoint)" : "") << "  "
+          << f.doc << "\n";
+    }
+    out << "  protocol " << row.default_protocol << (row.protobuf_only ? " only" : "") << ", compression "
+        << row.default_compression << ", convention " << row.default_convention;
+    if (row.max_request_bytes != 0) out << ", at most " << row.max_request_bytes << " bytes per request";
+    if (row.max_attribute_value_bytes != 0) out << ", attribute values at most " << row.max_attribute_value_bytes << " bytes";
+    out << "\n";
+  }
+}
 
 // The options that take a value; any other flag (but the valueless ones) is unknown.
 bool is_value_option(std::string_view flag) {
   static constexpr std::string_view k_options[] = {
       "--kind",         "--endpoint",    "--instance-id", "--api-key-file", "--header",   "--header-env",
       "--header-file",  "--egress-allow", "--compression", "--protocol",     "--timeout",  "--ca-file",
-      "--ca-path",      "--name"};
+      "--ca-path",      "--name",         "--field",       "--field-env",    "--field-file"};
   for (const std::string_view o : k_options) {
     if (flag == o) return true;
   }
@@ -146,6 +182,8 @@ int main(int argc, char** argv) {
   bool egress_given = false;
   bool endpoint_given = false, compression_given = false, timeout_given = false, ca_given = false;
   bool protocol_given = false;
+  bool empty_test = false;
+  std::vector<std::string> argv_fields;  // fields given with --field (not allowed for secrets)
 
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -167,6 +205,11 @@ int main(int argc, char** argv) {
       return k_exit_ok;
     } else if (flag == "--insecure-skip-verify") {
       config.insecure_skip_verify = true;
+    } else if (flag == "--list-presets") {
+      list_presets(std::cout);
+      return k_exit_ok;
+    } else if (flag == "--empty-test") {
+      empty_test = true;
     } else if (flag == "--api-key") {
       std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
                    "use --api-key-file PATH or TRACECAST_API_KEY\n";
@@ -181,7 +224,7 @@ int main(int argc, char** argv) {
       return k_exit_usage;
     } else if (flag == "--kind") {
       if (!parse_kind(v, config.kind)) {
-        std::cerr << "tracecast-check: unknown --kind (grafana_cloud, otel_collector, otlp_http)\n";
+        std::cerr << "tracecast-check: unknown --kind (" << tracecast::preset_names() << ")\n";
         return k_exit_usage;
       }
       kind_given = true;
@@ -194,6 +237,33 @@ int main(int argc, char** argv) {
       }
     } else if (flag == "--instance-id") {
       config.instance_id = v;
+    } else if (flag == "--field" || flag == "--field-env" || flag == "--field-file") {
+      const std::size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0 || (flag != "--field" && eq + 1 == v.size())) {
+        std::cerr << "tracecast-check: " << flag << " needs NAME="
+                  << (flag == "--field" ? "VALUE" : flag == "--field-env" ? "ENVIRONMENT_VARIABLE" : "PATH") << "\n";
+        return k_exit_usage;
+      }
+      const std::string name = v.substr(0, eq);
+      std::string field_value = v.substr(eq + 1);
+      if (flag == "--field-env") {
+        field_value = trim(env(field_value.c_str()));
+        if (field_value.empty()) {
+          std::cerr << "tracecast-check: --field-env " << name << ": environment variable " << v.substr(eq + 1)
+                    << " is not set or empty\n";
+          return k_exit_usage;
+        }
+      } else if (flag == "--field-file") {
+        bool readable = false;
+        field_value = read_trimmed_file(field_value, readable);
+        if (!readable) {
+          std::cerr << "tracecast-check: cannot read --field-file " << v.substr(eq + 1) << "\n";
+          return k_exit_usage;
+        }
+      } else {
+        argv_fields.push_back(name);
+      }
+      config.fields.emplace_back(name, std::move(field_value));
     } else if (flag == "--api-key-file") {
       api_key_file = v;
     } else if (flag == "--header") {
@@ -280,6 +350,30 @@ int main(int argc, char** argv) {
     std::cerr << "tracecast-check: " << from_env.error << "\n";  // never quotes a header value
     return k_exit_usage;
   }
+  if (!kind_given && from_env.kind != nullptr) config.kind = from_env.config.kind;
+  if (from_env.fields != nullptr) {
+    // TRACECAST_DESTINATION_FIELDS first: a --field* flag of the same name wins.
+    std::vector<std::pair<std::string, std::string>> merged;
+    for (const auto& f : from_env.config.fields) {
+      bool overridden = false;
+      for (const auto& g : config.fields) overridden = overridden || g.first == f.first;
+      if (!overridden) merged.push_back(f);
+    }
+    for (auto& f : config.fields) merged.push_back(std::move(f));
+    config.fields = std::move(merged);
+  }
+  const tracecast::PresetInfo& preset = tracecast::preset_info(config.kind);
+  for (const std::string& name : argv_fields) {
+    const tracecast::PresetField* f = tracecast::find_field(preset, name);
+    if (f != nullptr && f->secret) {
+      // The value is not shown: it is a credential.
+      std::cerr << "tracecast-check: --field " << name << "=...: " << name << " is a secret of the "
+                << preset.display_name << " preset and is not accepted on the command line (ps, shell history); "
+                   "use --field-env " << name << "=VAR or --field-file " << name << "=PATH\n";
+      return k_exit_usage;
+    }
+  }
+
   if (const std::string e = tracecast::egress_from_env(egress); !e.empty()) {
     std::cerr << "tracecast-check: " << e << "\n";
     return k_exit_usage;
@@ -293,7 +387,8 @@ int main(int argc, char** argv) {
   if (!endpoint_given && from_env.endpoint != nullptr) {
     // The generic variable is a base URL: a grafana_cloud gateway URL as is (resolve() adds
     // its path), otherwise plus /v1/traces (OTel exporter spec).
-    config.endpoint = config.kind == DestinationKind::grafana_cloud && !from_env.endpoint_base.empty()
+    config.endpoint = (config.kind == DestinationKind::grafana_cloud || !preset.custom_rules) &&
+                              !from_env.endpoint_base.empty()
                           ? from_env.endpoint_base
                           : from_env.config.endpoint;
     env_fields.emplace_back("endpoint");
@@ -333,11 +428,11 @@ int main(int argc, char** argv) {
   } else {
     config.api_key = trim(env("TRACECAST_API_KEY"));
   }
-  if (config.kind != DestinationKind::grafana_cloud) config.api_key.clear();
+  // The key is for presets with an API key (Grafana Cloud, Honeycomb, ...), never sent elsewhere.
+  if (tracecast::find_field(preset, "api_key") == nullptr) config.api_key.clear();
+  tracecast::apply_preset_defaults(config);  // e.g. http/protobuf for Arize Phoenix
 
-  const std::string kind_text = config.kind == DestinationKind::grafana_cloud    ? "grafana_cloud"
-                                : config.kind == DestinationKind::otel_collector ? "otel_collector"
-                                                                                 : "otlp_http";
+  const std::string kind_text(tracecast::to_string(config.kind));
   const auto issues = tracecast::validate(config);
   for (const auto& issue : issues) {
     // A field set from the environment is named by its variable, as config_from_env() does.
@@ -354,7 +449,9 @@ int main(int argc, char** argv) {
   const std::string url = tracecast::resolve(config).url;
   std::cout << redact("testing " + kind_text + " destination " + display_url(url), config) << "\n";
 
-  const ConnectionTestResult result = tracecast::test_connection(config, timeout, egress);
+  const ConnectionTestResult result = tracecast::test_connection(
+      config, timeout, egress,
+      empty_test ? tracecast::ConnectionTestPayload::empty : tracecast::ConnectionTestPayload::one_span);
   std::cout << redact("result: " + std::string(tracecast::to_string(result.category)) +
                           (result.http_status != 0 ? " (HTTP " + std::to_string(result.http_status) + ")" : ""),
                       config)

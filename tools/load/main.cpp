@@ -42,6 +42,7 @@
 #include "sink_runner.h"
 #include "topology.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 namespace {
 
@@ -110,6 +111,13 @@ const char* const k_usage =
     "  --grafana-url U       Grafana Cloud OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net)\n"
     "  --grafana-instance-id ID   numeric instance (stack) id\n"
     "  --grafana-key-file F  file holding the glc_ access-policy token (or $TRACECAST_API_KEY)\n"
+    "  --kind K              a backend preset (langfuse, honeycomb, new_relic, ...; tracecast-check\n"
+    "                        --help lists them): one destination of that kind, --endpoint optional\n"
+    "                        (self-hosted base URL); the API key of presets with one from\n"
+    "                        $TRACECAST_API_KEY\n"
+    "  --field NAME=VALUE    a preset field (region=eu, project=...); secret fields are refused here\n"
+    "  --field-env NAME=VAR  a preset field from environment variable VAR (secrets)\n"
+    "  --field-file NAME=PATH  a preset field from a file (secrets)\n"
     "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT / _PROTOCOL,\n"
     "  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_*, TRACECAST_EGRESS_ALLOW and\n"
     "  TRACECAST_EGRESS_ENFORCE (true/false) are read too (flags win over them)\n"
@@ -170,6 +178,9 @@ struct Options {
   EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
   std::string grafana_url, grafana_instance_id, grafana_key_file;
+  std::string kind;                                         // --kind: a preset's name
+  std::vector<std::pair<std::string, std::string>> fields;  // --field*, in order
+  std::vector<std::string> argv_fields;                     // names given with --field (no secrets)
   std::string config_file;
   std::optional<std::uint64_t> batch_spans, batch_bytes, linger_ms, max_linger_ms, target_spans, retry_initial_ms;
   std::string compression;
@@ -268,6 +279,27 @@ int parse_args(int argc, char** argv, Options& o) {
       o.grafana_instance_id = v;
     } else if (flag == "--grafana-key-file") {
       o.grafana_key_file = v;
+    } else if (flag == "--kind") {
+      if (find_preset(v) == nullptr) return bad("unknown preset (" + preset_names() + ")");
+      o.kind = v;
+    } else if (flag == "--field" || flag == "--field-env" || flag == "--field-file") {
+      const std::size_t at = v.find('=');
+      if (at == std::string::npos || at == 0 || (flag != "--field" && at + 1 == v.size())) return bad("expects NAME=...");
+      std::string field_value = v.substr(at + 1);
+      if (flag == "--field-env") {
+        const char* e = std::getenv(field_value.c_str());
+        if (e == nullptr || e[0] == '\0') return bad("environment variable " + field_value + " is not set or empty");
+        field_value = trim(e);
+      } else if (flag == "--field-file") {
+        std::ifstream in(field_value);
+        if (!in) return bad("cannot read " + field_value);
+        std::ostringstream ss;
+        ss << in.rdbuf();
+        field_value = trim(ss.str());
+      } else {
+        o.argv_fields.push_back(v.substr(0, at));
+      }
+      o.fields.emplace_back(v.substr(0, at), std::move(field_value));
     } else if (flag == "--config") {
       o.config_file = v;
     } else if (flag == "--egress-allow") {
@@ -454,7 +486,29 @@ int main(int argc, char** argv) {
   std::unique_ptr<SinkRunner> sink;
   Run run;
   const std::string compression = opt.compression.empty() ? "gzip" : opt.compression;
-  if (!opt.grafana_url.empty() || !opt.grafana_instance_id.empty() || !opt.grafana_key_file.empty()) {
+  if (!opt.kind.empty()) {
+    // One destination of a preset kind (the catalog's row gives URL, headers and defaults).
+    PipelineDestination d;
+    d.transport.kind = find_preset(opt.kind)->kind;
+    const PresetInfo& row = preset_info(d.transport.kind);
+    for (const std::string& name : opt.argv_fields) {
+      if (const PresetField* f = find_field(row, name); f != nullptr && f->secret) {
+        std::cerr << "tracecast-load: --field " << name << "=...: a secret of the " << row.display_name
+                  << " preset is not accepted on the command line (ps, shell history); use --field-env or --field-file\n";
+        return k_exit_usage;
+      }
+    }
+    d.transport.name = std::string(row.name);
+    d.transport.endpoint = opt.endpoint;
+    d.transport.fields = opt.fields;
+    if (const char* key = std::getenv("TRACECAST_API_KEY"); key != nullptr && find_field(row, "api_key") != nullptr) {
+      d.transport.api_key = trim(key);
+    }
+    d.transport.compression = opt.compression;
+    apply_preset_defaults(d.transport);
+    destinations.emplace_back("", std::move(d));
+    run.no_loss_not_applicable = "the destination is a " + std::string(row.display_name) + " preset, not the bundled sink";
+  } else if (!opt.grafana_url.empty() || !opt.grafana_instance_id.empty() || !opt.grafana_key_file.empty()) {
     PipelineDestination d;
     d.transport.kind = DestinationKind::grafana_cloud;
     d.transport.name = "grafana-cloud";

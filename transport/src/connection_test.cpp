@@ -9,6 +9,7 @@
 #include "curl_global.h"
 #include "egress_gate.h"
 #include "retry_policy.h"
+#include "tracecast/presets.h"
 
 namespace tracecast {
 
@@ -70,46 +71,37 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 
 // Removes every secret of `config` from `text` (curl's messages quote hosts and ports only,
 // but a user may have pasted a token into the URL).
-std::string scrub(std::string text, const DestinationConfig& config) {
-  auto hide = [&text](const std::string& secret) {
-    if (secret.size() < 4) return;
-    for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-      text.replace(at, secret.size(), "***");
-    }
-  };
-  hide(config.api_key);
-  for (const auto& header : config.headers) hide(header.second);
-  return text;
-}
+std::string scrub(std::string text, const DestinationConfig& config) { return redact_secrets(std::move(text), config); }
 
 }  // namespace
 
 std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int status, bool protobuf) {
   using C = ConnectionTestResult::Category;
-  const bool grafana = kind == DestinationKind::grafana_cloud;
+  const PresetHints& own = preset_info(kind).hints;
+  auto either = [](std::string_view preset, std::string_view generic) {
+    return std::string(preset.empty() ? generic : preset);
+  };
   switch (category) {
     case C::ok: return "Connection works: make a request and look for the trace (allow 1-2 minutes for propagation).";
     case C::invalid_config: return "Fix the settings named above, then test the connection again.";
-    case C::dns:
-      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL): the host name does not resolve."
-                     : "Check the endpoint's host name: it does not resolve.";
+    case C::dns: return either(own.dns, "Check the endpoint's host name: it does not resolve.");
     case C::connect_refused:
-      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL) and its port: nothing accepts connections there."
-                     : "Check the endpoint's host and port: nothing accepts connections there (OTLP/HTTP listens on 4318 by default).";
+      return either(own.connect, "Check the endpoint's host and port: nothing accepts connections there (OTLP/HTTP "
+                                 "listens on 4318 by default).");
     case C::tls:
       return "The server's TLS certificate was not accepted: check the URL's host name, or give the CA that signed it (ca_file / ca_path).";
     case C::timeout:
       return "No answer in time: check the URL, any firewall or proxy in between, that the receiver is up; or raise the timeout.";
     case C::unauthorized:
-      return grafana ? "Confirm the Instance ID is numeric and the API key has write permissions (an access policy with the traces:write scope)."
-                     : "Check the credentials in the headers (e.g. Authorization): the endpoint refused them.";
-    case C::not_found:
-      return grafana ? "Verify the OTLP gateway URL (not the main Grafana URL): https://otlp-gateway-prod-<region>.grafana.net."
-                     : "Check the endpoint's path: OTLP/HTTP receives traces at /v1/traces.";
+      return either(own.unauthorized,
+                    "Check the credentials in the headers (e.g. Authorization): the endpoint refused them.");
+    case C::not_found: return either(own.not_found, "Check the endpoint's path: OTLP/HTTP receives traces at /v1/traces.");
     case C::payload_too_large:
       return "The endpoint refused the request as too large (413): check its request size limit (a test trace is a "
              "few hundred bytes; batches are at most batch.max_bytes).";
     case C::client_error:
+      if (status == 415 && !own.unsupported_media.empty()) return std::string(own.unsupported_media);
+      if (status != 415 && !own.bad_request.empty()) return std::string(own.bad_request);
       return "The endpoint refused the request (HTTP " + std::to_string(status) +
              "): check that it is an OTLP/HTTP traces endpoint accepting " + (protobuf ? "protobuf" : "JSON") +
              " (the destination's protocol, " + (protobuf ? "http/protobuf" : "http/json") + ").";
@@ -192,12 +184,21 @@ std::string random_bytes(std::mt19937_64& rng, std::size_t n) {
   return s;
 }
 
-std::string protobuf_test_body(std::mt19937_64& rng, std::uint64_t start, std::uint64_t end) {
+using Attributes = std::vector<std::pair<std::string, std::string>>;
+
+std::string protobuf_test_body(std::mt19937_64& rng, std::uint64_t start, std::uint64_t end, const Attributes& extra) {
   std::string any_string, kv, resource, scope, any_bool, attr, span, scope_spans, resource_spans, body;
   put_bytes(any_string, 1, "tracecast-connection-test");         // AnyValue.string_value
   put_bytes(kv, 1, "service.name");                              // KeyValue.key
   put_bytes(kv, 2, any_string);                                  // KeyValue.value
   put_bytes(resource, 1, kv);                                    // Resource.attributes
+  for (const auto& [key, value] : extra) {                       // the preset's attributes
+    std::string v, k;
+    put_bytes(v, 1, value);
+    put_bytes(k, 1, key);
+    put_bytes(k, 2, v);
+    put_bytes(resource, 1, k);
+  }
   put_bytes(scope, 1, "tracecast");                              // InstrumentationScope.name
   put_bytes(scope, 2, "0.1.0");                                  // .version
   any_bool = std::string("\x10\x01", 2);                         // AnyValue.bool_value = true
@@ -218,21 +219,55 @@ std::string protobuf_test_body(std::mt19937_64& rng, std::uint64_t start, std::u
   return body;
 }
 
+// RFC 8259 string escaping (the preset's resource attribute values are user text).
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr std::string_view k_hex = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += k_hex[u >> 4];
+      out += k_hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 }  // namespace
 
-std::string connection_test_body(bool protobuf) {
+std::string connection_test_body(bool protobuf) { return connection_test_body(protobuf, ConnectionTestPayload::one_span, {}); }
+
+std::string connection_test_body(bool protobuf, ConnectionTestPayload payload, const Attributes& resource_attributes) {
+  if (payload == ConnectionTestPayload::empty) return protobuf ? std::string() : std::string(R"({"resourceSpans":[]})");
   std::random_device seed;
   std::mt19937_64 rng((static_cast<std::uint64_t>(seed()) << 32) ^ seed());
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  if (protobuf) return protobuf_test_body(rng, static_cast<std::uint64_t>(now - 1000000), static_cast<std::uint64_t>(now));
+  if (protobuf) {
+    return protobuf_test_body(rng, static_cast<std::uint64_t>(now - 1000000), static_cast<std::uint64_t>(now),
+                              resource_attributes);
+  }
   const std::string start = std::to_string(now - 1000000);
   const std::string end = std::to_string(now);
   std::string body;
   body.reserve(640);
   body += R"({"resourceSpans":[{"resource":{"attributes":[)";
-  body += R"({"key":"service.name","value":{"stringValue":"tracecast-connection-test"}}]},)";
+  body += R"({"key":"service.name","value":{"stringValue":"tracecast-connection-test"}})";
+  for (const auto& [key, value] : resource_attributes) {
+    body += R"(,{"key":)";
+    append_json_string(body, key);
+    body += R"(,"value":{"stringValue":)";
+    append_json_string(body, value);
+    body += "}}";
+  }
+  body += R"(]},)";
   body += R"("scopeSpans":[{"scope":{"name":"tracecast","version":"0.1.0"},"spans":[{)";
   body += R"("traceId":")" + random_hex(rng, 32) + R"(","spanId":")" + random_hex(rng, 16) + R"(",)";
   body += R"("name":"tracecast connection test","kind":3,)";
@@ -243,7 +278,7 @@ std::string connection_test_body(bool protobuf) {
 }
 
 ConnectionTestResult test_connection(const DestinationConfig& config, std::chrono::milliseconds timeout,
-                                     const EgressPolicy& egress) {
+                                     const EgressPolicy& egress, ConnectionTestPayload payload) {
   using C = ConnectionTestResult::Category;
   ConnectionTestResult result;
   if (std::string error = egress.validate(); !error.empty()) {
@@ -280,9 +315,12 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
     raw_headers = next;
   }
   if (curl_slist* next = curl_slist_append(raw_headers, "Expect:")) raw_headers = next;
+  if (payload == ConnectionTestPayload::empty) {
+    if (curl_slist* next = curl_slist_append(raw_headers, "X-Test-Connection: true")) raw_headers = next;
+  }
   std::unique_ptr<curl_slist, SlistDeleter> headers(raw_headers);
 
-  const std::string body = connection_test_body(resolved.protobuf);
+  const std::string body = connection_test_body(resolved.protobuf, payload, resolved.resource_attributes);
   std::string response;
   std::array<char, CURL_ERROR_SIZE> error{};
   const auto limit = std::max<std::chrono::milliseconds>(

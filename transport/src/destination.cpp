@@ -6,6 +6,9 @@
 #include <array>
 #include <memory>
 
+#include "preset_rules.h"
+#include "tracecast/presets.h"
+
 namespace tracecast {
 namespace {
 
@@ -100,7 +103,7 @@ std::string resolved_compression(const DestinationConfig& config) {
 }  // namespace
 
 std::string_view default_compression(DestinationKind kind) noexcept {
-  return kind == DestinationKind::otel_collector ? "zstd" : "gzip";
+  return preset_info(kind).default_compression;
 }
 
 bool has_errors(const std::vector<ValidationIssue>& issues) noexcept {
@@ -120,11 +123,17 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   if (has_line_break(config.name)) error("name", "the name must not contain CR, LF or NUL");
   if (config.name.size() > k_max_name_bytes) error("name", "the name is longer than 256 bytes");
 
+  const PresetInfo& row = preset_info(config.kind);
+  std::string endpoint_host;  // lowercased, for the preset's wrong-host rules
+
   // Endpoint. The URL itself is never quoted back: users paste tokens into query strings.
   if (config.endpoint.empty()) {
-    error("endpoint", grafana ? "missing endpoint: give the OTLP gateway base URL "
-                                "(https://otlp-gateway-prod-<region>.grafana.net)"
-                              : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)");
+    // A catalog preset reports a missing endpoint itself (most have hosted regions).
+    if (row.custom_rules) {
+      error("endpoint", grafana ? "missing endpoint: give the OTLP gateway base URL "
+                                  "(https://otlp-gateway-prod-<region>.grafana.net)"
+                                : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)");
+    }
   } else if (has_line_break(config.endpoint)) {
     error("endpoint", "the endpoint must not contain CR, LF or NUL");
   } else if (has_control_byte(config.endpoint)) {
@@ -144,6 +153,7 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
       error("endpoint", "the endpoint has no host");
     } else {
       const std::string host = lower(url.host);
+      endpoint_host = host;
       if (grafana && is_grafana_host(host) && host.find("otlp-gateway") == std::string::npos) {
         error("endpoint", "this is the main Grafana URL, not the OTLP gateway: use the OTLP "
                           "endpoint (https://otlp-gateway-prod-<region>.grafana.net) shown under "
@@ -184,9 +194,27 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
     }
   } else {
     if (!config.instance_id.empty()) warn("instance_id", "instance_id is used by grafana_cloud only");
-    if (!config.api_key.empty()) warn("api_key", "api_key is used by grafana_cloud only; put "
-                                                 "credentials in headers");
+    if (!config.api_key.empty() && find_field(row, "api_key") == nullptr) {
+      warn("api_key", "api_key is used by presets with an API key only (not " + std::string(row.name) +
+                          "); put credentials in headers or fields");
+    }
+    if (!config.api_key.empty() && (has_line_break(config.api_key) || has_control_byte(config.api_key))) {
+      error("api_key", "the API key contains a line break or control byte");
+    }
   }
+  if (row.custom_rules && !config.fields.empty() && !grafana) {
+    error("fields", "the " + std::string(row.name) + " kind takes no fields (give a preset kind, e.g. langfuse)");
+  } else if (grafana) {
+    for (const auto& field : config.fields) {
+      if (field.first != "instance_id" && field.first != "api_key") {
+        error("fields", "grafana_cloud takes the fields instance_id and api_key only");
+      } else {
+        error("fields." + field.first, "give grafana_cloud's " + field.first + " in its own member (the config "
+                                       "loader and the tools move it there)");
+      }
+    }
+  }
+  if (!row.custom_rules) detail::validate_preset(config, row, endpoint_host, issues);
 
   if (config.headers.size() > k_max_headers) {
     error("headers", "at most 64 headers, got " + std::to_string(config.headers.size()));
@@ -313,17 +341,22 @@ ResolvedDestination resolve(const DestinationConfig& config) {
         url += "/v1/traces";
       }
       break;
-    case DestinationKind::otlp_http:
+    default:  // otlp_http: as given; catalog presets: below
       break;
   }
   out.url = std::move(url);
 
+  const PresetInfo& row = preset_info(config.kind);
   out.protobuf = is_protobuf_protocol(config.protocol);
   out.header_lines.emplace_back(out.protobuf ? "Content-Type: application/x-protobuf" : "Content-Type: application/json");
   if (config.kind == DestinationKind::grafana_cloud) {
     out.header_lines.push_back("Authorization: Basic " +
                                base64_encode(config.instance_id + ":" + config.api_key));
   }
+  if (!row.custom_rules) detail::resolve_preset(config, row, out);
+  out.max_request_bytes = row.max_request_bytes;
+  out.max_attribute_value_bytes = row.max_attribute_value_bytes;
+  out.convention = std::string(row.default_convention);
   for (const auto& [name, value] : config.headers) {
     if (name.empty() || has_line_break(name) || has_line_break(value)) continue;
     if (!std::all_of(name.begin(), name.end(), is_tchar)) continue;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
@@ -52,16 +54,34 @@ struct ConnectionTestResult {
 // No allocation.
 [[nodiscard]] ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept;
 
-// The one-line fix hint for `category` in the reference's troubleshooting words (Grafana
-// Cloud's own wording when `kind` is grafana_cloud); `http_status` is quoted for
-// client_error and server_error, and the client_error hint names the encoding the endpoint
-// must accept: protobuf when `protobuf` (protocol http/protobuf), else JSON. Never contains a
-// credential (none is given). Thread-safe. Allocates the result.
+// The one-line fix hint for `category` in the reference's troubleshooting words, in the
+// backend's own words where the kind's preset row has them (tracecast/presets.h: Grafana
+// Cloud's "verify the OTLP gateway URL", Langfuse's "check the public and secret key of the
+// Langfuse project", ...; a 415 says which encoding the backend takes); `http_status` is
+// quoted for client_error and server_error, and the generic client_error hint names the
+// encoding the endpoint must accept: protobuf when `protobuf` (protocol http/protobuf), else
+// JSON. Never contains a credential (none is given). Thread-safe. Allocates the result.
 [[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status,
                                           bool protobuf = false);
 
-// Validates `config`, then POSTs one uncompressed test trace in the destination's protocol
-// (OTLP/JSON for http/json, protobuf for http/protobuf: what its sends will be) and waits at
+// What the test request carries.
+enum class ConnectionTestPayload : std::uint8_t {
+  // One span of service "tracecast-connection-test" (plus the preset's resource attributes,
+  // e.g. W&B Weave's wandb.entity / wandb.project): the backend stores it, so a pass proves
+  // the whole path, and the span shows up in the backend.
+  one_span,
+  // An ExportTraceServiceRequest with no resource_spans and the header
+  // "X-Test-Connection: true" (what the reference product's webhook test sends): proves the
+  // URL, TLS and credentials without storing anything. OTLP/JSON body {"resourceSpans":[]};
+  // protobuf body empty (zero bytes: proto3 encodes a message with no fields set as nothing).
+  // A backend that ignores empty exports may answer 2xx before checking everything a stored
+  // span would.
+  empty,
+};
+
+// Validates `config`, then POSTs the test payload (`payload`: one test span by default)
+// uncompressed, in the destination's protocol (OTLP/JSON for http/json, protobuf for
+// http/protobuf: what its sends will be), with every header of resolve(config), and waits at
 // most `timeout` (the smaller of it and config.timeout) for the answer. Blocks the calling
 // thread; never retries. Thread-safe (own curl handle per call). Allocates. Never throws except std::bad_alloc.
 // `egress` is checked on the address curl is about to connect to, as the Sender does
@@ -72,12 +92,19 @@ struct ConnectionTestResult {
 // invalid policy answers invalid_config with field "egress".
 [[nodiscard]] ConnectionTestResult test_connection(const DestinationConfig& config,
                                                    std::chrono::milliseconds timeout,
-                                                   const EgressPolicy& egress = EgressPolicy{});
+                                                   const EgressPolicy& egress = EgressPolicy{},
+                                                   ConnectionTestPayload payload = ConnectionTestPayload::one_span);
 
 // The test body test_connection() sends (a fresh trace id and timestamps each call): OTLP/JSON,
 // or with `protobuf` the same span as an ExportTraceServiceRequest in the protobuf wire format
 // (what an http/protobuf destination is tested with). Thread-safe. Allocates.
 [[nodiscard]] std::string connection_test_body(bool protobuf = false);
+
+// The same, with `payload` (empty: {"resourceSpans":[]} or zero bytes) and, for one_span,
+// `resource_attributes` added to the test span's resource after service.name (JSON strings
+// escaped per RFC 8259). Thread-safe. Allocates.
+[[nodiscard]] std::string connection_test_body(bool protobuf, ConnectionTestPayload payload,
+                                               const std::vector<std::pair<std::string, std::string>>& resource_attributes);
 
 // The reference's rule, "configuration saves only upon successful verification": runs
 // test_connection() and adds the destination to `sender` only if it passed.

@@ -17,6 +17,20 @@ enum class DestinationKind : std::uint8_t {
   grafana_cloud,   // Grafana Cloud OTLP gateway: Basic auth from instance id + glc_ key, gzip
   otel_collector,  // an OpenTelemetry Collector's OTLP/HTTP receiver, zstd
   otlp_http,       // any OTLP/HTTP endpoint, gzip
+  // LLM-observability backends over OTLP/HTTP: one row each in the preset catalog
+  // (tracecast/presets.h), which says their URL, fields, headers and limits.
+  langfuse,
+  langsmith,
+  honeycomb,
+  new_relic,
+  datadog,
+  braintrust,
+  arize_ax,
+  arize_phoenix,
+  wandb_weave,
+  comet_opik,
+  sentry,
+  posthog,
 };
 
 // One destination's settings. Plain data: copy it freely. Fields that may hold a secret
@@ -25,6 +39,9 @@ struct DestinationConfig {
   DestinationKind kind = DestinationKind::otlp_http;
   // Label for stats and error messages. Never a credential. Empty: "destination".
   std::string name;
+  // Preset kinds (tracecast/presets.h): optional when the preset has hosted regions (the
+  //   region's base URL is used), else the base URL of the self-hosted / dedicated service; the
+  //   preset's traces path is appended unless the URL already ends in it.
   // grafana_cloud: base URL of the OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net,
   //   "/otlp/v1/traces" is appended; a URL already ending in /otlp or /otlp/v1/traces is kept).
   // otel_collector: base URL (":4318") gets "/v1/traces" appended when it has no path.
@@ -32,8 +49,13 @@ struct DestinationConfig {
   std::string endpoint;
   // grafana_cloud only: the numeric instance (stack) id, the Basic-auth user name.
   std::string instance_id;
-  // grafana_cloud only: the access-policy token (secret; normally starts with "glc_").
+  // grafana_cloud: the access-policy token (secret; normally starts with "glc_"). Other
+  // presets with an "api_key" field use it when `fields` does not give that field.
   std::string api_key;
+  // The preset's fields by name (tracecast/presets.h lists each preset's), e.g.
+  // {"public_key", "pk-lf-..."}, {"secret_key", "sk-lf-..."}, {"region", "us"} for langfuse.
+  // Secret fields are never copied into an error message, a stat or a log.
+  std::vector<std::pair<std::string, std::string>> fields;
   // Extra request headers, e.g. {"authorization", "Bearer ..."}. Values may be secret.
   std::vector<std::pair<std::string, std::string>> headers;
   // "", "none", "gzip" or "zstd". "" = the kind's default: grafana_cloud gzip (Grafana
@@ -62,7 +84,8 @@ struct DestinationConfig {
 };
 
 // One problem found by validate(). `field` names the DestinationConfig member ("endpoint",
-// "instance_id", "api_key", "headers", "compression", "timeout", "max_in_flight", "name");
+// "instance_id", "api_key", "headers", "compression", "protocol", "timeout", "max_in_flight",
+// "name", "fields"), or "fields.<name>" for one of a preset's fields;
 // `message` says what is wrong and how to fix it, never quoting a secret.
 struct ValidationIssue {
   std::string field;
@@ -78,6 +101,13 @@ struct ValidationIssue {
 // max_in_flight, and sizes past their bounds: endpoint 8 KiB, name 256 B, 64 headers of at
 // most 256 B name and 16 KiB value, API key 16 KiB, CA paths 4 KiB. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
 // insecure_skip_verify, zstd to Grafana Cloud.
+// Preset kinds (tracecast/presets.h) add, with `field` "fields.<name>": a missing required
+// field, a field the preset does not have, a malformed value (not numeric, not hex, not one of
+// the regions), an unknown region; and: the backend's web-app host given as the endpoint
+// (e.g. sentry.io instead of o<org>.ingest.<region>.sentry.io), no endpoint for a preset
+// without hosted regions, http/json to a protobuf-only backend, a compression it does not
+// take, a header the preset sets itself. Warnings: a value without its usual prefix
+// ("pk-lf-", "phc_"). No message quotes a secret field's value.
 // Thread-safe (pure). Allocates. Never throws except std::bad_alloc.
 [[nodiscard]] std::vector<ValidationIssue> validate(const DestinationConfig& config);
 
@@ -94,6 +124,17 @@ struct ResolvedDestination {
   std::vector<std::string> header_lines;
   std::string compression;  // "none", "gzip" or "zstd" (the kind's default resolved)
   bool protobuf = false;    // protocol http/protobuf: bodies and 2xx answers are protobuf
+  // Resource attributes the destination needs on every ResourceSpans it receives (W&B Weave
+  // routes by wandb.entity / wandb.project; Arize by openinference.project.name), from the
+  // preset's fields. The pipeline adds them to the destination's batches.
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  // The preset's limits: bytes of one request body (New Relic: 1,000,000) and of one
+  // attribute value (New Relic: 4,095); 0 = no preset limit.
+  std::uint64_t max_request_bytes = 0;
+  std::uint32_t max_attribute_value_bytes = 0;
+  // Name of the attribute convention the backend reads best ("openrouter", "genai",
+  // "openinference", "langfuse", "langsmith").
+  std::string convention;
 };
 
 // True for "http/protobuf"; false for "" and "http/json" (validate() refuses anything else).
@@ -111,7 +152,8 @@ struct ResolvedDestination {
 // Thread-safe (pure). Allocates.
 [[nodiscard]] ResolvedDestination resolve(const DestinationConfig& config);
 
-// The kind's default compression name ("gzip" or "zstd"). Thread-safe, no allocation.
+// The kind's default compression name ("gzip" or "zstd"), from the preset catalog.
+// Thread-safe, no allocation.
 [[nodiscard]] std::string_view default_compression(DestinationKind kind) noexcept;
 
 // Standard base64 (RFC 4648, with padding). Thread-safe. Allocates the result.

@@ -366,7 +366,8 @@ struct ConfigLoadResult {
 // OTEL_RESOURCE_ATTRIBUTES, OTEL_BSP_MAX_QUEUE_SIZE, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
 // OTEL_BSP_SCHEDULE_DELAY, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION /
 // _TIMEOUT / _PROTOCOL / _CERTIFICATE (destination_from_env(); an endpoint yields one
-// all-account otlp_http destination), TRACECAST_EGRESS_ALLOW / _ENFORCE (egress_from_env()). `getenv` is injectable
+// all-account otlp_http destination; TRACECAST_DESTINATION_KIND / _FIELDS make it a preset,
+// which needs no endpoint when it has hosted regions), TRACECAST_EGRESS_ALLOW / _ENFORCE (egress_from_env()). `getenv` is injectable
 // for tests. Thread-safe if getenv is. Allocates.
 ConfigLoadResult config_from_env(PipelineConfig base = {},
                                  const char* (*getenv_fn)(const char*) = nullptr);
@@ -389,6 +390,11 @@ struct EnvDestination {
   const char* timeout = nullptr;
   const char* protocol = nullptr;
   const char* certificate = nullptr;
+  // TRACECAST_DESTINATION_KIND (a preset name, tracecast/presets.h) and
+  // TRACECAST_DESTINATION_FIELDS ("name=value,..." as OTEL_EXPORTER_OTLP_HEADERS; values may
+  // be secrets and are never quoted): a preset with hosted regions needs no endpoint.
+  const char* kind = nullptr;
+  const char* fields = nullptr;
   std::string error;  // "<VARIABLE>: <reason>" (a header value is never quoted); empty: ok
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
   // The variable to name for a validate() issue's field ("timeout" -> the timeout variable;

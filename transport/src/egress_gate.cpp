@@ -160,7 +160,12 @@ std::string parse_egress_allow(std::string_view list, EgressPolicy& policy) {
     (cidr ? one.allow_cidrs : one.allow_hosts).emplace_back(entry);
     if (const std::string why = one.validate(); !why.empty()) {
       const std::size_t colon = why.find(": ");
-      return "'" + std::string(entry) + "': " + (colon == std::string::npos ? why : why.substr(colon + 2));
+      // Appended, not `"'" + std::string(...)`: GCC 12 at -O3 flags that with a false
+      // -Wrestrict (GCC PR 105329), an error in developer mode.
+      std::string message;
+      message.append(1, '\'').append(entry).append("': ");
+      message.append(colon == std::string::npos ? std::string_view(why) : std::string_view(why).substr(colon + 2));
+      return message;
     }
     target.emplace_back(entry);
   }

@@ -7,8 +7,9 @@
 // makes it: NoFilter checks the one route_filter byte of each destination (the cost every
 // destination pays), KeyFilter/<ids> hashes the request's key id once and searches each
 // destination's allow-list of <ids> entries.
-// BM_Encode_*_ValueLimit: the content workload encoded with a destination's 2,048-byte value
-// limit (begin()'s max_value_bytes: long prompts cut, their spans marked), beside the same
+// BM_Encode_*_ValueLimit/<bytes>: the content workload (~1 KiB prompt and completion per span)
+// encoded with a destination's value limit (begin()'s max_value_bytes): 2048 cuts nothing (the
+// cost of the limit alone), 512 cuts both values of every span and marks it; beside the same
 // encoder with no batch limit.
 #include <benchmark/benchmark.h>
 
@@ -129,13 +130,15 @@ void encode(benchmark::State& state, std::size_t max_value_bytes) {
 }
 
 void BM_Encode_Content_NoValueLimit(benchmark::State& s) { encode<OtlpJsonEncoder>(s, 0); }
-void BM_Encode_Content_ValueLimit(benchmark::State& s) { encode<OtlpJsonEncoder>(s, 2048); }
+void BM_Encode_Content_ValueLimit(benchmark::State& s) { encode<OtlpJsonEncoder>(s, static_cast<std::size_t>(s.range(0))); }
 void BM_Encode_Protobuf_Content_NoValueLimit(benchmark::State& s) { encode<OtlpProtobufEncoder>(s, 0); }
-void BM_Encode_Protobuf_Content_ValueLimit(benchmark::State& s) { encode<OtlpProtobufEncoder>(s, 2048); }
+void BM_Encode_Protobuf_Content_ValueLimit(benchmark::State& s) {
+  encode<OtlpProtobufEncoder>(s, static_cast<std::size_t>(s.range(0)));
+}
 BENCHMARK(BM_Encode_Content_NoValueLimit);
-BENCHMARK(BM_Encode_Content_ValueLimit);
+BENCHMARK(BM_Encode_Content_ValueLimit)->Arg(2048)->Arg(512);
 BENCHMARK(BM_Encode_Protobuf_Content_NoValueLimit);
-BENCHMARK(BM_Encode_Protobuf_Content_ValueLimit);
+BENCHMARK(BM_Encode_Protobuf_Content_ValueLimit)->Arg(2048)->Arg(512);
 
 }  // namespace
 

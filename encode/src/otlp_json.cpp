@@ -308,7 +308,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
   detail::AttributeAdmission admission(max, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
   // false: the buffer is full (the append fails as a whole).
-  auto write_one = [&](const Attribute& a) noexcept {
+  auto write_one = [&](const Attribute& a) noexcept __attribute__((always_inline)) {
     if (!admission.admit(a)) return true;
     char* const attr_start = w.pos();
     if (admission.written() != 0) w.ch(',');

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "alloc_counter.h"
+#include "destination_routing.h"
 #include "egress_util.h"
 #include "otlp_test.pb.h"
 #include "raw_http_server.h"
@@ -421,6 +423,44 @@ TEST(ApiKeyFilter, FilterAndEnabledToggledLiveUnderTrafficKeepExactPerDestinatio
   EXPECT_TRUE(end.complete);
   EXPECT_EQ(end.stats.total.in_flight, 0u);
   EXPECT_GE(sink.stats().spans, end.stats.total.delivered);
+}
+
+// --- the worker's parts -------------------------------------------------------------------------
+
+TEST(KeyFilter, AdmitsExactlyTheListedIdsWithoutAllocating) {
+  const std::vector<std::string> ids = {"key_b", "key_a", std::string(k_max_api_key_id_bytes, 'z')};
+  const detail::KeyFilter f(ids);
+  EXPECT_EQ(f.size(), 3u);
+  for (const std::string& id : ids) {
+    const std::uint64_t h = detail::api_key_hash(id);
+    EXPECT_NE(f.mask() & detail::KeyFilter::mask_bit(h), 0u) << id;
+  }
+  const std::string other = "key_c";
+  const std::uint64_t other_hash = detail::api_key_hash(other);
+  test::AllocationScope scope;
+  bool all = true;
+  for (const std::string& id : ids) all = all && f.admits(detail::api_key_hash(id), id);
+  EXPECT_TRUE(all);
+  EXPECT_FALSE(f.admits(other_hash, other));
+  EXPECT_FALSE(f.admits(detail::api_key_hash(""), ""));  // no key id: never on a list
+  // A colliding hash is not enough: the id itself is compared.
+  EXPECT_FALSE(f.admits(detail::api_key_hash("key_a"), "key_x"));
+  EXPECT_EQ(scope.count(), 0u);
+}
+
+TEST(ExtraResource, PutsTheDestinationsAttributesFirstWithoutAllocatingOnceReserved) {
+  const detail::ExtraResource extra({{"wandb.entity", "team"}, {"service.name", "weave"}});
+  const Attribute mapped[] = {{"service.name", AttributeValue::string("openrouter")},
+                              {"openrouter.trace.id", AttributeValue::string("gen-1")}};
+  std::vector<Attribute> out;
+  out.reserve(8);
+  test::AllocationScope scope;
+  extra.compose(mapped, out);
+  EXPECT_EQ(scope.count(), 0u);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].key, "wandb.entity");
+  EXPECT_EQ(out[1].value.as_string(), "weave");  // the first service.name: the encoders keep it
+  EXPECT_EQ(out[3].key, "openrouter.trace.id");
 }
 
 // --- validation -------------------------------------------------------------------------------

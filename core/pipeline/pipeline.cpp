@@ -99,6 +99,7 @@ struct alignas(64) Destination {
   Codec codec = Codec::none;
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
   std::uint8_t route_filter = 0;          // k_route_* bits: its own routing may refuse a request
+  std::uint64_t key_mask = 0;             // keys.mask(): most refused key ids never touch `keys`
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -318,7 +319,7 @@ struct Pipeline::Impl {
             key_hash = detail::api_key_hash(r.api_key_id);
             key_hashed = true;
           }
-          take = d->keys.admits(key_hash, r.api_key_id);
+          take = (d->key_mask & detail::KeyFilter::mask_bit(key_hash)) != 0 && d->keys.admits(key_hash, r.api_key_id);
         }
         if (!take) {
           d->counters.filtered += n;
@@ -1079,6 +1080,7 @@ struct Pipeline::Impl {
   void apply_routing(Destination& d, const PipelineDestination& p, detail::KeyFilter keys,
                      std::unique_ptr<detail::ExtraResource> resource) const noexcept {
     d.route_filter = static_cast<std::uint8_t>((p.enabled ? 0 : k_route_off) | (keys.empty() ? 0 : k_route_keys));
+    d.key_mask = keys.mask();
     d.keys = std::move(keys);
     d.resource = std::move(resource);
     d.max_bytes = detail::effective_request_bytes(p, config);

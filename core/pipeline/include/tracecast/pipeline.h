@@ -348,7 +348,10 @@ class Pipeline {
   std::vector<AddDestinationOutcome> add_destinations(
       std::span<const std::pair<std::string, PipelineDestination>> destinations);
   // Changes a destination: its open batch is sealed and sent with the old settings first.
-  // Returns the issues (nothing changes on errors or an unknown id). Thread-safe. Allocates.
+  // Its routing (enabled, api_key_ids), limits and resource attributes apply to the requests
+  // the worker drains after this returns. Returns the issues (PipelineDestination::validate(),
+  // validate(DestinationConfig); nothing changes on errors or an unknown id). Thread-safe.
+  // Allocates.
   std::vector<ValidationIssue> update_destination(std::uint32_t id, const PipelineDestination& destination);
   // Stops routing to a destination. What it already batched is still sent; it is removed
   // from the sender when nothing of it is in flight. Unknown id: false. Thread-safe.

@@ -1191,7 +1191,6 @@ const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; 
 
 submit_result Pipeline::submit(const LlmRequest& request) noexcept { return impl_->ring.try_submit(request); }
 
-
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
   std::pair<std::string, PipelineDestination> one{std::string(account), destination};
   return std::move(add_destinations(std::span(&one, 1)).front());

@@ -183,7 +183,7 @@ struct PipelineConfig {
 enum class DropReason : std::uint8_t {
   sampled_out,        // not kept by the destination's sampling rate
   backpressure,       // destination (or total) buffer budget exhausted: shed at once
-  too_large,          // one request's spans larger than batch.max_bytes
+  too_large,          // one request's spans larger than batch.max_bytes (or its max_request_bytes)
   rejected,           // non-retryable HTTP status (400, 401, 403, 404, 413, ...)
   retries_exhausted,  // retryable failures until the retry policy's max elapsed time
   network,            // a failure retrying cannot fix (TLS verification, bad URL, ...)

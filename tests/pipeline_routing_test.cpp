@@ -226,6 +226,33 @@ TEST_P(RequestLimit, ADestinationWithA1MbLimitNeverSendsALargerBodyWhileOthersUs
 INSTANTIATE_TEST_SUITE_P(Encodings, RequestLimit, ::testing::Values("http/json", "http/protobuf"),
                          [](const auto& p) { return std::string(p.param[5] == 'j' ? "json" : "protobuf"); });
 
+// One request larger than a destination's limit alone: dropped as too_large there (counted,
+// never sent), delivered whole where the global limit holds it.
+TEST(RequestLimit, ARequestLargerThanADestinationsLimitIsDroppedTooLargeThereOnly) {
+  RawHttpServer server([](const RawRequest&) { return RawResponse{}; });
+  Pipeline pipeline(test_config());
+  PipelineDestination limited = to(server.url("/limited"), "limited");
+  limited.max_request_bytes = 1'000'000;
+  const auto a = pipeline.add_destination("acct", limited);
+  const auto b = pipeline.add_destination("acct", to(server.url("/global"), "global"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string prompt(1'000'000, 'p');  // kept whole at submit (ingest.limits: 1 MiB)
+  ASSERT_EQ(pipeline.submit(request("", prompt)), submit_result::ok);
+  ASSERT_EQ(pipeline.submit(request("", "small")), submit_result::ok);
+  ASSERT_TRUE(pipeline.flush(std::chrono::steady_clock::now() + 30s).complete);
+  const PipelineStats s = pipeline.stats_all();
+  const DestinationCounters& lim = of(s, a.id);
+  EXPECT_TRUE(lim.balanced());
+  EXPECT_EQ(lim.submitted, 2u);
+  EXPECT_EQ(lim.dropped_by(DropReason::too_large), 1u);
+  EXPECT_EQ(lim.delivered, 1u);
+  expect_all_delivered(of(s, b.id), 2);
+  for (const RawRequest& r : bodies_at(server, "/limited")) EXPECT_LE(r.body.size(), 1'000'000u);
+  std::size_t largest = 0;
+  for (const RawRequest& r : bodies_at(server, "/global")) largest = std::max(largest, r.body.size());
+  EXPECT_GT(largest, 1'000'000u);
+}
+
 // Tempo cuts attribute values at 2,048 bytes by default: a destination with that limit gets
 // the prompt cut at a code point boundary (a 2-byte é straddling byte 2048 is left out
 // whole), counted for it and in the encoder totals, and the span marked tracecast.truncated;

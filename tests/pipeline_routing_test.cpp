@@ -228,7 +228,7 @@ INSTANTIATE_TEST_SUITE_P(Encodings, RequestLimit, ::testing::Values("http/json",
 
 // One request larger than a destination's limit alone: dropped as too_large there (counted,
 // never sent), delivered whole where the global limit holds it.
-TEST(RequestLimit, ARequestLargerThanADestinationsLimitIsDroppedTooLargeThereOnly) {
+TEST(OversizedRequest, IsDroppedTooLargeOnlyAtTheDestinationWhoseLimitItPasses) {
   RawHttpServer server([](const RawRequest&) { return RawResponse{}; });
   Pipeline pipeline(test_config());
   PipelineDestination limited = to(server.url("/limited"), "limited");

@@ -30,3 +30,8 @@ if(TARGET tracecast-sink)
       TIMEOUT 60 ENVIRONMENT "TRACECAST_SINK_BIN=$<TARGET_FILE:tracecast-sink>")
   endif()
 endif()
+
+# BM_Route_* (a destination's API-key allow-list beside the routing flag check alone) and
+# BM_Encode_*_ValueLimit (a destination's own attribute value limit beside none), issue 11.
+tracecast_add_bench(routing_bench SOURCES routing_bench.cpp LIBS tracecast)
+target_include_directories(routing_bench PRIVATE ${PROJECT_SOURCE_DIR}/core/pipeline)

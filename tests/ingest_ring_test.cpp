@@ -189,6 +189,37 @@ TEST(IngestRing, CutsOverLongValuesAtAUtf8BoundaryAndCountsEachCut) {
   EXPECT_EQ(ring.stats().truncated_values, 2u);
 }
 
+// The API key id routes a request (PipelineDestination::api_key_ids): copied whole on both
+// copy paths, and one over k_max_api_key_id_bytes is not kept at all (a cut id could equal
+// another key's), counted.
+TEST(IngestRing, CopiesTheApiKeyIdWholeOrNotAtAll) {
+  IngestConfig c = small_config();
+  c.limits.max_field_bytes = 16;  // shorter than the key ids: they have their own bound
+  IngestRing ring(c);
+  auto& p = ring.make_producer();
+  std::string id(64, 'k');  // a SHA-256 in hex
+  const std::string too_long(k_max_api_key_id_bytes + 1, 'x');
+  const std::string long_user(40, 'u');  // forces the careful copy path
+  LlmRequest fast;
+  fast.api_key_id = id;
+  LlmRequest careful;
+  careful.api_key_id = id;
+  careful.user = long_user;
+  LlmRequest dropped;
+  dropped.api_key_id = too_long;
+  ASSERT_EQ(ring.try_submit(p, fast), submit_result::ok);
+  ASSERT_EQ(ring.try_submit(p, careful), submit_result::ok);
+  ASSERT_EQ(ring.try_submit(p, dropped), submit_result::ok);
+  id.assign(64, 'X');  // the ring holds its own copies
+  std::vector<std::string> got;
+  ring.drain([&](const LlmRequest& q) { got.emplace_back(q.api_key_id); }, 8);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], std::string(64, 'k'));
+  EXPECT_EQ(got[1], std::string(64, 'k'));
+  EXPECT_EQ(got[2], "");
+  EXPECT_EQ(ring.stats().truncated_values, 2u);  // careful's user, dropped's key id
+}
+
 TEST(IngestRing, ZeroTimesAreFilledFromTheSubmitClockAndFlagged) {
   IngestRing ring(small_config());
   auto& p = ring.make_producer();

@@ -489,5 +489,106 @@ TEST(OtlpProtobufEncoder, ReferenceExampleMatchesGoldenFilesInBothEncodings) {
   EXPECT_LE(body.size() * 100, doc.size() * 55) << body.size() << " vs " << doc.size();
 }
 
+// A destination's own value limit (begin()'s max_value_bytes): this batch only, cut at a code
+// point boundary, counted, and the span marked tracecast.truncated; the same in both encodings.
+TEST(OtlpProtobufEncoder, ABatchValueLimitCutsAtACodePointMarksTheSpanAndLastsOneBatch) {
+  // 2047 ASCII bytes then a 2-byte é across the 2048 boundary, then more text.
+  const std::string prompt = std::string(2047, 'a') + "\xC3\xA9" + std::string(3000, 'b');
+  const Attribute attrs[] = {{"gen_ai.prompt", AttributeValue::string(prompt)},
+                             {"short", AttributeValue::string("kept")}};
+  SpanView s = basic_span(attrs);
+  std::vector<char> jbuf(1 << 16), pbuf(1 << 16);
+  OtlpJsonEncoder json;
+  OtlpProtobufEncoder pb;
+  json.begin(jbuf, jbuf.size(), 2048);
+  pb.begin(pbuf, pbuf.size(), 2048);
+  EXPECT_EQ(pb.batch_limits().max_value_bytes, 2048u);
+  ASSERT_EQ(json.append(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  ASSERT_EQ(pb.append(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  const auto req = decode(pb.finish());
+  const auto& span = req.resource_spans(0).scope_spans(0).spans(0);
+  ASSERT_EQ(span.attributes_size(), 3);
+  EXPECT_EQ(span.attributes(0).value().string_value(), std::string(2047, 'a'));  // é left out whole
+  EXPECT_EQ(span.attributes(1).value().string_value(), "kept");
+  EXPECT_EQ(span.attributes(2).key(), "tracecast.truncated");
+  EXPECT_TRUE(span.attributes(2).value().bool_value());
+  EXPECT_EQ(pb.stats().values_truncated, 1u);
+  EXPECT_EQ(json.stats().values_truncated, 1u);
+  test::JsonRender jr;
+  EXPECT_EQ(test::render(req), jr.render(json.finish()));
+
+  // The next batch without a limit: the encoder's own (1 MiB), nothing cut, no mark.
+  pb.begin(pbuf, pbuf.size());
+  ASSERT_EQ(pb.append(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  const auto whole = decode(pb.finish());
+  ASSERT_EQ(whole.resource_spans(0).scope_spans(0).spans(0).attributes_size(), 2);
+  EXPECT_EQ(whole.resource_spans(0).scope_spans(0).spans(0).attributes(0).value().string_value(), prompt);
+  EXPECT_EQ(pb.stats().values_truncated, 1u);
+
+  // A limit above the encoder's own never raises it.
+  EncoderLimits small;
+  small.max_value_bytes = 100;
+  OtlpProtobufEncoder capped(small);
+  capped.begin(pbuf, pbuf.size(), 4096);
+  EXPECT_EQ(capped.batch_limits().max_value_bytes, 100u);
+}
+
+TEST(OtlpProtobufEncoder, ACutSpanIsMarkedOnceEvenWhenTheMappingMarkedItAndOnlyThatSpan) {
+  const std::string long_value(5000, 'x');
+  // Marked at submit already (the mapping's attribute): not written twice, not counted as a
+  // duplicate. The second span has nothing cut: no mark. The third has only its name cut.
+  const Attribute marked[] = {{"v", AttributeValue::string(long_value)},
+                              {"tracecast.truncated", AttributeValue::boolean(true)}};
+  const Attribute plain[] = {{"v", AttributeValue::string("short")}};
+  SpanView spans[3] = {basic_span(marked), basic_span(plain), basic_span({})};
+  spans[1].span_id = SpanId::from_u64(2);
+  spans[2].span_id = SpanId::from_u64(3);
+  spans[2].name = long_value;
+  const Group g{ResourceView{}, k_scope, spans};
+  EncoderLimits limits;
+  limits.max_value_bytes = 1000;
+  const std::string body = expect_same_as_json({&g, 1}, limits);
+  const auto req = decode(body);
+  const auto& out = req.resource_spans(0).scope_spans(0);
+  ASSERT_EQ(out.spans_size(), 3);
+  ASSERT_EQ(out.spans(0).attributes_size(), 2);
+  EXPECT_EQ(out.spans(0).attributes(0).value().string_value().size(), 1000u);
+  ASSERT_EQ(out.spans(1).attributes_size(), 1);
+  ASSERT_EQ(out.spans(2).attributes_size(), 1);
+  EXPECT_EQ(out.spans(2).attributes(0).key(), "tracecast.truncated");
+  EXPECT_EQ(out.spans(2).name().size(), 1000u);
+  OtlpProtobufEncoder pb(limits);
+  std::vector<char> buf(1 << 16);
+  pb.begin(buf, buf.size());
+  ASSERT_EQ(pb.append(g.resource, g.scope, g.spans), append_result::ok);
+  EXPECT_EQ(pb.stats().duplicate_keys_skipped, 0u);
+  EXPECT_EQ(pb.stats().values_truncated, 2u);
+}
+
+TEST(OtlpProtobufEncoder, ACutStatusMessageMarksItsSpanAndAFullListGetsNoMark) {
+  const std::string b(300, 'b');
+  const Attribute attrs[] = {{"a", AttributeValue::string("1")}, {"b", AttributeValue::string(b)}};
+  SpanView s = basic_span(attrs);
+  const std::string message(500, 'm');
+  s.status_code = StatusCode::error;
+  s.status_message = message;
+  EncoderLimits limits;
+  limits.max_value_bytes = 200;
+  {
+    const Group g{ResourceView{}, k_scope, {&s, 1}};
+    const auto req = decode(expect_same_as_json({&g, 1}, limits));
+    const auto& span = req.resource_spans(0).scope_spans(0).spans(0);
+    ASSERT_EQ(span.attributes_size(), 3);
+    EXPECT_EQ(span.attributes(2).key(), "tracecast.truncated");
+    EXPECT_EQ(span.status().message().size(), 200u);
+  }
+  limits.max_attributes_per_span = 2;  // the list is full: the mark never passes the limit
+  {
+    const Group g{ResourceView{}, k_scope, {&s, 1}};
+    const auto req = decode(expect_same_as_json({&g, 1}, limits));
+    EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans(0).attributes_size(), 2);
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -8,6 +8,9 @@ target_link_libraries(pipeline_test PRIVATE tracecast_workload)
 if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
   include(${CMAKE_CURRENT_SOURCE_DIR}/pipeline_config.cmake)
 endif()
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/pipeline_routing.cmake)
+  include(${CMAKE_CURRENT_SOURCE_DIR}/pipeline_routing.cmake)
+endif()
 
 # The worker's parts (internal headers of core/pipeline) on their own.
 tracecast_add_test(pipeline_parts_test

@@ -54,6 +54,7 @@
 
 #include "alloc_counter.h"
 #include "latency_histogram.h"
+#include "llm_workload.h"
 #include "producers.h"
 #include "resource_usage.h"
 #include "sink_runner.h"
@@ -83,6 +84,10 @@ struct Spec {
   AccountSkew skew{};
   double fixed_rate = 0;  // requests/s; 0 = --rate
   std::string scale_base;
+  // Every destination with its own routing and limits (issue 11): an api_key_ids list of every
+  // workload key id (nothing filtered: the same delivered work as without), max_request_bytes
+  // 1,000,000 and max_attribute_value_bytes 2048 (canonical values are shorter: nothing cut).
+  bool routed = false;
 };
 
 // WORKLOAD.md "Gateway scale": 20,000 requests/s in all, whatever the account count.
@@ -101,6 +106,12 @@ Spec plain(std::string name, bool fanout, std::string compression, bool content,
   s.count_only = count_only;
   s.flat_out = flat_out;
   s.dead_account = std::move(dead_account);
+  return s;
+}
+
+Spec routed(Spec s) {
+  s.name += "-routed";
+  s.routed = true;
   return s;
 }
 
@@ -131,6 +142,7 @@ const std::vector<Spec>& specs() {
       protobuf(plain("single-protobuf", false, "none", false, false, false, false, "")),
       protobuf(plain("single-protobuf-zstd", false, "zstd", false, false, false, false, "")),
       plain("fanout", true, "zstd", false, false, false, false, ""),
+      routed(plain("fanout", true, "zstd", false, false, false, false, "")),
       plain("fanout-dead", true, "zstd", false, true, false, false, ""),
       plain("fanout-dead-acct", true, "zstd", false, true, false, false, "acct_0"),
       plain("single-countonly-flatout", false, "none", false, false, true, true, ""),
@@ -325,6 +337,11 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
       d.transport.compression = p.compression;
       d.transport.protocol = spec.protocol;
       d.privacy_mode = p.privacy_mode;
+      if (spec.routed) {
+        for (std::size_t k = 0; k < tracecast::workload::k_api_keys; ++k) d.api_key_ids.push_back("key_" + std::to_string(k));
+        d.max_request_bytes = 1'000'000;
+        d.max_attribute_value_bytes = 2048;
+      }
       dests.emplace_back(p.account, std::move(d));
     }
     const auto add_start = steady::now();

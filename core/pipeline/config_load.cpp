@@ -1002,7 +1002,9 @@ class JsonLoader {
         "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
         "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
         "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
-        "protocol",    "fields",        "fields_env",    "fields_file"};
+        "protocol",    "fields",        "fields_env",    "fields_file",
+        // routing, limits and resource of the destination (PipelineDestination)
+        "enabled", "api_key_ids", "max_request_bytes", "max_attribute_value_bytes", "resource_attributes"};
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
@@ -1089,6 +1091,12 @@ class JsonLoader {
       }
       if (key == "insecure_skip_verify") return read_bool(f, sub, d.insecure_skip_verify);
       if (key == "privacy_mode") return read_bool(f, sub, pd.privacy_mode);
+      if (key == "enabled") return read_bool(f, sub, pd.enabled);
+      if (key == "api_key_ids") return read_string_list(f, sub, PipelineDestination::k_max_api_key_ids, pd.api_key_ids);
+      if (key == "max_request_bytes") return read_uint(f, sub, pd.max_request_bytes);
+      if (key == "max_attribute_value_bytes") return read_uint(f, sub, pd.max_attribute_value_bytes);
+      if (key == "resource_attributes")
+        return read_string_map(f, sub, pd.resource_attributes, PipelineDestination::k_max_resource_attributes);
       double rate = 0;
       if (!read_double(f, sub, rate)) return false;
       if (!PipelineDestination::valid_sampling_rate(rate))
@@ -1120,6 +1128,7 @@ class JsonLoader {
       }
       return fail(path + "." + field, issue.message);
     }
+    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + issue.field, issue.message);
     result_.destinations.emplace_back(std::move(account), std::move(pd));
     return true;
   }

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "buffer_pool.h"
+#include "destination_routing.h"
 #include "health_notifier.h"
 #include "linger_timers.h"
 #include "pending_store.h"
@@ -62,6 +63,9 @@ class Fifo {
 };
 
 constexpr std::size_t k_none = ~std::size_t{0};
+// Destination::route_filter bits.
+constexpr std::uint8_t k_route_off = 1;   // PipelineDestination::enabled is false
+constexpr std::uint8_t k_route_keys = 2;  // PipelineDestination::api_key_ids is not empty
 // stats() ranks the destinations with traffic in the current and the previous window.
 constexpr std::chrono::seconds k_window{10};
 // Linger seals per worker step, between drains of the ingest ring (a seal of a quiet
@@ -94,6 +98,8 @@ struct alignas(64) Destination {
   bool protobuf = false;                  // protocol http/protobuf: bodies encoded as protobuf
   Codec codec = Codec::none;
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
+  std::uint8_t route_filter = 0;          // k_route_* bits: its own routing may refuse a request
+  std::uint64_t key_mask = 0;             // keys.mask(): most refused key ids never touch `keys`
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -106,6 +112,10 @@ struct alignas(64) Destination {
   bool removed = false;
   bool adapted = false;                   // its linger has been adapted once
   std::uint32_t max_in_flight = 4;        // DestinationConfig::max_in_flight
+  std::uint32_t max_bytes = 0;            // request body limit: its max_request_bytes or batch.max_bytes
+  std::size_t max_value_bytes = 0;        // its max_attribute_value_bytes when lower; 0: the encoder's
+  detail::KeyFilter keys;                 // api_key_ids (route_filter & k_route_keys)
+  std::unique_ptr<detail::ExtraResource> resource;  // resource_attributes; null when none
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
   DestinationCounters counters;           // submitted / in_flight are the fields above
   DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
@@ -147,9 +157,10 @@ class BatchEncoder {
  public:
   explicit BatchEncoder(const EncoderLimits& limits) : json_(limits), protobuf_(limits) {}
   void select(bool protobuf) noexcept { use_protobuf_ = protobuf; }
-  void begin(std::span<char> buffer, std::size_t budget) noexcept {
-    if (use_protobuf_) protobuf_.begin(buffer, budget);
-    else json_.begin(buffer, budget);
+  // max_value_bytes: the destination's lower value limit, 0 for the encoder's.
+  void begin(std::span<char> buffer, std::size_t budget, std::size_t max_value_bytes) noexcept {
+    if (use_protobuf_) protobuf_.begin(buffer, budget, max_value_bytes);
+    else json_.begin(buffer, budget, max_value_bytes);
   }
   [[nodiscard]] append_result append(const ResourceView& r, const ScopeView& s, std::span<const SpanView> spans) noexcept {
     return use_protobuf_ ? protobuf_.append(r, s, spans) : json_.append(r, s, spans);
@@ -296,7 +307,26 @@ struct Pipeline::Impl {
     const RequestPlan plan = plan_request(r, seed);
     const std::uint32_t n = plan.span_count;
     targets.clear();
+    // The key id's hash: computed at the first destination that filters on keys, once.
+    std::uint64_t key_hash = 0;
+    bool key_hashed = false;
     auto consider = [&](Destination* d) {
+      if (d->route_filter != 0) {
+        // Its own routing (enabled, api_key_ids): not handed to it, so outside `submitted`.
+        bool take = (d->route_filter & k_route_off) == 0;
+        if (take && (d->route_filter & k_route_keys) != 0) {
+          if (!key_hashed) {
+            key_hash = detail::api_key_hash(r.api_key_id);
+            key_hashed = true;
+          }
+          take = (d->key_mask & detail::KeyFilter::mask_bit(key_hash)) != 0 && d->keys.admits(key_hash, r.api_key_id);
+        }
+        if (!take) {
+          d->counters.filtered += n;
+          tot.filtered += n;
+          return;
+        }
+      }
       d->submitted += n;
       tot.submitted += n;
       if (d->disabled) [[unlikely]] {
@@ -361,7 +391,7 @@ struct Pipeline::Impl {
     d.in_flight += rec.span_count;
     tot.in_flight += rec.span_count;
     // JSON is about twice the record's bytes: seal before the body would pass max_bytes.
-    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= config.batch.max_bytes)
+    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= d.max_bytes)
       seal(d, now, SealCause::size);
   }
 
@@ -390,6 +420,7 @@ struct Pipeline::Impl {
     ++d.generation;
     const std::uint32_t spans_seen = d.pending_spans;
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - d.batch_started);
+    const std::uint64_t cut_before = encoder.stats().values_truncated;
     while (d.head != nullptr) {
       // Uncompressed bodies are encoded straight into a pool buffer sized from the records'
       // bytes (OTLP/JSON is ~3.4x the compact record), saving a copy of every byte; the
@@ -397,7 +428,7 @@ struct Pipeline::Impl {
       Buffer* direct = nullptr;
       std::span<char> into(raw_scratch.data(), raw_scratch.size());
       if (d.codec == Codec::none) {
-        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 + 256);
+        const std::size_t want = std::min<std::size_t>(d.max_bytes, d.pending_bytes * 4 + 256);
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
           d.held_bytes += direct->capacity;
@@ -406,7 +437,7 @@ struct Pipeline::Impl {
         }
       }
       encoder.select(d.protobuf);
-      encoder.begin(into, std::min<std::size_t>(into.size(), config.batch.max_bytes));
+      encoder.begin(into, std::min<std::size_t>(into.size(), d.max_bytes), d.max_value_bytes);
       std::uint32_t spans = 0;
       while (d.head != nullptr && spans < config.batch.max_spans) {
         PendingRef* ref = d.head;
@@ -424,7 +455,12 @@ struct Pipeline::Impl {
         const std::span<const SpanView> view = d.privacy_mode ? mapped->private_spans() : mapped->spans();
         const auto n = static_cast<std::uint32_t>(view.size());
         const std::size_t before = encoder.span_count();
-        append_result result = encoder.append(mapped->resource(), mapped->scope(), view);
+        ResourceView resource = mapped->resource();
+        if (d.resource != nullptr) {
+          d.resource->compose(resource.attributes, resource_scratch);
+          resource.attributes = resource_scratch;
+        }
+        append_result result = encoder.append(resource, mapped->scope(), view);
         if (result == append_result::too_large && direct != nullptr && encoder.span_count() == 0) {
           // The estimate was short for this request (heavy escaping): encode this body in the
           // max_bytes scratch after all.
@@ -432,8 +468,8 @@ struct Pipeline::Impl {
           tot.buffer_bytes -= direct->capacity;
           pool.release(direct);
           direct = nullptr;
-          encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), config.batch.max_bytes);
-          result = encoder.append(mapped->resource(), mapped->scope(), view);
+          encoder.begin(std::span<char>(raw_scratch.data(), raw_scratch.size()), d.max_bytes, d.max_value_bytes);
+          result = encoder.append(resource, mapped->scope(), view);
         }
         if (result == append_result::batch_full) break;  // next body
         if (result == append_result::too_large) {
@@ -472,6 +508,10 @@ struct Pipeline::Impl {
       }
     }
     d.tail = nullptr;
+    if (const std::uint64_t cut = encoder.stats().values_truncated - cut_before; cut != 0) {
+      d.counters.values_truncated += cut;
+      tot.values_truncated += cut;
+    }
     close_open(d);
     if (cause != SealCause::forced) {
       d.linger = detail::next_linger(elapsed, spans_seen, std::min(config.batch.target_spans, config.batch.max_spans),
@@ -1023,6 +1063,7 @@ struct Pipeline::Impl {
     d->codec = codec_of(p);
     d->protobuf = is_protobuf_protocol(p.transport.protocol);
     d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
+    apply_routing(*d, p, detail::KeyFilter(p.api_key_ids), make_resource(p));
     // A new destination's first batch waits the minimum; one quiet batch later it is at
     // max_linger. (Starting at the maximum would make every destination's first batch hold
     // max_linger of data, all sealed at once by a flush.)
@@ -1032,6 +1073,22 @@ struct Pipeline::Impl {
     d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
     d->counters.account = std::string(account);
     return d;
+  }
+
+  // The issue-11 fields of a destination (routing, limits, resource); the filter and the
+  // resource are built by the caller (they allocate), off the worker.
+  void apply_routing(Destination& d, const PipelineDestination& p, detail::KeyFilter keys,
+                     std::unique_ptr<detail::ExtraResource> resource) const noexcept {
+    d.route_filter = static_cast<std::uint8_t>((p.enabled ? 0 : k_route_off) | (keys.empty() ? 0 : k_route_keys));
+    d.key_mask = keys.mask();
+    d.keys = std::move(keys);
+    d.resource = std::move(resource);
+    d.max_bytes = detail::effective_request_bytes(p, config);
+    d.max_value_bytes = detail::effective_value_bytes(p, config);
+  }
+  static std::unique_ptr<detail::ExtraResource> make_resource(const PipelineDestination& p) {
+    if (p.resource_attributes.empty()) return nullptr;
+    return std::make_unique<detail::ExtraResource>(p.resource_attributes);
   }
 
   // Worker: takes ownership and starts routing to them.
@@ -1073,6 +1130,12 @@ struct Pipeline::Impl {
   std::vector<Destination*> by_id;  // index: id (the sender's ids count up from 1, never reused)
   detail::RouteTable<Destination> routes;
   std::vector<Destination*> targets;       // route()'s scratch
+  // seal()'s scratch: a destination's resource_attributes + the mapped resource's
+  std::vector<Attribute> resource_scratch = [] {
+    std::vector<Attribute> v;
+    v.reserve(PipelineDestination::k_max_resource_attributes + MappingConfig::k_max_extra_resource + 16);
+    return v;
+  }();
   std::vector<Destination*> open;          // destinations with an open batch
   detail::LingerTimers<Destination> lingers;
   std::vector<Destination*> unsent_dests;  // destinations with bodies the sender refused
@@ -1128,13 +1191,6 @@ const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; 
 
 submit_result Pipeline::submit(const LlmRequest& request) noexcept { return impl_->ring.try_submit(request); }
 
-namespace {
-std::optional<ValidationIssue> sampling_issue(double rate) {
-  if (PipelineDestination::valid_sampling_rate(rate)) return std::nullopt;
-  return ValidationIssue{"sampling_rate", "must be in 0.0001..1, got " + std::to_string(rate), false};
-}
-}  // namespace
-
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
   std::pair<std::string, PipelineDestination> one{std::string(account), destination};
   return std::move(add_destinations(std::span(&one, 1)).front());
@@ -1147,8 +1203,8 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
   added.reserve(destinations.size());
   for (std::size_t i = 0; i < destinations.size(); ++i) {
     const auto& [account, destination] = destinations[i];
-    if (auto issue = sampling_issue(destination.sampling_rate)) {
-      out[i].issues.push_back(std::move(*issue));
+    if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) {
+      out[i].issues = std::move(own);
       continue;
     }
     AddDestinationResult r = impl_->sender.add_destination(destination.transport);
@@ -1162,14 +1218,16 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
 }
 
 std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& destination) {
-  if (auto issue = sampling_issue(destination.sampling_rate)) return {std::move(*issue)};
+  if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) return own;
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
   bool found = false;
   bool protocol_changed = false;
   const Codec codec = Impl::codec_of(destination);
   const bool protobuf = is_protobuf_protocol(destination.transport.protocol);
-  impl_->post([impl = impl_.get(), id, &destination, codec, protobuf, &found, &protocol_changed] {
+  detail::KeyFilter keys(destination.api_key_ids);  // built here: the worker never allocates them
+  std::unique_ptr<detail::ExtraResource> resource = Impl::make_resource(destination);
+  impl_->post([impl = impl_.get(), id, &destination, codec, protobuf, &found, &protocol_changed, &keys, &resource] {
     Destination* d = impl->find(id);
     if (d == nullptr) return;
     found = true;
@@ -1185,6 +1243,7 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     d->codec = codec;
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     d->kind = destination.transport.kind;
+    impl->apply_routing(*d, destination, std::move(keys), std::move(resource));  // the old ones are freed here
     if (!destination.transport.name.empty()) d->counters.name = destination.transport.name;
     // New settings: whatever failed before may work now (a disabled destination resumes).
     d->counters.health.consecutive_failures = 0;

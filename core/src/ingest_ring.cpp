@@ -441,7 +441,8 @@ IngestRing::Plan IngestRing::plan(const LlmRequest& r) const noexcept {
     return size;
   };
   const std::size_t f = lim.max_field_bytes;
-  std::uint64_t bytes = kept(r.account.size(), f) + kept(r.request_id.size(), f) + kept(r.operation.size(), f) +
+  std::uint64_t bytes = kept(r.account.size(), f) + kept(r.api_key_id.size(), k_max_api_key_id_bytes) +
+                        kept(r.request_id.size(), f) + kept(r.operation.size(), f) +
                         kept(r.provider.size(), f) + kept(r.requested_model.size(), f) +
                         kept(r.response_model.size(), f) + kept(r.response_id.size(), f) +
                         kept(r.finish_reason.size(), f) + kept(r.finish_reasons.size(), f) +
@@ -497,6 +498,7 @@ void IngestRing::copy_fast(const LlmRequest& r, char* base) noexcept {
   auto* meta = reinterpret_cast<MetadataEntry*>(base + sizeof(LlmRequest));
   char* p = reinterpret_cast<char*>(meta + r.metadata.size());
   rec->account = append(p, r.account);
+  rec->api_key_id = append(p, r.api_key_id);
   rec->request_id = append(p, r.request_id);
   rec->operation = append(p, r.operation);
   rec->provider = append(p, r.provider);
@@ -544,6 +546,13 @@ void IngestRing::copy_limited(const LlmRequest& r, char* base, std::size_t room,
   }
   const std::size_t f = lim.max_field_bytes;
   rec->account = arena.copy(r.account, f, truncated);
+  // Kept whole or not at all: a cut id could equal another key's id on an allow-list.
+  if (r.api_key_id.size() <= k_max_api_key_id_bytes && r.api_key_id.size() <= arena.room()) {
+    rec->api_key_id = arena.copy(r.api_key_id, k_max_api_key_id_bytes, truncated);
+  } else {
+    rec->api_key_id = {};
+    ++truncated;
+  }
   rec->request_id = arena.copy(r.request_id, f, truncated);
   rec->operation = arena.copy(r.operation, f, truncated);
   rec->provider = arena.copy(r.provider, f, truncated);

@@ -13,6 +13,22 @@
 
 namespace tracecast::detail {
 
+// The attribute a span gets when the encoder cut one of its values (name, attribute key or
+// value, status message) to max_value_bytes: the one the mapping writes for values cut at
+// submit (mapping.cpp), so a query finds every cut span the same way. Left out when the span
+// already has it, its list is at max_attributes_per_span, or max_value_bytes is under the
+// key's 19 bytes (the key itself would be cut).
+inline constexpr Attribute k_cut_mark{"tracecast.truncated", AttributeValue::boolean(true)};
+
+// The limits of one batch: the encoder's, with max_value_bytes lowered to `max_value_bytes`
+// when that is non-zero and smaller (a destination's own limit; at least 4, the smallest
+// EncoderLimits allows).
+[[nodiscard]] inline EncoderLimits batch_limits(const EncoderLimits& limits, std::size_t max_value_bytes) noexcept {
+  EncoderLimits l = limits;
+  if (max_value_bytes != 0 && max_value_bytes < l.max_value_bytes) l.max_value_bytes = max_value_bytes < 4 ? 4 : max_value_bytes;
+  return l;
+}
+
 // Spans of a group that can be written: both ids non-zero. No allocation.
 [[nodiscard]] inline std::size_t writable_spans(std::span<const SpanView> spans) noexcept {
   std::size_t valid = 0;

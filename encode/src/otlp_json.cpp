@@ -51,6 +51,13 @@ class Writer {
   [[nodiscard]] bool overflow() const noexcept { return overflow_; }
   [[nodiscard]] char* pos() const noexcept { return p_; }
   void rewind(char* p) noexcept { p_ = p; }
+  // Whether a string was cut to max_value_bytes since the last call (then cleared): the
+  // span being written gets tracecast.truncated.
+  [[nodiscard]] bool take_cut() noexcept {
+    const bool c = cut_;
+    cut_ = false;
+    return c;
+  }
 
   template <std::size_t N>
   void lit(const char (&s)[N]) noexcept {
@@ -75,6 +82,7 @@ class Writer {
     if (n > limits_.max_value_bytes) {
       n = detail::utf8_cut(s.data(), limits_.max_value_bytes);
       ++stats_.values_truncated;
+      cut_ = true;
     }
     if (!reserve(2)) return;
     *p_++ = '"';
@@ -158,6 +166,7 @@ class Writer {
   const EncoderLimits& limits_;
   EncoderStats& stats_;
   bool overflow_ = false;
+  bool cut_ = false;
 };
 
 void write_value(Writer& w, const AttributeValue& v) noexcept {
@@ -244,12 +253,15 @@ const EncoderLimits& checked(const EncoderLimits& limits) {
 }  // namespace
 
 OtlpJsonEncoder::OtlpJsonEncoder(EncoderLimits limits)
-    : limits_(checked(limits)), keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
+    : limits_(checked(limits)),
+      batch_limits_(limits_),
+      keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
 OtlpJsonEncoder::~OtlpJsonEncoder() = default;
 OtlpJsonEncoder::OtlpJsonEncoder(OtlpJsonEncoder&&) noexcept = default;
 OtlpJsonEncoder& OtlpJsonEncoder::operator=(OtlpJsonEncoder&&) noexcept = default;
 
-void OtlpJsonEncoder::begin(std::span<char> buffer, std::size_t budget) noexcept {
+void OtlpJsonEncoder::begin(std::span<char> buffer, std::size_t budget, std::size_t max_value_bytes) noexcept {
+  batch_limits_ = detail::batch_limits(limits_, max_value_bytes);
   buf_ = buffer.data();
   budget_ = budget < buffer.size() ? budget : buffer.size();
   span_count_ = 0;
@@ -284,33 +296,52 @@ namespace {
 // Writes `"attributes":[...]` (with `lead` before it) and `,"droppedAttributesCount":N`.
 // Returns true when anything was written. Duplicate keys are found by comparing the escaped
 // key bytes already in the buffer: escaping is canonical, so equal bytes <=> equal keys.
+// A span's list (`span_list`) ends with detail::k_cut_mark when a value of the span was cut
+// (its name before, `cut_after` its status message after, or one of these attributes).
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* lead,
                       std::size_t lead_len, detail::KeyIndex& keys,
-                      const EncoderLimits& limits, EncoderStats& stats) noexcept {
-  if (attrs.empty()) return false;
+                      const EncoderLimits& limits, EncoderStats& stats,
+                      bool span_list = false, bool cut_after = false) noexcept {
+  const bool cut_before = span_list && w.take_cut();
+  if (attrs.empty() && !cut_before && !cut_after) return false;
   const std::size_t max = limits.max_attributes_per_span;
   detail::AttributeAdmission admission(max, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
+  // false: the buffer is full (the append fails as a whole).
+  auto write_one = [&](const Attribute& a) noexcept __attribute__((always_inline)) {
+    if (!admission.admit(a)) return true;
+    char* const attr_start = w.pos();
+    if (admission.written() != 0) w.ch(',');
+    w.lit("{\"key\":");
+    const char* const key_start = w.pos();
+    w.str(a.key);
+    if (w.overflow()) return false;
+    if (keys.seen_or_add(key_start, static_cast<std::size_t>(w.pos() - key_start))) {
+      w.rewind(attr_start);
+      ++stats.duplicate_keys_skipped;
+      return true;
+    }
+    w.lit(",\"value\":");
+    write_value(w, a.value);
+    w.ch('}');
+    admission.wrote();
+    return true;
+  };
   if (max != 0) {
     w.raw(lead, lead_len);
     w.lit("\"attributes\":[");
-    for (const Attribute& a : attrs) {
-      if (!admission.admit(a)) continue;
-      char* const attr_start = w.pos();
-      if (admission.written() != 0) w.ch(',');
-      w.lit("{\"key\":");
-      const char* const key_start = w.pos();
-      w.str(a.key);
-      if (w.overflow()) return true;  // the append fails as a whole
-      if (keys.seen_or_add(key_start, static_cast<std::size_t>(w.pos() - key_start))) {
-        w.rewind(attr_start);
-        ++stats.duplicate_keys_skipped;
-        continue;
+    for (const Attribute& a : attrs)
+      if (!write_one(a)) return true;
+    if (span_list && (cut_before || w.take_cut() || cut_after) && admission.written() < max &&
+        limits.max_value_bytes >= detail::k_cut_mark.key.size()) {
+      // Not counted as a duplicate when the mapping already marked the span.
+      char* const mark_start = w.pos();
+      const std::uint64_t duplicates = stats.duplicate_keys_skipped;
+      if (!write_one(detail::k_cut_mark)) return true;
+      if (stats.duplicate_keys_skipped != duplicates) {
+        stats.duplicate_keys_skipped = duplicates;
+        w.rewind(mark_start);
       }
-      w.lit(",\"value\":");
-      write_value(w, a.value);
-      w.ch('}');
-      admission.wrote();
     }
     w.ch(']');
   } else {
@@ -346,10 +377,10 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
 
   // Encode the group's header where a new resourceSpans entry would start, then compare it
   // with the open entry's header: equal resource (and scope) -> continue the open entry.
-  Writer w(buf_ + pos_ + prefix, buf_ + limit, limits_, stats_);
+  Writer w(buf_ + pos_ + prefix, buf_ + limit, batch_limits_, stats_);
   w.ch('{');
   char* const res_start = w.pos();
-  if (write_attributes(w, resource.attributes, "\"resource\":{", 12, *keys_, limits_, stats_))
+  if (write_attributes(w, resource.attributes, "\"resource\":{", 12, *keys_, batch_limits_, stats_))
     w.lit("},");
   char* const res_end = w.pos();
   w.lit("\"scopeSpans\":[{");
@@ -401,6 +432,7 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
 
   for (const SpanView& s : spans) {
     if (!(s.trace_id.valid() && s.span_id.valid())) continue;
+    (void)w.take_cut();  // cuts of the resource, the scope or the span before: not this span's
     if (!first_in_list) w.ch(',');
     first_in_list = false;
     w.lit("{\"traceId\":");
@@ -427,7 +459,8 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
       w.lit(",\"endTimeUnixNano\":");
       w.u64_quoted(s.end_unix_nano);
     }
-    write_attributes(w, s.attributes, ",", 1, *keys_, limits_, stats_);
+    write_attributes(w, s.attributes, ",", 1, *keys_, batch_limits_, stats_, /*span_list=*/true,
+                     s.status_message.size() > batch_limits_.max_value_bytes);
     if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
       w.lit(",\"status\":{");
       if (!s.status_message.empty()) {

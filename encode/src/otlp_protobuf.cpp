@@ -98,8 +98,9 @@ struct Bounds {
     return b;
   }
   [[nodiscard]] std::size_t span(const SpanView& s) const noexcept {
-    // ids 18 + 10 + 10, kind 2, times 9 + 9, status header 6 + code 11
-    return 75 + str(s.name.size()) + str(s.status_message.size()) + attributes(s.attributes);
+    // ids 18 + 10 + 10, kind 2, times 9 + 9, status header 6 + code 11; the cut mark
+    // (detail::k_cut_mark) 12 + key + 11
+    return 75 + 12 + str(19) + 11 + str(s.name.size()) + str(s.status_message.size()) + attributes(s.attributes);
   }
 };
 
@@ -144,7 +145,17 @@ class Writer {
       stats_.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p_);
     }
     p_ += t.out_size;
-    if (t.truncated) ++stats_.values_truncated;
+    if (t.truncated) {
+      ++stats_.values_truncated;
+      cut_ = true;
+    }
+  }
+  // Whether a string was cut to max_value_bytes since the last call (then cleared): the
+  // span being written gets tracecast.truncated.
+  [[nodiscard]] bool take_cut() noexcept {
+    const bool c = cut_;
+    cut_ = false;
+    return c;
   }
 
   void byte(char c) noexcept {
@@ -200,6 +211,7 @@ class Writer {
   char* end_;
   EncoderStats& stats_;
   bool overflow_ = false;
+  bool cut_ = false;
 };
 
 [[gnu::always_inline]] inline detail::Utf8Text inspect(std::string_view s, const EncoderLimits& limits) noexcept {
@@ -302,12 +314,15 @@ void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* tex
 // Returns true when anything was written. Duplicate keys: compared as the repaired key bytes
 // already in the buffer (detail::KeyIndex, shared with the JSON encoder).
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag, char dropped_tag,
-                      detail::KeyIndex& keys, const EncoderLimits& limits, EncoderStats& stats) noexcept {
-  if (attrs.empty()) return false;
+                      detail::KeyIndex& keys, const EncoderLimits& limits, EncoderStats& stats,
+                      bool span_list = false, bool cut_after = false) noexcept {
+  const bool cut_before = span_list && w.take_cut();
+  if (attrs.empty() && !cut_before && !cut_after) return false;
   detail::AttributeAdmission admission(limits.max_attributes_per_span, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
-  for (const Attribute& a : attrs) {
-    if (!admission.admit(a)) continue;
+  // false: the buffer is full (the append fails as a whole).
+  auto write_one = [&](const Attribute& a) noexcept -> bool {
+    if (!admission.admit(a)) return true;
     char* const attr_start = w.pos();
     const detail::Utf8Text key = inspect(a.key, limits);
     const ValueType type = a.value.type();
@@ -326,7 +341,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
       }
       const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
       // Scalars and strings (nearly every attribute): one space check, then plain stores.
-      if (!w.ensure(field_size(kv))) return true;  // the append fails as a whole
+      if (!w.ensure(field_size(kv))) return false;
       w.put(attr_tag);
       w.put_varint(kv);
       if (key.out_size != 0) {
@@ -338,7 +353,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
       if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
         w.rewind(attr_start);
         ++stats.duplicate_keys_skipped;
-        continue;
+        return true;
       }
       w.put(k_kv_value);
       w.put_varint(vsize);
@@ -363,7 +378,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
         default: break;
       }
       admission.wrote();
-      continue;
+      return true;
     }
     const std::size_t vsize = value_size(a.value, nullptr, limits);
     const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
@@ -375,16 +390,26 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
     }
     const char* const key_start = w.pos();
     w.text(key);
-    if (w.overflow()) return true;  // the append fails as a whole
+    if (w.overflow()) return false;
     if (keys.seen_or_add(key_start, key.out_size)) {
       w.rewind(attr_start);
       ++stats.duplicate_keys_skipped;
-      continue;
+      return true;
     }
     w.byte(k_kv_value);
     w.varint(vsize);
     write_value(w, a.value, nullptr, limits);
     admission.wrote();
+    return true;
+  };
+  for (const Attribute& a : attrs)
+    if (!write_one(a)) return true;
+  if (span_list && (cut_before || w.take_cut() || cut_after) && admission.written() < limits.max_attributes_per_span &&
+      limits.max_value_bytes >= detail::k_cut_mark.key.size()) {
+    // Not counted as a duplicate when the mapping already marked the span.
+    const std::uint64_t duplicates = stats.duplicate_keys_skipped;
+    if (!write_one(detail::k_cut_mark)) return true;
+    stats.duplicate_keys_skipped = duplicates;
   }
   if (const std::size_t dropped = admission.finish(); dropped != 0) w.tag_varint(dropped_tag, dropped);
   return true;
@@ -416,6 +441,7 @@ class Delimited {
 void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const EncoderLimits& limits,
                 EncoderStats& stats) noexcept {
   Delimited span(w, k_ss_spans, Bounds{limits.max_value_bytes}.span(s));
+  (void)w.take_cut();  // cuts of the resource, the scope or the span before: not this span's
   const detail::Utf8Text name = inspect(s.name, limits);
   // Ids, name, kind and times: one space check, then plain stores.
   if (!w.ensure(18 + 10 + 10 + field_size(name.out_size) + 2 + 9 + 9)) return;
@@ -439,7 +465,8 @@ void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const Enco
     w.put(k_span_end);
     w.put_fixed64(s.end_unix_nano);
   }
-  write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats);
+  write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats, /*span_list=*/true,
+                   s.status_message.size() > limits.max_value_bytes);
   if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
     detail::Utf8Text msg{};
     std::size_t size = 0;
@@ -483,12 +510,15 @@ const EncoderLimits& checked(const EncoderLimits& limits) {
 }  // namespace
 
 OtlpProtobufEncoder::OtlpProtobufEncoder(EncoderLimits limits)
-    : limits_(checked(limits)), keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
+    : limits_(checked(limits)),
+      batch_limits_(limits_),
+      keys_(std::make_unique<detail::KeyIndex>(limits_.max_attributes_per_span)) {}
 OtlpProtobufEncoder::~OtlpProtobufEncoder() = default;
 OtlpProtobufEncoder::OtlpProtobufEncoder(OtlpProtobufEncoder&&) noexcept = default;
 OtlpProtobufEncoder& OtlpProtobufEncoder::operator=(OtlpProtobufEncoder&&) noexcept = default;
 
-void OtlpProtobufEncoder::begin(std::span<char> buffer, std::size_t budget) noexcept {
+void OtlpProtobufEncoder::begin(std::span<char> buffer, std::size_t budget, std::size_t max_value_bytes) noexcept {
+  batch_limits_ = detail::batch_limits(limits_, max_value_bytes);
   buf_ = buffer.data();
   budget_ = std::min({budget, buffer.size(), k_max_budget});
   pos_ = 0;
@@ -527,16 +557,16 @@ append_result OtlpProtobufEncoder::append(const ResourceView& resource, const Sc
   // bound (two lists that encode the same after duplicate keys are dropped are one resource).
   char* res_start = w.pos();
   if (!resource.attributes.empty()) {
-    Delimited res(w, k_rs_resource, Bounds{limits_.max_value_bytes}.attributes(resource.attributes));
+    Delimited res(w, k_rs_resource, Bounds{batch_limits_.max_value_bytes}.attributes(resource.attributes));
     res_start = res.content();
-    write_attributes(w, resource.attributes, k_resource_attributes, k_resource_dropped, *keys_, limits_, stats_);
+    write_attributes(w, resource.attributes, k_resource_attributes, k_resource_dropped, *keys_, batch_limits_, stats_);
     res.end();
   }
   char* const res_end = w.pos();
   w.byte(k_rs_scope_spans);
   char* ss_len = w.prefix(k_entry_width);
   char* scope_start = w.pos();
-  write_scope(w, scope, limits_);
+  write_scope(w, scope, batch_limits_);
   char* scope_end = w.pos();
   if (w.overflow()) return fail();
 
@@ -555,7 +585,7 @@ append_result OtlpProtobufEncoder::append(const ResourceView& resource, const Sc
       w.byte(k_rs_scope_spans);  // same resource, new scope: another scope_spans entry
       ss_len = w.prefix(k_entry_width);
       scope_start = w.pos();
-      write_scope(w, scope, limits_);
+      write_scope(w, scope, batch_limits_);
       scope_end = w.pos();
       scope_len = static_cast<std::size_t>(scope_end - scope_start);
       if (w.overflow()) return fail();
@@ -564,7 +594,7 @@ append_result OtlpProtobufEncoder::append(const ResourceView& resource, const Sc
 
   for (const SpanView& s : spans) {
     if (!(s.trace_id.valid() && s.span_id.valid())) continue;
-    write_span(w, s, *keys_, limits_, stats_);
+    write_span(w, s, *keys_, batch_limits_, stats_);
   }
   if (w.overflow()) return fail();
 

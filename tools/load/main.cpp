@@ -102,6 +102,10 @@ const char* const k_usage =
     "  --single              one destination for every account\n"
     "  --content             the content variant (prompt + completion, ~1 KiB each)\n"
     "  --sampling R          sampling rate of every destination, 0.0001..1 (default 1)\n"
+    "  --api-key-ids A,B     every destination takes only requests made with these API key\n"
+    "                        ids (the generated requests use key_0..key_7; others: filtered)\n"
+    "  --max-request-bytes N       request body limit of every destination (4096..16777216)\n"
+    "  --max-attribute-value-bytes N  attribute value limit of every destination (4..16777216)\n"
     "bundled sink:\n"
     "  --sink-args \"...\"     extra tracecast-sink flags, e.g. \"--fail-503-fraction 0.1\" or\n"
     "                        \"--delay-ms 50\" (see tracecast-sink --help); binary next to this\n"
@@ -174,6 +178,9 @@ struct Options {
   bool fanout = true;
   bool content = false;
   double sampling = 1.0;
+  std::vector<std::string> api_key_ids;        // every destination's allow-list (empty: all)
+  std::uint32_t max_request_bytes = 0;         // every destination's, 0: batch.max_bytes
+  std::uint32_t max_attribute_value_bytes = 0; // every destination's, 0: encoder.max_value_bytes
   std::string sink_args;
   EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
@@ -265,6 +272,19 @@ int parse_args(int argc, char** argv, Options& o) {
       why = parse_number_in(v, 0.0001, 1, d);
       if (!why.empty()) return bad(why);
       o.sampling = d;
+    } else if (flag == "--api-key-ids") {
+      o.api_key_ids.clear();
+      for (std::size_t at = 0; at <= v.size();) {
+        const std::size_t comma = std::min(v.find(',', at), v.size());
+        o.api_key_ids.push_back(v.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (flag == "--max-request-bytes") {
+      if (!count_in(PipelineDestination::k_min_request_bytes, PipelineDestination::k_max_request_bytes)) return bad(why);
+      o.max_request_bytes = static_cast<std::uint32_t>(n);
+    } else if (flag == "--max-attribute-value-bytes") {
+      if (!count_in(4, PipelineDestination::k_max_attribute_value_bytes)) return bad(why);
+      o.max_attribute_value_bytes = static_cast<std::uint32_t>(n);
     } else if (flag == "--sink-args") {
       o.sink_args = v;
     } else if (flag == "--endpoint") {
@@ -579,6 +599,9 @@ int main(int argc, char** argv) {
   }
   for (auto& [account, d] : destinations) {
     if (opt.sampling < 1.0) d.sampling_rate = opt.sampling;
+    d.api_key_ids = opt.api_key_ids;  // validated by add_destinations, its issues printed
+    d.max_request_bytes = opt.max_request_bytes;
+    d.max_attribute_value_bytes = opt.max_attribute_value_bytes;
     if (!opt.protocol.empty()) d.transport.protocol = opt.protocol;
     run.privacy += d.privacy_mode ? 1 : 0;
   }

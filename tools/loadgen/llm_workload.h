@@ -18,6 +18,8 @@ namespace tracecast::workload {
 inline constexpr std::size_t k_models = 50;
 inline constexpr std::size_t k_users = 1000;
 inline constexpr std::size_t k_accounts = 100;
+// API key ids (LlmRequest::api_key_id) the requests are made with: key_0..key_7.
+inline constexpr std::size_t k_api_keys = 8;
 
 // ~1 KiB of JSON-like text with quotes, backslashes, newlines, a tab, non-ASCII letters and
 // an emoji, so escaping and UTF-8 handling are on the measured path.
@@ -57,6 +59,7 @@ class Generator {
     }
     for (std::size_t i = 0; i < k_users; ++i) users_[i] = "user_" + std::to_string(10000 + i);
     for (std::size_t i = 0; i < k_accounts; ++i) accounts_[i] = "acct_" + std::to_string(i);
+    for (std::size_t i = 0; i < k_api_keys; ++i) api_keys_[i] = "key_" + std::to_string(i);
     prompt_ = content_text("user");
     completion_ = content_text("assistant");
     meta_[0] = {"environment", AttributeValue::string("production")};
@@ -76,6 +79,7 @@ class Generator {
     r = LlmRequest{};
     r.account = accounts_[(x >> 8) % k_accounts];
     r.request_id = std::string_view(request_id_, 24);
+    r.api_key_id = api_keys_[(x >> 52) % k_api_keys];
     r.operation = "chat";
     r.provider = providers_[model];
     r.requested_model = models_[model];
@@ -105,6 +109,7 @@ class Generator {
 
   [[nodiscard]] std::string_view account(std::size_t i) const { return accounts_[i % k_accounts]; }
   [[nodiscard]] std::string_view model(std::size_t i) const { return models_[i % k_models]; }
+  [[nodiscard]] std::string_view api_key(std::size_t i) const { return api_keys_[i % k_api_keys]; }
 
  private:
   std::uint64_t step() {
@@ -122,6 +127,7 @@ class Generator {
   std::array<std::string, k_models> providers_;
   std::array<std::string, k_users> users_;
   std::array<std::string, k_accounts> accounts_;
+  std::array<std::string, k_api_keys> api_keys_;
   std::string prompt_, completion_;
   MetadataEntry meta_[2];
   char request_id_[32] = {};

@@ -5,6 +5,7 @@
 // How it becomes spans is in tracecast/mapping.h and in README ("Attribute mapping").
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -26,6 +27,9 @@ struct MetadataEntry {
 
 inline constexpr double k_unknown_double = std::numeric_limits<double>::quiet_NaN();
 
+// The longest LlmRequest::api_key_id kept, in bytes (a SHA-256 in hex is 64).
+inline constexpr std::size_t k_max_api_key_id_bytes = 128;
+
 // What submit changed in its copy of a request (LlmRequest::submit_flags).
 enum SubmitFlag : std::uint8_t {
   k_submit_start_filled = 1u << 0,  // start_unix_nano was 0: filled from the submit clock
@@ -37,6 +41,12 @@ struct LlmRequest {
   // Routing and identity.
   std::string_view account;     // the account the request belongs to; selects destinations
   std::string_view request_id;  // the gateway's request id -> resource `openrouter.trace.id`
+  // The id of the gateway API key the request was made with: a short opaque id or a hash of
+  // the key (the product filters on hashed keys), never the key itself. Matched against a
+  // destination's PipelineDestination::api_key_ids allow-list; never written into a span.
+  // At most k_max_api_key_id_bytes: a longer one is not kept (left empty, counted in
+  // IngestStats::truncated_values), so it matches no allow-list. Empty: no key id.
+  std::string_view api_key_id;
 
   // What was asked and what answered.
   std::string_view operation = "chat";  // gen_ai.operation.name

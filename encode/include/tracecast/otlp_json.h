@@ -22,7 +22,10 @@
 // Strings: '"', '\\' and every control character escaped; invalid UTF-8 replaced by U+FFFD
 // (one per maximal ill-formed subpart, Unicode 3.9 "U+FFFD substitution of maximal subparts"),
 // so the output is always valid UTF-8; a string longer than EncoderLimits::max_value_bytes is
-// cut at a code point boundary. In one attribute list, an attribute whose key (after
+// cut at a code point boundary, and the span it belongs to gets the attribute
+// `tracecast.truncated` = true (the mark submit-time cuts get; not added twice, nor past
+// max_attributes_per_span, nor under a max_value_bytes of 19; resource and scope strings cut
+// mark no span). In one attribute list, an attribute whose key (after
 // escaping) equals an earlier one is left out: the first occurrence wins.
 #pragma once
 
@@ -56,8 +59,10 @@ class OtlpJsonEncoder {
   // Starts a new ExportTraceServiceRequest in the caller-owned `buffer`; the document may use
   // at most `budget` bytes (clamped to buffer.size()). The buffer must outlive the batch and
   // the view finish() returns. A budget below ~24 bytes cannot hold any span (every append
-  // then returns too_large). Does not allocate; cannot fail.
-  void begin(std::span<char> buffer, std::size_t budget) noexcept;
+  // then returns too_large). `max_value_bytes` (0: limits().max_value_bytes) lowers the
+  // value limit for this batch only (e.g. a destination's own limit; never raises it, at
+  // least 4). Does not allocate; cannot fail.
+  void begin(std::span<char> buffer, std::size_t budget, std::size_t max_value_bytes = 0) noexcept;
 
   // Appends spans that share one resource and scope (typically one gateway request: 1..3
   // spans), all or nothing. The views are read during the call only.
@@ -85,11 +90,14 @@ class OtlpJsonEncoder {
   [[nodiscard]] std::size_t size_bytes() const noexcept;
   [[nodiscard]] const EncoderStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const EncoderLimits& limits() const noexcept { return limits_; }
+  // The limits of the current batch: limits() with begin()'s max_value_bytes.
+  [[nodiscard]] const EncoderLimits& batch_limits() const noexcept { return batch_limits_; }
 
  private:
   enum class state : std::uint8_t { idle, open, finished };
 
   EncoderLimits limits_;
+  EncoderLimits batch_limits_;
   EncoderStats stats_{};
   // Duplicate keys of the list being written (encode/src/key_index.h), sized at construction.
   std::unique_ptr<detail::KeyIndex> keys_;

@@ -35,7 +35,8 @@
 //
 // Strings: invalid UTF-8 replaced by U+FFFD (one per maximal ill-formed subpart), so every
 // `string` field is valid UTF-8 as proto3 requires; longer than EncoderLimits::max_value_bytes:
-// cut at a code point boundary. Duplicate keys in one attribute list: the first wins.
+// cut at a code point boundary, and the span gets `tracecast.truncated` = true (as in the JSON
+// encoder). Duplicate keys in one attribute list: the first wins.
 #pragma once
 
 #include <cstddef>
@@ -69,8 +70,10 @@ class OtlpProtobufEncoder {
 
   // Starts a new ExportTraceServiceRequest in the caller-owned `buffer`; the message may use
   // at most `budget` bytes (clamped to buffer.size() and k_max_budget). The buffer must
-  // outlive the batch and the view finish() returns. Does not allocate; cannot fail.
-  void begin(std::span<char> buffer, std::size_t budget) noexcept;
+  // outlive the batch and the view finish() returns. `max_value_bytes` (0:
+  // limits().max_value_bytes) lowers the value limit for this batch only (e.g. a
+  // destination's own limit; never raises it, at least 4). Does not allocate; cannot fail.
+  void begin(std::span<char> buffer, std::size_t budget, std::size_t max_value_bytes = 0) noexcept;
 
   // Appends spans that share one resource and scope, all or nothing; same results as
   // OtlpJsonEncoder::append:
@@ -94,11 +97,14 @@ class OtlpProtobufEncoder {
   [[nodiscard]] std::size_t size_bytes() const noexcept { return span_count_ == 0 ? 0 : pos_; }
   [[nodiscard]] const EncoderStats& stats() const noexcept { return stats_; }
   [[nodiscard]] const EncoderLimits& limits() const noexcept { return limits_; }
+  // The limits of the current batch: limits() with begin()'s max_value_bytes.
+  [[nodiscard]] const EncoderLimits& batch_limits() const noexcept { return batch_limits_; }
 
  private:
   enum class state : std::uint8_t { idle, open, finished };
 
   EncoderLimits limits_;
+  EncoderLimits batch_limits_;
   EncoderStats stats_{};
   std::unique_ptr<detail::KeyIndex> keys_;
 

@@ -77,6 +77,55 @@ struct PipelineDestination {
   [[nodiscard]] static constexpr bool valid_sampling_rate(double rate) noexcept {
     return rate >= k_min_sampling_rate && rate <= 1.0;  // false for NaN too
   }
+
+  // --- routing (issue 11; both change live with update_destination()) --------------------
+  // false: no request is routed to it (counted in DestinationCounters::filtered, outside
+  // `submitted`); what it had batched is still sent. Default true.
+  bool enabled = true;
+  // The gateway API key ids (LlmRequest::api_key_id) whose requests it takes; empty: every
+  // key's. A request whose key id is not on the list, or has none, is not routed to it
+  // (counted in `filtered`). At most k_max_api_key_ids entries, each 1..k_max_api_key_id_bytes
+  // bytes of printable ASCII (no space, no control byte), no duplicates. Matched exactly, in
+  // O(log entries) per request after one hash of the request's key id.
+  std::vector<std::string> api_key_ids;
+
+  // --- limits (0: the pipeline's; a backend preset may supply its own) -------------------
+  // The largest request body (OTLP bytes before compression) sent to it: its batches are
+  // sealed before this, and one request's spans larger than it are dropped as too_large.
+  // 0: batch.max_bytes; else 4 KiB..16 MiB, and batch.max_bytes when that is smaller
+  // (New Relic refuses bodies over 1 MB: 1000000).
+  std::uint32_t max_request_bytes = 0;
+  // Strings written for it (attribute keys and values, span names, status messages) longer
+  // than this many bytes are cut at a UTF-8 code point boundary, counted
+  // (DestinationCounters::values_truncated and PipelineStats::encoder.values_truncated) and
+  // the span marked `tracecast.truncated` = true. 0: encoder.max_value_bytes; else 4..16 MiB,
+  // and encoder.max_value_bytes when that is smaller (Tempo cuts at 2048 bytes by default,
+  // New Relic at 4095 characters: 4095 bytes is never more).
+  std::uint32_t max_attribute_value_bytes = 0;
+
+  // --- resource -------------------------------------------------------------------------
+  // Added to the resource of every span encoded for it, before the mapping's (a key given
+  // here wins over mapping.service_name, mapping.extra_resource_attributes, ...): e.g. W&B
+  // Weave's `wandb.entity` and `wandb.project`. At most k_max_resource_attributes; keys
+  // 1..k_max_resource_key_bytes bytes, values at most k_max_resource_value_bytes, both valid
+  // UTF-8 without control bytes; no duplicate keys. Spans of requests with equal resources
+  // still share one ResourceSpans.
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+
+  static constexpr std::size_t k_max_api_key_ids = 1024;
+  static constexpr std::uint32_t k_min_request_bytes = 4096;
+  static constexpr std::uint32_t k_max_request_bytes = 16u << 20;
+  static constexpr std::uint32_t k_max_attribute_value_bytes = 16u << 20;
+  static constexpr std::size_t k_max_resource_attributes = 16;
+  static constexpr std::size_t k_max_resource_key_bytes = 256;
+  static constexpr std::size_t k_max_resource_value_bytes = 4096;
+
+  // The issues of the routing, limit and resource fields above (sampling_rate too), each
+  // named by its field ("api_key_ids[3]", "resource_attributes[1].key"); empty: valid. The
+  // transport is checked by validate(DestinationConfig). add_destination() and
+  // update_destination() refuse a destination with any. Never echoes a value (key ids and
+  // resource values may be private). Thread-safe. Allocates.
+  [[nodiscard]] std::vector<ValidationIssue> validate() const;
 };
 
 // What stats() and prometheus() list per destination (totals and aggregates always cover
@@ -134,7 +183,7 @@ struct PipelineConfig {
 enum class DropReason : std::uint8_t {
   sampled_out,        // not kept by the destination's sampling rate
   backpressure,       // destination (or total) buffer budget exhausted: shed at once
-  too_large,          // one request's spans larger than batch.max_bytes
+  too_large,          // one request's spans larger than batch.max_bytes (or its max_request_bytes)
   rejected,           // non-retryable HTTP status (400, 401, 403, 404, 413, ...)
   retries_exhausted,  // retryable failures until the retry policy's max elapsed time
   network,            // a failure retrying cannot fix (TLS verification, bad URL, ...)
@@ -200,9 +249,16 @@ struct DestinationCounters {
   // sender.max_response_bytes, headers over 64 KiB, a garbage or clamped Retry-After, a
   // rejectedSpans that is not an integer in 0..spans): see Completion::malformed_answer.
   std::uint64_t malformed_answers = 0;
+  // Spans of requests not routed to this destination by its own routing: disabled
+  // (PipelineDestination::enabled) or an API key id not on its api_key_ids. Not part of
+  // `submitted` (never handed to it), so the identity below is unchanged.
+  std::uint64_t filtered = 0;
+  // Strings cut by the encoder for this destination (its max_attribute_value_bytes, or
+  // encoder.max_value_bytes); also in PipelineStats::encoder.values_truncated.
+  std::uint64_t values_truncated = 0;
   std::uint64_t bytes_raw = 0;           // OTLP bytes sealed (JSON or protobuf), before compression
   std::uint64_t bytes_compressed = 0;    // bytes handed to the sender
-  std::uint64_t largest_batch_bytes = 0;  // largest OTLP/JSON body sealed (<= batch.max_bytes)
+  std::uint64_t largest_batch_bytes = 0;  // largest OTLP body sealed (<= its max_request_bytes, batch.max_bytes)
   std::uint64_t buffer_bytes = 0;        // gauge: batch buffer bytes held now
   std::array<std::uint64_t, k_latency_bounds_ms.size() + 1> latency_buckets{};
   std::uint64_t latency_sum_ns = 0;
@@ -292,7 +348,10 @@ class Pipeline {
   std::vector<AddDestinationOutcome> add_destinations(
       std::span<const std::pair<std::string, PipelineDestination>> destinations);
   // Changes a destination: its open batch is sealed and sent with the old settings first.
-  // Returns the issues (nothing changes on errors or an unknown id). Thread-safe. Allocates.
+  // Its routing (enabled, api_key_ids), limits and resource attributes apply to the requests
+  // the worker drains after this returns. Returns the issues (PipelineDestination::validate(),
+  // validate(DestinationConfig); nothing changes on errors or an unknown id). Thread-safe.
+  // Allocates.
   std::vector<ValidationIssue> update_destination(std::uint32_t id, const PipelineDestination& destination);
   // Stops routing to a destination. What it already batched is still sent; it is removed
   // from the sender when nothing of it is in flight. Unknown id: false. Thread-safe.

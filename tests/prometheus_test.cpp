@@ -13,6 +13,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include "pipeline_internal_prometheus.h"
 
@@ -492,6 +493,24 @@ TEST(Prometheus, EscapesLabelValues) {
   EXPECT_EQ(detail::escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   const std::string text = detail::format_prometheus(make_stats());
   EXPECT_THAT(text, ::testing::HasSubstr(R"(destination="we\"ird\\name\nx",id="7",account="acct \"q\"")"));
+}
+
+// The exposition format is UTF-8 (a scraper refuses the whole page on one bad label value):
+// a customer's ill-formed destination name or account comes out with U+FFFD, each maximal
+// ill-formed subpart replaced once, and well-formed text (é, 東, 🚀) kept as is.
+TEST(Prometheus, LabelValuesAreAlwaysUtf8) {
+  EXPECT_EQ(detail::escape_label_value("na\"me\\\xc3("), "na\\\"me\\\\\xEF\xBF\xBD(");
+  EXPECT_EQ(detail::escape_label_value("ac\xff\xfe"), "ac\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(detail::escape_label_value("\xed\xa0\x80x"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDx");  // a surrogate
+  EXPECT_EQ(detail::escape_label_value("\xe6\x9d"), "\xEF\xBF\xBD");  // cut sequence: one
+  EXPECT_EQ(detail::escape_label_value("caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x9a\x80"), "caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x9a\x80");
+  PipelineStats s = make_stats();
+  s.destinations[0].name = "bad\xc3(name";
+  s.destinations[0].account = "acct\xff";
+  const std::string text = detail::format_prometheus(s);
+  EXPECT_THAT(text, ::testing::HasSubstr("destination=\"bad\xEF\xBF\xBD(name\""));
+  EXPECT_THAT(text, ::testing::HasSubstr("account=\"acct\xEF\xBF\xBD\""));
+  EXPECT_TRUE(simdjson::validate_utf8(text.data(), text.size()));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // PipelineStats -> Prometheus text exposition format (see pipeline_internal_prometheus.h).
 #include "pipeline_internal_prometheus.h"
+#include "tracecast/utf8.h"
 
 #include <charconv>
 #include <cstdint>
@@ -116,7 +117,23 @@ std::string le_text(double bound_ms) {
 std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
-  for (const char c : value) {
+  const auto* in = reinterpret_cast<const unsigned char*>(value.data());
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (in[i] >= 0x80) {
+      // The exposition format is UTF-8: one ill-formed name or account (the gateway's
+      // customers type them) must not make the whole page unparsable, so what is not
+      // well-formed becomes U+FFFD.
+      std::size_t bad = 0;
+      const std::size_t len = utf8_sequence(in + i, value.size() - i, bad);
+      if (len != 0) {
+        out.append(value.data() + i, len);
+      } else {
+        out += "\xEF\xBF\xBD";
+      }
+      i += (len != 0 ? len : bad) - 1;
+      continue;
+    }
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '"') {

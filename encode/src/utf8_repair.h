@@ -14,29 +14,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "tracecast/utf8.h"
+
 namespace tracecast::detail {
 
-// Length of the well-formed UTF-8 sequence at s (n >= 1 bytes available, s[0] >= 0x80), or 0
-// with `bad` set to the length of the maximal ill-formed subpart (>= 1) to replace.
-inline std::size_t utf8_sequence(const unsigned char* s, std::size_t n, std::size_t& bad) noexcept {
-  const unsigned c = s[0];
-  bad = 1;
-  if (c < 0xC2 || c > 0xF4) return 0;
-  const std::size_t need = c < 0xE0 ? 2 : (c < 0xF0 ? 3 : 4);
-  unsigned lo = 0x80, hi = 0xBF;
-  if (c == 0xE0) lo = 0xA0;
-  else if (c == 0xED) hi = 0x9F;  // no surrogates
-  else if (c == 0xF0) lo = 0x90;  // no overlong 4-byte forms
-  else if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  if (n < 2 || s[1] < lo || s[1] > hi) return 0;
-  for (std::size_t k = 2; k < need; ++k) {
-    if (k >= n || s[k] < 0x80 || s[k] > 0xBF) {
-      bad = k;
-      return 0;
-    }
-  }
-  return need;
-}
+// Length of the well-formed UTF-8 sequence at s, or 0 with `bad` set (tracecast/utf8.h).
+using tracecast::utf8_sequence;
 
 // A cut position <= max (s holds more than max bytes) that does not split a code point:
 // backs off over at most 3 continuation bytes.

@@ -1,4 +1,5 @@
-// Cutting text to a byte limit without splitting a UTF-8 sequence.
+// UTF-8 rules shared by every module: cutting text to a byte limit without splitting a
+// sequence, and telling a well-formed sequence from an ill-formed one.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +29,31 @@ namespace tracecast {
   // The lead's sequence is longer than what precedes the cut: leave it out whole.
   if (len > kept + 1) return s.substr(0, n - 1);
   return s.substr(0, max_bytes);
+}
+
+// Length of the well-formed UTF-8 sequence at s (n >= 1 bytes available, s[0] >= 0x80), or 0
+// with `bad` set to the length of the maximal ill-formed subpart (>= 1), the bytes one U+FFFD
+// replaces (Unicode 3.9, Table 3-7: no overlong forms, no surrogates, nothing above
+// U+10FFFF). The one definition: both encoders, the metrics writer and the sink use it.
+// Pure; no allocation.
+[[nodiscard]] constexpr std::size_t utf8_sequence(const unsigned char* s, std::size_t n, std::size_t& bad) noexcept {
+  const unsigned c = s[0];
+  bad = 1;
+  if (c < 0xC2 || c > 0xF4) return 0;
+  const std::size_t need = c < 0xE0 ? 2 : (c < 0xF0 ? 3 : 4);
+  unsigned lo = 0x80, hi = 0xBF;
+  if (c == 0xE0) lo = 0xA0;
+  else if (c == 0xED) hi = 0x9F;  // no surrogates
+  else if (c == 0xF0) lo = 0x90;  // no overlong 4-byte forms
+  else if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  if (n < 2 || s[1] < lo || s[1] > hi) return 0;
+  for (std::size_t k = 2; k < need; ++k) {
+    if (k >= n || s[k] < 0x80 || s[k] > 0xBF) {
+      bad = k;
+      return 0;
+    }
+  }
+  return need;
 }
 
 }  // namespace tracecast

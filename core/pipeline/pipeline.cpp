@@ -94,6 +94,7 @@ struct alignas(64) Destination {
   bool protobuf = false;                  // protocol http/protobuf: bodies encoded as protobuf
   Codec codec = Codec::none;
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
+  ConventionSet conventions = k_default_conventions;  // read at seal only
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -416,7 +417,10 @@ struct Pipeline::Impl {
         PendingRecord& rec = *ref->record;
         detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
         IdGenerator rec_ids(rec.id_seed);
-        map_request(decoded, config.mapping, rec_ids, *mapped);
+        // Mapped once per destination that encodes it (at its own seal), with its whole
+        // convention set at once, not once per convention.
+        map_request(decoded, config.mapping, d.conventions, rec_ids, *mapped);
+        ++mappings;
         if (!rec.issues_counted) {
           rec.issues_counted = true;
           if (mapped->issues() != 0) ++mapping_issues;
@@ -937,6 +941,7 @@ struct Pipeline::Impl {
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
+    s.mappings = mappings;
     s.batches_deferred = batches_deferred;
     s.batches_sealed_early = batches_sealed_early;
     s.encoder = encoder.stats();
@@ -1020,6 +1025,7 @@ struct Pipeline::Impl {
     d->id = id;
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
+    d->conventions = p.conventions;
     d->codec = codec_of(p);
     d->protobuf = is_protobuf_protocol(p.transport.protocol);
     d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
@@ -1096,6 +1102,7 @@ struct Pipeline::Impl {
   std::uint64_t requests_routed = 0;
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
+  std::uint64_t mappings = 0;
   std::uint64_t batches_deferred = 0;  // linger expiries that let a backlogged batch grow
   std::uint64_t batches_sealed_early = 0;  // sealed before their linger: memory pressure
   std::size_t pressure_bytes = config.memory_budget_bytes / 4 * 3;
@@ -1133,6 +1140,10 @@ std::optional<ValidationIssue> sampling_issue(double rate) {
   if (PipelineDestination::valid_sampling_rate(rate)) return std::nullopt;
   return ValidationIssue{"sampling_rate", "must be in 0.0001..1, got " + std::to_string(rate), false};
 }
+std::optional<ValidationIssue> conventions_issue(ConventionSet set) {
+  if (!set.empty()) return std::nullopt;
+  return ValidationIssue{"conventions", "must name at least one of openrouter, genai, openinference, langfuse, langsmith", false};
+}
 }  // namespace
 
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
@@ -1151,6 +1162,10 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
       out[i].issues.push_back(std::move(*issue));
       continue;
     }
+    if (auto issue = conventions_issue(destination.conventions)) {
+      out[i].issues.push_back(std::move(*issue));
+      continue;
+    }
     AddDestinationResult r = impl_->sender.add_destination(destination.transport);
     out[i].issues = std::move(r.issues);
     if (!r.ok()) continue;
@@ -1163,6 +1178,7 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
 
 std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& destination) {
   if (auto issue = sampling_issue(destination.sampling_rate)) return {std::move(*issue)};
+  if (auto issue = conventions_issue(destination.conventions)) return {std::move(*issue)};
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
   bool found = false;
@@ -1182,6 +1198,7 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     impl->seal(*d, Clock::now(), Impl::SealCause::forced);  // what was batched goes out with the old settings
     d->privacy_mode = destination.privacy_mode;
     d->sampling_rate = destination.sampling_rate;
+    d->conventions = destination.conventions;
     d->codec = codec;
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     d->kind = destination.transport.kind;

@@ -101,6 +101,8 @@ const char* const k_usage =
     "  --single              one destination for every account\n"
     "  --content             the content variant (prompt + completion, ~1 KiB each)\n"
     "  --sampling R          sampling rate of every destination, 0.0001..1 (default 1)\n"
+    "  --conventions LIST    attribute conventions of every destination, comma-separated:\n"
+    "                        openrouter (default), genai, openinference, langfuse, langsmith\n"
     "bundled sink:\n"
     "  --sink-args \"...\"     extra tracecast-sink flags, e.g. \"--fail-503-fraction 0.1\" or\n"
     "                        \"--delay-ms 50\" (see tracecast-sink --help); binary next to this\n"
@@ -166,6 +168,7 @@ struct Options {
   bool fanout = true;
   bool content = false;
   double sampling = 1.0;
+  ConventionSet conventions = k_default_conventions;
   std::string sink_args;
   EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
@@ -254,6 +257,12 @@ int parse_args(int argc, char** argv, Options& o) {
       why = parse_number_in(v, 0.0001, 1, d);
       if (!why.empty()) return bad(why);
       o.sampling = d;
+    } else if (flag == "--conventions") {
+      const ConventionListParse parsed = parse_convention_list(v);
+      if (!parsed.ok())
+        return bad("expects a comma-separated list of openrouter, genai, openinference, langfuse, langsmith; unknown: '" +
+                   std::string(parsed.bad) + "'");
+      o.conventions = parsed.set;
     } else if (flag == "--sink-args") {
       o.sink_args = v;
     } else if (flag == "--endpoint") {
@@ -525,6 +534,7 @@ int main(int argc, char** argv) {
   }
   for (auto& [account, d] : destinations) {
     if (opt.sampling < 1.0) d.sampling_rate = opt.sampling;
+    d.conventions = opt.conventions;
     if (!opt.protocol.empty()) d.transport.protocol = opt.protocol;
     run.privacy += d.privacy_mode ? 1 : 0;
   }

@@ -72,6 +72,11 @@ struct PipelineDestination {
   // Fraction of traces kept, decided by trace id so a trace is kept or dropped whole.
   // k_min_sampling_rate..1. Default 1.
   double sampling_rate = 1.0;
+  // The attribute vocabularies its spans speak (tracecast/conventions.h): one or more of
+  // openrouter (the default), genai, openinference, langfuse, langsmith; a name two of them
+  // share is written once. Empty is refused (validation field "conventions"). Privacy mode
+  // removes the content attributes of every convention in the set.
+  ConventionSet conventions = k_default_conventions;
 
   static constexpr double k_min_sampling_rate = 0.0001;
   [[nodiscard]] static constexpr bool valid_sampling_rate(double rate) noexcept {
@@ -223,6 +228,9 @@ struct PipelineStats {
   std::uint64_t requests_routed = 0;           // drained, mapped and handed to destinations
   std::uint64_t requests_unrouted = 0;         // drained with no destination for their account
   std::uint64_t mapping_issues = 0;            // requests with a MappingIssue flag set
+  // map_request calls by the worker: one per request per destination that encodes it (at
+  // its seal), whatever the number of conventions in the destination's set.
+  std::uint64_t mappings = 0;
   // Linger expiries at which the destination already had max_in_flight requests unfinished,
   // so its batch was left to grow (up to batch.max_spans) instead of queueing another body.
   std::uint64_t batches_deferred = 0;

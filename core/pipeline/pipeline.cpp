@@ -95,6 +95,10 @@ struct alignas(64) Destination {
   Codec codec = Codec::none;
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
   ConventionSet conventions = k_default_conventions;  // read at seal only
+  // Every convention adds its own copy of the names and content: the body of a request grows
+  // about linearly with the set (all five: ~4x openrouter's for a content request), so the
+  // size-based seal and the direct buffer's estimate scale with it.
+  std::uint8_t body_factor = 1;
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -362,7 +366,7 @@ struct Pipeline::Impl {
     d.in_flight += rec.span_count;
     tot.in_flight += rec.span_count;
     // JSON is about twice the record's bytes: seal before the body would pass max_bytes.
-    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= config.batch.max_bytes)
+    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 * d.body_factor >= config.batch.max_bytes)
       seal(d, now, SealCause::size);
   }
 
@@ -390,6 +394,9 @@ struct Pipeline::Impl {
     if (d.head == nullptr) return;
     ++d.generation;
     const std::uint32_t spans_seen = d.pending_spans;
+    // A request that did not fit the body being closed is encoded first into the next one:
+    // its mapping is kept rather than made again.
+    const PendingRecord* mapped_rec = nullptr;
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - d.batch_started);
     while (d.head != nullptr) {
       // Uncompressed bodies are encoded straight into a pool buffer sized from the records'
@@ -398,7 +405,7 @@ struct Pipeline::Impl {
       Buffer* direct = nullptr;
       std::span<char> into(raw_scratch.data(), raw_scratch.size());
       if (d.codec == Codec::none) {
-        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 + 256);
+        const std::size_t want = std::min<std::size_t>(config.batch.max_bytes, d.pending_bytes * 4 * d.body_factor + 256);
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
           d.held_bytes += direct->capacity;
@@ -415,12 +422,15 @@ struct Pipeline::Impl {
         // (its ref lies inside it, after the header) while this one is encoded.
         if (ref->next != nullptr) prefetch_record_around(ref->next);
         PendingRecord& rec = *ref->record;
-        detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
-        IdGenerator rec_ids(rec.id_seed);
-        // Mapped once per destination that encodes it (at its own seal), with its whole
-        // convention set at once, not once per convention.
-        map_request(decoded, config.mapping, d.conventions, rec_ids, *mapped);
-        ++mappings;
+        if (mapped_rec != &rec) {
+          detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
+          IdGenerator rec_ids(rec.id_seed);
+          // Mapped once per destination that encodes it (at its own seal), with its whole
+          // convention set at once, not once per convention.
+          map_request(decoded, config.mapping, d.conventions, rec_ids, *mapped);
+          mapped_rec = &rec;
+          ++mappings;
+        }
         if (!rec.issues_counted) {
           rec.issues_counted = true;
           if (mapped->issues() != 0) ++mapping_issues;
@@ -1026,6 +1036,7 @@ struct Pipeline::Impl {
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
     d->conventions = p.conventions;
+    d->body_factor = static_cast<std::uint8_t>(std::max<std::size_t>(1, p.conventions.size()));
     d->codec = codec_of(p);
     d->protobuf = is_protobuf_protocol(p.transport.protocol);
     d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
@@ -1199,6 +1210,7 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     d->privacy_mode = destination.privacy_mode;
     d->sampling_rate = destination.sampling_rate;
     d->conventions = destination.conventions;
+    d->body_factor = static_cast<std::uint8_t>(std::max<std::size_t>(1, destination.conventions.size()));
     d->codec = codec;
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     d->kind = destination.transport.kind;

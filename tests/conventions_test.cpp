@@ -342,6 +342,31 @@ TEST_F(ConventionMapping, APromptThatIsNotAMessageListIsOneUserMessage) {
   EXPECT_EQ(str(g, "llm.input_messages.0.message.content"), "42");
 }
 
+// The JSON text a convention builds reads back as exactly the text it holds, whatever bytes
+// that text has (every ASCII control character, quotes, backslashes, multi-byte UTF-8), on the
+// fast path and on the byte-by-byte one (a text too long for the worst-case check).
+TEST_F(ConventionMapping, BuiltJsonReadsBackAsTheTextItHolds) {
+  ContentRequest c;
+  std::string text;
+  for (int round = 0; round < 3; ++round) {
+    for (int b = 1; b < 0x80; ++b) text += static_cast<char>(b);
+    text += "\xc3\xa9 \xf0\x9f\x98\x80 plain run of ascii text 0123456789 \\\"";
+  }
+  for (const std::size_t repeat : {std::size_t{1}, MappedRequest::k_message_json_bytes / 6 / text.size() + 2}) {
+    std::string prompt;
+    for (std::size_t i = 0; i < repeat; ++i) prompt += text;
+    c.r.prompt = prompt;  // not a message list: one user message holding it
+    const std::string json = str(gen(c.r, {Convention::genai}), "gen_ai.input.messages");
+    simdjson::dom::parser parser;
+    simdjson::padded_string padded(json);
+    simdjson::dom::element doc;
+    ASSERT_EQ(parser.parse(padded).get(doc), simdjson::SUCCESS) << repeat;
+    std::string_view content;
+    ASSERT_EQ(doc.at(0)["parts"].at(0)["content"].get(content), simdjson::SUCCESS);
+    EXPECT_EQ(content, prompt) << repeat;
+  }
+}
+
 TEST_F(ConventionMapping, TextBeyondTheBuffersIsCutValidAndFlagged) {
   ContentRequest c;
   // One message longer than the buffers, with 2-byte characters so a cut could split one.

@@ -4,6 +4,7 @@
 // is cut at a code point boundary with the JSON kept valid, and the writer says so (cut()).
 #pragma once
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -19,6 +20,50 @@ namespace tracecast::detail {
 // Appends JSON text to a fixed buffer. Every write either fits whole or is refused (string
 // values may be cut instead, see string()); refused/cut writes set cut().
 class JsonOut {
+  // Per byte: 0 copied as is, else the letter after the backslash ('u': \u00XX).
+  static constexpr auto k_escape = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+    t['"'] = '"';
+    t['\\'] = '\\';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\t'] = 't';
+    t['\b'] = 'b';
+    t['\f'] = 'f';
+    return t;
+  }();
+  struct Sequence {
+    char bytes[8];
+    std::uint8_t length;
+  };
+  // Per byte: what it is written as in a JSON string (itself, \x, or \u00XX) and its length.
+  static constexpr auto k_sequence = [] {
+    std::array<Sequence, 256> t{};
+    constexpr char hex[] = "0123456789abcdef";
+    for (std::size_t c = 0; c < 256; ++c) {
+      const char e = k_escape[c];
+      Sequence& q = t[c];
+      if (e == 0) {
+        q.bytes[0] = static_cast<char>(c);
+        q.length = 1;
+      } else if (e != 'u') {
+        q.bytes[0] = '\\';
+        q.bytes[1] = e;
+        q.length = 2;
+      } else {
+        q.bytes[0] = '\\';
+        q.bytes[1] = 'u';
+        q.bytes[2] = '0';
+        q.bytes[3] = '0';
+        q.bytes[4] = hex[c >> 4];
+        q.bytes[5] = hex[c & 15];
+        q.length = 6;
+      }
+    }
+    return t;
+  }();
+
  public:
   JsonOut(char* buf, std::size_t cap) noexcept : buf_(buf), cap_(cap) {}
 
@@ -53,26 +98,55 @@ class JsonOut {
     buf_[n_++] = '"';
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const auto* end = p + s.size();
+    if (s.size() <= (limit - n_) / 8) {
+      // Room for the worst case (8 bytes written a byte): one unchecked pass.
+      char* out = buf_ + n_;
+      while (p < end) {
+        if (end - p >= 8) {  // 8 bytes none of which needs an escape: copied at once (SWAR)
+          std::uint64_t v;
+          std::memcpy(&v, p, 8);
+          constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+          const std::uint64_t quote = v ^ (ones * '"'), slash = v ^ (ones * '\\');
+          const std::uint64_t special = ((v - ones * 0x20) & ~v) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash);
+          if ((special & high) == 0) {
+            std::memcpy(out, p, 8);
+            out += 8;
+            p += 8;
+            continue;
+          }
+          for (int k = 0; k < 8; ++k) {  // some byte of the 8 does: all 8 through the table
+            const unsigned char c = *p++;
+            std::memcpy(out, k_sequence[c].bytes, 8);
+            out += k_sequence[c].length;
+          }
+          continue;
+        }
+        // Branch-free: every byte writes its 8-byte table entry and advances by its length
+        // (the worst-case room check is 8 bytes a byte). Prompts holding JSON text have a quote
+        // or backslash every few bytes: a branch per escape mispredicts.
+        const unsigned char c = *p++;
+        std::memcpy(out, k_sequence[c].bytes, 8);
+        out += k_sequence[c].length;
+      }
+      n_ = static_cast<std::size_t>(out - buf_);
+      buf_[n_++] = '"';
+      return true;
+    }
+    // Not room for the worst case: byte by byte, checking the room, so a cut falls before a
+    // whole UTF-8 sequence or escape.
     while (p < end) {
-      // A run of bytes that need no escape, copied at once.
-      const unsigned char* run = p;
-      while (run < end && *run >= 0x20 && *run != '"' && *run != '\\' && *run < 0x80) ++run;
-      if (run != p) {
-        std::size_t len = static_cast<std::size_t>(run - p);
-        if (len > limit - n_) {
-          len = limit - n_;
-          std::memcpy(buf_ + n_, p, len);
-          n_ += len;
+      const unsigned char c = *p;
+      const char e = k_escape[c];
+      if (e == 0 && c < 0x80) {
+        if (n_ >= limit) {
           cut_ = true;
           break;
         }
-        std::memcpy(buf_ + n_, p, len);
-        n_ += len;
-        p = run;
+        buf_[n_++] = static_cast<char>(c);
+        ++p;
         continue;
       }
-      const unsigned char c = *p;
-      if (c >= 0x80) {
+      if (e == 0) {
         // A UTF-8 sequence moves whole (a lone or broken one byte by byte: the encoder
         // repairs invalid UTF-8 later, what matters here is not splitting a valid one).
         std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
@@ -86,31 +160,20 @@ class JsonOut {
         p += len;
         continue;
       }
-      char esc[6] = {'\\', 0, 0, 0, 0, 0};
-      std::size_t len = 2;
-      switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default: {
-          static constexpr char hex[] = "0123456789abcdef";
-          esc[1] = 'u';
-          esc[2] = '0';
-          esc[3] = '0';
-          esc[4] = hex[c >> 4];
-          esc[5] = hex[c & 15];
-          len = 6;
-        }
-      }
+      const std::size_t len = e == 'u' ? 6 : 2;
       if (len > limit - n_) {
         cut_ = true;
         break;
       }
-      std::memcpy(buf_ + n_, esc, len);
+      if (e == 'u') {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::memcpy(buf_ + n_, "\\u00", 4);
+        buf_[n_ + 4] = hex[c >> 4];
+        buf_[n_ + 5] = hex[c & 15];
+      } else {
+        buf_[n_] = '\\';
+        buf_[n_ + 1] = e;
+      }
       n_ += len;
       ++p;
     }

@@ -8,6 +8,10 @@
 //              "<operation> <requested model>"; kind CLIENT; all gen_ai.*, user.id,
 //              session.id, trace.metadata.* attributes; status ERROR on failure
 //
+// Those are the `openrouter` convention's names, the default. map_request takes a set of
+// conventions (tracecast/conventions.h: genai, openinference, langfuse, langsmith too) and
+// writes each one's names; README "Attribute conventions per destination" has their tables.
+//
 // Trace id: the `trace_id` metadata value when it is 32 hex digits (not all zero), else a
 // 128-bit hash of (account, trace_id) so requests sharing it land in one trace, else random.
 // With a caller-chosen trace_id the root and intermediate span ids are derived from it and

@@ -229,7 +229,8 @@ struct PipelineStats {
   std::uint64_t requests_unrouted = 0;         // drained with no destination for their account
   std::uint64_t mapping_issues = 0;            // requests with a MappingIssue flag set
   // map_request calls by the worker: one per request per destination that encodes it (at
-  // its seal), whatever the number of conventions in the destination's set.
+  // its seal), whatever the number of conventions in the destination's set. In stats(), not
+  // (yet) in prometheus().
   std::uint64_t mappings = 0;
   // Linger expiries at which the destination already had max_in_flight requests unfinished,
   // so its batch was left to grow (up to batch.max_spans) instead of queueing another body.

@@ -44,6 +44,8 @@ struct ConventionInfo {
 [[nodiscard]] std::string_view to_string(Convention c) noexcept;
 
 // A set of conventions (a bit each). Trivially copyable, 1 byte; equal sets compare equal.
+// Every member is constexpr and noexcept, allocates nothing, and is safe to call from any
+// thread on a set no other thread is changing.
 class ConventionSet {
  public:
   constexpr ConventionSet() noexcept = default;  // empty

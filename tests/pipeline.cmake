@@ -33,3 +33,9 @@ set_tests_properties(pipeline_health_test PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE
 add_test(NAME pipeline_health_test_stats_scale COMMAND pipeline_health_test --gtest_filter=StatsAtScale.*)
 set_tests_properties(pipeline_health_test_stats_scale PROPERTIES LABELS integration TIMEOUT 900 RUN_SERIAL TRUE
   ENVIRONMENT "TRACECAST_BUILD_DIR=${CMAKE_BINARY_DIR};TRACECAST_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+
+# Attribute conventions per destination through the Pipeline and the config file (issue 11).
+tracecast_add_test(pipeline_conventions_test
+  SOURCES pipeline_conventions_test.cpp
+  LIBS tracecast tracecast_test_support simdjson::simdjson
+  LABELS "integration;concurrency")

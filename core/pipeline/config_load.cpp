@@ -963,6 +963,27 @@ class JsonLoader {
     return true;
   }
 
+  // "conventions": ["openrouter", "openinference"]: a non-empty array of convention names
+  // (tracecast/conventions.h); an unknown name is named with the list of known ones.
+  bool read_conventions(element v, const std::string& path, ConventionSet& out) {
+    std::vector<std::string> names;
+    if (!read_string_list(v, path, 16, names)) return false;
+    if (names.empty()) return fail(path, "must name at least one of " + convention_names());
+    ConventionSet set;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::optional<Convention> c = parse_convention(names[i]);
+      if (!c) return fail(path + "[" + std::to_string(i) + "]", "unknown convention '" + names[i] + "': expected one of " + convention_names());
+      set.insert(*c);
+    }
+    out = set;
+    return true;
+  }
+  static std::string convention_names() {
+    std::string out;
+    for (const ConventionInfo& c : conventions()) out.append(out.empty() ? "" : ", ").append(c.name);
+    return out;
+  }
+
   bool read_retry(element v, std::string_view path) {
     static constexpr std::string_view k_keys[] = {"initial_interval_ms", "multiplier", "max_interval_ms",
                                                   "max_elapsed_ms"};
@@ -1004,7 +1025,8 @@ class JsonLoader {
         "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
         "protocol",    "fields",        "fields_env",    "fields_file",
         // routing, limits and resource of the destination (PipelineDestination)
-        "enabled", "api_key_ids", "max_request_bytes", "max_attribute_value_bytes", "resource_attributes"};
+        "enabled", "api_key_ids", "max_request_bytes", "max_attribute_value_bytes", "resource_attributes",
+        "conventions"};
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
@@ -1097,6 +1119,7 @@ class JsonLoader {
       if (key == "max_attribute_value_bytes") return read_uint(f, sub, pd.max_attribute_value_bytes);
       if (key == "resource_attributes")
         return read_string_map(f, sub, pd.resource_attributes, PipelineDestination::k_max_resource_attributes);
+      if (key == "conventions") return read_conventions(f, sub, pd.conventions);
       double rate = 0;
       if (!read_double(f, sub, rate)) return false;
       if (!PipelineDestination::valid_sampling_rate(rate))

@@ -1,4 +1,5 @@
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 #include <pthread.h>
 
@@ -100,6 +101,11 @@ struct alignas(64) Destination {
   bool disabled = false;                  // state() == disabled: its spans are dropped at routing
   std::uint8_t route_filter = 0;          // k_route_* bits: its own routing may refuse a request
   std::uint64_t key_mask = 0;             // keys.mask(): most refused key ids never touch `keys`
+  ConventionSet conventions = k_default_conventions;  // read at seal only
+  // Every convention adds its own copy of the names and content: the body of a request grows
+  // about linearly with the set (all five: ~4x openrouter's for a content request), so the
+  // size-based seal and the direct buffer's estimate scale with it.
+  std::uint8_t body_factor = 1;
 
   // --- the rest ------------------------------------------------------------------------
   std::uint32_t id = 0;
@@ -391,7 +397,7 @@ struct Pipeline::Impl {
     d.in_flight += rec.span_count;
     tot.in_flight += rec.span_count;
     // JSON is about twice the record's bytes: seal before the body would pass max_bytes.
-    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 >= d.max_bytes)
+    if (d.pending_spans >= config.batch.max_spans || d.pending_bytes * 2 * d.body_factor >= d.max_bytes)
       seal(d, now, SealCause::size);
   }
 
@@ -419,6 +425,9 @@ struct Pipeline::Impl {
     if (d.head == nullptr) return;
     ++d.generation;
     const std::uint32_t spans_seen = d.pending_spans;
+    // A request that did not fit the body being closed is encoded first into the next one:
+    // its mapping is kept rather than made again.
+    const PendingRecord* mapped_rec = nullptr;
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - d.batch_started);
     const std::uint64_t cut_before = encoder.stats().values_truncated;
     while (d.head != nullptr) {
@@ -428,7 +437,7 @@ struct Pipeline::Impl {
       Buffer* direct = nullptr;
       std::span<char> into(raw_scratch.data(), raw_scratch.size());
       if (d.codec == Codec::none) {
-        const std::size_t want = std::min<std::size_t>(d.max_bytes, d.pending_bytes * 4 + 256);
+        const std::size_t want = std::min<std::size_t>(d.max_bytes, d.pending_bytes * 4 * d.body_factor + 256);
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
           d.held_bytes += direct->capacity;
@@ -445,9 +454,15 @@ struct Pipeline::Impl {
         // (its ref lies inside it, after the header) while this one is encoded.
         if (ref->next != nullptr) prefetch_record_around(ref->next);
         PendingRecord& rec = *ref->record;
-        detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
-        IdGenerator rec_ids(rec.id_seed);
-        map_request(decoded, config.mapping, rec_ids, *mapped);
+        if (mapped_rec != &rec) {
+          detail::PendingStore::decode(rec, decoded, decoded_metadata.data());
+          IdGenerator rec_ids(rec.id_seed);
+          // Mapped once per destination that encodes it (at its own seal), with its whole
+          // convention set at once, not once per convention.
+          map_request(decoded, config.mapping, d.conventions, rec_ids, *mapped);
+          mapped_rec = &rec;
+          ++mappings;
+        }
         if (!rec.issues_counted) {
           rec.issues_counted = true;
           if (mapped->issues() != 0) ++mapping_issues;
@@ -977,6 +992,7 @@ struct Pipeline::Impl {
     s.requests_routed = requests_routed;
     s.requests_unrouted = requests_unrouted;
     s.mapping_issues = mapping_issues;
+    s.mappings = mappings;
     s.batches_deferred = batches_deferred;
     s.batches_sealed_early = batches_sealed_early;
     s.encoder = encoder.stats();
@@ -1060,6 +1076,8 @@ struct Pipeline::Impl {
     d->id = id;
     d->privacy_mode = p.privacy_mode;
     d->sampling_rate = p.sampling_rate;
+    d->conventions = p.conventions;
+    d->body_factor = static_cast<std::uint8_t>(std::max<std::size_t>(1, p.conventions.size()));
     d->codec = codec_of(p);
     d->protobuf = is_protobuf_protocol(p.transport.protocol);
     d->max_in_flight = std::max<std::uint32_t>(1, p.transport.max_in_flight);
@@ -1159,6 +1177,7 @@ struct Pipeline::Impl {
   std::uint64_t requests_routed = 0;
   std::uint64_t requests_unrouted = 0;
   std::uint64_t mapping_issues = 0;
+  std::uint64_t mappings = 0;
   std::uint64_t batches_deferred = 0;  // linger expiries that let a backlogged batch grow
   std::uint64_t batches_sealed_early = 0;  // sealed before their linger: memory pressure
   std::size_t pressure_bytes = config.memory_budget_bytes / 4 * 3;
@@ -1191,6 +1210,26 @@ const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; 
 
 submit_result Pipeline::submit(const LlmRequest& request) noexcept { return impl_->ring.try_submit(request); }
 
+PipelineDestination with_preset_defaults(const PipelineDestination& given) {
+  PipelineDestination p = given;
+  apply_preset_defaults(p.transport);
+  if (has_errors(validate(p.transport))) return p;
+  const ResolvedDestination r = resolve(p.transport);
+  if (p.max_request_bytes == 0 && r.max_request_bytes != 0)
+    p.max_request_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.max_request_bytes, PipelineDestination::k_max_request_bytes));
+  if (p.max_attribute_value_bytes == 0) p.max_attribute_value_bytes = r.max_attribute_value_bytes;
+  for (const auto& [key, value] : r.resource_attributes) {
+    const bool given_key = std::any_of(p.resource_attributes.begin(), p.resource_attributes.end(),
+                                       [&key](const auto& kv) { return kv.first == key; });
+    if (!given_key) p.resource_attributes.emplace_back(key, value);
+  }
+  if (p.conventions.empty()) {
+    const std::optional<Convention> c = parse_convention(r.convention);
+    p.conventions = c ? ConventionSet{*c} : k_default_conventions;
+  }
+  return p;
+}
+
 AddDestinationOutcome Pipeline::add_destination(std::string_view account, const PipelineDestination& destination) {
   std::pair<std::string, PipelineDestination> one{std::string(account), destination};
   return std::move(add_destinations(std::span(&one, 1)).front());
@@ -1202,7 +1241,8 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
   std::vector<std::unique_ptr<Destination>> added;
   added.reserve(destinations.size());
   for (std::size_t i = 0; i < destinations.size(); ++i) {
-    const auto& [account, destination] = destinations[i];
+    const auto& account = destinations[i].first;
+    const PipelineDestination destination = with_preset_defaults(destinations[i].second);
     if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) {
       out[i].issues = std::move(own);
       continue;
@@ -1217,7 +1257,8 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
   return out;
 }
 
-std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& destination) {
+std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, const PipelineDestination& given) {
+  const PipelineDestination destination = with_preset_defaults(given);
   if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) return own;
   std::vector<ValidationIssue> issues = validate(destination.transport);
   if (has_errors(issues)) return issues;
@@ -1240,6 +1281,8 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     impl->seal(*d, Clock::now(), Impl::SealCause::forced);  // what was batched goes out with the old settings
     d->privacy_mode = destination.privacy_mode;
     d->sampling_rate = destination.sampling_rate;
+    d->conventions = destination.conventions;
+    d->body_factor = static_cast<std::uint8_t>(std::max<std::size_t>(1, destination.conventions.size()));
     d->codec = codec;
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     d->kind = destination.transport.kind;

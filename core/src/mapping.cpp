@@ -1,11 +1,13 @@
 #include "tracecast/mapping.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <random>
 
+#include "convention_text.h"
 #include "tracecast/utf8.h"
 
 #define XXH_INLINE_ALL
@@ -15,6 +17,53 @@ namespace tracecast {
 namespace {
 
 constexpr std::string_view k_metadata_prefix = "trace.metadata.";
+// https://langfuse.com/integrations/native/opentelemetry (property mapping: trace metadata
+// by key, "langfuse.trace.metadata.*"); LangSmith "Trace with OpenTelemetry"
+// (https://docs.langchain.com/langsmith/trace-with-opentelemetry): "langsmith.metadata.{key}".
+constexpr std::string_view k_langfuse_metadata_prefix = "langfuse.trace.metadata.";
+constexpr std::string_view k_langsmith_metadata_prefix = "langsmith.metadata.";
+
+// OpenInference flattens message lists with a zero-based index:
+// llm.input_messages.<i>.message.role / .content
+// (https://arize-ai.github.io/openinference/spec/content/messages.html). The keys are built
+// once, at first use (thread-safe static initialisation, no allocation).
+struct MessageKeys {
+  static constexpr std::size_t k_n = MappedRequest::k_max_messages;
+  char buf[k_n * 2 * 48 + 2 * 48];
+  std::string_view role[k_n], content[k_n], out_role, out_content;
+  MessageKeys() noexcept {
+    char* p = buf;
+    auto put = [&p](std::string_view a, std::size_t i, std::string_view b) {
+      char* start = p;
+      std::memcpy(p, a.data(), a.size());
+      p += a.size();
+      if (i >= 10) *p++ = static_cast<char>('0' + i / 10);
+      *p++ = static_cast<char>('0' + i % 10);
+      std::memcpy(p, b.data(), b.size());
+      p += b.size();
+      return std::string_view(start, static_cast<std::size_t>(p - start));
+    };
+    for (std::size_t i = 0; i < k_n; ++i) {
+      role[i] = put("llm.input_messages.", i, ".message.role");
+      content[i] = put("llm.input_messages.", i, ".message.content");
+    }
+    out_role = put("llm.output_messages.", 0, ".message.role");
+    out_content = put("llm.output_messages.", 0, ".message.content");
+  }
+};
+static_assert(MappedRequest::k_max_messages <= 100);
+
+const MessageKeys& message_keys() noexcept {
+  static const MessageKeys keys;
+  return keys;
+}
+
+// input.mime_type / output.mime_type: JSON text when it looks like a JSON array or object.
+std::string_view mime_type(std::string_view text) noexcept {
+  const std::size_t i = text.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos && (text[i] == '[' || text[i] == '{') ? std::string_view("application/json")
+                                                                            : std::string_view("text/plain");
+}
 
 std::uint64_t splitmix64(std::uint64_t& x) noexcept {
   std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
@@ -187,6 +236,13 @@ RequestPlan plan_request(const LlmRequest& r, std::uint64_t id_seed) noexcept {
 
 void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& ids,
                  MappedRequest& out) noexcept {
+  map_request(r, config, k_default_conventions, ids, out);
+}
+
+void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet conv, IdGenerator& ids,
+                 MappedRequest& out) noexcept {
+  if (conv.empty()) conv = k_default_conventions;
+  out.conventions_ = conv;
   out.issues_ = k_mapping_ok;
   std::span<const MetadataEntry> metadata = r.metadata;
   if (metadata.size() > MappedRequest::k_max_metadata) {
@@ -264,6 +320,14 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
     s.kind = SpanKind::internal;
     s.start_unix_nano = start;
     s.end_unix_nano = end;
+    // The wrappers are chains in the conventions that type every span (a span without a kind
+    // shows as "unknown" in Phoenix): openinference.span.kind CHAIN, langsmith.span.kind chain.
+    Attribute* wa = out.wrapper_attrs_[sc - 1];
+    std::size_t wn = 0;
+    if (conv.contains(Convention::openinference))
+      wa[wn++] = {"openinference.span.kind", AttributeValue::string("CHAIN")};
+    if (conv.contains(Convention::langsmith)) wa[wn++] = {"langsmith.span.kind", AttributeValue::string("chain")};
+    s.attributes = std::span<const Attribute>(wa, wn);
     up = s.span_id;
   };
   if (root_span) wrapper("root", special.trace_name);
@@ -301,20 +365,37 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
   }
 
   // --- generation span attributes (content last, so privacy mode is a shorter view) ------
+  // One block per attribute name, emitted when any convention of the set uses that name, so
+  // two conventions that share a name (gen_ai.request.model: openrouter, genai, langsmith;
+  // user.id / session.id: openrouter, openinference, langfuse) write it once. Sources of each
+  // name are cited per convention below.
+  using enum Convention;
+  const bool o = conv.contains(openrouter), ge = conv.contains(genai), oi = conv.contains(openinference),
+             lf = conv.contains(langfuse), ls = conv.contains(langsmith);
+  const bool current_genai = ge || (o && config.emit_current_genai_names);
+  const std::string_view model = r.response_model.empty() ? r.requested_model : r.response_model;
   AttrWriter a(out.attrs_, MappedRequest::k_max_span_attributes);
-  a.add_string("gen_ai.operation.name", r.operation);
-  a.add_string("gen_ai.system", r.provider);
-  if (config.emit_current_genai_names) a.add_string("gen_ai.provider.name", r.provider);
-  a.add_string("gen_ai.request.model", r.requested_model);
-  a.add_string("gen_ai.response.model", r.response_model);
-  a.add_string("gen_ai.response.id", r.response_id);
-  a.add_int("gen_ai.usage.input_tokens", r.input_tokens);
-  a.add_int("gen_ai.usage.output_tokens", r.output_tokens);
-  a.add_int("gen_ai.usage.cache_read.input_tokens", r.cache_read_input_tokens);
-  a.add_int("gen_ai.usage.cache_creation.input_tokens", r.cache_creation_input_tokens);
-  a.add_int("gen_ai.usage.reasoning.output_tokens", r.reasoning_output_tokens);
-  a.add_string("gen_ai.response.finish_reason", r.finish_reason);
-  if (config.emit_current_genai_names) {
+  // gen_ai.*: openrouter's older names, the current GenAI names
+  // (https://opentelemetry.io/docs/specs/semconv/gen-ai/gen-ai-spans), and what LangSmith
+  // reads (gen_ai.system -> ls_provider, gen_ai.request.model, gen_ai.usage.*,
+  // https://docs.langchain.com/langsmith/trace-with-opentelemetry).
+  if (o || ge || ls) a.add_string("gen_ai.operation.name", r.operation);
+  if (o || ls) a.add_string("gen_ai.system", r.provider);
+  if (current_genai) a.add_string("gen_ai.provider.name", r.provider);
+  if (o || ge || ls) {
+    a.add_string("gen_ai.request.model", r.requested_model);
+    a.add_string("gen_ai.response.model", r.response_model);
+    a.add_string("gen_ai.response.id", r.response_id);
+    a.add_int("gen_ai.usage.input_tokens", r.input_tokens);
+    a.add_int("gen_ai.usage.output_tokens", r.output_tokens);
+  }
+  if (o || ge) {
+    a.add_int("gen_ai.usage.cache_read.input_tokens", r.cache_read_input_tokens);
+    a.add_int("gen_ai.usage.cache_creation.input_tokens", r.cache_creation_input_tokens);
+    a.add_int("gen_ai.usage.reasoning.output_tokens", r.reasoning_output_tokens);
+  }
+  if (o) a.add_string("gen_ai.response.finish_reason", r.finish_reason);
+  if (current_genai) {
     // One entry per choice (finish_reasons, split at ','), else the one finish_reason.
     std::size_t n = 0;
     if (!r.finish_reasons.empty()) {
@@ -332,21 +413,139 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
       a.add("gen_ai.response.finish_reasons",
             AttributeValue::strings(std::span<const std::string_view>(out.finish_reasons_, n)));
   }
-  a.add_double("gen_ai.usage.cost", r.cost);
-  a.add_double("gen_ai.request.temperature", r.temperature);
-  a.add_double("gen_ai.request.top_p", r.top_p);
-  a.add_int("gen_ai.request.max_tokens", r.max_tokens);
-  if (r.stream) a.add("gen_ai.request.stream", AttributeValue::boolean(true));
-  if (r.first_token_unix_nano != 0 && r.first_token_unix_nano >= start) {
-    a.add("gen_ai.server.time_to_first_token",
-          AttributeValue::float64(static_cast<double>(r.first_token_unix_nano - start) / 1e9));
+  if (o) a.add_double("gen_ai.usage.cost", r.cost);
+  if (o || ge || ls) {
+    a.add_double("gen_ai.request.temperature", r.temperature);
+    a.add_double("gen_ai.request.top_p", r.top_p);
+    a.add_int("gen_ai.request.max_tokens", r.max_tokens);
   }
-  if (r.http_status != 0) a.add("http.response.status_code", AttributeValue::int64(r.http_status));
-  a.add_string("user.id", r.user);
-  a.add_string("session.id", r.session_id);
+  if (o) {
+    if (r.stream) a.add("gen_ai.request.stream", AttributeValue::boolean(true));
+    if (r.first_token_unix_nano != 0 && r.first_token_unix_nano >= start) {
+      a.add("gen_ai.server.time_to_first_token",
+            AttributeValue::float64(static_cast<double>(r.first_token_unix_nano - start) / 1e9));
+    }
+    if (r.http_status != 0) a.add("http.response.status_code", AttributeValue::int64(r.http_status));
+  }
+  if (ge) {
+    // gen_ai.conversation.id: "the unique identifier for a conversation (session, thread)".
+    a.add_string("gen_ai.conversation.id", r.session_id);
+    // error.type: conditionally required when the operation ended in an error; the HTTP
+    // status when known (low cardinality), else "_OTHER" (the semconv's fallback value).
+    if (r.error) {
+      std::string_view type = "_OTHER";
+      if (r.http_status > 0) {
+        const auto res = std::to_chars(out.error_type_, out.error_type_ + sizeof out.error_type_, r.http_status);
+        type = std::string_view(out.error_type_, static_cast<std::size_t>(res.ptr - out.error_type_));
+      }
+      a.add("error.type", AttributeValue::string(type));
+    }
+  }
+  // user.id / session.id: openrouter; OpenInference context attributes
+  // (https://arize-ai.github.io/openinference/spec/llm_spans.html); Langfuse reads both as the
+  // trace's userId / sessionId.
+  if (o || oi || lf) {
+    a.add_string("user.id", r.user);
+    a.add_string("session.id", r.session_id);
+  }
   // A value cut to a limit on the way in: the span says so (a prompt cut to 1 MiB looks whole).
   if ((r.submit_flags & k_submit_value_cut) != 0) a.add("tracecast.truncated", AttributeValue::boolean(true));
 
+  // Model parameters as JSON: OpenInference llm.invocation_parameters, Langfuse
+  // langfuse.observation.model.parameters.
+  std::string_view params_json;
+  if (oi || lf) {
+    detail::JsonOut j(out.params_json_, sizeof out.params_json_);
+    j.ch('{');
+    auto key = [&j](std::string_view k) {
+      if (j.size() > 1) j.ch(',');
+      j.string(k);
+      j.ch(':');
+    };
+    if (!std::isnan(r.temperature)) key("temperature"), j.float64(r.temperature);
+    if (!std::isnan(r.top_p)) key("top_p"), j.float64(r.top_p);
+    if (r.max_tokens >= 0) key("max_tokens"), j.int64(r.max_tokens);
+    if (r.stream) key("stream"), j.raw("true");
+    j.ch('}');
+    if (j.size() > 2 && !j.cut()) params_json = j.view();
+  }
+
+  if (oi) {
+    // https://arize-ai.github.io/openinference/spec/attributes/semantic-conventions.html
+    a.add("openinference.span.kind", AttributeValue::string("LLM"));
+    a.add_string("llm.model_name", model);
+    a.add_string("llm.provider", r.provider);
+    a.add_int("llm.token_count.prompt", r.input_tokens);
+    a.add_int("llm.token_count.completion", r.output_tokens);
+    if (r.input_tokens >= 0 && r.output_tokens >= 0) a.add_int("llm.token_count.total", r.input_tokens + r.output_tokens);
+    a.add_int("llm.token_count.prompt_details.cache_read", r.cache_read_input_tokens);
+    a.add_int("llm.token_count.prompt_details.cache_write", r.cache_creation_input_tokens);
+    a.add_int("llm.token_count.completion_details.reasoning", r.reasoning_output_tokens);
+    a.add_double("llm.cost.total", r.cost);
+    a.add_string("llm.invocation_parameters", params_json);
+    // `metadata`: "JSON string of key-value metadata associated with the trace".
+    bool any = false;
+    for (const MetadataEntry& e : metadata) any = any || (!e.key.empty() && e.value.type() != ValueType::empty);
+    if (any) {
+      detail::JsonOut j(out.metadata_json_, sizeof out.metadata_json_);
+      j.ch('{');
+      for (const MetadataEntry& e : metadata) {
+        if (e.key.empty() || e.value.type() == ValueType::empty) continue;
+        const std::size_t before = j.size();
+        if (before > 1) j.ch(',');
+        j.string(utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes));
+        j.ch(':');
+        j.value(e.value, 1);
+        if (j.cut() || j.room() == 0) {  // the entry does not fit whole: it and the rest left out
+          j.rewind(before);
+          j.mark_cut();
+          break;
+        }
+      }
+      if (j.cut()) out.issues_ |= k_convention_text_cut;
+      j.ch('}');  // fits: an entry always leaves a byte
+      a.add_string("metadata", j.view());
+    }
+  }
+  if (lf) {
+    // Langfuse attribute names: langfuse.observation.* / langfuse.trace.* as its SDKs set them
+    // (LangfuseOtelSpanAttributes; property mapping on
+    // https://langfuse.com/integrations/native/opentelemetry).
+    a.add("langfuse.observation.type", AttributeValue::string("generation"));
+    a.add_string("langfuse.observation.model.name", model);
+    a.add_string("langfuse.observation.model.parameters", params_json);
+    {
+      // usage_details: {"input", "output", "total"} (usage types are free-form; Langfuse
+      // sums those containing "input" / "output", https://langfuse.com/docs/token-usage).
+      detail::JsonOut j(out.usage_json_, sizeof out.usage_json_);
+      j.ch('{');
+      if (r.input_tokens >= 0) j.raw("\"input\":"), j.int64(r.input_tokens);
+      if (r.output_tokens >= 0) j.raw(j.size() > 1 ? ",\"output\":" : "\"output\":"), j.int64(r.output_tokens);
+      if (r.input_tokens >= 0 && r.output_tokens >= 0) j.raw(",\"total\":"), j.int64(r.input_tokens + r.output_tokens);
+      j.ch('}');
+      if (j.size() > 2) a.add_string("langfuse.observation.usage_details", j.view());
+    }
+    if (!std::isnan(r.cost)) {
+      detail::JsonOut j(out.cost_json_, sizeof out.cost_json_);
+      j.raw("{\"total\":");
+      j.float64(r.cost);
+      j.ch('}');
+      a.add_string("langfuse.observation.cost_details", j.view());
+    }
+    if (r.error) {
+      a.add("langfuse.observation.level", AttributeValue::string("ERROR"));
+      a.add_string("langfuse.observation.status_message", r.error_message);
+    }
+    a.add_string("langfuse.trace.name", special.trace_name);
+  }
+  if (ls) {
+    // https://docs.langchain.com/langsmith/trace-with-opentelemetry: run type, session.
+    a.add("langsmith.span.kind", AttributeValue::string("llm"));
+    a.add_string("langsmith.trace.session_id", r.session_id);
+  }
+
+  // Metadata, once per prefix in use (openrouter trace.metadata.*, Langfuse trace metadata,
+  // LangSmith metadata); keys are copied into out.metadata_keys_.
   char* key_out = out.metadata_keys_;
   for (const MetadataEntry& e : metadata) {
     if (e.key.empty()) {
@@ -358,15 +557,100 @@ void map_request(const LlmRequest& r, const MappingConfig& config, IdGenerator& 
       continue;
     }
     const std::string_view key = utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes);
-    std::memcpy(key_out, k_metadata_prefix.data(), k_metadata_prefix.size());
-    std::memcpy(key_out + k_metadata_prefix.size(), key.data(), key.size());
-    const std::size_t len = k_metadata_prefix.size() + key.size();
-    a.add(std::string_view(key_out, len), e.value);
-    key_out += len;
+    auto prefixed = [&](std::string_view prefix) {
+      std::memcpy(key_out, prefix.data(), prefix.size());
+      std::memcpy(key_out + prefix.size(), key.data(), key.size());
+      const std::size_t len = prefix.size() + key.size();
+      a.add(std::string_view(key_out, len), e.value);
+      key_out += len;
+    };
+    if (o) prefixed(k_metadata_prefix);
+    if (lf) prefixed(k_langfuse_metadata_prefix);
+    if (ls) prefixed(k_langsmith_metadata_prefix);
   }
+
+  // --- content: every content-bearing attribute of every convention, last -----------------
   const std::size_t without_content = a.size();
-  a.add_string("gen_ai.prompt", r.prompt);
-  a.add_string("gen_ai.completion", r.completion);
+  // gen_ai.prompt / gen_ai.completion: openrouter's, and LangSmith's inputs / outputs.
+  if (o || ls) {
+    a.add_string("gen_ai.prompt", r.prompt);
+    a.add_string("gen_ai.completion", r.completion);
+  }
+  const bool want_messages = (ge || oi) && !r.prompt.empty();
+  detail::PromptMessages msgs{{out.message_role_, MappedRequest::k_max_messages},
+                              {out.message_text_, MappedRequest::k_max_messages},
+                              out.message_text_buf_,
+                              sizeof out.message_text_buf_};
+  if (want_messages) {
+    detail::read_prompt_messages(r.prompt, msgs);
+    if (msgs.cut) out.issues_ |= k_convention_text_cut;
+  }
+  if (ge) {
+    // gen_ai.input.messages / gen_ai.output.messages: JSON text in the role/parts schema,
+    // [{"role":"user","parts":[{"type":"text","content":"..."}]}], output messages with
+    // their "finish_reason" (gen-ai-input-messages.json / gen-ai-output-messages.json of the
+    // GenAI semantic conventions).
+    constexpr std::string_view k_parts = ",\"parts\":[{\"type\":\"text\",\"content\":";
+    if (msgs.count != 0) {
+      detail::JsonOut j(out.input_json_, sizeof out.input_json_);
+      j.ch('[');
+      for (std::size_t i = 0; i < msgs.count; ++i) {
+        const std::size_t before = j.size();
+        if (i != 0) j.ch(',');
+        j.raw("{\"role\":");
+        j.string(msgs.roles[i], k_parts.size() + 2 + 4);
+        j.raw(k_parts);
+        if (j.cut()) {  // not even the message's frame fits: end the list before it
+          j.rewind(before);
+          break;
+        }
+        j.string(msgs.texts[i], 4);
+        j.raw("}]}");
+        if (j.cut()) break;
+      }
+      j.ch(']');
+      if (j.cut()) out.issues_ |= k_convention_text_cut;
+      a.add_string("gen_ai.input.messages", j.view());
+    }
+    if (!r.completion.empty()) {
+      detail::JsonOut j(out.output_json_, sizeof out.output_json_);
+      const std::size_t tail = 32 + r.finish_reason.size() * 6;
+      j.raw("[{\"role\":\"assistant\",\"parts\":[{\"type\":\"text\",\"content\":");
+      j.string(r.completion, tail);
+      j.raw("}]");
+      if (!r.finish_reason.empty()) {
+        j.raw(",\"finish_reason\":");
+        j.string(r.finish_reason);
+      }
+      j.raw("}]");
+      if (j.cut()) out.issues_ |= k_convention_text_cut;
+      a.add_string("gen_ai.output.messages", j.view());
+    }
+  }
+  if (oi) {
+    // input.value / output.value with their mime types, and the flattened message lists.
+    if (!r.prompt.empty()) {
+      a.add_string("input.value", r.prompt);
+      a.add("input.mime_type", AttributeValue::string(mime_type(r.prompt)));
+    }
+    if (!r.completion.empty()) {
+      a.add_string("output.value", r.completion);
+      a.add("output.mime_type", AttributeValue::string(mime_type(r.completion)));
+    }
+    const MessageKeys& keys = message_keys();
+    for (std::size_t i = 0; i < msgs.count; ++i) {
+      a.add_string(keys.role[i], msgs.roles[i]);
+      a.add_string(keys.content[i], msgs.texts[i]);
+    }
+    if (!r.completion.empty()) {
+      a.add(keys.out_role, AttributeValue::string("assistant"));
+      a.add_string(keys.out_content, r.completion);
+    }
+  }
+  if (lf) {
+    a.add_string("langfuse.observation.input", r.prompt);
+    a.add_string("langfuse.observation.output", r.completion);
+  }
 
   g.attributes = std::span<const Attribute>(out.attrs_, a.size());
   out.span_count_ = sc;

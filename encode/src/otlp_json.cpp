@@ -77,28 +77,32 @@ class Writer {
   }
 
   // A JSON string: quotes, escaping, UTF-8 repair, truncation to max_value_bytes.
-  void str(std::string_view s) noexcept {
+  // Writes s quoted and escaped. True when the bytes between the quotes are exactly s (not
+  // cut, nothing escaped or repaired: escapes only lengthen, only a repair could even out).
+  bool str(std::string_view s) noexcept {
     std::size_t n = s.size();
     if (n > limits_.max_value_bytes) {
       n = detail::utf8_cut(s.data(), limits_.max_value_bytes);
       ++stats_.values_truncated;
       cut_ = true;
     }
-    if (!reserve(2)) return;
+    if (!reserve(2)) return false;
     *p_++ = '"';
     if (char* const e = detail::copy_plain_short(s.data(), n, p_, end_ - 1)) {
       p_ = e;
       *p_++ = '"';
-      return;
+      return n == s.size();
     }
+    char* const start = p_;
     const detail::EscapeResult r = detail::escape_json(s.data(), n, p_, end_ - 1);
     if (r.out == nullptr) {
       fail();
-      return;
+      return false;
     }
     stats_.invalid_utf8_replaced += r.replaced;
     p_ = r.out;
     *p_++ = '"';  // the escape stopped one byte short of end_, so this fits
+    return n == s.size() && r.replaced == 0 && static_cast<std::size_t>(r.out - start) == n;
   }
 
   void u64(std::uint64_t v) noexcept {
@@ -314,9 +318,14 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     if (admission.written() != 0) w.ch(',');
     w.lit("{\"key\":");
     const char* const key_start = w.pos();
-    w.str(a.key);
+    const bool verbatim = w.str(a.key);
     if (w.overflow()) return false;
-    if (keys.seen_or_add(key_start, static_cast<std::size_t>(w.pos() - key_start))) {
+    // The key between its quotes; fingerprinted from the input when it was copied as is
+    // (reading back bytes just written by wider, overlapping stores stalls on
+    // store-to-load forwarding: most of the index's time on a long list).
+    const char* const inner = key_start + 1;
+    const auto inner_size = static_cast<std::size_t>(w.pos() - key_start) - 2;
+    if (keys.seen_or_add(inner, inner_size, verbatim ? a.key.data() : inner)) {
       w.rewind(attr_start);
       ++stats.duplicate_keys_skipped;
       return true;

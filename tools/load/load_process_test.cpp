@@ -229,6 +229,20 @@ TEST_F(LoadProcess, NumericFlagsRefuseOverflowingValuesNamingTheFlag) {
   }
 }
 
+TEST_F(LoadProcess, ConventionsFlagSetsEveryDestinationAndRefusesAnUnknownName) {
+  const LoadRun ok = run_load({"--count", "20", "--rate", "0", "--content", "--conventions",
+                               "openrouter,genai,openinference,langfuse,langsmith"});
+  ASSERT_TRUE(WIFEXITED(ok.status)) << ok.status;
+  EXPECT_EQ(WEXITSTATUS(ok.status), 0) << ok.json << ok.err;
+  EXPECT_EQ(json_u64(ok.json, "attempted"), 20u) << ok.json;
+  const LoadRun bad = run_load({"--count", "1", "--conventions", "genai,phoenix"});
+  ASSERT_TRUE(WIFEXITED(bad.status)) << bad.status;
+  EXPECT_EQ(WEXITSTATUS(bad.status), 2) << bad.err;
+  EXPECT_NE(bad.err.find("--conventions"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("'phoenix'"), std::string::npos) << bad.err;
+  EXPECT_EQ(json_u64(bad.json, "attempted"), ~std::uint64_t{0}) << "it ran: " << bad.json;
+}
+
 // A loopback port nobody listens on: bound (ephemeral), then closed.
 int closed_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -106,6 +106,8 @@ const char* const k_usage =
     "                        ids (the generated requests use key_0..key_7; others: filtered)\n"
     "  --max-request-bytes N       request body limit of every destination (4096..16777216)\n"
     "  --max-attribute-value-bytes N  attribute value limit of every destination (4..16777216)\n"
+    "  --conventions LIST    attribute conventions of every destination, comma-separated:\n"
+    "                        openrouter (default), genai, openinference, langfuse, langsmith\n"
     "bundled sink:\n"
     "  --sink-args \"...\"     extra tracecast-sink flags, e.g. \"--fail-503-fraction 0.1\" or\n"
     "                        \"--delay-ms 50\" (see tracecast-sink --help); binary next to this\n"
@@ -181,6 +183,7 @@ struct Options {
   std::vector<std::string> api_key_ids;        // every destination's allow-list (empty: all)
   std::uint32_t max_request_bytes = 0;         // every destination's, 0: batch.max_bytes
   std::uint32_t max_attribute_value_bytes = 0; // every destination's, 0: encoder.max_value_bytes
+  ConventionSet conventions = k_default_conventions;
   std::string sink_args;
   EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
@@ -285,6 +288,12 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (flag == "--max-attribute-value-bytes") {
       if (!count_in(4, PipelineDestination::k_max_attribute_value_bytes)) return bad(why);
       o.max_attribute_value_bytes = static_cast<std::uint32_t>(n);
+    } else if (flag == "--conventions") {
+      const ConventionListParse parsed = parse_convention_list(v);
+      if (!parsed.ok())
+        return bad("expects a comma-separated list of openrouter, genai, openinference, langfuse, langsmith; unknown: '" +
+                   std::string(parsed.bad) + "'");
+      o.conventions = parsed.set;
     } else if (flag == "--sink-args") {
       o.sink_args = v;
     } else if (flag == "--endpoint") {
@@ -602,6 +611,7 @@ int main(int argc, char** argv) {
     d.api_key_ids = opt.api_key_ids;  // validated by add_destinations, its issues printed
     d.max_request_bytes = opt.max_request_bytes;
     d.max_attribute_value_bytes = opt.max_attribute_value_bytes;
+    d.conventions = opt.conventions;
     if (!opt.protocol.empty()) d.transport.protocol = opt.protocol;
     run.privacy += d.privacy_mode ? 1 : 0;
   }

@@ -8,6 +8,10 @@
 //              "<operation> <requested model>"; kind CLIENT; all gen_ai.*, user.id,
 //              session.id, trace.metadata.* attributes; status ERROR on failure
 //
+// Those are the `openrouter` convention's names, the default. map_request takes a set of
+// conventions (tracecast/conventions.h: genai, openinference, langfuse, langsmith too) and
+// writes each one's names; README "Attribute conventions per destination" has their tables.
+//
 // Trace id: the `trace_id` metadata value when it is 32 hex digits (not all zero), else a
 // 128-bit hash of (account, trace_id) so requests sharing it land in one trace, else random.
 // With a caller-chosen trace_id the root and intermediate span ids are derived from it and
@@ -24,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "tracecast/conventions.h"
 #include "tracecast/llm_request.h"
 #include "tracecast/span.h"
 
@@ -60,6 +65,9 @@ enum MappingIssue : std::uint32_t {
   k_empty_metadata_value = 1u << 5,    // a metadata entry with no value (e.g. JSON null): left out
   k_time_filled = 1u << 6,             // start or end time was 0: filled (at submit from the ring's
                                        // clock, else from the other time or the mapping's clock)
+  k_convention_text_cut = 1u << 7,     // a JSON text or message list a convention builds (genai
+                                       // messages, openinference messages or metadata) did not fit
+                                       // MappedRequest's fixed buffers: cut at a code point, still valid
 };
 
 // Deterministic-per-seed source of random ids (xoshiro256**). Never yields an all-zero id.
@@ -86,30 +94,43 @@ class IdGenerator {
 // rate * 2^64, so every span of a trace, in every process, gets the same answer.
 [[nodiscard]] bool sample_trace(const TraceId& id, double rate) noexcept;
 
-// The mapped form of one request: fixed storage for the resource, the scope and up to three
-// spans; reusable. Views point into this object and into the LlmRequest it was mapped from,
-// so both must outlive their use. ~12 KiB: keep one per thread, not on a small stack.
+// The mapped form of one request: fixed storage for the resource, the scope, up to three
+// spans and the text the conventions build (JSON messages, metadata); reusable. Views point
+// into this object and into the LlmRequest it was mapped from, so both must outlive their
+// use. ~450 KiB: keep one per thread (std::make_unique), never on a stack.
 class MappedRequest {
  public:
   static constexpr std::size_t k_max_spans = 3;
   static constexpr std::size_t k_max_metadata = 64;
   static constexpr std::size_t k_max_metadata_key_bytes = 128;
-  static constexpr std::size_t k_max_span_attributes = 32 + k_max_metadata;
+  // Messages a convention lists one by one (llm.input_messages.N.*, gen_ai.input.messages);
+  // more are left out and flagged k_convention_text_cut.
+  static constexpr std::size_t k_max_messages = 32;
+  // Every convention at once: openrouter's 32 + trace.metadata.*, langfuse and langsmith
+  // metadata copies, ~50 other names, and role + content per listed message.
+  static constexpr std::size_t k_max_span_attributes = 32 + 3 * k_max_metadata + 56 + 2 * (k_max_messages + 1);
   static constexpr std::size_t k_max_finish_reasons = 16;  // choices named in finish_reasons
+  // Byte caps of the built text (cut at a code point boundary, the JSON kept valid, flagged):
+  static constexpr std::size_t k_message_text_bytes = 128 * 1024;  // unescaped message texts
+  static constexpr std::size_t k_message_json_bytes = 128 * 1024;  // gen_ai.input/output.messages each
+  static constexpr std::size_t k_metadata_json_bytes = 16 * 1024;  // openinference `metadata`
 
   [[nodiscard]] ResourceView resource() const noexcept { return {{resource_attrs_, resource_count_}}; }
   [[nodiscard]] ScopeView scope() const noexcept { return scope_; }
   // Every span; the generation span is the last one.
   [[nodiscard]] std::span<const SpanView> spans() const noexcept { return {spans_, span_count_}; }
-  // The same spans without prompt and completion content (privacy mode).
+  // The same spans without any content-bearing attribute of any convention (privacy mode).
   [[nodiscard]] std::span<const SpanView> private_spans() const noexcept {
     return {private_spans_, span_count_};
   }
   [[nodiscard]] const TraceId& trace_id() const noexcept { return spans_[0].trace_id; }
   [[nodiscard]] std::uint32_t issues() const noexcept { return issues_; }
+  // The conventions it was mapped with.
+  [[nodiscard]] ConventionSet conventions() const noexcept { return conventions_; }
 
  private:
-  friend void map_request(const LlmRequest&, const MappingConfig&, IdGenerator&, MappedRequest&) noexcept;
+  friend void map_request(const LlmRequest&, const MappingConfig&, ConventionSet, IdGenerator&,
+                          MappedRequest&) noexcept;
 
   Attribute resource_attrs_[3 + MappingConfig::k_max_extra_resource];
   std::size_t resource_count_ = 0;
@@ -118,11 +139,24 @@ class MappedRequest {
   SpanView private_spans_[k_max_spans];
   std::size_t span_count_ = 0;
   Attribute attrs_[k_max_span_attributes];
+  Attribute wrapper_attrs_[k_max_spans][2];  // span kinds of the INTERNAL wrapper spans
   std::string_view finish_reasons_[k_max_finish_reasons];
   std::uint32_t issues_ = 0;
+  ConventionSet conventions_;
   char name_buf_[256];
   char trace_hex_[32];
-  char metadata_keys_[k_max_metadata * (16 + k_max_metadata_key_bytes)];
+  char error_type_[16];
+  // trace.metadata.*, langfuse.trace.metadata.*, langsmith.metadata.* keys
+  char metadata_keys_[k_max_metadata * (3 * k_max_metadata_key_bytes + 64)];
+  std::string_view message_role_[k_max_messages];
+  std::string_view message_text_[k_max_messages];
+  char message_text_buf_[k_message_text_bytes];
+  char input_json_[k_message_json_bytes];
+  char output_json_[k_message_json_bytes];
+  char metadata_json_[k_metadata_json_bytes];
+  char params_json_[256];
+  char usage_json_[192];
+  char cost_json_[64];
 };
 
 // What map_request(request, any config, IdGenerator(id_seed), out) produces, without mapping:
@@ -134,8 +168,16 @@ struct RequestPlan {
 };
 [[nodiscard]] RequestPlan plan_request(const LlmRequest& request, std::uint64_t id_seed) noexcept;
 
-// Maps `request` into `out` (overwriting it). Never fails: what cannot be used is left out
-// and flagged in out.issues(). Not thread-safe for one `out`/`ids`; no allocation.
+// Maps `request` into `out` (overwriting it) with the attributes of every convention in
+// `conventions` (an empty set means openrouter alone); an attribute two of them share (same
+// name, same value) is written once. Content-bearing attributes of every convention come last
+// on the generation span, so out.private_spans() has none of them. Never fails: what cannot
+// be used is left out and flagged in out.issues(). Not thread-safe for one `out`/`ids`; no
+// allocation. Attribute names: README "What a request becomes", one table per convention.
+void map_request(const LlmRequest& request, const MappingConfig& config, ConventionSet conventions,
+                 IdGenerator& ids, MappedRequest& out) noexcept;
+
+// map_request with k_default_conventions (openrouter alone).
 void map_request(const LlmRequest& request, const MappingConfig& config, IdGenerator& ids,
                  MappedRequest& out) noexcept;
 

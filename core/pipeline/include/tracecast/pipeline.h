@@ -72,6 +72,12 @@ struct PipelineDestination {
   // Fraction of traces kept, decided by trace id so a trace is kept or dropped whole.
   // k_min_sampling_rate..1. Default 1.
   double sampling_rate = 1.0;
+  // The attribute vocabularies its spans speak (tracecast/conventions.h): one or more of
+  // openrouter, genai, openinference, langfuse, langsmith; a name two of them share is
+  // written once. Empty (the default): the preset's convention (presets.h, e.g. langfuse for
+  // the langfuse kind), openrouter for grafana_cloud, otel_collector and otlp_http. Privacy
+  // mode removes the content attributes of every convention in the set.
+  ConventionSet conventions;
 
   static constexpr double k_min_sampling_rate = 0.0001;
   [[nodiscard]] static constexpr bool valid_sampling_rate(double rate) noexcept {
@@ -279,6 +285,10 @@ struct PipelineStats {
   std::uint64_t requests_routed = 0;           // drained, mapped and handed to destinations
   std::uint64_t requests_unrouted = 0;         // drained with no destination for their account
   std::uint64_t mapping_issues = 0;            // requests with a MappingIssue flag set
+  // map_request calls by the worker: one per request per destination that encodes it (at
+  // its seal), whatever the number of conventions in the destination's set. In stats(), not
+  // (yet) in prometheus().
+  std::uint64_t mappings = 0;
   // Linger expiries at which the destination already had max_in_flight requests unfinished,
   // so its batch was left to grow (up to batch.max_spans) instead of queueing another body.
   std::uint64_t batches_deferred = 0;
@@ -410,6 +420,16 @@ class Pipeline {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The destination as add_destination() and update_destination() apply it: what it leaves
+// unset filled from its kind's preset (tracecast/presets.h) — protocol and compression
+// (apply_preset_defaults()), max_request_bytes and max_attribute_value_bytes when 0 (New
+// Relic: 1 MB and 4,095), the resource attributes the backend needs after the destination's
+// own (the first of equal keys wins; W&B Weave: wandb.entity, wandb.project) and, when
+// `conventions` is empty, the preset's convention (openrouter for grafana_cloud,
+// otel_collector and otlp_http). A transport with errors is returned as given (validation
+// reports them). Thread-safe (pure). Allocates.
+[[nodiscard]] PipelineDestination with_preset_defaults(const PipelineDestination& destination);
 
 // Loading a PipelineConfig. Errors name the source, the field and the problem.
 struct ConfigLoadResult {

@@ -18,7 +18,6 @@ namespace tracecast::doc_examples {
 // README "Embedding": the gateway's secrets, settings UI and request data.
 inline std::string key_from_your_vault = "glc_example";
 inline int reject_settings(std::string_view /*message*/, std::string_view /*hint*/) { return 1; }
-inline std::span<const MetadataEntry> trace_metadata;
 inline std::uint64_t t0 = 1, t1 = 2;
 inline std::string_view request_body, response_body, error_body, x_session_id_header;
 inline int http_status = 200;

@@ -285,6 +285,25 @@ TEST_F(LoadProcess, AnEndpointTheEgressPolicyBlocksFailsTheRunSayingSo) {
   EXPECT_NE(run.json.find("--egress-allow"), std::string::npos) << run.json;
 }
 
+TEST_F(LoadProcess, AConfigWhoseDestinationsNoRequestReachesFailsTheRun) {
+  // A destination for an account the simulator never makes: every request is unrouted. A run
+  // that reached nothing is a failed run, not "all checks passed".
+  ScratchDir tmp;
+  const std::string config = tmp.path + "/config.json";
+  {
+    std::ofstream out(config);
+    out << R"({"destinations": [{"account": "customer-42", "kind": "otlp_http", "endpoint": "http://127.0.0.1:9/v1/traces"}]})";
+  }
+  const LoadRun run = run_load({"--count", "50", "--rate", "0", "--config", config, "--egress-allow", "127.0.0.1"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_NE(run.json.find("reached nothing: none of 50 requests was routed"), std::string::npos) << run.json;
+  // A destination flag beside the config's destinations replaces them, and says so.
+  const LoadRun flagged = run_load({"--count", "1", "--config", config, "--endpoint", "http://127.0.0.1:9/v1/traces"});
+  EXPECT_NE(flagged.err.find("replaces the 1 destination(s) of --config"), std::string::npos) << flagged.err;
+  (void)::unlink(config.c_str());
+}
+
 TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
   const LoadRun run = run_load({"--count", "200", "--rate", "0"});
   ASSERT_TRUE(WIFEXITED(run.status)) << run.status;

@@ -515,6 +515,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<SinkRunner> sink;
   Run run;
   const std::string compression = opt.compression.empty() ? "gzip" : opt.compression;
+  const bool destination_flag = !opt.kind.empty() || !opt.grafana_url.empty() || !opt.grafana_instance_id.empty() ||
+                                !opt.grafana_key_file.empty() || !opt.endpoint.empty();
+  if (destination_flag && !configured.empty()) {
+    std::cerr << "tracecast-load: note: the destination given by flags replaces the " << configured.size()
+              << " destination(s) of --config / OTEL_EXPORTER_OTLP_*\n";
+  }
   if (!opt.kind.empty()) {
     // One destination of a preset kind (the catalog's row gives URL, headers and defaults).
     PipelineDestination d;
@@ -801,7 +807,8 @@ int main(int argc, char** argv) {
         } else if (accepted > fin.total.delivered && accepted - fin.total.delivered <= may_repeat) {
           sink_check = "ok (sink accepted " + std::to_string(accepted) + " spans = delivered + " +
                        std::to_string(accepted - fin.total.delivered) +
-                       " received twice: requests retried after their answer was lost; OTLP retries are at-least-once)";
+                       " more: requests whose answer was lost or came too late (retried, timed out or aborted) "
+                       "had arrived; OTLP delivery is at-least-once)";
         } else {
           sink_check = "FAILED: sink accepted " + std::to_string(accepted) + " spans (" + std::to_string(sc.spans) +
                        " received - " + std::to_string(sc.rejected_spans) + " rejected), pipeline delivered " +
@@ -829,6 +836,14 @@ int main(int argc, char** argv) {
       delivery_check = "FAILED";
       failures.push_back(delivered.failure);
     }
+  }
+  // README: a run that reached nothing never exits 0 (e.g. --config destinations for
+  // accounts the simulator never makes: every request unrouted).
+  if (fin.total.submitted == 0 && fin.ingest.accepted > 0) {
+    failures.push_back("reached nothing: none of " + std::to_string(fin.ingest.accepted) +
+                       " requests was routed to a destination (" + std::to_string(fin.requests_unrouted) +
+                       " unrouted: the generated requests' accounts are acct_0..acct_N; a destination's "
+                       "account must be one of them or \"\" for all)");
   }
   const double spans_per_request = fin.total.requests_delivered > 0
                                        ? static_cast<double>(fin.total.delivered) /

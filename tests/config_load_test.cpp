@@ -686,6 +686,19 @@ TEST(ConfigFromJson, ReportsMalformedJsonWithTheSourceName) {
   EXPECT_THAT(config_from_json_file(path).error, StartsWith(path + ": invalid JSON: "));
 }
 
+// Bytes that are not UTF-8 are located (line, byte); a number nothing 64-bit holds is said to
+// be one; a duration past 2^53 ms gets its field's own range, not the integer type's.
+TEST(ConfigFromJson, SaysWhereTheFileIsNotUtf8AndWhatIsWrongWithANumber) {
+  EXPECT_EQ(json_error("{\n  \"service\": {\"name\": \"caf\xc3(\"}}"),
+            "config.json: not UTF-8: line 2, byte 27 (offset 28) is not part of a valid UTF-8 sequence; JSON text is UTF-8");
+  EXPECT_THAT(json_error(R"({"batch": {"max_spans": 99999999999999999999}})"),
+              StartsWith("config.json: invalid JSON: a number that is malformed or out of range"));
+  const std::string over = json_error(R"({"disable": {"after_ms": 9007199254740993}})");
+  EXPECT_THAT(over, StartsWith("config.json: disable.after_ms: "));
+  EXPECT_THAT(over, ::testing::HasSubstr("30"));  // the 30-day range, not 2^53
+  EXPECT_THAT(over, ::testing::Not(::testing::HasSubstr("at most 9007199254740992")));
+}
+
 TEST(ConfigFromJson, NamesTheFileInErrors) {
   const std::string path = (data_dir() / "bad_field.json").string();
   EXPECT_EQ(config_from_json_file(path).error, path + ": batch.linger: unknown field (did you mean linger_ms?)");

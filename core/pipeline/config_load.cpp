@@ -24,6 +24,7 @@
 #include <simdjson.h>
 
 #include "tracecast/pipeline.h"
+#include "tracecast/utf8.h"
 #include "tracecast/presets.h"
 
 namespace tracecast {
@@ -591,6 +592,38 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_bytes, 
   return {};
 }
 
+// What is wrong with a file simdjson refused, specific where it can be: the line and byte
+// of the first byte that is not UTF-8; a number that no 64-bit integer or double holds.
+std::string parse_error_message(std::string_view json, simdjson::error_code err) {
+  if (err == simdjson::UTF8_ERROR) {
+    const auto* in = reinterpret_cast<const unsigned char*>(json.data());
+    std::size_t line = 1;
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < json.size();) {
+      if (in[i] < 0x80) {
+        if (in[i] == '\n') {
+          ++line;
+          line_start = i + 1;
+        }
+        ++i;
+        continue;
+      }
+      std::size_t bad = 0;
+      const std::size_t len = utf8_sequence(in + i, json.size() - i, bad);
+      if (len == 0) {
+        return "not UTF-8: line " + std::to_string(line) + ", byte " + std::to_string(i - line_start + 1) +
+               " (offset " + std::to_string(i) + ") is not part of a valid UTF-8 sequence; JSON text is UTF-8";
+      }
+      i += len;
+    }
+  }
+  if (err == simdjson::NUMBER_ERROR) {
+    return "invalid JSON: a number that is malformed or out of range (an integer beyond 64 bits, or a "
+           "value beyond a double); every count and size here fits 64 bits";
+  }
+  return "invalid JSON: " + std::string(simdjson::error_message(err));
+}
+
 class JsonLoader {
  public:
   JsonLoader(std::string_view source, std::filesystem::path base_dir)
@@ -600,7 +633,7 @@ class JsonLoader {
     simdjson::dom::parser parser;
     element root;
     if (const auto err = parser.parse(json.data(), json.size()).get(root); err != simdjson::SUCCESS) {
-      fail("", "invalid JSON: " + std::string(simdjson::error_message(err)));
+      fail("", parse_error_message(json, err));
       return finish();
     }
     if (read_root(root)) {
@@ -693,7 +726,10 @@ class JsonLoader {
 
   bool read_millis(element v, std::string_view path, milliseconds& out) {
     std::uint64_t n = 0;
-    if (!get_uint(v, path, std::uint64_t{1} << 53, n)) return false;
+    if (!get_uint(v, path, std::numeric_limits<std::uint64_t>::max(), n)) return false;
+    // Saturated (every field's range is far below 2^53 ms): validate() then names the
+    // field's own range, not the integer type's.
+    n = std::min(n, std::uint64_t{1} << 53);
     out = milliseconds(static_cast<milliseconds::rep>(n));
     return true;
   }

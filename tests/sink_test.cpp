@@ -19,6 +19,7 @@
 #include "alloc_counter.h"
 #include "otlp_protobuf.h"
 #include "otlp_reader.h"
+#include "sink_config.h"
 #include "sink_process.h"
 #include "tracecast/otlp_json.h"
 #include "tracecast/otlp_protobuf.h"
@@ -742,6 +743,27 @@ TEST(OtlpTraceReader, AcceptsAnEmptyRequestAndIgnoresUnknownFields) {
     EXPECT_TRUE(reader.read(body.data(), size)) << reader.error();
     EXPECT_EQ(reader.span_count(), 0U);
   }
+}
+
+// The sink's fault flags are bounded where a value would overflow: a delay of 2^64-1 ms wrapped
+// the clock and answered at once; a Retry-After date past year 9999 came out as garbage.
+TEST(SinkFlags, RefuseDelaysAndRetryAfterDatesTheClockCannotHold) {
+  auto parse = [](std::vector<std::string> args, std::string& error) {
+    args.insert(args.begin(), "tracecast-sink");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    sink::SinkConfig config;
+    bool help = false;
+    return sink::parse_args(static_cast<int>(argv.size()), argv.data(), config, error, help);
+  };
+  std::string error;
+  EXPECT_TRUE(parse({"--delay-ms", "86400000"}, error)) << error;
+  EXPECT_FALSE(parse({"--delay-ms", "18446744073709551615"}, error));
+  EXPECT_EQ(error, "--delay-ms: at most 86400000 (24 h), got 18446744073709551615");
+  EXPECT_TRUE(parse({"--retry-after", "9223372036854775807"}, error)) << error;  // seconds: a hostile answer on purpose
+  EXPECT_TRUE(parse({"--retry-after", "86400", "--retry-after-date"}, error)) << error;
+  EXPECT_FALSE(parse({"--retry-after", "9223372036854775807", "--retry-after-date"}, error));
+  EXPECT_NE(error.find("the date must be in year 9999 or before"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
 #include "sink_config.h"
 
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string_view>
 
 namespace tracecast::sink {
+
+constexpr std::uint64_t k_max_delay_ms = 24ull * 3600 * 1000;
 
 namespace {
 
@@ -93,7 +96,7 @@ only requests that reach that check)
                          OTLP JSON)
   --partial-success-as-number   rejectedSpans as a JSON number instead
   --partial-message TEXT errorMessage for --partial-success
-  --delay-ms D           delay every response by D ms (the connection is suspended; other
+  --delay-ms D           delay every response by D ms, at most 86400000 (the connection is suspended; other
                          connections are served meanwhile)
   --delay-first N        delay only the next N requests
 
@@ -255,6 +258,10 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       config.partial_message = std::string(v);
     } else if (arg == "--delay-ms") {
       if (!u64(config.delay_ms)) return false;
+      if (config.delay_ms > k_max_delay_ms) {  // now + D must not overflow the clock
+        error = "--delay-ms: at most " + std::to_string(k_max_delay_ms) + " (24 h), got " + std::to_string(config.delay_ms);
+        return false;
+      }
     } else if (arg == "--delay-first") {
       if (!u64(config.delay_first)) return false;
     } else {
@@ -265,6 +272,18 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
   if (config.retry_after_date && !config.retry_after) {
     error = "--retry-after-date needs --retry-after SECS";
     return false;
+  }
+  if (config.retry_after_date) {
+    // An HTTP date has a four-digit year: now + SECS must stay within 9999-12-31.
+    const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+    constexpr std::int64_t k_last_http_date = 253402300799;  // 9999-12-31T23:59:59Z
+    const std::uint64_t room = static_cast<std::uint64_t>(k_last_http_date - now_s);
+    if (*config.retry_after > room) {
+      error = "--retry-after with --retry-after-date: at most " + std::to_string(room) +
+              " s (the date must be in year 9999 or before), got " + std::to_string(*config.retry_after);
+      return false;
+    }
   }
   return true;
 }

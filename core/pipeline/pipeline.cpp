@@ -1213,6 +1213,16 @@ submit_result Pipeline::submit(const LlmRequest& request) noexcept { return impl
 PipelineDestination with_preset_defaults(const PipelineDestination& given) {
   PipelineDestination p = given;
   apply_preset_defaults(p.transport);
+  const PresetInfo& row = preset_info(p.transport.kind);
+  const bool extras = row.max_request_bytes != 0 || row.max_attribute_value_bytes != 0 ||
+                      !row.resource_attributes.empty();
+  if (!extras) {  // the three original kinds and most presets: no resolve() per destination
+    if (p.conventions.empty()) {
+      const std::optional<Convention> c = parse_convention(row.default_convention);
+      p.conventions = c ? ConventionSet{*c} : k_default_conventions;
+    }
+    return p;
+  }
   if (has_errors(validate(p.transport))) return p;
   const ResolvedDestination r = resolve(p.transport);
   if (p.max_request_bytes == 0 && r.max_request_bytes != 0)

@@ -1174,6 +1174,13 @@ struct Pipeline::Impl {
   std::mutex shutdown_mutex;
   bool shut_down = false;
   PipelineStats final_stats;
+  // The final snapshot with the ring's counters read now: submits after shutdown still
+  // return closed, and each is counted there (rejected_closed), not in the frozen copy.
+  PipelineStats final_stats_now() const {
+    PipelineStats s = final_stats;
+    s.ingest = ring.stats();
+    return s;
+  }
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1291,7 +1298,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shut_down) {
     DrainResult r;
     r.complete = impl_->final_stats.total.in_flight == 0;
-    r.stats = impl_->final_stats;
+    r.stats = impl_->final_stats_now();
     return r;
   }
   Impl& im = *impl_;
@@ -1336,7 +1343,7 @@ PipelineStats Pipeline::stats() const {
     if (impl_->worker_exited) {
       // After shutdown: the same bound, over the final snapshot.
       const StatsConfig& sc = impl_->config.stats;
-      const PipelineStats& f = impl_->final_stats;
+      const PipelineStats f = impl_->final_stats_now();
       if (f.destinations.size() <= sc.top_destinations) return f;
       std::vector<const DestinationCounters*> order;
       for (const auto& d : f.destinations) order.push_back(&d);
@@ -1367,7 +1374,7 @@ PipelineStats Pipeline::stats_of(std::span<const std::uint32_t> ids) const {
     if (impl_->worker_exited) {
       std::vector<std::uint32_t> sorted(ids.begin(), ids.end());
       std::sort(sorted.begin(), sorted.end());
-      return narrowed(impl_->final_stats, [&sorted](const DestinationCounters& d) {
+      return narrowed(impl_->final_stats_now(), [&sorted](const DestinationCounters& d) {
         return std::binary_search(sorted.begin(), sorted.end(), d.id);
       });
     }
@@ -1380,7 +1387,7 @@ PipelineStats Pipeline::stats_all() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) return impl_->final_stats;
+    if (impl_->worker_exited) return impl_->final_stats_now();
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::all); });
   return s;
@@ -1398,7 +1405,7 @@ PipelineStats Pipeline::totals() const {
   {
     std::lock_guard lock(impl_->command_mutex);
     if (impl_->worker_exited) {
-      s = impl_->final_stats;
+      s = impl_->final_stats_now();
       s.destinations.clear();
       return s;
     }

@@ -337,6 +337,34 @@ TEST(DestinationHealth, CallbackFiresOncePerChangeFromTheNotifierThread) {
   for (const std::string& t : threads) EXPECT_EQ(t, "tracecast-note");
 }
 
+// The egress policy's refusal is its own category in health, as in the connection test:
+// not a client error, and no "HTTP 0" in the words.
+TEST(DestinationHealth, BlockedDestinationReportsBlockedAsItsLastError) {
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1/traces";
+  for (const bool disable : {false, true}) {
+    SCOPED_TRACE(disable ? "disable policy on" : "disable policy off");
+    PipelineConfig config = fast_config();
+    config.sender.egress = EgressPolicy{};  // the default refuses loopback
+    config.disable.enabled = disable;
+    config.disable.after = 0ms;
+    Pipeline p(config);
+    const AddDestinationOutcome added = p.add_destination("acct_1", destination(endpoint, std::string(k_secret)));
+    ASSERT_TRUE(added.ok());
+    send_one(p);
+    const DestinationHealth h = health_of(p, added.id);
+    EXPECT_EQ(h.state, disable ? DestinationState::disabled : DestinationState::blocked);
+    EXPECT_EQ(h.last_error, Category::blocked);
+    EXPECT_EQ(h.last_http_status, 0);
+    EXPECT_EQ(h.message.find("client_error"), std::string::npos) << h.message;
+    EXPECT_EQ(h.message.find("HTTP 0"), std::string::npos) << h.message;
+    EXPECT_NE(h.message.find("egress policy"), std::string::npos) << h.message;
+    if (disable) {
+      EXPECT_NE(h.message.find("kept failing (blocked)"), std::string::npos) << h.message;
+    }
+    expect_safe(h, endpoint);
+  }
+}
+
 TEST(DestinationHealth, DisablePolicyDropsSpansAsDisabledWithExactAccounting) {
   test::SinkProcess sink({"--basic-auth", "user:pass"});
   PipelineConfig config = fast_config();

@@ -758,10 +758,11 @@ struct Pipeline::Impl {
   }
 
   // The last error of a failed attempt (final or about to be retried): its category (the
-  // connection test's; the egress policy's refusal is a client error), HTTP status and time.
+  // connection test's; the egress policy's refusal is `blocked`, as the connection test says
+  // it), HTTP status and time.
   static ConnectionTestResult::Category record_error(DestinationHealth& h, const Completion& c, std::int64_t now) {
     const bool blocked = c.outcome == SendOutcome::blocked && !c.retrying;
-    h.last_error = blocked ? ConnectionTestResult::Category::client_error
+    h.last_error = blocked ? ConnectionTestResult::Category::blocked
                            : classify_send_outcome(c.http_status, c.network_error);
     h.last_http_status = blocked ? 0 : c.http_status;
     h.last_error_unix_ns = now;
@@ -785,8 +786,9 @@ struct Pipeline::Impl {
   // refused again), and so is every span routed to it until update_destination().
   static std::string disabled_message(const Destination& d, std::int64_t now, const std::string& last) {
     const DestinationHealth& h = d.counters.health;
-    return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + ", HTTP " +
-           std::to_string(h.last_http_status) + ") for " +
+    // No HTTP status when no answer arrived (blocked, DNS, connect, TLS, timeout).
+    const std::string status = h.last_http_status != 0 ? ", HTTP " + std::to_string(h.last_http_status) : "";
+    return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + status + ") for " +
            std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
            " Then update the destination to resume.";
   }

@@ -3,6 +3,7 @@
 #include "egress_util.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -138,9 +139,32 @@ INSTANTIATE_TEST_SUITE_P(Statuses, ConnectionTestStatus,
                                            StatusCase{404, Category::not_found},
                                            StatusCase{413, Category::payload_too_large},
                                            StatusCase{400, Category::client_error},
-                                           StatusCase{429, Category::client_error},
+                                           StatusCase{429, Category::rate_limited},
                                            StatusCase{500, Category::server_error},
-                                           StatusCase{503, Category::server_error}));
+                                           StatusCase{502, Category::server_error},
+                                           StatusCase{503, Category::server_error},
+                                           StatusCase{504, Category::server_error}));
+
+// 429 is rate limiting (retried by the sender), never "check that it is an OTLP/HTTP traces
+// endpoint", for every kind (a preset's bad-request words are for 400s); 502/503/504 are
+// temporary, retried.
+TEST(ConnectionHint, RateLimitingAndTemporaryUnavailabilityHaveTheirOwnWordsForEveryKind) {
+  for (const PresetInfo& row : presets()) {
+    const DestinationKind kind = row.kind;
+    SCOPED_TRACE(std::string(to_string(kind)));
+    const std::string limited = connection_hint(Category::rate_limited, kind, 429);
+    EXPECT_NE(limited.find("rate-limiting"), std::string::npos) << limited;
+    EXPECT_NE(limited.find("retries"), std::string::npos) << limited;
+    EXPECT_EQ(limited.find("OTLP/HTTP traces endpoint"), std::string::npos) << limited;
+    EXPECT_EQ(limited, connection_hint(classify_send_outcome(429, NetworkError::none), kind, 429));
+    for (const int status : {502, 503, 504}) {
+      const std::string busy = connection_hint(classify_send_outcome(status, NetworkError::none), kind, status);
+      EXPECT_NE(busy.find("temporarily unavailable (HTTP " + std::to_string(status)), std::string::npos) << busy;
+    }
+    EXPECT_NE(connection_hint(Category::server_error, kind, 500).find("server-side"), std::string::npos);
+  }
+  EXPECT_EQ(to_string(Category::rate_limited), "rate_limited");
+}
 
 TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermission) {
   RawHttpServer server(answer(401));

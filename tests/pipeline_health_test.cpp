@@ -133,9 +133,9 @@ TEST(DestinationHealth, EachFailureCategoryDrivesTheStateMachineAndRecovers) {
       {"413", {"--fail-5xx-first", "1", "--fail-status", "413"}, DestinationState::failing, Category::payload_too_large,
        413, "size limit"},
       {"503 until the retries ran out", {"--fail-5xx-first", "1000", "--fail-status", "503"},
-       DestinationState::retrying, Category::server_error, 503, "server-side"},
-      {"429 until the retries ran out", {"--fail-429", "1000"}, DestinationState::retrying, Category::client_error,
-       429, "HTTP 429"},
+       DestinationState::retrying, Category::server_error, 503, "temporarily unavailable"},
+      {"429 until the retries ran out", {"--fail-429", "1000"}, DestinationState::retrying, Category::rate_limited,
+       429, "rate-limiting"},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);

@@ -838,11 +838,6 @@ struct Pipeline::Impl {
     } else if (outcome == SendOutcome::retries_exhausted) {
       what += " until the retries ran out";
     }
-    if (status == 429) {
-      // The connection test has no rate-limit category (its one request is never limited).
-      return what + " (too many requests): the endpoint is rate-limiting; lower the traffic sent to it or raise "
-                    "its limit.";
-    }
     return what + ". " + connection_hint(category, kind, status, protobuf);
   }
 

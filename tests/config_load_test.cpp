@@ -299,6 +299,9 @@ TEST_F(ConfigFromEnv, AppendsTheTracesPathToTheGeneralEndpoint) {
       {"http://collector:4318", "http://collector:4318/v1/traces"},
       {"http://collector:4318/", "http://collector:4318/v1/traces"},
       {"https://proxy.example.com/otlp", "https://proxy.example.com/otlp/v1/traces"},
+      // Before the query, which is kept (not "?token=Xv1/traces").
+      {"http://collector:4318/?token=X", "http://collector:4318/v1/traces?token=X"},
+      {"http://collector:4318?token=X", "http://collector:4318/v1/traces?token=X"},
   };
   for (const auto& [base, url] : cases) {
     set("OTEL_EXPORTER_OTLP_ENDPOINT", base);

@@ -251,6 +251,32 @@ TEST(DestinationResolve, AppendsV1TracesToACollectorBaseUrlAndDefaultsToZstd) {
   EXPECT_EQ(resolve(c).url, "http://collector:4318/custom/traces");
 }
 
+// The traces path goes before the query or fragment, which stay: never "?team=a/v1/traces".
+TEST(DestinationResolve, InsertsTheTracesPathBeforeTheQueryForEveryKindThatAddsOne) {
+  DestinationConfig c;
+  c.kind = DestinationKind::otel_collector;
+  c.endpoint = "http://127.0.0.1:4318/?team=a";
+  EXPECT_EQ(resolve(c).url, "http://127.0.0.1:4318/v1/traces?team=a");
+  c.endpoint = "http://127.0.0.1:4318?team=a#frag";
+  EXPECT_EQ(resolve(c).url, "http://127.0.0.1:4318/v1/traces?team=a#frag");
+  auto g = grafana();
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces/?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+}
+
+TEST(AppendUrlPath, InsertsBeforeTheQueryOrFragmentAndKeepsThem) {
+  EXPECT_EQ(append_url_path("http://h:1", "/v1/traces"), "http://h:1/v1/traces");
+  EXPECT_EQ(append_url_path("http://h:1/", "/v1/traces"), "http://h:1/v1/traces");
+  EXPECT_EQ(append_url_path("http://h/p/?a=1&b=/x", "/v1/traces"), "http://h/p/v1/traces?a=1&b=/x");
+  EXPECT_EQ(append_url_path("http://h/p#x?y", "/v1/traces"), "http://h/p/v1/traces#x?y");
+  EXPECT_EQ(url_before_query("http://h/p?q#f"), "http://h/p");
+  EXPECT_EQ(url_before_query("http://h/p"), "http://h/p");
+}
+
 TEST(DestinationResolve, UsesAGenericUrlAsIsWithItsHeaders) {
   DestinationConfig c;
   c.endpoint = "https://example.com/ingest";

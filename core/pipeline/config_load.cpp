@@ -257,13 +257,9 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
 
 // The OTel spec: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL; the signal path "v1/traces" is
 // appended relative to it ("http://h:4318" and "http://h:4318/" -> "http://h:4318/v1/traces",
-// "http://h/p" -> "http://h/p/v1/traces").
-std::string append_traces_path(std::string_view base) {
-  std::string url(trim(base));
-  if (url.empty() || url.back() != '/') url.push_back('/');
-  url += "v1/traces";
-  return url;
-}
+// "http://h/p" -> "http://h/p/v1/traces"), before a query or fragment, which stays at the end
+// ("http://h/?token=X" -> "http://h/v1/traces?token=X").
+std::string append_traces_path(std::string_view base) { return append_url_path(trim(base), "/v1/traces"); }
 
 // Picks OTEL_EXPORTER_OTLP_TRACES_<suffix> if set, else OTEL_EXPORTER_OTLP_<suffix>.
 const char* pick_var(const EnvReader& env, const char* traces_var, const char* general_var) {

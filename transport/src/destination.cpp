@@ -324,22 +324,22 @@ ResolvedDestination resolve(const DestinationConfig& config) {
 
   std::string url = config.endpoint;
   const UrlParts parts = parse_url(url);
+  // The path is looked at and extended before the query or fragment, which stay at the end.
+  std::string_view base = url_before_query(config.endpoint);
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   switch (config.kind) {
     case DestinationKind::grafana_cloud: {
-      while (!url.empty() && url.back() == '/') url.pop_back();
-      if (ends_with(url, "/otlp/v1/traces")) {
-      } else if (ends_with(url, "/otlp")) {
-        url += "/v1/traces";
+      if (ends_with(base, "/otlp/v1/traces")) {
+        url = append_url_path(config.endpoint, "");
+      } else if (ends_with(base, "/otlp")) {
+        url = append_url_path(config.endpoint, "/v1/traces");
       } else {
-        url += "/otlp/v1/traces";
+        url = append_url_path(config.endpoint, "/otlp/v1/traces");
       }
       break;
     }
     case DestinationKind::otel_collector:
-      if (parts.ok && (parts.path.empty() || parts.path == "/")) {
-        while (!url.empty() && url.back() == '/') url.pop_back();
-        url += "/v1/traces";
-      }
+      if (parts.ok && (parts.path.empty() || parts.path == "/")) url = append_url_path(config.endpoint, "/v1/traces");
       break;
     default:  // otlp_http: as given; catalog presets: below
       break;
@@ -452,6 +452,20 @@ std::string display_url(std::string_view url) {
   const std::size_t slash = out.find('/', start);
   const std::size_t at = out.rfind('@', slash == std::string::npos ? out.size() : slash);
   if (at != std::string::npos && at >= start) out.erase(start, at + 1 - start);
+  return out;
+}
+
+std::string_view url_before_query(std::string_view url) noexcept {
+  return url.substr(0, std::min(url.find_first_of("?#"), url.size()));
+}
+
+std::string append_url_path(std::string_view url, std::string_view path) {
+  std::string_view base = url_before_query(url);
+  const std::string_view rest = url.substr(base.size());
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);  // "h/" + "/v1/traces": one slash
+  std::string out;
+  out.reserve(base.size() + path.size() + rest.size());
+  out.append(base).append(path).append(rest);
   return out;
 }
 

@@ -196,4 +196,16 @@ namespace tracecast {
 // Allocates.
 [[nodiscard]] std::string display_url(std::string_view url);
 
+// `url` with `path` appended to its path: inserted before the query or fragment ("?team=a",
+// "#x"), which are kept, so "http://h/?team=a" + "/v1/traces" is "http://h/v1/traces?team=a".
+// Trailing '/' of the path part are dropped first (`path` starts with '/', or is empty to
+// drop them only).
+// Every place that adds a traces path to a base URL (resolve(), the presets, the
+// OTEL_EXPORTER_OTLP_ENDPOINT mapping) goes through it. Thread-safe (pure). Allocates.
+[[nodiscard]] std::string append_url_path(std::string_view url, std::string_view path);
+
+// The part of `url` before its query or fragment (the first '?' or '#'); the whole of `url`
+// when it has neither. Thread-safe (pure), no allocation.
+[[nodiscard]] std::string_view url_before_query(std::string_view url) noexcept;
+
 }  // namespace tracecast

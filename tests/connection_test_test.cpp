@@ -504,6 +504,65 @@ TEST_F(CheckCli, RefusesEveryHeaderListTheLibraryRefusesAtStartUp) {
   EXPECT_EQ(server.request_count(), 0U);
 }
 
+// A header written the HTTP way ("Authorization: Basic <token>") where a name goes: no message
+// quotes the name past its leading token, from the variable, --header-file, --header-env or
+// --header; the message says how to write it.
+TEST_F(CheckCli, NeverQuotesAHeaderWrittenAsNameColonValue) {
+  RawHttpServer server(answer(200));
+  const std::string endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port());
+  const std::string file = ::testing::TempDir() + "/tracecast_check_header_line";
+  {
+    std::ofstream out(file);
+    out << "Authorization: Basic dXNlcjpTRUNSRVRQQVNT=\n";
+  }
+  const std::string runs[] = {
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Authorization: Basic dXNlcjpTRUNSRVRQQVNT=' " + check_binary(),
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Authorization: Basic dXNlcjpTRUNSRVRQQVNT=%zz' " + check_binary(),
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Bearer dXNlcjpTRUNSRVRQQVNT=x' " + check_binary(),
+      endpoint + " " + check_binary() + " --header-file " + file,
+      endpoint + " MY_VAR=v " + check_binary() + " --header-env 'Authorization: Basic dXNlcjpTRUNSRVRQQVNT=MY_VAR'",
+      endpoint + " " + check_binary() + " --header-env 'Authorization: Basic dXNlcjpTRUNSRVRQQVNT=UNSET_VAR_X'",
+  };
+  for (const std::string& run : runs) {
+    const CliResult r = run_check(run);
+    EXPECT_EQ(r.exit_code, 2) << run << ": " << r.output;
+    EXPECT_THAT(r.output, Not(HasSubstr("dXNlcjpTRUNSRVRQQVNT"))) << run;
+    EXPECT_THAT(r.output, Not(HasSubstr("Basic"))) << run;
+  }
+  const CliResult r = run_check(runs[0]);
+  EXPECT_THAT(r.output, HasSubstr("header #1 (Authorization: ...)"));
+  EXPECT_THAT(r.output, HasSubstr("Name=value"));
+  EXPECT_EQ(server.request_count(), 0U);
+}
+
+TEST(DisplayHeaderName, ShowsATokenOrTheTokenBeforeAColonAndNothingElse) {
+  EXPECT_EQ(display_header_name("x-api-key"), "x-api-key");
+  EXPECT_EQ(display_header_name("Authorization: Bearer s3cret"), "Authorization: ...");
+  EXPECT_EQ(display_header_name(" Authorization :Bearer s3cret"), "Authorization: ...");
+  EXPECT_EQ(display_header_name("Bearer s3cret"), "");
+  EXPECT_EQ(display_header_name("s3cret token: x"), "");
+  EXPECT_EQ(display_header_name(std::string(300, 'a')), "");
+  EXPECT_EQ(display_header_name(""), "");
+  EXPECT_EQ(header_line_hint("x-api-key"), "");
+  EXPECT_NE(header_line_hint("Authorization: Bearer x").find("Name=value"), std::string_view::npos);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string e = parse_otlp_headers("V", "Authorization: Bearer s3cret=%zz", out);
+  EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  EXPECT_NE(e.find("'Authorization: ...'"), std::string::npos) << e;
+  e = parse_otlp_headers("V", "Bearer s3cret=%0A", out);
+  EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  DestinationConfig d;
+  d.endpoint = "https://example.com/v1/traces";
+  d.headers = {{"Authorization: Basic s3cret", ""}, {"Bearer s3cret", "x"}};
+  const auto issues = validate(d);
+  ASSERT_EQ(issues.size(), 2u);
+  for (const auto& i : issues) {
+    EXPECT_EQ(i.message.find("s3cret"), std::string::npos) << i.message;
+    EXPECT_NE(i.message.find("Name=value"), std::string::npos) << i.message;
+  }
+  EXPECT_NE(issues[0].message.find("header #1 (Authorization: ...)"), std::string::npos) << issues[0].message;
+}
+
 TEST(OtlpHeaders, ParsesTheSpecFormatAndNamesTheProblemWithoutTheValue) {
   std::vector<std::pair<std::string, std::string>> out;
   EXPECT_EQ(parse_otlp_headers("V", " x-tenant = acme ,, authorization=Bearer%20tok%3D%2C ,", out), "");

@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
         std::cerr << "tracecast-check: --header needs NAME=VALUE\n";
         return k_exit_usage;
       }
-      std::cerr << "tracecast-check: warning: --header " << v.substr(0, eq)
+      std::cerr << "tracecast-check: warning: --header " << tracecast::display_header_name(v.substr(0, eq))
                 << "=...: the value is visible to every local user (ps, /proc) and in shell history; "
                    "pass secrets with --header-env or --header-file\n";
       flag_headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
@@ -284,7 +284,8 @@ int main(int argc, char** argv) {
       }
       const std::string env_value = env(v.substr(eq + 1).c_str());
       if (env_value.empty()) {
-        std::cerr << "tracecast-check: --header-env " << v.substr(0, eq) << ": environment variable "
+        std::cerr << "tracecast-check: --header-env " << tracecast::display_header_name(v.substr(0, eq))
+                  << ": environment variable "
                   << v.substr(eq + 1) << " is not set or empty\n";
         return k_exit_usage;
       }

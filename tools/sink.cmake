@@ -14,6 +14,8 @@ tracecast_target_options(tracecast_sink_internal)
 add_executable(tracecast-sink sink/main.cpp)
 target_link_libraries(tracecast-sink PRIVATE tracecast_sink_internal)
 tracecast_target_options(tracecast-sink)
+# Installed next to tracecast-load, whose default mode starts it (found next to its binary).
+install(TARGETS tracecast-sink RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Throughput of the reader and of whole requests (BM_SinkRead_*, BM_SinkHttp_*), with
 # in-binary baselines. Defined here because bench/ has no sink part.

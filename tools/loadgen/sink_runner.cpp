@@ -199,8 +199,9 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
   std::unique_ptr<SinkRunner> self(new SinkRunner());
   const std::string binary = options.binary.empty() ? find_sink_binary() : options.binary;
   if (!executable(binary)) {
-    error = "tracecast-sink not found (looked next to this binary; set TRACECAST_SINK_BIN): '" +
-            binary + "'";
+    // Names the path tried only when there was one (an empty one means nothing was found).
+    error = binary.empty() ? std::string("tracecast-sink not found (looked next to this binary; set TRACECAST_SINK_BIN)")
+                           : "tracecast-sink not found at '" + binary + "' (not an executable file)";
     return nullptr;
   }
   const char* tmp = std::getenv("TMPDIR");

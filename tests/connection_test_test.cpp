@@ -400,6 +400,36 @@ std::string load_binary() {
   return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-load";
 }
 
+// Every file the tools read is bounded (64 KiB, as the library's secret files): a key, header
+// or field file over it, or an endless one (/dev/zero), is refused naming the flag.
+TEST_F(CheckCli, RefusesKeyHeaderAndFieldFilesOverTheLimitNamingTheFlag) {
+  const std::string big = ::testing::TempDir() + "/tracecast_big_key_file";
+  {
+    std::ofstream out(big);
+    out << std::string(70000, 'k');
+  }
+  const bool have_load = std::filesystem::exists(load_binary());
+  for (const std::string& file : {big, std::string("/dev/zero")}) {
+    SCOPED_TRACE(file);
+    const std::pair<std::string, std::string> runs[] = {
+        {check_binary() + " --endpoint http://127.0.0.1:9/v1/traces --api-key-file " + file, "--api-key-file"},
+        {check_binary() + " --endpoint http://127.0.0.1:9/v1/traces --header-file " + file, "--header-file"},
+        {check_binary() + " --kind honeycomb --field-file api_key=" + file, "--field-file"},
+        {load_binary() + " --grafana-url https://otlp-gateway-prod-eu-west-2.grafana.net --grafana-instance-id 1 "
+                         "--grafana-key-file " + file, "--grafana-key-file"},
+        {load_binary() + " --kind honeycomb --field-file api_key=" + file, "--field-file"},
+    };
+    for (const auto& [run, flag] : runs) {
+      if (run.rfind(load_binary(), 0) == 0 && !have_load) continue;
+      const CliResult r = run_check(run);
+      EXPECT_EQ(r.exit_code, 2) << run << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr(flag)) << run;
+      EXPECT_THAT(r.output, HasSubstr("larger than 65536 bytes")) << run;
+      EXPECT_THAT(r.output, Not(HasSubstr("kkkk"))) << run;
+    }
+  }
+}
+
 // TRACECAST_EGRESS_ALLOW, tracecast-check --egress-allow and tracecast-load --egress-allow:
 // one parser, so blanks after commas are fine everywhere and a bad entry is named as written.
 TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {

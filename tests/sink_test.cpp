@@ -19,6 +19,7 @@
 #include "alloc_counter.h"
 #include "otlp_protobuf.h"
 #include "otlp_reader.h"
+#include "sink_config.h"
 #include "sink_process.h"
 #include "tracecast/otlp_json.h"
 #include "tracecast/otlp_protobuf.h"
@@ -572,6 +573,28 @@ TEST(SinkFaults, ResetsAFractionOfRequests) {
   }
   EXPECT_EQ(resets, 3);
   EXPECT_EQ(sink.stats().resets, 3U);
+}
+
+// The sink reads its basic-auth file bounded (64 KiB, as every tool's secret file): a larger
+// or endless one (/dev/zero) is refused naming the flag, never read to the end.
+TEST(SinkConfig, RefusesABasicAuthFileOverTheLimit) {
+  const std::string big = ::testing::TempDir() + "/tracecast_sink_big_auth";
+  {
+    std::ofstream out(big);
+    out << "user:" << std::string(70000, 'p');
+  }
+  for (const std::string& file : {big, std::string("/dev/zero")}) {
+    std::string flag = "--basic-auth-file";
+    std::string program = "tracecast-sink";
+    char* argv[] = {program.data(), flag.data(), const_cast<char*>(file.c_str()), nullptr};
+    sink::SinkConfig config;
+    std::string error;
+    bool help = false;
+    EXPECT_FALSE(sink::parse_args(3, argv, config, error, help)) << file;
+    EXPECT_NE(error.find("--basic-auth-file"), std::string::npos) << error;
+    EXPECT_NE(error.find("larger than 65536 bytes"), std::string::npos) << error;
+    EXPECT_EQ(error.find("ppp"), std::string::npos) << error;
+  }
 }
 
 TEST(SinkFaults, TakesBasicAuthFromAFileOrTheEnvironmentAndWarnsAboutArgv) {

@@ -7,7 +7,7 @@ add_library(tracecast_sink_internal STATIC
   sink/otlp_reader.cpp sink/otlp_protobuf.cpp sink/decompress.cpp sink/sink_config.cpp sink/sink_server.cpp)
 target_include_directories(tracecast_sink_internal PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sink)
 target_link_libraries(tracecast_sink_internal
-  PUBLIC Threads::Threads
+  PUBLIC Threads::Threads tracecast_tool_files
   PRIVATE simdjson::simdjson ZLIB::ZLIB zstd::libzstd_shared PkgConfig::MICROHTTPD)
 tracecast_target_options(tracecast_sink_internal)
 

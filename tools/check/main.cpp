@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bounded_file.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
@@ -120,12 +121,12 @@ std::string redact(std::string text, const DestinationConfig& config) {
   return tracecast::redact_secrets(std::move(text), config);
 }
 
-std::string read_trimmed_file(const std::string& path, bool& ok) {
-  std::ifstream in(path);
-  ok = static_cast<bool>(in);
-  std::stringstream text;
-  if (ok) text << in.rdbuf();
-  return trim(text.str());
+// A file given by `flag` (a key, header or field file), bounded: "" or the error to print,
+// naming the flag and the path, never the content.
+std::string read_flag_file(std::string_view flag, const std::string& path, std::string& out) {
+  const std::string why = tracecast::tools::read_bounded_file(path, tracecast::tools::k_max_secret_file_bytes, out);
+  if (why.empty()) return {};
+  return "tracecast-check: " + std::string(flag) + " " + path + ": " + why;
 }
 
 
@@ -254,12 +255,12 @@ int main(int argc, char** argv) {
           return k_exit_usage;
         }
       } else if (flag == "--field-file") {
-        bool readable = false;
-        field_value = read_trimmed_file(field_value, readable);
-        if (!readable) {
-          std::cerr << "tracecast-check: cannot read --field-file " << v.substr(eq + 1) << "\n";
+        std::string text;
+        if (const std::string e = read_flag_file(flag, v.substr(eq + 1), text); !e.empty()) {
+          std::cerr << e << "\n";
           return k_exit_usage;
         }
+        field_value = trim(text);
       } else {
         argv_fields.push_back(name);
       }
@@ -291,11 +292,12 @@ int main(int argc, char** argv) {
       }
       flag_headers.emplace_back(v.substr(0, eq), env_value);
     } else if (flag == "--header-file") {
-      std::ifstream in(v);
-      if (!in) {
-        std::cerr << "tracecast-check: cannot read --header-file " << v << "\n";
+      std::string text;
+      if (const std::string e = read_flag_file(flag, v, text); !e.empty()) {
+        std::cerr << e << "\n";
         return k_exit_usage;
       }
+      std::istringstream in(text);
       std::string line;
       std::size_t number = 0;
       while (std::getline(in, line)) {
@@ -418,14 +420,12 @@ int main(int argc, char** argv) {
   config.timeout = timeout;
 
   if (!api_key_file.empty()) {
-    std::ifstream in(api_key_file);
-    if (!in) {
-      std::cerr << "tracecast-check: cannot read --api-key-file " << api_key_file << "\n";
+    std::string text;
+    if (const std::string e = read_flag_file("--api-key-file", api_key_file, text); !e.empty()) {
+      std::cerr << e << "\n";
       return k_exit_usage;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    config.api_key = trim(text.str());
+    config.api_key = trim(text);
   } else {
     config.api_key = trim(env("TRACECAST_API_KEY"));
   }

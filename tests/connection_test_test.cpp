@@ -430,6 +430,30 @@ TEST_F(CheckCli, RefusesKeyHeaderAndFieldFilesOverTheLimitNamingTheFlag) {
   }
 }
 
+// An option where a flag's value should be is a missing value, never the value: "--name
+// --bogus" does not run with the name "--bogus" (tracecast-check and tracecast-load).
+TEST_F(CheckCli, RefusesAnOptionWhereAFlagsValueShouldBe) {
+  RawHttpServer server(answer(200));
+  const std::vector<std::string> check_args = {" --endpoint " + server.url() + " --name --bogus",
+                                               " --name --endpoint " + server.url(),
+                                               " --kind --bogus --endpoint " + server.url(),
+                                               " --endpoint --header-file=/nonexistent"};
+  for (const std::string& args : check_args) {
+    const CliResult r = run_check(check_binary() + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("needs a value (got the option --")) << args;
+    EXPECT_THAT(r.output, Not(HasSubstr("/nonexistent"))) << args;
+  }
+  EXPECT_EQ(server.request_count(), 0U);
+  if (std::filesystem::exists(load_binary())) {
+    for (const std::string args : {" --kind --bogus", " --endpoint --count 10", " --config --json"}) {
+      const CliResult r = run_check(load_binary() + args);
+      EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr("needs a value (got the option --")) << args;
+    }
+  }
+}
+
 // TRACECAST_EGRESS_ALLOW, tracecast-check --egress-allow and tracecast-load --egress-allow:
 // one parser, so blanks after commas are fine everywhere and a bad entry is named as written.
 TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {

@@ -189,13 +189,16 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    // The next argument is the value, unless it is an option itself: no value of these flags
+    // (names, kinds, URLs, paths, NAME=VALUE pairs, numbers) starts with "--", so
+    // "--name --bogus" is a missing value, never the name "--bogus". "--name=--x" is explicit.
     auto value = [&](std::string& out) -> bool {
       const std::size_t eq = a.find('=');
       if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
         out = a.substr(eq + 1);
         return true;
       }
-      if (i + 1 >= args.size()) return false;
+      if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0) return false;
       out = args[++i];
       return true;
     };
@@ -220,7 +223,10 @@ int main(int argc, char** argv) {
       usage(std::cerr);
       return k_exit_usage;
     } else if (!value(v)) {
-      std::cerr << "tracecast-check: " << flag << " needs a value\n";
+      std::cerr << "tracecast-check: " << flag << " needs a value";
+      // The option that stands where the value should (its name only, never an "=value").
+      if (i + 1 < args.size()) std::cerr << " (got the option " << args[i + 1].substr(0, args[i + 1].find('=')) << ")";
+      std::cerr << "\n";
       usage(std::cerr);
       return k_exit_usage;
     } else if (flag == "--kind") {

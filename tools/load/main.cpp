@@ -231,8 +231,13 @@ int parse_args(int argc, char** argv, Options& o) {
     std::string v;
     if (eq != std::string::npos && flag != a) {
       v = a.substr(eq + 1);
-    } else if (i + 1 < args.size()) {
+    } else if (i + 1 < args.size() && (args[i + 1].rfind("--", 0) != 0 || flag == "--sink-args")) {
+      // The next argument is the value unless it is an option itself: only --sink-args takes
+      // options as its value ("--fail-429 5"); no other value (a name, kind, URL, path, number)
+      // starts with "--", so "--kind --bogus" is a missing value, never the kind "--bogus".
       v = args[++i];
+    } else if (i + 1 < args.size()) {
+      return bad("needs a value (got the option " + args[i + 1].substr(0, args[i + 1].find('=')) + ")");
     } else {
       return bad("needs a value");
     }

@@ -478,8 +478,8 @@ TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
   // Refused, naming the entry.
   fake_env() = {{"TRACECAST_EGRESS_ALLOW", "127.0.0.1,  bad host! "}};
   const ConfigLoadResult bad = config_from_env({}, &fake_getenv);
-  EXPECT_EQ(bad.error, "TRACECAST_EGRESS_ALLOW: 'bad host!': must be a host name of 1..253 bytes of letters, "
-                       "digits, '.', '-', '_' (or \"*.\" + a domain)");
+  EXPECT_EQ(bad.error, "TRACECAST_EGRESS_ALLOW: 'bad host!': must be a host name of 1..253 bytes: labels of 1..63 "
+                       "letters, digits, '-' or '_' between dots (or \"*.\" + a domain)");
   const std::string reason = bad.error.substr(std::string("TRACECAST_EGRESS_ALLOW: ").size());
   const CliResult bad_check =
       run_check(check_binary() + " --egress-allow '127.0.0.1,  bad host! ' --endpoint " + server.url(), false);
@@ -490,6 +490,10 @@ TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
     EXPECT_EQ(bad_load.exit_code, 2) << bad_load.output;
     EXPECT_THAT(bad_load.output, HasSubstr("--egress-allow: " + reason));
   }
+  // Not an IPv4 address, not a host name: refused by the tools too.
+  const CliResult not_v4 = run_check(check_binary() + " --egress-allow 300.1.1.1 --endpoint " + server.url(), false);
+  EXPECT_EQ(not_v4.exit_code, 2) << not_v4.output;
+  EXPECT_THAT(not_v4.output, HasSubstr("--egress-allow: '300.1.1.1': is neither an IPv4 address"));
   EXPECT_EQ(server.request_count(), 1U);
 }
 

@@ -144,6 +144,29 @@ TEST(DestinationValidate, RejectsAUrlThatDoesNotParse) {
   EXPECT_FALSE(has_errors(validate(c)));
 }
 
+// The host curl would look up must be a DNS name or an address: "%zz" (looked up as "%25zz"),
+// "300.1.1.1", an empty label are refused; IPv4 in the forms curl reads as one stays valid
+// (the egress policy classifies it by address), and the URL is not quoted.
+TEST(DestinationValidate, RejectsAHostThatIsNeitherADnsNameNorAnAddress) {
+  for (const char* url : {"http://%zz/", "http://%zz%zz/v1/traces", "http://300.1.1.1:4318/v1/traces",
+                          "http://foo..bar/v1/traces", "https://.example.com/", "http://1.2.3.4.5/",
+                          "http://a_b%20c.example/"}) {
+    DestinationConfig d;
+    d.endpoint = url;
+    const ValidationIssue* issue = find(validate(d), "endpoint", false);
+    ASSERT_NE(issue, nullptr) << url;
+    EXPECT_THAT(issue->message, HasSubstr("host")) << url;
+    EXPECT_EQ(issue->message.find(url), std::string::npos) << issue->message;
+  }
+  for (const char* url : {"http://127.1:4318/v1/traces", "http://2130706433:4318/", "http://0x7f.1/",
+                          "http://0177.0.0.1/", "http://[::1]:4318/", "http://otel_collector:4318/",
+                          "https://otlp-gateway-prod-eu-west-2.grafana.net./otlp", "http://a-b.example.com/"}) {
+    DestinationConfig d;
+    d.endpoint = url;
+    EXPECT_EQ(find(validate(d), "endpoint", false), nullptr) << url << ": " << find(validate(d), "endpoint", false)->message;
+  }
+}
+
 TEST(DestinationValidate, RejectsAUrlWithoutAHost) {
   for (const char* url : {"http:///v1/traces", "https:///", "http://user@/v1/traces", "http://:4318/v1/traces"}) {
     DestinationConfig d;

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 
+#include "egress_gate.h"
 #include "preset_rules.h"
 #include "tracecast/presets.h"
 
@@ -151,6 +152,10 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
       error("endpoint", "the endpoint must be an http:// or https:// URL (scheme '" + url.scheme + "')");
     } else if (url.host.empty()) {
       error("endpoint", "the endpoint has no host");
+    } else if (const std::string_view why = detail::host_name_error(url.host, /*numeric_ipv4_forms=*/true);
+               !why.empty()) {
+      // Not quoted (the URL never is). curl would otherwise look up "%zz" as "%25zz".
+      error("endpoint", "the endpoint's host is not a host name or an IP address: it " + std::string(why));
     } else {
       const std::string host = lower(url.host);
       endpoint_host = host;

@@ -299,6 +299,9 @@ TEST_F(ConfigFromEnv, AppendsTheTracesPathToTheGeneralEndpoint) {
       {"http://collector:4318", "http://collector:4318/v1/traces"},
       {"http://collector:4318/", "http://collector:4318/v1/traces"},
       {"https://proxy.example.com/otlp", "https://proxy.example.com/otlp/v1/traces"},
+      // Before the query, which is kept (not "?token=Xv1/traces").
+      {"http://collector:4318/?token=X", "http://collector:4318/v1/traces?token=X"},
+      {"http://collector:4318?token=X", "http://collector:4318/v1/traces?token=X"},
   };
   for (const auto& [base, url] : cases) {
     set("OTEL_EXPORTER_OTLP_ENDPOINT", base);
@@ -356,6 +359,11 @@ TEST_F(ConfigFromEnv, NeverQuotesAHeaderValueInAnError) {
       "authorization=" + secret + "%zz",                          // bad percent-encoding
       "authorization=" + secret + "%0D%0AX-Evil: 1",               // CR LF after decoding
       "bad name=" + secret,                                       // invalid header name
+      // The secret in the name: a header written the HTTP way.
+      "Authorization: Basic " + secret + "=",
+      "Authorization: Basic " + secret + "=%zz",
+      "Authorization: Basic " + secret + "=a%0Ab",
+      "Bearer " + secret + "=x",
   };
   for (const std::string& value : bad_values) {
     set("OTEL_EXPORTER_OTLP_HEADERS", value);
@@ -811,6 +819,27 @@ TEST(ConfigFromJson, ReadsTheApiKeyFromTheEnvironment) {
   EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "headers_env": {"authorization": "TRACECAST_TEST_UNSET_VAR_XYZ"}}]})"),
             "config.json: destinations[0].headers_env.authorization: environment variable TRACECAST_TEST_UNSET_VAR_XYZ "
             "is not set or empty");
+}
+
+// A header name holding a credential ("Authorization: Bearer <token>" as the name) is shown
+// only up to its leading token, in every error about it.
+TEST(ConfigFromJson, NeverQuotesAHeaderNameThatHoldsACredential) {
+  const std::string secret = "s3cr3t-token-9f8e7d";
+  const std::string start = R"({"destinations": [{"endpoint": "http://a:4318", )";
+  const std::string cases[] = {
+      start + R"("headers": {"Authorization: Bearer )" + secret + R"(": ""}}]})",
+      start + R"("headers": {"Bearer )" + secret + R"(": "x"}}]})",
+      start + R"("headers": {"Authorization: Bearer )" + secret + R"(": 7}}]})",
+      start + R"("headers_env": {"Authorization: Bearer )" + secret + R"(": "TRACECAST_TEST_UNSET_VAR_XYZ"}}]})",
+  };
+  for (const std::string& json : cases) {
+    const std::string e = json_error(json);
+    EXPECT_THAT(e, StartsWith("config.json: destinations[0].headers")) << json;
+    EXPECT_THAT(e, Not(HasSubstr(secret))) << e;
+  }
+  EXPECT_THAT(json_error(cases[0]), HasSubstr("Name=value"));
+  EXPECT_THAT(json_error(cases[3]), StartsWith("config.json: destinations[0].headers_env.Authorization: ...: "));
+  EXPECT_THAT(json_error(cases[2]), StartsWith("config.json: destinations[0].headers.Authorization: ...: "));
 }
 
 TEST(ConfigFromJson, ReportsAnUnreadableKeyFile) {

@@ -3,6 +3,7 @@
 #include "egress_util.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/presets.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -138,9 +139,32 @@ INSTANTIATE_TEST_SUITE_P(Statuses, ConnectionTestStatus,
                                            StatusCase{404, Category::not_found},
                                            StatusCase{413, Category::payload_too_large},
                                            StatusCase{400, Category::client_error},
-                                           StatusCase{429, Category::client_error},
+                                           StatusCase{429, Category::rate_limited},
                                            StatusCase{500, Category::server_error},
-                                           StatusCase{503, Category::server_error}));
+                                           StatusCase{502, Category::server_error},
+                                           StatusCase{503, Category::server_error},
+                                           StatusCase{504, Category::server_error}));
+
+// 429 is rate limiting (retried by the sender), never "check that it is an OTLP/HTTP traces
+// endpoint", for every kind (a preset's bad-request words are for 400s); 502/503/504 are
+// temporary, retried.
+TEST(ConnectionHint, RateLimitingAndTemporaryUnavailabilityHaveTheirOwnWordsForEveryKind) {
+  for (const PresetInfo& row : presets()) {
+    const DestinationKind kind = row.kind;
+    SCOPED_TRACE(std::string(to_string(kind)));
+    const std::string limited = connection_hint(Category::rate_limited, kind, 429);
+    EXPECT_NE(limited.find("rate-limiting"), std::string::npos) << limited;
+    EXPECT_NE(limited.find("retries"), std::string::npos) << limited;
+    EXPECT_EQ(limited.find("OTLP/HTTP traces endpoint"), std::string::npos) << limited;
+    EXPECT_EQ(limited, connection_hint(classify_send_outcome(429, NetworkError::none), kind, 429));
+    for (const int status : {502, 503, 504}) {
+      const std::string busy = connection_hint(classify_send_outcome(status, NetworkError::none), kind, status);
+      EXPECT_NE(busy.find("temporarily unavailable (HTTP " + std::to_string(status)), std::string::npos) << busy;
+    }
+    EXPECT_NE(connection_hint(Category::server_error, kind, 500).find("server-side"), std::string::npos);
+  }
+  EXPECT_EQ(to_string(Category::rate_limited), "rate_limited");
+}
 
 TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermission) {
   RawHttpServer server(answer(401));
@@ -376,6 +400,60 @@ std::string load_binary() {
   return std::string(dir != nullptr ? dir : ".") + "/tools/tracecast-load";
 }
 
+// Every file the tools read is bounded (64 KiB, as the library's secret files): a key, header
+// or field file over it, or an endless one (/dev/zero), is refused naming the flag.
+TEST_F(CheckCli, RefusesKeyHeaderAndFieldFilesOverTheLimitNamingTheFlag) {
+  const std::string big = ::testing::TempDir() + "/tracecast_big_key_file";
+  {
+    std::ofstream out(big);
+    out << std::string(70000, 'k');
+  }
+  const bool have_load = std::filesystem::exists(load_binary());
+  for (const std::string& file : {big, std::string("/dev/zero")}) {
+    SCOPED_TRACE(file);
+    const std::pair<std::string, std::string> runs[] = {
+        {check_binary() + " --endpoint http://127.0.0.1:9/v1/traces --api-key-file " + file, "--api-key-file"},
+        {check_binary() + " --endpoint http://127.0.0.1:9/v1/traces --header-file " + file, "--header-file"},
+        {check_binary() + " --kind honeycomb --field-file api_key=" + file, "--field-file"},
+        {load_binary() + " --grafana-url https://otlp-gateway-prod-eu-west-2.grafana.net --grafana-instance-id 1 "
+                         "--grafana-key-file " + file, "--grafana-key-file"},
+        {load_binary() + " --kind honeycomb --field-file api_key=" + file, "--field-file"},
+    };
+    for (const auto& [run, flag] : runs) {
+      if (run.rfind(load_binary(), 0) == 0 && !have_load) continue;
+      const CliResult r = run_check(run);
+      EXPECT_EQ(r.exit_code, 2) << run << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr(flag)) << run;
+      EXPECT_THAT(r.output, HasSubstr("larger than 65536 bytes")) << run;
+      EXPECT_THAT(r.output, Not(HasSubstr("kkkk"))) << run;
+    }
+  }
+}
+
+// An option where a flag's value should be is a missing value, never the value: "--name
+// --bogus" does not run with the name "--bogus" (tracecast-check and tracecast-load).
+TEST_F(CheckCli, RefusesAnOptionWhereAFlagsValueShouldBe) {
+  RawHttpServer server(answer(200));
+  const std::vector<std::string> check_args = {" --endpoint " + server.url() + " --name --bogus",
+                                               " --name --endpoint " + server.url(),
+                                               " --kind --bogus --endpoint " + server.url(),
+                                               " --endpoint --header-file=/nonexistent"};
+  for (const std::string& args : check_args) {
+    const CliResult r = run_check(check_binary() + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("needs a value (got the option --")) << args;
+    EXPECT_THAT(r.output, Not(HasSubstr("/nonexistent"))) << args;
+  }
+  EXPECT_EQ(server.request_count(), 0U);
+  if (std::filesystem::exists(load_binary())) {
+    for (const std::string args : {" --kind --bogus", " --endpoint --count 10", " --config --json"}) {
+      const CliResult r = run_check(load_binary() + args);
+      EXPECT_EQ(r.exit_code, 2) << args << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr("needs a value (got the option --")) << args;
+    }
+  }
+}
+
 // TRACECAST_EGRESS_ALLOW, tracecast-check --egress-allow and tracecast-load --egress-allow:
 // one parser, so blanks after commas are fine everywhere and a bad entry is named as written.
 TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
@@ -400,8 +478,8 @@ TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
   // Refused, naming the entry.
   fake_env() = {{"TRACECAST_EGRESS_ALLOW", "127.0.0.1,  bad host! "}};
   const ConfigLoadResult bad = config_from_env({}, &fake_getenv);
-  EXPECT_EQ(bad.error, "TRACECAST_EGRESS_ALLOW: 'bad host!': must be a host name of 1..253 bytes of letters, "
-                       "digits, '.', '-', '_' (or \"*.\" + a domain)");
+  EXPECT_EQ(bad.error, "TRACECAST_EGRESS_ALLOW: 'bad host!': must be a host name of 1..253 bytes: labels of 1..63 "
+                       "letters, digits, '-' or '_' between dots (or \"*.\" + a domain)");
   const std::string reason = bad.error.substr(std::string("TRACECAST_EGRESS_ALLOW: ").size());
   const CliResult bad_check =
       run_check(check_binary() + " --egress-allow '127.0.0.1,  bad host! ' --endpoint " + server.url(), false);
@@ -412,6 +490,10 @@ TEST_F(CheckCli, EveryEgressAllowListAcceptsAndRefusesTheSameEntries) {
     EXPECT_EQ(bad_load.exit_code, 2) << bad_load.output;
     EXPECT_THAT(bad_load.output, HasSubstr("--egress-allow: " + reason));
   }
+  // Not an IPv4 address, not a host name: refused by the tools too.
+  const CliResult not_v4 = run_check(check_binary() + " --egress-allow 300.1.1.1 --endpoint " + server.url(), false);
+  EXPECT_EQ(not_v4.exit_code, 2) << not_v4.output;
+  EXPECT_THAT(not_v4.output, HasSubstr("--egress-allow: '300.1.1.1': is neither an IPv4 address"));
   EXPECT_EQ(server.request_count(), 1U);
 }
 
@@ -478,6 +560,65 @@ TEST_F(CheckCli, RefusesEveryHeaderListTheLibraryRefusesAtStartUp) {
     EXPECT_FALSE(parse_otlp_headers("OTEL_EXPORTER_OTLP_HEADERS", list, parsed).empty()) << list;
   }
   EXPECT_EQ(server.request_count(), 0U);
+}
+
+// A header written the HTTP way ("Authorization: Basic <token>") where a name goes: no message
+// quotes the name past its leading token, from the variable, --header-file, --header-env or
+// --header; the message says how to write it.
+TEST_F(CheckCli, NeverQuotesAHeaderWrittenAsNameColonValue) {
+  RawHttpServer server(answer(200));
+  const std::string endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + std::to_string(server.port());
+  const std::string file = ::testing::TempDir() + "/tracecast_check_header_line";
+  {
+    std::ofstream out(file);
+    out << "Authorization: Basic dXNlcjpTRUNSRVRQQVNT=\n";
+  }
+  const std::string runs[] = {
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Authorization: Basic dXNlcjpTRUNSRVRQQVNT=' " + check_binary(),
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Authorization: Basic dXNlcjpTRUNSRVRQQVNT=%zz' " + check_binary(),
+      endpoint + " OTEL_EXPORTER_OTLP_HEADERS='Bearer dXNlcjpTRUNSRVRQQVNT=x' " + check_binary(),
+      endpoint + " " + check_binary() + " --header-file " + file,
+      endpoint + " MY_VAR=v " + check_binary() + " --header-env 'Authorization: Basic dXNlcjpTRUNSRVRQQVNT=MY_VAR'",
+      endpoint + " " + check_binary() + " --header-env 'Authorization: Basic dXNlcjpTRUNSRVRQQVNT=UNSET_VAR_X'",
+  };
+  for (const std::string& run : runs) {
+    const CliResult r = run_check(run);
+    EXPECT_EQ(r.exit_code, 2) << run << ": " << r.output;
+    EXPECT_THAT(r.output, Not(HasSubstr("dXNlcjpTRUNSRVRQQVNT"))) << run;
+    EXPECT_THAT(r.output, Not(HasSubstr("Basic"))) << run;
+  }
+  const CliResult r = run_check(runs[0]);
+  EXPECT_THAT(r.output, HasSubstr("header #1 (Authorization: ...)"));
+  EXPECT_THAT(r.output, HasSubstr("Name=value"));
+  EXPECT_EQ(server.request_count(), 0U);
+}
+
+TEST(DisplayHeaderName, ShowsATokenOrTheTokenBeforeAColonAndNothingElse) {
+  EXPECT_EQ(display_header_name("x-api-key"), "x-api-key");
+  EXPECT_EQ(display_header_name("Authorization: Bearer s3cret"), "Authorization: ...");
+  EXPECT_EQ(display_header_name(" Authorization :Bearer s3cret"), "Authorization: ...");
+  EXPECT_EQ(display_header_name("Bearer s3cret"), "");
+  EXPECT_EQ(display_header_name("s3cret token: x"), "");
+  EXPECT_EQ(display_header_name(std::string(300, 'a')), "");
+  EXPECT_EQ(display_header_name(""), "");
+  EXPECT_EQ(header_line_hint("x-api-key"), "");
+  EXPECT_NE(header_line_hint("Authorization: Bearer x").find("Name=value"), std::string_view::npos);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string e = parse_otlp_headers("V", "Authorization: Bearer s3cret=%zz", out);
+  EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  EXPECT_NE(e.find("'Authorization: ...'"), std::string::npos) << e;
+  e = parse_otlp_headers("V", "Bearer s3cret=%0A", out);
+  EXPECT_EQ(e.find("s3cret"), std::string::npos) << e;
+  DestinationConfig d;
+  d.endpoint = "https://example.com/v1/traces";
+  d.headers = {{"Authorization: Basic s3cret", ""}, {"Bearer s3cret", "x"}};
+  const auto issues = validate(d);
+  ASSERT_EQ(issues.size(), 2u);
+  for (const auto& i : issues) {
+    EXPECT_EQ(i.message.find("s3cret"), std::string::npos) << i.message;
+    EXPECT_NE(i.message.find("Name=value"), std::string::npos) << i.message;
+  }
+  EXPECT_NE(issues[0].message.find("header #1 (Authorization: ...)"), std::string::npos) << issues[0].message;
 }
 
 TEST(OtlpHeaders, ParsesTheSpecFormatAndNamesTheProblemWithoutTheValue) {

@@ -144,6 +144,29 @@ TEST(DestinationValidate, RejectsAUrlThatDoesNotParse) {
   EXPECT_FALSE(has_errors(validate(c)));
 }
 
+// The host curl would look up must be a DNS name or an address: "%zz" (looked up as "%25zz"),
+// "300.1.1.1", an empty label are refused; IPv4 in the forms curl reads as one stays valid
+// (the egress policy classifies it by address), and the URL is not quoted.
+TEST(DestinationValidate, RejectsAHostThatIsNeitherADnsNameNorAnAddress) {
+  for (const char* url : {"http://%zz/", "http://%zz%zz/v1/traces", "http://300.1.1.1:4318/v1/traces",
+                          "http://foo..bar/v1/traces", "https://.example.com/", "http://1.2.3.4.5/",
+                          "http://a_b%20c.example/"}) {
+    DestinationConfig d;
+    d.endpoint = url;
+    const ValidationIssue* issue = find(validate(d), "endpoint", false);
+    ASSERT_NE(issue, nullptr) << url;
+    EXPECT_THAT(issue->message, HasSubstr("host")) << url;
+    EXPECT_EQ(issue->message.find(url), std::string::npos) << issue->message;
+  }
+  for (const char* url : {"http://127.1:4318/v1/traces", "http://2130706433:4318/", "http://0x7f.1/",
+                          "http://0177.0.0.1/", "http://[::1]:4318/", "http://otel_collector:4318/",
+                          "https://otlp-gateway-prod-eu-west-2.grafana.net./otlp", "http://a-b.example.com/"}) {
+    DestinationConfig d;
+    d.endpoint = url;
+    EXPECT_EQ(find(validate(d), "endpoint", false), nullptr) << url << ": " << find(validate(d), "endpoint", false)->message;
+  }
+}
+
 TEST(DestinationValidate, RejectsAUrlWithoutAHost) {
   for (const char* url : {"http:///v1/traces", "https:///", "http://user@/v1/traces", "http://:4318/v1/traces"}) {
     DestinationConfig d;
@@ -249,6 +272,32 @@ TEST(DestinationResolve, AppendsV1TracesToACollectorBaseUrlAndDefaultsToZstd) {
   EXPECT_EQ(r.compression, "zstd");
   c.endpoint = "http://collector:4318/custom/traces";
   EXPECT_EQ(resolve(c).url, "http://collector:4318/custom/traces");
+}
+
+// The traces path goes before the query or fragment, which stay: never "?team=a/v1/traces".
+TEST(DestinationResolve, InsertsTheTracesPathBeforeTheQueryForEveryKindThatAddsOne) {
+  DestinationConfig c;
+  c.kind = DestinationKind::otel_collector;
+  c.endpoint = "http://127.0.0.1:4318/?team=a";
+  EXPECT_EQ(resolve(c).url, "http://127.0.0.1:4318/v1/traces?team=a");
+  c.endpoint = "http://127.0.0.1:4318?team=a#frag";
+  EXPECT_EQ(resolve(c).url, "http://127.0.0.1:4318/v1/traces?team=a#frag");
+  auto g = grafana();
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+  g.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces/?tok=abc";
+  EXPECT_EQ(resolve(g).url, "https://otlp-gateway-prod-eu-west-2.grafana.net/otlp/v1/traces?tok=abc");
+}
+
+TEST(AppendUrlPath, InsertsBeforeTheQueryOrFragmentAndKeepsThem) {
+  EXPECT_EQ(append_url_path("http://h:1", "/v1/traces"), "http://h:1/v1/traces");
+  EXPECT_EQ(append_url_path("http://h:1/", "/v1/traces"), "http://h:1/v1/traces");
+  EXPECT_EQ(append_url_path("http://h/p/?a=1&b=/x", "/v1/traces"), "http://h/p/v1/traces?a=1&b=/x");
+  EXPECT_EQ(append_url_path("http://h/p#x?y", "/v1/traces"), "http://h/p/v1/traces#x?y");
+  EXPECT_EQ(url_before_query("http://h/p?q#f"), "http://h/p");
+  EXPECT_EQ(url_before_query("http://h/p"), "http://h/p");
 }
 
 TEST(DestinationResolve, UsesAGenericUrlAsIsWithItsHeaders) {

@@ -407,6 +407,34 @@ TEST(ParseEgressAllow, TrimsBlanksSkipsEmptyEntriesAndSortsAddressesFromNames) {
   EXPECT_EQ(p.allow_cidrs.back(), "10.1.0.0/16");
 }
 
+// Host names are DNS names: labels of 1..63 letters, digits, '-' (and '_') between dots, at
+// most 253 bytes; digits and dots only must be an IPv4 address.
+TEST(ParseEgressAllow, RefusesWhatIsNeitherADnsNameNorAnAddress) {
+  for (const std::string bad : {"300.1.1.1", "127.1", "1..2", "foo..bar", ".foo", "foo..", "%zz", "a%2eb", "*.",
+                                "*..corp", "::zz", "x:1"}) {
+    EgressPolicy p;
+    const std::string e = parse_egress_allow("127.0.0.1, " + bad, p);
+    EXPECT_THAT(e, HasSubstr("'" + bad + "': ")) << bad;
+    EXPECT_TRUE(p.allow_hosts.empty() && p.allow_cidrs.empty()) << bad;
+    p.allow_hosts = {bad};
+    EXPECT_THAT(p.validate(), HasSubstr("allow_hosts[0]")) << bad;
+  }
+  EgressPolicy p;
+  p.allow_hosts = {std::string(63, 'a') + ".internal"};
+  EXPECT_EQ(p.validate(), "");
+  p.allow_hosts = {std::string(64, 'a') + ".internal"};
+  EXPECT_THAT(p.validate(), HasSubstr("allow_hosts[0]"));
+  std::string long_name;
+  while (long_name.size() < 250) long_name += "abcdefghi.";
+  p.allow_hosts = {long_name + "com"};  // 253 bytes: the longest name
+  EXPECT_EQ(p.validate(), "");
+  p.allow_hosts = {long_name + "comx"};  // 254
+  EXPECT_THAT(p.validate(), HasSubstr("allow_hosts[0]"));
+  p.allow_hosts = {"otel-collector.internal", "otel_collector", "*.corp.example", "OTEL.Internal", "127.0.0.1", "::1",
+                   "otel.internal."};
+  EXPECT_EQ(p.validate(), "");
+}
+
 TEST(ParseEgressAllow, NamesTheBadEntryAsWrittenAndLeavesThePolicyUnchanged) {
   EgressPolicy p;
   p.allow_hosts = {"keep.internal"};

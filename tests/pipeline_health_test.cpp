@@ -133,9 +133,9 @@ TEST(DestinationHealth, EachFailureCategoryDrivesTheStateMachineAndRecovers) {
       {"413", {"--fail-5xx-first", "1", "--fail-status", "413"}, DestinationState::failing, Category::payload_too_large,
        413, "size limit"},
       {"503 until the retries ran out", {"--fail-5xx-first", "1000", "--fail-status", "503"},
-       DestinationState::retrying, Category::server_error, 503, "server-side"},
-      {"429 until the retries ran out", {"--fail-429", "1000"}, DestinationState::retrying, Category::client_error,
-       429, "HTTP 429"},
+       DestinationState::retrying, Category::server_error, 503, "temporarily unavailable"},
+      {"429 until the retries ran out", {"--fail-429", "1000"}, DestinationState::retrying, Category::rate_limited,
+       429, "rate-limiting"},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.what);
@@ -335,6 +335,34 @@ TEST(DestinationHealth, CallbackFiresOncePerChangeFromTheNotifierThread) {
   EXPECT_EQ(seen[1].from, DestinationState::failing);
   EXPECT_EQ(seen[1].to, DestinationState::healthy);
   for (const std::string& t : threads) EXPECT_EQ(t, "tracecast-note");
+}
+
+// The egress policy's refusal is its own category in health, as in the connection test:
+// not a client error, and no "HTTP 0" in the words.
+TEST(DestinationHealth, BlockedDestinationReportsBlockedAsItsLastError) {
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1/traces";
+  for (const bool disable : {false, true}) {
+    SCOPED_TRACE(disable ? "disable policy on" : "disable policy off");
+    PipelineConfig config = fast_config();
+    config.sender.egress = EgressPolicy{};  // the default refuses loopback
+    config.disable.enabled = disable;
+    config.disable.after = 0ms;
+    Pipeline p(config);
+    const AddDestinationOutcome added = p.add_destination("acct_1", destination(endpoint, std::string(k_secret)));
+    ASSERT_TRUE(added.ok());
+    send_one(p);
+    const DestinationHealth h = health_of(p, added.id);
+    EXPECT_EQ(h.state, disable ? DestinationState::disabled : DestinationState::blocked);
+    EXPECT_EQ(h.last_error, Category::blocked);
+    EXPECT_EQ(h.last_http_status, 0);
+    EXPECT_EQ(h.message.find("client_error"), std::string::npos) << h.message;
+    EXPECT_EQ(h.message.find("HTTP 0"), std::string::npos) << h.message;
+    EXPECT_NE(h.message.find("egress policy"), std::string::npos) << h.message;
+    if (disable) {
+      EXPECT_NE(h.message.find("kept failing (blocked)"), std::string::npos) << h.message;
+    }
+    expect_safe(h, endpoint);
+  }
 }
 
 TEST(DestinationHealth, DisablePolicyDropsSpansAsDisabledWithExactAccounting) {

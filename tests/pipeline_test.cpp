@@ -722,6 +722,26 @@ TEST(Pipeline, ShutdownUnderFullLoadKeepsTheIdentityExactly) {
   EXPECT_EQ(p.submit(workload::Generator({}).next()), submit_result::closed);
 }
 
+TEST(Pipeline, CountsSubmitsRefusedAfterShutdown) {
+  Pipeline p(test_config());
+  LlmRequest r;
+  r.account = "acct";
+  r.request_id = "before";
+  ASSERT_EQ(p.submit(r), submit_result::ok);
+  p.shutdown(Clock::now() + 5s);
+  r.request_id = "after";
+  EXPECT_EQ(p.submit(r), submit_result::closed);
+  EXPECT_EQ(p.submit(r), submit_result::closed);
+  EXPECT_EQ(p.stats().ingest.rejected_closed, 2u);
+  EXPECT_EQ(p.stats_all().ingest.rejected_closed, 2u);
+  EXPECT_EQ(p.totals().ingest.rejected_closed, 2u);
+  EXPECT_EQ(p.totals().ingest.accepted, 1u);
+  EXPECT_EQ(p.totals().ingest.submitted(), 3u);
+  EXPECT_EQ(p.shutdown(Clock::now() + 1s).stats.ingest.rejected_closed, 2u);
+  EXPECT_NE(p.prometheus().find("tracecast_ingest_requests_total{result=\"closed\"} 2"), std::string::npos)
+      << p.prometheus();
+}
+
 // --- destinations change while submitters run -------------------------------------------------
 
 TEST(Pipeline, DestinationsAreAddedChangedAndRemovedWhileRunning) {

@@ -160,6 +160,27 @@ TEST(PresetResolve, GivesEachBackendsUrlHeadersAndResourceAttributes) {
   }
 }
 
+// Every preset puts its path before a query the endpoint carries ("?tok=..."), which stays.
+TEST(PresetResolve, InsertsThePathBeforeTheQueryForEveryPreset) {
+  for (const ResolveCase& c : resolve_cases()) {
+    SCOPED_TRACE(std::string(to_string(c.kind)));
+    const std::string want = c.url + "?tok=abc";
+    // The full URL with a query: kept as it is.
+    EXPECT_EQ(resolve(preset_config(c.kind, c.url + "?tok=abc", c.fields)).url, want);
+    EXPECT_EQ(resolve(preset_config(c.kind, c.url + "/?tok=abc", c.fields)).url, want);
+    // The origin with a query: the path goes before it (where the origin alone gives c.url).
+    const std::string origin = c.url.substr(0, c.url.find('/', c.url.find("://") + 3));
+    if (resolve(preset_config(c.kind, origin, c.fields)).url != c.url) continue;
+    EXPECT_EQ(resolve(preset_config(c.kind, origin + "/?tok=abc", c.fields)).url, want);
+    EXPECT_EQ(resolve(preset_config(c.kind, origin + "?tok=abc#f", c.fields)).url, c.url + "?tok=abc#f");
+  }
+  const Fields keys = {{"public_key", "pk-lf-a"}, {"secret_key", "sk-lf-b"}};
+  EXPECT_EQ(resolve(preset_config(DestinationKind::langfuse, "http://lf.internal:3000/?tok=abc", keys)).url,
+            "http://lf.internal:3000/api/public/otel/v1/traces?tok=abc");
+  EXPECT_EQ(resolve(preset_config(DestinationKind::langfuse, "https://lf.example.com/api/public/otel?tok=abc", keys)).url,
+            "https://lf.example.com/api/public/otel/v1/traces?tok=abc");
+}
+
 TEST(PresetResolve, UsesTheDefaultRegionAndASelfHostedBaseUrl) {
   const Fields keys = {{"public_key", "pk-lf-a"}, {"secret_key", "sk-lf-b"}};
   EXPECT_EQ(resolve(preset_config(DestinationKind::langfuse, "", keys)).url,

@@ -575,6 +575,28 @@ TEST(SinkFaults, ResetsAFractionOfRequests) {
   EXPECT_EQ(sink.stats().resets, 3U);
 }
 
+// The sink reads its basic-auth file bounded (64 KiB, as every tool's secret file): a larger
+// or endless one (/dev/zero) is refused naming the flag, never read to the end.
+TEST(SinkConfig, RefusesABasicAuthFileOverTheLimit) {
+  const std::string big = ::testing::TempDir() + "/tracecast_sink_big_auth";
+  {
+    std::ofstream out(big);
+    out << "user:" << std::string(70000, 'p');
+  }
+  for (const std::string& file : {big, std::string("/dev/zero")}) {
+    std::string flag = "--basic-auth-file";
+    std::string program = "tracecast-sink";
+    char* argv[] = {program.data(), flag.data(), const_cast<char*>(file.c_str()), nullptr};
+    sink::SinkConfig config;
+    std::string error;
+    bool help = false;
+    EXPECT_FALSE(sink::parse_args(3, argv, config, error, help)) << file;
+    EXPECT_NE(error.find("--basic-auth-file"), std::string::npos) << error;
+    EXPECT_NE(error.find("larger than 65536 bytes"), std::string::npos) << error;
+    EXPECT_EQ(error.find("ppp"), std::string::npos) << error;
+  }
+}
+
 TEST(SinkFaults, TakesBasicAuthFromAFileOrTheEnvironmentAndWarnsAboutArgv) {
   const std::string secret = "glc_f1le-secret";
   const std::string file = ::testing::TempDir() + "/tracecast_sink_basic_auth";

@@ -7,13 +7,15 @@ add_library(tracecast_sink_internal STATIC
   sink/otlp_reader.cpp sink/otlp_protobuf.cpp sink/decompress.cpp sink/sink_config.cpp sink/sink_server.cpp)
 target_include_directories(tracecast_sink_internal PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/sink)
 target_link_libraries(tracecast_sink_internal
-  PUBLIC Threads::Threads
+  PUBLIC Threads::Threads tracecast_tool_files
   PRIVATE simdjson::simdjson ZLIB::ZLIB zstd::libzstd_shared PkgConfig::MICROHTTPD)
 tracecast_target_options(tracecast_sink_internal)
 
 add_executable(tracecast-sink sink/main.cpp)
 target_link_libraries(tracecast-sink PRIVATE tracecast_sink_internal)
 tracecast_target_options(tracecast-sink)
+# Installed next to tracecast-load, whose default mode starts it (found next to its binary).
+install(TARGETS tracecast-sink RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Throughput of the reader and of whole requests (BM_SinkRead_*, BM_SinkHttp_*), with
 # in-binary baselines. Defined here because bench/ has no sink part.

@@ -258,13 +258,9 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
 
 // The OTel spec: OTEL_EXPORTER_OTLP_ENDPOINT is a base URL; the signal path "v1/traces" is
 // appended relative to it ("http://h:4318" and "http://h:4318/" -> "http://h:4318/v1/traces",
-// "http://h/p" -> "http://h/p/v1/traces").
-std::string append_traces_path(std::string_view base) {
-  std::string url(trim(base));
-  if (url.empty() || url.back() != '/') url.push_back('/');
-  url += "v1/traces";
-  return url;
-}
+// "http://h/p" -> "http://h/p/v1/traces"), before a query or fragment, which stays at the end
+// ("http://h/?token=X" -> "http://h/v1/traces?token=X").
+std::string append_traces_path(std::string_view base) { return append_url_path(trim(base), "/v1/traces"); }
 
 // Picks OTEL_EXPORTER_OTLP_TRACES_<suffix> if set, else OTEL_EXPORTER_OTLP_<suffix>.
 const char* pick_var(const EnvReader& env, const char* traces_var, const char* general_var) {
@@ -666,6 +662,15 @@ class JsonLoader {
     return path.empty() ? std::string(key) : std::string(path) + "." + std::string(key);
   }
 
+  // The path of a user-named key (a header name, a field or attribute name): only as much of
+  // the key as cannot be a credential ("headers.Authorization: ..." for a key written
+  // "Authorization: Bearer <token>"; "headers[#2]" when nothing of it can be shown).
+  static std::string join_named(std::string_view path, std::string_view key, std::size_t index) {
+    const std::string shown = display_header_name(key);
+    if (shown.empty()) return std::string(path) + "[#" + std::to_string(index + 1) + "]";
+    return join(path, shown);
+  }
+
   // Calls on_field(key, value, path_of_key) for each member of the object at `path`; unknown
   // and duplicate keys are errors. Stops at the first failure.
   template <class F>
@@ -770,7 +775,7 @@ class JsonLoader {
       return fail(path, "at most " + std::to_string(max_items) + " entries, got " + std::to_string(obj.size()));
     out.clear();
     for (const auto field : obj) {
-      const std::string sub = join(path, field.key);
+      const std::string sub = join_named(path, field.key, out.size());
       if (field.key.empty()) return fail(path, "empty key");
       for (const auto& kv : out) {
         if (kv.first == field.key) return fail(sub, "duplicate field");
@@ -1075,24 +1080,26 @@ class JsonLoader {
       if (key == "fields" || key == "fields_env" || key == "fields_file") {
         std::vector<std::pair<std::string, std::string>> given;
         if (!read_string_map(f, sub, given, k_max_json_headers)) return false;
-        for (auto& [name, text] : given) {
+        for (std::size_t index = 0; index < given.size(); ++index) {
+          auto& [name, text] = given[index];
+          const std::string named = join_named(sub, name, index);
           for (const auto& seen : field_source) {
-            if (seen.first == name) return fail(join(sub, name), "field given in " + seen.second + " too");
+            if (seen.first == name) return fail(named, "field given in " + seen.second + " too");
           }
           std::string value = std::move(text);
           if (key == "fields_env") {
             const char* e = value.empty() ? nullptr : std::getenv(value.c_str());
             if (e == nullptr || e[0] == '\0')
-              return fail(join(sub, name), "environment variable " + (value.empty() ? "''" : value) + " is not set or empty");
+              return fail(named, "environment variable " + (value.empty() ? "''" : value) + " is not set or empty");
             value = e;
           } else if (key == "fields_file") {
-            if (value.empty()) return fail(join(sub, name), "empty file name");
+            if (value.empty()) return fail(named, "empty file name");
             const std::filesystem::path resolved = resolve_path(value);
             std::string file_text;
             if (std::string e = read_file(resolved, k_max_secret_file_bytes, file_text); !e.empty())
-              return fail(join(sub, name), "cannot read " + resolved.string() + ": " + e);
+              return fail(named, "cannot read " + resolved.string() + ": " + e);
             value = std::string(trim(file_text));
-            if (value.empty()) return fail(join(sub, name), resolved.string() + " is empty");
+            if (value.empty()) return fail(named, resolved.string() + " is empty");
           }
           field_source.emplace_back(name, std::string(key));
           d.fields.emplace_back(std::move(name), std::move(value));
@@ -1126,11 +1133,12 @@ class JsonLoader {
       if (key == "headers_env") {
         std::vector<std::pair<std::string, std::string>> names;
         if (!read_string_map(f, sub, names, k_max_json_headers)) return false;
-        for (auto& [header, var] : names) {
+        for (std::size_t index = 0; index < names.size(); ++index) {
+          auto& [header, var] = names[index];
           std::string value;
           const char* e = var.empty() ? nullptr : std::getenv(var.c_str());
           if (e == nullptr || e[0] == '\0')
-            return fail(join(sub, header), "environment variable " + (var.empty() ? "''" : var) + " is not set or empty");
+            return fail(join_named(sub, header, index), "environment variable " + (var.empty() ? "''" : var) + " is not set or empty");
           value = e;
           env_headers.emplace_back(header, std::move(value));
         }
@@ -1164,10 +1172,10 @@ class JsonLoader {
       return true;
     });
     if (!ok) return false;
-    for (auto& [header, value] : env_headers) {
+    for (std::size_t index = 0; index < env_headers.size(); ++index) {
+      auto& [header, value] = env_headers[index];
       for (const auto& kv : d.headers) {
-        if (kv.first == header)
-          return fail(path + ".headers_env." + header, "header set in headers too");
+        if (kv.first == header) return fail(join_named(path + ".headers_env", header, index), "header set in headers too");
       }
       d.headers.emplace_back(std::move(header), std::move(value));
     }

@@ -773,10 +773,11 @@ struct Pipeline::Impl {
   }
 
   // The last error of a failed attempt (final or about to be retried): its category (the
-  // connection test's; the egress policy's refusal is a client error), HTTP status and time.
+  // connection test's; the egress policy's refusal is `blocked`, as the connection test says
+  // it), HTTP status and time.
   static ConnectionTestResult::Category record_error(DestinationHealth& h, const Completion& c, std::int64_t now) {
     const bool blocked = c.outcome == SendOutcome::blocked && !c.retrying;
-    h.last_error = blocked ? ConnectionTestResult::Category::client_error
+    h.last_error = blocked ? ConnectionTestResult::Category::blocked
                            : classify_send_outcome(c.http_status, c.network_error);
     h.last_http_status = blocked ? 0 : c.http_status;
     h.last_error_unix_ns = now;
@@ -800,8 +801,9 @@ struct Pipeline::Impl {
   // refused again), and so is every span routed to it until update_destination().
   static std::string disabled_message(const Destination& d, std::int64_t now, const std::string& last) {
     const DestinationHealth& h = d.counters.health;
-    return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + ", HTTP " +
-           std::to_string(h.last_http_status) + ") for " +
+    // No HTTP status when no answer arrived (blocked, DNS, connect, TLS, timeout).
+    const std::string status = h.last_http_status != 0 ? ", HTTP " + std::to_string(h.last_http_status) : "";
+    return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + status + ") for " +
            std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
            " Then update the destination to resume.";
   }
@@ -850,11 +852,6 @@ struct Pipeline::Impl {
       what += "; retrying";
     } else if (outcome == SendOutcome::retries_exhausted) {
       what += " until the retries ran out";
-    }
-    if (status == 429) {
-      // The connection test has no rate-limit category (its one request is never limited).
-      return what + " (too many requests): the endpoint is rate-limiting; lower the traffic sent to it or raise "
-                    "its limit.";
     }
     return what + ". " + connection_hint(category, kind, status, protobuf);
   }
@@ -1193,6 +1190,13 @@ struct Pipeline::Impl {
   std::mutex shutdown_mutex;
   bool shut_down = false;
   PipelineStats final_stats;
+  // The final snapshot with the ring's counters read now: submits after shutdown still
+  // return closed, and each is counted there (rejected_closed), not in the frozen copy.
+  PipelineStats final_stats_now() const {
+    PipelineStats s = final_stats;
+    s.ingest = ring.stats();
+    return s;
+  }
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1344,7 +1348,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shut_down) {
     DrainResult r;
     r.complete = impl_->final_stats.total.in_flight == 0;
-    r.stats = impl_->final_stats;
+    r.stats = impl_->final_stats_now();
     return r;
   }
   Impl& im = *impl_;
@@ -1389,7 +1393,7 @@ PipelineStats Pipeline::stats() const {
     if (impl_->worker_exited) {
       // After shutdown: the same bound, over the final snapshot.
       const StatsConfig& sc = impl_->config.stats;
-      const PipelineStats& f = impl_->final_stats;
+      const PipelineStats f = impl_->final_stats_now();
       if (f.destinations.size() <= sc.top_destinations) return f;
       std::vector<const DestinationCounters*> order;
       for (const auto& d : f.destinations) order.push_back(&d);
@@ -1420,7 +1424,7 @@ PipelineStats Pipeline::stats_of(std::span<const std::uint32_t> ids) const {
     if (impl_->worker_exited) {
       std::vector<std::uint32_t> sorted(ids.begin(), ids.end());
       std::sort(sorted.begin(), sorted.end());
-      return narrowed(impl_->final_stats, [&sorted](const DestinationCounters& d) {
+      return narrowed(impl_->final_stats_now(), [&sorted](const DestinationCounters& d) {
         return std::binary_search(sorted.begin(), sorted.end(), d.id);
       });
     }
@@ -1433,7 +1437,7 @@ PipelineStats Pipeline::stats_all() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) return impl_->final_stats;
+    if (impl_->worker_exited) return impl_->final_stats_now();
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::all); });
   return s;
@@ -1451,7 +1455,7 @@ PipelineStats Pipeline::totals() const {
   {
     std::lock_guard lock(impl_->command_mutex);
     if (impl_->worker_exited) {
-      s = impl_->final_stats;
+      s = impl_->final_stats_now();
       s.destinations.clear();
       return s;
     }

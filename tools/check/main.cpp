@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bounded_file.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
@@ -120,12 +121,12 @@ std::string redact(std::string text, const DestinationConfig& config) {
   return tracecast::redact_secrets(std::move(text), config);
 }
 
-std::string read_trimmed_file(const std::string& path, bool& ok) {
-  std::ifstream in(path);
-  ok = static_cast<bool>(in);
-  std::stringstream text;
-  if (ok) text << in.rdbuf();
-  return trim(text.str());
+// A file given by `flag` (a key, header or field file), bounded: "" or the error to print,
+// naming the flag and the path, never the content.
+std::string read_flag_file(std::string_view flag, const std::string& path, std::string& out) {
+  const std::string why = tracecast::tools::read_bounded_file(path, tracecast::tools::k_max_secret_file_bytes, out);
+  if (why.empty()) return {};
+  return "tracecast-check: " + std::string(flag) + " " + path + ": " + why;
 }
 
 
@@ -188,13 +189,16 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
+    // The next argument is the value, unless it is an option itself: no value of these flags
+    // (names, kinds, URLs, paths, NAME=VALUE pairs, numbers) starts with "--", so
+    // "--name --bogus" is a missing value, never the name "--bogus". "--name=--x" is explicit.
     auto value = [&](std::string& out) -> bool {
       const std::size_t eq = a.find('=');
       if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
         out = a.substr(eq + 1);
         return true;
       }
-      if (i + 1 >= args.size()) return false;
+      if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0) return false;
       out = args[++i];
       return true;
     };
@@ -219,7 +223,10 @@ int main(int argc, char** argv) {
       usage(std::cerr);
       return k_exit_usage;
     } else if (!value(v)) {
-      std::cerr << "tracecast-check: " << flag << " needs a value\n";
+      std::cerr << "tracecast-check: " << flag << " needs a value";
+      // The option that stands where the value should (its name only, never an "=value").
+      if (i + 1 < args.size()) std::cerr << " (got the option " << args[i + 1].substr(0, args[i + 1].find('=')) << ")";
+      std::cerr << "\n";
       usage(std::cerr);
       return k_exit_usage;
     } else if (flag == "--kind") {
@@ -254,12 +261,12 @@ int main(int argc, char** argv) {
           return k_exit_usage;
         }
       } else if (flag == "--field-file") {
-        bool readable = false;
-        field_value = read_trimmed_file(field_value, readable);
-        if (!readable) {
-          std::cerr << "tracecast-check: cannot read --field-file " << v.substr(eq + 1) << "\n";
+        std::string text;
+        if (const std::string e = read_flag_file(flag, v.substr(eq + 1), text); !e.empty()) {
+          std::cerr << e << "\n";
           return k_exit_usage;
         }
+        field_value = trim(text);
       } else {
         argv_fields.push_back(name);
       }
@@ -272,7 +279,7 @@ int main(int argc, char** argv) {
         std::cerr << "tracecast-check: --header needs NAME=VALUE\n";
         return k_exit_usage;
       }
-      std::cerr << "tracecast-check: warning: --header " << v.substr(0, eq)
+      std::cerr << "tracecast-check: warning: --header " << tracecast::display_header_name(v.substr(0, eq))
                 << "=...: the value is visible to every local user (ps, /proc) and in shell history; "
                    "pass secrets with --header-env or --header-file\n";
       flag_headers.emplace_back(v.substr(0, eq), v.substr(eq + 1));
@@ -284,17 +291,19 @@ int main(int argc, char** argv) {
       }
       const std::string env_value = env(v.substr(eq + 1).c_str());
       if (env_value.empty()) {
-        std::cerr << "tracecast-check: --header-env " << v.substr(0, eq) << ": environment variable "
+        std::cerr << "tracecast-check: --header-env " << tracecast::display_header_name(v.substr(0, eq))
+                  << ": environment variable "
                   << v.substr(eq + 1) << " is not set or empty\n";
         return k_exit_usage;
       }
       flag_headers.emplace_back(v.substr(0, eq), env_value);
     } else if (flag == "--header-file") {
-      std::ifstream in(v);
-      if (!in) {
-        std::cerr << "tracecast-check: cannot read --header-file " << v << "\n";
+      std::string text;
+      if (const std::string e = read_flag_file(flag, v, text); !e.empty()) {
+        std::cerr << e << "\n";
         return k_exit_usage;
       }
+      std::istringstream in(text);
       std::string line;
       std::size_t number = 0;
       while (std::getline(in, line)) {
@@ -417,14 +426,12 @@ int main(int argc, char** argv) {
   config.timeout = timeout;
 
   if (!api_key_file.empty()) {
-    std::ifstream in(api_key_file);
-    if (!in) {
-      std::cerr << "tracecast-check: cannot read --api-key-file " << api_key_file << "\n";
+    std::string text;
+    if (const std::string e = read_flag_file("--api-key-file", api_key_file, text); !e.empty()) {
+      std::cerr << e << "\n";
       return k_exit_usage;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    config.api_key = trim(text.str());
+    config.api_key = trim(text);
   } else {
     config.api_key = trim(env("TRACECAST_API_KEY"));
   }

@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bounded_file.h"
 #include "latency_histogram.h"
 #include "loss_check.h"
 #include "producers.h"
@@ -233,8 +234,13 @@ int parse_args(int argc, char** argv, Options& o) {
     std::string v;
     if (eq != std::string::npos && flag != a) {
       v = a.substr(eq + 1);
-    } else if (i + 1 < args.size()) {
+    } else if (i + 1 < args.size() && (args[i + 1].rfind("--", 0) != 0 || flag == "--sink-args")) {
+      // The next argument is the value unless it is an option itself: only --sink-args takes
+      // options as its value ("--fail-429 5"); no other value (a name, kind, URL, path, number)
+      // starts with "--", so "--kind --bogus" is a missing value, never the kind "--bogus".
       v = args[++i];
+    } else if (i + 1 < args.size()) {
+      return bad("needs a value (got the option " + args[i + 1].substr(0, args[i + 1].find('=')) + ")");
     } else {
       return bad("needs a value");
     }
@@ -320,11 +326,10 @@ int parse_args(int argc, char** argv, Options& o) {
         if (e == nullptr || e[0] == '\0') return bad("environment variable " + field_value + " is not set or empty");
         field_value = trim(e);
       } else if (flag == "--field-file") {
-        std::ifstream in(field_value);
-        if (!in) return bad("cannot read " + field_value);
-        std::ostringstream ss;
-        ss << in.rdbuf();
-        field_value = trim(ss.str());
+        std::string text;
+        const std::string unread = tools::read_bounded_file(field_value, tools::k_max_secret_file_bytes, text);
+        if (!unread.empty()) return bad(field_value + ": " + unread);
+        field_value = trim(text);
       } else {
         o.argv_fields.push_back(v.substr(0, at));
       }
@@ -550,14 +555,14 @@ int main(int argc, char** argv) {
     d.transport.endpoint = opt.grafana_url;
     d.transport.instance_id = opt.grafana_instance_id;
     if (!opt.grafana_key_file.empty()) {
-      std::ifstream in(opt.grafana_key_file);
-      if (!in) {
-        std::cerr << "tracecast-load: --grafana-key-file " << opt.grafana_key_file << ": cannot read\n";
+      std::string text;
+      const std::string why =
+          tracecast::tools::read_bounded_file(opt.grafana_key_file, tracecast::tools::k_max_secret_file_bytes, text);
+      if (!why.empty()) {
+        std::cerr << "tracecast-load: --grafana-key-file " << opt.grafana_key_file << ": " << why << "\n";
         return k_exit_usage;
       }
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      d.transport.api_key = trim(ss.str());
+      d.transport.api_key = trim(text);
     } else if (const char* key = std::getenv("TRACECAST_API_KEY"); key != nullptr) {
       d.transport.api_key = trim(key);
     }

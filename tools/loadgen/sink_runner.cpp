@@ -12,6 +12,8 @@
 
 #include <simdjson.h>
 
+#include "bounded_file.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -27,12 +29,11 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
+// The sink's port file: a port number, so a few bytes; anything larger is not one.
 std::string read_whole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  if (!tools::read_bounded_file(path, 64, text).empty()) return {};
+  return text;
 }
 
 bool executable(const std::string& path) { return !path.empty() && ::access(path.c_str(), X_OK) == 0; }
@@ -199,8 +200,9 @@ std::unique_ptr<SinkRunner> SinkRunner::start(const Options& options, std::strin
   std::unique_ptr<SinkRunner> self(new SinkRunner());
   const std::string binary = options.binary.empty() ? find_sink_binary() : options.binary;
   if (!executable(binary)) {
-    error = "tracecast-sink not found (looked next to this binary; set TRACECAST_SINK_BIN): '" +
-            binary + "'";
+    // Names the path tried only when there was one (an empty one means nothing was found).
+    error = binary.empty() ? std::string("tracecast-sink not found (looked next to this binary; set TRACECAST_SINK_BIN)")
+                           : "tracecast-sink not found at '" + binary + "' (not an executable file)";
     return nullptr;
   }
   const char* tmp = std::getenv("TMPDIR");

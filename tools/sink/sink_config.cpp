@@ -1,5 +1,7 @@
 #include "sink_config.h"
 
+#include "bounded_file.h"
+
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -234,13 +236,11 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
         }
         pair = e;
       } else {
-        std::ifstream in{std::string(v)};
-        std::ostringstream text;
-        if (!in || !(text << in.rdbuf())) {
-          error = "--basic-auth-file: cannot read " + std::string(v);
+        if (const std::string why = tracecast::tools::read_bounded_file(std::string(v), tracecast::tools::k_max_secret_file_bytes, pair);
+            !why.empty()) {
+          error = "--basic-auth-file " + std::string(v) + ": " + why;
           return false;
         }
-        pair = text.str();
         while (!pair.empty() && (pair.back() == '\n' || pair.back() == '\r' || pair.back() == ' ')) pair.pop_back();
       }
       if (pair.find(':') == std::string::npos) {

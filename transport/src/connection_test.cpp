@@ -29,6 +29,7 @@ std::string_view to_string(ConnectionTestResult::Category category) noexcept {
     case C::server_error: return "server_error";
     case C::other: return "other";
     case C::blocked: return "blocked";
+    case C::rate_limited: return "rate_limited";
   }
   return "other";
 }
@@ -105,7 +106,18 @@ std::string connection_hint(ConnectionTestResult::Category category, Destination
       return "The endpoint refused the request (HTTP " + std::to_string(status) +
              "): check that it is an OTLP/HTTP traces endpoint accepting " + (protobuf ? "protobuf" : "JSON") +
              " (the destination's protocol, " + (protobuf ? "http/protobuf" : "http/json") + ").";
+    case C::rate_limited:
+      return "The endpoint is rate-limiting (HTTP " + std::to_string(status) +
+             ", too many requests): the gateway's sender retries with backoff; lower the traffic sent to it or "
+             "raise its limit (for the account or the API key).";
     case C::server_error:
+      if (status == 502 || status == 503 || status == 504) {
+        // A gateway or load balancer in front of the receiver, or the receiver overloaded:
+        // retried by the sender, usually temporary.
+        return "The endpoint is temporarily unavailable (HTTP " + std::to_string(status) +
+               "): the gateway's sender retries with backoff; if it persists, check that the receiver (or the "
+               "proxy in front of it) is up and not overloaded.";
+      }
       return "The endpoint failed (HTTP " + std::to_string(status) +
              "): a server-side problem; try again later or check the receiver's logs.";
     case C::other:
@@ -143,6 +155,7 @@ ConnectionTestResult::Category category_for_status(long status) noexcept {
   if (status == 401 || status == 403) return C::unauthorized;
   if (status == 404) return C::not_found;
   if (status == 413) return C::payload_too_large;
+  if (status == 429) return C::rate_limited;
   if (status >= 400 && status < 500) return C::client_error;
   if (status >= 500 && status < 600) return C::server_error;
   return C::other;

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 
+#include "egress_gate.h"
 #include "preset_rules.h"
 #include "tracecast/presets.h"
 
@@ -151,6 +152,10 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
       error("endpoint", "the endpoint must be an http:// or https:// URL (scheme '" + url.scheme + "')");
     } else if (url.host.empty()) {
       error("endpoint", "the endpoint has no host");
+    } else if (const std::string_view why = detail::host_name_error(url.host, /*numeric_ipv4_forms=*/true);
+               !why.empty()) {
+      // Not quoted (the URL never is). curl would otherwise look up "%zz" as "%25zz".
+      error("endpoint", "the endpoint's host is not a host name or an IP address: it " + std::string(why));
     } else {
       const std::string host = lower(url.host);
       endpoint_host = host;
@@ -229,7 +234,11 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
     } else if (name.size() > k_max_header_name_bytes) {
       error("headers", which + ": the name is longer than 256 bytes");
     } else if (!std::all_of(name.begin(), name.end(), is_tchar)) {
-      error("headers", which + " (" + name + "): the name has characters not allowed in a header name");
+      // Never the whole name: "Authorization: Bearer <token>" given as a name holds the secret.
+      const std::string shown = display_header_name(name);
+      error("headers", which + (shown.empty() ? std::string() : " (" + shown + ")") +
+                           ": the name has characters not allowed in a header name" +
+                           std::string(header_line_hint(name)));
     }
     // The value may be a secret: name the header, never the value.
     const std::string label =
@@ -324,22 +333,22 @@ ResolvedDestination resolve(const DestinationConfig& config) {
 
   std::string url = config.endpoint;
   const UrlParts parts = parse_url(url);
+  // The path is looked at and extended before the query or fragment, which stay at the end.
+  std::string_view base = url_before_query(config.endpoint);
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
   switch (config.kind) {
     case DestinationKind::grafana_cloud: {
-      while (!url.empty() && url.back() == '/') url.pop_back();
-      if (ends_with(url, "/otlp/v1/traces")) {
-      } else if (ends_with(url, "/otlp")) {
-        url += "/v1/traces";
+      if (ends_with(base, "/otlp/v1/traces")) {
+        url = append_url_path(config.endpoint, "");
+      } else if (ends_with(base, "/otlp")) {
+        url = append_url_path(config.endpoint, "/v1/traces");
       } else {
-        url += "/otlp/v1/traces";
+        url = append_url_path(config.endpoint, "/otlp/v1/traces");
       }
       break;
     }
     case DestinationKind::otel_collector:
-      if (parts.ok && (parts.path.empty() || parts.path == "/")) {
-        while (!url.empty() && url.back() == '/') url.pop_back();
-        url += "/v1/traces";
-      }
+      if (parts.ok && (parts.path.empty() || parts.path == "/")) url = append_url_path(config.endpoint, "/v1/traces");
       break;
     default:  // otlp_http: as given; catalog presets: below
       break;
@@ -426,8 +435,11 @@ std::string parse_otel_key_values(std::string_view var, std::string_view text, b
       return std::string(var) + ": entry " + std::to_string(index) + ": invalid percent-encoding in the key";
     if (key.empty()) return std::string(var) + ": entry " + std::to_string(index) + " has an empty key";
     if (!percent_decode(trim_blanks(entry.substr(eq + 1)), value)) {
-      return std::string(var) + ": invalid percent-encoding in the value of '" + key +
-             "' (use %XX; ',' and '=' must be written %2C and %3D)";
+      // The key is shown only as far as it cannot hold a credential ("Authorization: Bearer x").
+      const std::string shown = display_header_name(key);
+      return std::string(var) + ": invalid percent-encoding in the value of " +
+             (shown.empty() ? "entry " + std::to_string(index) : "'" + shown + "'") +
+             " (use %XX; ',' and '=' must be written %2C and %3D)";
     }
     out.emplace_back(std::move(key), std::move(value));
   }
@@ -455,12 +467,45 @@ std::string display_url(std::string_view url) {
   return out;
 }
 
+std::string display_header_name(std::string_view name) {
+  constexpr std::size_t k_max_prefix_bytes = 64;
+  auto token = [](std::string_view t) { return !t.empty() && std::all_of(t.begin(), t.end(), is_tchar); };
+  if (name.size() <= k_max_header_name_bytes && token(name)) return std::string(name);
+  const std::size_t colon = name.find(':');
+  if (colon == std::string_view::npos) return {};
+  const std::string_view prefix = trim_blanks(name.substr(0, colon));
+  if (prefix.size() > k_max_prefix_bytes || !token(prefix)) return {};
+  return std::string(prefix) + ": ...";
+}
+
+std::string_view header_line_hint(std::string_view name) noexcept {
+  if (name.find_first_of(": \t") == std::string_view::npos) return {};
+  return "; it looks like 'Name: value': write the name and the value apart (Name=value)";
+}
+
+std::string_view url_before_query(std::string_view url) noexcept {
+  return url.substr(0, std::min(url.find_first_of("?#"), url.size()));
+}
+
+std::string append_url_path(std::string_view url, std::string_view path) {
+  std::string_view base = url_before_query(url);
+  const std::string_view rest = url.substr(base.size());
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);  // "h/" + "/v1/traces": one slash
+  std::string out;
+  out.reserve(base.size() + path.size() + rest.size());
+  out.append(base).append(path).append(rest);
+  return out;
+}
+
 std::string parse_otlp_headers(std::string_view var, std::string_view text,
                                std::vector<std::pair<std::string, std::string>>& out) {
   if (std::string e = parse_otel_key_values(var, text, true, out); !e.empty()) return e;
   for (const auto& [key, value] : out) {
-    if (has_line_break(value))
-      return std::string(var) + ": the value of header '" + key + "' contains CR, LF or NUL";
+    if (has_line_break(value)) {
+      const std::string shown = display_header_name(key);
+      return std::string(var) + ": the value of header " + (shown.empty() ? std::string("entry") : "'" + shown + "'") +
+             " contains CR, LF or NUL";
+    }
   }
   return {};
 }

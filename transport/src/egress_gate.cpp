@@ -80,13 +80,9 @@ bool parse_cidr(std::string_view text, ParsedCidr& out) noexcept {
   return true;
 }
 
-bool valid_host_pattern(std::string_view host) noexcept {
+std::string_view host_pattern_error(std::string_view host) noexcept {
   if (host.starts_with("*.")) host.remove_prefix(2);
-  if (host.empty() || host.size() > k_max_host_bytes) return false;
-  return std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-           c == '_' || c == ':';  // ':' for IPv6 literals given as host names
-  });
+  return detail::host_name_error(host, /*numeric_ipv4_forms=*/false);
 }
 
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -131,9 +127,8 @@ std::string EgressPolicy::validate() const {
     }
   }
   for (std::size_t i = 0; i < allow_hosts.size(); ++i) {
-    if (!valid_host_pattern(allow_hosts[i])) {
-      return "allow_hosts[" + std::to_string(i) +
-             "]: must be a host name of 1..253 bytes of letters, digits, '.', '-', '_' (or \"*.\" + a domain)";
+    if (const std::string_view why = host_pattern_error(allow_hosts[i]); !why.empty()) {
+      return "allow_hosts[" + std::to_string(i) + "]: " + std::string(why) + " (or \"*.\" + a domain)";
     }
   }
   return {};
@@ -305,6 +300,38 @@ curl_socket_t egress_open_socket(void* clientp, curlsocktype purpose, curl_socka
     return CURL_SOCKET_BAD;
   }
   return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+std::string_view host_name_error(std::string_view host, bool numeric_ipv4_forms) noexcept {
+  constexpr std::string_view k_rule =
+      "must be a host name of 1..253 bytes: labels of 1..63 letters, digits, '-' or '_' between dots";
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 1 && host.back() == '.') host.remove_suffix(1);  // the absolute form "host.example."
+  if (host.empty() || host.size() > k_max_host_bytes) return k_rule;
+  char buf[k_max_host_bytes + 1];
+  std::memcpy(buf, host.data(), host.size());
+  buf[host.size()] = '\0';
+  if (host.find(':') != std::string_view::npos) {
+    in6_addr v6{};
+    return inet_pton(AF_INET6, buf, &v6) == 1 ? std::string_view{} : std::string_view("is not a valid IPv6 address");
+  }
+  // Digits and dots only: an address or nothing (a name like this would be read as one).
+  if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+    in_addr v4{};
+    const bool ok = numeric_ipv4_forms ? inet_aton(buf, &v4) != 0 : inet_pton(AF_INET, buf, &v4) == 1;
+    return ok ? std::string_view{} : std::string_view("is neither an IPv4 address (four numbers 0..255) nor a host name");
+  }
+  std::size_t label = 0;
+  for (const char c : host) {
+    if (c == '.') {
+      if (label == 0) return k_rule;  // empty label: leading or double dot
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok || ++label > 63) return k_rule;
+  }
+  return label == 0 ? k_rule : std::string_view{};  // "host.." leaves an empty label
 }
 
 std::string url_host(const std::string& url) {

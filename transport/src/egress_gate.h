@@ -60,6 +60,17 @@ struct SocketGate {
 // CURLE_COULDNT_CONNECT without any connect() having been made).
 curl_socket_t egress_open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address) noexcept;
 
+// Why `host` is not a host name, "" when it is one: dot-separated labels of 1..63 letters,
+// digits, '-' or '_' (no empty label: no leading or double dot; one trailing dot, the
+// absolute form, is allowed), at most 253
+// bytes; a name of digits and dots only must be an IPv4 address ("300.1.1.1", "1..2" are
+// refused), dotted-quad only, or with `numeric_ipv4_forms` any form inet_aton() and curl read
+// as one ("127.1", "0177.0.0.1": an endpoint's host, which the egress policy then classifies
+// by the address). An IPv6 literal (with ':', brackets removed) passes when it parses. The
+// one check of host names in allow-lists (EgressPolicy::validate) and endpoints (validate()).
+// Thread-safe (pure), no allocation.
+[[nodiscard]] std::string_view host_name_error(std::string_view host, bool numeric_ipv4_forms) noexcept;
+
 // Host of an http(s) URL as curl will see it (lowercased, IPv6 brackets removed); empty
 // when it does not parse. Allocates.
 [[nodiscard]] std::string url_host(const std::string& url);

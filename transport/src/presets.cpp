@@ -776,21 +776,23 @@ void resolve_preset(const DestinationConfig& config, const PresetInfo& row, Reso
       if (!expand(r->base_url, config, base)) base = std::string(r->base_url);  // "{field}": Sentry's org
     }
   }
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  // The path part: a query or fragment ("?tok=...") stays after the path added.
+  std::string_view head = url_before_query(base);
+  while (!head.empty() && head.back() == '/') head.remove_suffix(1);
   std::string path;
   if (!expand(row.path, config, path)) path = std::string(row.path);
   // A URL that already ends in the traces path is kept; one that ends in the OTLP base
   // (".../api/public/otel", what the backends' pages give for OTEL_EXPORTER_OTLP_ENDPOINT)
   // gets "/v1/traces".
   constexpr std::string_view k_signal = "/v1/traces";
-  if (ends_with(base, path)) {
+  if (ends_with(head, path)) {
+    out.url = append_url_path(base, "");
   } else if (ends_with(path, k_signal) && path.size() > k_signal.size() &&
-             ends_with(base, std::string_view(path).substr(0, path.size() - k_signal.size()))) {
-    base += k_signal;
+             ends_with(head, std::string_view(path).substr(0, path.size() - k_signal.size()))) {
+    out.url = append_url_path(base, k_signal);
   } else {
-    base += path;
+    out.url = append_url_path(base, path);
   }
-  out.url = std::move(base);
 
   std::string value;
   for (const PresetTemplate& h : row.headers) {

@@ -33,6 +33,7 @@ struct ConnectionTestResult {
     other,              // anything else (protocol error, 1xx/3xx answer, ...)
     blocked,            // the egress policy refused the address: no connection attempted.
                         // The same whether anything listens there or not (no port scanner).
+    rate_limited,       // 429: the endpoint limits the traffic (the sender retries it)
   };
   Category category = Category::other;
   int http_status = 0;  // 0 when no HTTP answer arrived
@@ -48,8 +49,8 @@ struct ConnectionTestResult {
 
 // The connection test's classification, for any send's outcome (the pipeline's destination
 // health uses it, so a failing destination is explained in the same words as its test):
-// a 2xx is ok; 401/403 unauthorized, 404 not_found, 413 payload_too_large, other 4xx
-// client_error, 5xx server_error; with no HTTP answer (`http_status` 0) `network_error`
+// a 2xx is ok; 401/403 unauthorized, 404 not_found, 413 payload_too_large, 429 rate_limited,
+// other 4xx client_error, 5xx server_error; with no HTTP answer (`http_status` 0) `network_error`
 // decides (dns, connect -> connect_refused, tls, timeout; others: other). Thread-safe.
 // No allocation.
 [[nodiscard]] ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept;
@@ -58,7 +59,8 @@ struct ConnectionTestResult {
 // backend's own words where the kind's preset row has them (tracecast/presets.h: Grafana
 // Cloud's "verify the OTLP gateway URL", Langfuse's "check the public and secret key of the
 // Langfuse project", ...; a 415 says which encoding the backend takes); `http_status` is
-// quoted for client_error and server_error, and the generic client_error hint names the
+// quoted for client_error, rate_limited and server_error (502/503/504 as temporary, retried by
+// the sender), and the generic client_error hint names the
 // encoding the endpoint must accept: protobuf when `protobuf` (protocol http/protobuf), else
 // JSON. Never contains a credential (none is given). Thread-safe. Allocates the result.
 [[nodiscard]] std::string connection_hint(ConnectionTestResult::Category category, DestinationKind kind, int http_status,

@@ -196,4 +196,29 @@ namespace tracecast {
 // Allocates.
 [[nodiscard]] std::string display_url(std::string_view url);
 
+// What a message may show of a header name a user gave (or of a key in a key=value list,
+// which may be a header name): the name when it is a valid header name (an RFC 9110 token of
+// at most 256 bytes); for a header written the HTTP way ("Authorization: Bearer <token>" as
+// the name) only the part before the ':' when that is a token of at most 64 bytes, as
+// "Authorization: ..."; else "" (show nothing: the rest may be a credential). Thread-safe
+// (pure). Allocates.
+[[nodiscard]] std::string display_header_name(std::string_view name);
+
+// What to add to an error about the header name `name`: when it holds ':' or a blank (a line
+// "Name: value" written where a name goes), "; it looks like 'Name: value': write the name and
+// the value apart (Name=value)", else "". Thread-safe (pure), no allocation.
+[[nodiscard]] std::string_view header_line_hint(std::string_view name) noexcept;
+
+// `url` with `path` appended to its path: inserted before the query or fragment ("?team=a",
+// "#x"), which are kept, so "http://h/?team=a" + "/v1/traces" is "http://h/v1/traces?team=a".
+// Trailing '/' of the path part are dropped first (`path` starts with '/', or is empty to
+// drop them only).
+// Every place that adds a traces path to a base URL (resolve(), the presets, the
+// OTEL_EXPORTER_OTLP_ENDPOINT mapping) goes through it. Thread-safe (pure). Allocates.
+[[nodiscard]] std::string append_url_path(std::string_view url, std::string_view path);
+
+// The part of `url` before its query or fragment (the first '?' or '#'); the whole of `url`
+// when it has neither. Thread-safe (pure), no allocation.
+[[nodiscard]] std::string_view url_before_query(std::string_view url) noexcept;
+
 }  // namespace tracecast

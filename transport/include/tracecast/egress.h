@@ -39,7 +39,9 @@ struct EgressPolicy {
   // Destination host names allowed whatever they resolve to: "otel-collector.internal", or
   // "*.corp.example" for every name below corp.example (not corp.example itself).
   // Compared case-insensitively with the URL's host, without a trailing dot. The DNS of
-  // these names is trusted. At most 256 entries, each 1..253 bytes of [A-Za-z0-9.-_*].
+  // these names is trusted. At most 256 entries, each a DNS name: labels of 1..63 letters,
+  // digits, '-' or '_' between dots, at most 253 bytes (digits and dots only must be an IPv4
+  // address: "300.1.1.1" and "127.1" are refused), optionally after "*.".
   std::vector<std::string> allow_hosts;
 
   // Empty when valid, else "<field>: <reason>" (field "allow_cidrs[2]", "allow_hosts[0]").

@@ -77,7 +77,7 @@ struct PresetHints {
   std::string_view unauthorized{};       // 401 / 403
   std::string_view not_found{};          // 404
   std::string_view unsupported_media{};  // 415 (wrong encoding)
-  std::string_view bad_request{};        // 400 and other 4xx but 413 / 415
+  std::string_view bad_request{};        // 400 and other 4xx but 413 / 415 / 429 (rate_limited)
   std::string_view dns{};                // the host does not resolve
   std::string_view connect{};            // nothing listens there
 };

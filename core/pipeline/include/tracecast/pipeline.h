@@ -225,7 +225,7 @@ inline constexpr std::size_t k_destination_states = static_cast<std::size_t>(Des
 struct DestinationHealth {
   DestinationState state = DestinationState::healthy;
   // The last failure (ok: none yet): the connection test's categories
-  // (classify_send_outcome()), `blocked` outcomes as client_error with status 0.
+  // (classify_send_outcome()), `blocked` outcomes as blocked with status 0.
   ConnectionTestResult::Category last_error = ConnectionTestResult::Category::ok;
   int last_http_status = 0;                 // of the last failure; 0: no HTTP answer
   std::int64_t last_error_unix_ns = 0;      // ns since the Unix epoch; 0: never

@@ -1,5 +1,7 @@
 #include "convention_text.h"
 
+#include "gateway_text.h"
+
 #include "tracecast/utf8.h"
 
 namespace tracecast::detail {
@@ -53,47 +55,6 @@ bool JsonOut::value(const AttributeValue& v, std::size_t keep) noexcept {
 }
 
 namespace {
-
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-int read_u16(std::string_view s, std::size_t at) noexcept {  // 4 hex digits at s[at], or -1
-  if (at + 4 > s.size()) return -1;
-  int v = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    const int d = hex_digit(s[at + i]);
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-std::size_t put_utf8(std::uint32_t cp, char* out) noexcept {
-  if (cp < 0x80) {
-    out[0] = static_cast<char>(cp);
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = static_cast<char>(0xC0 | (cp >> 6));
-    out[1] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = static_cast<char>(0xE0 | (cp >> 12));
-    out[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = static_cast<char>(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = static_cast<char>(0xF0 | (cp >> 18));
-  out[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = static_cast<char>(0x80 | (cp & 0x3F));
-  return 4;
-}
 
 // A minimal reader of the prompt's JSON: enough to walk arrays and objects and find the
 // string members a message has. Any surprise makes the caller fall back to the whole text.
@@ -164,67 +125,6 @@ struct Reader {
 
 }  // namespace
 
-std::size_t json_unescape(std::string_view raw, char* out, std::size_t room, bool& cut) noexcept {
-  std::size_t n = 0;
-  std::size_t i = 0;
-  while (i < raw.size()) {
-    const std::size_t slash = raw.find('\\', i);
-    const std::size_t run_end = slash == std::string_view::npos ? raw.size() : slash;
-    if (run_end > i) {
-      const std::string_view run = raw.substr(i, run_end - i);
-      const std::string_view fit = utf8_prefix(run, room - n);
-      std::memcpy(out + n, fit.data(), fit.size());
-      n += fit.size();
-      if (fit.size() != run.size()) {
-        cut = true;
-        return n;
-      }
-      i = run_end;
-      if (i >= raw.size()) break;
-    }
-    // raw[i] == '\\'
-    char tmp[4];
-    std::size_t len = 1;
-    std::size_t used = 2;
-    const char e = i + 1 < raw.size() ? raw[i + 1] : '\0';
-    switch (e) {
-      case '"': tmp[0] = '"'; break;
-      case '\\': tmp[0] = '\\'; break;
-      case '/': tmp[0] = '/'; break;
-      case 'b': tmp[0] = '\b'; break;
-      case 'f': tmp[0] = '\f'; break;
-      case 'n': tmp[0] = '\n'; break;
-      case 'r': tmp[0] = '\r'; break;
-      case 't': tmp[0] = '\t'; break;
-      case 'u': {
-        std::uint32_t cp = 0xFFFD;
-        const int hi = read_u16(raw, i + 2);
-        used = hi < 0 ? 2 : 6;
-        if (hi >= 0xD800 && hi <= 0xDBFF) {
-          const int lo = raw.substr(i + 6, 2) == "\\u" ? read_u16(raw, i + 8) : -1;
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            cp = 0x10000 + ((static_cast<std::uint32_t>(hi) - 0xD800) << 10) + (static_cast<std::uint32_t>(lo) - 0xDC00);
-            used = 12;
-          }
-        } else if (hi >= 0 && (hi < 0xDC00 || hi > 0xDFFF)) {
-          cp = static_cast<std::uint32_t>(hi);
-        }
-        len = put_utf8(cp, tmp);
-        break;
-      }
-      default: len = put_utf8(0xFFFD, tmp);
-    }
-    if (len > room - n) {
-      cut = true;
-      return n;
-    }
-    std::memcpy(out + n, tmp, len);
-    n += len;
-    i += used;
-  }
-  return n;
-}
-
 void read_prompt_messages(std::string_view prompt, PromptMessages& m) noexcept {
   m.count = 0;
   m.cut = false;
@@ -235,7 +135,8 @@ void read_prompt_messages(std::string_view prompt, PromptMessages& m) noexcept {
   auto add_text = [&](std::string_view raw, bool separate) -> std::string_view {
     if (separate && used < m.text_cap) m.text_buf[used++] = '\n';
     const std::size_t start = used;
-    used += json_unescape(raw, m.text_buf + used, m.text_cap - used, m.cut);
+    std::size_t bad_escapes = 0;  // become U+FFFD (the gateway's rule for every string)
+    used += unescape_json_string(raw, m.text_buf + used, m.text_cap - used, bad_escapes, m.cut);
     return {m.text_buf + start, used - start};
   };
   bool ok = r.eat('[');

@@ -203,11 +203,6 @@ class JsonOut {
   bool cut_ = false;
 };
 
-// Appends the UTF-8 text of the JSON string body `raw` (between its quotes, escapes as
-// written) to `out` (at most `room` bytes, cut at a code point); returns the bytes written
-// and sets `cut` when not all fit. A malformed escape becomes U+FFFD.
-std::size_t json_unescape(std::string_view raw, char* out, std::size_t room, bool& cut) noexcept;
-
 // The messages of a prompt: role and text views (text in the caller's buffer).
 struct PromptMessages {
   std::span<std::string_view> roles;  // capacity: as many as texts

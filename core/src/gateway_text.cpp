@@ -259,6 +259,12 @@ struct Escape {
 
 std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
                                  std::size_t& bad) noexcept {
+  bool cut = false;
+  return unescape_json_string(src, dst, dst_room, bad, cut);
+}
+
+std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
+                                 std::size_t& bad, bool& cut) noexcept {
   std::size_t out = 0;
   std::size_t i = 0;
   while (i < src.size()) {
@@ -270,7 +276,10 @@ std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t ds
       const std::size_t n = utf8_cut(plain, dst_room - out);
       std::memcpy(dst + out, plain.data(), n);
       out += n;
-      if (n < plain.size()) return out;
+      if (n < plain.size()) {
+        cut = true;
+        return out;
+      }
       i = plain_end;
       if (i == src.size()) break;
     }
@@ -284,7 +293,10 @@ std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t ds
       std::memcpy(buf, k_replacement_utf8, 3);
       n = 3;
     }
-    if (dst_room - out < n) return out;
+    if (dst_room - out < n) {
+      cut = true;
+      return out;
+    }
     std::memcpy(dst + out, buf, n);
     out += n;
     i += e.len;

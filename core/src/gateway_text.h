@@ -57,6 +57,10 @@ inline constexpr char k_replacement_utf8[] = "\xEF\xBF\xBD";
 // Returns the bytes written. The output is at most 1.5x src (a 2-byte bad escape gives 3).
 std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
                                  std::size_t& bad) noexcept;
+// The same, also setting `cut` when dst ran out before all of src was read (left as is
+// otherwise): for callers that keep what fits and must say that text was cut.
+std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
+                                 std::size_t& bad, bool& cut) noexcept;
 
 // True when the JSON text holds a \u escape that is not valid UTF-16 or an unknown escape
 // (what fix_json_escapes rewrites). Only looks at backslashes, so it is cheap on escape-free text.

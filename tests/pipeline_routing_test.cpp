@@ -523,8 +523,11 @@ TEST(DestinationRoutingValidation, NamesEachBadFieldWithoutEchoingKeyIdsOrValues
 
   d = {};
   d.max_request_bytes = 4095;
-  d.max_attribute_value_bytes = 3;
+  d.max_attribute_value_bytes = 255;  // would cut keys (service.name, metadata keys) too
   EXPECT_EQ(fields(d.validate()), (std::vector<std::string>{"max_request_bytes", "max_attribute_value_bytes"}));
+  d.max_request_bytes = 4096;
+  d.max_attribute_value_bytes = 256;
+  EXPECT_TRUE(d.validate().empty());
   d.max_request_bytes = (16u << 20) + 1;
   d.max_attribute_value_bytes = (16u << 20) + 1;
   EXPECT_EQ(d.validate().size(), 2u);

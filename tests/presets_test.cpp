@@ -284,9 +284,50 @@ TEST(PresetValidate, RefusesTheBackendsWebAppHost) {
   EXPECT_TRUE(has_issue(errors_of(preset_config(DestinationKind::sentry, "", {{"project_id", "1"}, {"public_key", "ab"}})),
                         "fields.org_id", "missing Sentry org_id"));
   const DestinationConfig by_org = preset_config(
-      DestinationKind::sentry, "", {{"org_id", "4509"}, {"region", "de"}, {"project_id", "77"}, {"public_key", "ab01"}});
+      DestinationKind::sentry, "", {{"org_id", "4509"}, {"region", "de"}, {"project_id", "77"}, {"public_key", "0123456789abcdef0123456789abcdef"}});
   EXPECT_FALSE(has_errors(validate(by_org)));
   EXPECT_EQ(resolve(by_org).url, "https://o4509.ingest.de.sentry.io/api/77/integration/otlp/v1/traces");
+}
+
+// The web apps users paste by mistake, regional ones included, in any case and with the
+// absolute form's trailing dot; never the real intake hosts next to them.
+TEST(PresetValidate, RefusesRegionalWebAppHostsButNotTheIntakeHostsBesideThem) {
+  const Fields dd = {{"api_key", "0123456789abcdef0123456789abcdef"}};
+  const Fields sentry = {{"project_id", "1"}, {"public_key", "0123456789abcdef0123456789abcdef"}};
+  const struct {
+    DestinationKind kind;
+    std::string endpoint;
+    Fields fields;
+    bool refused;
+  } cases[] = {
+      {DestinationKind::langsmith, "https://eu.smith.langchain.com", {{"api_key", "lsv2_k"}}, true},
+      {DestinationKind::langsmith, "https://eu.api.smith.langchain.com", {{"api_key", "lsv2_k"}}, false},
+      {DestinationKind::sentry, "https://myorg.sentry.io", sentry, true},
+      {DestinationKind::sentry, "https://o1.ingest.us.sentry.io", sentry, false},
+      {DestinationKind::honeycomb, "https://ui.eu1.honeycomb.io", {{"api_key", "hcaik_k"}}, true},
+      {DestinationKind::honeycomb, "https://UI.Honeycomb.io.", {{"api_key", "hcaik_k"}}, true},
+      {DestinationKind::honeycomb, "https://api.eu1.honeycomb.io", {{"api_key", "hcaik_k"}}, false},
+      {DestinationKind::new_relic, "https://one.eu.newrelic.com", {{"api_key", "k"}}, true},
+      {DestinationKind::datadog, "https://app.datadoghq.eu", dd, true},
+      {DestinationKind::datadog, "https://us3.datadoghq.com", dd, true},
+      {DestinationKind::datadog, "https://otlp.us3.datadoghq.com", dd, false},
+  };
+  for (const auto& c : cases) {
+    const auto errors = errors_of(preset_config(c.kind, c.endpoint, c.fields));
+    EXPECT_EQ(has_issue_named(errors, "endpoint"), c.refused) << c.endpoint;
+  }
+}
+
+TEST(PresetValidate, ChecksKeyLengthsAndRefusesAnApiKeyGivenTwice) {
+  EXPECT_TRUE(has_issue(errors_of(preset_config(DestinationKind::datadog, "", {{"api_key", "abc"}})), "fields.api_key",
+                        "must be 32 hexadecimal digits"));
+  EXPECT_FALSE(has_issue_named(errors_of(preset_config(DestinationKind::datadog, "", {{"api_key", "0123456789abcdef0123456789abcdef"}})),
+                               "fields.api_key"));
+  DestinationConfig twice = preset_config(DestinationKind::honeycomb, "", {{"api_key", "hcaik_FIELDS"}});
+  twice.api_key = "hcaik_TOPLEVEL";
+  const auto issues = errors_of(twice);
+  EXPECT_TRUE(has_issue(issues, "fields.api_key", "given twice"));
+  for (const auto& i : issues) EXPECT_EQ(i.message.find("hcaik_"), std::string::npos) << i.message;
 }
 
 TEST(PresetValidate, RefusesJsonToProtobufOnlyBackendsAndUnsupportedCompression) {
@@ -447,12 +488,12 @@ TEST(PresetHints, ConnectionTestAnswersInTheBackendsWords) {
       {DestinationKind::langfuse, {{"public_key", "pk-lf-a"}, {"secret_key", "sk-lf-b"}}, 401,
        "public and secret key of the Langfuse project"},
       {DestinationKind::langfuse, {{"public_key", "pk-lf-a"}, {"secret_key", "sk-lf-b"}}, 404, "/api/public/otel/v1/traces"},
-      {DestinationKind::datadog, {{"api_key", "abcdef"}}, 403, "Datadog answers 403"},
+      {DestinationKind::datadog, {{"api_key", "0123456789abcdef0123456789abcdef"}}, 403, "Datadog answers 403"},
       {DestinationKind::honeycomb, {{"api_key", "k"}}, 401, "Honeycomb ingest API key"},
       {DestinationKind::new_relic, {{"api_key", "k"}}, 403, "license key"},
       {DestinationKind::arize_phoenix, {}, 415, "Phoenix takes OTLP protobuf only"},
       {DestinationKind::wandb_weave, {{"api_key", "w"}, {"entity", "e"}, {"project", "p"}}, 415, "protobuf only"},
-      {DestinationKind::sentry, {{"project_id", "1"}, {"public_key", "abcdef01"}}, 404, "DSN"},
+      {DestinationKind::sentry, {{"project_id", "1"}, {"public_key", "0123456789abcdef0123456789abcdef"}}, 404, "DSN"},
       {DestinationKind::posthog, {{"api_key", "phc_1"}}, 401, "PostHog project API key"},
       {DestinationKind::braintrust, {{"api_key", "sk-1"}, {"project_id", "p"}}, 400, "project_id"},
       {DestinationKind::comet_opik, {{"api_key", "k"}, {"workspace", "w"}}, 403, "Comet workspace"},

@@ -67,8 +67,9 @@ std::vector<ValidationIssue> PipelineDestination::validate() const {
   if (max_request_bytes != 0 && (max_request_bytes < k_min_request_bytes || max_request_bytes > k_max_request_bytes))
     error("max_request_bytes", "must be 0 (batch.max_bytes) or " + std::to_string(k_min_request_bytes) + ".." +
                                    std::to_string(k_max_request_bytes) + ", got " + std::to_string(max_request_bytes));
-  if (max_attribute_value_bytes != 0 && (max_attribute_value_bytes < 4 || max_attribute_value_bytes > k_max_attribute_value_bytes))
-    error("max_attribute_value_bytes", "must be 0 (encoder.max_value_bytes) or 4.." +
+  if (max_attribute_value_bytes != 0 &&
+      (max_attribute_value_bytes < k_min_attribute_value_bytes || max_attribute_value_bytes > k_max_attribute_value_bytes))
+    error("max_attribute_value_bytes", "must be 0 (encoder.max_value_bytes) or " + std::to_string(k_min_attribute_value_bytes) + ".." +
                                            std::to_string(k_max_attribute_value_bytes) + ", got " +
                                            std::to_string(max_attribute_value_bytes));
 

@@ -304,6 +304,27 @@ TEST_F(LoadProcess, AConfigWhoseDestinationsNoRequestReachesFailsTheRun) {
   (void)::unlink(config.c_str());
 }
 
+// What a --config destination says (its allow-list, its limits, its conventions) stays
+// unless a flag says otherwise, and the report shows what routing filtered.
+TEST_F(LoadProcess, ConfigDestinationsKeepTheirOwnRoutingWhenNoFlagOverridesIt) {
+  ScratchDir tmp;
+  const std::string config = tmp.path + "/config.json";
+  {
+    std::ofstream out(config);
+    out << R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:9/v1/traces",
+                                 "api_key_ids": ["key_0"], "enabled": true}]})";
+  }
+  // The generated requests carry key_0..key_7: 7 of 8 are filtered by the config's allow-list.
+  const LoadRun run = run_load({"--count", "80", "--rate", "0", "--config", config, "--drain-timeout", "1s"});
+  (void)::unlink(config.c_str());
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  const std::uint64_t filtered = json_u64(run.json, "filtered");
+  ASSERT_NE(filtered, ~std::uint64_t{0}) << run.json;
+  EXPECT_GT(filtered, 0u) << run.json;
+  EXPECT_GT(json_u64(run.json, "submitted"), 0u) << run.json;
+  EXPECT_LT(json_u64(run.json, "submitted"), filtered) << run.json;
+}
+
 TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
   const LoadRun run = run_load({"--count", "200", "--rate", "0"});
   ASSERT_TRUE(WIFEXITED(run.status)) << run.status;

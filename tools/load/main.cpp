@@ -106,7 +106,7 @@ const char* const k_usage =
     "  --api-key-ids A,B     every destination takes only requests made with these API key\n"
     "                        ids (the generated requests use key_0..key_7; others: filtered)\n"
     "  --max-request-bytes N       request body limit of every destination (4096..16777216)\n"
-    "  --max-attribute-value-bytes N  attribute value limit of every destination (4..16777216)\n"
+    "  --max-attribute-value-bytes N  attribute value limit of every destination (256..16777216)\n"
     "  --conventions LIST    attribute conventions of every destination, comma-separated:\n"
     "                        openrouter (default), genai, openinference, langfuse, langsmith\n"
     "bundled sink:\n"
@@ -184,7 +184,7 @@ struct Options {
   std::vector<std::string> api_key_ids;        // every destination's allow-list (empty: all)
   std::uint32_t max_request_bytes = 0;         // every destination's, 0: batch.max_bytes
   std::uint32_t max_attribute_value_bytes = 0; // every destination's, 0: encoder.max_value_bytes
-  ConventionSet conventions = k_default_conventions;
+  ConventionSet conventions;  // empty: each destination's own (a preset's, else openrouter)
   std::string sink_args;
   EgressPolicy egress_allow;  // --egress-allow entries (allow_cidrs, allow_hosts)
   std::string endpoint;
@@ -292,7 +292,7 @@ int parse_args(int argc, char** argv, Options& o) {
       if (!count_in(PipelineDestination::k_min_request_bytes, PipelineDestination::k_max_request_bytes)) return bad(why);
       o.max_request_bytes = static_cast<std::uint32_t>(n);
     } else if (flag == "--max-attribute-value-bytes") {
-      if (!count_in(4, PipelineDestination::k_max_attribute_value_bytes)) return bad(why);
+      if (!count_in(PipelineDestination::k_min_attribute_value_bytes, PipelineDestination::k_max_attribute_value_bytes)) return bad(why);
       o.max_attribute_value_bytes = static_cast<std::uint32_t>(n);
     } else if (flag == "--conventions") {
       const ConventionListParse parsed = parse_convention_list(v);
@@ -619,10 +619,11 @@ int main(int argc, char** argv) {
   }
   for (auto& [account, d] : destinations) {
     if (opt.sampling < 1.0) d.sampling_rate = opt.sampling;
-    d.api_key_ids = opt.api_key_ids;  // validated by add_destinations, its issues printed
-    d.max_request_bytes = opt.max_request_bytes;
-    d.max_attribute_value_bytes = opt.max_attribute_value_bytes;
-    d.conventions = opt.conventions;
+    // Flags override what a --config destination or a preset says only when given.
+    if (!opt.api_key_ids.empty()) d.api_key_ids = opt.api_key_ids;  // validated by add_destinations
+    if (opt.max_request_bytes != 0) d.max_request_bytes = opt.max_request_bytes;
+    if (opt.max_attribute_value_bytes != 0) d.max_attribute_value_bytes = opt.max_attribute_value_bytes;
+    if (!opt.conventions.empty()) d.conventions = opt.conventions;
     if (!opt.protocol.empty()) d.transport.protocol = opt.protocol;
     run.privacy += d.privacy_mode ? 1 : 0;
   }
@@ -889,7 +890,8 @@ int main(int argc, char** argv) {
       << ",\"ring_full\":" << fin.ingest.rejected_full << ",\"closed\":" << fin.ingest.rejected_closed
       << ",\"routed\":" << fin.requests_routed << ",\"unrouted\":" << fin.requests_unrouted << "}"
       << ",\"spans\":{\"submitted\":" << fin.total.submitted << ",\"delivered\":" << fin.total.delivered
-      << ",\"dropped\":" << fin.total.dropped_total() << ",\"in_flight\":" << fin.total.in_flight << "}"
+      << ",\"dropped\":" << fin.total.dropped_total() << ",\"in_flight\":" << fin.total.in_flight
+      << ",\"filtered\":" << fin.total.filtered << ",\"values_truncated\":" << fin.total.values_truncated << "}"
       << ",\"dropped_by_reason\":{";
     for (std::size_t r = 0; r < k_drop_reasons; ++r) {
       j << (r ? "," : "") << json_quote(to_string(static_cast<DropReason>(r))) << ":" << fin.total.dropped[r];
@@ -942,6 +944,10 @@ int main(int argc, char** argv) {
     o << "spans:      " << fin.total.submitted << " to destinations, " << fin.total.delivered << " delivered ("
       << human(static_cast<double>(fin.total.delivered) / std::max(run_s, 1e-9)) << "/s), "
       << fin.total.dropped_total() << " dropped, " << fin.total.in_flight << " in flight\n";
+    if (fin.total.filtered != 0 || fin.total.values_truncated != 0) {
+      o << "routing:    " << fin.total.filtered << " spans filtered (enabled false or API key id not allowed; "
+        << "not in the spans above), " << fin.total.values_truncated << " values cut to a destination's limit\n";
+    }
     o << "drops:      ";
     bool any = false;
     for (std::size_t r = 0; r < k_drop_reasons; ++r) {

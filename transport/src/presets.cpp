@@ -76,6 +76,8 @@ constexpr PresetTemplate k_langsmith_headers[] = {
 constexpr PresetWrongHost k_langsmith_wrong[] = {
     {"smith.langchain.com", "smith.langchain.com is the LangSmith web app: the API host is api.smith.langchain.com "
                             "(leave endpoint empty and pick the region)"},
+    {"*.smith.langchain.com", "a regional LangSmith web app (e.g. eu.smith.langchain.com): the API host is "
+                              "<region>.api.smith.langchain.com (leave endpoint empty and pick the region)"},
 };
 
 // --- Honeycomb --------------------------------------------------------------------------------
@@ -98,6 +100,8 @@ constexpr PresetTemplate k_honeycomb_headers[] = {
 constexpr PresetWrongHost k_honeycomb_wrong[] = {
     {"ui.honeycomb.io", "ui.honeycomb.io is the web app: the OTLP host is api.honeycomb.io (region us) or "
                         "api.eu1.honeycomb.io (region eu)"},
+    {"ui.eu1.honeycomb.io", "ui.eu1.honeycomb.io is the EU web app: the OTLP host is api.eu1.honeycomb.io "
+                            "(leave endpoint empty and set region eu)"},
 };
 
 // --- New Relic --------------------------------------------------------------------------------
@@ -119,6 +123,8 @@ constexpr PresetTemplate k_new_relic_headers[] = {{"api-key", "{api_key}"}};
 constexpr PresetWrongHost k_new_relic_wrong[] = {
     {"one.newrelic.com", "one.newrelic.com is the web app: the OTLP host is otlp.nr-data.net (region us) or "
                          "otlp.eu01.nr-data.net (region eu)"},
+    {"one.eu.newrelic.com", "one.eu.newrelic.com is the EU web app: the OTLP host is otlp.eu01.nr-data.net "
+                            "(leave endpoint empty and set region eu)"},
 };
 
 // --- Datadog ----------------------------------------------------------------------------------
@@ -132,7 +138,7 @@ constexpr PresetRegion k_datadog_regions[] = {
     {"ap1.datadoghq.com", "https://otlp.ap1.datadoghq.com"}, {"ap2.datadoghq.com", "https://otlp.ap2.datadoghq.com"},
 };
 constexpr PresetField k_datadog_fields[] = {
-    {.name = "api_key", .required = true, .secret = true, .check = F::hex, .doc = "Datadog API key (32 hex digits)"},
+    {.name = "api_key", .required = true, .secret = true, .check = F::hex, .arg = "32", .doc = "Datadog API key (32 hex digits)"},
     {.name = "site", .check = F::choice,
      .arg = "datadoghq.com,us3.datadoghq.com,us5.datadoghq.com,datadoghq.eu,ap1.datadoghq.com,ap2.datadoghq.com",
      .default_value = "datadoghq.com", .doc = "the Datadog site of the organization"},
@@ -144,6 +150,14 @@ constexpr PresetTemplate k_datadog_headers[] = {
 constexpr PresetWrongHost k_datadog_wrong[] = {
     {"app.datadoghq.com", "app.datadoghq.com is the web app: the OTLP intake is otlp.<site> (leave endpoint empty "
                           "and set the site field)"},
+    {"app.datadoghq.eu", "app.datadoghq.eu is the EU web app: the OTLP intake is otlp.datadoghq.eu (leave endpoint "
+                         "empty and set site datadoghq.eu)"},
+    {"us3.datadoghq.com", "us3.datadoghq.com is the US3 web app: the OTLP intake is otlp.us3.datadoghq.com (leave "
+                          "endpoint empty and set site us3.datadoghq.com)"},
+    {"us5.datadoghq.com", "us5.datadoghq.com is the US5 web app: the OTLP intake is otlp.us5.datadoghq.com (leave "
+                          "endpoint empty and set site us5.datadoghq.com)"},
+    {"ap1.datadoghq.com", "ap1.datadoghq.com is the AP1 web app: the OTLP intake is otlp.ap1.datadoghq.com (leave "
+                          "endpoint empty and set site ap1.datadoghq.com)"},
 };
 
 // --- Braintrust -------------------------------------------------------------------------------
@@ -249,7 +263,7 @@ constexpr PresetField k_sentry_fields[] = {
      .doc = "numeric organization ID (the DSN's o<org_id>; not needed when endpoint gives the ingest host)"},
     {.name = "region", .check = F::choice, .arg = "us,de", .default_value = "us", .doc = "the organization's data region"},
     {.name = "project_id", .required = true, .check = F::digits, .doc = "numeric project ID (the DSN's last part)"},
-    {.name = "public_key", .required = true, .secret = true, .check = F::hex,
+    {.name = "public_key", .required = true, .secret = true, .check = F::hex, .arg = "32",
      .doc = "the DSN's public key (32 hex digits before the @)"},
 };
 constexpr PresetTemplate k_sentry_headers[] = {{"x-sentry-auth", "sentry sentry_key={public_key}"}};
@@ -258,6 +272,8 @@ constexpr PresetWrongHost k_sentry_wrong[] = {
                   "https://o<org>.ingest.<region>.sentry.io (Project settings > Client Keys (DSN))"},
     {"www.sentry.io", "www.sentry.io is the web app: the endpoint is the DSN's ingest host, "
                       "https://o<org>.ingest.<region>.sentry.io (Project settings > Client Keys (DSN))"},
+    {"*.sentry.io", "<org>.sentry.io is the organisation's web app: the endpoint is the DSN's ingest host, "
+                    "https://o<org>.ingest.<region>.sentry.io (Project settings > Client Keys (DSN))"},
 };
 
 // --- PostHog ----------------------------------------------------------------------------------
@@ -647,6 +663,16 @@ std::string ascii_lower(std::string_view s) {
   return out;
 }
 
+// `pattern` is a host, or "*." and a host: any ONE label before it ("*.sentry.io" is an
+// organisation's web app myorg.sentry.io, never the ingest host o1.ingest.us.sentry.io).
+bool wrong_host_matches(std::string_view pattern, std::string_view host) noexcept {
+  if (pattern.substr(0, 2) != "*.") return host == pattern;
+  const std::string_view suffix = pattern.substr(1);  // ".sentry.io"
+  if (host.size() <= suffix.size() || host.substr(host.size() - suffix.size()) != suffix) return false;
+  const std::string_view label = host.substr(0, host.size() - suffix.size());
+  return label.find('.') == std::string_view::npos;
+}
+
 void validate_preset(const DestinationConfig& config, const PresetInfo& row, std::string_view endpoint_host,
                      std::vector<ValidationIssue>& issues) {
   auto error = [&](std::string field, std::string message) {
@@ -673,6 +699,11 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     }
     for (std::size_t j = 0; j < i; ++j) {
       if (config.fields[j].first == name) error("fields." + name, "given twice");
+    }
+    // The API key has two homes (api_key, for every source of a secret, and fields.api_key):
+    // both given, which one is sent would be a guess.
+    if (name == "api_key" && !config.api_key.empty() && !config.fields[i].second.empty()) {
+      error("fields.api_key", "the API key is given twice (api_key and fields.api_key): give it once");
     }
   }
 
@@ -704,7 +735,11 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
         if (!is_digits(value)) error(field, "the " + std::string(f.name) + " must be numeric" + quoted);
         break;
       case F::hex:
-        if (!is_hex(value)) error(field, "the " + std::string(f.name) + " must be hexadecimal digits" + quoted);
+        // `arg`, when given, is the exact number of digits (Datadog API keys, Sentry DSN keys: 32).
+        if (!is_hex(value) || (!f.arg.empty() && std::to_string(value.size()) != f.arg)) {
+          error(field, "the " + std::string(f.name) + " must be " + (f.arg.empty() ? "" : std::string(f.arg) + " ") +
+                           "hexadecimal digits" + quoted);
+        }
         break;
       case F::name:
         if (!is_name(value)) {
@@ -717,7 +752,7 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
         }
         break;
     }
-    if (f.check != F::choice && !f.arg.empty() && value.rfind(f.arg, 0) != 0) {
+    if (f.check != F::choice && f.check != F::hex && !f.arg.empty() && value.rfind(f.arg, 0) != 0) {
       warn(field, "the " + std::string(f.name) + " does not start with " + std::string(f.arg) + ": " + display +
                       "'s do; check that you copied the " + std::string(f.name) + ", not its name or ID");
     }
@@ -735,8 +770,12 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     }
   } else {
     if (!row.endpoint_allowed) error("endpoint", display + " takes no endpoint: pick the region instead");
+    // Case and one trailing dot (the absolute form) do not make a web-app host right.
+    std::string host(endpoint_host);
+    if (!host.empty() && host.back() == '.') host.pop_back();
+    for (char& c : host) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
     for (const PresetWrongHost& w : row.wrong_hosts) {
-      if (endpoint_host == w.host) error("endpoint", std::string(w.message));
+      if (wrong_host_matches(w.host, host)) error("endpoint", std::string(w.message));
     }
   }
 

@@ -41,8 +41,9 @@ struct PresetField {
   bool required_hosted = false;
   bool secret = false;  // never printed, never on argv; redact_secrets() hides it
   PresetFieldCheck check = PresetFieldCheck::any;
-  // choice: the allowed values, comma-separated. Otherwise a prefix the value normally has
-  // ("pk-lf-"): a value without it draws a warning (not an error: formats change).
+  // choice: the allowed values, comma-separated. hex: the exact number of digits ("32"), or
+  // empty for any. Otherwise a prefix the value normally has ("pk-lf-"): a value without it
+  // draws a warning (not an error: formats change).
   std::string_view arg{};
   std::string_view default_value{};  // used when the field is not given ("" = none)
   std::string_view doc{};            // one line for README and --help

@@ -121,6 +121,9 @@ struct PipelineDestination {
   static constexpr std::size_t k_max_api_key_ids = 1024;
   static constexpr std::uint32_t k_min_request_bytes = 4096;
   static constexpr std::uint32_t k_max_request_bytes = 16u << 20;
+  // Below 256 bytes the limit would cut attribute keys (metadata keys reach 143 bytes:
+  // "trace.metadata." + 128) and names such as service.name, not only values.
+  static constexpr std::uint32_t k_min_attribute_value_bytes = 256;
   static constexpr std::uint32_t k_max_attribute_value_bytes = 16u << 20;
   static constexpr std::size_t k_max_resource_attributes = 16;
   static constexpr std::size_t k_max_resource_key_bytes = 256;

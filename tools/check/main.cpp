@@ -15,6 +15,8 @@
 // The egress policy is the library's default (public unicast addresses only); the operator's
 // own collectors are allowed with --egress-allow or TRACECAST_EGRESS_ALLOW.
 // Exit code: 0 the test passed; 1 it failed; 2 bad usage or invalid settings.
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -231,7 +233,13 @@ int main(int argc, char** argv) {
       return k_exit_usage;
     } else if (flag == "--kind") {
       if (!parse_kind(v, config.kind)) {
-        std::cerr << "tracecast-check: unknown --kind (" << tracecast::preset_names() << ")\n";
+        // The name is quoted when it is plain text (a kind is never a secret; control bytes are
+        // not echoed to a terminal).
+        const bool plain = v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+        });
+        std::cerr << "tracecast-check: unknown --kind" << (plain ? " '" + std::string(v) + "'" : std::string())
+                  << " (known: " << tracecast::preset_names() << ")\n";
         return k_exit_usage;
       }
       kind_given = true;

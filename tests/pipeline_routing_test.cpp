@@ -130,13 +130,13 @@ Decoded decode_protobuf(const std::string& body) {
   EXPECT_TRUE(req.ParseFromString(body));
   auto read_attrs = [](const auto& list, std::map<std::string, std::string>& to) {
     for (const auto& kv : list) {
-      if (kv.value().value_case() == otlp::AnyValue::kStringValue) {
-        to[kv.key()] = kv.value().string_value();
-      } else if (kv.value().value_case() == otlp::AnyValue::kBoolValue) {
-        to[kv.key()] = kv.value().bool_value() ? "true" : "false";
-      } else {
-        to[kv.key()] = "?";
-      }
+      // Built, then moved in: assigning a literal to the map's string trips GCC 12's false
+      // -Wrestrict at -O3 (PR 105329).
+      std::string value = kv.value().value_case() == otlp::AnyValue::kStringValue ? kv.value().string_value()
+                          : kv.value().value_case() == otlp::AnyValue::kBoolValue
+                              ? std::string(kv.value().bool_value() ? "true" : "false")
+                              : std::string(1, '?');
+      to.insert_or_assign(kv.key(), std::move(value));
     }
   };
   for (const auto& rs : req.resource_spans()) {

@@ -19,6 +19,7 @@
 //    trace.metadata.<key>, observation input/output), user.id / session.id;
 //  - langsmith: the attribute table of "Trace with OpenTelemetry" (span kind llm / chain,
 //    trace.session_id, metadata.<key>, gen_ai.* it maps, gen_ai.prompt / completion).
+#include "golden_util.h"
 #include "tracecast/conventions.h"
 
 #include <gtest/gtest.h>
@@ -42,21 +43,11 @@
 namespace tracecast {
 namespace {
 
-std::string source_path(const std::string& rel) {
-  const char* src = std::getenv("TRACECAST_SOURCE_DIR");
-  return std::string(src != nullptr ? src : TRACECAST_TEST_SOURCE_DIR) + "/" + rel;
-}
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::read_file;
+using test::source_path;
+// tests/golden/conventions/<name> (test::golden).
 std::string golden(const std::string& name, const std::string& actual) {
-  const std::string path = source_path("tests/golden/conventions/" + name);
-  if (std::getenv("TRACECAST_UPDATE_GOLDEN") != nullptr) std::ofstream(path, std::ios::binary) << actual;
-  return read_file(path);
+  return test::golden("conventions/" + name, actual);
 }
 
 std::string encode(const MappedRequest& m, bool privacy) {

@@ -2,6 +2,7 @@
 // field numbers, tests/proto/otlp_test.proto) and compared field by field with what the JSON
 // encoder wrote for the same spans; budgets, all-or-nothing appends, grouping, UTF-8 repair,
 // huge values, the golden reference example, zero allocation in steady state.
+#include "golden_util.h"
 #include "tracecast/otlp_protobuf.h"
 
 #include <gtest/gtest.h>
@@ -440,25 +441,13 @@ TEST(OtlpProtobufEncoder, SteadyStateAllocatesNothing) {
 }
 
 // --- golden: the reference example (shared/reference/grafana-cloud-broadcast.md) ----------------
-std::string source_path(const std::string& rel) {
-  const char* src = std::getenv("TRACECAST_SOURCE_DIR");
-  return std::string(src != nullptr ? src : TRACECAST_TEST_SOURCE_DIR) + "/" + rel;
-}
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-// TRACECAST_UPDATE_GOLDEN=1 rewrites the file from the current output (then review it:
-// `protoc --decode=tracecast.otlp.ExportTraceServiceRequest -I tests/proto tests/proto/otlp_test.proto
-//  < tests/golden/reference_example.pb`, and compare with reference_example.pb.txt).
-std::string golden(const std::string& name, const std::string& actual) {
-  const std::string path = source_path("tests/golden/" + name);
-  if (std::getenv("TRACECAST_UPDATE_GOLDEN") != nullptr) std::ofstream(path, std::ios::binary) << actual;
-  return read_file(path);
-}
+// TRACECAST_UPDATE_GOLDEN=1 rewrites the golden files from the current output (then review
+// them: `protoc --decode=tracecast.otlp.ExportTraceServiceRequest -I tests/proto
+// tests/proto/otlp_test.proto < tests/golden/reference_example.pb`, and compare with
+// reference_example.pb.txt).
+using test::golden;
+using test::read_file;
+using test::source_path;
 
 TEST(OtlpProtobufEncoder, ReferenceExampleMatchesGoldenFilesInBothEncodings) {
   GatewayParser parser;

@@ -153,7 +153,8 @@ TEST(DestinationValidate, RejectsAHostThatIsNeitherADnsNameNorAnAddress) {
                           "http://a_b%20c.example/"}) {
     DestinationConfig d;
     d.endpoint = url;
-    const ValidationIssue* issue = find(validate(d), "endpoint", false);
+    const std::vector<ValidationIssue> issues = validate(d);  // alive while `issue` points into it
+    const ValidationIssue* issue = find(issues, "endpoint", false);
     ASSERT_NE(issue, nullptr) << url;
     EXPECT_THAT(issue->message, HasSubstr("host")) << url;
     EXPECT_EQ(issue->message.find(url), std::string::npos) << issue->message;

@@ -1232,10 +1232,10 @@ PipelineDestination with_preset_defaults(const PipelineDestination& given) {
   if (p.max_request_bytes == 0 && r.max_request_bytes != 0)
     p.max_request_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(r.max_request_bytes, PipelineDestination::k_max_request_bytes));
   if (p.max_attribute_value_bytes == 0) p.max_attribute_value_bytes = r.max_attribute_value_bytes;
-  for (const auto& [key, value] : r.resource_attributes) {
+  for (const auto& kv : r.resource_attributes) {  // no structured binding: clang 14 cannot capture one
     const bool given_key = std::any_of(p.resource_attributes.begin(), p.resource_attributes.end(),
-                                       [&key](const auto& kv) { return kv.first == key; });
-    if (!given_key) p.resource_attributes.emplace_back(key, value);
+                                       [&kv](const auto& own) { return own.first == kv.first; });
+    if (!given_key) p.resource_attributes.push_back(kv);
   }
   if (p.conventions.empty()) {
     const std::optional<Convention> c = parse_convention(r.convention);

@@ -312,7 +312,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
   detail::AttributeAdmission admission(max, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
   // false: the buffer is full (the append fails as a whole).
-  auto write_one = [&](const Attribute& a) noexcept __attribute__((always_inline)) {
+  auto write_one = [&](const Attribute& a) noexcept {
     if (!admission.admit(a)) return true;
     char* const attr_start = w.pos();
     if (admission.written() != 0) w.ch(',');

@@ -548,6 +548,26 @@ TEST(OtlpJsonEncoder, ZeroAttributeLimitWritesOnlyTheDroppedCount) {
   EXPECT_EQ(std::int64_t(span["droppedAttributesCount"]), 1);
 }
 
+// fuzz_encode found it: no attribute may be written (limit 0) and the span's name was cut, so
+// only the cut mark was due, and it may not be written either: the span must stay valid JSON
+// (it got an empty member, ",,").
+TEST(OtlpJsonEncoder, ZeroAttributeLimitWithACutNameAndNoAttributesIsValidJson) {
+  EncoderLimits limits;
+  limits.max_attributes_per_span = 0;
+  limits.max_value_bytes = 4;
+  SpanView s = basic_span({});
+  s.name = "a name longer than four bytes";
+  Batch batch(1 << 16, limits);
+  ASSERT_EQ(batch.add(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  const std::string json = batch.finish();
+  EXPECT_EQ(json.find(",,"), std::string::npos) << json;
+  simdjson::dom::parser parser;
+  element doc = parse(parser, json);
+  element span = doc["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0);
+  EXPECT_EQ(std::string_view(span["name"]), "a na");
+  EXPECT_FALSE(has_field(span, "attributes"));
+}
+
 TEST(OtlpJsonEncoder, ConsecutiveEqualResourcesAndScopesShareEntries) {
   const Attribute r1[] = {{"service.name", AttributeValue::string("a")}};
   const Attribute r1_copy[] = {{"service.name", AttributeValue::string("a")}};  // other memory

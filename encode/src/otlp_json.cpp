@@ -355,9 +355,15 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     w.ch(']');
   } else {
     for (const Attribute& a : attrs) (void)admission.admit(a);  // all left out, counted
+  }
+  const std::size_t dropped = admission.finish();
+  if (max == 0) {
+    // Nothing to say (no attribute, only a cut mark that may not be written either): no
+    // lead, or the span gets an empty member (",," — found by fuzz_encode).
+    if (dropped == 0) return false;
     w.raw(lead, lead_len);
   }
-  if (const std::size_t dropped = admission.finish(); dropped != 0) {
+  if (dropped != 0) {
     if (max != 0) w.ch(',');
     w.lit("\"droppedAttributesCount\":");
     w.u64(dropped);

@@ -237,6 +237,50 @@ TEST_F(ConventionMapping, EachConventionSpeaksItsOwnVocabulary) {
   EXPECT_EQ(find(g, "user.id"), nullptr);
 }
 
+// What each backend reads for time to first token, the user and the model vendor
+// (Langfuse completion_start_time, LangSmith run metadata, OpenInference llm.system).
+TEST_F(ConventionMapping, FirstTokenTimeUserAndModelVendorReachTheBackendsThatReadThem) {
+  ContentRequest c;
+  using enum Convention;
+  // Langfuse JSON.parse()s the value: a quoted ISO 8601 UTC time with milliseconds.
+  auto g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2023-11-14T22:13:20.250Z\"");
+  c.r.first_token_unix_nano = 951'782'400'007'999'999ULL;  // 2000-02-29, a leap day; ms floor
+  c.r.start_unix_nano = 951'782'400'000'000'000ULL;
+  c.r.end_unix_nano = c.r.first_token_unix_nano + 1;
+  g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2000-02-29T00:00:00.007Z\"");
+  c.r.first_token_unix_nano = 0;  // unknown: left out
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+  c.r.first_token_unix_nano = c.r.start_unix_nano - 1;  // before the start: not a first token
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+
+  // LangSmith: the user as run metadata; the request's own trace.user_id wins, written once.
+  g = gen(c.r, {langsmith});
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "user_9");
+  MetadataEntry own[1] = {{"user_id", AttributeValue::string("from_trace")}};
+  c.r.metadata = own;
+  g = gen(c.r, {langsmith});
+  std::size_t copies = 0;
+  for (const Attribute& a : g) copies += a.key == "langsmith.metadata.user_id" ? 1 : 0;
+  EXPECT_EQ(copies, 1u);
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "from_trace");
+  c.r.user = {};
+  c.r.metadata = {};
+  EXPECT_EQ(find(gen(c.r, {langsmith}), "langsmith.metadata.user_id"), nullptr);
+
+  // OpenInference llm.system: the answering model's vendor when it is one of the spec's values.
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "anthropic");
+  c.r.response_model = "meta-llama/llama-3.1-70b-instruct";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "meta");
+  c.r.response_model = "openai/gpt-4o";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "openai");
+  c.r.response_model = "deepseek/deepseek-chat";  // not an llm.system value: left out
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+  c.r.response_model = "gpt-4o";  // no vendor
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+}
+
 TEST_F(ConventionMapping, WrapperSpansAreChainsWhereTheConventionTypesEverySpan) {
   ContentRequest c;
   const MetadataEntry meta[] = {{"trace_name", AttributeValue::string("P")}, {"span_name", AttributeValue::string("S")}};

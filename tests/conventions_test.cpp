@@ -20,6 +20,7 @@
 //  - langsmith: the attribute table of "Trace with OpenTelemetry" (span kind llm / chain,
 //    trace.session_id, metadata.<key>, gen_ai.* it maps, gen_ai.prompt / completion).
 #include "golden_util.h"
+#include "reference_example.h"
 #include "tracecast/conventions.h"
 
 #include <gtest/gtest.h>
@@ -466,20 +467,9 @@ const Case k_cases[] = {{"openrouter", {Convention::openrouter}},
                         {"all", ConventionSet::all()}};
 
 TEST_F(ConventionMapping, ReferenceExampleMatchesGoldenFilePerConvention) {
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  // The record's views point into the bodies: keep them alive.
-  const std::string request = read_file(source_path("tests/data/gateway/reference_example_request.json"));
-  const std::string response = read_file(source_path("tests/data/gateway/chat_response.json"));
-  ASSERT_TRUE(parser.parse_request(request, {}, *rec).ok());
-  ASSERT_TRUE(parser.parse_response(response, *rec).ok());
-  ASSERT_TRUE(parser.set_outcome(200, {}, *rec).ok());
-  rec->request().account = "acct_1";
-  rec->request().request_id = "gen-1732650000-abcdefghij";
-  rec->request().start_unix_nano = 1732650000000000000ull;
-  rec->request().end_unix_nano = 1732650001500000000ull;
+  const test::ReferenceExample example;
   for (const Case& k : k_cases) {
-    const std::string body = encode(map(rec->request(), k.set), false);
+    const std::string body = encode(map(example.request(), k.set), false);
     EXPECT_TRUE(valid_json(body));
     EXPECT_EQ(body, golden(std::string(k.file) + "_reference.json", body)) << k.file;
   }

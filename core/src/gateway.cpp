@@ -199,6 +199,103 @@ struct ToolCallDelta {
 };
 constexpr std::size_t k_max_tool_deltas = 8;  // per chunk (one is the norm; more: cut, counted)
 
+// Everything a response body or one stream chunk can say. Content and tool calls are choice
+// 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per
+// choice index.
+struct ResponseFields {
+  std::string_view id;
+  std::string_view model;
+  std::string_view provider;
+  std::array<std::string_view, k_max_choices> reasons{};  // by choice index
+  std::size_t choices = 0;                                // highest index with a reason + 1
+  std::string_view first_reason;                          // first non-null, any choice
+  std::string_view content;        // message.content, or delta.content in a chunk
+  std::string_view tool_calls;     // raw JSON text of message.tool_calls
+  bool saw_tool_calls = false;
+  bool any_output = false;  // content or tool calls in any choice (a stream's first token)
+  // delta.tool_calls, [0, n_deltas) set: k_max_tool_deltas entries owned by the parser (not
+  // part of this struct, which is made per stream line: 600 bytes less to clear each time).
+  ToolCallDelta* deltas;
+  std::size_t n_deltas = 0;
+  bool deltas_overflow = false;
+  std::int64_t input_tokens = -1;
+  std::int64_t output_tokens = -1;
+  std::int64_t cache_read_tokens = -1;
+  std::int64_t cache_creation_tokens = -1;
+  std::int64_t reasoning_tokens = -1;
+  double cost = k_unknown_double;
+  bool error = false;
+  std::string_view error_message;
+
+  // Anthropic Messages and OpenAI Responses shapes (bodies and stream events).
+  std::string_view type;           // top-level `type`: an event type, or "message"
+  std::string_view top_message;    // top-level `message` as a string (a Responses error event)
+  std::string_view status;         // Responses: completed / incomplete / failed
+  std::string_view incomplete_reason;
+  std::int64_t block_index = -1;   // Anthropic `index`, Responses `output_index`
+  std::string_view delta_text;     // text_delta.text / thinking skipped / Responses string delta
+  std::string_view delta_json;     // Anthropic input_json_delta.partial_json
+  std::string_view block_type;     // content_block.type / item.type
+  std::string_view block_id;       // tool_use id / function_call call_id
+  std::string_view block_name;
+  std::string_view block_text;     // a content_block_start's initial text
+  std::string_view block_input;    // a content_block_start's raw `input`, item `arguments`
+  bool tools_in_output = false;    // tool_use / function_call items in a body's content/output
+
+  explicit ResponseFields(ToolCallDelta* delta_storage) noexcept : deltas(delta_storage) {}
+
+  // Back to the state above, member by member: a stream line reuses the parser's instance.
+  // Constructing one per line cost ~10 ns (GCC clears its 656 bytes with `rep stos`, whose
+  // start-up is most of the time of a short line); set reasons are below `choices` only.
+  void clear() noexcept {
+    static_assert(sizeof(ResponseFields) == 656, "a member added: clear it here too");
+    // One statement per member: a chained `a = b = {}` reloads what it just stored, in halves
+    // (a store-forwarding stall per member, measured).
+    const std::string_view none;
+    id = none;
+    model = none;
+    provider = none;
+    for (std::size_t i = 0; i < choices; ++i) reasons[i] = none;
+    choices = 0;
+    first_reason = none;
+    content = none;
+    tool_calls = none;
+    saw_tool_calls = false;
+    any_output = false;
+    n_deltas = 0;
+    deltas_overflow = false;
+    input_tokens = -1;
+    output_tokens = -1;
+    cache_read_tokens = -1;
+    cache_creation_tokens = -1;
+    reasoning_tokens = -1;
+    cost = k_unknown_double;
+    error = false;
+    error_message = none;
+    type = none;
+    top_message = none;
+    status = none;
+    incomplete_reason = none;
+    block_index = -1;
+    delta_text = none;
+    delta_json = none;
+    block_type = none;
+    block_id = none;
+    block_name = none;
+    block_text = none;
+    block_input = none;
+    tools_in_output = false;
+  }
+
+  // Choice 0's (or Anthropic's stop_reason), else the first of any choice, else a Responses
+  // body's incomplete reason or status.
+  [[nodiscard]] std::string_view finish_reason() const noexcept {
+    if (!reasons[0].empty()) return reasons[0];
+    if (!first_reason.empty()) return first_reason;
+    return !incomplete_reason.empty() ? incomplete_reason : status;
+  }
+};
+
 enum class Side : std::uint8_t { request, response };
 
 struct SideIssues {
@@ -468,6 +565,7 @@ struct GatewayParser::Impl {
   std::size_t chunk_arena_used = 0;
   std::vector<char> chunk_copy;  // a stream chunk that was not UTF-8, sanitized
   std::array<ToolCallDelta, k_max_tool_deltas> deltas;  // ResponseFields::deltas
+  ResponseFields chunk_fields{deltas.data()};  // one stream line's fields, cleared per line
 
   explicit Impl(const GatewayConfig& c) : config(c), json(c.max_body_bytes + detail::k_repair_slack) {
     if (json.allocate(std::min(k_initial_parser_capacity, config.max_body_bytes)))
@@ -956,59 +1054,6 @@ bool read_error(BodyParse& bp, od::value& v, std::string_view& message) noexcept
 
 
 
-// Everything a response body or one stream chunk can say. Content and tool calls are choice
-// 0's (the span carries choice 0, as for a non-streamed response); finish reasons are kept per
-// choice index.
-struct ResponseFields {
-  std::string_view id;
-  std::string_view model;
-  std::string_view provider;
-  std::array<std::string_view, k_max_choices> reasons{};  // by choice index
-  std::size_t choices = 0;                                // highest index with a reason + 1
-  std::string_view first_reason;                          // first non-null, any choice
-  std::string_view content;        // message.content, or delta.content in a chunk
-  std::string_view tool_calls;     // raw JSON text of message.tool_calls
-  bool saw_tool_calls = false;
-  bool any_output = false;  // content or tool calls in any choice (a stream's first token)
-  // delta.tool_calls, [0, n_deltas) set: k_max_tool_deltas entries owned by the parser (not
-  // part of this struct, which is made per stream line: 600 bytes less to clear each time).
-  ToolCallDelta* deltas;
-  std::size_t n_deltas = 0;
-  bool deltas_overflow = false;
-  std::int64_t input_tokens = -1;
-  std::int64_t output_tokens = -1;
-  std::int64_t cache_read_tokens = -1;
-  std::int64_t cache_creation_tokens = -1;
-  std::int64_t reasoning_tokens = -1;
-  double cost = k_unknown_double;
-  bool error = false;
-  std::string_view error_message;
-
-  // Anthropic Messages and OpenAI Responses shapes (bodies and stream events).
-  std::string_view type;           // top-level `type`: an event type, or "message"
-  std::string_view top_message;    // top-level `message` as a string (a Responses error event)
-  std::string_view status;         // Responses: completed / incomplete / failed
-  std::string_view incomplete_reason;
-  std::int64_t block_index = -1;   // Anthropic `index`, Responses `output_index`
-  std::string_view delta_text;     // text_delta.text / thinking skipped / Responses string delta
-  std::string_view delta_json;     // Anthropic input_json_delta.partial_json
-  std::string_view block_type;     // content_block.type / item.type
-  std::string_view block_id;       // tool_use id / function_call call_id
-  std::string_view block_name;
-  std::string_view block_text;     // a content_block_start's initial text
-  std::string_view block_input;    // a content_block_start's raw `input`, item `arguments`
-  bool tools_in_output = false;    // tool_use / function_call items in a body's content/output
-
-  explicit ResponseFields(ToolCallDelta* delta_storage) noexcept : deltas(delta_storage) {}
-
-  // Choice 0's (or Anthropic's stop_reason), else the first of any choice, else a Responses
-  // body's incomplete reason or status.
-  [[nodiscard]] std::string_view finish_reason() const noexcept {
-    if (!reasons[0].empty()) return reasons[0];
-    if (!first_reason.empty()) return first_reason;
-    return !incomplete_reason.empty() ? incomplete_reason : status;
-  }
-};
 
 // acc += piece: a view while there is one piece, else a concatenation in the arena (which
 // holds 1.5x the body, more than every text of it together).
@@ -1566,7 +1611,8 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   Issues chunk_issues;
   BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, chunk_issues, k_chunk_side};
   od::object obj;
-  ResponseFields f(impl_->deltas.data());
+  ResponseFields& f = impl_->chunk_fields;
+  f.clear();
   if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) read_response_object(bp, obj, f);
   merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
 
@@ -1724,11 +1770,15 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
       rec.discarding_line_ = nl == nullptr;
       continue;
     }
-    if (!piece.empty()) std::memcpy(rec.pending_line_.data() + rec.pending_size_, piece.data(), piece.size());
+    const std::size_t before = rec.pending_size_;
+    if (!piece.empty()) std::memcpy(rec.pending_line_.data() + before, piece.data(), piece.size());
     rec.pending_size_ += piece.size();
     if (nl == nullptr) {
       // Not a data line (event:, id:, a comment): nothing in it is read, so it is not kept.
-      if (rec.pending_size_ >= 5 && std::memcmp(rec.pending_line_.data(), "data:", 5) != 0) {
+      // Checked once, when its first 5 bytes are known; from the piece when it holds them (not
+      // from the bytes just copied: reading those back stalled on store forwarding).
+      if (before < 5 && rec.pending_size_ >= 5 &&
+          std::memcmp(before == 0 ? piece.data() : rec.pending_line_.data(), "data:", 5) != 0) {
         rec.pending_size_ = 0;
         rec.skipping_line_ = true;
       }

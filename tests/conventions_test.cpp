@@ -282,6 +282,59 @@ TEST_F(ConventionMapping, FirstTokenTimeUserAndModelVendorReachTheBackendsThatRe
   EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
 }
 
+// SpanView::keys_unique lets the encoders skip their duplicate-key check: the mapping may
+// promise it only when it holds. Every set, every span (private views too) of a request with
+// every optional field set; then each way metadata can break it.
+TEST_F(ConventionMapping, PromisesUniqueKeysOnlyWhenNoTwoAttributesShareOne) {
+  ContentRequest c;
+  MetadataEntry meta[6] = {{"trace_id", AttributeValue::string("grp")},     {"trace_name", AttributeValue::string("Root")},
+                           {"span_name", AttributeValue::string("Mid")},   {"user_id", AttributeValue::string("u")},
+                           {"caf\xc3\xa9", AttributeValue::int64(1)},      {"tracecast.truncated", AttributeValue::boolean(true)}};
+  c.r.metadata = meta;
+  c.r.error = true;
+  c.r.error_message = "upstream 502";
+  c.r.http_status = 502;
+  c.r.submit_flags = k_submit_value_cut;
+  auto check = [](std::span<const SpanView> spans, unsigned bits) {
+    for (const SpanView& s : spans) {
+      if (!s.keys_unique) continue;
+      std::set<std::string_view> keys;
+      for (const Attribute& a : s.attributes) {
+        EXPECT_TRUE(keys.insert(a.key).second) << a.key << " twice, set bits " << bits;
+        EXPECT_LE(a.key.size(), k_unique_key_max_bytes);
+        EXPECT_TRUE(simdjson::validate_utf8(a.key.data(), a.key.size()));
+      }
+    }
+  };
+  for (unsigned bits = 1; bits < (1u << k_convention_count); ++bits) {
+    const MappedRequest& m = map(c.r, ConventionSet::from_bits(static_cast<std::uint8_t>(bits)));
+    ASSERT_EQ(m.spans().size(), 3u);
+    for (const SpanView& s : m.spans()) EXPECT_TRUE(s.keys_unique) << "set bits " << bits;
+    check(m.spans(), bits);
+    check(m.private_spans(), bits);
+  }
+  // Metadata that repeats a key, repeats one after the 128-byte cut, holds an ill-formed key
+  // (two may repair to the same text) or has more entries than the mapping checks: no promise.
+  const std::string long_a = std::string(128, 'k') + "a", long_b = std::string(128, 'k') + "b";
+  const MetadataEntry repeated[] = {{"env", AttributeValue::string("a")}, {"env", AttributeValue::string("b")}};
+  const MetadataEntry cut_equal[] = {{long_a, AttributeValue::int64(1)}, {long_b, AttributeValue::int64(2)}};
+  const MetadataEntry ill_formed[] = {{"k\xff", AttributeValue::int64(1)}};
+  std::vector<std::string> names;
+  for (int i = 0; i < 17; ++i) names.push_back(std::string("key_").append(std::to_string(i)));
+  std::vector<MetadataEntry> many;
+  for (const std::string& n : names) many.push_back({n, AttributeValue::int64(1)});
+  const std::span<const MetadataEntry> breaking[] = {repeated, cut_equal, ill_formed, many};
+  for (const auto& m : breaking) {
+    c.r.metadata = m;
+    EXPECT_FALSE(map(c.r, ConventionSet::all()).spans().back().keys_unique) << m.front().key;
+  }
+  // Empty keys and valueless entries are not written: they do not count as repeats.
+  const MetadataEntry skipped[] = {{"", AttributeValue::int64(1)}, {"", AttributeValue::int64(2)},
+                                   {"env", AttributeValue{}}, {"env", AttributeValue::string("x")}};
+  c.r.metadata = skipped;
+  EXPECT_TRUE(map(c.r, ConventionSet::all()).spans().back().keys_unique);
+}
+
 TEST_F(ConventionMapping, WrapperSpansAreChainsWhereTheConventionTypesEverySpan) {
   ContentRequest c;
   const MetadataEntry meta[] = {{"trace_name", AttributeValue::string("P")}, {"span_name", AttributeValue::string("S")}};

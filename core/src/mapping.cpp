@@ -177,6 +177,40 @@ std::string_view iso8601_json(std::uint64_t ns, char* out) noexcept {
   return {out, static_cast<std::size_t>(p - out)};
 }
 
+// True when the metadata keys map_request writes (non-empty key and value, cut to
+// k_max_metadata_key_bytes) are valid UTF-8 and pairwise distinct, checked for up to 16 of
+// them (a request with more leaves the check to the encoder). Equal raw keys, keys equal
+// after the cut, and ill-formed keys (two may repair to the same text) all give false.
+bool metadata_keys_unique(std::span<const MetadataEntry> metadata) noexcept {
+  constexpr std::size_t k_max_checked = 16;
+  std::string_view seen[k_max_checked];
+  std::size_t n = 0;
+  for (const MetadataEntry& e : metadata) {
+    if (e.key.empty() || e.value.type() == ValueType::empty) continue;  // not written
+    if (n == k_max_checked) return false;
+    const std::string_view key = utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes);
+    const auto* p = reinterpret_cast<const unsigned char*>(key.data());
+    for (std::size_t i = 0; i < key.size();) {
+      if (p[i] < 0x80) {
+        ++i;
+        continue;
+      }
+      std::size_t bad = 0;
+      const std::size_t len = utf8_sequence(p + i, key.size() - i, bad);
+      if (len == 0) return false;
+      i += len;
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (seen[i] == key) return false;
+    seen[n++] = key;
+  }
+  return true;
+}
+static_assert(k_langfuse_metadata_prefix.size() + MappedRequest::k_max_metadata_key_bytes <= k_unique_key_max_bytes &&
+                  k_langsmith_metadata_prefix.size() <= k_langfuse_metadata_prefix.size() &&
+                  k_metadata_prefix.size() <= k_langfuse_metadata_prefix.size(),
+              "a prefixed metadata key must fit a keys_unique list");
+
 // OpenInference llm.system ("the AI product as identified by the client or server
 // instrumentation"; well-known values ai21, amazon, anthropic, cohere, meta, mistralai, openai,
 // vertexai: https://arize-ai.github.io/openinference/spec/semantic_conventions.html) from the
@@ -374,6 +408,7 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
       wa[wn++] = {"openinference.span.kind", AttributeValue::string("CHAIN")};
     if (conv.contains(Convention::langsmith)) wa[wn++] = {"langsmith.span.kind", AttributeValue::string("chain")};
     s.attributes = std::span<const Attribute>(wa, wn);
+    s.keys_unique = true;  // at most the two kinds above
     up = s.span_id;
   };
   if (root_span) wrapper("root", special.trace_name);
@@ -712,6 +747,10 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
   }
 
   g.attributes = std::span<const Attribute>(out.attrs_, a.size());
+  // Every name above is written by one block (a name two conventions share is one block), the
+  // metadata names carry a prefix no other name has (langsmith.metadata.user_id is left to a
+  // trace key user_id), so the list repeats a key only when the metadata does.
+  g.keys_unique = metadata_keys_unique(metadata);
   out.span_count_ = sc;
   for (std::size_t i = 0; i < sc; ++i) out.private_spans_[i] = out.spans_[i];
   out.private_spans_[sc - 1].attributes = std::span<const Attribute>(out.attrs_, without_content);

@@ -209,6 +209,11 @@ std::string settings_markdown_table() {
     } else {
       def = setting_text(row, flat.section->object(defaults));
       if (row.check == SettingCheck::text) def = "`" + def + "`";
+      // "33554432 (32 MiB)": the bytes as a file gives them, and as a reader counts them.
+      const std::int64_t n = setting_integer(row, flat.section->object(defaults));
+      if (row.unit == "bytes" && n >= 1024 && n % 1024 == 0) {
+        def.append(" (").append(setting_range_text(number_setting("", "", "bytes", n, n, row.ref, ""))).append(")");
+      }
     }
     out.append("| `").append(flat.path).append("` | ").append(keys).append(" | ");
     out.append(row.unit).append(" | ").append(markdown_cell(def)).append(" | ");

@@ -100,6 +100,14 @@ struct Setting {
   std::string_view doc_default;
   std::string_view doc_range;
 
+  // A copy with one member changed (defined before the modifiers: clang 14 will not call a
+  // member template defined later in the class from a constant expression).
+  template <class T, class V>
+  [[nodiscard]] constexpr Setting with(T Setting::*member, V value) const noexcept {
+    Setting s = *this;
+    s.*member = value;
+    return s;
+  }
   // Modifiers for writing a row (each returns a changed copy): pow2(), env_var("X"), ...
   [[nodiscard]] constexpr Setting pow2() const noexcept { return with(&Setting::check, SettingCheck::pow2_range); }
   [[nodiscard]] constexpr Setting env_var(std::string_view v) const noexcept { return with(&Setting::env, v); }
@@ -110,13 +118,6 @@ struct Setting {
   }
   [[nodiscard]] constexpr Setting at_most(std::string_view other) const noexcept { return with(&Setting::max_of, other); }
 
- private:
-  template <class T, class V>
-  [[nodiscard]] constexpr Setting with(T Setting::*member, V value) const noexcept {
-    Setting s = *this;
-    s.*member = value;
-    return s;
-  }
 };
 
 // A number or a duration (a std::chrono::milliseconds member: unit "ms") in min..max.

@@ -20,6 +20,7 @@
 //  - langsmith: the attribute table of "Trace with OpenTelemetry" (span kind llm / chain,
 //    trace.session_id, metadata.<key>, gen_ai.* it maps, gen_ai.prompt / completion).
 #include "golden_util.h"
+#include "reference_example.h"
 #include "tracecast/conventions.h"
 
 #include <gtest/gtest.h>
@@ -237,6 +238,50 @@ TEST_F(ConventionMapping, EachConventionSpeaksItsOwnVocabulary) {
   EXPECT_EQ(find(g, "user.id"), nullptr);
 }
 
+// What each backend reads for time to first token, the user and the model vendor
+// (Langfuse completion_start_time, LangSmith run metadata, OpenInference llm.system).
+TEST_F(ConventionMapping, FirstTokenTimeUserAndModelVendorReachTheBackendsThatReadThem) {
+  ContentRequest c;
+  using enum Convention;
+  // Langfuse JSON.parse()s the value: a quoted ISO 8601 UTC time with milliseconds.
+  auto g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2023-11-14T22:13:20.250Z\"");
+  c.r.first_token_unix_nano = 951'782'400'007'999'999ULL;  // 2000-02-29, a leap day; ms floor
+  c.r.start_unix_nano = 951'782'400'000'000'000ULL;
+  c.r.end_unix_nano = c.r.first_token_unix_nano + 1;
+  g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2000-02-29T00:00:00.007Z\"");
+  c.r.first_token_unix_nano = 0;  // unknown: left out
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+  c.r.first_token_unix_nano = c.r.start_unix_nano - 1;  // before the start: not a first token
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+
+  // LangSmith: the user as run metadata; the request's own trace.user_id wins, written once.
+  g = gen(c.r, {langsmith});
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "user_9");
+  MetadataEntry own[1] = {{"user_id", AttributeValue::string("from_trace")}};
+  c.r.metadata = own;
+  g = gen(c.r, {langsmith});
+  std::size_t copies = 0;
+  for (const Attribute& a : g) copies += a.key == "langsmith.metadata.user_id" ? 1 : 0;
+  EXPECT_EQ(copies, 1u);
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "from_trace");
+  c.r.user = {};
+  c.r.metadata = {};
+  EXPECT_EQ(find(gen(c.r, {langsmith}), "langsmith.metadata.user_id"), nullptr);
+
+  // OpenInference llm.system: the answering model's vendor when it is one of the spec's values.
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "anthropic");
+  c.r.response_model = "meta-llama/llama-3.1-70b-instruct";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "meta");
+  c.r.response_model = "openai/gpt-4o";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "openai");
+  c.r.response_model = "deepseek/deepseek-chat";  // not an llm.system value: left out
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+  c.r.response_model = "gpt-4o";  // no vendor
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+}
+
 TEST_F(ConventionMapping, WrapperSpansAreChainsWhereTheConventionTypesEverySpan) {
   ContentRequest c;
   const MetadataEntry meta[] = {{"trace_name", AttributeValue::string("P")}, {"span_name", AttributeValue::string("S")}};
@@ -422,20 +467,9 @@ const Case k_cases[] = {{"openrouter", {Convention::openrouter}},
                         {"all", ConventionSet::all()}};
 
 TEST_F(ConventionMapping, ReferenceExampleMatchesGoldenFilePerConvention) {
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  // The record's views point into the bodies: keep them alive.
-  const std::string request = read_file(source_path("tests/data/gateway/reference_example_request.json"));
-  const std::string response = read_file(source_path("tests/data/gateway/chat_response.json"));
-  ASSERT_TRUE(parser.parse_request(request, {}, *rec).ok());
-  ASSERT_TRUE(parser.parse_response(response, *rec).ok());
-  ASSERT_TRUE(parser.set_outcome(200, {}, *rec).ok());
-  rec->request().account = "acct_1";
-  rec->request().request_id = "gen-1732650000-abcdefghij";
-  rec->request().start_unix_nano = 1732650000000000000ull;
-  rec->request().end_unix_nano = 1732650001500000000ull;
+  const test::ReferenceExample example;
   for (const Case& k : k_cases) {
-    const std::string body = encode(map(rec->request(), k.set), false);
+    const std::string body = encode(map(example.request(), k.set), false);
     EXPECT_TRUE(valid_json(body));
     EXPECT_EQ(body, golden(std::string(k.file) + "_reference.json", body)) << k.file;
   }

@@ -3,6 +3,7 @@
 // encoder wrote for the same spans; budgets, all-or-nothing appends, grouping, UTF-8 repair,
 // huge values, the golden reference example, zero allocation in steady state.
 #include "golden_util.h"
+#include "reference_example.h"
 #include "tracecast/otlp_protobuf.h"
 
 #include <gtest/gtest.h>
@@ -450,21 +451,11 @@ using test::read_file;
 using test::source_path;
 
 TEST(OtlpProtobufEncoder, ReferenceExampleMatchesGoldenFilesInBothEncodings) {
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  const std::string request = read_file(source_path("tests/data/gateway/reference_example_request.json"));
-  const std::string response = read_file(source_path("tests/data/gateway/chat_response.json"));
-  ASSERT_TRUE(parser.parse_request(request, {}, *rec).ok());
-  ASSERT_TRUE(parser.parse_response(response, *rec).ok());
-  ASSERT_TRUE(parser.set_outcome(200, {}, *rec).ok());
-  rec->request().account = "acct_1";
-  rec->request().request_id = "gen-1732650000-abcdefghij";
-  rec->request().start_unix_nano = 1732650000000000000ull;
-  rec->request().end_unix_nano = 1732650001500000000ull;
+  const test::ReferenceExample example;
   IdGenerator ids(7);
   auto mapped = std::make_unique<MappedRequest>();
   const MappingConfig mapping;  // the resource's views point into it
-  map_request(rec->request(), mapping, ids, *mapped);
+  map_request(example.request(), mapping, ids, *mapped);
   ASSERT_EQ(mapped->spans().size(), 2u);
   const Group g{mapped->resource(), mapped->scope(), mapped->spans()};
   const std::string body = expect_same_as_json({&g, 1});

@@ -148,6 +148,52 @@ class AttrWriter {
   std::size_t n_ = 0;
 };
 
+// `ns` (Unix nanoseconds) as the JSON text of an ISO 8601 UTC timestamp with milliseconds,
+// quotes included ("\"2026-11-30T04:18:02.123Z\"", 26 bytes): what Langfuse's own SDKs write
+// into langfuse.observation.completion_start_time (a serialised Date, which its OTel ingestion
+// JSON.parse()s). `out` holds at least 32 bytes; years past 9999 are not representable and give "".
+std::string_view iso8601_json(std::uint64_t ns, char* out) noexcept {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds{static_cast<std::int64_t>(ns / 1'000'000)}};
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
+  const int y = static_cast<int>(ymd.year());
+  if (y > 9999) return {};
+  auto put = [](char* p, unsigned v, int digits) noexcept {
+    for (int i = digits - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  char* p = out;
+  *p++ = '"';
+  put(p, static_cast<unsigned>(y), 4), p += 4, *p++ = '-';
+  put(p, static_cast<unsigned>(ymd.month()), 2), p += 2, *p++ = '-';
+  put(p, static_cast<unsigned>(ymd.day()), 2), p += 2, *p++ = 'T';
+  put(p, static_cast<unsigned>(hms.hours().count()), 2), p += 2, *p++ = ':';
+  put(p, static_cast<unsigned>(hms.minutes().count()), 2), p += 2, *p++ = ':';
+  put(p, static_cast<unsigned>(hms.seconds().count()), 2), p += 2, *p++ = '.';
+  put(p, static_cast<unsigned>(hms.subseconds().count()), 3), p += 3;
+  *p++ = 'Z';
+  *p++ = '"';
+  return {out, static_cast<std::size_t>(p - out)};
+}
+
+// OpenInference llm.system ("the AI product as identified by the client or server
+// instrumentation"; well-known values ai21, amazon, anthropic, cohere, meta, mistralai, openai,
+// vertexai: https://arize-ai.github.io/openinference/spec/semantic_conventions.html) from the
+// vendor part of a model slug ("anthropic/claude-3.5-sonnet"). OpenRouter's vendor names are
+// these values except Meta's ("meta-llama"); any other vendor gives "" (left out: the values
+// are an enumeration, and a guess would mislabel the span in Phoenix).
+std::string_view openinference_system(std::string_view model) noexcept {
+  const std::size_t slash = model.find('/');
+  if (slash == std::string_view::npos) return {};
+  const std::string_view vendor = model.substr(0, slash);
+  constexpr std::string_view k_same[] = {"ai21", "amazon", "anthropic", "cohere", "mistralai", "openai"};
+  for (const std::string_view v : k_same)
+    if (vendor == v) return v;
+  if (vendor == "meta-llama") return "meta";
+  return {};
+}
+
 }  // namespace
 
 IdGenerator::IdGenerator(std::uint64_t seed) noexcept {
@@ -474,6 +520,7 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
     // https://arize-ai.github.io/openinference/spec/attributes/semantic-conventions.html
     a.add("openinference.span.kind", AttributeValue::string("LLM"));
     a.add_string("llm.model_name", model);
+    a.add_string("llm.system", openinference_system(model));
     a.add_string("llm.provider", r.provider);
     a.add_int("llm.token_count.prompt", r.input_tokens);
     a.add_int("llm.token_count.completion", r.output_tokens);
@@ -537,11 +584,23 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
       a.add_string("langfuse.observation.status_message", r.error_message);
     }
     a.add_string("langfuse.trace.name", special.trace_name);
+    // Time to first token as Langfuse's generations show it: completion_start_time, the
+    // moment the first token arrived (LangfuseOtelSpanAttributes.OBSERVATION_COMPLETION_START_TIME).
+    if (r.first_token_unix_nano != 0 && r.first_token_unix_nano >= start)
+      a.add_string("langfuse.observation.completion_start_time", iso8601_json(r.first_token_unix_nano, out.iso_time_));
   }
   if (ls) {
     // https://docs.langchain.com/langsmith/trace-with-opentelemetry: run type, session.
     a.add("langsmith.span.kind", AttributeValue::string("llm"));
     a.add_string("langsmith.trace.session_id", r.session_id);
+    // LangSmith has no user attribute: the user goes into the run's metadata (the attribute
+    // table maps langsmith.metadata.{key} to metadata.{key}) as user_id, unless the request's
+    // own `trace` object has a user_id, which is written below and wins (one key, no duplicate).
+    if (!r.user.empty()) {
+      bool own = false;
+      for (const MetadataEntry& e : metadata) own = own || (e.key == "user_id" && e.value.type() != ValueType::empty);
+      if (!own) a.add_string("langsmith.metadata.user_id", r.user);
+    }
   }
 
   // Metadata, once per prefix in use (openrouter trace.metadata.*, Langfuse trace metadata,

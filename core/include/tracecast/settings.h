@@ -80,7 +80,7 @@ enum class SettingCheck : std::uint8_t {
 struct Setting {
   std::string_view path;  // the member, dotted, relative to the struct: "retry.multiplier"
   std::string_view json;  // its key in the JSON config, relative to the struct's object
-  std::string_view unit;  // "bytes", "ms", "spans", ... ("" for bool and text)
+  std::string_view unit;  // "bytes", "ms", "spans", ...; "bool", "text" for those
   std::int64_t min = 0;   // inclusive range (text: bytes)
   std::int64_t max = 0;
   SettingCheck check = SettingCheck::range;
@@ -117,9 +117,13 @@ struct Setting {
     return with(&Setting::min_of, other).with(&Setting::min_factor, factor);
   }
   [[nodiscard]] constexpr Setting at_most(std::string_view other) const noexcept { return with(&Setting::max_of, other); }
-
 };
 
+// Rows are written with these (not designated initializers, which GCC's
+// -Wmissing-field-initializers flags for every member left out), then the modifiers above:
+//   number_setting("max_producers", "max_producers", "threads", 1, 256,
+//                  &setting_ref<&SenderConfig::max_producers>, "threads that hand requests ...")
+//
 // A number or a duration (a std::chrono::milliseconds member: unit "ms") in min..max.
 [[nodiscard]] constexpr Setting number_setting(std::string_view path, std::string_view json, std::string_view unit,
                                                std::int64_t min, std::int64_t max, SettingRef (*ref)(void*),

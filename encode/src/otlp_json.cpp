@@ -251,7 +251,7 @@ void write_value(Writer& w, const AttributeValue& v) noexcept {
 
 namespace {
 const EncoderLimits& checked(const EncoderLimits& limits) {
-  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  if (std::string err = limits.validate(); !err.empty()) throw std::invalid_argument("EncoderLimits." + err);
   return limits;
 }
 }  // namespace

@@ -503,7 +503,7 @@ void write_scope(Writer& w, const ScopeView& scope, const EncoderLimits& limits)
 }
 
 const EncoderLimits& checked(const EncoderLimits& limits) {
-  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  if (std::string err = limits.validate(); !err.empty()) throw std::invalid_argument("EncoderLimits." + err);
   return limits;
 }
 

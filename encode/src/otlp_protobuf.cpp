@@ -69,6 +69,41 @@ inline void put_padded_varint(char* at, std::size_t width, std::uint64_t v) noex
   at[width - 1] = static_cast<char>(v & 0x7F);
 }
 
+// Plain stores through a local cursor. Code that writes many small pieces keeps its position
+// in a register this way: through Writer (held by reference), every one-byte store may alias
+// the Writer's own position (char aliases everything), so the compiler reloads and stores it
+// around each byte -- a store-forwarding chain that was most of the attribute loop's time.
+[[gnu::always_inline]] inline char* put_varint(char* p, std::uint64_t v) noexcept {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+[[gnu::always_inline]] inline char* put_fixed64(char* p, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
+    *p++ = static_cast<char>(v & 0xFF);
+    v >>= 8;
+  }
+  return p;
+}
+// A string as utf8_inspect described it: copied, or repaired (counted); `cut` set when it was
+// cut to the limit (counted).
+[[gnu::always_inline]] inline char* put_text(char* p, const detail::Utf8Text& t, EncoderStats& stats,
+                                             bool& cut) noexcept {
+  if (t.clean) [[likely]] {
+    detail::copy_bytes(p, t.data, t.size);
+  } else {
+    stats.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p);
+  }
+  if (t.truncated) [[unlikely]] {
+    ++stats.values_truncated;
+    cut = true;
+  }
+  return p + t.out_size;
+}
+
 // A bounded cursor into the batch buffer, like the JSON encoder's: every write checks the
 // space left; the first that does not fit sets a sticky overflow (checked once per append).
 class Writer {
@@ -88,29 +123,8 @@ class Writer {
   [[nodiscard]] std::size_t room() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   void rewind(char* p) noexcept { p_ = p; }
 
-  // One check for several writes: the unchecked put_* below may then write n bytes.
+  // One check for several writes: n bytes may then be written through pos() (rewind() after).
   [[nodiscard]] bool ensure(std::size_t n) noexcept { return reserve(n); }
-  void put(char c) noexcept { *p_++ = c; }
-  void put_varint(std::uint64_t v) noexcept {
-    while (v >= 0x80) {
-      *p_++ = static_cast<char>((v & 0x7F) | 0x80);
-      v >>= 7;
-    }
-    *p_++ = static_cast<char>(v);
-  }
-  void put_fixed64(std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
-      *p_++ = static_cast<char>(v & 0xFF);
-      v >>= 8;
-    }
-  }
-  template <std::size_t N>
-  void put_id(char tag, const std::array<std::uint8_t, N>& bytes) noexcept {
-    *p_++ = tag;
-    *p_++ = static_cast<char>(N);
-    std::memcpy(p_, bytes.data(), N);
-    p_ += N;
-  }
   [[gnu::always_inline]] void put_text(const detail::Utf8Text& t) noexcept {
     if (t.clean) {
       detail::copy_bytes(p_, t.data, t.size);
@@ -150,7 +164,7 @@ class Writer {
   void fixed64(char tag, std::uint64_t v) noexcept {
     if (!reserve(9)) return;
     *p_++ = tag;
-    put_fixed64(v);
+    p_ = put_fixed64(p_, v);
   }
   // Reserves a length prefix of `width` bytes; returns where it is (patch it with
   // put_padded_varint once the content is written).
@@ -186,41 +200,6 @@ class Writer {
   bool overflow_ = false;
   bool cut_ = false;
 };
-
-// Plain stores through a local cursor. Code that writes many small pieces keeps its position
-// in a register this way: through Writer (held by reference), every one-byte store may alias
-// the Writer's own position (char aliases everything), so the compiler reloads and stores it
-// around each byte -- a store-forwarding chain that was most of the attribute loop's time.
-[[gnu::always_inline]] inline char* put_varint(char* p, std::uint64_t v) noexcept {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>((v & 0x7F) | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
-[[gnu::always_inline]] inline char* put_fixed64(char* p, std::uint64_t v) noexcept {
-  for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
-    *p++ = static_cast<char>(v & 0xFF);
-    v >>= 8;
-  }
-  return p;
-}
-// A string as utf8_inspect described it: copied, or repaired (counted); `cut` set when it was
-// cut to the limit (counted).
-[[gnu::always_inline]] inline char* put_text(char* p, const detail::Utf8Text& t, EncoderStats& stats,
-                                             bool& cut) noexcept {
-  if (t.clean) [[likely]] {
-    detail::copy_bytes(p, t.data, t.size);
-  } else {
-    stats.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p);
-  }
-  if (t.truncated) [[unlikely]] {
-    ++stats.values_truncated;
-    cut = true;
-  }
-  return p + t.out_size;
-}
 
 [[gnu::always_inline]] inline detail::Utf8Text inspect(std::string_view s, const EncoderLimits& limits) noexcept {
   return detail::utf8_inspect(s.data(), s.size(), limits.max_value_bytes);
@@ -532,28 +511,39 @@ void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const Enco
   Delimited span(w, k_ss_spans);
   (void)w.take_cut();  // cuts of the resource, the scope or the span before: not this span's
   const detail::Utf8Text name = inspect(s.name, limits);
-  // Ids, name, kind and times: one space check, then plain stores.
+  // Ids, name, kind and times: one space check, then plain stores through a local cursor.
   if (!w.ensure(18 + 10 + 10 + field_size(name.out_size) + 2 + 9 + 9)) return;
-  w.put_id(k_span_trace_id, s.trace_id.bytes);
-  w.put_id(k_span_span_id, s.span_id.bytes);
-  if (s.parent_span_id.valid()) w.put_id(k_span_parent, s.parent_span_id.bytes);
+  char* p = w.pos();
+  auto put_id = [&p](char tag, const auto& bytes) noexcept {
+    p[0] = tag;
+    p[1] = static_cast<char>(bytes.size());
+    std::memcpy(p + 2, bytes.data(), bytes.size());
+    p += 2 + bytes.size();
+  };
+  put_id(k_span_trace_id, s.trace_id.bytes);
+  put_id(k_span_span_id, s.span_id.bytes);
+  if (s.parent_span_id.valid()) put_id(k_span_parent, s.parent_span_id.bytes);
   if (!s.name.empty()) {
-    w.put(k_span_name);
-    w.put_varint(name.out_size);
-    w.put_text(name);
+    *p++ = k_span_name;
+    p = put_varint(p, name.out_size);
+    bool cut = false;
+    p = put_text(p, name, stats, cut);
+    if (cut) w.mark_cut();
   }
   if (s.kind != SpanKind::unspecified) {
-    w.put(k_span_kind);
-    w.put(static_cast<char>(s.kind));
+    p[0] = k_span_kind;
+    p[1] = static_cast<char>(s.kind);
+    p += 2;
   }
   if (s.start_unix_nano != 0) {
-    w.put(k_span_start);
-    w.put_fixed64(s.start_unix_nano);
+    *p++ = k_span_start;
+    p = put_fixed64(p, s.start_unix_nano);
   }
   if (s.end_unix_nano != 0) {
-    w.put(k_span_end);
-    w.put_fixed64(s.end_unix_nano);
+    *p++ = k_span_end;
+    p = put_fixed64(p, s.end_unix_nano);
   }
+  w.rewind(p);
   write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats, /*span_list=*/true,
                    s.status_message.size() > limits.max_value_bytes);
   if (s.status_code != StatusCode::unset || !s.status_message.empty()) {

@@ -300,13 +300,20 @@ void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* tex
 // What writing one attribute did.
 enum class Put : std::uint8_t { written, duplicate, full };
 
-// One attribute with a scalar or string value (nearly every attribute), through the local
-// cursor p (end: the writer's limit): sized first, one space check, then plain stores.
-// Nothing is written when it does not fit (full) or its key is already in the list
-// (duplicate, counted).
-[[gnu::always_inline]] inline Put put_scalar_attribute(char*& p, char* end, const Attribute& a, char attr_tag,
-                                                       detail::KeyIndex& keys, const EncoderLimits& limits,
-                                                       EncoderStats& stats, bool& cut) noexcept {
+// Where the cursor is after an attribute, and what writing it did.
+struct PutAt {
+  char* p;
+  Put r;
+};
+
+// One attribute with a scalar or string value written at p (end: the writer's limit), any
+// size, any bytes: key and string inspected first (cut to the limit, repaired when
+// ill-formed), sized, one space check, then plain stores. Nothing is written when it does
+// not fit (full) or its key is already in the list (duplicate, counted). Out of line: the
+// short well-formed attributes that are nearly all of them take put_scalar_attribute.
+[[gnu::noinline]] PutAt put_scalar_attribute_checked(char* p, char* end, const Attribute& a, char attr_tag,
+                                                     detail::KeyIndex& keys, const EncoderLimits& limits,
+                                                     EncoderStats& stats, bool& cut) noexcept {
   const detail::Utf8Text key = inspect(a.key, limits);
   const ValueType type = a.value.type();
   // Values held in registers (no address taken: a struct spilled to the stack and read back
@@ -332,7 +339,7 @@ enum class Put : std::uint8_t { written, duplicate, full };
     kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
   }
   if (static_cast<std::size_t>(end - p) < (short_kv ? 2 + kv : field_size(kv))) [[unlikely]]
-    return Put::full;
+    return {p, Put::full};
   char* const attr_start = p;
   if (short_kv && key.out_size != 0) [[likely]] {
     p[0] = attr_tag;
@@ -351,9 +358,8 @@ enum class Put : std::uint8_t { written, duplicate, full };
   char* const key_at = p;
   p = put_text(p, key, stats, cut);
   if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
-    p = attr_start;
     ++stats.duplicate_keys_skipped;
-    return Put::duplicate;
+    return {attr_start, Put::duplicate};
   }
   if (short_kv) [[likely]] {
     p[0] = k_kv_value;
@@ -388,6 +394,82 @@ enum class Put : std::uint8_t { written, duplicate, full };
       p = put_fixed64(p, double_bits(a.value.as_double()));
       break;
     default: break;
+  }
+  return {p, Put::written};
+}
+
+// The same for a short attribute (KeyValue under 128 bytes, nothing to cut): lengths written
+// supposing the strings well-formed, then each string checked for ASCII while it is copied
+// (one pass), SIMD-validated only when it is not; ill-formed ones are rewritten by
+// put_scalar_attribute_checked. Nearly every attribute of a canonical span goes this way.
+[[gnu::always_inline]] inline Put put_scalar_attribute(char*& p, char* end, const Attribute& a, char attr_tag,
+                                                       detail::KeyIndex& keys, const EncoderLimits& limits,
+                                                       EncoderStats& stats, bool& cut) noexcept {
+  const std::string_view key = a.key;
+  const ValueType type = a.value.type();
+  const std::string_view str = type == ValueType::string ? a.value.as_string() : std::string_view();
+  std::size_t vsize = 0;
+  switch (type) {
+    case ValueType::string: vsize = 2 + str.size(); break;
+    case ValueType::boolean: vsize = 2; break;
+    case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
+    case ValueType::float64: vsize = 9; break;
+    default: break;
+  }
+  const std::size_t kv = 2 + key.size() + 2 + vsize;
+  if (kv >= 128 || key.empty() || key.size() > limits.max_value_bytes || str.size() > limits.max_value_bytes)
+      [[unlikely]] {
+    const PutAt r = put_scalar_attribute_checked(p, end, a, attr_tag, keys, limits, stats, cut);
+    p = r.p;
+    return r.r;
+  }
+  if (static_cast<std::size_t>(end - p) < 2 + kv) [[unlikely]]
+    return Put::full;
+  char* const attr_start = p;
+  p[0] = attr_tag;
+  p[1] = static_cast<char>(kv);
+  p[2] = k_kv_key;
+  p[3] = static_cast<char>(key.size());
+  char* const key_at = p + 4;
+  bool ascii = detail::copy_ascii(key_at, key.data(), key.size());
+  p = key_at + key.size();
+  p[0] = k_kv_value;
+  p[1] = static_cast<char>(vsize);
+  p += 2;
+  switch (type) {
+    case ValueType::string:
+      p[0] = k_any_string;
+      p[1] = static_cast<char>(str.size());
+      ascii &= detail::copy_ascii(p + 2, str.data(), str.size());
+      p += 2 + str.size();
+      break;
+    case ValueType::boolean:
+      p[0] = k_any_bool;
+      p[1] = a.value.as_bool() ? 1 : 0;
+      p += 2;
+      break;
+    case ValueType::int64:
+      *p++ = k_any_int;
+      p = put_varint(p, static_cast<std::uint64_t>(a.value.as_int64()));
+      break;
+    case ValueType::float64:
+      *p++ = k_any_double;
+      p = put_fixed64(p, double_bits(a.value.as_double()));
+      break;
+    default: break;
+  }
+  if (!ascii) [[unlikely]] {
+    if (!detail::validate_utf8(key.data(), key.size()) ||
+        (!str.empty() && !detail::validate_utf8(str.data(), str.size()))) {
+      const PutAt r = put_scalar_attribute_checked(attr_start, end, a, attr_tag, keys, limits, stats, cut);
+      p = r.p;
+      return r.r;
+    }
+  }
+  if (keys.seen_or_add(key_at, key.size(), key.data())) {
+    p = attr_start;
+    ++stats.duplicate_keys_skipped;
+    return Put::duplicate;
   }
   return Put::written;
 }

@@ -621,6 +621,50 @@ TEST(OtlpProtobufEncoder, ACutSpanIsMarkedOnceEvenWhenTheMappingMarkedItAndOnlyT
   EXPECT_EQ(pb.stats().values_truncated, 2u);
 }
 
+// SpanView::keys_unique: the protobuf encoder writes a promised list byte for byte as the
+// checked one, marks a cut list once (the mark looked for in the list), and checks keys anyway
+// when its value limit could cut two of them to the same text. JSON agrees every time.
+TEST(OtlpProtobufEncoder, AListPromisedUniqueKeysIsWrittenAsTheCheckedOne) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 40; ++i) keys.push_back(std::string("k\xc3\xa9y.").append(std::to_string(i)));  // > 16: hashed
+  std::vector<Attribute> attrs;
+  for (const std::string& k : keys) attrs.push_back({k, AttributeValue::string("v")});
+  auto encode = [](std::span<const Attribute> list, bool unique, EncoderLimits limits = {}) {
+    SpanView sp = basic_span(list);
+    sp.keys_unique = unique;
+    const Group g{ResourceView{}, k_scope, {&sp, 1}};
+    const std::string body = expect_same_as_json({&g, 1}, limits);
+    OtlpProtobufEncoder pb(limits);
+    std::vector<char> buf(1 << 16);
+    pb.begin(buf, buf.size());
+    EXPECT_EQ(pb.append(g.resource, g.scope, g.spans), append_result::ok);
+    EXPECT_EQ(std::string(pb.finish()), body);
+    return std::pair{body, pb.stats()};
+  };
+  EXPECT_EQ(encode(attrs, true).first, encode(attrs, false).first);
+
+  EncoderLimits limits;
+  limits.max_value_bytes = 300;
+  const std::string long_value(1000, 'x');
+  const Attribute cut[] = {{"a", AttributeValue::string(long_value)}, {"b", AttributeValue::int64(1)}};
+  const Attribute cut_marked[] = {{"a", AttributeValue::string(long_value)}, {"tracecast.truncated", AttributeValue::boolean(true)}};
+  for (const auto list : {std::span<const Attribute>(cut), std::span<const Attribute>(cut_marked)}) {
+    const auto [body, stats] = encode(list, true, limits);
+    EXPECT_EQ(encode(list, false, limits).first, body);
+    const auto req = decode(body);
+    int marks = 0;
+    for (const auto& a : req.resource_spans(0).scope_spans(0).spans(0).attributes()) marks += a.key() == "tracecast.truncated";
+    EXPECT_EQ(marks, 1);
+    EXPECT_EQ(stats.duplicate_keys_skipped, 0u);
+  }
+
+  limits.max_value_bytes = 8;
+  const Attribute near[] = {{"abcdefgh1", AttributeValue::int64(1)}, {"abcdefgh2", AttributeValue::int64(2)}};
+  const auto [body, stats] = encode(near, true, limits);
+  EXPECT_EQ(stats.duplicate_keys_skipped, 1u);
+  EXPECT_EQ(decode(body).resource_spans(0).scope_spans(0).spans(0).attributes_size(), 1);
+}
+
 TEST(OtlpProtobufEncoder, ACutStatusMessageMarksItsSpanAndAFullListGetsNoMark) {
   const std::string b(300, 'b');
   const Attribute attrs[] = {{"a", AttributeValue::string("1")}, {"b", AttributeValue::string(b)}};

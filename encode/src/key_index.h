@@ -5,7 +5,12 @@
 // already wrote into the batch buffer (escaped JSON text, or repaired UTF-8 for protobuf);
 // both forms are canonical, so equal bytes <=> equal keys. Short lists are scanned linearly,
 // long ones through an open-addressing index sized once at construction: no allocation per
-// list, linear time.
+// list, linear time. A list whose keys the producer promises distinct (SpanView::keys_unique)
+// is trusted and not checked at all.
+//
+// The cut mark (detail::k_cut_mark) an encoder appends to a list with a cut value is asked
+// for through the index too; in a trusted list the encoder looks for it in the list instead
+// (mark_in()), so it is never written twice.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +22,14 @@ namespace tracecast::detail {
 
 class KeyIndex {
  public:
+  // True when `attrs` already holds an attribute named `key` (a trusted list's cut mark).
+  template <class Attrs, class Key>
+  [[nodiscard]] static bool mark_in(const Attrs& attrs, const Key& key) noexcept {
+    for (const auto& a : attrs)
+      if (a.key == key) return true;
+    return false;
+  }
+
   // Lists up to this long are scanned linearly.
   static constexpr std::size_t k_linear_max = 16;
 
@@ -34,15 +47,19 @@ class KeyIndex {
   // goes out of scope, whatever way the writer leaves.
   class List {
    public:
-    List(KeyIndex& index, std::size_t count) noexcept : index_(index) {
+    // `trusted`: the caller knows the keys are distinct as written (SpanView::keys_unique and
+    // no key cut): seen_or_add() answers false at once and records nothing.
+    List(KeyIndex& index, std::size_t count, bool trusted = false) noexcept : index_(index) {
       index_.keys_.clear();
       index_.seen_bits_ = 0;
-      index_.hashed_ = count > k_linear_max && !index_.slots_.empty();
+      index_.trusted_ = trusted;
+      index_.hashed_ = !trusted && count > k_linear_max && !index_.slots_.empty();
     }
     ~List() {
       if (index_.hashed_)
         for (const auto& k : index_.keys_) index_.slots_[k.slot] = 0;
       index_.keys_.clear();
+      index_.trusted_ = false;
     }
     List(const List&) = delete;
     List& operator=(const List&) = delete;
@@ -58,6 +75,7 @@ class KeyIndex {
   // the input it was copied from (still in cache, and no store-forwarding stall from reading
   // back bytes just written in overlapping pieces).
   [[nodiscard]] bool seen_or_add(const char* key, std::size_t n, const char* same_bytes) noexcept {
+    if (trusted_) return false;
     std::size_t slot = 0;
     const std::uint64_t fp = fingerprint(same_bytes, n);
     if (!hashed_) {
@@ -142,6 +160,7 @@ class KeyIndex {
   std::vector<std::uint32_t> slots_;  // index into keys_ + 1; 0 = free; all zero between lists
   std::uint64_t seen_bits_ = 0;       // linear lists: fingerprint classes present
   bool hashed_ = false;
+  bool trusted_ = false;  // this list's keys are known distinct: nothing to check
 };
 
 }  // namespace tracecast::detail

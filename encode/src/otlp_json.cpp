@@ -312,7 +312,7 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
   if (attrs.empty() && !cut_before && !cut_after) return false;
   const std::size_t max = limits.max_attributes_per_span;
   detail::AttributeAdmission admission(max, stats);
-  const detail::KeyIndex::List list(keys, unique ? 0 : attrs.size());
+  const detail::KeyIndex::List list(keys, attrs.size(), unique);
   // false: the buffer is full (the append fails as a whole).
   auto write_one = [&](const Attribute& a) noexcept {
     if (!admission.admit(a)) return true;
@@ -322,13 +322,6 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     const char* const key_start = w.pos();
     const bool verbatim = w.str(a.key);
     if (w.overflow()) return false;
-    if (unique) {
-      w.lit(",\"value\":");
-      write_value(w, a.value);
-      w.ch('}');
-      admission.wrote();
-      return true;
-    }
     // The key between its quotes; fingerprinted from the input when it was copied as is
     // (reading back bytes just written by wider, overlapping stores stalls on
     // store-to-load forwarding: most of the index's time on a long list).
@@ -355,9 +348,8 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
       // Not counted as a duplicate when the mapping already marked the span.
       char* const mark_start = w.pos();
       const std::uint64_t duplicates = stats.duplicate_keys_skipped;
-      bool marked = false;
-      if (unique)  // no index to ask: the list itself (a cut is rare; the scan is short)
-        for (const Attribute& a : attrs) marked = marked || a.key == detail::k_cut_mark.key;
+      // A trusted list has no index to ask: the list itself (a cut is rare, the scan short).
+      const bool marked = unique && detail::KeyIndex::mark_in(attrs, detail::k_cut_mark.key);
       if (!marked && !write_one(detail::k_cut_mark)) return true;
       if (stats.duplicate_keys_skipped != duplicates) {
         stats.duplicate_keys_skipped = duplicates;

@@ -504,13 +504,15 @@ struct PutAt {
 // Writes a list's attributes (each a `attr_tag` field) and its dropped count (`dropped_tag`).
 // Returns true when anything was written. Duplicate keys: compared as the repaired key bytes
 // already in the buffer (detail::KeyIndex, shared with the JSON encoder).
+// `unique`: the list keeps SpanView::keys_unique's promise and no key can be cut: the index
+// trusts it (the cut mark is then looked for in the list).
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag, char dropped_tag,
                       detail::KeyIndex& keys, const EncoderLimits& limits, EncoderStats& stats,
-                      bool span_list = false, bool cut_after = false) noexcept {
+                      bool span_list = false, bool cut_after = false, bool unique = false) noexcept {
   const bool cut_before = span_list && w.take_cut();
   if (attrs.empty() && !cut_before && !cut_after) return false;
   detail::AttributeAdmission admission(limits.max_attributes_per_span, stats);
-  const detail::KeyIndex::List list(keys, attrs.size());
+  const detail::KeyIndex::List list(keys, attrs.size(), unique);
   char* p = w.pos();
   char* const end = w.limit();
   bool cut = false;
@@ -536,7 +538,8 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
     // Not counted as a duplicate when the mapping already marked the span.
     const std::uint64_t duplicates = stats.duplicate_keys_skipped;
     bool unused = false;
-    if (put_scalar_attribute(p, end, detail::k_cut_mark, attr_tag, keys, limits, stats, unused) == Put::full) {
+    const bool marked = unique && detail::KeyIndex::mark_in(attrs, detail::k_cut_mark.key);
+    if (!marked && put_scalar_attribute(p, end, detail::k_cut_mark, attr_tag, keys, limits, stats, unused) == Put::full) {
       w.rewind(p);
       w.fail();
       return true;
@@ -627,7 +630,8 @@ void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const Enco
   }
   w.rewind(p);
   write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats, /*span_list=*/true,
-                   s.status_message.size() > limits.max_value_bytes);
+                   s.status_message.size() > limits.max_value_bytes,
+                   s.keys_unique && limits.max_value_bytes >= k_unique_key_max_bytes);
   if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
     detail::Utf8Text msg{};
     std::size_t size = 0;

@@ -72,6 +72,9 @@ constexpr std::chrono::seconds k_window{10};
 // Linger seals per worker step, between drains of the ingest ring (a seal of a quiet
 // destination costs ~10-50 us, mostly compression: 64 of them keep a step under ~3 ms).
 constexpr std::size_t k_seals_per_step = 64;
+// A flush sweep held back by memory goes on anyway after this long without room (bodies a
+// dead endpoint holds for minutes must not stall the healthy destinations' flush).
+constexpr std::chrono::milliseconds k_sweep_stall{20};
 
 // A record is ~400 B with its refs 32 B after its start: the line before a ref and the six
 // after it cover the canonical request's record.
@@ -268,6 +271,7 @@ struct Pipeline::Impl {
           seal(d, now, SealCause::forced);
         });
       }
+      if (!sweep.empty() || sweep_open) sealed += sweep_step(now);
       if (!unsent_dests.empty()) send_unsent();
       wake_sender();
       if (n == 0 && c == 0 && sealed == 0) {
@@ -655,9 +659,96 @@ struct Pipeline::Impl {
     return t;
   }
 
-  void seal_all() {
-    const Clock::time_point now = Clock::now();
-    while (!open.empty()) seal(*open.back(), now, SealCause::forced);
+  // --- flush sweep --------------------------------------------------------------------------
+  // A flush seals every batch open when it began, but not all at once: with 15,000 quiet
+  // destinations that is 15,000 bodies in one go while the records they came from are still
+  // held (a 64 KiB chunk returns only when its last record is encoded), which doubled the
+  // batch memory at 10,000 accounts (41 MB held before the final flush, 88 MB peak during
+  // it). The sweep seals the oldest batches first (their records fill the oldest chunks, so
+  // chunks return as it goes), up to k_seals_per_step per worker step, and only while the
+  // memory held stays within k_sweep_slack of what was held when the flush began: bodies go
+  // out as fast as the sender completes them, and memory stays flat. So that bodies held by
+  // a dead endpoint (retrying for minutes) cannot stall it, a wave goes anyway when nothing
+  // was freed for k_sweep_stall. Every body sealed while a sweep runs belongs to the flush's
+  // epoch; the epoch moves on (and waiters can settle) when the sweep is done.
+  struct SweepEntry {
+    Destination* dest;
+    std::uint64_t generation;  // the open batch's: a batch sealed since is skipped
+    Clock::time_point started;
+  };
+
+  [[nodiscard]] std::size_t sweep_slack() const noexcept {
+    return std::max<std::size_t>(config.memory_budget_bytes / 16, std::size_t{4} << 20);
+  }
+
+  // Adds every open batch to the sweep (oldest sealed first).
+  void begin_sweep() {
+    sweep.reserve(sweep.size() + open.size());
+    for (Destination* d : open) sweep.push_back({d, d->generation, d->batch_started});
+    // Popped from the back: oldest last in the vector.
+    std::sort(sweep.begin(), sweep.end(),
+              [](const SweepEntry& a, const SweepEntry& b) { return a.started > b.started; });
+    sweep_limit = pool.held() + sweep_slack();
+    sweep_stalled_since = Clock::time_point::max();
+    sweep_open = true;
+  }
+
+  // One wave of the sweep; when it is done, the flush epoch ends. Returns the batches sealed.
+  std::size_t sweep_step(Clock::time_point now) {
+    std::size_t sealed = 0;
+    const bool room = pool.held() <= sweep_limit;
+    if (!room && sweep_stalled_since == Clock::time_point::max()) sweep_stalled_since = now;
+    if (room || now - sweep_stalled_since >= k_sweep_stall) {
+      sweep_stalled_since = Clock::time_point::max();
+      while (!sweep.empty() && sealed < k_seals_per_step) {
+        const SweepEntry e = sweep.back();
+        sweep.pop_back();
+        if (e.dest->generation != e.generation || e.dest->head == nullptr) continue;  // sealed since
+        seal(*e.dest, now, SealCause::forced);
+        ++sealed;
+        if (pool.held() > sweep_limit) break;
+      }
+    }
+    if (sweep.empty() && sweep_open) end_sweep();
+    return sealed;
+  }
+
+  void end_sweep() {
+    sweep_open = false;
+    send_unsent();
+    ++epoch;
+    settle_flushes();
+  }
+
+  // Shutdown's deadline passed with batches still open: what they hold is dropped as
+  // `shutdown`, and the sweep ends.
+  void drop_open() {
+    while (!open.empty()) {
+      Destination& d = *open.back();
+      discard_pending(d, DropReason::shutdown);
+    }
+    sweep.clear();
+    if (sweep_open) end_sweep();
+  }
+
+  // Releases d's open batch without encoding it, its spans counted as dropped for `reason`.
+  void discard_pending(Destination& d, DropReason reason) noexcept {
+    while (d.head != nullptr) {
+      PendingRef* ref = d.head;
+      PendingRecord& rec = *ref->record;
+      d.head = ref->next;
+      d.pending_spans -= rec.span_count;
+      d.pending_bytes -= rec.bytes;
+      d.held_bytes -= rec.bytes;
+      tot.buffer_bytes -= rec.bytes;
+      d.in_flight -= rec.span_count;
+      tot.in_flight -= rec.span_count;
+      drop(d, reason, rec.span_count);
+      store.release(&rec);
+    }
+    d.tail = nullptr;
+    ++d.generation;  // its linger entry is stale now
+    close_open(d);
   }
 
   // Every drop is counted for its destination and in the running total.
@@ -810,22 +901,7 @@ struct Pipeline::Impl {
 
   void disable(Destination& d, std::int64_t now) {
     d.counters.health.message = disabled_message(d, now, d.counters.health.message);
-    while (d.head != nullptr) {
-      PendingRef* ref = d.head;
-      PendingRecord& rec = *ref->record;
-      d.head = ref->next;
-      d.pending_spans -= rec.span_count;
-      d.pending_bytes -= rec.bytes;
-      d.held_bytes -= rec.bytes;
-      tot.buffer_bytes -= rec.bytes;
-      d.in_flight -= rec.span_count;
-      tot.in_flight -= rec.span_count;
-      drop(d, DropReason::disabled, rec.span_count);
-      store.release(&rec);
-    }
-    d.tail = nullptr;
-    ++d.generation;  // its linger entry is stale now
-    close_open(d);
+    discard_pending(d, DropReason::disabled);
     set_state(d, DestinationState::disabled);
   }
 
@@ -952,19 +1028,18 @@ struct Pipeline::Impl {
     std::promise<void> done;
   };
 
-  // Worker: everything accepted so far is drained, sealed and belongs to epochs <= the
-  // returned one; the waiter is settled when none of those is outstanding.
+  // Worker: everything accepted so far is drained and its batches join the sweep; what the
+  // sweep seals belongs to epochs <= the waiter's, which is settled when the sweep is done
+  // and none of those is outstanding.
   void begin_flush(const std::shared_ptr<FlushWaiter>& w) {
     const std::uint64_t target = ring.stats().accepted;
     while (ring.stats().drained < target) {
       if (ring.drain([this](const LlmRequest& r) { route(r); }, 1024) == 0) std::this_thread::yield();
     }
-    seal_all();
-    send_unsent();
     w->epoch = epoch;
-    ++epoch;
     flush_waiters.push_back(w);
-    settle_flushes();
+    begin_sweep();
+    (void)sweep_step(Clock::now());  // ends the epoch at once when nothing is open
   }
 
   void settle_flushes() {
@@ -1158,6 +1233,10 @@ struct Pipeline::Impl {
   std::vector<std::uint32_t> free_outstanding;
   std::uint64_t epoch = 0;
   std::map<std::uint64_t, std::uint64_t> epoch_outstanding;
+  std::vector<SweepEntry> sweep;   // batches a flush still has to seal, oldest at the back
+  bool sweep_open = false;         // a flush's epoch is open until its sweep is done
+  std::size_t sweep_limit = 0;     // pool.held() the sweep stays within (see sweep_step)
+  Clock::time_point sweep_stalled_since = Clock::time_point::max();
   std::vector<std::shared_ptr<FlushWaiter>> flush_waiters;
 
   DestinationCounters tot;          // every destination's counters summed, kept as they move
@@ -1355,7 +1434,10 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   im.ring.close();  // waits for submits in progress; later ones return closed
   DrainResult r = flush(deadline);
   // Deadline passed: drop what the sender never took, abort what it holds.
-  im.post([&im] { im.drop_unsent(); });
+  im.post([&im] {
+    im.drop_open();
+    im.drop_unsent();
+  });
   im.sender.shutdown(Clock::now());
   // Every completion (delivered or aborted) is now in the sender's queue: let the worker take
   // them, then stop it.

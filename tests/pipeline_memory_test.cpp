@@ -1,8 +1,11 @@
-// What a configured destination costs while it is quiet (issue 9: 100,000 accounts in at most
-// 512 MiB of RSS). Memory must grow with pending data, not with the number of destinations:
-// an idle destination holds only its routing entry, its counters and its config, in a few
-// hundred bytes. Counted with the test allocator (operator new; bytes as malloc_usable_size
-// reports them, so the allocator's rounding is included).
+// What a configured destination costs while it is quiet (issue 9: 100,000 accounts, 150,000
+// destinations, in at most 512 MiB of RSS). Memory must grow with pending data, not with the
+// number of destinations: an idle destination holds only its routing entry, its counters and
+// its resolved config. Counted with the test allocator (operator new; bytes as
+// malloc_usable_size reports them, so the allocator's rounding is included; curl allocates
+// nothing for an idle destination). Measured (November 2026, GCC 12, RelWithDebInfo): 1,400
+// bytes per destination, 497 of them in the sender (before issue 9's slimming: 1,822 and
+// 929, plus ~300 bytes of curl header lists per destination that had sent).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -66,17 +69,17 @@ double sender_bytes_per_idle_destination(std::size_t n) {
   return static_cast<double>(after - before) / static_cast<double>(n);
 }
 
-TEST(SenderMemory, AnIdleDestinationHoldsAtMostAFewHundredBytes) {
+TEST(SenderMemory, AnIdleDestinationCostsUnder600Bytes) {
   const double per_destination = sender_bytes_per_idle_destination(20000);
-  std::printf("sender bytes per idle destination: %.0f\n", per_destination);
-  EXPECT_LE(per_destination, 100000.0);
+  RecordProperty("sender_bytes_per_idle_destination", static_cast<int>(per_destination));
+  EXPECT_LE(per_destination, 600.0) << "counters are created at the first request, strings and header lists "
+                                       "share one block (transport/src/sender.cpp DestSnapshot)";
 }
 
-TEST(PipelineMemory, AnIdleDestinationHoldsAtMostAFewHundredBytes) {
+TEST(PipelineMemory, AnIdleDestinationCostsUnderOneAndAHalfKilobytes) {
   const double per_destination = bytes_per_idle_destination(20000);
   RecordProperty("bytes_per_idle_destination", static_cast<int>(per_destination));
-  std::printf("bytes per idle destination: %.0f\n", per_destination);
-  EXPECT_LE(per_destination, 100000.0);
+  EXPECT_LE(per_destination, 1536.0) << "worker + sender state per destination";
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ constexpr std::chrono::seconds k_window{10};
 constexpr std::size_t k_seals_per_step = 64;
 // A flush sweep held back by memory goes on anyway after this long without room (bodies a
 // dead endpoint holds for minutes must not stall the healthy destinations' flush).
-constexpr std::chrono::milliseconds k_sweep_stall{20};
+constexpr std::chrono::milliseconds k_sweep_stall{5};
 
 // A record is ~400 B with its refs 32 B after its start: the line before a ref and the six
 // after it cover the canonical request's record.
@@ -665,12 +665,13 @@ struct Pipeline::Impl {
   // held (a 64 KiB chunk returns only when its last record is encoded), which doubled the
   // batch memory at 10,000 accounts (41 MB held before the final flush, 88 MB peak during
   // it). The sweep seals the oldest batches first (their records fill the oldest chunks, so
-  // chunks return as it goes), up to k_seals_per_step per worker step, and only while the
-  // memory held stays within k_sweep_slack of what was held when the flush began: bodies go
-  // out as fast as the sender completes them, and memory stays flat. So that bodies held by
-  // a dead endpoint (retrying for minutes) cannot stall it, a wave goes anyway when nothing
-  // was freed for k_sweep_stall. Every body sealed while a sweep runs belongs to the flush's
-  // epoch; the epoch moves on (and waiters can settle) when the sweep is done.
+  // chunks return as it goes), up to k_seals_per_step per worker step, while the memory held
+  // stays within sweep_slack() of what was held when the flush began or the sender has fewer
+  // than two bodies per in-flight slot to work on: bodies go out as fast as the sender
+  // completes them, and memory stays about flat. So that bodies held by a dead endpoint
+  // (retrying for minutes) cannot stall it, a wave goes anyway after k_sweep_stall without
+  // room. Every body sealed while a sweep runs belongs to the flush's epoch; the epoch moves
+  // on (and waiters can settle) when the sweep is done.
   struct SweepEntry {
     Destination* dest;
     std::uint64_t generation;  // the open batch's: a batch sealed since is skipped
@@ -696,7 +697,8 @@ struct Pipeline::Impl {
   // One wave of the sweep; when it is done, the flush epoch ends. Returns the batches sealed.
   std::size_t sweep_step(Clock::time_point now) {
     std::size_t sealed = 0;
-    const bool room = pool.held() <= sweep_limit;
+    const std::size_t bodies = outstanding.size() - free_outstanding.size();
+    const bool room = pool.held() <= sweep_limit || bodies < 2 * std::size_t{config.sender.max_in_flight_total};
     if (!room && sweep_stalled_since == Clock::time_point::max()) sweep_stalled_since = now;
     if (room || now - sweep_stalled_since >= k_sweep_stall) {
       sweep_stalled_since = Clock::time_point::max();
@@ -706,7 +708,10 @@ struct Pipeline::Impl {
         if (e.dest->generation != e.generation || e.dest->head == nullptr) continue;  // sealed since
         seal(*e.dest, now, SealCause::forced);
         ++sealed;
-        if (pool.held() > sweep_limit) break;
+        if (pool.held() > sweep_limit &&
+            outstanding.size() - free_outstanding.size() >= 2 * std::size_t{config.sender.max_in_flight_total}) {
+          break;
+        }
       }
     }
     if (sweep.empty() && sweep_open) end_sweep();
@@ -1268,12 +1273,16 @@ struct Pipeline::Impl {
 
   std::mutex shutdown_mutex;
   bool shut_down = false;
-  PipelineStats final_stats;
-  // The final snapshot with the ring's counters read now: submits after shutdown still
-  // return closed, and each is counted there (rejected_closed), not in the frozen copy.
-  PipelineStats final_stats_now() const {
-    PipelineStats s = final_stats;
-    s.ingest = ring.stats();
+  bool destructing = false;    // guarded by shutdown_mutex: ~Pipeline() is shutting down
+  PipelineStats final_stats;  // totals only (no listing) at shutdown
+  // After shutdown: the snapshot listing every destination, read from their final state
+  // (the worker is gone, nothing changes any more) rather than kept as a copy: with 150,000
+  // destinations a copy of every DestinationCounters is ~70 MB. The ring's counters are
+  // read now: submits after shutdown still return closed, and each is counted there
+  // (rejected_closed). Caller holds command_mutex.
+  PipelineStats final_stats_now() {
+    PipelineStats s;
+    snapshot(s, Listing::all);
     return s;
   }
 };
@@ -1286,6 +1295,13 @@ Pipeline::Pipeline(PipelineConfig config) {
 }
 
 Pipeline::~Pipeline() {
+  {
+    std::lock_guard lock(impl_->shutdown_mutex);
+    if (impl_->shut_down) return;
+    // Nobody reads the result: shutdown() lists no destination (at 150,000 destinations the
+    // listing is ~70 MB).
+    impl_->destructing = true;
+  }
   shutdown(Clock::now() + impl_->config.shutdown_timeout);
 }
 
@@ -1427,6 +1443,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shut_down) {
     DrainResult r;
     r.complete = impl_->final_stats.total.in_flight == 0;
+    std::lock_guard stats_lock(impl_->command_mutex);
     r.stats = impl_->final_stats_now();
     return r;
   }
@@ -1447,11 +1464,14 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
     im.stop_worker = true;
   });
   im.worker.join();
-  im.snapshot(im.final_stats, Impl::Listing::all);
   im.notifier.stop();  // every change so far delivered to the callback
+  {
+    std::lock_guard stats_lock(im.command_mutex);  // stats() callers read the same state
+    im.snapshot(im.final_stats, Impl::Listing::none);
+    r.stats = im.destructing ? im.final_stats : im.final_stats_now();
+  }
   im.shut_down = true;
   r.complete = r.complete && im.final_stats.total.in_flight == 0;
-  r.stats = im.final_stats;
   r.in_flight = im.final_stats.total.in_flight;
   return r;
 }

@@ -61,10 +61,10 @@ double bytes_per_idle_destination(std::size_t n) {
 // The sender's share of it: its entry per destination (counters, resolved config).
 double sender_bytes_per_idle_destination(std::size_t n) {
   Sender sender{SenderConfig{}};
-  for (const auto& [account, d] : make_destinations(0, 1000)) EXPECT_NE(sender.add_destination(d.transport).id, 0u);
+  for (const auto& entry : make_destinations(0, 1000)) EXPECT_NE(sender.add_destination(entry.second.transport).id, 0u);
   const auto batch = make_destinations(1000, n);
   const std::int64_t before = test::live_bytes();
-  for (const auto& [account, d] : batch) EXPECT_NE(sender.add_destination(d.transport).id, 0u);
+  for (const auto& entry : batch) EXPECT_NE(sender.add_destination(entry.second.transport).id, 0u);
   const std::int64_t after = test::live_bytes();
   return static_cast<double>(after - before) / static_cast<double>(n);
 }

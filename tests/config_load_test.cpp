@@ -143,7 +143,7 @@ TEST(PipelineConfigValidate, SaysWhyAndWhatWasGiven) {
   EXPECT_EQ(c.validate(), "memory_budget_bytes: must be 4 * batch.max_bytes (16777216)..1099511627776 (1 TiB), got 1000");
   c = {};
   c.encoder.max_value_bytes = 2;
-  EXPECT_EQ(c.validate(), "encoder.max_value_bytes: must be in [4, 16777216], got 2");
+  EXPECT_EQ(c.validate(), "encoder.max_value_bytes: must be 4..16777216, got 2");
   c = {};
   c.sender.retry.multiplier = 0.5;
   EXPECT_EQ(c.validate(), "sender.retry.multiplier: must be 1..100, got 0.5");

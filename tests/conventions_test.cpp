@@ -20,6 +20,7 @@
 //  - langsmith: the attribute table of "Trace with OpenTelemetry" (span kind llm / chain,
 //    trace.session_id, metadata.<key>, gen_ai.* it maps, gen_ai.prompt / completion).
 #include "golden_util.h"
+#include "reference_example.h"
 #include "tracecast/conventions.h"
 
 #include <gtest/gtest.h>
@@ -237,6 +238,103 @@ TEST_F(ConventionMapping, EachConventionSpeaksItsOwnVocabulary) {
   EXPECT_EQ(find(g, "user.id"), nullptr);
 }
 
+// What each backend reads for time to first token, the user and the model vendor
+// (Langfuse completion_start_time, LangSmith run metadata, OpenInference llm.system).
+TEST_F(ConventionMapping, FirstTokenTimeUserAndModelVendorReachTheBackendsThatReadThem) {
+  ContentRequest c;
+  using enum Convention;
+  // Langfuse JSON.parse()s the value: a quoted ISO 8601 UTC time with milliseconds.
+  auto g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2023-11-14T22:13:20.250Z\"");
+  c.r.first_token_unix_nano = 951'782'400'007'999'999ULL;  // 2000-02-29, a leap day; ms floor
+  c.r.start_unix_nano = 951'782'400'000'000'000ULL;
+  c.r.end_unix_nano = c.r.first_token_unix_nano + 1;
+  g = gen(c.r, {langfuse});
+  EXPECT_EQ(str(g, "langfuse.observation.completion_start_time"), "\"2000-02-29T00:00:00.007Z\"");
+  c.r.first_token_unix_nano = 0;  // unknown: left out
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+  c.r.first_token_unix_nano = c.r.start_unix_nano - 1;  // before the start: not a first token
+  EXPECT_EQ(find(gen(c.r, {langfuse}), "langfuse.observation.completion_start_time"), nullptr);
+
+  // LangSmith: the user as run metadata; the request's own trace.user_id wins, written once.
+  g = gen(c.r, {langsmith});
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "user_9");
+  MetadataEntry own[1] = {{"user_id", AttributeValue::string("from_trace")}};
+  c.r.metadata = own;
+  g = gen(c.r, {langsmith});
+  std::size_t copies = 0;
+  for (const Attribute& a : g) copies += a.key == "langsmith.metadata.user_id" ? 1 : 0;
+  EXPECT_EQ(copies, 1u);
+  EXPECT_EQ(str(g, "langsmith.metadata.user_id"), "from_trace");
+  c.r.user = {};
+  c.r.metadata = {};
+  EXPECT_EQ(find(gen(c.r, {langsmith}), "langsmith.metadata.user_id"), nullptr);
+
+  // OpenInference llm.system: the answering model's vendor when it is one of the spec's values.
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "anthropic");
+  c.r.response_model = "meta-llama/llama-3.1-70b-instruct";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "meta");
+  c.r.response_model = "openai/gpt-4o";
+  EXPECT_EQ(str(gen(c.r, {openinference}), "llm.system"), "openai");
+  c.r.response_model = "deepseek/deepseek-chat";  // not an llm.system value: left out
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+  c.r.response_model = "gpt-4o";  // no vendor
+  EXPECT_EQ(find(gen(c.r, {openinference}), "llm.system"), nullptr);
+}
+
+// SpanView::keys_unique lets the encoders skip their duplicate-key check: the mapping may
+// promise it only when it holds. Every set, every span (private views too) of a request with
+// every optional field set; then each way metadata can break it.
+TEST_F(ConventionMapping, PromisesUniqueKeysOnlyWhenNoTwoAttributesShareOne) {
+  ContentRequest c;
+  MetadataEntry meta[6] = {{"trace_id", AttributeValue::string("grp")},     {"trace_name", AttributeValue::string("Root")},
+                           {"span_name", AttributeValue::string("Mid")},   {"user_id", AttributeValue::string("u")},
+                           {"caf\xc3\xa9", AttributeValue::int64(1)},      {"tracecast.truncated", AttributeValue::boolean(true)}};
+  c.r.metadata = meta;
+  c.r.error = true;
+  c.r.error_message = "upstream 502";
+  c.r.http_status = 502;
+  c.r.submit_flags = k_submit_value_cut;
+  auto check = [](std::span<const SpanView> spans, unsigned bits) {
+    for (const SpanView& s : spans) {
+      if (!s.keys_unique) continue;
+      std::set<std::string_view> keys;
+      for (const Attribute& a : s.attributes) {
+        EXPECT_TRUE(keys.insert(a.key).second) << a.key << " twice, set bits " << bits;
+        EXPECT_LE(a.key.size(), k_unique_key_max_bytes);
+        EXPECT_TRUE(simdjson::validate_utf8(a.key.data(), a.key.size()));
+      }
+    }
+  };
+  for (unsigned bits = 1; bits < (1u << k_convention_count); ++bits) {
+    const MappedRequest& m = map(c.r, ConventionSet::from_bits(static_cast<std::uint8_t>(bits)));
+    ASSERT_EQ(m.spans().size(), 3u);
+    for (const SpanView& s : m.spans()) EXPECT_TRUE(s.keys_unique) << "set bits " << bits;
+    check(m.spans(), bits);
+    check(m.private_spans(), bits);
+  }
+  // Metadata that repeats a key, repeats one after the 128-byte cut, holds an ill-formed key
+  // (two may repair to the same text) or has more entries than the mapping checks: no promise.
+  const std::string long_a = std::string(128, 'k') + "a", long_b = std::string(128, 'k') + "b";
+  const MetadataEntry repeated[] = {{"env", AttributeValue::string("a")}, {"env", AttributeValue::string("b")}};
+  const MetadataEntry cut_equal[] = {{long_a, AttributeValue::int64(1)}, {long_b, AttributeValue::int64(2)}};
+  const MetadataEntry ill_formed[] = {{"k\xff", AttributeValue::int64(1)}};
+  std::vector<std::string> names;
+  for (int i = 0; i < 17; ++i) names.push_back(std::string("key_").append(std::to_string(i)));
+  std::vector<MetadataEntry> many;
+  for (const std::string& n : names) many.push_back({n, AttributeValue::int64(1)});
+  const std::span<const MetadataEntry> breaking[] = {repeated, cut_equal, ill_formed, many};
+  for (const auto& m : breaking) {
+    c.r.metadata = m;
+    EXPECT_FALSE(map(c.r, ConventionSet::all()).spans().back().keys_unique) << m.front().key;
+  }
+  // Empty keys and valueless entries are not written: they do not count as repeats.
+  const MetadataEntry skipped[] = {{"", AttributeValue::int64(1)}, {"", AttributeValue::int64(2)},
+                                   {"env", AttributeValue{}}, {"env", AttributeValue::string("x")}};
+  c.r.metadata = skipped;
+  EXPECT_TRUE(map(c.r, ConventionSet::all()).spans().back().keys_unique);
+}
+
 TEST_F(ConventionMapping, WrapperSpansAreChainsWhereTheConventionTypesEverySpan) {
   ContentRequest c;
   const MetadataEntry meta[] = {{"trace_name", AttributeValue::string("P")}, {"span_name", AttributeValue::string("S")}};
@@ -422,20 +520,9 @@ const Case k_cases[] = {{"openrouter", {Convention::openrouter}},
                         {"all", ConventionSet::all()}};
 
 TEST_F(ConventionMapping, ReferenceExampleMatchesGoldenFilePerConvention) {
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  // The record's views point into the bodies: keep them alive.
-  const std::string request = read_file(source_path("tests/data/gateway/reference_example_request.json"));
-  const std::string response = read_file(source_path("tests/data/gateway/chat_response.json"));
-  ASSERT_TRUE(parser.parse_request(request, {}, *rec).ok());
-  ASSERT_TRUE(parser.parse_response(response, *rec).ok());
-  ASSERT_TRUE(parser.set_outcome(200, {}, *rec).ok());
-  rec->request().account = "acct_1";
-  rec->request().request_id = "gen-1732650000-abcdefghij";
-  rec->request().start_unix_nano = 1732650000000000000ull;
-  rec->request().end_unix_nano = 1732650001500000000ull;
+  const test::ReferenceExample example;
   for (const Case& k : k_cases) {
-    const std::string body = encode(map(rec->request(), k.set), false);
+    const std::string body = encode(map(example.request(), k.set), false);
     EXPECT_TRUE(valid_json(body));
     EXPECT_EQ(body, golden(std::string(k.file) + "_reference.json", body)) << k.file;
   }

@@ -143,6 +143,84 @@ TEST_F(GatewayShapes, AnthropicErrorEventFailsTheRequestAndKeepsThePartialText) 
   EXPECT_EQ(req().error_message, "Overloaded");
 }
 
+TEST_F(GatewayShapes, AnthropicMetadataUserIdIsTheUserUnlessTheBodyNamesOne) {
+  // Anthropic has no top-level `user`: metadata.user_id is the end user (user.id on the span).
+  struct Case {
+    const char* body;
+    const char* user;
+    std::uint32_t issues;
+  };
+  const Case cases[] = {
+      {R"({"model":"claude","metadata":{"user_id":"u_meta"},"messages":[]})", "u_meta", 0},
+      {R"({"messages":[],"metadata":{"other":1,"user_id":"u_\"q\" é"},"model":"claude"})", "u_\"q\" é", 0},
+      {R"({"model":"claude","user":"u_top","metadata":{"user_id":"u_meta"},"messages":[]})", "u_top", 0},
+      {R"({"model":"claude","metadata":{"user_id":"u_meta"},"user":"u_top","messages":[]})", "u_top", 0},
+      {R"({"model":"claude","metadata":{"user_id":"caf\ud800"},"messages":[]})", "caf\xEF\xBF\xBD",
+       issue_bit(ParseIssue::invalid_escape)},
+      {R"({"model":"claude","metadata":{"user_id":7},"messages":[],"max_tokens":5})", "",
+       issue_bit(ParseIssue::field_wrong_type)},
+      {R"({"model":"claude","metadata":null,"messages":[]})", "", 0},
+      {R"({"model":"claude","metadata":{},"messages":[]})", "", 0},
+  };
+  for (const Case& c : cases) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const auto r = parser_.parse_request(c.body, {}, *rec, GatewayApi::anthropic_messages);
+    EXPECT_EQ(r.issues, c.issues) << c.body;
+    EXPECT_EQ(rec->request().user, c.user) << c.body;
+    EXPECT_EQ(rec->request().requested_model, "claude") << c.body;  // read before and after it
+  }
+  // The rest of the body is still read after a wrong type inside metadata.
+  auto rec = std::make_unique<GatewayRecord>();
+  (void)parser_.parse_request(cases[5].body, {}, *rec);
+  EXPECT_EQ(rec->request().max_tokens, 5);
+  // And it reaches the span as user.id.
+  ASSERT_TRUE(parser_.parse_request(keep("anthropic_request.json"), {}, *rec_).ok());
+  MappingConfig config;
+  IdGenerator ids(3);
+  auto mapped = std::make_unique<MappedRequest>();
+  map_request(req(), config, ids, *mapped);
+  ASSERT_NE(find_attr(mapped->spans().back(), "user.id"), nullptr);
+  EXPECT_EQ(find_attr(mapped->spans().back(), "user.id")->value.as_string(), "user_anth_1");
+}
+
+TEST_F(GatewayShapes, ThinkingAndReasoningTextAreNotPartOfTheCompletion) {
+  // Anthropic: thinking (and redacted_thinking) blocks beside the text, or beside tool_use only.
+  ASSERT_TRUE(parser_.parse_response(keep("anthropic_response.json"), *rec_).ok());
+  EXPECT_EQ(req().completion.find("Paris weather"), std::string_view::npos);
+  const char* tool_only =
+      R"({"id":"msg_t","type":"message","content":[{"type":"thinking","thinking":"secret plan","signature":"c2ln"},)"
+      R"({"type":"redacted_thinking","data":"ZW5j"},{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":"}"}},)"
+      R"({"type":"thinking","thinking":"more"},{"type":"tool_use","id":"toolu_2","name":"g","input":{}}],"stop_reason":"tool_use"})";
+  ASSERT_TRUE(parser_.parse_response(tool_only, *rec_).ok());
+  EXPECT_EQ(req().completion,
+            R"([{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":"}"}},{"type":"tool_use","id":"toolu_2","name":"g","input":{}}])");
+  // Responses: a reasoning item with summary text beside a message, or beside a function call.
+  const char* with_message =
+      R"({"id":"r1","status":"completed","output":[{"type":"reasoning","id":"rs_1","summary":[{"type":"summary_text","text":"I thought"}]},)"
+      R"({"type":"message","role":"assistant","content":[{"type":"output_text","text":"Answer."}]}]})";
+  ASSERT_TRUE(parser_.parse_response(with_message, *rec_).ok());
+  EXPECT_EQ(req().completion, "Answer.");
+  const char* with_call =
+      R"({"id":"r2","status":"completed","output":[{"type":"reasoning","id":"rs_2","summary":[{"type":"summary_text","text":"I thought"}]},)"
+      R"({"type":"function_call","call_id":"call_1","name":"f","arguments":"{}"}]})";
+  ASSERT_TRUE(parser_.parse_response(with_call, *rec_).ok());
+  EXPECT_EQ(req().completion, R"([{"type":"function_call","call_id":"call_1","name":"f","arguments":"{}"}])");
+  // Streams: thinking deltas and reasoning summary deltas are not appended, whatever the chunking.
+  const std::string anthropic_sse = read_data("anthropic_stream.sse");
+  const std::string responses_sse =
+      "data: {\"type\":\"response.reasoning_summary_text.delta\",\"output_index\":0,\"delta\":\"I thought\"}\n\n"
+      "data: {\"type\":\"response.output_text.delta\",\"output_index\":1,\"delta\":\"Answer.\"}\n\n"
+      "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r3\",\"status\":\"completed\",\"output\":[]}}\n\n";
+  for (std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream("{}", anthropic_sse, step_of(s, anthropic_sse), issues, GatewayApi::anthropic_messages);
+    EXPECT_EQ(rec->request().completion.find("Paris weather"), std::string_view::npos) << s;
+    rec = stream("{}", responses_sse, step_of(s, responses_sse), issues, GatewayApi::responses);
+    EXPECT_EQ(issues, 0u) << s;
+    EXPECT_EQ(rec->request().completion, "Answer.") << s;
+  }
+}
+
 // --- OpenAI Responses API ------------------------------------------------------------------------
 
 TEST_F(GatewayShapes, ResponsesRequestIsReadFieldByFieldWithInstructionsFirst) {

@@ -3,10 +3,12 @@
 // encoder wrote for the same spans; budgets, all-or-nothing appends, grouping, UTF-8 repair,
 // huge values, the golden reference example, zero allocation in steady state.
 #include "golden_util.h"
+#include "reference_example.h"
 #include "tracecast/otlp_protobuf.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -221,6 +223,81 @@ TEST(OtlpProtobufEncoder, HugeValuesRoundTripWholeOrCutAtTheLimit) {
   EXPECT_EQ(span.attributes(0).value().string_value(), prompt);
   EXPECT_EQ(span.attributes(1).value().string_value().size(), 16u << 20);
   EXPECT_EQ(enc.stats().values_truncated, 1u);
+}
+
+TEST(OtlpProtobufEncoder, ShortAttributesWithNonAsciiOrIllFormedBytesMatchJson) {
+  // Short attributes are written supposing their strings well-formed and checked while copied:
+  // valid UTF-8 stays as is, an ill-formed key or value is rewritten from the attribute's
+  // start (repaired, counted), and duplicates are found among repaired keys as before.
+  const Attribute attrs[] = {{"caf\xC3\xA9", AttributeValue::string("na\xC3\xAFve \xF0\x9F\x9A\x80")},
+                             {"k", AttributeValue::string("ok\xFF")},
+                             {"k\xFF", AttributeValue::int64(1)},
+                             {"k\xFE", AttributeValue::int64(2)},  // repairs to the key above
+                             {"caf\xC3\xA9", AttributeValue::boolean(true)},
+                             {"k", AttributeValue::string("dup")},
+                             {"x", AttributeValue::string("0123456789abcdef\x80")},
+                             {"after", AttributeValue::float64(1.5)}};
+  SpanView s = basic_span(attrs);
+  const Group g{ResourceView{std::span<const Attribute>(attrs).first(4)}, k_scope, {&s, 1}};
+  const auto req = decode(expect_same_as_json({&g, 1}));
+  const auto& span = req.resource_spans(0).scope_spans(0).spans(0);
+  const std::string r = "\xEF\xBF\xBD";
+  ASSERT_EQ(span.attributes_size(), 5);
+  EXPECT_EQ(span.attributes(0).key(), "caf\xC3\xA9");
+  EXPECT_EQ(span.attributes(0).value().string_value(), "na\xC3\xAFve \xF0\x9F\x9A\x80");
+  EXPECT_EQ(span.attributes(1).value().string_value(), "ok" + r);
+  EXPECT_EQ(span.attributes(2).key(), "k" + r);
+  EXPECT_EQ(span.attributes(2).value().int_value(), 1);
+  EXPECT_EQ(span.attributes(3).value().string_value(), "0123456789abcdef" + r);
+  EXPECT_EQ(span.attributes(4).value().double_value(), 1.5);
+  EXPECT_EQ(req.resource_spans(0).resource().attributes_size(), 3);
+}
+
+TEST(OtlpProtobufEncoder, MessagesOf16KiBAndMoreGetAWiderPrefixAndStayWithinTheBudget) {
+  // Span and Resource prefixes are reserved 2 bytes wide and widened (the content moved) when
+  // the message reaches 2^14 bytes: every size around that edge decodes, equal large resources
+  // still share an entry, and no budget yields a truncated or over-budget message.
+  for (const std::size_t n : {16300u, 16330u, 16350u, 16360u, 16370u, 16380u, 16400u, 40000u}) {
+    const std::string value(n, 'v');
+    const Attribute attrs[] = {{"big", AttributeValue::string(value)}, {"after", AttributeValue::int64(7)}};
+    const Attribute res[] = {{"service.name", AttributeValue::string(value)}};
+    SpanView s = basic_span(attrs);
+    const Group groups[] = {{ResourceView{res}, k_scope, {&s, 1}}, {ResourceView{res}, k_scope, {&s, 1}}};
+    const auto req = decode(expect_same_as_json(groups));
+    ASSERT_EQ(req.resource_spans_size(), 1) << n;
+    ASSERT_EQ(req.resource_spans(0).scope_spans(0).spans_size(), 2) << n;
+    EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans(1).attributes(0).value().string_value(), value);
+    EXPECT_EQ(req.resource_spans(0).scope_spans(0).spans(1).attributes(1).value().int_value(), 7);
+    EXPECT_EQ(req.resource_spans(0).resource().attributes(0).value().string_value(), value);
+  }
+  const std::string value(16370, 'v');
+  const Attribute attrs[] = {{"big", AttributeValue::string(value)}};
+  SpanView s = basic_span(attrs);
+  std::vector<char> buffer(20000, 'X');
+  OtlpProtobufEncoder enc;
+  enc.begin(buffer, buffer.size());
+  ASSERT_EQ(enc.append(ResourceView{}, k_scope, {&s, 1}), append_result::ok);
+  const std::size_t size = enc.finish().size();  // the span itself is over 2^14 bytes
+  ASSERT_GT(decode(std::string_view(buffer.data(), size)).resource_spans(0).scope_spans(0).spans(0).ByteSizeLong(),
+            std::size_t{1} << 14);
+  std::fill(buffer.begin(), buffer.end(), 'X');
+  std::size_t fits = 0;
+  for (std::size_t budget = size - 8; budget <= size + 8; ++budget) {
+    enc.begin(std::span<char>(buffer).first(budget), budget);
+    const append_result r = enc.append(ResourceView{}, k_scope, {&s, 1});
+    const std::string_view body = enc.finish();
+    if (r != append_result::ok) {
+      EXPECT_EQ(r, append_result::too_large);
+      EXPECT_TRUE(body.empty());
+      continue;
+    }
+    ++fits;
+    ASSERT_EQ(body.size(), size);
+    ASSERT_LE(body.size(), budget);
+    EXPECT_EQ(count_spans(decode(body)), 1u);
+    for (std::size_t i = budget; i < buffer.size(); ++i) ASSERT_EQ(buffer[i], 'X') << budget;
+  }
+  EXPECT_EQ(fits, 9u);  // from the exact size on
 }
 
 TEST(OtlpProtobufEncoder, DuplicateKeysAndAttributesOverTheLimitMatchJson) {
@@ -450,21 +527,11 @@ using test::read_file;
 using test::source_path;
 
 TEST(OtlpProtobufEncoder, ReferenceExampleMatchesGoldenFilesInBothEncodings) {
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  const std::string request = read_file(source_path("tests/data/gateway/reference_example_request.json"));
-  const std::string response = read_file(source_path("tests/data/gateway/chat_response.json"));
-  ASSERT_TRUE(parser.parse_request(request, {}, *rec).ok());
-  ASSERT_TRUE(parser.parse_response(response, *rec).ok());
-  ASSERT_TRUE(parser.set_outcome(200, {}, *rec).ok());
-  rec->request().account = "acct_1";
-  rec->request().request_id = "gen-1732650000-abcdefghij";
-  rec->request().start_unix_nano = 1732650000000000000ull;
-  rec->request().end_unix_nano = 1732650001500000000ull;
+  const test::ReferenceExample example;
   IdGenerator ids(7);
   auto mapped = std::make_unique<MappedRequest>();
   const MappingConfig mapping;  // the resource's views point into it
-  map_request(rec->request(), mapping, ids, *mapped);
+  map_request(example.request(), mapping, ids, *mapped);
   ASSERT_EQ(mapped->spans().size(), 2u);
   const Group g{mapped->resource(), mapped->scope(), mapped->spans()};
   const std::string body = expect_same_as_json({&g, 1});

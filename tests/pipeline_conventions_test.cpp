@@ -3,6 +3,7 @@
 // convention's content, a request is mapped once per destination whatever the size of its
 // set, and the config file's "conventions" key.
 #include "egress_util.h"
+#include "pipeline_util.h"
 #include "tracecast/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -24,16 +25,7 @@ using namespace std::chrono_literals;
 using test::SinkProcess;
 using Clock = std::chrono::steady_clock;
 
-PipelineConfig test_config() {
-  PipelineConfig c;
-  c.sender.egress = test::loopback_egress();
-  c.batch.linger = 20ms;
-  c.sender.retry.initial_interval = 20ms;
-  c.sender.retry.max_interval = 200ms;
-  c.sender.retry.max_elapsed = 3000ms;
-  c.shutdown_timeout = 5000ms;
-  return c;
-}
+PipelineConfig test_config() { return test::quick_pipeline_config(); }
 
 PipelineDestination to_sink(const SinkProcess& sink, std::string name, ConventionSet conventions) {
   PipelineDestination d;

@@ -18,6 +18,7 @@
 #include "alloc_counter.h"
 #include "destination_routing.h"
 #include "egress_util.h"
+#include "pipeline_util.h"
 #include "otlp_test.pb.h"
 #include "raw_http_server.h"
 #include "sink_process.h"
@@ -32,12 +33,10 @@ using test::RawRequest;
 using test::RawResponse;
 using test::SinkProcess;
 
+// Longer retry and shutdown bounds than the shared config: two producers and live toggles
+// load the machine, and every count here must be exact.
 PipelineConfig test_config() {
-  PipelineConfig c;
-  c.sender.egress = test::loopback_egress();
-  c.batch.linger = 20ms;
-  c.sender.retry.initial_interval = 20ms;
-  c.sender.retry.max_interval = 200ms;
+  PipelineConfig c = test::quick_pipeline_config();
   c.sender.retry.max_elapsed = 5000ms;
   c.shutdown_timeout = 10000ms;
   return c;

@@ -29,6 +29,7 @@ namespace tracecast {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::Contains;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -287,6 +288,52 @@ TEST(PresetValidate, RefusesTheBackendsWebAppHost) {
       DestinationKind::sentry, "", {{"org_id", "4509"}, {"region", "de"}, {"project_id", "77"}, {"public_key", "0123456789abcdef0123456789abcdef"}});
   EXPECT_FALSE(has_errors(validate(by_org)));
   EXPECT_EQ(resolve(by_org).url, "https://o4509.ingest.de.sentry.io/api/77/integration/otlp/v1/traces");
+}
+
+// Sentry shows one string, the DSN: it gives the ingest host (hosted: org and region; or a
+// self-hosted host), the project and the key at once. Malformed or contradicted: a specific
+// error that never quotes the DSN or its key.
+TEST(PresetValidate, SentryTakesTheProjectsDsnWhole) {
+  const std::string key = "0123456789abcdef0123456789abcdef";
+  const std::string auth = "x-sentry-auth: sentry sentry_key=" + key;
+  struct Case {
+    std::string dsn, url;
+  };
+  const Case ok[] = {
+      {"https://" + key + "@o4509.ingest.de.sentry.io/77", "https://o4509.ingest.de.sentry.io/api/77/integration/otlp/v1/traces"},
+      {"https://" + key + "@o1.ingest.sentry.io/5/", "https://o1.ingest.us.sentry.io/api/5/integration/otlp/v1/traces"},
+      {"https://" + key + ":legacysecret@o2.ingest.us.sentry.io/6", "https://o2.ingest.us.sentry.io/api/6/integration/otlp/v1/traces"},
+      {"http://" + key + "@sentry.internal:9000/3", "http://sentry.internal:9000/api/3/integration/otlp/v1/traces"},
+  };
+  for (const Case& c : ok) {
+    SCOPED_TRACE(c.url);
+    const DestinationConfig d = preset_config(DestinationKind::sentry, "", {{"dsn", c.dsn}});
+    for (const auto& i : validate(d)) ADD_FAILURE() << i.field << ": " << i.message;
+    const ResolvedDestination r = resolve(d);
+    EXPECT_EQ(r.url, c.url);
+    EXPECT_THAT(r.header_lines, Contains(auth));
+    EXPECT_THAT(redact_secrets("dsn " + c.dsn, d), Not(HasSubstr(key)));
+  }
+  const std::string bad[] = {"https://o1.ingest.us.sentry.io/5",           // no key
+                             "https://" + key + "@o1.ingest.us.sentry.io",  // no project
+                             "https://" + key + "@o1.ingest.us.sentry.io/my-project",
+                             "https://" + key + "@myorg.sentry.io/5",        // the web app host
+                             "http://" + key + "@o1.ingest.us.sentry.io/5",  // hosted is https
+                             key};
+  for (const std::string& dsn : bad) {
+    SCOPED_TRACE(dsn);
+    const auto issues = errors_of(preset_config(DestinationKind::sentry, "", {{"dsn", dsn}}));
+    EXPECT_TRUE(has_issue(issues, "fields.dsn", "does not have Sentry's shape"));
+    for (const auto& i : issues) EXPECT_THAT(i.message, Not(HasSubstr(key)));
+  }
+  // A field given beside the DSN must agree with it.
+  const auto issues = errors_of(preset_config(
+      DestinationKind::sentry, "", {{"dsn", "https://" + key + "@o4509.ingest.de.sentry.io/77"}, {"project_id", "78"}}));
+  EXPECT_TRUE(has_issue(issues, "fields.project_id", "differs from the DSN's project_id"));
+  EXPECT_EQ(errors_of(preset_config(DestinationKind::sentry, "",
+                                    {{"dsn", "https://" + key + "@o4509.ingest.de.sentry.io/77"}, {"project_id", "77"}}))
+                .size(),
+            0u);
 }
 
 // The web apps users paste by mistake, regional ones included, in any case and with the

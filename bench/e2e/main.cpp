@@ -4,6 +4,7 @@
 //   single-none / single-gzip / single-zstd   one destination, canonical request, at --rate
 //   single-zstd-content                       one destination, content variant (~3.5 KB/span)
 //   single-protobuf / single-protobuf-zstd    one destination, http/protobuf, no codec / zstd
+//   single-conventions-all                    single-none with all five attribute conventions
 //   fanout                                    100 accounts, 1.5 destinations each on average,
 //                                             one in five privacy mode, codecs zstd/none/gzip
 //   fanout-dead                               the same plus one all-accounts destination whose
@@ -88,6 +89,9 @@ struct Spec {
   // workload key id (nothing filtered: the same delivered work as without), max_request_bytes
   // 1,000,000 and max_attribute_value_bytes 2048 (canonical values are shorter: nothing cut).
   bool routed = false;
+  // Every attribute convention at once (issue 11's target: at most 2x the worker CPU per span of
+  // `openrouter` alone, i.e. `single-none` in the same run).
+  bool all_conventions = false;
 };
 
 // WORKLOAD.md "Gateway scale": 20,000 requests/s in all, whatever the account count.
@@ -115,6 +119,12 @@ Spec routed(Spec s) {
   return s;
 }
 
+Spec all_conventions(Spec s) {
+  s.name = "single-conventions-all";
+  s.all_conventions = true;
+  return s;
+}
+
 Spec protobuf(Spec s) {
   s.protocol = "http/protobuf";
   return s;
@@ -139,6 +149,7 @@ const std::vector<Spec>& specs() {
       plain("single-gzip", false, "gzip", false, false, false, false, ""),
       plain("single-zstd", false, "zstd", false, false, false, false, ""),
       plain("single-zstd-content", false, "zstd", true, false, false, false, ""),
+      all_conventions(plain("single-none", false, "none", false, false, false, false, "")),
       protobuf(plain("single-protobuf", false, "none", false, false, false, false, "")),
       protobuf(plain("single-protobuf-zstd", false, "zstd", false, false, false, false, "")),
       plain("fanout", true, "zstd", false, false, false, false, ""),
@@ -337,6 +348,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
       d.transport.compression = p.compression;
       d.transport.protocol = spec.protocol;
       d.privacy_mode = p.privacy_mode;
+      if (spec.all_conventions) d.conventions = ConventionSet::all();
       if (spec.routed) {
         for (std::size_t k = 0; k < tracecast::workload::k_api_keys; ++k) d.api_key_ids.push_back("key_" + std::to_string(k));
         d.max_request_bytes = 1'000'000;

@@ -19,10 +19,12 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <simdjson.h>
 
+#include "settings.h"
 #include "tracecast/pipeline.h"
 #include "tracecast/utf8.h"
 #include "tracecast/presets.h"
@@ -32,11 +34,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint64_t k_max_linger_ms = 60'000;
-constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: transport timeouts and shutdown
-constexpr std::uint32_t k_min_batch_bytes = 4u << 10;
-constexpr std::uint32_t k_max_batch_bytes = 16u << 20;
-constexpr std::uint32_t k_max_batch_spans = 65536;
+constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: a destination's timeout
 // OTEL_BSP_MAX_QUEUE_SIZE counts requests; the ring is sized in bytes: n requests of up to
 // 4 KiB each (the former slot size), rounded up to a power of two within ring_bytes' range.
 constexpr std::uint64_t k_queue_request_bytes = 4096;
@@ -46,20 +44,7 @@ constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_by
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
 constexpr std::size_t k_max_egress_entries = 256;  // EgressPolicy: allow_cidrs, allow_hosts
-// Resource and scope strings (service.name, resource attribute keys and values, ...) and the
-// user agent: every span batch repeats them, and no backend keeps more (Tempo cuts attribute
-// values at 2 KiB by default).
-constexpr std::size_t k_max_text_bytes = 1024;
 constexpr std::size_t k_max_json_headers = 64;  // DestinationConfig::headers (validate() says 64 too)
-constexpr std::size_t k_max_resource_value_bytes = 4096;
-// Bytes of batch buffers: enough for any machine this runs on, small enough that the budget
-// arithmetic (and the pool's free-list limit of budget / 8) never overflows or asks the
-// allocator for an absurd size.
-constexpr std::uint64_t k_max_memory_budget_bytes = std::uint64_t{1} << 40;  // 1 TiB
-
-bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
-
-std::string ms_text(milliseconds v) { return std::to_string(v.count()) + " ms"; }
 
 std::string_view trim(std::string_view s) noexcept {
   constexpr std::string_view k_space = " \t\r\n";
@@ -75,127 +60,7 @@ std::string double_text(double v) {
   return std::string(buf, r.ptr);
 }
 
-// ---- PipelineConfig::validate pieces -----------------------------------------------------
-
-// EncoderLimits::validate() says "EncoderLimits::max_value_bytes must be in [4, 16777216]";
-// rewritten as "encoder.max_value_bytes: must be in [4, 16777216], got N".
-std::string encoder_error(const EncoderLimits& limits, std::string_view message) {
-  std::string_view rest = message;
-  constexpr std::string_view k_prefix = "EncoderLimits::";
-  if (rest.starts_with(k_prefix)) rest.remove_prefix(k_prefix.size());
-  const auto space = rest.find(' ');
-  if (space == std::string_view::npos) return "encoder: " + std::string(message);
-  const std::string_view field = rest.substr(0, space);
-  std::string out = "encoder." + std::string(field) + ": " + std::string(rest.substr(space + 1));
-  if (field == "max_value_bytes") out += ", got " + std::to_string(limits.max_value_bytes);
-  if (field == "max_attributes_per_span") out += ", got " + std::to_string(limits.max_attributes_per_span);
-  return out;
-}
-
-std::string validate_retry(const RetryPolicy& r) {
-  if (r.initial_interval.count() <= 0 || r.initial_interval > milliseconds(k_max_timeout_ms))
-    return "sender.retry.initial_interval: must be 1..600000 ms, got " + ms_text(r.initial_interval);
-  if (!(r.multiplier >= 1.0) || !(r.multiplier <= 100.0))
-    return "sender.retry.multiplier: must be 1..100, got " + double_text(r.multiplier);
-  if (r.max_interval < r.initial_interval || r.max_interval > milliseconds(k_max_timeout_ms))
-    return "sender.retry.max_interval: must be sender.retry.initial_interval (" + ms_text(r.initial_interval) +
-           ")..600000 ms, got " + ms_text(r.max_interval);
-  if (r.max_elapsed.count() < 0 || r.max_elapsed > milliseconds(24LL * 3600 * 1000))
-    return "sender.retry.max_elapsed: must be 0 (never retry)..86400000 ms, got " + ms_text(r.max_elapsed);
-  return {};
-}
-
-std::string validate_sender(const SenderConfig& s) {
-  if (s.max_in_flight_total < 1 || s.max_in_flight_total > 65536)
-    return "sender.max_in_flight_total: must be 1..65536, got " + std::to_string(s.max_in_flight_total);
-  if (s.connect_timeout.count() <= 0 || s.connect_timeout > milliseconds(k_max_timeout_ms))
-    return "sender.connect_timeout: must be 1..600000 ms, got " + ms_text(s.connect_timeout);
-  if (std::string e = validate_retry(s.retry); !e.empty()) return e;
-  if (!is_pow2(s.queue_capacity) || s.queue_capacity < 32 || s.queue_capacity > (1u << 20))
-    return "sender.queue_capacity: must be a power of two from 32 to 1048576, got " +
-           std::to_string(s.queue_capacity);
-  if (s.max_producers < 1 || s.max_producers > 256)
-    return "sender.max_producers: must be 1..256, got " + std::to_string(s.max_producers);
-  if (has_line_break(s.user_agent)) return "sender.user_agent: must not contain CR, LF or NUL";
-  if (has_control_byte(s.user_agent)) return "sender.user_agent: must not contain control bytes";
-  if (s.user_agent.size() > k_max_text_bytes)
-    return "sender.user_agent: at most 1024 bytes, got " + std::to_string(s.user_agent.size());
-  if (s.max_connections_per_host > 1024)
-    return "sender.max_connections_per_host: must be 0 (unlimited)..1024, got " +
-           std::to_string(s.max_connections_per_host);
-  if (s.max_response_bytes > (16u << 20))
-    return "sender.max_response_bytes: must be 0..16777216, got " + std::to_string(s.max_response_bytes);
-  if (std::string e = s.egress.validate(); !e.empty()) return "sender.egress." + e;
-  return {};
-}
-
-std::string validate_mapping(const MappingConfig& m) {
-  if (m.service_name.empty()) return "mapping.service_name: must not be empty";
-  const std::pair<const char*, const std::string*> texts[] = {{"mapping.service_name", &m.service_name},
-                                                              {"mapping.service_version", &m.service_version},
-                                                              {"mapping.scope_name", &m.scope_name},
-                                                              {"mapping.scope_version", &m.scope_version}};
-  for (const auto& [field, text] : texts) {
-    if (text->size() > k_max_text_bytes)
-      return std::string(field) + ": at most 1024 bytes, got " + std::to_string(text->size());
-  }
-  if (m.extra_resource_attributes.size() > MappingConfig::k_max_extra_resource)
-    return "mapping.extra_resource_attributes: at most " + std::to_string(MappingConfig::k_max_extra_resource) +
-           " attributes, got " + std::to_string(m.extra_resource_attributes.size());
-  for (std::size_t i = 0; i < m.extra_resource_attributes.size(); ++i) {
-    const auto& [key, value] = m.extra_resource_attributes[i];
-    if (key.empty())
-      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " has an empty key";
-    if (key.size() > k_max_text_bytes)
-      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " has a key over 1024 bytes";
-    if (value.size() > k_max_resource_value_bytes)
-      return "mapping.extra_resource_attributes: attribute " + std::to_string(i) + " (" + key +
-             ") has a value over 4096 bytes";
-  }
-  if (m.scope_name.empty()) return "mapping.scope_name: must not be empty";
-  return {};
-}
-
 }  // namespace
-
-std::string PipelineConfig::validate() const {
-  if (std::string e = ingest.validate(); !e.empty()) return "ingest." + e;
-  if (std::string e = validate_mapping(mapping); !e.empty()) return e;
-  if (const std::string_view e = encoder.validate(); !e.empty()) return encoder_error(encoder, e);
-  if (batch.max_spans < 1 || batch.max_spans > k_max_batch_spans)
-    return "batch.max_spans: must be 1..65536, got " + std::to_string(batch.max_spans);
-  if (batch.max_bytes < k_min_batch_bytes || batch.max_bytes > k_max_batch_bytes)
-    return "batch.max_bytes: must be 4096..16777216, got " + std::to_string(batch.max_bytes);
-  if (batch.linger.count() < 1 || batch.linger > milliseconds(k_max_linger_ms))
-    return "batch.linger: must be 1..60000 ms, got " + ms_text(batch.linger);
-  if (batch.max_linger < batch.linger || batch.max_linger > milliseconds(k_max_linger_ms))
-    return "batch.max_linger: must be batch.linger (" + ms_text(batch.linger) + ")..60000 ms, got " +
-           ms_text(batch.max_linger);
-  if (batch.target_spans < 1 || batch.target_spans > k_max_batch_spans)
-    return "batch.target_spans: must be 1..65536, got " + std::to_string(batch.target_spans);
-  if (encoder_threads != 1)
-    return "encoder_threads: must be 1 (only 1 is implemented), got " + std::to_string(encoder_threads);
-  const std::size_t min_memory = std::size_t{4} * batch.max_bytes;
-  if (memory_budget_bytes < min_memory || memory_budget_bytes > k_max_memory_budget_bytes)
-    return "memory_budget_bytes: must be 4 * batch.max_bytes (" + std::to_string(min_memory) +
-           ")..1099511627776 (1 TiB), got " + std::to_string(memory_budget_bytes);
-  if (destination_budget_bytes < batch.max_bytes || destination_budget_bytes > memory_budget_bytes)
-    return "destination_budget_bytes: must be batch.max_bytes (" + std::to_string(batch.max_bytes) +
-           ")..memory_budget_bytes (" + std::to_string(memory_budget_bytes) + "), got " +
-           std::to_string(destination_budget_bytes);
-  if (gzip_level < 0 || gzip_level > 12) return "gzip_level: must be 0..12, got " + std::to_string(gzip_level);
-  if (zstd_level < -7 || zstd_level > 22) return "zstd_level: must be -7..22, got " + std::to_string(zstd_level);
-  if (std::string e = validate_sender(sender); !e.empty()) return e;
-  if (shutdown_timeout.count() < 0 || shutdown_timeout > milliseconds(k_max_timeout_ms))
-    return "shutdown_timeout: must be 0..600000 ms, got " + ms_text(shutdown_timeout);
-  if (stats.top_destinations > 1000)
-    return "stats.top_destinations: must be 0..1000, got " + std::to_string(stats.top_destinations);
-  if (stats.max_unhealthy_destinations > 10000)
-    return "stats.max_unhealthy_destinations: must be 0..10000, got " + std::to_string(stats.max_unhealthy_destinations);
-  if (disable.after.count() < 0 || disable.after > std::chrono::hours(24 * 30))
-    return "disable.after: must be 0..2592000000 ms (30 days), got " + ms_text(disable.after);
-  return {};
-}
 
 namespace {
 
@@ -253,6 +118,72 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
            std::to_string(n);
   out = n;
   set = true;
+  return {};
+}
+
+// Reads the variable of a settings row (row.env) into the row's field of `object` (an object
+// of the row's struct), checked against the row's own range with the variable's words:
+// "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must be 1..65536, got 70000". Cross-field bounds are
+// validate()'s. Numbers and milliseconds are whole decimals, bools true/1 or false/0, text as
+// given.
+std::string env_setting(const EnvReader& env, const Setting& row, void* object, bool& set) {
+  set = false;
+  const std::string var(row.env);
+  const char* v = env.get(var.c_str());
+  if (v == nullptr) return {};
+  const SettingRef ref = row.ref(object);
+  if (auto* text = std::get_if<std::string*>(&ref)) {
+    **text = v;
+  } else if (auto* flag = std::get_if<bool*>(&ref)) {
+    const std::string_view value = trim(v);
+    if (value == "true" || value == "1") {
+      **flag = true;
+    } else if (value == "false" || value == "0") {
+      **flag = false;
+    } else {
+      return var + ": must be true or false, got '" + std::string(value) + "'";
+    }
+  } else if (auto* ms = std::get_if<milliseconds*>(&ref)) {
+    milliseconds out{};
+    const auto lo = static_cast<std::uint64_t>(std::max<std::int64_t>(row.min, 0));
+    if (std::string e = env_millis(env, var.c_str(), lo, static_cast<std::uint64_t>(row.max), out, set); !e.empty())
+      return e;
+    **ms = out;
+  } else {
+    std::uint64_t n = 0;
+    const auto lo = static_cast<std::uint64_t>(std::max<std::int64_t>(row.min, 0));
+    if (std::string e = env_count(env, var.c_str(), lo, static_cast<std::uint64_t>(row.max), n, set); !e.empty())
+      return e;
+    if (auto* u32 = std::get_if<std::uint32_t*>(&ref)) {
+      **u32 = static_cast<std::uint32_t>(n);
+    } else if (auto* u64 = std::get_if<std::uint64_t*>(&ref)) {
+      **u64 = n;
+    } else {
+      return var + ": not read from the environment";  // no row has an int or double variable
+    }
+  }
+  set = true;
+  return {};
+}
+
+// The row whose variable is `var` in `rows`, or nullptr.
+const Setting* row_of_variable(std::span<const Setting> rows, std::string_view var) noexcept {
+  for (const Setting& row : rows) {
+    if (row.env == var && row.ref != nullptr) return &row;
+  }
+  return nullptr;
+}
+
+// TRACECAST_EGRESS_ALLOW="10.0.0.0/8, otel.internal": addresses and CIDRs go to allow_cidrs,
+// names to allow_hosts (parse_egress_allow(), as the tools' --egress-allow).
+std::string egress_allow_from_env(const EnvReader& env, EgressPolicy& policy) {
+  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
+    EgressPolicy parsed = policy;
+    parsed.allow_cidrs.clear();
+    parsed.allow_hosts.clear();
+    if (std::string e = parse_egress_allow(v, parsed); !e.empty()) return "TRACECAST_EGRESS_ALLOW: " + e;
+    policy = std::move(parsed);
+  }
   return {};
 }
 
@@ -352,25 +283,14 @@ EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
 
 std::string egress_from_env(EgressPolicy& policy, const char* (*getenv_fn)(const char*)) {
   const EnvReader env{getenv_fn != nullptr ? getenv_fn : &std_getenv};
-  // TRACECAST_EGRESS_ALLOW="10.0.0.0/8, otel.internal": addresses and CIDRs go to
-  // allow_cidrs, names to allow_hosts (parse_egress_allow(), as the tools' --egress-allow).
-  if (const char* v = env.get("TRACECAST_EGRESS_ALLOW")) {
-    EgressPolicy parsed = policy;
-    parsed.allow_cidrs.clear();
-    parsed.allow_hosts.clear();
-    if (std::string e = parse_egress_allow(v, parsed); !e.empty()) return "TRACECAST_EGRESS_ALLOW: " + e;
-    policy = std::move(parsed);
-  }
-  if (const char* v = env.get("TRACECAST_EGRESS_ENFORCE")) {
-    const std::string_view value = trim(v);
-    if (value == "true" || value == "1") {
-      policy.enforce = true;
-    } else if (value == "false" || value == "0") {
-      policy.enforce = false;
-    } else {
-      return "TRACECAST_EGRESS_ENFORCE: must be true or false, got '" + std::string(value) + "'";
-    }
-  }
+  if (std::string e = egress_allow_from_env(env, policy); !e.empty()) return e;
+  // TRACECAST_EGRESS_ENFORCE: the row of sender.egress.enforce (sender_settings()).
+  const Setting* enforce = row_of_variable(sender_settings(), "TRACECAST_EGRESS_ENFORCE");
+  SenderConfig sender;
+  sender.egress = policy;
+  bool set = false;
+  if (std::string e = env_setting(env, *enforce, &sender, set); !e.empty()) return e;
+  if (set) policy.enforce = sender.egress.enforce;
   return {};
 }
 
@@ -385,8 +305,8 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     return std::move(result);
   };
 
-  // Which variable set which config field, to name it when validate() objects.
-  std::vector<std::pair<std::string_view, const char*>> set_by;
+  // Which variable set which config field (its member path), to name it when validate() objects.
+  std::vector<std::pair<std::string, std::string_view>> set_by;
 
   // Resource: OTEL_RESOURCE_ATTRIBUTES first, OTEL_SERVICE_NAME over it.
   if (const char* v = env.get("OTEL_RESOURCE_ATTRIBUTES")) {
@@ -419,12 +339,8 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     }
     set_by.emplace_back("mapping.extra_resource_attributes", "OTEL_RESOURCE_ATTRIBUTES");
   }
-  if (const char* v = env.get("OTEL_SERVICE_NAME")) {
-    c.mapping.service_name = v;
-    set_by.emplace_back("mapping.service_name", "OTEL_SERVICE_NAME");
-  }
 
-  // Batch span processor.
+  // OTEL_BSP_MAX_QUEUE_SIZE counts requests: it sets ingest.ring_bytes through a conversion.
   std::uint64_t n = 0;
   bool set = false;
   if (std::string e = env_count(env, "OTEL_BSP_MAX_QUEUE_SIZE", 1, k_max_queue_size, n, set); !e.empty())
@@ -437,24 +353,21 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     c.ingest.ring_bytes = static_cast<std::uint32_t>(bytes);
     set_by.emplace_back("ingest.ring_bytes", "OTEL_BSP_MAX_QUEUE_SIZE");
   }
-  if (std::string e = env_count(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, k_max_batch_spans, n, set); !e.empty())
-    return fail(std::move(e));
-  if (set) {
-    c.batch.max_spans = static_cast<std::uint32_t>(n);
-    set_by.emplace_back("batch.max_spans", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE");
+
+  // Every variable a settings row names (OTEL_SERVICE_NAME, OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+  // OTEL_BSP_SCHEDULE_DELAY, TRACECAST_EGRESS_ENFORCE, ...), in README's order.
+  for (const FlatSetting& flat : flat_settings()) {
+    if (flat.row->env.empty() || flat.row->ref == nullptr) continue;
+    if (std::string e = env_setting(env, *flat.row, flat.section->object(c), set); !e.empty())
+      return fail(std::move(e));
+    if (set) set_by.emplace_back(flat.path, flat.row->env);
   }
   // The SDK's schedule delay is the longest a span waits for its export: our max_linger (a
   // busy destination still seals sooner, by size or after batch.linger).
-  if (std::string e = env_millis(env, "OTEL_BSP_SCHEDULE_DELAY", 1, k_max_linger_ms, c.batch.max_linger, set);
-      !e.empty())
-    return fail(std::move(e));
-  if (set) {
-    c.batch.linger = std::min(c.batch.linger, c.batch.max_linger);
-    set_by.emplace_back("batch.max_linger", "OTEL_BSP_SCHEDULE_DELAY");
-  }
+  if (env.get("OTEL_BSP_SCHEDULE_DELAY") != nullptr) c.batch.linger = std::min(c.batch.linger, c.batch.max_linger);
 
-  // Egress policy (not an OTel variable).
-  if (std::string e = egress_from_env(c.sender.egress, env.getenv_fn); !e.empty()) return fail(std::move(e));
+  // Egress allow-list (not an OTel variable; TRACECAST_EGRESS_ENFORCE is a row above).
+  if (std::string e = egress_allow_from_env(env, c.sender.egress); !e.empty()) return fail(std::move(e));
 
   // Exporter: OTLP/HTTP, JSON (the default here: what the reference product sends) or protobuf.
   // The other exporter variables are checked even without an endpoint (a typo should not
@@ -473,12 +386,14 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
     result.destinations.emplace_back(std::string(), std::move(pd));
   }
 
-  if (std::string e = c.validate(); !e.empty()) {
-    const std::string_view field = std::string_view(e).substr(0, e.find(':'));
-    for (const auto& [name, var] : set_by) {
-      if (name == field) return fail(std::string(var) + ": " + e);
+  const std::vector<ValidationIssue> issues = validate(c);
+  if (const ValidationIssue* e = first_error(issues)) {
+    std::string message = e->field;
+    message.append(": ").append(e->message);
+    for (auto it = set_by.rbegin(); it != set_by.rend(); ++it) {  // the last variable that set it
+      if (it->first == e->field) return fail(std::string(it->second).append(": ").append(message));
     }
-    return fail(std::move(e));
+    return fail(std::move(message));
   }
   return result;
 }
@@ -544,35 +459,17 @@ std::string unknown_field_message(std::string_view key, std::span<const std::str
   return out;
 }
 
-// Field names of PipelineConfig::validate() -> the JSON path that sets them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 17> k_validate_to_json = {{
-    {"mapping.service_name", "service.name"},
-    {"mapping.service_version", "service.version"},
-    {"mapping.extra_resource_attributes", "service.resource_attributes"},
-    {"mapping.scope_name", "service.scope_name"},
-    {"mapping.scope_version", "service.scope_version"},
-    {"batch.linger", "batch.linger_ms"},
-    {"batch.max_linger", "batch.max_linger_ms"},
-    {"memory_budget_bytes", "memory.budget_bytes"},
-    {"destination_budget_bytes", "memory.destination_budget_bytes"},
-    {"gzip_level", "compression.gzip_level"},
-    {"zstd_level", "compression.zstd_level"},
-    {"sender.connect_timeout", "sender.connect_timeout_ms"},
-    {"sender.retry.initial_interval", "sender.retry.initial_interval_ms"},
-    {"sender.retry.max_interval", "sender.retry.max_interval_ms"},
-    {"sender.retry.max_elapsed", "sender.retry.max_elapsed_ms"},
-    {"shutdown_timeout", "shutdown_timeout_ms"},
-    {"disable.after", "disable.after_ms"},
-}};
-
-std::string json_path_of_validate_error(const std::string& message) {
-  const auto colon = message.find(':');
-  if (colon == std::string::npos) return message;
-  const std::string_view field = std::string_view(message).substr(0, colon);
-  for (const auto& [from, to] : k_validate_to_json) {
-    if (field == from) return std::string(to) + message.substr(colon);
+// The JSON key of a validate() issue's field (a member path): the settings row's key, with
+// what follows the row's path kept ("sender.egress.allow_cidrs[2]"). A lookup in the rows,
+// never a reading of the message.
+std::string json_path_of(const std::string& field) {
+  for (const FlatSetting& f : flat_settings()) {
+    if (f.json.empty() || !field.starts_with(f.path)) continue;
+    if (field.size() == f.path.size()) return f.json;
+    const char next = field[f.path.size()];
+    if (next == '[' || next == '.') return f.json + field.substr(f.path.size());
   }
-  return message;
+  return field;
 }
 
 // Reads a small file into `out`; "" or the reason it could not.
@@ -632,8 +529,13 @@ class JsonLoader {
       fail("", parse_error_message(json, err));
       return finish();
     }
-    if (read_root(root)) {
-      if (std::string e = result_.config.validate(); !e.empty()) fail("", json_path_of_validate_error(e));
+    if (read_settings(root, "")) {
+      // linger_ms alone above the default max_linger (5 s) raises max_linger with it, rather
+      // than failing on a field the file never set (tracecast-load's --linger-ms does the same).
+      BatchConfig& b = result_.config.batch;
+      if (given("batch.linger") && !given("batch.max_linger") && b.max_linger < b.linger) b.max_linger = b.linger;
+      const std::vector<ValidationIssue> issues = validate(result_.config);
+      if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->field), e->message);
     }
     return finish();
   }
@@ -818,172 +720,60 @@ class JsonLoader {
     return true;
   }
 
-  bool read_root(element root) {
-    static constexpr std::string_view k_keys[] = {"service", "ingest", "encoder", "batch", "encoder_threads",
-                                                  "memory", "compression", "sender", "shutdown_timeout_ms",
-                                                  "stats", "disable", "destinations"};
-    PipelineConfig& c = result_.config;
-    return for_each_field(root, "", k_keys, [&](std::string_view key, element v, const std::string& path) {
-      if (key == "service") return read_service(v, path);
-      if (key == "ingest") return read_ingest(v, path);
-      if (key == "encoder") return read_encoder(v, path);
-      if (key == "batch") return read_batch(v, path);
-      if (key == "encoder_threads") return read_uint(v, path, c.encoder_threads);
-      if (key == "memory") return read_memory(v, path);
-      if (key == "compression") return read_compression(v, path);
-      if (key == "sender") return read_sender(v, path);
-      if (key == "shutdown_timeout_ms") return read_millis(v, path, c.shutdown_timeout);
-      if (key == "stats") return read_stats(v, path);
-      if (key == "disable") return read_disable(v, path);
-      return read_destinations(v, path);
+  bool given(std::string_view path) const {
+    return std::find(given_.begin(), given_.end(), path) != given_.end();
+  }
+
+  // The object at JSON key `prefix` ("" for the root, "sender.retry." for a nested one): its
+  // keys are the next part of the settings rows' keys under it (flat_settings()), plus
+  // "destinations" at the root.
+  bool read_settings(element v, const std::string& prefix) {
+    const std::vector<FlatSetting>& flat = flat_settings();
+    std::vector<std::string_view> known;
+    for (const FlatSetting& f : flat) {
+      if (f.json.empty() || !f.json.starts_with(prefix)) continue;
+      std::string_view next = std::string_view(f.json).substr(prefix.size());
+      next = next.substr(0, next.find('.'));
+      if (std::find(known.begin(), known.end(), next) == known.end()) known.push_back(next);
+    }
+    if (prefix.empty()) known.push_back("destinations");
+    const std::string_view path = std::string_view(prefix).substr(0, prefix.empty() ? 0 : prefix.size() - 1);
+    return for_each_field(v, path, known, [&](std::string_view key, element f, const std::string& sub) {
+      if (prefix.empty() && key == "destinations") return read_destinations(f, sub);
+      for (const FlatSetting& row : flat) {
+        if (row.json == sub) return read_setting(row, f, sub);
+      }
+      return read_settings(f, sub + ".");
     });
   }
 
-  bool read_service(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"name", "version", "resource_attributes",
-                                                  "emit_current_genai_names", "scope_name", "scope_version"};
-    MappingConfig& m = result_.config.mapping;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "name") return read_string(f, sub, m.service_name);
-      if (key == "version") return read_string(f, sub, m.service_version);
-      if (key == "resource_attributes") {
-        if (!read_string_map(f, sub, m.extra_resource_attributes, MappingConfig::k_max_extra_resource)) return false;
-        for (const auto& kv : m.extra_resource_attributes) {
+  // One row's value, by the type of its field; a row without a field (a list, a map) by its
+  // own code.
+  bool read_setting(const FlatSetting& flat, element v, const std::string& path) {
+    given_.push_back(flat.path);
+    PipelineConfig& c = result_.config;
+    if (flat.row->ref == nullptr) {
+      if (flat.path == "mapping.extra_resource_attributes") {
+        auto& attrs = c.mapping.extra_resource_attributes;
+        if (!read_string_map(v, path, attrs, MappingConfig::k_max_extra_resource)) return false;
+        for (const auto& kv : attrs) {
           if (kv.first == "service.name" || kv.first == "service.version")
-            return fail(join(sub, kv.first), "set service.name and service.version with service.name / service.version");
+            return fail(join(path, kv.first), "set service.name and service.version with service.name / service.version");
         }
         return true;
       }
-      if (key == "emit_current_genai_names") return read_bool(f, sub, m.emit_current_genai_names);
-      if (key == "scope_name") return read_string(f, sub, m.scope_name);
-      return read_string(f, sub, m.scope_version);
-    });
-  }
-
-  bool read_ingest(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"ring_bytes", "max_producers", "limits"};
-    IngestConfig& in = result_.config.ingest;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "ring_bytes") return read_uint(f, sub, in.ring_bytes);
-      if (key == "max_producers") return read_uint(f, sub, in.max_producers);
-      return read_limits(f, sub);
-    });
-  }
-
-  bool read_limits(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"max_field_bytes",          "max_metadata_entries",
-                                                  "max_metadata_key_bytes",   "max_metadata_value_bytes",
-                                                  "max_error_message_bytes", "max_content_bytes"};
-    ValueLimits& l = result_.config.ingest.limits;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "max_field_bytes") return read_uint(f, sub, l.max_field_bytes);
-      if (key == "max_metadata_entries") return read_uint(f, sub, l.max_metadata_entries);
-      if (key == "max_metadata_key_bytes") return read_uint(f, sub, l.max_metadata_key_bytes);
-      if (key == "max_metadata_value_bytes") return read_uint(f, sub, l.max_metadata_value_bytes);
-      if (key == "max_error_message_bytes") return read_uint(f, sub, l.max_error_message_bytes);
-      return read_uint(f, sub, l.max_content_bytes);
-    });
-  }
-
-  bool read_encoder(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"max_value_bytes", "max_attributes_per_span"};
-    EncoderLimits& e = result_.config.encoder;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "max_value_bytes") return read_uint(f, sub, e.max_value_bytes);
-      return read_uint(f, sub, e.max_attributes_per_span);
-    });
-  }
-
-  bool read_batch(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"max_spans", "max_bytes", "linger_ms", "max_linger_ms",
-                                                  "target_spans"};
-    BatchConfig& b = result_.config.batch;
-    bool max_linger_given = false;
-    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "max_spans") return read_uint(f, sub, b.max_spans);
-      if (key == "max_bytes") return read_uint(f, sub, b.max_bytes);
-      if (key == "max_linger_ms") {
-        max_linger_given = true;
-        return read_millis(f, sub, b.max_linger);
-      }
-      if (key == "target_spans") return read_uint(f, sub, b.target_spans);
-      return read_millis(f, sub, b.linger);
-    });
-    // linger_ms alone above the default max_linger (5 s) raises max_linger with it, rather
-    // than failing on a field the file never set (tracecast-load's --linger-ms does the same).
-    if (ok && !max_linger_given && b.max_linger < b.linger) b.max_linger = b.linger;
-    return ok;
-  }
-
-  bool read_memory(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"budget_bytes", "destination_budget_bytes"};
-    PipelineConfig& c = result_.config;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "budget_bytes") return read_uint(f, sub, c.memory_budget_bytes);
-      return read_uint(f, sub, c.destination_budget_bytes);
-    });
-  }
-
-  bool read_stats(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"top_destinations", "max_unhealthy_destinations"};
-    StatsConfig& st = result_.config.stats;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "top_destinations") return read_uint(f, sub, st.top_destinations);
-      return read_uint(f, sub, st.max_unhealthy_destinations);
-    });
-  }
-
-  bool read_disable(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"enabled", "after_ms"};
-    DisablePolicy& d = result_.config.disable;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "enabled") return read_bool(f, sub, d.enabled);
-      return read_millis(f, sub, d.after);
-    });
-  }
-
-  bool read_compression(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"gzip_level", "zstd_level"};
-    PipelineConfig& c = result_.config;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "gzip_level") return read_int(f, sub, c.gzip_level);
-      return read_int(f, sub, c.zstd_level);
-    });
-  }
-
-  bool read_sender(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {
-        "max_in_flight_total", "connect_timeout_ms",       "retry",     "queue_capacity",    "max_producers",
-        "http2",               "user_agent",               "max_connections_per_host", "max_response_bytes",
-        "egress"};
-    SenderConfig& s = result_.config.sender;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "max_in_flight_total") return read_uint(f, sub, s.max_in_flight_total);
-      if (key == "connect_timeout_ms") return read_millis(f, sub, s.connect_timeout);
-      if (key == "retry") return read_retry(f, sub);
-      if (key == "queue_capacity") return read_uint(f, sub, s.queue_capacity);
-      if (key == "max_producers") return read_uint(f, sub, s.max_producers);
-      if (key == "http2") return read_bool(f, sub, s.http2);
-      if (key == "user_agent") return read_string(f, sub, s.user_agent);
-      if (key == "max_connections_per_host") return read_uint(f, sub, s.max_connections_per_host);
-      if (key == "egress") return read_egress(f, sub);
-      return read_uint(f, sub, s.max_response_bytes);
-    });
-  }
-
-  bool read_egress(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"enforce", "allow_cidrs", "allow_hosts"};
-    EgressPolicy& e = result_.config.sender.egress;
-    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "enforce") return read_bool(f, sub, e.enforce);
-      return read_string_list(f, sub, k_max_egress_entries, key == "allow_cidrs" ? e.allow_cidrs : e.allow_hosts);
-    });
-    if (!ok) return false;
-    if (std::string error = e.validate(); !error.empty()) {
-      const auto colon = error.find(':');
-      return fail(join(path, error.substr(0, colon)), error.substr(colon + 2));
+      if (flat.path == "sender.egress.allow_cidrs") return read_string_list(v, path, k_max_egress_entries, c.sender.egress.allow_cidrs);
+      if (flat.path == "sender.egress.allow_hosts") return read_string_list(v, path, k_max_egress_entries, c.sender.egress.allow_hosts);
+      return fail(path, "not read from a file");
     }
-    return true;
+    const SettingRef ref = flat.row->ref(flat.section->object(c));
+    if (auto* p = std::get_if<std::uint32_t*>(&ref)) return read_uint(v, path, **p);
+    if (auto* p = std::get_if<std::uint64_t*>(&ref)) return read_uint(v, path, **p);
+    if (auto* p = std::get_if<int*>(&ref)) return read_int(v, path, **p);
+    if (auto* p = std::get_if<double*>(&ref)) return read_double(v, path, **p);
+    if (auto* p = std::get_if<bool*>(&ref)) return read_bool(v, path, **p);
+    if (auto* p = std::get_if<milliseconds*>(&ref)) return read_millis(v, path, **p);
+    return read_string(v, path, *std::get<std::string*>(ref));
   }
 
   // An array of at most `max_items` strings (checked before reading any: linear).
@@ -1023,18 +813,6 @@ class JsonLoader {
     std::string out;
     for (const ConventionInfo& c : conventions()) out.append(out.empty() ? "" : ", ").append(c.name);
     return out;
-  }
-
-  bool read_retry(element v, std::string_view path) {
-    static constexpr std::string_view k_keys[] = {"initial_interval_ms", "multiplier", "max_interval_ms",
-                                                  "max_elapsed_ms"};
-    RetryPolicy& r = result_.config.sender.retry;
-    return for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
-      if (key == "initial_interval_ms") return read_millis(f, sub, r.initial_interval);
-      if (key == "multiplier") return read_double(f, sub, r.multiplier);
-      if (key == "max_interval_ms") return read_millis(f, sub, r.max_interval);
-      return read_millis(f, sub, r.max_elapsed);
-    });
   }
 
   bool read_destinations(element v, std::string_view path) {
@@ -1203,6 +981,7 @@ class JsonLoader {
   std::string_view source_;
   std::filesystem::path base_dir_;
   ConfigLoadResult result_;
+  std::vector<std::string_view> given_;  // member paths of the rows the file set
 };
 
 }  // namespace

@@ -20,7 +20,6 @@ constexpr std::size_t k_fixed_bytes = k_header_bytes + sizeof(LlmRequest);
 static_assert(alignof(LlmRequest) <= k_header_bytes && alignof(MetadataEntry) <= 8 && sizeof(LlmRequest) % 8 == 0,
               "the record layout puts LlmRequest after the 8-byte header and the entries after it");
 
-bool is_pow2(std::uint32_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t to) noexcept { return (v + to - 1) & ~(to - 1); }
 constexpr std::uint64_t min_u64(std::uint64_t a, std::uint64_t b) noexcept { return a < b ? a : b; }
 
@@ -326,27 +325,50 @@ thread_local ThreadExitHook t_exit_hook;
 
 }  // namespace
 
-std::string IngestConfig::validate() const {
-  if (!is_pow2(ring_bytes) || ring_bytes < (64u << 10) || ring_bytes > (1u << 30))
-    return "ring_bytes: must be a power of two from 65536 to 1073741824, got " + std::to_string(ring_bytes);
-  if (max_producers < 1 || max_producers > 1024)
-    return "max_producers: must be 1..1024, got " + std::to_string(max_producers);
-  if (limits.max_field_bytes < 16 || limits.max_field_bytes > 65536)
-    return "limits.max_field_bytes: must be 16..65536, got " + std::to_string(limits.max_field_bytes);
-  if (limits.max_metadata_entries > 64)
-    return "limits.max_metadata_entries: must be 0..64, got " + std::to_string(limits.max_metadata_entries);
-  if (limits.max_metadata_key_bytes < 1 || limits.max_metadata_key_bytes > 128)
-    return "limits.max_metadata_key_bytes: must be 1..128, got " + std::to_string(limits.max_metadata_key_bytes);
-  if (limits.max_metadata_value_bytes < 16 || limits.max_metadata_value_bytes > (1u << 20))
-    return "limits.max_metadata_value_bytes: must be 16..1048576, got " +
-           std::to_string(limits.max_metadata_value_bytes);
-  if (limits.max_error_message_bytes < 16 || limits.max_error_message_bytes > (1u << 20))
-    return "limits.max_error_message_bytes: must be 16..1048576, got " +
-           std::to_string(limits.max_error_message_bytes);
-  if (limits.max_content_bytes > (64u << 20))
-    return "limits.max_content_bytes: must be 0..67108864, got " + std::to_string(limits.max_content_bytes);
-  return {};
+namespace {
+using IC = IngestConfig;
+using VL = ValueLimits;
+// One row per field (tracecast/settings.h): the JSON loader, README's table and validate()
+// all read these.
+constexpr Setting k_ingest_settings[] = {
+    number_setting("ring_bytes", "ring_bytes", "bytes", 64 << 10, 1 << 30, &setting_ref<&IC::ring_bytes>,
+                   "the ring between `submit` and the worker; each request takes what its copy needs (canonical "
+                   "~0.5 KiB, a 100 KB prompt ~100 KB, rounded up to 64 B); one request at most ring_bytes / 8 "
+                   "(content beyond: cut, counted); not enough free bytes: `submit` returns `full`, counted")
+        .pow2(),
+    number_setting("max_producers", "max_producers", "threads", 1, 1024, &setting_ref<&IC::max_producers>,
+                   "threads holding their own registration at once; a thread's registration is released when it "
+                   "exits; threads beyond share one overflow registration (accepted, slower under contention; "
+                   "counted in `overflow_submits`)"),
+    number_setting("limits.max_field_bytes", "limits.max_field_bytes", "bytes", 16, 65536,
+                   &setting_ref<&IC::limits, &VL::max_field_bytes>,
+                   "account, ids, models, provider, finish reason, user, session"),
+    number_setting("limits.max_metadata_entries", "limits.max_metadata_entries", "entries", 0, 64,
+                   &setting_ref<&IC::limits, &VL::max_metadata_entries>,
+                   "`trace` keys kept per request (more: dropped, counted)"),
+    number_setting("limits.max_metadata_key_bytes", "limits.max_metadata_key_bytes", "bytes", 1, 128,
+                   &setting_ref<&IC::limits, &VL::max_metadata_key_bytes>, "metadata key"),
+    number_setting("limits.max_metadata_value_bytes", "limits.max_metadata_value_bytes", "bytes", 16, 1 << 20,
+                   &setting_ref<&IC::limits, &VL::max_metadata_value_bytes>,
+                   "metadata value: a string, or the total of an array"),
+    number_setting("limits.max_error_message_bytes", "limits.max_error_message_bytes", "bytes", 16, 1 << 20,
+                   &setting_ref<&IC::limits, &VL::max_error_message_bytes>, "error message"),
+    number_setting("limits.max_content_bytes", "limits.max_content_bytes", "bytes", 0, 64 << 20,
+                   &setting_ref<&IC::limits, &VL::max_content_bytes>,
+                   "prompt and completion each, kept whole up to this (a 100 KB prompt fits the default ring "
+                   "whole); also bounded by ring_bytes / 8 per request"),
+};
+}  // namespace
+
+std::span<const Setting> ingest_settings() noexcept { return k_ingest_settings; }
+
+std::vector<ValidationIssue> validate(const IngestConfig& config) {
+  std::vector<ValidationIssue> issues;
+  check_settings(k_ingest_settings, &config, issues);
+  return issues;
 }
+
+std::string IngestConfig::validate() const { return first_error_text(tracecast::validate(*this)); }
 
 IngestRing::IngestRing(const IngestConfig& config)
     : config_(config),

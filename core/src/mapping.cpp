@@ -148,6 +148,86 @@ class AttrWriter {
   std::size_t n_ = 0;
 };
 
+// `ns` (Unix nanoseconds) as the JSON text of an ISO 8601 UTC timestamp with milliseconds,
+// quotes included ("\"2026-11-30T04:18:02.123Z\"", 26 bytes): what Langfuse's own SDKs write
+// into langfuse.observation.completion_start_time (a serialised Date, which its OTel ingestion
+// JSON.parse()s). `out` holds at least 32 bytes; years past 9999 are not representable and give "".
+std::string_view iso8601_json(std::uint64_t ns, char* out) noexcept {
+  using namespace std::chrono;
+  const sys_time<milliseconds> t{milliseconds{static_cast<std::int64_t>(ns / 1'000'000)}};
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<milliseconds> hms{t - day};
+  const int y = static_cast<int>(ymd.year());
+  if (y > 9999) return {};
+  auto put = [](char* p, unsigned v, int digits) noexcept {
+    for (int i = digits - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  };
+  char* p = out;
+  *p++ = '"';
+  put(p, static_cast<unsigned>(y), 4), p += 4, *p++ = '-';
+  put(p, static_cast<unsigned>(ymd.month()), 2), p += 2, *p++ = '-';
+  put(p, static_cast<unsigned>(ymd.day()), 2), p += 2, *p++ = 'T';
+  put(p, static_cast<unsigned>(hms.hours().count()), 2), p += 2, *p++ = ':';
+  put(p, static_cast<unsigned>(hms.minutes().count()), 2), p += 2, *p++ = ':';
+  put(p, static_cast<unsigned>(hms.seconds().count()), 2), p += 2, *p++ = '.';
+  put(p, static_cast<unsigned>(hms.subseconds().count()), 3), p += 3;
+  *p++ = 'Z';
+  *p++ = '"';
+  return {out, static_cast<std::size_t>(p - out)};
+}
+
+// True when the metadata keys map_request writes (non-empty key and value, cut to
+// k_max_metadata_key_bytes) are valid UTF-8 and pairwise distinct, checked for up to 16 of
+// them (a request with more leaves the check to the encoder). Equal raw keys, keys equal
+// after the cut, and ill-formed keys (two may repair to the same text) all give false.
+bool metadata_keys_unique(std::span<const MetadataEntry> metadata) noexcept {
+  constexpr std::size_t k_max_checked = 16;
+  std::string_view seen[k_max_checked];
+  std::size_t n = 0;
+  for (const MetadataEntry& e : metadata) {
+    if (e.key.empty() || e.value.type() == ValueType::empty) continue;  // not written
+    if (n == k_max_checked) return false;
+    const std::string_view key = utf8_prefix(e.key, MappedRequest::k_max_metadata_key_bytes);
+    const auto* p = reinterpret_cast<const unsigned char*>(key.data());
+    for (std::size_t i = 0; i < key.size();) {
+      if (p[i] < 0x80) {
+        ++i;
+        continue;
+      }
+      std::size_t bad = 0;
+      const std::size_t len = utf8_sequence(p + i, key.size() - i, bad);
+      if (len == 0) return false;
+      i += len;
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (seen[i] == key) return false;
+    seen[n++] = key;
+  }
+  return true;
+}
+static_assert(k_langfuse_metadata_prefix.size() + MappedRequest::k_max_metadata_key_bytes <= k_unique_key_max_bytes &&
+                  k_langsmith_metadata_prefix.size() <= k_langfuse_metadata_prefix.size() &&
+                  k_metadata_prefix.size() <= k_langfuse_metadata_prefix.size(),
+              "a prefixed metadata key must fit a keys_unique list");
+
+// OpenInference llm.system ("the AI product as identified by the client or server
+// instrumentation"; well-known values ai21, amazon, anthropic, cohere, meta, mistralai, openai,
+// vertexai: https://arize-ai.github.io/openinference/spec/semantic_conventions.html) from the
+// vendor part of a model slug ("anthropic/claude-3.5-sonnet"). OpenRouter's vendor names are
+// these values except Meta's ("meta-llama"); any other vendor gives "" (left out: the values
+// are an enumeration, and a guess would mislabel the span in Phoenix).
+std::string_view openinference_system(std::string_view model) noexcept {
+  const std::size_t slash = model.find('/');
+  if (slash == std::string_view::npos) return {};
+  const std::string_view vendor = model.substr(0, slash);
+  constexpr std::string_view k_same[] = {"ai21", "amazon", "anthropic", "cohere", "mistralai", "openai"};
+  for (const std::string_view v : k_same)
+    if (vendor == v) return v;
+  if (vendor == "meta-llama") return "meta";
+  return {};
+}
+
 }  // namespace
 
 IdGenerator::IdGenerator(std::uint64_t seed) noexcept {
@@ -328,6 +408,7 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
       wa[wn++] = {"openinference.span.kind", AttributeValue::string("CHAIN")};
     if (conv.contains(Convention::langsmith)) wa[wn++] = {"langsmith.span.kind", AttributeValue::string("chain")};
     s.attributes = std::span<const Attribute>(wa, wn);
+    s.keys_unique = true;  // at most the two kinds above
     up = s.span_id;
   };
   if (root_span) wrapper("root", special.trace_name);
@@ -474,6 +555,7 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
     // https://arize-ai.github.io/openinference/spec/attributes/semantic-conventions.html
     a.add("openinference.span.kind", AttributeValue::string("LLM"));
     a.add_string("llm.model_name", model);
+    a.add_string("llm.system", openinference_system(model));
     a.add_string("llm.provider", r.provider);
     a.add_int("llm.token_count.prompt", r.input_tokens);
     a.add_int("llm.token_count.completion", r.output_tokens);
@@ -537,11 +619,23 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
       a.add_string("langfuse.observation.status_message", r.error_message);
     }
     a.add_string("langfuse.trace.name", special.trace_name);
+    // Time to first token as Langfuse's generations show it: completion_start_time, the
+    // moment the first token arrived (LangfuseOtelSpanAttributes.OBSERVATION_COMPLETION_START_TIME).
+    if (r.first_token_unix_nano != 0 && r.first_token_unix_nano >= start)
+      a.add_string("langfuse.observation.completion_start_time", iso8601_json(r.first_token_unix_nano, out.iso_time_));
   }
   if (ls) {
     // https://docs.langchain.com/langsmith/trace-with-opentelemetry: run type, session.
     a.add("langsmith.span.kind", AttributeValue::string("llm"));
     a.add_string("langsmith.trace.session_id", r.session_id);
+    // LangSmith has no user attribute: the user goes into the run's metadata (the attribute
+    // table maps langsmith.metadata.{key} to metadata.{key}) as user_id, unless the request's
+    // own `trace` object has a user_id, which is written below and wins (one key, no duplicate).
+    if (!r.user.empty()) {
+      bool own = false;
+      for (const MetadataEntry& e : metadata) own = own || (e.key == "user_id" && e.value.type() != ValueType::empty);
+      if (!own) a.add_string("langsmith.metadata.user_id", r.user);
+    }
   }
 
   // Metadata, once per prefix in use (openrouter trace.metadata.*, Langfuse trace metadata,
@@ -653,6 +747,10 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
   }
 
   g.attributes = std::span<const Attribute>(out.attrs_, a.size());
+  // Every name above is written by one block (a name two conventions share is one block), the
+  // metadata names carry a prefix no other name has (langsmith.metadata.user_id is left to a
+  // trace key user_id), so the list repeats a key only when the metadata does.
+  g.keys_unique = metadata_keys_unique(metadata);
   out.span_count_ = sc;
   for (std::size_t i = 0; i < sc; ++i) out.private_spans_[i] = out.spans_[i];
   out.private_spans_[sc - 1].attributes = std::span<const Attribute>(out.attrs_, without_content);

@@ -2,16 +2,25 @@
 
 namespace tracecast {
 namespace {
-constexpr std::size_t k_max_value_bytes_limit = 16u << 20;
-constexpr std::size_t k_max_attributes_limit = 65536;
+using EL = EncoderLimits;
+constexpr Setting k_encoder_settings[] = {
+    number_setting("max_value_bytes", "max_value_bytes", "bytes", 4, 16 << 20, &setting_ref<&EL::max_value_bytes>,
+                   "longer strings cut at a code point boundary, counted (1 MiB: a whole long prompt reaches the "
+                   "backend)"),
+    number_setting("max_attributes_per_span", "max_attributes_per_span", "attributes", 0, 65536,
+                   &setting_ref<&EL::max_attributes_per_span>,
+                   "more: left out, written as `droppedAttributesCount`"),
+};
 }  // namespace
 
-std::string_view EncoderLimits::validate() const noexcept {
-  if (max_value_bytes < 4 || max_value_bytes > k_max_value_bytes_limit)
-    return "EncoderLimits::max_value_bytes must be in [4, 16777216]";
-  if (max_attributes_per_span > k_max_attributes_limit)
-    return "EncoderLimits::max_attributes_per_span must be in [0, 65536]";
-  return {};
+std::span<const Setting> encoder_settings() noexcept { return k_encoder_settings; }
+
+std::vector<ValidationIssue> validate(const EncoderLimits& limits) {
+  std::vector<ValidationIssue> issues;
+  check_settings(k_encoder_settings, &limits, issues);
+  return issues;
 }
+
+std::string EncoderLimits::validate() const { return first_error_text(tracecast::validate(*this)); }
 
 }  // namespace tracecast

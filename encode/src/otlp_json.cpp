@@ -251,7 +251,7 @@ void write_value(Writer& w, const AttributeValue& v) noexcept {
 
 namespace {
 const EncoderLimits& checked(const EncoderLimits& limits) {
-  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  if (std::string err = limits.validate(); !err.empty()) throw std::invalid_argument("EncoderLimits." + err);
   return limits;
 }
 }  // namespace
@@ -302,15 +302,17 @@ namespace {
 // key bytes already in the buffer: escaping is canonical, so equal bytes <=> equal keys.
 // A span's list (`span_list`) ends with detail::k_cut_mark when a value of the span was cut
 // (its name before, `cut_after` its status message after, or one of these attributes).
+// `unique`: the list keeps SpanView::keys_unique's promise and no key can be cut, so the
+// duplicate-key index is skipped (the cut mark is still never written twice).
 bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* lead,
                       std::size_t lead_len, detail::KeyIndex& keys,
                       const EncoderLimits& limits, EncoderStats& stats,
-                      bool span_list = false, bool cut_after = false) noexcept {
+                      bool span_list = false, bool cut_after = false, bool unique = false) noexcept {
   const bool cut_before = span_list && w.take_cut();
   if (attrs.empty() && !cut_before && !cut_after) return false;
   const std::size_t max = limits.max_attributes_per_span;
   detail::AttributeAdmission admission(max, stats);
-  const detail::KeyIndex::List list(keys, attrs.size());
+  const detail::KeyIndex::List list(keys, unique ? 0 : attrs.size());
   // false: the buffer is full (the append fails as a whole).
   auto write_one = [&](const Attribute& a) noexcept {
     if (!admission.admit(a)) return true;
@@ -320,6 +322,13 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
     const char* const key_start = w.pos();
     const bool verbatim = w.str(a.key);
     if (w.overflow()) return false;
+    if (unique) {
+      w.lit(",\"value\":");
+      write_value(w, a.value);
+      w.ch('}');
+      admission.wrote();
+      return true;
+    }
     // The key between its quotes; fingerprinted from the input when it was copied as is
     // (reading back bytes just written by wider, overlapping stores stalls on
     // store-to-load forwarding: most of the index's time on a long list).
@@ -346,7 +355,10 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, const char* l
       // Not counted as a duplicate when the mapping already marked the span.
       char* const mark_start = w.pos();
       const std::uint64_t duplicates = stats.duplicate_keys_skipped;
-      if (!write_one(detail::k_cut_mark)) return true;
+      bool marked = false;
+      if (unique)  // no index to ask: the list itself (a cut is rare; the scan is short)
+        for (const Attribute& a : attrs) marked = marked || a.key == detail::k_cut_mark.key;
+      if (!marked && !write_one(detail::k_cut_mark)) return true;
       if (stats.duplicate_keys_skipped != duplicates) {
         stats.duplicate_keys_skipped = duplicates;
         w.rewind(mark_start);
@@ -475,7 +487,8 @@ append_result OtlpJsonEncoder::append(const ResourceView& resource, const ScopeV
       w.u64_quoted(s.end_unix_nano);
     }
     write_attributes(w, s.attributes, ",", 1, *keys_, batch_limits_, stats_, /*span_list=*/true,
-                     s.status_message.size() > batch_limits_.max_value_bytes);
+                     s.status_message.size() > batch_limits_.max_value_bytes,
+                     s.keys_unique && batch_limits_.max_value_bytes >= k_unique_key_max_bytes);
     if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
       w.lit(",\"status\":{");
       if (!s.status_message.empty()) {

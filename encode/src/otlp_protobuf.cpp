@@ -1,6 +1,7 @@
 #include "tracecast/otlp_protobuf.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -47,14 +48,14 @@ constexpr char k_array_values = 0x0A;            // ArrayValue.values = 1
 // Width of the growing resource_spans / scope_spans prefixes: 4 varint bytes, < 2^28.
 constexpr std::size_t k_entry_width = 4;
 
+// Bytes of the varint holding v (1-10), without a loop: from v's bit width w (at least 1),
+// ceil(w / 7) == (9 * w + 64) / 64 for every w in [1, 64].
 constexpr std::size_t varint_size(std::uint64_t v) noexcept {
-  std::size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
+  return (static_cast<std::size_t>(std::bit_width(v | 1)) * 9 + 64) >> 6;
 }
+static_assert(varint_size(0) == 1 && varint_size(0x7F) == 1 && varint_size(0x80) == 2 && varint_size(0x3FFF) == 2 &&
+              varint_size(0x4000) == 3 && varint_size((std::uint64_t{1} << 63) - 1) == 9 &&
+              varint_size(std::uint64_t{1} << 63) == 10 && varint_size(~std::uint64_t{0}) == 10);
 // A length-delimited field with a one-byte tag holding n bytes.
 constexpr std::size_t field_size(std::size_t n) noexcept { return 1 + varint_size(n) + n; }
 
@@ -68,41 +69,40 @@ inline void put_padded_varint(char* at, std::size_t width, std::uint64_t v) noex
   at[width - 1] = static_cast<char>(v & 0x7F);
 }
 
-// Upper bounds of encoded sizes, from input sizes only (no byte is read): a string's output
-// is at most 3 bytes per input byte (each ill-formed byte may become U+FFFD), every length
-// prefix at most 5 bytes, every scalar at most 10.
-struct Bounds {
-  std::size_t max_value_bytes;
-  [[nodiscard]] std::size_t str(std::size_t n) const noexcept { return 6 + 3 * std::min(n, max_value_bytes); }
-  [[nodiscard]] std::size_t value(const AttributeValue& v) const noexcept {
-    switch (v.type()) {
-      case ValueType::empty: return 0;
-      case ValueType::string: return str(v.as_string().size());
-      case ValueType::boolean:
-      case ValueType::int64:
-      case ValueType::float64: return 11;
-      case ValueType::string_array: {
-        std::size_t b = 6;
-        for (std::string_view s : v.as_strings()) b += 6 + str(s.size());
-        return b;
-      }
-      case ValueType::bool_array: return 6 + 17 * v.as_bools().size();
-      case ValueType::int64_array: return 6 + 17 * v.as_int64s().size();
-      case ValueType::float64_array: return 6 + 17 * v.as_doubles().size();
-    }
-    return 0;
+// Plain stores through a local cursor. Code that writes many small pieces keeps its position
+// in a register this way: through Writer (held by reference), every one-byte store may alias
+// the Writer's own position (char aliases everything), so the compiler reloads and stores it
+// around each byte -- a store-forwarding chain that was most of the attribute loop's time.
+[[gnu::always_inline]] inline char* put_varint(char* p, std::uint64_t v) noexcept {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7F) | 0x80);
+    v >>= 7;
   }
-  [[nodiscard]] std::size_t attributes(std::span<const Attribute> attrs) const noexcept {
-    std::size_t b = 11;  // dropped_attributes_count
-    for (const Attribute& a : attrs) b += 12 + str(a.key.size()) + value(a.value);
-    return b;
+  *p++ = static_cast<char>(v);
+  return p;
+}
+[[gnu::always_inline]] inline char* put_fixed64(char* p, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
+    *p++ = static_cast<char>(v & 0xFF);
+    v >>= 8;
   }
-  [[nodiscard]] std::size_t span(const SpanView& s) const noexcept {
-    // ids 18 + 10 + 10, kind 2, times 9 + 9, status header 6 + code 11; the cut mark
-    // (detail::k_cut_mark) 12 + key + 11
-    return 75 + 12 + str(19) + 11 + str(s.name.size()) + str(s.status_message.size()) + attributes(s.attributes);
+  return p;
+}
+// A string as utf8_inspect described it: copied, or repaired (counted); `cut` set when it was
+// cut to the limit (counted).
+[[gnu::always_inline]] inline char* put_text(char* p, const detail::Utf8Text& t, EncoderStats& stats,
+                                             bool& cut) noexcept {
+  if (t.clean) [[likely]] {
+    detail::copy_bytes(p, t.data, t.size);
+  } else {
+    stats.invalid_utf8_replaced += detail::utf8_repair_copy(t.data, t.size, p);
   }
-};
+  if (t.truncated) [[unlikely]] {
+    ++stats.values_truncated;
+    cut = true;
+  }
+  return p + t.out_size;
+}
 
 // A bounded cursor into the batch buffer, like the JSON encoder's: every write checks the
 // space left; the first that does not fit sets a sticky overflow (checked once per append).
@@ -112,32 +112,19 @@ class Writer {
 
   [[nodiscard]] bool overflow() const noexcept { return overflow_; }
   [[nodiscard]] char* pos() const noexcept { return p_; }
+  [[nodiscard]] char* limit() const noexcept { return end_; }
+  // The next write did not fit (for code writing through a local cursor, see write_attributes).
+  void fail() noexcept {
+    overflow_ = true;
+    end_ = p_;
+  }
+  // A string was cut by code writing through a local cursor (take_cut() reports it).
+  void mark_cut() noexcept { cut_ = true; }
   [[nodiscard]] std::size_t room() const noexcept { return static_cast<std::size_t>(end_ - p_); }
   void rewind(char* p) noexcept { p_ = p; }
 
-  // One check for several writes: the unchecked put_* below may then write n bytes.
+  // One check for several writes: n bytes may then be written through pos() (rewind() after).
   [[nodiscard]] bool ensure(std::size_t n) noexcept { return reserve(n); }
-  void put(char c) noexcept { *p_++ = c; }
-  void put_varint(std::uint64_t v) noexcept {
-    while (v >= 0x80) {
-      *p_++ = static_cast<char>((v & 0x7F) | 0x80);
-      v >>= 7;
-    }
-    *p_++ = static_cast<char>(v);
-  }
-  void put_fixed64(std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) {  // little-endian, whatever the host (folds to one store on x86)
-      *p_++ = static_cast<char>(v & 0xFF);
-      v >>= 8;
-    }
-  }
-  template <std::size_t N>
-  void put_id(char tag, const std::array<std::uint8_t, N>& bytes) noexcept {
-    *p_++ = tag;
-    *p_++ = static_cast<char>(N);
-    std::memcpy(p_, bytes.data(), N);
-    p_ += N;
-  }
   [[gnu::always_inline]] void put_text(const detail::Utf8Text& t) noexcept {
     if (t.clean) {
       detail::copy_bytes(p_, t.data, t.size);
@@ -177,7 +164,7 @@ class Writer {
   void fixed64(char tag, std::uint64_t v) noexcept {
     if (!reserve(9)) return;
     *p_++ = tag;
-    put_fixed64(v);
+    p_ = put_fixed64(p_, v);
   }
   // Reserves a length prefix of `width` bytes; returns where it is (patch it with
   // put_padded_varint once the content is written).
@@ -310,6 +297,210 @@ void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* tex
   }
 }
 
+// What writing one attribute did.
+enum class Put : std::uint8_t { written, duplicate, full };
+
+// Where the cursor is after an attribute, and what writing it did.
+struct PutAt {
+  char* p;
+  Put r;
+};
+
+// One attribute with a scalar or string value written at p (end: the writer's limit), any
+// size, any bytes: key and string inspected first (cut to the limit, repaired when
+// ill-formed), sized, one space check, then plain stores. Nothing is written when it does
+// not fit (full) or its key is already in the list (duplicate, counted). Out of line: the
+// short well-formed attributes that are nearly all of them take put_scalar_attribute.
+[[gnu::noinline]] PutAt put_scalar_attribute_checked(char* p, char* end, const Attribute& a, char attr_tag,
+                                                     detail::KeyIndex& keys, const EncoderLimits& limits,
+                                                     EncoderStats& stats, bool& cut) noexcept {
+  const detail::Utf8Text key = inspect(a.key, limits);
+  const ValueType type = a.value.type();
+  // Values held in registers (no address taken: a struct spilled to the stack and read back
+  // costs a store-forwarding stall per attribute).
+  const detail::Utf8Text text = type == ValueType::string ? inspect(a.value.as_string(), limits)
+                                                           : detail::Utf8Text{nullptr, 0, 0, true, false};
+  // Sizes first supposing every length fits one byte: then a KeyValue under 128 bytes (nearly
+  // every one) is exact, since the key's, the AnyValue's and the string's lengths are each
+  // smaller than it. Longer ones are sized again with varint_size (a chain of three bit-width
+  // computations per attribute was ~10% of the canonical span's encoding).
+  std::size_t vsize = 0;
+  switch (type) {
+    case ValueType::string: vsize = 2 + text.out_size; break;
+    case ValueType::boolean: vsize = 2; break;
+    case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
+    case ValueType::float64: vsize = 9; break;
+    default: break;
+  }
+  std::size_t kv = (key.out_size != 0 ? 2 + key.out_size : 0) + 2 + vsize;
+  const bool short_kv = kv < 128;
+  if (!short_kv) [[unlikely]] {
+    if (type == ValueType::string) vsize = field_size(text.out_size);
+    kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
+  }
+  if (static_cast<std::size_t>(end - p) < (short_kv ? 2 + kv : field_size(kv))) [[unlikely]]
+    return {p, Put::full};
+  char* const attr_start = p;
+  if (short_kv && key.out_size != 0) [[likely]] {
+    p[0] = attr_tag;
+    p[1] = static_cast<char>(kv);
+    p[2] = k_kv_key;
+    p[3] = static_cast<char>(key.out_size);
+    p += 4;
+  } else {
+    *p++ = attr_tag;
+    p = put_varint(p, kv);
+    if (key.out_size != 0) {
+      *p++ = k_kv_key;
+      p = put_varint(p, key.out_size);
+    }
+  }
+  char* const key_at = p;
+  p = put_text(p, key, stats, cut);
+  if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
+    ++stats.duplicate_keys_skipped;
+    return {attr_start, Put::duplicate};
+  }
+  if (short_kv) [[likely]] {
+    p[0] = k_kv_value;
+    p[1] = static_cast<char>(vsize);
+    p += 2;
+  } else {
+    *p++ = k_kv_value;
+    p = put_varint(p, vsize);
+  }
+  switch (type) {
+    case ValueType::string:
+      if (short_kv) [[likely]] {
+        p[0] = k_any_string;
+        p[1] = static_cast<char>(text.out_size);
+        p += 2;
+      } else {
+        *p++ = k_any_string;
+        p = put_varint(p, text.out_size);
+      }
+      p = put_text(p, text, stats, cut);
+      break;
+    case ValueType::boolean:
+      *p++ = k_any_bool;
+      *p++ = a.value.as_bool() ? 1 : 0;
+      break;
+    case ValueType::int64:
+      *p++ = k_any_int;
+      p = put_varint(p, static_cast<std::uint64_t>(a.value.as_int64()));
+      break;
+    case ValueType::float64:
+      *p++ = k_any_double;
+      p = put_fixed64(p, double_bits(a.value.as_double()));
+      break;
+    default: break;
+  }
+  return {p, Put::written};
+}
+
+// The same for a short attribute (KeyValue under 128 bytes, nothing to cut): lengths written
+// supposing the strings well-formed, then each string checked for ASCII while it is copied
+// (one pass), SIMD-validated only when it is not; ill-formed ones are rewritten by
+// put_scalar_attribute_checked. Nearly every attribute of a canonical span goes this way.
+[[gnu::always_inline]] inline Put put_scalar_attribute(char*& p, char* end, const Attribute& a, char attr_tag,
+                                                       detail::KeyIndex& keys, const EncoderLimits& limits,
+                                                       EncoderStats& stats, bool& cut) noexcept {
+  const std::string_view key = a.key;
+  const ValueType type = a.value.type();
+  const std::string_view str = type == ValueType::string ? a.value.as_string() : std::string_view();
+  std::size_t vsize = 0;
+  switch (type) {
+    case ValueType::string: vsize = 2 + str.size(); break;
+    case ValueType::boolean: vsize = 2; break;
+    case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
+    case ValueType::float64: vsize = 9; break;
+    default: break;
+  }
+  const std::size_t kv = 2 + key.size() + 2 + vsize;
+  if (kv >= 128 || key.empty() || key.size() > limits.max_value_bytes || str.size() > limits.max_value_bytes)
+      [[unlikely]] {
+    const PutAt r = put_scalar_attribute_checked(p, end, a, attr_tag, keys, limits, stats, cut);
+    p = r.p;
+    return r.r;
+  }
+  if (static_cast<std::size_t>(end - p) < 2 + kv) [[unlikely]]
+    return Put::full;
+  char* const attr_start = p;
+  p[0] = attr_tag;
+  p[1] = static_cast<char>(kv);
+  p[2] = k_kv_key;
+  p[3] = static_cast<char>(key.size());
+  char* const key_at = p + 4;
+  bool ascii = detail::copy_ascii(key_at, key.data(), key.size());
+  p = key_at + key.size();
+  p[0] = k_kv_value;
+  p[1] = static_cast<char>(vsize);
+  p += 2;
+  switch (type) {
+    case ValueType::string:
+      p[0] = k_any_string;
+      p[1] = static_cast<char>(str.size());
+      ascii &= detail::copy_ascii(p + 2, str.data(), str.size());
+      p += 2 + str.size();
+      break;
+    case ValueType::boolean:
+      p[0] = k_any_bool;
+      p[1] = a.value.as_bool() ? 1 : 0;
+      p += 2;
+      break;
+    case ValueType::int64:
+      *p++ = k_any_int;
+      p = put_varint(p, static_cast<std::uint64_t>(a.value.as_int64()));
+      break;
+    case ValueType::float64:
+      *p++ = k_any_double;
+      p = put_fixed64(p, double_bits(a.value.as_double()));
+      break;
+    default: break;
+  }
+  if (!ascii) [[unlikely]] {
+    if (!detail::validate_utf8(key.data(), key.size()) ||
+        (!str.empty() && !detail::validate_utf8(str.data(), str.size()))) {
+      const PutAt r = put_scalar_attribute_checked(attr_start, end, a, attr_tag, keys, limits, stats, cut);
+      p = r.p;
+      return r.r;
+    }
+  }
+  if (keys.seen_or_add(key_at, key.size(), key.data())) {
+    p = attr_start;
+    ++stats.duplicate_keys_skipped;
+    return Put::duplicate;
+  }
+  return Put::written;
+}
+
+// One attribute with an array value, through the Writer (rare: not worth the local cursor).
+[[gnu::noinline]] Put write_array_attribute(Writer& w, const Attribute& a, char attr_tag, detail::KeyIndex& keys,
+                                            const EncoderLimits& limits, EncoderStats& stats) noexcept {
+  char* const attr_start = w.pos();
+  const detail::Utf8Text key = inspect(a.key, limits);
+  const std::size_t vsize = value_size(a.value, nullptr, limits);
+  const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
+  w.byte(attr_tag);
+  w.varint(kv);
+  if (key.out_size != 0) {
+    w.byte(k_kv_key);
+    w.varint(key.out_size);
+  }
+  const char* const key_start = w.pos();
+  w.text(key);
+  if (w.overflow()) return Put::full;
+  if (keys.seen_or_add(key_start, key.out_size)) {
+    w.rewind(attr_start);
+    ++stats.duplicate_keys_skipped;
+    return Put::duplicate;
+  }
+  w.byte(k_kv_value);
+  w.varint(vsize);
+  write_value(w, a.value, nullptr, limits);
+  return w.overflow() ? Put::full : Put::written;
+}
+
 // Writes a list's attributes (each a `attr_tag` field) and its dropped count (`dropped_tag`).
 // Returns true when anything was written. Duplicate keys: compared as the repaired key bytes
 // already in the buffer (detail::KeyIndex, shared with the JSON encoder).
@@ -320,115 +511,74 @@ bool write_attributes(Writer& w, std::span<const Attribute> attrs, char attr_tag
   if (attrs.empty() && !cut_before && !cut_after) return false;
   detail::AttributeAdmission admission(limits.max_attributes_per_span, stats);
   const detail::KeyIndex::List list(keys, attrs.size());
-  // false: the buffer is full (the append fails as a whole).
-  auto write_one = [&](const Attribute& a) noexcept -> bool {
-    if (!admission.admit(a)) return true;
-    char* const attr_start = w.pos();
-    const detail::Utf8Text key = inspect(a.key, limits);
-    const ValueType type = a.value.type();
-    if (type < ValueType::string_array) {
-      // Values held in registers (no address taken: a struct spilled to the stack and read
-      // back costs a store-forwarding stall per attribute).
-      const detail::Utf8Text text = type == ValueType::string ? inspect(a.value.as_string(), limits)
-                                                               : detail::Utf8Text{nullptr, 0, 0, true, false};
-      std::size_t vsize = 0;
-      switch (type) {
-        case ValueType::string: vsize = field_size(text.out_size); break;
-        case ValueType::boolean: vsize = 2; break;
-        case ValueType::int64: vsize = 1 + varint_size(static_cast<std::uint64_t>(a.value.as_int64())); break;
-        case ValueType::float64: vsize = 9; break;
-        default: break;
-      }
-      const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
-      // Scalars and strings (nearly every attribute): one space check, then plain stores.
-      if (!w.ensure(field_size(kv))) return false;
-      w.put(attr_tag);
-      w.put_varint(kv);
-      if (key.out_size != 0) {
-        w.put(k_kv_key);
-        w.put_varint(key.out_size);
-      }
-      const char* const key_at = w.pos();
-      w.put_text(key);
-      if (keys.seen_or_add(key_at, key.out_size, key.clean ? key.data : key_at)) {
-        w.rewind(attr_start);
-        ++stats.duplicate_keys_skipped;
-        return true;
-      }
-      w.put(k_kv_value);
-      w.put_varint(vsize);
-      switch (a.value.type()) {
-        case ValueType::string:
-          w.put(k_any_string);
-          w.put_varint(text.out_size);
-          w.put_text(text);
-          break;
-        case ValueType::boolean:
-          w.put(k_any_bool);
-          w.put(a.value.as_bool() ? 1 : 0);
-          break;
-        case ValueType::int64:
-          w.put(k_any_int);
-          w.put_varint(static_cast<std::uint64_t>(a.value.as_int64()));
-          break;
-        case ValueType::float64:
-          w.put(k_any_double);
-          w.put_fixed64(double_bits(a.value.as_double()));
-          break;
-        default: break;
-      }
-      admission.wrote();
+  char* p = w.pos();
+  char* const end = w.limit();
+  bool cut = false;
+  for (const Attribute& a : attrs) {
+    if (!admission.admit(a)) continue;
+    Put r;
+    if (a.value.type() < ValueType::string_array) [[likely]] {
+      r = put_scalar_attribute(p, end, a, attr_tag, keys, limits, stats, cut);
+    } else {
+      w.rewind(p);
+      r = write_array_attribute(w, a, attr_tag, keys, limits, stats);
+      p = w.pos();
+    }
+    if (r == Put::full) [[unlikely]] {
+      w.rewind(p);
+      w.fail();  // the append fails as a whole
       return true;
     }
-    const std::size_t vsize = value_size(a.value, nullptr, limits);
-    const std::size_t kv = (key.out_size != 0 ? field_size(key.out_size) : 0) + field_size(vsize);
-    w.byte(attr_tag);
-    w.varint(kv);
-    if (key.out_size != 0) {
-      w.byte(k_kv_key);
-      w.varint(key.out_size);
-    }
-    const char* const key_start = w.pos();
-    w.text(key);
-    if (w.overflow()) return false;
-    if (keys.seen_or_add(key_start, key.out_size)) {
-      w.rewind(attr_start);
-      ++stats.duplicate_keys_skipped;
-      return true;
-    }
-    w.byte(k_kv_value);
-    w.varint(vsize);
-    write_value(w, a.value, nullptr, limits);
-    admission.wrote();
-    return true;
-  };
-  for (const Attribute& a : attrs)
-    if (!write_one(a)) return true;
-  if (span_list && (cut_before || w.take_cut() || cut_after) && admission.written() < limits.max_attributes_per_span &&
-      limits.max_value_bytes >= detail::k_cut_mark.key.size()) {
+    if (r == Put::written) admission.wrote();
+  }
+  if (span_list && (cut_before || cut || w.take_cut() || cut_after) &&
+      admission.written() < limits.max_attributes_per_span && limits.max_value_bytes >= detail::k_cut_mark.key.size()) {
     // Not counted as a duplicate when the mapping already marked the span.
     const std::uint64_t duplicates = stats.duplicate_keys_skipped;
-    if (!write_one(detail::k_cut_mark)) return true;
+    bool unused = false;
+    if (put_scalar_attribute(p, end, detail::k_cut_mark, attr_tag, keys, limits, stats, unused) == Put::full) {
+      w.rewind(p);
+      w.fail();
+      return true;
+    }
     stats.duplicate_keys_skipped = duplicates;
+    cut = false;  // this list's cuts are marked
   }
+  w.rewind(p);
+  if (cut) w.mark_cut();
   if (const std::size_t dropped = admission.finish(); dropped != 0) w.tag_varint(dropped_tag, dropped);
   return true;
 }
 
-// A message whose size is known only once written: its prefix is reserved with the width of
-// `bound` (an upper bound of its size) and patched when it ends.
+// A message whose size is known only once written (a Span, a Resource): its prefix is
+// reserved 2 bytes wide (1 when less than 128 bytes are left) and patched when it ends. A
+// message of 16 KiB or more (a span with prompt-sized values) is moved up by the 1-2 bytes its
+// wider prefix needs: one memmove, against a per-attribute pass that computed an upper bound
+// of every message's size beforehand (~8% of a canonical span's encoding).
 class Delimited {
  public:
-  Delimited(Writer& w, char tag, std::size_t bound) noexcept : w_(w) {
-    width_ = varint_size(std::min(bound, w.room()));
+  static constexpr std::size_t k_width = 2;
+
+  Delimited(Writer& w, char tag) noexcept : w_(w) {
+    width_ = w.room() <= 128 ? 1 : k_width;  // what is left cannot hold a longer message
     w_.byte(tag);
     at_ = w_.prefix(width_);
     start_ = w_.pos();
   }
+  // Where the content starts (moves when end() widens the prefix).
   [[nodiscard]] char* content() const noexcept { return start_; }
   void end() noexcept {
     if (w_.overflow()) return;
-    put_padded_varint(at_, width_, static_cast<std::size_t>(w_.pos() - start_));
+    const auto size = static_cast<std::size_t>(w_.pos() - start_);
+    if (size >> (7 * width_) != 0) [[unlikely]] {
+      const std::size_t width = varint_size(size);
+      if (!w_.ensure(width - width_)) return;  // no room to widen: the append fails
+      std::memmove(start_ + (width - width_), start_, size);
+      w_.rewind(w_.pos() + (width - width_));
+      start_ += width - width_;
+      width_ = width;
+    }
+    put_padded_varint(at_, width_, size);
   }
 
  private:
@@ -440,31 +590,42 @@ class Delimited {
 
 void write_span(Writer& w, const SpanView& s, detail::KeyIndex& keys, const EncoderLimits& limits,
                 EncoderStats& stats) noexcept {
-  Delimited span(w, k_ss_spans, Bounds{limits.max_value_bytes}.span(s));
+  Delimited span(w, k_ss_spans);
   (void)w.take_cut();  // cuts of the resource, the scope or the span before: not this span's
   const detail::Utf8Text name = inspect(s.name, limits);
-  // Ids, name, kind and times: one space check, then plain stores.
+  // Ids, name, kind and times: one space check, then plain stores through a local cursor.
   if (!w.ensure(18 + 10 + 10 + field_size(name.out_size) + 2 + 9 + 9)) return;
-  w.put_id(k_span_trace_id, s.trace_id.bytes);
-  w.put_id(k_span_span_id, s.span_id.bytes);
-  if (s.parent_span_id.valid()) w.put_id(k_span_parent, s.parent_span_id.bytes);
+  char* p = w.pos();
+  auto put_id = [&p](char tag, const auto& bytes) noexcept {
+    p[0] = tag;
+    p[1] = static_cast<char>(bytes.size());
+    std::memcpy(p + 2, bytes.data(), bytes.size());
+    p += 2 + bytes.size();
+  };
+  put_id(k_span_trace_id, s.trace_id.bytes);
+  put_id(k_span_span_id, s.span_id.bytes);
+  if (s.parent_span_id.valid()) put_id(k_span_parent, s.parent_span_id.bytes);
   if (!s.name.empty()) {
-    w.put(k_span_name);
-    w.put_varint(name.out_size);
-    w.put_text(name);
+    *p++ = k_span_name;
+    p = put_varint(p, name.out_size);
+    bool cut = false;
+    p = put_text(p, name, stats, cut);
+    if (cut) w.mark_cut();
   }
   if (s.kind != SpanKind::unspecified) {
-    w.put(k_span_kind);
-    w.put(static_cast<char>(s.kind));
+    p[0] = k_span_kind;
+    p[1] = static_cast<char>(s.kind);
+    p += 2;
   }
   if (s.start_unix_nano != 0) {
-    w.put(k_span_start);
-    w.put_fixed64(s.start_unix_nano);
+    *p++ = k_span_start;
+    p = put_fixed64(p, s.start_unix_nano);
   }
   if (s.end_unix_nano != 0) {
-    w.put(k_span_end);
-    w.put_fixed64(s.end_unix_nano);
+    *p++ = k_span_end;
+    p = put_fixed64(p, s.end_unix_nano);
   }
+  w.rewind(p);
   write_attributes(w, s.attributes, k_span_attributes, k_span_dropped, keys, limits, stats, /*span_list=*/true,
                    s.status_message.size() > limits.max_value_bytes);
   if (s.status_code != StatusCode::unset || !s.status_message.empty()) {
@@ -503,7 +664,7 @@ void write_scope(Writer& w, const ScopeView& scope, const EncoderLimits& limits)
 }
 
 const EncoderLimits& checked(const EncoderLimits& limits) {
-  if (const std::string_view err = limits.validate(); !err.empty()) throw std::invalid_argument(std::string(err));
+  if (std::string err = limits.validate(); !err.empty()) throw std::invalid_argument("EncoderLimits." + err);
   return limits;
 }
 
@@ -557,10 +718,10 @@ append_result OtlpProtobufEncoder::append(const ResourceView& resource, const Sc
   // bound (two lists that encode the same after duplicate keys are dropped are one resource).
   char* res_start = w.pos();
   if (!resource.attributes.empty()) {
-    Delimited res(w, k_rs_resource, Bounds{batch_limits_.max_value_bytes}.attributes(resource.attributes));
-    res_start = res.content();
+    Delimited res(w, k_rs_resource);
     write_attributes(w, resource.attributes, k_resource_attributes, k_resource_dropped, *keys_, batch_limits_, stats_);
     res.end();
+    res_start = res.content();
   }
   char* const res_end = w.pos();
   w.byte(k_rs_scope_spans);

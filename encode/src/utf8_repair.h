@@ -90,6 +90,49 @@ inline void copy_bytes(char* out, const char* s, std::size_t n) noexcept {
   }
 }
 
+// Copies n bytes like copy_bytes and says whether they were all ASCII: one pass over a
+// string instead of is_ascii then copy_bytes (the protobuf encoder writes a short string's
+// length first, supposing it well-formed, and checks it while copying).
+inline bool copy_ascii(char* out, const char* s, std::size_t n) noexcept {
+  if (n >= 16) {
+    __m128i acc = _mm_setzero_si128();
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), v);
+      acc = _mm_or_si128(acc, v);
+    }
+    if (i != n) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + n - 16));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + n - 16), v);
+      acc = _mm_or_si128(acc, v);
+    }
+    return _mm_movemask_epi8(acc) == 0;
+  }
+  if (n >= 8) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(out, &a, 8);
+    std::memcpy(out + n - 8, &b, 8);
+    return ((a | b) & 0x8080808080808080ull) == 0;
+  }
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(out, &a, 4);
+    std::memcpy(out + n - 4, &b, 4);
+    return ((a | b) & 0x80808080u) == 0;
+  }
+  unsigned char acc = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = s[i];
+    acc |= static_cast<unsigned char>(s[i]);
+  }
+  return acc < 0x80;
+}
+
 // Bytes s[0, n) occupies once every maximal ill-formed subpart is replaced by U+FFFD.
 inline std::size_t utf8_repaired_size(const char* s, std::size_t n) noexcept {
   const auto* in = reinterpret_cast<const unsigned char*>(s);

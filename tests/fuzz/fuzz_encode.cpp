@@ -202,6 +202,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ResourceView resource{all.first(n_res)};
   const ScopeView scope{n_res < attrs.size() ? attrs[n_res].key : "", (flags & 0x40) ? "v\xff" : ""};
 
+  // SpanView::keys_unique's promise, made whenever it holds (distinct, valid UTF-8, at most
+  // k_unique_key_max_bytes): the encoders' unchecked path is fuzzed too, and the output is
+  // checked for repeated keys below either way.
+  bool unique = true;
+  {
+    std::set<std::string_view> seen;
+    for (const Attribute& a : all.subspan(n_res)) {
+      unique = unique && a.key.size() <= k_unique_key_max_bytes && simdjson::validate_utf8(a.key.data(), a.key.size()) &&
+               seen.insert(a.key).second;
+    }
+  }
   SpanView spans[2];
   for (int i = 0; i < 2; ++i) {
     SpanView& s = spans[i];
@@ -215,6 +226,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     s.start_unix_nano = static_cast<std::uint64_t>(size) * 1000;
     s.end_unix_nano = s.start_unix_nano + flags;
     s.attributes = all.subspan(n_res);
+    s.keys_unique = unique;
   }
   const ResourceView other{all.first(n_res / 2)};
 

@@ -110,29 +110,34 @@ std::uint32_t read_v4(const std::uint8_t* p) noexcept {
 
 }  // namespace
 
-std::string EgressPolicy::validate() const {
-  if (allow_cidrs.size() > k_max_entries) {
-    return "allow_cidrs: at most " + std::to_string(k_max_entries) + " entries, got " +
-           std::to_string(allow_cidrs.size());
+std::vector<ValidationIssue> validate(const EgressPolicy& policy) {
+  std::vector<ValidationIssue> issues;
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {{"allow_cidrs", &policy.allow_cidrs},
+                                                                           {"allow_hosts", &policy.allow_hosts}};
+  for (const auto& [name, list] : lists) {
+    if (list->size() > k_max_entries) {
+      issues.push_back({name,
+                        "at most " + std::to_string(k_max_entries) + " entries, got " + std::to_string(list->size()),
+                        false, IssueCode::too_long});
+    }
   }
-  if (allow_hosts.size() > k_max_entries) {
-    return "allow_hosts: at most " + std::to_string(k_max_entries) + " entries, got " +
-           std::to_string(allow_hosts.size());
-  }
-  for (std::size_t i = 0; i < allow_cidrs.size(); ++i) {
+  if (!issues.empty()) return issues;
+  for (std::size_t i = 0; i < policy.allow_cidrs.size(); ++i) {
     ParsedCidr parsed;
-    if (!parse_cidr(allow_cidrs[i], parsed)) {
-      return "allow_cidrs[" + std::to_string(i) +
-             "]: must be an IP address or CIDR (\"10.0.0.0/8\", \"127.0.0.1/32\", \"fd00::/8\")";
+    if (!parse_cidr(policy.allow_cidrs[i], parsed)) {
+      issues.push_back({"allow_cidrs[" + std::to_string(i) + "]",
+                        "must be an IP address or CIDR (\"10.0.0.0/8\", \"127.0.0.1/32\", \"fd00::/8\")"});
     }
   }
-  for (std::size_t i = 0; i < allow_hosts.size(); ++i) {
-    if (const std::string_view why = host_pattern_error(allow_hosts[i]); !why.empty()) {
-      return "allow_hosts[" + std::to_string(i) + "]: " + std::string(why) + " (or \"*.\" + a domain)";
+  for (std::size_t i = 0; i < policy.allow_hosts.size(); ++i) {
+    if (const std::string_view why = host_pattern_error(policy.allow_hosts[i]); !why.empty()) {
+      issues.push_back({"allow_hosts[" + std::to_string(i) + "]", std::string(why).append(" (or \"*.\" + a domain)")});
     }
   }
-  return {};
+  return issues;
 }
+
+std::string EgressPolicy::validate() const { return first_error_text(tracecast::validate(*this)); }
 
 std::string parse_egress_allow(std::string_view list, EgressPolicy& policy) {
   constexpr std::string_view k_blanks = " \t\r\n";
@@ -150,16 +155,14 @@ std::string parse_egress_allow(std::string_view list, EgressPolicy& policy) {
       return "at most " + std::to_string(k_max_entries) +
              (cidr ? " addresses or CIDRs" : " host names") + ", got more";
     }
-    // The entry alone through validate(): its reason, without validate()'s field name.
+    // The entry alone through validate(): its reason (the message; the field is the list's).
     EgressPolicy one;
     (cidr ? one.allow_cidrs : one.allow_hosts).emplace_back(entry);
-    if (const std::string why = one.validate(); !why.empty()) {
-      const std::size_t colon = why.find(": ");
+    if (const std::vector<ValidationIssue> issues = validate(one); !issues.empty()) {
       // Appended, not `"'" + std::string(...)`: GCC 12 at -O3 flags that with a false
       // -Wrestrict (GCC PR 105329), an error in developer mode.
       std::string message;
-      message.append(1, '\'').append(entry).append("': ");
-      message.append(colon == std::string::npos ? std::string_view(why) : std::string_view(why).substr(colon + 2));
+      message.append(1, '\'').append(entry).append("': ").append(issues.front().message);
       return message;
     }
     target.emplace_back(entry);

@@ -265,6 +265,9 @@ constexpr PresetField k_sentry_fields[] = {
     {.name = "project_id", .required = true, .check = F::digits, .doc = "numeric project ID (the DSN's last part)"},
     {.name = "public_key", .required = true, .secret = true, .check = F::hex, .arg = "32",
      .doc = "the DSN's public key (32 hex digits before the @)"},
+    {.name = "dsn", .secret = true,
+     .doc = "the project's DSN as Sentry shows it (https://<public key>@o<org id>.ingest.<region>.sentry.io/<project "
+            "id>, or a self-hosted one): gives org_id, region, project_id and public_key (or endpoint) at once"},
 };
 constexpr PresetTemplate k_sentry_headers[] = {{"x-sentry-auth", "sentry sentry_key={public_key}"}};
 constexpr PresetWrongHost k_sentry_wrong[] = {
@@ -554,6 +557,63 @@ bool references_secret(std::string_view templ, const PresetInfo& row) noexcept {
   return false;
 }
 
+// A Sentry DSN (Project settings > Client Keys (DSN), https://docs.sentry.io/concepts/key-terms/dsn-explainer/):
+// <scheme>://<public key>[:<secret>]@<host>/<project id>. Hosted (sentry.io) hosts are
+// o<org id>.ingest.<region>.sentry.io, or o<org id>.ingest.sentry.io for the US region. Any
+// other host is a self-hosted Sentry, which takes OTLP on its own host (`self_hosted`, the
+// endpoint being "<scheme>://<host>"). Views into `dsn`; false when it does not have this shape.
+struct SentryDsn {
+  std::string_view scheme, public_key, host, org_id, region, project_id;
+  bool self_hosted = false;
+};
+bool parse_sentry_dsn(std::string_view dsn, SentryDsn& out) noexcept {
+  const auto scheme_end = dsn.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  const std::string_view scheme = dsn.substr(0, scheme_end);
+  if (scheme != "https" && scheme != "http") return false;
+  std::string_view rest = dsn.substr(scheme_end + 3);
+  const auto at = rest.find('@');
+  const auto slash = rest.find('/');
+  if (at == std::string_view::npos || slash == std::string_view::npos || at > slash) return false;
+  out.public_key = rest.substr(0, std::min(at, rest.find(':')));
+  const std::string_view host = rest.substr(at + 1, slash - at - 1);
+  std::string_view project = rest.substr(slash + 1);
+  if (!project.empty() && project.back() == '/') project.remove_suffix(1);
+  if (out.public_key.empty() || host.empty() || !is_digits(project)) return false;
+  out.project_id = project;
+  out.scheme = scheme;
+  out.host = host;
+  out.org_id = {};
+  out.region = {};
+  out.self_hosted = false;
+  if (host == "sentry.io" || ends_with(host, ".sentry.io")) {
+    // o<digits>.ingest[.<region>].sentry.io, over https only.
+    if (scheme != "https" || host.size() < 2 || host[0] != 'o') return false;
+    const auto dot = host.find('.');
+    const std::string_view org = host.substr(1, dot - 1);
+    std::string_view tail = host.substr(dot + 1);  // ingest[.<region>].sentry.io
+    if (!is_digits(org) || tail.rfind("ingest.", 0) != 0) return false;
+    tail.remove_prefix(7);
+    out.region = "us";  // o<org>.ingest.sentry.io: the US region's older host
+    if (tail != "sentry.io") {
+      const auto rdot = tail.find('.');
+      if (tail.substr(rdot + 1) != "sentry.io") return false;
+      out.region = tail.substr(0, rdot);
+    }
+    out.org_id = org;
+  } else {
+    out.self_hosted = true;
+  }
+  return true;
+}
+
+// The non-empty value `config.fields` gives `name` (not a default), or "".
+std::string_view given_field(const DestinationConfig& config, std::string_view name) noexcept {
+  for (const auto& [k, v] : config.fields)
+    if (k == name && !v.empty()) return v;
+  return {};
+}
+
 const PresetRegion* find_region(const PresetInfo& row, std::string_view name) noexcept {
   for (const PresetRegion& r : row.regions) {
     if (r.name == name) return &r;
@@ -612,6 +672,32 @@ std::string_view preset_field_value(const DestinationConfig& config, std::string
 
 void apply_preset_defaults(DestinationConfig& config) {
   const PresetInfo& row = preset_info(config.kind);
+  if (config.kind == DestinationKind::sentry) {
+    // A DSN fills the fields (and a self-hosted one the endpoint) it holds that are not given;
+    // validate() refuses a malformed DSN and a given field that differs from the DSN's.
+    SentryDsn dsn;
+    if (parse_sentry_dsn(given_field(config, "dsn"), dsn)) {
+      std::vector<std::pair<std::string, std::string>> add;
+      auto fill = [&](std::string_view name, std::string_view value) {
+        if (!value.empty() && given_field(config, name).empty()) add.emplace_back(std::string(name), std::string(value));
+      };
+      fill("public_key", dsn.public_key);
+      fill("project_id", dsn.project_id);
+      fill("org_id", dsn.org_id);
+      fill("region", dsn.region);
+      for (auto& f : add) {
+        // An entry given empty is replaced in place (one entry per name).
+        auto it = std::find_if(config.fields.begin(), config.fields.end(), [&](const auto& e) { return e.first == f.first; });
+        if (it != config.fields.end()) it->second = std::move(f.second);
+        else config.fields.push_back(std::move(f));
+      }
+      if (dsn.self_hosted && config.endpoint.empty()) {
+        config.endpoint.assign(dsn.scheme);
+        config.endpoint.append("://");
+        config.endpoint.append(dsn.host);
+      }
+    }
+  }
   if (!row.custom_rules) {
     if (config.protocol.empty()) config.protocol = std::string(row.default_protocol);
     if (config.compression.empty()) config.compression = std::string(row.default_compression);
@@ -755,6 +841,29 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     if (f.check != F::choice && f.check != F::hex && !f.arg.empty() && value.rfind(f.arg, 0) != 0) {
       warn(field, "the " + std::string(f.name) + " does not start with " + std::string(f.arg) + ": " + display +
                       "'s do; check that you copied the " + std::string(f.name) + ", not its name or ID");
+    }
+  }
+  if (row.kind == DestinationKind::sentry) {
+    if (const std::string_view text = given_field(config, "dsn"); !text.empty()) {
+      SentryDsn dsn;
+      if (!parse_sentry_dsn(text, dsn)) {
+        error("fields.dsn", "the DSN does not have Sentry's shape, https://<public key>@o<org id>.ingest.<region>."
+                            "sentry.io/<project id> (Project settings > Client Keys (DSN))");
+      } else {
+        // apply_preset_defaults() filled what the DSN holds; a field given as well must agree.
+        const std::pair<std::string_view, std::string_view> parts[] = {
+            {"public_key", dsn.public_key}, {"project_id", dsn.project_id}, {"org_id", dsn.org_id}, {"region", dsn.region}};
+        for (const auto& [name, value] : parts) {
+          const std::string_view other = given_field(config, name);
+          if (!value.empty() && !other.empty() && other != value) {
+            error("fields." + std::string(name), "differs from the DSN's " + std::string(name) + ": give one of them");
+          }
+        }
+        if (dsn.self_hosted && config.endpoint.empty()) {
+          error("fields.dsn", "a self-hosted DSN needs apply_preset_defaults() (or the endpoint given): it sets the "
+                              "endpoint from the DSN's host");
+        }
+      }
     }
   }
   // A region given by a field the row does not list among its fields (none today) is still checked.

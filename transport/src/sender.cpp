@@ -392,22 +392,7 @@ std::size_t read_header(char* data, std::size_t size, std::size_t count, void* u
 }
 
 void check_config(const SenderConfig& c) {
-  auto fail = [](const char* what) { throw std::invalid_argument(std::string("SenderConfig: ") + what); };
-  if (c.max_in_flight_total < 1 || c.max_in_flight_total > 65536) fail("max_in_flight_total must be 1..65536");
-  if (c.connect_timeout.count() <= 0 || c.connect_timeout > std::chrono::minutes(10)) {
-    fail("connect_timeout must be 1 ms..10 min");
-  }
-  if (c.retry.initial_interval.count() <= 0) fail("retry.initial_interval must be > 0");
-  if (!(c.retry.multiplier >= 1.0)) fail("retry.multiplier must be >= 1");
-  if (c.retry.max_interval < c.retry.initial_interval) fail("retry.max_interval must be >= initial_interval");
-  if (c.retry.max_elapsed.count() < 0) fail("retry.max_elapsed must be >= 0");
-  if (c.queue_capacity < 32 || c.queue_capacity > (1U << 20) || (c.queue_capacity & (c.queue_capacity - 1)) != 0) {
-    fail("queue_capacity must be a power of two in 32..2^20");
-  }
-  if (c.max_producers < 1 || c.max_producers > 256) fail("max_producers must be 1..256");
-  if (c.max_connections_per_host > 1024) fail("max_connections_per_host must be 0..1024");
-  if (c.max_response_bytes > (16U << 20)) fail("max_response_bytes must be <= 16 MiB");
-  if (std::string e = c.egress.validate(); !e.empty()) throw std::invalid_argument("SenderConfig: egress." + e);
+  if (std::string e = first_error_text(validate(c)); !e.empty()) throw std::invalid_argument("SenderConfig." + e);
 }
 
 }  // namespace

@@ -218,7 +218,10 @@ class GatewayRecord {
   FixedText<k_gateway_max_choices * 33> finish_reasons_text_;
 
   // Stream state.
-  std::vector<char> pending_line_;  // a line split across feed_stream calls
+  // A line split across feed_stream calls: pending_size_ bytes, then room for the parser's
+  // padding (it is parsed in place). Grow-only.
+  std::vector<char> pending_line_;
+  std::size_t pending_size_ = 0;
   std::vector<char> content_;       // choice 0's concatenated delta content, <= max_completion_bytes
   FixedText<256> stream_id_;
   FixedText<256> stream_model_;
@@ -249,6 +252,7 @@ class GatewayRecord {
   bool stream_done_ = false;
   bool stream_error_seen_ = false;
   bool discarding_line_ = false;  // inside an over-long line: drop until its newline
+  bool skipping_line_ = false;    // inside a line that is not `data:`: nothing to read in it
 };
 
 // The parsers of one gateway thread. Not thread-safe: one per thread. Every parse call is
@@ -264,7 +268,7 @@ class GatewayParser {
   ~GatewayParser();
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
-  // user, session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
+  // user (else Anthropic's `metadata.user_id`), session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
   // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
   // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
   // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
@@ -288,7 +292,11 @@ class GatewayParser {
   // choices[].finish_reason (the first non-null), choices[0].message.content (or its
   // tool_calls as JSON text when content is null) as the completion, usage.prompt_tokens,
   // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
-  // error_message). Failure and allocation as parse_request.
+  // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks
+  // (output_text parts) are the completion, else the tool_use / function_call list as JSON;
+  // `thinking` / `redacted_thinking` blocks and `reasoning` items are not kept (their tokens
+  // are: reasoning_output_tokens; README "Raw bodies" says why). Failure and allocation as
+  // parse_request.
   GatewayParseResult parse_response(std::string_view body, GatewayRecord& rec) noexcept;
 
   // A streamed response. begin_stream clears the stream state; feed_stream takes the SSE bytes
@@ -296,8 +304,8 @@ class GatewayParser {
   // gateway's clock, 0: unknown) stamps first_token_unix_nano at the first content delta;
   // finish_stream copies id, model, finish reason, usage, cost and the concatenated content
   // into rec.request(). Only the current line is buffered, never the whole stream; a chunk's
-  // `error.message` sets error. Streamed tool-call deltas stamp the first token but are not
-  // reassembled into the completion. feed_stream without begin_stream begins one.
+  // `error.message` sets error. Streamed tool calls are assembled by index (the completion when
+  // there is no text, as for the non-streamed body). feed_stream without begin_stream begins one.
   // Failure: issues per call (a bad line is skipped, the next ones still read); finish_stream
   // reports stream_incomplete. Allocation as parse_request (content grows up to
   // max_completion_bytes, a split line up to max_stream_line_bytes).
@@ -325,7 +333,7 @@ class GatewayParser {
   void stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano, GatewayRecord& rec,
                     std::uint32_t& issues, std::string_view& detail) noexcept;
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
-                   std::uint32_t& issues, std::string_view& detail) noexcept;
+                   std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
 
   static std::string_view tool_calls_json(GatewayRecord& rec) noexcept;
 

@@ -30,9 +30,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "tracecast/llm_request.h"
+#include "tracecast/settings.h"
 
 namespace tracecast {
 
@@ -74,9 +77,18 @@ struct IngestConfig {
   // more than an eighth of the ring). Default 4 MiB.
   [[nodiscard]] std::uint32_t max_record_bytes() const noexcept { return ring_bytes / 8; }
 
-  // Empty when valid, else "<field>: <reason>" for the first invalid field.
+  // Empty when valid, else "<field>: <reason>" for the first invalid field
+  // (first_error_text() of validate(IngestConfig)).
   [[nodiscard]] std::string validate() const;
 };
+
+// The rows describing IngestConfig's fields (tracecast/settings.h): paths "ring_bytes",
+// "limits.max_field_bytes", ...; the ranges above. Thread-safe, no allocation.
+[[nodiscard]] std::span<const Setting> ingest_settings() noexcept;
+
+// Every field out of its range, named relative to IngestConfig ("limits.max_field_bytes").
+// Thread-safe (pure). Allocates only for issues.
+[[nodiscard]] std::vector<ValidationIssue> validate(const IngestConfig& config);
 
 enum class submit_result : std::uint8_t { ok, full, closed };
 

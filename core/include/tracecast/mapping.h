@@ -146,6 +146,7 @@ class MappedRequest {
   char name_buf_[256];
   char trace_hex_[32];
   char error_type_[16];
+  char iso_time_[32];  // langfuse.observation.completion_start_time
   // trace.metadata.*, langfuse.trace.metadata.*, langsmith.metadata.* keys
   char metadata_keys_[k_max_metadata * (3 * k_max_metadata_key_bytes + 64)];
   std::string_view message_role_[k_max_messages];

@@ -5,7 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "tracecast/settings.h"
 
 namespace tracecast {
 
@@ -23,10 +28,18 @@ struct EncoderLimits {
   // Default 128; valid range [0, 65536].
   std::size_t max_attributes_per_span = 128;
 
-  // Empty when every field is in range; otherwise names the field and the reason.
-  // Thread-safe (const), does not allocate.
-  [[nodiscard]] std::string_view validate() const noexcept;
+  // Empty when every field is in range; otherwise "<field>: <reason>" for the first field out
+  // of range (first_error_text() of validate(EncoderLimits)). Thread-safe (const). Allocates
+  // only for an error.
+  [[nodiscard]] std::string validate() const;
 };
+
+// The rows describing EncoderLimits' fields (tracecast/settings.h). Thread-safe, no allocation.
+[[nodiscard]] std::span<const Setting> encoder_settings() noexcept;
+
+// Every field out of its range ("max_value_bytes: must be 4..16777216, got 2"). Thread-safe
+// (pure). Allocates only for issues.
+[[nodiscard]] std::vector<ValidationIssue> validate(const EncoderLimits& limits);
 
 // Running totals since the encoder was constructed (never reset by begin()). Only work that
 // ended up in the buffer is counted: an append that returned batch_full counts nothing, one

@@ -26,9 +26,9 @@
 //
 // Length prefixes: strings, KeyValue, AnyValue, ArrayValue and Status have their exact size
 // computed before they are written (a string's size after its cut and UTF-8 repair). A Span's
-// and a Resource's prefix is reserved with the width of an upper bound of their size (the
-// minimal width in practice: a 200 B .. 16 KiB span takes 2 bytes either way) and patched
-// afterwards; resource_spans and scope_spans, which grow as appends join them, get 4-byte
+// and a Resource's prefix is reserved 2 bytes wide (1 when at most 128 bytes are left) and
+// patched afterwards; one of 16 KiB or more is widened by moving its content (one memmove, only
+// for prompt-sized spans); resource_spans and scope_spans, which grow as appends join them, get 4-byte
 // prefixes patched after every append. A prefix wider than its value needs is a varint with
 // redundant 0x80 continuation bytes, which the protobuf wire format accepts (every parser
 // reads up to 10 varint bytes); see README "Design" for the measured choice.

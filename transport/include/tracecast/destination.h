@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "tracecast/settings.h"
+
 namespace tracecast {
 
 enum class DestinationKind : std::uint8_t {
@@ -83,15 +85,10 @@ struct DestinationConfig {
   bool insecure_skip_verify = false;
 };
 
-// One problem found by validate(). `field` names the DestinationConfig member ("endpoint",
-// "instance_id", "api_key", "headers", "compression", "protocol", "timeout", "max_in_flight",
-// "name", "fields"), or "fields.<name>" for one of a preset's fields;
-// `message` says what is wrong and how to fix it, never quoting a secret.
-struct ValidationIssue {
-  std::string field;
-  std::string message;
-  bool warning = false;  // true: accepted, but probably a mistake
-};
+// Problems found by validate() are ValidationIssues (tracecast/settings.h). `field` names the
+// DestinationConfig member ("endpoint", "instance_id", "api_key", "headers", "compression",
+// "protocol", "timeout", "max_in_flight", "name", "fields"), or "fields.<name>" for one of a
+// preset's fields; `message` says what is wrong and how to fix it, never quoting a secret.
 
 // Checks a destination. Errors: endpoint that does not parse as an http(s) URL or has no host
 // ("http:///v1/traces"), Grafana's main URL (grafana.net without otlp-gateway) given for a

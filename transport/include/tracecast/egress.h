@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tracecast/settings.h"
+
 namespace tracecast {
 
 struct EgressPolicy {
@@ -44,10 +46,15 @@ struct EgressPolicy {
   // address: "300.1.1.1" and "127.1" are refused), optionally after "*.".
   std::vector<std::string> allow_hosts;
 
-  // Empty when valid, else "<field>: <reason>" (field "allow_cidrs[2]", "allow_hosts[0]").
-  // Thread-safe (pure). Allocates.
+  // Empty when valid, else "<field>: <reason>" (field "allow_cidrs[2]", "allow_hosts[0]"):
+  // first_error_text() of validate(EgressPolicy). Thread-safe (pure). Allocates.
   [[nodiscard]] std::string validate() const;
 };
+
+// The issues of a policy: a list past 256 entries ("allow_cidrs", too_long), an entry that is
+// not an address or CIDR ("allow_cidrs[2]", invalid) or not a host name pattern
+// ("allow_hosts[0]"). Thread-safe (pure). Allocates.
+[[nodiscard]] std::vector<ValidationIssue> validate(const EgressPolicy& policy);
 
 // The one parser of an egress allow-list as users write it (TRACECAST_EGRESS_ALLOW and the
 // tools' --egress-allow): comma-separated entries, blanks around each trimmed, empty ones

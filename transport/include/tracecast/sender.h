@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,14 +35,17 @@ namespace tracecast {
 // completes as retries_exhausted. Defaults are the OpenTelemetry Collector's
 // (exporterhelper retry_on_failure); the Collector jitters +-50%, we use full jitter, which
 // spreads a fleet's retries better after a shared outage (AWS "Exponential Backoff And Jitter").
+// Ranges (validate(SenderConfig), the rows "retry.*" of sender_settings()):
 struct RetryPolicy {
-  std::chrono::milliseconds initial_interval{5000};  // > 0
-  double multiplier = 1.5;                           // >= 1
-  std::chrono::milliseconds max_interval{30000};     // >= initial_interval
-  std::chrono::milliseconds max_elapsed{300000};     // 0 = never retry
+  std::chrono::milliseconds initial_interval{5000};  // 1 ms..10 min
+  double multiplier = 1.5;                           // 1..100
+  std::chrono::milliseconds max_interval{30000};     // initial_interval..10 min
+  std::chrono::milliseconds max_elapsed{300000};     // 0..24 h; 0 = never retry
 };
 
-// One config struct for the sender. Checked once by the constructor (std::invalid_argument).
+// One config struct for the sender. Checked by validate(SenderConfig) (below), which the
+// constructor calls (std::invalid_argument) and PipelineConfig's validation uses too: one set
+// of rules. Ranges are in sender_settings() (README "Configuration" is generated from them).
 struct SenderConfig {
   // How many requests run at once, three caps, all enforced by the sender thread:
   //   - per destination: DestinationConfig::max_in_flight (default 4);
@@ -97,6 +101,17 @@ struct SenderConfig {
   // SendOutcome::blocked (never retried). Environment proxies are never used.
   EgressPolicy egress;
 };
+
+// The rows describing SenderConfig's fields, RetryPolicy's under "retry." and EgressPolicy's
+// under "egress." (tracecast/settings.h). Thread-safe, no allocation.
+[[nodiscard]] std::span<const Setting> sender_settings() noexcept;
+
+// Every issue of a SenderConfig, named relative to it ("retry.multiplier",
+// "egress.allow_cidrs[2]"): the ranges of sender_settings() (retry intervals 1 ms..10 min,
+// max_interval >= initial_interval, multiplier 1..100, max_elapsed 0..24 h, ...), a user agent
+// with a control byte, the egress policy's issues. Thread-safe (pure). Allocates only for
+// issues.
+[[nodiscard]] std::vector<ValidationIssue> validate(const SenderConfig& config);
 
 enum class SendOutcome : std::uint8_t {
   delivered,            // 2xx (possibly with partialSuccess: see rejected_items)

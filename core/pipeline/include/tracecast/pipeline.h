@@ -184,9 +184,16 @@ struct PipelineConfig {
   DisablePolicy disable;
 
   // Empty when valid, else "<field>: <reason>" for the first invalid field (nested fields
-  // dotted: "batch.max_bytes: ...").
+  // dotted: "batch.max_bytes: ..."): first_error_text() of validate(PipelineConfig).
   [[nodiscard]] std::string validate() const;
 };
+
+// Every issue of a PipelineConfig, each named by its dotted member path ("batch.max_bytes",
+// "sender.retry.multiplier", "ingest.limits.max_field_bytes"): the ranges of the settings
+// rows (README "Configuration" is generated from them; validate(IngestConfig),
+// validate(EncoderLimits) and validate(SenderConfig) prefixed) and the extra resource
+// attributes. Thread-safe (pure). Allocates only for issues.
+[[nodiscard]] std::vector<ValidationIssue> validate(const PipelineConfig& config);
 
 // Why spans handed to a destination were not delivered.
 enum class DropReason : std::uint8_t {

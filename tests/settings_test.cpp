@@ -1,0 +1,241 @@
+// The settings rows (tracecast/settings.h, core/pipeline/settings.h): every field is described
+// once and that description is what validation, the JSON loader, the environment reader and
+// README use; the sender and the loader apply one set of rules; results are structured.
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "settings.h"
+#include "tracecast/pipeline.h"
+#include "tracecast/sender.h"
+
+namespace tracecast {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string readme() {
+  const char* dir = std::getenv("TRACECAST_SOURCE_DIR");
+  std::ifstream in(std::string(dir != nullptr ? dir : "..") + "/README.md");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// README's configuration table is the rows, as settings_markdown_table() writes them: every
+// field with its JSON key, variable, unit, default and range, and no field README lists that
+// the code does not have. On a difference the expected table is written to
+// settings_table.md (in the test's working directory) to paste between the markers.
+TEST(SettingsReadme, TheConfigurationTableIsTheRows) {
+  const std::string text = readme();
+  constexpr std::string_view k_begin = "<!-- settings-table: generated from the settings rows";
+  constexpr std::string_view k_end = "<!-- settings-table end -->";
+  const auto begin = text.find(k_begin);
+  ASSERT_NE(begin, std::string::npos) << "README.md has no settings-table marker";
+  const auto start = text.find('\n', begin) + 1;
+  const auto end = text.find(k_end, start);
+  ASSERT_NE(end, std::string::npos);
+  const std::string expected = settings_markdown_table();
+  if (text.substr(start, end - start) != expected) {
+    std::ofstream("settings_table.md") << expected;
+    ADD_FAILURE() << "README.md's configuration table differs from the settings rows; the rows' table is in "
+                     "settings_table.md:\n"
+                  << expected;
+  }
+}
+
+// Every row with a JSON key is read by the loader (its default value written back loads and
+// keeps the default), and every row's default is inside its range.
+TEST(SettingsRows, EveryKeyLoadsAndEveryDefaultIsValid) {
+  EXPECT_TRUE(validate(PipelineConfig{}).empty());
+  PipelineConfig defaults;
+  std::vector<std::string> paths;
+  for (const FlatSetting& flat : flat_settings()) {
+    SCOPED_TRACE(flat.path);
+    EXPECT_EQ(std::find(paths.begin(), paths.end(), flat.path), paths.end()) << "described twice";
+    paths.push_back(flat.path);
+    if (flat.json.empty() || flat.row->ref == nullptr) continue;
+    std::string value = setting_text(*flat.row, flat.section->object(defaults));
+    if (std::holds_alternative<std::string*>(flat.row->ref(flat.section->object(defaults)))) value = "\"" + value + "\"";
+    // {"a": {"b": value}} from "a.b".
+    std::string json;
+    std::string_view key = flat.json;
+    int depth = 0;
+    for (auto dot = key.find('.'); dot != std::string_view::npos; dot = key.find('.')) {
+      json.append("{\"").append(key.substr(0, dot)).append("\": ");
+      key.remove_prefix(dot + 1);
+      ++depth;
+    }
+    json.append("{\"").append(key).append("\": ").append(value).append("}");
+    json.append(static_cast<std::size_t>(depth), '}');
+    const ConfigLoadResult r = config_from_json(json, "rows.json");
+    ASSERT_TRUE(r.ok()) << json << ": " << r.error;
+    PipelineConfig loaded = r.config;
+    EXPECT_EQ(setting_text(*flat.row, flat.section->object(loaded)), setting_text(*flat.row, flat.section->object(defaults)));
+  }
+}
+
+// Every variable a row names is read with that row's range and named in the error.
+std::map<std::string, std::string>& fake_env() {
+  static std::map<std::string, std::string> env;
+  return env;
+}
+const char* fake_getenv(const char* name) {
+  const auto it = fake_env().find(name);
+  return it == fake_env().end() ? nullptr : it->second.c_str();
+}
+
+TEST(SettingsRows, EveryVariableIsReadWithItsRowsRange) {
+  int variables = 0;
+  for (const FlatSetting& flat : flat_settings()) {
+    const Setting& row = *flat.row;
+    if (row.env.empty()) continue;
+    SCOPED_TRACE(std::string(row.env));
+    ++variables;
+    fake_env().clear();
+    PipelineConfig defaults;
+    const SettingRef ref = row.ref(flat.section->object(defaults));
+    if (std::holds_alternative<std::string*>(ref)) {
+      fake_env()[std::string(row.env)] = "from-the-environment";
+      const ConfigLoadResult r = config_from_env({}, &fake_getenv);
+      ASSERT_TRUE(r.ok()) << r.error;
+      PipelineConfig loaded = r.config;
+      EXPECT_EQ(setting_text(row, flat.section->object(loaded)), "from-the-environment");
+      continue;
+    }
+    fake_env()[std::string(row.env)] = std::holds_alternative<bool*>(ref) ? "maybe" : std::to_string(row.max + 1);
+    EXPECT_THAT(config_from_env({}, &fake_getenv).error, StartsWith(std::string(row.env) + ": "));
+    fake_env()[std::string(row.env)] = std::holds_alternative<bool*>(ref) ? "1" : std::to_string(row.max);
+    const ConfigLoadResult r = config_from_env({}, &fake_getenv);
+    ASSERT_TRUE(r.ok()) << r.error;
+    PipelineConfig loaded = r.config;
+    EXPECT_EQ(setting_integer(row, flat.section->object(loaded)), row.max);
+  }
+  fake_env().clear();
+  EXPECT_GE(variables, 4);  // OTEL_SERVICE_NAME, OTEL_BSP_MAX_EXPORT_BATCH_SIZE, _SCHEDULE_DELAY, TRACECAST_EGRESS_ENFORCE
+}
+
+// ---- one set of rules for SenderConfig ------------------------------------------------------
+
+struct SenderCase {
+  const char* field;     // validate(SenderConfig)'s field
+  const char* json;      // the config file's "sender" object
+  std::function<void(SenderConfig&)> change;
+};
+
+bool sender_accepts(const SenderConfig& c) {
+  try {
+    Sender sender(c);
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+}
+
+// Each config is refused by the Sender's constructor, by PipelineConfig's validation and by
+// the file loader, under one field name; the last value inside each range is taken by all
+// three. (The sender used to take a retry multiplier above 100 and intervals of any length.)
+TEST(SenderSettings, TheSenderAndTheLoaderRefuseTheSameConfigs) {
+  const std::vector<SenderCase> refused = {
+      {"retry.multiplier", R"({"retry": {"multiplier": 101}})", [](SenderConfig& c) { c.retry.multiplier = 101; }},
+      {"retry.initial_interval", R"({"retry": {"initial_interval_ms": 600001, "max_interval_ms": 600001}})",
+       [](SenderConfig& c) { c.retry.initial_interval = c.retry.max_interval = milliseconds(600001); }},
+      {"retry.max_interval", R"({"retry": {"max_interval_ms": 600001}})",
+       [](SenderConfig& c) { c.retry.max_interval = milliseconds(600001); }},
+      {"retry.max_interval", R"({"retry": {"max_interval_ms": 4999}})",
+       [](SenderConfig& c) { c.retry.max_interval = milliseconds(4999); }},
+      {"retry.max_elapsed", R"({"retry": {"max_elapsed_ms": 86400001}})",
+       [](SenderConfig& c) { c.retry.max_elapsed = milliseconds(86400001); }},
+      {"connect_timeout", R"({"connect_timeout_ms": 0})", [](SenderConfig& c) { c.connect_timeout = milliseconds(0); }},
+      {"queue_capacity", R"({"queue_capacity": 48})", [](SenderConfig& c) { c.queue_capacity = 48; }},
+      {"max_producers", R"({"max_producers": 257})", [](SenderConfig& c) { c.max_producers = 257; }},
+      {"max_connections_per_host", R"({"max_connections_per_host": 1025})",
+       [](SenderConfig& c) { c.max_connections_per_host = 1025; }},
+      {"max_response_bytes", R"({"max_response_bytes": 16777217})",
+       [](SenderConfig& c) { c.max_response_bytes = (16u << 20) + 1; }},
+      {"user_agent", R"({"user_agent": "a\nb"})", [](SenderConfig& c) { c.user_agent = "a\nb"; }},
+      {"egress.allow_cidrs[0]", R"({"egress": {"allow_cidrs": ["10.0.0.0/40"]}})",
+       [](SenderConfig& c) { c.egress.allow_cidrs = {"10.0.0.0/40"}; }},
+  };
+  for (const SenderCase& sc : refused) {
+    SCOPED_TRACE(sc.json);
+    SenderConfig c;
+    sc.change(c);
+    const std::vector<ValidationIssue> issues = validate(c);
+    ASSERT_FALSE(issues.empty());
+    EXPECT_EQ(issues.front().field, sc.field);
+    EXPECT_FALSE(sender_accepts(c));
+    PipelineConfig p;
+    p.sender = c;
+    EXPECT_THAT(p.validate(), StartsWith(std::string("sender.") + sc.field + ": "));
+    const std::string json = std::string(R"({"sender": )") + sc.json + "}";
+    EXPECT_THAT(config_from_json(json, "c.json").error, StartsWith("c.json: sender."));
+  }
+  const std::vector<SenderCase> accepted = {
+      {"retry.multiplier", R"({"retry": {"multiplier": 100}})", [](SenderConfig& c) { c.retry.multiplier = 100; }},
+      {"retry.max_interval", R"({"retry": {"max_interval_ms": 600000}})",
+       [](SenderConfig& c) { c.retry.max_interval = milliseconds(600000); }},
+      {"retry.max_elapsed", R"({"retry": {"max_elapsed_ms": 86400000}})",
+       [](SenderConfig& c) { c.retry.max_elapsed = milliseconds(86400000); }},
+      {"connect_timeout", R"({"connect_timeout_ms": 600000})",
+       [](SenderConfig& c) { c.connect_timeout = milliseconds(600000); }},
+      {"queue_capacity", R"({"queue_capacity": 32})", [](SenderConfig& c) { c.queue_capacity = 32; }},
+  };
+  for (const SenderCase& sc : accepted) {
+    SCOPED_TRACE(sc.json);
+    SenderConfig c;
+    sc.change(c);
+    EXPECT_TRUE(validate(c).empty());
+    EXPECT_TRUE(sender_accepts(c));
+    const std::string json = std::string(R"({"sender": )") + sc.json + "}";
+    EXPECT_TRUE(config_from_json(json, "c.json").ok());
+  }
+}
+
+// ---- structured results ---------------------------------------------------------------------
+
+// Every issue is named by its full member path, built by prefixing the embedded struct's own
+// path, with a code a program can act on.
+TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
+  PipelineConfig c;
+  c.sender.retry.multiplier = 0.5;
+  c.ingest.limits.max_field_bytes = 1;
+  c.encoder.max_value_bytes = 2;
+  c.sender.egress.allow_hosts = {"ok.example", "bad host"};
+  c.mapping.service_name.clear();
+  const std::vector<ValidationIssue> issues = validate(c);
+  std::map<std::string, IssueCode> by_field;
+  for (const ValidationIssue& issue : issues) by_field[issue.field] = issue.code;
+  EXPECT_EQ(by_field.at("sender.retry.multiplier"), IssueCode::out_of_range);
+  EXPECT_EQ(by_field.at("ingest.limits.max_field_bytes"), IssueCode::out_of_range);
+  EXPECT_EQ(by_field.at("encoder.max_value_bytes"), IssueCode::out_of_range);
+  EXPECT_EQ(by_field.at("sender.egress.allow_hosts[1]"), IssueCode::invalid);
+  EXPECT_EQ(by_field.at("mapping.service_name"), IssueCode::required);
+  EXPECT_EQ(issues.size(), 5u);
+  // The first one is what the string form says, field first.
+  EXPECT_EQ(c.validate(), issues.front().field + ": " + issues.front().message);
+}
+
+// A bound taken from another field names that field and its value.
+TEST(SettingsValidation, ABoundFromAnotherFieldNamesIt) {
+  PipelineConfig c;
+  c.destination_budget_bytes = c.memory_budget_bytes + 1;
+  EXPECT_EQ(c.validate(), "destination_budget_bytes: must be batch.max_bytes (4194304)..memory_budget_bytes (268435456), "
+                          "got 268435457");
+  SenderConfig s;
+  s.retry.max_interval = milliseconds(1000);
+  ASSERT_FALSE(validate(s).empty());
+  EXPECT_EQ(validate(s).front().message, "must be retry.initial_interval (5000 ms)..600000 ms (10 min), got 1000 ms");
+}
+
+}  // namespace
+}  // namespace tracecast

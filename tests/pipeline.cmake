@@ -39,3 +39,9 @@ tracecast_add_test(pipeline_conventions_test
   SOURCES pipeline_conventions_test.cpp
   LIBS tracecast tracecast_test_support simdjson::simdjson
   LABELS "integration;concurrency")
+
+# What an idle destination costs in memory (issue 9): a bound per destination, counted with
+# the test allocator.
+tracecast_add_test(pipeline_memory_test
+  SOURCES pipeline_memory_test.cpp
+  LIBS tracecast tracecast_alloc_counter)

@@ -72,6 +72,9 @@ constexpr std::chrono::seconds k_window{10};
 // Linger seals per worker step, between drains of the ingest ring (a seal of a quiet
 // destination costs ~10-50 us, mostly compression: 64 of them keep a step under ~3 ms).
 constexpr std::size_t k_seals_per_step = 64;
+// A flush sweep held back by memory goes on anyway after this long without room (bodies a
+// dead endpoint holds for minutes must not stall the healthy destinations' flush).
+constexpr std::chrono::milliseconds k_sweep_stall{5};
 
 // A record is ~400 B with its refs 32 B after its start: the line before a ref and the six
 // after it cover the canonical request's record.
@@ -268,6 +271,7 @@ struct Pipeline::Impl {
           seal(d, now, SealCause::forced);
         });
       }
+      if (!sweep.empty() || sweep_open) sealed += sweep_step(now);
       if (!unsent_dests.empty()) send_unsent();
       wake_sender();
       if (n == 0 && c == 0 && sealed == 0) {
@@ -655,9 +659,101 @@ struct Pipeline::Impl {
     return t;
   }
 
-  void seal_all() {
-    const Clock::time_point now = Clock::now();
-    while (!open.empty()) seal(*open.back(), now, SealCause::forced);
+  // --- flush sweep --------------------------------------------------------------------------
+  // A flush seals every batch open when it began, but not all at once: with 15,000 quiet
+  // destinations that is 15,000 bodies in one go while the records they came from are still
+  // held (a 64 KiB chunk returns only when its last record is encoded), which doubled the
+  // batch memory at 10,000 accounts (41 MB held before the final flush, 88 MB peak during
+  // it). The sweep seals the oldest batches first (their records fill the oldest chunks, so
+  // chunks return as it goes), up to k_seals_per_step per worker step, while the memory held
+  // stays within sweep_slack() of what was held when the flush began or the sender has fewer
+  // than two bodies per in-flight slot to work on: bodies go out as fast as the sender
+  // completes them, and memory stays about flat. So that bodies held by a dead endpoint
+  // (retrying for minutes) cannot stall it, a wave goes anyway after k_sweep_stall without
+  // room. Every body sealed while a sweep runs belongs to the flush's epoch; the epoch moves
+  // on (and waiters can settle) when the sweep is done.
+  struct SweepEntry {
+    Destination* dest;
+    std::uint64_t generation;  // the open batch's: a batch sealed since is skipped
+    Clock::time_point started;
+  };
+
+  [[nodiscard]] std::size_t sweep_slack() const noexcept {
+    return std::max<std::size_t>(config.memory_budget_bytes / 16, std::size_t{4} << 20);
+  }
+
+  // Adds every open batch to the sweep (oldest sealed first).
+  void begin_sweep() {
+    sweep.reserve(sweep.size() + open.size());
+    for (Destination* d : open) sweep.push_back({d, d->generation, d->batch_started});
+    // Popped from the back: oldest last in the vector.
+    std::sort(sweep.begin(), sweep.end(),
+              [](const SweepEntry& a, const SweepEntry& b) { return a.started > b.started; });
+    sweep_limit = pool.held() + sweep_slack();
+    sweep_stalled_since = Clock::time_point::max();
+    sweep_open = true;
+  }
+
+  // One wave of the sweep; when it is done, the flush epoch ends. Returns the batches sealed.
+  std::size_t sweep_step(Clock::time_point now) {
+    std::size_t sealed = 0;
+    const std::size_t bodies = outstanding.size() - free_outstanding.size();
+    const bool room = pool.held() <= sweep_limit || bodies < 2 * std::size_t{config.sender.max_in_flight_total};
+    if (!room && sweep_stalled_since == Clock::time_point::max()) sweep_stalled_since = now;
+    if (room || now - sweep_stalled_since >= k_sweep_stall) {
+      sweep_stalled_since = Clock::time_point::max();
+      while (!sweep.empty() && sealed < k_seals_per_step) {
+        const SweepEntry e = sweep.back();
+        sweep.pop_back();
+        if (e.dest->generation != e.generation || e.dest->head == nullptr) continue;  // sealed since
+        seal(*e.dest, now, SealCause::forced);
+        ++sealed;
+        if (pool.held() > sweep_limit &&
+            outstanding.size() - free_outstanding.size() >= 2 * std::size_t{config.sender.max_in_flight_total}) {
+          break;
+        }
+      }
+    }
+    if (sweep.empty() && sweep_open) end_sweep();
+    return sealed;
+  }
+
+  void end_sweep() {
+    sweep_open = false;
+    send_unsent();
+    ++epoch;
+    settle_flushes();
+  }
+
+  // Shutdown's deadline passed with batches still open: what they hold is dropped as
+  // `shutdown`, and the sweep ends.
+  void drop_open() {
+    while (!open.empty()) {
+      Destination& d = *open.back();
+      discard_pending(d, DropReason::shutdown);
+    }
+    sweep.clear();
+    if (sweep_open) end_sweep();
+  }
+
+  // Releases d's open batch without encoding it, its spans counted as dropped for `reason`.
+  void discard_pending(Destination& d, DropReason reason) noexcept {
+    while (d.head != nullptr) {
+      PendingRef* ref = d.head;
+      PendingRecord& rec = *ref->record;
+      d.head = ref->next;
+      d.pending_spans -= rec.span_count;
+      d.pending_bytes -= rec.bytes;
+      d.held_bytes -= rec.bytes;
+      tot.buffer_bytes -= rec.bytes;
+      d.in_flight -= rec.span_count;
+      tot.in_flight -= rec.span_count;
+      drop(d, reason, rec.span_count);
+      store.release(&rec);
+    }
+    d.tail = nullptr;
+    ++d.generation;  // its linger entry is stale now
+    close_open(d);
   }
 
   // Every drop is counted for its destination and in the running total.
@@ -810,22 +906,7 @@ struct Pipeline::Impl {
 
   void disable(Destination& d, std::int64_t now) {
     d.counters.health.message = disabled_message(d, now, d.counters.health.message);
-    while (d.head != nullptr) {
-      PendingRef* ref = d.head;
-      PendingRecord& rec = *ref->record;
-      d.head = ref->next;
-      d.pending_spans -= rec.span_count;
-      d.pending_bytes -= rec.bytes;
-      d.held_bytes -= rec.bytes;
-      tot.buffer_bytes -= rec.bytes;
-      d.in_flight -= rec.span_count;
-      tot.in_flight -= rec.span_count;
-      drop(d, DropReason::disabled, rec.span_count);
-      store.release(&rec);
-    }
-    d.tail = nullptr;
-    ++d.generation;  // its linger entry is stale now
-    close_open(d);
+    discard_pending(d, DropReason::disabled);
     set_state(d, DestinationState::disabled);
   }
 
@@ -952,19 +1033,18 @@ struct Pipeline::Impl {
     std::promise<void> done;
   };
 
-  // Worker: everything accepted so far is drained, sealed and belongs to epochs <= the
-  // returned one; the waiter is settled when none of those is outstanding.
+  // Worker: everything accepted so far is drained and its batches join the sweep; what the
+  // sweep seals belongs to epochs <= the waiter's, which is settled when the sweep is done
+  // and none of those is outstanding.
   void begin_flush(const std::shared_ptr<FlushWaiter>& w) {
     const std::uint64_t target = ring.stats().accepted;
     while (ring.stats().drained < target) {
       if (ring.drain([this](const LlmRequest& r) { route(r); }, 1024) == 0) std::this_thread::yield();
     }
-    seal_all();
-    send_unsent();
     w->epoch = epoch;
-    ++epoch;
     flush_waiters.push_back(w);
-    settle_flushes();
+    begin_sweep();
+    (void)sweep_step(Clock::now());  // ends the epoch at once when nothing is open
   }
 
   void settle_flushes() {
@@ -1158,6 +1238,10 @@ struct Pipeline::Impl {
   std::vector<std::uint32_t> free_outstanding;
   std::uint64_t epoch = 0;
   std::map<std::uint64_t, std::uint64_t> epoch_outstanding;
+  std::vector<SweepEntry> sweep;   // batches a flush still has to seal, oldest at the back
+  bool sweep_open = false;         // a flush's epoch is open until its sweep is done
+  std::size_t sweep_limit = 0;     // pool.held() the sweep stays within (see sweep_step)
+  Clock::time_point sweep_stalled_since = Clock::time_point::max();
   std::vector<std::shared_ptr<FlushWaiter>> flush_waiters;
 
   DestinationCounters tot;          // every destination's counters summed, kept as they move
@@ -1189,12 +1273,16 @@ struct Pipeline::Impl {
 
   std::mutex shutdown_mutex;
   bool shut_down = false;
-  PipelineStats final_stats;
-  // The final snapshot with the ring's counters read now: submits after shutdown still
-  // return closed, and each is counted there (rejected_closed), not in the frozen copy.
-  PipelineStats final_stats_now() const {
-    PipelineStats s = final_stats;
-    s.ingest = ring.stats();
+  bool destructing = false;    // guarded by shutdown_mutex: ~Pipeline() is shutting down
+  PipelineStats final_stats;  // totals only (no listing) at shutdown
+  // After shutdown: the snapshot listing every destination, read from their final state
+  // (the worker is gone, nothing changes any more) rather than kept as a copy: with 150,000
+  // destinations a copy of every DestinationCounters is ~70 MB. The ring's counters are
+  // read now: submits after shutdown still return closed, and each is counted there
+  // (rejected_closed). Caller holds command_mutex.
+  PipelineStats final_stats_now() {
+    PipelineStats s;
+    snapshot(s, Listing::all);
     return s;
   }
 };
@@ -1207,6 +1295,13 @@ Pipeline::Pipeline(PipelineConfig config) {
 }
 
 Pipeline::~Pipeline() {
+  {
+    std::lock_guard lock(impl_->shutdown_mutex);
+    if (impl_->shut_down) return;
+    // Nobody reads the result: shutdown() lists no destination (at 150,000 destinations the
+    // listing is ~70 MB).
+    impl_->destructing = true;
+  }
   shutdown(Clock::now() + impl_->config.shutdown_timeout);
 }
 
@@ -1348,6 +1443,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shut_down) {
     DrainResult r;
     r.complete = impl_->final_stats.total.in_flight == 0;
+    std::lock_guard stats_lock(impl_->command_mutex);
     r.stats = impl_->final_stats_now();
     return r;
   }
@@ -1355,7 +1451,10 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   im.ring.close();  // waits for submits in progress; later ones return closed
   DrainResult r = flush(deadline);
   // Deadline passed: drop what the sender never took, abort what it holds.
-  im.post([&im] { im.drop_unsent(); });
+  im.post([&im] {
+    im.drop_open();
+    im.drop_unsent();
+  });
   im.sender.shutdown(Clock::now());
   // Every completion (delivered or aborted) is now in the sender's queue: let the worker take
   // them, then stop it.
@@ -1365,11 +1464,14 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
     im.stop_worker = true;
   });
   im.worker.join();
-  im.snapshot(im.final_stats, Impl::Listing::all);
   im.notifier.stop();  // every change so far delivered to the callback
+  {
+    std::lock_guard stats_lock(im.command_mutex);  // stats() callers read the same state
+    im.snapshot(im.final_stats, Impl::Listing::none);
+    r.stats = im.destructing ? im.final_stats : im.final_stats_now();
+  }
   im.shut_down = true;
   r.complete = r.complete && im.final_stats.total.in_flight == 0;
-  r.stats = im.final_stats;
   r.in_flight = im.final_stats.total.in_flight;
   return r;
 }

@@ -8,24 +8,41 @@
 #include <cstdlib>
 #include <new>
 
+#include <malloc.h>
+
 namespace {
 thread_local std::uint64_t t_allocations = 0;
 std::atomic<std::uint64_t> g_allocations{0};
+std::atomic<std::int64_t> g_live_bytes{0};
+
+void* counted(void* p) noexcept {
+  if (p != nullptr) {
+    g_live_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
+  }
+  return p;
+}
+
+void counted_free(void* p) noexcept {
+  if (p == nullptr) return;
+  g_live_bytes.fetch_sub(static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
+  std::free(p);
+}
 
 void* counted_alloc(std::size_t size, std::size_t align) noexcept {
   ++t_allocations;
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (size == 0) size = 1;
   if (align > alignof(std::max_align_t)) {
-    return std::aligned_alloc(align, (size + align - 1) / align * align);
+    return counted(std::aligned_alloc(align, (size + align - 1) / align * align));
   }
-  return std::malloc(size);
+  return counted(std::malloc(size));
 }
 }  // namespace
 
 namespace tracecast::test {
 std::uint64_t thread_allocations() noexcept { return t_allocations; }
 std::uint64_t total_allocations() noexcept { return g_allocations.load(std::memory_order_relaxed); }
+std::int64_t live_bytes() noexcept { return g_live_bytes.load(std::memory_order_relaxed); }
 }  // namespace tracecast::test
 
 void* operator new(std::size_t n) {
@@ -52,13 +69,13 @@ void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noe
 void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
   return counted_alloc(n, static_cast<std::size_t>(a));
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }

@@ -12,6 +12,10 @@ namespace tracecast::test {
 [[nodiscard]] std::uint64_t thread_allocations() noexcept;
 // Allocations by every thread since the process started. Thread-safe. No allocation.
 [[nodiscard]] std::uint64_t total_allocations() noexcept;
+// Bytes held now by operator new allocations of every thread (malloc_usable_size of each
+// block, so allocator rounding is included; malloc'ed memory such as curl's is not). For
+// memory bounds: take the difference around what is measured. Thread-safe. No allocation.
+[[nodiscard]] std::int64_t live_bytes() noexcept;
 
 // Counts allocations made on the calling thread within its lifetime.
 class AllocationScope {

@@ -3,12 +3,14 @@
 #include <concurrentqueue/concurrentqueue.h>
 #include <curl/curl.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -53,79 +55,82 @@ constexpr std::size_t k_cache_line = 64;
 constexpr std::size_t k_network_error_slots = 7;
 constexpr std::size_t k_drain_chunk = 256;
 
-struct SlistDeleter {
-  void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
-};
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
-
 // Which Content-Encoding header a request carries: index into DestSnapshot::headers.
 [[nodiscard]] std::size_t encoding_index(std::string_view encoding) noexcept {
   if (encoding == "gzip") return 1;
   if (encoding == "zstd") return 2;
   return 0;  // "" or "none": no Content-Encoding header
 }
-constexpr std::array<std::string_view, 3> k_encoding_names{"", "gzip", "zstd"};
+
+// Header lines every request carries, shared by every destination (curl only reads a header
+// list's data; the arrays are not const because curl_slist::data is a char*).
+char k_expect_line[] = "Expect:";  // no 100-continue round trip for large bodies
+char k_gzip_line[] = "Content-Encoding: gzip";
+char k_zstd_line[] = "Content-Encoding: zstd";
 
 // An immutable, resolved destination config. Transfers hold a shared_ptr for their attempt,
 // so update_destination() never pulls headers out from under curl.
+//
+// With 150,000 destinations this is most of what the sender keeps per destination, so its
+// strings and its curl header lists share one allocation, laid out once at add time:
+//
+//   block: [ curl_slist nodes: line 1 .. line n, Expect:, gzip head, zstd head ][ name\0 url\0
+//            ca_file\0 ca_path\0 line 1\0 .. line n\0 ]
+//
+// headers[0] (no Content-Encoding) is line 1 -> .. -> line n -> "Expect:"; headers[1] and
+// headers[2] are one node ("Content-Encoding: gzip" / "zstd") in front of that same list. The
+// lists are built by hand rather than with curl_slist_append (curl reads a CURLOPT_HTTPHEADER
+// list and never frees or changes it): three lists of one destination cost 16 bytes per
+// line, instead of two mallocs per line per list used.
 struct DestSnapshot {
-  std::string name;
-  std::string url;
+  std::unique_ptr<char[]> block;
+  const char* name = "";
+  const char* url = "";
+  const char* ca_file = "";  // "" when not set
+  const char* ca_path = "";
+  std::array<curl_slist*, 3> headers{};  // by encoding_index()
+  long timeout_ms = 10000;
+  std::uint32_t max_in_flight = 4;
   bool https = false;
   bool insecure = false;
   bool egress_host_allowed = false;  // the URL's host is in EgressPolicy::allow_hosts
-  long timeout_ms = 10000;
-  std::uint32_t max_in_flight = 4;
-  std::string ca_file, ca_path;
-  std::vector<std::string> header_lines;  // ResolvedDestination::header_lines
-  bool protobuf = false;                  // http/protobuf: 2xx answers are protobuf
-  // curl header lists by encoding_index(), built by the sender thread when a request first
-  // needs one: most destinations only ever use their own codec, and 150,000 idle destinations
-  // should not hold three lists each. Only the sender thread reads or writes them (whoever
-  // frees the snapshot last sees them through shared_ptr's acq_rel count).
-  mutable std::array<SlistPtr, 3> headers;
+  bool protobuf = false;             // http/protobuf: 2xx answers are protobuf
 };
-
-// nullptr when out of memory.
-curl_slist* build_headers(const std::vector<std::string>& lines, std::string_view encoding) noexcept {
-  curl_slist* list = nullptr;
-  auto append = [&list](const char* line) {
-    curl_slist* next = curl_slist_append(list, line);
-    if (next == nullptr) {
-      curl_slist_free_all(list);
-      list = nullptr;
-      return false;
-    }
-    list = next;
-    return true;
-  };
-  for (const auto& line : lines) {
-    if (!append(line.c_str())) return nullptr;
-  }
-  if (!encoding.empty()) {
-    char line[64];
-    std::snprintf(line, sizeof line, "Content-Encoding: %.*s", static_cast<int>(encoding.size()), encoding.data());
-    if (!append(line)) return nullptr;
-  }
-  if (!append("Expect:")) return nullptr;  // no 100-continue round trip for large bodies
-  return list;
-}
 
 std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config, const detail::EgressGate& gate) {
   ResolvedDestination resolved = resolve(config);
+  const std::string_view name = config.name.empty() ? std::string_view("destination") : std::string_view(config.name);
+  const std::vector<std::string>& lines = resolved.header_lines;
+  const std::size_t nodes = lines.size() + 3;
+  std::size_t text = name.size() + resolved.url.size() + config.ca_file.size() + config.ca_path.size() + 4;
+  for (const std::string& line : lines) text += line.size() + 1;
   auto snap = std::make_shared<DestSnapshot>();
-  snap->name = config.name.empty() ? "destination" : config.name;
-  snap->url = std::move(resolved.url);
-  snap->https = snap->url.rfind("https://", 0) == 0 || snap->url.rfind("HTTPS://", 0) == 0;
-  snap->ca_file = config.ca_file;
-  snap->ca_path = config.ca_path;
+  snap->block = std::make_unique<char[]>(nodes * sizeof(curl_slist) + text);
+  auto* node = reinterpret_cast<curl_slist*>(snap->block.get());
+  char* out = snap->block.get() + nodes * sizeof(curl_slist);
+  auto put = [&out](std::string_view v) {
+    char* at = out;
+    std::memcpy(at, v.data(), v.size());
+    at[v.size()] = '\0';
+    out += v.size() + 1;
+    return at;
+  };
+  snap->name = put(name);
+  snap->url = put(resolved.url);
+  snap->ca_file = put(config.ca_file);
+  snap->ca_path = put(config.ca_path);
+  for (std::size_t i = 0; i < lines.size(); ++i) node[i] = curl_slist{put(lines[i]), &node[i + 1]};
+  node[lines.size()] = curl_slist{k_expect_line, nullptr};
+  node[lines.size() + 1] = curl_slist{k_gzip_line, &node[0]};
+  node[lines.size() + 2] = curl_slist{k_zstd_line, &node[0]};
+  snap->headers = {&node[0], &node[lines.size() + 1], &node[lines.size() + 2]};
+  const std::string_view url = snap->url;
+  snap->https = url.rfind("https://", 0) == 0 || url.rfind("HTTPS://", 0) == 0;
   snap->insecure = config.insecure_skip_verify;
-  snap->egress_host_allowed = gate.enforcing() && gate.host_allowed(detail::url_host(snap->url));
+  snap->egress_host_allowed = gate.enforcing() && gate.host_allowed(detail::url_host(resolved.url));
   snap->timeout_ms = static_cast<long>(config.timeout.count());
   snap->max_in_flight = config.max_in_flight;
-  snap->header_lines = std::move(resolved.header_lines);
   snap->protobuf = resolved.protobuf;
-  snap->header_lines.shrink_to_fit();
   return snap;
 }
 
@@ -204,7 +209,24 @@ struct Dest {
   std::uint32_t id = 0;
   std::shared_ptr<const DestSnapshot> snapshot;  // guarded by Impl::dest_mutex_
   std::atomic<bool> removed{false};
-  DestCounters counters;
+  // Its counters, created by the sender thread at its first request: a destination that never
+  // sends holds none (288 bytes less each; most of a gateway's destinations are quiet).
+  // stats() reads them from any thread (nullptr: all zero).
+  std::atomic<DestCounters*> counters_ptr{nullptr};
+
+  Dest() = default;
+  Dest(const Dest&) = delete;
+  Dest& operator=(const Dest&) = delete;
+  ~Dest() { delete counters_ptr.load(std::memory_order_acquire); }
+  // Sender thread only. Allocates the first time.
+  DestCounters& counters() {
+    DestCounters* c = counters_ptr.load(std::memory_order_relaxed);
+    if (c == nullptr) {
+      c = new DestCounters;
+      counters_ptr.store(c, std::memory_order_release);  // published with its zeroed counts
+    }
+    return *c;
+  }
   // --- sender thread only ---
   std::shared_ptr<const DestSnapshot> loop_snapshot;
   TransferFifo queued;         // fresh requests
@@ -459,7 +481,7 @@ struct Sender::Impl {
     const std::uint64_t now = now_ns();
     c.latency_ns = now > t->accepted_ns ? now - t->accepted_ns : 0;
     if (t->dest != nullptr) {
-      DestCounters& k = t->dest->counters;
+      DestCounters& k = t->dest->counters();
       switch (outcome) {
         case SendOutcome::delivered: k.delivered.add(); break;
         case SendOutcome::rejected: k.rejected.add(); break;
@@ -611,9 +633,9 @@ struct Sender::Impl {
   }
 
   static void update_gauges(Dest* d) noexcept {
-    d->counters.queued.set(d->queued.size);
-    d->counters.in_flight.set(d->in_flight);
-    d->counters.waiting_for_retry.set(d->waiting_count + d->ready_retries.size);
+    d->counters().queued.set(d->queued.size);
+    d->counters().in_flight.set(d->in_flight);
+    d->counters().waiting_for_retry.set(d->waiting_count + d->ready_retries.size);
   }
 
   // ---- intake -------------------------------------------------------------------------
@@ -645,7 +667,7 @@ struct Sender::Impl {
     }
     if (d != nullptr) {
       t->dest = d;
-      d->counters.requests.add();
+      d->counters().requests.add();
     }
     if (d == nullptr || d->removed.load(std::memory_order_acquire)) {
       complete(t, SendOutcome::destination_removed);
@@ -751,7 +773,7 @@ struct Sender::Impl {
     if (h.configured_for != snap) {
       const DestSnapshot* old = h.configured_for.get();
       // CAINFO/CAPATH cannot be unset to curl's built-in defaults one by one: start afresh.
-      if (old != nullptr && (old->ca_file != s.ca_file || old->ca_path != s.ca_path)) {
+      if (old != nullptr && (std::strcmp(old->ca_file, s.ca_file) != 0 || std::strcmp(old->ca_path, s.ca_path) != 0)) {
         curl_easy_reset(h.curl);
         h.base_set = false;
         h.headers = nullptr;
@@ -761,7 +783,7 @@ struct Sender::Impl {
         set_base_options(h.curl);
         h.base_set = true;
       }
-      curl_easy_setopt(h.curl, CURLOPT_URL, s.url.c_str());
+      curl_easy_setopt(h.curl, CURLOPT_URL, s.url);
       curl_easy_setopt(h.curl, CURLOPT_TIMEOUT_MS, s.timeout_ms);
       // Over TLS, ALPN tells at handshake whether the connection multiplexes: wait for it
       // rather than open one connection per request. Over cleartext HTTP/1.1 curl would only
@@ -769,8 +791,8 @@ struct Sender::Impl {
       curl_easy_setopt(h.curl, CURLOPT_PIPEWAIT, (s.https && config_.http2) ? 1L : 0L);
       curl_easy_setopt(h.curl, CURLOPT_SSL_VERIFYPEER, s.insecure ? 0L : 1L);
       curl_easy_setopt(h.curl, CURLOPT_SSL_VERIFYHOST, s.insecure ? 0L : 2L);
-      if (!s.ca_file.empty()) curl_easy_setopt(h.curl, CURLOPT_CAINFO, s.ca_file.c_str());
-      if (!s.ca_path.empty()) curl_easy_setopt(h.curl, CURLOPT_CAPATH, s.ca_path.c_str());
+      if (*s.ca_file != '\0') curl_easy_setopt(h.curl, CURLOPT_CAINFO, s.ca_file);
+      if (*s.ca_path != '\0') curl_easy_setopt(h.curl, CURLOPT_CAPATH, s.ca_path);
       h.configured_for = snap;
     }
     if (h.headers != headers) {
@@ -779,11 +801,9 @@ struct Sender::Impl {
     }
   }
 
-  // The header list for `encoding`, built on first use. nullptr when out of memory.
+  // The header list for `encoding` (built with the snapshot).
   static curl_slist* headers_for(const DestSnapshot& s, std::string_view encoding) noexcept {
-    const std::size_t i = encoding_index(encoding);
-    if (!s.headers[i]) s.headers[i].reset(build_headers(s.header_lines, k_encoding_names[i]));
-    return s.headers[i].get();
+    return s.headers[encoding_index(encoding)];
   }
 
   void start_attempt(Transfer* t, clock_type::time_point now) {
@@ -793,11 +813,11 @@ struct Sender::Impl {
     if (t->attempts == 0) t->first_attempt = now;
     ++t->attempts;
     t->response.clear();
-    d->counters.attempts.add();
-    if (t->attempts > 1) d->counters.retried.add();
+    d->counters().attempts.add();
+    if (t->attempts > 1) d->counters().retried.add();
 
     curl_slist* headers = headers_for(s, t->request.content_encoding);
-    EasyHandle* h = headers != nullptr ? take_easy() : nullptr;
+    EasyHandle* h = take_easy();
     if (h == nullptr) {
       t->last_error = NetworkError::other;
       complete(t, SendOutcome::network_error_final);
@@ -840,7 +860,7 @@ struct Sender::Impl {
     }
     ++d->in_flight;
     ++in_flight_total_;
-    d->counters.bytes_sent.add(t->request.size);
+    d->counters().bytes_sent.add(t->request.size);
   }
 
   static long upload_buffer_size(std::size_t body) noexcept {
@@ -891,7 +911,7 @@ struct Sender::Impl {
     Dest* d = t->dest;
     --d->in_flight;
     --in_flight_total_;
-    DestCounters& k = d->counters;
+    DestCounters& k = d->counters();
     k.connections_opened.add(static_cast<std::uint64_t>(std::max(0L, connects)));
 
     // A body cut past max_response bytes (we aborted it) still has its status: classify by it.
@@ -1250,8 +1270,10 @@ SenderStats Sender::stats() const {
   for (const auto& d : impl_->dests_) {
     DestinationStats s;
     s.id = d->id;
-    s.name = d->snapshot ? d->snapshot->name : std::string();
-    const DestCounters& k = d->counters;
+    s.name = d->snapshot ? std::string(d->snapshot->name) : std::string();
+    static const DestCounters k_zero;  // a destination that never sent
+    const DestCounters* counted = d->counters_ptr.load(std::memory_order_acquire);
+    const DestCounters& k = counted != nullptr ? *counted : k_zero;
     s.requests = k.requests.get();
     s.attempts = k.attempts.get();
     s.delivered = k.delivered.get();

@@ -44,7 +44,8 @@ constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_by
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
 constexpr std::size_t k_max_egress_entries = 256;  // EgressPolicy: allow_cidrs, allow_hosts
-constexpr std::size_t k_max_json_headers = 64;  // DestinationConfig::headers (validate() says 64 too)
+constexpr std::size_t k_max_json_headers = 64;  // headers_env: as many as DestinationConfig::headers' row
+constexpr std::size_t k_max_preset_fields = 32;  // fields, fields_env, fields_file: as DestinationConfig::fields' row
 
 std::string_view trim(std::string_view s) noexcept {
   constexpr std::string_view k_space = " \t\r\n";
@@ -766,14 +767,26 @@ class JsonLoader {
       if (flat.path == "sender.egress.allow_hosts") return read_string_list(v, path, k_max_egress_entries, c.sender.egress.allow_hosts);
       return fail(path, "not read from a file");
     }
-    const SettingRef ref = flat.row->ref(flat.section->object(c));
+    return read_value(*flat.row, flat.row->ref(flat.section->object(c)), v, path);
+  }
+
+  // A value into the field of a row, by the field's type: numbers, bools, milliseconds, text
+  // (a file path relative to the config file), a list of strings, an object of strings (at
+  // most the row's max entries, counted before any is read).
+  bool read_value(const Setting& row, const SettingRef& ref, element v, std::string_view path) {
     if (auto* p = std::get_if<std::uint32_t*>(&ref)) return read_uint(v, path, **p);
     if (auto* p = std::get_if<std::uint64_t*>(&ref)) return read_uint(v, path, **p);
     if (auto* p = std::get_if<int*>(&ref)) return read_int(v, path, **p);
     if (auto* p = std::get_if<double*>(&ref)) return read_double(v, path, **p);
     if (auto* p = std::get_if<bool*>(&ref)) return read_bool(v, path, **p);
     if (auto* p = std::get_if<milliseconds*>(&ref)) return read_millis(v, path, **p);
-    return read_string(v, path, *std::get<std::string*>(ref));
+    const auto max_items = static_cast<std::size_t>(row.max);
+    if (auto* p = std::get_if<std::vector<std::string>*>(&ref)) return read_string_list(v, path, max_items, **p);
+    if (auto* p = std::get_if<SettingPairs*>(&ref)) return read_string_map(v, path, **p, max_items);
+    std::string& text = *std::get<std::string*>(ref);
+    if (!read_string(v, path, text)) return false;
+    if (row.file_path && !text.empty()) text = resolve_path(text).string();
+    return true;
   }
 
   // An array of at most `max_items` strings (checked before reading any: linear).
@@ -837,15 +850,13 @@ class JsonLoader {
     return true;
   }
 
+  // One destinations entry. Its keys are the rows of destination_sections(): a row with a
+  // field is read by read_value(); the file's own keys (account, the sources of secrets), the
+  // kind, a numeric instance_id and the conventions by the code below.
   bool read_destination(element v, const std::string& path) {
-    static constexpr std::string_view k_keys[] = {
-        "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
-        "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
-        "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
-        "protocol",    "fields",        "fields_env",    "fields_file",
-        // routing, limits and resource of the destination (PipelineDestination)
-        "enabled", "api_key_ids", "max_request_bytes", "max_attribute_value_bytes", "resource_attributes",
-        "conventions"};
+    const std::vector<FlatDestinationSetting>& rows = flat_destination_settings();
+    std::vector<std::string_view> keys;
+    for (const FlatDestinationSetting& row : rows) keys.push_back(row.json);
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
@@ -854,10 +865,10 @@ class JsonLoader {
     // Preset fields: "fields" {name: value}, "fields_env" {name: VARIABLE}, "fields_file"
     // {name: path} (secrets kept out of the file); which key gave each, for error paths.
     std::vector<std::pair<std::string, std::string>> field_source;
-    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+    const bool ok = for_each_field(v, path, keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "fields" || key == "fields_env" || key == "fields_file") {
         std::vector<std::pair<std::string, std::string>> given;
-        if (!read_string_map(f, sub, given, k_max_json_headers)) return false;
+        if (!read_string_map(f, sub, given, k_max_preset_fields)) return false;
         for (std::size_t index = 0; index < given.size(); ++index) {
           auto& [name, text] = given[index];
           const std::string named = join_named(sub, name, index);
@@ -886,17 +897,12 @@ class JsonLoader {
       }
       if (key == "account") return read_string(f, sub, account);
       if (key == "kind") return read_kind(f, sub, d.kind);
-      if (key == "name") return read_string(f, sub, d.name);
-      if (key == "endpoint") return read_string(f, sub, d.endpoint);
-      if (key == "instance_id") {
+      if (key == "instance_id" && (f.type() == element_type::INT64 || f.type() == element_type::UINT64)) {
         // A stack id is a number; written as a JSON number it is taken as its decimal text.
-        if (f.type() == element_type::INT64 || f.type() == element_type::UINT64) {
-          std::uint64_t n = 0;
-          if (!get_uint(f, sub, std::numeric_limits<std::uint64_t>::max(), n)) return false;
-          d.instance_id = std::to_string(n);
-          return true;
-        }
-        return read_string(f, sub, d.instance_id);
+        std::uint64_t n = 0;
+        if (!get_uint(f, sub, std::numeric_limits<std::uint64_t>::max(), n)) return false;
+        d.instance_id = std::to_string(n);
+        return true;
       }
       if (key == "api_key" || key == "api_key_env" || key == "api_key_file") {
         if (!api_key_source.empty())
@@ -907,7 +913,6 @@ class JsonLoader {
         if (key == "api_key_env") return secret_from_env(f, sub, d.api_key);
         return secret_from_file(f, sub, d.api_key);
       }
-      if (key == "headers") return read_string_map(f, sub, d.headers, k_max_json_headers);
       if (key == "headers_env") {
         std::vector<std::pair<std::string, std::string>> names;
         if (!read_string_map(f, sub, names, k_max_json_headers)) return false;
@@ -922,32 +927,12 @@ class JsonLoader {
         }
         return true;
       }
-      if (key == "compression") return read_string(f, sub, d.compression);
-      if (key == "protocol") return read_string(f, sub, d.protocol);
-      if (key == "timeout_ms") return read_millis(f, sub, d.timeout);
-      if (key == "max_in_flight") return read_uint(f, sub, d.max_in_flight);
-      if (key == "ca_file" || key == "ca_path") {
-        std::string p;
-        if (!read_string(f, sub, p)) return false;
-        if (!p.empty()) p = resolve_path(p).string();
-        (key == "ca_file" ? d.ca_file : d.ca_path) = std::move(p);
-        return true;
-      }
-      if (key == "insecure_skip_verify") return read_bool(f, sub, d.insecure_skip_verify);
-      if (key == "privacy_mode") return read_bool(f, sub, pd.privacy_mode);
-      if (key == "enabled") return read_bool(f, sub, pd.enabled);
-      if (key == "api_key_ids") return read_string_list(f, sub, PipelineDestination::k_max_api_key_ids, pd.api_key_ids);
-      if (key == "max_request_bytes") return read_uint(f, sub, pd.max_request_bytes);
-      if (key == "max_attribute_value_bytes") return read_uint(f, sub, pd.max_attribute_value_bytes);
-      if (key == "resource_attributes")
-        return read_string_map(f, sub, pd.resource_attributes, PipelineDestination::k_max_resource_attributes);
       if (key == "conventions") return read_conventions(f, sub, pd.conventions);
-      double rate = 0;
-      if (!read_double(f, sub, rate)) return false;
-      if (!PipelineDestination::valid_sampling_rate(rate))
-        return fail(sub, "must be in 0.0001..1, got " + double_text(rate));
-      pd.sampling_rate = rate;
-      return true;
+      for (const FlatDestinationSetting& row : rows) {
+        if (row.json == key && row.row->ref != nullptr && row.section->object != nullptr)
+          return read_value(*row.row, row.row->ref(row.section->object(pd)), f, sub);
+      }
+      return fail(sub, "not read from a file");  // a row without a field and without code here
     });
     if (!ok) return false;
     for (std::size_t index = 0; index < env_headers.size(); ++index) {
@@ -958,10 +943,11 @@ class JsonLoader {
       d.headers.emplace_back(std::move(header), std::move(value));
     }
     apply_preset_defaults(d);  // the preset's protocol (e.g. http/protobuf for Phoenix) and compression
+    // An issue's field is a member path relative to its struct; the key is its row's (what
+    // follows the row's path kept: "api_key_ids[1]"), a secret's the key that gave it.
     for (const ValidationIssue& issue : validate(d)) {
       if (issue.warning) continue;
-      std::string field = issue.field;
-      if (field == "timeout") field = "timeout_ms";
+      std::string field = destination_json_path("transport." + issue.field);
       if (field == "api_key" && !api_key_source.empty()) field = std::string(api_key_source);
       if (field.rfind("fields.", 0) == 0) {
         const std::string name = field.substr(7);
@@ -973,9 +959,21 @@ class JsonLoader {
       }
       return fail(path + "." + field, issue.message);
     }
-    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + issue.field, issue.message);
+    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + destination_json_path(issue.field), issue.message);
     result_.destinations.emplace_back(std::move(account), std::move(pd));
     return true;
+  }
+
+  // The key in a destinations entry of a member path ("transport.timeout" -> "timeout_ms"),
+  // what follows the row's path kept; the path without "transport." when no row has it.
+  static std::string destination_json_path(const std::string& field) {
+    for (const FlatDestinationSetting& f : flat_destination_settings()) {
+      if (f.section->object == nullptr || !field.starts_with(f.path)) continue;
+      if (field.size() == f.path.size()) return std::string(f.json);
+      const char next = field[f.path.size()];
+      if (next == '[' || next == '.') return std::string(f.json) + field.substr(f.path.size());
+    }
+    return field.rfind("transport.", 0) == 0 ? field.substr(10) : field;
   }
 
   std::string_view source_;

@@ -231,7 +231,7 @@ TEST(SenderSettings, TheSenderAndTheLoaderRefuseTheSameConfigs) {
     sc.change(c);
     const std::vector<ValidationIssue> issues = validate(c);
     ASSERT_FALSE(issues.empty());
-    EXPECT_EQ(issues.front().field, sc.field);
+    EXPECT_EQ(issues.front().path, sc.field);
     EXPECT_FALSE(sender_accepts(c));
     PipelineConfig p;
     p.sender = c;
@@ -273,7 +273,7 @@ TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
   c.mapping.service_name.clear();
   const std::vector<ValidationIssue> issues = validate(c);
   std::map<std::string, IssueCode> by_field;
-  for (const ValidationIssue& issue : issues) by_field[issue.field] = issue.code;
+  for (const ValidationIssue& issue : issues) by_field[issue.path] = issue.code;
   EXPECT_EQ(by_field.at("sender.retry.multiplier"), IssueCode::out_of_range);
   EXPECT_EQ(by_field.at("ingest.limits.max_field_bytes"), IssueCode::out_of_range);
   EXPECT_EQ(by_field.at("encoder.max_value_bytes"), IssueCode::out_of_range);
@@ -281,7 +281,7 @@ TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
   EXPECT_EQ(by_field.at("mapping.service_name"), IssueCode::required);
   EXPECT_EQ(issues.size(), 5u);
   // The first one is what the string form says, field first.
-  EXPECT_EQ(c.validate(), issues.front().field + ": " + issues.front().message);
+  EXPECT_EQ(c.validate(), issues.front().path + ": " + issues.front().message);
 }
 
 // Destination and preset issues say what kind of problem they are, so a program (an admin UI,
@@ -289,7 +289,7 @@ TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
 TEST(SettingsValidation, DestinationAndPresetIssuesCarryTheirCode) {
   auto code_of = [](const std::vector<ValidationIssue>& issues, std::string_view field) {
     for (const ValidationIssue& issue : issues) {
-      if (issue.field == field && !issue.warning) return std::string(to_string(issue.code));
+      if (issue.path == field && !issue.warning) return std::string(to_string(issue.code));
     }
     return std::string("(none)");
   };

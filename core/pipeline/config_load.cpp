@@ -34,7 +34,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: a destination's timeout
 // OTEL_BSP_MAX_QUEUE_SIZE counts requests; the ring is sized in bytes: n requests of up to
 // 4 KiB each (the former slot size), rounded up to a power of two within ring_bytes' range.
 constexpr std::uint64_t k_queue_request_bytes = 4096;
@@ -127,9 +126,12 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
 // "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must be 1..65536, got 70000". Cross-field bounds are
 // validate()'s. Numbers and milliseconds are whole decimals, bools true/1 or false/0, text as
 // given.
-std::string env_setting(const EnvReader& env, const Setting& row, void* object, bool& set) {
+// `variable`, when given, is read instead of row.env (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT for the
+// row of OTEL_EXPORTER_OTLP_TIMEOUT).
+std::string env_setting(const EnvReader& env, const Setting& row, void* object, bool& set,
+                        std::string_view variable = {}) {
   set = false;
-  const std::string var(row.env);
+  const std::string var(variable.empty() ? row.env : variable);
   const char* v = env.get(var.c_str());
   if (v == nullptr) return {};
   const SettingRef ref = row.ref(object);
@@ -201,6 +203,14 @@ const char* pick_var(const EnvReader& env, const char* traces_var, const char* g
   return nullptr;
 }
 
+// The row of DestinationConfig's member `path` (destination_settings()).
+const Setting& destination_row(std::string_view path) noexcept {
+  for (const Setting& row : destination_settings()) {
+    if (row.path == path) return row;
+  }
+  std::abort();  // a path this file names and the table lost: a bug, caught by every test
+}
+
 }  // namespace
 
 const char* EnvDestination::variable_for(std::string_view field) const noexcept {
@@ -260,19 +270,27 @@ EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
     out.headers = var;
     if (std::string e = parse_otlp_headers(var, env.get(var), dest.headers); !e.empty()) return fail(std::move(e));
   }
+  // Compression (any case), timeout and certificate: the rows' variables, ranges and choices.
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
     out.compression = var;
     std::string value(trim(env.get(var)));
     std::transform(value.begin(), value.end(), value.begin(),
                    [](unsigned char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); });
-    if (value != "none" && value != "gzip" && value != "zstd")
-      return fail(std::string(var) + ": must be gzip, zstd or none, got '" + value + "'");
+    const Setting& row = destination_row("compression");
+    DestinationConfig probe;
+    probe.compression = value;
+    std::vector<ValidationIssue> issues;
+    check_settings(std::span<const Setting>(&row, 1), &probe, issues);
+    // Empty is the kind's default in a file, not a value a variable gives.
+    if (!issues.empty() || value.empty()) {
+      return fail(std::string(var) + ": must be one of " + std::string(row.choices) + ", got '" + value + "'");
+    }
     dest.compression = value;
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
     out.timeout = var;
     bool set = false;
-    if (std::string e = env_millis(env, var, 1, k_max_timeout_ms, dest.timeout, set); !e.empty())
+    if (std::string e = env_setting(env, destination_row("timeout"), &dest, set, var); !e.empty())
       return fail(std::move(e));
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
@@ -380,7 +398,7 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   if (vars.endpoint != nullptr || (vars.kind != nullptr && !preset_info(dest.kind).custom_rules)) {
     apply_preset_defaults(dest);
     for (const ValidationIssue& issue : validate(dest)) {
-      if (!issue.warning) return fail(std::string(vars.variable_for(issue.field)) + ": " + issue.message);
+      if (!issue.warning) return fail(std::string(vars.variable_for(issue.path)) + ": " + issue.message);
     }
     PipelineDestination pd;
     pd.transport = std::move(dest);
@@ -389,10 +407,10 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
 
   const std::vector<ValidationIssue> issues = validate(c);
   if (const ValidationIssue* e = first_error(issues)) {
-    std::string message = e->field;
+    std::string message = e->path;
     message.append(": ").append(e->message);
     for (auto it = set_by.rbegin(); it != set_by.rend(); ++it) {  // the last variable that set it
-      if (it->first == e->field) return fail(std::string(it->second).append(": ").append(message));
+      if (it->first == e->path) return fail(std::string(it->second).append(": ").append(message));
     }
     return fail(std::move(message));
   }
@@ -536,7 +554,7 @@ class JsonLoader {
       BatchConfig& b = result_.config.batch;
       if (given("batch.linger") && !given("batch.max_linger") && b.max_linger < b.linger) b.max_linger = b.linger;
       const std::vector<ValidationIssue> issues = validate(result_.config);
-      if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->field), e->message);
+      if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->path), e->message);
     }
     return finish();
   }
@@ -947,7 +965,7 @@ class JsonLoader {
     // follows the row's path kept: "api_key_ids[1]"), a secret's the key that gave it.
     for (const ValidationIssue& issue : validate(d)) {
       if (issue.warning) continue;
-      std::string field = destination_json_path("transport." + issue.field);
+      std::string field = destination_json_path("transport." + issue.path);
       if (field == "api_key" && !api_key_source.empty()) field = std::string(api_key_source);
       if (field.rfind("fields.", 0) == 0) {
         const std::string name = field.substr(7);
@@ -959,7 +977,7 @@ class JsonLoader {
       }
       return fail(path + "." + field, issue.message);
     }
-    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + destination_json_path(issue.field), issue.message);
+    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + destination_json_path(issue.path), issue.message);
     result_.destinations.emplace_back(std::move(account), std::move(pd));
     return true;
   }

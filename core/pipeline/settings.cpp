@@ -285,12 +285,15 @@ std::string settings_markdown_table() {
 
 std::string destination_markdown_table() {
   PipelineDestination defaults;
-  std::string out = "| JSON key | field | unit | default | range | what |\n|---|---|---|---|---|---|\n";
+  std::string out =
+      "| JSON key / variable | field | unit | default | range | what |\n|---|---|---|---|---|---|\n";
   for (const FlatDestinationSetting& flat : flat_destination_settings()) {
     const Setting& row = *flat.row;
     const std::string field = flat.section->object == nullptr ? std::string("(the file's)") : "`" + flat.path + "`";
     const std::string def = default_text(row, flat.section->object == nullptr ? nullptr : flat.section->object(defaults));
-    out.append("| `").append(flat.json).append("` | ").append(field).append(" | ");
+    std::string keys = "`" + std::string(flat.json) + "`";
+    if (!row.env.empty()) keys.append(", `").append(row.env).append("`");
+    out.append("| ").append(keys).append(" | ").append(field).append(" | ");
     out.append(row.unit).append(" | ").append(markdown_cell(def)).append(" | ");
     out.append(markdown_cell(setting_range_text(row))).append(" | ").append(markdown_cell(row.doc)).append(" |\n");
   }

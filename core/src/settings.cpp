@@ -68,7 +68,7 @@ std::string_view to_string(IssueCode code) noexcept {
 }
 
 void prefix_issues(std::vector<ValidationIssue>& issues, std::string_view prefix, std::size_t from) {
-  for (std::size_t i = from; i < issues.size(); ++i) issues[i].field.insert(0, prefix);
+  for (std::size_t i = from; i < issues.size(); ++i) issues[i].path.insert(0, prefix);
 }
 
 const ValidationIssue* first_error(const std::vector<ValidationIssue>& issues) noexcept {
@@ -81,7 +81,7 @@ const ValidationIssue* first_error(const std::vector<ValidationIssue>& issues) n
 std::string first_error_text(const std::vector<ValidationIssue>& issues) {
   const ValidationIssue* e = first_error(issues);
   if (e == nullptr) return {};
-  std::string out = e->field;
+  std::string out = e->path;
   out.append(": ").append(e->message);
   return out;
 }

@@ -101,7 +101,9 @@ using DC = DestinationConfig;
 
 // DestinationConfig's fields (tracecast/settings.h). `kind` is read by code of its own (a
 // preset name); the rules that are not a size or a choice (URL parsing, header names,
-// injection, a preset's fields) are validate()'s below.
+// injection, a preset's fields) are validate()'s below. A row's variable is the general
+// OTEL_EXPORTER_OTLP_* one; destination_from_env() reads its OTEL_EXPORTER_OTLP_TRACES_* form
+// first (the OTel spec), with the row's range or choices.
 constexpr Setting k_destination_rows[] = {
     described_setting("kind", "kind", "preset", "`otlp_http`", "a preset name (see [Presets](#presets))",
                       "the backend: `grafana_cloud`, `otel_collector`, `otlp_http` or a preset of the catalog"),
@@ -135,6 +137,7 @@ constexpr Setting k_destination_rows[] = {
                    "the codec; empty: the kind's default (gzip for Grafana Cloud and generic OTLP, zstd for "
                    "Collectors, the preset's)")
         .default_doc("the kind's")
+        .env_var("OTEL_EXPORTER_OTLP_COMPRESSION")
         .also_checked("one the preset takes"),
     text_setting("protocol", "protocol", false, 16, &setting_ref<&DC::protocol>,
                  "`http/json` (empty: the default, what the reference product sends) or `http/protobuf` "
@@ -144,13 +147,15 @@ constexpr Setting k_destination_rows[] = {
         .range_doc("`http/json`, `http/protobuf`; protobuf for a protobuf-only preset"),
     number_setting("timeout", "timeout_ms", "ms", 1, 600'000, &setting_ref<&DC::timeout>,
                    "whole-request timeout (connect + send + response), per attempt")
-        .noted(" (10 min)"),
+        .noted(" (10 min)")
+        .env_var("OTEL_EXPORTER_OTLP_TIMEOUT"),
     number_setting("max_in_flight", "max_in_flight", "requests", 1, 1024, &setting_ref<&DC::max_in_flight>,
                    "requests in flight to it at once; more wait inside the sender"),
     text_setting("ca_file", "ca_file", false, k_max_path_bytes, &setting_ref<&DC::ca_file>,
                  "TLS trust: a PEM bundle (empty: the system store)")
         .also_checked("no CR, LF or NUL")
-        .a_file(),
+        .a_file()
+        .env_var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
     text_setting("ca_path", "ca_path", false, k_max_path_bytes, &setting_ref<&DC::ca_path>,
                  "TLS trust: a hashed certificate directory")
         .also_checked("no CR, LF or NUL")

@@ -10,7 +10,7 @@
 //     each key, its type and the variable;
 //   - README's configuration table is generated (core/pipeline/settings.h; a test compares).
 //
-// Validation results are structured: ValidationIssue {field (the dotted path), code,
+// Validation results are structured: ValidationIssue {path (the dotted member path), code,
 // message}. A struct's validator names fields relative to the struct ("retry.multiplier");
 // the one that embeds it prefixes the path ("sender." -> "sender.retry.multiplier"), never
 // rewriting the message.
@@ -44,24 +44,24 @@ enum class IssueCode : std::uint8_t {
 // "out_of_range", ... Thread-safe, no allocation.
 [[nodiscard]] std::string_view to_string(IssueCode code) noexcept;
 
-// One problem found by a validator. `field` is the dotted path of the field within the struct
-// validated ("max_in_flight", "retry.multiplier", "api_key_ids[3]", "fields.region");
-// `message` says what is wrong and how to fix it, never quoting a secret.
+// One problem found by a validator: {path, code, message}. `path` is the dotted path of the
+// field within the struct validated ("max_in_flight", "retry.multiplier", "api_key_ids[3]",
+// "fields.region"); `message` says what is wrong and how to fix it, never quoting a secret.
 struct ValidationIssue {
-  std::string field;
+  std::string path;
   std::string message;
   bool warning = false;  // true: accepted, but probably a mistake
   IssueCode code = IssueCode::invalid;
 };
 
-// Puts `prefix` ("sender.", "destinations[3].") before the field of issues[from..].
+// Puts `prefix` ("sender.", "destinations[3].") before the path of issues[from..].
 // Thread-safe (on distinct vectors). Allocates.
 void prefix_issues(std::vector<ValidationIssue>& issues, std::string_view prefix, std::size_t from = 0);
 
 // The first issue that is not a warning, or nullptr. Thread-safe, no allocation.
 [[nodiscard]] const ValidationIssue* first_error(const std::vector<ValidationIssue>& issues) noexcept;
 
-// "<field>: <message>" of first_error(), "" when there is none: what the string-returning
+// "<path>: <message>" of first_error(), "" when there is none: what the string-returning
 // validate() members return. Thread-safe. Allocates.
 [[nodiscard]] std::string first_error_text(const std::vector<ValidationIssue>& issues);
 

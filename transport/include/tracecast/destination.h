@@ -91,7 +91,7 @@ struct DestinationConfig {
 // keys of a destination and README's destination table. Thread-safe, no allocation.
 [[nodiscard]] std::span<const Setting> destination_settings() noexcept;
 
-// Problems found by validate() are ValidationIssues (tracecast/settings.h). `field` names the
+// Problems found by validate() are ValidationIssues (tracecast/settings.h). `path` names the
 // DestinationConfig member ("endpoint", "instance_id", "api_key", "headers", "compression",
 // "protocol", "timeout", "max_in_flight", "name", "fields"), or "fields.<name>" for one of a
 // preset's fields; `code` says the kind of problem (required, invalid, out_of_range, too_long,
@@ -108,7 +108,7 @@ struct DestinationConfig {
 // past their bounds: endpoint 8 KiB, name 256 B, instance id 32 B, API key 16 KiB, CA paths
 // 4 KiB; 64 headers of at most 256 B name and 16 KiB value. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
 // insecure_skip_verify, zstd to Grafana Cloud.
-// Preset kinds (tracecast/presets.h) add, with `field` "fields.<name>": a missing required
+// Preset kinds (tracecast/presets.h) add, with `path` "fields.<name>": a missing required
 // field, a field the preset does not have, a malformed value (not numeric, not hex, not one of
 // the regions), an unknown region; and: the backend's web-app host given as the endpoint
 // (e.g. sentry.io instead of o<org>.ingest.<region>.sentry.io), no endpoint for a preset

@@ -494,7 +494,7 @@ struct EnvDestination {
   const char* fields = nullptr;
   std::string error;  // "<VARIABLE>: <reason>" (a header value is never quoted); empty: ok
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
-  // The variable to name for a validate() issue's field ("timeout" -> the timeout variable;
+  // The variable to name for a validate() issue's path ("timeout" -> the timeout variable;
   // fields no variable sets -> the endpoint's).
   [[nodiscard]] const char* variable_for(std::string_view field) const noexcept;
 };

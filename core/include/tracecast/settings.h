@@ -4,11 +4,13 @@
 // one row drives the parser, the checks and the messages). The struct's default member
 // initializer stays the one source of its default; the row reads it from a default-built
 // struct. From these rows:
-//   - check_settings() checks every range (the struct's validate function adds only the rules
-//     that are not a range: header text, lists, CIDRs);
+//   - check_settings() checks every range, size, choice, list and pairs bound (the struct's
+//     validate function, beside the rows, adds only the rules no row states: URLs, header
+//     names, CIDRs, printable ids, duplicates, a preset's fields);
 //   - the JSON config loader and the environment reader (core/pipeline/config_load.cpp) find
 //     each key, its type and the variable;
-//   - README's configuration table is generated (core/pipeline/settings.h; a test compares).
+//   - README's configuration and destination tables are generated (core/pipeline/settings.h;
+//     a test compares).
 //
 // Validation results are structured: ValidationIssue {path (the dotted member path), code,
 // message}. A struct's validator names fields relative to the struct ("retry.multiplier");

@@ -384,7 +384,7 @@ TEST_F(ConfigFromEnv, TakesCompressionAndTimeout) {
     EXPECT_EQ(r.destinations[0].second.transport.compression, compression);
   }
   set("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli");
-  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: must be gzip, zstd or none, got 'brotli'");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: must be one of none, gzip, zstd, got 'brotli'");
   fake_env().erase("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
 
   set("OTEL_EXPORTER_OTLP_TIMEOUT", "2500");
@@ -411,7 +411,7 @@ TEST_F(ConfigFromEnv, TakesTheCertificateFile) {
 
 TEST_F(ConfigFromEnv, ChecksExporterVariablesEvenWithoutAnEndpoint) {
   set("OTEL_EXPORTER_OTLP_COMPRESSION", "lz4");
-  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_COMPRESSION: must be gzip, zstd or none, got 'lz4'");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_COMPRESSION: must be one of none, gzip, zstd, got 'lz4'");
   fake_env().clear();
   set("OTEL_EXPORTER_OTLP_TIMEOUT", "1000");
   const ConfigLoadResult r = load();

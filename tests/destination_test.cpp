@@ -24,13 +24,13 @@ DestinationConfig grafana() {
 
 const ValidationIssue* find(const std::vector<ValidationIssue>& issues, const std::string& field, bool warning) {
   for (const auto& i : issues) {
-    if (i.field == field && i.warning == warning) return &i;
+    if (i.path == field && i.warning == warning) return &i;
   }
   return nullptr;
 }
 
 void expect_no_secret(const std::vector<ValidationIssue>& issues, const std::string& secret) {
-  for (const auto& i : issues) EXPECT_THAT(i.message, ::testing::Not(HasSubstr(secret))) << i.field;
+  for (const auto& i : issues) EXPECT_THAT(i.message, ::testing::Not(HasSubstr(secret))) << i.path;
 }
 
 TEST(DestinationProtocol, HttpProtobufSetsTheProtobufContentTypeAndJsonIsTheDefault) {
@@ -174,7 +174,7 @@ TEST(DestinationValidate, RejectsAUrlWithoutAHost) {
     d.endpoint = url;
     const auto issues = validate(d);
     ASSERT_TRUE(has_errors(issues)) << url;
-    EXPECT_EQ(issues[0].field, "endpoint");
+    EXPECT_EQ(issues[0].path, "endpoint");
     EXPECT_NE(issues[0].message.find("no host"), std::string::npos) << url << ": " << issues[0].message;
   }
   DestinationConfig ok;

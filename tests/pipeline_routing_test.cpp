@@ -493,7 +493,7 @@ TEST(ExtraResource, PutsTheDestinationsAttributesFirstWithoutAllocatingOnceReser
 
 std::vector<std::string> fields(const std::vector<ValidationIssue>& issues) {
   std::vector<std::string> out;
-  for (const ValidationIssue& i : issues) out.push_back(i.field);
+  for (const ValidationIssue& i : issues) out.push_back(i.path);
   return out;
 }
 

@@ -294,7 +294,7 @@ TEST(Pipeline, ProtobufDestinationReceivesExactlyTheSpansOfAJsonOneBesideIt) {
   PipelineDestination switched = to_sink(pb_sink, "protobuf", "zstd");
   const auto issues = p.update_destination(pb_id, switched);
   ASSERT_EQ(issues.size(), 1u);
-  EXPECT_EQ(issues[0].field, "protocol");
+  EXPECT_EQ(issues[0].path, "protocol");
 
   workload::Generator gen({true, 0.1, 11});
   constexpr int k_requests = 400;

@@ -98,7 +98,7 @@ DestinationConfig preset_config(DestinationKind kind, const std::string& endpoin
 
 bool has_issue_named(const std::vector<ValidationIssue>& issues, const std::string& field) {
   for (const auto& i : issues) {
-    if (!i.warning && i.field == field) return true;
+    if (!i.warning && i.path == field) return true;
   }
   return false;
 }
@@ -145,7 +145,7 @@ TEST(PresetResolve, GivesEachBackendsUrlHeadersAndResourceAttributes) {
     SCOPED_TRACE(std::string(to_string(c.kind)));
     const DestinationConfig d = preset_config(c.kind, c.endpoint, c.fields);
     const auto issues = validate(d);
-    for (const auto& i : issues) ADD_FAILURE() << i.field << ": " << i.message;
+    for (const auto& i : issues) ADD_FAILURE() << i.path << ": " << i.message;
     const ResolvedDestination r = resolve(d);
     EXPECT_EQ(r.url, c.url);
     ASSERT_FALSE(r.header_lines.empty());
@@ -248,7 +248,7 @@ std::vector<ValidationIssue> errors_of(const DestinationConfig& d) {
 
 bool has_issue(const std::vector<ValidationIssue>& issues, const std::string& field, const std::string& words) {
   for (const auto& i : issues) {
-    if (i.field == field && i.message.find(words) != std::string::npos) return true;
+    if (i.path == field && i.message.find(words) != std::string::npos) return true;
   }
   return false;
 }
@@ -308,7 +308,7 @@ TEST(PresetValidate, SentryTakesTheProjectsDsnWhole) {
   for (const Case& c : ok) {
     SCOPED_TRACE(c.url);
     const DestinationConfig d = preset_config(DestinationKind::sentry, "", {{"dsn", c.dsn}});
-    for (const auto& i : validate(d)) ADD_FAILURE() << i.field << ": " << i.message;
+    for (const auto& i : validate(d)) ADD_FAILURE() << i.path << ": " << i.message;
     const ResolvedDestination r = resolve(d);
     EXPECT_EQ(r.url, c.url);
     EXPECT_THAT(r.header_lines, Contains(auth));
@@ -395,7 +395,7 @@ TEST(PresetValidate, WarnsAboutAKeyWithoutItsUsualPrefix) {
   const auto issues = validate(preset_config(DestinationKind::langfuse, "", {{"public_key", "sk-lf-a"}, {"secret_key", "sk-lf-b"}}));
   EXPECT_FALSE(has_errors(issues));
   bool warned = false;
-  for (const auto& i : issues) warned = warned || (i.warning && i.field == "fields.public_key");
+  for (const auto& i : issues) warned = warned || (i.warning && i.path == "fields.public_key");
   EXPECT_TRUE(warned);
 }
 
@@ -421,8 +421,8 @@ TEST(PresetValidate, NeverQuotesASecretField) {
     const auto issues = validate(d);
     EXPECT_TRUE(has_errors(issues));
     for (const auto& i : issues) {
-      EXPECT_THAT(i.message, Not(HasSubstr("S3CRET"))) << i.field;
-      EXPECT_THAT(i.field, Not(HasSubstr("S3CRET")));
+      EXPECT_THAT(i.message, Not(HasSubstr("S3CRET"))) << i.path;
+      EXPECT_THAT(i.path, Not(HasSubstr("S3CRET")));
     }
     // And redact_secrets() hides every one, also inside the derived Basic credentials.
     const ResolvedDestination r = resolve(d);

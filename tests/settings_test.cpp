@@ -1,6 +1,7 @@
 // The settings rows (tracecast/settings.h, core/pipeline/settings.h): every field is described
 // once and that description is what validation, the JSON loader, the environment reader and
 // README use; the sender and the loader apply one set of rules; results are structured.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -15,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "settings.h"
+#include "tracecast/destination.h"
 #include "tracecast/pipeline.h"
 #include "tracecast/sender.h"
 
@@ -31,26 +33,36 @@ std::string readme() {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// README's configuration table is the rows, as settings_markdown_table() writes them: every
-// field with its JSON key, variable, unit, default and range, and no field README lists that
-// the code does not have. On a difference the expected table is written to
-// settings_table.md (in the test's working directory) to paste between the markers.
-TEST(SettingsReadme, TheConfigurationTableIsTheRows) {
+// README's table between `begin` and `end` is `expected`; on a difference it is written to
+// `file` (in the test's working directory) to paste between the markers.
+void expect_readme_table(std::string_view begin_marker, std::string_view end_marker, const std::string& expected,
+                         const std::string& file) {
   const std::string text = readme();
-  constexpr std::string_view k_begin = "<!-- settings-table: generated from the settings rows";
-  constexpr std::string_view k_end = "<!-- settings-table end -->";
-  const auto begin = text.find(k_begin);
-  ASSERT_NE(begin, std::string::npos) << "README.md has no settings-table marker";
+  const auto begin = text.find(begin_marker);
+  ASSERT_NE(begin, std::string::npos) << "README.md has no marker " << begin_marker;
   const auto start = text.find('\n', begin) + 1;
-  const auto end = text.find(k_end, start);
+  const auto end = text.find(end_marker, start);
   ASSERT_NE(end, std::string::npos);
-  const std::string expected = settings_markdown_table();
   if (text.substr(start, end - start) != expected) {
-    std::ofstream("settings_table.md") << expected;
-    ADD_FAILURE() << "README.md's configuration table differs from the settings rows; the rows' table is in "
-                     "settings_table.md:\n"
+    std::ofstream(file) << expected;
+    ADD_FAILURE() << "README.md's table differs from the settings rows; the rows' table is in " << file << ":\n"
                   << expected;
   }
+}
+
+// README's configuration table is the rows, as settings_markdown_table() writes them: every
+// field with its JSON key, variable, unit, default and range, and no field README lists that
+// the code does not have.
+TEST(SettingsReadme, TheConfigurationTableIsTheRows) {
+  expect_readme_table("<!-- settings-table: generated from the settings rows", "<!-- settings-table end -->",
+                      settings_markdown_table(), "settings_table.md");
+}
+
+// README's table of a destinations entry is the rows of DestinationConfig, PipelineDestination
+// and the file's own keys, as destination_markdown_table() writes them.
+TEST(SettingsReadme, TheDestinationTableIsTheRows) {
+  expect_readme_table("<!-- destination-table: generated from the settings rows", "<!-- destination-table end -->",
+                      destination_markdown_table(), "destination_table.md");
 }
 
 // Every row with a JSON key is read by the loader (its default value written back loads and
@@ -82,6 +94,53 @@ TEST(SettingsRows, EveryKeyLoadsAndEveryDefaultIsValid) {
     PipelineConfig loaded = r.config;
     EXPECT_EQ(setting_text(*flat.row, flat.section->object(loaded)), setting_text(*flat.row, flat.section->object(defaults)));
   }
+}
+
+// Every key of a destinations entry that has a field is read into that field (its default
+// written back loads and keeps the default), and the defaults pass both validators.
+TEST(SettingsRows, EveryDestinationKeyLoads) {
+  PipelineDestination defaults;
+  defaults.transport.endpoint = "http://127.0.0.1:4318";
+  EXPECT_TRUE(defaults.validate().empty());
+  EXPECT_FALSE(has_errors(validate(defaults.transport)));
+  std::vector<std::string_view> keys;
+  for (const FlatDestinationSetting& flat : flat_destination_settings()) {
+    SCOPED_TRACE(std::string(flat.json));
+    EXPECT_EQ(std::find(keys.begin(), keys.end(), flat.json), keys.end()) << "described twice";
+    keys.push_back(flat.json);
+    if (flat.section->object == nullptr || flat.row->ref == nullptr || flat.json == "endpoint") continue;
+    const SettingRef ref = flat.row->ref(flat.section->object(defaults));
+    std::string value = setting_text(*flat.row, flat.section->object(defaults));
+    if (std::holds_alternative<std::string*>(ref)) value = "\"" + value + "\"";
+    if (std::holds_alternative<std::vector<std::string>*>(ref)) value = "[]";
+    if (std::holds_alternative<SettingPairs*>(ref)) value = "{}";
+    const std::string json = R"({"destinations": [{"endpoint": "http://127.0.0.1:4318", ")" + std::string(flat.json) +
+                             "\": " + value + "}]}";
+    const ConfigLoadResult r = config_from_json(json, "rows.json");
+    ASSERT_TRUE(r.ok()) << json << ": " << r.error;
+    ASSERT_EQ(r.destinations.size(), 1u);
+    PipelineDestination loaded = r.destinations[0].second;
+    EXPECT_EQ(setting_text(*flat.row, flat.section->object(loaded)), setting_text(*flat.row, flat.section->object(defaults)));
+  }
+  EXPECT_GE(keys.size(), 28u);
+}
+
+// A destination's range checks come from its rows, under the row's JSON key in the file.
+TEST(SettingsRows, ADestinationRowsRangeIsTheLoadersToo) {
+  auto error = [](std::string_view entry) {
+    return config_from_json(R"({"destinations": [{"endpoint": "http://127.0.0.1:4318", )" + std::string(entry) + "}]}",
+                            "c.json")
+        .error;
+  };
+  EXPECT_EQ(error(R"("timeout_ms": 600001)"), "c.json: destinations[0].timeout_ms: must be 1..600000 ms (10 min), got 600001 ms");
+  EXPECT_EQ(error(R"("max_in_flight": 0)"), "c.json: destinations[0].max_in_flight: must be 1..1024, got 0");
+  EXPECT_EQ(error(R"("compression": "br")"), "c.json: destinations[0].compression: must be one of none, gzip, zstd");
+  EXPECT_EQ(error(R"("max_attribute_value_bytes": 255)"),
+            "c.json: destinations[0].max_attribute_value_bytes: must be 0 (encoder.max_value_bytes) or 256..16777216, "
+            "got 255");
+  EXPECT_EQ(error(R"("max_attribute_value_bytes": 0)"), "");
+  EXPECT_EQ(error(R"("resource_attributes": {"": "v"})"), "c.json: destinations[0].resource_attributes: empty key");
+  EXPECT_EQ(error(R"("name": ")" + std::string(257, 'n') + "\""), "c.json: destinations[0].name: at most 256 bytes, got 257");
 }
 
 // Every variable a row names is read with that row's range and named in the error.
@@ -172,7 +231,7 @@ TEST(SenderSettings, TheSenderAndTheLoaderRefuseTheSameConfigs) {
     sc.change(c);
     const std::vector<ValidationIssue> issues = validate(c);
     ASSERT_FALSE(issues.empty());
-    EXPECT_EQ(issues.front().field, sc.field);
+    EXPECT_EQ(issues.front().path, sc.field);
     EXPECT_FALSE(sender_accepts(c));
     PipelineConfig p;
     p.sender = c;
@@ -214,7 +273,7 @@ TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
   c.mapping.service_name.clear();
   const std::vector<ValidationIssue> issues = validate(c);
   std::map<std::string, IssueCode> by_field;
-  for (const ValidationIssue& issue : issues) by_field[issue.field] = issue.code;
+  for (const ValidationIssue& issue : issues) by_field[issue.path] = issue.code;
   EXPECT_EQ(by_field.at("sender.retry.multiplier"), IssueCode::out_of_range);
   EXPECT_EQ(by_field.at("ingest.limits.max_field_bytes"), IssueCode::out_of_range);
   EXPECT_EQ(by_field.at("encoder.max_value_bytes"), IssueCode::out_of_range);
@@ -222,7 +281,78 @@ TEST(SettingsValidation, IssuesAreNamedByPrefixingAndCarryACode) {
   EXPECT_EQ(by_field.at("mapping.service_name"), IssueCode::required);
   EXPECT_EQ(issues.size(), 5u);
   // The first one is what the string form says, field first.
-  EXPECT_EQ(c.validate(), issues.front().field + ": " + issues.front().message);
+  EXPECT_EQ(c.validate(), issues.front().path + ": " + issues.front().message);
+}
+
+// Destination and preset issues say what kind of problem they are, so a program (an admin UI,
+// tracecast-check) can react without reading the message.
+TEST(SettingsValidation, DestinationAndPresetIssuesCarryTheirCode) {
+  auto code_of = [](const std::vector<ValidationIssue>& issues, std::string_view field) {
+    for (const ValidationIssue& issue : issues) {
+      if (issue.path == field && !issue.warning) return std::string(to_string(issue.code));
+    }
+    return std::string("(none)");
+  };
+  DestinationConfig grafana;
+  grafana.kind = DestinationKind::grafana_cloud;
+  grafana.endpoint = "https://otlp-gateway-prod-eu-west-2.grafana.net";
+  grafana.instance_id = "12345";
+  grafana.timeout = milliseconds(0);
+  grafana.max_in_flight = 2000;
+  grafana.compression = "brotli";
+  grafana.protocol = "grpc";
+  grafana.name = std::string(300, 'n');
+  grafana.headers = {{"Content-Length", "1"}};
+  grafana.fields = {{"api_key", "glc_x"}};
+  const std::vector<ValidationIssue> g = validate(grafana);
+  EXPECT_EQ(code_of(g, "api_key"), "required");
+  EXPECT_EQ(code_of(g, "timeout"), "out_of_range");
+  EXPECT_EQ(code_of(g, "max_in_flight"), "out_of_range");
+  EXPECT_EQ(code_of(g, "compression"), "invalid");
+  EXPECT_EQ(code_of(g, "protocol"), "unsupported");
+  EXPECT_EQ(code_of(g, "name"), "too_long");
+  EXPECT_EQ(code_of(g, "headers"), "conflict");
+  EXPECT_EQ(code_of(g, "fields.api_key"), "conflict");
+
+  DestinationConfig otlp;
+  otlp.endpoint = "ftp://collector";
+  otlp.fields = {{"region", "us"}};
+  const std::vector<ValidationIssue> o = validate(otlp);
+  EXPECT_EQ(code_of(o, "endpoint"), "unsupported");
+  EXPECT_EQ(code_of(o, "fields"), "unknown_field");
+
+  DestinationConfig langfuse;
+  langfuse.kind = DestinationKind::langfuse;
+  langfuse.fields = {{"public_key", "pk-lf-1"}, {"public_key", "pk-lf-2"}, {"region", "mars"}};
+  langfuse.compression = "zstd";
+  const std::vector<ValidationIssue> lf = validate(langfuse);
+  EXPECT_EQ(code_of(lf, "fields.secret_key"), "required");
+  EXPECT_EQ(code_of(lf, "fields.public_key"), "duplicate");
+  EXPECT_EQ(code_of(lf, "fields.region"), "invalid");
+  EXPECT_EQ(code_of(lf, "compression"), "unsupported");
+
+  DestinationConfig phoenix;
+  phoenix.kind = DestinationKind::arize_phoenix;
+  phoenix.protocol = "http/json";
+  EXPECT_EQ(code_of(validate(phoenix), "endpoint"), "required");
+  EXPECT_EQ(code_of(validate(phoenix), "protocol"), "unsupported");
+
+  PipelineDestination d;
+  d.sampling_rate = 0;
+  d.max_request_bytes = 100;
+  d.api_key_ids = {"k", "", "k", std::string(129, 'h')};
+  d.resource_attributes = {{"a", "1"}, {"a", "2"}, {"b", std::string(4097, 'v')}};
+  const std::vector<ValidationIssue> p = d.validate();
+  EXPECT_EQ(code_of(p, "sampling_rate"), "out_of_range");
+  EXPECT_EQ(code_of(p, "max_request_bytes"), "out_of_range");
+  EXPECT_EQ(code_of(p, "api_key_ids[1]"), "required");
+  EXPECT_EQ(code_of(p, "api_key_ids[2]"), "duplicate");
+  EXPECT_EQ(code_of(p, "api_key_ids[3]"), "too_long");
+  EXPECT_EQ(code_of(p, "resource_attributes[1].key"), "duplicate");
+  EXPECT_EQ(code_of(p, "resource_attributes[2].value"), "too_long");
+  d = PipelineDestination{};
+  d.api_key_ids.assign(PipelineDestination::k_max_api_key_ids + 1, "k");
+  EXPECT_EQ(code_of(d.validate(), "api_key_ids"), "too_long");
 }
 
 // A bound taken from another field names that field and its value.

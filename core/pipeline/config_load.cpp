@@ -34,7 +34,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint64_t k_max_timeout_ms = 600'000;  // 10 min: a destination's timeout
 // OTEL_BSP_MAX_QUEUE_SIZE counts requests; the ring is sized in bytes: n requests of up to
 // 4 KiB each (the former slot size), rounded up to a power of two within ring_bytes' range.
 constexpr std::uint64_t k_queue_request_bytes = 4096;
@@ -44,7 +43,8 @@ constexpr std::uint64_t k_max_queue_size = k_max_ring_bytes / k_queue_request_by
 constexpr std::size_t k_max_config_file_bytes = 16u << 20;
 constexpr std::size_t k_max_secret_file_bytes = 64u << 10;
 constexpr std::size_t k_max_egress_entries = 256;  // EgressPolicy: allow_cidrs, allow_hosts
-constexpr std::size_t k_max_json_headers = 64;  // DestinationConfig::headers (validate() says 64 too)
+constexpr std::size_t k_max_json_headers = 64;  // headers_env: as many as DestinationConfig::headers' row
+constexpr std::size_t k_max_preset_fields = 32;  // fields, fields_env, fields_file: as DestinationConfig::fields' row
 
 std::string_view trim(std::string_view s) noexcept {
   constexpr std::string_view k_space = " \t\r\n";
@@ -126,9 +126,12 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
 // "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must be 1..65536, got 70000". Cross-field bounds are
 // validate()'s. Numbers and milliseconds are whole decimals, bools true/1 or false/0, text as
 // given.
-std::string env_setting(const EnvReader& env, const Setting& row, void* object, bool& set) {
+// `variable`, when given, is read instead of row.env (OTEL_EXPORTER_OTLP_TRACES_TIMEOUT for the
+// row of OTEL_EXPORTER_OTLP_TIMEOUT).
+std::string env_setting(const EnvReader& env, const Setting& row, void* object, bool& set,
+                        std::string_view variable = {}) {
   set = false;
-  const std::string var(row.env);
+  const std::string var(variable.empty() ? row.env : variable);
   const char* v = env.get(var.c_str());
   if (v == nullptr) return {};
   const SettingRef ref = row.ref(object);
@@ -200,6 +203,14 @@ const char* pick_var(const EnvReader& env, const char* traces_var, const char* g
   return nullptr;
 }
 
+// The row of DestinationConfig's member `path` (destination_settings()).
+const Setting& destination_row(std::string_view path) noexcept {
+  for (const Setting& row : destination_settings()) {
+    if (row.path == path) return row;
+  }
+  std::abort();  // a path this file names and the table lost: a bug, caught by every test
+}
+
 }  // namespace
 
 const char* EnvDestination::variable_for(std::string_view field) const noexcept {
@@ -259,19 +270,27 @@ EnvDestination destination_from_env(const char* (*getenv_fn)(const char*)) {
     out.headers = var;
     if (std::string e = parse_otlp_headers(var, env.get(var), dest.headers); !e.empty()) return fail(std::move(e));
   }
+  // Compression (any case), timeout and certificate: the rows' variables, ranges and choices.
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")) {
     out.compression = var;
     std::string value(trim(env.get(var)));
     std::transform(value.begin(), value.end(), value.begin(),
                    [](unsigned char ch) { return static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch); });
-    if (value != "none" && value != "gzip" && value != "zstd")
-      return fail(std::string(var) + ": must be gzip, zstd or none, got '" + value + "'");
+    const Setting& row = destination_row("compression");
+    DestinationConfig probe;
+    probe.compression = value;
+    std::vector<ValidationIssue> issues;
+    check_settings(std::span<const Setting>(&row, 1), &probe, issues);
+    // Empty is the kind's default in a file, not a value a variable gives.
+    if (!issues.empty() || value.empty()) {
+      return fail(std::string(var) + ": must be one of " + std::string(row.choices) + ", got '" + value + "'");
+    }
     dest.compression = value;
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")) {
     out.timeout = var;
     bool set = false;
-    if (std::string e = env_millis(env, var, 1, k_max_timeout_ms, dest.timeout, set); !e.empty())
+    if (std::string e = env_setting(env, destination_row("timeout"), &dest, set, var); !e.empty())
       return fail(std::move(e));
   }
   if (const char* var = pick_var(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE")) {
@@ -379,7 +398,7 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
   if (vars.endpoint != nullptr || (vars.kind != nullptr && !preset_info(dest.kind).custom_rules)) {
     apply_preset_defaults(dest);
     for (const ValidationIssue& issue : validate(dest)) {
-      if (!issue.warning) return fail(std::string(vars.variable_for(issue.field)) + ": " + issue.message);
+      if (!issue.warning) return fail(std::string(vars.variable_for(issue.path)) + ": " + issue.message);
     }
     PipelineDestination pd;
     pd.transport = std::move(dest);
@@ -388,10 +407,10 @@ ConfigLoadResult config_from_env(PipelineConfig base, const char* (*getenv_fn)(c
 
   const std::vector<ValidationIssue> issues = validate(c);
   if (const ValidationIssue* e = first_error(issues)) {
-    std::string message = e->field;
+    std::string message = e->path;
     message.append(": ").append(e->message);
     for (auto it = set_by.rbegin(); it != set_by.rend(); ++it) {  // the last variable that set it
-      if (it->first == e->field) return fail(std::string(it->second).append(": ").append(message));
+      if (it->first == e->path) return fail(std::string(it->second).append(": ").append(message));
     }
     return fail(std::move(message));
   }
@@ -535,7 +554,7 @@ class JsonLoader {
       BatchConfig& b = result_.config.batch;
       if (given("batch.linger") && !given("batch.max_linger") && b.max_linger < b.linger) b.max_linger = b.linger;
       const std::vector<ValidationIssue> issues = validate(result_.config);
-      if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->field), e->message);
+      if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->path), e->message);
     }
     return finish();
   }
@@ -766,14 +785,26 @@ class JsonLoader {
       if (flat.path == "sender.egress.allow_hosts") return read_string_list(v, path, k_max_egress_entries, c.sender.egress.allow_hosts);
       return fail(path, "not read from a file");
     }
-    const SettingRef ref = flat.row->ref(flat.section->object(c));
+    return read_value(*flat.row, flat.row->ref(flat.section->object(c)), v, path);
+  }
+
+  // A value into the field of a row, by the field's type: numbers, bools, milliseconds, text
+  // (a file path relative to the config file), a list of strings, an object of strings (at
+  // most the row's max entries, counted before any is read).
+  bool read_value(const Setting& row, const SettingRef& ref, element v, std::string_view path) {
     if (auto* p = std::get_if<std::uint32_t*>(&ref)) return read_uint(v, path, **p);
     if (auto* p = std::get_if<std::uint64_t*>(&ref)) return read_uint(v, path, **p);
     if (auto* p = std::get_if<int*>(&ref)) return read_int(v, path, **p);
     if (auto* p = std::get_if<double*>(&ref)) return read_double(v, path, **p);
     if (auto* p = std::get_if<bool*>(&ref)) return read_bool(v, path, **p);
     if (auto* p = std::get_if<milliseconds*>(&ref)) return read_millis(v, path, **p);
-    return read_string(v, path, *std::get<std::string*>(ref));
+    const auto max_items = static_cast<std::size_t>(row.max);
+    if (auto* p = std::get_if<std::vector<std::string>*>(&ref)) return read_string_list(v, path, max_items, **p);
+    if (auto* p = std::get_if<SettingPairs*>(&ref)) return read_string_map(v, path, **p, max_items);
+    std::string& text = *std::get<std::string*>(ref);
+    if (!read_string(v, path, text)) return false;
+    if (row.file_path && !text.empty()) text = resolve_path(text).string();
+    return true;
   }
 
   // An array of at most `max_items` strings (checked before reading any: linear).
@@ -837,15 +868,13 @@ class JsonLoader {
     return true;
   }
 
+  // One destinations entry. Its keys are the rows of destination_sections(): a row with a
+  // field is read by read_value(); the file's own keys (account, the sources of secrets), the
+  // kind, a numeric instance_id and the conventions by the code below.
   bool read_destination(element v, const std::string& path) {
-    static constexpr std::string_view k_keys[] = {
-        "account",     "kind",          "name",          "endpoint",    "instance_id", "api_key",
-        "api_key_env", "api_key_file",  "headers",       "headers_env", "compression", "timeout_ms",
-        "max_in_flight", "ca_file",     "ca_path",       "insecure_skip_verify", "privacy_mode", "sampling_rate",
-        "protocol",    "fields",        "fields_env",    "fields_file",
-        // routing, limits and resource of the destination (PipelineDestination)
-        "enabled", "api_key_ids", "max_request_bytes", "max_attribute_value_bytes", "resource_attributes",
-        "conventions"};
+    const std::vector<FlatDestinationSetting>& rows = flat_destination_settings();
+    std::vector<std::string_view> keys;
+    for (const FlatDestinationSetting& row : rows) keys.push_back(row.json);
     std::string account;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
@@ -854,10 +883,10 @@ class JsonLoader {
     // Preset fields: "fields" {name: value}, "fields_env" {name: VARIABLE}, "fields_file"
     // {name: path} (secrets kept out of the file); which key gave each, for error paths.
     std::vector<std::pair<std::string, std::string>> field_source;
-    const bool ok = for_each_field(v, path, k_keys, [&](std::string_view key, element f, const std::string& sub) {
+    const bool ok = for_each_field(v, path, keys, [&](std::string_view key, element f, const std::string& sub) {
       if (key == "fields" || key == "fields_env" || key == "fields_file") {
         std::vector<std::pair<std::string, std::string>> given;
-        if (!read_string_map(f, sub, given, k_max_json_headers)) return false;
+        if (!read_string_map(f, sub, given, k_max_preset_fields)) return false;
         for (std::size_t index = 0; index < given.size(); ++index) {
           auto& [name, text] = given[index];
           const std::string named = join_named(sub, name, index);
@@ -886,17 +915,12 @@ class JsonLoader {
       }
       if (key == "account") return read_string(f, sub, account);
       if (key == "kind") return read_kind(f, sub, d.kind);
-      if (key == "name") return read_string(f, sub, d.name);
-      if (key == "endpoint") return read_string(f, sub, d.endpoint);
-      if (key == "instance_id") {
+      if (key == "instance_id" && (f.type() == element_type::INT64 || f.type() == element_type::UINT64)) {
         // A stack id is a number; written as a JSON number it is taken as its decimal text.
-        if (f.type() == element_type::INT64 || f.type() == element_type::UINT64) {
-          std::uint64_t n = 0;
-          if (!get_uint(f, sub, std::numeric_limits<std::uint64_t>::max(), n)) return false;
-          d.instance_id = std::to_string(n);
-          return true;
-        }
-        return read_string(f, sub, d.instance_id);
+        std::uint64_t n = 0;
+        if (!get_uint(f, sub, std::numeric_limits<std::uint64_t>::max(), n)) return false;
+        d.instance_id = std::to_string(n);
+        return true;
       }
       if (key == "api_key" || key == "api_key_env" || key == "api_key_file") {
         if (!api_key_source.empty())
@@ -907,7 +931,6 @@ class JsonLoader {
         if (key == "api_key_env") return secret_from_env(f, sub, d.api_key);
         return secret_from_file(f, sub, d.api_key);
       }
-      if (key == "headers") return read_string_map(f, sub, d.headers, k_max_json_headers);
       if (key == "headers_env") {
         std::vector<std::pair<std::string, std::string>> names;
         if (!read_string_map(f, sub, names, k_max_json_headers)) return false;
@@ -922,32 +945,12 @@ class JsonLoader {
         }
         return true;
       }
-      if (key == "compression") return read_string(f, sub, d.compression);
-      if (key == "protocol") return read_string(f, sub, d.protocol);
-      if (key == "timeout_ms") return read_millis(f, sub, d.timeout);
-      if (key == "max_in_flight") return read_uint(f, sub, d.max_in_flight);
-      if (key == "ca_file" || key == "ca_path") {
-        std::string p;
-        if (!read_string(f, sub, p)) return false;
-        if (!p.empty()) p = resolve_path(p).string();
-        (key == "ca_file" ? d.ca_file : d.ca_path) = std::move(p);
-        return true;
-      }
-      if (key == "insecure_skip_verify") return read_bool(f, sub, d.insecure_skip_verify);
-      if (key == "privacy_mode") return read_bool(f, sub, pd.privacy_mode);
-      if (key == "enabled") return read_bool(f, sub, pd.enabled);
-      if (key == "api_key_ids") return read_string_list(f, sub, PipelineDestination::k_max_api_key_ids, pd.api_key_ids);
-      if (key == "max_request_bytes") return read_uint(f, sub, pd.max_request_bytes);
-      if (key == "max_attribute_value_bytes") return read_uint(f, sub, pd.max_attribute_value_bytes);
-      if (key == "resource_attributes")
-        return read_string_map(f, sub, pd.resource_attributes, PipelineDestination::k_max_resource_attributes);
       if (key == "conventions") return read_conventions(f, sub, pd.conventions);
-      double rate = 0;
-      if (!read_double(f, sub, rate)) return false;
-      if (!PipelineDestination::valid_sampling_rate(rate))
-        return fail(sub, "must be in 0.0001..1, got " + double_text(rate));
-      pd.sampling_rate = rate;
-      return true;
+      for (const FlatDestinationSetting& row : rows) {
+        if (row.json == key && row.row->ref != nullptr && row.section->object != nullptr)
+          return read_value(*row.row, row.row->ref(row.section->object(pd)), f, sub);
+      }
+      return fail(sub, "not read from a file");  // a row without a field and without code here
     });
     if (!ok) return false;
     for (std::size_t index = 0; index < env_headers.size(); ++index) {
@@ -958,10 +961,11 @@ class JsonLoader {
       d.headers.emplace_back(std::move(header), std::move(value));
     }
     apply_preset_defaults(d);  // the preset's protocol (e.g. http/protobuf for Phoenix) and compression
+    // An issue's field is a member path relative to its struct; the key is its row's (what
+    // follows the row's path kept: "api_key_ids[1]"), a secret's the key that gave it.
     for (const ValidationIssue& issue : validate(d)) {
       if (issue.warning) continue;
-      std::string field = issue.field;
-      if (field == "timeout") field = "timeout_ms";
+      std::string field = destination_json_path("transport." + issue.path);
       if (field == "api_key" && !api_key_source.empty()) field = std::string(api_key_source);
       if (field.rfind("fields.", 0) == 0) {
         const std::string name = field.substr(7);
@@ -973,9 +977,21 @@ class JsonLoader {
       }
       return fail(path + "." + field, issue.message);
     }
-    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + issue.field, issue.message);
+    for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + destination_json_path(issue.path), issue.message);
     result_.destinations.emplace_back(std::move(account), std::move(pd));
     return true;
+  }
+
+  // The key in a destinations entry of a member path ("transport.timeout" -> "timeout_ms"),
+  // what follows the row's path kept; the path without "transport." when no row has it.
+  static std::string destination_json_path(const std::string& field) {
+    for (const FlatDestinationSetting& f : flat_destination_settings()) {
+      if (f.section->object == nullptr || !field.starts_with(f.path)) continue;
+      if (field.size() == f.path.size()) return std::string(f.json);
+      const char next = field[f.path.size()];
+      if (next == '[' || next == '.') return std::string(f.json) + field.substr(f.path.size());
+    }
+    return field.rfind("transport.", 0) == 0 ? field.substr(10) : field;
   }
 
   std::string_view source_;

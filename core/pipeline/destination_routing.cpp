@@ -34,68 +34,93 @@ std::string indexed(std::string_view field, std::size_t i) {
   return std::string(field) + "[" + std::to_string(i) + "]";
 }
 
+using PD = PipelineDestination;
+
+constexpr Setting k_rows[] = {
+    flag_setting("enabled", "enabled", &setting_ref<&PD::enabled>,
+                 "false: no request is routed to it (what it had batched is still sent; counted in its `filtered`)"),
+    flag_setting("privacy_mode", "privacy_mode", &setting_ref<&PD::privacy_mode>,
+                 "leave prompt and completion content out, in every convention (tokens, cost, timing, model and "
+                 "metadata stay)"),
+    fraction_setting("sampling_rate", "sampling_rate", PD::k_min_sampling_rate, 1.0, &setting_ref<&PD::sampling_rate>,
+                     "fraction of traces kept, decided from the trace id: a trace is kept or dropped whole, "
+                     "consistently in every process"),
+    described_setting("conventions", "conventions", "names", "the preset's (`openrouter` for the three original kinds)",
+                      "one or more of `openrouter`, `genai`, `openinference`, `langfuse`, `langsmith`",
+                      "the attribute vocabularies its spans speak (see [Attribute conventions]"
+                      "(#attribute-conventions-per-destination-tracecastconventionsh))"),
+    list_setting("api_key_ids", "api_key_ids", "ids", PD::k_max_api_key_ids, 1, k_max_api_key_id_bytes,
+                 &setting_ref<&PD::api_key_ids>,
+                 "the gateway API key ids (`LlmRequest::api_key_id`: the key's id or hash, never the key; the product "
+                 "filters on hashed keys) whose requests it takes; a request with another key id or none is not "
+                 "routed to it (counted in `filtered`). One hash of the request's id per request, then a binary "
+                 "search per destination that has a list, exact (ids compared on a hash match)")
+        .default_doc("none (every key)")
+        .also_checked("printable ASCII without spaces, no duplicates"),
+    number_setting("max_request_bytes", "max_request_bytes", "bytes", PD::k_min_request_bytes, PD::k_max_request_bytes,
+                   &setting_ref<&PD::max_request_bytes>,
+                   "the largest request body (OTLP bytes before compression) sent to it: its batches seal before it, "
+                   "a request larger alone is dropped `too_large`. New Relic refuses bodies over 1 MB: `1000000`")
+        .or_zero("batch.max_bytes")
+        .default_doc("0 (= `batch.max_bytes`)")
+        .also_checked("capped at `batch.max_bytes`"),
+    number_setting("max_attribute_value_bytes", "max_attribute_value_bytes", "bytes", PD::k_min_attribute_value_bytes,
+                   PD::k_max_attribute_value_bytes, &setting_ref<&PD::max_attribute_value_bytes>,
+                   "strings written for it (attribute keys and values, span names, status messages) longer than this "
+                   "are cut at a code point boundary, counted (its `values_truncated`, and "
+                   "`encoder.values_truncated`) and the span marked `tracecast.truncated`; other destinations get the "
+                   "whole value. Below 256 it would cut attribute keys and names, not only values. Tempo cuts at 2048 "
+                   "by default; New Relic at 4,095 characters (`4095`: never more characters than bytes)")
+        .or_zero("encoder.max_value_bytes")
+        .default_doc("0 (= `encoder.max_value_bytes`)")
+        .also_checked("capped at `encoder.max_value_bytes`"),
+    pairs_setting("resource_attributes", "resource_attributes", PD::k_max_resource_attributes, 1,
+                  PD::k_max_resource_key_bytes, PD::k_max_resource_value_bytes, &setting_ref<&PD::resource_attributes>,
+                  "added to the resource of every span encoded for it, before the mapping's (its key wins over "
+                  "`service.name` or `mapping.extra_resource_attributes`): W&B Weave's `wandb.entity` and "
+                  "`wandb.project`. Equal resources still share one `ResourceSpans`")
+        .default_doc("none")
+        .also_checked("UTF-8 without control bytes, no duplicate keys"),
+};
+
 }  // namespace
+
+std::span<const Setting> PipelineDestination::settings() noexcept { return k_rows; }
 
 std::vector<ValidationIssue> PipelineDestination::validate() const {
   std::vector<ValidationIssue> issues;
-  auto error = [&issues](std::string field, std::string message) {
-    issues.push_back({std::move(field), std::move(message), false});
+  // Ranges and sizes: the rows'. The rest below skips what they refused.
+  check_settings(k_rows, this, issues);
+  auto error = [&issues](std::string field, std::string message, IssueCode code) {
+    issues.push_back({std::move(field), std::move(message), false, code});
   };
-  if (!valid_sampling_rate(sampling_rate))
-    error("sampling_rate", "must be in 0.0001..1, got " + std::to_string(sampling_rate));
-
-  if (api_key_ids.size() > k_max_api_key_ids) {
-    error("api_key_ids", "at most " + std::to_string(k_max_api_key_ids) + " key ids, got " +
-                             std::to_string(api_key_ids.size()));
-  } else {
+  if (api_key_ids.size() <= k_max_api_key_ids) {
     std::set<std::string_view> seen;
     for (std::size_t i = 0; i < api_key_ids.size(); ++i) {
       const std::string& id = api_key_ids[i];
-      if (id.empty()) {
-        error(indexed("api_key_ids", i), "must not be empty");
-      } else if (id.size() > k_max_api_key_id_bytes) {
-        error(indexed("api_key_ids", i), "at most " + std::to_string(k_max_api_key_id_bytes) + " bytes, got " +
-                                             std::to_string(id.size()) + " (a key id or hash, not the key)");
-      } else if (!printable_ascii(id)) {
-        error(indexed("api_key_ids", i), "only printable ASCII without spaces (a key id or hash)");
+      if (id.empty() || id.size() > k_max_api_key_id_bytes) continue;
+      if (!printable_ascii(id)) {
+        error(indexed("api_key_ids", i), "only printable ASCII without spaces (a key id or hash)", IssueCode::invalid);
       } else if (!seen.insert(id).second) {
-        error(indexed("api_key_ids", i), "repeats an earlier entry");
+        error(indexed("api_key_ids", i), "repeats an earlier entry", IssueCode::duplicate);
       }
     }
   }
-
-  if (max_request_bytes != 0 && (max_request_bytes < k_min_request_bytes || max_request_bytes > k_max_request_bytes))
-    error("max_request_bytes", "must be 0 (batch.max_bytes) or " + std::to_string(k_min_request_bytes) + ".." +
-                                   std::to_string(k_max_request_bytes) + ", got " + std::to_string(max_request_bytes));
-  if (max_attribute_value_bytes != 0 &&
-      (max_attribute_value_bytes < k_min_attribute_value_bytes || max_attribute_value_bytes > k_max_attribute_value_bytes))
-    error("max_attribute_value_bytes", "must be 0 (encoder.max_value_bytes) or " + std::to_string(k_min_attribute_value_bytes) + ".." +
-                                           std::to_string(k_max_attribute_value_bytes) + ", got " +
-                                           std::to_string(max_attribute_value_bytes));
-
-  if (resource_attributes.size() > k_max_resource_attributes) {
-    error("resource_attributes", "at most " + std::to_string(k_max_resource_attributes) + " attributes, got " +
-                                     std::to_string(resource_attributes.size()));
-  } else {
+  if (resource_attributes.size() <= k_max_resource_attributes) {
     std::set<std::string_view> keys;
     for (std::size_t i = 0; i < resource_attributes.size(); ++i) {
       const auto& [key, value] = resource_attributes[i];
       const std::string at = indexed("resource_attributes", i);
-      if (key.empty()) {
-        error(at + ".key", "must not be empty");
-      } else if (key.size() > k_max_resource_key_bytes) {
-        error(at + ".key", "at most " + std::to_string(k_max_resource_key_bytes) + " bytes, got " +
-                               std::to_string(key.size()));
-      } else if (has_control(key) || !valid_utf8(key)) {
-        error(at + ".key", "must be valid UTF-8 without control characters");
-      } else if (!keys.insert(key).second) {
-        error(at + ".key", "repeats an earlier key (" + key + ")");
+      if (!key.empty() && key.size() <= k_max_resource_key_bytes) {
+        if (has_control(key) || !valid_utf8(key)) {
+          error(at + ".key", "must be valid UTF-8 without control characters", IssueCode::invalid);
+        } else if (!keys.insert(key).second) {
+          // The key is the operator's attribute name (not a secret); the value is never shown.
+          error(at + ".key", "repeats an earlier key (" + key + ")", IssueCode::duplicate);
+        }
       }
-      if (value.size() > k_max_resource_value_bytes) {
-        error(at + ".value", "at most " + std::to_string(k_max_resource_value_bytes) + " bytes, got " +
-                                 std::to_string(value.size()));
-      } else if (has_control(value) || !valid_utf8(value)) {
-        error(at + ".value", "must be valid UTF-8 without control characters");
+      if (value.size() <= k_max_resource_value_bytes && (has_control(value) || !valid_utf8(value))) {
+        error(at + ".value", "must be valid UTF-8 without control characters", IssueCode::invalid);
       }
     }
   }

@@ -4,6 +4,7 @@
 
 #include <iterator>
 #include <utility>
+#include <variant>
 
 #include "tracecast/encoder_limits.h"
 #include "tracecast/ingest_ring.h"
@@ -148,6 +149,35 @@ void check_extra_resource(const MappingConfig& m, std::vector<ValidationIssue>& 
   }
 }
 
+// The keys of a destinations entry that are no struct's field: read by the loader's own code.
+constexpr Setting k_destination_file_rows[] = {
+    described_setting("account", "account", "text", "`\"\"`", "",
+                      "the account whose requests it takes; `\"\"`: every account's"),
+};
+constexpr Setting k_destination_secret_rows[] = {
+    described_setting("api_key_env", "api_key_env", "variable", "", "a set, non-empty variable",
+                      "`api_key` from this environment variable (at most one of `api_key`, `api_key_env`, "
+                      "`api_key_file`)"),
+    described_setting("api_key_file", "api_key_file", "path", "", "≤ 64 KiB, not empty",
+                      "`api_key` from this file (trimmed; relative to the config file)"),
+    described_setting("headers_env", "headers_env", "pairs", "none", "≤ 64; not a header of `headers`",
+                      "headers whose values come from environment variables: {header: VARIABLE}"),
+    described_setting("fields_env", "fields_env", "pairs", "none", "≤ 32; not a field given elsewhere",
+                      "preset fields from environment variables: {field: VARIABLE}"),
+    described_setting("fields_file", "fields_file", "pairs", "none", "≤ 32; each ≤ 64 KiB; not a field given elsewhere",
+                      "preset fields from files: {field: path} (trimmed; relative to the config file)"),
+};
+
+void* destination_self(PipelineDestination& d) { return &d; }
+void* transport_of(PipelineDestination& d) { return &d.transport; }
+
+const DestinationSection k_destination_sections[] = {
+    {"", k_destination_file_rows, nullptr},
+    {"transport.", destination_settings(), &transport_of},
+    {"", k_destination_secret_rows, nullptr},
+    {"", PipelineDestination::settings(), &destination_self},
+};
+
 void append_with_prefix(std::vector<ValidationIssue>& out, std::vector<ValidationIssue> more, std::string_view prefix) {
   const std::size_t from = out.size();
   out.insert(out.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
@@ -182,6 +212,26 @@ const std::vector<FlatSetting>& flat_settings() {
   return rows;
 }
 
+std::span<const DestinationSection> destination_sections() noexcept { return k_destination_sections; }
+
+const std::vector<FlatDestinationSetting>& flat_destination_settings() {
+  static const std::vector<FlatDestinationSetting> rows = [] {
+    std::vector<FlatDestinationSetting> out;
+    for (const DestinationSection& section : k_destination_sections) {
+      for (const Setting& row : section.rows) {
+        FlatDestinationSetting flat;
+        flat.path.assign(section.path).append(row.path);
+        flat.json = row.json;
+        flat.row = &row;
+        flat.section = &section;
+        out.push_back(std::move(flat));
+      }
+    }
+    return out;
+  }();
+  return rows;
+}
+
 std::vector<ValidationIssue> validate(const PipelineConfig& config) {
   std::vector<ValidationIssue> issues;
   append_with_prefix(issues, validate(config.ingest), "ingest.");
@@ -196,6 +246,28 @@ std::vector<ValidationIssue> validate(const PipelineConfig& config) {
 
 std::string PipelineConfig::validate() const { return first_error_text(tracecast::validate(*this)); }
 
+namespace {
+
+// README's default of a row: its doc_default, else the value in `object` (a default-built
+// struct), text in backquotes, bytes also in KiB/MiB.
+std::string default_text(const Setting& row, void* object) {
+  if (row.ref == nullptr || object == nullptr || !row.doc_default.empty()) return std::string(row.doc_default);
+  std::string def = setting_text(row, object);
+  const SettingRef ref = row.ref(object);
+  if (std::holds_alternative<std::vector<std::string>*>(ref) || std::holds_alternative<SettingPairs*>(ref)) {
+    return def.empty() ? std::string("none") : def;
+  }
+  if (std::holds_alternative<std::string*>(ref)) def = def.empty() ? std::string("`\"\"`") : "`" + def + "`";
+  // "33554432 (32 MiB)": the bytes as a file gives them, and as a reader counts them.
+  const std::int64_t n = setting_integer(row, object);
+  if (row.unit == "bytes" && n >= 1024 && n % 1024 == 0) {
+    def.append(" (").append(setting_range_text(number_setting("", "", "bytes", n, n, row.ref, ""))).append(")");
+  }
+  return def;
+}
+
+}  // namespace
+
 std::string settings_markdown_table() {
   PipelineConfig defaults;
   std::string out = "| field | JSON key / variable | unit | default | range | what |\n|---|---|---|---|---|---|\n";
@@ -203,19 +275,25 @@ std::string settings_markdown_table() {
     const Setting& row = *flat.row;
     std::string keys = flat.json.empty() ? std::string("(not in the file)") : "`" + flat.json + "`";
     if (!row.env.empty()) keys.append(", `").append(row.env).append("`");
-    std::string def;
-    if (row.ref == nullptr) {
-      def = row.doc_default;
-    } else {
-      def = setting_text(row, flat.section->object(defaults));
-      if (row.check == SettingCheck::text) def = "`" + def + "`";
-      // "33554432 (32 MiB)": the bytes as a file gives them, and as a reader counts them.
-      const std::int64_t n = setting_integer(row, flat.section->object(defaults));
-      if (row.unit == "bytes" && n >= 1024 && n % 1024 == 0) {
-        def.append(" (").append(setting_range_text(number_setting("", "", "bytes", n, n, row.ref, ""))).append(")");
-      }
-    }
+    const std::string def = default_text(row, flat.section->object(defaults));
     out.append("| `").append(flat.path).append("` | ").append(keys).append(" | ");
+    out.append(row.unit).append(" | ").append(markdown_cell(def)).append(" | ");
+    out.append(markdown_cell(setting_range_text(row))).append(" | ").append(markdown_cell(row.doc)).append(" |\n");
+  }
+  return out;
+}
+
+std::string destination_markdown_table() {
+  PipelineDestination defaults;
+  std::string out =
+      "| JSON key / variable | field | unit | default | range | what |\n|---|---|---|---|---|---|\n";
+  for (const FlatDestinationSetting& flat : flat_destination_settings()) {
+    const Setting& row = *flat.row;
+    const std::string field = flat.section->object == nullptr ? std::string("(the file's)") : "`" + flat.path + "`";
+    const std::string def = default_text(row, flat.section->object == nullptr ? nullptr : flat.section->object(defaults));
+    std::string keys = "`" + std::string(flat.json) + "`";
+    if (!row.env.empty()) keys.append(", `").append(row.env).append("`");
+    out.append("| ").append(keys).append(" | ").append(field).append(" | ");
     out.append(row.unit).append(" | ").append(markdown_cell(def)).append(" | ");
     out.append(markdown_cell(setting_range_text(row))).append(" | ").append(markdown_cell(row.doc)).append(" |\n");
   }

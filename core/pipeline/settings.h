@@ -38,6 +38,33 @@ struct FlatSetting {
 // Every row of every section, in README's order. Built once; thread-safe.
 [[nodiscard]] const std::vector<FlatSetting>& flat_settings();
 
+// ---- a `destinations` entry ----------------------------------------------------------------
+// Its keys are all at the entry's top level; its rows come from three tables: the file's own
+// keys (account, and where a secret comes from: api_key_env, headers_env, fields_file, ...;
+// read by the loader's code), DestinationConfig's (destination_settings(), member path under
+// "transport.") and PipelineDestination's own (PipelineDestination::settings()).
+struct DestinationSection {
+  std::string_view path;  // "transport." or ""
+  std::span<const Setting> rows;
+  // The struct the rows are relative to; nullptr for the file's own keys (no struct field).
+  void* (*object)(PipelineDestination& destination);
+};
+[[nodiscard]] std::span<const DestinationSection> destination_sections() noexcept;
+
+// One row of a destinations entry, with its full member path ("transport.timeout") and JSON
+// key ("timeout_ms"). Built once; thread-safe.
+struct FlatDestinationSetting {
+  std::string path;
+  std::string_view json;
+  const Setting* row = nullptr;
+  const DestinationSection* section = nullptr;
+};
+[[nodiscard]] const std::vector<FlatDestinationSetting>& flat_destination_settings();
+
+// README's destination table (header included), like settings_markdown_table(): one line per
+// key of a destinations entry, defaults from a default PipelineDestination. Allocates.
+[[nodiscard]] std::string destination_markdown_table();
+
 // README's configuration table (header included), generated from the rows: one line per
 // field, "| `path` | JSON key / variable | unit | default | range | what |", the default read
 // from a default PipelineConfig. Allocates.

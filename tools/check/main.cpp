@@ -451,9 +451,9 @@ int main(int argc, char** argv) {
   const auto issues = tracecast::validate(config);
   for (const auto& issue : issues) {
     // A field set from the environment is named by its variable, as config_from_env() does.
-    std::string field = issue.field;
+    std::string field = issue.path;
     for (const std::string_view f : env_fields) {
-      if (f == issue.field) field = from_env.variable_for(f);
+      if (f == issue.path) field = from_env.variable_for(f);
     }
     std::cout << redact((issue.warning ? "warning: " : "error: ") + field + ": " + issue.message, config) << "\n";
   }

@@ -658,7 +658,7 @@ int main(int argc, char** argv) {
         // Bounded: 100,000 destinations with the same warning must not flood the terminal.
         if (++shown_issues > 20) continue;
         std::cerr << "tracecast-load: destination " << (d.transport.name.empty() ? "destination" : d.transport.name)
-                  << ": " << (issue.warning ? "warning: " : "error: ") << issue.field << ": " << issue.message << "\n";
+                  << ": " << (issue.warning ? "warning: " : "error: ") << issue.path << ": " << issue.message << "\n";
       }
     }
     if (shown_issues > 20) std::cerr << "tracecast-load: ... and " << shown_issues - 20 << " more issues\n";

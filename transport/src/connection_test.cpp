@@ -304,7 +304,7 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
   for (const auto& issue : issues) {
     if (issue.warning) continue;
     result.category = C::invalid_config;
-    result.message = issue.field + ": " + issue.message;
+    result.message = issue.path + ": " + issue.message;
     result.hint = hint_for(C::invalid_config, config, 0);
     return result;
   }

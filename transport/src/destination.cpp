@@ -87,14 +87,82 @@ std::string_view written_host(std::string_view url) noexcept {
 }
 
 // Bounds on what a destination's text fields may hold (no receiver needs more; a
-// customer-supplied config cannot make the sender copy megabytes per request).
+// customer-supplied config cannot make the sender copy megabytes per request). The rows below
+// state them; the code of validate() keeps only the header count it loops over.
 constexpr std::size_t k_max_endpoint_bytes = 8192;
-constexpr std::size_t k_max_name_bytes = 256;
 constexpr std::size_t k_max_headers = 64;
 constexpr std::size_t k_max_header_name_bytes = 256;
 constexpr std::size_t k_max_header_value_bytes = 16384;
 constexpr std::size_t k_max_secret_bytes = 16384;
 constexpr std::size_t k_max_path_bytes = 4096;
+constexpr std::size_t k_max_fields = 32;  // presets.cpp refuses more too
+
+using DC = DestinationConfig;
+
+// DestinationConfig's fields (tracecast/settings.h). `kind` is read by code of its own (a
+// preset name); the rules that are not a size or a choice (URL parsing, header names,
+// injection, a preset's fields) are validate()'s below. A row's variable is the general
+// OTEL_EXPORTER_OTLP_* one; destination_from_env() reads its OTEL_EXPORTER_OTLP_TRACES_* form
+// first (the OTel spec), with the row's range or choices.
+constexpr Setting k_destination_rows[] = {
+    described_setting("kind", "kind", "preset", "`otlp_http`", "a preset name (see [Presets](#presets))",
+                      "the backend: `grafana_cloud`, `otel_collector`, `otlp_http` or a preset of the catalog"),
+    text_setting("name", "name", false, 256, &setting_ref<&DC::name>,
+                 "label for stats and error messages, never a credential (empty: `destination`)")
+        .also_checked("no CR, LF or NUL"),
+    text_setting("endpoint", "endpoint", false, k_max_endpoint_bytes, &setting_ref<&DC::endpoint>,
+                 "the traces URL (`otlp_http`), or the base URL the kind's path is appended to (`otel_collector`: "
+                 "`/v1/traces`; `grafana_cloud`: `/otlp/v1/traces`; a preset: its path); optional for a preset "
+                 "with hosted regions; never quoted in errors")
+        .also_checked("an http(s) URL with a host; no control byte; the kind's own host rules"),
+    text_setting("instance_id", "instance_id", false, 32, &setting_ref<&DC::instance_id>,
+                 "`grafana_cloud`: the numeric stack id, the Basic-auth user (a JSON number is taken as its text)")
+        .also_checked("digits; required for `grafana_cloud`"),
+    text_setting("api_key", "api_key", false, k_max_secret_bytes, &setting_ref<&DC::api_key>,
+                 "secret: Grafana Cloud's access-policy token (`glc_...`), or a preset's `api_key` field; "
+                 "or `api_key_env` / `api_key_file`")
+        .also_checked("no control byte; required for `grafana_cloud`"),
+    pairs_setting("fields", "fields", k_max_fields, 1, 64, k_max_secret_bytes, &setting_ref<&DC::fields>,
+                  "a preset's fields by name (see [Presets](#presets)); secret ones never quoted; or `fields_env` / "
+                  "`fields_file`")
+        .unchecked()
+        .range_doc("≤ 32; each the preset's rule (required, digits, hex, a region, ...)"),
+    pairs_setting("headers", "headers", k_max_headers, 1, k_max_header_name_bytes, k_max_header_value_bytes,
+                  &setting_ref<&DC::headers>, "extra request headers; values may be secret, never quoted; or "
+                                              "`headers_env`")
+        .unchecked()
+        .range_doc("≤ 64; name 1..256 B of RFC 9110 token characters, value ≤ 16384 B without control bytes; not "
+                   "one the sender or the preset sets"),
+    choice_setting("compression", "compression", "none, gzip, zstd", &setting_ref<&DC::compression>,
+                   "the codec; empty: the kind's default (gzip for Grafana Cloud and generic OTLP, zstd for "
+                   "Collectors, the preset's)")
+        .default_doc("the kind's")
+        .env_var("OTEL_EXPORTER_OTLP_COMPRESSION")
+        .also_checked("one the preset takes"),
+    text_setting("protocol", "protocol", false, 16, &setting_ref<&DC::protocol>,
+                 "`http/json` (empty: the default, what the reference product sends) or `http/protobuf` "
+                 "(about half the bytes; Arize Phoenix and W&B Weave take only it); `grpc` is refused. Not "
+                 "switched on a live destination")
+        .unchecked()
+        .range_doc("`http/json`, `http/protobuf`; protobuf for a protobuf-only preset"),
+    number_setting("timeout", "timeout_ms", "ms", 1, 600'000, &setting_ref<&DC::timeout>,
+                   "whole-request timeout (connect + send + response), per attempt")
+        .noted(" (10 min)")
+        .env_var("OTEL_EXPORTER_OTLP_TIMEOUT"),
+    number_setting("max_in_flight", "max_in_flight", "requests", 1, 1024, &setting_ref<&DC::max_in_flight>,
+                   "requests in flight to it at once; more wait inside the sender"),
+    text_setting("ca_file", "ca_file", false, k_max_path_bytes, &setting_ref<&DC::ca_file>,
+                 "TLS trust: a PEM bundle (empty: the system store)")
+        .also_checked("no CR, LF or NUL")
+        .a_file()
+        .env_var("OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    text_setting("ca_path", "ca_path", false, k_max_path_bytes, &setting_ref<&DC::ca_path>,
+                 "TLS trust: a hashed certificate directory")
+        .also_checked("no CR, LF or NUL")
+        .a_file(),
+    flag_setting("insecure_skip_verify", "insecure_skip_verify", &setting_ref<&DC::insecure_skip_verify>,
+                 "no TLS peer or host verification: tests only (warned)"),
+};
 
 std::string resolved_compression(const DestinationConfig& config) {
   if (config.compression.empty()) return std::string(default_compression(config.kind));
@@ -102,6 +170,8 @@ std::string resolved_compression(const DestinationConfig& config) {
 }
 
 }  // namespace
+
+std::span<const Setting> destination_settings() noexcept { return k_destination_rows; }
 
 std::string_view default_compression(DestinationKind kind) noexcept {
   return preset_info(kind).default_compression;
@@ -113,16 +183,17 @@ bool has_errors(const std::vector<ValidationIssue>& issues) noexcept {
 
 std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   std::vector<ValidationIssue> issues;
-  auto error = [&](std::string field, std::string message) {
-    issues.push_back({std::move(field), std::move(message), false});
+  auto error = [&](std::string field, std::string message, IssueCode code = IssueCode::invalid) {
+    issues.push_back({std::move(field), std::move(message), false, code});
   };
-  auto warn = [&](std::string field, std::string message) {
-    issues.push_back({std::move(field), std::move(message), true});
+  auto warn = [&](std::string field, std::string message, IssueCode code = IssueCode::invalid) {
+    issues.push_back({std::move(field), std::move(message), true, code});
   };
   const bool grafana = config.kind == DestinationKind::grafana_cloud;
+  // Sizes, the compression's name, the timeout and max_in_flight: the rows'.
+  check_settings(k_destination_rows, &config, issues);
 
   if (has_line_break(config.name)) error("name", "the name must not contain CR, LF or NUL");
-  if (config.name.size() > k_max_name_bytes) error("name", "the name is longer than 256 bytes");
 
   const PresetInfo& row = preset_info(config.kind);
   std::string endpoint_host;  // lowercased, for the preset's wrong-host rules
@@ -131,16 +202,18 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   if (config.endpoint.empty()) {
     // A catalog preset reports a missing endpoint itself (most have hosted regions).
     if (row.custom_rules) {
-      error("endpoint", grafana ? "missing endpoint: give the OTLP gateway base URL "
-                                  "(https://otlp-gateway-prod-<region>.grafana.net)"
-                                : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)");
+      error("endpoint",
+            grafana ? "missing endpoint: give the OTLP gateway base URL "
+                      "(https://otlp-gateway-prod-<region>.grafana.net)"
+                    : "missing endpoint: give the OTLP/HTTP URL (http(s)://host:4318/v1/traces)",
+            IssueCode::required);
     }
   } else if (has_line_break(config.endpoint)) {
     error("endpoint", "the endpoint must not contain CR, LF or NUL");
   } else if (has_control_byte(config.endpoint)) {
     error("endpoint", "the endpoint must not contain control bytes");
   } else if (config.endpoint.size() > k_max_endpoint_bytes) {
-    error("endpoint", "the endpoint is longer than 8192 bytes");
+    // The row says it (too_long); a URL this long is not parsed.
   } else if (written_host(config.endpoint).empty()) {
     error("endpoint", "the endpoint has no host (http(s)://host[:port][/path]; \"http:///path\" has none)");
   } else {
@@ -149,9 +222,10 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
       error("endpoint", "the endpoint is not a valid URL (" + url.error +
                             "); expected http(s)://host[:port][/path]");
     } else if (url.scheme != "http" && url.scheme != "https") {
-      error("endpoint", "the endpoint must be an http:// or https:// URL (scheme '" + url.scheme + "')");
+      error("endpoint", "the endpoint must be an http:// or https:// URL (scheme '" + url.scheme + "')",
+            IssueCode::unsupported);
     } else if (url.host.empty()) {
-      error("endpoint", "the endpoint has no host");
+      error("endpoint", "the endpoint has no host", IssueCode::required);
     } else if (const std::string_view why = detail::host_name_error(url.host, /*numeric_ipv4_forms=*/true);
                !why.empty()) {
       // Not quoted (the URL never is). curl would otherwise look up "%zz" as "%25zz".
@@ -175,20 +249,23 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
 
   if (grafana) {
     if (config.instance_id.empty()) {
-      error("instance_id", "missing instance ID: the numeric ID of your Grafana Cloud stack "
-                           "(grafana.com/orgs/<org>/stacks, in the stack's URL or details)");
+      error("instance_id",
+            "missing instance ID: the numeric ID of your Grafana Cloud stack "
+            "(grafana.com/orgs/<org>/stacks, in the stack's URL or details)",
+            IssueCode::required);
     } else if (!std::all_of(config.instance_id.begin(), config.instance_id.end(),
                             [](char c) { return c >= '0' && c <= '9'; })) {
       error("instance_id", "the instance ID must be numeric (the stack's number, not its name "
                            "or URL)");
     }
     if (config.api_key.empty()) {
-      error("api_key", "missing API key: create a token with the traces:write scope under "
-                       "My Account > Access Policies");
+      error("api_key",
+            "missing API key: create a token with the traces:write scope under "
+            "My Account > Access Policies",
+            IssueCode::required);
     } else {
       if (has_line_break(config.api_key)) error("api_key", "the API key contains a line break");
       else if (has_control_byte(config.api_key)) error("api_key", "the API key contains a control byte");
-      if (config.api_key.size() > k_max_secret_bytes) error("api_key", "the API key is longer than 16384 bytes");
       if (config.api_key.rfind("glc_", 0) != 0) {
         warn("api_key", "the API key does not start with glc_: Grafana Cloud access-policy "
                         "tokens do; check that you copied the token, not its name or ID");
@@ -198,41 +275,46 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
       warn("compression", "Grafana Cloud documents gzip only; zstd may be refused");
     }
   } else {
-    if (!config.instance_id.empty()) warn("instance_id", "instance_id is used by grafana_cloud only");
+    if (!config.instance_id.empty()) warn("instance_id", "instance_id is used by grafana_cloud only", IssueCode::unknown_field);
     if (!config.api_key.empty() && find_field(row, "api_key") == nullptr) {
-      warn("api_key", "api_key is used by presets with an API key only (not " + std::string(row.name) +
-                          "); put credentials in headers or fields");
+      warn("api_key",
+           "api_key is used by presets with an API key only (not " + std::string(row.name) +
+               "); put credentials in headers or fields",
+           IssueCode::unknown_field);
     }
     if (!config.api_key.empty() && (has_line_break(config.api_key) || has_control_byte(config.api_key))) {
       error("api_key", "the API key contains a line break or control byte");
     }
   }
   if (row.custom_rules && !config.fields.empty() && !grafana) {
-    error("fields", "the " + std::string(row.name) + " kind takes no fields (give a preset kind, e.g. langfuse)");
+    error("fields", "the " + std::string(row.name) + " kind takes no fields (give a preset kind, e.g. langfuse)",
+          IssueCode::unknown_field);
   } else if (grafana) {
     for (const auto& field : config.fields) {
       if (field.first != "instance_id" && field.first != "api_key") {
-        error("fields", "grafana_cloud takes the fields instance_id and api_key only");
+        error("fields", "grafana_cloud takes the fields instance_id and api_key only", IssueCode::unknown_field);
       } else {
-        error("fields." + field.first, "give grafana_cloud's " + field.first + " in its own member (the config "
-                                       "loader and the tools move it there)");
+        error("fields." + field.first,
+              "give grafana_cloud's " + field.first + " in its own member (the config loader and the tools move it "
+              "there)",
+              IssueCode::conflict);
       }
     }
   }
   if (!row.custom_rules) detail::validate_preset(config, row, endpoint_host, issues);
 
   if (config.headers.size() > k_max_headers) {
-    error("headers", "at most 64 headers, got " + std::to_string(config.headers.size()));
+    error("headers", "at most 64 headers, got " + std::to_string(config.headers.size()), IssueCode::too_long);
   }
   for (std::size_t i = 0; i < std::min(config.headers.size(), k_max_headers); ++i) {
     const auto& [name, value] = config.headers[i];
     const std::string which = "header #" + std::to_string(i + 1);
     if (name.empty()) {
-      error("headers", which + ": empty header name");
+      error("headers", which + ": empty header name", IssueCode::required);
     } else if (has_line_break(name)) {
       error("headers", which + ": the name contains CR, LF or NUL (header injection)");
     } else if (name.size() > k_max_header_name_bytes) {
-      error("headers", which + ": the name is longer than 256 bytes");
+      error("headers", which + ": the name is longer than 256 bytes", IssueCode::too_long);
     } else if (!std::all_of(name.begin(), name.end(), is_tchar)) {
       // Never the whole name: "Authorization: Bearer <token>" given as a name holds the secret.
       const std::string shown = display_header_name(name);
@@ -250,32 +332,21 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
     } else if (has_control_byte(value)) {
       error("headers", label + ": the value contains a control byte (0x01-0x1f other than tab, or 0x7f)");
     }
-    if (value.size() > k_max_header_value_bytes) error("headers", label + ": the value is longer than 16384 bytes");
+    if (value.size() > k_max_header_value_bytes) {
+      error("headers", label + ": the value is longer than 16384 bytes", IssueCode::too_long);
+    }
     const std::string lname = lower(name);
     if (lname == "content-length" || lname == "content-encoding" || lname == "host" ||
         lname == "transfer-encoding") {
-      error("headers", which + " (" + name + "): set by the sender, cannot be overridden");
+      error("headers", which + " (" + name + "): set by the sender, cannot be overridden", IssueCode::conflict);
     }
   }
 
-  if (const std::string_view why = protocol_error(config.protocol); !why.empty()) error("protocol", std::string(why));
-  if (!config.compression.empty() && config.compression != "none" && config.compression != "gzip" &&
-      config.compression != "zstd") {
-    error("compression", "unknown compression (use none, gzip or zstd)");
+  if (const std::string_view why = protocol_error(config.protocol); !why.empty()) {
+    error("protocol", std::string(why), config.protocol == "grpc" ? IssueCode::unsupported : IssueCode::invalid);
   }
-  if (config.timeout.count() <= 0 || config.timeout > std::chrono::minutes(10)) {
-    error("timeout", "timeout must be between 1 ms and 10 minutes");
-  }
-  if (config.max_in_flight == 0 || config.max_in_flight > 1024) {
-    error("max_in_flight", "max_in_flight must be between 1 and 1024");
-  }
-  if (config.ca_file.size() > k_max_path_bytes || has_line_break(config.ca_file)) {
-    error("ca_file", "the path is longer than 4096 bytes or contains CR, LF or NUL");
-  }
-  if (config.ca_path.size() > k_max_path_bytes || has_line_break(config.ca_path)) {
-    error("ca_path", "the path is longer than 4096 bytes or contains CR, LF or NUL");
-  }
-  if (config.instance_id.size() > 32) error("instance_id", "the instance ID is longer than 32 digits");
+  if (has_line_break(config.ca_file)) error("ca_file", "the path contains CR, LF or NUL");
+  if (has_line_break(config.ca_path)) error("ca_path", "the path contains CR, LF or NUL");
   if (config.insecure_skip_verify) {
     warn("insecure_skip_verify", "TLS verification is off: for tests only, never for a real "
                                  "destination");

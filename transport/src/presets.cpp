@@ -761,16 +761,16 @@ bool wrong_host_matches(std::string_view pattern, std::string_view host) noexcep
 
 void validate_preset(const DestinationConfig& config, const PresetInfo& row, std::string_view endpoint_host,
                      std::vector<ValidationIssue>& issues) {
-  auto error = [&](std::string field, std::string message) {
-    issues.push_back({std::move(field), std::move(message), false});
+  auto error = [&](std::string field, std::string message, IssueCode code = IssueCode::invalid) {
+    issues.push_back({std::move(field), std::move(message), false, code});
   };
   auto warn = [&](std::string field, std::string message) {
-    issues.push_back({std::move(field), std::move(message), true});
+    issues.push_back({std::move(field), std::move(message), true, IssueCode::invalid});
   };
   const std::string display(row.display_name);
   const bool self_hosted = !config.endpoint.empty();
 
-  if (config.fields.size() > k_max_fields) error("fields", "at most 32 fields, got " + std::to_string(config.fields.size()));
+  if (config.fields.size() > k_max_fields) error("fields", "at most 32 fields, got " + std::to_string(config.fields.size()), IssueCode::too_long);
   for (std::size_t i = 0; i < config.fields.size() && i < k_max_fields; ++i) {
     const std::string& name = config.fields[i].first;
     const PresetField* f = find_field(row, name);
@@ -780,16 +780,18 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
       for (const PresetField& k : row.fields) known += (known.empty() ? "" : ", ") + std::string(k.name);
       // The name is shown only when it is plain text (it is not a secret; a value is never shown).
       const std::string shown = is_name(name) && name.size() <= 64 ? "'" + name + "' " : std::string();
-      error("fields", "field " + shown + "is not a field of the " + display + " preset (" + known + ")");
+      error("fields", "field " + shown + "is not a field of the " + display + " preset (" + known + ")",
+            IssueCode::unknown_field);
       continue;
     }
     for (std::size_t j = 0; j < i; ++j) {
-      if (config.fields[j].first == name) error("fields." + name, "given twice");
+      if (config.fields[j].first == name) error("fields." + name, "given twice", IssueCode::duplicate);
     }
     // The API key has two homes (api_key, for every source of a secret, and fields.api_key):
     // both given, which one is sent would be a guess.
     if (name == "api_key" && !config.api_key.empty() && !config.fields[i].second.empty()) {
-      error("fields.api_key", "the API key is given twice (api_key and fields.api_key): give it once");
+      error("fields.api_key", "the API key is given twice (api_key and fields.api_key): give it once",
+            IssueCode::conflict);
     }
   }
 
@@ -798,7 +800,7 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     const std::string_view value = preset_field_value(config, f.name);
     const std::string what = display + " " + std::string(f.name) + " (" + std::string(f.doc) + ")";
     if (value.empty()) {
-      if (f.required || (f.required_hosted && !self_hosted)) error(field, "missing " + what);
+      if (f.required || (f.required_hosted && !self_hosted)) error(field, "missing " + what, IssueCode::required);
       continue;
     }
     if (has_line_break(value)) {
@@ -810,7 +812,7 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
       continue;
     }
     if (value.size() > k_max_field_bytes) {
-      error(field, "the " + std::string(f.name) + " is longer than 16384 bytes");
+      error(field, "the " + std::string(f.name) + " is longer than 16384 bytes", IssueCode::too_long);
       continue;
     }
     // Messages name the field and the rule, never the value of a secret field.
@@ -856,12 +858,15 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
         for (const auto& [name, value] : parts) {
           const std::string_view other = given_field(config, name);
           if (!value.empty() && !other.empty() && other != value) {
-            error("fields." + std::string(name), "differs from the DSN's " + std::string(name) + ": give one of them");
+            error("fields." + std::string(name), "differs from the DSN's " + std::string(name) + ": give one of them",
+                IssueCode::conflict);
           }
         }
         if (dsn.self_hosted && config.endpoint.empty()) {
-          error("fields.dsn", "a self-hosted DSN needs apply_preset_defaults() (or the endpoint given): it sets the "
-                              "endpoint from the DSN's host");
+          error("fields.dsn",
+                "a self-hosted DSN needs apply_preset_defaults() (or the endpoint given): it sets the endpoint from "
+                "the DSN's host",
+                IssueCode::required);
         }
       }
     }
@@ -874,11 +879,13 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
 
   if (config.endpoint.empty()) {
     if (row.regions.empty()) {
-      error("endpoint", "missing endpoint: " + display + " has no hosted default; give the base URL of the "
-                        "service (" + std::string(row.hints.not_found.empty() ? row.doc_url : row.hints.not_found) + ")");
+      error("endpoint",
+            "missing endpoint: " + display + " has no hosted default; give the base URL of the service (" +
+                std::string(row.hints.not_found.empty() ? row.doc_url : row.hints.not_found) + ")",
+            IssueCode::required);
     }
   } else {
-    if (!row.endpoint_allowed) error("endpoint", display + " takes no endpoint: pick the region instead");
+    if (!row.endpoint_allowed) error("endpoint", display + " takes no endpoint: pick the region instead", IssueCode::conflict);
     // Case and one trailing dot (the absolute form) do not make a web-app host right.
     std::string host(endpoint_host);
     if (!host.empty() && host.back() == '.') host.pop_back();
@@ -889,8 +896,10 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
   }
 
   if (row.protobuf_only && !is_protobuf_protocol(config.protocol)) {
-    error("protocol", display + " accepts OTLP protobuf only (a JSON body is answered 415): set protocol to "
-                                "http/protobuf (the config loader and the tools do when protocol is not given)");
+    error("protocol",
+          display + " accepts OTLP protobuf only (a JSON body is answered 415): set protocol to http/protobuf (the "
+                    "config loader and the tools do when protocol is not given)",
+          IssueCode::unsupported);
   }
   if (!config.compression.empty()) {
     const std::uint8_t bit = config.compression == "none"   ? k_none
@@ -902,7 +911,7 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
       if (row.compressions & k_none) allowed += "none";
       if (row.compressions & k_gzip) allowed += allowed.empty() ? "gzip" : ", gzip";
       if (row.compressions & k_zstd) allowed += allowed.empty() ? "zstd" : ", zstd";
-      error("compression", display + " accepts " + allowed + " only");
+      error("compression", display + " accepts " + allowed + " only", IssueCode::unsupported);
     }
   }
 
@@ -910,8 +919,10 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     const std::string lname = ascii_lower(name);
     for (const PresetTemplate& h : row.headers) {
       if (ascii_lower(h.name) == lname) {
-        error("headers", "header " + std::string(h.name) + " is set by the " + display +
-                             " preset from its fields; remove it from headers");
+        error("headers",
+              "header " + std::string(h.name) + " is set by the " + display + " preset from its fields; remove it "
+              "from headers",
+              IssueCode::conflict);
       }
     }
   }

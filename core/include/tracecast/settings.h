@@ -4,13 +4,15 @@
 // one row drives the parser, the checks and the messages). The struct's default member
 // initializer stays the one source of its default; the row reads it from a default-built
 // struct. From these rows:
-//   - check_settings() checks every range (the struct's validate function adds only the rules
-//     that are not a range: header text, lists, CIDRs);
+//   - check_settings() checks every range, size, choice, list and pairs bound (the struct's
+//     validate function, beside the rows, adds only the rules no row states: URLs, header
+//     names, CIDRs, printable ids, duplicates, a preset's fields);
 //   - the JSON config loader and the environment reader (core/pipeline/config_load.cpp) find
 //     each key, its type and the variable;
-//   - README's configuration table is generated (core/pipeline/settings.h; a test compares).
+//   - README's configuration and destination tables are generated (core/pipeline/settings.h;
+//     a test compares).
 //
-// Validation results are structured: ValidationIssue {field (the dotted path), code,
+// Validation results are structured: ValidationIssue {path (the dotted member path), code,
 // message}. A struct's validator names fields relative to the struct ("retry.multiplier");
 // the one that embeds it prefixes the path ("sender." -> "sender.retry.multiplier"), never
 // rewriting the message.
@@ -22,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -43,37 +46,44 @@ enum class IssueCode : std::uint8_t {
 // "out_of_range", ... Thread-safe, no allocation.
 [[nodiscard]] std::string_view to_string(IssueCode code) noexcept;
 
-// One problem found by a validator. `field` is the dotted path of the field within the struct
-// validated ("max_in_flight", "retry.multiplier", "api_key_ids[3]", "fields.region");
-// `message` says what is wrong and how to fix it, never quoting a secret.
+// One problem found by a validator: {path, code, message}. `path` is the dotted path of the
+// field within the struct validated ("max_in_flight", "retry.multiplier", "api_key_ids[3]",
+// "fields.region"); `message` says what is wrong and how to fix it, never quoting a secret.
 struct ValidationIssue {
-  std::string field;
+  std::string path;
   std::string message;
   bool warning = false;  // true: accepted, but probably a mistake
   IssueCode code = IssueCode::invalid;
 };
 
-// Puts `prefix` ("sender.", "destinations[3].") before the field of issues[from..].
+// Puts `prefix` ("sender.", "destinations[3].") before the path of issues[from..].
 // Thread-safe (on distinct vectors). Allocates.
 void prefix_issues(std::vector<ValidationIssue>& issues, std::string_view prefix, std::size_t from = 0);
 
 // The first issue that is not a warning, or nullptr. Thread-safe, no allocation.
 [[nodiscard]] const ValidationIssue* first_error(const std::vector<ValidationIssue>& issues) noexcept;
 
-// "<field>: <message>" of first_error(), "" when there is none: what the string-returning
+// "<path>: <message>" of first_error(), "" when there is none: what the string-returning
 // validate() members return. Thread-safe. Allocates.
 [[nodiscard]] std::string first_error_text(const std::vector<ValidationIssue>& issues);
+
+// Text pairs: headers, resource attributes, a preset's fields.
+using SettingPairs = std::vector<std::pair<std::string, std::string>>;
 
 // A pointer to the field a row describes, typed. std::size_t is std::uint64_t on the LP64
 // targets tracecast builds for (checked in settings.cpp).
 using SettingRef = std::variant<std::uint32_t*, std::uint64_t*, int*, double*, bool*,
-                                std::chrono::milliseconds*, std::string*>;
+                                std::chrono::milliseconds*, std::string*, std::vector<std::string>*, SettingPairs*>;
 
 // What check_settings() checks of a row's value.
 enum class SettingCheck : std::uint8_t {
   range,       // min <= value <= max (numbers, milliseconds; double compared as such)
   pow2_range,  // a power of two in min..max
   text,        // at most max bytes; min 1: not empty
+  fraction,    // a double in fmin..fmax (the sampling rate: 0.0001..1)
+  choice,      // text that is one of `choices` ("none, gzip, zstd"), or empty when min is 0
+  list,        // at most max entries, each item_min..item_max bytes
+  pairs,       // at most max entries; keys item_min..item_max bytes, values at most value_max
   none,        // nothing here (bool; or checked by the struct's own code)
 };
 
@@ -99,6 +109,21 @@ struct Setting {
   SettingRef (*ref)(void* object) = nullptr;
   std::string_view doc_default;
   std::string_view doc_range;
+  // range and pow2_range: 0 is taken too, meaning what zero_means says ("batch.max_bytes"):
+  // "must be 0 (batch.max_bytes) or 4096..16777216".
+  bool zero_ok = false;
+  std::string_view zero_means;
+  double fmin = 0;  // fraction: the inclusive range
+  double fmax = 0;
+  std::string_view choices;  // choice: the values, ", "-separated
+  std::int64_t item_min = 0;  // list: bytes of an item; pairs: bytes of a key
+  std::int64_t item_max = 0;
+  std::int64_t value_max = 0;  // pairs: bytes of a value
+  // What the struct's own code checks besides the row (said after the range in README, after
+  // "; "): "printable ASCII without spaces, no duplicates". The check itself is that code's.
+  std::string_view rules;
+  // Text naming a file: a relative path in a config file is relative to that file.
+  bool file_path = false;
 
   // A copy with one member changed (defined before the modifiers: clang 14 will not call a
   // member template defined later in the class from a constant expression).
@@ -117,6 +142,14 @@ struct Setting {
     return with(&Setting::min_of, other).with(&Setting::min_factor, factor);
   }
   [[nodiscard]] constexpr Setting at_most(std::string_view other) const noexcept { return with(&Setting::max_of, other); }
+  [[nodiscard]] constexpr Setting or_zero(std::string_view means) const noexcept {
+    return with(&Setting::zero_ok, true).with(&Setting::zero_means, means);
+  }
+  [[nodiscard]] constexpr Setting also_checked(std::string_view v) const noexcept { return with(&Setting::rules, v); }
+  [[nodiscard]] constexpr Setting a_file() const noexcept { return with(&Setting::file_path, true); }
+  // README's range of a row without a check of its own (check none).
+  [[nodiscard]] constexpr Setting range_doc(std::string_view v) const noexcept { return with(&Setting::doc_range, v); }
+  [[nodiscard]] constexpr Setting default_doc(std::string_view v) const noexcept { return with(&Setting::doc_default, v); }
 };
 
 // Rows are written with these (not designated initializers, which GCC's
@@ -151,6 +184,45 @@ struct Setting {
                                              std::string_view doc) noexcept {
   Setting s = number_setting(path, json, "bool", 0, 1, ref, doc);
   s.check = SettingCheck::none;
+  return s;
+}
+// A double in min..max (both inclusive).
+[[nodiscard]] constexpr Setting fraction_setting(std::string_view path, std::string_view json, double min, double max,
+                                                 SettingRef (*ref)(void*), std::string_view doc) noexcept {
+  Setting s = number_setting(path, json, "fraction", 0, 0, ref, doc);
+  s.check = SettingCheck::fraction;
+  s.fmin = min;
+  s.fmax = max;
+  return s;
+}
+// Text that is one of `choices` (", "-separated), or empty (the struct's default).
+[[nodiscard]] constexpr Setting choice_setting(std::string_view path, std::string_view json, std::string_view choices,
+                                               SettingRef (*ref)(void*), std::string_view doc) noexcept {
+  Setting s = number_setting(path, json, "text", 0, 0, ref, doc);
+  s.check = SettingCheck::choice;
+  s.choices = choices;
+  return s;
+}
+// A list of at most max_items texts, each item_min..item_max bytes.
+[[nodiscard]] constexpr Setting list_setting(std::string_view path, std::string_view json, std::string_view unit,
+                                             std::int64_t max_items, std::int64_t item_min, std::int64_t item_max,
+                                             SettingRef (*ref)(void*), std::string_view doc) noexcept {
+  Setting s = number_setting(path, json, unit, 0, max_items, ref, doc);
+  s.check = SettingCheck::list;
+  s.item_min = item_min;
+  s.item_max = item_max;
+  return s;
+}
+// At most max_items text pairs (a JSON object of strings): keys key_min..key_max bytes, values
+// at most value_max.
+[[nodiscard]] constexpr Setting pairs_setting(std::string_view path, std::string_view json, std::int64_t max_items,
+                                              std::int64_t key_min, std::int64_t key_max, std::int64_t value_max,
+                                              SettingRef (*ref)(void*), std::string_view doc) noexcept {
+  Setting s = number_setting(path, json, "pairs", 0, max_items, ref, doc);
+  s.check = SettingCheck::pairs;
+  s.item_min = key_min;
+  s.item_max = key_max;
+  s.value_max = value_max;
   return s;
 }
 // A field read and checked by code of its own (a list, a map), described for README and
@@ -190,20 +262,27 @@ SettingRef setting_ref(void* object) {
 //   "must be 1..65536, got 0", "must be 1..60000 ms, got 0 ms",
 //   "must be batch.linger (200 ms)..60000 ms, got 100 ms",
 //   "must be a power of two from 32 to 1048576, got 48", "at most 1024 bytes, got 2000",
-//   "must not be empty".
+//   "must not be empty", "must be 0 (batch.max_bytes) or 4096..16777216, got 100",
+//   "must be in 0.0001..1, got 0", "must be one of none, gzip, zstd";
+// a list names the entry ("api_key_ids[2]: at most 128 bytes, got 129") and pairs the key or
+// value ("resource_attributes[1].key: must not be empty"). No message quotes a text value.
 // Thread-safe (the object is only read). Allocates only for issues.
 void check_settings(std::span<const Setting> rows, const void* object, std::vector<ValidationIssue>& out);
 
-// The value of a row's field as an integer (bool 0/1; double truncated; text: its size).
+// The value of a row's field as an integer (bool 0/1; double truncated; text, a list, pairs:
+// the size).
 // Precondition: row.ref. Thread-safe, no allocation.
 [[nodiscard]] std::int64_t setting_integer(const Setting& row, const void* object) noexcept;
 
-// The row's field as text: "512", "200", "1.5", "true", "tracecast/0.1". Allocates.
+// The row's field as text: "512", "200", "1.5", "true", "tracecast/0.1"; a list "a, b"; pairs
+// "k=v, k2=v2". Allocates.
 [[nodiscard]] std::string setting_text(const Setting& row, const void* object);
 
 // The range as README says it: "1..65536", "power of two, 64 KiB..1 GiB",
-// "batch.linger..60000", "0..2592000000 (30 days)", "≤ 1024 B", "1..1024 B"; the row's
-// doc_range when it has no ref. Allocates.
+// "batch.linger..60000", "0..2592000000 (30 days)", "≤ 1024 B", "1..1024 B",
+// "0 or 4 KiB..16 MiB", "0.0001..1", "one of none, gzip, zstd", "≤ 1024 entries, each
+// 1..128 B", "≤ 16; key 1..256 B, value ≤ 4096 B", then "; " and the row's `rules`; the row's
+// doc_range when it has no ref or no check. Allocates.
 [[nodiscard]] std::string setting_range_text(const Setting& row);
 
 }  // namespace tracecast

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,20 +86,29 @@ struct DestinationConfig {
   bool insecure_skip_verify = false;
 };
 
-// Problems found by validate() are ValidationIssues (tracecast/settings.h). `field` names the
+// The rows describing DestinationConfig's fields (tracecast/settings.h): JSON key, unit,
+// range, doc. They drive the size, choice and range checks of validate(), the config file's
+// keys of a destination and README's destination table. Thread-safe, no allocation.
+[[nodiscard]] std::span<const Setting> destination_settings() noexcept;
+
+// Problems found by validate() are ValidationIssues (tracecast/settings.h). `path` names the
 // DestinationConfig member ("endpoint", "instance_id", "api_key", "headers", "compression",
 // "protocol", "timeout", "max_in_flight", "name", "fields"), or "fields.<name>" for one of a
-// preset's fields; `message` says what is wrong and how to fix it, never quoting a secret.
+// preset's fields; `code` says the kind of problem (required, invalid, out_of_range, too_long,
+// conflict: two settings that cannot both hold, unknown_field: a field this kind does not
+// take, unsupported: grpc, a codec or encoding the backend does not take); `message` says
+// what is wrong and how to fix it, never quoting a secret.
 
 // Checks a destination. Errors: endpoint that does not parse as an http(s) URL or has no host
 // ("http:///v1/traces"), Grafana's main URL (grafana.net without otlp-gateway) given for a
 // grafana_cloud endpoint, a non-numeric or empty instance id, a missing API key, an unknown protocol or grpc, CR, LF or NUL
 // in a header name or value (header injection), any other control byte in a header value or
-// the endpoint, an invalid header name, an unknown compression, a zero timeout or
-// max_in_flight, and sizes past their bounds: endpoint 8 KiB, name 256 B, 64 headers of at
-// most 256 B name and 16 KiB value, API key 16 KiB, CA paths 4 KiB. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
+// the endpoint, an invalid header name, and the rows' checks (destination_settings()): an
+// unknown compression, timeout outside 1 ms..10 min, max_in_flight outside 1..1024, sizes
+// past their bounds: endpoint 8 KiB, name 256 B, instance id 32 B, API key 16 KiB, CA paths
+// 4 KiB; 64 headers of at most 256 B name and 16 KiB value. Warnings: a Grafana key without the "glc_" prefix, http:// to a Grafana host,
 // insecure_skip_verify, zstd to Grafana Cloud.
-// Preset kinds (tracecast/presets.h) add, with `field` "fields.<name>": a missing required
+// Preset kinds (tracecast/presets.h) add, with `path` "fields.<name>": a missing required
 // field, a field the preset does not have, a malformed value (not numeric, not hex, not one of
 // the regions), an unknown region; and: the backend's web-app host given as the endpoint
 // (e.g. sentry.io instead of o<org>.ingest.<region>.sentry.io), no endpoint for a preset

@@ -228,7 +228,7 @@ class Sender {
   [[nodiscard]] AddDestinationResult add_destination(const DestinationConfig& config);
   // Replaces a destination's config; requests already in flight finish with the old one.
   // Returns the issues; nothing changes if there are errors or the id is unknown (then an
-  // issue with field "id"). Thread-safe. Allocates.
+  // issue with path "id"). Thread-safe. Allocates.
   [[nodiscard]] std::vector<ValidationIssue> update_destination(std::uint32_t id,
                                                                 const DestinationConfig& config);
   // Removes a destination: its queued and waiting requests complete as destination_removed,

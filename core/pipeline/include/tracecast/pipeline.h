@@ -130,11 +130,19 @@ struct PipelineDestination {
   static constexpr std::size_t k_max_resource_value_bytes = 4096;
 
   // The issues of the routing, limit and resource fields above (sampling_rate too), each
-  // named by its field ("api_key_ids[3]", "resource_attributes[1].key"); empty: valid. The
-  // transport is checked by validate(DestinationConfig). add_destination() and
+  // named by its field ("api_key_ids[3]", "resource_attributes[1].key") with a code
+  // (out_of_range, too_long, required, duplicate, invalid); empty: valid. The ranges and sizes
+  // are settings()' rows; the printable-ASCII, UTF-8 and duplicate rules are code beside them.
+  // The transport is checked by validate(DestinationConfig). add_destination() and
   // update_destination() refuse a destination with any. Never echoes a value (key ids and
   // resource values may be private). Thread-safe. Allocates.
   [[nodiscard]] std::vector<ValidationIssue> validate() const;
+
+  // The rows describing the fields above (not `transport`: destination_settings() in
+  // tracecast/destination.h): JSON key (a `destinations` entry's), unit, range, doc. They drive
+  // validate()'s ranges, the config file's keys and README's destination table.
+  // Thread-safe, no allocation.
+  [[nodiscard]] static std::span<const Setting> settings() noexcept;
 };
 
 // What stats() and prometheus() list per destination (totals and aggregates always cover
@@ -486,7 +494,7 @@ struct EnvDestination {
   const char* fields = nullptr;
   std::string error;  // "<VARIABLE>: <reason>" (a header value is never quoted); empty: ok
   [[nodiscard]] bool ok() const noexcept { return error.empty(); }
-  // The variable to name for a validate() issue's field ("timeout" -> the timeout variable;
+  // The variable to name for a validate() issue's path ("timeout" -> the timeout variable;
   // fields no variable sets -> the endpoint's).
   [[nodiscard]] const char* variable_for(std::string_view field) const noexcept;
 };

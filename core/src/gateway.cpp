@@ -457,6 +457,7 @@ struct BodyParse {
   const SideIssues& side;
   std::uint64_t nulls_dropped = 0;  // `trace` values that were null (left out)
   bool stream_event = false;        // a stream's data line: its `type` says what is read
+  bool skip_id_model = false;       // a stream whose id and model are known (the first is kept)
 
   // A view of bytes inside the parsed buffer, moved to view_base and clamped to the body (a
   // repair appends closers that must never be seen).
@@ -1442,6 +1443,7 @@ enum class EventReads : std::uint8_t {
   nothing,    // nothing stream_line uses: ping, *_stop, *.done, content_part.* (keys skipped)
   no_output,  // lifecycle events: the response or message but not its output list (repeated
               // whole by response.completed, never appended to a stream's completion)
+  block,      // a block's or item's start or delta: index, delta, content_block / item only
 };
 
 [[nodiscard]] EventReads event_reads(std::string_view type) noexcept {
@@ -1450,6 +1452,7 @@ enum class EventReads : std::uint8_t {
     case 'p':
       return type == "ping" ? EventReads::nothing : EventReads::all;
     case 'c':
+      if (type == "content_block_delta" || type == "content_block_start") return EventReads::block;
       return type == "content_block_stop" ? EventReads::nothing : EventReads::all;
     case 'm':
       return type == "message_start" ? EventReads::no_output : EventReads::all;
@@ -1458,6 +1461,9 @@ enum class EventReads : std::uint8_t {
     default:
       return EventReads::all;
   }
+  if (type == "response.output_text.delta" || type == "response.function_call_arguments.delta" ||
+      type == "response.output_item.added")
+    return EventReads::block;
   if (type == "response.output_text.done" || type == "response.content_part.added" ||
       type == "response.content_part.done" || type == "response.output_item.done" ||
       type == "response.function_call_arguments.done")
@@ -1470,11 +1476,34 @@ enum class EventReads : std::uint8_t {
 
 void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, bool nested = false,
                           EventReads reads = EventReads::all) noexcept {
+  auto read_delta = [&](od::value& v) noexcept {
+    const std::string_view tok = v.raw_json_token();
+    if (!tok.empty() && tok[0] == '"') {
+      (void)bp.read_string(v, f.delta_text);  // Responses: the text (or arguments) piece
+    } else {
+      read_block(bp, v, f);  // Anthropic: text_delta / input_json_delta / message_delta
+      f.delta_text = f.block_text;
+      f.block_text = {};
+    }
+  };
   const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
     if (reads == EventReads::nothing) return true;  // skipped by the iteration (still checked)
+    if (reads == EventReads::block) {
+      // The keys of the most frequent events, matched without the chain below.
+      if (key == "delta") {
+        read_delta(v);
+      } else if (key == "index" || key == "output_index") {
+        (void)bp.read_int(v, f.block_index);
+      } else if (key == "content_block" || key == "item") {
+        read_block(bp, v, f);
+      }
+      return true;
+    }
     if (key == "id") {
+      if (bp.skip_id_model) return true;
       if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
     } else if (key == "model") {
+      if (bp.skip_id_model) return true;
       if (!bp.read_string(v, f.model)) bp.wrong_type("response: model is not a string");
     } else if (key == "provider") {
       const std::string_view tok = v.raw_json_token();
@@ -1540,14 +1569,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
     } else if (key == "index" || key == "output_index") {
       (void)bp.read_int(v, f.block_index);
     } else if (key == "delta") {
-      const std::string_view tok = v.raw_json_token();
-      if (!tok.empty() && tok[0] == '"') {
-        (void)bp.read_string(v, f.delta_text);  // Responses: the text (or arguments) piece
-      } else {
-        read_block(bp, v, f);  // Anthropic: text_delta / input_json_delta / message_delta
-        f.delta_text = f.block_text;
-        f.block_text = {};
-      }
+      read_delta(v);
     } else if (key == "content_block" || key == "item") {
       read_block(bp, v, f);
     }
@@ -1655,7 +1677,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   line.remove_prefix(5);
   if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
   ++stats_.stream_chunks;
-  if (trim_right(line) == "[DONE]") {
+  if (!line.empty() && line.front() == '[' && trim_right(line) == "[DONE]") {
     rec.stream_done_ = true;
     return;
   }
@@ -1665,6 +1687,8 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   bp.arena.prepare(line.size());
   bp.repaired = false;
   bp.nulls_dropped = 0;
+  // Every chunk of a chat stream repeats id and model; the stream keeps the first of each.
+  bp.skip_id_model = rec.stream_id_.size != 0 && rec.stream_model_.size != 0;
   Issues& chunk_issues = impl_->chunk_issues;
   chunk_issues.bits = 0;
   chunk_issues.detail = {};

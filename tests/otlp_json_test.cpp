@@ -473,47 +473,6 @@ TEST(OtlpJsonEncoder, DuplicateKeysAreWrittenOnceFirstWins) {
   EXPECT_EQ(batch.encoder.stats().duplicate_keys_skipped, 3u);
 }
 
-// A list promised unique (SpanView::keys_unique) skips the duplicate-key index and is written
-// byte for byte as the checked list; the cut mark still appears once; and a value limit that
-// could cut two keys to the same text brings the check back.
-TEST(OtlpJsonEncoder, AListPromisedUniqueKeysIsWrittenAsTheCheckedOne) {
-  std::vector<std::string> keys;
-  for (int i = 0; i < 40; ++i) keys.push_back(std::string("k\xc3\xa9y.").append(std::to_string(i)));  // > 16: hashed
-  std::vector<Attribute> attrs;
-  for (const std::string& k : keys) attrs.push_back({k, AttributeValue::string("v\"1\"")});
-  auto encode = [](std::span<const Attribute> list, bool unique, EncoderLimits limits = {}) {
-    SpanView sp = basic_span(list);
-    sp.keys_unique = unique;
-    Batch batch(1 << 20, limits);
-    EXPECT_EQ(batch.add(ResourceView{}, k_scope, {&sp, 1}), append_result::ok);
-    return std::pair{batch.finish(), batch.encoder.stats()};
-  };
-  EXPECT_EQ(encode(attrs, true).first, encode(attrs, false).first);
-
-  // A value cut to the limit: one mark, whether or not the list already carries it.
-  EncoderLimits limits;
-  limits.max_value_bytes = 300;
-  const std::string long_value(1000, 'x');
-  const Attribute cut[] = {{"a", AttributeValue::string(long_value)}, {"b", AttributeValue::int64(1)}};
-  const Attribute cut_marked[] = {{"a", AttributeValue::string(long_value)}, {"tracecast.truncated", AttributeValue::boolean(true)}};
-  for (const auto list : {std::span<const Attribute>(cut), std::span<const Attribute>(cut_marked)}) {
-    const auto [json, stats] = encode(list, true, limits);
-    EXPECT_EQ(encode(list, false, limits).first, json);
-    std::size_t marks = 0;
-    for (std::size_t at = json.find("tracecast.truncated"); at != std::string::npos; at = json.find("tracecast.truncated", at + 1)) ++marks;
-    EXPECT_EQ(marks, 1u) << json;
-    EXPECT_EQ(stats.duplicate_keys_skipped, 0u);
-  }
-
-  // Keys longer than a small limit are cut, and two cut ones may be equal: checked anyway.
-  limits.max_value_bytes = 8;
-  const Attribute near[] = {{"abcdefgh1", AttributeValue::int64(1)}, {"abcdefgh2", AttributeValue::int64(2)}};
-  const auto [json, stats] = encode(near, true, limits);
-  EXPECT_EQ(stats.duplicate_keys_skipped, 1u);
-  simdjson::dom::parser parser;
-  EXPECT_EQ(array(parse(parser, json)["resourceSpans"].at(0)["scopeSpans"].at(0)["spans"].at(0)["attributes"]).size(), 1u);
-}
-
 TEST(OtlpJsonEncoder, DuplicatesInLongListsAreFoundAndTheIndexIsReusable) {
   std::vector<std::string> keys;
   for (int i = 0; i < 300; ++i) keys.push_back("key." + std::to_string(i % 100));

@@ -621,9 +621,10 @@ TEST(OtlpProtobufEncoder, ACutSpanIsMarkedOnceEvenWhenTheMappingMarkedItAndOnlyT
   EXPECT_EQ(pb.stats().values_truncated, 2u);
 }
 
-// SpanView::keys_unique: the protobuf encoder writes a promised list byte for byte as the
-// checked one, marks a cut list once (the mark looked for in the list), and checks keys anyway
-// when its value limit could cut two of them to the same text. JSON agrees every time.
+// SpanView::keys_unique, both encoders (expect_same_as_json compares their renderings and
+// stats on every call): a promised list is written byte for byte as the checked one, a cut list
+// is marked once (the mark looked for in the list), and keys are checked anyway when the value
+// limit could cut two of them to the same text.
 TEST(OtlpProtobufEncoder, AListPromisedUniqueKeysIsWrittenAsTheCheckedOne) {
   std::vector<std::string> keys;
   for (int i = 0; i < 40; ++i) keys.push_back(std::string("k\xc3\xa9y.").append(std::to_string(i)));  // > 16: hashed

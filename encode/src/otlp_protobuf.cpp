@@ -297,6 +297,24 @@ void write_value(Writer& w, const AttributeValue& v, const detail::Utf8Text* tex
   }
 }
 
+// The AnyValue field of a bool, int64 or double at p (nothing for other types): both attribute
+// writers' non-string values.
+[[gnu::always_inline]] inline char* put_scalar_value(char* p, const AttributeValue& v) noexcept {
+  switch (v.type()) {
+    case ValueType::boolean:
+      p[0] = k_any_bool;
+      p[1] = v.as_bool() ? 1 : 0;
+      return p + 2;
+    case ValueType::int64:
+      *p++ = k_any_int;
+      return put_varint(p, static_cast<std::uint64_t>(v.as_int64()));
+    case ValueType::float64:
+      *p++ = k_any_double;
+      return put_fixed64(p, double_bits(v.as_double()));
+    default: return p;
+  }
+}
+
 // What writing one attribute did.
 enum class Put : std::uint8_t { written, duplicate, full };
 
@@ -381,19 +399,7 @@ struct PutAt {
       }
       p = put_text(p, text, stats, cut);
       break;
-    case ValueType::boolean:
-      *p++ = k_any_bool;
-      *p++ = a.value.as_bool() ? 1 : 0;
-      break;
-    case ValueType::int64:
-      *p++ = k_any_int;
-      p = put_varint(p, static_cast<std::uint64_t>(a.value.as_int64()));
-      break;
-    case ValueType::float64:
-      *p++ = k_any_double;
-      p = put_fixed64(p, double_bits(a.value.as_double()));
-      break;
-    default: break;
+    default: p = put_scalar_value(p, a.value); break;
   }
   return {p, Put::written};
 }
@@ -443,20 +449,7 @@ struct PutAt {
       ascii &= detail::copy_ascii(p + 2, str.data(), str.size());
       p += 2 + str.size();
       break;
-    case ValueType::boolean:
-      p[0] = k_any_bool;
-      p[1] = a.value.as_bool() ? 1 : 0;
-      p += 2;
-      break;
-    case ValueType::int64:
-      *p++ = k_any_int;
-      p = put_varint(p, static_cast<std::uint64_t>(a.value.as_int64()));
-      break;
-    case ValueType::float64:
-      *p++ = k_any_double;
-      p = put_fixed64(p, double_bits(a.value.as_double()));
-      break;
-    default: break;
+    default: p = put_scalar_value(p, a.value); break;
   }
   if (!ascii) [[unlikely]] {
     if (!detail::validate_utf8(key.data(), key.size()) ||

@@ -788,5 +788,31 @@ TEST(SinkFlags, RefuseDelaysAndRetryAfterDatesTheClockCannotHold) {
   EXPECT_NE(error.find("the date must be in year 9999 or before"), std::string::npos) << error;
 }
 
+// The sink reads "--flag=value" as tracecast-check does, and a boolean flag honours
+// "=false" and refuses another value instead of taking any "=..." as set.
+TEST(SinkFlags, AcceptTheEqualsFormAndHonourOrRefuseABooleanValue) {
+  auto parse = [](std::vector<std::string> args, sink::SinkConfig& config, std::string& error) {
+    args.insert(args.begin(), "tracecast-sink");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    bool help = false;
+    return sink::parse_args(static_cast<int>(argv.size()), argv.data(), config, error, help);
+  };
+  std::string error;
+  sink::SinkConfig config;
+  ASSERT_TRUE(parse({"--fail-status=418", "--delay-ms=5", "--listen=127.0.0.1:0", "--quiet=false", "--count-only=1"},
+                    config, error))
+      << error;
+  EXPECT_EQ(config.fail_status, 418u);
+  EXPECT_EQ(config.delay_ms, 5u);
+  EXPECT_FALSE(config.quiet);
+  EXPECT_TRUE(config.count_only);
+  sink::SinkConfig other;
+  EXPECT_FALSE(parse({"--quiet=no"}, other, error));
+  EXPECT_EQ(error, "--quiet takes no value, or exactly true, false, 1 or 0 (got 'no')");
+  EXPECT_FALSE(parse({"--fail-status=99"}, other, error));
+  EXPECT_EQ(error, "--fail-status: must be 400..599");
+}
+
 }  // namespace
 }  // namespace tracecast::test

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bounded_file.h"
+#include "cli_flag.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
@@ -209,13 +210,22 @@ int main(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       usage(std::cout);
       return k_exit_ok;
-    } else if (flag == "--insecure-skip-verify") {
-      config.insecure_skip_verify = true;
-    } else if (flag == "--list-presets") {
-      list_presets(std::cout);
-      return k_exit_ok;
-    } else if (flag == "--empty-test") {
-      empty_test = true;
+    } else if (flag == "--insecure-skip-verify" || flag == "--list-presets" || flag == "--empty-test") {
+      // A boolean flag honours "=false" (it once turned verification OFF) and refuses any
+      // other value than true/false/1/0.
+      bool on = false;
+      if (const std::string e = tracecast::tools::parse_bool_flag(tracecast::tools::split_cli_arg(a), on); !e.empty()) {
+        std::cerr << "tracecast-check: " << e << "\n";
+        return k_exit_usage;
+      }
+      if (flag == "--insecure-skip-verify") {
+        config.insecure_skip_verify = on;
+      } else if (flag == "--empty-test") {
+        empty_test = on;
+      } else if (on) {
+        list_presets(std::cout);
+        return k_exit_ok;
+      }
     } else if (flag == "--api-key") {
       std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
                    "use --api-key-file PATH or TRACECAST_API_KEY\n";

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "bounded_file.h"
+#include "cli_flag.h"
 #include "latency_histogram.h"
 #include "loss_check.h"
 #include "producers.h"
@@ -223,11 +224,21 @@ int parse_args(int argc, char** argv, Options& o) {
       std::cout << k_usage;
       return k_exit_ok;
     }
-    if (flag == "--fanout") { o.fanout = true; continue; }
-    if (flag == "--single") { o.fanout = false; continue; }
-    if (flag == "--content") { o.content = true; continue; }
-    if (flag == "--json") { o.json = true; continue; }
-    if (flag == "--quiet") { o.quiet = true; continue; }
+    if (flag == "--fanout" || flag == "--single" || flag == "--content" || flag == "--json" || flag == "--quiet") {
+      // A boolean flag honours "=false" and refuses any other value than true/false/1/0.
+      bool on = false;
+      const tools::CliArg split = tools::split_cli_arg(a);
+      if (std::string e = tools::parse_bool_flag(split, on); !e.empty()) {
+        std::cerr << "tracecast-load: " << e << "\n(see --help)\n";
+        return k_exit_usage;
+      }
+      if (flag == "--fanout") o.fanout = on;
+      if (flag == "--single") o.fanout = !on;
+      if (flag == "--content") o.content = on;
+      if (flag == "--json") o.json = on;
+      if (flag == "--quiet") o.quiet = on;
+      continue;
+    }
     if (flag == "--api-key" || flag == "--grafana-key") {
       return bad("keys are not accepted on the command line (ps, shell history): use --grafana-key-file or TRACECAST_API_KEY");
     }
@@ -843,14 +854,13 @@ int main(int argc, char** argv) {
       failures.push_back(delivered.failure);
     }
   }
-  // README: a run that reached nothing never exits 0 (e.g. --config destinations for
-  // accounts the simulator never makes: every request unrouted).
-  if (fin.total.submitted == 0 && fin.ingest.accepted > 0) {
-    failures.push_back("reached nothing: none of " + std::to_string(fin.ingest.accepted) +
-                       " requests was routed to a destination (" + std::to_string(fin.requests_unrouted) +
-                       " unrouted: the generated requests' accounts are acct_0..acct_N; a destination's "
-                       "account must be one of them or \"\" for all)");
-  }
+  // README: a run that reached nothing never exits 0 (every request unrouted or filtered,
+  // or every request failed: injected faults, a collector that refuses), unless every span
+  // was sampled out, which the report says.
+  const ReachVerdict reached = check_reached(fin);
+  if (!reached.failure.empty()) failures.push_back(reached.failure);
+  const std::string reached_check =
+      !reached.failure.empty() ? "FAILED" : reached.note.empty() ? "ok" : "ok (" + reached.note + ")";
   const double spans_per_request = fin.total.requests_delivered > 0
                                        ? static_cast<double>(fin.total.delivered) /
                                              static_cast<double>(fin.total.requests_delivered)
@@ -926,7 +936,7 @@ int main(int argc, char** argv) {
     } else {
       j << "{\"applicable\":false,\"because\":" << json_quote(loss.not_applicable_because) << "}";
     }
-    j << ",\"delivery_check\":" << json_quote(delivery_check);
+    j << ",\"delivery_check\":" << json_quote(delivery_check) << ",\"reached_check\":" << json_quote(reached_check);
     j << ",\"snapshots\":" << snapshots << ",\"full_snapshots\":" << full_snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
       << ",\"failures\":[";
     for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
@@ -1000,7 +1010,7 @@ int main(int argc, char** argv) {
     o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
       << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
-      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "\n";
+      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "; reached: " << reached_check << "\n";
     for (const std::string& f : failures) o << "FAILED: " << f << "\n";
     std::cout << o.str();
   }

@@ -6,6 +6,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -727,6 +729,20 @@ TEST(Sink, PrintsASummaryAndExitsZeroOnSigterm) {
   EXPECT_NE(log.find("openrouter: 4\n"), std::string::npos) << log;
   EXPECT_NE(log.find("openai/gpt-4o: 2\n"), std::string::npos) << log;
   EXPECT_NE(log.find("200=1"), std::string::npos) << log;
+}
+
+// Span lines that cannot be written are not a quiet loss: the first failure is said on
+// stderr, the summary counts them, the exit code is 1 (it was 0 with nothing said).
+TEST(Sink, CountsAndReportsSpansOutWriteErrors) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  SinkProcess sink({"--spans-out", "/dev/full"});
+  EXPECT_EQ(post_json(sink.port(), workload_body(2)).status, 200);
+  EXPECT_EQ(post_json(sink.port(), workload_body(3)).status, 200);
+  sink.stop();
+  EXPECT_EQ(sink.exit_status(), 1);
+  const std::string log = sink.log();
+  EXPECT_NE(log.find("--spans-out /dev/full: write failed: "), std::string::npos) << log;
+  EXPECT_NE(log.find("spans-out write errors: 2\n"), std::string::npos) << log;
 }
 
 TEST(Sink, RejectsUnknownFlagsWithExitCodeTwo) {

@@ -105,7 +105,8 @@ only requests that reach that check)
   --delay-first N        delay only the next N requests
 
 On SIGINT or SIGTERM: prints a summary (requests, spans, by service, by attribute, by
-status) to stdout and exits 0.
+status) to stdout and exits 0, or 1 when a --spans-out write failed (the first failure
+is also said on stderr at once).
 )usage";
 }
 

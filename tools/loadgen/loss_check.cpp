@@ -139,21 +139,22 @@ ReachVerdict check_reached(const PipelineStats& final_stats) {
   if (t.delivered > 0 || final_stats.ingest.accepted == 0) return v;
   std::ostringstream f;
   if (t.submitted == 0) {
-    f << "reached nothing: none of " << final_stats.ingest.accepted << " requests put a span on a destination (";
-    const char* sep = "";
-    if (final_stats.requests_unrouted > 0) {
+    // Unrouted (no destination for the account) and filtered (a destination took the request
+    // but not its spans) are different mistakes: name the one the counts show.
+    const bool unrouted = final_stats.requests_unrouted > 0;
+    f << "reached nothing: none of " << final_stats.ingest.accepted << " requests "
+      << (unrouted && t.filtered == 0 ? "was routed to a destination" : "put a span on a destination") << " (";
+    if (unrouted) {
       f << final_stats.requests_unrouted
-        << " unrouted: no destination for their account; the generated requests' accounts are acct_0..acct_N, "
-           "a destination's account must be one of them or \"\" for all";
-      sep = "; ";
+        << " unrouted: the generated requests' accounts are acct_0..acct_N; a destination's account must be one "
+           "of them or \"\" for all";
     }
     if (t.filtered > 0) {
-      f << sep << t.filtered
-        << " spans filtered: every destination that matched is disabled (enabled false) or its api_key_ids "
+      f << (unrouted ? "; " : "") << t.filtered
+        << " spans filtered: every destination that took them is disabled (enabled false) or its api_key_ids "
            "allow none of the generated key ids key_0..key_7";
-      sep = "; ";
     }
-    if (*sep == '\0') f << "no destination took them";
+    if (!unrouted && t.filtered == 0) f << "no destination took them";
     f << ")";
     v.failure = f.str();
     return v;

@@ -770,6 +770,35 @@ TEST(PresetCli, LoadSendsToAPresetDestination) {
   EXPECT_THAT(argv.output, Not(HasSubstr("ARGV3")));
 }
 
+// A boolean flag honours "=false" and refuses another value: --insecure-skip-verify=false
+// once turned TLS verification OFF, --empty-test=no sent the empty payload.
+TEST(PresetCli, BooleanFlagsHonourFalseAndRefuseOtherValues) {
+  if (!std::filesystem::exists(tool("tracecast-check"))) GTEST_SKIP() << "tracecast-check not built";
+  RawHttpServer server(ok_for);
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  const std::string check = "TRACECAST_API_KEY=hcik_KEY1 " + tool("tracecast-check") + " --kind honeycomb --endpoint " + base;
+  const CliResult off = run(check + " --insecure-skip-verify=false --empty-test=false");
+  EXPECT_EQ(off.exit_code, 0) << off.output;
+  EXPECT_THAT(off.output, Not(HasSubstr("TLS verification is off")));
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(server.requests()[0].header("x-test-connection"), "");
+  const CliResult on = run(check + " --insecure-skip-verify=1 --empty-test=true");
+  EXPECT_EQ(on.exit_code, 0) << on.output;
+  EXPECT_THAT(on.output, HasSubstr("TLS verification is off"));
+  ASSERT_EQ(server.request_count(), 2u);
+  EXPECT_EQ(server.requests()[1].header("x-test-connection"), "true");
+  for (const char* bad : {"--insecure-skip-verify=no", "--empty-test=no", "--list-presets=no"}) {
+    const CliResult r = run(check + " " + bad);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("takes no value, or exactly true, false, 1 or 0 (got 'no')")) << bad;
+  }
+  EXPECT_EQ(server.request_count(), 2u);
+  if (!std::filesystem::exists(tool("tracecast-load"))) GTEST_SKIP() << "tracecast-load not built";
+  const CliResult load = run(tool("tracecast-load") + " --count 1 --json=yes");
+  EXPECT_EQ(load.exit_code, 2) << load.output;
+  EXPECT_THAT(load.output, HasSubstr("--json takes no value, or exactly true, false, 1 or 0 (got 'yes')"));
+}
+
 
 // ---- README ---------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -729,6 +731,20 @@ TEST(Sink, PrintsASummaryAndExitsZeroOnSigterm) {
   EXPECT_NE(log.find("200=1"), std::string::npos) << log;
 }
 
+// Span lines that cannot be written are not a quiet loss: the first failure is said on
+// stderr, the summary counts them, the exit code is 1 (it was 0 with nothing said).
+TEST(Sink, CountsAndReportsSpansOutWriteErrors) {
+  if (::access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full";
+  SinkProcess sink({"--spans-out", "/dev/full"});
+  EXPECT_EQ(post_json(sink.port(), workload_body(2)).status, 200);
+  EXPECT_EQ(post_json(sink.port(), workload_body(3)).status, 200);
+  sink.stop();
+  EXPECT_EQ(sink.exit_status(), 1);
+  const std::string log = sink.log();
+  EXPECT_NE(log.find("--spans-out /dev/full: write failed: "), std::string::npos) << log;
+  EXPECT_NE(log.find("spans-out write errors: 2\n"), std::string::npos) << log;
+}
+
 TEST(Sink, RejectsUnknownFlagsWithExitCodeTwo) {
   try {
     SinkProcess sink({"--no-such-flag"});
@@ -786,6 +802,32 @@ TEST(SinkFlags, RefuseDelaysAndRetryAfterDatesTheClockCannotHold) {
   EXPECT_TRUE(parse({"--retry-after", "86400", "--retry-after-date"}, error)) << error;
   EXPECT_FALSE(parse({"--retry-after", "9223372036854775807", "--retry-after-date"}, error));
   EXPECT_NE(error.find("the date must be in year 9999 or before"), std::string::npos) << error;
+}
+
+// The sink reads "--flag=value" as tracecast-check does, and a boolean flag honours
+// "=false" and refuses another value instead of taking any "=..." as set.
+TEST(SinkFlags, AcceptTheEqualsFormAndHonourOrRefuseABooleanValue) {
+  auto parse = [](std::vector<std::string> args, sink::SinkConfig& config, std::string& error) {
+    args.insert(args.begin(), "tracecast-sink");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    bool help = false;
+    return sink::parse_args(static_cast<int>(argv.size()), argv.data(), config, error, help);
+  };
+  std::string error;
+  sink::SinkConfig config;
+  ASSERT_TRUE(parse({"--fail-status=418", "--delay-ms=5", "--listen=127.0.0.1:0", "--quiet=false", "--count-only=1"},
+                    config, error))
+      << error;
+  EXPECT_EQ(config.fail_status, 418u);
+  EXPECT_EQ(config.delay_ms, 5u);
+  EXPECT_FALSE(config.quiet);
+  EXPECT_TRUE(config.count_only);
+  sink::SinkConfig other;
+  EXPECT_FALSE(parse({"--quiet=no"}, other, error));
+  EXPECT_EQ(error, "--quiet takes no value, or exactly true, false, 1 or 0 (got 'no')");
+  EXPECT_FALSE(parse({"--fail-status=99"}, other, error));
+  EXPECT_EQ(error, "--fail-status: must be 400..599");
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bounded_file.h"
+#include "cli_flag.h"
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/egress.h"
@@ -69,7 +70,7 @@ void usage(std::ostream& out) {
          "                        allows besides public unicast addresses (also TRACECAST_EGRESS_ALLOW)\n"
          "  --compression C       none | gzip | zstd\n"
          "  --protocol P          http/json (default) | http/protobuf: the test trace's encoding\n"
-         "  --timeout T           e.g. 5000, 5000ms, 5s (default 10s)\n"
+         "  --timeout T           e.g. 5000, 5000ms, 5s, 2m: 1 ms to 10 minutes (default 10s)\n"
          "  --ca-file PATH        PEM bundle to trust; --ca-path DIR: hashed CA directory\n"
          "  --name NAME           label shown in messages\n"
          "  --insecure-skip-verify  TLS verification off (tests only)\n"
@@ -95,19 +96,30 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
-bool parse_timeout(const std::string& text, std::chrono::milliseconds& out) {
+// --timeout: "" and `out` set, or the one message every bad value gets (0, 11m and 700s
+// alike: the library's own limit, destination.cpp's timeout row, 1 ms..10 minutes).
+constexpr long long k_max_timeout_ms = 600'000;
+std::string parse_timeout(const std::string& text, std::chrono::milliseconds& out) {
+  const std::string range = "--timeout must be between 1 ms and 10 minutes, like 5000, 500ms, 5s or 2m (got '" +
+                            text.substr(0, 32) + "')";
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) != 0 || text[0] == '.')) return range;
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || !(v > 0)) return false;
+  if (end == text.c_str()) return range;
   const std::string unit(end);
+  double ms = 0;
   if (unit.empty() || unit == "ms") {
-    out = std::chrono::milliseconds(static_cast<long long>(v));
+    ms = v;
   } else if (unit == "s") {
-    out = std::chrono::milliseconds(static_cast<long long>(v * 1000));
+    ms = v * 1000;
+  } else if (unit == "m" || unit == "min") {
+    ms = v * 60000;
   } else {
-    return false;
+    return range;
   }
-  return out.count() > 0;
+  if (!(ms >= 1) || ms > static_cast<double>(k_max_timeout_ms)) return range;
+  out = std::chrono::milliseconds(static_cast<long long>(ms));
+  return {};
 }
 
 // The kind from the preset catalog (historic aliases grafana, collector, otlp kept).
@@ -209,13 +221,22 @@ int main(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       usage(std::cout);
       return k_exit_ok;
-    } else if (flag == "--insecure-skip-verify") {
-      config.insecure_skip_verify = true;
-    } else if (flag == "--list-presets") {
-      list_presets(std::cout);
-      return k_exit_ok;
-    } else if (flag == "--empty-test") {
-      empty_test = true;
+    } else if (flag == "--insecure-skip-verify" || flag == "--list-presets" || flag == "--empty-test") {
+      // A boolean flag honours "=false" (it once turned verification OFF) and refuses any
+      // other value than true/false/1/0.
+      bool on = false;
+      if (const std::string e = tracecast::tools::parse_bool_flag(tracecast::tools::split_cli_arg(a), on); !e.empty()) {
+        std::cerr << "tracecast-check: " << e << "\n";
+        return k_exit_usage;
+      }
+      if (flag == "--insecure-skip-verify") {
+        config.insecure_skip_verify = on;
+      } else if (flag == "--empty-test") {
+        empty_test = on;
+      } else if (on) {
+        list_presets(std::cout);
+        return k_exit_ok;
+      }
     } else if (flag == "--api-key") {
       std::cerr << "tracecast-check: --api-key is not accepted (it would show in ps and shell history); "
                    "use --api-key-file PATH or TRACECAST_API_KEY\n";
@@ -340,8 +361,8 @@ int main(int argc, char** argv) {
       config.protocol = v;
       protocol_given = true;
     } else if (flag == "--timeout") {
-      if (!parse_timeout(v, timeout)) {
-        std::cerr << "tracecast-check: --timeout must be like 5000, 500ms or 5s\n";
+      if (const std::string e = parse_timeout(v, timeout); !e.empty()) {
+        std::cerr << "tracecast-check: " << e << "\n";
         return k_exit_usage;
       }
       timeout_given = true;

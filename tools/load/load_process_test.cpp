@@ -325,6 +325,77 @@ TEST_F(LoadProcess, ConfigDestinationsKeepTheirOwnRoutingWhenNoFlagOverridesIt) 
   EXPECT_LT(json_u64(run.json, "submitted"), filtered) << run.json;
 }
 
+TEST_F(LoadProcess, ARunThatDeliveredNothingFailsUnlessEverySpanWasSampledOut) {
+  // Every request answered 400 by the bundled sink: the no-loss check does not apply (faults
+  // injected), but a run that delivered nothing is still a failed run.
+  const LoadRun faulted =
+      run_load({"--count", "50", "--rate", "0", "--sink-args", "--fail-status 400 --fail-5xx-first 100000"});
+  ASSERT_TRUE(WIFEXITED(faulted.status)) << faulted.status;
+  EXPECT_EQ(WEXITSTATUS(faulted.status), 1) << faulted.json << faulted.err;
+  EXPECT_NE(faulted.json.find("nothing delivered: "), std::string::npos) << faulted.json;
+  // Sampled out to the last span: nothing was meant to be sent, and the report says so.
+  const LoadRun sampled = run_load({"--count", "20", "--rate", "0", "--sampling", "0.0001"});
+  ASSERT_TRUE(WIFEXITED(sampled.status)) << sampled.status;
+  if (json_u64(sampled.json, "delivered") == 0) {
+    EXPECT_EQ(WEXITSTATUS(sampled.status), 0) << sampled.json << sampled.err;
+    EXPECT_NE(sampled.json.find("was sampled out"), std::string::npos) << sampled.json;
+  }
+}
+
+TEST_F(LoadProcess, DisabledConfigDestinationsAreNamedAsTheReasonNothingWasReached) {
+  ScratchDir tmp;
+  const std::string config = tmp.path + "/config.json";
+  {
+    std::ofstream out(config);
+    out << R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:9/v1/traces",
+                                 "enabled": false}]})";
+  }
+  const LoadRun run = run_load({"--count", "20", "--rate", "0", "--config", config, "--egress-allow", "127.0.0.1"});
+  (void)::unlink(config.c_str());
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_EQ(WEXITSTATUS(run.status), 1) << run.json << run.err;
+  EXPECT_NE(run.json.find("spans filtered: every destination that took them is disabled"), std::string::npos) << run.json;
+  EXPECT_EQ(run.json.find("account must be"), std::string::npos) << run.json;
+}
+
+// Flags that would be ignored without a word are refused: fields without --kind (a secret on
+// argv among them), and --sink-args when no bundled sink is started.
+TEST_F(LoadProcess, RefusesFieldsWithoutAKindSecretsOnArgvAndSinkArgsWithoutTheBundledSink) {
+  const LoadRun secret = run_load({"--count", "1", "--field", "api_key=SECRET_X1"});
+  ASSERT_TRUE(WIFEXITED(secret.status)) << secret.status;
+  EXPECT_EQ(WEXITSTATUS(secret.status), 2) << secret.err;
+  EXPECT_NE(secret.err.find("--field api_key=...: a secret-looking field is not accepted"), std::string::npos) << secret.err;
+  EXPECT_EQ(secret.err.find("SECRET_X1"), std::string::npos) << secret.err;
+  const LoadRun secret_kind = run_load({"--count", "1", "--kind", "otel_collector", "--field", "auth_token=SECRET_X2"});
+  EXPECT_EQ(WEXITSTATUS(secret_kind.status), 2) << secret_kind.err;
+  EXPECT_EQ(secret_kind.err.find("SECRET_X2"), std::string::npos) << secret_kind.err;
+  const LoadRun no_kind = run_load({"--count", "1", "--field", "region=eu"});
+  EXPECT_EQ(WEXITSTATUS(no_kind.status), 2) << no_kind.err;
+  EXPECT_NE(no_kind.err.find("give --kind too"), std::string::npos) << no_kind.err;
+  const LoadRun sink_args =
+      run_load({"--count", "1", "--endpoint", "http://127.0.0.1:9/v1/traces", "--sink-args", "--fail-429 5"});
+  EXPECT_EQ(WEXITSTATUS(sink_args.status), 2) << sink_args.err;
+  EXPECT_NE(sink_args.err.find("--sink-args: the faults only apply to the bundled sink"), std::string::npos)
+      << sink_args.err;
+}
+
+// Unnamed --config destinations are told apart in the report by their place and host.
+TEST_F(LoadProcess, UnnamedConfigDestinationsAreShownByIndexAndHost) {
+  ScratchDir tmp;
+  const std::string config = tmp.path + "/config.json";
+  {
+    std::ofstream out(config);
+    out << R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:9/v1/traces"},
+                                {"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:7/v1/traces"}]})";
+  }
+  const LoadRun run = run_load({"--count", "10", "--rate", "0", "--config", config, "--egress-allow", "127.0.0.1",
+                                "--drain-timeout", "1s"});
+  (void)::unlink(config.c_str());
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.status;
+  EXPECT_NE(run.json.find("\"name\":\"destination #1 (127.0.0.1:9)\""), std::string::npos) << run.json;
+  EXPECT_NE(run.json.find("\"name\":\"destination #2 (127.0.0.1:7)\""), std::string::npos) << run.json;
+}
+
 TEST_F(LoadProcess, TheBundledSinkRunStillPassesWithItsOwnChecks) {
   const LoadRun run = run_load({"--count", "200", "--rate", "0"});
   ASSERT_TRUE(WIFEXITED(run.status)) << run.status;

@@ -13,13 +13,15 @@
 //      what retried requests may have repeated: at-least-once), and
 //      nothing was lost with a healthy sink and default budgets (loss_check.h);
 //   1  a check failed (which one is printed), including, with a real endpoint, any span
-//      dropped before it reached the endpoint (loss_check.h check_delivered);
+//      dropped before it reached the endpoint (loss_check.h check_delivered), and in any
+//      run spans accepted but none delivered (check_reached);
 //   2  bad usage or config;  3  set-up failed.
 // Credentials (API keys, header values) are never printed.
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <atomic>
 #include <chrono>
@@ -36,6 +38,7 @@
 #include <vector>
 
 #include "bounded_file.h"
+#include "cli_flag.h"
 #include "latency_histogram.h"
 #include "loss_check.h"
 #include "producers.h"
@@ -112,7 +115,8 @@ const char* const k_usage =
     "bundled sink:\n"
     "  --sink-args \"...\"     extra tracecast-sink flags, e.g. \"--fail-503-fraction 0.1\" or\n"
     "                        \"--delay-ms 50\" (see tracecast-sink --help); binary next to this\n"
-    "                        one or $TRACECAST_SINK_BIN\n"
+    "                        one or $TRACECAST_SINK_BIN; refused when another destination is\n"
+    "                        given (no bundled sink is started then)\n"
     "real endpoint (no bundled sink; one destination for every account):\n"
     "  --endpoint URL        any OTLP/HTTP traces URL (http://host:4318/v1/traces)\n"
     "  --grafana-url U       Grafana Cloud OTLP gateway (https://otlp-gateway-prod-<region>.grafana.net)\n"
@@ -122,7 +126,8 @@ const char* const k_usage =
     "                        --help lists them): one destination of that kind, --endpoint optional\n"
     "                        (self-hosted base URL); the API key of presets with one from\n"
     "                        $TRACECAST_API_KEY\n"
-    "  --field NAME=VALUE    a preset field (region=eu, project=...); secret fields are refused here\n"
+    "  --field NAME=VALUE    a preset field (region=eu, project=...), with --kind only; secret or\n"
+    "                        secret-looking fields (api_key, *token*, ...) are refused here\n"
     "  --field-env NAME=VAR  a preset field from environment variable VAR (secrets)\n"
     "  --field-file NAME=PATH  a preset field from a file (secrets)\n"
     "  OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT / _HEADERS / _COMPRESSION / _TIMEOUT / _PROTOCOL,\n"
@@ -169,7 +174,10 @@ const char* const k_usage =
     "OTEL_EXPORTER_OTLP_* destinations) any span dropped for a reason other than sampled_out\n"
     "(blocked by the egress policy, collector down: network/retries_exhausted/shutdown,\n"
     "rejected, ...), or at --rate > 0 any request refused by a full ring, fails the delivery\n"
-    "check (the reasons are printed); 2 bad usage/config; 3 set-up failed.\n";
+    "check (the reasons are printed); every run: requests accepted but no span delivered (all\n"
+    "unrouted, filtered, or failed, faults injected included) fails the reached check unless\n"
+    "every span was sampled out; 2 bad usage/config; 3 set-up failed.\n"
+    "A flag without a value also takes exactly =true, =false, =1 or =0.\n";
 
 struct Options {
   unsigned threads = 2;
@@ -208,6 +216,27 @@ std::string trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
+// Whether a --field name looks like a credential (api_key, secret_key, token, password, ...):
+// refused on argv whatever the preset says.
+bool looks_secret(std::string name) {
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.rfind("public_", 0) == 0) return false;  // public_key (Langfuse): an id, not a secret
+  for (const char* word : {"key", "secret", "token", "password", "passwd", "credential", "auth"}) {
+    if (name.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// An endpoint's host (no user info, port kept), else the preset's name: what tells an
+// unnamed destination apart in the report.
+std::string host_or_kind(const DestinationConfig& t) {
+  std::string_view url = t.endpoint;
+  if (const std::size_t scheme = url.find("://"); scheme != std::string_view::npos) url.remove_prefix(scheme + 3);
+  url = url.substr(0, url.find_first_of("/?#"));
+  if (const std::size_t at = url.rfind('@'); at != std::string_view::npos) url.remove_prefix(at + 1);
+  return url.empty() ? std::string(to_string(t.kind)) : std::string(url);
+}
+
 // Parses argv into `o`. Returns -1 to go on, else the exit code (help: 0, error: 2).
 int parse_args(int argc, char** argv, Options& o) {
   const std::vector<std::string> args(argv + 1, argv + argc);
@@ -223,11 +252,21 @@ int parse_args(int argc, char** argv, Options& o) {
       std::cout << k_usage;
       return k_exit_ok;
     }
-    if (flag == "--fanout") { o.fanout = true; continue; }
-    if (flag == "--single") { o.fanout = false; continue; }
-    if (flag == "--content") { o.content = true; continue; }
-    if (flag == "--json") { o.json = true; continue; }
-    if (flag == "--quiet") { o.quiet = true; continue; }
+    if (flag == "--fanout" || flag == "--single" || flag == "--content" || flag == "--json" || flag == "--quiet") {
+      // A boolean flag honours "=false" and refuses any other value than true/false/1/0.
+      bool on = false;
+      const tools::CliArg split = tools::split_cli_arg(a);
+      if (std::string e = tools::parse_bool_flag(split, on); !e.empty()) {
+        std::cerr << "tracecast-load: " << e << "\n(see --help)\n";
+        return k_exit_usage;
+      }
+      if (flag == "--fanout") o.fanout = on;
+      if (flag == "--single") o.fanout = !on;
+      if (flag == "--content") o.content = on;
+      if (flag == "--json") o.json = on;
+      if (flag == "--quiet") o.quiet = on;
+      continue;
+    }
     if (flag == "--api-key" || flag == "--grafana-key") {
       return bad("keys are not accepted on the command line (ps, shell history): use --grafana-key-file or TRACECAST_API_KEY");
     }
@@ -262,6 +301,8 @@ int parse_args(int argc, char** argv, Options& o) {
       if (!count_in(1, 1000)) return bad(why);
       o.threads = static_cast<unsigned>(n);
     } else if (flag == "--rate") {
+      // A negative rate is a number, just out of range: say the range, not "not a number".
+      if (!v.empty() && v[0] == '-') return bad("must be >= 0: 0 = flat out, or 0.001..1e+09 requests/s (got '" + v.substr(0, 32) + "')");
       why = parse_number_in(v, 0, k_max_rate, d);
       if (!why.empty()) return bad(why + "; requests/s, 0 = flat out");
       if (d > 0 && d < k_min_rate) return bad(v + " is out of range (expects 0 = flat out, or 0.001..1e+09 requests/s)");
@@ -370,6 +411,25 @@ int parse_args(int argc, char** argv, Options& o) {
       std::cerr << "tracecast-load: unknown option " << a << "\n(see --help)\n";
       return k_exit_usage;
     }
+  }
+  // A secret never comes from argv (ps, shell history), whatever the kind: a field whose name
+  // looks like a credential is refused here even when the preset does not mark it secret or
+  // --kind is missing. The value is never echoed.
+  for (const std::string& name : o.argv_fields) {
+    // A field the preset knows: its row says whether it is secret; any other name: its looks.
+    const PresetField* known = o.kind.empty() ? nullptr : find_field(*find_preset(o.kind), name);
+    if (known != nullptr ? known->secret : looks_secret(name)) {
+      std::cerr << "tracecast-load: --field " << name << "=...: a secret-looking field is not accepted on the command "
+                   "line (ps, shell history); use --field-env " << name << "=VAR or --field-file " << name
+                << "=PATH\n(see --help)\n";
+      return k_exit_usage;
+    }
+  }
+  // Fields belong to a preset: without --kind they would be ignored without a word.
+  if (!o.fields.empty() && o.kind.empty()) {
+    std::cerr << "tracecast-load: --field, --field-env and --field-file are a preset's fields: give --kind too\n"
+                 "(see --help)\n";
+    return k_exit_usage;
   }
   if (!o.duration && o.count == 0) o.duration = std::chrono::milliseconds(10000);
   if (!o.grafana_url.empty() && !o.endpoint.empty()) {
@@ -522,6 +582,15 @@ int main(int argc, char** argv) {
   const std::string compression = opt.compression.empty() ? "gzip" : opt.compression;
   const bool destination_flag = !opt.kind.empty() || !opt.grafana_url.empty() || !opt.grafana_instance_id.empty() ||
                                 !opt.grafana_key_file.empty() || !opt.endpoint.empty();
+  // --sink-args shapes the bundled sink only; with any other destination it is not started
+  // and the faults would be ignored without a word.
+  if (!opt.sink_args.empty() && (destination_flag || !configured.empty())) {
+    std::cerr << "tracecast-load: --sink-args: the faults only apply to the bundled sink, which is not started when "
+              << (destination_flag ? "a destination flag (--endpoint, --kind, --grafana-*) is given"
+                                   : "--config or OTEL_EXPORTER_OTLP_* give destinations")
+              << "\n(see --help)\n";
+    return k_exit_usage;
+  }
   if (destination_flag && !configured.empty()) {
     std::cerr << "tracecast-load: note: the destination given by flags replaces the " << configured.size()
               << " destination(s) of --config / OTEL_EXPORTER_OTLP_*\n";
@@ -580,6 +649,12 @@ int main(int argc, char** argv) {
   } else if (!configured.empty()) {
     destinations = std::move(configured);
     run.no_loss_not_applicable = "the destinations come from --config or OTEL_EXPORTER_OTLP_*, not the bundled sink";
+    // Unnamed destinations all showed as "destination [acct_N]" in the report: name them by
+    // their place in the config and their endpoint's host (or kind) so they can be told apart.
+    for (std::size_t i = 0; i < destinations.size(); ++i) {
+      DestinationConfig& t = destinations[i].second.transport;
+      if (t.name.empty()) t.name = "destination #" + std::to_string(i + 1) + " (" + host_or_kind(t) + ")";
+    }
     if (!opt.compression.empty()) {
       for (auto& [account, d] : destinations) d.transport.compression = opt.compression;
     }
@@ -843,14 +918,13 @@ int main(int argc, char** argv) {
       failures.push_back(delivered.failure);
     }
   }
-  // README: a run that reached nothing never exits 0 (e.g. --config destinations for
-  // accounts the simulator never makes: every request unrouted).
-  if (fin.total.submitted == 0 && fin.ingest.accepted > 0) {
-    failures.push_back("reached nothing: none of " + std::to_string(fin.ingest.accepted) +
-                       " requests was routed to a destination (" + std::to_string(fin.requests_unrouted) +
-                       " unrouted: the generated requests' accounts are acct_0..acct_N; a destination's "
-                       "account must be one of them or \"\" for all)");
-  }
+  // README: a run that reached nothing never exits 0 (every request unrouted or filtered,
+  // or every request failed: injected faults, a collector that refuses), unless every span
+  // was sampled out, which the report says.
+  const ReachVerdict reached = check_reached(fin);
+  if (!reached.failure.empty()) failures.push_back(reached.failure);
+  const std::string reached_check =
+      !reached.failure.empty() ? "FAILED" : reached.note.empty() ? "ok" : "ok (" + reached.note + ")";
   const double spans_per_request = fin.total.requests_delivered > 0
                                        ? static_cast<double>(fin.total.delivered) /
                                              static_cast<double>(fin.total.requests_delivered)
@@ -926,7 +1000,7 @@ int main(int argc, char** argv) {
     } else {
       j << "{\"applicable\":false,\"because\":" << json_quote(loss.not_applicable_because) << "}";
     }
-    j << ",\"delivery_check\":" << json_quote(delivery_check);
+    j << ",\"delivery_check\":" << json_quote(delivery_check) << ",\"reached_check\":" << json_quote(reached_check);
     j << ",\"snapshots\":" << snapshots << ",\"full_snapshots\":" << full_snapshots << ",\"checks_passed\":" << (failures.empty() ? "true" : "false")
       << ",\"failures\":[";
     for (std::size_t i = 0; i < failures.size(); ++i) j << (i ? "," : "") << json_quote(failures[i]);
@@ -1000,7 +1074,7 @@ int main(int argc, char** argv) {
     o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
       << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
-      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "\n";
+      << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "; reached: " << reached_check << "\n";
     for (const std::string& f : failures) o << "FAILED: " << f << "\n";
     std::cout << o.str();
   }

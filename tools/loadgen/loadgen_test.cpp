@@ -249,6 +249,48 @@ TEST(CheckDelivered, PassesWhenOnlySampledOutSpansWereDropped) {
   EXPECT_EQ(check_delivered(s, true).failure, "delivery: 1 of 100 spans never reached the endpoint (dropped: shutdown 1)");
 }
 
+// A run that delivered nothing never passes: injected faults (every request 400) once left
+// every check "not applicable" and exit 0.
+TEST(CheckReached, FailsWhenSpansWereSubmittedButNoneDeliveredAndNamesTheReasons) {
+  PipelineStats s;
+  s.ingest.accepted = 50;
+  s.total.submitted = 100;
+  s.total.dropped[static_cast<std::size_t>(DropReason::rejected)] = 90;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 10;
+  EXPECT_EQ(check_reached(s).failure, "nothing delivered: 100 spans submitted to destinations, 0 delivered (dropped: rejected 90)");
+  s.total.delivered = 1;
+  EXPECT_TRUE(check_reached(s).failure.empty());
+  EXPECT_TRUE(check_reached(s).note.empty());
+}
+
+TEST(CheckReached, PassesWithANoteWhenEverySpanWasSampledOut) {
+  PipelineStats s;
+  s.ingest.accepted = 5;
+  s.total.submitted = 5;
+  s.total.dropped[static_cast<std::size_t>(DropReason::sampled_out)] = 5;
+  const ReachVerdict v = check_reached(s);
+  EXPECT_TRUE(v.failure.empty());
+  EXPECT_EQ(v.note.rfind("every one of 5 spans was sampled out", 0), 0u) << v.note;
+}
+
+// Disabled destinations or api_key_ids that match nothing are named as such, not blamed on
+// the accounts (the requests were routed; their spans were filtered).
+TEST(CheckReached, NamesFilteringOrUnroutedAccountsAsTheReasonNothingWasSubmitted) {
+  PipelineStats s;
+  s.ingest.accepted = 40;
+  s.total.filtered = 80;
+  std::string f = check_reached(s).failure;
+  EXPECT_EQ(f.rfind("reached nothing: none of 40 requests put a span on a destination (80 spans filtered: ", 0), 0u) << f;
+  EXPECT_NE(f.find("api_key_ids"), std::string::npos) << f;
+  EXPECT_EQ(f.find("account must"), std::string::npos) << f;
+  s.total.filtered = 0;
+  s.requests_unrouted = 40;
+  f = check_reached(s).failure;
+  EXPECT_EQ(f.rfind("reached nothing: none of 40 requests was routed to a destination (40 unrouted: ", 0), 0u) << f;
+  EXPECT_EQ(f.find("filtered"), std::string::npos) << f;
+  EXPECT_TRUE(check_reached(PipelineStats{}).failure.empty());  // nothing accepted: nothing to judge
+}
+
 TEST(LatencyHistogram, QuantilesFallWithinOneBucketWidthOfTheExactValue) {
   std::mt19937_64 rng(7);
   std::vector<std::uint64_t> values;

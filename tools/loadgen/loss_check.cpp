@@ -133,4 +133,44 @@ LossVerdict check_delivered(const PipelineStats& final_stats, bool rate_limited)
   return v;
 }
 
+ReachVerdict check_reached(const PipelineStats& final_stats) {
+  ReachVerdict v;
+  const DestinationCounters& t = final_stats.total;
+  if (t.delivered > 0 || final_stats.ingest.accepted == 0) return v;
+  std::ostringstream f;
+  if (t.submitted == 0) {
+    // Unrouted (no destination for the account) and filtered (a destination took the request
+    // but not its spans) are different mistakes: name the one the counts show.
+    const bool unrouted = final_stats.requests_unrouted > 0;
+    f << "reached nothing: none of " << final_stats.ingest.accepted << " requests "
+      << (unrouted && t.filtered == 0 ? "was routed to a destination" : "put a span on a destination") << " (";
+    if (unrouted) {
+      f << final_stats.requests_unrouted
+        << " unrouted: the generated requests' accounts are acct_0..acct_N; a destination's account must be one "
+           "of them or \"\" for all";
+    }
+    if (t.filtered > 0) {
+      f << (unrouted ? "; " : "") << t.filtered
+        << " spans filtered: every destination that took them is disabled (enabled false) or its api_key_ids "
+           "allow none of the generated key ids key_0..key_7";
+    }
+    if (!unrouted && t.filtered == 0) f << "no destination took them";
+    f << ")";
+    v.failure = f.str();
+    return v;
+  }
+  const std::uint64_t sampled = t.dropped_by(DropReason::sampled_out);
+  if (sampled == t.submitted) {
+    v.note = "every one of " + std::to_string(t.submitted) + " spans was sampled out (--sampling / sampling_rate): " +
+             "nothing was meant to be sent";
+    return v;
+  }
+  LossVerdict losses;
+  const std::string reasons = count_losses(final_stats, false, losses);
+  f << "nothing delivered: " << t.submitted << " spans submitted to destinations, 0 delivered";
+  if (!reasons.empty()) f << " (dropped: " << reasons << ")";
+  v.failure = f.str();
+  return v;
+}
+
 }  // namespace tracecast::load

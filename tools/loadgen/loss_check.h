@@ -62,4 +62,18 @@ struct LossVerdict {
 // refused by a full ring. Always applicable; the failure names the drop reasons.
 [[nodiscard]] LossVerdict check_delivered(const PipelineStats& final_stats, bool rate_limited);
 
+// The "reached" check of every run, bundled sink or not (README: a run that reached nothing
+// never exits 0). It fails when requests were accepted but no span was delivered:
+//   - no span reached a destination: the requests were unrouted (no destination for their
+//     account) or every span was filtered (destinations disabled, or api_key_ids allowing
+//     none of the generated key ids); the failure names which, from the counts;
+//   - spans were submitted but none delivered (every request failed, --sink-args faults,
+//     a collector that refuses): the failure names the drop reasons.
+// It passes, with a `note`, when every submitted span was sampled out (--sampling).
+struct ReachVerdict {
+  std::string failure;  // "" when it passed
+  std::string note;     // what a pass means when nothing was delivered ("" otherwise)
+};
+[[nodiscard]] ReachVerdict check_reached(const PipelineStats& final_stats);
+
 }  // namespace tracecast::load

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "llm_workload.h"
@@ -21,6 +22,10 @@ constexpr std::int64_t k_lead_ns = 1'000'000;
 // A thread more than this behind its schedule (stalled) restarts the schedule from now
 // instead of bursting to catch up.
 constexpr std::int64_t k_max_lag_ns = 1'000'000'000;
+// A sleep until the next request is cut into slices of at most this, each followed by a look
+// at stop_: at a low rate (--rate 1 over 2 threads: 2 s between one thread's requests) one
+// long sleep overran --duration by up to a whole interval.
+constexpr std::int64_t k_max_sleep_ns = 20'000'000;
 
 std::int64_t steady_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now().time_since_epoch()).count();
@@ -101,7 +106,9 @@ void ProducerGroup::run(unsigned index) {
   const std::int64_t unix_offset =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count() -
       steady_ns();
-  std::int64_t next_due = steady_ns();
+  // The threads' schedules are staggered so that together they are evenly spaced: thread i
+  // starts i / rate seconds in (all starting at once sent `--rate 0.5 --count 2` as a burst).
+  std::int64_t next_due = steady_ns() + (limited ? static_cast<std::int64_t>(1e9 * index / options_.rate) : 0);
   std::uint64_t done = 0, ok = 0, full = 0, closed = 0;
   const bool remap = !account_names_.empty();
   LlmRequest copy;
@@ -111,7 +118,7 @@ void ProducerGroup::run(unsigned index) {
     std::int64_t now = steady_ns();
     if (limited) {
       if (next_due - now > k_lead_ns) {
-        std::this_thread::sleep_for(std::chrono::nanoseconds(next_due - now));
+        std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(next_due - now, k_max_sleep_ns)));
         continue;  // re-check stop_ after a sleep
       }
       if (now - next_due > k_max_lag_ns) next_due = now;

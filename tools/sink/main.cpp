@@ -95,5 +95,10 @@ int main(int argc, char** argv) {
   server.stop();
   std::fputs(server.summary_text().c_str(), stdout);
   std::fflush(stdout);
+  // Span lines that never reached --spans-out are a failed run, not a quiet one.
+  if (const std::uint64_t lost = server.spans_out_errors(); lost != 0) {
+    std::fprintf(stderr, "tracecast-sink: error: %llu --spans-out write(s) failed\n", static_cast<unsigned long long>(lost));
+    return 1;
+  }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "sink_config.h"
 
 #include "bounded_file.h"
+#include "cli_flag.h"
 
 #include <charconv>
 #include <chrono>
@@ -46,7 +47,8 @@ Endpoints
   GET /healthz   {"status":"ok"}
   Any other path: 404 (counted as a request).
 
-Options
+Options (a value as "--flag VALUE" or "--flag=VALUE"; a flag without a value also takes
+=true/=false/=1/=0)
   --listen HOST:PORT     address to bind (default 127.0.0.1:4318; PORT 0 = ephemeral;
                          IPv6 as [::1]:PORT). Only loopback unless you say otherwise.
   --port-file PATH       write the bound port to PATH once listening (atomic rename)
@@ -103,21 +105,33 @@ only requests that reach that check)
   --delay-first N        delay only the next N requests
 
 On SIGINT or SIGTERM: prints a summary (requests, spans, by service, by attribute, by
-status) to stdout and exits 0.
+status) to stdout and exits 0, or 1 when a --spans-out write failed (the first failure
+is also said on stderr at once).
 )usage";
 }
 
 bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, bool& help) {
   help = false;
   for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
+    // "--flag value" or "--flag=value", as tracecast-check and tracecast-load read them.
+    const tracecast::tools::CliArg split = tracecast::tools::split_cli_arg(argv[i]);
+    const std::string_view arg = split.name;
     auto value = [&](std::string_view& out) -> bool {
+      if (split.value) {
+        out = *split.value;
+        return true;
+      }
       if (i + 1 >= argc) {
         error = std::string(arg) + " needs a value";
         return false;
       }
       out = argv[++i];
       return true;
+    };
+    // A boolean flag: no value, or exactly true/false/1/0 (honoured).
+    auto flag = [&](bool& out) -> bool {
+      error = tracecast::tools::parse_bool_flag(split, out);
+      return error.empty();
     };
     auto u64 = [&](std::uint64_t& out) -> bool {
       std::string_view v;
@@ -176,7 +190,7 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       }
       config.max_body = static_cast<std::size_t>(n);
     } else if (arg == "--count-only") {
-      config.count_only = true;
+      if (!flag(config.count_only)) return false;
     } else if (arg == "--count-by") {
       if (!value(v)) return false;
       if (v.empty()) {
@@ -195,9 +209,9 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       }
       config.parent_pid = n;
     } else if (arg == "--progress") {
-      config.progress = true;
+      if (!flag(config.progress)) return false;
     } else if (arg == "--quiet") {
-      config.quiet = true;
+      if (!flag(config.quiet)) return false;
     } else if (arg == "--reset-first") {
       if (!u64(config.reset_first)) return false;
     } else if (arg == "--reset-fraction") {
@@ -208,9 +222,9 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       if (!u64(n)) return false;
       config.retry_after = n;
     } else if (arg == "--retry-after-date") {
-      config.retry_after_date = true;
+      if (!flag(config.retry_after_date)) return false;
     } else if (arg == "--retry-after-on-5xx") {
-      config.retry_after_on_5xx = true;
+      if (!flag(config.retry_after_on_5xx)) return false;
     } else if (arg == "--fail-5xx-first") {
       if (!u64(config.fail_first)) return false;
     } else if (arg == "--fail-status") {
@@ -252,7 +266,7 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
       if (!u64(n)) return false;
       config.partial_success = n;
     } else if (arg == "--partial-success-as-number") {
-      config.partial_success_as_number = true;
+      if (!flag(config.partial_success_as_number)) return false;
     } else if (arg == "--partial-message") {
       if (!value(v)) return false;
       config.partial_message = std::string(v);
@@ -265,7 +279,7 @@ bool parse_args(int argc, char** argv, SinkConfig& config, std::string& error, b
     } else if (arg == "--delay-first") {
       if (!u64(config.delay_first)) return false;
     } else {
-      error = "unknown option '" + std::string(arg) + "' (see --help)";
+      error = "unknown option '" + std::string(argv[i]).substr(0, std::string(argv[i]).find('=')) + "' (see --help)";
       return false;
     }
   }

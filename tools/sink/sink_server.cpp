@@ -183,6 +183,9 @@ struct SinkServer::impl {
   std::atomic<std::uint64_t> resets{0};
   std::atomic<std::uint64_t> delayed{0};
   std::atomic<std::uint64_t> rejected_spans{0};
+  // --spans-out writes that failed (a full disk, /dev/full, EIO): each batch of lines whose
+  // write stopped short counts once; the first prints an error line, the exit code says it.
+  std::atomic<std::uint64_t> spans_out_errors{0};
   std::array<std::atomic<std::uint64_t>, k_max_status> status_counts{};
   // Fault stage counters: how many requests reached each stage.
   std::atomic<std::uint64_t> reset_seen{0};
@@ -619,12 +622,23 @@ struct SinkServer::impl {
       std::size_t off = 0;
       while (off < lines.size()) {
         const ssize_t n = ::write(spans_fd, lines.data() + off, lines.size() - off);
-        if (n < 0) {
-          if (errno == EINTR) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          note_spans_out_error(n < 0 ? errno : ENOSPC);
           break;
         }
         off += static_cast<std::size_t>(n);
       }
+    }
+  }
+
+  // Counts a failed --spans-out write; the first one is said on stderr at once (the lines
+  // are lost, and a quiet loss of test evidence is worse than a noisy one).
+  void note_spans_out_error(int err) {
+    if (spans_out_errors.fetch_add(1, std::memory_order_relaxed) == 0) {
+      std::fprintf(stderr, "tracecast-sink: error: --spans-out %s: write failed: %s (span lines are being lost; "
+                   "counted in the summary and /stats, exit code 1)\n",
+                   config.spans_out.c_str(), std::strerror(err));
     }
   }
 
@@ -665,6 +679,7 @@ struct SinkServer::impl {
     append_counter(out, "resets", resets.load(std::memory_order_relaxed));
     append_counter(out, "delayed", delayed.load(std::memory_order_relaxed));
     append_counter(out, "rejected_spans", rejected_spans.load(std::memory_order_relaxed));
+    append_counter(out, "spans_out_errors", spans_out_errors.load(std::memory_order_relaxed));
     out += ",\"status_counts\":{";
     bool first = true;
     for (unsigned s = 0; s < k_max_status; ++s) {
@@ -852,9 +867,13 @@ void SinkServer::stop() {
     m.listen_fd = -1;
   }
   if (m.spans_fd >= 0) {
-    ::close(m.spans_fd);
+    if (::close(m.spans_fd) != 0 && errno != EINTR) m.note_spans_out_error(errno);  // a deferred write error
     m.spans_fd = -1;
   }
+}
+
+std::uint64_t SinkServer::spans_out_errors() const noexcept {
+  return impl_->spans_out_errors.load(std::memory_order_relaxed);
 }
 
 std::string SinkServer::stats_json() const { return impl_->stats_json(); }
@@ -884,6 +903,7 @@ std::string SinkServer::summary_text() const {
   line("connection resets", m.resets.load(std::memory_order_relaxed));
   line("delayed responses", m.delayed.load(std::memory_order_relaxed));
   line("rejected spans (partial success)", m.rejected_spans.load(std::memory_order_relaxed));
+  if (!m.config.spans_out.empty()) line("spans-out write errors", m.spans_out_errors.load(std::memory_order_relaxed));
   out += "  by status:";
   for (unsigned s = 0; s < k_max_status; ++s) {
     const std::uint64_t n = m.status_counts[s].load(std::memory_order_relaxed);

@@ -37,6 +37,8 @@ class SinkServer {
   // The human summary printed on exit. Thread-safe; allocates.
   [[nodiscard]] std::string summary_text() const;
   [[nodiscard]] SinkTotals totals() const noexcept;
+  // --spans-out writes that failed (0 without --spans-out). Thread-safe; no allocation.
+  [[nodiscard]] std::uint64_t spans_out_errors() const noexcept;
 
   struct impl;
 

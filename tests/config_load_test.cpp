@@ -397,6 +397,9 @@ TEST_F(ConfigFromEnv, TakesCompressionAndTimeout) {
   EXPECT_EQ(r.destinations[0].second.transport.timeout, milliseconds(750));
   set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "10s");
   EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: not a whole number of milliseconds: '10s'");
+  // Digits too many for any integer: out of range, not "not a whole number".
+  set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "99999999999999999999");
+  EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: out of range: must be 1..600000 ms");
   set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0");
   EXPECT_EQ(load().error, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: must be 1..600000 ms, got 0");
 }
@@ -594,7 +597,7 @@ TEST(ConfigFromJson, TheExampleFromTheReadmeLoads) {
       {"account": "acct_1", "kind": "grafana_cloud", "name": "grafana-prod",
        "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": "123456",
        "api_key": "glc_inline", "privacy_mode": true, "sampling_rate": 0.5},
-      {"kind": "otel_collector", "endpoint": "http://127.0.0.1:4318", "headers": {"x-team": "a"}}
+      {"account": "", "kind": "otel_collector", "endpoint": "http://127.0.0.1:4318", "headers": {"x-team": "a"}}
     ]
   })";
   const ConfigLoadResult r = config_from_json(json, "config.json");
@@ -605,6 +608,80 @@ TEST(ConfigFromJson, TheExampleFromTheReadmeLoads) {
 }
 
 std::string json_error(std::string_view json) { return config_from_json(json, "config.json").error; }
+
+// A forgotten "account" would route every tenant's spans to the destination: it is an error,
+// and "every account" is written as "account": "".
+TEST(ConfigFromJson, RefusesADestinationWithoutAnAccountKey) {
+  EXPECT_EQ(json_error(R"({"destinations": [{"kind": "otlp_http", "name": "team-a",
+                                              "endpoint": "http://127.0.0.1:4318/v1/traces"}]})"),
+            "config.json: destinations[0].account: missing account (team-a): give the account whose requests it "
+            "takes, or write \"account\": \"\" for every account");
+  const ConfigLoadResult every = config_from_json(
+      R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:4318/v1/traces"}]})",
+      "config.json");
+  ASSERT_TRUE(every.ok()) << every.error;
+  EXPECT_EQ(every.destinations[0].first, "");
+}
+
+// An explicitly empty list would read as "no key" but means "every key": refused.
+TEST(ConfigFromJson, RefusesAnExplicitlyEmptyApiKeyIdList) {
+  EXPECT_EQ(json_error(R"({"destinations": [{"account": "", "kind": "otlp_http", "api_key_ids": [],
+                                              "endpoint": "http://127.0.0.1:4318/v1/traces"}]})"),
+            "config.json: destinations[0].api_key_ids: empty list: leave api_key_ids out for every key");
+}
+
+// A request's account is cut to ingest.limits.max_field_bytes: a longer destination account
+// could never match. The limit may be set after the destinations.
+TEST(ConfigFromJson, RefusesAnAccountLongerThanTheIngestFieldLimit) {
+  const std::string long_account(257, 'a');
+  const std::string dest = R"({"account": ")" + long_account +
+                           R"(", "kind": "otlp_http", "endpoint": "http://127.0.0.1:4318/v1/traces"})";
+  EXPECT_EQ(json_error(R"({"destinations": [)" + dest + "]}"),
+            "config.json: destinations[0].account: at most 256 bytes (ingest.limits.max_field_bytes: a request's "
+            "account is cut to it, so a longer one never matches), got 257");
+  const ConfigLoadResult raised =
+      config_from_json(R"({"destinations": [)" + dest + R"(], "ingest": {"limits": {"max_field_bytes": 512}}})",
+                       "config.json");
+  EXPECT_TRUE(raised.ok()) << raised.error;
+  EXPECT_TRUE(config_from_json(R"({"destinations": [{"account": ")" + std::string(256, 'a') +
+                                   R"(", "kind": "otlp_http", "endpoint": "http://127.0.0.1:4318/v1/traces"}]})",
+                               "config.json")
+                  .ok());
+}
+
+// Header names ignore case: the same header from headers and headers_env, in two cases, is one
+// header given twice; Content-Type is the sender's.
+TEST(ConfigFromJson, RefusesAHeaderGivenTwiceInAnyCaseAndTheContentType) {
+  EXPECT_THAT(json_error(R"({"destinations": [{"account": "", "kind": "otlp_http",
+      "endpoint": "http://127.0.0.1:4318/v1/traces", "headers": {"x-a": "1", "X-A": "2"}}]})"),
+              HasSubstr("destinations[0].headers: header #2 (X-A): given twice"));
+  EXPECT_THAT(json_error(R"({"destinations": [{"account": "", "kind": "otlp_http",
+      "endpoint": "http://127.0.0.1:4318/v1/traces", "headers": {"x-home": "1"}, "headers_env": {"X-Home": "HOME"}}]})"),
+              HasSubstr("destinations[0].headers_env.X-Home: header set in headers too"));
+  EXPECT_THAT(json_error(R"({"destinations": [{"account": "", "kind": "otlp_http",
+      "endpoint": "http://127.0.0.1:4318/v1/traces", "headers": {"content-type": "text/plain"}}]})"),
+              HasSubstr("destinations[0].headers: header #1 (content-type): set by the sender"));
+}
+
+// One rule for every resource string: valid UTF-8, no control characters.
+TEST(ConfigFromJson, RefusesControlCharactersInEveryResourceString) {
+  EXPECT_EQ(json_error(R"({"service": {"name": "a\u0000b"}})"),
+            "config.json: service.name: must be valid UTF-8 without control characters");
+  EXPECT_EQ(json_error(R"({"service": {"name": "a\nb"}})"),
+            "config.json: service.name: must be valid UTF-8 without control characters");
+  EXPECT_EQ(json_error(R"({"service": {"version": "1\u007f"}})"),
+            "config.json: service.version: must be valid UTF-8 without control characters");
+  EXPECT_THAT(json_error(R"({"service": {"resource_attributes": {"k": "a\u0001"}}})"),
+              HasSubstr("must be valid UTF-8 without control characters"));
+  EXPECT_THAT(json_error(R"({"service": {"resource_attributes": {"k\u0085": "a"}}})"),
+              HasSubstr("must be valid UTF-8 without control characters"));
+  EXPECT_THAT(json_error(R"({"destinations": [{"account": "", "kind": "otlp_http",
+      "endpoint": "http://127.0.0.1:4318/v1/traces", "resource_attributes": {"k": "a\u0001"}}]})"),
+              HasSubstr("must be valid UTF-8 without control characters"));
+  // A tab is a control character too (a header value may hold one; a resource string not).
+  EXPECT_FALSE(config_from_json(R"({"service": {"resource_attributes": {"k": "\t"}}})", "config.json").ok());
+  EXPECT_TRUE(config_from_json(R"({"service": {"name": "caf\u00e9 \u4e2d"}})", "config.json").ok());
+}
 
 TEST(ConfigFromJson, ReadsTheStatsListingAndTheDisablePolicy) {
   const ConfigLoadResult r = config_from_json(
@@ -650,14 +727,20 @@ TEST(ConfigFromJson, NamesTheFieldAndTheTypeOnATypeError) {
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": -1}})"),
             "config.json: batch.max_spans: expected an unsigned integer, got -1");
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": 1.5}})"),
-            "config.json: batch.max_spans: expected an unsigned integer, got number 1.5");
+            "config.json: batch.max_spans: must be a whole number written without a fraction or exponent (512, not "
+            "512.0 or 5e2)");
+  // 512.0 is a whole number's value written with a fraction: the message says so, not "got 512".
+  EXPECT_EQ(json_error(R"({"batch": {"max_spans": 512.0}})"),
+            "config.json: batch.max_spans: must be a whole number written without a fraction or exponent (512, not "
+            "512.0 or 5e2)");
   EXPECT_EQ(json_error(R"({"batch": {"max_spans": 4294967296}})"),
             "config.json: batch.max_spans: must be at most 4294967295, got 4294967296");
   EXPECT_EQ(json_error(R"({"sender": {"http2": "yes"}})"), "config.json: sender.http2: expected true or false, got string");
   EXPECT_EQ(json_error(R"({"sender": {"retry": {"multiplier": null}}})"),
             "config.json: sender.retry.multiplier: expected a number, got null");
   EXPECT_EQ(json_error(R"({"compression": {"zstd_level": 1.0}})"),
-            "config.json: compression.zstd_level: expected an integer, got number 1");
+            "config.json: compression.zstd_level: must be a whole number written without a fraction or exponent (3, "
+            "not 3.0 or 3e0)");
   EXPECT_EQ(json_error(R"({"service": {"name": 5}})"), "config.json: service.name: expected a string, got number");
   EXPECT_EQ(json_error(R"({"batch": []})"), "config.json: batch: expected an object, got array");
   EXPECT_EQ(json_error(R"({"destinations": {}})"), "config.json: destinations: expected an array, got object");
@@ -778,7 +861,7 @@ TEST(ConfigFromJson, ReportsRangeErrorsUnderTheJsonPath) {
 }
 
 TEST(ConfigFromJson, ChecksEachDestination) {
-  EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318"}, {"endpoint": "http://b:4318", "sampling_rate": 0}]})"),
+  EXPECT_EQ(json_error(R"({"destinations": [{"account": "", "endpoint": "http://a:4318"}, {"endpoint": "http://b:4318", "sampling_rate": 0}]})"),
             "config.json: destinations[1].sampling_rate: must be in 0.0001..1, got 0");
   EXPECT_EQ(json_error(R"({"destinations": [{"endpoint": "http://a:4318", "sampling_rate": 1.5}]})"),
             "config.json: destinations[0].sampling_rate: must be in 0.0001..1, got 1.5");
@@ -807,7 +890,7 @@ TEST(ConfigFromJson, TakesOneApiKeySourceOnly) {
 TEST(ConfigFromJson, ReadsTheApiKeyFromTheEnvironment) {
   ASSERT_EQ(::setenv("TRACECAST_TEST_GRAFANA_KEY", "glc_from_env_77", 1), 0);
   const ConfigLoadResult r = config_from_json(
-      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net",
+      R"({"destinations": [{"account": "", "kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net",
           "instance_id": "42", "api_key_env": "TRACECAST_TEST_GRAFANA_KEY"}]})",
       "config.json");
   ::unsetenv("TRACECAST_TEST_GRAFANA_KEY");
@@ -887,7 +970,7 @@ TEST(ConfigFromJson, GivesNoDestinationsOnError) {
 
 TEST(ConfigFromJson, TakesANumericInstanceIdAsItsDecimalText) {
   const ConfigLoadResult r = config_from_json(
-      R"({"destinations": [{"kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": 987654321, "api_key": "glc_k"}]})",
+      R"({"destinations": [{"account": "", "kind": "grafana_cloud", "endpoint": "https://otlp-gateway-prod-eu-west-2.grafana.net", "instance_id": 987654321, "api_key": "glc_k"}]})",
       "config.json");
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(r.destinations[0].second.transport.instance_id, "987654321");

@@ -210,6 +210,50 @@ TEST(DestinationValidate, RejectsEveryControlByteInAHeaderValueAndBoundsSizes) {
   EXPECT_TRUE(has_errors(validate(ctl_url)));
 }
 
+// Every source of headers ends in validate(): the same refusals for all of them.
+TEST(DestinationValidate, RefusesTheContentTypeAndAHeaderGivenTwiceInAnyCase) {
+  DestinationConfig c;
+  c.endpoint = "https://otel.example/v1/traces";
+  for (const char* name : {"Content-Type", "content-type", "CONTENT-TYPE"}) {
+    c.headers = {{name, "text/plain"}};
+    const auto issues = validate(c);
+    const ValidationIssue* i = find(issues, "headers", false);
+    ASSERT_NE(i, nullptr) << name;
+    EXPECT_THAT(i->message, HasSubstr("set by the sender"));
+    EXPECT_EQ(i->code, IssueCode::conflict);
+  }
+  c.headers = {{"x-a", "secret-one"}, {"X-A", "secret-two"}};
+  const auto issues = validate(c);
+  const ValidationIssue* twice = find(issues, "headers", false);
+  ASSERT_NE(twice, nullptr);
+  EXPECT_EQ(twice->message, "header #2 (X-A): given twice (header #1; names ignore case)");
+  EXPECT_EQ(twice->code, IssueCode::duplicate);
+  expect_no_secret(issues, "secret-");
+  c.headers = {{"x-a", "1"}, {"x-b", "2"}};
+  EXPECT_FALSE(has_errors(validate(c)));
+  // Grafana Cloud's Authorization is the sender's (Basic instance_id:api_key).
+  DestinationConfig g = grafana();
+  g.headers = {{"authorization", "Bearer x"}};
+  EXPECT_NE(find(validate(g), "headers", false), nullptr);
+}
+
+// An api_key no header carries would be dropped unseen: an error naming what the kind takes,
+// never the key.
+TEST(DestinationValidate, RefusesAnApiKeyTheKindDoesNotSend) {
+  for (const DestinationKind kind : {DestinationKind::otlp_http, DestinationKind::otel_collector}) {
+    DestinationConfig c;
+    c.kind = kind;
+    c.endpoint = "https://otel.example/v1/traces";
+    c.api_key = "sk-unused-secret-123";
+    const auto issues = validate(c);
+    const ValidationIssue* i = find(issues, "api_key", false);
+    ASSERT_NE(i, nullptr);
+    EXPECT_THAT(i->message, HasSubstr("give credentials in headers"));
+    EXPECT_EQ(i->code, IssueCode::unknown_field);
+    expect_no_secret(issues, "unused-secret");
+  }
+}
+
 TEST(DestinationValidate, RejectsAnUnknownCompression) {
   DestinationConfig c;
   c.endpoint = "http://127.0.0.1:4318/v1/traces";

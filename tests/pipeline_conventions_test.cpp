@@ -187,9 +187,9 @@ TEST(PipelineConventions, WhatADestinationLeavesUnsetComesFromItsPreset) {
 
 TEST(ConfigFromJsonConventions, ReadsTheListAndNamesAnUnknownConvention) {
   const ConfigLoadResult r = config_from_json(
-      R"({"destinations": [{"kind": "otlp_http", "endpoint": "https://otel.example.com/v1/traces",
+      R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "https://otel.example.com/v1/traces",
                              "conventions": ["openrouter", "openinference", "langfuse"]},
-                            {"kind": "otlp_http", "endpoint": "https://otel.example.com/v1/traces"}]})",
+                            {"account": "", "kind": "otlp_http", "endpoint": "https://otel.example.com/v1/traces"}]})",
       "config.json");
   ASSERT_TRUE(r.error.empty()) << r.error;
   ASSERT_EQ(r.destinations.size(), 2u);

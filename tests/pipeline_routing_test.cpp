@@ -556,6 +556,10 @@ TEST(DestinationRoutingValidation, AddAndUpdateRefuseInvalidFieldsAndARefusedUpd
   const auto refused = pipeline.add_destination("acct", bad);
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(fields(refused.issues), std::vector<std::string>{"api_key_ids[0]"});
+  // A request's account is cut to ingest.limits.max_field_bytes (256): a longer one never matches.
+  const auto too_long = pipeline.add_destination(std::string(257, 'a'), to(sink.url(), "long-account"));
+  EXPECT_FALSE(too_long.ok());
+  EXPECT_EQ(fields(too_long.issues), std::vector<std::string>{"account"});
 
   PipelineDestination good = to(sink.url(), "good");
   good.api_key_ids = {"k1"};
@@ -591,7 +595,7 @@ TEST(DestinationRoutingConfig, TheConfigFileSetsEveryFieldAndNamesBadOnes) {
             (std::vector<std::pair<std::string, std::string>>{{"wandb.entity", "team"}, {"wandb.project", "router"}}));
 
   auto error = [](std::string_view destination) {
-    return config_from_json(std::string(R"({"destinations": [{"kind": "otlp_http", "endpoint": "http://127.0.0.1:4318", )") +
+    return config_from_json(std::string(R"({"destinations": [{"account": "", "kind": "otlp_http", "endpoint": "http://127.0.0.1:4318", )") +
                                 std::string(destination) + "}]}",
                             "config.json")
         .error;

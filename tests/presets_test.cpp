@@ -326,6 +326,20 @@ TEST(PresetValidate, SentryTakesTheProjectsDsnWhole) {
     EXPECT_TRUE(has_issue(issues, "fields.dsn", "does not have Sentry's shape"));
     for (const auto& i : issues) EXPECT_THAT(i.message, Not(HasSubstr(key)));
   }
+  // A malformed DSN is the one error for the fields it would give: no "missing public_key".
+  for (const std::string& dsn : bad) {
+    SCOPED_TRACE(dsn);
+    const auto issues = errors_of(preset_config(DestinationKind::sentry, "", {{"dsn", dsn}}));
+    for (const auto& i : issues) EXPECT_EQ(i.path, "fields.dsn") << i.message;
+    EXPECT_EQ(issues.size(), 1u);
+  }
+  // A query string (what some SDK snippets append) is not part of the DSN's shape.
+  {
+    const DestinationConfig d =
+        preset_config(DestinationKind::sentry, "", {{"dsn", "https://" + key + "@o4509.ingest.de.sentry.io/77?timeout=5"}});
+    for (const auto& i : errors_of(d)) ADD_FAILURE() << i.path << ": " << i.message;
+    EXPECT_EQ(resolve(d).url, "https://o4509.ingest.de.sentry.io/api/77/integration/otlp/v1/traces");
+  }
   // A field given beside the DSN must agree with it.
   const auto issues = errors_of(preset_config(
       DestinationKind::sentry, "", {{"dsn", "https://" + key + "@o4509.ingest.de.sentry.io/77"}, {"project_id", "78"}}));
@@ -334,6 +348,16 @@ TEST(PresetValidate, SentryTakesTheProjectsDsnWhole) {
                                     {{"dsn", "https://" + key + "@o4509.ingest.de.sentry.io/77"}, {"project_id", "77"}}))
                 .size(),
             0u);
+}
+
+// api_key given to a preset without an api_key field (Langfuse's are public_key and
+// secret_key) would be dropped unseen: an error naming the preset's fields, never the key.
+TEST(PresetValidate, RefusesAnApiKeyForAPresetWithoutAnApiKeyField) {
+  DestinationConfig d = preset_config(DestinationKind::langfuse, "", {{"public_key", "pk-lf-a"}, {"secret_key", "sk-lf-b"}});
+  d.api_key = "sk-lf-unused-secret";
+  const auto issues = errors_of(d);
+  EXPECT_TRUE(has_issue(issues, "api_key", "it takes the fields public_key, secret_key"));
+  for (const auto& i : issues) EXPECT_THAT(i.message, Not(HasSubstr("unused-secret")));
 }
 
 // The web apps users paste by mistake, regional ones included, in any case and with the

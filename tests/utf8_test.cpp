@@ -26,5 +26,21 @@ TEST(Utf8Prefix, InvalidBytesAreCutByLengthOnly) {
   EXPECT_EQ(utf8_prefix("\xFF\xFE\xFD", 1).size(), 1u);
 }
 
+// The one rule for configured resource strings: well-formed UTF-8, no C0, DEL or C1 control.
+TEST(CleanUtf8Text, RefusesControlCharactersAndIllFormedSequences) {
+  using namespace std::string_view_literals;
+  EXPECT_TRUE(is_clean_utf8_text(""));
+  EXPECT_TRUE(is_clean_utf8_text("caf\xC3\xA9 \xE4\xB8\xAD \xF0\x9F\x98\x80"));
+  EXPECT_TRUE(is_clean_utf8_text("\xC2\xA0"));  // U+00A0, the first after C1
+  EXPECT_FALSE(is_clean_utf8_text("a\0b"sv));
+  EXPECT_FALSE(is_clean_utf8_text("a\nb"));
+  EXPECT_FALSE(is_clean_utf8_text("a\tb"));
+  EXPECT_FALSE(is_clean_utf8_text("a\x01"));
+  EXPECT_FALSE(is_clean_utf8_text("a\x7F"));
+  EXPECT_FALSE(is_clean_utf8_text("\xC2\x85"));      // U+0085 (NEL), C1
+  EXPECT_FALSE(is_clean_utf8_text("\xC3"));          // cut sequence
+  EXPECT_FALSE(is_clean_utf8_text("\xED\xA0\x80"));  // surrogate
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -24,6 +24,7 @@
 
 #include <simdjson.h>
 
+#include "destination_routing.h"
 #include "settings.h"
 #include "tracecast/pipeline.h"
 #include "tracecast/utf8.h"
@@ -31,6 +32,12 @@
 
 namespace tracecast {
 namespace {
+
+// Header names compare without case (RFC 9110).
+bool ascii_iequal(std::string_view a, std::string_view b) noexcept {
+  auto low = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return low(x) == low(y); });
+}
 
 using std::chrono::milliseconds;
 
@@ -54,12 +61,6 @@ std::string_view trim(std::string_view s) noexcept {
   return s.substr(b, e - b + 1);
 }
 
-std::string double_text(double v) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
 }  // namespace
 
 namespace {
@@ -75,6 +76,13 @@ bool parse_whole(std::string_view text, std::uint64_t& out) noexcept {
   if (r.ec != std::errc() || r.ptr != text.data() + text.size()) return false;
   out = v;
   return true;
+}
+
+// Digits only (surrounding blanks allowed): what parse_whole() refused was too large, not
+// "not a number".
+bool all_digits(std::string_view text) noexcept {
+  text = trim(text);
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 
@@ -96,8 +104,11 @@ std::string env_millis(const EnvReader& env, const char* var, std::uint64_t min,
   const char* v = env.get(var);
   if (v == nullptr) return {};
   std::uint64_t n = 0;
-  if (!parse_whole(v, n))
+  if (!parse_whole(v, n)) {
+    if (all_digits(v))
+      return std::string(var) + ": out of range: must be " + std::to_string(min) + ".." + std::to_string(max) + " ms";
     return std::string(var) + ": not a whole number of milliseconds: '" + std::string(trim(v)) + "'";
+  }
   if (n < min || n > max)
     return std::string(var) + ": must be " + std::to_string(min) + ".." + std::to_string(max) + " ms, got " +
            std::to_string(n);
@@ -112,7 +123,10 @@ std::string env_count(const EnvReader& env, const char* var, std::uint64_t min, 
   const char* v = env.get(var);
   if (v == nullptr) return {};
   std::uint64_t n = 0;
-  if (!parse_whole(v, n)) return std::string(var) + ": not a whole number: '" + std::string(trim(v)) + "'";
+  if (!parse_whole(v, n)) {
+    if (all_digits(v)) return std::string(var) + ": out of range: must be " + std::to_string(min) + ".." + std::to_string(max);
+    return std::string(var) + ": not a whole number: '" + std::string(trim(v)) + "'";
+  }
   if (n < min || n > max)
     return std::string(var) + ": must be " + std::to_string(min) + ".." + std::to_string(max) + ", got " +
            std::to_string(n);
@@ -555,6 +569,11 @@ class JsonLoader {
       if (given("batch.linger") && !given("batch.max_linger") && b.max_linger < b.linger) b.max_linger = b.linger;
       const std::vector<ValidationIssue> issues = validate(result_.config);
       if (const ValidationIssue* e = first_error(issues)) fail(json_path_of(e->path), e->message);
+      // After the whole file: the limit may be set after the destinations.
+      for (std::size_t i = 0; i < result_.destinations.size(); ++i) {
+        const std::string why = detail::account_error(result_.destinations[i].first, result_.config);
+        if (!why.empty()) fail("destinations[" + std::to_string(i) + "].account", why);
+      }
     }
     return finish();
   }
@@ -621,7 +640,8 @@ class JsonLoader {
       }
       case element_type::UINT64: out = v.get_uint64().value_unsafe(); break;
       case element_type::DOUBLE:
-        return fail(path, "expected an unsigned integer, got number " + double_text(v.get_double().value_unsafe()));
+        // Not the value: 512.0 would print as "512", which looks right. The rule is the cause.
+        return fail(path, "must be a whole number written without a fraction or exponent (512, not 512.0 or 5e2)");
       default: return fail(path, "expected an unsigned integer, got " + std::string(type_name(v.type())));
     }
     if (out > max) return fail(path, "must be at most " + std::to_string(max) + ", got " + std::to_string(out));
@@ -646,7 +666,7 @@ class JsonLoader {
     }
     if (v.type() == element_type::UINT64) return fail(path, "out of range, got " + std::to_string(v.get_uint64().value_unsafe()));
     if (v.type() == element_type::DOUBLE)
-      return fail(path, "expected an integer, got number " + double_text(v.get_double().value_unsafe()));
+      return fail(path, "must be a whole number written without a fraction or exponent (3, not 3.0 or 3e0)");
     return fail(path, "expected an integer, got " + std::string(type_name(v.type())));
   }
 
@@ -876,6 +896,7 @@ class JsonLoader {
     std::vector<std::string_view> keys;
     for (const FlatDestinationSetting& row : rows) keys.push_back(row.json);
     std::string account;
+    bool account_given = false;
     PipelineDestination pd;
     DestinationConfig& d = pd.transport;
     std::string_view api_key_source;  // which of api_key / api_key_env / api_key_file set it
@@ -913,7 +934,15 @@ class JsonLoader {
         }
         return true;
       }
-      if (key == "account") return read_string(f, sub, account);
+      if (key == "account") {
+        account_given = true;
+        return read_string(f, sub, account);
+      }
+      if (key == "api_key_ids" && f.type() == element_type::ARRAY) {
+        simdjson::dom::array ids;
+        if (f.get_array().get(ids) == simdjson::SUCCESS && ids.size() == 0)
+          return fail(sub, "empty list: leave api_key_ids out for every key");
+      }
       if (key == "kind") return read_kind(f, sub, d.kind);
       if (key == "instance_id" && (f.type() == element_type::INT64 || f.type() == element_type::UINT64)) {
         // A stack id is a number; written as a JSON number it is taken as its decimal text.
@@ -956,7 +985,8 @@ class JsonLoader {
     for (std::size_t index = 0; index < env_headers.size(); ++index) {
       auto& [header, value] = env_headers[index];
       for (const auto& kv : d.headers) {
-        if (kv.first == header) return fail(join_named(path + ".headers_env", header, index), "header set in headers too");
+        if (ascii_iequal(kv.first, header))
+          return fail(join_named(path + ".headers_env", header, index), "header set in headers too (names ignore case)");
       }
       d.headers.emplace_back(std::move(header), std::move(value));
     }
@@ -978,6 +1008,13 @@ class JsonLoader {
       return fail(path + "." + field, issue.message);
     }
     for (const ValidationIssue& issue : pd.validate()) return fail(path + "." + destination_json_path(issue.path), issue.message);
+    // A forgotten key must not route every tenant's spans here: "every account" is written.
+    if (!account_given) {
+      const std::string label = d.name.empty() ? std::string() : " (" + d.name + ")";
+      return fail(path + ".account", "missing account" + label +
+                                         ": give the account whose requests it takes, or write \"account\": \"\" "
+                                         "for every account");
+    }
     result_.destinations.emplace_back(std::move(account), std::move(pd));
     return true;
   }

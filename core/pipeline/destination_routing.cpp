@@ -1,13 +1,12 @@
 // PipelineDestination::validate(): the pipeline-side fields of a destination (sampling,
 // routing, limits, resource). The transport has its own validate(DestinationConfig).
-#include <simdjson.h>
-
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "destination_routing.h"
 #include "tracecast/pipeline.h"
+#include "tracecast/utf8.h"
 
 namespace tracecast {
 namespace {
@@ -19,16 +18,6 @@ bool printable_ascii(std::string_view s) noexcept {
   }
   return true;
 }
-
-bool has_control(std::string_view s) noexcept {
-  for (const char c : s) {
-    const auto b = static_cast<unsigned char>(c);
-    if (b < 0x20 || b == 0x7F) return true;
-  }
-  return false;
-}
-
-bool valid_utf8(std::string_view s) noexcept { return simdjson::validate_utf8(s.data(), s.size()); }
 
 std::string indexed(std::string_view field, std::size_t i) {
   return std::string(field) + "[" + std::to_string(i) + "]";
@@ -56,7 +45,7 @@ constexpr Setting k_rows[] = {
                  "routed to it (counted in `filtered`). One hash of the request's id per request, then a binary "
                  "search per destination that has a list, exact (ids compared on a hash match)")
         .default_doc("none (every key)")
-        .also_checked("printable ASCII without spaces, no duplicates"),
+        .also_checked("printable ASCII without spaces, no duplicates; not `[]` in a file (leave it out for every key)"),
     number_setting("max_request_bytes", "max_request_bytes", "bytes", PD::k_min_request_bytes, PD::k_max_request_bytes,
                    &setting_ref<&PD::max_request_bytes>,
                    "the largest request body (OTLP bytes before compression) sent to it: its batches seal before it, "
@@ -80,10 +69,21 @@ constexpr Setting k_rows[] = {
                   "`service.name` or `mapping.extra_resource_attributes`): W&B Weave's `wandb.entity` and "
                   "`wandb.project`. Equal resources still share one `ResourceSpans`")
         .default_doc("none")
-        .also_checked("UTF-8 without control bytes, no duplicate keys"),
+        .also_checked("UTF-8 without control characters, no duplicate keys"),
 };
 
 }  // namespace
+
+namespace detail {
+
+std::string account_error(std::string_view account, const PipelineConfig& config) {
+  const std::size_t limit = config.ingest.limits.max_field_bytes;
+  if (account.size() <= limit) return {};
+  return "at most " + std::to_string(limit) + " bytes (ingest.limits.max_field_bytes: a request's account is cut to "
+         "it, so a longer one never matches), got " + std::to_string(account.size());
+}
+
+}  // namespace detail
 
 std::span<const Setting> PipelineDestination::settings() noexcept { return k_rows; }
 
@@ -112,14 +112,14 @@ std::vector<ValidationIssue> PipelineDestination::validate() const {
       const auto& [key, value] = resource_attributes[i];
       const std::string at = indexed("resource_attributes", i);
       if (!key.empty() && key.size() <= k_max_resource_key_bytes) {
-        if (has_control(key) || !valid_utf8(key)) {
+        if (!is_clean_utf8_text(key)) {
           error(at + ".key", "must be valid UTF-8 without control characters", IssueCode::invalid);
         } else if (!keys.insert(key).second) {
           // The key is the operator's attribute name (not a secret); the value is never shown.
           error(at + ".key", "repeats an earlier key (" + key + ")", IssueCode::duplicate);
         }
       }
-      if (value.size() <= k_max_resource_value_bytes && (has_control(value) || !valid_utf8(value))) {
+      if (value.size() <= k_max_resource_value_bytes && !is_clean_utf8_text(value)) {
         error(at + ".value", "must be valid UTF-8 without control characters", IssueCode::invalid);
       }
     }

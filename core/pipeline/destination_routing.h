@@ -18,6 +18,11 @@
 
 namespace tracecast::detail {
 
+// Why a destination cannot take `account` under `config`, empty when it can: a request's
+// account is cut to ingest.limits.max_field_bytes at submit, so a longer one never matches.
+// Thread-safe (pure). Allocates only for the message.
+[[nodiscard]] std::string account_error(std::string_view account, const PipelineConfig& config);
+
 // The hash a request's API key id is looked up by: computed once per request, whatever the
 // number of destinations that filter on it.
 [[nodiscard]] inline std::uint64_t api_key_hash(std::string_view id) noexcept {

@@ -1356,6 +1356,10 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
       out[i].issues = std::move(own);
       continue;
     }
+    if (std::string why = detail::account_error(account, impl_->config); !why.empty()) {
+      out[i].issues.push_back({"account", std::move(why), false, IssueCode::too_long});
+      continue;
+    }
     AddDestinationResult r = impl_->sender.add_destination(destination.transport);
     out[i].issues = std::move(r.issues);
     if (!r.ok()) continue;

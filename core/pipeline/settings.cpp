@@ -9,6 +9,7 @@
 #include "tracecast/encoder_limits.h"
 #include "tracecast/ingest_ring.h"
 #include "tracecast/sender.h"
+#include "tracecast/utf8.h"
 
 namespace tracecast {
 namespace {
@@ -32,19 +33,23 @@ constexpr std::size_t k_max_resource_value_bytes = 4096;
 constexpr Setting k_mapping_rows[] = {
     text_setting("mapping.service_name", "service.name", true, k_max_text_bytes,
                  &setting_ref<&PC::mapping, &MC::service_name>, "resource `service.name`")
-        .env_var("OTEL_SERVICE_NAME"),
+        .env_var("OTEL_SERVICE_NAME")
+        .also_checked("UTF-8 without control characters"),
     text_setting("mapping.service_version", "service.version", false, k_max_text_bytes,
-                 &setting_ref<&PC::mapping, &MC::service_version>, "resource `service.version`"),
+                 &setting_ref<&PC::mapping, &MC::service_version>, "resource `service.version`")
+        .also_checked("UTF-8 without control characters"),
     described_setting("mapping.extra_resource_attributes", "service.resource_attributes", "pairs", "none",
-                      "≤ 16; key 1..1024 B, value ≤ 4096 B",
+                      "≤ 16; key 1..1024 B, value ≤ 4096 B; UTF-8 without control characters",
                       "more resource attributes, e.g. from `OTEL_RESOURCE_ATTRIBUTES`"),
     flag_setting("mapping.emit_current_genai_names", "service.emit_current_genai_names",
                  &setting_ref<&PC::mapping, &MC::emit_current_genai_names>,
                  "also `gen_ai.provider.name`, `gen_ai.response.finish_reasons`"),
     text_setting("mapping.scope_name", "service.scope_name", true, k_max_text_bytes,
-                 &setting_ref<&PC::mapping, &MC::scope_name>, "instrumentation scope name"),
+                 &setting_ref<&PC::mapping, &MC::scope_name>, "instrumentation scope name")
+        .also_checked("UTF-8 without control characters"),
     text_setting("mapping.scope_version", "service.scope_version", false, k_max_text_bytes,
-                 &setting_ref<&PC::mapping, &MC::scope_version>, "instrumentation scope version"),
+                 &setting_ref<&PC::mapping, &MC::scope_version>, "instrumentation scope version")
+        .also_checked("UTF-8 without control characters"),
 };
 
 constexpr Setting k_batch_rows[] = {
@@ -141,18 +146,37 @@ void check_extra_resource(const MappingConfig& m, std::vector<ValidationIssue>& 
       out.push_back({std::string(k_field), where.append(" has an empty key"), false, IssueCode::required});
     } else if (key.size() > static_cast<std::size_t>(k_max_text_bytes)) {
       out.push_back({std::string(k_field), where.append(" has a key over 1024 bytes"), false, IssueCode::too_long});
+    } else if (!is_clean_utf8_text(key)) {
+      out.push_back({std::string(k_field), where.append("'s key must be valid UTF-8 without control characters"), false,
+                     IssueCode::invalid});
     } else if (value.size() > k_max_resource_value_bytes) {
       // The key is the operator's own attribute name (not a secret); the value is not shown.
       out.push_back({std::string(k_field), where.append(" (").append(key).append(") has a value over 4096 bytes"),
                      false, IssueCode::too_long});
+    } else if (!is_clean_utf8_text(value)) {
+      out.push_back({std::string(k_field),
+                     where.append(" (").append(key).append(")'s value must be valid UTF-8 without control characters"),
+                     false, IssueCode::invalid});
     }
+  }
+  // The resource's own strings: the same rule (the scope's too, written beside them).
+  const std::pair<std::string_view, const std::string*> texts[] = {
+      {"mapping.service_name", &m.service_name},
+      {"mapping.service_version", &m.service_version},
+      {"mapping.scope_name", &m.scope_name},
+      {"mapping.scope_version", &m.scope_version},
+  };
+  for (const auto& [field, text] : texts) {
+    if (text->size() <= static_cast<std::size_t>(k_max_text_bytes) && !is_clean_utf8_text(*text))
+      out.push_back({std::string(field), "must be valid UTF-8 without control characters", false, IssueCode::invalid});
   }
 }
 
 // The keys of a destinations entry that are no struct's field: read by the loader's own code.
 constexpr Setting k_destination_file_rows[] = {
-    described_setting("account", "account", "text", "`\"\"`", "",
-                      "the account whose requests it takes; `\"\"`: every account's"),
+    described_setting("account", "account", "text", "none: required", "≤ `ingest.limits.max_field_bytes` (256 B)",
+                      "the account whose requests it takes; `\"\"`: every account's, written out (an entry without "
+                      "the key is refused: a forgotten key must not route every tenant's spans to it)"),
 };
 constexpr Setting k_destination_secret_rows[] = {
     described_setting("api_key_env", "api_key_env", "variable", "", "a set, non-empty variable",

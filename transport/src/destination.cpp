@@ -121,7 +121,8 @@ constexpr Setting k_destination_rows[] = {
     text_setting("api_key", "api_key", false, k_max_secret_bytes, &setting_ref<&DC::api_key>,
                  "secret: Grafana Cloud's access-policy token (`glc_...`), or a preset's `api_key` field; "
                  "or `api_key_env` / `api_key_file`")
-        .also_checked("no control byte; required for `grafana_cloud`"),
+        .also_checked("no control byte; required for `grafana_cloud`; refused for a kind without an `api_key` field "
+                      "(`otlp_http`, `otel_collector`: give headers)"),
     pairs_setting("fields", "fields", k_max_fields, 1, 64, k_max_secret_bytes, &setting_ref<&DC::fields>,
                   "a preset's fields by name (see [Presets](#presets)); secret ones never quoted; or `fields_env` / "
                   "`fields_file`")
@@ -131,8 +132,9 @@ constexpr Setting k_destination_rows[] = {
                   &setting_ref<&DC::headers>, "extra request headers; values may be secret, never quoted; or "
                                               "`headers_env`")
         .unchecked()
-        .range_doc("≤ 64; name 1..256 B of RFC 9110 token characters, value ≤ 16384 B without control bytes; not "
-                   "one the sender or the preset sets"),
+        .range_doc("≤ 64; name 1..256 B of RFC 9110 token characters, each once ignoring case, value ≤ 16384 B "
+                   "without control bytes; not one the sender (`Content-Type`, `Content-Length`, `Content-Encoding`, "
+                   "`Host`, `Transfer-Encoding`) or the preset sets"),
     choice_setting("compression", "compression", "none, gzip, zstd", &setting_ref<&DC::compression>,
                    "the codec; empty: the kind's default (gzip for Grafana Cloud and generic OTLP, zstd for "
                    "Collectors, the preset's)")
@@ -277,10 +279,16 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
   } else {
     if (!config.instance_id.empty()) warn("instance_id", "instance_id is used by grafana_cloud only", IssueCode::unknown_field);
     if (!config.api_key.empty() && find_field(row, "api_key") == nullptr) {
-      warn("api_key",
-           "api_key is used by presets with an API key only (not " + std::string(row.name) +
-               "); put credentials in headers or fields",
-           IssueCode::unknown_field);
+      // Nothing would send it: an error, not a warning, so a credential is never dropped unseen.
+      // Named: what the kind takes instead; never the key.
+      std::string takes;
+      if (row.custom_rules) {
+        takes = "it sends no auth header of its own: give credentials in headers (e.g. Authorization)";
+      } else {
+        for (const PresetField& f : row.fields) takes += (takes.empty() ? "" : ", ") + std::string(f.name);
+        takes = "it takes the fields " + takes;
+      }
+      error("api_key", "api_key is not used by " + std::string(row.name) + " (" + takes + ")", IssueCode::unknown_field);
     }
     if (!config.api_key.empty() && (has_line_break(config.api_key) || has_control_byte(config.api_key))) {
       error("api_key", "the API key contains a line break or control byte");
@@ -335,10 +343,19 @@ std::vector<ValidationIssue> validate(const DestinationConfig& config) {
     if (value.size() > k_max_header_value_bytes) {
       error("headers", label + ": the value is longer than 16384 bytes", IssueCode::too_long);
     }
+    // Every source of headers (the file's headers and headers_env, OTEL_EXPORTER_OTLP_HEADERS,
+    // the tools' --header, the API) ends here: one rule for all. Names ignore case (RFC 9110).
     const std::string lname = lower(name);
-    if (lname == "content-length" || lname == "content-encoding" || lname == "host" ||
-        lname == "transfer-encoding") {
-      error("headers", which + " (" + name + "): set by the sender, cannot be overridden", IssueCode::conflict);
+    if (lname == "content-type" || lname == "content-length" || lname == "content-encoding" || lname == "host" ||
+        lname == "transfer-encoding" || (grafana && lname == "authorization")) {
+      error("headers", label + ": set by the sender, cannot be overridden", IssueCode::conflict);
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (!name.empty() && lower(config.headers[j].first) == lname) {
+        error("headers", label + ": given twice (header #" + std::to_string(j + 1) + "; names ignore case)",
+              IssueCode::duplicate);
+        break;
+      }
     }
   }
 

@@ -572,6 +572,7 @@ bool parse_sentry_dsn(std::string_view dsn, SentryDsn& out) noexcept {
   const std::string_view scheme = dsn.substr(0, scheme_end);
   if (scheme != "https" && scheme != "http") return false;
   std::string_view rest = dsn.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find_first_of("?#"));  // a query ("?x=y") or fragment: not Sentry's to need
   const auto at = rest.find('@');
   const auto slash = rest.find('/');
   if (at == std::string_view::npos || slash == std::string_view::npos || at > slash) return false;
@@ -795,11 +796,18 @@ void validate_preset(const DestinationConfig& config, const PresetInfo& row, std
     }
   }
 
+  // A malformed Sentry DSN is the one error for the fields it would have given: "missing
+  // public_key" beside it would send the user looking for a field they never meant to write.
+  SentryDsn parsed_dsn;
+  const bool dsn_refused = row.kind == DestinationKind::sentry && !given_field(config, "dsn").empty() &&
+                           !parse_sentry_dsn(given_field(config, "dsn"), parsed_dsn);
   for (const PresetField& f : row.fields) {
     const std::string field = "fields." + std::string(f.name);
     const std::string_view value = preset_field_value(config, f.name);
     const std::string what = display + " " + std::string(f.name) + " (" + std::string(f.doc) + ")";
     if (value.empty()) {
+      const bool from_dsn = f.name == "public_key" || f.name == "project_id" || f.name == "org_id" || f.name == "region";
+      if (dsn_refused && from_dsn) continue;
       if (f.required || (f.required_hosted && !self_hosted)) error(field, "missing " + what, IssueCode::required);
       continue;
     }

@@ -56,4 +56,24 @@ namespace tracecast {
   return need;
 }
 
+// True when `s` is well-formed UTF-8 without a control character (C0, DEL, C1): the one rule
+// for every resource string a configuration gives (service.name, service.version, the extra
+// resource attributes, a destination's resource_attributes). Pure; no allocation.
+[[nodiscard]] inline bool is_clean_utf8_text(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned c = p[i];
+    if (c < 0x20 || c == 0x7F) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t bad = 0;
+    const std::size_t len = utf8_sequence(p + i, s.size() - i, bad);
+    if (len == 0 || (c == 0xC2 && p[i + 1] < 0xA0)) return false;  // ill-formed, or U+0080..U+009F
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace tracecast

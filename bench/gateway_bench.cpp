@@ -359,9 +359,10 @@ void BM_Gateway_ShapeStreamBareParse(benchmark::State& state) {
 }
 BENCHMARK(BM_Gateway_ShapeStreamBareParse)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
-// The same streams through feed_stream in 64-byte pieces (line splitting, event dispatch,
-// content and tool-call assembly included).
-void BM_Gateway_ShapeStream(benchmark::State& state) {
+// A shape's stream through feed_stream in pieces of `piece` bytes (the whole stream in one
+// call when `piece` is its size or more): line splitting, event dispatch, content and
+// tool-call assembly included.
+void shape_stream(benchmark::State& state, std::size_t piece) {
   const Shape& shape = k_shapes[state.range(0)];
   const std::string sse = read_data(shape.stream);
   GatewayParser parser;
@@ -369,7 +370,7 @@ void BM_Gateway_ShapeStream(benchmark::State& state) {
   for (auto _ : state) {
     rec->reset();
     parser.begin_stream(*rec);
-    for (std::size_t i = 0; i < sse.size(); i += 64) (void)parser.feed_stream(std::string_view(sse).substr(i, 64), 1, *rec);
+    for (std::size_t i = 0; i < sse.size(); i += piece) (void)parser.feed_stream(std::string_view(sse).substr(i, piece), 1, *rec);
     auto r = parser.finish_stream(*rec);
     benchmark::DoNotOptimize(r);
   }
@@ -377,26 +378,14 @@ void BM_Gateway_ShapeStream(benchmark::State& state) {
   state.SetLabel(shape.name);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sse.size()));
 }
+
+// The streams in 64-byte pieces.
+void BM_Gateway_ShapeStream(benchmark::State& state) { shape_stream(state, 64); }
 BENCHMARK(BM_Gateway_ShapeStream)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
 // The same streams fed whole (one feed_stream call): what the line splitting of the 64-byte
 // pieces above costs.
-void BM_Gateway_ShapeStreamWhole(benchmark::State& state) {
-  const Shape& shape = k_shapes[state.range(0)];
-  const std::string sse = read_data(shape.stream);
-  GatewayParser parser;
-  auto rec = std::make_unique<GatewayRecord>();
-  for (auto _ : state) {
-    rec->reset();
-    parser.begin_stream(*rec);
-    (void)parser.feed_stream(sse, 1, *rec);
-    auto r = parser.finish_stream(*rec);
-    benchmark::DoNotOptimize(r);
-  }
-  if (rec->request().completion.empty() || rec->issues() != 0) state.SkipWithError("wrong stream");
-  state.SetLabel(shape.name);
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sse.size()));
-}
+void BM_Gateway_ShapeStreamWhole(benchmark::State& state) { shape_stream(state, std::string::npos); }
 BENCHMARK(BM_Gateway_ShapeStreamWhole)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "tracecast/pipeline.h"
 #include "tracecast/presets.h"
+#include "fake_env.h"
 
 namespace tracecast {
 namespace {
@@ -151,15 +152,8 @@ TEST(PipelineConfigValidate, SaysWhyAndWhatWasGiven) {
 
 // ---- config_from_env() ---------------------------------------------------------------------
 
-std::map<std::string, std::string>& fake_env() {
-  static std::map<std::string, std::string> env;
-  return env;
-}
-
-const char* fake_getenv(const char* name) {
-  const auto it = fake_env().find(name);
-  return it == fake_env().end() ? nullptr : it->second.c_str();
-}
+using test::fake_env;
+using test::fake_getenv;
 
 class ConfigFromEnv : public ::testing::Test {
  protected:

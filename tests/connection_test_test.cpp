@@ -18,6 +18,7 @@
 
 #include "otlp_test.pb.h"
 #include "raw_http_server.h"
+#include "fake_env.h"
 
 namespace tracecast {
 namespace {
@@ -337,14 +338,8 @@ TEST_F(CheckCli, ReportsAnUnknownOptionEvenAsTheLastArgument) {
 
 // ---- one reader per setting: tracecast-check and config_from_env() agree ----------------
 
-std::map<std::string, std::string>& fake_env() {
-  static std::map<std::string, std::string> vars;
-  return vars;
-}
-const char* fake_getenv(const char* name) {
-  const auto it = fake_env().find(name);
-  return it != fake_env().end() ? it->second.c_str() : nullptr;
-}
+using test::fake_env;
+using test::fake_getenv;
 std::string shell_quoted(const std::string& s) {
   std::string out = "'";
   for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);

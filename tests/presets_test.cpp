@@ -24,6 +24,7 @@
 #include "tracecast/connection_test.h"
 #include "tracecast/destination.h"
 #include "tracecast/pipeline.h"
+#include "fake_env.h"
 
 namespace tracecast {
 namespace {
@@ -662,17 +663,11 @@ TEST(PresetConfig, ErrorsNameTheJsonPathAndNeverTheSecret) {
 
 // ---- the environment ------------------------------------------------------------------------------
 
-std::map<std::string, std::string>& env_vars() {
-  static std::map<std::string, std::string> vars;
-  return vars;
-}
-const char* fake_getenv(const char* name) {
-  const auto it = env_vars().find(name);
-  return it == env_vars().end() ? nullptr : it->second.c_str();
-}
+using test::fake_env;
+using test::fake_getenv;
 
 TEST(PresetEnv, KindAndFieldsVariablesYieldAPresetDestination) {
-  env_vars() = {{"TRACECAST_DESTINATION_KIND", "posthog"},
+  fake_env() = {{"TRACECAST_DESTINATION_KIND", "posthog"},
                 {"TRACECAST_DESTINATION_FIELDS", "api_key=phc_env1, region=eu"}};
   ConfigLoadResult r = config_from_env({}, &fake_getenv);
   ASSERT_TRUE(r.ok()) << r.error;
@@ -680,23 +675,23 @@ TEST(PresetEnv, KindAndFieldsVariablesYieldAPresetDestination) {
   EXPECT_EQ(resolve(r.destinations[0].second.transport).url, "https://eu.i.posthog.com/i/v0/ai/otel");
 
   // The generic endpoint variable is the preset's base URL (self-hosted Langfuse).
-  env_vars() = {{"TRACECAST_DESTINATION_KIND", "langfuse"},
+  fake_env() = {{"TRACECAST_DESTINATION_KIND", "langfuse"},
                 {"TRACECAST_DESTINATION_FIELDS", "public_key=pk-lf-1,secret_key=sk-lf-2"},
                 {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://langfuse.internal:3000"}};
   r = config_from_env({}, &fake_getenv);
   ASSERT_TRUE(r.ok()) << r.error;
   EXPECT_EQ(resolve(r.destinations[0].second.transport).url, "http://langfuse.internal:3000/api/public/otel/v1/traces");
 
-  env_vars() = {{"TRACECAST_DESTINATION_KIND", "langfuse"}, {"TRACECAST_DESTINATION_FIELDS", "public_key=pk-lf-1"}};
+  fake_env() = {{"TRACECAST_DESTINATION_KIND", "langfuse"}, {"TRACECAST_DESTINATION_FIELDS", "public_key=pk-lf-1"}};
   r = config_from_env({}, &fake_getenv);
   EXPECT_EQ(r.error.rfind("TRACECAST_DESTINATION_FIELDS: missing Langfuse secret_key", 0), 0u) << r.error;
-  env_vars() = {{"TRACECAST_DESTINATION_KIND", "tempo"}};
+  fake_env() = {{"TRACECAST_DESTINATION_KIND", "tempo"}};
   r = config_from_env({}, &fake_getenv);
   EXPECT_EQ(r.error.rfind("TRACECAST_DESTINATION_KIND: must be one of grafana_cloud, ", 0), 0u) << r.error;
-  env_vars() = {{"TRACECAST_DESTINATION_KIND", "honeycomb"}, {"TRACECAST_DESTINATION_FIELDS", "api_key"}};
+  fake_env() = {{"TRACECAST_DESTINATION_KIND", "honeycomb"}, {"TRACECAST_DESTINATION_FIELDS", "api_key"}};
   r = config_from_env({}, &fake_getenv);
   EXPECT_THAT(r.error, HasSubstr("TRACECAST_DESTINATION_FIELDS: entry 1 has no '='"));
-  env_vars().clear();
+  fake_env().clear();
 }
 
 // ---- the CLIs ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "fake_env.h"
 #include "settings.h"
 #include "tracecast/destination.h"
 #include "tracecast/pipeline.h"
@@ -148,14 +149,8 @@ TEST(SettingsRows, ADestinationRowsRangeIsTheLoadersToo) {
 }
 
 // Every variable a row names is read with that row's range and named in the error.
-std::map<std::string, std::string>& fake_env() {
-  static std::map<std::string, std::string> env;
-  return env;
-}
-const char* fake_getenv(const char* name) {
-  const auto it = fake_env().find(name);
-  return it == fake_env().end() ? nullptr : it->second.c_str();
-}
+using test::fake_env;
+using test::fake_getenv;
 
 TEST(SettingsRows, EveryVariableIsReadWithItsRowsRange) {
   int variables = 0;

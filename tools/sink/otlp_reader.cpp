@@ -47,7 +47,18 @@ void append_double(std::string& out, double value) {
   } else if (std::isinf(value)) {
     out += value > 0 ? "\"Infinity\"" : "\"-Infinity\"";
   } else {
+    // Shortest form; an integral value that prints as 19 or more digits is written in
+    // scientific form instead ("3.0718805076407726e+21"), so every JSON reader takes it as a
+    // double (simdjson refuses an integer literal past 64 bits: found by fuzz_sink_protobuf).
+    const std::size_t at = out.size();
     append_number(out, value);
+    if (std::fabs(value) >= 1e18 && out.find_first_of(".e", at) == std::string::npos) {
+      out.resize(at);
+      std::array<char, 32> buf{};
+      auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), value, std::chars_format::scientific);
+      (void)ec;
+      out.append(buf.data(), static_cast<std::size_t>(end - buf.data()));
+    }
   }
 }
 

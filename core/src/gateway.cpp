@@ -1409,10 +1409,10 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       append_piece(bp, f.content, text);
     } else if (type == "tool_use" || type == "function_call") {
       f.tools_in_output = true;
-      // The block's text as sent: from simdjson's structural index (rewound), not a byte scan.
-      bool empty = false;
-      std::string_view raw;
-      if (block.reset().get(empty) || block.raw_json().get(raw)) raw = raw_container(block_start, bp.parse_end);
+      // The block's text as sent, from its first byte to its closing brace. (Rewinding the
+      // on-demand object and asking raw_json() read through a null parser pointer on a hostile
+      // body: found by fuzz_gateway in a clean-clone CI run.)
+      std::string_view raw = raw_container(block_start, bp.parse_end);
       raw = bp.map(trim_right(raw));
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");

@@ -111,6 +111,7 @@ TEST(ConnectionTest, CountsARejectedProtobufTestSpanAsAFailure) {
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.category, Category::client_error);
   EXPECT_THAT(r.message, HasSubstr("rejectedSpans=1"));
+  EXPECT_THAT(r.message, HasSubstr(": \"bad\""));  // the receiver's own reason is shown
 }
 
 TEST(ConnectionTest, MakesAFreshTraceIdEachTime) {
@@ -235,6 +236,41 @@ TEST(ConnectionTest, CountsARejectedTestSpanAsAFailure) {
   const ConnectionTestResult r = test_connection(generic(server), 5000ms, tracecast::test::loopback_egress());
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.category, Category::client_error);
+  EXPECT_THAT(r.message, HasSubstr("rejectedSpans=1): \"bad\""));
+}
+
+// The partialSuccess errorMessage is what tells a user why the receiver refused the span; it
+// is server text, so it is shown cut, printable-only and with the destination's key scrubbed.
+TEST(ConnectionTest, ShowsThePartialSuccessMessageSanitized) {
+  struct Case {
+    std::string body;
+    bool ok;
+    std::string want;
+  };
+  const std::string long_text(300, 'x');
+  const std::vector<Case> cases = {
+      {R"({"partialSuccess":{"errorMessage":"span 1: attribute too long"}})", true,
+       "HTTP 200 with a partialSuccess warning: \"span 1: attribute too long\""},
+      {R"({"partialSuccess":{"errorMessage":"a\"b\u0007c","rejectedSpans":1}})", false,
+       R"(rejectedSpans=1): "a\"b\u0007c")"},  // shown as sent: escapes not decoded
+      {"{\"partialSuccess\":{\"errorMessage\":\"caf\xc3\xa9\\n\"}}", true, R"(: "caf??\n")"},
+      {R"({"partialSuccess":{"errorMessage":")" + long_text + R"("}})", true,
+       ": \"" + std::string(200, 'x') + "...\""},
+      {R"({"partialSuccess":{"errorMessage":"bad key Bearer-s3cret-key"}})", true, "bad key "},
+  };
+  for (const Case& c : cases) {
+    RawHttpServer server([&](const RawRequest&) {
+      RawResponse r;
+      r.body = c.body;
+      return r;
+    });
+    DestinationConfig d = generic(server);
+    d.headers = {{"authorization", "Bearer-s3cret-key"}};
+    const ConnectionTestResult r = test_connection(d, 5000ms, tracecast::test::loopback_egress());
+    EXPECT_EQ(r.ok(), c.ok) << c.body << " -> " << r.message;
+    EXPECT_THAT(r.message, HasSubstr(c.want)) << c.body;
+    EXPECT_THAT(r.message, Not(HasSubstr("s3cret"))) << c.body;
+  }
 }
 
 TEST(ConnectionTest, AddsADestinationToTheSenderOnlyWhenItsTestPasses) {

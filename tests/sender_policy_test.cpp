@@ -87,6 +87,11 @@ TEST(PartialSuccess, AnErrorMessageWithZeroRejectedIsAWarningOnly) {
   const auto p = parse_partial_success(R"({"partialSuccess":{"errorMessage":"dropped attribute"}})", 100);
   EXPECT_EQ(p.rejected, 0U);
   EXPECT_TRUE(p.has_message);
+  // Where the message is, for Test Connection to show it: the raw text between the quotes.
+  const std::string body = R"({"partialSuccess":{"errorMessage":"a\"b","rejectedSpans":"1"}})";
+  const auto q = parse_partial_success(body, 100);
+  EXPECT_EQ(std::string_view(body).substr(q.message_offset, q.message_size), R"(a\"b)");
+  EXPECT_EQ(q.rejected, 1U);
 }
 
 // ExportTraceServiceResponse { partial_success = 1 { rejected_spans = 1; error_message = 2 } }
@@ -104,6 +109,8 @@ TEST(PartialSuccess, ReadsTheProtobufAnswerToAProtobufRequest) {
   const auto warn = parse_partial_success("\x0a\x04\x12\x02hi"s, 1000, true);
   EXPECT_EQ(warn.rejected, 0U);
   EXPECT_TRUE(warn.has_message);
+  EXPECT_EQ(warn.message_offset, 4U);
+  EXPECT_EQ(warn.message_size, 2U);
   // a JSON answer to a protobuf request is read as JSON
   EXPECT_EQ(parse_partial_success(R"( {"partialSuccess":{"rejectedSpans":"4"}})", 1000, true).rejected, 4U);
   // the same protobuf bytes are not JSON

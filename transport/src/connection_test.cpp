@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <random>
@@ -73,6 +74,22 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 // Removes every secret of `config` from `text` (curl's messages quote hosts and ports only,
 // but a user may have pasted a token into the URL).
 std::string scrub(std::string text, const DestinationConfig& config) { return redact_secrets(std::move(text), config); }
+
+// The receiver's partialSuccess errorMessage, as `: "text"`: untrusted bytes, so printable
+// ASCII only (anything else, escapes included, shown as '?'), at most 200 bytes, then the
+// destination's secrets scrubbed like every other message.
+void append_partial_message(std::string& message, std::string_view response,
+                            const detail::PartialSuccess& partial, const DestinationConfig& config) {
+  if (partial.message_size == 0 || partial.message_offset > response.size()) return;
+  constexpr std::size_t k_shown = 200;
+  const std::string_view raw =
+      response.substr(partial.message_offset, std::min(partial.message_size, k_shown));
+  std::string text;
+  text.reserve(raw.size() + 3);
+  for (const char c : raw) text.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (partial.message_size > k_shown) text.append("...");
+  message.append(": \"").append(scrub(std::move(text), config)).append("\"");
+}
 
 }  // namespace
 
@@ -396,8 +413,10 @@ ConnectionTestResult test_connection(const DestinationConfig& config, std::chron
       result.category = C::client_error;
       result.message += ": the test span was rejected (partialSuccess.rejectedSpans=" +
                         std::to_string(partial.rejected) + ")";
+      append_partial_message(result.message, response, partial, config);
     } else if (partial.has_message) {
       result.message += " with a partialSuccess warning";
+      append_partial_message(result.message, response, partial, config);
     }
   }
   result.hint = hint_for(result.category, config, result.http_status);

@@ -162,7 +162,18 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items)
         }
       } else if (key == "errorMessage" || key == "error_message") {
         std::string_view text;
-        if (value.get_string().get(text) == simdjson::SUCCESS) read.has_message = !text.empty();
+        if (value.get_string().get(text) == simdjson::SUCCESS) {
+          read.has_message = !text.empty();
+          // The raw token is a view into `padded`, which mirrors `body` byte for byte.
+          const std::string_view raw = value.raw_json_token();
+          if (read.has_message && raw.size() >= 2 && raw.front() == '"') {
+            const std::size_t start = static_cast<std::size_t>(raw.data() - padded.data()) + 1;
+            std::size_t end = start;
+            while (end < body.size() && body[end] != '"') end += body[end] == '\\' ? 2 : 1;
+            read.message_offset = start;
+            read.message_size = std::min(end, body.size()) - start;
+          }
+        }
       }
     }
     out = read;
@@ -294,6 +305,8 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items,
         const std::uint64_t len = ps.varint();
         if (!ps.ok || len > static_cast<std::uint64_t>(ps.end - ps.p)) return malformed;
         out.has_message = len != 0;
+        out.message_offset = static_cast<std::size_t>(ps.p - reinterpret_cast<const unsigned char*>(body.data()));
+        out.message_size = static_cast<std::size_t>(len);
         ps.p += len;
       } else if (!ps.skip(t & 7)) {
         return malformed;

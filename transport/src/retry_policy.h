@@ -47,6 +47,12 @@ struct NetworkFailure {
 struct PartialSuccess {
   std::uint64_t rejected = 0;  // always <= the batch's item count
   bool has_message = false;    // errorMessage non-empty
+  // Where that errorMessage is in the parsed body: bytes [message_offset, message_offset +
+  // message_size) of `body` as received (JSON: the text between the quotes, escapes not
+  // decoded; protobuf: the string field's bytes). 0/0 when there is none. For display only
+  // (tracecast-check, Test Connection): untrusted server text, sanitize before printing.
+  std::size_t message_offset = 0;
+  std::size_t message_size = 0;
   bool malformed = false;      // a partialSuccess was there but not readable as the spec says
 };
 // Parses with simdjson. A body without "partialSuccess" (empty, "{}", not JSON) is full

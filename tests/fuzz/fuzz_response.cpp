@@ -64,5 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The answer to an http/protobuf request: the same bound, whatever the bytes.
   const tracecast::detail::PartialSuccess pb = tracecast::detail::parse_partial_success(body, items, true);
   if (pb.rejected > items) std::abort();
+  // The errorMessage's place (shown by Test Connection) lies inside the body, and only a
+  // message that is there has one.
+  for (const tracecast::detail::PartialSuccess& q : {p, pb}) {
+    if (q.message_offset > body.size() || q.message_size > body.size() - q.message_offset) std::abort();
+    if (q.message_size != 0 && !q.has_message) std::abort();
+  }
   return 0;
 }

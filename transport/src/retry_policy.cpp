@@ -164,6 +164,8 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items)
         std::string_view text;
         if (value.get_string().get(text) == simdjson::SUCCESS) {
           read.has_message = !text.empty();
+          read.message_offset = 0;  // a later errorMessage replaces an earlier one
+          read.message_size = 0;
           // The raw token is a view into `padded`, which mirrors `body` byte for byte.
           const std::string_view raw = value.raw_json_token();
           if (read.has_message && raw.size() >= 2 && raw.front() == '"') {

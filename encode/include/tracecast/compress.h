@@ -34,8 +34,8 @@ enum class GzipBackend : std::uint8_t { libdeflate, zlib };
 // of OTLP/JSON at level 1: 4.7 us, of which ~2.4 us is the literals' Huffman table). Below
 // `zstd_raw_literals_below` input bytes, at levels 1..3 (and 0, zstd's default 3), a frame is
 // written with its literals stored raw (ZSTD_c_literalCompressionMode = disable): a standard
-// frame any zstd decoder reads, ~20-25% larger for these bodies (README, Performance,
-// "Gateway scale"). Larger inputs and higher levels are compressed as before.
+// frame any zstd decoder reads, ~20-25% larger for these bodies (encode/README.md, "Small
+// bodies"). Larger inputs and higher levels are compressed as before.
 class Compressor {
  public:
   // Default for `zstd_raw_literals_below`, in input bytes: 16 KiB (~12 canonical spans of JSON).

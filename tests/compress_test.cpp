@@ -179,6 +179,49 @@ TEST(Compressor, SteadyStateAllocatesNothing) {
   }
 }
 
+// A quiet destination's body (a few spans, under 16 KiB) is written with raw literals at the
+// fast levels: a standard frame, larger than with Huffman-coded literals, and the context
+// switches back for a large body without allocating.
+TEST(Compressor, SmallZstdBodiesStoreLiteralsRawAndStayStandard) {
+  const std::string small = canonical_batch(4 * 1024);
+  const std::string large = canonical_batch();
+  ASSERT_LT(small.size(), Compressor::k_zstd_raw_literals_below);
+  ASSERT_GE(large.size(), Compressor::k_zstd_raw_literals_below);
+  Compressor fast(Codec::zstd, 1);
+  Compressor huffman(Codec::zstd, 1, GzipBackend::libdeflate, 0);
+  std::vector<char> out(Compressor::bound(Codec::zstd, large.size()));
+  std::vector<char> out_huffman(out.size());
+
+  const std::size_t n_small = fast.compress(small, out);
+  ASSERT_GT(n_small, 0u);
+  EXPECT_EQ(unzstd({out.data(), n_small}), small);
+  const std::size_t n_small_huffman = huffman.compress(small, out_huffman);
+  ASSERT_GT(n_small_huffman, 0u);
+  EXPECT_GT(n_small, n_small_huffman);       // literals raw: larger
+  EXPECT_LT(n_small, small.size() * 2 / 3);  // still compressed (matches)
+
+  // At or above the threshold, and at levels above 3, the output is the Huffman path's.
+  const std::size_t n_large = fast.compress(large, out);
+  ASSERT_GT(n_large, 0u);
+  EXPECT_EQ(unzstd({out.data(), n_large}), large);
+  EXPECT_EQ(huffman.compress(large, out_huffman), n_large);
+  EXPECT_EQ(std::string_view(out.data(), n_large), std::string_view(out_huffman.data(), n_large));
+  Compressor level9(Codec::zstd, 9);
+  Compressor level9_huffman(Codec::zstd, 9, GzipBackend::libdeflate, 0);
+  EXPECT_EQ(level9.compress(small, out), level9_huffman.compress(small, out_huffman));
+
+  // Alternating sizes makes zstd allocate nothing once both have been seen.
+  ASSERT_GT(fast.compress(small, out), 0u);
+  const std::uint64_t lib_before = fast.library_allocations();
+  for (int i = 0; i < 8; ++i) {
+    const std::string& in = i % 2 ? large : small;
+    const std::size_t n = fast.compress(in, out);
+    ASSERT_GT(n, 0u);
+    EXPECT_EQ(unzstd({out.data(), n}), in);
+  }
+  EXPECT_EQ(fast.library_allocations(), lib_before);
+}
+
 TEST(Compressor, MovedCompressorKeepsWorking) {
   const std::string batch = canonical_batch(32 * 1024);
   Compressor a(Codec::zstd, 1);

@@ -18,6 +18,7 @@
 namespace tracecast::detail {
 namespace {
 
+using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 TEST(BufferPool, ChargesTheClassCapacityWithinOneAndAHalfTimesTheAskedBytes) {
@@ -250,6 +251,68 @@ TEST(LingerTimers, FiresInDeadlineOrderAndSkipsSealedBatches) {
   EXPECT_EQ(timers.pop_due(t0 + milliseconds(40), 10, [&](Target& t) { order.push_back(&t); }), 1u);
   EXPECT_EQ(order, (std::vector<Target*>{&b, &a}));
   EXPECT_TRUE(timers.empty());
+}
+
+// Random deadlines (ties included), entries added while others are popped, a third of them
+// stale: every live entry fires exactly once and no stale one does.
+TEST(LingerTimers, FiresEveryLiveEntryOnceAtScale) {
+  LingerTimers<Target> timers;
+  std::vector<Target> targets(5000);
+  const auto t0 = Clock::now();
+  std::uint64_t x = 7;
+  auto next = [&x] {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return x >> 33;
+  };
+  std::size_t live = 0;
+  auto add_some = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      timers.add(t0 + milliseconds(1000 + static_cast<std::int64_t>(next() % 3000)), &targets[i], 0);
+      if (next() % 3 == 0) {
+        targets[i].generation = 1;  // sealed since: stale
+      } else {
+        ++live;
+      }
+    }
+  };
+  auto fire = [](Target& t) {
+    EXPECT_EQ(t.generation, 0u);
+    ++t.fired;
+  };
+  add_some(0, 2500);
+  EXPECT_EQ(timers.pop_due(t0 + milliseconds(999), 100, fire), 0u);
+  std::size_t fired = timers.pop_due(t0 + milliseconds(1500), 64, fire);
+  add_some(2500, targets.size());
+  for (std::size_t n = 1; n != 0;) {
+    n = timers.pop_due(t0 + milliseconds(5000), 37, fire);
+    EXPECT_LE(n, 37u);
+    fired += n;
+  }
+  EXPECT_TRUE(timers.empty());
+  EXPECT_EQ(fired, live);
+  for (const Target& t : targets) EXPECT_EQ(t.fired, t.generation == 0 ? 1 : 0);
+}
+
+// Deadline order, checked entry by entry through the heap's own earliest().
+TEST(LingerTimers, PopsInNonDecreasingDeadlineOrder) {
+  LingerTimers<Target> timers;
+  std::vector<Target> targets(3000);
+  const auto t0 = Clock::now();
+  std::uint64_t x = 11;
+  for (Target& t : targets) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    timers.add(t0 + microseconds(static_cast<std::int64_t>((x >> 33) % 100000)), &t, 0);
+  }
+  Clock::time_point prev = t0;
+  std::size_t popped = 0;
+  while (!timers.empty()) {
+    const auto e = timers.earliest();
+    ASSERT_GE(e, prev);
+    prev = e;
+    ASSERT_EQ(timers.pop_due(e, 1, [](Target&) {}), 1u);
+    ++popped;
+  }
+  EXPECT_EQ(popped, targets.size());
 }
 
 TEST(RouteTable, AddsAndRemovesPerAccountAndForEveryone) {

@@ -1,9 +1,16 @@
 // When each destination's batch is due, and how long the next one may wait.
 //
-// One entry per open batch in a binary min-heap ordered by deadline: O(log n) to add, O(1)
+// One entry per open batch in a 4-ary min-heap ordered by deadline: O(log n) to add, O(1)
 // to look at the earliest, and nothing at all for destinations without an open batch. An
 // entry whose batch was sealed since (its generation moved on) is skipped when it surfaces,
 // so sealing never has to find and erase its entry.
+//
+// Why 4-ary: at 150,000 open batches the heap is 3.6 MB, beyond L2, and std::pop_heap's
+// binary sift-down takes a cache miss on most of its 17 levels; four children span two
+// cache lines and halve the depth. `perf` of the worker at 100,000 accounts: std::pop_heap
+// 7.2% of its samples (most of it the comparison's loads) before, this pop 1.3% after;
+// a replay of the pattern (150,000 entries, 5 s deadlines, 4 KB of other memory touched per
+// pop) costs 309 -> 196 ns CPU per pop+push.
 #pragma once
 
 #include <algorithm>
@@ -38,8 +45,16 @@ class LingerTimers {
   };
 
   void add(Clock::time_point deadline, Target* target, std::uint64_t generation) {
-    heap_.push_back({deadline, target, generation});
-    std::push_heap(heap_.begin(), heap_.end(), later);
+    const Entry e{deadline, target, generation};
+    std::size_t i = heap_.size();
+    heap_.push_back(e);
+    while (i > 0) {  // sift up: move parents down until e's place is found
+      const std::size_t parent = (i - 1) / k_arity;
+      if (!(e.deadline < heap_[parent].deadline)) break;
+      heap_[i] = heap_[parent];
+      i = parent;
+    }
+    heap_[i] = e;
   }
 
   // Calls due(target) for up to `max` entries with deadline <= now whose generation is still
@@ -51,8 +66,7 @@ class LingerTimers {
     std::size_t fired = 0;
     while (fired < max && !heap_.empty() && heap_.front().deadline <= now) {
       const Entry e = heap_.front();
-      std::pop_heap(heap_.begin(), heap_.end(), later);
-      heap_.pop_back();
+      pop_front();
       if (e.generation == e.target->generation) {
         due(*e.target);
         ++fired;
@@ -68,7 +82,31 @@ class LingerTimers {
   }
 
  private:
-  static bool later(const Entry& a, const Entry& b) noexcept { return a.deadline > b.deadline; }
+  static constexpr std::size_t k_arity = 4;
+
+  // Removes the earliest entry: the last one takes the root's place and sinks to the smallest
+  // child while that child is earlier.
+  void pop_front() noexcept {
+    const Entry last = heap_.back();
+    heap_.pop_back();
+    const std::size_t n = heap_.size();
+    if (n == 0) return;
+    std::size_t i = 0;
+    for (;;) {
+      const std::size_t first = k_arity * i + 1;
+      if (first >= n) break;
+      const std::size_t end = std::min(first + k_arity, n);
+      std::size_t best = first;
+      for (std::size_t c = first + 1; c < end; ++c) {
+        if (heap_[c].deadline < heap_[best].deadline) best = c;
+      }
+      if (!(heap_[best].deadline < last.deadline)) break;
+      heap_[i] = heap_[best];
+      i = best;
+    }
+    heap_[i] = last;
+  }
+
   std::vector<Entry> heap_;
 };
 

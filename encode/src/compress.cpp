@@ -47,6 +47,7 @@ struct Compressor::Impl {
   libdeflate_compressor* deflate = nullptr;
   z_stream zlib{};
   bool zlib_ready = false;
+  bool zstd_raw_literals = false;  // the mode the context is set to now
 
   ~Impl() {
     if (zstd != nullptr) ZSTD_freeCCtx(zstd);
@@ -66,8 +67,14 @@ struct Compressor::Impl {
   static void zlib_free(voidpf, voidpf p) noexcept { std::free(p); }
 };
 
-Compressor::Compressor(Codec codec, int level, GzipBackend gzip_backend)
-    : codec_(codec), level_(level), gzip_backend_(gzip_backend), impl_(std::make_unique<Impl>()) {
+Compressor::Compressor(Codec codec, int level, GzipBackend gzip_backend, std::size_t zstd_raw_literals_below)
+    : codec_(codec),
+      level_(level),
+      gzip_backend_(gzip_backend),
+      // Fast levels only: at higher ones matching dominates and the caller asked for ratio;
+      // negative levels store literals raw anyway.
+      zstd_raw_literals_below_(codec == Codec::zstd && level >= 0 && level <= 3 ? zstd_raw_literals_below : 0),
+      impl_(std::make_unique<Impl>()) {
   Impl& im = *impl_;
   switch (codec) {
     case Codec::none:
@@ -143,6 +150,15 @@ std::size_t Compressor::compress(std::string_view in, std::span<char> out) noexc
         return static_cast<std::size_t>(im.zlib.total_out);
       }
     case Codec::zstd: {
+      // Sticky parameter: set only when the body size class changes (a few ns; the frame's
+      // parameters are resolved per frame by ZSTD_compress2 anyway).
+      const bool raw = in.size() < zstd_raw_literals_below_;
+      if (raw != im.zstd_raw_literals) {
+        if (ZSTD_isError(ZSTD_CCtx_setParameter(im.zstd, ZSTD_c_literalCompressionMode,
+                                                raw ? ZSTD_ps_disable : ZSTD_ps_auto)))
+          return 0;
+        im.zstd_raw_literals = raw;
+      }
       const std::size_t n = ZSTD_compress2(im.zstd, out.data(), out.size(), in.data(), in.size());
       if (ZSTD_isError(n)) {
         ZSTD_CCtx_reset(im.zstd, ZSTD_reset_session_only);

@@ -310,8 +310,9 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   const double harness = harness_cost(o, spec);
   // Each run's peak is its own: what earlier runs freed is handed back to the kernel before
   // the high-water mark is reset. Without it a repetition started with the previous one's
-  // freed heap still resident (~270-370 MB after a 100,000-account run), spread over arenas
-  // its threads did not all get back, and measured up to ~270 MB more than a first run.
+  // freed heap still resident (270-660 MB after a 100,000-account run), spread over arenas
+  // its threads did not all get back. (Later runs still carry more free heap than a first
+  // one: README, "Memory at gateway scale, third pass".)
 #ifdef __GLIBC__
   (void)::malloc_trim(0);
 #endif

@@ -561,14 +561,15 @@ TEST(StatsAtScale, ShutdownListsTheBusiestAndTheTroubledNotEveryDestination) {
   all.reserve(k_destinations);
   for (std::size_t i = 0; i < k_destinations; ++i) {
     PipelineDestination d = destination(i < k_failing ? bad.url() : good.url(), std::string(k_secret));
-    d.transport.name = "dest-" + std::to_string(i);
-    all.emplace_back("acct_" + std::to_string(i), std::move(d));
+    d.transport.name = std::string("dest-").append(std::to_string(i));
+    all.emplace_back(std::string("acct_").append(std::to_string(i)), std::move(d));
   }
   for (const auto& o : p.add_destinations(all)) ASSERT_TRUE(o.ok());
   all.clear();
   for (std::size_t i = 0; i < k_failing + k_busy; ++i) {
     test::CanonicalRequest c;
-    c.r.account = "acct_" + std::to_string(i);
+    const std::string account = std::string("acct_").append(std::to_string(i));
+    c.r.account = account;
     ASSERT_EQ(p.submit(c.r), submit_result::ok);
   }
   const DrainResult done = p.shutdown(Clock::now() + 60s);

@@ -44,6 +44,9 @@ class CompactCounters {
     std::uint64_t values_truncated = 0;
     std::array<std::uint64_t, k_narrow> carry{};
     DestinationHealth health;  // state and last_success_unix_ns are kept inline
+    // When the first failure retrying cannot fix (401/403/404/blocked) since the last
+    // success happened (Unix ns; 0: none): the disable policy's clock.
+    std::int64_t first_final_failure_unix_ns = 0;
   };
 
   // Inline, 64-bit: route() adds to it for every request a destination's own routing refuses.
@@ -75,10 +78,14 @@ class CompactCounters {
   [[nodiscard]] const Cold* cold_if_any() const noexcept { return cold_.get(); }
   // The health details a failure writes (allocates the cold block once).
   DestinationHealth& health_details() { return cold().health; }
-  // A success resets the failure count (nothing to reset without a cold block).
+  // A success resets the failure count and the disable policy's clock (nothing to reset
+  // without a cold block).
   void note_success(std::int64_t unix_ns) noexcept {
     last_success_unix_ns = unix_ns;
-    if (cold_) cold_->health.consecutive_failures = 0;
+    if (cold_) {
+      cold_->health.consecutive_failures = 0;
+      cold_->first_final_failure_unix_ns = 0;
+    }
   }
   [[nodiscard]] std::uint64_t value(Count c) const noexcept { return narrow_value(static_cast<std::size_t>(c)); }
 

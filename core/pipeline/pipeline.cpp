@@ -65,6 +65,7 @@ class Fifo {
 };
 
 constexpr std::size_t k_none = ~std::size_t{0};
+constexpr std::uint32_t k_no_index = ~std::uint32_t{0};
 // Destination::route_filter bits.
 constexpr std::uint8_t k_route_off = 1;   // PipelineDestination::enabled is false
 constexpr std::uint8_t k_route_keys = 2;  // PipelineDestination::api_key_ids is not empty
@@ -117,13 +118,15 @@ struct alignas(64) Destination {
   std::chrono::milliseconds linger{0};    // adapts between batch.linger and batch.max_linger
   std::uint64_t generation = 0;           // bumps at every seal; stale linger entries skip
   std::size_t open_index = k_none;        // position in Impl::open_, k_none when no open batch
-  Fifo<std::uint32_t> unsent;             // sealed bodies the sender could not take yet
+  // Sealed bodies the sender could not take yet (its queue was full): created at the first.
+  std::unique_ptr<Fifo<std::uint32_t>> unsent;
   bool in_unsent_list = false;
   bool removed = false;
   bool adapted = false;                   // its linger has been adapted once
+  DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
   std::uint32_t max_in_flight = 4;        // DestinationConfig::max_in_flight
   std::uint32_t max_bytes = 0;            // request body limit: its max_request_bytes or batch.max_bytes
-  std::size_t max_value_bytes = 0;        // its max_attribute_value_bytes when lower; 0: the encoder's
+  std::uint32_t max_value_bytes = 0;      // its max_attribute_value_bytes when lower (<= 16 MiB); 0: the encoder's
   detail::KeyFilter keys;                 // api_key_ids (route_filter & k_route_keys)
   std::unique_ptr<detail::ExtraResource> resource;  // resource_attributes; null when none
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
@@ -133,16 +136,18 @@ struct alignas(64) Destination {
   detail::CompactCounters counters;
   std::string name;                       // the public name (never a credential)
   std::string account;                    // "" for an all-account destination
-  DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
-  // Health (counters.health() is the public view): when the first failure retrying cannot
-  // fix (401/403/404/blocked) since the last success happened (Unix ns; 0: none), for the
-  // disable policy.
-  std::int64_t first_final_failure_unix_ns = 0;
+  // Health: counters.health() is the public view; the disable policy's clock is in the
+  // counters' cold block (first_final_failure_unix_ns).
   std::uint32_t active_window = 0;        // the stats window it last had traffic in (0: never)
-  std::size_t unhealthy_index = k_none;   // position in Impl::unhealthy, k_none when healthy
+  std::uint32_t unhealthy_index = k_no_index;  // position in Impl::unhealthy, k_no_index when healthy
 
   void drop(DropReason r, std::uint64_t n) { counters.drop(r, n); }
   [[nodiscard]] DestinationState state() const noexcept { return counters.state; }
+  [[nodiscard]] bool has_unsent() const noexcept { return unsent != nullptr && !unsent->empty(); }
+  Fifo<std::uint32_t>& unsent_fifo() {  // allocates the first time
+    if (unsent == nullptr) unsent = std::make_unique<Fifo<std::uint32_t>>();
+    return *unsent;
+  }
   // Spans it lost for a reason a user can act on (anything but sampling).
   [[nodiscard]] bool lost_spans() const noexcept {
     const detail::CompactCounters::Cold* c = counters.cold_if_any();
@@ -152,6 +157,9 @@ struct alignas(64) Destination {
     return false;
   }
 };
+
+// Six cache lines: at 150,000 destinations each 64 bytes more is ~10 MB.
+static_assert(sizeof(Destination) == 384, "Destination grew past six cache lines");
 
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
@@ -615,8 +623,8 @@ struct Pipeline::Impl {
     outstanding[tag] = Outstanding{&d, b, size, spans, epoch, encoding};
     ++d.outstanding;
     ++epoch_outstanding[epoch];
-    if (!d.unsent.empty() || !try_send(tag)) {
-      d.unsent.push(tag);
+    if (d.has_unsent() || !try_send(tag)) {
+      d.unsent_fifo().push(tag);
       if (!d.in_unsent_list) {
         d.in_unsent_list = true;
         unsent_dests.push_back(&d);
@@ -655,8 +663,8 @@ struct Pipeline::Impl {
     std::size_t done = 0;
     for (; done < unsent_dests.size(); ++done) {
       Destination* d = unsent_dests[done];
-      while (!d->unsent.empty() && try_send(d->unsent.front())) d->unsent.pop();
-      if (!d->unsent.empty()) break;
+      while (d->has_unsent() && try_send(d->unsent->front())) d->unsent->pop();
+      if (d->has_unsent()) break;
       d->in_unsent_list = false;
     }
     unsent_dests.erase(unsent_dests.begin(), unsent_dests.begin() + static_cast<std::ptrdiff_t>(done));
@@ -850,8 +858,7 @@ struct Pipeline::Impl {
     if (c.outcome == SendOutcome::aborted || c.outcome == SendOutcome::destination_removed) return;
     const std::int64_t now = unix_now_ns();
     if (c.outcome == SendOutcome::delivered) {
-      d.counters.note_success(now);
-      d.first_final_failure_unix_ns = 0;
+      d.counters.note_success(now);  // also stops the disable policy's clock
       if (d.state() != DestinationState::disabled) set_state(d, DestinationState::healthy);
       return;
     }
@@ -864,7 +871,8 @@ struct Pipeline::Impl {
     const bool final_failure = c.outcome == SendOutcome::blocked ||
                                (c.outcome == SendOutcome::rejected &&
                                 (c.http_status == 401 || c.http_status == 403 || c.http_status == 404));
-    if (final_failure && d.first_final_failure_unix_ns == 0) d.first_final_failure_unix_ns = now;
+    std::int64_t& first_final_failure = d.counters.cold().first_final_failure_unix_ns;
+    if (final_failure && first_final_failure == 0) first_final_failure = now;
     if (d.state() == DestinationState::disabled) {
       // Requests sealed before it was disabled still finish: the message keeps saying why.
       h.message = disabled_message(d, now, message);
@@ -878,7 +886,7 @@ struct Pipeline::Impl {
       next = DestinationState::retrying;
     }
     if (final_failure && config.disable.enabled &&
-        now - d.first_final_failure_unix_ns >=
+        now - first_final_failure >=
             std::chrono::duration_cast<std::chrono::nanoseconds>(config.disable.after).count()) {
       disable(d, now);
       return;
@@ -918,7 +926,7 @@ struct Pipeline::Impl {
     // No HTTP status when no answer arrived (blocked, DNS, connect, TLS, timeout).
     const std::string status = h.last_http_status != 0 ? ", HTTP " + std::to_string(h.last_http_status) : "";
     return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + status + ") for " +
-           std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
+           std::to_string((now - d.counters.cold().first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
            " Then update the destination to resume.";
   }
 
@@ -973,20 +981,20 @@ struct Pipeline::Impl {
     }
     if (next == DestinationState::healthy) {
       unhealthy_remove(d);
-    } else if (d.unhealthy_index == k_none && !d.removing) {
-      d.unhealthy_index = unhealthy.size();
+    } else if (d.unhealthy_index == k_no_index && !d.removing) {
+      d.unhealthy_index = static_cast<std::uint32_t>(unhealthy.size());  // ids, and so destinations, are 32-bit
       unhealthy.push_back(&d);
     }
     if (notifier.active()) notifier.push(HealthChange{d.id, d.name, d.account, prev, next, d.counters.health()});
   }
 
   void unhealthy_remove(Destination& d) noexcept {
-    if (d.unhealthy_index == k_none) return;
+    if (d.unhealthy_index == k_no_index) return;
     Destination* last = unhealthy.back();
     unhealthy[d.unhealthy_index] = last;
     last->unhealthy_index = d.unhealthy_index;
     unhealthy.pop_back();
-    d.unhealthy_index = k_none;
+    d.unhealthy_index = k_no_index;
   }
 
   // Traffic marks a destination active for the current stats window; stats() ranks the
@@ -1030,9 +1038,9 @@ struct Pipeline::Impl {
   // Drops what was never handed to the sender (shutdown deadline passed).
   void drop_unsent() {
     for (Destination* d : unsent_dests) {
-      while (!d->unsent.empty()) {
-        const std::uint32_t tag = d->unsent.front();
-        d->unsent.pop();
+      while (d->has_unsent()) {
+        const std::uint32_t tag = d->unsent->front();
+        d->unsent->pop();
         d->in_flight -= outstanding[tag].spans;
         tot.in_flight -= outstanding[tag].spans;
         drop(*d, DropReason::shutdown, outstanding[tag].spans);
@@ -1238,7 +1246,7 @@ struct Pipeline::Impl {
     d.keys = std::move(keys);
     d.resource = std::move(resource);
     d.max_bytes = detail::effective_request_bytes(p, config);
-    d.max_value_bytes = detail::effective_value_bytes(p, config);
+    d.max_value_bytes = static_cast<std::uint32_t>(detail::effective_value_bytes(p, config));  // <= 16 MiB
   }
   static std::unique_ptr<detail::ExtraResource> make_resource(const PipelineDestination& p) {
     if (p.resource_attributes.empty()) return nullptr;
@@ -1461,8 +1469,10 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     impl->apply_routing(*d, destination, std::move(keys), std::move(resource));  // the old ones are freed here
     if (!destination.transport.name.empty()) d->name = destination.transport.name;
     // New settings: whatever failed before may work now (a disabled destination resumes).
-    if (d->counters.cold_if_any() != nullptr) d->counters.health_details().consecutive_failures = 0;
-    d->first_final_failure_unix_ns = 0;
+    if (d->counters.cold_if_any() != nullptr) {
+      d->counters.health_details().consecutive_failures = 0;
+      d->counters.cold().first_final_failure_unix_ns = 0;
+    }
     impl->set_state(*d, DestinationState::healthy);
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};

@@ -863,7 +863,7 @@ int main(int argc, char** argv) {
   // shutdown() listed the busiest and the troubled destinations; every one is checked here,
   // after the peak RSS was read (a full listing is ~500 bytes per destination).
   if (const std::string why = unbalanced(pipeline->stats_all()); !why.empty()) {
-    failures.push_back("identity after shutdown (every destination): " + why);
+    failures.push_back(std::string("identity after shutdown (every destination): ").append(why));
   }
   if (fin.total.in_flight != 0) {
     failures.push_back("in flight after shutdown: " + std::to_string(fin.total.in_flight) + " spans");

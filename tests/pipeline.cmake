@@ -40,8 +40,9 @@ tracecast_add_test(pipeline_conventions_test
   LIBS tracecast tracecast_test_support simdjson::simdjson
   LABELS "integration;concurrency")
 
-# What an idle destination costs in memory (issue 9): a bound per destination, counted with
-# the test allocator.
+# What an idle destination, and one that has sent, costs in memory (issue 9): a bound per
+# destination, counted with the test allocator (the second part against a sink on loopback).
 tracecast_add_test(pipeline_memory_test
   SOURCES pipeline_memory_test.cpp
-  LIBS tracecast tracecast_alloc_counter)
+  LIBS tracecast tracecast_alloc_counter tracecast_test_support
+  LABELS integration)

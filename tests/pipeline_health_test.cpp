@@ -545,5 +545,57 @@ TEST(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsI
   std::remove((path + ".out").c_str());
 }
 
+// shutdown()'s result at 150,000 destinations lists the final report's destinations (the
+// busiest, and those not healthy or that lost spans), not every one (~70 MB of counters at
+// the moment of peak memory); stats_all() still lists every one.
+TEST(StatsAtScale, ShutdownListsTheBusiestAndTheTroubledNotEveryDestination) {
+  test::SinkProcess bad({"--basic-auth", "user:pass"});
+  test::SinkProcess good;
+  PipelineConfig config = fast_config();
+  config.ingest.ring_bytes = 8u << 20;
+  Pipeline p(config);
+  constexpr std::size_t k_destinations = 150'000;
+  constexpr std::size_t k_failing = 30;
+  constexpr std::size_t k_busy = 40;
+  std::vector<std::pair<std::string, PipelineDestination>> all;
+  all.reserve(k_destinations);
+  for (std::size_t i = 0; i < k_destinations; ++i) {
+    PipelineDestination d = destination(i < k_failing ? bad.url() : good.url(), std::string(k_secret));
+    d.transport.name = std::string("dest-").append(std::to_string(i));
+    all.emplace_back(std::string("acct_").append(std::to_string(i)), std::move(d));
+  }
+  for (const auto& o : p.add_destinations(all)) ASSERT_TRUE(o.ok());
+  all.clear();
+  for (std::size_t i = 0; i < k_failing + k_busy; ++i) {
+    test::CanonicalRequest c;
+    const std::string account = std::string("acct_").append(std::to_string(i));
+    c.r.account = account;
+    ASSERT_EQ(p.submit(c.r), submit_result::ok);
+  }
+  const DrainResult done = p.shutdown(Clock::now() + 60s);
+  EXPECT_TRUE(done.complete);
+  EXPECT_EQ(done.stats.destinations_configured, k_destinations);
+  EXPECT_TRUE(done.stats.total.balanced());
+  EXPECT_EQ(done.stats.total.submitted, k_failing + k_busy);
+  EXPECT_EQ(done.stats.total.dropped_by(DropReason::rejected), k_failing);
+  // The failing ones lost their spans (rejected, 401): every one is listed, with the busiest.
+  EXPECT_LE(done.stats.destinations.size(), config.stats.top_destinations + config.stats.max_unhealthy_destinations);
+  std::size_t failing_listed = 0;
+  for (const auto& d : done.stats.destinations) {
+    EXPECT_TRUE(d.balanced()) << d.name;
+    EXPECT_EQ(d.submitted, 1u) << d.name << ": an idle destination listed";
+    if (d.health.state == DestinationState::failing && d.dropped_by(DropReason::rejected) == 1) ++failing_listed;
+  }
+  EXPECT_EQ(failing_listed, k_failing);
+  // Later calls list the same; stats_all() every destination; totals() none.
+  EXPECT_EQ(p.shutdown(Clock::now()).stats.destinations.size(), done.stats.destinations.size());
+  EXPECT_EQ(p.stats().destinations.size(), done.stats.destinations.size());
+  EXPECT_TRUE(p.totals().destinations.empty());
+  const PipelineStats every = p.stats_all();
+  ASSERT_EQ(every.destinations.size(), k_destinations);
+  EXPECT_EQ(every.destinations[100'000].name, "dest-100000");
+  EXPECT_EQ(every.destinations[100'000].submitted, 0u);
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1,5 +1,5 @@
 // The pipeline worker's parts on their own: buffer pool, pending store, linger policy and
-// timers, route table (core/pipeline/*.h, internal).
+// timers, route table, a destination's compact counters (core/pipeline/*.h, internal).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "alloc_counter.h"
 #include "buffer_pool.h"
 #include "canonical_request.h"
+#include "compact_counters.h"
 #include "linger_timers.h"
 #include "pending_store.h"
 #include "route_table.h"
@@ -332,6 +333,81 @@ TEST(RouteTable, AddsAndRemovesPerAccountAndForEveryone) {
   EXPECT_EQ(routes.own("a"), nullptr);
   routes.remove("", &all);
   EXPECT_TRUE(routes.everyone().empty());
+}
+
+TEST(CompactCounters, AHealthyDestinationAllocatesNothingAndConvertsExactly) {
+  CompactCounters c;
+  const std::int64_t before = test::live_bytes();
+  for (int i = 0; i < 1000; ++i) {
+    c.add(CompactCounters::Count::requests_sent);
+    c.add(CompactCounters::Count::delivered, 3);
+    c.add(CompactCounters::Count::requests_delivered);
+    c.add_latency(static_cast<std::size_t>(i % 13), 1'000'000);
+    c.bytes_raw += 2000;
+    c.bytes_compressed += 700;
+    c.note_batch(2000);
+  }
+  c.drop(DropReason::partial_rejected, 0);  // nothing dropped: still nothing allocated
+  c.note_success(42);
+  EXPECT_EQ(test::live_bytes(), before) << "only a drop, a failure or a carry allocates the cold block";
+  EXPECT_EQ(c.cold_if_any(), nullptr);
+  DestinationCounters out;
+  c.fill(out);
+  EXPECT_EQ(out.requests_sent, 1000u);
+  EXPECT_EQ(out.delivered, 3000u);
+  EXPECT_EQ(out.requests_delivered, 1000u);
+  EXPECT_EQ(out.latency_buckets[0], 77u);  // i % 13 == 0 for 77 of 0..999
+  EXPECT_EQ(out.latency_buckets[12], 76u);
+  EXPECT_EQ(out.latency_sum_ns, 1'000'000'000u);
+  EXPECT_EQ(out.bytes_raw, 2'000'000u);
+  EXPECT_EQ(out.bytes_compressed, 700'000u);
+  EXPECT_EQ(out.largest_batch_bytes, 2000u);
+  EXPECT_EQ(out.dropped_total(), 0u);
+  EXPECT_EQ(out.health.state, DestinationState::healthy);
+  EXPECT_EQ(out.health.last_success_unix_ns, 42);
+  EXPECT_TRUE(out.health.message.empty());
+}
+
+TEST(CompactCounters, ANarrowCountCarriesPast32BitsExactly) {
+  CompactCounters c;
+  constexpr std::uint64_t k_u32_max = 0xFFFF'FFFFu;
+  c.add(CompactCounters::Count::delivered, k_u32_max - 1);
+  EXPECT_EQ(c.cold_if_any(), nullptr);
+  c.add(CompactCounters::Count::delivered, 1);  // exactly 2^32 - 1: still narrow
+  EXPECT_EQ(c.value(CompactCounters::Count::delivered), k_u32_max);
+  EXPECT_EQ(c.cold_if_any(), nullptr);
+  c.add(CompactCounters::Count::delivered, 5);  // passes it: carried, never wrapped or saturated
+  ASSERT_NE(c.cold_if_any(), nullptr);
+  EXPECT_EQ(c.value(CompactCounters::Count::delivered), k_u32_max + 5);
+  for (int i = 0; i < 3; ++i) c.add(CompactCounters::Count::delivered, k_u32_max);
+  EXPECT_EQ(c.value(CompactCounters::Count::delivered), 4 * k_u32_max + 5);
+  EXPECT_EQ(c.value(CompactCounters::Count::requests_sent), 0u) << "a carry is per count";
+}
+
+TEST(CompactCounters, DropsAndFailureDetailsLiveInTheColdBlock) {
+  CompactCounters c;
+  c.drop(DropReason::backpressure, 7);
+  c.drop(DropReason::backpressure, 3);
+  c.cold().retries += 2;
+  DestinationHealth& h = c.health_details();
+  h.last_http_status = 503;
+  h.consecutive_failures = 4;
+  h.message = "The endpoint answered HTTP 503";
+  c.state = DestinationState::retrying;
+  DestinationCounters out;
+  c.fill(out);
+  EXPECT_EQ(out.dropped_by(DropReason::backpressure), 10u);
+  EXPECT_EQ(out.dropped_total(), 10u);
+  EXPECT_EQ(out.retries, 2u);
+  EXPECT_EQ(out.health.state, DestinationState::retrying);
+  EXPECT_EQ(out.health.last_http_status, 503);
+  EXPECT_EQ(out.health.message, "The endpoint answered HTTP 503");
+  c.note_success(99);  // a success resets the failure count, keeps the last error
+  c.state = DestinationState::healthy;
+  c.fill(out);
+  EXPECT_EQ(out.health.consecutive_failures, 0u);
+  EXPECT_EQ(out.health.last_http_status, 503);
+  EXPECT_EQ(out.health.last_success_unix_ns, 99);
 }
 
 }  // namespace

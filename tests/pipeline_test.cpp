@@ -1055,15 +1055,23 @@ TEST(PipelineScale, ThousandsOfAddsUpdatesAndRemovesUnderTrafficKeepTheIdentity)
   expect_balanced(done.stats);
   EXPECT_EQ(done.stats.ingest.accepted, accepted.load());
   EXPECT_EQ(done.stats.total.in_flight, 0u);
+  // shutdown() lists the busiest and the troubled ones, not all 1,200; every destination's
+  // counters after shutdown come from stats_all().
+  EXPECT_GE(done.stats.destinations.size(), p.config().stats.top_destinations);
+  EXPECT_LE(done.stats.destinations.size(),
+            p.config().stats.top_destinations + p.config().stats.max_unhealthy_destinations);
+  const PipelineStats all = p.stats_all();
+  EXPECT_EQ(all.destinations.size(), 1200u);
+  expect_balanced(all);
   for (const auto& [id, submitted_then] : removed) {
-    const auto& d = dest(done.stats, id);
+    const auto& d = dest(all, id);
     EXPECT_TRUE(d.removed) << d.name;
     EXPECT_EQ(d.submitted, submitted_then) << d.name << " took spans after its removal";
     EXPECT_EQ(d.dropped_total(), 0u) << d.name << ": what it batched before removal is still sent: "
                                      << drops_text(d);
   }
   for (std::uint32_t id : live) {
-    const auto& d = dest(done.stats, id);
+    const auto& d = dest(all, id);
     EXPECT_EQ(d.dropped_total(), 0u) << d.name << ": " << drops_text(d);
   }
   expect_sink_saw_every_delivered_span(sink, done.stats);

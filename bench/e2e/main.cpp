@@ -30,13 +30,15 @@
 // Each configuration: start sink(s) and pipeline, warm up (--warmup, default 1 s), measure
 // for --seconds (default 5): delivered spans/s, process CPU (getrusage user+sys, the sink
 // excluded: it is another process) per delivered span, operator-new allocations per
-// delivered span, then stop, flush, shutdown; peak RSS is VmHWM (reset before each run).
+// delivered span, then stop, flush, shutdown; peak RSS is VmHWM (reset before each run, after
+// the previous runs' freed memory is returned to the kernel: malloc_trim, glibc).
 // --repetitions K reports the median of each figure. Every configuration adds its destinations
 // with one add_destinations call, timed. A scale configuration warms up for at least the
 // default max linger plus a second (6 s): a quiet destination's first batch waits up to 5 s,
 // so a shorter warm-up would measure the fill, not the steady state. Its row adds spans per
 // HTTP request, the batch memory peak, the add time, drops by reason, and process CPU per
 // span as a ratio to the same shape's 100-account row of the same invocation.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -190,6 +192,7 @@ struct BenchOptions {
   unsigned threads = 2;
   unsigned repetitions = 1;
   bool json = false;
+  bool phases = false;  // --phases: RSS and its high-water mark at each phase, on stderr
   std::vector<std::string> only;
 };
 
@@ -305,7 +308,28 @@ double harness_cost(const BenchOptions& o, const Spec& spec) {
 Figures run_once(const Spec& spec, const BenchOptions& o) {
   Figures f;
   const double harness = harness_cost(o, spec);
+  // Each run's peak is its own: what earlier runs freed is handed back to the kernel before
+  // the high-water mark is reset. Without it a repetition started with the previous one's
+  // freed heap still resident (270-660 MB after a 100,000-account run), spread over arenas
+  // its threads did not all get back. (Later runs still carry more free heap than a first
+  // one: README, "Memory at gateway scale, third pass".)
+#ifdef __GLIBC__
+  (void)::malloc_trim(0);
+#endif
   (void)reset_rss_high_water();
+  // Where the peak happens: VmRSS and VmHWM (since the reset above) after each phase.
+  auto phase = [&o, &spec](const char* what) {
+    if (!o.phases) return;
+    double in_use = 0;  // bytes handed out by malloc, every arena (glibc only)
+#ifdef __GLIBC__
+    const struct mallinfo2 mi = ::mallinfo2();
+    in_use = static_cast<double>(mi.uordblks + mi.hblkhd);
+#endif
+    std::fprintf(stderr, "phase %-24s %-18s RSS %7.1f MB  high-water %7.1f MB  malloc in use %7.1f MB\n",
+                 spec.name.c_str(), what, static_cast<double>(current_rss_bytes()) / 1048576.0,
+                 static_cast<double>(rss_high_water_bytes()) / 1048576.0, in_use / 1048576.0);
+  };
+  phase("start");
 
   std::string error;
   SinkRunner::Options so;
@@ -360,6 +384,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     const std::vector<AddDestinationOutcome> added = pipeline->add_destinations(dests);
     f.add_ms = std::chrono::duration<double, std::milli>(steady::now() - add_start).count();
     f.destinations = static_cast<double>(dests.size());
+    phase("added");
     for (std::size_t i = 0; i < dests.size(); ++i) {
       if (i >= added.size() || !added[i].ok()) {
         f.error = "add_destinations refused " + dests[i].second.transport.name;
@@ -391,6 +416,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   ProducerGroup producers(&*pipeline, po);
   producers.start();
   sleep_s(spec.scale ? std::max(o.warmup, k_scale_min_warmup_s) : o.warmup);
+  phase("warmed up");
 
   auto dead_counters = [dead_id](const PipelineStats& s) {
     for (const auto& d : s.destinations) {
@@ -423,11 +449,15 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   producers.latency(l1);
   const ProducerTotals p1 = producers.totals();
   const PipelineStats s1 = snapshot();
+  phase("window end");
 
   producers.request_stop();
   producers.join();
+  phase("producers stopped");
   (void)pipeline->flush(steady::now() + std::chrono::seconds(spec.dead ? 2 : 20));
+  phase("flushed");
   const DrainResult done = pipeline->shutdown(steady::now() + std::chrono::seconds(spec.dead ? 2 : 10));
+  phase("shut down");
   const PipelineStats& fin = done.stats;
 
   const double window = secs_of(t1 - t0);
@@ -450,7 +480,9 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   f.dropped = static_cast<double>(all_dropped(fin));
   f.dropped_window = static_cast<double>(all_dropped(s1) - all_dropped(s0));
   f.main_reason = main_reason(PipelineStats{}, fin);
-  const DestinationCounters dead0 = dead_counters(s0), dead1 = dead_counters(s1), dead_fin = dead_counters(fin);
+  // shutdown() lists the busiest and the troubled destinations only: the dead one by id.
+  const DestinationCounters dead0 = dead_counters(s0), dead1 = dead_counters(s1),
+                            dead_fin = spec.dead ? dead_counters(pipeline->stats_of(dead_ids)) : DestinationCounters{};
   f.healthy_delivered_per_s = static_cast<double>((s1.total.delivered - dead1.delivered) -
                                                   (s0.total.delivered - dead0.delivered)) / window;
   f.dead_dropped = static_cast<double>(dead_fin.dropped_total());
@@ -473,6 +505,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
     f.error = "accounting identity broken after shutdown";
   }
   pipeline.reset();
+  phase("destroyed");
   f.peak_rss_mb = static_cast<double>(rss_high_water_bytes()) / 1048576.0;
   if (dead_sink) dead_sink->stop(std::chrono::milliseconds(500));
   sink->stop();
@@ -558,7 +591,7 @@ std::string harness_name(const HarnessKey& key, double rate_option) {
 
 int usage(std::ostream& out, int code) {
   out << "usage: tracecast-bench-e2e [--config NAME]... [--seconds S] [--warmup S] [--rate R]\n"
-         "                           [--threads N] [--repetitions K] [--json]\n"
+         "                           [--threads N] [--repetitions K] [--json] [--phases]\n"
          "  --config NAME     run only NAME (repeatable): ";
   for (const Spec& s : specs()) out << s.name << " ";
   out << "\n"
@@ -573,6 +606,7 @@ int usage(std::ostream& out, int code) {
          "  --threads N       producer threads (default 2)\n"
          "  --repetitions K   runs per configuration; medians are reported (default 1)\n"
          "  --json            one JSON object per configuration per line\n"
+         "  --phases          RSS and its high-water mark after each phase of a run (stderr)\n"
          "The sink runs as a separate process (tracecast-sink next to this binary, in ../tools, or\n"
          "$TRACECAST_SINK_BIN); its CPU is not counted.\n";
   return code;
@@ -589,6 +623,10 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") return usage(std::cout, 0);
     if (a == "--json") {
       o.json = true;
+      continue;
+    }
+    if (a == "--phases") {
+      o.phases = true;
       continue;
     }
     const char* val = next();

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "buffer_pool.h"
+#include "compact_counters.h"
 #include "destination_routing.h"
 #include "health_notifier.h"
 #include "linger_timers.h"
@@ -64,6 +65,7 @@ class Fifo {
 };
 
 constexpr std::size_t k_none = ~std::size_t{0};
+constexpr std::uint32_t k_no_index = ~std::uint32_t{0};
 // Destination::route_filter bits.
 constexpr std::uint8_t k_route_off = 1;   // PipelineDestination::enabled is false
 constexpr std::uint8_t k_route_keys = 2;  // PipelineDestination::api_key_ids is not empty
@@ -116,28 +118,48 @@ struct alignas(64) Destination {
   std::chrono::milliseconds linger{0};    // adapts between batch.linger and batch.max_linger
   std::uint64_t generation = 0;           // bumps at every seal; stale linger entries skip
   std::size_t open_index = k_none;        // position in Impl::open_, k_none when no open batch
-  Fifo<std::uint32_t> unsent;             // sealed bodies the sender could not take yet
+  // Sealed bodies the sender could not take yet (its queue was full): created at the first.
+  std::unique_ptr<Fifo<std::uint32_t>> unsent;
   bool in_unsent_list = false;
   bool removed = false;
   bool adapted = false;                   // its linger has been adapted once
+  DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
   std::uint32_t max_in_flight = 4;        // DestinationConfig::max_in_flight
   std::uint32_t max_bytes = 0;            // request body limit: its max_request_bytes or batch.max_bytes
-  std::size_t max_value_bytes = 0;        // its max_attribute_value_bytes when lower; 0: the encoder's
+  std::uint32_t max_value_bytes = 0;      // its max_attribute_value_bytes when lower (<= 16 MiB); 0: the encoder's
   detail::KeyFilter keys;                 // api_key_ids (route_filter & k_route_keys)
   std::unique_ptr<detail::ExtraResource> resource;  // resource_attributes; null when none
   std::uint64_t outstanding = 0;          // sealed and not completed (sent or unsent)
-  DestinationCounters counters;           // submitted / in_flight are the fields above
-  DestinationKind kind = DestinationKind::otlp_http;  // for the health message's wording
-  // Health (counters.health is the public view): when the first failure retrying cannot fix
-  // (401/403/404/blocked) since the last success happened (Unix ns; 0: none), for the
-  // disable policy.
-  std::int64_t first_final_failure_unix_ns = 0;
+  // Its counters in compact form (~120 B inline, the rarely used ones in a block allocated
+  // at the first drop, failure or retry); DestinationCounters only when a snapshot lists it
+  // (view()). submitted / in_flight / buffer_bytes are the fields above.
+  detail::CompactCounters counters;
+  std::string name;                       // the public name (never a credential)
+  std::string account;                    // "" for an all-account destination
+  // Health: counters.health() is the public view; the disable policy's clock is in the
+  // counters' cold block (first_final_failure_unix_ns).
   std::uint32_t active_window = 0;        // the stats window it last had traffic in (0: never)
-  std::size_t unhealthy_index = k_none;   // position in Impl::unhealthy, k_none when healthy
+  std::uint32_t unhealthy_index = k_no_index;  // position in Impl::unhealthy, k_no_index when healthy
 
-  void drop(DropReason r, std::uint64_t n) noexcept { counters.dropped[static_cast<std::size_t>(r)] += n; }
-  [[nodiscard]] DestinationState state() const noexcept { return counters.health.state; }
+  void drop(DropReason r, std::uint64_t n) { counters.drop(r, n); }
+  [[nodiscard]] DestinationState state() const noexcept { return counters.state; }
+  [[nodiscard]] bool has_unsent() const noexcept { return unsent != nullptr && !unsent->empty(); }
+  Fifo<std::uint32_t>& unsent_fifo() {  // allocates the first time
+    if (unsent == nullptr) unsent = std::make_unique<Fifo<std::uint32_t>>();
+    return *unsent;
+  }
+  // Spans it lost for a reason a user can act on (anything but sampling).
+  [[nodiscard]] bool lost_spans() const noexcept {
+    const detail::CompactCounters::Cold* c = counters.cold_if_any();
+    if (c == nullptr) return false;
+    for (std::size_t r = 0; r < k_drop_reasons; ++r)
+      if (r != static_cast<std::size_t>(DropReason::sampled_out) && c->dropped[r] != 0) return true;
+    return false;
+  }
 };
+
+// Six cache lines: at 150,000 destinations each 64 bytes more is ~10 MB.
+static_assert(sizeof(Destination) == 384, "Destination grew past six cache lines");
 
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
@@ -528,7 +550,7 @@ struct Pipeline::Impl {
     }
     d.tail = nullptr;
     if (const std::uint64_t cut = encoder.stats().values_truncated - cut_before; cut != 0) {
-      d.counters.values_truncated += cut;
+      d.counters.cold().values_truncated += cut;
       tot.values_truncated += cut;
     }
     close_open(d);
@@ -558,7 +580,7 @@ struct Pipeline::Impl {
   // then copied into a pool buffer of about its size, and handed to the sender.
   void note_body(Destination& d, std::size_t raw, std::size_t sent) noexcept {
     d.counters.bytes_raw += raw;
-    d.counters.largest_batch_bytes = std::max<std::uint64_t>(d.counters.largest_batch_bytes, raw);
+    d.counters.note_batch(raw);
     d.counters.bytes_compressed += sent;
     tot.bytes_raw += raw;
     tot.largest_batch_bytes = std::max<std::uint64_t>(tot.largest_batch_bytes, raw);
@@ -601,8 +623,8 @@ struct Pipeline::Impl {
     outstanding[tag] = Outstanding{&d, b, size, spans, epoch, encoding};
     ++d.outstanding;
     ++epoch_outstanding[epoch];
-    if (!d.unsent.empty() || !try_send(tag)) {
-      d.unsent.push(tag);
+    if (d.has_unsent() || !try_send(tag)) {
+      d.unsent_fifo().push(tag);
       if (!d.in_unsent_list) {
         d.in_unsent_list = true;
         unsent_dests.push_back(&d);
@@ -629,7 +651,7 @@ struct Pipeline::Impl {
     req.content_encoding = o.encoding;
     req.items = o.spans;
     if (!sender.try_send(req, Sender::SendWake::later)) return false;
-    ++o.dest->counters.requests_sent;
+    o.dest->counters.add(detail::CompactCounters::Count::requests_sent);
     ++tot.requests_sent;
     handed_over = true;
     return true;
@@ -641,8 +663,8 @@ struct Pipeline::Impl {
     std::size_t done = 0;
     for (; done < unsent_dests.size(); ++done) {
       Destination* d = unsent_dests[done];
-      while (!d->unsent.empty() && try_send(d->unsent.front())) d->unsent.pop();
-      if (!d->unsent.empty()) break;
+      while (d->has_unsent() && try_send(d->unsent->front())) d->unsent->pop();
+      if (d->has_unsent()) break;
       d->in_unsent_list = false;
     }
     unsent_dests.erase(unsent_dests.begin(), unsent_dests.begin() + static_cast<std::ptrdiff_t>(done));
@@ -695,12 +717,17 @@ struct Pipeline::Impl {
   }
 
   // One wave of the sweep; when it is done, the flush epoch ends. Returns the batches sealed.
+  // No wave while the sender's queue is full (bodies wait on unsent lists): a body sealed then
+  // only waits too, holding its buffer, an outstanding slot and its destination's unsent list
+  // (at 150,000 destinations the final flush sealed every batch at once that way and grew
+  // the process by ~40-100 MB above the steady state); the sender's queue_capacity bodies
+  // already keep it busy.
   std::size_t sweep_step(Clock::time_point now) {
     std::size_t sealed = 0;
     const std::size_t bodies = outstanding.size() - free_outstanding.size();
     const bool room = pool.held() <= sweep_limit || bodies < 2 * std::size_t{config.sender.max_in_flight_total};
     if (!room && sweep_stalled_since == Clock::time_point::max()) sweep_stalled_since = now;
-    if (room || now - sweep_stalled_since >= k_sweep_stall) {
+    if (unsent_dests.empty() && (room || now - sweep_stalled_since >= k_sweep_stall)) {
       sweep_stalled_since = Clock::time_point::max();
       while (!sweep.empty() && sealed < k_seals_per_step) {
         const SweepEntry e = sweep.back();
@@ -708,6 +735,7 @@ struct Pipeline::Impl {
         if (e.dest->generation != e.generation || e.dest->head == nullptr) continue;  // sealed since
         seal(*e.dest, now, SealCause::forced);
         ++sealed;
+        if (!unsent_dests.empty()) break;  // the sender's queue filled up
         if (pool.held() > sweep_limit &&
             outstanding.size() - free_outstanding.size() >= 2 * std::size_t{config.sender.max_in_flight_total}) {
           break;
@@ -737,7 +765,7 @@ struct Pipeline::Impl {
   }
 
   // Releases d's open batch without encoding it, its spans counted as dropped for `reason`.
-  void discard_pending(Destination& d, DropReason reason) noexcept {
+  void discard_pending(Destination& d, DropReason reason) {
     while (d.head != nullptr) {
       PendingRef* ref = d.head;
       PendingRecord& rec = *ref->record;
@@ -757,7 +785,7 @@ struct Pipeline::Impl {
   }
 
   // Every drop is counted for its destination and in the running total.
-  void drop(Destination& d, DropReason r, std::uint64_t n) noexcept {
+  void drop(Destination& d, DropReason r, std::uint64_t n) {
     d.drop(r, n);
     tot.dropped[static_cast<std::size_t>(r)] += n;
   }
@@ -787,10 +815,10 @@ struct Pipeline::Impl {
     switch (c.outcome) {
       case SendOutcome::delivered: {
         const std::uint64_t rejected = std::min<std::uint64_t>(c.rejected_items, n);
-        d.counters.delivered += n - rejected;
+        d.counters.add(detail::CompactCounters::Count::delivered, n - rejected);
         tot.delivered += n - rejected;
-        drop(d, DropReason::partial_rejected, rejected);
-        ++d.counters.requests_delivered;
+        if (rejected != 0) drop(d, DropReason::partial_rejected, rejected);
+        d.counters.add(detail::CompactCounters::Count::requests_delivered);
         ++tot.requests_delivered;
         break;
       }
@@ -802,18 +830,17 @@ struct Pipeline::Impl {
       case SendOutcome::blocked: drop(d, DropReason::blocked, n); break;
     }
     if (c.attempts > 1) {
-      d.counters.retries += c.attempts - 1;
+      d.counters.cold().retries += c.attempts - 1;
       tot.retries += c.attempts - 1;
     }
     if (c.malformed_answer) {
-      ++d.counters.malformed_answers;
+      ++d.counters.cold().malformed_answers;
       ++tot.malformed_answers;
     }
     const double ms = static_cast<double>(c.latency_ns) / 1e6;
     std::size_t b = 0;
     while (b < k_latency_bounds_ms.size() && ms > k_latency_bounds_ms[b]) ++b;
-    ++d.counters.latency_buckets[b];
-    d.counters.latency_sum_ns += c.latency_ns;
+    d.counters.add_latency(b, c.latency_ns);
     ++tot.latency_buckets[b];
     tot.latency_sum_ns += c.latency_ns;
     mark_active(d);
@@ -829,15 +856,13 @@ struct Pipeline::Impl {
   // destination stays disabled (its last requests finish meanwhile) until it is updated.
   void update_health(Destination& d, const Completion& c) {
     if (c.outcome == SendOutcome::aborted || c.outcome == SendOutcome::destination_removed) return;
-    DestinationHealth& h = d.counters.health;
     const std::int64_t now = unix_now_ns();
     if (c.outcome == SendOutcome::delivered) {
-      h.last_success_unix_ns = now;
-      h.consecutive_failures = 0;
-      d.first_final_failure_unix_ns = 0;
+      d.counters.note_success(now);  // also stops the disable policy's clock
       if (d.state() != DestinationState::disabled) set_state(d, DestinationState::healthy);
       return;
     }
+    DestinationHealth& h = d.counters.health_details();
     const ConnectionTestResult::Category category = record_error(h, c, now);
     ++h.consecutive_failures;
     std::string message = health_message(d.kind, d.protobuf, c.outcome, category, h.last_http_status);
@@ -846,7 +871,8 @@ struct Pipeline::Impl {
     const bool final_failure = c.outcome == SendOutcome::blocked ||
                                (c.outcome == SendOutcome::rejected &&
                                 (c.http_status == 401 || c.http_status == 403 || c.http_status == 404));
-    if (final_failure && d.first_final_failure_unix_ns == 0) d.first_final_failure_unix_ns = now;
+    std::int64_t& first_final_failure = d.counters.cold().first_final_failure_unix_ns;
+    if (final_failure && first_final_failure == 0) first_final_failure = now;
     if (d.state() == DestinationState::disabled) {
       // Requests sealed before it was disabled still finish: the message keeps saying why.
       h.message = disabled_message(d, now, message);
@@ -860,7 +886,7 @@ struct Pipeline::Impl {
       next = DestinationState::retrying;
     }
     if (final_failure && config.disable.enabled &&
-        now - d.first_final_failure_unix_ns >=
+        now - first_final_failure >=
             std::chrono::duration_cast<std::chrono::nanoseconds>(config.disable.after).count()) {
       disable(d, now);
       return;
@@ -886,7 +912,7 @@ struct Pipeline::Impl {
   void note_retry(Destination& d, const Completion& c) {
     const DestinationState s = d.state();
     if (s == DestinationState::disabled || s == DestinationState::blocked) return;
-    DestinationHealth& h = d.counters.health;
+    DestinationHealth& h = d.counters.health_details();
     const ConnectionTestResult::Category category = record_error(h, c, unix_now_ns());
     // Worded as a failure still being retried: the outcome passed only selects the wording.
     h.message = health_message(d.kind, d.protobuf, SendOutcome::retries_exhausted, category, c.http_status, /*retrying_now=*/true);
@@ -895,17 +921,17 @@ struct Pipeline::Impl {
 
   // The disable policy fired: what d has pending is dropped as `disabled` (it would only be
   // refused again), and so is every span routed to it until update_destination().
-  static std::string disabled_message(const Destination& d, std::int64_t now, const std::string& last) {
-    const DestinationHealth& h = d.counters.health;
+  static std::string disabled_message(Destination& d, std::int64_t now, const std::string& last) {
+    const DestinationHealth& h = d.counters.health_details();
     // No HTTP status when no answer arrived (blocked, DNS, connect, TLS, timeout).
     const std::string status = h.last_http_status != 0 ? ", HTTP " + std::to_string(h.last_http_status) : "";
     return "Disabled: requests kept failing (" + std::string(to_string(h.last_error)) + status + ") for " +
-           std::to_string((now - d.first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
+           std::to_string((now - d.counters.cold().first_final_failure_unix_ns) / 1'000'000'000) + " s. " + last +
            " Then update the destination to resume.";
   }
 
   void disable(Destination& d, std::int64_t now) {
-    d.counters.health.message = disabled_message(d, now, d.counters.health.message);
+    d.counters.health_details().message = disabled_message(d, now, d.counters.health_details().message);
     discard_pending(d, DropReason::disabled);
     set_state(d, DestinationState::disabled);
   }
@@ -945,10 +971,9 @@ struct Pipeline::Impl {
   // Moves d to `next`, keeping the not-healthy list and the per-state counts, and queues one
   // notice for the callback when the state changed.
   void set_state(Destination& d, DestinationState next) {
-    DestinationHealth& h = d.counters.health;
-    const DestinationState prev = h.state;
+    const DestinationState prev = d.counters.state;
     if (prev == next) return;
-    h.state = next;
+    d.counters.state = next;
     d.disabled = next == DestinationState::disabled;
     if (!d.removing) {
       --by_state[static_cast<std::size_t>(prev)];
@@ -956,20 +981,20 @@ struct Pipeline::Impl {
     }
     if (next == DestinationState::healthy) {
       unhealthy_remove(d);
-    } else if (d.unhealthy_index == k_none && !d.removing) {
-      d.unhealthy_index = unhealthy.size();
+    } else if (d.unhealthy_index == k_no_index && !d.removing) {
+      d.unhealthy_index = static_cast<std::uint32_t>(unhealthy.size());  // ids, and so destinations, are 32-bit
       unhealthy.push_back(&d);
     }
-    if (notifier.active()) notifier.push(HealthChange{d.id, d.counters.name, d.counters.account, prev, next, h});
+    if (notifier.active()) notifier.push(HealthChange{d.id, d.name, d.account, prev, next, d.counters.health()});
   }
 
   void unhealthy_remove(Destination& d) noexcept {
-    if (d.unhealthy_index == k_none) return;
+    if (d.unhealthy_index == k_no_index) return;
     Destination* last = unhealthy.back();
     unhealthy[d.unhealthy_index] = last;
     last->unhealthy_index = d.unhealthy_index;
     unhealthy.pop_back();
-    d.unhealthy_index = k_none;
+    d.unhealthy_index = k_no_index;
   }
 
   // Traffic marks a destination active for the current stats window; stats() ranks the
@@ -1007,16 +1032,15 @@ struct Pipeline::Impl {
   void maybe_finish_removal(Destination& d) {
     if (!d.removing || d.removed || d.outstanding != 0 || d.head != nullptr) return;
     d.removed = true;
-    d.counters.removed = true;
     sender.remove_destination(d.id);
   }
 
   // Drops what was never handed to the sender (shutdown deadline passed).
   void drop_unsent() {
     for (Destination* d : unsent_dests) {
-      while (!d->unsent.empty()) {
-        const std::uint32_t tag = d->unsent.front();
-        d->unsent.pop();
+      while (d->has_unsent()) {
+        const std::uint32_t tag = d->unsent->front();
+        d->unsent->pop();
         d->in_flight -= outstanding[tag].spans;
         tot.in_flight -= outstanding[tag].spans;
         drop(*d, DropReason::shutdown, outstanding[tag].spans);
@@ -1062,7 +1086,8 @@ struct Pipeline::Impl {
   // --- stats ------------------------------------------------------------------------------------
   // The totals are kept as counts move (tot), so a snapshot costs O(destinations listed),
   // not O(configured): idle destinations cost nothing.
-  enum class Listing : std::uint8_t { none, bounded, given, all };
+  // final: stats()'s list after shutdown (select_final()).
+  enum class Listing : std::uint8_t { none, bounded, given, all, final };
 
   void snapshot(PipelineStats& s, Listing listing, std::span<const std::uint32_t> wanted = {}) {
     s.ingest = ring.stats();
@@ -1096,6 +1121,7 @@ struct Pipeline::Impl {
         }
         break;
       case Listing::bounded: select_bounded(); break;
+      case Listing::final: select_final(); break;
     }
     std::sort(selected.begin(), selected.end(), [](const Destination* a, const Destination* b) { return a->id < b->id; });
     selected.erase(std::unique(selected.begin(), selected.end()), selected.end());
@@ -1103,11 +1129,19 @@ struct Pipeline::Impl {
     for (Destination* d : selected) s.destinations.push_back(view(*d));
   }
 
-  static DestinationCounters view(Destination& d) {
-    d.counters.buffer_bytes = d.held_bytes;
-    d.counters.submitted = d.submitted;
-    d.counters.in_flight = d.in_flight;
-    return d.counters;
+  // The public counters of d, built from its compact ones (~450 B each: built only for the
+  // destinations a snapshot lists).
+  static DestinationCounters view(const Destination& d) {
+    DestinationCounters c;
+    c.id = d.id;
+    c.name = d.name;
+    c.account = d.account;
+    c.removed = d.removed;
+    c.submitted = d.submitted;
+    c.in_flight = d.in_flight;
+    c.buffer_bytes = d.held_bytes;
+    d.counters.fill(c);
+    return c;
   }
 
   // stats()'s list: every destination when there are no more than top_destinations; else
@@ -1141,6 +1175,40 @@ struct Pipeline::Impl {
     selected.insert(selected.end(), candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top));
   }
 
+  // After shutdown (the worker is gone, nothing moves any more), what a final report needs:
+  // the top_destinations busiest by spans submitted over the whole run, and, lowest ids first
+  // and at most max_unhealthy_destinations of them, the ones not healthy or that lost spans
+  // (dropped for a reason other than sampling; removed ones left out). Every destination when
+  // there are no more than top_destinations. O(destinations) over pointers: only the listed
+  // ones become DestinationCounters (all 150,000 of them were ~70 MB).
+  void select_final() {
+    selected.clear();
+    const StatsConfig& sc = config.stats;
+    if (destinations.size() <= sc.top_destinations) {
+      for (const auto& d : destinations) selected.push_back(d.get());
+      return;
+    }
+    candidates.clear();
+    candidates.reserve(destinations.size());
+    for (const auto& d : destinations) candidates.push_back(d.get());
+    const std::size_t top = std::min<std::size_t>(candidates.size(), sc.top_destinations);
+    std::nth_element(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top), candidates.end(),
+                     [](const Destination* a, const Destination* b) {
+                       return a->submitted != b->submitted ? a->submitted > b->submitted : a->id < b->id;
+                     });
+    selected.assign(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(top));
+    candidates.clear();
+    candidates.shrink_to_fit();
+    std::size_t troubled = 0;
+    for (const auto& d : destinations) {  // ascending id: ids count up in the order added
+      if (troubled == sc.max_unhealthy_destinations) break;
+      if (!d->removed && (d->state() != DestinationState::healthy || d->lost_spans())) {
+        selected.push_back(d.get());
+        ++troubled;
+      }
+    }
+  }
+
   // --- destinations (worker side) ---------------------------------------------------------------
   static Codec codec_of(const PipelineDestination& p) {
     const ResolvedDestination r = resolve(p.transport);
@@ -1164,9 +1232,8 @@ struct Pipeline::Impl {
     // max_linger of data, all sealed at once by a flush.)
     d->linger = config.batch.linger;
     d->kind = p.transport.kind;
-    d->counters.id = id;
-    d->counters.name = p.transport.name.empty() ? "destination" : p.transport.name;
-    d->counters.account = std::string(account);
+    d->name = p.transport.name.empty() ? "destination" : p.transport.name;
+    d->account = std::string(account);
     return d;
   }
 
@@ -1179,7 +1246,7 @@ struct Pipeline::Impl {
     d.keys = std::move(keys);
     d.resource = std::move(resource);
     d.max_bytes = detail::effective_request_bytes(p, config);
-    d.max_value_bytes = detail::effective_value_bytes(p, config);
+    d.max_value_bytes = static_cast<std::uint32_t>(detail::effective_value_bytes(p, config));  // <= 16 MiB
   }
   static std::unique_ptr<detail::ExtraResource> make_resource(const PipelineDestination& p) {
     if (p.resource_attributes.empty()) return nullptr;
@@ -1190,7 +1257,7 @@ struct Pipeline::Impl {
   void install(std::vector<std::unique_ptr<Destination>>& added) {
     destinations.reserve(destinations.size() + added.size());
     for (auto& d : added) {
-      routes.add(d->counters.account, d.get());
+      routes.add(d->account, d.get());
       if (d->id >= by_id.size()) by_id.resize(std::max<std::size_t>(d->id + 1, by_id.size() * 2), nullptr);
       by_id[d->id] = d.get();
       ++by_state[static_cast<std::size_t>(DestinationState::healthy)];
@@ -1275,14 +1342,14 @@ struct Pipeline::Impl {
   bool shut_down = false;
   bool destructing = false;    // guarded by shutdown_mutex: ~Pipeline() is shutting down
   PipelineStats final_stats;  // totals only (no listing) at shutdown
-  // After shutdown: the snapshot listing every destination, read from their final state
-  // (the worker is gone, nothing changes any more) rather than kept as a copy: with 150,000
-  // destinations a copy of every DestinationCounters is ~70 MB. The ring's counters are
+  // After shutdown: a snapshot read from the destinations' final state (the worker is gone,
+  // nothing changes any more) rather than kept as a copy, listing what the call asks for
+  // (with 150,000 destinations every DestinationCounters is ~70 MB). The ring's counters are
   // read now: submits after shutdown still return closed, and each is counted there
   // (rejected_closed). Caller holds command_mutex.
-  PipelineStats final_stats_now() {
+  PipelineStats final_stats_now(Listing listing, std::span<const std::uint32_t> wanted = {}) {
     PipelineStats s;
-    snapshot(s, Listing::all);
+    snapshot(s, listing, wanted);
     return s;
   }
 };
@@ -1400,10 +1467,12 @@ std::vector<ValidationIssue> Pipeline::update_destination(std::uint32_t id, cons
     d->max_in_flight = std::max<std::uint32_t>(1, destination.transport.max_in_flight);
     d->kind = destination.transport.kind;
     impl->apply_routing(*d, destination, std::move(keys), std::move(resource));  // the old ones are freed here
-    if (!destination.transport.name.empty()) d->counters.name = destination.transport.name;
+    if (!destination.transport.name.empty()) d->name = destination.transport.name;
     // New settings: whatever failed before may work now (a disabled destination resumes).
-    d->counters.health.consecutive_failures = 0;
-    d->first_final_failure_unix_ns = 0;
+    if (d->counters.cold_if_any() != nullptr) {
+      d->counters.health_details().consecutive_failures = 0;
+      d->counters.cold().first_final_failure_unix_ns = 0;
+    }
     impl->set_state(*d, DestinationState::healthy);
   });
   if (!found) return {{"id", "no destination with id " + std::to_string(id), false}};
@@ -1425,7 +1494,7 @@ bool Pipeline::remove_destination(std::uint32_t id) {
     --impl->by_state[static_cast<std::size_t>(d->state())];
     impl->unhealthy_remove(*d);
     d->removing = true;
-    impl->routes.remove(d->counters.account, d);
+    impl->routes.remove(d->account, d);
     impl->maybe_finish_removal(*d);
   });
   return found;
@@ -1447,8 +1516,9 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (impl_->shut_down) {
     DrainResult r;
     r.complete = impl_->final_stats.total.in_flight == 0;
+    r.in_flight = impl_->final_stats.total.in_flight;
     std::lock_guard stats_lock(impl_->command_mutex);
-    r.stats = impl_->final_stats_now();
+    r.stats = impl_->final_stats_now(Impl::Listing::final);
     return r;
   }
   Impl& im = *impl_;
@@ -1472,7 +1542,7 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   {
     std::lock_guard stats_lock(im.command_mutex);  // stats() callers read the same state
     im.snapshot(im.final_stats, Impl::Listing::none);
-    r.stats = im.destructing ? im.final_stats : im.final_stats_now();
+    r.stats = im.destructing ? im.final_stats : im.final_stats_now(Impl::Listing::final);
   }
   im.shut_down = true;
   r.complete = r.complete && im.final_stats.total.in_flight == 0;
@@ -1480,44 +1550,11 @@ DrainResult Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   return r;
 }
 
-namespace {
-// The final snapshot (every destination) narrowed to what a call lists.
-PipelineStats narrowed(const PipelineStats& final_stats, const std::function<bool(const DestinationCounters&)>& keep) {
-  PipelineStats s = final_stats;
-  s.destinations.clear();
-  for (const auto& d : final_stats.destinations) {
-    if (keep(d)) s.destinations.push_back(d);
-  }
-  return s;
-}
-}  // namespace
-
 PipelineStats Pipeline::stats() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) {
-      // After shutdown: the same bound, over the final snapshot.
-      const StatsConfig& sc = impl_->config.stats;
-      const PipelineStats f = impl_->final_stats_now();
-      if (f.destinations.size() <= sc.top_destinations) return f;
-      std::vector<const DestinationCounters*> order;
-      for (const auto& d : f.destinations) order.push_back(&d);
-      const std::size_t top = std::min<std::size_t>(order.size(), sc.top_destinations);
-      std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
-                       [](auto* a, auto* b) { return a->submitted != b->submitted ? a->submitted > b->submitted : a->id < b->id; });
-      std::vector<std::uint32_t> ids;
-      for (std::size_t i = 0; i < top; ++i) ids.push_back(order[i]->id);
-      std::size_t unhealthy = 0;
-      for (const auto& d : f.destinations) {
-        if (!d.removed && d.health.state != DestinationState::healthy && unhealthy < sc.max_unhealthy_destinations) {
-          ids.push_back(d.id);
-          ++unhealthy;
-        }
-      }
-      std::sort(ids.begin(), ids.end());
-      return narrowed(f, [&ids](const DestinationCounters& d) { return std::binary_search(ids.begin(), ids.end(), d.id); });
-    }
+    if (impl_->worker_exited) return impl_->final_stats_now(Impl::Listing::final);  // select_final()
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::bounded); });
   return s;
@@ -1527,13 +1564,7 @@ PipelineStats Pipeline::stats_of(std::span<const std::uint32_t> ids) const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) {
-      std::vector<std::uint32_t> sorted(ids.begin(), ids.end());
-      std::sort(sorted.begin(), sorted.end());
-      return narrowed(impl_->final_stats_now(), [&sorted](const DestinationCounters& d) {
-        return std::binary_search(sorted.begin(), sorted.end(), d.id);
-      });
-    }
+    if (impl_->worker_exited) return impl_->final_stats_now(Impl::Listing::given, ids);
   }
   impl_->post([impl = impl_.get(), &s, ids] { impl->snapshot(s, Impl::Listing::given, ids); });
   return s;
@@ -1543,7 +1574,7 @@ PipelineStats Pipeline::stats_all() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) return impl_->final_stats_now();
+    if (impl_->worker_exited) return impl_->final_stats_now(Impl::Listing::all);
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::all); });
   return s;
@@ -1560,11 +1591,7 @@ PipelineStats Pipeline::totals() const {
   PipelineStats s;
   {
     std::lock_guard lock(impl_->command_mutex);
-    if (impl_->worker_exited) {
-      s = impl_->final_stats_now();
-      s.destinations.clear();
-      return s;
-    }
+    if (impl_->worker_exited) return impl_->final_stats_now(Impl::Listing::none);
   }
   impl_->post([impl = impl_.get(), &s] { impl->snapshot(s, Impl::Listing::none); });
   return s;

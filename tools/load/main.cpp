@@ -66,7 +66,7 @@ constexpr std::chrono::milliseconds k_max_duration{720LL * 3600 * 1000};
 constexpr double k_min_rate = 0.001;
 constexpr double k_max_rate = 1e9;
 // The final report lists at most this many destinations (the busiest, then any dead or
-// losing ones): bounded at 100,000 destinations.
+// losing ones) out of those shutdown() lists (Pipeline::stats() after shutdown).
 constexpr std::size_t k_shown_busiest = 5;
 constexpr std::size_t k_shown_max = 15;
 // Progress snapshots use totals() (cheap at any destination count); the first and every this
@@ -860,6 +860,11 @@ int main(int argc, char** argv) {
   std::vector<std::string> failures;
   if (!identity_failure.empty()) failures.push_back("identity during the run: " + identity_failure);
   if (const std::string why = unbalanced(fin); !why.empty()) failures.push_back("identity after shutdown: " + why);
+  // shutdown() listed the busiest and the troubled destinations; every one is checked here,
+  // after the peak RSS was read (a full listing is ~500 bytes per destination).
+  if (const std::string why = unbalanced(pipeline->stats_all()); !why.empty()) {
+    failures.push_back(std::string("identity after shutdown (every destination): ").append(why));
+  }
   if (fin.total.in_flight != 0) {
     failures.push_back("in flight after shutdown: " + std::to_string(fin.total.in_flight) + " spans");
   }

@@ -145,37 +145,32 @@ struct Counter {
   [[nodiscard]] std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
 };
 
-// Responses by HTTP status in 8 (status, count) slots, claimed in the order statuses are first
-// seen, plus one count for the statuses that arrive once every slot is taken (a destination
-// rarely sees more than 200, one or two 4xx and a few retryable 5xx). 88 bytes instead of a
-// 600-entry table. Written by the sender thread only; stats() reads from any thread: a slot's
-// status is published (release) before its count grows, so a reader never pairs a count with
-// the wrong status.
+// Responses by HTTP status in N (status, count) slots, claimed in the order statuses are first
+// seen (a destination rarely sees more than 200, one or two 4xx and a few retryable 5xx): 2
+// slots beside the counters every sending destination has, 6 more in the rare block, then
+// one count for the rest. Written by the sender thread only; stats() reads from any thread: a
+// slot's status is published (release) before its count grows, so a reader never pairs a
+// count with the wrong status.
+template <std::size_t N>
 struct StatusTable {
-  static constexpr std::size_t k_slots = 8;
-  std::array<std::atomic<std::uint16_t>, k_slots> status{};  // 0: free
-  std::array<Counter, k_slots> count;
-  Counter other;
+  std::array<std::atomic<std::uint16_t>, N> status{};  // 0: free
+  std::array<Counter, N> count;
 
-  void add(int code) noexcept {
-    if (code <= 0 || code > 999) {
-      other.add();
-      return;
-    }
-    const auto wanted = static_cast<std::uint16_t>(code);
-    for (std::size_t i = 0; i < k_slots; ++i) {
+  // false: every slot is taken by another status (the caller counts it elsewhere).
+  bool add(std::uint16_t wanted) noexcept {
+    for (std::size_t i = 0; i < N; ++i) {
       const std::uint16_t s = status[i].load(std::memory_order_relaxed);
       if (s == 0) status[i].store(wanted, std::memory_order_release);
       if (s == 0 || s == wanted) {
         count[i].add();
-        return;
+        return true;
       }
     }
-    other.add();
+    return false;
   }
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t i = 0; i < k_slots; ++i) {
+    for (std::size_t i = 0; i < N; ++i) {
       const std::uint16_t s = status[i].load(std::memory_order_acquire);
       if (s == 0) break;
       const std::uint64_t n = count[i].get();
@@ -184,12 +179,49 @@ struct StatusTable {
   }
 };
 
-struct DestCounters {
-  Counter requests, attempts, delivered, retried, rejected, retries_exhausted, network_errors_final,
-      aborted, removed, blocked, malformed_answers, rejected_items, partial_success_warnings, bytes_sent, connections_opened,
-      queued, in_flight, waiting_for_retry;
-  StatusTable by_status;
+// What a destination's requests rarely touch (failures, retries, partial successes, statuses
+// beyond the first two): created by the sender thread at the first such event.
+struct DestRareCounters {
+  Counter retried, rejected, retries_exhausted, network_errors_final, aborted, removed, blocked, malformed_answers,
+      rejected_items, partial_success_warnings;
+  StatusTable<6> more_status;
+  Counter other_status;
   std::array<Counter, k_network_error_slots> by_network_error;
+};
+
+// What every request of a sending destination touches: 88 bytes (with 150,000 destinations
+// each sending every few seconds, all of them have these; the full set was 288 bytes).
+struct DestCounters {
+  Counter requests, attempts, delivered, bytes_sent, connections_opened;
+  // Gauges, set by the sender thread (a destination's queue and in-flight counts are 32-bit).
+  std::atomic<std::uint32_t> queued{0}, in_flight{0}, waiting_for_retry{0};
+  StatusTable<2> by_status;
+  std::atomic<DestRareCounters*> rare_ptr{nullptr};
+
+  DestCounters() = default;
+  DestCounters(const DestCounters&) = delete;
+  DestCounters& operator=(const DestCounters&) = delete;
+  ~DestCounters() { delete rare_ptr.load(std::memory_order_acquire); }
+  // Sender thread only. Allocates the first time.
+  DestRareCounters& rare() {
+    DestRareCounters* r = rare_ptr.load(std::memory_order_relaxed);
+    if (r == nullptr) {
+      r = new DestRareCounters;
+      rare_ptr.store(r, std::memory_order_release);  // published with its zeroed counts
+    }
+    return *r;
+  }
+  // Sender thread only.
+  void add_status(int code) {
+    if (code > 0 && code <= 999) {
+      const auto wanted = static_cast<std::uint16_t>(code);
+      if (by_status.add(wanted) || rare().more_status.add(wanted)) return;
+    }
+    rare().other_status.add();
+  }
+  static void set(std::atomic<std::uint32_t>& gauge, std::uint32_t v) noexcept {
+    gauge.store(v, std::memory_order_relaxed);
+  }
 };
 
 struct Transfer;
@@ -484,16 +516,16 @@ struct Sender::Impl {
       DestCounters& k = t->dest->counters();
       switch (outcome) {
         case SendOutcome::delivered: k.delivered.add(); break;
-        case SendOutcome::rejected: k.rejected.add(); break;
-        case SendOutcome::retries_exhausted: k.retries_exhausted.add(); break;
-        case SendOutcome::network_error_final: k.network_errors_final.add(); break;
-        case SendOutcome::aborted: k.aborted.add(); break;
-        case SendOutcome::destination_removed: k.removed.add(); break;
-        case SendOutcome::blocked: k.blocked.add(); break;
+        case SendOutcome::rejected: k.rare().rejected.add(); break;
+        case SendOutcome::retries_exhausted: k.rare().retries_exhausted.add(); break;
+        case SendOutcome::network_error_final: k.rare().network_errors_final.add(); break;
+        case SendOutcome::aborted: k.rare().aborted.add(); break;
+        case SendOutcome::destination_removed: k.rare().removed.add(); break;
+        case SendOutcome::blocked: k.rare().blocked.add(); break;
       }
-      k.rejected_items.add(t->rejected_items);
-      if (t->partial_warning) k.partial_success_warnings.add();
-      if (t->malformed) k.malformed_answers.add();
+      if (t->rejected_items != 0) k.rare().rejected_items.add(t->rejected_items);
+      if (t->partial_warning) k.rare().partial_success_warnings.add();
+      if (t->malformed) k.rare().malformed_answers.add();
     }
     // Preallocated for queue_capacity outstanding completions (try_send bounds them), so the
     // allocating enqueue() is a fallback that never runs.
@@ -633,9 +665,10 @@ struct Sender::Impl {
   }
 
   static void update_gauges(Dest* d) noexcept {
-    d->counters().queued.set(d->queued.size);
-    d->counters().in_flight.set(d->in_flight);
-    d->counters().waiting_for_retry.set(d->waiting_count + d->ready_retries.size);
+    DestCounters& k = d->counters();
+    DestCounters::set(k.queued, d->queued.size);
+    DestCounters::set(k.in_flight, d->in_flight);
+    DestCounters::set(k.waiting_for_retry, d->waiting_count + d->ready_retries.size);
   }
 
   // ---- intake -------------------------------------------------------------------------
@@ -814,7 +847,7 @@ struct Sender::Impl {
     ++t->attempts;
     t->response.clear();
     d->counters().attempts.add();
-    if (t->attempts > 1) d->counters().retried.add();
+    if (t->attempts > 1) d->counters().rare().retried.add();
 
     curl_slist* headers = headers_for(s, t->request.content_encoding);
     EasyHandle* h = take_easy();
@@ -925,7 +958,7 @@ struct Sender::Impl {
     if (code == CURLE_OK) {
       t->last_status = static_cast<int>(status);
       t->last_error = NetworkError::none;
-      if (status > 0) k.by_status.add(static_cast<int>(status));
+      if (status > 0) k.add_status(static_cast<int>(status));
       if (status >= 200 && status < 300) {
         // A body over the bound is not parsed: partialSuccess past the kept bytes is unknown
         // and the batch counts as delivered (the server accepted it; a retry would duplicate).
@@ -960,7 +993,7 @@ struct Sender::Impl {
       const detail::NetworkFailure failure = detail::classify_curl_code(static_cast<int>(code));
       t->last_status = status > 0 ? static_cast<int>(status) : 0;
       t->last_error = failure.error;
-      k.by_network_error[static_cast<std::size_t>(failure.error)].add();
+      k.rare().by_network_error[static_cast<std::size_t>(failure.error)].add();
       if (failure.retryable) {
         schedule_retry(t, now, 0, false, removed);
       } else {
@@ -1271,36 +1304,41 @@ SenderStats Sender::stats() const {
     DestinationStats s;
     s.id = d->id;
     s.name = d->snapshot ? std::string(d->snapshot->name) : std::string();
-    static const DestCounters k_zero;  // a destination that never sent
-    const DestCounters* counted = d->counters_ptr.load(std::memory_order_acquire);
-    const DestCounters& k = counted != nullptr ? *counted : k_zero;
-    s.requests = k.requests.get();
-    s.attempts = k.attempts.get();
-    s.delivered = k.delivered.get();
-    s.retried = k.retried.get();
-    s.rejected = k.rejected.get();
-    s.retries_exhausted = k.retries_exhausted.get();
-    s.network_errors_final = k.network_errors_final.get();
-    s.aborted = k.aborted.get();
-    s.removed = k.removed.get();
-    s.blocked = k.blocked.get();
-    s.malformed_answers = k.malformed_answers.get();
-    s.rejected_items = k.rejected_items.get();
-    s.partial_success_warnings = k.partial_success_warnings.get();
-    s.bytes_sent = k.bytes_sent.get();
-    s.connections_opened = k.connections_opened.get();
-    s.queued = k.queued.get();
-    s.in_flight = k.in_flight.get();
-    s.waiting_for_retry = k.waiting_for_retry.get();
-    k.by_status.for_each([&s, &total_status](int code, std::uint64_t n) {
-      s.responses_by_status.emplace_back(code, n);
-      total_status[code] += n;
-    });
-    std::sort(s.responses_by_status.begin(), s.responses_by_status.end());
-    s.responses_other_status = k.by_status.other.get();
-    for (std::size_t i = 0; i < k_network_error_slots; ++i) {
-      s.network_errors[i] = k.by_network_error[i].get();
-      out.total.network_errors[i] += s.network_errors[i];
+    const DestCounters* k = d->counters_ptr.load(std::memory_order_acquire);  // nullptr: never sent
+    const DestRareCounters* r = k != nullptr ? k->rare_ptr.load(std::memory_order_acquire) : nullptr;
+    if (k != nullptr) {
+      s.requests = k->requests.get();
+      s.attempts = k->attempts.get();
+      s.delivered = k->delivered.get();
+      s.bytes_sent = k->bytes_sent.get();
+      s.connections_opened = k->connections_opened.get();
+      s.queued = k->queued.load(std::memory_order_relaxed);
+      s.in_flight = k->in_flight.load(std::memory_order_relaxed);
+      s.waiting_for_retry = k->waiting_for_retry.load(std::memory_order_relaxed);
+      auto add_status = [&s, &total_status](int code, std::uint64_t n) {
+        s.responses_by_status.emplace_back(code, n);
+        total_status[code] += n;
+      };
+      k->by_status.for_each(add_status);
+      if (r != nullptr) r->more_status.for_each(add_status);
+      std::sort(s.responses_by_status.begin(), s.responses_by_status.end());
+    }
+    if (r != nullptr) {
+      s.retried = r->retried.get();
+      s.rejected = r->rejected.get();
+      s.retries_exhausted = r->retries_exhausted.get();
+      s.network_errors_final = r->network_errors_final.get();
+      s.aborted = r->aborted.get();
+      s.removed = r->removed.get();
+      s.blocked = r->blocked.get();
+      s.malformed_answers = r->malformed_answers.get();
+      s.rejected_items = r->rejected_items.get();
+      s.partial_success_warnings = r->partial_success_warnings.get();
+      s.responses_other_status = r->other_status.get();
+      for (std::size_t i = 0; i < k_network_error_slots; ++i) {
+        s.network_errors[i] = r->by_network_error[i].get();
+        out.total.network_errors[i] += s.network_errors[i];
+      }
     }
     DestinationStats& t = out.total;
     t.requests += s.requests;

@@ -456,6 +456,20 @@ std::size_t count_series(const std::string& text) {
   return n;
 }
 
+// One destination per account `acct_<i>` named `dest-<i>`, the first `failing` to `bad_url`,
+// the rest to `good_url`, added in one call; returns the outcomes (one per destination).
+auto add_one_per_account(Pipeline& p, std::size_t count, std::size_t failing, const std::string& bad_url,
+                         const std::string& good_url) {
+  std::vector<std::pair<std::string, PipelineDestination>> all;
+  all.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    PipelineDestination d = destination(i < failing ? bad_url : good_url, std::string(k_secret));
+    d.transport.name = std::string("dest-").append(std::to_string(i));
+    all.emplace_back(std::string("acct_").append(std::to_string(i)), std::move(d));
+  }
+  return p.add_destinations(all);
+}
+
 TEST(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsIt) {
   test::SinkProcess bad({"--basic-auth", "user:pass"});
   test::SinkProcess good;
@@ -465,14 +479,7 @@ TEST(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsI
   constexpr std::size_t k_destinations = 150'000;
   constexpr std::size_t k_failing = 30;
   constexpr std::size_t k_busy = 40;
-  std::vector<std::pair<std::string, PipelineDestination>> all;
-  all.reserve(k_destinations);
-  for (std::size_t i = 0; i < k_destinations; ++i) {
-    PipelineDestination d = destination(i < k_failing ? bad.url() : good.url(), std::string(k_secret));
-    d.transport.name = "dest-" + std::to_string(i);
-    all.emplace_back("acct_" + std::to_string(i), std::move(d));
-  }
-  const auto outcomes = p.add_destinations(all);
+  const auto outcomes = add_one_per_account(p, k_destinations, k_failing, bad.url(), good.url());
   for (const auto& o : outcomes) ASSERT_TRUE(o.ok());
   // Traffic for the first k_failing + k_busy accounts only; the rest stay idle.
   std::vector<std::string> accounts;
@@ -557,15 +564,8 @@ TEST(StatsAtScale, ShutdownListsTheBusiestAndTheTroubledNotEveryDestination) {
   constexpr std::size_t k_destinations = 150'000;
   constexpr std::size_t k_failing = 30;
   constexpr std::size_t k_busy = 40;
-  std::vector<std::pair<std::string, PipelineDestination>> all;
-  all.reserve(k_destinations);
-  for (std::size_t i = 0; i < k_destinations; ++i) {
-    PipelineDestination d = destination(i < k_failing ? bad.url() : good.url(), std::string(k_secret));
-    d.transport.name = std::string("dest-").append(std::to_string(i));
-    all.emplace_back(std::string("acct_").append(std::to_string(i)), std::move(d));
-  }
-  for (const auto& o : p.add_destinations(all)) ASSERT_TRUE(o.ok());
-  all.clear();
+  const auto outcomes = add_one_per_account(p, k_destinations, k_failing, bad.url(), good.url());
+  for (const auto& o : outcomes) ASSERT_TRUE(o.ok());
   for (std::size_t i = 0; i < k_failing + k_busy; ++i) {
     test::CanonicalRequest c;
     const std::string account = std::string("acct_").append(std::to_string(i));

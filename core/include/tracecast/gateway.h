@@ -330,6 +330,8 @@ class GatewayParser {
   struct Impl;
   GatewayParseResult finish_call(GatewayRecord& rec, std::uint32_t issues,
                                  std::string_view detail) noexcept;
+  GatewayParseResult feed_lines(std::string_view bytes, std::uint64_t now_unix_nano,
+                                GatewayRecord& rec) noexcept;
   void stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano, GatewayRecord& rec,
                     std::uint32_t& issues, std::string_view& detail) noexcept;
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,

@@ -6,6 +6,7 @@
 //   scratch      [ same bytes | repair closers | SIMDJSON_PADDING ]   parsed here, per thread
 //   record arena [ unescaped strings | compact nested metadata JSON ]  <= body size, reused
 #include "tracecast/gateway.h"
+#include "tracecast/json_number.h"
 
 #include <emmintrin.h>  // SSE2: part of the x86-64 baseline
 #include <simdjson.h>
@@ -570,8 +571,22 @@ struct BodyParse {
   // An integer; null leaves out untouched. false: wrong type.
   bool read_int(od::value& v, std::int64_t& out) noexcept { return read_scalar(v, v.get_int64(), out); }
 
-  // A number (integer or not); null leaves out untouched.
-  bool read_double(od::value& v, double& out) noexcept { return read_scalar(v, v.get_double(), out); }
+  // A number (integer or not); null leaves out untouched. A number of more than 19
+  // significant digits is read again from its text: simdjson 3.0.1's get_double() misreads
+  // some (tracecast/json_number.h).
+  bool read_double(od::value& v, double& out) noexcept {
+    const std::string_view tok = v.raw_json_token();
+    double x = 0;
+    if (!read_scalar(v, v.get_double(), x)) return false;
+    if (!tok.empty() && tok[0] != 'n') out = exact_double(tok, x);
+    return true;
+  }
+
+  // d, simdjson's reading of the number token tok, or tok read exactly when it is long.
+  static double exact_double(std::string_view tok, double d) noexcept {
+    if (json_number_is_long(tok)) (void)json_number_to_double(tok, d);
+    return d;
+  }
 
   bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
 };
@@ -1032,9 +1047,10 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
           ok = !value.get_uint64().get(u);
           attr = AttributeValue::float64(static_cast<double>(u));
         } else {
+          const std::string_view tok = value.raw_json_token();
           double d = 0;
           ok = !value.get_double().get(d);
-          attr = AttributeValue::float64(d);
+          attr = AttributeValue::float64(BodyParse::exact_double(tok, d));
         }
         break;
       }

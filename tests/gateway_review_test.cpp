@@ -1,0 +1,110 @@
+// Tests for tracecast/gateway.h: the kinds of input the November 2026 user review found
+// failing, each as a kind (the review's example and more members of it).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "alloc_counter.h"
+#include "gateway_test_util.h"
+#include "tracecast/gateway.h"
+
+namespace tracecast {
+namespace {
+
+using test::find_meta;
+using test::meta_string;
+
+// Feeds sse one piece of `step` bytes at a time into a fresh record; returns the record.
+std::unique_ptr<GatewayRecord> stream(GatewayParser& parser, std::string_view sse, std::size_t step,
+                                      std::uint32_t* issues = nullptr) {
+  auto rec = std::make_unique<GatewayRecord>();
+  parser.begin_stream(*rec);
+  std::uint32_t bits = 0;
+  for (std::size_t i = 0; i < sse.size(); i += step) bits |= parser.feed_stream(sse.substr(i, step), 1 + i, *rec).issues;
+  bits |= parser.finish_stream(*rec).issues;
+  if (issues != nullptr) *issues = bits;
+  return rec;
+}
+
+class GatewayReview : public ::testing::Test {
+ protected:
+  GatewayParser parser_;
+  std::unique_ptr<GatewayRecord> rec_ = std::make_unique<GatewayRecord>();
+  LlmRequest& req() { return rec_->request(); }
+};
+
+// --- kind 1: numbers of more than 19 significant digits ----------------------------------------
+
+const std::vector<std::string>& long_numbers() {
+  static const std::vector<std::string> v = {
+      "0.7000000000000000000001", "0.1234567890123456789012345678901234567890",
+      "0.99999999999999999999999999", "1.00000000000000000000001e-1", "0.000000000000000000000012345678901234567890123",
+      "3.14159265358979323846264338327950288", "250.00000000000000000000000000001", "7000000000000000000001e-22",
+  };
+  return v;
+}
+
+TEST_F(GatewayReview, LongNumbersInRequestFieldsReadAsTheNearestDouble) {
+  for (const std::string& n : long_numbers()) {
+    const double want = std::strtod(n.c_str(), nullptr);
+    const std::string body = R"({"model":"m","temperature":)" + n + R"(,"top_p":)" + n + R"(,"trace":{"f":)" + n +
+                             R"(,"g":-)" + n + R"(,"after":"x"}})";
+    const auto res = parser_.parse_request(body, {}, *rec_);
+    EXPECT_TRUE(res.ok()) << n << ": " << res.detail;
+    EXPECT_EQ(req().temperature, want) << n;
+    EXPECT_EQ(req().top_p, want) << n;
+    const MetadataEntry* f = find_meta(req(), "f");
+    const MetadataEntry* g = find_meta(req(), "g");
+    ASSERT_NE(f, nullptr) << n;
+    ASSERT_NE(g, nullptr) << n;
+    EXPECT_EQ(f->value.as_double(), want) << n;
+    EXPECT_EQ(g->value.as_double(), -want) << n;
+    EXPECT_EQ(meta_string(req(), "after"), "x");
+  }
+}
+
+TEST_F(GatewayReview, LongNumbersInUsageCostReadAsTheNearestDoubleInBodiesAndStreams) {
+  for (const std::string& n : long_numbers()) {
+    const double want = std::strtod(n.c_str(), nullptr);
+    const std::string body = R"({"id":"g1","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":2,"cost":)" +
+                             n + "}}";
+    const auto res = parser_.parse_response(body, *rec_);
+    EXPECT_TRUE(res.ok()) << n << ": " << res.detail;
+    EXPECT_EQ(req().cost, want) << n;
+    const std::string sse =
+        R"(data: {"id":"g1","model":"m","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]})"
+        "\n\n"
+        R"(data: {"id":"g1","model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"cost":)" +
+        n + "}}\n\ndata: [DONE]\n\n";
+    for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{7}, std::size_t{64}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser_, sse, step, &bits);
+      EXPECT_EQ(bits, 0u) << n;
+      EXPECT_EQ(rec->request().cost, want) << n << " step " << step;
+      EXPECT_EQ(rec->request().completion, "hi");
+    }
+  }
+}
+
+TEST_F(GatewayReview, ShortNumbersStillReadAsBefore) {
+  ASSERT_TRUE(parser_.parse_request(R"({"model":"m","temperature":0.7,"top_p":1,"trace":{"f":1.5e3}})", {}, *rec_).ok());
+  EXPECT_EQ(req().temperature, 0.7);
+  EXPECT_EQ(req().top_p, 1.0);
+  EXPECT_EQ(find_meta(req(), "f")->value.as_double(), 1500.0);
+}
+
+TEST_F(GatewayReview, LongNumbersAllocateNothingAfterWarmUp) {
+  const std::string body = R"({"model":"m","temperature":0.7000000000000000000001,"trace":{"f":0.1234567890123456789012345678901234567890}})";
+  ASSERT_TRUE(parser_.parse_request(body, {}, *rec_).ok());
+  test::AllocationScope counter;
+  ASSERT_TRUE(parser_.parse_request(body, {}, *rec_).ok());
+  EXPECT_EQ(counter.count(), 0u);
+}
+
+
+}  // namespace
+}  // namespace tracecast

@@ -106,5 +106,82 @@ TEST_F(GatewayReview, LongNumbersAllocateNothingAfterWarmUp) {
 }
 
 
+// --- kind 2: max_stream_line_bytes holds however the stream is fed ------------------------------
+
+// Feeds sse in pieces whose sizes come from a fixed pseudo-random sequence (1..97 bytes).
+std::unique_ptr<GatewayRecord> stream_random(GatewayParser& parser, std::string_view sse, std::uint32_t seed,
+                                             std::uint32_t* issues) {
+  auto rec = std::make_unique<GatewayRecord>();
+  parser.begin_stream(*rec);
+  std::uint32_t bits = 0;
+  for (std::size_t i = 0; i < sse.size();) {
+    seed = seed * 1103515245u + 12345u;
+    const std::size_t step = 1 + (seed >> 16) % 97;
+    bits |= parser.feed_stream(sse.substr(i, step), 1 + i, *rec).issues;
+    i += step;
+  }
+  bits |= parser.finish_stream(*rec).issues;
+  *issues = bits;
+  return rec;
+}
+
+TEST_F(GatewayReview, AStreamLineOverTheLimitIsDroppedAndCountedHoweverFed) {
+  GatewayConfig c;
+  c.max_stream_line_bytes = 64;
+  GatewayParser parser(c);
+  const std::string head = R"(data: {"choices":[{"index":0,"delta":{"content":")";
+  const std::string tail = R"("}}]})";
+  // Lines of limit - 1, limit and limit + 1 bytes, and the review's 60-byte content.
+  for (const std::size_t line_len : {std::size_t{63}, std::size_t{64}, std::size_t{65}, head.size() + 60 + tail.size()}) {
+    const std::size_t content = line_len - head.size() - tail.size();
+    const std::string sse = head + std::string(content, 'x') + tail + "\n\n" +
+                            R"(data: {"choices":[{"index":0,"delta":{"content":"y"}}]})" "\n\n" R"(data: {"choices":[{"index":0,"finish_reason":"stop"}]})" +
+                            "\n\ndata: [DONE]\n\n";
+    const bool fits = line_len <= 64;
+    const std::string want = fits ? std::string(content, 'x') + "y" : "y";
+    const std::uint32_t want_bits = fits ? 0u : issue_bit(ParseIssue::stream_line_too_long);
+    for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{65}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser, sse, step, &bits);
+      EXPECT_EQ(rec->request().completion, want) << line_len << " step " << step;
+      EXPECT_EQ(bits, want_bits) << line_len << " step " << step;
+      EXPECT_EQ(rec->request().finish_reason, "stop");
+    }
+    for (std::uint32_t seed = 1; seed <= 20; ++seed) {
+      std::uint32_t bits = 0;
+      const auto rec = stream_random(parser, sse, seed, &bits);
+      EXPECT_EQ(rec->request().completion, want) << line_len << " seed " << seed;
+      EXPECT_EQ(bits, want_bits) << line_len << " seed " << seed;
+    }
+  }
+}
+
+TEST_F(GatewayReview, ALongNonDataLineIsSkippedUncountedHoweverFed) {
+  GatewayConfig c;
+  c.max_stream_line_bytes = 64;
+  GatewayParser parser(c);
+  const std::string sse = ": " + std::string(100, 'k') + "\nevent: " + std::string(100, 'e') +
+                          "\n" R"(data: {"choices":[{"index":0,"delta":{"content":"y"}}]})" "\n\n" R"(data: {"choices":[{"index":0,"finish_reason":"stop"}]})"
+                          "\n\ndata: [DONE]\n\n";
+  for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{3}, std::size_t{64}, std::size_t{150}}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser, sse, step, &bits);
+    EXPECT_EQ(rec->request().completion, "y") << step;
+    EXPECT_EQ(bits, 0u) << step;
+  }
+}
+
+TEST_F(GatewayReview, AFiveMebibyteLineIsDroppedWithTheDefaultLimitWhenFedWhole) {
+  const std::string sse = R"(data: {"choices":[{"index":0,"delta":{"content":")" + std::string(5u << 20, 'x') +
+                          R"("}}]})" "\n\n" R"(data: {"choices":[{"index":0,"delta":{"content":"y"}}]})" "\n\n" R"(data: {"choices":[{"index":0,"finish_reason":"stop"}]})"
+                          "\n\ndata: [DONE]\n\n";
+  for (const std::size_t step : {sse.size(), std::size_t{65536}}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser_, sse, step, &bits);
+    EXPECT_EQ(rec->request().completion, "y") << step;
+    EXPECT_EQ(bits, issue_bit(ParseIssue::stream_line_too_long)) << step;
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1849,16 +1849,29 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
     }
     if (ends_line && rec.pending_size_ == 0) {
       // A whole line in this feed; only data lines are read (event:, id:, comments, blank: not).
-      if (piece.size() >= 5 && std::memcmp(piece.data(), "data:", 5) == 0)
+      if (piece.size() >= 5 && std::memcmp(piece.data(), "data:", 5) == 0) {
+        // The limit holds however the stream is fed: a data line over it is dropped here too.
+        if (piece.size() > max_line) {
+          merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+          return;
+        }
         stream_line(piece, now_unix_nano, rec, bits, detail, false);
+      }
       return;
     }
     // A line split across feeds is assembled in the record's buffer (bounded), which keeps
     // k_scratch_extra bytes after it so that the line is parsed there, not copied again.
     if (rec.pending_size_ + piece.size() > max_line) {
+      // Counted for a data line only, as a whole line is: other lines are never read. The
+      // line's first 5 bytes are known (max_line >= 64), partly pending, partly the piece.
+      bool data_line = true;
+      for (std::size_t i = 0; i < 5; ++i) {
+        const char c = i < rec.pending_size_ ? rec.pending_line_[i] : piece[i - rec.pending_size_];
+        data_line = data_line && c == "data:"[i];
+      }
       rec.pending_size_ = 0;
       rec.discarding_line_ = !ends_line;
-      merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      if (data_line) merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
       return;
     }
     if (!ensure_size(rec.pending_line_, rec.pending_size_ + piece.size() + k_scratch_extra)) {

@@ -183,5 +183,93 @@ TEST_F(GatewayReview, AFiveMebibyteLineIsDroppedWithTheDefaultLimitWhenFedWhole)
   }
 }
 
+// --- kind 3: a choice or tool call whose index is not a non-negative integer -------------------
+
+std::string chat_chunk(std::string_view choices) {
+  return "data: {\"id\":\"c1\",\"model\":\"m\",\"choices\":" + std::string(choices) + "}\n\n";
+}
+
+TEST_F(GatewayReview, AStreamedChoiceWithAnInvalidIndexIsMergedNowhereAndFlagged) {
+  for (const char* bad : {R"("index":-1,)", R"("index":1.0,)", R"("index":99999999999999999999,)", R"("index":null,)"}) {
+    const std::string bad_choice = std::string("{") + bad + R"("delta":{"content":"NEG"},"finish_reason":"length"})";
+    const std::string good = R"({"index":0,"delta":{"content":"A"}})";
+    const std::string done = chat_chunk(R"([{"index":0,"delta":{},"finish_reason":"stop"}])") + "data: [DONE]\n\n";
+    // Alone in its chunk, after choice 0 in one chunk, before it.
+    for (const std::string& sse : {chat_chunk("[" + good + "]") + chat_chunk("[" + bad_choice + "]") + done,
+                                   chat_chunk("[" + good + "," + bad_choice + "]") + done,
+                                   chat_chunk("[" + bad_choice + "," + good + "]") + done}) {
+      for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+        std::uint32_t bits = 0;
+        const auto rec = stream(parser_, sse, step, &bits);
+        EXPECT_EQ(rec->request().completion, "A") << bad << " | " << sse;
+        EXPECT_EQ(rec->request().finish_reason, "stop") << bad;
+        EXPECT_EQ(bits, issue_bit(ParseIssue::field_wrong_type)) << bad << " | " << sse;
+      }
+    }
+  }
+}
+
+TEST_F(GatewayReview, AStreamedChoiceWithNoIndexIsChoiceZeroWhereverItStands) {
+  const std::string done = chat_chunk(R"([{"index":0,"delta":{},"finish_reason":"stop"}])") + "data: [DONE]\n\n";
+  // (A second choice 0 in the same chunk replaces the first's piece, as a repeated index 0
+  // always has; two index-less choices in one chunk are not a shape any provider sends.)
+  for (const std::string& sse : {chat_chunk(R"([{"delta":{"content":"A"}}])") + chat_chunk(R"([{"delta":{"content":"B"}}])") + done,
+                                 chat_chunk(R"([{"index":0,"delta":{"content":"A"}}])") + chat_chunk(R"([{"delta":{"content":"B"}}])") + done}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser_, sse, 5, &bits);
+    EXPECT_EQ(rec->request().completion, "AB") << sse;
+    EXPECT_EQ(bits, 0u);
+  }
+}
+
+TEST_F(GatewayReview, ABodyChoiceWithAnInvalidIndexIsMergedNowhereAndFlagged) {
+  for (const char* bad : {R"("index":-1,)", R"("index":1.0,)", R"("index":99999999999999999999,)"}) {
+    const std::string body = std::string(R"({"id":"c1","model":"m","choices":[{)") + bad +
+                             R"("finish_reason":"length","message":{"role":"assistant","content":"NEG"}},{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"A"}}]})";
+    const auto res = parser_.parse_response(body, *rec_);
+    EXPECT_EQ(res.issues, issue_bit(ParseIssue::field_wrong_type)) << bad;
+    EXPECT_EQ(req().completion, "A") << bad;
+    EXPECT_EQ(req().finish_reason, "stop") << bad;
+  }
+  // No index: a body's array order is the index (as before).
+  ASSERT_TRUE(parser_.parse_response(
+      R"({"id":"c1","model":"m","choices":[{"finish_reason":"stop","message":{"role":"assistant","content":"A"}}]})", *rec_).ok());
+  EXPECT_EQ(req().completion, "A");
+}
+
+TEST_F(GatewayReview, AStreamedToolCallWithAnInvalidIndexIsMergedNowhereAndFlagged) {
+  const std::string first =
+      chat_chunk(R"([{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]}}])");
+  const std::string more = chat_chunk(R"([{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}}])");
+  const std::string done = chat_chunk(R"([{"index":0,"delta":{},"finish_reason":"tool_calls"}])") + "data: [DONE]\n\n";
+  const std::string want = R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}])";
+  {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser_, first + more + done, 1, &bits);
+    ASSERT_EQ(rec->request().completion, want);
+    ASSERT_EQ(bits, 0u);
+  }
+  for (const char* bad : {R"("index":-1,)", R"("index":1.5,)", R"("index":99999999999999999999,)", R"("index":null,)"}) {
+    const std::string junk = chat_chunk(std::string(R"([{"index":0,"delta":{"tool_calls":[{)") + bad +
+                                        R"("id":"X","function":{"name":"bad","arguments":"JUNK"}}]}}])");
+    for (const std::string& sse : {first + junk + more + done, junk + first + more + done}) {
+      for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+        std::uint32_t bits = 0;
+        const auto rec = stream(parser_, sse, step, &bits);
+        EXPECT_EQ(rec->request().completion, want) << bad;
+        EXPECT_EQ(bits, issue_bit(ParseIssue::field_wrong_type)) << bad;
+      }
+    }
+  }
+  // No index (Gemini's OpenAI-compatible endpoint): continues the call it follows, call 0 first.
+  const std::string gemini =
+      chat_chunk(R"([{"index":0,"delta":{"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\""}}]}}])") +
+      chat_chunk(R"([{"index":0,"delta":{"tool_calls":[{"function":{"arguments":":1}"}}]}}])") + done;
+  std::uint32_t bits = 0;
+  const auto rec = stream(parser_, gemini, 7, &bits);
+  EXPECT_EQ(rec->request().completion, want);
+  EXPECT_EQ(bits, 0u);
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -195,8 +195,11 @@ void set_fixed(std::array<char, N>& bytes, std::size_t& size, std::string_view s
 
 // One element of a streamed `delta.tool_calls`: which call (index) and the pieces this chunk
 // adds (id, type and name in the first, arguments in fragments).
+// ToolCallDelta::index when the delta named an index that is not a non-negative integer.
+inline constexpr std::int64_t k_bad_tool_index = -2;
+
 struct ToolCallDelta {
-  std::int64_t index = -1;
+  std::int64_t index = -1;  // -1: none given; k_bad_tool_index: not a non-negative integer
   std::string_view id;
   std::string_view type;
   std::string_view name;
@@ -1129,7 +1132,11 @@ void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcep
   }
   const auto err = for_each_field(call, [&](Key key, od::value& cv) noexcept {
     if (key == "index") {
-      if (!bp.read_int(cv, d.index)) bp.wrong_type("response: tool_calls[].index is not an integer");
+      // Not a non-negative integer (-1, 1.0, 1e20, null): the delta is merged nowhere.
+      if (!bp.read_int(cv, d.index) || d.index < 0) {
+        d.index = k_bad_tool_index;
+        bp.wrong_type("response: tool_calls[].index is not a non-negative integer");
+      }
     } else if (key == "id") {
       if (!bp.read_string(cv, d.id)) bp.wrong_type("response: tool_calls[].id is not a string");
     } else if (key == "type") {
@@ -1168,6 +1175,8 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   }
   // Fields may come in any order (index after delta): collect, then commit by index.
   std::int64_t index = -1;
+  bool saw_index = false;
+  bool bad_index = false;
   std::string_view reason;
   std::string_view content;
   std::string_view tool_calls;
@@ -1178,7 +1187,11 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   bool overflow = false;
   const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
     if (key == "index") {
-      if (!bp.read_int(v, index)) bp.wrong_type("response: choices[].index is not an integer");
+      saw_index = true;
+      if (!bp.read_int(v, index) || index < 0) {
+        bad_index = true;
+        bp.wrong_type("response: choices[].index is not a non-negative integer");
+      }
     } else if (key == "finish_reason") {
       if (!bp.read_string(v, reason)) bp.wrong_type("response: finish_reason is not a string");
     } else if (key == "message" || key == "delta") {
@@ -1235,6 +1248,16 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
     return true;
   });
   if (err) bp.broken(err);
+  // A choice whose index is not a non-negative integer (-1, 1.0, 1e20, null) is merged into
+  // no choice, in a body as in a stream. With no index at all, a body's array order is its
+  // index; a stream chunk's is not (a chunk may carry any one choice, so its place in the
+  // chunk says nothing): there it is choice 0, wherever it stands, as a single-choice stream
+  // that leaves the index out means.
+  if (!saw_index && bp.stream_event) index = 0;
+  if (bad_index) {
+    f.n_deltas = deltas_before;
+    return;
+  }
   const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
   if (!content.empty() || saw_tool_calls) f.any_output = true;
   if (!reason.empty()) {
@@ -1814,7 +1837,10 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   if (!f.content.empty()) (void)append(rec.content_, f.content);
   for (std::size_t k = 0; k < f.n_deltas; ++k) {
     const ToolCallDelta& d = f.deltas[k];
-    // A delta without an index continues the call it follows (or starts call 0).
+    if (d.index == k_bad_tool_index) continue;  // flagged when read
+    // A delta without an index continues the call it follows (or starts call 0): OpenAI
+    // always sends one, but Gemini's OpenAI-compatible endpoint (and proxies in front of
+    // it) omit it in single-call streams, so a missing index is not an error.
     const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
                                         : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
     if (at >= rec.stream_tool_calls_.size()) {

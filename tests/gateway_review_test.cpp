@@ -271,5 +271,34 @@ TEST_F(GatewayReview, AStreamedToolCallWithAnInvalidIndexIsMergedNowhereAndFlagg
   EXPECT_EQ(bits, 0u);
 }
 
+// --- kind 5: integers beyond 64 bits in `trace` ---------------------------------------------------
+
+TEST_F(GatewayReview, TraceIntegersBeyondSixtyFourBitsBecomeFloat64AndTheOtherKeysStay) {
+  const std::string body =
+      R"({"model":"m","trace":{"big":18446744073709551616,"neg":-9223372036854775809,"huge":123456789012345678901234567890,"max":18446744073709551615,"min":-9223372036854775808,"after":"x"},"user":"u"})";
+  const auto res = parser_.parse_request(body, {}, *rec_);
+  EXPECT_TRUE(res.ok()) << res.detail;
+  EXPECT_EQ(find_meta(req(), "big")->value.as_double(), 18446744073709551616.0);
+  EXPECT_EQ(find_meta(req(), "neg")->value.as_double(), -9223372036854775809.0);
+  EXPECT_EQ(find_meta(req(), "huge")->value.as_double(), 123456789012345678901234567890.0);
+  EXPECT_EQ(find_meta(req(), "max")->value.as_double(), 18446744073709551615.0);
+  EXPECT_EQ(find_meta(req(), "min")->value.as_int64(), INT64_MIN);
+  EXPECT_EQ(meta_string(req(), "after"), "x");
+  EXPECT_EQ(req().user, "u");
+}
+
+TEST_F(GatewayReview, ATraceNumberOutOfTheDoubleRangeLeavesOutThatKeyOnly) {
+  for (const char* n : {"1e999", "-1e999", "1.5e400"}) {
+    const std::string body = std::string(R"({"model":"m","trace":{"a":1,"inf":)") + n + R"(,"after":"x"},"user":"u"})";
+    const auto res = parser_.parse_request(body, {}, *rec_);
+    EXPECT_EQ(res.issues, issue_bit(ParseIssue::field_wrong_type)) << n << ": " << res.detail;
+    EXPECT_EQ(find_meta(req(), "inf"), nullptr) << n;
+    EXPECT_EQ(find_meta(req(), "a")->value.as_int64(), 1);
+    EXPECT_EQ(meta_string(req(), "after"), "x");
+    EXPECT_EQ(req().user, "u");
+    EXPECT_EQ(meta_string(req(), "tracecast.parse_issues"), "field_wrong_type");
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

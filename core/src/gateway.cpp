@@ -1038,21 +1038,23 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
         od::number_type nt;
         if (value.get_number_type().get(nt)) {
           ok = false;
-        } else if (nt == od::number_type::signed_integer) {
-          std::int64_t i = 0;
-          ok = !value.get_int64().get(i);
+        } else if (std::int64_t i = 0; nt == od::number_type::signed_integer && !value.get_int64().get(i)) {
           attr = AttributeValue::int64(i);
-        } else if (nt == od::number_type::unsigned_integer) {
+        } else if (std::uint64_t u = 0; nt == od::number_type::unsigned_integer && !value.get_uint64().get(u)) {
           // Above INT64_MAX: OTLP has no unsigned integer, so a double, converted from the
           // uint64 (the value get_double() would give, rounded to nearest) instead of parsed
           // again: 20 digits send simdjson's float parser down its slow decimal path.
-          std::uint64_t u = 0;
-          ok = !value.get_uint64().get(u);
           attr = AttributeValue::float64(static_cast<double>(u));
         } else {
+          // Not an integer, or one beyond 64 bits (simdjson calls -9223372036854775809 signed
+          // and 18446744073709551616 unsigned, then cannot read them as such): a double. Out
+          // of the double range (1e999): this key alone is left out, counted.
           const std::string_view tok = value.raw_json_token();
           double d = 0;
-          ok = !value.get_double().get(d);
+          if (value.get_double().get(d)) {
+            bp.wrong_type("request: a trace number is out of the float64 range (key left out)");
+            return true;
+          }
           attr = AttributeValue::float64(BodyParse::exact_double(tok, d));
         }
         break;

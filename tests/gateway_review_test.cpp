@@ -300,5 +300,34 @@ TEST_F(GatewayReview, ATraceNumberOutOfTheDoubleRangeLeavesOutThatKeyOnly) {
   }
 }
 
+// --- kind 6: the parse-issues metadata key is the parser's ---------------------------------------
+
+TEST_F(GatewayReview, AClientTraceKeyNamedLikeTheIssuesKeyIsDroppedAndFlagged) {
+  const auto res = parser_.parse_request(
+      R"({"model":"m","trace":{"tracecast.parse_issues":"none","x":"\ud800","y":"z"}})", {}, *rec_);
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::field_wrong_type) | issue_bit(ParseIssue::invalid_escape)) << res.detail;
+  std::size_t n = 0;
+  for (const auto& e : req().metadata) n += e.key == "tracecast.parse_issues" ? 1 : 0;
+  EXPECT_EQ(n, 1u);
+  EXPECT_NE(meta_string(req(), "tracecast.parse_issues"), "none");
+  EXPECT_NE(meta_string(req(), "tracecast.parse_issues").find("field_wrong_type"), std::string_view::npos);
+  EXPECT_EQ(meta_string(req(), "y"), "z");
+  // Alone (no other issue): still dropped, and the parser's key says why.
+  rec_ = std::make_unique<GatewayRecord>();
+  const auto res2 = parser_.parse_request(R"({"model":"m","trace":{"tracecast.parse_issues":"none"}})", {}, *rec_);
+  EXPECT_EQ(res2.issues, issue_bit(ParseIssue::field_wrong_type));
+  EXPECT_EQ(meta_string(req(), "tracecast.parse_issues"), "field_wrong_type");
+  // A parser configured with another key reserves that one.
+  GatewayConfig c;
+  c.issues_metadata_key = "gw.issues";
+  GatewayParser parser(c);
+  auto rec = std::make_unique<GatewayRecord>(c);
+  EXPECT_TRUE(parser.parse_request(R"({"model":"m","trace":{"tracecast.parse_issues":"mine"}})", {}, *rec).ok());
+  EXPECT_EQ(meta_string(rec->request(), "tracecast.parse_issues"), "mine");
+  EXPECT_EQ(parser.parse_request(R"({"model":"m","trace":{"gw.issues":"none"}})", {}, *rec).issues,
+            issue_bit(ParseIssue::field_wrong_type));
+  EXPECT_EQ(meta_string(rec->request(), "gw.issues"), "field_wrong_type");
+}
+
 }  // namespace
 }  // namespace tracecast

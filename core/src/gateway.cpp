@@ -774,7 +774,7 @@ std::string_view scan_model(std::string_view body) noexcept {
 }
 
 void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
-                   std::size_t max_keys, std::size_t& user_count) noexcept;
+                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept;
 
 }  // namespace
 
@@ -867,7 +867,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '{') {
           read_metadata(bp, v, rec.metadata_, impl_->config.max_metadata_keys,
-                        rec.user_metadata_count_);
+                        rec.user_metadata_count_, impl_->config.issues_metadata_key);
         } else if (!tok.empty() && tok[0] != 'n') {
           bp.wrong_type("request: trace is not an object");
         }
@@ -995,7 +995,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
 namespace {
 
 void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
-                   std::size_t max_keys, std::size_t& user_count) noexcept {
+                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept {
   od::object trace;
   if (v.get_object().get(trace)) {
     bp.wrong_type("request: trace is not an object");
@@ -1012,6 +1012,12 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
       key = bp.unescape(key);
     } else {
       key = bp.map(key);
+    }
+    // The parser's own issues key is reserved: a client's would shadow it (the encoder keeps
+    // the first of two equal keys), so it is dropped, and counted.
+    if (!reserved_key.empty() && key == reserved_key) {
+      bp.wrong_type("request: trace uses the reserved issues metadata key (dropped)");
+      return true;
     }
     od::value& value = field.value();
     od::json_type type;

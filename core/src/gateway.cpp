@@ -1904,8 +1904,12 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
         data_line = data_line && c == "data:"[i];
       }
       rec.pending_size_ = 0;
-      rec.discarding_line_ = !ends_line;
-      if (data_line) merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      if (data_line) {
+        rec.discarding_line_ = !ends_line;
+        merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      } else {
+        rec.skipping_line_ = !ends_line;  // as when its first 5 bytes came in a small piece
+      }
       return;
     }
     if (!ensure_size(rec.pending_line_, rec.pending_size_ + piece.size() + k_scratch_extra)) {

@@ -1,6 +1,7 @@
 // Tests for tracecast/gateway.h: the kinds of input the November 2026 user review found
 // failing, each as a kind (the review's example and more members of it).
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -273,6 +274,114 @@ TEST_F(GatewayReview, AStreamedToolCallWithAnInvalidIndexIsMergedNowhereAndFlagg
   const auto rec = stream(parser_, gemini, 7, &bits);
   EXPECT_EQ(rec->request().completion, want);
   EXPECT_EQ(bits, 0u);
+}
+
+// --- kind 4: an Anthropic tool_use block's input is always valid JSON -----------------------------
+
+std::string anthropic_event(std::string_view json) { return "data: " + std::string(json) + "\n\n"; }
+
+std::string tool_use_stream(const std::vector<std::string>& partials, bool finish = true, std::string_view start_input = "{}") {
+  std::string sse = anthropic_event(R"({"type":"message_start","message":{"id":"msg_1","model":"claude-x","usage":{"input_tokens":3,"output_tokens":1}}})") +
+                    anthropic_event(R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"tu_1","name":"get","input":)" +
+                                    std::string(start_input) + "}}");
+  for (const std::string& p : partials)
+    sse += anthropic_event(R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":)" + p + "}}");
+  if (finish)
+    sse += anthropic_event(R"({"type":"content_block_stop","index":0})") +
+           anthropic_event(R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5}})") +
+           anthropic_event(R"({"type":"message_stop"})");
+  return sse;
+}
+
+bool valid_json(std::string_view s) {
+  simdjson::dom::parser p;
+  simdjson::dom::element e;
+  return p.parse(simdjson::padded_string(s)).get(e) == simdjson::SUCCESS;
+}
+
+TEST_F(GatewayReview, AToolUseInputThatIsCompleteJsonIsKeptAsJson) {
+  const std::string sse = tool_use_stream({R"("{\"a\":")", R"("[1,{\"b\":\"c\\u00e9\"}],\"n\":null}")"});
+  for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser_, sse, step, &bits);
+    EXPECT_EQ(rec->request().completion,
+              R"([{"type":"tool_use","id":"tu_1","name":"get","input":{"a":[1,{"b":"c\u00e9"}],"n":null}}])");
+    EXPECT_EQ(bits, 0u);
+  }
+}
+
+TEST_F(GatewayReview, AToolUseInputGivenWholeInContentBlockStartIsKept) {
+  const std::string sse = tool_use_stream({}, true, R"({"q":"x","k":[1,2]})");
+  std::uint32_t bits = 0;
+  const auto rec = stream(parser_, sse, 7, &bits);
+  EXPECT_EQ(rec->request().completion, R"([{"type":"tool_use","id":"tu_1","name":"get","input":{"q":"x","k":[1,2]}}])");
+  EXPECT_EQ(bits, 0u);
+}
+
+TEST_F(GatewayReview, AToolUseInputThatIsNotCompleteJsonGoesAsAStringFlagged) {
+  struct Case {
+    std::string sse;
+    std::string input;  // as written in the completion
+    std::uint32_t bits;
+  };
+  const std::uint32_t wrong = issue_bit(ParseIssue::field_wrong_type);
+  const std::uint32_t incomplete = issue_bit(ParseIssue::stream_incomplete);
+  const std::vector<Case> cases = {
+      // The stream cut mid-input.
+      {tool_use_stream({R"("{\"a\":")"}, false), R"("{\"a\":")", wrong | incomplete},
+      // An error event mid-block.
+      {tool_use_stream({R"("{\"a\":")"}, false) +
+           anthropic_event(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})"),
+       R"("{\"a\":")", wrong},
+      // partial_json that is not JSON, whole or after an object.
+      {tool_use_stream({R"("not json at all}")"}), R"("not json at all}")", wrong},
+      {tool_use_stream({R"("{\"a\":1}")", R"("{\"b\":2}")"}), R"("{\"a\":1}{\"b\":2}")", wrong},
+      {tool_use_stream({R"("{\"a\":1} x")"}), R"("{\"a\":1} x")", wrong},
+      {tool_use_stream({R"("[1,2]")"}), R"("[1,2]")", wrong},
+      {tool_use_stream({R"("{\"a\":tru}")"}), R"("{\"a\":tru}")", wrong},
+  };
+  for (const Case& c : cases) {
+    for (const std::size_t step : {c.sse.size(), std::size_t{1}, std::size_t{64}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser_, c.sse, step, &bits);
+      const std::string_view completion = rec->request().completion;
+      EXPECT_TRUE(valid_json(completion)) << completion;
+      EXPECT_EQ(completion, R"([{"type":"tool_use","id":"tu_1","name":"get","input":)" + c.input + "}]") << c.input;
+      EXPECT_EQ(bits & (wrong | incomplete), c.bits) << c.input << " step " << step;
+    }
+  }
+}
+
+TEST_F(GatewayReview, AToolUseInputCutAtMaxCompletionBytesStaysValidJson) {
+  GatewayConfig c;
+  c.max_completion_bytes = 40;
+  GatewayParser parser(c);
+  const std::string sse = tool_use_stream({R"("{\"city\":\"Paris\",")", R"("\"units\":\"celsius\",\"days\":[1,2,3,4,5,6,7]}")"});
+  for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser, sse, step, &bits);
+    EXPECT_TRUE(valid_json(rec->request().completion)) << rec->request().completion;
+    EXPECT_EQ(bits & issue_bit(ParseIssue::completion_truncated), issue_bit(ParseIssue::completion_truncated));
+    EXPECT_EQ(bits & issue_bit(ParseIssue::field_wrong_type), issue_bit(ParseIssue::field_wrong_type));
+  }
+}
+
+TEST_F(GatewayReview, ToolUseInputChecksAllocateNothingAfterWarmUp) {
+  const std::string good = tool_use_stream({R"("{\"a\":")", R"("[1,{\"b\":\"c\"}]}")"});
+  const std::string bad = tool_use_stream({R"("not json at all}")"});
+  GatewayRecord rec;
+  for (const std::string* sse : {&good, &bad, &good, &bad}) {
+    parser_.begin_stream(rec);
+    (void)parser_.feed_stream(*sse, 1, rec);
+    (void)parser_.finish_stream(rec);
+  }
+  for (const std::string* sse : {&good, &bad}) {
+    test::AllocationScope counter;
+    parser_.begin_stream(rec);
+    (void)parser_.feed_stream(*sse, 1, rec);
+    (void)parser_.finish_stream(rec);
+    EXPECT_EQ(counter.count(), 0u);
+  }
 }
 
 // --- kind 5: integers beyond 64 bits in `trace` ---------------------------------------------------

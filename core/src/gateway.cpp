@@ -620,6 +620,66 @@ struct GatewayParser::Impl {
     scratch.resize(k_initial_parser_capacity + k_scratch_extra);
   }
 
+  // True when text is one complete JSON object and nothing else (an Anthropic tool_use
+  // block's assembled `input`): parsed in scratch by the parser's own buffers, every value
+  // read, so that a cut, a `partial_json` that is not JSON or two objects pasted together
+  // are told apart. No allocation once scratch and the parser hold the text's size.
+  bool complete_json_object(std::string_view text) noexcept {
+    const std::size_t cap = text.size() + k_scratch_extra;
+    if (text.size() > config.max_body_bytes || !ensure_size(scratch, cap)) return false;
+    std::memcpy(scratch.data(), text.data(), text.size());
+    std::memset(scratch.data() + text.size(), ' ', simdjson::SIMDJSON_PADDING);
+    if (json.iterate(simdjson::padded_string_view(scratch.data(), text.size(), cap)).get(doc)) return false;
+    od::object o;
+    if (doc.get_object().get(o) || !complete_fields(o, 0)) return false;
+    const char* rest = nullptr;
+    return doc.current_location().get(rest) != simdjson::SUCCESS;  // nothing after the object
+  }
+
+  static bool complete_fields(od::object& o, int depth) noexcept {
+    for (auto field : o) {
+      std::string_view key;
+      if (field.error() || field.value_unsafe().unescaped_key().get(key)) return false;
+      if (!complete_value(field.value_unsafe().value(), depth + 1)) return false;
+    }
+    return true;
+  }
+
+  static bool complete_value(od::value v, int depth) noexcept {
+    od::json_type t;
+    if (depth > 256 || v.type().get(t)) return false;
+    switch (t) {
+      case od::json_type::object: {
+        od::object o;
+        return !v.get_object().get(o) && complete_fields(o, depth);
+      }
+      case od::json_type::array: {
+        od::array a;
+        if (v.get_array().get(a)) return false;
+        for (auto element : a)
+          if (element.error() || !complete_value(element.value_unsafe(), depth + 1)) return false;
+        return true;
+      }
+      case od::json_type::string: {
+        std::string_view str;
+        return !v.get_string().get(str);
+      }
+      case od::json_type::number: {
+        double d = 0;
+        return !v.get_double().get(d);
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        return !v.get_bool().get(b);
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        return !v.is_null().get(is_null) && is_null;
+      }
+    }
+    return false;
+  }
+
   // Opens body as a JSON object in `obj`, repairing what can be repaired. false: nothing to
   // read (the issue is recorded). bp receives the buffers to map views from.
   // in_place: body already sits in a writable buffer with k_scratch_extra bytes after it (a
@@ -1785,6 +1845,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
         piece.id = f.block_id;
         piece.name = f.block_name;
         piece.type = "tool_use";
+        // An input given whole here (no input_json_delta follows) is kept; the usual empty
+        // placeholder is not, or the deltas' text would be appended after it.
+        if (f.block_input != "{}") piece.arguments = f.block_input;
         f.n_deltas = 1;
       }
     } else if (type == "content_block_delta") {
@@ -2008,7 +2071,7 @@ void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end
 
 // Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
 // [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
-std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept {
   std::vector<char>& out = rec.tool_calls_json_;
   out.clear();
   try {
@@ -2026,7 +2089,17 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
         append_lit(out, ",\"name\":");
         append_json_string(out, call.name.view());
         append_lit(out, ",\"input\":");
-        append_lit(out, args.empty() ? std::string_view{"{}"} : args);
+        // The input as pasted from its partial_json pieces: a cut stream, an error mid-block,
+        // a piece that is not JSON or a max_completion_bytes cut leave it incomplete. Then it
+        // goes as a JSON string (the completion stays valid JSON), flagged by the caller.
+        if (args.empty()) {
+          append_lit(out, "{}");
+        } else if (impl_->complete_json_object(args)) {
+          append_lit(out, args);
+        } else {
+          bad_input = true;
+          append_json_string(out, args);
+        }
         append_lit(out, "}");
       } else if (call.type.view() == "function_call") {  // Responses: the output item
         append_lit(out, "{\"type\":\"function_call\",\"call_id\":");
@@ -2081,7 +2154,13 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
   out.completion = {rec.content_.data(), rec.content_.size()};
-  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) out.completion = tool_calls_json(rec);
+  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
+    bool bad_input = false;
+    out.completion = tool_calls_json(rec, bad_input);
+    if (bad_input)
+      merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
+            "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+  }
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
   out.cache_read_input_tokens = rec.stream_cache_read_tokens_;

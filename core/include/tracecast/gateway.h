@@ -335,7 +335,8 @@ class GatewayParser {
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
                    std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
 
-  static std::string_view tool_calls_json(GatewayRecord& rec) noexcept;
+  // bad_input: set when an Anthropic tool_use input was not a complete JSON object.
+  std::string_view tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

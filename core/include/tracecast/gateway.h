@@ -57,7 +57,10 @@ enum class ParseIssue : std::uint32_t {
   request_not_json = 1u << 0,        // request body is not a JSON object: nothing read
   request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
   request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
-  field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset
+  field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
+                                     // a choice/tool-call index that is not a non-negative
+                                     // integer, a trace number beyond float64 or the reserved
+                                     // issues key, a tool_use input that is not JSON)
   response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped

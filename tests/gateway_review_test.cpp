@@ -442,5 +442,25 @@ TEST_F(GatewayReview, AClientTraceKeyNamedLikeTheIssuesKeyIsDroppedAndFlagged) {
   EXPECT_EQ(meta_string(rec->request(), "gw.issues"), "field_wrong_type");
 }
 
+// --- also: a streamed error message over the record's 1,024 bytes is cut and counted ----------
+
+TEST_F(GatewayReview, AStreamedErrorMessageOverTheLimitIsCutAndCounted) {
+  for (const std::size_t len : {std::size_t{1024}, std::size_t{1025}, std::size_t{3000}}) {
+    std::string msg;
+    while (msg.size() < len) msg += "\xC3\xA9";  // 2-byte sequences: a cut must not split one
+    msg.resize(len - (len % 2));
+    if (msg.size() < len) msg += "x";
+    const std::string sse = "data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"" + msg + "\"}}\n\n";
+    for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser_, sse, step, &bits);
+      EXPECT_TRUE(rec->request().error);
+      EXPECT_LE(rec->request().error_message.size(), 1024u);
+      EXPECT_EQ(rec->request().error_message, std::string_view(msg).substr(0, rec->request().error_message.size()));
+      EXPECT_EQ((bits & issue_bit(ParseIssue::completion_truncated)) != 0, len > 1024) << len << " step " << step;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1828,6 +1828,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   if (f.error) {
     rec.stream_error_seen_ = true;
     set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
+    if (f.error_message.size() > rec.stream_error_.bytes.size())
+      merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+            "stream: an error message over 1,024 bytes (cut, UTF-8 safe)");
   }
   // Anthropic Messages and OpenAI Responses events carry a `type` (chat chunks none): their
   // text and tool-call pieces come as events, and a final event repeats the whole output

@@ -67,7 +67,8 @@ enum class ParseIssue : std::uint32_t {
   too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
-  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes: cut (UTF-8 safe)
+  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes, or a streamed
+                                     // error message over 1,024 bytes: cut (UTF-8 safe)
   stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept

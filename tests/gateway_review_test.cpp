@@ -462,5 +462,29 @@ TEST_F(GatewayReview, AStreamedErrorMessageOverTheLimitIsCutAndCounted) {
   }
 }
 
+// --- also: a UTF-8 byte order mark before the first line ----------------------------------------
+
+TEST_F(GatewayReview, ALeadingByteOrderMarkIsSkippedHoweverFed) {
+  const std::string body = std::string(R"(data: {"choices":[{"index":0,"delta":{"content":"A"}}]})") + "\n\n" +
+                           R"(data: {"choices":[{"index":0,"delta":{"content":"B"},"finish_reason":"stop"}]})" +
+                           "\n\ndata: [DONE]\n\n";
+  for (const std::string& sse : {"\xEF\xBB\xBF" + body, body}) {
+    for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{2}, std::size_t{4}, std::size_t{64}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser_, sse, step, &bits);
+      EXPECT_EQ(rec->request().completion, "AB") << step;
+      EXPECT_EQ(bits, 0u) << step;
+    }
+  }
+  // Only at the start, and only a whole BOM: a partial one is the stream's own bytes.
+  for (const std::string& sse : {"\xEF\xBB" + body, "\xEF" + body}) {
+    for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+      std::uint32_t bits = 0;
+      const auto rec = stream(parser_, sse, step, &bits);
+      EXPECT_EQ(rec->request().completion, "B") << step;  // the first line is not a data line
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -432,6 +432,7 @@ void GatewayRecord::clear_stream() noexcept {
   stream_done_ = false;
   stream_error_seen_ = false;
   discarding_line_ = false;
+  bom_seen_ = 0;
 }
 
 // What a stream's data lines report.
@@ -2024,6 +2025,28 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
 GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                               GatewayRecord& rec) noexcept {
   if (!rec.stream_active_) begin_stream(rec);
+  // A UTF-8 byte order mark before the first line (some servers write one) is not part of
+  // it, else the first `data:` line would not be seen; it may arrive split across feeds.
+  if (rec.bom_seen_ < 3 && !bytes.empty()) {
+    static constexpr std::string_view k_bom = "\xEF\xBB\xBF";
+    while (rec.bom_seen_ < 3 && !bytes.empty() && bytes[0] == k_bom[rec.bom_seen_]) {
+      ++rec.bom_seen_;
+      bytes.remove_prefix(1);
+    }
+    if (rec.bom_seen_ < 3 && !bytes.empty()) {
+      // Not a BOM after all: the bytes taken for one are the stream's own.
+      const std::uint8_t taken = rec.bom_seen_;
+      rec.bom_seen_ = 3;
+      if (taken != 0) {
+        std::uint32_t bits = 0;
+        std::string_view detail;
+        stream_bytes(k_bom.substr(0, taken), now_unix_nano, rec, bits, detail);
+        stream_bytes(bytes, now_unix_nano, rec, bits, detail);
+        return finish_call(rec, bits, detail);
+      }
+    }
+    if (bytes.empty()) return finish_call(rec, 0, {});
+  }
   // The common piece: the middle of a data line (no newline in it), appended and done. Feeds
   // split anywhere make this most calls (a 64-byte piece of a 200-byte line). Its newline
   // mask is kept for stream_bytes when there is a newline.

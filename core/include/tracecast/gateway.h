@@ -257,6 +257,7 @@ class GatewayRecord {
   bool stream_error_seen_ = false;
   bool discarding_line_ = false;  // inside an over-long line: drop until its newline
   bool skipping_line_ = false;    // inside a line that is not `data:`: nothing to read in it
+  std::uint8_t bom_seen_ = 0;     // bytes of a leading UTF-8 BOM skipped; 3: past the start
 };
 
 // The parsers of one gateway thread. Not thread-safe: one per thread. Every parse call is

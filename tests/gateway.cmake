@@ -9,3 +9,6 @@ tracecast_add_test(gateway_shapes_test SOURCES gateway_shapes_test.cpp
   LIBS tracecast_core tracecast_alloc_counter)
 target_compile_definitions(gateway_shapes_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# The kinds of input the November 2026 user review found failing.
+tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)

@@ -83,6 +83,13 @@ TEST(PartialSuccess, CountsRejectedSpansGivenAsStringOrNumber) {
   EXPECT_TRUE(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":"7","errorMessage":"bad"}})", 100).has_message);
 }
 
+TEST(PartialSuccess, ALongRejectedSpansNumberReadsAsItsNearestDouble) {
+  // simdjson 3.0.1's On-Demand get_double() read 0.999...9 (26 nines) as 1.6e-7.
+  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":0.99999999999999999999999999}})", 100).rejected, 1U);
+  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":7.0000000000000000000000001}})", 100).rejected, 7U);
+  EXPECT_EQ(parse_partial_success(R"({"partialSuccess":{"rejectedSpans":0.30000000000000000000000001e2}})", 100).rejected, 30U);
+}
+
 TEST(PartialSuccess, AnErrorMessageWithZeroRejectedIsAWarningOnly) {
   const auto p = parse_partial_success(R"({"partialSuccess":{"errorMessage":"dropped attribute"}})", 100);
   EXPECT_EQ(p.rejected, 0U);

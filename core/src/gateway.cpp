@@ -6,6 +6,7 @@
 //   scratch      [ same bytes | repair closers | SIMDJSON_PADDING ]   parsed here, per thread
 //   record arena [ unescaped strings | compact nested metadata JSON ]  <= body size, reused
 #include "tracecast/gateway.h"
+#include "tracecast/json_number.h"
 
 #include <emmintrin.h>  // SSE2: part of the x86-64 baseline
 #include <simdjson.h>
@@ -201,8 +202,11 @@ void set_fixed(std::array<char, N>& bytes, std::size_t& size, std::string_view s
 
 // One element of a streamed `delta.tool_calls`: which call (index) and the pieces this chunk
 // adds (id, type and name in the first, arguments in fragments).
+// ToolCallDelta::index when the delta named an index that is not a non-negative integer.
+inline constexpr std::int64_t k_bad_tool_index = -2;
+
 struct ToolCallDelta {
-  std::int64_t index = -1;
+  std::int64_t index = -1;  // -1: none given; k_bad_tool_index: not a non-negative integer
   std::string_view id;
   std::string_view type;
   std::string_view name;
@@ -462,6 +466,7 @@ void GatewayRecord::clear_stream() noexcept {
   stream_done_ = false;
   stream_error_seen_ = false;
   discarding_line_ = false;
+  bom_seen_ = 0;
 }
 
 // What a stream's data lines report.
@@ -634,8 +639,22 @@ struct BodyParse {
     return read_scalar(v, v.get_int64(), out);
   }
 
-  // A number (integer or not); null leaves out untouched.
-  bool read_double(od::value& v, double& out) noexcept { return read_scalar(v, v.get_double(), out); }
+  // A number (integer or not); null leaves out untouched. A number of more than 19
+  // significant digits is read again from its text: simdjson 3.0.1's get_double() misreads
+  // some (tracecast/json_number.h).
+  bool read_double(od::value& v, double& out) noexcept {
+    const std::string_view tok = v.raw_json_token();
+    double x = 0;
+    if (!read_scalar(v, v.get_double(), x)) return false;
+    if (!tok.empty() && tok[0] != 'n') out = exact_double(tok, x);
+    return true;
+  }
+
+  // d, simdjson's reading of the number token tok, or tok read exactly when it is long.
+  static double exact_double(std::string_view tok, double d) noexcept {
+    if (json_number_is_long(tok)) (void)json_number_to_double(tok, d);
+    return d;
+  }
 
   bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
 };
@@ -664,6 +683,66 @@ struct GatewayParser::Impl {
     if (json.allocate(std::min(k_initial_parser_capacity, config.max_body_bytes)))
       throw std::bad_alloc();
     scratch.resize(k_initial_parser_capacity + k_scratch_extra);
+  }
+
+  // True when text is one complete JSON object and nothing else (an Anthropic tool_use
+  // block's assembled `input`): parsed in scratch by the parser's own buffers, every value
+  // read, so that a cut, a `partial_json` that is not JSON or two objects pasted together
+  // are told apart. No allocation once scratch and the parser hold the text's size.
+  bool complete_json_object(std::string_view text) noexcept {
+    const std::size_t cap = text.size() + k_scratch_extra;
+    if (text.size() > config.max_body_bytes || !ensure_size(scratch, cap)) return false;
+    std::memcpy(scratch.data(), text.data(), text.size());
+    std::memset(scratch.data() + text.size(), ' ', simdjson::SIMDJSON_PADDING);
+    if (json.iterate(simdjson::padded_string_view(scratch.data(), text.size(), cap)).get(doc)) return false;
+    od::object o;
+    if (doc.get_object().get(o) || !complete_fields(o, 0)) return false;
+    const char* rest = nullptr;
+    return doc.current_location().get(rest) != simdjson::SUCCESS;  // nothing after the object
+  }
+
+  static bool complete_fields(od::object& o, int depth) noexcept {
+    for (auto field : o) {
+      std::string_view key;
+      if (field.error() || field.value_unsafe().unescaped_key().get(key)) return false;
+      if (!complete_value(field.value_unsafe().value(), depth + 1)) return false;
+    }
+    return true;
+  }
+
+  static bool complete_value(od::value v, int depth) noexcept {
+    od::json_type t;
+    if (depth > 256 || v.type().get(t)) return false;
+    switch (t) {
+      case od::json_type::object: {
+        od::object o;
+        return !v.get_object().get(o) && complete_fields(o, depth);
+      }
+      case od::json_type::array: {
+        od::array a;
+        if (v.get_array().get(a)) return false;
+        for (auto element : a)
+          if (element.error() || !complete_value(element.value_unsafe(), depth + 1)) return false;
+        return true;
+      }
+      case od::json_type::string: {
+        std::string_view str;
+        return !v.get_string().get(str);
+      }
+      case od::json_type::number: {
+        double d = 0;
+        return !v.get_double().get(d);
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        return !v.get_bool().get(b);
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        return !v.is_null().get(is_null) && is_null;
+      }
+    }
+    return false;
   }
 
   // Opens body as a JSON object in `obj`, repairing what can be repaired. false: nothing to
@@ -820,7 +899,7 @@ std::string_view scan_model(std::string_view body) noexcept {
 }
 
 void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
-                   std::size_t max_keys, std::size_t& user_count) noexcept;
+                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept;
 
 }  // namespace
 
@@ -913,7 +992,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '{') {
           read_metadata(bp, v, rec.metadata_, impl_->config.max_metadata_keys,
-                        rec.user_metadata_count_);
+                        rec.user_metadata_count_, impl_->config.issues_metadata_key);
         } else if (!tok.empty() && tok[0] != 'n') {
           bp.wrong_type("request: trace is not an object");
         }
@@ -1041,7 +1120,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
 namespace {
 
 void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
-                   std::size_t max_keys, std::size_t& user_count) noexcept {
+                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept {
   od::object trace;
   if (v.get_object().get(trace)) {
     bp.wrong_type("request: trace is not an object");
@@ -1058,6 +1137,12 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
       key = bp.unescape(key);
     } else {
       key = bp.map(key);
+    }
+    // The parser's own issues key is reserved: a client's would shadow it (the encoder keeps
+    // the first of two equal keys), so it is dropped, and counted.
+    if (!reserved_key.empty() && key == reserved_key) {
+      bp.wrong_type("request: trace uses the reserved issues metadata key (dropped)");
+      return true;
     }
     od::value& value = field.value();
     od::json_type type;
@@ -1084,21 +1169,24 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
         od::number_type nt;
         if (value.get_number_type().get(nt)) {
           ok = false;
-        } else if (nt == od::number_type::signed_integer) {
-          std::int64_t i = 0;
-          ok = !value.get_int64().get(i);
+        } else if (std::int64_t i = 0; nt == od::number_type::signed_integer && !value.get_int64().get(i)) {
           attr = AttributeValue::int64(i);
-        } else if (nt == od::number_type::unsigned_integer) {
+        } else if (std::uint64_t u = 0; nt == od::number_type::unsigned_integer && !value.get_uint64().get(u)) {
           // Above INT64_MAX: OTLP has no unsigned integer, so a double, converted from the
           // uint64 (the value get_double() would give, rounded to nearest) instead of parsed
           // again: 20 digits send simdjson's float parser down its slow decimal path.
-          std::uint64_t u = 0;
-          ok = !value.get_uint64().get(u);
           attr = AttributeValue::float64(static_cast<double>(u));
         } else {
+          // Not an integer, or one beyond 64 bits (simdjson calls -9223372036854775809 signed
+          // and 18446744073709551616 unsigned, then cannot read them as such): a double. Out
+          // of the double range (1e999): this key alone is left out, counted.
+          const std::string_view tok = value.raw_json_token();
           double d = 0;
-          ok = !value.get_double().get(d);
-          attr = AttributeValue::float64(d);
+          if (value.get_double().get(d)) {
+            bp.wrong_type("request: a trace number is out of the float64 range (key left out)");
+            return true;
+          }
+          attr = AttributeValue::float64(BodyParse::exact_double(tok, d));
         }
         break;
       }
@@ -1177,7 +1265,11 @@ void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcep
   }
   const auto err = for_each_field(call, [&](Key key, od::value& cv) noexcept {
     if (key == "index") {
-      if (!bp.read_int(cv, d.index)) bp.wrong_type("response: tool_calls[].index is not an integer");
+      // Not a non-negative integer (-1, 1.0, 1e20, null): the delta is merged nowhere.
+      if (!bp.read_int(cv, d.index) || d.index < 0) {
+        d.index = k_bad_tool_index;
+        bp.wrong_type("response: tool_calls[].index is not a non-negative integer");
+      }
     } else if (key == "id") {
       if (!bp.read_string(cv, d.id)) bp.wrong_type("response: tool_calls[].id is not a string");
     } else if (key == "type") {
@@ -1216,6 +1308,8 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   }
   // Fields may come in any order (index after delta): collect, then commit by index.
   std::int64_t index = -1;
+  bool saw_index = false;
+  bool bad_index = false;
   std::string_view reason;
   std::string_view content;
   std::string_view tool_calls;
@@ -1226,7 +1320,11 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   bool overflow = false;
   const auto err = for_each_field(choice, [&](Key key, od::value& v) noexcept {
     if (key == "index") {
-      if (!bp.read_int(v, index)) bp.wrong_type("response: choices[].index is not an integer");
+      saw_index = true;
+      if (!bp.read_int(v, index) || index < 0) {
+        bad_index = true;
+        bp.wrong_type("response: choices[].index is not a non-negative integer");
+      }
     } else if (key == "finish_reason") {
       if (!bp.read_string(v, reason)) bp.wrong_type("response: finish_reason is not a string");
     } else if (key == "message" || key == "delta") {
@@ -1283,6 +1381,16 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
     return true;
   });
   if (err) bp.broken(err);
+  // A choice whose index is not a non-negative integer (-1, 1.0, 1e20, null) is merged into
+  // no choice, in a body as in a stream. With no index at all, a body's array order is its
+  // index; a stream chunk's is not (a chunk may carry any one choice, so its place in the
+  // chunk says nothing): there it is choice 0, wherever it stands, as a single-choice stream
+  // that leaves the index out means.
+  if (!saw_index && bp.stream_event) index = 0;
+  if (bad_index) {
+    f.n_deltas = deltas_before;
+    return;
+  }
   const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
   if (!content.empty() || saw_tool_calls) f.any_output = true;
   if (!reason.empty()) {
@@ -1867,6 +1975,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     if (f.error) {
       rec.stream_error_seen_ = true;
       set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
+      if (f.error_message.size() > rec.stream_error_.bytes.size())
+        merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+              "stream: an error message over 1,024 bytes (cut, UTF-8 safe)");
     }
   }
   if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty())
@@ -1893,6 +2004,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
           piece.id = f.block_id;
           piece.name = f.block_name;
           piece.type = "tool_use";
+          // An input given whole here (no input_json_delta follows) is kept; the usual empty
+          // placeholder is not, or the deltas' text would be appended after it.
+          if (f.block_input != "{}") piece.arguments = f.block_input;
           f.n_deltas = 1;
         }
         break;
@@ -1969,7 +2083,10 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   if (!f.content.empty()) (void)append(rec.content_, f.content);
   for (std::size_t k = 0; k < f.n_deltas; ++k) {
     const ToolCallDelta& d = f.deltas[k];
-    // A delta without an index continues the call it follows (or starts call 0).
+    if (d.index == k_bad_tool_index) continue;  // flagged when read
+    // A delta without an index continues the call it follows (or starts call 0): OpenAI
+    // always sends one, but Gemini's OpenAI-compatible endpoint (and proxies in front of
+    // it) omit it in single-call streams, so a missing index is not an error.
     const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
                                         : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
     if (at >= rec.stream_tool_calls_.size()) {
@@ -2004,16 +2121,33 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
     }
     if (ends_line && rec.pending_size_ == 0) {
       // A whole line in this feed; only data lines are read (event:, id:, comments, blank: not).
-      if (piece.size() >= 5 && std::memcmp(piece.data(), "data:", 5) == 0)
+      if (piece.size() >= 5 && std::memcmp(piece.data(), "data:", 5) == 0) {
+        // The limit holds however the stream is fed: a data line over it is dropped here too.
+        if (piece.size() > max_line) {
+          merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+          return;
+        }
         stream_line(piece, now_unix_nano, rec, bits, detail, false);
+      }
       return;
     }
     // A line split across feeds is assembled in the record's buffer (bounded), which keeps
     // k_scratch_extra bytes after it so that the line is parsed there, not copied again.
     if (rec.pending_size_ + piece.size() > max_line) {
+      // Counted for a data line only, as a whole line is: other lines are never read. The
+      // line's first 5 bytes are known (max_line >= 64), partly pending, partly the piece.
+      bool data_line = true;
+      for (std::size_t i = 0; i < 5; ++i) {
+        const char c = i < rec.pending_size_ ? rec.pending_line_[i] : piece[i - rec.pending_size_];
+        data_line = data_line && c == "data:"[i];
+      }
       rec.pending_size_ = 0;
-      rec.discarding_line_ = !ends_line;
-      merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      if (data_line) {
+        rec.discarding_line_ = !ends_line;
+        merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
+      } else {
+        rec.skipping_line_ = !ends_line;  // as when its first 5 bytes came in a small piece
+      }
       return;
     }
     if (!ensure_size(rec.pending_line_, rec.pending_size_ + piece.size() + k_scratch_extra)) {
@@ -2062,6 +2196,28 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
 GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                               GatewayRecord& rec) noexcept {
   if (!rec.stream_active_) begin_stream(rec);
+  // A UTF-8 byte order mark before the first line (some servers write one) is not part of
+  // it, else the first `data:` line would not be seen; it may arrive split across feeds.
+  if (rec.bom_seen_ < 3 && !bytes.empty()) {
+    static constexpr std::string_view k_bom = "\xEF\xBB\xBF";
+    while (rec.bom_seen_ < 3 && !bytes.empty() && bytes[0] == k_bom[rec.bom_seen_]) {
+      ++rec.bom_seen_;
+      bytes.remove_prefix(1);
+    }
+    if (rec.bom_seen_ < 3 && !bytes.empty()) {
+      // Not a BOM after all: the bytes taken for one are the stream's own.
+      const std::uint8_t taken = rec.bom_seen_;
+      rec.bom_seen_ = 3;
+      if (taken != 0) {
+        std::uint32_t bits = 0;
+        std::string_view detail;
+        stream_bytes(k_bom.substr(0, taken), now_unix_nano, rec, bits, detail);
+        stream_bytes(bytes, now_unix_nano, rec, bits, detail);
+        return finish_call(rec, bits, detail);
+      }
+    }
+    if (bytes.empty()) return finish_call(rec, 0, {});
+  }
   Impl& im = *impl_;
   // The common piece: the middle of a data line (no newline in it), appended and done. Feeds
   // split anywhere make this most calls (a 64-byte piece of a 200-byte line). Its newline
@@ -2152,7 +2308,7 @@ void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end
 
 // Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
 // [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
-std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept {
   std::vector<char>& out = rec.tool_calls_json_;
   out.clear();
   try {
@@ -2170,7 +2326,17 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec) noexcept {
         append_lit(out, ",\"name\":");
         append_json_string(out, call.name.view());
         append_lit(out, ",\"input\":");
-        append_lit(out, args.empty() ? std::string_view{"{}"} : args);
+        // The input as pasted from its partial_json pieces: a cut stream, an error mid-block,
+        // a piece that is not JSON or a max_completion_bytes cut leave it incomplete. Then it
+        // goes as a JSON string (the completion stays valid JSON), flagged by the caller.
+        if (args.empty()) {
+          append_lit(out, "{}");
+        } else if (impl_->complete_json_object(args)) {
+          append_lit(out, args);
+        } else {
+          bad_input = true;
+          append_json_string(out, args);
+        }
         append_lit(out, "}");
       } else if (call.type.view() == "function_call") {  // Responses: the output item
         append_lit(out, "{\"type\":\"function_call\",\"call_id\":");
@@ -2225,7 +2391,13 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
   out.completion = {rec.content_.data(), rec.content_.size()};
-  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) out.completion = tool_calls_json(rec);
+  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
+    bool bad_input = false;
+    out.completion = tool_calls_json(rec, bad_input);
+    if (bad_input)
+      merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
+            "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+  }
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
   out.cache_read_input_tokens = rec.stream_cache_read_tokens_;

@@ -1,9 +1,11 @@
 // libFuzzer target over the gateway parsers (tracecast/gateway.h), every API shape (chat
 // completions, Anthropic Messages, Responses, embeddings; told or detected): the same bytes go
 // through parse_request, parse_response, the SSE stream (chunked by a size derived from the
-// input) and set_outcome. Seeded with tests/data/gateway, which holds bodies and streams of
-// every shape. Checks: nothing crashes or reads out of bounds (ASan), every view handed out is
-// valid UTF-8, and every issue reported is a known one with a description.
+// input) and set_outcome. The stream goes through a parser whose max_stream_line_bytes the
+// input picks (64, 65, 100 or 512) and is fed whole too: both must give the same result.
+// Seeded with tests/data/gateway, which holds bodies and streams of every shape. Checks:
+// nothing crashes or reads out of bounds (ASan), every view handed out is valid UTF-8, and
+// every issue reported is a known one with a description.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -40,14 +42,33 @@ void check(const GatewayRecord& rec) {
   }
 }
 
-GatewayConfig small_config() {
+// Stream line limits the runs use, one picked by the input: the smallest allowed and a few
+// more, so that lines across the limit (limit - 1, limit, limit + 1) are common inputs.
+constexpr std::size_t k_line_limits[] = {512, 64, 65, 100};
+constexpr std::size_t k_line_limit_count = sizeof(k_line_limits) / sizeof(k_line_limits[0]);
+
+GatewayConfig small_config(std::size_t line_limit = k_line_limits[0]) {
   GatewayConfig c;
   c.max_body_bytes = 1 << 20;
   c.max_metadata_keys = 8;
   c.max_completion_bytes = 256;
-  c.max_stream_line_bytes = 512;
+  c.max_stream_line_bytes = line_limit;
   c.max_error_text_bytes = 64;
   return c;
+}
+
+// One parser and two records per line limit, built once (a parser allocates at construction).
+struct Lane {
+  explicit Lane(std::size_t limit) : parser(small_config(limit)), rec(small_config(limit)), whole(small_config(limit)) {}
+  GatewayParser parser;
+  GatewayRecord rec;
+  GatewayRecord whole;
+};
+
+Lane& lane_for(std::size_t pick) {
+  static Lane lanes[k_line_limit_count] = {Lane(k_line_limits[0]), Lane(k_line_limits[1]), Lane(k_line_limits[2]),
+                                           Lane(k_line_limits[3])};
+  return lanes[pick % k_line_limit_count];
 }
 
 }  // namespace
@@ -73,39 +94,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)parser.set_outcome(400 + static_cast<int>(size % 200), input, rec);
   check(rec);
 
-  rec.reset();
-  parser.begin_stream(rec);
+  // The stream: through a parser whose line limit the input picks (its last byte).
+  Lane& lane = lane_for(size == 0 ? 0 : data[size - 1]);
+  lane.rec.reset();
+  lane.parser.begin_stream(lane.rec);
   // Pieces of 1-22 bytes, or of 23-150 (across the 64-byte blocks newlines are found in).
   const std::size_t step = size % 2 == 0 ? 1 + size % 22 : 23 + size % 128;
   for (std::size_t i = 0; i < size; i += step)
-    (void)parser.feed_stream(input.substr(i, step), i + 1, rec);
-  (void)parser.finish_stream(rec);
-  check(rec);
+    (void)lane.parser.feed_stream(input.substr(i, step), i + 1, lane.rec);
+  (void)lane.parser.finish_stream(lane.rec);
+  check(lane.rec);
 
-  // Any chunking gives the same result: the same stream fed in one piece. (A line over
-  // max_stream_line_bytes is dropped only when it has to be buffered across feeds: such
-  // inputs are left out of the comparison.)
-  std::size_t longest = 0;
-  for (std::size_t at = 0; at < size;) {
-    const std::size_t nl = input.find('\n', at);
-    const std::size_t end = nl == std::string_view::npos ? size : nl;
-    longest = std::max(longest, end - at);
-    at = end + 1;
-  }
-  if (longest > small_config().max_stream_line_bytes) return 0;
-  static GatewayRecord whole(small_config());
+  // Any chunking gives the same result: the same stream fed in one piece (lines over
+  // max_stream_line_bytes included: dropped and counted alike).
+  GatewayRecord& whole = lane.whole;
   whole.reset();
-  parser.begin_stream(whole);
-  (void)parser.feed_stream(input, 1, whole);
-  (void)parser.finish_stream(whole);
+  lane.parser.begin_stream(whole);
+  (void)lane.parser.feed_stream(input, 1, whole);
+  (void)lane.parser.finish_stream(whole);
   check(whole);
-  const LlmRequest& a = rec.request();
+  const LlmRequest& a = lane.rec.request();
   const LlmRequest& b = whole.request();
   if (a.completion != b.completion || a.finish_reason != b.finish_reason ||
       a.finish_reasons != b.finish_reasons || a.input_tokens != b.input_tokens ||
       a.output_tokens != b.output_tokens || a.response_id != b.response_id ||
       a.response_model != b.response_model || a.error != b.error ||
-      a.error_message != b.error_message || rec.issues() != whole.issues())
+      a.error_message != b.error_message || lane.rec.issues() != whole.issues())
     std::abort();
   return 0;
 }

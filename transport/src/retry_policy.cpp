@@ -9,6 +9,8 @@
 #include <cstring>
 #include <string>
 
+#include "tracecast/json_number.h"
+
 namespace tracecast::detail {
 
 std::chrono::nanoseconds backoff_bound(const RetryPolicy& policy, std::uint32_t retry) noexcept {
@@ -148,6 +150,9 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items)
           if (value.get_uint64().get(n) == simdjson::SUCCESS) {
             take_rejected_count(n, items, read);
           } else if (value.get_double().get(d) == simdjson::SUCCESS) {
+            // simdjson 3.0.1's get_double() misreads long numbers (tracecast/json_number.h).
+            const std::string_view raw = value.raw_json_token();
+            if (json_number_is_long(raw)) (void)json_number_to_double(raw, d);
             take_rejected_number(d, items, read);
           } else {
             read.malformed = true;

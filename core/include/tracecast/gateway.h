@@ -57,14 +57,18 @@ enum class ParseIssue : std::uint32_t {
   request_not_json = 1u << 0,        // request body is not a JSON object: nothing read
   request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
   request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
-  field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset
+  field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
+                                     // a choice/tool-call index that is not a non-negative
+                                     // integer, a trace number beyond float64 or the reserved
+                                     // issues key, a tool_use input that is not JSON)
   response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped
   too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
-  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes: cut (UTF-8 safe)
+  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes, or a streamed
+                                     // error message over 1,024 bytes: cut (UTF-8 safe)
   stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
@@ -253,6 +257,7 @@ class GatewayRecord {
   bool stream_error_seen_ = false;
   bool discarding_line_ = false;  // inside an over-long line: drop until its newline
   bool skipping_line_ = false;    // inside a line that is not `data:`: nothing to read in it
+  std::uint8_t bom_seen_ = 0;     // bytes of a leading UTF-8 BOM skipped; 3: past the start
 };
 
 // The parsers of one gateway thread. Not thread-safe: one per thread. Every parse call is
@@ -337,7 +342,8 @@ class GatewayParser {
   void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
                    std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
 
-  static std::string_view tool_calls_json(GatewayRecord& rec) noexcept;
+  // bad_input: set when an Anthropic tool_use input was not a complete JSON object.
+  std::string_view tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

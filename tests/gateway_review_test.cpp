@@ -486,5 +486,39 @@ TEST_F(GatewayReview, ALeadingByteOrderMarkIsSkippedHoweverFed) {
   }
 }
 
+// --- also: a Responses stream whose text comes only in its final event --------------------------
+
+std::string responses_stream(bool with_deltas) {
+  std::string sse =
+      "data: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"in_progress\",\"output\":[]}}\n\n";
+  if (with_deltas) {
+    sse += "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hello\"}\n\n";
+    sse += "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\" world\"}\n\n";
+  }
+  sse += "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"model\":\"gpt-5\",\"status\":\"completed\","
+         "\"output\":[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hello world\"}]}],"
+         "\"usage\":{\"input_tokens\":5,\"output_tokens\":2,\"total_tokens\":7}}}\n\n";
+  return sse;
+}
+
+TEST_F(GatewayReview, AResponsesStreamWithItsTextOnlyInTheFinalEventKeepsIt) {
+  const std::string sse = responses_stream(false);
+  for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
+    std::uint32_t bits = 0;
+    const auto rec = stream(parser_, sse, step, &bits);
+    EXPECT_EQ(rec->request().completion, "Hello world") << step;
+    EXPECT_EQ(rec->request().output_tokens, 2) << step;
+    EXPECT_EQ(rec->request().first_token_unix_nano, 0u) << step;  // no token came before the end
+    EXPECT_EQ(bits, 0u) << step;
+  }
+  // With deltas, the final event's repeat of the text is not appended again.
+  const std::string with = responses_stream(true);
+  for (const std::size_t step : {with.size(), std::size_t{1}, std::size_t{64}}) {
+    const auto rec = stream(parser_, with, step);
+    EXPECT_EQ(rec->request().completion, "Hello world") << step;
+    EXPECT_NE(rec->request().first_token_unix_nano, 0u) << step;
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -496,6 +496,9 @@ struct BodyParse {
   const SideIssues& side;
   std::uint64_t nulls_dropped = 0;  // `trace` values that were null (left out)
   bool stream_event = false;        // a stream's data line: its `type` says what is read
+  // A stream with no output yet: its final event's output (response.completed) is read, for a
+  // stream that sends its text only there (no deltas).
+  bool final_output_wanted = false;
   bool skip_id_model = false;       // a stream whose id and model are known (the first is kept)
 
   // A view of bytes inside the parsed buffer, moved to view_base and clamped to the body (a
@@ -1736,6 +1739,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
         (void)bp.read_string(v, f.type);
         f.event = classify_event(f.type);
         if (bp.stream_event) reads = event_reads(f.event);
+        if (f.event == Event::final && bp.final_output_wanted) reads = EventReads::all;
       }
       return true;
     }
@@ -1950,6 +1954,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   bp.nulls_dropped = 0;
   // Every chunk of a chat stream repeats id and model; the stream keeps the first of each.
   bp.skip_id_model = rec.stream_id_.size != 0 && rec.stream_model_.size != 0;
+  bp.final_output_wanted = rec.content_.empty() && rec.stream_tool_call_count_ == 0;
   Issues& chunk_issues = impl_->chunk_issues;
   chunk_issues.bits = 0;
   chunk_issues.detail = {};
@@ -1992,6 +1997,8 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   // text and tool-call pieces come as events, and a final event repeats the whole output
   // (response.completed), which must not be appended again.
   if (!f.type.empty()) {
+    // A final event's text, read only when the stream had none before (see above).
+    const std::string_view final_text = f.event == Event::final && bp.final_output_wanted ? f.content : std::string_view{};
     f.content = {};
     f.n_deltas = 0;
     std::string_view text;
@@ -2038,6 +2045,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
         break;
       case Event::final: {
         rec.stream_done_ = true;
+        text = final_text;
         const std::string_view reason = !f.incomplete_reason.empty() ? f.incomplete_reason : f.status;
         if (!reason.empty()) {
           set_fixed(rec.stream_reasons_[0].bytes, rec.stream_reasons_[0].size, reason);
@@ -2056,7 +2064,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     }
     if (f.n_deltas == 1) f.deltas[0] = piece;
     f.content = text;
-    f.any_output = !text.empty() || (f.n_deltas == 1 && (!piece.arguments.empty() || !piece.name.empty()));
+    // A final event's text came with the end, not as a first token: no first-token time.
+    f.any_output = (!text.empty() && f.event != Event::final) ||
+                   (f.n_deltas == 1 && (!piece.arguments.empty() || !piece.name.empty()));
   }
   if (f.any_output && now_unix_nano != 0 && rec.request_.first_token_unix_nano == 0)
     rec.request_.first_token_unix_nano = now_unix_nano;

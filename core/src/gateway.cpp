@@ -2123,7 +2123,11 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
   const std::size_t max_line = impl_->config.max_stream_line_bytes;
   // One piece of a line: [p, p + size), ended by a newline when `ends_line` (the line's end is
   // in this feed), else the feed's last bytes.
-  auto piece_of_line = [&](const char* p, std::size_t size, bool ends_line) noexcept {
+  // Inlined by force: once the over-limit branch grew, GCC 12 stopped inlining it into the
+  // newline loop below, +5-7% on a stream fed in 64-byte pieces (perf: the lambda's call).
+  // (Not declared noexcept: GCC and clang disagree on where the attribute goes beside it;
+  // stream_bytes is noexcept and nothing in here throws.)
+  auto piece_of_line = [&](const char* p, std::size_t size, bool ends_line) __attribute__((always_inline)) {
     const std::string_view piece(p, size);
     if (rec.discarding_line_ || rec.skipping_line_) {
       if (ends_line) rec.discarding_line_ = rec.skipping_line_ = false;

@@ -27,17 +27,7 @@ std::string r(std::string_view a, std::string_view b = {}, std::string_view c = 
   return s;
 }
 
-// Feeds sse one piece of `step` bytes at a time into a fresh record; returns the record.
-std::unique_ptr<GatewayRecord> stream(GatewayParser& parser, std::string_view sse, std::size_t step,
-                                      std::uint32_t* issues = nullptr) {
-  auto rec = std::make_unique<GatewayRecord>();
-  parser.begin_stream(*rec);
-  std::uint32_t bits = 0;
-  for (std::size_t i = 0; i < sse.size(); i += step) bits |= parser.feed_stream(sse.substr(i, step), 1 + i, *rec).issues;
-  bits |= parser.finish_stream(*rec).issues;
-  if (issues != nullptr) *issues = bits;
-  return rec;
-}
+using test::stream;
 
 class GatewayKinds : public ::testing::Test {
  protected:

@@ -1,15 +1,18 @@
-// Lookups the gateway tests share: a request's metadata entry, a span's attribute, and the
-// test bodies under tests/data/gateway.
+// Lookups the gateway tests share: a request's metadata entry, a span's attribute, a stream
+// fed in pieces, and the test bodies under tests/data/gateway.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
 
 #include <gtest/gtest.h>
 
+#include "tracecast/gateway.h"
 #include "tracecast/llm_request.h"
 #include "tracecast/span.h"
 
@@ -26,6 +29,19 @@ inline std::string_view meta_string(const LlmRequest& r, std::string_view key) {
   const MetadataEntry* e = find_meta(r, key);
   if (e == nullptr || e->value.type() != ValueType::string) return "<missing>";
   return e->value.as_string();
+}
+
+// Feeds sse one piece of `step` bytes at a time into a fresh record (the feed's time is its
+// offset + 1 ns); returns the record, and the issues of every call in `issues` when given.
+inline std::unique_ptr<GatewayRecord> stream(GatewayParser& parser, std::string_view sse, std::size_t step,
+                                             std::uint32_t* issues = nullptr) {
+  auto rec = std::make_unique<GatewayRecord>();
+  parser.begin_stream(*rec);
+  std::uint32_t bits = 0;
+  for (std::size_t i = 0; i < sse.size(); i += step) bits |= parser.feed_stream(sse.substr(i, step), 1 + i, *rec).issues;
+  bits |= parser.finish_stream(*rec).issues;
+  if (issues != nullptr) *issues = bits;
+  return rec;
 }
 
 inline const Attribute* find_attr(const SpanView& s, std::string_view key) {

@@ -456,34 +456,45 @@ std::size_t count_series(const std::string& text) {
   return n;
 }
 
-// One destination per account `acct_<i>` named `dest-<i>`, the first `failing` to `bad_url`,
-// the rest to `good_url`, added in one call; returns the outcomes (one per destination).
-auto add_one_per_account(Pipeline& p, std::size_t count, std::size_t failing, const std::string& bad_url,
-                         const std::string& good_url) {
-  std::vector<std::pair<std::string, PipelineDestination>> all;
-  all.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    PipelineDestination d = destination(i < failing ? bad_url : good_url, std::string(k_secret));
-    d.transport.name = std::string("dest-").append(std::to_string(i));
-    all.emplace_back(std::string("acct_").append(std::to_string(i)), std::move(d));
-  }
-  return p.add_destinations(all);
-}
+// 150,000 destinations, one per account `acct_<i>` named `dest-<i>`, added in one call: the
+// first k_failing to a sink that answers 401, the rest to a healthy one. Traffic is the test's.
+class StatsAtScale : public testing::Test {
+ protected:
+  static constexpr std::size_t k_destinations = 150'000;
+  static constexpr std::size_t k_failing = 30;
+  static constexpr std::size_t k_busy = 40;
 
-TEST(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsIt) {
-  test::SinkProcess bad({"--basic-auth", "user:pass"});
+  static PipelineConfig scale_config() {
+    PipelineConfig c = fast_config();
+    c.ingest.ring_bytes = 8u << 20;
+    return c;
+  }
+
+  void SetUp() override {
+    std::vector<std::pair<std::string, PipelineDestination>> all;
+    all.reserve(k_destinations);
+    for (std::size_t i = 0; i < k_destinations; ++i) {
+      PipelineDestination d = destination(i < k_failing ? bad.url() : good.url(), std::string(k_secret));
+      d.transport.name = std::string("dest-").append(std::to_string(i));
+      all.emplace_back(account(i), std::move(d));
+    }
+    outcomes = p.add_destinations(all);
+    for (const auto& o : outcomes) ASSERT_TRUE(o.ok());
+  }
+
+  static std::string account(std::size_t i) { return std::string("acct_").append(std::to_string(i)); }
+
+  test::SinkProcess bad{{"--basic-auth", "user:pass"}};
   test::SinkProcess good;
-  PipelineConfig config = fast_config();
-  config.ingest.ring_bytes = 8u << 20;
-  Pipeline p(config);
-  constexpr std::size_t k_destinations = 150'000;
-  constexpr std::size_t k_failing = 30;
-  constexpr std::size_t k_busy = 40;
-  const auto outcomes = add_one_per_account(p, k_destinations, k_failing, bad.url(), good.url());
-  for (const auto& o : outcomes) ASSERT_TRUE(o.ok());
+  PipelineConfig config = scale_config();
+  Pipeline p{config};
+  std::vector<AddDestinationOutcome> outcomes;
+};
+
+TEST_F(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsIt) {
   // Traffic for the first k_failing + k_busy accounts only; the rest stay idle.
   std::vector<std::string> accounts;
-  for (std::size_t i = 0; i < k_failing + k_busy; ++i) accounts.push_back("acct_" + std::to_string(i));
+  for (std::size_t i = 0; i < k_failing + k_busy; ++i) accounts.push_back(account(i));
   for (int round = 0; round < 3; ++round) {
     for (std::size_t i = 0; i < accounts.size(); ++i) {
       test::CanonicalRequest c;
@@ -555,21 +566,11 @@ TEST(StatsAtScale, PrometheusAt150000DestinationsStaysBoundedAndPromtoolAcceptsI
 // shutdown()'s result at 150,000 destinations lists the final report's destinations (the
 // busiest, and those not healthy or that lost spans), not every one (~70 MB of counters at
 // the moment of peak memory); stats_all() still lists every one.
-TEST(StatsAtScale, ShutdownListsTheBusiestAndTheTroubledNotEveryDestination) {
-  test::SinkProcess bad({"--basic-auth", "user:pass"});
-  test::SinkProcess good;
-  PipelineConfig config = fast_config();
-  config.ingest.ring_bytes = 8u << 20;
-  Pipeline p(config);
-  constexpr std::size_t k_destinations = 150'000;
-  constexpr std::size_t k_failing = 30;
-  constexpr std::size_t k_busy = 40;
-  const auto outcomes = add_one_per_account(p, k_destinations, k_failing, bad.url(), good.url());
-  for (const auto& o : outcomes) ASSERT_TRUE(o.ok());
+TEST_F(StatsAtScale, ShutdownListsTheBusiestAndTheTroubledNotEveryDestination) {
   for (std::size_t i = 0; i < k_failing + k_busy; ++i) {
     test::CanonicalRequest c;
-    const std::string account = std::string("acct_").append(std::to_string(i));
-    c.r.account = account;
+    const std::string name = account(i);
+    c.r.account = name;
     ASSERT_EQ(p.submit(c.r), submit_result::ok);
   }
   const DrainResult done = p.shutdown(Clock::now() + 60s);

@@ -12,3 +12,7 @@ target_compile_definitions(gateway_shapes_test PRIVATE
 # The kinds of input the November 2026 user review found failing.
 tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+# A record's lifecycle and safety: mismatched configs, a second response on one record, stream
+# calls out of order, the issues entry at the ingest limit (the review's group A).
+tracecast_add_test(gateway_lifecycle_test SOURCES gateway_lifecycle_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -682,6 +683,14 @@ struct GatewayParser::Impl {
   std::uint64_t first_mask = 0;
   bool first_mask_known = false;
 
+  // A limit applied while writing into rec: the smaller of this parser's and the record's (the
+  // record's tables and buffers are sized by its own config; a parser configured larger must
+  // never write past them, one configured smaller keeps its own bound).
+  template <typename T>
+  [[nodiscard]] T limit(const GatewayRecord& rec, T GatewayConfig::*field) const noexcept {
+    return std::min(config.*field, rec.config_.*field);
+  }
+
   explicit Impl(const GatewayConfig& c) : config(c), json(c.max_body_bytes + detail::k_repair_slack) {
     if (json.allocate(std::min(k_initial_parser_capacity, config.max_body_bytes)))
       throw std::bad_alloc();
@@ -752,11 +761,13 @@ struct GatewayParser::Impl {
   // read (the issue is recorded). bp receives the buffers to map views from.
   // in_place: body already sits in a writable buffer with k_scratch_extra bytes after it (a
   // stream line assembled in the record), parsed there instead of copied into scratch.
+  // max_body: the record's max_body_bytes (a stream line is bounded by max_stream_line_bytes).
   bool open_object(std::string_view body, std::vector<char>& sanitized_copy, BodyParse& bp,
-                   od::object& obj, bool in_place = false) noexcept {
+                   od::object& obj, bool in_place = false,
+                   std::size_t max_body = std::numeric_limits<std::size_t>::max()) noexcept {
     Issues& issues = bp.issues;
     const SideIssues& side = bp.side;
-    if (body.size() > config.max_body_bytes) {
+    if (body.size() > std::min(config.max_body_bytes, max_body)) {
       issues.add(ParseIssue::body_too_large, side.d_too_large);
       return false;
     }
@@ -926,7 +937,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
 
   Issues issues;
   Arena arena{rec.request_arena_, rec.request_arena_used_};
-  arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
+  arena.prepare(std::min(body.size(), impl_->limit(rec, &GatewayConfig::max_body_bytes)));
   BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_request_side};
   od::object obj;
   bool provider_given = false;
@@ -953,7 +964,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     }
     return bp.fix_raw(bp.map(trim_right(raw)));
   };
-  if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
+  if (impl_->open_object(body, rec.request_copy_, bp, obj, false, rec.config_.max_body_bytes)) {
     const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
       if (key == "model") {
         if (!bp.read_string(v, out.requested_model)) bp.wrong_type("request: model is not a string");
@@ -994,8 +1005,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       } else if (key == "trace") {
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '{') {
-          read_metadata(bp, v, rec.metadata_, impl_->config.max_metadata_keys,
-                        rec.user_metadata_count_, impl_->config.issues_metadata_key);
+          read_metadata(bp, v, rec.metadata_, impl_->limit(rec, &GatewayConfig::max_metadata_keys),
+                        rec.user_metadata_count_, rec.config_.issues_metadata_key);
         } else if (!tok.empty() && tok[0] != 'n') {
           bp.wrong_type("request: trace is not an object");
         }
@@ -1889,10 +1900,10 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
 
   Issues issues;
   Arena arena{rec.response_arena_, rec.response_arena_used_};
-  arena.prepare(std::min(body.size(), impl_->config.max_body_bytes));
+  arena.prepare(std::min(body.size(), impl_->limit(rec, &GatewayConfig::max_body_bytes)));
   BodyParse bp{nullptr, nullptr, nullptr, 0, false, arena, issues, k_response_side};
   od::object obj;
-  if (impl_->open_object(body, rec.response_copy_, bp, obj)) {
+  if (impl_->open_object(body, rec.response_copy_, bp, obj, false, rec.config_.max_body_bytes)) {
     ResponseFields f(impl_->deltas.data());
     read_response_object(bp, obj, f);
     out.response_id = f.id;
@@ -2072,7 +2083,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     rec.request_.first_token_unix_nano = now_unix_nano;
 
   // Choice 0's content and tool-call pieces, within max_completion_bytes together.
-  const std::size_t limit = impl_->config.max_completion_bytes;
+  const std::size_t limit = impl_->limit(rec, &GatewayConfig::max_completion_bytes);
   bool cut = f.deltas_overflow;
   auto room = [&]() noexcept {
     const std::size_t have = rec.content_.size() + rec.stream_tool_bytes_;
@@ -2120,7 +2131,7 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
                                  std::string_view& detail) noexcept {
   static constexpr std::string_view k_too_long =
       "stream: a line over max_stream_line_bytes (dropped)";
-  const std::size_t max_line = impl_->config.max_stream_line_bytes;
+  const std::size_t max_line = impl_->limit(rec, &GatewayConfig::max_stream_line_bytes);
   // One piece of a line: [p, p + size), ended by a newline when `ends_line` (the line's end is
   // in this feed), else the feed's last bytes.
   // Inlined by force: once the over-limit branch grew, GCC 12 stopped inlining it into the
@@ -2239,7 +2250,7 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
   const std::size_t n = bytes.size();
   auto appendable = [&]() noexcept {
     return rec.pending_size_ >= 5 && !rec.discarding_line_ && !rec.skipping_line_ &&
-           rec.pending_size_ + n <= im.config.max_stream_line_bytes &&
+           rec.pending_size_ + n <= im.limit(rec, &GatewayConfig::max_stream_line_bytes) &&
            rec.pending_size_ + n + k_scratch_extra <= rec.pending_line_.size() &&
            rec.request_.metadata.data() == rec.metadata_.data();
   };
@@ -2438,7 +2449,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   out.error = true;
 
   Arena arena{rec.outcome_arena_, rec.outcome_arena_used_};
-  arena.prepare(std::max<std::size_t>(std::min(error_body.size(), impl_->config.max_body_bytes), 32));
+  arena.prepare(std::max<std::size_t>(std::min(error_body.size(), impl_->limit(rec, &GatewayConfig::max_body_bytes)), 32));
   if (error_body.empty()) {
     char* p = arena.cursor();
     std::memcpy(p, "HTTP ", 5);
@@ -2456,7 +2467,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   od::object obj;
   std::string_view message;
   bool found = false;
-  if (impl_->open_object(error_body, rec.outcome_copy_, bp, obj)) {
+  if (impl_->open_object(error_body, rec.outcome_copy_, bp, obj, false, rec.config_.max_body_bytes)) {
     std::string_view top_message;
     std::string_view detail_message;
     // A body broken after its message still gives that message; a broken one without a
@@ -2497,7 +2508,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
     } else {
       // No message to be found: keep the body's text itself, cut and made UTF-8 safe.
       const std::size_t n = detail::utf8_cut(
-          error_body, std::min(impl_->config.max_error_text_bytes, arena.room()));
+          error_body, std::min(impl_->limit(rec, &GatewayConfig::max_error_text_bytes), arena.room()));
       detail::sanitize_utf8(error_body.substr(0, n), arena.cursor());
       out.error_message = trim_right(arena.commit(n));
     }

@@ -112,6 +112,10 @@ struct GatewayStats {
 
 // Limits shared by GatewayParser and GatewayRecord. validate() before use; the constructors
 // throw std::invalid_argument on an invalid config (misuse at construction).
+// A parser and a record may be built from different configs: each size limit a call applies
+// to a record is the smaller of the parser's and the record's (max_body_bytes,
+// max_metadata_keys, max_completion_bytes, max_stream_line_bytes, max_error_text_bytes), so a
+// record is never written past its own capacity; issues_metadata_key is the record's.
 struct GatewayConfig {
   // Largest request or response body parsed, bytes. Default 64 MiB; 1 .. 1 GiB. A larger body
   // is not parsed (body_too_large); the request is still traced.

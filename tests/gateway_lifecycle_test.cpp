@@ -148,5 +148,230 @@ TEST(GatewayConfigMismatch, TheRecordsIssuesKeyIsTheReservedOne) {
   EXPECT_EQ(named, 1u);
 }
 
+// --- a second response attempt on one record starts the response side afresh ------------------
+
+constexpr std::string_view k_request = R"({"model":"openai/gpt-4o","user":"u1","messages":[{"role":"user","content":"q"}],"trace":{"t":"v"}})";
+
+// A first attempt that sets every response-side field, the provider spelled with an escape
+// (unescaped into the record's response storage, reused by the next attempt).
+std::string rich_body() {
+  return R"({"id":"r1","model":"m1","provider":"Prov\u00e9","choices":[)"
+         R"({"index":0,"finish_reason":"length","message":{"content":"first \u00e9"}},)"
+         R"({"index":1,"finish_reason":"stop","message":{"content":"x"}}],)"
+         R"("usage":{"prompt_tokens":5,"completion_tokens":6,"cache_read_input_tokens":1,"cache_creation_input_tokens":2,)"
+         R"("completion_tokens_details":{"reasoning_tokens":3},"cost":0.5},"error":{"message":"upstream \u00e9 502"}})";
+}
+std::string rich_stream() {
+  return "data: " R"({"id":"s1","model":"m1","provider":"Prov\u00e9","choices":[{"index":0,"delta":{"content":"streamed \u00e9"},"finish_reason":null}]})" "\n\n"
+         "data: " R"({"choices":[{"index":1,"delta":{"content":"y"},"finish_reason":"stop"}]})" "\n\n"
+         "data: " R"({"choices":[{"index":0,"delta":{},"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":6,)"
+         R"("cache_read_input_tokens":1,"cache_creation_input_tokens":2,"completion_tokens_details":{"reasoning_tokens":3},"cost":0.5}})" "\n\n"
+         "data: " R"({"error":{"message":"upstream died"}})" "\n\n";
+}
+
+enum class Attempt { body, stream };
+
+// Runs one attempt from a heap copy of its bytes; returns the copy (views may point into it).
+std::unique_ptr<std::string> run_attempt(GatewayParser& p, GatewayRecord& rec, Attempt kind, const std::string& bytes,
+                                         int status) {
+  auto copy = std::make_unique<std::string>(bytes);
+  if (kind == Attempt::body) {
+    (void)p.parse_response(*copy, rec);
+  } else {
+    p.begin_stream(rec);
+    for (std::size_t i = 0; i < copy->size(); i += 17) (void)p.feed_stream(copy->substr(i, 17), 1000 + i, rec);
+    (void)p.finish_stream(rec);
+  }
+  (void)p.set_outcome(status, status >= 400 ? R"({"error":{"message":"bad gateway"}})" : "", rec);
+  return copy;
+}
+
+// Frees an attempt's bytes, overwritten first: what a reused buffer would show through a
+// stale view (and ASan reports a read of the freed one).
+void free_body(std::unique_ptr<std::string>& body) {
+  body->assign(body->size(), '#');
+  body.reset();
+}
+
+void expect_first_attempt_set_everything(const LlmRequest& r, Attempt kind) {
+  const bool body = kind == Attempt::body;
+  EXPECT_EQ(r.response_id, body ? "r1" : "s1");
+  EXPECT_EQ(r.response_model, "m1");
+  EXPECT_EQ(r.provider, "Prov\xC3\xA9");
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(r.finish_reasons, "length,stop");
+  EXPECT_EQ(r.completion, body ? "first \xC3\xA9" : "streamed \xC3\xA9");
+  EXPECT_EQ(r.input_tokens, 5);
+  EXPECT_EQ(r.output_tokens, 6);
+  EXPECT_EQ(r.cache_read_input_tokens, 1);
+  EXPECT_EQ(r.cache_creation_input_tokens, 2);
+  EXPECT_EQ(r.reasoning_output_tokens, 3);
+  EXPECT_EQ(r.cost, 0.5);
+  EXPECT_TRUE(r.error);
+  EXPECT_FALSE(r.error_message.empty());
+  EXPECT_EQ(r.http_status, 502);
+  if (!body) {
+    EXPECT_NE(r.first_token_unix_nano, 0u);
+  }
+}
+
+// Nothing of an earlier attempt: every response-side field unknown, the request's provider.
+void expect_response_side_fresh(const LlmRequest& r, const std::string& what) {
+  EXPECT_EQ(r.response_id, "") << what;
+  EXPECT_EQ(r.response_model, "") << what;
+  EXPECT_EQ(r.provider, "openai") << what;
+  EXPECT_EQ(r.finish_reason, "") << what;
+  EXPECT_EQ(r.finish_reasons, "") << what;
+  EXPECT_EQ(r.completion, "") << what;
+  EXPECT_EQ(r.input_tokens, -1) << what;
+  EXPECT_EQ(r.output_tokens, -1) << what;
+  EXPECT_EQ(r.cache_read_input_tokens, -1) << what;
+  EXPECT_EQ(r.cache_creation_input_tokens, -1) << what;
+  EXPECT_EQ(r.reasoning_output_tokens, -1) << what;
+  EXPECT_TRUE(std::isnan(r.cost)) << what;
+  EXPECT_EQ(r.first_token_unix_nano, 0u) << what;
+  EXPECT_FALSE(r.error) << what;
+  EXPECT_EQ(r.error_message, "") << what;
+  EXPECT_EQ(r.http_status, 200) << what;
+  // The request side stays.
+  EXPECT_EQ(r.requested_model, "openai/gpt-4o") << what;
+  EXPECT_EQ(r.user, "u1") << what;
+  EXPECT_EQ(meta_string(r, "t"), "v") << what;
+  EXPECT_EQ(r.account, "acct") << what;
+  EXPECT_EQ(r.start_unix_nano, 7u) << what;
+}
+
+TEST(GatewayAttempts, ASecondAttemptKeepsNothingOfTheFirstForEveryKindPair) {
+  GatewayParser p;
+  for (const Attempt first : {Attempt::body, Attempt::stream}) {
+    for (const Attempt second : {Attempt::body, Attempt::stream}) {
+      const std::string what = std::string(first == Attempt::body ? "body" : "stream") + " -> " +
+                               (second == Attempt::body ? "body" : "stream");
+      auto rec = std::make_unique<GatewayRecord>();
+      ASSERT_TRUE(p.parse_request(k_request, "", *rec).ok());
+      rec->request().account = "acct";
+      rec->request().start_unix_nano = 7;
+      auto first_bytes = run_attempt(p, *rec, first, first == Attempt::body ? rich_body() : rich_stream(), 502);
+      expect_first_attempt_set_everything(rec->request(), first);
+      free_body(first_bytes);
+      // The second attempt says nothing at all (an empty object, a stream of [DONE] only).
+      auto second_bytes = run_attempt(p, *rec, second, second == Attempt::body ? "{}" : "data: [DONE]\n\n", 200);
+      expect_response_side_fresh(rec->request(), what);
+    }
+  }
+}
+
+TEST(GatewayAttempts, ARetriedStreamReportsItsOwnOutcomeAndTimeToFirstToken) {
+  // The review's retry: the first attempt dies mid-stream, the second succeeds elsewhere.
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(p.parse_request(R"({"model":"openai/gpt-4o","messages":[],"stream":true})", "", *rec).ok());
+  p.begin_stream(*rec);
+  (void)p.feed_stream("data: {\"id\":\"a1\",\"provider\":\"ProvA\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n", 111, *rec);
+  (void)p.feed_stream("data: {\"error\":{\"message\":\"upstream died\"}}\n\n", 222, *rec);
+  (void)p.finish_stream(*rec);
+  ASSERT_TRUE(rec->request().error);
+  p.begin_stream(*rec);
+  (void)p.feed_stream("data: {\"id\":\"b2\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"full answer\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n", 999, *rec);
+  EXPECT_TRUE(p.finish_stream(*rec).ok());
+  (void)p.set_outcome(200, "", *rec);
+  const LlmRequest& r = rec->request();
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.error_message, "");
+  EXPECT_EQ(r.first_token_unix_nano, 999u);
+  EXPECT_EQ(r.provider, "openai");
+  EXPECT_EQ(r.response_id, "b2");
+  EXPECT_EQ(r.completion, "full answer");
+  EXPECT_EQ(r.finish_reason, "stop");
+}
+
+TEST(GatewayAttempts, AnErrorBodyThenAGoodBodyIsNoLongerAnError) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(p.parse_request(k_request, "", *rec).ok());
+  (void)p.parse_response(R"({"error":{"message":"upstream 502"}})", *rec);
+  (void)p.set_outcome(502, "", *rec);
+  ASSERT_TRUE(rec->request().error);
+  (void)p.parse_response(R"({"id":"ok","choices":[{"index":0,"finish_reason":"stop","message":{"content":"fine"}}]})", *rec);
+  (void)p.set_outcome(200, "", *rec);
+  EXPECT_FALSE(rec->request().error);
+  EXPECT_EQ(rec->request().error_message, "");
+  EXPECT_EQ(rec->request().http_status, 200);
+  EXPECT_EQ(rec->request().completion, "fine");
+}
+
+TEST(GatewayAttempts, AProviderTheGatewaySetItselfComesBackAfterAResponseNamedAnother) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  ASSERT_TRUE(p.parse_request(R"({"model":"gpt-4o","messages":[]})", "", *rec).ok());
+  rec->request().provider = "gateway-chosen";
+  (void)p.parse_response(R"({"id":"a","provider":"Other"})", *rec);
+  EXPECT_EQ(rec->request().provider, "Other");
+  (void)p.parse_response(R"({"id":"b"})", *rec);
+  EXPECT_EQ(rec->request().provider, "gateway-chosen");
+  // A new request on the record: its own provider, nothing given back later.
+  ASSERT_TRUE(p.parse_request(R"({"model":"anthropic/claude","messages":[]})", "", *rec).ok());
+  (void)p.parse_response(R"({"id":"c"})", *rec);
+  EXPECT_EQ(rec->request().provider, "anthropic");
+}
+
+TEST(GatewayAttempts, SecondAttemptsAllocateNothingAfterWarmUp) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  const std::string body = rich_body();
+  const std::string sse = rich_stream();
+  auto round = [&] {
+    rec->reset();
+    (void)p.parse_request(k_request, "", *rec);
+    (void)p.parse_response(body, *rec);
+    p.begin_stream(*rec);
+    (void)p.feed_stream(sse, 1, *rec);
+    (void)p.finish_stream(*rec);
+    (void)p.parse_response(body, *rec);
+  };
+  round();
+  test::AllocationScope counter;
+  round();
+  EXPECT_EQ(counter.count(), 0u);
+}
+
+// --- stream calls outside begin_stream .. finish_stream are refused ------------------------------
+
+TEST(GatewayStreamOrder, FeedAfterFinishIsRefusedAndLeavesTheCompletionAlone) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  p.begin_stream(*rec);
+  (void)p.feed_stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"streamed text\"},\"finish_reason\":\"stop\"}]}\n\n", 1, *rec);
+  ASSERT_TRUE(p.finish_stream(*rec).ok());
+  ASSERT_EQ(rec->request().completion, "streamed text");
+  const auto late = p.feed_stream("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"LATE\"}}]}\n\n", 2, *rec);
+  EXPECT_EQ(late.issues, issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_FALSE(late.detail.empty());
+  EXPECT_EQ(rec->request().completion, "streamed text");
+  const auto again = p.finish_stream(*rec);
+  EXPECT_EQ(again.issues, issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_EQ(rec->request().completion, "streamed text");
+  EXPECT_EQ(rec->request().finish_reason, "stop");
+  EXPECT_EQ(meta_string(rec->request(), "tracecast.parse_issues"), "stream_not_begun");
+  EXPECT_EQ(p.stats().count(ParseIssue::stream_not_begun), 2u);
+}
+
+TEST(GatewayStreamOrder, FeedOrFinishWithoutBeginIsRefused) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  EXPECT_EQ(p.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", 1, *rec).issues,
+            issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_EQ(p.finish_stream(*rec).issues, issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_EQ(rec->request().completion, "");
+  // A body response ends a stream left open: feeding it afterwards is refused too.
+  p.begin_stream(*rec);
+  (void)p.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"abandoned\"}}]}\n\n", 1, *rec);
+  (void)p.parse_response(R"({"choices":[{"index":0,"message":{"content":"body"}}]})", *rec);
+  EXPECT_EQ(p.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n", 1, *rec).issues,
+            issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_EQ(p.finish_stream(*rec).issues, issue_bit(ParseIssue::stream_not_begun));
+  EXPECT_EQ(rec->request().completion, "body");
+}
+
 }  // namespace
 }  // namespace tracecast

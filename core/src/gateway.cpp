@@ -34,6 +34,7 @@ constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
     "stream_chunk_invalid",  "too_many_metadata_keys", "response_invalid_utf8",
     "body_too_large",        "completion_truncated",   "stream_line_too_long",
     "stream_incomplete",     "error_body_unreadable",  "invalid_escape",
+    "stream_not_begun",
 };
 
 constexpr std::size_t k_max_choices = k_gateway_max_choices;
@@ -434,6 +435,8 @@ void GatewayRecord::reset() noexcept {
   response_arena_used_ = 0;
   outcome_arena_used_ = 0;
   user_metadata_count_ = 0;
+  request_provider_ = {};
+  provider_from_response_ = false;
   issues_text_.size = 0;
   finish_reasons_text_.size = 0;
   clear_stream();
@@ -852,6 +855,48 @@ GatewayParser& GatewayParser::operator=(GatewayParser&&) noexcept = default;
 GatewayParser::~GatewayParser() = default;
 
 struct GatewayRecord::Detail {
+  // A response attempt starts (parse_response, begin_stream): every response-side field and
+  // view of the previous attempt goes (a retry or a fallback provider on the same request must
+  // not report the first attempt's error, id, time to first token or provider, nor keep views
+  // into its body or the arenas reused now); the request side stays. Issues stay: they are
+  // the request's (gateway.h).
+  static void start_response(GatewayRecord& rec) noexcept {
+    LlmRequest& out = rec.request_;
+    if (rec.provider_from_response_) {
+      out.provider = rec.request_provider_;
+      rec.provider_from_response_ = false;
+    }
+    out.response_id = {};
+    out.response_model = {};
+    out.finish_reason = {};
+    out.finish_reasons = {};
+    out.completion = {};
+    out.input_tokens = -1;
+    out.output_tokens = -1;
+    out.cache_read_input_tokens = -1;
+    out.cache_creation_input_tokens = -1;
+    out.reasoning_output_tokens = -1;
+    out.cost = k_unknown_double;
+    out.first_token_unix_nano = 0;
+    out.error = false;
+    out.error_message = {};
+    out.http_status = 0;
+    rec.finish_reasons_text_.size = 0;
+    rec.response_arena_used_ = 0;
+    rec.outcome_arena_used_ = 0;
+    rec.stream_active_ = false;
+  }
+
+  // A provider named by the response: kept until the next attempt starts, which gives the
+  // request's back (its view may point into the request body; the response's does not last).
+  static void set_response_provider(GatewayRecord& rec, std::string_view provider) noexcept {
+    if (!rec.provider_from_response_) {
+      rec.request_provider_ = rec.request_.provider;
+      rec.provider_from_response_ = true;
+    }
+    rec.request_.provider = provider;
+  }
+
   static void refresh_issues(GatewayRecord& rec) noexcept {
     if (rec.config_.issues_metadata_key.empty() || rec.issues_ == 0) {
       rec.request_.metadata = {rec.metadata_.data(), rec.user_metadata_count_};
@@ -924,6 +969,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   LlmRequest& out = rec.request_;
   out.operation = "chat";
   out.provider = {};
+  rec.provider_from_response_ = false;
   out.requested_model = {};
   out.user = {};
   out.session_id = {};
@@ -1886,17 +1932,7 @@ std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) 
 GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayRecord& rec) noexcept {
   ++stats_.responses;
   LlmRequest& out = rec.request_;
-  out.response_id = {};
-  out.response_model = {};
-  out.finish_reason = {};
-  out.finish_reasons = {};
-  out.completion = {};
-  out.input_tokens = -1;
-  out.output_tokens = -1;
-  out.cache_read_input_tokens = -1;
-  out.cache_creation_input_tokens = -1;
-  out.reasoning_output_tokens = -1;
-  out.cost = k_unknown_double;
+  GatewayRecord::Detail::start_response(rec);
 
   Issues issues;
   Arena arena{rec.response_arena_, rec.response_arena_used_};
@@ -1908,7 +1944,7 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     read_response_object(bp, obj, f);
     out.response_id = f.id;
     out.response_model = f.model;
-    if (!f.provider.empty()) out.provider = f.provider;
+    if (!f.provider.empty()) GatewayRecord::Detail::set_response_provider(rec, f.provider);
     out.finish_reason = f.finish_reason();
     out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
     out.completion = !f.content.empty() ? f.content : f.tool_calls;
@@ -1938,7 +1974,13 @@ void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
 
 }  // namespace
 
+// feed_stream / finish_stream with no stream begun: refused, so that nothing touches the
+// buffers a finished stream's views point into (content, tool calls, fixed fields).
+constexpr std::string_view k_stream_not_begun =
+    "stream: feed_stream or finish_stream without begin_stream, or after finish_stream (refused)";
+
 void GatewayParser::begin_stream(GatewayRecord& rec) noexcept {
+  GatewayRecord::Detail::start_response(rec);
   rec.clear_stream();
   rec.stream_active_ = true;
 }
@@ -2220,7 +2262,7 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
 
 GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                               GatewayRecord& rec) noexcept {
-  if (!rec.stream_active_) begin_stream(rec);
+  if (!rec.stream_active_) return finish_call(rec, issue_bit(ParseIssue::stream_not_begun), k_stream_not_begun);
   // A UTF-8 byte order mark before the first line (some servers write one) is not part of
   // it, else the first `data:` line would not be seen; it may arrive split across feeds.
   if (rec.bom_seen_ < 3 && !bytes.empty()) {
@@ -2391,6 +2433,7 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_in
 }
 
 GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
+  if (!rec.stream_active_) return finish_call(rec, issue_bit(ParseIssue::stream_not_begun), k_stream_not_begun);
   std::uint32_t bits = 0;
   std::string_view detail;
   if (rec.pending_size_ != 0 && !rec.discarding_line_) {
@@ -2414,7 +2457,7 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   std::array<std::string_view, k_max_choices> reasons{};
   for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
-  if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
+  if (rec.stream_provider_.size != 0) GatewayRecord::Detail::set_response_provider(rec, rec.stream_provider_.view());
   out.completion = {rec.content_.data(), rec.content_.size()};
   if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
     bool bad_input = false;

@@ -30,6 +30,18 @@
 // compact JSON of nested metadata values, streamed content, error messages). Keep the bodies
 // and the record alive and untouched until the request has been submitted (submit copies).
 //
+// Response attempts: a gateway that retries or falls back to another provider parses each
+// attempt's response into the same record. parse_response and begin_stream each start the
+// response side afresh: response_id, response_model, finish_reason(s), completion, every token
+// count, cost, first_token_unix_nano, error, error_message and http_status are cleared, a
+// provider the previous response named gives way to the request's again, and the response
+// and outcome storage is reused (views of the previous attempt are gone). The request side
+// (parse_request's fields, metadata, the gateway's account, ids and start/end times) stays.
+// So call set_outcome for an attempt after its parse_response / begin_stream. issues() stays
+// cumulative: it tells what the request met, failed attempts included. A stream runs from
+// begin_stream to finish_stream; feed_stream or finish_stream outside one (never begun, or
+// finished) is refused with stream_not_begun and changes nothing.
+//
 // Failure: no call throws or crashes on any input. Malformed, truncated or non-UTF-8 bodies
 // keep what could be read; each problem sets a bit in GatewayParseResult::issues (returned to
 // the gateway), in GatewayRecord::issues() (cumulative for the request) and in the parser's
@@ -74,8 +86,10 @@ enum class ParseIssue : std::uint32_t {
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
   invalid_escape = 1u << 14,         // a string escape that is not valid UTF-16 (lone or reversed
                                      // surrogate, short \u, unknown letter): U+FFFD in its place
+  stream_not_begun = 1u << 15,       // feed_stream / finish_stream without begin_stream, or after
+                                     // finish_stream: refused, nothing read or changed
 };
-inline constexpr std::size_t k_parse_issue_count = 15;
+inline constexpr std::size_t k_parse_issue_count = 16;
 
 [[nodiscard]] constexpr std::uint32_t issue_bit(ParseIssue i) noexcept {
   return static_cast<std::uint32_t>(i);
@@ -220,7 +234,11 @@ class GatewayRecord {
 
   std::vector<MetadataEntry> metadata_;  // fixed max_metadata_keys + 1 entries (+1: the issues entry)
   std::size_t user_metadata_count_ = 0;
-  FixedText<256> issues_text_;
+  FixedText<512> issues_text_;  // every issue name joined by ',' fits
+  // The provider before a response named one (the request's, or the gateway's own): given back
+  // when the next response attempt starts.
+  std::string_view request_provider_;
+  bool provider_from_response_ = false;
 
   // Every choice's finish reason joined by ',' (LlmRequest::finish_reasons), either kind of response.
   FixedText<k_gateway_max_choices * 33> finish_reasons_text_;
@@ -304,17 +322,21 @@ class GatewayParser {
   // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks
   // (output_text parts) are the completion, else the tool_use / function_call list as JSON;
   // `thinking` / `redacted_thinking` blocks and `reasoning` items are not kept (their tokens
-  // are: reasoning_output_tokens; README "Raw bodies" says why). Failure and allocation as
-  // parse_request.
+  // are: reasoning_output_tokens; README "Raw bodies" says why). Starts the response side
+  // afresh (header comment, "Response attempts") and ends a stream left unfinished. Failure
+  // and allocation as parse_request.
   GatewayParseResult parse_response(std::string_view body, GatewayRecord& rec) noexcept;
 
-  // A streamed response. begin_stream clears the stream state; feed_stream takes the SSE bytes
+  // A streamed response. begin_stream starts the response side afresh (header comment,
+  // "Response attempts") and clears the stream state; feed_stream takes the SSE bytes
   // as they pass, split anywhere (even inside a line or a UTF-8 sequence); now_unix_nano (the
   // gateway's clock, 0: unknown) stamps first_token_unix_nano at the first content delta;
   // finish_stream copies id, model, finish reason, usage, cost and the concatenated content
   // into rec.request(). Only the current line is buffered, never the whole stream; a chunk's
   // `error.message` sets error. Streamed tool calls are assembled by index (the completion when
-  // there is no text, as for the non-streamed body). feed_stream without begin_stream begins one.
+  // there is no text, as for the non-streamed body). feed_stream and finish_stream need a
+  // begin_stream before them: without one, or after finish_stream, they are refused
+  // (stream_not_begun) and change nothing, so the finished stream's views stay valid.
   // Failure: issues per call (a bad line is skipped, the next ones still read); finish_stream
   // reports stream_incomplete. Allocation as parse_request (content grows up to
   // max_completion_bytes, a split line up to max_stream_line_bytes).
@@ -328,6 +350,8 @@ class GatewayParser {
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
   // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
   // body gives "HTTP <status>". A status below 400 leaves error as the response set it.
+  // Belongs to the attempt whose response was parsed last: parse_response and begin_stream
+  // clear it.
   // Failure: error_body_unreadable (the text is kept). Allocation as parse_request.
   GatewayParseResult set_outcome(int http_status, std::string_view error_body,
                                  GatewayRecord& rec) noexcept;

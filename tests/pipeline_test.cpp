@@ -496,6 +496,44 @@ TEST(Pipeline, RequestsAStrictReceiverWouldRefuseNeverTakeTheirBatchDown) {
   EXPECT_EQ(st.str.at("gen_ai.response.finish_reason"), "tool_calls");
 }
 
+// The gateway's parse issues travel as trace.metadata.tracecast.parse_issues even when the
+// request fills every metadata entry the ingest keeps (64 `trace` keys with default configs):
+// the issues entry comes first, the key past the limit is the one dropped (and counted).
+TEST(Pipeline, GatewayParseIssuesSurviveTheIngestMetadataLimit) {
+  SinkProcess sink({"--spans-out", std::string(SinkProcess::k_temp_spans_out)});
+  Pipeline p(test_config());  // ingest.limits.max_metadata_entries: 64 (its maximum)
+  ASSERT_TRUE(p.add_destination("acct", to_sink(sink, "issues")).ok());
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  std::string body = R"({"model":"openai/gpt-4o","messages":[{"role":"user","content":"x\ud800"}],"trace":{)";
+  for (int i = 0; i < 70; ++i) body += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":" + std::to_string(i);
+  body += "}}";
+  (void)parser.parse_request(body, {}, *rec);
+  ASSERT_EQ(rec->issues(), issue_bit(ParseIssue::invalid_escape) | issue_bit(ParseIssue::too_many_metadata_keys));
+  rec->request().account = "acct";
+  rec->request().request_id = "many-keys";
+  rec->request().start_unix_nano = 1'700'000'000'000'000'000ULL;
+  rec->request().end_unix_nano = rec->request().start_unix_nano + 1'000'000;
+  while (p.submit(rec->request()) != submit_result::ok) std::this_thread::sleep_for(1ms);
+  const DrainResult r = p.flush(Clock::now() + 10s);
+  ASSERT_TRUE(r.complete);
+  EXPECT_EQ(r.stats.ingest.dropped_metadata, 1u);  // k63: 64 kept, the issues entry one of them
+  p.shutdown(Clock::now() + 5s);
+  sink.stop();
+  const auto got = read_spans(sink.spans_out_path());
+  const SinkSpan* gen = nullptr;
+  for (const auto& s : got)
+    if (s.kind == 3) gen = &s;
+  ASSERT_NE(gen, nullptr);
+  ASSERT_EQ(gen->str.count("trace.metadata.tracecast.parse_issues"), 1u);
+  EXPECT_EQ(gen->str.at("trace.metadata.tracecast.parse_issues"), "too_many_metadata_keys,invalid_escape");
+  std::size_t user_keys = 0;
+  for (const auto& k : gen->keys) user_keys += k.rfind("trace.metadata.k", 0) == 0 ? 1 : 0;
+  EXPECT_EQ(user_keys, 63u);
+  EXPECT_EQ(gen->ints.count("trace.metadata.k62"), 1u);
+  EXPECT_EQ(gen->ints.count("trace.metadata.k63"), 0u);
+}
+
 // --- a dead destination among many healthy ones ------------------------------------------
 
 TEST(Pipeline, DeadDestinationAmongAThousandHealthyOnesHurtsOnlyItself) {

@@ -421,7 +421,8 @@ std::string_view GatewayConfig::validate() const noexcept {
 GatewayRecord::GatewayRecord(const GatewayConfig& config) : config_(config) {
   if (const auto why = config_.validate(); !why.empty())
     throw std::invalid_argument(std::string(why));
-  metadata_.resize(config_.max_metadata_keys + 1);  // fixed table: entries [0, count) used
+  // Fixed table: [0] the issues entry, [1, 1 + count) the `trace` keys.
+  metadata_.resize(config_.max_metadata_keys + 1);
   stream_tool_calls_.resize(k_gateway_max_tool_calls);
 }
 
@@ -897,9 +898,14 @@ struct GatewayRecord::Detail {
     rec.request_.provider = provider;
   }
 
+  // The issues entry comes first, before the `trace` keys: the ingest keeps the first
+  // ingest.limits.max_metadata_entries entries (64 at most, as many as max_metadata_keys by
+  // default), so an entry after 64 keys would be dropped there; first, it always travels and a
+  // key past the limit is dropped instead (counted as dropped metadata entries).
+  // The view is current when non-null (parse_request and reset() empty it).
   static void refresh_issues(GatewayRecord& rec) noexcept {
     if (rec.config_.issues_metadata_key.empty() || rec.issues_ == 0) {
-      rec.request_.metadata = {rec.metadata_.data(), rec.user_metadata_count_};
+      rec.request_.metadata = {rec.metadata_.data() + 1, rec.user_metadata_count_};
     } else {
       auto& text = rec.issues_text_;
       text.size = 0;
@@ -911,8 +917,7 @@ struct GatewayRecord::Detail {
         std::memcpy(text.bytes.data() + text.size, name.data(), name.size());
         text.size += name.size();
       }
-      rec.metadata_[rec.user_metadata_count_] = {rec.config_.issues_metadata_key,
-                                                 AttributeValue::string(text.view())};
+      rec.metadata_[0] = {rec.config_.issues_metadata_key, AttributeValue::string(text.view())};
       rec.request_.metadata = {rec.metadata_.data(), rec.user_metadata_count_ + 1};
     }
   }
@@ -922,7 +927,7 @@ GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t 
                                               std::string_view detail) noexcept {
   for (std::uint32_t bits = issues; bits != 0; bits &= bits - 1)
     ++stats_.by_issue[static_cast<std::size_t>(__builtin_ctz(bits))];
-  if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() != rec.metadata_.data()) {
+  if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() == nullptr) {
     rec.issues_ |= issues;
     GatewayRecord::Detail::refresh_issues(rec);
   }
@@ -957,7 +962,7 @@ std::string_view scan_model(std::string_view body) noexcept {
   return {};
 }
 
-void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
+void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
                    std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept;
 
 }  // namespace
@@ -1051,7 +1056,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       } else if (key == "trace") {
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '{') {
-          read_metadata(bp, v, rec.metadata_, impl_->limit(rec, &GatewayConfig::max_metadata_keys),
+          read_metadata(bp, v, rec.metadata_.data() + 1, impl_->limit(rec, &GatewayConfig::max_metadata_keys),
                         rec.user_metadata_count_, rec.config_.issues_metadata_key);
         } else if (!tok.empty() && tok[0] != 'n') {
           bp.wrong_type("request: trace is not an object");
@@ -1179,7 +1184,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
 
 namespace {
 
-void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& metadata,
+void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
                    std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept {
   od::object trace;
   if (v.get_object().get(trace)) {
@@ -2294,7 +2299,7 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
     return rec.pending_size_ >= 5 && !rec.discarding_line_ && !rec.skipping_line_ &&
            rec.pending_size_ + n <= im.limit(rec, &GatewayConfig::max_stream_line_bytes) &&
            rec.pending_size_ + n + k_scratch_extra <= rec.pending_line_.size() &&
-           rec.request_.metadata.data() == rec.metadata_.data();
+           rec.request_.metadata.data() != nullptr;
   };
   if (n == 64) {
     // Loaded once: the four registers give the newline mask and, when there is no newline,
@@ -2343,7 +2348,7 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
   std::string_view detail;
   stream_bytes(bytes, now_unix_nano, rec, bits, detail);
   // finish_call's own test, inline: nothing found and the metadata view current (most feeds).
-  if (bits == 0 && rec.request_.metadata.data() == rec.metadata_.data()) return {};
+  if (bits == 0 && rec.request_.metadata.data() != nullptr) return {};
   return finish_call(rec, bits, detail);
 }
 

@@ -232,7 +232,7 @@ class GatewayRecord {
   std::size_t outcome_arena_used_ = 0;
   std::vector<char> outcome_copy_;
 
-  std::vector<MetadataEntry> metadata_;  // fixed max_metadata_keys + 1 entries (+1: the issues entry)
+  std::vector<MetadataEntry> metadata_;  // fixed max_metadata_keys + 1 entries: [0] the issues entry
   std::size_t user_metadata_count_ = 0;
   FixedText<512> issues_text_;  // every issue name joined by ',' fits
   // The provider before a response named one (the request's, or the gateway's own): given back

@@ -373,5 +373,81 @@ TEST(GatewayStreamOrder, FeedOrFinishWithoutBeginIsRefused) {
   EXPECT_EQ(rec->request().completion, "body");
 }
 
+// --- numbers outside their field's range: flagged, left unknown --------------------------------
+
+TEST(GatewayRanges, NegativeUsageAndCostAreFlaggedAndLeftUnknownInBodiesAndStreams) {
+  GatewayParser p;
+  const std::vector<std::string> fields = {
+      R"("prompt_tokens":-3)", R"("completion_tokens":-1)", R"("input_tokens":-2)", R"("output_tokens":-9)",
+      R"("cache_read_input_tokens":-1)", R"("cache_creation_input_tokens":-4)",
+      R"("prompt_tokens_details":{"cached_tokens":-5})", R"("completion_tokens_details":{"reasoning_tokens":-6})",
+      R"("cost":-0.5)", R"("cost":-1e-9)"};
+  for (const std::string& field : fields) {
+    const std::string body = R"({"id":"r","choices":[{"index":0,"finish_reason":"stop","message":{"content":"hi"}}],"usage":{)" + field + "}}";
+    auto rec = std::make_unique<GatewayRecord>();
+    const auto res = p.parse_response(body, *rec);
+    EXPECT_EQ(res.issues, issue_bit(ParseIssue::field_wrong_type)) << field;
+    const LlmRequest& r = rec->request();
+    for (const std::int64_t n : {r.input_tokens, r.output_tokens, r.cache_read_input_tokens, r.cache_creation_input_tokens,
+                                 r.reasoning_output_tokens})
+      EXPECT_EQ(n, -1) << field;
+    EXPECT_TRUE(std::isnan(r.cost)) << field;
+    EXPECT_EQ(r.completion, "hi");
+    const std::string sse = R"(data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}],"usage":{)" + field +
+                            "}}\n\ndata: [DONE]\n\n";
+    std::uint32_t bits = 0;
+    const auto srec = test::stream(p, sse, 5, &bits);
+    EXPECT_EQ(bits, issue_bit(ParseIssue::field_wrong_type)) << field;
+    EXPECT_EQ(srec->request().input_tokens, -1) << field;
+    EXPECT_EQ(srec->request().output_tokens, -1) << field;
+    EXPECT_TRUE(std::isnan(srec->request().cost)) << field;
+  }
+  // In range (0, a positive cost, null): read, nothing flagged.
+  auto rec = std::make_unique<GatewayRecord>();
+  EXPECT_TRUE(p.parse_response(R"({"usage":{"prompt_tokens":0,"completion_tokens":null,"cost":0}})", *rec).ok());
+  EXPECT_EQ(rec->request().input_tokens, 0);
+  EXPECT_EQ(rec->request().output_tokens, -1);
+  EXPECT_EQ(rec->request().cost, 0.0);
+}
+
+TEST(GatewayRanges, RequestNumbersOutOfRangeAreFlaggedAndLeftUnknown) {
+  GatewayParser p;
+  struct Case {
+    const char* field;
+    bool valid;
+  };
+  for (const Case& c : {Case{R"("temperature":-0.1)", false}, Case{R"("temperature":0)", true}, Case{R"("temperature":1.5)", true},
+                        Case{R"("top_p":-0.01)", false}, Case{R"("top_p":1.01)", false}, Case{R"("top_p":1)", true},
+                        Case{R"("max_tokens":-1)", false}, Case{R"("max_completion_tokens":-100)", false},
+                        Case{R"("max_output_tokens":-7)", false}, Case{R"("max_tokens":0)", true}}) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const auto res = p.parse_request(std::string(R"({"model":"m","messages":[],)") + c.field + "}", "", *rec);
+    EXPECT_EQ(res.issues, c.valid ? 0u : issue_bit(ParseIssue::field_wrong_type)) << c.field;
+    const LlmRequest& r = rec->request();
+    if (!c.valid) {
+      EXPECT_TRUE(std::isnan(r.temperature)) << c.field;
+      EXPECT_TRUE(std::isnan(r.top_p)) << c.field;
+      EXPECT_EQ(r.max_tokens, -1) << c.field;
+      EXPECT_EQ(meta_string(r, "tracecast.parse_issues"), "field_wrong_type") << c.field;
+    }
+  }
+}
+
+TEST(GatewayRanges, ANegativeStreamEventIndexIsFlaggedAndMergedNowhere) {
+  GatewayParser p;
+  const std::string sse =
+      "data: " R"({"type":"content_block_start","index":-3,"content_block":{"type":"tool_use","id":"t1","name":"f","input":{}}})" "\n\n"
+      "data: " R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t0","name":"g","input":{}}})" "\n\n"
+      "data: " R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\":1}"}})" "\n\n"
+      "data: " R"({"type":"message_delta","delta":{"stop_reason":"tool_use"}})" "\n\n"
+      "data: " R"({"type":"message_stop"})" "\n\n";
+  for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{9}}) {
+    std::uint32_t bits = 0;
+    const auto rec = test::stream(p, sse, step, &bits);
+    EXPECT_EQ(bits, issue_bit(ParseIssue::field_wrong_type)) << step;
+    EXPECT_EQ(rec->request().completion, R"([{"type":"tool_use","id":"t0","name":"g","input":{"a":1}}])") << step;
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

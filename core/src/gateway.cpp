@@ -665,6 +665,50 @@ struct BodyParse {
   }
 
   bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
+
+  // A number outside its field's range (a negative token count, max_tokens, cost or
+  // temperature, a top_p outside 0..1, a negative index): flagged, the field left unknown.
+  void out_of_range() noexcept {
+    wrong_type("a number out of its field's range (negative count, cost or index, top_p outside 0..1): left unknown");
+  }
+
+  // A count (tokens, max_tokens): as read_int, and a negative one is out_of_range, out untouched.
+  bool read_count(od::value& v, std::int64_t& out) noexcept {
+    std::int64_t x = 0;
+    if (is_null_token(v)) return read_int(v, out);
+    if (!read_int(v, x)) return false;
+    if (x < 0) out_of_range();
+    else out = x;
+    return true;
+  }
+
+  // A stream event's `index` / `output_index`: a negative one is out_of_range and merges
+  // nowhere (k_bad_tool_index).
+  void read_index(od::value& v, std::int64_t& out) noexcept {
+    std::int64_t x = 0;
+    if (is_null_token(v) || !read_int(v, x)) return;  // null or another type: no index, as before
+    if (x < 0) {
+      out_of_range();
+      out = k_bad_tool_index;
+    } else {
+      out = x;
+    }
+  }
+
+  // A number in [lo, hi]: as read_double, and one outside is out_of_range, out untouched.
+  bool read_double_in(od::value& v, double& out, double lo, double hi) noexcept {
+    double x = 0;
+    if (is_null_token(v)) return read_double(v, out);
+    if (!read_double(v, x)) return false;
+    if (!(x >= lo && x <= hi)) out_of_range();
+    else out = x;
+    return true;
+  }
+
+  static bool is_null_token(od::value& v) noexcept {
+    const std::string_view tok = v.raw_json_token();
+    return !tok.empty() && tok[0] == 'n';
+  }
 };
 
 struct GatewayParser::Impl {
@@ -1064,13 +1108,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       } else if (key == "stream") {
         if (!bp.read_bool(v, out.stream)) bp.wrong_type("request: stream is not a boolean");
       } else if (key == "temperature") {
-        if (!bp.read_double(v, out.temperature)) bp.wrong_type("request: temperature is not a number");
+        if (!bp.read_double_in(v, out.temperature, 0, HUGE_VAL)) bp.wrong_type("request: temperature is not a number");
       } else if (key == "top_p") {
-        if (!bp.read_double(v, out.top_p)) bp.wrong_type("request: top_p is not a number");
+        if (!bp.read_double_in(v, out.top_p, 0, 1)) bp.wrong_type("request: top_p is not a number");
       } else if (key == "max_tokens" || key == "max_completion_tokens") {
-        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+        if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
       } else if (key == "max_output_tokens") {
-        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
+        if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
       } else if (key == "system" || key == "instructions") {
         if (key == "system") anthropic_keys = true;
         const std::string_view tok = v.raw_json_token();
@@ -1497,25 +1541,25 @@ void read_usage(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
   };
   const auto err = for_each_field(usage, [&](Key key, od::value& u) noexcept {
     if (key == "prompt_tokens" || key == "input_tokens") {
-      if (!bp.read_int(u, f.input_tokens)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
+      if (!bp.read_count(u, f.input_tokens)) bp.wrong_type("response: usage.prompt_tokens is not an integer");
     } else if (key == "completion_tokens" || key == "output_tokens") {
-      if (!bp.read_int(u, f.output_tokens)) bp.wrong_type("response: usage.completion_tokens is not an integer");
+      if (!bp.read_count(u, f.output_tokens)) bp.wrong_type("response: usage.completion_tokens is not an integer");
     } else if (key == "cost") {
-      if (!bp.read_double(u, f.cost)) bp.wrong_type("response: usage.cost is not a number");
+      if (!bp.read_double_in(u, f.cost, 0, HUGE_VAL)) bp.wrong_type("response: usage.cost is not a number");
     } else if (key == "cache_read_input_tokens") {
-      if (!bp.read_int(u, f.cache_read_tokens)) bp.wrong_type("response: usage.cache_read_input_tokens is not an integer");
+      if (!bp.read_count(u, f.cache_read_tokens)) bp.wrong_type("response: usage.cache_read_input_tokens is not an integer");
     } else if (key == "cache_creation_input_tokens") {
-      if (!bp.read_int(u, f.cache_creation_tokens))
+      if (!bp.read_count(u, f.cache_creation_tokens))
         bp.wrong_type("response: usage.cache_creation_input_tokens is not an integer");
     } else if (key == "prompt_tokens_details" || key == "input_tokens_details") {
       details(u, [&](Key dkey, od::value& dv) noexcept {
-        if (dkey == "cached_tokens" && !bp.read_int(dv, f.cache_read_tokens))
+        if (dkey == "cached_tokens" && !bp.read_count(dv, f.cache_read_tokens))
           bp.wrong_type("response: usage cached_tokens is not an integer");
         return true;
       });
     } else if (key == "completion_tokens_details" || key == "output_tokens_details") {
       details(u, [&](Key dkey, od::value& dv) noexcept {
-        if (dkey == "reasoning_tokens" && !bp.read_int(dv, f.reasoning_tokens))
+        if (dkey == "reasoning_tokens" && !bp.read_count(dv, f.reasoning_tokens))
           bp.wrong_type("response: usage reasoning_tokens is not an integer");
         return true;
       });
@@ -1790,7 +1834,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
       if (key == "delta") {
         read_delta(v);
       } else if (key == "index" || key == "output_index") {
-        (void)bp.read_int(v, f.block_index);
+        bp.read_index(v, f.block_index);
       } else if (key == "content_block" || key == "item") {
         read_block(bp, v, f);
       }
@@ -1814,7 +1858,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
           if (bp.skip_id_model) return true;
           if (!bp.read_string(v, f.id)) bp.wrong_type("response: id is not a string");
         } else if (key == "index") {
-          (void)bp.read_int(v, f.block_index);
+          bp.read_index(v, f.block_index);
         } else if (key == "item") {
           read_block(bp, v, f);
         } else if (key == "incomplete_details") {
@@ -1873,7 +1917,7 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
         if (key == "output") {
           read_list(v);
         } else if (key == "output_index") {
-          (void)bp.read_int(v, f.block_index);
+          bp.read_index(v, f.block_index);
         }
         break;
       case 's':

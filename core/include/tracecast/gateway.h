@@ -70,9 +70,12 @@ enum class ParseIssue : std::uint32_t {
   request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
   request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
   field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
-                                     // a choice/tool-call index that is not a non-negative
-                                     // integer, a trace number beyond float64 or the reserved
-                                     // issues key, a tool_use input that is not JSON)
+                                     // a number out of its field's range, left unknown: a
+                                     // negative token count, max_tokens, cost, temperature or
+                                     // stream event index, a top_p outside 0..1; a choice/
+                                     // tool-call index that is not a non-negative integer, a
+                                     // trace number beyond float64 or the reserved issues key,
+                                     // a tool_use input that is not JSON)
   response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped

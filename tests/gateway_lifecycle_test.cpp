@@ -449,5 +449,39 @@ TEST(GatewayRanges, ANegativeStreamEventIndexIsFlaggedAndMergedNowhere) {
   }
 }
 
+// --- a trace key given twice: the last value, in the first one's place, flagged ----------------
+
+TEST(GatewayDuplicates, ATraceKeyGivenTwiceKeepsItsLastValueInOneSlot) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  const auto res = p.parse_request(R"({"model":"m","trace":{"k":1,"a":"x","k":2,"b":true,"a":"y"}})", "", *rec);
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+  const LlmRequest& r = rec->request();
+  ASSERT_EQ(r.metadata.size(), 4u);  // the issues entry, k, a, b
+  EXPECT_EQ(r.metadata[0].value.as_string(), "duplicate_key");
+  EXPECT_EQ(r.metadata[1].key, "k");
+  EXPECT_EQ(r.metadata[1].value.as_int64(), 2);
+  EXPECT_EQ(r.metadata[2].key, "a");
+  EXPECT_EQ(r.metadata[2].value.as_string(), "y");
+  EXPECT_EQ(r.metadata[3].key, "b");
+  // A last null removes the key; a key spelled with an escape is the same key.
+  ASSERT_FALSE(p.parse_request(R"({"model":"m","trace":{"k":1,"j":2,"k":null,"\u006a":3}})", "", *rec).ok());
+  EXPECT_EQ(rec->issues(), issue_bit(ParseIssue::duplicate_key));
+  ASSERT_EQ(r.metadata.size(), 2u);
+  EXPECT_EQ(find_meta(r, "k"), nullptr);
+  EXPECT_EQ(find_meta(r, "j")->value.as_int64(), 3);
+}
+
+TEST(GatewayDuplicates, DuplicatesUseNoKeySlot) {
+  GatewayConfig c;
+  c.max_metadata_keys = 2;
+  GatewayParser p(c);
+  auto rec = std::make_unique<GatewayRecord>(c);
+  const auto res = p.parse_request(R"({"model":"m","trace":{"k":1,"k":2,"k":3,"k":4,"z":5}})", "", *rec);
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+  EXPECT_EQ(find_meta(rec->request(), "k")->value.as_int64(), 4);
+  EXPECT_EQ(find_meta(rec->request(), "z")->value.as_int64(), 5);
+}
+
 }  // namespace
 }  // namespace tracecast

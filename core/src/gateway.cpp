@@ -34,7 +34,7 @@ constexpr std::array<std::string_view, k_parse_issue_count> k_issue_names = {
     "stream_chunk_invalid",  "too_many_metadata_keys", "response_invalid_utf8",
     "body_too_large",        "completion_truncated",   "stream_line_too_long",
     "stream_incomplete",     "error_body_unreadable",  "invalid_escape",
-    "stream_not_begun",
+    "stream_not_begun",      "duplicate_key",
 };
 
 constexpr std::size_t k_max_choices = k_gateway_max_choices;
@@ -1228,6 +1228,18 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
 
 namespace {
 
+// A `trace` key given twice: RFC 8259 says names SHOULD be unique and leaves the reading to
+// the parser; most (JavaScript's JSON.parse, Python's json) keep the last value, and so does
+// every other field of a body here (the last assignment stands). Flagged.
+std::size_t find_key(const MetadataEntry* metadata, std::size_t n, std::string_view key) noexcept {
+  for (std::size_t i = 0; i < n; ++i)
+    if (metadata[i].key == key) return i;
+  return n;
+}
+void duplicate(BodyParse& bp) noexcept {
+  bp.issues.add(ParseIssue::duplicate_key, "request: a trace key given twice (the last value kept)");
+}
+
 void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
                    std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept {
   od::object trace;
@@ -1302,6 +1314,12 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
       case od::json_type::null:
         // Left out: an AnyValue with no value makes strict receivers refuse the whole batch.
         ++bp.nulls_dropped;
+        if (const std::size_t at = find_key(metadata, user_count, key); at != user_count) {
+          // The last value wins, and it is none: the earlier entry goes too.
+          duplicate(bp);
+          std::move(metadata + at + 1, metadata + user_count, metadata + at);
+          --user_count;
+        }
         return true;
       case od::json_type::object:
       case od::json_type::array: {
@@ -1314,6 +1332,11 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
     if (!ok) {
       bp.broken(simdjson::TAPE_ERROR);
       return false;
+    }
+    if (const std::size_t at = find_key(metadata, user_count, key); at != user_count) {
+      duplicate(bp);
+      metadata[at].value = attr;  // the last value wins, in the first one's place (one slot)
+      return true;
     }
     metadata[user_count++] = {key, attr};
     return true;

@@ -91,8 +91,10 @@ enum class ParseIssue : std::uint32_t {
                                      // surrogate, short \u, unknown letter): U+FFFD in its place
   stream_not_begun = 1u << 15,       // feed_stream / finish_stream without begin_stream, or after
                                      // finish_stream: refused, nothing read or changed
+  duplicate_key = 1u << 16,          // a `trace` key given twice: the last value kept, in the
+                                     // first one's place (a last null removes it)
 };
-inline constexpr std::size_t k_parse_issue_count = 16;
+inline constexpr std::size_t k_parse_issue_count = 17;
 
 [[nodiscard]] constexpr std::uint32_t issue_bit(ParseIssue i) noexcept {
   return static_cast<std::uint32_t>(i);
@@ -310,7 +312,9 @@ class GatewayParser {
   // embeddings: `input` (a string as text, an array as sent).
   // `trace`: one MetadataEntry per key in body order, typed (string, boolean, int64, float64
   // for non-integers and integers above int64), objects and arrays as compact JSON text; a null
-  // value is left out (counted in GatewayStats::metadata_nulls_dropped). `messages` is skipped, not validated, by the on-demand parser: the
+  // value is left out (counted in GatewayStats::metadata_nulls_dropped); a key given twice
+  // keeps its last value in its first place (duplicate_key), as every other field keeps its
+  // last; an empty string value is left out (README: "Empty strings ... are left out"). `messages` is skipped, not validated, by the on-demand parser: the
   // prompt is the client's array text as sent.
   // Clears the request-side fields first; does not touch account, request_id or timings.
   // Failure: issues in the result (the rest of the body is still read where possible).

@@ -483,5 +483,39 @@ TEST(GatewayDuplicates, DuplicatesUseNoKeySlot) {
   EXPECT_EQ(find_meta(rec->request(), "z")->value.as_int64(), 5);
 }
 
+// --- a byte order mark before a body; an x-session-id header that is not UTF-8 ----------------
+
+TEST(GatewayBom, ABomBeforeAnyBodyIsSkippedAsBeforeAStream) {
+  const std::string bom = "\xEF\xBB\xBF";
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  const std::string request = bom + R"({"model":"m","user":"u","messages":[]})";
+  const std::string response = bom + R"({"id":"r","choices":[{"index":0,"message":{"content":"hi"}}]})";
+  const std::string error = bom + R"({"error":{"message":"boom"}})";
+  EXPECT_TRUE(p.parse_request(request, "", *rec).ok());
+  EXPECT_EQ(rec->request().requested_model, "m");
+  EXPECT_EQ(rec->request().user, "u");
+  EXPECT_TRUE(p.parse_response(response, *rec).ok());
+  EXPECT_EQ(rec->request().response_id, "r");
+  EXPECT_EQ(rec->request().completion, "hi");
+  EXPECT_TRUE(p.set_outcome(500, error, *rec).ok());
+  EXPECT_EQ(rec->request().error_message, "boom");
+  // A BOM alone is an empty body; half a BOM is not one (not JSON, flagged as before).
+  EXPECT_TRUE(p.parse_request(bom, "", *rec).has(ParseIssue::request_not_json));
+  EXPECT_TRUE(p.parse_request("\xEF\xBB{}", "", *rec).has(ParseIssue::request_invalid_utf8));
+}
+
+TEST(GatewaySessionHeader, AHeaderThatIsNotUtf8IsFlagged) {
+  GatewayParser p;
+  auto rec = std::make_unique<GatewayRecord>();
+  for (const std::string& bad : {std::string("sess\xFF"), std::string("\xC3"), std::string("a\xED\xA0\x80")}) {
+    const auto res = p.parse_request(R"({"model":"m","messages":[]})", bad, *rec);
+    EXPECT_EQ(res.issues, issue_bit(ParseIssue::request_invalid_utf8));
+    EXPECT_FALSE(res.detail.empty());
+    EXPECT_EQ(rec->request().session_id, bad);  // as given; submit makes it valid
+  }
+  EXPECT_TRUE(p.parse_request(R"({"model":"m","messages":[]})", "sess-\xC3\xA9", *rec).ok());
+}
+
 }  // namespace
 }  // namespace tracecast

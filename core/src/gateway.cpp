@@ -87,6 +87,13 @@ constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
   return false;
 }
 
+// A body without a leading UTF-8 byte order mark (some clients and servers write one; it is not
+// part of the JSON, as before a stream's first line). Skipped silently: the body is read whole.
+[[nodiscard]] std::string_view skip_bom(std::string_view body) noexcept {
+  if (body.size() >= 3 && body.substr(0, 3) == "\xEF\xBB\xBF") body.remove_prefix(3);
+  return body;
+}
+
 [[nodiscard]] std::string_view trim_right(std::string_view s) noexcept {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
     s.remove_suffix(1);
@@ -1015,6 +1022,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
                                                 std::string_view session_header,
                                                 GatewayRecord& rec, GatewayApi api) noexcept {
   ++stats_.requests;
+  body = skip_bom(body);
   LlmRequest& out = rec.request_;
   out.operation = "chat";
   out.provider = {};
@@ -1215,7 +1223,12 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     }
   }
   if (out.user.empty()) out.user = metadata_user;
-  if (!session_header.empty()) out.session_id = session_header;
+  if (!session_header.empty()) {
+    out.session_id = session_header;
+    // Kept as given (submit makes every string valid UTF-8), flagged so that the span says so.
+    if (!simdjson::validate_utf8(session_header.data(), session_header.size()))
+      issues.add(ParseIssue::request_invalid_utf8, "request: the x-session-id header is not UTF-8 (made valid at submit)");
+  }
   if (!provider_given || out.provider.empty()) {
     const std::size_t slash = out.requested_model.find('/');
     out.provider = slash == std::string_view::npos || slash == 0
@@ -2003,6 +2016,7 @@ std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) 
 
 GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayRecord& rec) noexcept {
   ++stats_.responses;
+  body = skip_bom(body);
   LlmRequest& out = rec.request_;
   GatewayRecord::Detail::start_response(rec);
 
@@ -2556,6 +2570,7 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
 GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view error_body,
                                               GatewayRecord& rec) noexcept {
   ++stats_.outcomes;
+  error_body = skip_bom(error_body);
   LlmRequest& out = rec.request_;
   out.http_status = http_status;
   const bool failed = http_status >= 400 || (http_status <= 0 && !error_body.empty());

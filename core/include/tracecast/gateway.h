@@ -304,7 +304,9 @@ class GatewayParser {
   // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
   // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
   // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
-  // overrides the body's session_id. `api` says which API the body belongs to (see
+  // overrides the body's session_id (kept as given; one that is not UTF-8 is flagged
+  // request_invalid_utf8 and made valid at submit). A UTF-8 byte order mark before a body
+  // (request, response, error body) is skipped, not flagged, as before a stream. `api` says which API the body belongs to (see
   // GatewayApi); rec.api() tells what was used.
   // The prompt by API: chat: `messages` as sent; Anthropic: `messages`, with a top-level
   // `system` put first as {"role":"system","content":<system as sent>}; Responses: `input`

@@ -292,6 +292,29 @@ TEST_F(MappingTest, TraceIdGroupsRequestsOfOneAccount) {
   EXPECT_EQ(str_attr(gen_attrs(), "trace.metadata.trace_id"), "monitoring_001");
 }
 
+TEST_F(MappingTest, IntegerTraceIdGroupsAsItsDecimalText) {
+  MetadataEntry as_int[] = {{"trace_id", AttributeValue::int64(12345)}};
+  MetadataEntry as_text[] = {{"trace_id", AttributeValue::string("12345")}};
+  MetadataEntry negative[] = {{"trace_id", AttributeValue::int64(-7)}};
+  Canonical a, b, n;
+  a.r.metadata = as_int;
+  b.r.metadata = as_text;
+  n.r.metadata = negative;
+  const auto& m = map(a.r);
+  EXPECT_EQ(m.issues() & k_non_string_special_key, 0u);
+  const TraceId ta = m.trace_id();
+  EXPECT_EQ(ta, derive_trace_id("acct_1", "12345"));
+  EXPECT_EQ(map(a.r).trace_id(), ta);  // every request with it: one trace
+  EXPECT_EQ(map(b.r).trace_id(), ta);
+  EXPECT_EQ(map(n.r).trace_id(), derive_trace_id("acct_1", "-7"));
+  EXPECT_EQ(plan_request(a.r, 1).trace_id, ta);
+  // A double is not an id: its own trace, flagged as before.
+  MetadataEntry as_double[] = {{"trace_id", AttributeValue::float64(1.5)}};
+  Canonical d;
+  d.r.metadata = as_double;
+  EXPECT_NE(map(d.r).issues() & k_non_string_special_key, 0u);
+}
+
 TEST_F(MappingTest, ThirtyTwoHexDigitTraceIdIsUsedAsIs) {
   MetadataEntry meta[] = {{"trace_id", AttributeValue::string("4BF92F3577B34DA6A3CE929D0E0E4736")}};
   Canonical c;

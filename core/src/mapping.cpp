@@ -1,6 +1,7 @@
 #include "tracecast/mapping.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -101,10 +102,20 @@ SpanId derive_span_id(const TraceId& trace, std::string_view level, std::string_
   return SpanId::from_u64(h);
 }
 
-// A special key's value when it is a string; nullptr-like empty view otherwise.
+// A special key's value when it is a string; nullptr-like empty view otherwise. trace_id may
+// also be an integer (a JSON `"trace_id":12345`): it groups as its decimal text would.
 struct SpecialKeys {
   std::string_view trace_id, trace_name, span_name, generation_name, parent_span_id;
+  std::int64_t trace_id_int = 0;
+  bool trace_id_is_int = false;
 };
+
+// The trace_id as text: the string as given, or an integer's decimal digits written into buf.
+std::string_view trace_id_text(const SpecialKeys& k, std::array<char, 24>& buf) noexcept {
+  if (!k.trace_id_is_int) return k.trace_id;
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), k.trace_id_int);
+  return {buf.data(), static_cast<std::size_t>(r.ptr - buf.data())};
+}
 
 SpecialKeys find_special_keys(std::span<const MetadataEntry> metadata, std::uint32_t& issues) noexcept {
   SpecialKeys k;
@@ -116,6 +127,13 @@ SpecialKeys find_special_keys(std::span<const MetadataEntry> metadata, std::uint
     else if (e.key == "generation_name") slot = &k.generation_name;
     else if (e.key == "parent_span_id") slot = &k.parent_span_id;
     if (slot == nullptr) continue;
+    if (slot == &k.trace_id && e.value.type() == ValueType::int64) {
+      k.trace_id_int = e.value.as_int64();
+      k.trace_id_is_int = true;
+      k.trace_id = {};
+      continue;
+    }
+    if (slot == &k.trace_id) k.trace_id_is_int = false;  // the last trace_id entry wins
     if (e.value.type() != ValueType::string) {
       issues |= k_non_string_special_key;
       continue;
@@ -301,9 +319,11 @@ RequestPlan plan_request(const LlmRequest& r, std::uint64_t id_seed) noexcept {
   if (metadata.size() > MappedRequest::k_max_metadata) metadata = metadata.first(MappedRequest::k_max_metadata);
   std::uint32_t issues = 0;
   const SpecialKeys special = find_special_keys(metadata, issues);
+  std::array<char, 24> digits;
+  const std::string_view trace_id_given = trace_id_text(special, digits);
   RequestPlan plan;
-  if (!special.trace_id.empty()) {
-    plan.trace_id = derive_trace_id(r.account, special.trace_id);
+  if (!trace_id_given.empty()) {
+    plan.trace_id = derive_trace_id(r.account, trace_id_given);
   } else {
     IdGenerator ids(id_seed);
     plan.trace_id = ids.next_trace_id();
@@ -332,8 +352,10 @@ void map_request(const LlmRequest& r, const MappingConfig& config, ConventionSet
   const SpecialKeys special = find_special_keys(metadata, out.issues_);
 
   // --- ids -------------------------------------------------------------------------------
-  const bool grouped = !special.trace_id.empty();
-  const TraceId trace_id = grouped ? derive_trace_id(r.account, special.trace_id) : ids.next_trace_id();
+  std::array<char, 24> digits;
+  const std::string_view trace_id_given = trace_id_text(special, digits);
+  const bool grouped = !trace_id_given.empty();
+  const TraceId trace_id = grouped ? derive_trace_id(r.account, trace_id_given) : ids.next_trace_id();
   SpanId parent;
   if (!special.parent_span_id.empty()) {
     parent = SpanId::from_hex(special.parent_span_id);

@@ -316,7 +316,7 @@ class GatewayParser {
   // for non-integers and integers above int64), objects and arrays as compact JSON text; a null
   // value is left out (counted in GatewayStats::metadata_nulls_dropped); a key given twice
   // keeps its last value in its first place (duplicate_key), as every other field keeps its
-  // last; an empty string value is left out (README: "Empty strings ... are left out"). `messages` is skipped, not validated, by the on-demand parser: the
+  // last; an empty string is kept as sent (the client's value). `messages` is skipped, not validated, by the on-demand parser: the
   // prompt is the client's array text as sent.
   // Clears the request-side fields first; does not touch account, request_id or timings.
   // Failure: issues in the result (the rest of the body is still read where possible).

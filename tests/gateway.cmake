@@ -15,4 +15,4 @@ tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
 # A record's lifecycle and safety: mismatched configs, a second response on one record, stream
 # calls out of order, the issues entry at the ingest limit (the review's group A).
 tracecast_add_test(gateway_lifecycle_test SOURCES gateway_lifecycle_test.cpp
-  LIBS tracecast_core tracecast_alloc_counter)
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)

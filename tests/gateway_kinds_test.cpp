@@ -208,12 +208,13 @@ TEST_F(GatewayKinds, ChoicesAreMergedByIndexWhateverTheirOrderAndPacking) {
   EXPECT_EQ(one->request().finish_reason, "stop");
   EXPECT_EQ(one->request().finish_reasons, "");
   EXPECT_EQ(one->request().completion, "x");
-  // Only choice 1 ever finishes: its reason is the finish reason, like "first non-null" of a body.
+  // Only choice 1 ever finishes: the finish reason is choice 0's (none, as for a body), the
+  // list names choice 0's as "unknown".
   auto late = stream(parser_, chunk(R"([{"index":0,"delta":{"content":"a"}}])") +
                                   chunk(R"([{"index":1,"delta":{"content":"b"},"finish_reason":"stop"}])"), 4);
   EXPECT_EQ(late->request().completion, "a");
-  EXPECT_EQ(late->request().finish_reason, "stop");
-  EXPECT_EQ(late->request().finish_reasons, ",stop");
+  EXPECT_EQ(late->request().finish_reason, "");
+  EXPECT_EQ(late->request().finish_reasons, "unknown,stop");
 }
 
 // --- kind 4: streamed tool calls --------------------------------------------------------------

@@ -5,6 +5,7 @@
 // x-session-id header that is not UTF-8. Run them under ASan (the sanitizer build) too: the
 // stale-view tests free the first body before reading the record.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <cstring>
@@ -515,6 +516,44 @@ TEST(GatewaySessionHeader, AHeaderThatIsNotUtf8IsFlagged) {
     EXPECT_EQ(rec->request().session_id, bad);  // as given; submit makes it valid
   }
   EXPECT_TRUE(p.parse_request(R"({"model":"m","messages":[]})", "sess-\xC3\xA9", *rec).ok());
+}
+
+// --- finish reasons: choice 0's, one list entry per choice, bodies and streams alike ----------
+
+TEST(GatewayFinishReasons, TheFinishReasonIsChoiceZerosAndTheListHasNoEmptyEntries) {
+  GatewayParser p;
+  struct Case {
+    const char* choices;  // the `choices` of a body; each element streamed as its own chunk too
+    const char* reason;
+    const char* reasons;
+  };
+  const Case cases[] = {
+      {R"([{"index":0,"finish_reason":null},{"index":1,"finish_reason":"stop"}])", "", "unknown,stop"},
+      {R"([{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason":null},{"index":2,"finish_reason":"length"}])", "stop",
+       "stop,unknown,length"},
+      {R"([{"index":0,"finish_reason":"stop"},{"index":1,"finish_reason":null}])", "stop", "stop,unknown"},
+      {R"([{"index":1,"finish_reason":"length"},{"index":0,"finish_reason":"stop"}])", "stop", "stop,length"},
+      {R"([{"index":0,"finish_reason":"stop"}])", "stop", ""},
+  };
+  for (const Case& c : cases) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const std::string body = std::string(R"({"id":"r","choices":)") + c.choices + "}";
+    EXPECT_TRUE(p.parse_response(body, *rec).ok()) << c.choices;
+    EXPECT_EQ(rec->request().finish_reason, c.reason) << c.choices;
+    EXPECT_EQ(rec->request().finish_reasons, c.reasons) << c.choices;
+    // The same choices streamed, one chunk per choice (with an empty delta each).
+    simdjson::dom::parser json;
+    std::string sse;
+    for (auto choice : json.parse(std::string(c.choices)).get_array()) {
+      std::string one = simdjson::minify(choice);
+      one.insert(one.size() - 1, R"(,"delta":{})");
+      sse += "data: {\"choices\":[" + one + "]}\n\n";
+    }
+    sse += "data: [DONE]\n\n";
+    const auto srec = test::stream(p, sse, 7);
+    EXPECT_EQ(srec->request().finish_reason, c.reason) << c.choices;
+    EXPECT_EQ(srec->request().finish_reasons, c.reasons) << c.choices;
+  }
 }
 
 }  // namespace

@@ -338,11 +338,10 @@ struct ResponseFields {
     tools_in_output = false;
   }
 
-  // Choice 0's (or Anthropic's stop_reason), else the first of any choice, else a Responses
-  // body's incomplete reason or status.
+  // Choice 0's (or Anthropic's stop_reason), else a Responses body's incomplete reason or
+  // status; never another choice's (the span's finish reason is choice 0's, as its text is).
   [[nodiscard]] std::string_view finish_reason() const noexcept {
     if (!reasons[0].empty()) return reasons[0];
-    if (!first_reason.empty()) return first_reason;
     return !incomplete_reason.empty() ? incomplete_reason : status;
   }
 };
@@ -1538,12 +1537,11 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   }
   const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
   if (!content.empty() || saw_tool_calls) f.any_output = true;
+  // Every choice seen counts, with a reason or not: finish_reasons has one entry per choice.
+  if (at < f.reasons.size()) f.choices = std::max(f.choices, at + 1);
   if (!reason.empty()) {
     if (f.first_reason.empty()) f.first_reason = reason;
-    if (at < f.reasons.size()) {
-      f.reasons[at] = reason;
-      f.choices = std::max(f.choices, at + 1);
-    }
+    if (at < f.reasons.size()) f.reasons[at] = reason;
   }
   if (at != 0) {
     f.n_deltas = deltas_before;
@@ -1995,7 +1993,9 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
 namespace {
 
 // Every choice's finish reason joined by ',' into text (several choices only: one choice is
-// finish_reason alone). Reasons are identifiers; one holding ',' or over 32 bytes is cut.
+// finish_reason alone). Reasons are identifiers; one holding ',' or over 32 bytes is cut. A
+// choice without one (null, or a stream that ended before it) is "unknown", so that entry i
+// stays choice i's.
 template <typename Text, typename Reason>
 std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) noexcept {
   text.size = 0;
@@ -2004,6 +2004,7 @@ std::string_view join_reasons(Text& text, const Reason* reasons, std::size_t n) 
     std::string_view r{reasons[i]};
     r = r.substr(0, r.find(','));
     r = r.substr(0, detail::utf8_cut(r, 32));  // never inside a UTF-8 sequence
+    if (r.empty()) r = "unknown";
     if (text.size + r.size() + 1 > text.bytes.size()) break;
     if (i != 0) text.bytes[text.size++] = ',';
     if (!r.empty()) std::memcpy(text.bytes.data() + text.size, r.data(), r.size());
@@ -2536,10 +2537,10 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   LlmRequest& out = rec.request_;
   out.response_id = rec.stream_id_.view();
   out.response_model = rec.stream_model_.view();
-  // As a non-streamed response: choice 0's reason (else the first of any choice), one entry
-  // per choice, choice 0's content, else its tool calls as the `tool_calls` JSON text.
-  out.finish_reason = rec.stream_choices_ != 0 && rec.stream_reasons_[0].size != 0 ? rec.stream_reasons_[0].view()
-                                                                                   : rec.stream_finish_reason_.view();
+  // As a non-streamed response: choice 0's reason (entries at and past stream_choices_ are
+  // empty), one entry per choice, choice 0's content, else its tool calls as the `tool_calls`
+  // JSON text.
+  out.finish_reason = rec.stream_reasons_[0].view();
   std::array<std::string_view, k_max_choices> reasons{};
   for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);

@@ -325,7 +325,8 @@ class GatewayParser {
                                    GatewayRecord& rec, GatewayApi api = GatewayApi::detect) noexcept;
 
   // Reads a non-streamed response body: id, model, provider (when the body names one),
-  // choices[].finish_reason (the first non-null), choices[0].message.content (or its
+  // choice 0's finish_reason (finish_reasons: every choice's, "unknown" for a choice without
+  // one, streams alike), choices[0].message.content (or its
   // tool_calls as JSON text when content is null) as the completion, usage.prompt_tokens,
   // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
   // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks

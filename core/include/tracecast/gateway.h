@@ -159,8 +159,9 @@ struct GatewayConfig {
 
 class GatewayParser;
 
-// Which API a body belongs to. The gateway knows it from the route; `detect` reads it from the
-// request body: `messages` with a top-level `system` or `anthropic_version` is Anthropic
+// Which API a body belongs to. The gateway knows it from the route and should pass it; `detect`
+// is a fallback guess from the request body (most Anthropic requests have no `system` and send
+// anthropic-version as a header, so they read as chat completions): `messages` with a top-level `system` or `anthropic_version` is Anthropic
 // Messages, other `messages` chat completions, `input` with `encoding_format` or `dimensions`
 // or a model naming "embed" embeddings, other `input` the Responses API. Response bodies and
 // streams are read by their own shape whatever the API (the members of the four do not clash).

@@ -7,6 +7,8 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <ctime>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -278,6 +280,59 @@ BENCHMARK(BM_Compress_Small_ZstdHuffman)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(1
 BENCHMARK(BM_Compress_Small_GzipLibdeflate)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(15);
 BENCHMARK(BM_Compress_Small_GzipZlib)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(15);
 BENCHMARK(BM_Compress_Small_Memcpy)->Arg(1)->Arg(2)->Arg(5)->Arg(10)->Arg(15);
+
+// Does a zstd call on a small body pay for what ran since the last one? (README, "CPU at
+// gateway scale": the worker's zstd costs ~1.8x BM_Compress_Small_Zstd per body at 10,000
+// accounts.) Between two timed zstd calls on 10-span bodies, the untimed gap does what the
+// worker does between two zstd seals: `gap_kib` KiB of other memory touched line by line at
+// random (records read back, encoding, routing) and, with `deflate` 1, a libdeflate call on
+// another body (a gzip destination sealed in between: it clears its 128 KiB hash table).
+// Only the zstd calls are timed, in thread CPU time (CLOCK_THREAD_CPUTIME_ID around each: a
+// shared machine preempts; the two reads add the same few hundred ns to every row): `zstd_ns`
+// per call against gap 0 (back to back, warm tables) says what compressing the due bodies back
+// to back could save.
+void BM_Compress_Small_ZstdAfterGap(benchmark::State& state) {
+  const auto gap_kib = static_cast<std::size_t>(state.range(0));
+  const bool deflate = state.range(1) != 0;
+  const std::vector<std::string>& bodies = small_bodies(10);
+  Compressor zstd(Codec::zstd, 1);
+  Compressor gzip(Codec::gzip, 1);
+  std::vector<char> out(Compressor::bound(Codec::zstd, 1 << 20));
+  std::vector<char> gz_out(Compressor::bound(Codec::gzip, 1 << 20));
+  constexpr std::size_t k_other_bytes = 256u << 20;  // far past L2 and this VM's share of L3
+  std::vector<char> other(k_other_bytes, 1);
+  std::uint64_t rng = 0x9E3779B97F4A7C15ULL;
+  std::size_t i = 0;
+  std::int64_t zstd_ns = 0;
+  std::uint64_t sink = 0;
+  for (auto _ : state) {
+    for (std::size_t line = 0; line < gap_kib * 16; ++line) {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      sink += static_cast<unsigned char>(other[(rng % (k_other_bytes / 64)) * 64]);
+    }
+    if (deflate) benchmark::DoNotOptimize(gzip.compress(bodies[(i + 32) % bodies.size()], gz_out));
+    const std::string& in = bodies[i++ % bodies.size()];
+    timespec t0{};
+    timespec t1{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    const std::size_t n = zstd.compress(in, out);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+    benchmark::DoNotOptimize(n);
+    zstd_ns += (t1.tv_sec - t0.tv_sec) * 1'000'000'000LL + (t1.tv_nsec - t0.tv_nsec);
+  }
+  benchmark::DoNotOptimize(sink);
+  state.counters["zstd_ns"] = static_cast<double>(zstd_ns) / static_cast<double>(std::max<std::int64_t>(state.iterations(), 1));
+}
+BENCHMARK(BM_Compress_Small_ZstdAfterGap)
+    ->ArgNames({"gap_kib", "deflate"})
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->Args({64, 0})
+    ->Args({64, 1})
+    ->Args({256, 1})
+    ->Args({2048, 1});
 
 }  // namespace
 

@@ -11,14 +11,22 @@
 // encoded with a destination's value limit (begin()'s max_value_bytes): 2048 cuts nothing (the
 // cost of the limit alone), 512 cuts both values of every span and marks it; beside the same
 // encoder with no batch limit.
+// BM_RouteTable_Lookup/<accounts>: the account's lookup in the worker's route table
+// (route_table.h) for requests of random accounts, 1.5 destinations each, reading the first
+// destination's first byte as routing does (so a table that leaves the destination's miss to
+// overlap with its own shows it); BM_RouteTable_NodeMapBaseline: the same through
+// std::unordered_map<std::string, std::vector<T*>>, the table before.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <random>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "destination_routing.h"
+#include "route_table.h"
 #include "tracecast/otlp_json.h"
 #include "tracecast/otlp_protobuf.h"
 #include "workload.h"
@@ -141,6 +149,64 @@ BENCHMARK(BM_Encode_Content_NoValueLimit);
 BENCHMARK(BM_Encode_Content_ValueLimit)->Arg(2048)->Arg(512);
 BENCHMARK(BM_Encode_Protobuf_Content_NoValueLimit);
 BENCHMARK(BM_Encode_Protobuf_Content_ValueLimit)->Arg(2048)->Arg(512);
+
+struct alignas(64) FakeDestination {
+  unsigned char route_filter = 0;
+  char rest[383] = {};
+};
+
+struct Accounts {
+  std::vector<std::string> names;
+  std::vector<std::unique_ptr<FakeDestination>> destinations;
+  std::vector<std::pair<std::size_t, FakeDestination*>> routes;  // (account, destination)
+  std::vector<std::uint32_t> order;                               // random requests
+  explicit Accounts(std::size_t n) {
+    std::mt19937_64 rng(7);
+    for (std::size_t a = 0; a < n; ++a) {
+      names.push_back("acct_" + std::to_string(a));
+      const std::size_t dests = 1 + (a % 2 == 0 ? 0 : 1);  // 1.5 on average
+      for (std::size_t k = 0; k < dests; ++k) {
+        destinations.push_back(std::make_unique<FakeDestination>());
+        routes.emplace_back(a, destinations.back().get());
+      }
+    }
+    order.resize(1 << 16);
+    for (auto& o : order) o = static_cast<std::uint32_t>(rng() % n);
+  }
+};
+
+void BM_RouteTable_Lookup(benchmark::State& state) {
+  const Accounts acc(static_cast<std::size_t>(state.range(0)));
+  detail::RouteTable<FakeDestination> table;
+  for (const auto& [a, d] : acc.routes) table.add(acc.names[a], d);
+  std::size_t i = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const auto own = table.own(acc.names[acc.order[i++ & (acc.order.size() - 1)]]);
+    sum += own.size() + own[0]->route_filter;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.counters["table_bytes_per_account"] =
+      static_cast<double>(table.heap_bytes()) / static_cast<double>(acc.names.size());
+}
+void BM_RouteTable_NodeMapBaseline(benchmark::State& state) {
+  const Accounts acc(static_cast<std::size_t>(state.range(0)));
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<FakeDestination*>, Hash, std::equal_to<>> map;
+  for (const auto& [a, d] : acc.routes) map[acc.names[a]].push_back(d);
+  std::size_t i = 0;
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    const auto it = map.find(std::string_view(acc.names[acc.order[i++ & (acc.order.size() - 1)]]));
+    sum += it->second.size() + it->second[0]->route_filter;
+  }
+  benchmark::DoNotOptimize(sum);
+}
+BENCHMARK(BM_RouteTable_Lookup)->Arg(100)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_RouteTable_NodeMapBaseline)->Arg(100)->Arg(10000)->Arg(100000);
 
 }  // namespace
 

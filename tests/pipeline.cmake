@@ -17,6 +17,10 @@ tracecast_add_test(pipeline_parts_test
   SOURCES pipeline_parts_test.cpp
   LIBS tracecast tracecast_alloc_counter)
 target_include_directories(pipeline_parts_test PRIVATE ${PROJECT_SOURCE_DIR}/core/pipeline)
+tracecast_add_test(route_table_test
+  SOURCES route_table_test.cpp
+  LIBS tracecast_alloc_counter)
+target_include_directories(route_table_test PRIVATE ${PROJECT_SOURCE_DIR}/core/pipeline)
 
 # Destination health (each failure category, the callback's thread, the disable policy) and
 # stats at 150,000 destinations. Two entries of one binary: the health part runs under TSan

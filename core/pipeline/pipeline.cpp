@@ -328,9 +328,9 @@ struct Pipeline::Impl {
   // counted as submitted; those that keep it (sampling, budget) share one copy of it in the
   // PendingStore and are charged its bytes until they encode it.
   void route(const LlmRequest& r) {
-    const auto* own = routes.own(r.account);
-    const auto& all = routes.everyone();
-    if ((own == nullptr || own->empty()) && all.empty()) {
+    const auto own = routes.own(r.account);
+    const auto all = routes.everyone();
+    if (own.empty() && all.empty()) {
       ++requests_unrouted;
       return;
     }
@@ -371,8 +371,7 @@ struct Pipeline::Impl {
       }
       targets.push_back(d);
     };
-    if (own != nullptr)
-      for (Destination* d : *own) consider(d);
+    for (Destination* d : own) consider(d);
     for (Destination* d : all) consider(d);
     if (targets.empty()) return;
 

@@ -649,14 +649,8 @@ struct BodyParse {
     const std::string_view tok = v.raw_json_token();
     double x = 0;
     if (!read_scalar(v, v.get_double(), x)) return false;
-    if (!tok.empty() && tok[0] != 'n') out = exact_double(tok, x);
+    if (!tok.empty() && tok[0] != 'n') out = json_number_exact(tok, x);
     return true;
-  }
-
-  // d, simdjson's reading of the number token tok, or tok read exactly when it is long.
-  static double exact_double(std::string_view tok, double d) noexcept {
-    if (json_number_is_long(tok)) (void)json_number_to_double(tok, d);
-    return d;
   }
 
   bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
@@ -1189,7 +1183,7 @@ void read_metadata(BodyParse& bp, od::value& v, std::vector<MetadataEntry>& meta
             bp.wrong_type("request: a trace number is out of the float64 range (key left out)");
             return true;
           }
-          attr = AttributeValue::float64(BodyParse::exact_double(tok, d));
+          attr = AttributeValue::float64(json_number_exact(tok, d));
         }
         break;
       }

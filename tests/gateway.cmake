@@ -12,8 +12,9 @@ target_compile_definitions(gateway_shapes_test PRIVATE
 # The kinds of input the November 2026 user review found failing.
 tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
-# SSE framing (WHATWG: CR / CRLF / LF, multi-line data, fields, after [DONE]).
+# SSE framing (WHATWG: CR / CRLF / LF, multi-line data, fields, after [DONE]) and the last
+# review's mapping choices.
 tracecast_add_test(gateway_framing_test SOURCES gateway_framing_test.cpp
-  LIBS tracecast_core tracecast_alloc_counter)
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
 target_compile_definitions(gateway_framing_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -2,8 +2,11 @@
 // ("Interpreting an event stream") — CRLF, LF and lone-CR line ends, events whose data spans
 // several `data:` lines, `data:` with or without its space, comments and the event/id/retry
 // fields, data after `[DONE]`, the line limit applied to an event — each framing of each
-// streaming API shape fed whole, in 64-byte pieces and one byte at a time.
+// streaming API shape fed whole, in 64-byte pieces and one byte at a time; and the four small
+// mapping choices of issue 13's last review (tool-call JSON within max_completion_bytes, the
+// Responses final model, max_completion_tokens over max_tokens, set_outcome's status range).
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <cstdint>
@@ -328,6 +331,119 @@ TEST_F(GatewayFraming, EveryFramingAllocatesNothingOnceWarm) {
   test::AllocationScope scope;
   round();
   EXPECT_EQ(scope.count(), 0u);
+}
+
+// --- the four mapping choices ------------------------------------------------------------------
+
+// (a) The tool-call JSON around the arguments counts against max_completion_bytes too.
+TEST_F(GatewayFraming, ToolCallJsonIsBoundedByMaxCompletionBytes) {
+  for (const std::string file : {"anthropic_tool_stream.sse", "responses_function_call_stream.sse"}) {
+    const std::string sse = read_data(file);
+    GatewayParser unbounded;
+    const auto whole = stream(unbounded, sse, sse.size());
+    const std::size_t full = whole->request().completion.size();
+    ASSERT_GT(full, 40u) << file;
+    ASSERT_EQ(whole->request().completion.front(), '[') << file;
+    for (const std::size_t limit : {std::size_t{0}, std::size_t{10}, full - 30, full - 1, full}) {
+      GatewayConfig c;
+      c.max_completion_bytes = limit;
+      GatewayParser parser(c);
+      GatewayRecord rec(c);
+      parser.begin_stream(rec);
+      std::uint32_t issues = 0;
+      for (std::size_t i = 0; i < sse.size(); i += 64) issues |= parser.feed_stream(std::string_view(sse).substr(i, 64), 1, rec).issues;
+      issues |= parser.finish_stream(rec).issues;
+      EXPECT_LE(rec.request().completion.size(), limit) << file << " " << limit;
+      if (!rec.request().completion.empty()) {  // cut to fit, still valid JSON
+        simdjson::dom::parser json;
+        simdjson::dom::element doc;
+        EXPECT_EQ(json.parse(simdjson::padded_string(rec.request().completion)).get(doc), simdjson::SUCCESS)
+            << file << " " << limit << ": " << rec.request().completion;
+      }
+      const bool cut = limit < full;
+      EXPECT_EQ((issues & issue_bit(ParseIssue::completion_truncated)) != 0, cut) << file << " " << limit;
+      EXPECT_EQ((rec.issues() & issue_bit(ParseIssue::completion_truncated)) != 0, cut) << file << " " << limit;
+      if (!cut) {
+        EXPECT_EQ(rec.request().completion, whole->request().completion) << file;
+      }
+    }
+  }
+}
+
+// (b) In a Responses stream the final response's model wins over the first one seen.
+TEST_F(GatewayFraming, TheResponsesFinalModelWins) {
+  const std::string sse =
+      "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\",\"model\":\"gpt-4.1\",\"status\":\"in_progress\",\"output\":[]}}\n\n"
+      "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"delta\":\"Hi\"}\n\n"
+      "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"model\":\"gpt-4.1-2025-04-14\",\"status\":\"completed\","
+      "\"output\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n";
+  for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
+    std::uint32_t issues = 0;
+    const auto rec = stream(parser_, sse, step, &issues);
+    EXPECT_EQ(issues, 0u);
+    EXPECT_EQ(rec->request().response_model, "gpt-4.1-2025-04-14") << step;
+    EXPECT_EQ(rec->request().response_id, "r1") << step;
+    EXPECT_EQ(rec->request().completion, "Hi") << step;
+  }
+  // A final response without a model keeps the one seen before.
+  const std::string no_model =
+      "data: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\",\"model\":\"gpt-4.1\",\"output\":[]}}\n\n"
+      "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"status\":\"completed\",\"output\":[]}}\n\n";
+  EXPECT_EQ(stream(parser_, no_model, 64)->request().response_model, "gpt-4.1");
+  // The data file: created and completed name the same model.
+  const std::string file = read_data("responses_stream.sse");
+  EXPECT_EQ(stream(parser_, file, 64)->request().response_model, "gpt-4.1-2025-04-14");
+}
+
+// (c) max_completion_tokens wins over the deprecated max_tokens, in either order.
+TEST_F(GatewayFraming, MaxCompletionTokensWinsOverMaxTokens) {
+  GatewayRecord rec;
+  for (const std::string body : {R"({"model":"m","messages":[],"max_tokens":10,"max_completion_tokens":20})",
+                                 R"({"model":"m","messages":[],"max_completion_tokens":20,"max_tokens":10})",
+                                 R"({"model":"m","messages":[],"max_completion_tokens":20,"max_tokens":null})"}) {
+    rec.reset();
+    EXPECT_TRUE(parser_.parse_request(body, {}, rec).ok()) << body;
+    EXPECT_EQ(rec.request().max_tokens, 20) << body;
+  }
+  // Either alone, or the other null, is read.
+  for (const std::string body : {R"({"model":"m","messages":[],"max_tokens":10})",
+                                 R"({"model":"m","messages":[],"max_completion_tokens":null,"max_tokens":10})",
+                                 R"({"model":"m","messages":[],"max_tokens":10,"max_completion_tokens":null})"}) {
+    rec.reset();
+    EXPECT_TRUE(parser_.parse_request(body, {}, rec).ok()) << body;
+    EXPECT_EQ(rec.request().max_tokens, 10) << body;
+  }
+  // A wrong type is flagged and does not override.
+  rec.reset();
+  const auto r = parser_.parse_request(R"({"model":"m","messages":[],"max_tokens":10,"max_completion_tokens":"x"})", {}, rec);
+  EXPECT_TRUE(r.has(ParseIssue::field_wrong_type));
+  EXPECT_EQ(rec.request().max_tokens, 10);
+}
+
+// (d) set_outcome takes an HTTP status (100..599) only; anything else is left unknown (0) and
+// flagged, and an error body with it still makes an error.
+TEST_F(GatewayFraming, AnOutcomeStatusOutsideHttpsRangeIsFlaggedNotWritten) {
+  GatewayRecord rec;
+  for (const int status : {-1, 1, 99, 600, 1000, 40400, -500}) {
+    rec.reset();
+    const auto r = parser_.set_outcome(status, {}, rec);
+    EXPECT_TRUE(r.has(ParseIssue::field_wrong_type)) << status;
+    EXPECT_EQ(rec.request().http_status, 0) << status;
+    EXPECT_FALSE(rec.request().error) << status;
+    rec.reset();
+    const auto e = parser_.set_outcome(status, R"({"error":{"message":"boom"}})", rec);
+    EXPECT_TRUE(e.has(ParseIssue::field_wrong_type)) << status;
+    EXPECT_EQ(rec.request().http_status, 0) << status;
+    EXPECT_TRUE(rec.request().error) << status;
+    EXPECT_EQ(rec.request().error_message, "boom") << status;
+  }
+  for (const int status : {0, 100, 200, 399, 400, 599}) {
+    rec.reset();
+    const auto r = parser_.set_outcome(status, {}, rec);
+    EXPECT_TRUE(r.ok()) << status;
+    EXPECT_EQ(rec.request().http_status, status) << status;
+    EXPECT_EQ(rec.request().error, status >= 400) << status;
+  }
 }
 
 }  // namespace

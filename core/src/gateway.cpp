@@ -940,6 +940,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   bool anthropic_keys = false;    // `system`, `anthropic_version`
   bool embedding_keys = false;    // `encoding_format`, `dimensions`
   std::string_view metadata_user;  // Anthropic `metadata.user_id` (a top-level `user` wins)
+  bool max_completion_seen = false;  // `max_completion_tokens` read: `max_tokens` does not override it
   auto raw_value = [&](od::value& v) noexcept -> std::string_view {
     const std::string_view tok = v.raw_json_token();
     if (tok.empty()) return {};
@@ -1007,8 +1008,23 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double(v, out.temperature)) bp.wrong_type("request: temperature is not a number");
       } else if (key == "top_p") {
         if (!bp.read_double(v, out.top_p)) bp.wrong_type("request: top_p is not a number");
-      } else if (key == "max_tokens" || key == "max_completion_tokens") {
-        if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+      } else if (key == "max_completion_tokens") {
+        // OpenAI's current name (max_tokens is deprecated in its favour): wins over max_tokens
+        // in either order.
+        std::int64_t n = -1;
+        if (!bp.read_int(v, n)) {
+          bp.wrong_type("request: max_completion_tokens is not an integer");
+        } else if (n != -1) {
+          out.max_tokens = n;
+          max_completion_seen = true;
+        }
+      } else if (key == "max_tokens") {
+        std::int64_t n = -1;
+        if (!bp.read_int(v, n)) {
+          bp.wrong_type("request: max_tokens is not an integer");
+        } else if (n != -1 && !max_completion_seen) {
+          out.max_tokens = n;
+        }
       } else if (key == "max_output_tokens") {
         if (!bp.read_int(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
       } else if (key == "system" || key == "instructions") {
@@ -1742,6 +1758,9 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
         f.event = classify_event(f.type);
         if (bp.stream_event) reads = event_reads(f.event);
         if (f.event == Event::final && bp.final_output_wanted) reads = EventReads::all;
+        // The final response object is the authoritative one: its model is read whatever the
+        // stream's earlier events said.
+        if (f.event == Event::final) bp.skip_id_model = false;
       }
       return true;
     }
@@ -2051,7 +2070,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   if (f.general) {  // else none of these was read (a block event's line)
     if (rec.stream_id_.size == 0 && !f.id.empty())
       set_fixed(rec.stream_id_.bytes, rec.stream_id_.size, f.id);
-    if (rec.stream_model_.size == 0 && !f.model.empty())
+    // The first model seen, except that a Responses stream's final response
+    // (response.completed / incomplete / failed) wins: it is the authoritative object.
+    if ((rec.stream_model_.size == 0 || f.event == Event::final) && !f.model.empty())
       set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
     if (!f.provider.empty())
       set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
@@ -2522,9 +2543,34 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
     bool bad_input = false;
     out.completion = tool_calls_json(rec, bad_input);
+    // The arguments were kept within max_completion_bytes; the JSON around them (ids, names,
+    // quoting) counts too. Over the bound, the last call's arguments are cut further (UTF-8
+    // safe) by the excess, and the list written again, until it fits: the completion stays
+    // valid JSON (a cut Anthropic input goes as a JSON string, flagged as above). Each round
+    // cuts at least one byte, and only a stream over the bound pays for it. When the ids and
+    // names alone are over it, no tool calls are kept. Flagged either way.
+    const std::size_t limit = impl_->config.max_completion_bytes;
+    bool cut = false;
+    while (out.completion.size() > limit) {
+      cut = true;
+      std::size_t i = rec.stream_tool_call_count_;
+      while (i > 0 && rec.stream_tool_calls_[i - 1].arguments.empty()) --i;
+      if (i == 0) {
+        out.completion = {};
+        break;
+      }
+      std::vector<char>& args = rec.stream_tool_calls_[i - 1].arguments;
+      const std::size_t excess = out.completion.size() - limit;
+      args.resize(args.size() > excess ? detail::utf8_cut({args.data(), args.size()}, args.size() - excess) : 0);
+      bad_input = false;
+      out.completion = tool_calls_json(rec, bad_input);
+    }
     if (bad_input)
       merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
             "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+    if (cut)
+      merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+            "stream: tool calls' JSON over max_completion_bytes (arguments cut to fit)");
   }
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
@@ -2545,10 +2591,16 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
                                               GatewayRecord& rec) noexcept {
   ++stats_.outcomes;
   LlmRequest& out = rec.request_;
-  out.http_status = http_status;
-  const bool failed = http_status >= 400 || (http_status <= 0 && !error_body.empty());
   Issues issues;
-  if (!failed) return finish_call(rec, 0, {});
+  // Not an HTTP status (a gateway's own code, -1 for "no answer", a byte-order slip): the span
+  // would carry it as http.response.status_code. It is left unknown (0) and flagged.
+  if (http_status != 0 && (http_status < 100 || http_status > 599)) {
+    issues.add(ParseIssue::field_wrong_type, "outcome: an HTTP status outside 100..599 (left unknown)");
+    http_status = 0;
+  }
+  out.http_status = http_status;
+  const bool failed = http_status >= 400 || (http_status == 0 && !error_body.empty());
+  if (!failed) return finish_call(rec, issues.bits, issues.detail);
   out.error = true;
 
   Arena arena{rec.outcome_arena_, rec.outcome_arena_used_};
@@ -2558,7 +2610,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
     std::memcpy(p, "HTTP ", 5);
     const auto r = std::to_chars(p + 5, p + arena.room(), http_status);
     out.error_message = arena.commit(static_cast<std::size_t>(r.ptr - p));
-    return finish_call(rec, 0, {});
+    return finish_call(rec, issues.bits, issues.detail);
   }
 
   Issues parse_issues;

@@ -60,7 +60,8 @@ enum class ParseIssue : std::uint32_t {
   field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
                                      // a choice/tool-call index that is not a non-negative
                                      // integer, a trace number beyond float64 or the reserved
-                                     // issues key, a tool_use input that is not JSON)
+                                     // issues key, a tool_use input that is not JSON, an
+                                     // HTTP status outside 100..599)
   response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE event's data is not a JSON object, or the event
@@ -289,8 +290,8 @@ class GatewayParser {
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
   // user (else Anthropic's `metadata.user_id`), session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
-  // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
-  // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
+  // stream, temperature, top_p, max_tokens (max_completion_tokens wins over it, as OpenAI
+  // deprecated max_tokens for it; Responses' max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
   // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
   // overrides the body's session_id. `api` says which API the body belongs to (see
   // GatewayApi); rec.api() tells what was used.
@@ -343,7 +344,8 @@ class GatewayParser {
   GatewayParseResult finish_stream(GatewayRecord& rec) noexcept;
 
   // The outcome from the gateway: http_status (0: unknown) and, for a failed call, the error
-  // body. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
+  // body. A status outside 100..599 is not an HTTP status: left 0 (unknown) and flagged
+  // field_wrong_type. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
   // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
   // body gives "HTTP <status>". A status below 400 leaves error as the response set it.

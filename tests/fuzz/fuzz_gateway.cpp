@@ -75,9 +75,10 @@ Lane& lane_for(std::size_t pick) {
 }
 
 // The input's SSE framing redrawn, by `how`: 0 each LF as CRLF, 1 as a lone CR, 2 each `data: {`
-// line of at most line_limit bytes that starts an event as two data lines ("data: {" and
+// line of at most line_limit bytes that is its event's only data line (none before it since
+// the last blank line, a blank line or the end after it) as two data lines ("data: {" and
 // "data: " + the rest: the joined data is the same JSON, a '\n' after the '{' opening it being
-// whitespace), 3 both 2 and 1. Every variant reads as the input does: same lines, same
+// whitespace, one byte longer, so still within the limit), 3 both 2 and 1. Every variant reads as the input does: same lines, same
 // events, the same bytes within the limit.
 std::string reframe(std::string_view in, unsigned how, std::size_t line_limit) {
   std::string lf;
@@ -86,7 +87,8 @@ std::string reframe(std::string_view in, unsigned how, std::size_t line_limit) {
     while (!in.empty()) {
       const std::size_t nl = in.find('\n');
       const std::string_view line = in.substr(0, nl);
-      if (!event_open && line.size() <= line_limit && line.size() > 7 && line.substr(0, 7) == "data: {") {
+      const bool last_data = nl == std::string_view::npos || nl + 1 == in.size() || in[nl + 1] == '\n';
+      if (!event_open && last_data && line.size() <= line_limit && line.size() > 7 && line.substr(0, 7) == "data: {") {
         lf += "data: {\ndata: ";
         lf += line.substr(7);
       } else {

@@ -16,3 +16,9 @@ tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
 # calls out of order, the issues entry at the ingest limit (the review's group A).
 tracecast_add_test(gateway_lifecycle_test SOURCES gateway_lifecycle_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+# SSE framing (WHATWG: CR / CRLF / LF, multi-line data, fields, after [DONE]) and the last
+# review's mapping choices.
+tracecast_add_test(gateway_framing_test SOURCES gateway_framing_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+target_compile_definitions(gateway_framing_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

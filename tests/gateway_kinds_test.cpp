@@ -266,9 +266,11 @@ TEST_F(GatewayKinds, StreamedToolCallsFollowContentRulesAndLimits) {
                           chunk(R"([{"index":0,"delta":{"content":"zero"},"finish_reason":"stop"}])"),
                       3);
   EXPECT_EQ(other->request().completion, "zero");
-  // A call index past the limit and arguments over max_completion_bytes: cut and counted.
+  // A call index past the limit and arguments over max_completion_bytes: cut and counted. The
+  // tool-call JSON around the arguments counts too (the list is 90 bytes with all 20 argument
+  // bytes): the arguments are cut by the 10 bytes over, to fit the 80 exactly.
   GatewayConfig small;
-  small.max_completion_bytes = 16;
+  small.max_completion_bytes = 80;
   GatewayParser parser(small);
   auto rec = std::make_unique<GatewayRecord>(small);
   parser.begin_stream(*rec);
@@ -279,7 +281,7 @@ TEST_F(GatewayKinds, StreamedToolCallsFollowContentRulesAndLimits) {
   bits |= parser.finish_stream(*rec).issues;
   EXPECT_EQ(bits, issue_bit(ParseIssue::completion_truncated));
   EXPECT_EQ(rec->request().completion,
-            R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"0123456789abcdef"}}])");
+            R"([{"id":"c1","type":"function","function":{"name":"f","arguments":"0123456789"}}])");
 }
 
 TEST_F(GatewayKinds, ChoicesAndToolCallStreamsAllocateNothingOnceWarm) {

@@ -344,14 +344,18 @@ TEST_F(GatewayReview, AToolUseInputThatIsNotCompleteJsonGoesAsAStringFlagged) {
 }
 
 TEST_F(GatewayReview, AToolUseInputCutAtMaxCompletionBytesStaysValidJson) {
+  // The bound holds for the whole list (ids, names and JSON around the input included): the
+  // input is cut until it fits, and goes as a JSON string.
   GatewayConfig c;
-  c.max_completion_bytes = 40;
+  c.max_completion_bytes = 80;
   GatewayParser parser(c);
   const std::string sse = tool_use_stream({R"("{\"city\":\"Paris\",")", R"("\"units\":\"celsius\",\"days\":[1,2,3,4,5,6,7]}")"});
   for (const std::size_t step : {sse.size(), std::size_t{1}, std::size_t{64}}) {
     std::uint32_t bits = 0;
     const auto rec = stream(parser, sse, step, &bits);
     EXPECT_TRUE(valid_json(rec->request().completion)) << rec->request().completion;
+    EXPECT_LE(rec->request().completion.size(), 80u);
+    EXPECT_NE(rec->request().completion.find(R"(\"city)"), std::string_view::npos) << rec->request().completion;
     EXPECT_EQ(bits & issue_bit(ParseIssue::completion_truncated), issue_bit(ParseIssue::completion_truncated));
     EXPECT_EQ(bits & issue_bit(ParseIssue::field_wrong_type), issue_bit(ParseIssue::field_wrong_type));
   }

@@ -597,11 +597,11 @@ TEST_F(Gateway, StreamContentOverTheLimitIsCutAtAUtf8Boundary) {
   GatewayParser parser(config);
   auto rec = std::make_unique<GatewayRecord>(config);
   parser.begin_stream(*rec);
-  auto r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n", 1, *rec);
+  auto r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\n", 1, *rec);
   EXPECT_TRUE(r.ok());
-  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"ü🚀\"},\"finish_reason\":\"length\"}]}\n", 2, *rec);
+  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"ü🚀\"},\"finish_reason\":\"length\"}]}\n\n", 2, *rec);
   EXPECT_EQ(r.issues, issue_bit(ParseIssue::completion_truncated));
-  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"more\"}}]}\ndata: [DONE]\n", 3, *rec);
+  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"more\"}}]}\n\ndata: [DONE]\n\n", 3, *rec);
   EXPECT_TRUE(r.ok());  // flagged once per request
   (void)parser.finish_stream(*rec);
   EXPECT_EQ(rec->request().completion, "abcdefghü");
@@ -614,15 +614,15 @@ TEST_F(Gateway, StreamLineOverTheLimitIsDroppedAndLaterLinesRead) {
   GatewayParser parser(config);
   auto rec = std::make_unique<GatewayRecord>(config);
   parser.begin_stream(*rec);
-  const std::string big = "data: {\"choices\":[{\"delta\":{\"content\":\"" + std::string(200, 'z') + "\"}}]}\n";
+  const std::string big = "data: {\"choices\":[{\"delta\":{\"content\":\"" + std::string(200, 'z') + "\"}}]}\n\n";
   auto r = parser.feed_stream(big.substr(0, 100), 1, *rec);
   EXPECT_EQ(r.issues, issue_bit(ParseIssue::stream_line_too_long));
   r = parser.feed_stream(big.substr(100), 1, *rec);
   EXPECT_TRUE(r.ok());
   // Later lines within the limit (64 bytes, whole or not) are read.
-  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n", 2, *rec);
+  r = parser.feed_stream("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n", 2, *rec);
   EXPECT_TRUE(r.ok());
-  r = parser.feed_stream("data: {\"choices\":[{\"finish_reason\":\"stop\"}]}\n", 2, *rec);
+  r = parser.feed_stream("data: {\"choices\":[{\"finish_reason\":\"stop\"}]}\n\n", 2, *rec);
   EXPECT_TRUE(r.ok());
   EXPECT_TRUE(parser.finish_stream(*rec).ok());
   EXPECT_EQ(rec->request().completion, "ok");

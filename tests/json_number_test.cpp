@@ -60,5 +60,16 @@ TEST(JsonNumber, LongMeansMoreThanNineteenSignificantDigits) {
   EXPECT_TRUE(json_number_is_long("-1.2345678901234567890e5"));
 }
 
+TEST(JsonNumber, ExactKeepsAShortTokensFastReadingAndRereadsALongOne) {
+  // A short token: the fast reading is kept as given (no second look at the text).
+  EXPECT_EQ(json_number_exact("0.5", 0.25), 0.25);
+  EXPECT_EQ(json_number_exact("1234567890123456789", 7.0), 7.0);
+  // A long one: read again from its text (the wrong fast reading replaced).
+  EXPECT_EQ(json_number_exact("0.7000000000000000000001", 0.00087), 0.7);
+  EXPECT_EQ(json_number_exact("0.7000000000000000000001, ", 0.00087), 0.7);  // trailing bytes as raw_json_token gives
+  // A long token beyond the double range: the fast reading stays.
+  EXPECT_EQ(json_number_exact("1" + std::string(20, '0') + "e999", 3.0), 3.0);
+}
+
 }  // namespace
 }  // namespace tracecast

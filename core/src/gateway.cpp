@@ -41,28 +41,51 @@ constexpr std::size_t k_max_choices = k_gateway_max_choices;
 constexpr std::size_t k_scratch_extra = detail::k_repair_slack + simdjson::SIMDJSON_PADDING;
 constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
 
-// The '\n' bytes of [p, p + n), n <= 64, as a bit mask (bit i: p[i]): 16 bytes at a time
-// (SSE2, in the x86-64 baseline), the tail byte by byte (never read past the caller's bytes).
-// A feed's newlines are found block by block in one pass, not line by line: a search per
-// line cost a call and a rescan of the bytes the fast path of feed_stream had just searched.
-[[nodiscard]] inline std::uint64_t newline_mask(const char* p, std::size_t n) noexcept {
-  const __m128i nl = _mm_set1_epi8('\n');
-  auto block16 = [&](std::size_t at) noexcept {
-    return static_cast<std::uint32_t>(
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at)), nl)));
-  };
-  if (n == 64)  // every block but a feed's last: four independent compares, no loop
-    return (std::uint64_t{block16(0)} | std::uint64_t{block16(16)} << 16) |
-           (std::uint64_t{block16(32)} << 32 | std::uint64_t{block16(48)} << 48);
+// One 16-byte block's line-end candidates: its '\n' and '\r' bytes (SSE line ends are CRLF,
+// LF or a lone CR; stream_bytes tells them apart), one compare each, one movemask.
+[[nodiscard]] inline std::uint32_t line_end_bits(__m128i v) noexcept {
+  const __m128i ends = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')));
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(ends));
+}
+
+// The '\r' bytes of one 16-byte block.
+[[nodiscard]] inline std::uint32_t cr_bits(__m128i v) noexcept {
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r'))));
+}
+
+// The '\n' and '\r' bytes of [p, p + n), n <= 64, as a bit mask (bit i: p[i]), and in `cr` the
+// '\r' bytes alone (so that stream_bytes reads no byte to tell an LF, the usual line end, from
+// a CR): 16 bytes at a time (SSE2, in the x86-64 baseline), the tail byte by byte (never read
+// past the caller's bytes). A feed's line ends are found block by block in one pass, not line
+// by line: a search per line cost a call and a rescan of the bytes the fast path of feed_stream
+// had just searched.
+[[nodiscard]] inline std::uint64_t newline_mask(const char* p, std::size_t n, std::uint64_t& cr) noexcept {
   std::uint64_t mask = 0;
+  std::uint64_t crs = 0;
+  auto block16 = [&](std::size_t at) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + at));
+    const auto lf = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))));
+    const std::uint32_t c = cr_bits(v);
+    mask |= std::uint64_t{lf | c} << at;
+    crs |= std::uint64_t{c} << at;
+  };
   std::size_t i = 0;
-  for (; n - i >= 16; i += 16) {
-    const auto m = static_cast<unsigned>(
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), nl)));
-    mask |= std::uint64_t{m} << i;
+  if (n == 64) {  // every block but a feed's last: four independent compares, no loop
+    block16(0);
+    block16(16);
+    block16(32);
+    block16(48);
+    i = 64;
   }
-  for (; i < n; ++i)
+  for (; n - i >= 16; i += 16) block16(i);
+  for (; i < n; ++i) {
     if (p[i] == '\n') mask |= std::uint64_t{1} << i;
+    if (p[i] == '\r') {
+      mask |= std::uint64_t{1} << i;
+      crs |= std::uint64_t{1} << i;
+    }
+  }
+  cr = crs;
   return mask;
 }
 
@@ -224,7 +247,7 @@ struct ToolCallDelta {
 constexpr std::size_t k_max_tool_deltas = 8;  // per chunk (one is the norm; more: cut, counted)
 
 // What a stream event's `type` names, classified once when it is read: what the walk reads of
-// the event (event_reads) and what stream_line does with it are switches on this, not string
+// the event (event_reads) and what stream_event does with it are switches on this, not string
 // compares repeated per line.
 enum class Event : std::uint8_t {
   none,           // no `type` (a chat chunk) or an empty one
@@ -299,7 +322,7 @@ struct ResponseFields {
     // One statement per member: a chained `a = b = {}` reloads what it just stored, in halves
     // (a store-forwarding stall per member, measured).
     const std::string_view none;
-    // What a block event (EventReads::block / nothing) and stream_line's event switch write.
+    // What a block event (EventReads::block / nothing) and stream_event's event switch write.
     for (std::size_t i = 0; i < choices; ++i) reasons[i] = none;
     choices = 0;
     first_reason = none;
@@ -477,6 +500,13 @@ void GatewayRecord::clear_stream() noexcept {
   stream_done_ = false;
   stream_error_seen_ = false;
   discarding_line_ = false;
+  event_begin_ = 0;
+  event_size_ = 0;
+  event_now_ = 0;
+  event_open_ = false;
+  discarding_event_ = false;
+  after_cr_ = false;
+  done_sentinel_ = false;
   bom_seen_ = 0;
 }
 
@@ -660,14 +690,8 @@ struct BodyParse {
     const std::string_view tok = v.raw_json_token();
     double x = 0;
     if (!read_scalar(v, v.get_double(), x)) return false;
-    if (!tok.empty() && tok[0] != 'n') out = exact_double(tok, x);
+    if (!tok.empty() && tok[0] != 'n') out = json_number_exact(tok, x);
     return true;
-  }
-
-  // d, simdjson's reading of the number token tok, or tok read exactly when it is long.
-  static double exact_double(std::string_view tok, double d) noexcept {
-    if (json_number_is_long(tok)) (void)json_number_to_double(tok, d);
-    return d;
   }
 
   bool read_bool(od::value& v, bool& out) noexcept { return read_scalar(v, v.get_bool(), out); }
@@ -735,6 +759,7 @@ struct GatewayParser::Impl {
   // The newline mask of a feed's first 64 bytes when feed_stream has computed it already
   // (valid for the stream_bytes call it makes next), so that no byte is searched twice.
   std::uint64_t first_mask = 0;
+  std::uint64_t first_cr = 0;  // its '\r' bytes
   bool first_mask_known = false;
 
   // A limit applied while writing into rec: the smaller of this parser's and the record's (the
@@ -1051,6 +1076,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   bool anthropic_keys = false;    // `system`, `anthropic_version`
   bool embedding_keys = false;    // `encoding_format`, `dimensions`
   std::string_view metadata_user;  // Anthropic `metadata.user_id` (a top-level `user` wins)
+  bool max_completion_seen = false;  // `max_completion_tokens` read: `max_tokens` does not override it
   auto raw_value = [&](od::value& v) noexcept -> std::string_view {
     const std::string_view tok = v.raw_json_token();
     if (tok.empty()) return {};
@@ -1118,8 +1144,23 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double_in(v, out.temperature, 0, HUGE_VAL)) bp.wrong_type("request: temperature is not a number");
       } else if (key == "top_p") {
         if (!bp.read_double_in(v, out.top_p, 0, 1)) bp.wrong_type("request: top_p is not a number");
-      } else if (key == "max_tokens" || key == "max_completion_tokens") {
-        if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_tokens is not an integer");
+      } else if (key == "max_completion_tokens") {
+        // OpenAI's current name (max_tokens is deprecated in its favour): wins over max_tokens
+        // in either order. A negative count is out of range (flagged by read_count, not kept).
+        std::int64_t n = -1;
+        if (!bp.read_count(v, n)) {
+          bp.wrong_type("request: max_completion_tokens is not an integer");
+        } else if (n != -1) {
+          out.max_tokens = n;
+          max_completion_seen = true;
+        }
+      } else if (key == "max_tokens") {
+        std::int64_t n = -1;
+        if (!bp.read_count(v, n)) {
+          bp.wrong_type("request: max_tokens is not an integer");
+        } else if (n != -1 && !max_completion_seen) {
+          out.max_tokens = n;
+        }
       } else if (key == "max_output_tokens") {
         if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
       } else if (key == "system" || key == "instructions") {
@@ -1319,7 +1360,7 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
             bp.wrong_type("request: a trace number is out of the float64 range (key left out)");
             return true;
           }
-          attr = AttributeValue::float64(BodyParse::exact_double(tok, d));
+          attr = AttributeValue::float64(json_number_exact(tok, d));
         }
         break;
       }
@@ -1773,7 +1814,7 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
 // or for a type not listed, every key is read).
 enum class EventReads : std::uint8_t {
   all,
-  nothing,    // nothing stream_line uses: ping, *_stop, *.done, content_part.* (keys skipped)
+  nothing,    // nothing stream_event uses: ping, *_stop, *.done, content_part.* (keys skipped)
   no_output,  // lifecycle events: the response or message but not its output list (repeated
               // whole by response.completed, never appended to a stream's completion)
   block,      // a block's or item's start or delta: index, delta, content_block / item only
@@ -1880,6 +1921,9 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
         f.event = classify_event(f.type);
         if (bp.stream_event) reads = event_reads(f.event);
         if (f.event == Event::final && bp.final_output_wanted) reads = EventReads::all;
+        // The final response object is the authoritative one: its model is read whatever the
+        // stream's earlier events said.
+        if (f.event == Event::final) bp.skip_id_model = false;
       }
       return true;
     }
@@ -2072,18 +2116,92 @@ void GatewayParser::begin_stream(GatewayRecord& rec) noexcept {
   rec.stream_active_ = true;
 }
 
-// One complete SSE line (without its '\n'); in_place: the line sits in the record's padded
-// line buffer (Impl::open_object).
-void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_nano,
-                                GatewayRecord& rec, std::uint32_t& bits,
-                                std::string_view& detail, bool in_place) noexcept {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() < 5 || line.substr(0, 5) != "data:") return;  // comments, event:, id:, blank
-  line.remove_prefix(5);
-  if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+// SSE framing (WHATWG HTML, "Interpreting an event stream"): stream_bytes cuts lines at CRLF,
+// LF or a lone CR; data_line takes each `data:` line, dispatch_event each blank line, and
+// stream_event reads one event's data (its `data:` lines joined by '\n') as one JSON object.
+// Every LLM API sends one `data:` line per event followed by a blank line, so the one-line
+// event is read at its line end, without being copied, whenever that is unambiguous: no data
+// is kept for the event yet and the next byte in the feed already starts the blank line.
+// Otherwise (another `data:` line may follow, or the feed ends at the line end) the data is
+// kept in the record's event buffer and read at the blank line; a line assembled across feeds
+// is moved there by swapping buffers, not copied. (Reading every event at the blank line
+// instead would copy each line fed whole once more.)
+
+// One `data:` line (or a bare `data`), without its line end. blank_next: the bytes after its
+// line end in this feed start a blank line (the event ends there). in_place: the line sits in
+// the record's pending line buffer, with padding room after it.
+void GatewayParser::data_line(std::string_view line, bool blank_next, bool in_place, GatewayRecord& rec,
+                              std::uint32_t& bits, std::string_view& detail, std::uint64_t now_unix_nano) noexcept {
+  if (rec.discarding_event_) return;  // the rest of an event over the limit
+  // Its data is complete when its last data line is: a first token in it is stamped then, as
+  // when the event is read at the line end (not at the blank line, one feed later maybe).
+  rec.event_now_ = now_unix_nano;
+  std::string_view value = line.substr(line.size() > 4 ? 5 : 4);  // (bare `data`: empty, at its end)
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (!rec.event_open_) {
+    if (blank_next) {  // the one-line event: read now
+      stream_event(value, now_unix_nano, rec, bits, detail, in_place);
+      return;
+    }
+    if (in_place) {  // the line's buffer becomes the event's (the caller empties pending)
+      rec.event_begin_ = static_cast<std::size_t>(value.data() - rec.pending_line_.data());
+      rec.event_size_ = rec.event_begin_ + value.size();
+      rec.pending_line_.swap(rec.event_data_);
+    } else {
+      if (!ensure_size(rec.event_data_, value.size() + k_scratch_extra)) {
+        rec.discarding_event_ = true;  // out of memory: this event is lost
+        return;
+      }
+      if (!value.empty()) std::memcpy(rec.event_data_.data(), value.data(), value.size());
+      rec.event_begin_ = 0;
+      rec.event_size_ = value.size();
+    }
+    rec.event_open_ = true;
+    return;
+  }
+  // A further data line of the event: joined with '\n', the event bounded as a line is.
+  if (rec.event_size_ - rec.event_begin_ + 1 + value.size() > impl_->limit(rec, &GatewayConfig::max_stream_line_bytes)) {
+    rec.event_open_ = false;
+    rec.discarding_event_ = true;
+    merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long),
+          "stream: an event's data over max_stream_line_bytes (dropped)");
+    return;
+  }
+  if (!ensure_size(rec.event_data_, rec.event_size_ + 1 + value.size() + k_scratch_extra)) {
+    rec.event_open_ = false;
+    rec.discarding_event_ = true;  // out of memory: this event is lost
+    return;
+  }
+  rec.event_data_[rec.event_size_] = '\n';
+  if (!value.empty()) std::memcpy(rec.event_data_.data() + rec.event_size_ + 1, value.data(), value.size());
+  rec.event_size_ += 1 + value.size();
+}
+
+// A blank line: the event kept so far (if any) is read.
+void GatewayParser::dispatch_event(std::uint64_t now_unix_nano, GatewayRecord& rec, std::uint32_t& bits,
+                                   std::string_view& detail) noexcept {
+  rec.discarding_event_ = false;
+  if (!rec.event_open_) return;
+  rec.event_open_ = false;
+  (void)now_unix_nano;
+  stream_event({rec.event_data_.data() + rec.event_begin_, rec.event_size_ - rec.event_begin_}, rec.event_now_,
+               rec, bits, detail, true);
+}
+
+// One event's data; in_place: it sits in a record buffer with padding room after it
+// (Impl::open_object).
+void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_nano,
+                                 GatewayRecord& rec, std::uint32_t& bits,
+                                 std::string_view& detail, bool in_place) noexcept {
+  if (rec.done_sentinel_) {
+    // The stream said it was over: what comes after is not read, but not dropped unseen.
+    merge(bits, detail, issue_bit(ParseIssue::stream_chunk_invalid), "stream: a data event after [DONE] (not read)");
+    return;
+  }
   ++stats_.stream_chunks;
   if (!line.empty() && line.front() == '[' && trim_right(line) == "[DONE]") {
     rec.stream_done_ = true;
+    rec.done_sentinel_ = true;
     return;
   }
   // A chunk's strings are copied into the record's fixed fields and content below, so the
@@ -2101,13 +2219,23 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   od::object obj;
   ResponseFields& f = impl_->chunk_fields;
   f.clear();
-  if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) read_response_object(bp, obj, f);
+  if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) {
+    read_response_object(bp, obj, f);
+    // More after the object (two chunks in one event's data lines, no blank line between):
+    // the event is one broken value, not two chunks; its first object was read, the rest not.
+    const char* rest = nullptr;
+    if ((chunk_issues.bits & issue_bit(ParseIssue::stream_chunk_invalid)) == 0 &&
+        impl_->doc.current_location().get(rest) == simdjson::SUCCESS)
+      chunk_issues.add(ParseIssue::stream_chunk_invalid, "stream: an event's data is more than one JSON value (the first read)");
+  }
   merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
 
   if (f.general) {  // else none of these was read (a block event's line)
     if (rec.stream_id_.size == 0 && !f.id.empty())
       set_fixed(rec.stream_id_.bytes, rec.stream_id_.size, f.id);
-    if (rec.stream_model_.size == 0 && !f.model.empty())
+    // The first model seen, except that a Responses stream's final response
+    // (response.completed / incomplete / failed) wins: it is the authoritative object.
+    if ((rec.stream_model_.size == 0 || f.event == Event::final) && !f.model.empty())
       set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
     if (!f.provider.empty())
       set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
@@ -2261,27 +2389,46 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
   static constexpr std::string_view k_too_long =
       "stream: a line over max_stream_line_bytes (dropped)";
   const std::size_t max_line = impl_->limit(rec, &GatewayConfig::max_stream_line_bytes);
-  // One piece of a line: [p, p + size), ended by a newline when `ends_line` (the line's end is
-  // in this feed), else the feed's last bytes.
+  // One piece of a line: [p, p + size), ended by a line end when `ends_line` (the line's end is
+  // in this feed), else the feed's last bytes. blank_next: the next line, in this feed, is blank.
   // Inlined by force: once the over-limit branch grew, GCC 12 stopped inlining it into the
   // newline loop below, +5-7% on a stream fed in 64-byte pieces (perf: the lambda's call).
   // (Not declared noexcept: GCC and clang disagree on where the attribute goes beside it;
   // stream_bytes is noexcept and nothing in here throws.)
-  auto piece_of_line = [&](const char* p, std::size_t size, bool ends_line) __attribute__((always_inline)) {
+  // A `data:` line: the one-line event (the next line blank, nothing kept for the event) read
+  // here, every other case through data_line (its call was ~1.5% of a stream fed whole, perf).
+  auto data = [&](std::string_view l, bool blank_next, bool in_place) __attribute__((always_inline)) {
+    if (blank_next && !rec.event_open_ && !rec.discarding_event_) {
+      std::string_view value = l.substr(5);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      stream_event(value, now_unix_nano, rec, bits, detail, in_place);
+    } else {
+      data_line(l, blank_next, in_place, rec, bits, detail, now_unix_nano);
+    }
+  };
+  auto piece_of_line = [&](const char* p, std::size_t size, bool ends_line, bool blank_next) __attribute__((always_inline)) {
     const std::string_view piece(p, size);
     if (rec.discarding_line_ || rec.skipping_line_) {
       if (ends_line) rec.discarding_line_ = rec.skipping_line_ = false;
       return;
     }
     if (ends_line && rec.pending_size_ == 0) {
-      // A whole line in this feed; only data lines are read (event:, id:, comments, blank: not).
+      // A whole line in this feed; only data lines and blank lines (an event's end) are read
+      // (event:, id:, retry:, comments and unknown fields carry nothing read).
       if (piece.size() >= 5 && std::memcmp(piece.data(), "data:", 5) == 0) {
-        // The limit holds however the stream is fed: a data line over it is dropped here too.
+        // The limit holds however the stream is fed: a data line over it is dropped here too,
+        // with the rest of its event.
         if (piece.size() > max_line) {
+          rec.event_open_ = false;
+          rec.discarding_event_ = true;
           merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
           return;
         }
-        stream_line(piece, now_unix_nano, rec, bits, detail, false);
+        data(piece, blank_next, false);
+      } else if (piece.empty()) {
+        if (rec.event_open_ || rec.discarding_event_) dispatch_event(now_unix_nano, rec, bits, detail);
+      } else if (piece == "data") {  // the field with no colon: an empty value
+        data_line(piece, blank_next, false, rec, bits, detail, now_unix_nano);
       }
       return;
     }
@@ -2290,14 +2437,16 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
     if (rec.pending_size_ + piece.size() > max_line) {
       // Counted for a data line only, as a whole line is: other lines are never read. The
       // line's first 5 bytes are known (max_line >= 64), partly pending, partly the piece.
-      bool data_line = true;
+      bool is_data = true;
       for (std::size_t i = 0; i < 5; ++i) {
         const char c = i < rec.pending_size_ ? rec.pending_line_[i] : piece[i - rec.pending_size_];
-        data_line = data_line && c == "data:"[i];
+        is_data = is_data && c == "data:"[i];
       }
       rec.pending_size_ = 0;
-      if (data_line) {
+      if (is_data) {
         rec.discarding_line_ = !ends_line;
+        rec.event_open_ = false;
+        rec.discarding_event_ = true;
         merge(bits, detail, issue_bit(ParseIssue::stream_line_too_long), k_too_long);
       } else {
         rec.skipping_line_ = !ends_line;  // as when its first 5 bytes came in a small piece
@@ -2323,33 +2472,62 @@ void GatewayParser::stream_bytes(std::string_view bytes, std::uint64_t now_unix_
       }
       return;
     }
-    stream_line({rec.pending_line_.data(), rec.pending_size_}, now_unix_nano, rec, bits, detail, true);
+    const std::string_view whole{rec.pending_line_.data(), rec.pending_size_};
+    // (A line shorter than 5 bytes was not checked above: "id:1", "data", a comment.)
+    if (whole.size() >= 5 && std::memcmp(whole.data(), "data:", 5) == 0)
+      data(whole, blank_next, true);
+    else if (whole == "data")
+      data_line(whole, blank_next, true, rec, bits, detail, now_unix_nano);
     rec.pending_size_ = 0;
   };
   const char* const base = bytes.data();
   const std::size_t n = bytes.size();
+  const char* const end = base + n;
   const char* line = base;  // where the current piece starts
   for (std::size_t block = 0; block < n; block += 64) {
     const std::size_t len = std::min<std::size_t>(64, n - block);
     std::uint64_t mask;
+    std::uint64_t cr;
     if (block == 0 && impl_->first_mask_known) {
       mask = impl_->first_mask;
+      cr = impl_->first_cr;
     } else {
-      mask = newline_mask(base + block, len);
+      mask = newline_mask(base + block, len, cr);
     }
     for (; mask != 0; mask &= mask - 1) {
-      const char* const nl = base + block + static_cast<std::size_t>(__builtin_ctzll(mask));
-      piece_of_line(line, static_cast<std::size_t>(nl - line), true);
-      line = nl + 1;
+      const auto pos = static_cast<unsigned>(__builtin_ctzll(mask));
+      const char* const at = base + block + pos;
+      if (at < line) continue;  // the LF of a CRLF, taken with its CR
+      const char* next = at + 1;
+      bool blank_next;
+      if (((cr >> pos) & 1) == 0) [[likely]] {
+        // An LF: the next line is blank when the next byte is a line end too, which this
+        // block's mask tells (past the feed's end its bits are 0); at the block's last byte,
+        // the next block's first byte is read.
+        blank_next = pos != 63 ? ((mask >> (pos + 1)) & 1) != 0 : next != end && (*next == '\n' || *next == '\r');
+      } else {
+        if (next != end && *next == '\n') ++next;  // CRLF
+        blank_next = next != end && (*next == '\n' || *next == '\r');
+      }
+      piece_of_line(line, static_cast<std::size_t>(at - line), true, blank_next);
+      line = next;
     }
   }
   impl_->first_mask_known = false;
-  if (line != base + n) piece_of_line(line, static_cast<std::size_t>(base + n - line), false);
+  if (line != end) piece_of_line(line, static_cast<std::size_t>(end - line), false, false);
+  // A CR ending the feed ended its line; an LF starting the next feed belongs to it.
+  if (n != 0) rec.after_cr_ = end[-1] == '\r';
 }
 
 GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                               GatewayRecord& rec) noexcept {
   if (!rec.stream_active_) return finish_call(rec, issue_bit(ParseIssue::stream_not_begun), k_stream_not_begun);
+  if (rec.after_cr_ && !bytes.empty()) [[unlikely]] {
+    // The previous feed ended with a CR: an LF here completes that CRLF, not a blank line.
+    rec.after_cr_ = false;
+    if (bytes[0] == '\n') bytes.remove_prefix(1);
+    if (bytes.empty()) return finish_call(rec, 0, {});
+  }
   // A UTF-8 byte order mark before the first line (some servers write one) is not part of
   // it, else the first `data:` line would not be seen; it may arrive split across feeds.
   if (rec.bom_seen_ < 3 && !bytes.empty()) {
@@ -2373,9 +2551,9 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
     if (bytes.empty()) return finish_call(rec, 0, {});
   }
   Impl& im = *impl_;
-  // The common piece: the middle of a data line (no newline in it), appended and done. Feeds
-  // split anywhere make this most calls (a 64-byte piece of a 200-byte line). Its newline
-  // mask is kept for stream_bytes when there is a newline.
+  // The common piece: the middle of a data line (no CR or LF in it), appended and done. Feeds
+  // split anywhere make this most calls (a 64-byte piece of a 200-byte line). Its line-end
+  // mask is kept for stream_bytes when there is a line end.
   const std::size_t n = bytes.size();
   auto appendable = [&]() noexcept {
     return rec.pending_size_ >= 5 && !rec.discarding_line_ && !rec.skipping_line_ &&
@@ -2384,18 +2562,17 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
            rec.request_.metadata.data() != nullptr;
   };
   if (n == 64) {
-    // Loaded once: the four registers give the newline mask and, when there is no newline,
+    // Loaded once: the four registers give the line-end mask and, when there is no line end,
     // are stored as they are after the pending line (no second read, no memcpy call).
     const auto* in = reinterpret_cast<const __m128i*>(bytes.data());
     const __m128i v0 = _mm_loadu_si128(in);
     const __m128i v1 = _mm_loadu_si128(in + 1);
     const __m128i v2 = _mm_loadu_si128(in + 2);
     const __m128i v3 = _mm_loadu_si128(in + 3);
-    const __m128i nl = _mm_set1_epi8('\n');
-    const auto m0 = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v0, nl)));
-    const auto m1 = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v1, nl)));
-    const auto m2 = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v2, nl)));
-    const auto m3 = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v3, nl)));
+    const std::uint32_t m0 = line_end_bits(v0);
+    const std::uint32_t m1 = line_end_bits(v1);
+    const std::uint32_t m2 = line_end_bits(v2);
+    const std::uint32_t m3 = line_end_bits(v3);
     const std::uint64_t mask = (std::uint64_t{m0} | std::uint64_t{m1} << 16) |
                                (std::uint64_t{m2} << 32 | std::uint64_t{m3} << 48);
     if (mask == 0 && appendable()) {
@@ -2408,9 +2585,13 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
       return {};
     }
     im.first_mask = mask;
+    // Which line ends are CRs: from the registers, only for a piece with a line end.
+    im.first_cr = mask == 0 ? 0
+                            : (std::uint64_t{cr_bits(v0)} | std::uint64_t{cr_bits(v1)} << 16) |
+                                  (std::uint64_t{cr_bits(v2)} << 32 | std::uint64_t{cr_bits(v3)} << 48);
     im.first_mask_known = true;
   } else if (n < 64 && n != 0) {
-    im.first_mask = newline_mask(bytes.data(), n);
+    im.first_mask = newline_mask(bytes.data(), n, im.first_cr);
     im.first_mask_known = true;
     if (im.first_mask == 0 && appendable()) {
       im.first_mask_known = false;
@@ -2524,9 +2705,14 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   std::uint32_t bits = 0;
   std::string_view detail;
   if (rec.pending_size_ != 0 && !rec.discarding_line_) {
-    // The stream ended without a newline after its last line: read it as a line.
+    // The stream ended without a line end after its last line: read it as a line.
     stream_bytes("\n", 0, rec, bits, detail);
   }
+  // An event the stream left open (no blank line after it) is read, not lost: the stream's
+  // last event often ends with a single line end.
+  if (rec.event_open_) dispatch_event(0, rec, bits, detail);
+  rec.discarding_event_ = false;
+  rec.after_cr_ = false;
   if (rec.discarding_line_ ||
       (!rec.stream_done_ && rec.stream_finish_reason_.size == 0 && !rec.stream_error_seen_))
     merge(bits, detail, issue_bit(ParseIssue::stream_incomplete),
@@ -2549,9 +2735,34 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
     bool bad_input = false;
     out.completion = tool_calls_json(rec, bad_input);
+    // The arguments were kept within max_completion_bytes; the JSON around them (ids, names,
+    // quoting) counts too. Over the bound, the last call's arguments are cut further (UTF-8
+    // safe) by the excess, and the list written again, until it fits: the completion stays
+    // valid JSON (a cut Anthropic input goes as a JSON string, flagged as above). Each round
+    // cuts at least one byte, and only a stream over the bound pays for it. When the ids and
+    // names alone are over it, no tool calls are kept. Flagged either way.
+    const std::size_t limit = impl_->limit(rec, &GatewayConfig::max_completion_bytes);
+    bool cut = false;
+    while (out.completion.size() > limit) {
+      cut = true;
+      std::size_t i = rec.stream_tool_call_count_;
+      while (i > 0 && rec.stream_tool_calls_[i - 1].arguments.empty()) --i;
+      if (i == 0) {
+        out.completion = {};
+        break;
+      }
+      std::vector<char>& args = rec.stream_tool_calls_[i - 1].arguments;
+      const std::size_t excess = out.completion.size() - limit;
+      args.resize(args.size() > excess ? detail::utf8_cut({args.data(), args.size()}, args.size() - excess) : 0);
+      bad_input = false;
+      out.completion = tool_calls_json(rec, bad_input);
+    }
     if (bad_input)
       merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
             "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+    if (cut)
+      merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+            "stream: tool calls' JSON over max_completion_bytes (arguments cut to fit)");
   }
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;
@@ -2573,10 +2784,16 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   ++stats_.outcomes;
   error_body = skip_bom(error_body);
   LlmRequest& out = rec.request_;
-  out.http_status = http_status;
-  const bool failed = http_status >= 400 || (http_status <= 0 && !error_body.empty());
   Issues issues;
-  if (!failed) return finish_call(rec, 0, {});
+  // Not an HTTP status (a gateway's own code, -1 for "no answer", a byte-order slip): the span
+  // would carry it as http.response.status_code. It is left unknown (0) and flagged.
+  if (http_status != 0 && (http_status < 100 || http_status > 599)) {
+    issues.add(ParseIssue::field_wrong_type, "outcome: an HTTP status outside 100..599 (left unknown)");
+    http_status = 0;
+  }
+  out.http_status = http_status;
+  const bool failed = http_status >= 400 || (http_status == 0 && !error_body.empty());
+  if (!failed) return finish_call(rec, issues.bits, issues.detail);
   out.error = true;
 
   Arena arena{rec.outcome_arena_, rec.outcome_arena_used_};
@@ -2586,7 +2803,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
     std::memcpy(p, "HTTP ", 5);
     const auto r = std::to_chars(p + 5, p + arena.room(), http_status);
     out.error_message = arena.commit(static_cast<std::size_t>(r.ptr - p));
-    return finish_call(rec, 0, {});
+    return finish_call(rec, issues.bits, issues.detail);
   }
 
   Issues parse_issues;

@@ -80,6 +80,11 @@ bool json_number_to_double(std::string_view token, double& out) noexcept {
   return true;
 }
 
+double json_number_exact(std::string_view token, double fast) noexcept {
+  if (json_number_is_long(token)) (void)json_number_to_double(token, fast);
+  return fast;
+}
+
 bool json_number_is_long(std::string_view token) noexcept {
   if (token.size() <= k_json_double_fast_digits) return false;
   std::size_t digits = 0;

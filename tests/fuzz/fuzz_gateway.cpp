@@ -2,7 +2,9 @@
 // completions, Anthropic Messages, Responses, embeddings; told or detected): the same bytes go
 // through parse_request, parse_response, the SSE stream (chunked by a size derived from the
 // input) and set_outcome. The stream goes through a parser whose max_stream_line_bytes the
-// input picks (64, 65, 100 or 512) and is fed whole too: both must give the same result.
+// input picks (64, 65, 100 or 512) and is fed whole too: both must give the same result; an
+// input without a CR is also fed re-framed (its LFs as CRLF or lone CRs, its short `data: {`
+// lines split into two data lines of one event), which must give the LF stream's result too.
 // Seeded with tests/data/gateway, which holds bodies and streams of every shape. Checks:
 // nothing crashes or reads out of bounds (ASan), every view handed out is valid UTF-8, and
 // every issue reported is a known one with a description.
@@ -12,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "tracecast/gateway.h"
@@ -71,6 +74,52 @@ Lane& lane_for(std::size_t pick) {
   return lanes[pick % k_line_limit_count];
 }
 
+// The input's SSE framing redrawn, by `how`: 0 each LF as CRLF, 1 as a lone CR, 2 each `data: {`
+// line of at most line_limit bytes that is its event's only data line (none before it since
+// the last blank line, a blank line or the end after it) as two data lines ("data: {" and
+// "data: " + the rest: the joined data is the same JSON, a '\n' after the '{' opening it being
+// whitespace, one byte longer, so still within the limit), 3 both 2 and 1. Every variant reads as the input does: same lines, same
+// events, the same bytes within the limit.
+std::string reframe(std::string_view in, unsigned how, std::size_t line_limit) {
+  std::string lf;
+  if (how >= 2) {
+    bool event_open = false;  // a data line seen since the last blank line
+    while (!in.empty()) {
+      const std::size_t nl = in.find('\n');
+      const std::string_view line = in.substr(0, nl);
+      const bool last_data = nl == std::string_view::npos || nl + 1 == in.size() || in[nl + 1] == '\n';
+      if (!event_open && last_data && line.size() <= line_limit && line.size() > 7 && line.substr(0, 7) == "data: {") {
+        lf += "data: {\ndata: ";
+        lf += line.substr(7);
+      } else {
+        lf += line;
+      }
+      // (A UTF-8 BOM before the first line is not part of it.)
+      const std::string_view field =
+          lf.size() == line.size() && line.substr(0, 3) == "\xEF\xBB\xBF" ? line.substr(3) : line;
+      if (line.empty()) {
+        event_open = false;
+      } else if (field.substr(0, 5) == "data:" || field == "data") {
+        event_open = true;
+      }
+      if (nl == std::string_view::npos) break;
+      lf += '\n';
+      in.remove_prefix(nl + 1);
+    }
+    if (how == 2) return lf;
+    in = lf;
+  }
+  std::string out;
+  for (const char c : in) {
+    if (c == '\n') {
+      out += how == 0 ? "\r\n" : "\r";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -121,5 +170,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       a.response_model != b.response_model || a.error != b.error ||
       a.error_message != b.error_message || lane.rec.issues() != whole.issues())
     std::abort();
+
+  // Re-framed (CRLF, lone CR, multi-line data; drawn from the input), in the same pieces: the
+  // LF stream's result. Only for an input with no CR of its own (a CR already in it would
+  // change the lines the rewrite makes).
+  if (input.find('\r') == std::string_view::npos) {
+    const std::size_t limit = k_line_limits[(size == 0 ? 0 : data[size - 1]) % k_line_limit_count];
+    const std::string framed = reframe(input, static_cast<unsigned>(size / 3 % 4), limit);
+    lane.rec.reset();
+    lane.parser.begin_stream(lane.rec);
+    for (std::size_t i = 0; i < framed.size(); i += step)
+      (void)lane.parser.feed_stream(std::string_view(framed).substr(i, step), i + 1, lane.rec);
+    (void)lane.parser.finish_stream(lane.rec);
+    check(lane.rec);
+    const LlmRequest& f = lane.rec.request();
+    if (f.completion != b.completion || f.finish_reason != b.finish_reason ||
+        f.finish_reasons != b.finish_reasons || f.input_tokens != b.input_tokens ||
+        f.output_tokens != b.output_tokens || f.response_id != b.response_id ||
+        f.response_model != b.response_model || f.error != b.error ||
+        f.error_message != b.error_message || lane.rec.issues() != whole.issues())
+      std::abort();
+  }
   return 0;
 }

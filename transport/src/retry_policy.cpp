@@ -151,9 +151,7 @@ PartialSuccess parse_partial_success(std::string_view body, std::uint64_t items)
             take_rejected_count(n, items, read);
           } else if (value.get_double().get(d) == simdjson::SUCCESS) {
             // simdjson 3.0.1's get_double() misreads long numbers (tracecast/json_number.h).
-            const std::string_view raw = value.raw_json_token();
-            if (json_number_is_long(raw)) (void)json_number_to_double(raw, d);
-            take_rejected_number(d, items, read);
+            take_rejected_number(json_number_exact(value.raw_json_token(), d), items, read);
           } else {
             read.malformed = true;
             read.rejected = items;  // a number too large even for a double

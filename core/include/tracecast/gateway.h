@@ -75,16 +75,19 @@ enum class ParseIssue : std::uint32_t {
                                      // stream event index, a top_p outside 0..1; a choice/
                                      // tool-call index that is not a non-negative integer, a
                                      // trace number beyond float64 or the reserved issues key,
-                                     // a tool_use input that is not JSON)
+                                     // a tool_use input that is not JSON, an HTTP status
+                                     // outside 100..599)
   response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
-  stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped
+  stream_chunk_invalid = 1u << 6,    // an SSE event's data is not a JSON object, or the event
+                                     // comes after `data: [DONE]`: event skipped
   too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
   completion_truncated = 1u << 10,   // streamed content over max_completion_bytes, or a streamed
                                      // error message over 1,024 bytes: cut (UTF-8 safe)
-  stream_line_too_long = 1u << 11,   // an SSE line over max_stream_line_bytes: dropped
+  stream_line_too_long = 1u << 11,   // an SSE data line or event over max_stream_line_bytes:
+                                     // the event dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
   error_body_unreadable = 1u << 13,  // error body is not JSON with a message: raw text kept
   invalid_escape = 1u << 14,         // a string escape that is not valid UTF-16 (lone or reversed
@@ -118,7 +121,7 @@ struct GatewayParseResult {
 struct GatewayStats {
   std::uint64_t requests = 0;       // parse_request calls
   std::uint64_t responses = 0;      // parse_response calls
-  std::uint64_t stream_chunks = 0;  // SSE data lines parsed (including [DONE])
+  std::uint64_t stream_chunks = 0;  // SSE data events parsed (including [DONE])
   std::uint64_t outcomes = 0;       // set_outcome calls
   std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
                                              // receiver refuses an attribute with no value)
@@ -143,7 +146,8 @@ struct GatewayConfig {
   std::size_t max_metadata_keys = 64;
   // Most streamed completion content kept, bytes. Default 256 KiB; 0 .. max_body_bytes.
   std::size_t max_completion_bytes = std::size_t{256} << 10;
-  // Longest SSE line accepted, bytes. Default 4 MiB; 64 .. max_body_bytes.
+  // Longest SSE data line, and longest event data (its `data:` lines joined), accepted, bytes.
+  // Default 4 MiB; 64 .. max_body_bytes.
   std::size_t max_stream_line_bytes = std::size_t{4} << 20;
   // Longest error message kept from an error body that is not JSON, bytes. Default 1 KiB;
   // 16 .. 1 MiB.
@@ -283,8 +287,20 @@ class GatewayRecord {
   bool stream_active_ = false;
   bool stream_done_ = false;
   bool stream_error_seen_ = false;
-  bool discarding_line_ = false;  // inside an over-long line: drop until its newline
+  bool discarding_line_ = false;  // inside an over-long line: drop until its line end
   bool skipping_line_ = false;    // inside a line that is not `data:`: nothing to read in it
+  // The SSE event being assembled (data of an event with several `data:` lines, or of one
+  // whose end was not yet seen): bytes [event_begin_, event_size_) of event_data_, the lines'
+  // values joined by '\n', with room for the parser's padding after them (parsed in place).
+  // Grow-only; swapped with pending_line_ when a line assembled there starts an event.
+  std::vector<char> event_data_;
+  std::size_t event_begin_ = 0;
+  std::size_t event_size_ = 0;
+  std::uint64_t event_now_ = 0;     // the feed's clock when the event's last data line ended
+  bool event_open_ = false;         // a `data:` line is kept in event_data_ (dispatched at the blank line)
+  bool discarding_event_ = false;   // an event over the limit: its data lines dropped up to the blank line
+  bool after_cr_ = false;           // the last byte fed was a CR ending a line: an LF next is part of it
+  bool done_sentinel_ = false;      // `data: [DONE]` seen: later data events are not read (flagged)
   std::uint8_t bom_seen_ = 0;     // bytes of a leading UTF-8 BOM skipped; 3: past the start
 };
 
@@ -302,8 +318,8 @@ class GatewayParser {
 
   // Reads the request body into rec.request(): model (and provider from its `provider/` slug),
   // user (else Anthropic's `metadata.user_id`), session_id, the `trace` object as metadata, messages (raw JSON text, as the prompt),
-  // stream, temperature, top_p, max_tokens (or max_completion_tokens, Responses'
-  // max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
+  // stream, temperature, top_p, max_tokens (max_completion_tokens wins over it, as OpenAI
+  // deprecated max_tokens for it; Responses' max_output_tokens), operation "chat" ("text_completion" for a legacy `prompt`,
   // "embeddings" for embeddings). A non-empty session_header (the x-session-id header value)
   // overrides the body's session_id (kept as given; one that is not UTF-8 is flagged
   // request_invalid_utf8 and made valid at submit). A UTF-8 byte order mark before a body
@@ -343,21 +359,30 @@ class GatewayParser {
   // as they pass, split anywhere (even inside a line or a UTF-8 sequence); now_unix_nano (the
   // gateway's clock, 0: unknown) stamps first_token_unix_nano at the first content delta;
   // finish_stream copies id, model, finish reason, usage, cost and the concatenated content
-  // into rec.request(). Only the current line is buffered, never the whole stream; a chunk's
+  // into rec.request(). Framing as the WHATWG SSE spec ("Interpreting an event stream"): lines
+  // end with CRLF, LF or a lone CR (a CR ending one feed and an LF starting the next: one line
+  // end); an event's `data:` lines (one space after the colon optional) are joined with '\n'
+  // and read as one JSON object at the blank line; comments (`:`), `event:`, `id:`, `retry:`
+  // and unknown fields carry nothing read. A one-line event (every LLM API's) is read at its
+  // line end when the next byte already shows the blank line, else at the blank line; an event
+  // left open when the stream ends is read at finish_stream. Data events after `data: [DONE]`
+  // are not read (stream_chunk_invalid). Only the current line and event are buffered, never
+  // the whole stream; a chunk's
   // `error.message` sets error. Streamed tool calls are assembled by index (the completion when
   // there is no text, as for the non-streamed body). feed_stream and finish_stream need a
   // begin_stream before them: without one, or after finish_stream, they are refused
   // (stream_not_begun) and change nothing, so the finished stream's views stay valid.
-  // Failure: issues per call (a bad line is skipped, the next ones still read); finish_stream
+  // Failure: issues per call (a bad event is skipped, the next ones still read); finish_stream
   // reports stream_incomplete. Allocation as parse_request (content grows up to
-  // max_completion_bytes, a split line up to max_stream_line_bytes).
+  // max_completion_bytes, a split line and an event up to max_stream_line_bytes).
   void begin_stream(GatewayRecord& rec) noexcept;
   GatewayParseResult feed_stream(std::string_view bytes, std::uint64_t now_unix_nano,
                                  GatewayRecord& rec) noexcept;
   GatewayParseResult finish_stream(GatewayRecord& rec) noexcept;
 
   // The outcome from the gateway: http_status (0: unknown) and, for a failed call, the error
-  // body. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
+  // body. A status outside 100..599 is not an HTTP status: left 0 (unknown) and flagged
+  // field_wrong_type. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
   // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
   // body gives "HTTP <status>". A status below 400 leaves error as the response set it.
@@ -378,8 +403,12 @@ class GatewayParser {
                                 GatewayRecord& rec) noexcept;
   void stream_bytes(std::string_view bytes, std::uint64_t now_unix_nano, GatewayRecord& rec,
                     std::uint32_t& issues, std::string_view& detail) noexcept;
-  void stream_line(std::string_view line, std::uint64_t now_unix_nano, GatewayRecord& rec,
-                   std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
+  void data_line(std::string_view line, bool blank_next, bool in_place, GatewayRecord& rec,
+                 std::uint32_t& issues, std::string_view& detail, std::uint64_t now_unix_nano) noexcept;
+  void dispatch_event(std::uint64_t now_unix_nano, GatewayRecord& rec, std::uint32_t& issues,
+                      std::string_view& detail) noexcept;
+  void stream_event(std::string_view data, std::uint64_t now_unix_nano, GatewayRecord& rec,
+                    std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
 
   // bad_input: set when an Anthropic tool_use input was not a complete JSON object.
   std::string_view tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept;

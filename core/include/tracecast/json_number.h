@@ -27,4 +27,10 @@ inline constexpr std::size_t k_json_double_fast_digits = 19;
 // tokens (a length check). No allocation; thread-safe.
 [[nodiscard]] bool json_number_is_long(std::string_view token) noexcept;
 
+// `fast`, simdjson's On-Demand reading of the number token `token`, made exact: when the
+// token is long (json_number_is_long) it is read again from its text (json_number_to_double;
+// `fast` kept if that fails). The one place the two steps above are put together. No
+// allocation; thread-safe.
+[[nodiscard]] double json_number_exact(std::string_view token, double fast) noexcept;
+
 }  // namespace tracecast

@@ -12,3 +12,8 @@ target_compile_definitions(gateway_shapes_test PRIVATE
 # The kinds of input the November 2026 user review found failing.
 tracecast_add_test(gateway_review_test SOURCES gateway_review_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+# A body as a whole: cut anywhere, bytes after the first value, streamed form vs body form.
+tracecast_add_test(gateway_structure_test SOURCES gateway_structure_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+target_compile_definitions(gateway_structure_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -509,6 +509,17 @@ struct BodyParse {
     return {view_base + off, std::min(in_parse.size(), view_len - off)};
   }
 
+  // A whole JSON value (object, array or string token) read in the parse buffer: a view of the
+  // body, or, when the body was cut inside it, a copy in the arena with the repair's closers,
+  // so that a value kept as JSON text is complete JSON.
+  [[nodiscard]] std::string_view whole(std::string_view in_parse) noexcept {
+    const std::string_view v = map(in_parse);
+    if (v.size() == in_parse.size() || !repaired) return v;
+    if (in_parse.size() > arena.room()) return {};  // cannot happen: the arena holds 1.5x the body
+    std::memcpy(arena.cursor(), in_parse.data(), in_parse.size());
+    return arena.commit(in_parse.size());
+  }
+
   void broken(simdjson::error_code) noexcept {
     if (!repaired) issues.add(side.not_json, side.d_malformed);
   }
@@ -681,6 +692,8 @@ struct GatewayParser::Impl {
   // (valid for the stream_bytes call it makes next), so that no byte is searched twice.
   std::uint64_t first_mask = 0;
   bool first_mask_known = false;
+  // Set by check_end for the next open_object: the body was cut, repair it before reading.
+  bool force_repair = false;
 
   explicit Impl(const GatewayConfig& c) : config(c), json(c.max_body_bytes + detail::k_repair_slack) {
     if (json.allocate(std::min(k_initial_parser_capacity, config.max_body_bytes)))
@@ -799,8 +812,9 @@ struct GatewayParser::Impl {
       issues.add(side.invalid_utf8, side.d_utf8);
       err = iterate();
     }
-    bool need_repair = err == simdjson::UNCLOSED_STRING;
-    if (!err) {
+    bool need_repair = err == simdjson::UNCLOSED_STRING || force_repair;
+    force_repair = false;
+    if (!err && !need_repair) {
       err = doc.get_object().get(obj);
       need_repair = err == simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
     }
@@ -827,6 +841,44 @@ struct GatewayParser::Impl {
       return false;
     }
     return true;
+  }
+
+  // After the walk of an object open_object gave: true when the body must be read again with
+  // force_repair (it was cut). simdjson's start_root_object only checks that the last
+  // structural byte is '}', so a body cut right after a nested '}' opens, and the walk then
+  // runs out of closers and stops quietly (the iterator abandoned, no error returned to the
+  // walk), the fields after the cut point lost; nor does it look past the root object for a
+  // second value. Both show in the iterator's state (free to read); only then are the bytes
+  // scanned to tell a cut (read again, repaired) from bytes after the object (flagged, the
+  // object kept) or damage inside it (flagged).
+  bool check_end(BodyParse& bp) noexcept {
+    const char* at = nullptr;
+    if (bp.repaired || (doc.is_alive() && doc.current_location().get(at) == simdjson::OUT_OF_BOUNDS))
+      return false;
+    const auto len = static_cast<std::size_t>(bp.parse_end - bp.parse_base);
+    // The scan writes closers: into scratch, never into a stream line parsed in place.
+    char* buf = scratch.data();
+    if (bp.parse_base != buf) {
+      if (!ensure_size(scratch, len + k_scratch_extra)) {
+        bp.broken(simdjson::TAPE_ERROR);
+        return false;
+      }
+      buf = scratch.data();
+      std::memcpy(buf, bp.parse_base, len);
+    }
+    switch (detail::repair_truncated_json(buf, len).kind) {
+      case detail::RepairKind::truncated:
+        force_repair = true;
+        return true;
+      case detail::RepairKind::trailing:
+        bp.issues.add(bp.side.not_json, bp.side.d_trailing);
+        return false;
+      case detail::RepairKind::none:
+      case detail::RepairKind::too_deep:
+        break;
+    }
+    bp.broken(simdjson::TAPE_ERROR);
+    return false;
   }
 };
 
@@ -935,6 +987,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   std::string_view system_raw;    // Anthropic `system` / Responses `instructions`, as sent
   std::string_view input_raw;     // Responses / embeddings `input`, as sent
   std::string_view input_text;    // the same when it is a string, unescaped
+  bool input_is_string = false;   // then input_text is the prompt text, even when empty
   bool anthropic_keys = false;    // `system`, `anthropic_version`
   bool embedding_keys = false;    // `encoding_format`, `dimensions`
   std::string_view metadata_user;  // Anthropic `metadata.user_id` (a top-level `user` wins)
@@ -951,7 +1004,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     } else {
       raw = tok;
     }
-    return bp.fix_raw(bp.map(trim_right(raw)));
+    return bp.fix_raw(bp.whole(trim_right(raw)));
   };
   if (impl_->open_object(body, rec.request_copy_, bp, obj)) {
     const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
@@ -963,7 +1016,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
           if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
-            out.prompt = messages_raw = bp.fix_raw(bp.map(trim_right(raw)));
+            out.prompt = messages_raw = bp.fix_raw(bp.whole(trim_right(raw)));
           } else {
             // Broken inside the array: keep what there is of it.
             const std::string_view start = bp.map(tok);
@@ -982,7 +1035,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         od::array a;
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
-          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.whole(trim_right(raw)));
         } else if (!bp.read_string(v, out.prompt)) {
           bp.wrong_type("request: prompt is not a string");
         }
@@ -1018,7 +1071,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       } else if (key == "input") {
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '"') {
-          input_raw = bp.fix_raw(bp.map(trim_right(tok)));
+          input_raw = bp.fix_raw(bp.whole(trim_right(tok)));
+          input_is_string = true;
           if (!bp.read_string(v, input_text)) bp.wrong_type("request: input is not a string");
         } else if (!tok.empty() && tok[0] != 'n') {
           input_raw = raw_value(v);
@@ -1048,6 +1102,10 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
+    if (impl_->check_end(bp)) {  // cut: read again, repaired (once: a repaired body passes)
+      --stats_.requests;
+      return parse_request(body, session_header, rec, api);
+    }
     stats_.metadata_nulls_dropped += bp.nulls_dropped;
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
@@ -1058,6 +1116,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     } else if (!input_raw.empty()) {
       api = embedding_keys || out.requested_model.find("embed") != std::string_view::npos ? GatewayApi::embeddings
                                                                                         : GatewayApi::responses;
+    } else if (anthropic_keys) {  // a body cut before its `messages` still keeps its `system`
+      api = GatewayApi::anthropic_messages;
     } else {
       api = GatewayApi::chat_completions;
     }
@@ -1065,12 +1125,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   rec.api_ = api;
   if (api == GatewayApi::embeddings) {
     out.operation = "embeddings";
-    out.prompt = !input_text.empty() || input_raw.empty() ? input_text : input_raw;
+    out.prompt = input_is_string || input_raw.empty() ? input_text : input_raw;
   } else if (api == GatewayApi::responses || api == GatewayApi::anthropic_messages) {
     // The conversation as one JSON array, the system text first (OpenAI's message shape).
     const std::string_view conversation = !messages_raw.empty() ? messages_raw : input_raw;
     if (system_raw.empty()) {
-      if (messages_raw.empty() && !input_text.empty()) out.prompt = input_text;
+      // A string input is the prompt's text: "" is an empty prompt (left out), not `""`.
+      if (messages_raw.empty() && input_is_string) out.prompt = input_text;
       else if (!conversation.empty()) out.prompt = conversation;
     } else {
       constexpr std::string_view k_head = R"([{"role":"system","content":)";
@@ -1343,7 +1404,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
             // Content parts: keep their JSON text.
             od::array parts;
             std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.map(trim_right(raw)));
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.whole(trim_right(raw)));
           } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
@@ -1355,7 +1416,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
           if (mv.get_array().get(calls)) return true;
           if (key == "message") {
             std::string_view raw;
-            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
+            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.whole(trim_right(raw)));
             return true;
           }
           // A stream's delta: pieces of calls, assembled by index across chunks.
@@ -1485,7 +1546,7 @@ void read_block(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
           std::string_view raw = bv.raw_json_token();
           od::object o;
           if (!raw.empty() && raw[0] == '{' && !bv.get_object().get(o) && !o.raw_json().get(raw))
-            f.block_input = bp.fix_raw(bp.map(trim_right(raw)));
+            f.block_input = bp.fix_raw(bp.whole(trim_right(raw)));
         }
         break;
       case 'c':
@@ -1606,7 +1667,7 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       // on-demand object and asking raw_json() read through a null parser pointer on a hostile
       // body: found by fuzz_gateway in a clean-clone CI run.)
       std::string_view raw = raw_container(block_start, bp.parse_end);
-      raw = bp.map(trim_right(raw));
+      raw = bp.whole(trim_right(raw));
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
       else if (!raw.empty())
@@ -1895,6 +1956,10 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
   if (impl_->open_object(body, rec.response_copy_, bp, obj)) {
     ResponseFields f(impl_->deltas.data());
     read_response_object(bp, obj, f);
+    if (impl_->check_end(bp)) {  // cut: read again, repaired (once: a repaired body passes)
+      --stats_.responses;
+      return parse_response(body, rec);
+    }
     out.response_id = f.id;
     out.response_model = f.model;
     if (!f.provider.empty()) out.provider = f.provider;
@@ -1961,7 +2026,16 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   od::object obj;
   ResponseFields& f = impl_->chunk_fields;
   f.clear();
-  if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) read_response_object(bp, obj, f);
+  if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) {
+    read_response_object(bp, obj, f);
+    if (impl_->check_end(bp)) {  // cut: read again, repaired
+      chunk_issues.bits = 0;
+      chunk_issues.detail = {};
+      f.clear();
+      bp.arena.prepare(line.size());
+      if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) read_response_object(bp, obj, f);
+    }
+  }
   merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
 
   if (f.general) {  // else none of these was read (a block event's line)

@@ -37,9 +37,11 @@ struct Repair {
 inline constexpr std::size_t k_repair_max_depth = 1024;
 inline constexpr std::size_t k_repair_slack = k_repair_max_depth + 2;
 
-// Makes JSON text that ends early parseable up to the cut: drops a dangling escape or partial
-// UTF-8 sequence, closes an open string, then closes the open arrays and objects. buf holds
-// size bytes and has room for size + k_repair_slack.
+// Makes JSON text that ends early valid JSON up to the cut: a string value cut short keeps what
+// was read of it (a dangling escape or partial UTF-8 sequence dropped, then closed); a cut
+// inside a key, after a key, ':' or ',', or inside a number or literal goes back to the last
+// complete value (or opener); then the open arrays and objects are closed. buf holds size bytes
+// and has room for size + k_repair_slack. `kept` never exceeds the text a repaired value reads.
 [[nodiscard]] Repair repair_truncated_json(char* buf, std::size_t size) noexcept;
 
 }  // namespace tracecast::detail

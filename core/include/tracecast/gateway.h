@@ -54,16 +54,21 @@ namespace tracecast {
 // What could not be read, one bit per reason (GatewayParseResult::issues is a bit set).
 enum class ParseIssue : std::uint32_t {
   none = 0,
-  request_not_json = 1u << 0,        // request body is not a JSON object: nothing read
+  request_not_json = 1u << 0,        // request body is not a JSON object: nothing read (or
+                                     // bytes after the object: the object read, they are not)
   request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
+                                     // (JSON text cut inside, closed where it was cut)
   request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
   field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
                                      // a choice/tool-call index that is not a non-negative
                                      // integer, a trace number beyond float64 or the reserved
                                      // issues key, a tool_use input that is not JSON)
-  response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
+  response_not_json = 1u << 4,       // response body is not a JSON object: nothing read (or
+                                     // bytes after the object: the object read, they are not)
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE `data:` line is not a JSON object: line skipped
+                                     // (cut: what was read of it kept; bytes after the object:
+                                     // the object read)
   too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed

@@ -85,6 +85,14 @@ constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
   return false;
 }
 
+// True for `{}` written with any whitespace inside (`{ }`, `{\n}`).
+[[nodiscard]] bool is_empty_object(std::string_view s) noexcept {
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return false;
+  for (std::size_t i = 1; i + 1 < s.size(); ++i)
+    if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') return false;
+  return true;
+}
+
 [[nodiscard]] std::string_view trim_right(std::string_view s) noexcept {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
     s.remove_suffix(1);
@@ -455,6 +463,7 @@ void GatewayRecord::clear_stream() noexcept {
   }
   stream_tool_call_count_ = 0;
   stream_tool_bytes_ = 0;
+  stream_final_tools_ = false;
   stream_provider_.size = 0;
   stream_error_.size = 0;
   stream_input_tokens_ = -1;
@@ -518,6 +527,20 @@ struct BodyParse {
     if (in_parse.size() > arena.room()) return {};  // cannot happen: the arena holds 1.5x the body
     std::memcpy(arena.cursor(), in_parse.data(), in_parse.size());
     return arena.commit(in_parse.size());
+  }
+
+  // Tool-call JSON (a chat message's tool_calls, an Anthropic tool_use block, a Responses
+  // function_call item) read in the parse buffer, in the canonical form a stream's assembled
+  // calls are written in (detail::canonical_json: compact, strings re-escaped), in the arena:
+  // the same call gives the same text whether it came whole or streamed. Bad escapes become
+  // U+FFFD, counted. A body cut inside it: the repair's closers are part of it.
+  [[nodiscard]] std::string_view canonical(std::string_view in_parse) noexcept {
+    std::size_t n = 0;
+    std::size_t bad = 0;
+    if (!detail::canonical_json(in_parse, arena.cursor(), arena.room(), n, bad))
+      return fix_raw(whole(in_parse));  // no room (cannot happen: the arena holds 1.5x the body)
+    if (bad != 0) bad_escape();
+    return arena.commit(n);
   }
 
   void broken(simdjson::error_code) noexcept {
@@ -1416,7 +1439,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
           if (mv.get_array().get(calls)) return true;
           if (key == "message") {
             std::string_view raw;
-            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.whole(trim_right(raw)));
+            if (!calls.raw_json().get(raw)) tool_calls = bp.canonical(trim_right(raw));
             return true;
           }
           // A stream's delta: pieces of calls, assembled by index across chunks.
@@ -1663,11 +1686,11 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       append_piece(bp, f.content, text);
     } else if (type == "tool_use" || type == "function_call") {
       f.tools_in_output = true;
-      // The block's text as sent, from its first byte to its closing brace. (Rewinding the
+      // The block's text in the canonical form, from its first byte to its closing brace. (Rewinding the
       // on-demand object and asking raw_json() read through a null parser pointer on a hostile
       // body: found by fuzz_gateway in a clean-clone CI run.)
       std::string_view raw = raw_container(block_start, bp.parse_end);
-      raw = bp.whole(trim_right(raw));
+      raw = bp.canonical(raw);
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
       else if (!raw.empty())
@@ -1687,7 +1710,7 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
     o += tools[i].size();
   }
   *o++ = ']';
-  list_raw = bp.fix_raw(bp.arena.commit(static_cast<std::size_t>(o - out)));
+  list_raw = bp.arena.commit(static_cast<std::size_t>(o - out));
 }
 
 // What a stream event's type says is read of it (types are sent first; before one is known,
@@ -1960,10 +1983,18 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
       --stats_.responses;
       return parse_response(body, rec);
     }
-    out.response_id = f.id;
-    out.response_model = f.model;
-    if (!f.provider.empty()) out.provider = f.provider;
-    out.finish_reason = f.finish_reason();
+    // The limits a stream's fixed fields hold, so that both forms give the same record.
+    bool value_cut = false;
+    auto fit = [&value_cut](std::string_view v, std::size_t max) noexcept {
+      if (v.size() <= max) return v;
+      value_cut = true;
+      return v.substr(0, detail::utf8_cut(v, max));
+    };
+    out.response_id = fit(f.id, k_gateway_max_id_bytes);
+    out.response_model = fit(f.model, k_gateway_max_id_bytes);
+    if (!f.provider.empty()) out.provider = fit(f.provider, k_gateway_max_provider_bytes);
+    out.finish_reason = fit(f.finish_reason(), k_gateway_max_reason_bytes);
+    for (std::size_t i = 0; i < f.choices; ++i) (void)fit(f.reasons[i], k_gateway_max_reason_bytes);
     out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
     out.completion = !f.content.empty() ? f.content : f.tool_calls;
     out.input_tokens = f.input_tokens;
@@ -1974,8 +2005,11 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.cost = f.cost;
     if (f.error) {
       out.error = true;
-      out.error_message = f.error_message;
+      out.error_message = fit(f.error_message, k_gateway_max_error_bytes);
     }
+    if (value_cut)
+      issues.add(ParseIssue::completion_truncated,
+                 "response: an id, model, provider, finish reason or error message over its limit (cut, UTF-8 safe)");
   }
   return finish_call(rec, issues.bits, issues.detail);
 }
@@ -2019,7 +2053,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   bp.nulls_dropped = 0;
   // Every chunk of a chat stream repeats id and model; the stream keeps the first of each.
   bp.skip_id_model = rec.stream_id_.size != 0 && rec.stream_model_.size != 0;
-  bp.final_output_wanted = rec.content_.empty() && rec.stream_tool_call_count_ == 0;
+  // (Also after streamed function calls: the final event repeats them whole, with the item's
+  // id and status the argument deltas do not carry.)
+  bp.final_output_wanted = rec.content_.empty();
   Issues& chunk_issues = impl_->chunk_issues;
   chunk_issues.bits = 0;
   chunk_issues.detail = {};
@@ -2038,13 +2074,21 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   }
   merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
 
+  // A value over its fixed field's room (k_gateway_max_*_bytes) is cut, and said (as in a body).
+  bool value_cut = false;
   if (f.general) {  // else none of these was read (a block event's line)
-    if (rec.stream_id_.size == 0 && !f.id.empty())
+    if (rec.stream_id_.size == 0 && !f.id.empty()) {
       set_fixed(rec.stream_id_.bytes, rec.stream_id_.size, f.id);
-    if (rec.stream_model_.size == 0 && !f.model.empty())
+      value_cut = f.id.size() > rec.stream_id_.size;
+    }
+    if (rec.stream_model_.size == 0 && !f.model.empty()) {
       set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
-    if (!f.provider.empty())
+      value_cut = value_cut || f.model.size() > rec.stream_model_.size;
+    }
+    if (!f.provider.empty()) {
       set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
+      value_cut = value_cut || f.provider.size() > rec.stream_provider_.size;
+    }
     if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
     if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
     if (f.cache_read_tokens >= 0) rec.stream_cache_read_tokens_ = f.cache_read_tokens;
@@ -2054,16 +2098,17 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     if (f.error) {
       rec.stream_error_seen_ = true;
       set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
-      if (f.error_message.size() > rec.stream_error_.bytes.size())
-        merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
-              "stream: an error message over 1,024 bytes (cut, UTF-8 safe)");
+      value_cut = value_cut || f.error_message.size() > rec.stream_error_.size;
     }
   }
-  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty())
+  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty()) {
     set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.first_reason);
+    value_cut = value_cut || f.first_reason.size() > rec.stream_finish_reason_.size;
+  }
   for (std::size_t i = 0; i < f.choices; ++i) {
     if (f.reasons[i].empty()) continue;
     set_fixed(rec.stream_reasons_[i].bytes, rec.stream_reasons_[i].size, f.reasons[i]);
+    value_cut = value_cut || f.reasons[i].size() > rec.stream_reasons_[i].size;
   }
   // Entries below the highest index are cleared already (reset, begin_stream).
   rec.stream_choices_ = std::max(rec.stream_choices_, f.choices);
@@ -2086,8 +2131,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
           piece.name = f.block_name;
           piece.type = "tool_use";
           // An input given whole here (no input_json_delta follows) is kept; the usual empty
-          // placeholder is not, or the deltas' text would be appended after it.
-          if (f.block_input != "{}") piece.arguments = f.block_input;
+          // placeholder (`{}`, with any whitespace inside) is not, or the deltas' text would be
+          // appended after it.
+          if (!is_empty_object(f.block_input)) piece.arguments = f.block_input;
           f.n_deltas = 1;
         }
         break;
@@ -2120,9 +2166,17 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
       case Event::final: {
         rec.stream_done_ = true;
         text = final_text;
+        if (bp.final_output_wanted && f.tools_in_output && !f.tool_calls.empty()) {
+          try {
+            rec.tool_calls_json_.assign(f.tool_calls.begin(), f.tool_calls.end());
+            rec.stream_final_tools_ = true;
+          } catch (...) {  // out of memory: the calls assembled from the deltas, if any
+          }
+        }
         const std::string_view reason = !f.incomplete_reason.empty() ? f.incomplete_reason : f.status;
         if (!reason.empty()) {
           set_fixed(rec.stream_reasons_[0].bytes, rec.stream_reasons_[0].size, reason);
+          value_cut = value_cut || reason.size() > rec.stream_reasons_[0].size;
           rec.stream_choices_ = std::max<std::size_t>(rec.stream_choices_, 1);
           if (rec.stream_finish_reason_.size == 0)
             set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, reason);
@@ -2184,6 +2238,9 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
     if (!d.name.empty()) set_fixed(call.name.bytes, call.name.size, d.name);
     if (!d.arguments.empty()) rec.stream_tool_bytes_ += append(call.arguments, d.arguments);
   }
+  if (value_cut)
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: an id, model, provider, finish reason or error message over its limit (cut, UTF-8 safe)");
   if (cut && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
     merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
           "stream: content or tool calls over max_completion_bytes or their count limit (cut)");
@@ -2370,19 +2427,17 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
 
 namespace {
 
-// Appends s as a JSON string literal (quotes, backslashes and control characters escaped).
-// s is valid UTF-8 (every string stored in a record is).
+// Appends s as a JSON string literal in the canonical form (detail::escape_json_char: quotes,
+// backslashes and control characters escaped, the rest as is), as a body's tool calls are
+// written. s is valid UTF-8 (every string stored in a record is).
 void append_json_string(std::vector<char>& out, std::string_view s) {
-  static constexpr char k_hex[] = "0123456789abcdef";
   out.push_back('"');
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      const char esc[6] = {'\\', 'u', '0', '0', k_hex[u >> 4], k_hex[u & 15]};
-      out.insert(out.end(), esc, esc + 6);
+    if (c == '"' || c == '\\' || u < 0x20) {
+      char esc[6];
+      const std::size_t n = detail::escape_json_char(u, esc);
+      out.insert(out.end(), esc, esc + n);
     } else {
       out.push_back(c);
     }
@@ -2396,7 +2451,8 @@ void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end
 
 // Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
 // [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
-std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept {
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input,
+                                                std::size_t& bad_escapes) noexcept {
   std::vector<char>& out = rec.tool_calls_json_;
   out.clear();
   try {
@@ -2417,11 +2473,21 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_in
         // The input as pasted from its partial_json pieces: a cut stream, an error mid-block,
         // a piece that is not JSON or a max_completion_bytes cut leave it incomplete. Then it
         // goes as a JSON string (the completion stays valid JSON), flagged by the caller.
+        // A complete input is written in the canonical form (as a body's tool_use block is,
+        // a bad \uD800 as U+FFFD), written in place after the text so far, then checked.
+        const std::size_t at = out.size();
+        const std::size_t room = args.size() + args.size() / 2 + 8;
+        std::size_t n = 0;
+        std::size_t bad = 0;
         if (args.empty()) {
           append_lit(out, "{}");
-        } else if (impl_->complete_json_object(args)) {
-          append_lit(out, args);
+        } else if (out.resize(at + room);
+                   detail::canonical_json(args, out.data() + at, room, n, bad) &&
+                   impl_->complete_json_object({out.data() + at, n})) {
+          out.resize(at + n);
+          bad_escapes += bad;
         } else {
+          out.resize(at);
           bad_input = true;
           append_json_string(out, args);
         }
@@ -2479,12 +2545,19 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) out.provider = rec.stream_provider_.view();
   out.completion = {rec.content_.data(), rec.content_.size()};
-  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
+  if (out.completion.empty() && rec.stream_final_tools_) {
+    // A Responses stream's final event repeated its function calls whole: as the body has them.
+    out.completion = {rec.tool_calls_json_.data(), rec.tool_calls_json_.size()};
+  } else if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
     bool bad_input = false;
-    out.completion = tool_calls_json(rec, bad_input);
+    std::size_t bad_escapes = 0;
+    out.completion = tool_calls_json(rec, bad_input, bad_escapes);
     if (bad_input)
       merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
             "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+    if (bad_escapes != 0)
+      merge(bits, detail, issue_bit(ParseIssue::invalid_escape),
+            "stream: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
   }
   out.input_tokens = rec.stream_input_tokens_;
   out.output_tokens = rec.stream_output_tokens_;

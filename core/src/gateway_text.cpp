@@ -343,6 +343,74 @@ std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t ds
   return out;
 }
 
+std::size_t escape_json_char(std::uint32_t cp, char* out) noexcept {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  switch (cp) {
+    case '"': out[0] = '\\'; out[1] = '"'; return 2;
+    case '\\': out[0] = '\\'; out[1] = '\\'; return 2;
+    case '\b': out[0] = '\\'; out[1] = 'b'; return 2;
+    case '\f': out[0] = '\\'; out[1] = 'f'; return 2;
+    case '\n': out[0] = '\\'; out[1] = 'n'; return 2;
+    case '\r': out[0] = '\\'; out[1] = 'r'; return 2;
+    case '\t': out[0] = '\\'; out[1] = 't'; return 2;
+    default: break;
+  }
+  if (cp < 0x20) {
+    const char esc[6] = {'\\', 'u', '0', '0', k_hex[cp >> 4], k_hex[cp & 15]};
+    std::memcpy(out, esc, 6);
+    return 6;
+  }
+  return encode_utf8(cp, out);
+}
+
+bool canonical_json(std::string_view src, char* dst, std::size_t dst_room, std::size_t& written,
+                    std::size_t& bad) noexcept {
+  std::size_t out = 0;
+  std::size_t i = 0;
+  // The most one step writes: a control byte as \u00xx.
+  constexpr std::size_t k_step = 6;
+  while (i < src.size()) {
+    if (dst_room - out < k_step) return false;
+    const char c = src[i];
+    if (c != '"') {
+      if (!is_json_space(c)) dst[out++] = c;
+      ++i;
+      continue;
+    }
+    dst[out++] = '"';
+    ++i;
+    while (i < src.size() && src[i] != '"') {
+      if (dst_room - out < k_step) return false;
+      const auto u = static_cast<std::uint8_t>(src[i]);
+      if (u != '\\') {
+        if (u < 0x20) {
+          out += escape_json_char(u, dst + out);
+        } else {
+          dst[out++] = src[i];
+        }
+        ++i;
+        continue;
+      }
+      const Escape e = decode_escape(src, i);
+      if (e.kind == Escape::simple || e.kind == Escape::code_point) {
+        out += escape_json_char(e.cp, dst + out);
+      } else {
+        ++bad;
+        std::memcpy(dst + out, k_replacement_utf8, 3);
+        out += 3;
+      }
+      i += e.len;
+    }
+    if (i < src.size()) {
+      if (dst_room == out) return false;
+      dst[out++] = '"';
+      ++i;
+    }
+  }
+  written = out;
+  return true;
+}
+
 bool has_bad_json_escape(std::string_view text) noexcept {
   std::size_t i = 0;
   for (;;) {

@@ -876,8 +876,13 @@ struct GatewayParser::Impl {
   // object kept) or damage inside it (flagged).
   bool check_end(BodyParse& bp) noexcept {
     const char* at = nullptr;
-    if (bp.repaired || (doc.is_alive() && doc.current_location().get(at) == simdjson::OUT_OF_BOUNDS))
+    if (bp.repaired || (doc.is_alive() && doc.current_location().get(at) == simdjson::OUT_OF_BOUNDS)) [[likely]]
       return false;
+    return classify_end(bp);
+  }
+
+  // check_end's scan, out of line: the walk of a body that is whole never comes here.
+  [[gnu::noinline, gnu::cold]] bool classify_end(BodyParse& bp) noexcept {
     const auto len = static_cast<std::size_t>(bp.parse_end - bp.parse_base);
     // The scan writes closers: into scratch, never into a stream line parsed in place.
     char* buf = scratch.data();
@@ -1125,7 +1130,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
-    if (impl_->check_end(bp)) {  // cut: read again, repaired (once: a repaired body passes)
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired (once: a repaired body passes)
       --stats_.requests;
       return parse_request(body, session_header, rec, api);
     }
@@ -1625,9 +1630,9 @@ std::string_view raw_container(const char* open, const char* end) noexcept {
 }
 
 // A body's list of blocks (Anthropic `content`) or items (Responses `output`): the text of
-// text blocks (or of a message item's output_text parts) in order, and in list_raw the
-// tool_use / function_call blocks as a JSON array of their text as sent (the completion when
-// there is no text). Thinking blocks and reasoning items are not read (README says why).
+// text blocks (or of a message item's output_text parts) in order, and, when there is no text,
+// in list_raw the tool_use / function_call blocks as a JSON array in the canonical form (the
+// completion then). Thinking blocks and reasoning items are not read (README says why).
 void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_view& list_raw) noexcept {
   od::array blocks;
   const std::string_view tok = v.raw_json_token();
@@ -1639,10 +1644,10 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
     return;
   }
   if (v.get_array().get(blocks)) return;
-  // The tool_use / function_call blocks as sent, for a completion made of tool calls (the
-  // other blocks, thinking and reasoning included, are not part of it).
+  // The tool_use / function_call blocks, for a completion made of tool calls (the other
+  // blocks, thinking and reasoning included, are not part of it).
   constexpr std::size_t k_max_tool_blocks = 32;
-  std::array<std::string_view, k_max_tool_blocks> tools;
+  std::array<const char*, k_max_tool_blocks> tools;  // where each block starts
   std::size_t n_tools = 0;
   for (auto element : blocks) {
     if (const auto e = element.error()) {
@@ -1686,31 +1691,35 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       append_piece(bp, f.content, text);
     } else if (type == "tool_use" || type == "function_call") {
       f.tools_in_output = true;
-      // The block's text in the canonical form, from its first byte to its closing brace. (Rewinding the
-      // on-demand object and asking raw_json() read through a null parser pointer on a hostile
-      // body: found by fuzz_gateway in a clean-clone CI run.)
-      std::string_view raw = raw_container(block_start, bp.parse_end);
-      raw = bp.canonical(raw);
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
-      else if (!raw.empty())
-        tools[n_tools++] = raw;
+      else
+        tools[n_tools++] = block_start;
     }
   }
-  if (n_tools == 0) return;
-  std::size_t need = 1;
-  for (std::size_t i = 0; i < n_tools; ++i) need += tools[i].size() + 1;
-  if (need > bp.arena.room()) return;  // cannot happen: the arena holds 1.5x the body
+  // The calls are the completion only when there is no text: written only then, each block's
+  // text from its first byte to its closing brace (rewinding the on-demand object and asking
+  // raw_json() read through a null parser pointer on a hostile body: found by fuzz_gateway in a
+  // clean-clone CI run), in the canonical form (BodyParse::canonical), joined as a JSON array.
+  if (n_tools == 0 || !f.content.empty()) return;
   char* const out = bp.arena.cursor();
-  char* o = out;
-  *o++ = '[';
+  const std::size_t room = bp.arena.room();
+  std::size_t o = 0;
+  std::size_t bad = 0;
   for (std::size_t i = 0; i < n_tools; ++i) {
-    if (i != 0) *o++ = ',';
-    std::memcpy(o, tools[i].data(), tools[i].size());
-    o += tools[i].size();
+    const std::string_view raw = raw_container(tools[i], bp.parse_end);
+    std::size_t n = 0;
+    if (raw.empty()) continue;
+    if (room - o < 2 ||
+        !detail::canonical_json(raw, out + o + 1, room - o - 2, n, bad))
+      return;  // no room (cannot happen: the arena holds 1.5x the body)
+    out[o] = o == 0 ? '[' : ',';
+    o += 1 + n;
   }
-  *o++ = ']';
-  list_raw = bp.arena.commit(static_cast<std::size_t>(o - out));
+  if (o == 0) return;
+  out[o++] = ']';
+  if (bad != 0) bp.bad_escape();
+  list_raw = bp.arena.commit(o);
 }
 
 // What a stream event's type says is read of it (types are sent first; before one is known,
@@ -1979,7 +1988,7 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
   if (impl_->open_object(body, rec.response_copy_, bp, obj)) {
     ResponseFields f(impl_->deltas.data());
     read_response_object(bp, obj, f);
-    if (impl_->check_end(bp)) {  // cut: read again, repaired (once: a repaired body passes)
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired (once: a repaired body passes)
       --stats_.responses;
       return parse_response(body, rec);
     }
@@ -2064,7 +2073,7 @@ void GatewayParser::stream_line(std::string_view line, std::uint64_t now_unix_na
   f.clear();
   if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) {
     read_response_object(bp, obj, f);
-    if (impl_->check_end(bp)) {  // cut: read again, repaired
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired
       chunk_issues.bits = 0;
       chunk_issues.detail = {};
       f.clear();

@@ -195,6 +195,26 @@ TEST_F(GatewayStructure, EveryPrefixOfAResponseBodyIsFlaggedTruncatedAndKeepsWha
   }
 }
 
+// One stream event cut anywhere (a proxy that cut a line short) is flagged, whatever the shape.
+TEST_F(GatewayStructure, EveryPrefixOfAStreamEventIsFlagged) {
+  for (const char* file : {"stream_response.sse", "anthropic_stream.sse", "anthropic_tool_stream.sse",
+                           "responses_stream.sse", "responses_function_call_stream.sse"}) {
+    const std::string sse = read_data(file);
+    std::size_t at = 0;
+    while ((at = sse.find("data: {", at)) != std::string::npos) {
+      const std::size_t end = sse.find('\n', at);
+      const std::string_view event = trim(std::string_view(sse).substr(at + 6, end - at - 6));
+      at = end;
+      for (std::size_t k = 1; k < event.size(); ++k) {
+        const std::string line = "data: " + std::string(event.substr(0, k)) + "\n";
+        std::uint32_t issues = 0;
+        const auto rec = test::stream(parser_, line, line.size(), &issues);
+        EXPECT_NE(issues & issue_bit(ParseIssue::stream_chunk_invalid), 0u) << file << ": " << line;
+      }
+    }
+  }
+}
+
 // The review's cases: cut right after a nested '}' (simdjson opens such a body, its walk then
 // stops quietly), and the kind of a cut chat request (not "not JSON": its fields are read).
 TEST_F(GatewayStructure, BodyCutRightAfterANestedObjectIsFlaggedAndItsFieldsKept) {

@@ -22,3 +22,8 @@ tracecast_add_test(gateway_framing_test SOURCES gateway_framing_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
 target_compile_definitions(gateway_framing_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# A body as a whole: cut anywhere, bytes after the first value, streamed form vs body form.
+tracecast_add_test(gateway_structure_test SOURCES gateway_structure_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+target_compile_definitions(gateway_structure_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -117,6 +117,14 @@ constexpr std::size_t k_initial_parser_capacity = std::size_t{64} << 10;
   return body;
 }
 
+// True for `{}` written with any whitespace inside (`{ }`, `{\n}`).
+[[nodiscard]] bool is_empty_object(std::string_view s) noexcept {
+  if (s.size() < 2 || s.front() != '{' || s.back() != '}') return false;
+  for (std::size_t i = 1; i + 1 < s.size(); ++i)
+    if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t') return false;
+  return true;
+}
+
 [[nodiscard]] std::string_view trim_right(std::string_view s) noexcept {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
     s.remove_suffix(1);
@@ -489,6 +497,7 @@ void GatewayRecord::clear_stream() noexcept {
   }
   stream_tool_call_count_ = 0;
   stream_tool_bytes_ = 0;
+  stream_final_tools_ = false;
   stream_provider_.size = 0;
   stream_error_.size = 0;
   stream_input_tokens_ = -1;
@@ -548,6 +557,31 @@ struct BodyParse {
     const auto off = static_cast<std::size_t>(in_parse.data() - parse_base);
     if (off >= view_len) return {};
     return {view_base + off, std::min(in_parse.size(), view_len - off)};
+  }
+
+  // A whole JSON value (object, array or string token) read in the parse buffer: a view of the
+  // body, or, when the body was cut inside it, a copy in the arena with the repair's closers,
+  // so that a value kept as JSON text is complete JSON.
+  [[nodiscard]] std::string_view whole(std::string_view in_parse) noexcept {
+    const std::string_view v = map(in_parse);
+    if (v.size() == in_parse.size() || !repaired) return v;
+    if (in_parse.size() > arena.room()) return {};  // cannot happen: the arena holds 1.5x the body
+    std::memcpy(arena.cursor(), in_parse.data(), in_parse.size());
+    return arena.commit(in_parse.size());
+  }
+
+  // Tool-call JSON (a chat message's tool_calls, an Anthropic tool_use block, a Responses
+  // function_call item) read in the parse buffer, in the canonical form a stream's assembled
+  // calls are written in (detail::canonical_json: compact, strings re-escaped), in the arena:
+  // the same call gives the same text whether it came whole or streamed. Bad escapes become
+  // U+FFFD, counted. A body cut inside it: the repair's closers are part of it.
+  [[nodiscard]] std::string_view canonical(std::string_view in_parse) noexcept {
+    std::size_t n = 0;
+    std::size_t bad = 0;
+    if (!detail::canonical_json(in_parse, arena.cursor(), arena.room(), n, bad))
+      return fix_raw(whole(in_parse));  // no room (cannot happen: the arena holds 1.5x the body)
+    if (bad != 0) bad_escape();
+    return arena.commit(n);
   }
 
   void broken(simdjson::error_code) noexcept {
@@ -761,6 +795,8 @@ struct GatewayParser::Impl {
   std::uint64_t first_mask = 0;
   std::uint64_t first_cr = 0;  // its '\r' bytes
   bool first_mask_known = false;
+  // Set by check_end for the next open_object: the body was cut, repair it before reading.
+  bool force_repair = false;
 
   // A limit applied while writing into rec: the smaller of this parser's and the record's (the
   // record's tables and buffers are sized by its own config; a parser configured larger must
@@ -889,8 +925,9 @@ struct GatewayParser::Impl {
       issues.add(side.invalid_utf8, side.d_utf8);
       err = iterate();
     }
-    bool need_repair = err == simdjson::UNCLOSED_STRING;
-    if (!err) {
+    bool need_repair = err == simdjson::UNCLOSED_STRING || force_repair;
+    force_repair = false;
+    if (!err && !need_repair) {
       err = doc.get_object().get(obj);
       need_repair = err == simdjson::INCOMPLETE_ARRAY_OR_OBJECT;
     }
@@ -917,6 +954,49 @@ struct GatewayParser::Impl {
       return false;
     }
     return true;
+  }
+
+  // After the walk of an object open_object gave: true when the body must be read again with
+  // force_repair (it was cut). simdjson's start_root_object only checks that the last
+  // structural byte is '}', so a body cut right after a nested '}' opens, and the walk then
+  // runs out of closers and stops quietly (the iterator abandoned, no error returned to the
+  // walk), the fields after the cut point lost; nor does it look past the root object for a
+  // second value. Both show in the iterator's state (free to read); only then are the bytes
+  // scanned to tell a cut (read again, repaired) from bytes after the object (flagged, the
+  // object kept) or damage inside it (flagged).
+  bool check_end(BodyParse& bp) noexcept {
+    const char* at = nullptr;
+    if (bp.repaired || (doc.is_alive() && doc.current_location().get(at) == simdjson::OUT_OF_BOUNDS)) [[likely]]
+      return false;
+    return classify_end(bp);
+  }
+
+  // check_end's scan, out of line: the walk of a body that is whole never comes here.
+  [[gnu::noinline, gnu::cold]] bool classify_end(BodyParse& bp) noexcept {
+    const auto len = static_cast<std::size_t>(bp.parse_end - bp.parse_base);
+    // The scan writes closers: into scratch, never into a stream line parsed in place.
+    char* buf = scratch.data();
+    if (bp.parse_base != buf) {
+      if (!ensure_size(scratch, len + k_scratch_extra)) {
+        bp.broken(simdjson::TAPE_ERROR);
+        return false;
+      }
+      buf = scratch.data();
+      std::memcpy(buf, bp.parse_base, len);
+    }
+    switch (detail::repair_truncated_json(buf, len).kind) {
+      case detail::RepairKind::truncated:
+        force_repair = true;
+        return true;
+      case detail::RepairKind::trailing:
+        bp.issues.add(bp.side.not_json, bp.side.d_trailing);
+        return false;
+      case detail::RepairKind::none:
+      case detail::RepairKind::too_deep:
+        break;
+    }
+    bp.broken(simdjson::TAPE_ERROR);
+    return false;
   }
 };
 
@@ -1073,6 +1153,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   std::string_view system_raw;    // Anthropic `system` / Responses `instructions`, as sent
   std::string_view input_raw;     // Responses / embeddings `input`, as sent
   std::string_view input_text;    // the same when it is a string, unescaped
+  bool input_is_string = false;   // then input_text is the prompt text, even when empty
   bool anthropic_keys = false;    // `system`, `anthropic_version`
   bool embedding_keys = false;    // `encoding_format`, `dimensions`
   std::string_view metadata_user;  // Anthropic `metadata.user_id` (a top-level `user` wins)
@@ -1090,7 +1171,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     } else {
       raw = tok;
     }
-    return bp.fix_raw(bp.map(trim_right(raw)));
+    return bp.fix_raw(bp.whole(trim_right(raw)));
   };
   if (impl_->open_object(body, rec.request_copy_, bp, obj, false, rec.config_.max_body_bytes)) {
     const auto err = for_each_field(obj, [&](Key key, od::value& v) noexcept {
@@ -1102,7 +1183,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
           if (!v.get_array().get(a) && !a.raw_json().get(raw)) {
-            out.prompt = messages_raw = bp.fix_raw(bp.map(trim_right(raw)));
+            out.prompt = messages_raw = bp.fix_raw(bp.whole(trim_right(raw)));
           } else {
             // Broken inside the array: keep what there is of it.
             const std::string_view start = bp.map(tok);
@@ -1121,7 +1202,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         od::array a;
         std::string_view raw;
         if (!tok.empty() && tok[0] == '[') {
-          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.map(trim_right(raw)));
+          if (!v.get_array().get(a) && !a.raw_json().get(raw)) out.prompt = bp.fix_raw(bp.whole(trim_right(raw)));
         } else if (!bp.read_string(v, out.prompt)) {
           bp.wrong_type("request: prompt is not a string");
         }
@@ -1172,7 +1253,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       } else if (key == "input") {
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '"') {
-          input_raw = bp.fix_raw(bp.map(trim_right(tok)));
+          input_raw = bp.fix_raw(bp.whole(trim_right(tok)));
+          input_is_string = true;
           if (!bp.read_string(v, input_text)) bp.wrong_type("request: input is not a string");
         } else if (!tok.empty() && tok[0] != 'n') {
           input_raw = raw_value(v);
@@ -1202,6 +1284,10 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired (once: a repaired body passes)
+      --stats_.requests;
+      return parse_request(body, session_header, rec, api);
+    }
     stats_.metadata_nulls_dropped += bp.nulls_dropped;
   } else if ((issues.bits & issue_bit(ParseIssue::body_too_large)) == 0) {
     out.requested_model = scan_model(body);
@@ -1212,6 +1298,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
     } else if (!input_raw.empty()) {
       api = embedding_keys || out.requested_model.find("embed") != std::string_view::npos ? GatewayApi::embeddings
                                                                                         : GatewayApi::responses;
+    } else if (anthropic_keys) {  // a body cut before its `messages` still keeps its `system`
+      api = GatewayApi::anthropic_messages;
     } else {
       api = GatewayApi::chat_completions;
     }
@@ -1219,12 +1307,13 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   rec.api_ = api;
   if (api == GatewayApi::embeddings) {
     out.operation = "embeddings";
-    out.prompt = !input_text.empty() || input_raw.empty() ? input_text : input_raw;
+    out.prompt = input_is_string || input_raw.empty() ? input_text : input_raw;
   } else if (api == GatewayApi::responses || api == GatewayApi::anthropic_messages) {
     // The conversation as one JSON array, the system text first (OpenAI's message shape).
     const std::string_view conversation = !messages_raw.empty() ? messages_raw : input_raw;
     if (system_raw.empty()) {
-      if (messages_raw.empty() && !input_text.empty()) out.prompt = input_text;
+      // A string input is the prompt's text: "" is an empty prompt (left out), not `""`.
+      if (messages_raw.empty() && input_is_string) out.prompt = input_text;
       else if (!conversation.empty()) out.prompt = conversation;
     } else {
       constexpr std::string_view k_head = R"([{"role":"system","content":)";
@@ -1525,7 +1614,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
             // Content parts: keep their JSON text.
             od::array parts;
             std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.map(trim_right(raw)));
+            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.whole(trim_right(raw)));
           } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
@@ -1537,7 +1626,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
           if (mv.get_array().get(calls)) return true;
           if (key == "message") {
             std::string_view raw;
-            if (!calls.raw_json().get(raw)) tool_calls = bp.fix_raw(bp.map(trim_right(raw)));
+            if (!calls.raw_json().get(raw)) tool_calls = bp.canonical(trim_right(raw));
             return true;
           }
           // A stream's delta: pieces of calls, assembled by index across chunks.
@@ -1666,7 +1755,7 @@ void read_block(BodyParse& bp, od::value& v, ResponseFields& f) noexcept {
           std::string_view raw = bv.raw_json_token();
           od::object o;
           if (!raw.empty() && raw[0] == '{' && !bv.get_object().get(o) && !o.raw_json().get(raw))
-            f.block_input = bp.fix_raw(bp.map(trim_right(raw)));
+            f.block_input = bp.fix_raw(bp.whole(trim_right(raw)));
         }
         break;
       case 'c':
@@ -1722,9 +1811,9 @@ std::string_view raw_container(const char* open, const char* end) noexcept {
 }
 
 // A body's list of blocks (Anthropic `content`) or items (Responses `output`): the text of
-// text blocks (or of a message item's output_text parts) in order, and in list_raw the
-// tool_use / function_call blocks as a JSON array of their text as sent (the completion when
-// there is no text). Thinking blocks and reasoning items are not read (README says why).
+// text blocks (or of a message item's output_text parts) in order, and, when there is no text,
+// in list_raw the tool_use / function_call blocks as a JSON array in the canonical form (the
+// completion then). Thinking blocks and reasoning items are not read (README says why).
 void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_view& list_raw) noexcept {
   od::array blocks;
   const std::string_view tok = v.raw_json_token();
@@ -1736,10 +1825,10 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
     return;
   }
   if (v.get_array().get(blocks)) return;
-  // The tool_use / function_call blocks as sent, for a completion made of tool calls (the
-  // other blocks, thinking and reasoning included, are not part of it).
+  // The tool_use / function_call blocks, for a completion made of tool calls (the other
+  // blocks, thinking and reasoning included, are not part of it).
   constexpr std::size_t k_max_tool_blocks = 32;
-  std::array<std::string_view, k_max_tool_blocks> tools;
+  std::array<const char*, k_max_tool_blocks> tools;  // where each block starts
   std::size_t n_tools = 0;
   for (auto element : blocks) {
     if (const auto e = element.error()) {
@@ -1783,31 +1872,35 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       append_piece(bp, f.content, text);
     } else if (type == "tool_use" || type == "function_call") {
       f.tools_in_output = true;
-      // The block's text as sent, from its first byte to its closing brace. (Rewinding the
-      // on-demand object and asking raw_json() read through a null parser pointer on a hostile
-      // body: found by fuzz_gateway in a clean-clone CI run.)
-      std::string_view raw = raw_container(block_start, bp.parse_end);
-      raw = bp.map(trim_right(raw));
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
-      else if (!raw.empty())
-        tools[n_tools++] = raw;
+      else
+        tools[n_tools++] = block_start;
     }
   }
-  if (n_tools == 0) return;
-  std::size_t need = 1;
-  for (std::size_t i = 0; i < n_tools; ++i) need += tools[i].size() + 1;
-  if (need > bp.arena.room()) return;  // cannot happen: the arena holds 1.5x the body
+  // The calls are the completion only when there is no text: written only then, each block's
+  // text from its first byte to its closing brace (rewinding the on-demand object and asking
+  // raw_json() read through a null parser pointer on a hostile body: found by fuzz_gateway in a
+  // clean-clone CI run), in the canonical form (BodyParse::canonical), joined as a JSON array.
+  if (n_tools == 0 || !f.content.empty()) return;
   char* const out = bp.arena.cursor();
-  char* o = out;
-  *o++ = '[';
+  const std::size_t room = bp.arena.room();
+  std::size_t o = 0;
+  std::size_t bad = 0;
   for (std::size_t i = 0; i < n_tools; ++i) {
-    if (i != 0) *o++ = ',';
-    std::memcpy(o, tools[i].data(), tools[i].size());
-    o += tools[i].size();
+    const std::string_view raw = raw_container(tools[i], bp.parse_end);
+    std::size_t n = 0;
+    if (raw.empty()) continue;
+    if (room - o < 2 ||
+        !detail::canonical_json(raw, out + o + 1, room - o - 2, n, bad))
+      return;  // no room (cannot happen: the arena holds 1.5x the body)
+    out[o] = o == 0 ? '[' : ',';
+    o += 1 + n;
   }
-  *o++ = ']';
-  list_raw = bp.fix_raw(bp.arena.commit(static_cast<std::size_t>(o - out)));
+  if (o == 0) return;
+  out[o++] = ']';
+  if (bad != 0) bp.bad_escape();
+  list_raw = bp.arena.commit(o);
 }
 
 // What a stream event's type says is read of it (types are sent first; before one is known,
@@ -2073,10 +2166,23 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
   if (impl_->open_object(body, rec.response_copy_, bp, obj, false, rec.config_.max_body_bytes)) {
     ResponseFields f(impl_->deltas.data());
     read_response_object(bp, obj, f);
-    out.response_id = f.id;
-    out.response_model = f.model;
-    if (!f.provider.empty()) GatewayRecord::Detail::set_response_provider(rec, f.provider);
-    out.finish_reason = f.finish_reason();
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired (once: a repaired body passes)
+      --stats_.responses;
+      return parse_response(body, rec);
+    }
+    // The limits a stream's fixed fields hold, so that both forms give the same record.
+    bool value_cut = false;
+    auto fit = [&value_cut](std::string_view v, std::size_t max) noexcept {
+      if (v.size() <= max) return v;
+      value_cut = true;
+      return v.substr(0, detail::utf8_cut(v, max));
+    };
+    out.response_id = fit(f.id, k_gateway_max_id_bytes);
+    out.response_model = fit(f.model, k_gateway_max_id_bytes);
+    if (!f.provider.empty())
+      GatewayRecord::Detail::set_response_provider(rec, fit(f.provider, k_gateway_max_provider_bytes));
+    out.finish_reason = fit(f.finish_reason(), k_gateway_max_reason_bytes);
+    for (std::size_t i = 0; i < f.choices; ++i) (void)fit(f.reasons[i], k_gateway_max_reason_bytes);
     out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
     out.completion = !f.content.empty() ? f.content : f.tool_calls;
     out.input_tokens = f.input_tokens;
@@ -2087,8 +2193,11 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.cost = f.cost;
     if (f.error) {
       out.error = true;
-      out.error_message = f.error_message;
+      out.error_message = fit(f.error_message, k_gateway_max_error_bytes);
     }
+    if (value_cut)
+      issues.add(ParseIssue::completion_truncated,
+                 "response: an id, model, provider, finish reason or error message over its limit (cut, UTF-8 safe)");
   }
   return finish_call(rec, issues.bits, issues.detail);
 }
@@ -2212,7 +2321,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   bp.nulls_dropped = 0;
   // Every chunk of a chat stream repeats id and model; the stream keeps the first of each.
   bp.skip_id_model = rec.stream_id_.size != 0 && rec.stream_model_.size != 0;
-  bp.final_output_wanted = rec.content_.empty() && rec.stream_tool_call_count_ == 0;
+  // (Also after streamed function calls: the final event repeats them whole, with the item's
+  // id and status the argument deltas do not carry.)
+  bp.final_output_wanted = rec.content_.empty();
   Issues& chunk_issues = impl_->chunk_issues;
   chunk_issues.bits = 0;
   chunk_issues.detail = {};
@@ -2221,24 +2332,33 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   f.clear();
   if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) {
     read_response_object(bp, obj, f);
-    // More after the object (two chunks in one event's data lines, no blank line between):
-    // the event is one broken value, not two chunks; its first object was read, the rest not.
-    const char* rest = nullptr;
-    if ((chunk_issues.bits & issue_bit(ParseIssue::stream_chunk_invalid)) == 0 &&
-        impl_->doc.current_location().get(rest) == simdjson::SUCCESS)
-      chunk_issues.add(ParseIssue::stream_chunk_invalid, "stream: an event's data is more than one JSON value (the first read)");
+    if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired
+      chunk_issues.bits = 0;
+      chunk_issues.detail = {};
+      f.clear();
+      bp.arena.prepare(line.size());
+      if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) read_response_object(bp, obj, f);
+    }
   }
   merge(bits, detail, chunk_issues.bits, chunk_issues.detail);
 
+  // A value over its fixed field's room (k_gateway_max_*_bytes) is cut, and said (as in a body).
+  bool value_cut = false;
   if (f.general) {  // else none of these was read (a block event's line)
-    if (rec.stream_id_.size == 0 && !f.id.empty())
+    if (rec.stream_id_.size == 0 && !f.id.empty()) {
       set_fixed(rec.stream_id_.bytes, rec.stream_id_.size, f.id);
+      value_cut = f.id.size() > rec.stream_id_.size;
+    }
     // The first model seen, except that a Responses stream's final response
     // (response.completed / incomplete / failed) wins: it is the authoritative object.
-    if ((rec.stream_model_.size == 0 || f.event == Event::final) && !f.model.empty())
+    if ((rec.stream_model_.size == 0 || f.event == Event::final) && !f.model.empty()) {
       set_fixed(rec.stream_model_.bytes, rec.stream_model_.size, f.model);
-    if (!f.provider.empty())
+      value_cut = value_cut || f.model.size() > rec.stream_model_.size;
+    }
+    if (!f.provider.empty()) {
       set_fixed(rec.stream_provider_.bytes, rec.stream_provider_.size, f.provider);
+      value_cut = value_cut || f.provider.size() > rec.stream_provider_.size;
+    }
     if (f.input_tokens >= 0) rec.stream_input_tokens_ = f.input_tokens;
     if (f.output_tokens >= 0) rec.stream_output_tokens_ = f.output_tokens;
     if (f.cache_read_tokens >= 0) rec.stream_cache_read_tokens_ = f.cache_read_tokens;
@@ -2248,16 +2368,17 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
     if (f.error) {
       rec.stream_error_seen_ = true;
       set_fixed(rec.stream_error_.bytes, rec.stream_error_.size, f.error_message);
-      if (f.error_message.size() > rec.stream_error_.bytes.size())
-        merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
-              "stream: an error message over 1,024 bytes (cut, UTF-8 safe)");
+      value_cut = value_cut || f.error_message.size() > rec.stream_error_.size;
     }
   }
-  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty())
+  if (rec.stream_finish_reason_.size == 0 && !f.first_reason.empty()) {
     set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, f.first_reason);
+    value_cut = value_cut || f.first_reason.size() > rec.stream_finish_reason_.size;
+  }
   for (std::size_t i = 0; i < f.choices; ++i) {
     if (f.reasons[i].empty()) continue;
     set_fixed(rec.stream_reasons_[i].bytes, rec.stream_reasons_[i].size, f.reasons[i]);
+    value_cut = value_cut || f.reasons[i].size() > rec.stream_reasons_[i].size;
   }
   // Entries below the highest index are cleared already (reset, begin_stream).
   rec.stream_choices_ = std::max(rec.stream_choices_, f.choices);
@@ -2280,8 +2401,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
           piece.name = f.block_name;
           piece.type = "tool_use";
           // An input given whole here (no input_json_delta follows) is kept; the usual empty
-          // placeholder is not, or the deltas' text would be appended after it.
-          if (f.block_input != "{}") piece.arguments = f.block_input;
+          // placeholder (`{}`, with any whitespace inside) is not, or the deltas' text would be
+          // appended after it.
+          if (!is_empty_object(f.block_input)) piece.arguments = f.block_input;
           f.n_deltas = 1;
         }
         break;
@@ -2314,9 +2436,17 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
       case Event::final: {
         rec.stream_done_ = true;
         text = final_text;
+        if (bp.final_output_wanted && f.tools_in_output && !f.tool_calls.empty()) {
+          try {
+            rec.tool_calls_json_.assign(f.tool_calls.begin(), f.tool_calls.end());
+            rec.stream_final_tools_ = true;
+          } catch (...) {  // out of memory: the calls assembled from the deltas, if any
+          }
+        }
         const std::string_view reason = !f.incomplete_reason.empty() ? f.incomplete_reason : f.status;
         if (!reason.empty()) {
           set_fixed(rec.stream_reasons_[0].bytes, rec.stream_reasons_[0].size, reason);
+          value_cut = value_cut || reason.size() > rec.stream_reasons_[0].size;
           rec.stream_choices_ = std::max<std::size_t>(rec.stream_choices_, 1);
           if (rec.stream_finish_reason_.size == 0)
             set_fixed(rec.stream_finish_reason_.bytes, rec.stream_finish_reason_.size, reason);
@@ -2378,6 +2508,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
     if (!d.name.empty()) set_fixed(call.name.bytes, call.name.size, d.name);
     if (!d.arguments.empty()) rec.stream_tool_bytes_ += append(call.arguments, d.arguments);
   }
+  if (value_cut)
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: an id, model, provider, finish reason or error message over its limit (cut, UTF-8 safe)");
   if (cut && (rec.issues_ & issue_bit(ParseIssue::completion_truncated)) == 0)
     merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
           "stream: content or tool calls over max_completion_bytes or their count limit (cut)");
@@ -2617,19 +2750,17 @@ GatewayParseResult GatewayParser::feed_stream(std::string_view bytes, std::uint6
 
 namespace {
 
-// Appends s as a JSON string literal (quotes, backslashes and control characters escaped).
-// s is valid UTF-8 (every string stored in a record is).
+// Appends s as a JSON string literal in the canonical form (detail::escape_json_char: quotes,
+// backslashes and control characters escaped, the rest as is), as a body's tool calls are
+// written. s is valid UTF-8 (every string stored in a record is).
 void append_json_string(std::vector<char>& out, std::string_view s) {
-  static constexpr char k_hex[] = "0123456789abcdef";
   out.push_back('"');
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      const char esc[6] = {'\\', 'u', '0', '0', k_hex[u >> 4], k_hex[u & 15]};
-      out.insert(out.end(), esc, esc + 6);
+    if (c == '"' || c == '\\' || u < 0x20) {
+      char esc[6];
+      const std::size_t n = detail::escape_json_char(u, esc);
+      out.insert(out.end(), esc, esc + n);
     } else {
       out.push_back(c);
     }
@@ -2643,7 +2774,8 @@ void append_lit(std::vector<char>& out, std::string_view s) { out.insert(out.end
 
 // Choice 0's streamed tool calls, written as the non-streamed message.tool_calls array:
 // [{"id":..,"type":"function","function":{"name":..,"arguments":".."}}, ...] in index order.
-std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept {
+std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_input,
+                                                std::size_t& bad_escapes) noexcept {
   std::vector<char>& out = rec.tool_calls_json_;
   out.clear();
   try {
@@ -2664,11 +2796,21 @@ std::string_view GatewayParser::tool_calls_json(GatewayRecord& rec, bool& bad_in
         // The input as pasted from its partial_json pieces: a cut stream, an error mid-block,
         // a piece that is not JSON or a max_completion_bytes cut leave it incomplete. Then it
         // goes as a JSON string (the completion stays valid JSON), flagged by the caller.
+        // A complete input is written in the canonical form (as a body's tool_use block is,
+        // a bad \uD800 as U+FFFD), written in place after the text so far, then checked.
+        const std::size_t at = out.size();
+        const std::size_t room = args.size() + args.size() / 2 + 8;
+        std::size_t n = 0;
+        std::size_t bad = 0;
         if (args.empty()) {
           append_lit(out, "{}");
-        } else if (impl_->complete_json_object(args)) {
-          append_lit(out, args);
+        } else if (out.resize(at + room);
+                   detail::canonical_json(args, out.data() + at, room, n, bad) &&
+                   impl_->complete_json_object({out.data() + at, n})) {
+          out.resize(at + n);
+          bad_escapes += bad;
         } else {
+          out.resize(at);
           bad_input = true;
           append_json_string(out, args);
         }
@@ -2732,17 +2874,29 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   out.finish_reasons = join_reasons(rec.finish_reasons_text_, reasons.data(), rec.stream_choices_);
   if (rec.stream_provider_.size != 0) GatewayRecord::Detail::set_response_provider(rec, rec.stream_provider_.view());
   out.completion = {rec.content_.data(), rec.content_.size()};
-  if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
+  const std::size_t max_completion = impl_->limit(rec, &GatewayConfig::max_completion_bytes);
+  const bool final_tools_fit = rec.stream_final_tools_ && rec.tool_calls_json_.size() <= max_completion;
+  if (out.completion.empty() && final_tools_fit) {
+    // A Responses stream's final event repeated its function calls whole: as the body has them.
+    out.completion = {rec.tool_calls_json_.data(), rec.tool_calls_json_.size()};
+  } else if (out.completion.empty() && rec.stream_final_tools_ && rec.stream_tool_call_count_ == 0) {
+    // Only the final event had them, over max_completion_bytes: none kept (a cut list would
+    // not be JSON), said.
+    merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
+          "stream: the final response's function calls over max_completion_bytes (not kept)");
+  } else if (out.completion.empty() && rec.stream_tool_call_count_ != 0) {
+    // (Also when the final event's whole calls are over the bound: the deltas' calls, cut.)
     bool bad_input = false;
-    out.completion = tool_calls_json(rec, bad_input);
+    std::size_t bad_escapes = 0;
+    out.completion = tool_calls_json(rec, bad_input, bad_escapes);
     // The arguments were kept within max_completion_bytes; the JSON around them (ids, names,
     // quoting) counts too. Over the bound, the last call's arguments are cut further (UTF-8
     // safe) by the excess, and the list written again, until it fits: the completion stays
     // valid JSON (a cut Anthropic input goes as a JSON string, flagged as above). Each round
     // cuts at least one byte, and only a stream over the bound pays for it. When the ids and
     // names alone are over it, no tool calls are kept. Flagged either way.
-    const std::size_t limit = impl_->limit(rec, &GatewayConfig::max_completion_bytes);
-    bool cut = false;
+    const std::size_t limit = max_completion;
+    bool cut = rec.stream_final_tools_;  // the final event's whole calls did not fit: less kept
     while (out.completion.size() > limit) {
       cut = true;
       std::size_t i = rec.stream_tool_call_count_;
@@ -2755,11 +2909,15 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
       const std::size_t excess = out.completion.size() - limit;
       args.resize(args.size() > excess ? detail::utf8_cut({args.data(), args.size()}, args.size() - excess) : 0);
       bad_input = false;
-      out.completion = tool_calls_json(rec, bad_input);
+      bad_escapes = 0;
+      out.completion = tool_calls_json(rec, bad_input, bad_escapes);
     }
     if (bad_input)
       merge(bits, detail, issue_bit(ParseIssue::field_wrong_type),
             "stream: a tool_use input that is not a complete JSON object (kept as a JSON string)");
+    if (bad_escapes != 0)
+      merge(bits, detail, issue_bit(ParseIssue::invalid_escape),
+            "stream: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
     if (cut)
       merge(bits, detail, issue_bit(ParseIssue::completion_truncated),
             "stream: tool calls' JSON over max_completion_bytes (arguments cut to fit)");

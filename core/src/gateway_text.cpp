@@ -102,31 +102,62 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
   std::size_t depth = 0;
   bool in_string = false;
   bool escaped = false;
+  bool string_is_key = false;
+  bool in_scalar = false;   // inside a number or literal
+  bool expect_key = false;  // in an object, after '{' or ',': the next string is a key
   std::size_t string_start = 0;
   std::size_t root_end = 0;  // just past the first complete top-level container
+  // Where the text can be cut and closed into valid JSON: just after an opener or a complete
+  // value, never after a key, a ':' or a ',' (a cut there would leave `{"k":}` or `[1,]`).
+  std::size_t safe_end = 0;
+  std::size_t safe_depth = 0;
   for (std::size_t i = 0; i < size; ++i) {
     const char c = buf[i];
     if (in_string) {
       in_string = string_continues(c, escaped);
+      if (!in_string && !string_is_key) {
+        safe_end = i + 1;
+        safe_depth = depth;
+      }
       continue;
+    }
+    if (in_scalar) {
+      if (!is_json_space(c) && c != ',' && c != '}' && c != ']' && c != ':') continue;
+      in_scalar = false;  // followed by a delimiter: complete
+      safe_end = i;
+      safe_depth = depth;
     }
     switch (c) {
       case '"':
         in_string = true;
+        string_is_key = expect_key;
         string_start = i;
         break;
       case '{':
       case '[':
         if (depth == closers.size()) return {RepairKind::too_deep, size, size};
         closers[depth++] = c == '{' ? '}' : ']';
+        expect_key = c == '{';
+        safe_end = i + 1;
+        safe_depth = depth;
         break;
       case '}':
       case ']':
         if (depth == 0) return {RepairKind::none, size, size};  // unbalanced: not a truncation
         --depth;
         if (depth == 0 && root_end == 0) root_end = i + 1;
+        expect_key = false;
+        safe_end = i + 1;
+        safe_depth = depth;
+        break;
+      case ',':
+        expect_key = depth != 0 && closers[depth - 1] == '}';
+        break;
+      case ':':
+        expect_key = false;
         break;
       default:
+        if (!is_json_space(c)) in_scalar = true;
         break;
     }
     if (depth == 0 && root_end != 0 && !in_string) {
@@ -139,8 +170,10 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
   }
   if (!in_string && depth == 0) return {RepairKind::none, size, size};
   std::size_t n = size;
-  if (in_string) {
-    // Drop a dangling escape ("\", "\u12") and a partial UTF-8 sequence, then close it.
+  std::size_t close_depth = depth;
+  if (in_string && !string_is_key) {
+    // A string value cut: what was read of it is kept. Drop a dangling escape ("\", "\u12")
+    // and a partial UTF-8 sequence, then close it.
     std::size_t last_escape = 0;  // 0: none (string_start is never inside the content)
     std::size_t escape_len = 0;
     for (std::size_t i = string_start + 1; i < n; ++i) {
@@ -159,10 +192,16 @@ Repair repair_truncated_json(char* buf, std::size_t size) noexcept {
       const std::size_t want = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
       if (lead - 1 + want > n) n = lead - 1;
     }
+  } else {
+    // Cut inside a key, after a key, ':' or ',', or inside a number or literal (which may be
+    // the start of a longer one): back to the last complete value or opener.
+    n = safe_end;
+    close_depth = safe_depth;
+    in_string = false;
   }
   const std::size_t kept = n;
   if (in_string) buf[n++] = '"';
-  while (depth > 0) buf[n++] = closers[--depth];
+  while (close_depth > 0) buf[n++] = closers[--close_depth];
   return {RepairKind::truncated, n, kept};
 }
 
@@ -302,6 +341,74 @@ std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t ds
     i += e.len;
   }
   return out;
+}
+
+std::size_t escape_json_char(std::uint32_t cp, char* out) noexcept {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  switch (cp) {
+    case '"': out[0] = '\\'; out[1] = '"'; return 2;
+    case '\\': out[0] = '\\'; out[1] = '\\'; return 2;
+    case '\b': out[0] = '\\'; out[1] = 'b'; return 2;
+    case '\f': out[0] = '\\'; out[1] = 'f'; return 2;
+    case '\n': out[0] = '\\'; out[1] = 'n'; return 2;
+    case '\r': out[0] = '\\'; out[1] = 'r'; return 2;
+    case '\t': out[0] = '\\'; out[1] = 't'; return 2;
+    default: break;
+  }
+  if (cp < 0x20) {
+    const char esc[6] = {'\\', 'u', '0', '0', k_hex[cp >> 4], k_hex[cp & 15]};
+    std::memcpy(out, esc, 6);
+    return 6;
+  }
+  return encode_utf8(cp, out);
+}
+
+bool canonical_json(std::string_view src, char* dst, std::size_t dst_room, std::size_t& written,
+                    std::size_t& bad) noexcept {
+  std::size_t out = 0;
+  std::size_t i = 0;
+  // The most one step writes: a control byte as \u00xx.
+  constexpr std::size_t k_step = 6;
+  while (i < src.size()) {
+    if (dst_room - out < k_step) return false;
+    const char c = src[i];
+    if (c != '"') {
+      if (!is_json_space(c)) dst[out++] = c;
+      ++i;
+      continue;
+    }
+    dst[out++] = '"';
+    ++i;
+    while (i < src.size() && src[i] != '"') {
+      if (dst_room - out < k_step) return false;
+      const auto u = static_cast<std::uint8_t>(src[i]);
+      if (u != '\\') {
+        if (u < 0x20) {
+          out += escape_json_char(u, dst + out);
+        } else {
+          dst[out++] = src[i];
+        }
+        ++i;
+        continue;
+      }
+      const Escape e = decode_escape(src, i);
+      if (e.kind == Escape::simple || e.kind == Escape::code_point) {
+        out += escape_json_char(e.cp, dst + out);
+      } else {
+        ++bad;
+        std::memcpy(dst + out, k_replacement_utf8, 3);
+        out += 3;
+      }
+      i += e.len;
+    }
+    if (i < src.size()) {
+      if (dst_room == out) return false;
+      dst[out++] = '"';
+      ++i;
+    }
+  }
+  written = out;
+  return true;
 }
 
 bool has_bad_json_escape(std::string_view text) noexcept {

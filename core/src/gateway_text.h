@@ -37,9 +37,11 @@ struct Repair {
 inline constexpr std::size_t k_repair_max_depth = 1024;
 inline constexpr std::size_t k_repair_slack = k_repair_max_depth + 2;
 
-// Makes JSON text that ends early parseable up to the cut: drops a dangling escape or partial
-// UTF-8 sequence, closes an open string, then closes the open arrays and objects. buf holds
-// size bytes and has room for size + k_repair_slack.
+// Makes JSON text that ends early valid JSON up to the cut: a string value cut short keeps what
+// was read of it (a dangling escape or partial UTF-8 sequence dropped, then closed); a cut
+// inside a key, after a key, ':' or ',', or inside a number or literal goes back to the last
+// complete value (or opener); then the open arrays and objects are closed. buf holds size bytes
+// and has room for size + k_repair_slack. `kept` never exceeds the text a repaired value reads.
 [[nodiscard]] Repair repair_truncated_json(char* buf, std::size_t size) noexcept;
 
 }  // namespace tracecast::detail
@@ -61,6 +63,19 @@ std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t ds
 // otherwise): for callers that keep what fits and must say that text was cut.
 std::size_t unescape_json_string(std::string_view src, char* dst, std::size_t dst_room,
                                  std::size_t& bad, bool& cut) noexcept;
+
+// One character (a code point) as it is written inside a JSON string in the canonical form:
+// '"' and '\\' escaped, \b \f \n \r \t for those, \u00xx for the other control characters,
+// anything else as its UTF-8 bytes. out has room for 6 bytes; returns the bytes written.
+std::size_t escape_json_char(std::uint32_t cp, char* out) noexcept;
+
+// Valid JSON text src in its canonical form in dst: no whitespace outside strings, every string
+// re-escaped as escape_json_char writes it (so `\u00e9` and `é`, `\u000a` and `\n`, `\/` and
+// `/` come out the same); escapes that are not valid UTF-16 become U+FFFD, counted in `bad`.
+// The form tool calls take in a record, body or stream alike. false when dst_room is too small
+// (1.5x src always suffices for JSON text; `written` is then not set).
+[[nodiscard]] bool canonical_json(std::string_view src, char* dst, std::size_t dst_room,
+                                  std::size_t& written, std::size_t& bad) noexcept;
 
 // True when the JSON text holds a \u escape that is not valid UTF-16 or an unknown escape
 // (what fix_json_escapes rewrites). Only looks at backslashes, so it is cheap on escape-free text.

@@ -7,7 +7,9 @@
 // lines split into two data lines of one event), which must give the LF stream's result too.
 // Seeded with tests/data/gateway, which holds bodies and streams of every shape. Checks:
 // nothing crashes or reads out of bounds (ASan), every view handed out is valid UTF-8, and
-// every issue reported is a known one with a description.
+// every issue reported is a known one with a description. When the input is one valid JSON
+// object: a prefix of it (cut where the input picks) is always flagged truncated, never "not
+// JSON", as request and as response; with bytes after it, it is always flagged.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -190,6 +192,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         f.response_model != b.response_model || f.error != b.error ||
         f.error_message != b.error_message || lane.rec.issues() != whole.issues())
       std::abort();
+  }
+
+  // A valid JSON object: cut anywhere it is flagged truncated (never not_json: something was
+  // read, at least `{`), and with bytes pasted after it it is flagged.
+  static simdjson::dom::parser dom;
+  simdjson::dom::element root;
+  std::string_view trimmed = input;
+  while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\n' || trimmed.back() == '\r' ||
+                              trimmed.back() == '\t'))
+    trimmed.remove_suffix(1);
+  // (Nesting near the repair's 1,024 levels aside: deeper is not repaired, by design.)
+  if (trimmed.size() > 1 && trimmed.front() == '{' && size <= (1u << 16) &&
+      std::count(trimmed.begin(), trimmed.end(), '{') + std::count(trimmed.begin(), trimmed.end(), '[') < 1000 &&
+      !dom.parse(simdjson::padded_string(input)).get(root) && root.is_object()) {
+    const std::size_t cut = 1 + (size * 7919u + (size != 0 ? data[0] : 0u)) % (trimmed.size() - 1);
+    const std::string_view prefix = trimmed.substr(0, cut);
+    rec.reset();
+    const GatewayParseResult req_cut = parser.parse_request(prefix, "", rec);
+    if (!req_cut.has(ParseIssue::request_truncated) || req_cut.has(ParseIssue::request_not_json)) std::abort();
+    check(rec);
+    const GatewayParseResult resp_cut = parser.parse_response(prefix, rec);
+    if (!resp_cut.has(ParseIssue::response_truncated) || resp_cut.has(ParseIssue::response_not_json)) std::abort();
+    check(rec);
+    static std::string pasted;
+    pasted.assign(trimmed);
+    pasted += size % 2 == 0 ? "{}" : " [1]";
+    rec.reset();
+    if (!parser.parse_request(pasted, "", rec).has(ParseIssue::request_not_json)) std::abort();
+    if (!parser.parse_response(pasted, rec).has(ParseIssue::response_not_json)) std::abort();
   }
   return 0;
 }

@@ -66,8 +66,10 @@ namespace tracecast {
 // What could not be read, one bit per reason (GatewayParseResult::issues is a bit set).
 enum class ParseIssue : std::uint32_t {
   none = 0,
-  request_not_json = 1u << 0,        // request body is not a JSON object: nothing read
+  request_not_json = 1u << 0,        // request body is not a JSON object: nothing read (or
+                                     // bytes after the object: the object read, they are not)
   request_truncated = 1u << 1,       // request body ends early: the fields before the cut kept
+                                     // (JSON text cut inside, closed where it was cut)
   request_invalid_utf8 = 1u << 2,    // bytes that are not UTF-8 replaced by '?', then read
   field_wrong_type = 1u << 3,        // a known field has the wrong JSON type: left unset (also:
                                      // a number out of its field's range, left unknown: a
@@ -77,15 +79,18 @@ enum class ParseIssue : std::uint32_t {
                                      // trace number beyond float64 or the reserved issues key,
                                      // a tool_use input that is not JSON, an HTTP status
                                      // outside 100..599)
-  response_not_json = 1u << 4,       // response body is not a JSON object: nothing read
+  response_not_json = 1u << 4,       // response body is not a JSON object: nothing read (or
+                                     // bytes after the object: the object read, they are not)
   response_truncated = 1u << 5,      // response body ends early: the fields before the cut kept
   stream_chunk_invalid = 1u << 6,    // an SSE event's data is not a JSON object, or the event
-                                     // comes after `data: [DONE]`: event skipped
+                                     // comes after `data: [DONE]`: event skipped (cut: what was
+                                     // read of it kept; bytes after the object: the object read)
   too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
-  completion_truncated = 1u << 10,   // streamed content over max_completion_bytes, or a streamed
-                                     // error message over 1,024 bytes: cut (UTF-8 safe)
+  completion_truncated = 1u << 10,   // streamed content or tool calls over max_completion_bytes,
+                                     // or a response id, model, provider, finish reason or error
+                                     // message over its k_gateway_max_*_bytes limit: cut (UTF-8 safe)
   stream_line_too_long = 1u << 11,   // an SSE data line or event over max_stream_line_bytes:
                                      // the event dropped
   stream_incomplete = 1u << 12,      // stream ended without [DONE] or a finish reason, or mid-line
@@ -183,6 +188,13 @@ enum class GatewayApi : std::uint8_t {
 inline constexpr std::size_t k_gateway_max_choices = 16;
 // Streamed tool calls a record assembles, by tool call index (more: dropped, completion_truncated).
 inline constexpr std::size_t k_gateway_max_tool_calls = 32;
+// Longest response values a record keeps, bytes, from a body and a stream alike (longer: cut at
+// a UTF-8 boundary, completion_truncated): the response id and model, the provider, each
+// finish reason, an error message.
+inline constexpr std::size_t k_gateway_max_id_bytes = 256;
+inline constexpr std::size_t k_gateway_max_provider_bytes = 128;
+inline constexpr std::size_t k_gateway_max_reason_bytes = 32;
+inline constexpr std::size_t k_gateway_max_error_bytes = 1024;
 
 // The per-request state: the LlmRequest being filled and the storage behind its views.
 // Not thread-safe: one call at a time (from any thread).
@@ -259,10 +271,10 @@ class GatewayRecord {
   std::vector<char> pending_line_;
   std::size_t pending_size_ = 0;
   std::vector<char> content_;       // choice 0's concatenated delta content, <= max_completion_bytes
-  FixedText<256> stream_id_;
-  FixedText<256> stream_model_;
-  FixedText<64> stream_finish_reason_;  // the first finish reason of any choice
-  std::array<FixedText<32>, k_gateway_max_choices> stream_reasons_;  // by choice index
+  FixedText<k_gateway_max_id_bytes> stream_id_;
+  FixedText<k_gateway_max_id_bytes> stream_model_;
+  FixedText<k_gateway_max_reason_bytes> stream_finish_reason_;  // the first finish reason of any choice
+  std::array<FixedText<k_gateway_max_reason_bytes>, k_gateway_max_choices> stream_reasons_;  // by choice index
   std::size_t stream_choices_ = 0;                                   // highest index + 1
   // Choice 0's tool calls, assembled by index from their deltas (id, type and name first,
   // arguments in fragments); written as the non-streamed `tool_calls` JSON at finish_stream.
@@ -276,8 +288,9 @@ class GatewayRecord {
   std::size_t stream_tool_call_count_ = 0;         // highest index + 1
   std::size_t stream_tool_bytes_ = 0;              // arguments kept, counted with content_
   std::vector<char> tool_calls_json_;              // grow-only
-  FixedText<128> stream_provider_;
-  FixedText<1024> stream_error_;
+  bool stream_final_tools_ = false;  // tool_calls_json_ holds a final event's whole calls
+  FixedText<k_gateway_max_provider_bytes> stream_provider_;
+  FixedText<k_gateway_max_error_bytes> stream_error_;
   std::int64_t stream_input_tokens_ = -1;
   std::int64_t stream_output_tokens_ = -1;
   std::int64_t stream_cache_read_tokens_ = -1;
@@ -344,7 +357,8 @@ class GatewayParser {
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choice 0's finish_reason (finish_reasons: every choice's, "unknown" for a choice without
   // one, streams alike), choices[0].message.content (or its
-  // tool_calls as JSON text when content is null) as the completion, usage.prompt_tokens,
+  // tool_calls as JSON text when content is null; tool calls in a canonical form, compact with
+  // strings re-escaped, the form a stream's are written in) as the completion, usage.prompt_tokens,
   // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
   // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks
   // (output_text parts) are the completion, else the tool_use / function_call list as JSON;
@@ -411,7 +425,8 @@ class GatewayParser {
                     std::uint32_t& issues, std::string_view& detail, bool in_place) noexcept;
 
   // bad_input: set when an Anthropic tool_use input was not a complete JSON object.
-  std::string_view tool_calls_json(GatewayRecord& rec, bool& bad_input) noexcept;
+  // bad_escapes: escapes in an input that are not valid UTF-16 (made U+FFFD).
+  std::string_view tool_calls_json(GatewayRecord& rec, bool& bad_input, std::size_t& bad_escapes) noexcept;
 
   std::unique_ptr<Impl> impl_;
   GatewayStats stats_;

@@ -388,6 +388,28 @@ BENCHMARK(BM_Gateway_ShapeStream)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 void BM_Gateway_ShapeStreamWhole(benchmark::State& state) { shape_stream(state, std::string::npos); }
 BENCHMARK(BM_Gateway_ShapeStreamWhole)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
+// A hostile `trace`: max_metadata_keys (4096) distinct keys, then `dups` values for keys already
+// given (every third one null). Duplicates are looked up by hash: the cost follows the body's
+// length, not the body's length times the keys held.
+void BM_Gateway_TraceDuplicateKeys(benchmark::State& state) {
+  const auto dups = static_cast<std::size_t>(state.range(0));
+  std::string body = R"({"model":"m","trace":{)";
+  for (std::size_t k = 0; k < 4096; ++k) body += (k ? ",\"k" : "\"k") + std::to_string(k) + "\":1";
+  for (std::size_t i = 0; i < dups; ++i)
+    body += ",\"k" + std::to_string(i * 7919 % 4096) + "\":" + (i % 3 == 0 ? "null" : "2");
+  body += "}}";
+  GatewayConfig config;
+  config.max_metadata_keys = 4096;
+  GatewayParser parser(config);
+  auto rec = std::make_unique<GatewayRecord>(config);
+  for (auto _ : state) {
+    auto r = parser.parse_request(body, {}, *rec);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_Gateway_TraceDuplicateKeys)->ArgName("dups")->Arg(0)->Arg(100'000);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -484,6 +484,62 @@ TEST(GatewayDuplicates, DuplicatesUseNoKeySlot) {
   EXPECT_EQ(find_meta(rec->request(), "z")->value.as_int64(), 5);
 }
 
+// Duplicates are found by hash, not by a search per key: a body of repeated keys, at the
+// largest max_metadata_keys, against a model of the rule (last value wins in the first one's
+// place; a last null removes the key; a removed key given again comes back in its old place;
+// the keys of a second `trace` object join the first's). No allocation once warm.
+TEST(GatewayDuplicates, ManyRepeatedKeysFollowTheLastValueRuleWithoutAllocating) {
+  GatewayConfig c;
+  c.max_metadata_keys = 4096;
+  GatewayParser p(c);
+  auto rec = std::make_unique<GatewayRecord>(c);
+  std::vector<std::string> order;           // keys in first-seen order
+  std::vector<long long> value;             // their last value, -1: removed (null)
+  std::string body = R"({"model":"m","trace":{)";
+  bool first = true;
+  auto put = [&](std::size_t k, long long v) {
+    body += first ? "" : ",";
+    first = false;
+    body += "\"k" + std::to_string(k) + "\":" + (v < 0 ? std::string("null") : std::to_string(v));
+    if (k >= order.size()) {
+      if (v < 0) return;  // a null for a key never given: nothing
+      order.push_back("k" + std::to_string(k));
+      value.push_back(v);
+    } else {
+      value[k] = v;
+    }
+  };
+  std::uint64_t x = 42;
+  auto next = [&x] { return x = x * 6364136223846793005ULL + 1442695040888963407ULL, x >> 33; };
+  for (std::size_t k = 0; k < 4000; ++k) put(k, static_cast<long long>(k));
+  for (int i = 0; i < 50'000; ++i) {
+    const std::size_t k = next() % 4000;
+    put(k, next() % 3 == 0 ? -1 : static_cast<long long>(next() % 1000));
+    if (i == 25'000) {  // a second trace object in the same body
+      body += R"(},"trace":{)";
+      first = true;
+    }
+  }
+  body += "}}";
+  for (int round = 0; round < 2; ++round) {
+    test::AllocationScope counter;
+    const auto res = p.parse_request(body, "", *rec);
+    EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+    if (round == 1) {
+      EXPECT_EQ(counter.count(), 0u);
+    }
+  }
+  const LlmRequest& r = rec->request();
+  std::vector<std::pair<std::string, long long>> want;
+  for (std::size_t i = 0; i < order.size(); ++i)
+    if (value[i] >= 0) want.emplace_back(order[i], value[i]);
+  ASSERT_EQ(r.metadata.size(), want.size() + 1);  // + the issues entry
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(r.metadata[i + 1].key, want[i].first) << i;
+    EXPECT_EQ(r.metadata[i + 1].value.as_int64(), want[i].second) << want[i].first;
+  }
+}
+
 // --- a byte order mark before a body; an x-session-id header that is not UTF-8 ----------------
 
 TEST(GatewayBom, ABomBeforeAnyBodyIsSkippedAsBeforeAStream) {

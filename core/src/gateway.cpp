@@ -775,6 +775,75 @@ struct BodyParse {
   }
 };
 
+// The `trace` keys of one request by hash, so that a key given twice is found in O(1): with a
+// search per key, a body of repeated keys (`"k":1,"k":null,...`, max_body_bytes of them) cost
+// seconds at max_metadata_keys 4096 and ~1 s at the default 64. Sized once for the parser's
+// max_metadata_keys (the limit read_metadata applies is never larger); a generation per slot,
+// so each request starts empty without clearing. Allocates only in the constructor.
+class TraceKeyIndex {
+ public:
+  explicit TraceKeyIndex(std::size_t max_keys) : dead_(max_keys) {
+    std::size_t n = 16;
+    while (n < 2 * max_keys) n <<= 1;
+    slots_.resize(n);
+  }
+
+  void begin() noexcept {
+    if (++generation_ == 0) {  // wrapped: every slot's stamp could match again
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      generation_ = 1;
+    }
+    any_dead_ = false;
+  }
+
+  // Where key is among metadata[0, count) (npos: not there, and `slot` is where it goes).
+  [[nodiscard]] std::size_t find(const MetadataEntry* metadata, std::string_view key, std::size_t& slot) const noexcept {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = std::hash<std::string_view>{}(key) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.generation != generation_) {
+        slot = i;
+        return npos;
+      }
+      if (metadata[s.index].key == key) return s.index;
+    }
+  }
+  // After find() said npos: the key is stored at metadata[index] (index < max_keys).
+  void insert(std::size_t slot, std::size_t index) noexcept {
+    slots_[slot] = {generation_, static_cast<std::uint32_t>(index)};
+    dead_[index] = 0;
+  }
+  // A key whose last value is null: its entry is left out at compact(), its slot kept (a later
+  // value revives it in place), so no entry moves while the index points at them.
+  void kill(std::size_t index) noexcept {
+    dead_[index] = 1;
+    any_dead_ = true;
+  }
+  void revive(std::size_t index) noexcept { dead_[index] = 0; }
+  [[nodiscard]] bool dead(std::size_t index) const noexcept { return dead_[index] != 0; }
+
+  // The live entries moved to the front, in their order; returns their number.
+  std::size_t compact(MetadataEntry* metadata, std::size_t count) const noexcept {
+    if (!any_dead_) return count;
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < count; ++i)
+      if (dead_[i] == 0) metadata[live++] = metadata[i];
+    return live;
+  }
+
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+ private:
+  struct Slot {
+    std::uint32_t generation = 0;
+    std::uint32_t index = 0;
+  };
+  std::vector<Slot> slots_;
+  std::vector<std::uint8_t> dead_;
+  std::uint32_t generation_ = 0;
+  bool any_dead_ = false;
+};
+
 struct GatewayParser::Impl {
   GatewayConfig config;
   od::parser json;
@@ -784,6 +853,7 @@ struct GatewayParser::Impl {
   std::size_t chunk_arena_used = 0;
   std::vector<char> chunk_copy;  // a stream chunk that was not UTF-8, sanitized
   std::array<ToolCallDelta, k_max_tool_deltas> deltas;  // ResponseFields::deltas
+  TraceKeyIndex trace_keys{config.max_metadata_keys};  // read_metadata's duplicate lookup
   ResponseFields chunk_fields{deltas.data()};  // one stream line's fields, cleared per line
   // One stream line's parse state, kept and reset per line: constructing it per line cost a
   // `rep stos` of its 88 bytes (~3% of a stream fed in 64-byte pieces, perf).
@@ -1117,8 +1187,8 @@ std::string_view scan_model(std::string_view body) noexcept {
   return {};
 }
 
-void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
-                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept;
+void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::size_t max_keys,
+                   std::size_t& user_count, std::string_view reserved_key, TraceKeyIndex& index) noexcept;
 
 }  // namespace
 
@@ -1140,6 +1210,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
   out.max_tokens = -1;
   out.stream = false;
   rec.user_metadata_count_ = 0;
+  impl_->trace_keys.begin();
   out.metadata = {};
 
   Issues issues;
@@ -1215,7 +1286,7 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         const std::string_view tok = v.raw_json_token();
         if (!tok.empty() && tok[0] == '{') {
           read_metadata(bp, v, rec.metadata_.data() + 1, impl_->limit(rec, &GatewayConfig::max_metadata_keys),
-                        rec.user_metadata_count_, rec.config_.issues_metadata_key);
+                        rec.user_metadata_count_, rec.config_.issues_metadata_key, impl_->trace_keys);
         } else if (!tok.empty() && tok[0] != 'n') {
           bp.wrong_type("request: trace is not an object");
         }
@@ -1284,6 +1355,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
       return true;
     });
     if (err) bp.broken(err);
+    // trace keys whose last value was null left out (no entry moved before: the index points at them)
+    rec.user_metadata_count_ = impl_->trace_keys.compact(rec.metadata_.data() + 1, rec.user_metadata_count_);
     if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired (once: a repaired body passes)
       --stats_.requests;
       return parse_request(body, session_header, rec, api);
@@ -1373,17 +1446,12 @@ namespace {
 // A `trace` key given twice: RFC 8259 says names SHOULD be unique and leaves the reading to
 // the parser; most (JavaScript's JSON.parse, Python's json) keep the last value, and so does
 // every other field of a body here (the last assignment stands). Flagged.
-std::size_t find_key(const MetadataEntry* metadata, std::size_t n, std::string_view key) noexcept {
-  for (std::size_t i = 0; i < n; ++i)
-    if (metadata[i].key == key) return i;
-  return n;
-}
 void duplicate(BodyParse& bp) noexcept {
   bp.issues.add(ParseIssue::duplicate_key, "request: a trace key given twice (the last value kept)");
 }
 
-void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
-                   std::size_t max_keys, std::size_t& user_count, std::string_view reserved_key) noexcept {
+void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::size_t max_keys,
+                   std::size_t& user_count, std::string_view reserved_key, TraceKeyIndex& index) noexcept {
   od::object trace;
   if (v.get_object().get(trace)) {
     bp.wrong_type("request: trace is not an object");
@@ -1453,16 +1521,17 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
         }
         break;
       }
-      case od::json_type::null:
+      case od::json_type::null: {
         // Left out: an AnyValue with no value makes strict receivers refuse the whole batch.
         ++bp.nulls_dropped;
-        if (const std::size_t at = find_key(metadata, user_count, key); at != user_count) {
-          // The last value wins, and it is none: the earlier entry goes too.
+        std::size_t slot = 0;
+        if (const std::size_t at = index.find(metadata, key, slot); at != TraceKeyIndex::npos) {
+          // The last value wins, and it is none: the earlier entry goes too (at compact()).
           duplicate(bp);
-          std::move(metadata + at + 1, metadata + user_count, metadata + at);
-          --user_count;
+          index.kill(at);
         }
         return true;
+      }
       case od::json_type::object:
       case od::json_type::array: {
         std::string_view s;
@@ -1475,12 +1544,16 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata,
       bp.broken(simdjson::TAPE_ERROR);
       return false;
     }
-    if (const std::size_t at = find_key(metadata, user_count, key); at != user_count) {
+    std::size_t slot = 0;
+    if (const std::size_t at = index.find(metadata, key, slot); at != TraceKeyIndex::npos) {
       duplicate(bp);
       metadata[at].value = attr;  // the last value wins, in the first one's place (one slot)
+      index.revive(at);
       return true;
     }
-    metadata[user_count++] = {key, attr};
+    metadata[user_count] = {key, attr};
+    index.insert(slot, user_count);
+    ++user_count;
     return true;
   });
   if (err) bp.broken(err);

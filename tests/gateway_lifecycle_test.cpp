@@ -484,6 +484,50 @@ TEST(GatewayDuplicates, DuplicatesUseNoKeySlot) {
   EXPECT_EQ(find_meta(rec->request(), "z")->value.as_int64(), 5);
 }
 
+// The second review: a duplicate once the key table is full is still a duplicate (not "too
+// many"), a last null still removes the key, and a key whose first value was null is a
+// duplicate when given again, in its first place.
+TEST(GatewayDuplicates, DuplicatesCountWhenTheTableIsFullAndAfterAFirstNull) {
+  GatewayParser p;  // max_metadata_keys 64
+  auto rec = std::make_unique<GatewayRecord>();
+  std::string full = R"({"model":"m","trace":{)";
+  for (int k = 0; k < 64; ++k) full += (k ? ",\"k" : "\"k") + std::to_string(k) + "\":" + std::to_string(k);
+  std::string body;  // alive while the record's views point into it
+  auto parse = [&](const std::string& tail) {
+    body = full + tail + "}}";
+    return p.parse_request(body, "", *rec);
+  };
+  auto res = parse(R"(,"k0":"last")");
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+  ASSERT_NE(find_meta(rec->request(), "k0"), nullptr);
+  EXPECT_EQ(find_meta(rec->request(), "k0")->value.as_string(), "last");
+  EXPECT_EQ(user_keys(rec->request()), 64u);  // all 64 held (the ingest's limit drops one later)
+  res = parse(R"(,"k0":null)");
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+  EXPECT_EQ(find_meta(rec->request(), "k0"), nullptr);
+  // A new key past the limit is dropped and flagged; a later duplicate is still read.
+  res = parse(R"(,"z":1,"k1":"again")");
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::too_many_metadata_keys) | issue_bit(ParseIssue::duplicate_key));
+  EXPECT_EQ(find_meta(rec->request(), "z"), nullptr);
+  ASSERT_NE(find_meta(rec->request(), "k1"), nullptr);
+  EXPECT_EQ(find_meta(rec->request(), "k1")->value.as_string(), "again");
+
+  rec->reset();
+  res = p.parse_request(R"({"model":"m","trace":{"a":null,"b":2,"a":3}})", "", *rec);
+  EXPECT_EQ(res.issues, issue_bit(ParseIssue::duplicate_key));
+  const LlmRequest& r = rec->request();
+  ASSERT_EQ(r.metadata.size(), 3u);  // the issues entry, a (its first place), b
+  EXPECT_EQ(r.metadata[1].key, "a");
+  EXPECT_EQ(r.metadata[1].value.as_int64(), 3);
+  EXPECT_EQ(r.metadata[2].key, "b");
+  // A null alone is left out, unflagged (counted as a dropped null).
+  rec->reset();  // a new request (the record's issues are the request's)
+  res = p.parse_request(R"({"model":"m","trace":{"a":null,"b":2}})", "", *rec);
+  EXPECT_TRUE(res.ok());
+  ASSERT_EQ(rec->request().metadata.size(), 1u);
+  EXPECT_EQ(rec->request().metadata[0].key, "b");
+}
+
 // Duplicates are found by hash, not by a search per key: a body of repeated keys, at the
 // largest max_metadata_keys, against a model of the rule (last value wins in the first one's
 // place; a last null removes the key; a removed key given again comes back in its old place;

@@ -1458,11 +1458,6 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::si
     return;
   }
   const auto err = for_each_field(trace, [&](od::field& field) noexcept {
-    if (user_count >= max_keys) {
-      bp.issues.add(ParseIssue::too_many_metadata_keys,
-                    "request: trace has more keys than max_metadata_keys (rest dropped)");
-      return false;
-    }
     std::string_view key = raw_key(field.key(), bp.parse_end);
     if (std::memchr(key.data(), '\\', key.size()) != nullptr) {
       key = bp.unescape(key);
@@ -1473,6 +1468,15 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::si
     // the first of two equal keys), so it is dropped, and counted.
     if (!reserved_key.empty() && key == reserved_key) {
       bp.wrong_type("request: trace uses the reserved issues metadata key (dropped)");
+      return true;
+    }
+    std::size_t slot = 0;
+    const std::size_t at = index.find(metadata, key, slot);
+    if (at == TraceKeyIndex::npos && user_count >= max_keys) {
+      // A new key past the limit: dropped. Later values of keys already held still count (the
+      // last value wins), so the rest of the object is still read.
+      bp.issues.add(ParseIssue::too_many_metadata_keys,
+                    "request: trace has more keys than max_metadata_keys (the others dropped)");
       return true;
     }
     od::value& value = field.value();
@@ -1524,11 +1528,16 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::si
       case od::json_type::null: {
         // Left out: an AnyValue with no value makes strict receivers refuse the whole batch.
         ++bp.nulls_dropped;
-        std::size_t slot = 0;
-        if (const std::size_t at = index.find(metadata, key, slot); at != TraceKeyIndex::npos) {
+        if (at != TraceKeyIndex::npos) {
           // The last value wins, and it is none: the earlier entry goes too (at compact()).
           duplicate(bp);
           index.kill(at);
+        } else {
+          // Held as removed, so that a later value of the key is a duplicate, in this place.
+          metadata[user_count] = {key, AttributeValue{}};
+          index.insert(slot, user_count);
+          index.kill(user_count);
+          ++user_count;
         }
         return true;
       }
@@ -1544,8 +1553,7 @@ void read_metadata(BodyParse& bp, od::value& v, MetadataEntry* metadata, std::si
       bp.broken(simdjson::TAPE_ERROR);
       return false;
     }
-    std::size_t slot = 0;
-    if (const std::size_t at = index.find(metadata, key, slot); at != TraceKeyIndex::npos) {
+    if (at != TraceKeyIndex::npos) {
       duplicate(bp);
       metadata[at].value = attr;  // the last value wins, in the first one's place (one slot)
       index.revive(at);

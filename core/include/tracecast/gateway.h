@@ -85,7 +85,8 @@ enum class ParseIssue : std::uint32_t {
   stream_chunk_invalid = 1u << 6,    // an SSE event's data is not a JSON object, or the event
                                      // comes after `data: [DONE]`: event skipped (cut: what was
                                      // read of it kept; bytes after the object: the object read)
-  too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: rest dropped
+  too_many_metadata_keys = 1u << 7,  // `trace` has more keys than max_metadata_keys: the new
+                                     // ones past it dropped (later values of held keys read)
   response_invalid_utf8 = 1u << 8,   // bytes that are not UTF-8 replaced by '?', then read
   body_too_large = 1u << 9,          // a body over max_body_bytes: not parsed
   completion_truncated = 1u << 10,   // streamed content or tool calls over max_completion_bytes,

@@ -496,6 +496,7 @@ void GatewayRecord::clear_stream() noexcept {
     c.arguments.clear();
   }
   stream_tool_call_count_ = 0;
+  stream_tool_block_count_ = 0;
   stream_tool_bytes_ = 0;
   stream_final_tools_ = false;
   stream_provider_.size = 0;
@@ -2465,11 +2466,28 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
     f.n_deltas = 0;
     std::string_view text;
     ToolCallDelta piece;
-    piece.index = f.block_index;
+    // The stream_tool_calls_ slot of a tool_use / function_call block (its event `index` /
+    // `output_index`): the one its start took, a start of a new block taking the next free one
+    // (none left: k_gateway_max_tool_calls, dropped and flagged below), so the limit counts tool
+    // calls, not blocks. -1 for a delta of a block no tool call started (a server_tool_use or
+    // mcp_tool_use block, whose input the body leaves out too): not a tool call.
+    auto tool_slot = [&rec](std::int64_t block, bool start) noexcept -> std::int64_t {
+      if (block == k_bad_tool_index) return k_bad_tool_index;  // flagged when read
+      for (std::size_t i = 0; i < rec.stream_tool_block_count_; ++i)
+        if (rec.stream_tool_blocks_[i].block == block) return static_cast<std::int64_t>(rec.stream_tool_blocks_[i].slot);
+      if (!start) return -1;
+      if (rec.stream_tool_call_count_ >= rec.stream_tool_calls_.size() ||
+          rec.stream_tool_block_count_ == rec.stream_tool_blocks_.size())
+        return static_cast<std::int64_t>(k_gateway_max_tool_calls);
+      const std::size_t slot = rec.stream_tool_call_count_;
+      rec.stream_tool_blocks_[rec.stream_tool_block_count_++] = {block, slot};
+      return static_cast<std::int64_t>(slot);
+    };
     switch (f.event) {
       case Event::block_start:
         if (f.block_type == "text") text = f.block_text;
         if (f.block_type == "tool_use") {
+          piece.index = tool_slot(f.block_index, true);
           piece.id = f.block_id;
           piece.name = f.block_name;
           piece.type = "tool_use";
@@ -2483,8 +2501,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
       case Event::block_delta:
         if (f.block_type == "text_delta") text = f.delta_text;
         if (f.block_type == "input_json_delta") {
+          piece.index = tool_slot(f.block_index, false);
           piece.arguments = f.delta_json;
-          f.n_deltas = 1;
+          f.n_deltas = piece.index == -1 ? 0 : 1;
         }
         break;
       case Event::text_delta:
@@ -2492,6 +2511,7 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
         break;
       case Event::item_added:
         if (f.block_type == "function_call") {
+          piece.index = tool_slot(f.block_index, true);
           piece.id = f.block_id;
           piece.name = f.block_name;
           piece.type = "function_call";
@@ -2500,8 +2520,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
         }
         break;
       case Event::args_delta:
+        piece.index = tool_slot(f.block_index, false);
         piece.arguments = f.delta_text;
-        f.n_deltas = 1;
+        f.n_deltas = piece.index == -1 ? 0 : 1;
         break;
       case Event::message_stop:
         rec.stream_done_ = true;
@@ -2565,11 +2586,19 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   for (std::size_t k = 0; k < f.n_deltas; ++k) {
     const ToolCallDelta& d = f.deltas[k];
     if (d.index == k_bad_tool_index) continue;  // flagged when read
-    // A delta without an index continues the call it follows (or starts call 0): OpenAI
-    // always sends one, but Gemini's OpenAI-compatible endpoint (and proxies in front of
-    // it) omit it in single-call streams, so a missing index is not an error.
-    const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
-                                        : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
+    // A delta without an index (Gemini's OpenAI-compatible endpoint, and proxies in front of
+    // it, leave it out) starts a new call when it is a further element of this chunk's
+    // tool_calls array or brings an id other than the last call's, else continues the last
+    // call (or starts call 0). Anthropic / Responses pieces carry their slot (tool_slot).
+    std::size_t at = 0;
+    if (d.index >= 0) {
+      at = static_cast<std::size_t>(d.index);
+    } else if (const std::size_t n = rec.stream_tool_call_count_; n != 0) {
+      const auto& last = rec.stream_tool_calls_[n - 1];
+      const bool other_id = !d.id.empty() && last.id.size != 0 &&
+                            last.id.view() != d.id.substr(0, detail::utf8_cut(d.id, last.id.bytes.size()));
+      at = k != 0 || other_id ? n : n - 1;
+    }
     if (at >= rec.stream_tool_calls_.size()) {
       cut = true;
       continue;

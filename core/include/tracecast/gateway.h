@@ -286,6 +286,15 @@ class GatewayRecord {
   };
   std::vector<StreamToolCall> stream_tool_calls_;  // k_gateway_max_tool_calls, made at construction
   std::size_t stream_tool_call_count_ = 0;         // highest index + 1
+  // Anthropic / Responses: which slot of stream_tool_calls_ each tool_use / function_call
+  // block (by its event `index` / `output_index`) went to, slots given in order of first
+  // appearance, so the limit counts tool calls, not blocks. [0, stream_tool_block_count_) set.
+  struct StreamToolBlock {
+    std::int64_t block = 0;
+    std::size_t slot = 0;
+  };
+  std::array<StreamToolBlock, k_gateway_max_tool_calls> stream_tool_blocks_{};
+  std::size_t stream_tool_block_count_ = 0;
   std::size_t stream_tool_bytes_ = 0;              // arguments kept, counted with content_
   std::vector<char> tool_calls_json_;              // grow-only
   bool stream_final_tools_ = false;  // tool_calls_json_ holds a final event's whole calls

@@ -240,6 +240,7 @@ TEST_F(GatewayToolCalls, ResponsesToolCallAtAnOutputIndexOverTheLimitIsKept) {
   for (const std::size_t index : {31u, 32u, 500u}) {
     const Result with_final = stream(resp_call(index, "1") + completed);
     EXPECT_EQ(with_final.completion, b.completion) << index;
+    EXPECT_EQ(with_final.completion, want) << index;
     EXPECT_EQ(with_final.issues & k_truncated, 0u) << index;
     const Result without = stream(resp_call(index, "1", false));
     EXPECT_EQ(without.completion, want) << index;
@@ -294,6 +295,96 @@ TEST_F(GatewayToolCalls, ADeltaOfABlockNoToolCallStartedIsNotAToolCall) {
   EXPECT_EQ(r.completion, "");
 }
 
+// --- D4: one canonical tool-call form, body and stream --------------------------------------------
+
+TEST_F(GatewayToolCalls, ChatBodyCallsTakeTheStreamsMembersInItsOrder) {
+  const std::string want = R"([{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}])";
+  const std::string sse =
+      chat_chunk(R"([{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}])") +
+      chat_chunk(R"([{"index":0,"function":{"arguments":"{\"city\":\"Paris\"}"}}])", "\"tool_calls\"") + "data: [DONE]\n\n";
+  EXPECT_EQ(stream(sse).completion, want);
+  // Members in another order, extra members (an index, Gemini's extra_content, unknown ones),
+  // whitespace and escapes: the same completion.
+  for (const std::string& calls : {
+           std::string(R"([{"type":"function","function":{"arguments":"{\"city\":\"Paris\"}","name":"get_weather"},"id":"call_1"}])"),
+           std::string(R"([{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"},)"
+                       R"("extra_content":{"google":{"thought_signature":"c2ln"}}}])"),
+           std::string(R"([ { "id" : "call\u005f1", "x" : [1, {"y": 2}], "function" : { "extra": true, "name" : "get_weather", )"
+                       R"("arguments" : "{\"city\":\"Paris\"}" } , "type" : "function" } ])"),
+       }) {
+    const Result b = body(chat_body(calls));
+    EXPECT_EQ(b.completion, want) << calls;
+    EXPECT_EQ(b.issues & k_truncated, 0u) << calls;
+  }
+  // The same extra members in the stream's deltas are left out too.
+  const std::string extra_sse =
+      chat_chunk(R"([{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"},)"
+                 R"("extra_content":{"google":{"thought_signature":"c2ln"}}}])", "\"tool_calls\"") + "data: [DONE]\n\n";
+  EXPECT_EQ(stream(extra_sse).completion, want);
+  // Absent members as the stream writes them: id "", type "function", arguments "".
+  EXPECT_EQ(body(chat_body(R"([{"function":{"name":"f"}}])")).completion,
+            R"([{"id":"","type":"function","function":{"name":"f","arguments":""}}])");
+  EXPECT_EQ(stream(chat_chunk(R"([{"index":0,"function":{"name":"f"}}])")).completion,
+            R"([{"id":"","type":"function","function":{"name":"f","arguments":""}}])");
+}
+
+TEST_F(GatewayToolCalls, AnthropicAndResponsesBodyCallsTakeTheStreamsForm) {
+  // Anthropic: members in another order and an extra one (cache_control), the stream's form.
+  const std::string a_want = "[" + anth_call("toolu_1", R"({"a":[1,2]})") + "]";
+  EXPECT_EQ(body(anth_body(R"({"input":{ "a" : [1, 2] },"name":"f","cache_control":{"type":"ephemeral"},"id":"toolu_1","type":"tool_use"})")).completion,
+            a_want);
+  EXPECT_EQ(stream(anth_start() + anth_tool(0, "toolu_1", R"({"a":[1,2]})") + anth_end()).completion, a_want);
+  // Responses: the item's own id and status left out, call_id kept, arguments a string.
+  const std::string r_body =
+      R"({"id":"r","object":"response","model":"gpt-5","status":"completed","output":[)"
+      R"({"status":"completed","arguments":"{\"k\":1}","name":"f","call_id":"call_1","id":"fc_1","type":"function_call"}],)"
+      R"("usage":{"input_tokens":1,"output_tokens":2}})";
+  const std::string r_want = "[" + resp_item("1") + "]";
+  EXPECT_EQ(body(r_body).completion, r_want);
+  EXPECT_EQ(stream(resp_call(3, "1", false)).completion, r_want);
+  EXPECT_EQ(stream(resp_call(3, "1") + data(R"({"type":"response.completed","response":)" + r_body + "}")).completion, r_want);
+}
+
+TEST_F(GatewayToolCalls, BodyCallsOverTheLimitAreDroppedAndFlaggedAsInAStream) {
+  std::string calls = "[";
+  std::string want = "[";
+  std::string sse;
+  for (std::size_t i = 0; i <= k_gateway_max_tool_calls; ++i) {
+    const std::string c = call("call_" + std::to_string(i), "C");
+    calls += (i == 0 ? "" : ",") + c;
+    if (i < k_gateway_max_tool_calls) want += (i == 0 ? "" : ",") + c;
+    sse += chat_chunk(R"([{"index":)" + std::to_string(i) + "," + c.substr(1) + "]");
+  }
+  calls += "]";
+  want += "]";
+  const Result b = body(chat_body(calls));
+  EXPECT_EQ(b.completion, want);
+  EXPECT_NE(b.issues & k_truncated, 0u);
+  const Result s = stream(sse + "data: [DONE]\n\n");
+  EXPECT_EQ(s.completion, want);
+  EXPECT_NE(s.issues & k_truncated, 0u);
+}
+
+TEST_F(GatewayToolCalls, MinimalBodyCallsFitTheirLongerCanonicalForm) {
+  // 32 empty calls in a tiny body: each written with every member (several times its text).
+  std::string calls = "[{}";
+  std::string want = R"([{"id":"","type":"function","function":{"name":"","arguments":""}})";
+  std::string blocks = R"({"type":"tool_use"})";
+  std::string a_want = R"([{"type":"tool_use","id":"","name":"","input":{}})";
+  for (std::size_t i = 1; i < k_gateway_max_tool_calls; ++i) {
+    calls += ",{}";
+    want += R"(,{"id":"","type":"function","function":{"name":"","arguments":""}})";
+    blocks += R"(,{"type":"tool_use"})";
+    a_want += R"(,{"type":"tool_use","id":"","name":"","input":{}})";
+  }
+  const Result b = body(R"({"choices":[{"message":{"tool_calls":)" + calls + "]}}]}");
+  EXPECT_EQ(b.completion, want + "]");
+  EXPECT_EQ(b.issues & k_truncated, 0u);
+  const Result a = body(R"({"type":"message","content":[)" + blocks + "]}");
+  EXPECT_EQ(a.completion, a_want + "]");
+  EXPECT_EQ(a.issues & k_truncated, 0u);
+}
+
 // --- no allocation once warm ------------------------------------------------------------------------
 
 TEST_F(GatewayToolCalls, NoAllocationOnceWarm) {
@@ -305,9 +396,18 @@ TEST_F(GatewayToolCalls, NoAllocationOnceWarm) {
   const std::string gem = chat_chunk("[" + call("call_1", "Paris") + "," + call("call_2", "Rome") + "]") +
                           chat_chunk("[" + call("call_3", "Oslo") + "]") + "data: [DONE]\n\n";
   const std::vector<std::string> streams = {anth, resp, gem};
+  const std::vector<std::string> bodies = {
+      chat_body(R"([{"type":"function","function":{"arguments":"{}","name":"f"},"id":"c","extra_content":{"g":1}},)" + call("d", "Rome") + "]"),
+      anth_body(R"({"input":{"a":1},"name":"f","id":"t","type":"tool_use"},{"type":"server_tool_use","id":"s","name":"w","input":{}})"),
+      R"({"id":"r","object":"response","model":"gpt-5","status":"completed","output":[{"status":"completed","arguments":"{}","name":"f","call_id":"c","id":"fc","type":"function_call"}]})"};
   auto rec = std::make_unique<GatewayRecord>();
   for (int round = 0; round < 2; ++round) {
     const test::AllocationScope scope;
+    for (const std::string& b : bodies) {
+      rec->reset();
+      (void)parser_.parse_response(b, *rec);
+      EXPECT_FALSE(rec->request().completion.empty()) << b;
+    }
     for (const std::string& sse : streams) {
       for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
         rec->reset();

@@ -366,8 +366,9 @@ class GatewayParser {
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choice 0's finish_reason (finish_reasons: every choice's, "unknown" for a choice without
   // one, streams alike), choices[0].message.content (or its
-  // tool_calls as JSON text when content is null; tool calls in a canonical form, compact with
-  // strings re-escaped, the form a stream's are written in) as the completion, usage.prompt_tokens,
+  // tool_calls as JSON text when content is null; tool calls in a canonical form, the form a
+  // stream's are written in: the members a stream's call has, in its order, others left out,
+  // compact with strings re-escaped; the first k_gateway_max_tool_calls) as the completion, usage.prompt_tokens,
   // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
   // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks
   // (output_text parts) are the completion, else the tool_use / function_call list as JSON;

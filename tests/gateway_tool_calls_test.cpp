@@ -110,6 +110,16 @@ TEST_F(GatewayToolCalls, IndexlessDeltaWithoutIdOrWithTheSameIdContinuesTheLastC
   EXPECT_EQ(s.issues & k_truncated, 0u);
 }
 
+TEST_F(GatewayToolCalls, IndexlessDeltaRepeatingAnIdOverItsLimitContinuesTheCall) {
+  // The id is kept cut to 128 bytes (flagged); repeating it whole is still the same call.
+  const std::string id(200, 'x');
+  const std::string sse =
+      chat_chunk(R"([{"id":")" + id + R"(","type":"function","function":{"name":"f","arguments":"{\"a\""}}])") +
+      chat_chunk(R"([{"id":")" + id + R"(","function":{"arguments":":1}"}}])") + "data: [DONE]\n\n";
+  const Result s = stream(sse);
+  EXPECT_EQ(s.completion, R"([{"id":")" + id.substr(0, 128) + R"(","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}])");
+}
+
 TEST_F(GatewayToolCalls, IndexedDeltasAreAssembledByIndexAsBefore) {
   const std::string sse =
       chat_chunk(R"([{"index":0,"id":"c0","type":"function","function":{"name":"f","arguments":""}},{"index":1,"id":"c1","type":"function","function":{"name":"g","arguments":""}}])") +

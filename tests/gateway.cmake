@@ -27,3 +27,7 @@ tracecast_add_test(gateway_structure_test SOURCES gateway_structure_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
 target_compile_definitions(gateway_structure_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# Streamed tool calls: index-less (Gemini) deltas, the limit counting calls (not block
+# indexes), blocks that are not tool calls, one canonical form for bodies and streams.
+tracecast_add_test(gateway_tool_calls_test SOURCES gateway_tool_calls_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)

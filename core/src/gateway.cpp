@@ -198,7 +198,9 @@ struct Arena {
   // the arena holds 1.5x that.
   void prepare(std::size_t body_size) noexcept {
     used = 0;
-    const std::size_t capacity = body_size + body_size / 2 + 256;
+    // + room for one list of tool calls in their canonical form (members a body may leave out
+    // written: at most ~64 bytes more than a call's own text, README "canonical form").
+    const std::size_t capacity = body_size + body_size / 2 + 256 + k_gateway_max_tool_calls * 80;
     if (buf.size() < capacity) {
       try {
         buf.resize(capacity);
@@ -496,6 +498,7 @@ void GatewayRecord::clear_stream() noexcept {
     c.arguments.clear();
   }
   stream_tool_call_count_ = 0;
+  stream_tool_block_count_ = 0;
   stream_tool_bytes_ = 0;
   stream_final_tools_ = false;
   stream_provider_.size = 0;
@@ -1653,6 +1656,158 @@ void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcep
   if (err) bp.broken(err);
 }
 
+std::string_view raw_container(const char* open, const char* end) noexcept;
+
+// One tool call's members, as the raw JSON text of their values (empty: absent), for writing
+// it in the one canonical form a body's and a stream's calls take (GatewayParser::tool_calls_json
+// writes a stream's): the members a stream's call has, in its order, the rest (an `index`, a
+// Responses item's `id` and `status`, Gemini's `extra_content`, …) left out.
+struct ToolCallText {
+  enum class Kind : std::uint8_t { chat, tool_use, function_call };
+  Kind kind = Kind::chat;
+  std::string_view id;    // chat / tool_use `id`, function_call `call_id`
+  std::string_view type;  // chat only
+  std::string_view name;
+  std::string_view args;  // chat / function_call `arguments`, tool_use `input`
+};
+
+// The raw JSON text of v (a whole object or array; a scalar's token), not consuming it.
+[[nodiscard]] std::string_view value_text(const BodyParse& bp, od::value& v) noexcept {
+  const std::string_view tok = v.raw_json_token();
+  if (tok.empty()) return {};
+  if (tok[0] == '{' || tok[0] == '[') return raw_container(tok.data(), bp.parse_end);
+  return trim_right(tok);
+}
+
+// Writes c in the canonical form at out (room bytes): chat
+// {"id":..,"type":..,"function":{"name":..,"arguments":..}}, Anthropic
+// {"type":"tool_use","id":..,"name":..,"input":..}, Responses
+// {"type":"function_call","call_id":..,"name":..,"arguments":..}. A string member that is
+// absent or not a string is ""; a chat type, "function"; an input, {}; arguments that are not a
+// string are kept as their JSON value. false when it does not fit (n not set).
+[[nodiscard]] bool write_tool_call(const ToolCallText& c, char* out, std::size_t room, std::size_t& n,
+                                   std::size_t& bad) noexcept {
+  std::size_t o = 0;
+  bool ok = true;
+  auto lit = [&](std::string_view t) noexcept {
+    if (!ok || room - o < t.size()) {
+      ok = false;
+      return;
+    }
+    std::memcpy(out + o, t.data(), t.size());
+    o += t.size();
+  };
+  auto value = [&](std::string_view raw, std::string_view fallback) noexcept {
+    std::size_t w = 0;
+    if (!ok) return;
+    if (raw.empty() || raw[0] == 'n' || !detail::canonical_json(raw, out + o, room - o, w, bad)) {
+      lit(fallback);  // absent, null, or no room (then the fallback fails too, or is what fits)
+      return;
+    }
+    o += w;
+  };
+  auto str = [&](std::string_view raw, std::string_view fallback) noexcept {
+    value(!raw.empty() && raw[0] == '"' ? raw : std::string_view{}, fallback);
+  };
+  switch (c.kind) {
+    case ToolCallText::Kind::chat:
+      lit("{\"id\":");
+      str(c.id, "\"\"");
+      lit(",\"type\":");
+      str(c.type.size() > 2 ? c.type : std::string_view{}, "\"function\"");
+      lit(",\"function\":{\"name\":");
+      str(c.name, "\"\"");
+      lit(",\"arguments\":");
+      value(c.args, "\"\"");
+      lit("}}");
+      break;
+    case ToolCallText::Kind::tool_use:
+      lit("{\"type\":\"tool_use\",\"id\":");
+      str(c.id, "\"\"");
+      lit(",\"name\":");
+      str(c.name, "\"\"");
+      lit(",\"input\":");
+      value(c.args, "{}");
+      lit("}");
+      break;
+    case ToolCallText::Kind::function_call:
+      lit("{\"type\":\"function_call\",\"call_id\":");
+      str(c.id, "\"\"");
+      lit(",\"name\":");
+      str(c.name, "\"\"");
+      lit(",\"arguments\":");
+      value(c.args, "\"\"");
+      lit("}");
+      break;
+  }
+  if (ok) n = o;
+  return ok;
+}
+
+// The tool calls a body's list gives (a chat message's tool_calls, Anthropic tool_use blocks,
+// Responses function_call items), as streams keep them: the first k_gateway_max_tool_calls.
+using ToolCallTexts = std::array<ToolCallText, k_gateway_max_tool_calls>;
+
+// A chat message's tool_calls into calls[0, n) (only raw tokens are read: nothing is written to
+// the arena). Calls that are not objects are left out; over: more calls than calls holds.
+void read_chat_tool_calls(BodyParse& bp, od::array& list, ToolCallTexts& calls, std::size_t& n, bool& over) noexcept {
+  for (auto element : list) {
+    if (const auto e = element.error()) {
+      bp.broken(e);
+      return;
+    }
+    od::object call;
+    if (element.value_unsafe().get_object().get(call)) continue;
+    ToolCallText c;
+    const auto err = for_each_field(call, [&](Key key, od::value& cv) noexcept {
+      if (key == "id") {
+        c.id = value_text(bp, cv);
+      } else if (key == "type") {
+        c.type = value_text(bp, cv);
+      } else if (key == "function") {
+        od::object fn;
+        if (cv.get_object().get(fn)) return true;
+        const auto fn_err = for_each_field(fn, [&](Key fkey, od::value& fv) noexcept {
+          if (fkey == "name") c.name = value_text(bp, fv);
+          else if (fkey == "arguments") c.args = value_text(bp, fv);
+          return true;
+        });
+        return !fn_err;
+      }
+      return true;
+    });
+    if (err) {
+      bp.broken(err);
+      return;
+    }
+    if (n == calls.size()) over = true;
+    else calls[n++] = c;
+  }
+}
+
+// calls[0, n) in the canonical form (write_tool_call) as a JSON array in the arena (sized for
+// it: Arena::prepare); a list over its room is cut after the last call that fits, flagged.
+[[nodiscard]] std::string_view write_tool_calls(BodyParse& bp, const ToolCallTexts& calls, std::size_t n_calls) noexcept {
+  char* const out = bp.arena.cursor();
+  const std::size_t room = bp.arena.room();
+  if (n_calls == 0 || room < 2) return {};
+  std::size_t o = 0;
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < n_calls; ++i) {
+    std::size_t n = 0;
+    if (room - o < 2 || !write_tool_call(calls[i], out + o + 1, room - o - 2, n, bad)) {
+      bp.issues.add(ParseIssue::completion_truncated, "response: tool calls over the room for their canonical form (cut)");
+      break;
+    }
+    out[o] = o == 0 ? '[' : ',';
+    o += 1 + n;
+  }
+  if (o == 0) return {};
+  out[o++] = ']';
+  if (bad != 0) bp.bad_escape();
+  return bp.arena.commit(o);
+}
+
 // One element of `choices` (position: its place in the array, the index when it names none):
 // finish_reason by index, and for choice 0 the message (or delta) content and tool calls.
 void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, ResponseFields& f) noexcept {
@@ -1669,6 +1824,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   std::string_view content;
   std::string_view tool_calls;
   bool saw_tool_calls = false;
+  ToolCallTexts calls_text;  // a message's tool_calls, written once the choice is known to be 0
+  std::size_t n_calls = 0;
+  bool calls_over = false;
   // Tool-call pieces go straight into f (no copy per chunk) and are dropped again below when
   // the choice is not choice 0.
   const std::size_t deltas_before = f.n_deltas;
@@ -1706,8 +1864,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
           saw_tool_calls = true;
           if (mv.get_array().get(calls)) return true;
           if (key == "message") {
-            std::string_view raw;
-            if (!calls.raw_json().get(raw)) tool_calls = bp.canonical(trim_right(raw));
+            n_calls = 0;
+            calls_over = false;
+            read_chat_tool_calls(bp, calls, calls_text, n_calls, calls_over);
             return true;
           }
           // A stream's delta: pieces of calls, assembled by index across chunks.
@@ -1758,6 +1917,8 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
     f.n_deltas = deltas_before;
     return;
   }
+  if (n_calls != 0) tool_calls = write_tool_calls(bp, calls_text, n_calls);
+  if (calls_over) bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
   f.content = content;
   f.tool_calls = tool_calls;
   f.saw_tool_calls = saw_tool_calls;
@@ -1908,22 +2069,30 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
   if (v.get_array().get(blocks)) return;
   // The tool_use / function_call blocks, for a completion made of tool calls (the other
   // blocks, thinking and reasoning included, are not part of it).
-  constexpr std::size_t k_max_tool_blocks = 32;
-  std::array<const char*, k_max_tool_blocks> tools;  // where each block starts
+  ToolCallTexts tools;  // their members' JSON text
   std::size_t n_tools = 0;
   for (auto element : blocks) {
     if (const auto e = element.error()) {
       bp.broken(e);
       return;
     }
-    const char* const block_start = element.value_unsafe().raw_json_token().data();
     od::object block;
     if (element.value_unsafe().get_object().get(block)) continue;
     std::string_view type;
     std::string_view text;
+    ToolCallText call;  // a tool_use / function_call block's members
+    std::string_view call_id;
     const auto err = for_each_field(block, [&](Key key, od::value& bv) noexcept {
       if (key == "type") {
         (void)bp.read_string(bv, type);
+      } else if (key == "id") {
+        call.id = value_text(bp, bv);
+      } else if (key == "call_id") {
+        call_id = value_text(bp, bv);
+      } else if (key == "name") {
+        call.name = value_text(bp, bv);
+      } else if (key == "input" || key == "arguments") {
+        call.args = value_text(bp, bv);
       } else if (key == "text") {
         (void)bp.read_string(bv, text);
       } else if (key == "content") {
@@ -1955,33 +2124,23 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       f.tools_in_output = true;
       if (n_tools == tools.size())
         bp.issues.add(ParseIssue::completion_truncated, "response: more than 32 tool calls (the rest left out)");
-      else
-        tools[n_tools++] = block_start;
+      else {
+        if (type == "function_call") {
+          call.kind = ToolCallText::Kind::function_call;
+          call.id = call_id;  // the id a tool result refers to (the item's own id left out)
+        } else {
+          call.kind = ToolCallText::Kind::tool_use;
+        }
+        tools[n_tools++] = call;
+      }
     }
   }
-  // The calls are the completion only when there is no text: written only then, each block's
-  // text from its first byte to its closing brace (rewinding the on-demand object and asking
-  // raw_json() read through a null parser pointer on a hostile body: found by fuzz_gateway in a
-  // clean-clone CI run), in the canonical form (BodyParse::canonical), joined as a JSON array.
+  // The calls are the completion only when there is no text: written only then, each in the
+  // canonical form (write_tool_call; its members' text taken from the block's tokens, never by
+  // rewinding the on-demand object: asking raw_json() of one read through a null parser pointer
+  // on a hostile body, found by fuzz_gateway in a clean-clone CI run), joined as a JSON array.
   if (n_tools == 0 || !f.content.empty()) return;
-  char* const out = bp.arena.cursor();
-  const std::size_t room = bp.arena.room();
-  std::size_t o = 0;
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < n_tools; ++i) {
-    const std::string_view raw = raw_container(tools[i], bp.parse_end);
-    std::size_t n = 0;
-    if (raw.empty()) continue;
-    if (room - o < 2 ||
-        !detail::canonical_json(raw, out + o + 1, room - o - 2, n, bad))
-      return;  // no room (cannot happen: the arena holds 1.5x the body)
-    out[o] = o == 0 ? '[' : ',';
-    o += 1 + n;
-  }
-  if (o == 0) return;
-  out[o++] = ']';
-  if (bad != 0) bp.bad_escape();
-  list_raw = bp.arena.commit(o);
+  list_raw = write_tool_calls(bp, tools, n_tools);
 }
 
 // What a stream event's type says is read of it (types are sent first; before one is known,
@@ -2473,11 +2632,28 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
     f.n_deltas = 0;
     std::string_view text;
     ToolCallDelta piece;
-    piece.index = f.block_index;
+    // The stream_tool_calls_ slot of a tool_use / function_call block (its event `index` /
+    // `output_index`): the one its start took, a start of a new block taking the next free one
+    // (none left: k_gateway_max_tool_calls, dropped and flagged below), so the limit counts tool
+    // calls, not blocks. -1 for a delta of a block no tool call started (a server_tool_use or
+    // mcp_tool_use block, whose input the body leaves out too): not a tool call.
+    auto tool_slot = [&rec](std::int64_t block, bool start) noexcept -> std::int64_t {
+      if (block == k_bad_tool_index) return k_bad_tool_index;  // flagged when read
+      for (std::size_t i = 0; i < rec.stream_tool_block_count_; ++i)
+        if (rec.stream_tool_blocks_[i].block == block) return static_cast<std::int64_t>(rec.stream_tool_blocks_[i].slot);
+      if (!start) return -1;
+      if (rec.stream_tool_call_count_ >= rec.stream_tool_calls_.size() ||
+          rec.stream_tool_block_count_ == rec.stream_tool_blocks_.size())
+        return static_cast<std::int64_t>(k_gateway_max_tool_calls);
+      const std::size_t slot = rec.stream_tool_call_count_;
+      rec.stream_tool_blocks_[rec.stream_tool_block_count_++] = {block, slot};
+      return static_cast<std::int64_t>(slot);
+    };
     switch (f.event) {
       case Event::block_start:
         if (f.block_type == "text") text = f.block_text;
         if (f.block_type == "tool_use") {
+          piece.index = tool_slot(f.block_index, true);
           piece.id = f.block_id;
           piece.name = f.block_name;
           piece.type = "tool_use";
@@ -2491,8 +2667,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
       case Event::block_delta:
         if (f.block_type == "text_delta") text = f.delta_text;
         if (f.block_type == "input_json_delta") {
+          piece.index = tool_slot(f.block_index, false);
           piece.arguments = f.delta_json;
-          f.n_deltas = 1;
+          f.n_deltas = piece.index == -1 ? 0 : 1;
         }
         break;
       case Event::text_delta:
@@ -2500,6 +2677,7 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
         break;
       case Event::item_added:
         if (f.block_type == "function_call") {
+          piece.index = tool_slot(f.block_index, true);
           piece.id = f.block_id;
           piece.name = f.block_name;
           piece.type = "function_call";
@@ -2508,8 +2686,9 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
         }
         break;
       case Event::args_delta:
+        piece.index = tool_slot(f.block_index, false);
         piece.arguments = f.delta_text;
-        f.n_deltas = 1;
+        f.n_deltas = piece.index == -1 ? 0 : 1;
         break;
       case Event::message_stop:
         rec.stream_done_ = true;
@@ -2573,11 +2752,19 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   for (std::size_t k = 0; k < f.n_deltas; ++k) {
     const ToolCallDelta& d = f.deltas[k];
     if (d.index == k_bad_tool_index) continue;  // flagged when read
-    // A delta without an index continues the call it follows (or starts call 0): OpenAI
-    // always sends one, but Gemini's OpenAI-compatible endpoint (and proxies in front of
-    // it) omit it in single-call streams, so a missing index is not an error.
-    const std::size_t at = d.index >= 0 ? static_cast<std::size_t>(d.index)
-                                        : (rec.stream_tool_call_count_ == 0 ? 0 : rec.stream_tool_call_count_ - 1);
+    // A delta without an index (Gemini's OpenAI-compatible endpoint, and proxies in front of
+    // it, leave it out) starts a new call when it is a further element of this chunk's
+    // tool_calls array or brings an id other than the last call's, else continues the last
+    // call (or starts call 0). Anthropic / Responses pieces carry their slot (tool_slot).
+    std::size_t at = 0;
+    if (d.index >= 0) {
+      at = static_cast<std::size_t>(d.index);
+    } else if (const std::size_t n = rec.stream_tool_call_count_; n != 0) {
+      const auto& last = rec.stream_tool_calls_[n - 1];
+      const bool other_id = !d.id.empty() && last.id.size != 0 &&
+                            last.id.view() != d.id.substr(0, detail::utf8_cut(d.id, last.id.bytes.size()));
+      at = k != 0 || other_id ? n : n - 1;
+    }
     if (at >= rec.stream_tool_calls_.size()) {
       cut = true;
       continue;

@@ -287,6 +287,15 @@ class GatewayRecord {
   };
   std::vector<StreamToolCall> stream_tool_calls_;  // k_gateway_max_tool_calls, made at construction
   std::size_t stream_tool_call_count_ = 0;         // highest index + 1
+  // Anthropic / Responses: which slot of stream_tool_calls_ each tool_use / function_call
+  // block (by its event `index` / `output_index`) went to, slots given in order of first
+  // appearance, so the limit counts tool calls, not blocks. [0, stream_tool_block_count_) set.
+  struct StreamToolBlock {
+    std::int64_t block = 0;
+    std::size_t slot = 0;
+  };
+  std::array<StreamToolBlock, k_gateway_max_tool_calls> stream_tool_blocks_{};
+  std::size_t stream_tool_block_count_ = 0;
   std::size_t stream_tool_bytes_ = 0;              // arguments kept, counted with content_
   std::vector<char> tool_calls_json_;              // grow-only
   bool stream_final_tools_ = false;  // tool_calls_json_ holds a final event's whole calls
@@ -358,8 +367,9 @@ class GatewayParser {
   // Reads a non-streamed response body: id, model, provider (when the body names one),
   // choice 0's finish_reason (finish_reasons: every choice's, "unknown" for a choice without
   // one, streams alike), choices[0].message.content (or its
-  // tool_calls as JSON text when content is null; tool calls in a canonical form, compact with
-  // strings re-escaped, the form a stream's are written in) as the completion, usage.prompt_tokens,
+  // tool_calls as JSON text when content is null; tool calls in a canonical form, the form a
+  // stream's are written in: the members a stream's call has, in its order, others left out,
+  // compact with strings re-escaped; the first k_gateway_max_tool_calls) as the completion, usage.prompt_tokens,
   // usage.completion_tokens, usage.cost, and a top-level {"error":{"message":...}} (error,
   // error_message). Anthropic `content` blocks and Responses `output` items: the text blocks
   // (output_text parts) are the completion, else the tool_use / function_call list as JSON;

@@ -27,3 +27,7 @@ tracecast_add_test(gateway_structure_test SOURCES gateway_structure_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
 target_compile_definitions(gateway_structure_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# The second November 2026 review's low-severity kinds (empty SSE events, error-message limits,
+# cut trace values, refusals, array content, per-record issue stats).
+tracecast_add_test(gateway_review2_test SOURCES gateway_review2_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)

@@ -2375,6 +2375,9 @@ void GatewayParser::dispatch_event(std::uint64_t now_unix_nano, GatewayRecord& r
 void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_nano,
                                  GatewayRecord& rec, std::uint32_t& bits,
                                  std::string_view& detail, bool in_place) noexcept {
+  // An event whose data is empty (`data:`, `data: ` or a bare `data`, then a blank line) is
+  // not dispatched (WHATWG: an empty data buffer dispatches nothing): not read, not flagged.
+  if (line.empty()) return;
   if (rec.done_sentinel_) {
     // The stream said it was over: what comes after is not read, but not dropped unseen.
     merge(bits, detail, issue_bit(ParseIssue::stream_chunk_invalid), "stream: a data event after [DONE] (not read)");

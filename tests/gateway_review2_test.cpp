@@ -71,5 +71,62 @@ TEST_F(GatewayReview2, AWhitespaceOrMultiLineEmptyEventIsStillFlagged) {
   }
 }
 
+
+// --- D8 / D13: set_outcome holds a JSON error message to the limit; whitespace is empty --------
+
+std::string repeat(std::string_view s, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST_F(GatewayReview2, AnOutcomeErrorMessageIsHeldToTheLimitAsInAResponse) {
+  for (const std::string& text : {repeat("é", 1000), "a" + repeat("é", 1000), repeat("\\u00e9", 1000),
+                                  repeat("x", 5000), "ab" + repeat("🚀", 400)}) {
+    for (const std::string& body : {R"({"error":{"message":")" + text + "\"}}", R"({"message":")" + text + "\"}",
+                                    R"({"detail":")" + text + "\"}", R"({"error":")" + text + "\"}"}) {
+      auto rec = std::make_unique<GatewayRecord>();
+      const auto res = parser_.set_outcome(500, body, *rec);
+      const std::string_view m = rec->request().error_message;
+      EXPECT_LE(m.size(), k_gateway_max_error_bytes) << body;
+      EXPECT_GT(m.size(), k_gateway_max_error_bytes - 4) << body;
+      EXPECT_TRUE(simdjson::validate_utf8(m.data(), m.size())) << body;
+      EXPECT_EQ(res.issues, issue_bit(ParseIssue::completion_truncated)) << body;
+      EXPECT_TRUE(rec->request().error);
+      // The same body as a response gives the same message, also flagged.
+      if (body.rfind(R"({"error":{)", 0) == 0) {
+        auto resp = std::make_unique<GatewayRecord>();
+        const auto r2 = parser_.parse_response(body, *resp);
+        EXPECT_EQ(resp->request().error_message, m);
+        EXPECT_NE(r2.issues & issue_bit(ParseIssue::completion_truncated), 0u);
+      }
+    }
+  }
+  // At the limit exactly: kept whole, not flagged.
+  const std::string exact = repeat("é", k_gateway_max_error_bytes / 2);
+  const auto res = parser_.set_outcome(500, R"({"error":{"message":")" + exact + "\"}}", *rec_);
+  EXPECT_EQ(res.issues, 0u);
+  EXPECT_EQ(req().error_message, exact);
+}
+
+TEST_F(GatewayReview2, AWhitespaceOnlyErrorBodyIsAnEmptyOne) {
+  for (const std::string body : {"\n\n", " ", "\r\n", "\t \r\n ", "\xEF\xBB\xBF\n"}) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const auto res = parser_.set_outcome(503, body, *rec);
+    EXPECT_EQ(res.issues, 0u);
+    EXPECT_EQ(rec->issues(), 0u);
+    EXPECT_TRUE(rec->request().error);
+    EXPECT_EQ(rec->request().error_message, "HTTP 503");
+    EXPECT_EQ(rec->request().http_status, 503);
+    // A success status with a whitespace body is a success; status 0 with one is not a failure.
+    auto ok = std::make_unique<GatewayRecord>();
+    EXPECT_EQ(parser_.set_outcome(200, body, *ok).issues, 0u);
+    EXPECT_FALSE(ok->request().error);
+    auto none = std::make_unique<GatewayRecord>();
+    EXPECT_EQ(parser_.set_outcome(0, body, *none).issues, 0u);
+    EXPECT_FALSE(none->request().error);
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

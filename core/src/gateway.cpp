@@ -3017,6 +3017,8 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
                                               GatewayRecord& rec) noexcept {
   ++stats_.outcomes;
   error_body = skip_bom(error_body);
+  // A body of JSON whitespace only says no more than an empty one ("HTTP <status>").
+  if (trim_right(error_body).empty()) error_body = {};
   LlmRequest& out = rec.request_;
   Issues issues;
   // Not an HTTP status (a gateway's own code, -1 for "no answer", a byte-order slip): the span
@@ -3081,6 +3083,12 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   if ((parse_issues.bits & issue_bit(ParseIssue::invalid_escape)) != 0) {
     parse_issues.bits &= ~issue_bit(ParseIssue::invalid_escape);
     issues.add(ParseIssue::invalid_escape, "error body: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
+  }
+  // A message over k_gateway_max_error_bytes is cut (UTF-8 safe) and counted, as in a response
+  // body or a stream.
+  if (found && message.size() > k_gateway_max_error_bytes) {
+    message = message.substr(0, detail::utf8_cut(message, k_gateway_max_error_bytes));
+    issues.add(ParseIssue::completion_truncated, "error body: a message over its limit (cut, UTF-8 safe)");
   }
   if (found && parse_issues.bits == 0) {
     out.error_message = message;

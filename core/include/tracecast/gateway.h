@@ -398,8 +398,9 @@ class GatewayParser {
   // body. A status outside 100..599 is not an HTTP status: left 0 (unknown) and flagged
   // field_wrong_type. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
-  // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
-  // body gives "HTTP <status>". A status below 400 leaves error as the response set it.
+  // {"detail":..}; cut to k_gateway_max_error_bytes, UTF-8 safe, completion_truncated, as in
+  // parse_response); a body without one gives its text (cut to max_error_text_bytes), an empty
+  // or whitespace-only body gives "HTTP <status>". A status below 400 leaves error as the response set it.
   // Belongs to the attempt whose response was parsed last: parse_response and begin_stream
   // clear it.
   // Failure: error_body_unreadable (the text is kept). Allocation as parse_request.

@@ -31,3 +31,5 @@ target_compile_definitions(gateway_structure_test PRIVATE
 # cut trace values, refusals, array content, per-record issue stats).
 tracecast_add_test(gateway_review2_test SOURCES gateway_review2_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+target_compile_definitions(gateway_review2_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -128,5 +128,49 @@ TEST_F(GatewayReview2, AWhitespaceOnlyErrorBodyIsAnEmptyOne) {
   }
 }
 
+
+// --- D5: a nested trace value cut by a truncated body is closed where it was cut ----------------
+
+// Every prefix of body: each trace value that is an object or array in the whole body (`nested`)
+// and is kept is valid JSON; a cut body is flagged request_truncated.
+void expect_nested_trace_values_are_json(GatewayParser& parser, const std::string& body,
+                                         const std::vector<std::string>& nested) {
+  simdjson::dom::parser dom;
+  std::size_t kept_cut = 0;
+  for (std::size_t n = 1; n <= body.size(); ++n) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const auto res = parser.parse_request(std::string_view(body).substr(0, n), {}, *rec);
+    if (n < body.size() && body.find_first_not_of(" \n\r\t", n) != std::string::npos) {
+      EXPECT_NE(res.issues & (issue_bit(ParseIssue::request_truncated) | issue_bit(ParseIssue::request_not_json)), 0u) << n;
+    }
+    for (const std::string& key : nested) {
+      const MetadataEntry* e = test::find_meta(rec->request(), key);
+      if (e == nullptr) continue;
+      ASSERT_EQ(e->value.type(), ValueType::string) << key;
+      const std::string text(e->value.as_string());
+      simdjson::dom::element el;
+      EXPECT_EQ(dom.parse(text).get(el), simdjson::SUCCESS) << "prefix " << n << " key " << key << ": " << text;
+      EXPECT_TRUE(el.is_object() || el.is_array()) << text;
+      if (n < body.size()) ++kept_cut;
+    }
+  }
+  EXPECT_GT(kept_cut, 0u);  // some prefixes did cut inside a kept nested value
+}
+
+TEST_F(GatewayReview2, ANestedTraceValueCutByATruncatedBodyIsClosedWhereItWasCut) {
+  const std::string tr = R"({"model":"m","messages":[],"trace":{"a":"xy","b":{"c":[1,2)";
+  const auto res = parser_.parse_request(tr, {}, *rec_);
+  EXPECT_NE(res.issues & issue_bit(ParseIssue::request_truncated), 0u);
+  EXPECT_EQ(test::meta_string(req(), "a"), "xy");
+  EXPECT_EQ(test::meta_string(req(), "b"), R"({"c":[1]})");
+
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"trace":{"a":"xy","b":{"c":{}},)"
+      R"("o":{"x":[1,{"y":"z\"q]}"}],"e":{},"u":"caf\u00e9 \ud83d\ude80"},"arr":[[1,2],["a\u00e9"],{"k":true},[]],)"
+      R"("s":"{not json","deep":{"a":{"b":{"c":[null,1.5e3,"x",-0.25,false]}}},"n":12345,"last":[ "sp" , { } ]}})";
+  expect_nested_trace_values_are_json(parser_, body, {"b", "o", "arr", "deep", "last"});
+  expect_nested_trace_values_are_json(parser_, test::read_data("chat_request.json"), {"tags", "owner"});
+}
+
 }  // namespace
 }  // namespace tracecast

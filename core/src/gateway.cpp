@@ -668,7 +668,10 @@ struct BodyParse {
       od::array a;
       if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
     }
-    raw = map(trim_right(raw));
+    // A body cut inside the value: its text in the parse buffer, with the repair's closers,
+    // so that it is still JSON (as whole() keeps a conversation); else a view of the body.
+    raw = trim_right(raw);
+    if (const std::string_view body_view = map(raw); body_view.size() == raw.size() || !repaired) raw = body_view;
     if (raw.size() > arena.room()) return false;
     out = fix_raw(arena.commit(detail::minify_json(raw, arena.cursor())));
     return true;

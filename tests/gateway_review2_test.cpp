@@ -172,5 +172,35 @@ TEST_F(GatewayReview2, ANestedTraceValueCutByATruncatedBodyIsClosedWhereItWasCut
   expect_nested_trace_values_are_json(parser_, test::read_data("chat_request.json"), {"tags", "owner"});
 }
 
+
+// --- D12: a chat refusal is the completion when there is no content -----------------------------
+
+TEST_F(GatewayReview2, AChatRefusalIsTheCompletionWhenThereIsNoContent) {
+  for (const std::string msg : {R"({"role":"assistant","content":null,"refusal":"I cannot help with that."})",
+                                R"({"role":"assistant","refusal":"I cannot help with that.","content":""})",
+                                R"({"refusal":"I cannot help with that."})"}) {
+    const std::string body = R"({"id":"c","model":"m","object":"chat.completion","choices":[{"index":0,"message":)" + msg +
+                             R"(,"finish_reason":"stop"}]})";
+    auto rec = std::make_unique<GatewayRecord>();
+    EXPECT_TRUE(parser_.parse_response(body, *rec).ok()) << body;
+    EXPECT_EQ(rec->request().completion, "I cannot help with that.") << body;
+    EXPECT_EQ(rec->request().finish_reason, "stop");
+  }
+  // Content wins over a refusal given with it.
+  EXPECT_TRUE(parser_.parse_response(R"({"choices":[{"message":{"content":"ok","refusal":"no"}}]})", *rec_).ok());
+  EXPECT_EQ(req().completion, "ok");
+  // Streamed: the refusal deltas are the text, as the body's refusal is.
+  const std::string sse = chat_chunk(R"({"role":"assistant","content":null,"refusal":""})") +
+                          chat_chunk(R"({"refusal":"I cannot "})") + chat_chunk(R"({"refusal":"help with that."})") +
+                          chat_chunk("{}", "\"stop\"") + "data: [DONE]\n\n";
+  for (const std::size_t step : steps()) {
+    std::uint32_t issues = 0;
+    const auto rec = stream(parser_, sse, step, &issues);
+    EXPECT_EQ(issues, 0u);
+    EXPECT_EQ(rec->request().completion, "I cannot help with that.") << step;
+    EXPECT_NE(rec->request().first_token_unix_nano, 0u);
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

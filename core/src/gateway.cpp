@@ -1662,6 +1662,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   bool bad_index = false;
   std::string_view reason;
   std::string_view content;
+  std::string_view refusal;  // the model's refusal (message.refusal / delta.refusal)
   std::string_view tool_calls;
   bool saw_tool_calls = false;
   // Tool-call pieces go straight into f (no copy per chunk) and are dropped again below when
@@ -1694,6 +1695,8 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
           } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
+        } else if (mkey == "refusal") {
+          if (!bp.read_string(mv, refusal)) bp.wrong_type("response: message.refusal is not a string");
         } else if (mkey == "tool_calls") {
           const std::string_view tok = mv.raw_json_token();
           od::array calls;
@@ -1741,6 +1744,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
     f.n_deltas = deltas_before;
     return;
   }
+  // A refusal is what the model answered: the completion when there is no content (a stream's
+  // refusal deltas are appended as text deltas are).
+  if (content.empty()) content = refusal;
   const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
   if (!content.empty() || saw_tool_calls) f.any_output = true;
   // Every choice seen counts, with a reason or not: finish_reasons has one entry per choice.

@@ -202,5 +202,32 @@ TEST_F(GatewayReview2, AChatRefusalIsTheCompletionWhenThereIsNoContent) {
   }
 }
 
+
+// --- D11: array-valued chat content gives its text parts' text ---------------------------------
+
+TEST_F(GatewayReview2, ArrayContentGivesTheTextOfItsTextParts) {
+  const std::string thinking = R"({"type":"thinking","thinking":[{"type":"text","text":"hmm"}]})";
+  const std::string sse =
+      "data: {\"id\":\"c\",\"model\":\"magistral\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":[" +
+      thinking + "]}}]}\n\n" + chat_chunk(R"({"content":"Answer"})") +
+      chat_chunk(R"({"content":[{"type":"text","text":" more"},{"text":", é","type":"text"}]})") +
+      chat_chunk(R"({"content":[]})", "\"stop\"") + "data: [DONE]\n\n";
+  for (const std::size_t step : steps()) {
+    std::uint32_t issues = 0;
+    const auto rec = stream(parser_, sse, step, &issues);
+    EXPECT_EQ(issues, 0u) << step;
+    EXPECT_EQ(rec->request().completion, "Answer more, é") << step;
+    EXPECT_EQ(rec->request().finish_reason, "stop");
+  }
+  const std::string body = R"({"id":"c","model":"magistral","choices":[{"index":0,"message":{"role":"assistant","content":[)" +
+                           thinking + R"(,{"type":"text","text":"Answer"},{"type":"image_url","image_url":{"url":"x"}},)"
+                           R"({"type":"text","text":" more \"q\""}]},"finish_reason":"stop"}]})";
+  EXPECT_TRUE(parser_.parse_response(body, *rec_).ok());
+  EXPECT_EQ(req().completion, "Answer more \"q\"");
+  // Only thinking: no completion (as an Anthropic body of thinking alone).
+  EXPECT_TRUE(parser_.parse_response(R"({"choices":[{"message":{"content":[)" + thinking + "]}}]}", *rec_).ok());
+  EXPECT_EQ(req().completion, "");
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1606,6 +1606,35 @@ void append_piece(BodyParse& bp, std::string_view& acc, std::string_view piece) 
   acc = {acc.data(), acc.size() + more.size()};
 }
 
+// A chat message's (or delta's) content given as parts (`[{"type":"text","text":..},..]`;
+// Mistral's Magistral sends `{"type":"thinking","thinking":[..]}` parts before them): the text
+// of its `text` parts, joined; thinking and other parts are left out, as Anthropic thinking
+// blocks are. false: broken.
+bool read_content_parts(BodyParse& bp, od::value& v, std::string_view& content) noexcept {
+  od::array parts;
+  if (v.get_array().get(parts)) return false;
+  for (auto element : parts) {
+    od::value part;
+    if (element.get(part)) return false;
+    od::object obj;
+    if (part.get_object().get(obj)) continue;  // not a part object: nothing to take
+    bool is_text = false;
+    std::string_view text;
+    const auto err = for_each_field(obj, [&](Key key, od::value& pv) noexcept {
+      if (key == "type") {
+        std::string_view type;
+        is_text = bp.read_string(pv, type) && type == "text";
+      } else if (key == "text") {
+        if (!bp.read_string(pv, text)) text = {};
+      }
+      return true;
+    });
+    if (err) return false;
+    if (is_text) append_piece(bp, content, text);
+  }
+  return true;
+}
+
 // Reads one element of a streamed `tool_calls` delta.
 void read_tool_call_delta(BodyParse& bp, od::value& v, ToolCallDelta& d) noexcept {
   od::object call;
@@ -1688,10 +1717,10 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
         if (mkey == "content") {
           const std::string_view tok = mv.raw_json_token();
           if (!tok.empty() && tok[0] == '[') {
-            // Content parts: keep their JSON text.
-            od::array parts;
-            std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.whole(trim_right(raw)));
+            if (!read_content_parts(bp, mv, content)) {
+              bp.broken(simdjson::TAPE_ERROR);
+              return false;
+            }
           } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }

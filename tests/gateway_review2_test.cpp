@@ -229,5 +229,33 @@ TEST_F(GatewayReview2, ArrayContentGivesTheTextOfItsTextParts) {
   EXPECT_EQ(req().completion, "");
 }
 
+
+// --- D10: GatewayStats::by_issue counts records, not calls ---------------------------------------
+
+TEST_F(GatewayReview2, IssueStatsCountRecordsWhateverTheChunking) {
+  const std::string bad = "data: {not json\n\n";
+  const std::string sse = chat_chunk(R"({"content":"A"})") + bad + bad + bad + chat_chunk("{}", "\"stop\"") +
+                          "data: [DONE]\n\n" + chat_chunk(R"({"content":"late"})");
+  for (const std::size_t step : steps()) {
+    GatewayParser parser;
+    for (int i = 0; i < 3; ++i) {
+      std::uint32_t issues = 0;
+      const auto rec = stream(parser, sse, step, &issues);
+      EXPECT_EQ(issues, issue_bit(ParseIssue::stream_chunk_invalid)) << step;
+      EXPECT_EQ(rec->request().completion, "A");
+    }
+    EXPECT_EQ(parser.stats().count(ParseIssue::stream_chunk_invalid), 3u) << step;  // three records
+  }
+  // Two attempts on one record that both meet an issue: one request met it.
+  GatewayParser parser;
+  for (int attempt = 0; attempt < 2; ++attempt)
+    EXPECT_FALSE(parser.parse_response(R"({"choices":[{"index":-1}]})", *rec_).ok());
+  EXPECT_EQ(parser.stats().count(ParseIssue::field_wrong_type), 1u);
+  // A reset record is a new request.
+  rec_->reset();
+  EXPECT_FALSE(parser.parse_response(R"({"choices":[{"index":-1}]})", *rec_).ok());
+  EXPECT_EQ(parser.stats().count(ParseIssue::field_wrong_type), 2u);
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1153,7 +1153,9 @@ struct GatewayRecord::Detail {
 
 GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t issues,
                                               std::string_view detail) noexcept {
-  for (std::uint32_t bits = issues; bits != 0; bits &= bits - 1)
+  // Counted once per record (the issues new to it): the requests that met each issue, the same
+  // however a stream is cut into feeds or how many calls reported it.
+  for (std::uint32_t bits = issues & ~rec.issues_; bits != 0; bits &= bits - 1)
     ++stats_.by_issue[static_cast<std::size_t>(__builtin_ctz(bits))];
   if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() == nullptr) {
     rec.issues_ |= issues;

@@ -130,9 +130,13 @@ struct GatewayStats {
   std::uint64_t outcomes = 0;       // set_outcome calls
   std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
                                              // receiver refuses an attribute with no value)
-  std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
+  // Records (requests) that met each issue, index: bit position. An issue is counted when it is
+  // new to the record (once per record until reset(), whatever the number of calls or problems
+  // that report it, so a stream counts the same fed whole or one byte at a time; a retry on the
+  // same record that meets it again is not counted again).
+  std::array<std::uint64_t, k_parse_issue_count> by_issue{};
 
-  // Times issue i was reported (0 for a value that is not a single known bit). Reads plain
+  // Records that met issue i (0 for a value that is not a single known bit). Reads plain
   // counters: same thread as the parser, or after joining it. Does not allocate.
   [[nodiscard]] std::uint64_t count(ParseIssue i) const noexcept;
 };

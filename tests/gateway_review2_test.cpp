@@ -257,5 +257,71 @@ TEST_F(GatewayReview2, IssueStatsCountRecordsWhateverTheChunking) {
   EXPECT_EQ(parser.stats().count(ParseIssue::field_wrong_type), 2u);
 }
 
+
+// --- Minor mapping points ---------------------------------------------------------------------
+
+TEST_F(GatewayReview2, MaxOutputTokensWinsOverMaxTokensInEitherOrder) {
+  for (const std::string body : {R"({"model":"m","input":"hi","max_output_tokens":100,"max_tokens":7})",
+                                 R"({"model":"m","input":"hi","max_tokens":7,"max_output_tokens":100})"}) {
+    auto rec = std::make_unique<GatewayRecord>();
+    EXPECT_TRUE(parser_.parse_request(body, {}, *rec).ok());
+    EXPECT_EQ(rec->request().max_tokens, 100) << body;
+  }
+  for (const std::string body : {R"({"model":"m","messages":[],"max_completion_tokens":100,"max_tokens":7})",
+                                 R"({"model":"m","messages":[],"max_tokens":7,"max_completion_tokens":100})",
+                                 R"({"model":"m","messages":[],"max_tokens":100})"}) {
+    auto rec = std::make_unique<GatewayRecord>();
+    EXPECT_TRUE(parser_.parse_request(body, {}, *rec).ok());
+    EXPECT_EQ(rec->request().max_tokens, 100) << body;
+  }
+}
+
+TEST_F(GatewayReview2, AnEmptyStringInputWithInstructionsIsTheSystemMessageAlone) {
+  EXPECT_TRUE(parser_.parse_request(R"({"model":"m","input":"","instructions":"S"})", {}, *rec_, GatewayApi::responses).ok());
+  EXPECT_EQ(req().prompt, R"([{"role":"system","content":"S"}])");
+  auto rec = std::make_unique<GatewayRecord>();
+  EXPECT_TRUE(parser_.parse_request(R"({"model":"m","instructions":"S","input":"hi"})", {}, *rec).ok());
+  EXPECT_EQ(rec->request().prompt, R"([{"role":"system","content":"S"},{"role":"user","content":"hi"}])");
+}
+
+TEST_F(GatewayReview2, AnEmptyToolCallListIsNoCompletionInABodyAsInAStream) {
+  EXPECT_TRUE(parser_.parse_response(
+      R"({"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[]},"finish_reason":"stop"}]})", *rec_).ok());
+  EXPECT_EQ(req().completion, "");
+  const std::string sse = chat_chunk(R"({"role":"assistant","content":null,"tool_calls":[]})", "\"stop\"") + "data: [DONE]\n\n";
+  for (const std::size_t step : steps()) {
+    const auto rec = stream(parser_, sse, step);
+    EXPECT_EQ(rec->request().completion, "") << step;
+  }
+}
+
+TEST_F(GatewayReview2, ACommaInAFinishReasonBecomesASemicolonEverywhere) {
+  const std::string body =
+      R"({"choices":[{"index":0,"message":{"content":"a"},"finish_reason":"content_filter,x"},)"
+      R"({"index":1,"message":{"content":"b"},"finish_reason":"stop"}]})";
+  EXPECT_TRUE(parser_.parse_response(body, *rec_).ok());
+  EXPECT_EQ(req().finish_reason, "content_filter;x");
+  EXPECT_EQ(req().finish_reasons, "content_filter;x,stop");
+  auto one = std::make_unique<GatewayRecord>();
+  EXPECT_TRUE(parser_.parse_response(R"({"choices":[{"message":{"content":"a"},"finish_reason":"a,b,c"}]})", *one).ok());
+  EXPECT_EQ(one->request().finish_reason, "a;b;c");
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"content_filter,x\"}]}\n\n"
+      "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+  for (const std::size_t step : steps()) {
+    const auto rec = stream(parser_, sse, step);
+    EXPECT_EQ(rec->request().finish_reason, "content_filter;x") << step;
+    EXPECT_EQ(rec->request().finish_reasons, "content_filter;x,stop") << step;
+  }
+  const std::string anth =
+      "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"content\":[]}}\n\n"
+      "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end,turn\"}}\n\n"
+      "data: {\"type\":\"message_stop\"}\n\n";
+  for (const std::size_t step : steps()) {
+    const auto rec = stream(parser_, anth, step);
+    EXPECT_EQ(rec->request().finish_reason, "end;turn") << step;
+  }
+}
+
 }  // namespace
 }  // namespace tracecast

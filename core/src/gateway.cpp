@@ -1301,12 +1301,14 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double_in(v, out.temperature, 0, HUGE_VAL)) bp.wrong_type("request: temperature is not a number");
       } else if (key == "top_p") {
         if (!bp.read_double_in(v, out.top_p, 0, 1)) bp.wrong_type("request: top_p is not a number");
-      } else if (key == "max_completion_tokens") {
-        // OpenAI's current name (max_tokens is deprecated in its favour): wins over max_tokens
-        // in either order. A negative count is out of range (flagged by read_count, not kept).
+      } else if (key == "max_completion_tokens" || key == "max_output_tokens") {
+        // OpenAI's current names (chat; Responses): win over max_tokens (deprecated for
+        // chat, not the Responses name) in either order. A negative count is out of range
+        // (flagged by read_count, not kept).
         std::int64_t n = -1;
         if (!bp.read_count(v, n)) {
-          bp.wrong_type("request: max_completion_tokens is not an integer");
+          bp.wrong_type(key == "max_output_tokens" ? "request: max_output_tokens is not an integer"
+                                                   : "request: max_completion_tokens is not an integer");
         } else if (n != -1) {
           out.max_tokens = n;
           max_completion_seen = true;
@@ -1318,8 +1320,6 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         } else if (n != -1 && !max_completion_seen) {
           out.max_tokens = n;
         }
-      } else if (key == "max_output_tokens") {
-        if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
       } else if (key == "system" || key == "instructions") {
         if (key == "system") anthropic_keys = true;
         const std::string_view tok = v.raw_json_token();
@@ -1415,7 +1415,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (list && more) {
           put(",");
           put(rest);  // the items and the closing ']'
-        } else if (!list && !conversation.empty()) {
+        } else if (!list && !conversation.empty() && !(messages_raw.empty() && input_is_string && input_text.empty())) {
+          // (an empty string input is no user message: the system message alone)
           put(",");
           put(k_user);
           put(conversation);
@@ -2294,10 +2295,21 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.response_model = fit(f.model, k_gateway_max_id_bytes);
     if (!f.provider.empty())
       GatewayRecord::Detail::set_response_provider(rec, fit(f.provider, k_gateway_max_provider_bytes));
-    out.finish_reason = fit(f.finish_reason(), k_gateway_max_reason_bytes);
-    for (std::size_t i = 0; i < f.choices; ++i) (void)fit(f.reasons[i], k_gateway_max_reason_bytes);
+    // A ',' in a finish reason becomes ';' (finish_reasons is a ','-joined list; the one
+    // reason reads the same), as in a stream. Rare: copied into the arena then.
+    auto no_comma = [&arena](std::string_view r) noexcept {
+      if (r.find(',') == std::string_view::npos || r.size() > arena.room()) return r;
+      char* const p = arena.cursor();
+      std::memcpy(p, r.data(), r.size());
+      std::replace(p, p + r.size(), ',', ';');
+      return arena.commit(r.size());
+    };
+    const std::string_view reason0 = fit(f.finish_reason(), k_gateway_max_reason_bytes);
+    for (std::size_t i = 0; i < f.choices; ++i) f.reasons[i] = no_comma(fit(f.reasons[i], k_gateway_max_reason_bytes));
+    out.finish_reason = no_comma(reason0);
     out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
-    out.completion = !f.content.empty() ? f.content : f.tool_calls;
+    // No content and an empty `tool_calls` list: no completion (as its stream gives), not `[]`.
+    out.completion = !f.content.empty() ? f.content : f.tool_calls == "[]" ? std::string_view{} : f.tool_calls;
     out.input_tokens = f.input_tokens;
     out.output_tokens = f.output_tokens;
     out.cache_read_input_tokens = f.cache_read_tokens;
@@ -2984,6 +2996,9 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   // As a non-streamed response: choice 0's reason (entries at and past stream_choices_ are
   // empty), one entry per choice, choice 0's content, else its tool calls as the `tool_calls`
   // JSON text.
+  // A ',' in a finish reason becomes ';', as in a body.
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, rec.stream_choices_); ++i)
+    std::replace(rec.stream_reasons_[i].bytes.data(), rec.stream_reasons_[i].bytes.data() + rec.stream_reasons_[i].size, ',', ';');
   out.finish_reason = rec.stream_reasons_[0].view();
   std::array<std::string_view, k_max_choices> reasons{};
   for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();

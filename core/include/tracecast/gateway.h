@@ -126,7 +126,7 @@ struct GatewayParseResult {
 struct GatewayStats {
   std::uint64_t requests = 0;       // parse_request calls
   std::uint64_t responses = 0;      // parse_response calls
-  std::uint64_t stream_chunks = 0;  // SSE data events parsed (including [DONE])
+  std::uint64_t stream_chunks = 0;  // SSE data events parsed (including [DONE]; empty data is no event)
   std::uint64_t outcomes = 0;       // set_outcome calls
   std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
                                              // receiver refuses an attribute with no value)

@@ -31,3 +31,9 @@ target_compile_definitions(gateway_structure_test PRIVATE
 # indexes), blocks that are not tool calls, one canonical form for bodies and streams.
 tracecast_add_test(gateway_tool_calls_test SOURCES gateway_tool_calls_test.cpp
   LIBS tracecast_core tracecast_alloc_counter)
+# The second November 2026 review's low-severity kinds (empty SSE events, error-message limits,
+# cut trace values, refusals, array content, per-record issue stats).
+tracecast_add_test(gateway_review2_test SOURCES gateway_review2_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
+target_compile_definitions(gateway_review2_test PRIVATE
+  TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -354,7 +354,7 @@ TEST(GatewayStreamOrder, FeedAfterFinishIsRefusedAndLeavesTheCompletionAlone) {
   EXPECT_EQ(rec->request().completion, "streamed text");
   EXPECT_EQ(rec->request().finish_reason, "stop");
   EXPECT_EQ(meta_string(rec->request(), "tracecast.parse_issues"), "stream_not_begun");
-  EXPECT_EQ(p.stats().count(ParseIssue::stream_not_begun), 2u);
+  EXPECT_EQ(p.stats().count(ParseIssue::stream_not_begun), 1u);  // one record met it (counted per record)
 }
 
 TEST(GatewayStreamOrder, FeedOrFinishWithoutBeginIsRefused) {

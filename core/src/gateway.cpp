@@ -671,7 +671,10 @@ struct BodyParse {
       od::array a;
       if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
     }
-    raw = map(trim_right(raw));
+    // A body cut inside the value: its text in the parse buffer, with the repair's closers,
+    // so that it is still JSON (as whole() keeps a conversation); else a view of the body.
+    raw = trim_right(raw);
+    if (const std::string_view body_view = map(raw); body_view.size() == raw.size() || !repaired) raw = body_view;
     if (raw.size() > arena.room()) return false;
     out = fix_raw(arena.commit(detail::minify_json(raw, arena.cursor())));
     return true;
@@ -1153,7 +1156,9 @@ struct GatewayRecord::Detail {
 
 GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t issues,
                                               std::string_view detail) noexcept {
-  for (std::uint32_t bits = issues; bits != 0; bits &= bits - 1)
+  // Counted once per record (the issues new to it): the requests that met each issue, the same
+  // however a stream is cut into feeds or how many calls reported it.
+  for (std::uint32_t bits = issues & ~rec.issues_; bits != 0; bits &= bits - 1)
     ++stats_.by_issue[static_cast<std::size_t>(__builtin_ctz(bits))];
   if ((rec.issues_ | issues) != rec.issues_ || rec.request_.metadata.data() == nullptr) {
     rec.issues_ |= issues;
@@ -1299,12 +1304,14 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (!bp.read_double_in(v, out.temperature, 0, HUGE_VAL)) bp.wrong_type("request: temperature is not a number");
       } else if (key == "top_p") {
         if (!bp.read_double_in(v, out.top_p, 0, 1)) bp.wrong_type("request: top_p is not a number");
-      } else if (key == "max_completion_tokens") {
-        // OpenAI's current name (max_tokens is deprecated in its favour): wins over max_tokens
-        // in either order. A negative count is out of range (flagged by read_count, not kept).
+      } else if (key == "max_completion_tokens" || key == "max_output_tokens") {
+        // OpenAI's current names (chat; Responses): win over max_tokens (deprecated for
+        // chat, not the Responses name) in either order. A negative count is out of range
+        // (flagged by read_count, not kept).
         std::int64_t n = -1;
         if (!bp.read_count(v, n)) {
-          bp.wrong_type("request: max_completion_tokens is not an integer");
+          bp.wrong_type(key == "max_output_tokens" ? "request: max_output_tokens is not an integer"
+                                                   : "request: max_completion_tokens is not an integer");
         } else if (n != -1) {
           out.max_tokens = n;
           max_completion_seen = true;
@@ -1316,8 +1323,6 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         } else if (n != -1 && !max_completion_seen) {
           out.max_tokens = n;
         }
-      } else if (key == "max_output_tokens") {
-        if (!bp.read_count(v, out.max_tokens)) bp.wrong_type("request: max_output_tokens is not an integer");
       } else if (key == "system" || key == "instructions") {
         if (key == "system") anthropic_keys = true;
         const std::string_view tok = v.raw_json_token();
@@ -1413,7 +1418,8 @@ GatewayParseResult GatewayParser::parse_request(std::string_view body,
         if (list && more) {
           put(",");
           put(rest);  // the items and the closing ']'
-        } else if (!list && !conversation.empty()) {
+        } else if (!list && !conversation.empty() && !(messages_raw.empty() && input_is_string && input_text.empty())) {
+          // (an empty string input is no user message: the system message alone)
           put(",");
           put(k_user);
           put(conversation);
@@ -1612,6 +1618,35 @@ void append_piece(BodyParse& bp, std::string_view& acc, std::string_view piece) 
   }
   const std::string_view more = a.copy(piece);
   acc = {acc.data(), acc.size() + more.size()};
+}
+
+// A chat message's (or delta's) content given as parts (`[{"type":"text","text":..},..]`;
+// Mistral's Magistral sends `{"type":"thinking","thinking":[..]}` parts before them): the text
+// of its `text` parts, joined; thinking and other parts are left out, as Anthropic thinking
+// blocks are. false: broken.
+bool read_content_parts(BodyParse& bp, od::value& v, std::string_view& content) noexcept {
+  od::array parts;
+  if (v.get_array().get(parts)) return false;
+  for (auto element : parts) {
+    od::value part;
+    if (element.get(part)) return false;
+    od::object obj;
+    if (part.get_object().get(obj)) continue;  // not a part object: nothing to take
+    bool is_text = false;
+    std::string_view text;
+    const auto err = for_each_field(obj, [&](Key key, od::value& pv) noexcept {
+      if (key == "type") {
+        std::string_view type;
+        is_text = bp.read_string(pv, type) && type == "text";
+      } else if (key == "text") {
+        if (!bp.read_string(pv, text)) text = {};
+      }
+      return true;
+    });
+    if (err) return false;
+    if (is_text) append_piece(bp, content, text);
+  }
+  return true;
 }
 
 // Reads one element of a streamed `tool_calls` delta.
@@ -1822,6 +1857,7 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
   bool bad_index = false;
   std::string_view reason;
   std::string_view content;
+  std::string_view refusal;  // the model's refusal (message.refusal / delta.refusal)
   std::string_view tool_calls;
   bool saw_tool_calls = false;
   ToolCallTexts calls_text;  // a message's tool_calls, written once the choice is known to be 0
@@ -1850,13 +1886,15 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
         if (mkey == "content") {
           const std::string_view tok = mv.raw_json_token();
           if (!tok.empty() && tok[0] == '[') {
-            // Content parts: keep their JSON text.
-            od::array parts;
-            std::string_view raw;
-            if (!mv.get_array().get(parts) && !parts.raw_json().get(raw)) content = bp.fix_raw(bp.whole(trim_right(raw)));
+            if (!read_content_parts(bp, mv, content)) {
+              bp.broken(simdjson::TAPE_ERROR);
+              return false;
+            }
           } else if (!bp.read_string(mv, content)) {
             bp.wrong_type("response: message.content is not a string");
           }
+        } else if (mkey == "refusal") {
+          if (!bp.read_string(mv, refusal)) bp.wrong_type("response: message.refusal is not a string");
         } else if (mkey == "tool_calls") {
           const std::string_view tok = mv.raw_json_token();
           od::array calls;
@@ -1905,6 +1943,9 @@ void read_choice(BodyParse& bp, od::value& choice_value, std::size_t position, R
     f.n_deltas = deltas_before;
     return;
   }
+  // A refusal is what the model answered: the completion when there is no content (a stream's
+  // refusal deltas are appended as text deltas are).
+  if (content.empty()) content = refusal;
   const std::size_t at = index >= 0 ? static_cast<std::size_t>(index) : position;
   if (!content.empty() || saw_tool_calls) f.any_output = true;
   // Every choice seen counts, with a reason or not: finish_reasons has one entry per choice.
@@ -2421,10 +2462,21 @@ GatewayParseResult GatewayParser::parse_response(std::string_view body, GatewayR
     out.response_model = fit(f.model, k_gateway_max_id_bytes);
     if (!f.provider.empty())
       GatewayRecord::Detail::set_response_provider(rec, fit(f.provider, k_gateway_max_provider_bytes));
-    out.finish_reason = fit(f.finish_reason(), k_gateway_max_reason_bytes);
-    for (std::size_t i = 0; i < f.choices; ++i) (void)fit(f.reasons[i], k_gateway_max_reason_bytes);
+    // A ',' in a finish reason becomes ';' (finish_reasons is a ','-joined list; the one
+    // reason reads the same), as in a stream. Rare: copied into the arena then.
+    auto no_comma = [&arena](std::string_view r) noexcept {
+      if (r.find(',') == std::string_view::npos || r.size() > arena.room()) return r;
+      char* const p = arena.cursor();
+      std::memcpy(p, r.data(), r.size());
+      std::replace(p, p + r.size(), ',', ';');
+      return arena.commit(r.size());
+    };
+    const std::string_view reason0 = fit(f.finish_reason(), k_gateway_max_reason_bytes);
+    for (std::size_t i = 0; i < f.choices; ++i) f.reasons[i] = no_comma(fit(f.reasons[i], k_gateway_max_reason_bytes));
+    out.finish_reason = no_comma(reason0);
     out.finish_reasons = join_reasons(rec.finish_reasons_text_, f.reasons.data(), f.choices);
-    out.completion = !f.content.empty() ? f.content : f.tool_calls;
+    // No content and an empty `tool_calls` list: no completion (as its stream gives), not `[]`.
+    out.completion = !f.content.empty() ? f.content : f.tool_calls == "[]" ? std::string_view{} : f.tool_calls;
     out.input_tokens = f.input_tokens;
     out.output_tokens = f.output_tokens;
     out.cache_read_input_tokens = f.cache_read_tokens;
@@ -2542,6 +2594,9 @@ void GatewayParser::dispatch_event(std::uint64_t now_unix_nano, GatewayRecord& r
 void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_nano,
                                  GatewayRecord& rec, std::uint32_t& bits,
                                  std::string_view& detail, bool in_place) noexcept {
+  // An event whose data is empty (`data:`, `data: ` or a bare `data`, then a blank line) is
+  // not dispatched (WHATWG: an empty data buffer dispatches nothing): not read, not flagged.
+  if (line.empty()) return;
   if (rec.done_sentinel_) {
     // The stream said it was over: what comes after is not read, but not dropped unseen.
     merge(bits, detail, issue_bit(ParseIssue::stream_chunk_invalid), "stream: a data event after [DONE] (not read)");
@@ -3136,6 +3191,9 @@ GatewayParseResult GatewayParser::finish_stream(GatewayRecord& rec) noexcept {
   // As a non-streamed response: choice 0's reason (entries at and past stream_choices_ are
   // empty), one entry per choice, choice 0's content, else its tool calls as the `tool_calls`
   // JSON text.
+  // A ',' in a finish reason becomes ';', as in a body.
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, rec.stream_choices_); ++i)
+    std::replace(rec.stream_reasons_[i].bytes.data(), rec.stream_reasons_[i].bytes.data() + rec.stream_reasons_[i].size, ',', ';');
   out.finish_reason = rec.stream_reasons_[0].view();
   std::array<std::string_view, k_max_choices> reasons{};
   for (std::size_t i = 0; i < rec.stream_choices_; ++i) reasons[i] = rec.stream_reasons_[i].view();
@@ -3209,6 +3267,8 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
                                               GatewayRecord& rec) noexcept {
   ++stats_.outcomes;
   error_body = skip_bom(error_body);
+  // A body of JSON whitespace only says no more than an empty one ("HTTP <status>").
+  if (trim_right(error_body).empty()) error_body = {};
   LlmRequest& out = rec.request_;
   Issues issues;
   // Not an HTTP status (a gateway's own code, -1 for "no answer", a byte-order slip): the span
@@ -3273,6 +3333,12 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
   if ((parse_issues.bits & issue_bit(ParseIssue::invalid_escape)) != 0) {
     parse_issues.bits &= ~issue_bit(ParseIssue::invalid_escape);
     issues.add(ParseIssue::invalid_escape, "error body: a string escape that is not valid UTF-16 (replaced by U+FFFD)");
+  }
+  // A message over k_gateway_max_error_bytes is cut (UTF-8 safe) and counted, as in a response
+  // body or a stream.
+  if (found && message.size() > k_gateway_max_error_bytes) {
+    message = message.substr(0, detail::utf8_cut(message, k_gateway_max_error_bytes));
+    issues.add(ParseIssue::completion_truncated, "error body: a message over its limit (cut, UTF-8 safe)");
   }
   if (found && parse_issues.bits == 0) {
     out.error_message = message;

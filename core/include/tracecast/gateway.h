@@ -127,13 +127,17 @@ struct GatewayParseResult {
 struct GatewayStats {
   std::uint64_t requests = 0;       // parse_request calls
   std::uint64_t responses = 0;      // parse_response calls
-  std::uint64_t stream_chunks = 0;  // SSE data events parsed (including [DONE])
+  std::uint64_t stream_chunks = 0;  // SSE data events parsed (including [DONE]; empty data is no event)
   std::uint64_t outcomes = 0;       // set_outcome calls
   std::uint64_t metadata_nulls_dropped = 0;  // `trace` values that were null: left out (a strict
                                              // receiver refuses an attribute with no value)
-  std::array<std::uint64_t, k_parse_issue_count> by_issue{};  // index: bit position
+  // Records (requests) that met each issue, index: bit position. An issue is counted when it is
+  // new to the record (once per record until reset(), whatever the number of calls or problems
+  // that report it, so a stream counts the same fed whole or one byte at a time; a retry on the
+  // same record that meets it again is not counted again).
+  std::array<std::uint64_t, k_parse_issue_count> by_issue{};
 
-  // Times issue i was reported (0 for a value that is not a single known bit). Reads plain
+  // Records that met issue i (0 for a value that is not a single known bit). Reads plain
   // counters: same thread as the parser, or after joining it. Does not allocate.
   [[nodiscard]] std::uint64_t count(ParseIssue i) const noexcept;
 };
@@ -409,8 +413,9 @@ class GatewayParser {
   // body. A status outside 100..599 is not an HTTP status: left 0 (unknown) and flagged
   // field_wrong_type. Status >= 400, or a non-empty error_body with status 0, makes error = true with the
   // provider's message ({"error":{"message":..}}, {"error":".."}, {"message":..} or
-  // {"detail":..}); a body without one gives its text (cut to max_error_text_bytes), an empty
-  // body gives "HTTP <status>". A status below 400 leaves error as the response set it.
+  // {"detail":..}; cut to k_gateway_max_error_bytes, UTF-8 safe, completion_truncated, as in
+  // parse_response); a body without one gives its text (cut to max_error_text_bytes), an empty
+  // or whitespace-only body gives "HTTP <status>". A status below 400 leaves error as the response set it.
   // Belongs to the attempt whose response was parsed last: parse_response and begin_stream
   // clear it.
   // Failure: error_body_unreadable (the text is kept). Allocation as parse_request.

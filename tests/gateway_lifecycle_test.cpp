@@ -547,7 +547,7 @@ TEST(GatewayDuplicates, ManyRepeatedKeysFollowTheLastValueRuleWithoutAllocating)
     body += "\"k" + std::to_string(k) + "\":" + (v < 0 ? std::string("null") : std::to_string(v));
     if (k >= order.size()) {
       if (v < 0) return;  // a null for a key never given: nothing
-      order.push_back("k" + std::to_string(k));
+      order.push_back(std::string("k").append(std::to_string(k)));
       value.push_back(v);
     } else {
       value[k] = v;

@@ -81,8 +81,8 @@ std::string repeat(std::string_view s, std::size_t n) {
 }
 
 TEST_F(GatewayReview2, AnOutcomeErrorMessageIsHeldToTheLimitAsInAResponse) {
-  for (const std::string& text : {repeat("é", 1000), "a" + repeat("é", 1000), repeat("\\u00e9", 1000),
-                                  repeat("x", 5000), "ab" + repeat("🚀", 400)}) {
+  for (const std::string& text : {repeat("é", 1000), std::string("a").append(repeat("é", 1000)), repeat("\\u00e9", 1000),
+                                  repeat("x", 5000), std::string("ab").append(repeat("🚀", 400))}) {
     for (const std::string& body : {R"({"error":{"message":")" + text + "\"}}", R"({"message":")" + text + "\"}",
                                     R"({"detail":")" + text + "\"}", R"({"error":")" + text + "\"}"}) {
       auto rec = std::make_unique<GatewayRecord>();

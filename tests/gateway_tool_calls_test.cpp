@@ -133,8 +133,8 @@ TEST_F(GatewayToolCalls, IndexlessCallsOverTheLimitAreDroppedAndFlagged) {
   std::string sse;
   std::string want = "[";
   for (std::size_t i = 0; i <= k_gateway_max_tool_calls; ++i) {
-    sse += chat_chunk("[" + call("call_" + std::to_string(i), "C") + "]");
-    if (i < k_gateway_max_tool_calls) want += (i == 0 ? "" : ",") + call("call_" + std::to_string(i), "C");
+    sse += chat_chunk(std::string("[").append(call(std::string("call_").append(std::to_string(i)), "C")).append("]"));
+    if (i < k_gateway_max_tool_calls) want.append(i == 0 ? "" : ",").append(call(std::string("call_").append(std::to_string(i)), "C"));
   }
   want += "]";
   const Result s = stream(sse + "data: [DONE]\n\n");
@@ -180,7 +180,7 @@ std::string anth_call(const std::string& id, const std::string& input) {
 TEST_F(GatewayToolCalls, AnthropicToolCallAtABlockIndexOverTheLimitIsKept) {
   for (const std::size_t index : {31u, 32u, 33u, 1000u}) {
     const Result s = stream(anth_start() + anth_tool(index, "toolu_1", R"({"k":1})") + anth_end());
-    EXPECT_EQ(s.completion, "[" + anth_call("toolu_1", R"({"k":1})") + "]") << index;
+    EXPECT_EQ(s.completion, std::string("[").append(anth_call("toolu_1", R"({"k":1})")).append("]")) << index;
     EXPECT_EQ(s.issues & k_truncated, 0u) << index;
   }
 }
@@ -211,8 +211,9 @@ TEST_F(GatewayToolCalls, AnthropicOnlyTheCallOverTheLimitIsDroppedAndFlagged) {
     sse += data(R"({"type":"content_block_start","index":)" + std::to_string(2 * i) + R"(,"content_block":{"type":"thinking","thinking":""}})");
     const std::string id = "toolu_" + std::to_string(i);
     sse += anth_tool(2 * i + 1, id, R"({"n":)" + std::to_string(i) + "}");
-    content += (i == 0 ? "" : ",") + anth_call(id, R"({"n":)" + std::to_string(i) + "}");
-    if (i < k_gateway_max_tool_calls) want += (i == 0 ? "" : ",") + anth_call(id, R"({"n":)" + std::to_string(i) + "}");
+    content.append(i == 0 ? "" : ",").append(anth_call(id, std::string(R"({"n":)").append(std::to_string(i)).append("}")));
+    if (i < k_gateway_max_tool_calls)
+      want.append(i == 0 ? "" : ",").append(anth_call(id, std::string(R"({"n":)").append(std::to_string(i)).append("}")));
   }
   want += "]";
   const Result s = stream(sse + anth_end());
@@ -263,7 +264,7 @@ TEST_F(GatewayToolCalls, ResponsesOnlyTheCallOverTheLimitIsDroppedAndFlagged) {
   std::string want = "[";
   for (std::size_t i = 0; i <= k_gateway_max_tool_calls; ++i) {
     sse += resp_call(10 + 2 * i, std::to_string(i), false);
-    if (i < k_gateway_max_tool_calls) want += (i == 0 ? "" : ",") + resp_item(std::to_string(i));
+    if (i < k_gateway_max_tool_calls) want.append(i == 0 ? "" : ",").append(resp_item(std::to_string(i)));
   }
   want += "]";
   const Result s = stream(sse);

@@ -134,7 +134,7 @@ TEST(RouteTable, ReserveAvoidsRehashingAndLookupsAllocateNothing) {
   const std::size_t cap = routes.bucket_count();
   EXPECT_GE(cap * 7, 1000u * 8);
   std::vector<Target> t(1000);
-  for (std::size_t i = 0; i < t.size(); ++i) routes.add("a" + std::to_string(i), &t[i]);
+  for (std::size_t i = 0; i < t.size(); ++i) routes.add(std::string("a").append(std::to_string(i)), &t[i]);
   EXPECT_EQ(routes.bucket_count(), cap);
   const std::string probe = "a500";
   const std::string missing = "zzz";

@@ -37,3 +37,8 @@ tracecast_add_test(gateway_review2_test SOURCES gateway_review2_test.cpp
   LIBS tracecast_core tracecast_alloc_counter simdjson::simdjson)
 target_compile_definitions(gateway_review2_test PRIVATE
   TRACECAST_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+# The stream events read without simdjson (fast_event) against the general path, through the
+# internal test hook (core/src/gateway_testing.h).
+tracecast_add_test(gateway_fast_event_test SOURCES gateway_fast_event_test.cpp
+  LIBS tracecast_core tracecast_alloc_counter)
+target_include_directories(gateway_fast_event_test PRIVATE ${PROJECT_SOURCE_DIR}/core/src)

@@ -7,9 +7,11 @@
 // lines split into two data lines of one event), which must give the LF stream's result too.
 // Seeded with tests/data/gateway, which holds bodies and streams of every shape. Checks:
 // nothing crashes or reads out of bounds (ASan), every view handed out is valid UTF-8, and
-// every issue reported is a known one with a description. When the input is one valid JSON
-// object: a prefix of it (cut where the input picks) is always flagged truncated, never "not
-// JSON", as request and as response; with bytes after it, it is always flagged.
+// every issue reported is a known one with a description; the stream read with the fast path
+// for fixed-layout events off (gateway_testing.h) gives the same record, field for field. When
+// the input is one valid JSON object: a prefix of it (cut where the input picks) is always
+// flagged truncated, never "not JSON", as request and as response; with bytes after it, it is
+// always flagged.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway_testing.h"
 #include "tracecast/gateway.h"
 
 namespace {
@@ -62,12 +65,29 @@ GatewayConfig small_config(std::size_t line_limit = k_line_limits[0]) {
   return c;
 }
 
-// One parser and two records per line limit, built once (a parser allocates at construction).
+// Every field a stream sets, equal in a and b (NaN costs equal).
+bool same_stream(const GatewayRecord& x, const GatewayRecord& y) {
+  const LlmRequest& a = x.request();
+  const LlmRequest& b = y.request();
+  const bool cost_same = a.cost == b.cost || (a.cost != a.cost && b.cost != b.cost);
+  return a.completion == b.completion && a.finish_reason == b.finish_reason && a.finish_reasons == b.finish_reasons &&
+         a.input_tokens == b.input_tokens && a.output_tokens == b.output_tokens &&
+         a.cache_read_input_tokens == b.cache_read_input_tokens &&
+         a.cache_creation_input_tokens == b.cache_creation_input_tokens &&
+         a.reasoning_output_tokens == b.reasoning_output_tokens && cost_same && a.response_id == b.response_id &&
+         a.response_model == b.response_model && a.provider == b.provider && a.error == b.error &&
+         a.error_message == b.error_message && a.first_token_unix_nano == b.first_token_unix_nano &&
+         x.issues() == y.issues();
+}
+
+// One parser and three records per line limit, built once (a parser allocates at construction).
 struct Lane {
-  explicit Lane(std::size_t limit) : parser(small_config(limit)), rec(small_config(limit)), whole(small_config(limit)) {}
+  explicit Lane(std::size_t limit)
+      : parser(small_config(limit)), rec(small_config(limit)), whole(small_config(limit)), slow(small_config(limit)) {}
   GatewayParser parser;
   GatewayRecord rec;
   GatewayRecord whole;
+  GatewayRecord slow;  // the stream read with the fixed-layout fast path off
 };
 
 Lane& lane_for(std::size_t pick) {
@@ -172,6 +192,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       a.response_model != b.response_model || a.error != b.error ||
       a.error_message != b.error_message || lane.rec.issues() != whole.issues())
     std::abort();
+
+  // The same pieces with the fast path for fixed-layout events off (every event through the
+  // general simdjson walk, gateway_testing.h): the same record, field for field.
+  GatewayRecord& slow = lane.slow;
+  slow.reset();
+  detail::set_stream_fast_path(false);
+  lane.parser.begin_stream(slow);
+  for (std::size_t i = 0; i < size; i += step) (void)lane.parser.feed_stream(input.substr(i, step), i + 1, slow);
+  (void)lane.parser.finish_stream(slow);
+  detail::set_stream_fast_path(true);
+  if (!same_stream(lane.rec, slow)) std::abort();
 
   // Re-framed (CRLF, lone CR, multi-line data; drawn from the input), in the same pieces: the
   // LF stream's result. Only for an input with no CR of its own (a CR already in it would

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "gateway_test_util.h"
 #include "gateway_testing.h"
 #include "tracecast/gateway.h"
 
@@ -247,9 +248,7 @@ TEST(GatewayFastEvent, AllocatesNothingOnceWarm) {
   auto round = [&] {
     for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
       rec->reset();
-      parser.begin_stream(*rec);
-      for (std::size_t i = 0; i < sse.size(); i += step) (void)parser.feed_stream(std::string_view(sse).substr(i, step), 1, *rec);
-      (void)parser.finish_stream(*rec);
+      (void)test::stream_into(parser, *rec, sse, step);
     }
   };
   round();

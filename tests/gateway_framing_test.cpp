@@ -320,9 +320,7 @@ TEST_F(GatewayFraming, EveryFramingAllocatesNothingOnceWarm) {
     for (const std::string& sse : streams) {
       for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
         rec->reset();
-        parser_.begin_stream(*rec);
-        for (std::size_t i = 0; i < sse.size(); i += step) (void)parser_.feed_stream(std::string_view(sse).substr(i, step), 1, *rec);
-        (void)parser_.finish_stream(*rec);
+        (void)test::stream_into(parser_, *rec, sse, step);
       }
     }
   };

@@ -31,15 +31,20 @@ inline std::string_view meta_string(const LlmRequest& r, std::string_view key) {
   return e->value.as_string();
 }
 
-// Feeds sse one piece of `step` bytes at a time into a fresh record (the feed's time is its
-// offset + 1 ns); returns the record, and the issues of every call in `issues` when given.
+// Begins a stream on rec, feeds sse one piece of `step` bytes at a time (the feed's time is its
+// offset + 1 ns) and finishes it; returns the issues of every call. Allocates nothing itself.
+inline std::uint32_t stream_into(GatewayParser& parser, GatewayRecord& rec, std::string_view sse, std::size_t step) {
+  parser.begin_stream(rec);
+  std::uint32_t bits = 0;
+  for (std::size_t i = 0; i < sse.size(); i += step) bits |= parser.feed_stream(sse.substr(i, step), 1 + i, rec).issues;
+  return bits | parser.finish_stream(rec).issues;
+}
+
+// The same into a fresh record; returns the record, and the issues in `issues` when given.
 inline std::unique_ptr<GatewayRecord> stream(GatewayParser& parser, std::string_view sse, std::size_t step,
                                              std::uint32_t* issues = nullptr) {
   auto rec = std::make_unique<GatewayRecord>();
-  parser.begin_stream(*rec);
-  std::uint32_t bits = 0;
-  for (std::size_t i = 0; i < sse.size(); i += step) bits |= parser.feed_stream(sse.substr(i, step), 1 + i, *rec).issues;
-  bits |= parser.finish_stream(*rec).issues;
+  const std::uint32_t bits = stream_into(parser, *rec, sse, step);
   if (issues != nullptr) *issues = bits;
   return rec;
 }

@@ -104,7 +104,8 @@ TEST_F(GatewayReview2, AnOutcomeErrorMessageIsHeldToTheLimitAsInAResponse) {
   }
   // At the limit exactly: kept whole, not flagged.
   const std::string exact = repeat("é", k_gateway_max_error_bytes / 2);
-  const auto res = parser_.set_outcome(500, R"({"error":{"message":")" + exact + "\"}}", *rec_);
+  const std::string exact_body = R"({"error":{"message":")" + exact + "\"}}";  // the record's views point into it
+  const auto res = parser_.set_outcome(500, exact_body, *rec_);
   EXPECT_EQ(res.issues, 0u);
   EXPECT_EQ(req().error_message, exact);
 }
@@ -225,7 +226,8 @@ TEST_F(GatewayReview2, ArrayContentGivesTheTextOfItsTextParts) {
   EXPECT_TRUE(parser_.parse_response(body, *rec_).ok());
   EXPECT_EQ(req().completion, "Answer more \"q\"");
   // Only thinking: no completion (as an Anthropic body of thinking alone).
-  EXPECT_TRUE(parser_.parse_response(R"({"choices":[{"message":{"content":[)" + thinking + "]}}]}", *rec_).ok());
+  const std::string only_thinking = R"({"choices":[{"message":{"content":[)" + thinking + "]}}]}";
+  EXPECT_TRUE(parser_.parse_response(only_thinking, *rec_).ok());
   EXPECT_EQ(req().completion, "");
 }
 

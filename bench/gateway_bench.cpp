@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gateway_testing.h"  // core/src: the fast paths forced off, the baseline beside them
 #include "llm_workload.h"
 #include "tracecast/gateway.h"
 #include "tracecast/ingest_ring.h"
@@ -362,11 +363,13 @@ BENCHMARK(BM_Gateway_ShapeStreamBareParse)->ArgName("shape")->Arg(0)->Arg(1)->Ar
 // A shape's stream through feed_stream in pieces of `piece` bytes (the whole stream in one
 // call when `piece` is its size or more): line splitting, event dispatch, content and
 // tool-call assembly included.
-void shape_stream(benchmark::State& state, std::size_t piece) {
+void shape_stream(benchmark::State& state, std::size_t piece, bool fast = true) {
   const Shape& shape = k_shapes[state.range(0)];
   const std::string sse = read_data(shape.stream);
   GatewayParser parser;
   auto rec = std::make_unique<GatewayRecord>();
+  detail::set_stream_fast_path(fast);
+  const std::uint64_t fast_before = detail::stream_fast_events();
   for (auto _ : state) {
     rec->reset();
     parser.begin_stream(*rec);
@@ -374,6 +377,10 @@ void shape_stream(benchmark::State& state, std::size_t piece) {
     auto r = parser.finish_stream(*rec);
     benchmark::DoNotOptimize(r);
   }
+  // Events the fast paths read, per stream (0 with them off).
+  state.counters["fast_events"] = benchmark::Counter(static_cast<double>(detail::stream_fast_events() - fast_before),
+                                                     benchmark::Counter::kAvgIterations);
+  detail::set_stream_fast_path(true);
   if (rec->request().completion.empty() || rec->issues() != 0) state.SkipWithError("wrong stream");
   state.SetLabel(shape.name);
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sse.size()));
@@ -382,6 +389,11 @@ void shape_stream(benchmark::State& state, std::size_t piece) {
 // The streams in 64-byte pieces.
 void BM_Gateway_ShapeStream(benchmark::State& state) { shape_stream(state, 64); }
 BENCHMARK(BM_Gateway_ShapeStream)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
+
+// The same in 64-byte pieces with the fast paths off (every event through stage 1 and the
+// on-demand walk): what the fast paths save, in the same binary.
+void BM_Gateway_ShapeStreamGeneral(benchmark::State& state) { shape_stream(state, 64, false); }
+BENCHMARK(BM_Gateway_ShapeStreamGeneral)->ArgName("shape")->Arg(0)->Arg(1)->Arg(3);
 
 // The same streams fed whole (one feed_stream call): what the line splitting of the 64-byte
 // pieces above costs.

@@ -260,3 +260,243 @@ TEST(GatewayFastEvent, AllocatesNothingOnceWarm) {
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Chat completion chunks (fast_chat_event): the common members in any order, and the chunk
+// head a stream repeats, remembered per record and resumed from.
+
+// A chunk of the stream below: its head (the same bytes as the stream's), then `choice`'s
+// members, then `after` (more top-level members).
+std::string chat_chunk(std::string_view choice, std::string_view after = "") {
+  return std::string(R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o",)"
+                     R"("system_fingerprint":"fp_1","choices":[{)")
+      .append(choice)
+      .append("}]")
+      .append(after)
+      .append("}");
+}
+
+std::string chat_content(std::string_view text, std::string_view index = "0") {
+  return std::string(R"("index":)")
+      .append(index)
+      .append(R"(,"delta":{"content":")")
+      .append(text)
+      .append(R"("},"logprobs":null,"finish_reason":null)");
+}
+
+// A chat stream around one chunk: the role chunk, a content chunk, the chunk, a content chunk
+// (the same head: read from the memo), the chunk again (read from the memo when it begins like
+// the chunk before), the finish chunk, the usage chunk, [DONE].
+std::string chat_around(std::string_view chunk) {
+  std::string sse;
+  auto add = [&sse](std::string_view data) { sse.append("data: ").append(data).append("\n\n"); };
+  add(chat_chunk(R"("index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null)"));
+  add(chat_chunk(chat_content("Hello")));
+  add(chunk);
+  add(chat_chunk(chat_content(" world")));
+  add(chunk);
+  add(chat_chunk(R"("index":0,"delta":{},"logprobs":null,"finish_reason":"stop")"));
+  add(std::string(R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o",)")
+          .append(R"("system_fingerprint":"fp_1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,)")
+          .append(R"("total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}})"));
+  add("[DONE]");
+  return sse;
+}
+
+std::vector<std::string> chat_cases() {
+  const std::string long_text(300, 'a');
+  std::vector<std::string> c = {
+      // The common shapes (OpenAI, OpenRouter, with the usage option, with obfuscation).
+      chat_chunk(chat_content("Hi")),
+      chat_chunk(chat_content("")),
+      chat_chunk(chat_content("Hi"), R"(,"usage":null)"),
+      chat_chunk(chat_content("Hi"), R"(,"obfuscation":"a1B2c3")"),
+      chat_chunk(chat_content("Hi"), R"(,"service_tier":"default","obfuscation":"")"),
+      R"({"id":"gen-1","provider":"OpenAI","model":"openai/gpt-4o","object":"chat.completion.chunk","created":1,"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null,"native_finish_reason":null}]})",
+      R"({"id":"gen-1","provider":"OpenAI","model":"openai/gpt-4o","object":"chat.completion.chunk","created":1,"choices":[{"index":0,"delta":{},"finish_reason":"stop","native_finish_reason":"end_turn"}]})",
+      R"({"id":"gen-1","provider":null,"model":null,"object":null,"created":1,"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]})",
+      R"({"choices":[{"delta":{"content":"no index, no id"}}]})",
+      R"({"id":"x","choices":[{"index":0,"delta":{"content":"short head"}}]})",
+      // Strings: escapes (bad ones too), non-ASCII, long, at the head's values.
+      chat_chunk(chat_content(R"(a\nb \"q\" \\ \u00e9 \ud83d\ude00 \/)")),
+      chat_chunk(chat_content(R"(lone \ud800 high)")),
+      chat_chunk(chat_content(R"(bad \x escape)")),
+      chat_chunk(chat_content(R"(ends \)")),
+      chat_chunk(chat_content("Z\xC3\xBCrich \xE6\x9D\xB1\xE4\xBA\xAC \xF0\x9F\x9A\x80")),
+      chat_chunk(chat_content(long_text)),
+      chat_chunk(chat_content(long_text + R"(\"\\)" + long_text)),
+      R"({"id":"chat\u0063mpl-1","model":"gpt\ud800","provider":"Op\"en","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"st\u006fp"}]})",
+      R"({"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"a,b"}]})",
+      // Bytes stage 1 refuses or sanitizes.
+      chat_chunk(chat_content("bad \xFF byte")),
+      chat_chunk(chat_content("cut \xC3")),
+      chat_chunk(chat_content("ctl \x01 char")),
+      chat_chunk(chat_content("tab \t raw")),
+      R"({"id":"bad )" "\xFF" R"(","choices":[{"index":0,"delta":{"content":"x"}}]})",
+      chat_chunk(chat_content("x"), ",\"obfuscation\":\"ctl \x02\""),
+      // The delta: refusal, role only, null content, content parts, tool calls, other keys.
+      chat_chunk(R"("index":0,"delta":{"refusal":"I can't help with that."},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":null,"refusal":"no"},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":"yes","refusal":"no"},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"role":"assistant"},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":null},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":[{"type":"text","text":"part"}]},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":"x","audio":null},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":5},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":null,"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":"x","finish_reason":null)"),
+      // Several choices; the index.
+      chat_chunk(chat_content("second", "1")),
+      chat_chunk(chat_content("big", "15")),
+      chat_chunk(chat_content("over", "16")),
+      chat_chunk(chat_content("huge", "123456789012345678")),
+      chat_chunk(chat_content("19 digits", "1234567890123456789")),
+      chat_chunk(chat_content("i", "-1")),
+      chat_chunk(chat_content("i", "1.0")),
+      chat_chunk(chat_content("i", "01")),
+      chat_chunk(chat_content("i", "null")),
+      chat_chunk(chat_content("i", "\"0\"")),
+      chat_chunk(chat_content("a") + R"(},{)" + chat_content("b", "1")),
+      chat_chunk(chat_content("b", "1") + R"(},{)" + chat_content("a")),
+      chat_chunk(R"("index":0,"delta":{},"finish_reason":"stop"},{"index":1,"delta":{},"finish_reason":"length")"),
+      chat_chunk(chat_content("1") + "},{" + chat_content("2", "1") + "},{" + chat_content("3", "2") + "},{" +
+                 chat_content("4", "3")),
+      chat_chunk(chat_content("1") + "},{" + chat_content("2", "1") + "},{" + chat_content("3", "2") + "},{" +
+                 chat_content("4", "3") + "},{" + chat_content("5", "4")),
+      chat_chunk(R"("index":0,"delta":{"content":"x"},"logprobs":{"content":[]},"finish_reason":null)"),
+      chat_chunk(R"("index":0,"delta":{"content":"x"},"finish_reason":5)"),
+      // Keys twice, unknown keys, escaped keys, another order, whitespace.
+      chat_chunk(chat_content("x"), R"(,"id":"again")"),
+      chat_chunk(R"("index":0,"index":1,"delta":{"content":"x"})"),
+      chat_chunk(R"("index":0,"delta":{"content":"x","content":"y"})"),
+      chat_chunk(R"("index":0,"delta":{"content":"x"},"delta":{"content":"y"})"),
+      chat_chunk(chat_content("x"), R"(,"x_extra":1)"),
+      chat_chunk(chat_content("x"), R"(,"type":"chunk")"),
+      chat_chunk(R"("ind\u0065x":0,"delta":{"content":"x"})"),
+      chat_chunk(R"("index":0,"delta":{"c\u006fntent":"x"})"),
+      R"({"choices":[{"finish_reason":null,"delta":{"content":"reordered"},"index":0}],"model":"m","id":"i"})",
+      R"({ "id" : "chatcmpl-1" , "choices" : [ { "index" : 0 , "delta" : { "content" : "spaced" } , "finish_reason" : null } ] })",
+      "{\"id\":\"c\",\n\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nl\"}}]}",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[ {"index":0,"delta":{"content":"ws before the choice"}}]})",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[]})",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[ ]})",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[{}]})",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":null})",
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"x"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}})",
+      R"({"id":"c","created":-1,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"id":"c","created":1.5,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"id":"c","created":01,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"id":"c","usage":nul,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"id":"c","usage":nullx,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      R"({"id":5,"choices":[{"index":0,"delta":{"content":"x"}}]})",
+      // Bytes after the object; a cut chunk.
+      chat_chunk(chat_content("x")) + "x",
+      chat_chunk(chat_content("x")) + "}",
+      chat_chunk(chat_content("x")) + " {}",
+      chat_chunk(chat_content("x")) + "   ",
+  };
+  // Every prefix of a valid chunk (cut anywhere: inside the head the memo holds too).
+  const std::string whole = chat_chunk(chat_content(R"(cut \u00e9 \" here)"), R"(,"usage":null)");
+  for (std::size_t n = 0; n < whole.size(); ++n) c.push_back(whole.substr(0, n));
+  return c;
+}
+
+TEST(GatewayFastChatChunk, EveryChunkReadsAsTheGeneralPathReadsIt) {
+  const GatewayConfig configs[] = {GatewayConfig{}, small()};
+  for (const std::string& chunk : chat_cases()) {
+    const std::string sse = chat_around(chunk);
+    for (const GatewayConfig& config : configs) {
+      for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
+        EXPECT_EQ(run(sse, step, true, config), run(sse, step, false, config))
+            << "chunk: " << chunk << "\nstep " << step << " max_completion_bytes " << config.max_completion_bytes;
+      }
+    }
+  }
+}
+
+TEST(GatewayFastChatChunk, AChunkAloneReadsAsTheGeneralPathReadsIt) {
+  for (const std::string& chunk : chat_cases()) {
+    const std::string sse = "data: " + chunk + "\n\n";
+    EXPECT_EQ(run(sse, sse.size(), true, GatewayConfig{}), run(sse, sse.size(), false, GatewayConfig{})) << chunk;
+  }
+}
+
+// Every byte of a chunk that begins like the stream's (the bytes the memo holds, then the
+// rest) replaced, removed or doubled: the same record either way, wherever the change falls
+// (before the memo's places, at them, after them).
+TEST(GatewayFastChatChunk, AChunkChangedAtAnyByteReadsAsTheGeneralPathReadsIt) {
+  const std::string base = chat_chunk(chat_content(R"(Hi \u00e9)"), R"(,"obfuscation":"ab")");
+  const char replacements[] = {'"', '\\', ' ', '}', ']', '{', ',', ':', 'x', '0', '\x01', '\xFF'};
+  std::size_t cases = 0;
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    std::vector<std::string> changed;
+    for (const char r : replacements) {
+      if (base[i] == r) continue;
+      std::string m = base;
+      m[i] = r;
+      changed.push_back(std::move(m));
+    }
+    changed.push_back(std::string(base).erase(i, 1));
+    changed.push_back(std::string(base).insert(i, 1, base[i]));
+    for (const std::string& chunk : changed) {
+      const std::string sse = chat_around(chunk);
+      for (const std::size_t step : {sse.size(), std::size_t{64}}) {
+        ++cases;
+        EXPECT_EQ(run(sse, step, true, GatewayConfig{}), run(sse, step, false, GatewayConfig{}))
+            << "chunk: " << chunk << "\nstep " << step;
+      }
+    }
+  }
+  EXPECT_GT(cases, base.size() * 10);
+}
+
+// The fast path is taken for the chunks it is meant for (every chunk of a plain stream but
+// the usage chunk and [DONE]), and not for others.
+TEST(GatewayFastChatChunk, TakesTheCommonChunks) {
+  const std::string sse = chat_around(chat_chunk(chat_content("mid")));
+  detail::set_stream_fast_path(true);
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
+    rec->reset();
+    const std::uint64_t before = detail::stream_fast_events();
+    EXPECT_EQ(test::stream_into(parser, *rec, sse, step), 0u);
+    EXPECT_EQ(detail::stream_fast_events() - before, 6u) << "step " << step;
+    EXPECT_EQ(rec->request().completion, "Hellomid worldmid");
+    EXPECT_EQ(rec->request().finish_reason, "stop");
+    EXPECT_EQ(rec->request().response_model, "gpt-4o");
+    EXPECT_EQ(rec->request().cache_read_input_tokens, 4);
+  }
+  rec->reset();
+  const std::uint64_t before = detail::stream_fast_events();
+  (void)test::stream_into(parser, *rec,
+                          "data: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n"
+                          "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[]}}]}\n\n",
+                          64);
+  EXPECT_EQ(detail::stream_fast_events() - before, 0u);
+}
+
+TEST(GatewayFastChatChunk, AllocatesNothingOnceWarm) {
+  std::string sse;
+  for (const std::string& chunk : chat_cases()) sse += chat_around(chunk);
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  auto round = [&] {
+    for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
+      rec->reset();
+      (void)test::stream_into(parser, *rec, sse, step);
+    }
+  };
+  round();
+  round();
+  test::AllocationScope scope;
+  round();
+  EXPECT_EQ(scope.count(), 0u);
+}
+
+}  // namespace
+}  // namespace tracecast

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>  // std::launder
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -503,6 +504,7 @@ void GatewayRecord::clear_stream() noexcept {
   stream_tool_block_count_ = 0;
   stream_tool_bytes_ = 0;
   stream_final_tools_ = false;
+  chat_memo_size_ = 0;
   stream_provider_.size = 0;
   stream_error_.size = 0;
   stream_input_tokens_ = -1;
@@ -2528,6 +2530,8 @@ void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
 
 // Test hook (gateway_testing.h): off sends every event through the general path.
 std::atomic<bool> g_stream_fast_path{true};
+// Events read by the fast paths on this thread (test hook: the tests check that they are taken).
+thread_local std::uint64_t g_fast_events = 0;
 
 // What a row's string is to the walk.
 enum class FastUse : std::uint8_t {
@@ -2701,6 +2705,460 @@ constexpr FastRow k_fast_rows[] = {
   return true;
 }
 
+// ---------------------------------------------------------------------------------------
+// Chat completion chunks of the common shape, read without simdjson. A chat stream is a chunk
+// per token, each a flat object around one choice:
+//
+//   {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1732680200,"model":"gpt-4o",
+//    "system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hi"},
+//    "logprobs":null,"finish_reason":null}]}
+//
+// Stage 1, open_object and the walk were most of such a stream fed in 64-byte pieces (perf).
+// A chunk's members vary by provider (OpenRouter adds `provider` and `native_finish_reason`,
+// OpenAI `system_fingerprint`, `service_tier`, `obfuscation` (random padding, after
+// `choices`), `"usage":null`), so this is a small scanner over a closed grammar: members in
+// any order, whitespace between tokens, each member one of
+//   top level: id, model, provider, object, system_fingerprint, service_tier, obfuscation
+//              (string or null), created (a plain integer), usage (null only), choices (an
+//              array of 1 to 4 choice objects);
+//   a choice:  index (a plain integer), finish_reason, native_finish_reason (string or null),
+//              logprobs (null only), delta (an object of role, content, refusal: string or
+//              null);
+// a key at most once per object, written without escapes, strings without control characters
+// and in valid UTF-8 (stage 1 refuses the others), integers of 1 to 18 digits without a
+// leading zero (what read_int reads from its bytes), nothing but whitespace after the object.
+// Anything else (a usage object, tool calls, content parts, a `type`, an unknown key, a
+// number of another form) goes to the general path, so that what is taken fills
+// ResponseFields with exactly what read_response_object and read_choice read of it: the same
+// members, strings unescaped by the same BodyParse::unescape, the choices committed by the
+// same rules (no index: choice 0; a refusal is the completion when there is no content). A
+// chunk is scanned whole before anything is written, so that one off the grammar leaves f,
+// the arena and the issues as they were.
+//
+// Every chunk of a stream repeats the bytes before its text (id, object, created, model,
+// `"choices":[{"index":0,"delta":{"content":"`: ~150-200 bytes) and only the text differs. So
+// the record keeps the last chunk's bytes through its content's opening quote, with what the
+// scanner had read up to there (offsets from the line's start, so they hold for any line with
+// those bytes): a chunk that begins with the same bytes is read from its content on, after one
+// memcmp. The scanner is deterministic and reads nothing past the quote before it gets there,
+// so resuming gives what scanning the whole chunk would.
+
+struct ChatScan {
+  const char* base;  // the line's first byte (offsets are from here)
+  const char* p;
+  const char* end;
+
+  // (The loops below work on a local pointer: p itself is stored back once, not per byte, as a
+  // char store could alias it.)
+  void ws() noexcept {
+    const char* q = p;
+    while (q < end && (*q == ' ' || *q == '\n' || *q == '\r' || *q == '\t')) ++q;
+    p = q;
+  }
+  [[nodiscard]] bool byte(char c) noexcept {
+    ws();
+    if (p == end || *p != c) return false;
+    ++p;
+    return true;
+  }
+  // The bytes of lit next (no whitespace before them), consumed.
+  [[nodiscard]] bool lit(std::string_view s) noexcept {
+    if (static_cast<std::size_t>(end - p) < s.size() || std::memcmp(p, s.data(), s.size()) != 0) return false;
+    p += s.size();
+    return true;
+  }
+  // After a key's opening quote: which of names (each followed by its closing quote) it is,
+  // then past the `:`; -1 when none (another key, an escaped one: off the grammar). names are
+  // few: tried by first byte, then compared whole.
+  template <std::size_t N>
+  [[nodiscard]] int key(const std::array<std::string_view, N>& names) noexcept {
+    if (p == end) return -1;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (names[i][0] == *p && lit(names[i])) return byte(':') ? static_cast<int>(i) : -1;
+    }
+    return -1;
+  }
+  [[nodiscard]] bool null() noexcept {
+    ws();
+    if (end - p < 4 || std::memcmp(p, "null", 4) != 0) return false;
+    p += 4;  // what follows is checked as the next token (`nullx` is off the grammar)
+    return true;
+  }
+  [[nodiscard]] bool integer(std::int64_t& out) noexcept {
+    ws();
+    const char* const digits = p;
+    const char* q = p;
+    std::int64_t x = 0;
+    while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9) x = x * 10 + (*q++ - '0');
+    p = q;
+    const std::ptrdiff_t n = q - digits;
+    if (n == 0 || n > 18 || (*digits == '0' && n > 1)) return false;
+    out = x;
+    return true;
+  }
+  // After a member's value: true at `}` (consumed: the object is over), else past a `,`
+  // (false; off the grammar sets bad).
+  [[nodiscard]] bool object_end(bool& bad) noexcept {
+    if (byte('}')) return true;
+    bad = !byte(',');
+    return false;
+  }
+};
+
+// A string member as scanned, by offset from the line's start: its escaped bytes, not yet
+// unescaped. (No member initializers: set as used; arrays of them are not cleared per chunk,
+// which cost ~30 ns a chunk with `rep stos`.)
+struct ChatString {
+  std::uint32_t off;
+  std::uint32_t len;
+  bool escaped;
+  bool present;  // a string (not null, not absent): only then are the others read
+};
+
+struct ChatChoice {
+  std::int64_t index;  // none: choice 0 (a stream chunk's choice, read_choice)
+  ChatString reason;
+  ChatString content;
+  ChatString refusal;
+
+  void clear() noexcept {
+    index = 0;
+    reason = {};
+    content = {};
+    refusal = {};
+  }
+};
+
+// What is read up to choice 0's content: what the record's memo keeps (trivially copyable).
+struct ChatHead {
+  std::uint32_t top_seen;     // keys seen, one bit each (a key twice is off the grammar)
+  std::uint32_t choice_seen;  // in the choice being read
+  std::uint32_t delta_seen;   // in its delta
+  ChatString id;
+  ChatString model;
+  ChatString provider;
+  ChatChoice first;  // choice 0 of the array (by position)
+};
+
+// Choices in one chunk the fast path takes (a stream sends one; more go the general path).
+constexpr std::size_t k_fast_chat_choices = 4;
+
+struct ChatRead {
+  ChatHead head;
+  std::array<ChatChoice, k_fast_chat_choices - 1> more;  // choices after the first, [0, n_choices - 1)
+  std::size_t n_choices;
+  // The two places a later chunk may resume at, and head there (0: not reached): past the
+  // `{` of choice 0 (choice_at), and at its content's opening quote (content_at).
+  std::size_t choice_at;
+  ChatHead choice_head;
+  std::size_t content_at;
+  ChatHead content_head;
+
+  [[nodiscard]] ChatChoice& choice(std::size_t i) noexcept { return i == 0 ? head.first : more[i - 1]; }
+};
+
+// The memo in the record's opaque bytes: a ChatMemo, then the last chunk's bytes through the
+// later of its two places.
+struct ChatMemo {
+  ChatHead choice_head;
+  ChatHead content_head;
+  std::uint32_t choice_at;
+  std::uint32_t content_at;  // 0: that chunk had no content string in choice 0
+};
+static_assert(std::is_trivially_copyable_v<ChatMemo>);
+constexpr std::size_t k_chat_memo_prefix_max = k_gateway_chat_memo_bytes - sizeof(ChatMemo);
+static_assert(k_chat_memo_prefix_max >= 256);
+
+// Set bit `bit` of seen; false when it was set (a key twice: the general path decides).
+[[nodiscard]] inline bool first_time(std::uint32_t& seen, std::uint32_t bit) noexcept {
+  if ((seen & bit) != 0) return false;
+  seen |= bit;
+  return true;
+}
+
+// A string or null value into s. false: off the grammar.
+[[nodiscard]] bool scan_chat_string(ChatScan& in, ChatString& s) noexcept {
+  in.ws();
+  if (in.p < in.end && *in.p == 'n') {
+    s.present = false;
+    return in.null();
+  }
+  if (in.p == in.end || *in.p != '"') return false;
+  bool escaped = false;
+  bool high = false;
+  const char* const close = scan_string(in.p + 1, in.end, escaped, high);
+  if (close == nullptr) return false;
+  const char* const open = in.p + 1;
+  const auto len = static_cast<std::size_t>(close - open);
+  if (high && !simdjson::validate_utf8(open, len)) return false;
+  s.off = static_cast<std::uint32_t>(open - in.base);
+  s.len = static_cast<std::uint32_t>(len);
+  s.escaped = escaped;
+  s.present = true;
+  in.p = close + 1;
+  return true;
+}
+
+// The keys of each object, with their closing quote; a key's bit in the object's `seen` is 1 <<
+// its place here.
+using namespace std::string_view_literals;
+constexpr std::array k_delta_keys{"content\""sv, "refusal\""sv, "role\""sv};
+constexpr std::array k_choice_keys{"index\""sv, "delta\""sv, "finish_reason\""sv, "native_finish_reason\""sv,
+                                   "logprobs\""sv};
+constexpr std::array k_top_keys{"id\""sv,           "object\""sv,      "created\""sv,
+                                "model\""sv,        "provider\""sv,    "system_fingerprint\""sv,
+                                "service_tier\""sv, "obfuscation\""sv, "choices\""sv,
+                                "usage\""sv};
+
+// A member's key: its place in names, or -1 when it is none of them or was seen before.
+template <std::size_t N>
+[[nodiscard]] int chat_key(ChatScan& in, const std::array<std::string_view, N>& names, std::uint32_t& seen) noexcept {
+  if (!in.byte('"')) return -1;
+  const int k = in.key(names);
+  return k >= 0 && first_time(seen, 1u << k) ? k : -1;
+}
+
+// A delta's members from after its `{` (resume: from after a member's value).
+[[nodiscard]] bool scan_chat_delta(ChatScan& in, ChatRead& r, ChatChoice& c, bool first, bool resume) noexcept {
+  if (!resume && in.byte('}')) return true;  // `{}`
+  for (bool bad = false;;) {
+    if (!resume) {
+      ChatString skipped;
+      switch (chat_key(in, k_delta_keys, r.head.delta_seen)) {
+        case 0:  // content
+          if (first && r.content_at == 0) {  // where a later chunk may resume (a string opens here)
+            in.ws();
+            if (in.p < in.end && *in.p == '"') {
+              r.content_at = static_cast<std::size_t>(in.p - in.base);
+              r.content_head = r.head;
+            }
+          }
+          if (!scan_chat_string(in, c.content)) return false;
+          break;
+        case 1:  // refusal
+          if (!scan_chat_string(in, c.refusal)) return false;
+          break;
+        case 2:  // role
+          if (!scan_chat_string(in, skipped)) return false;
+          break;
+        default:
+          return false;
+      }
+    }
+    resume = false;
+    if (in.object_end(bad)) return true;
+    if (bad) return false;
+  }
+}
+
+// A choice's members from after its `{` (resume: from after a member's value).
+[[nodiscard]] bool scan_chat_choice(ChatScan& in, ChatRead& r, ChatChoice& c, bool first, bool resume) noexcept {
+  if (!resume && in.byte('}')) return false;  // an empty choice: rare, the general path
+  for (bool bad = false;;) {
+    if (!resume) {
+      ChatString skipped;
+      switch (chat_key(in, k_choice_keys, r.head.choice_seen)) {
+        case 0:  // index
+          if (!in.integer(c.index)) return false;
+          break;
+        case 1:  // delta
+          if (!in.byte('{')) return false;
+          r.head.delta_seen = 0;
+          if (!scan_chat_delta(in, r, c, first, false)) return false;
+          break;
+        case 2:  // finish_reason
+          if (!scan_chat_string(in, c.reason)) return false;
+          break;
+        case 3:  // native_finish_reason
+          if (!scan_chat_string(in, skipped)) return false;
+          break;
+        case 4:  // logprobs
+          if (!in.null()) return false;
+          break;
+        default:
+          return false;
+      }
+    }
+    resume = false;
+    if (in.object_end(bad)) return true;
+    if (bad) return false;
+  }
+}
+
+// After a choice's `}`: further choices up to the array's `]`.
+[[nodiscard]] bool scan_chat_more_choices(ChatScan& in, ChatRead& r) noexcept {
+  for (;;) {
+    if (in.byte(']')) return true;
+    if (!in.byte(',') || r.n_choices == k_fast_chat_choices || !in.byte('{')) return false;
+    ChatChoice& c = r.choice(r.n_choices++);
+    c.clear();
+    r.head.choice_seen = 0;
+    if (!scan_chat_choice(in, r, c, false, false)) return false;
+  }
+}
+
+// The chunk's members from after its `{` (resume: from after a member's value), then the end.
+[[nodiscard]] bool scan_chat_top(ChatScan& in, ChatRead& r, bool resume) noexcept {
+  for (bool bad = false;;) {
+    if (!resume) {
+      ChatString skipped;
+      std::int64_t ignored = 0;
+      switch (chat_key(in, k_top_keys, r.head.top_seen)) {
+        case 0:  // id
+          if (!scan_chat_string(in, r.head.id)) return false;
+          break;
+        case 1:  // object
+        case 5:  // system_fingerprint
+        case 6:  // service_tier
+        case 7:  // obfuscation
+          if (!scan_chat_string(in, skipped)) return false;
+          break;
+        case 2:  // created
+          if (!in.integer(ignored)) return false;
+          break;
+        case 3:  // model
+          if (!scan_chat_string(in, r.head.model)) return false;
+          break;
+        case 4:  // provider
+          if (!scan_chat_string(in, r.head.provider)) return false;
+          break;
+        case 8:  // choices
+          if (!in.byte('[') || !in.byte('{')) return false;
+          r.n_choices = 1;
+          r.head.first.clear();
+          r.head.choice_seen = 0;
+          r.choice_at = static_cast<std::size_t>(in.p - in.base);  // where a later chunk may resume
+          r.choice_head = r.head;
+          if (!scan_chat_choice(in, r, r.head.first, true, false) || !scan_chat_more_choices(in, r)) return false;
+          break;
+        case 9:  // usage
+          if (!in.null()) return false;
+          break;
+        default:
+          return false;
+      }
+    }
+    resume = false;
+    if (in.object_end(bad)) break;
+    if (bad) return false;
+  }
+  in.ws();
+  // No choices (rare: the general path), or bytes after the object (flagged there).
+  return (r.head.top_seen & (1u << 8)) != 0 && in.p == in.end;
+}
+
+// True when s may be a chat chunk: `{`, a key, and not `"type"` (Anthropic and Responses events
+// lead with it), so that their events pay one compare.
+[[nodiscard]] inline bool chat_candidate(std::string_view s) noexcept {
+  return s.size() >= 16 && s[0] == '{' && s[1] == '"' && std::memcmp(s.data() + 1, R"("type")", 6) != 0;
+}
+
+// True when the event is a chat chunk of the grammar above; f (cleared) then holds what the
+// general walk reads of it, a bad escape is in bp's issues, and memo (memo_size bytes used, 0:
+// none; the record's) may now hold this chunk's head. false: nothing was touched.
+[[nodiscard]] bool fast_chat_event(std::string_view line, BodyParse& bp, ResponseFields& f,
+                                   unsigned char* memo_bytes, std::uint32_t& memo_size) noexcept {
+  const std::string_view s = trim_right(line);
+  ChatScan in{s.data(), s.data(), s.data() + s.size()};
+  ChatRead r;  // (not cleared whole: see ChatString)
+  r.choice_at = 0;
+  r.content_at = 0;
+  auto start = [&r]() noexcept {  // a scan from the chunk's start
+    r.head.top_seen = r.head.choice_seen = r.head.delta_seen = 0;
+    r.head.id = r.head.model = r.head.provider = {};
+    r.head.first.clear();
+  };
+  // The record's bytes as a ChatMemo in place (an implicit-lifetime type in unsigned char
+  // storage; read and written member by member: copying it whole per chunk was ~6% of a
+  // stream, `rep movsq`).
+  ChatMemo& memo = *std::launder(reinterpret_cast<ChatMemo*>(memo_bytes));
+  if (memo_size == 0) memo.choice_at = memo.content_at = 0;
+  const char* const prefix = reinterpret_cast<const char*>(memo_bytes) + sizeof(ChatMemo);
+  const std::size_t prefix_len = memo_size == 0 ? 0 : memo_size - sizeof(ChatMemo);
+  bool resumed_at_choice = false;
+  // Resuming at content_at reads the chunk from its text on; at choice_at from choice 0's
+  // members on (a chunk of the same stream with another delta: the role chunk, the last one).
+  if (memo.content_at != 0 && s.size() > prefix_len && std::memcmp(s.data(), prefix, prefix_len) == 0) {
+    r.head = memo.content_head;
+    r.n_choices = 1;
+    in.p = s.data() + memo.content_at;  // the content's opening quote
+    if (!scan_chat_string(in, r.head.first.content) || !scan_chat_delta(in, r, r.head.first, true, true) ||
+        !scan_chat_choice(in, r, r.head.first, true, true) || !scan_chat_more_choices(in, r) ||
+        !scan_chat_top(in, r, true))
+      return false;  // off the grammar after the same bytes: the whole scan would fail too
+  } else if (memo_size != 0 && s.size() >= memo.choice_at && std::memcmp(s.data(), prefix, memo.choice_at - 1) == 0) {
+    // The same bytes through `"choices":[`: what comes next decides.
+    if (s[memo.choice_at - 1] != prefix[memo.choice_at - 1]) {
+      // Not the `{` of a choice: an empty array (the usage chunk) or whitespace. The first is
+      // off the grammar: the general path at once, without scanning the chunk again.
+      const char c = s[memo.choice_at - 1];
+      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return false;
+      start();
+      if (!in.byte('{') || !scan_chat_top(in, r, false)) return false;
+    } else {
+      r.head = memo.choice_head;
+      r.n_choices = 1;
+      in.p = s.data() + memo.choice_at;
+      if (!scan_chat_choice(in, r, r.head.first, true, false) || !scan_chat_more_choices(in, r) ||
+          !scan_chat_top(in, r, true))
+        return false;
+      r.choice_at = memo.choice_at;
+      resumed_at_choice = true;
+    }
+  } else {
+    start();
+    if (!in.byte('{') || !scan_chat_top(in, r, false)) return false;
+  }
+  // Read whole or from choice_at: keep this chunk's places for the next one.
+  if (r.choice_at != 0) {
+    const std::size_t keep = r.content_at != 0 ? r.content_at + 1 : r.choice_at;
+    if (keep <= k_chat_memo_prefix_max) {
+      // Resumed at choice_at: the bytes before it and its head are the memo's already.
+      const std::size_t from = resumed_at_choice ? r.choice_at : 0;
+      if (!resumed_at_choice) memo.choice_head = r.choice_head;
+      std::memcpy(memo_bytes + sizeof(ChatMemo) + from, s.data() + from, keep - from);
+      memo.choice_at = static_cast<std::uint32_t>(r.choice_at);
+      if (r.content_at != 0) memo.content_head = r.content_head;
+      memo.content_at = static_cast<std::uint32_t>(r.content_at);
+      memo_size = static_cast<std::uint32_t>(sizeof(ChatMemo) + keep);
+    }
+  }
+
+  // On the grammar: what the walk reads (read_string: a view, or unescaped into the arena).
+  auto text = [&bp, base = s.data()](const ChatString& str) noexcept {
+    if (!str.present) return std::string_view{};
+    const std::string_view raw{base + str.off, str.len};
+    return str.escaped ? bp.unescape(raw) : raw;
+  };
+  f.general = true;
+  if (!bp.skip_id_model) {
+    f.id = text(r.head.id);
+    f.model = text(r.head.model);
+  }
+  if (r.head.provider.present) f.provider = text(r.head.provider);
+  for (std::size_t i = 0; i < r.n_choices; ++i) {
+    const ChatChoice& c = r.choice(i);
+    const std::string_view reason = text(c.reason);
+    std::string_view content = text(c.content);
+    const std::string_view refusal = text(c.refusal);
+    // read_choice's commit, for a choice with a valid index and no tool calls.
+    if (content.empty()) content = refusal;
+    const auto at = static_cast<std::size_t>(c.index);
+    if (!content.empty()) f.any_output = true;
+    if (at < f.reasons.size()) f.choices = std::max(f.choices, at + 1);
+    if (!reason.empty()) {
+      if (f.first_reason.empty()) f.first_reason = reason;
+      if (at < f.reasons.size()) f.reasons[at] = reason;
+    }
+    if (at == 0) {
+      f.content = content;
+      f.tool_calls = {};
+      f.saw_tool_calls = false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 // feed_stream / finish_stream with no stream begun: refused, so that nothing touches the
@@ -2822,9 +3280,11 @@ void GatewayParser::stream_event(std::string_view line, std::uint64_t now_unix_n
   od::object obj;
   ResponseFields& f = impl_->chunk_fields;
   f.clear();
-  if (fast_candidate(line) && line.size() <= impl_->config.max_body_bytes &&
-      g_stream_fast_path.load(std::memory_order_relaxed) && fast_event(line, bp, f)) {
-    // Read without simdjson (fast_event): what the walk below would have read.
+  const bool fast = line.size() <= impl_->config.max_body_bytes && g_stream_fast_path.load(std::memory_order_relaxed);
+  if (fast && ((fast_candidate(line) && fast_event(line, bp, f)) ||
+               (chat_candidate(line) && fast_chat_event(line, bp, f, rec.chat_memo_.data(), rec.chat_memo_size_)))) {
+    // Read without simdjson (fast_event, fast_chat_event): what the walk below would have read.
+    ++g_fast_events;
   } else if (impl_->open_object(line, impl_->chunk_copy, bp, obj, in_place)) {
     read_response_object(bp, obj, f);
     if (impl_->check_end(bp)) [[unlikely]] {  // cut: read again, repaired
@@ -3560,6 +4020,7 @@ GatewayParseResult GatewayParser::set_outcome(int http_status, std::string_view 
 
 namespace detail {
 void set_stream_fast_path(bool on) noexcept { g_stream_fast_path.store(on, std::memory_order_relaxed); }
+std::uint64_t stream_fast_events() noexcept { return g_fast_events; }
 }  // namespace detail
 
 }  // namespace tracecast

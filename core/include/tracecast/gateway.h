@@ -193,6 +193,9 @@ enum class GatewayApi : std::uint8_t {
 inline constexpr std::size_t k_gateway_max_choices = 16;
 // Streamed tool calls a record assembles, by tool call index (more: dropped, completion_truncated).
 inline constexpr std::size_t k_gateway_max_tool_calls = 32;
+// Bytes a record keeps of a chat stream's repeated chunk head (internal: the parser reads a
+// chunk that begins like the last one from its text on; a longer head is read whole).
+inline constexpr std::size_t k_gateway_chat_memo_bytes = 640;
 // Longest response values a record keeps, bytes, from a body and a stream alike (longer: cut at
 // a UTF-8 boundary, completion_truncated): the response id and model, the provider, each
 // finish reason, an error message.
@@ -329,6 +332,11 @@ class GatewayRecord {
   bool after_cr_ = false;           // the last byte fed was a CR ending a line: an LF next is part of it
   bool done_sentinel_ = false;      // `data: [DONE]` seen: later data events are not read (flagged)
   std::uint8_t bom_seen_ = 0;     // bytes of a leading UTF-8 BOM skipped; 3: past the start
+  // The last chat chunk read without simdjson, through its content's opening quote, and what
+  // was read up to there (gateway.cpp, fast_chat_event): a chunk beginning with the same bytes
+  // is read from its content on. chat_memo_size_ bytes used; 0: none.
+  alignas(8) std::array<unsigned char, k_gateway_chat_memo_bytes> chat_memo_{};
+  std::uint32_t chat_memo_size_ = 0;
 };
 
 // The parsers of one gateway thread. Not thread-safe: one per thread. Every parse call is

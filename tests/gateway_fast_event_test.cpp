@@ -500,3 +500,113 @@ TEST(GatewayFastChatChunk, AllocatesNothingOnceWarm) {
 
 }  // namespace
 }  // namespace tracecast
+
+namespace tracecast {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// OpenAI Responses text deltas (fast_responses_delta): one layout, optional logprobs and
+// obfuscation members.
+
+std::string responses_delta(std::string_view text, std::string_view output_index = "0",
+                            std::string_view after = "") {
+  return std::string(R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_1","output_index":)")
+      .append(output_index)
+      .append(R"(,"content_index":0,"delta":")")
+      .append(text)
+      .append("\"")
+      .append(after)
+      .append("}");
+}
+
+// A Responses stream around one event: created, an output message added, the event, the
+// text done, completed.
+std::string responses_around(std::string_view event) {
+  std::string sse;
+  auto add = [&sse](std::string_view type, std::string_view data) {
+    sse.append("event: ").append(type).append("\ndata: ").append(data).append("\n\n");
+  };
+  add("response.created",
+      R"({"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","status":"in_progress","model":"gpt-4.1","output":[],"usage":null}})");
+  add("response.output_item.added",
+      R"({"type":"response.output_item.added","sequence_number":2,"output_index":0,"item":{"id":"msg_1","status":"in_progress","type":"message","role":"assistant","content":[]}})");
+  add("response.output_text.delta", responses_delta("Hi "));
+  add("response.output_text.delta", event);
+  add("response.output_text.done",
+      R"({"type":"response.output_text.done","sequence_number":6,"item_id":"msg_1","output_index":0,"content_index":0,"text":"Hi there"})");
+  add("response.completed",
+      R"({"type":"response.completed","sequence_number":8,"response":{"id":"resp_1","object":"response","status":"completed","model":"gpt-4.1","output":[{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"Hi there","annotations":[]}]}],"usage":{"input_tokens":5,"output_tokens":2,"total_tokens":7}}})");
+  return sse;
+}
+
+std::vector<std::string> responses_cases() {
+  std::vector<std::string> c = {
+      responses_delta("there"),
+      responses_delta(""),
+      responses_delta("x", "0", R"(,"logprobs":[])"),
+      responses_delta("x", "0", R"(,"logprobs":[],"obfuscation":"k2Q")"),
+      responses_delta("x", "0", R"(,"obfuscation":"")"),
+      responses_delta(R"(a\nb \"q\" \u00e9 \ud83d\ude00)"),
+      responses_delta(R"(lone \ud800)"),
+      responses_delta(R"(bad \x)"),
+      responses_delta("Zo\xC3\xAB \xF0\x9F\x91\x8B"),
+      responses_delta("bad \xFF"),
+      responses_delta("ctl \x01"),
+      responses_delta(std::string(200, 'z')),
+      responses_delta("i", "3"),
+      responses_delta("i", "123456789012345678"),
+      responses_delta("i", "1234567890123456789"),
+      responses_delta("i", "-1"),
+      responses_delta("i", "01"),
+      responses_delta("i", "1.5"),
+      responses_delta("i", "null"),
+      responses_delta("x", "0", R"(,"logprobs":[{"token":"x"}])"),
+      responses_delta("x", "0", R"(,"logprobs":null)"),
+      responses_delta("x", "0", ",\"obfuscation\":\"bad \xFF\""),
+      responses_delta("x", "0", R"(,"obfuscation":5)"),
+      responses_delta("x", "0", R"(,"delta":"again")"),
+      responses_delta("x", "0", R"(,"x":1)"),
+      responses_delta("x", "0", " "),
+      R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"msg_\u0031","output_index":0,"content_index":0,"delta":"esc item"})",
+      R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"bad )" "\xFF" R"(","output_index":0,"content_index":0,"delta":"x"})",
+      R"({"type":"response.output_text.delta","sequence_number":-4,"item_id":"m","output_index":0,"content_index":0,"delta":"neg seq"})",
+      R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"m","output_index":0,"content_index":0.0,"delta":"float ci"})",
+      R"({"type":"response.output_text.delta","item_id":"m","sequence_number":4,"output_index":0,"content_index":0,"delta":"reordered"})",
+      R"({"type":"response.output_text.delta","sequence_number":4,"item_id":"m","output_index":0,"content_index":0,"delta":5})",
+      R"({"type":"response.output_text.delta", "sequence_number":4,"item_id":"m","output_index":0,"content_index":0,"delta":"ws"})",
+      R"({"type":"response.output_text.deltas","sequence_number":4,"item_id":"m","output_index":0,"content_index":0,"delta":"other type"})",
+      R"({"type":"response.function_call_arguments.delta","sequence_number":4,"item_id":"fc_1","output_index":0,"delta":"{\"a\""})",
+      responses_delta("x") + "x",
+      responses_delta("x") + "}",
+  };
+  const std::string whole = responses_delta(R"(cut \u00e9 here)", "0", R"(,"logprobs":[],"obfuscation":"ab")");
+  for (std::size_t n = 0; n < whole.size(); ++n) c.push_back(whole.substr(0, n));
+  return c;
+}
+
+TEST(GatewayFastResponsesDelta, EveryEventReadsAsTheGeneralPathReadsIt) {
+  const GatewayConfig configs[] = {GatewayConfig{}, small()};
+  for (const std::string& event : responses_cases()) {
+    const std::string sse = responses_around(event);
+    for (const GatewayConfig& config : configs) {
+      for (const std::size_t step : {sse.size(), std::size_t{64}, std::size_t{1}}) {
+        EXPECT_EQ(run(sse, step, true, config), run(sse, step, false, config))
+            << "event: " << event << "\nstep " << step << " max_completion_bytes " << config.max_completion_bytes;
+      }
+    }
+  }
+}
+
+TEST(GatewayFastResponsesDelta, TakesTheTextDeltas) {
+  const std::string sse = responses_around(responses_delta("there", "0", R"(,"logprobs":[],"obfuscation":"k")"));
+  GatewayParser parser;
+  auto rec = std::make_unique<GatewayRecord>();
+  const std::uint64_t before = detail::stream_fast_events();
+  EXPECT_EQ(test::stream_into(parser, *rec, sse, 64), 0u);
+  EXPECT_EQ(detail::stream_fast_events() - before, 2u);
+  EXPECT_EQ(rec->request().completion, "Hi there");
+  EXPECT_EQ(rec->request().output_tokens, 2);
+}
+
+}  // namespace
+}  // namespace tracecast

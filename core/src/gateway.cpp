@@ -2526,7 +2526,8 @@ void merge(std::uint32_t& bits, std::string_view& detail, std::uint32_t more,
 // to the general path. What is taken fills ResponseFields with what the walk reads of it
 // (the same members; a string the walk reads is unescaped by the same BodyParse::unescape, so
 // a bad escape is U+FFFD and flagged the same; one it skips is only checked), and
-// stream_event merges it with the same code.
+// stream_event merges it with the same code. OpenAI Responses text deltas have one layout too
+// (fast_responses_delta); chat chunks vary more and have a scanner of their own (below).
 
 // Test hook (gateway_testing.h): off sends every event through the general path.
 std::atomic<bool> g_stream_fast_path{true};
@@ -2602,12 +2603,79 @@ constexpr FastRow k_fast_rows[] = {
   return nullptr;
 }
 
-// True when s may be one of the layouts above (`{"type":"c...`, `m`, `p`, or `{"type": "ping"}`):
-// one 8-byte compare and two bytes, so that a chat chunk or a Responses event pays no more.
+// True when s may be one of the layouts above (`{"type":"c...`, `m`, `p`, `r`, or
+// `{"type": "ping"}`): one 8-byte compare and two bytes, so that a chat chunk pays no more.
 [[nodiscard]] inline bool fast_candidate(std::string_view s) noexcept {
   if (s.size() < 15 || std::memcmp(s.data(), R"({"type":)", 8) != 0) return false;
   const char c = s[9];
-  return s[8] == ' ' || (s[8] == '"' && (c == 'c' || c == 'm' || c == 'p'));
+  return s[8] == ' ' || (s[8] == '"' && (c == 'c' || c == 'm' || c == 'p' || c == 'r'));
+}
+
+// A plain integer at p: 1 to 18 digits without a leading zero (what read_int reads from its
+// bytes), p moved past it. false: another form (the general path decides).
+[[nodiscard]] inline bool fast_digits(const char*& p, const char* end, std::int64_t& out) noexcept {
+  const char* const digits = p;
+  const char* q = p;
+  std::int64_t x = 0;
+  while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9) x = x * 10 + (*q++ - '0');
+  const std::ptrdiff_t n = q - digits;
+  if (n == 0 || n > 18 || (*digits == '0' && n > 1)) return false;
+  p = q;
+  out = x;
+  return true;
+}
+
+// A string at p (after its opening quote) up to its closing quote, checked as stage 1 checks
+// it (no control character, valid UTF-8); p moved past the quote. false: off the layout.
+[[nodiscard]] inline bool fast_string(const char*& p, const char* end, std::string_view& content,
+                                      bool& escaped) noexcept {
+  bool high = false;
+  escaped = false;
+  const char* const close = scan_string(p, end, escaped, high);
+  if (close == nullptr) return false;
+  content = {p, static_cast<std::size_t>(close - p)};
+  if (high && !simdjson::validate_utf8(content.data(), content.size())) return false;
+  p = close + 1;
+  return true;
+}
+
+// The OpenAI Responses text delta, past `{"type":"response.output_text.delta",`:
+//
+//   "sequence_number":4,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"Hi"
+//   then `,"logprobs":[]` and `,"obfuscation":"…"` or not, then `}`
+//
+// what the walk reads of it (EventReads::block): the type, `output_index` (read_index) and the
+// `delta` string; `sequence_number`, `item_id`, `content_index`, `logprobs` and `obfuscation` it
+// skips (checked here as stage 1 would). Anything else: false, nothing touched.
+[[nodiscard]] bool fast_responses_delta(const char* type_begin, const char* p, const char* end, BodyParse& bp,
+                                        ResponseFields& f) noexcept {
+  auto take = [&](std::string_view lit) noexcept {
+    if (static_cast<std::size_t>(end - p) < lit.size() || std::memcmp(p, lit.data(), lit.size()) != 0) return false;
+    p += lit.size();
+    return true;
+  };
+  std::int64_t ignored = 0;
+  std::int64_t index = 0;
+  std::string_view item_id;
+  std::string_view delta;
+  bool escaped = false;
+  bool skipped_escaped = false;
+  if (!take(R"("sequence_number":)") || !fast_digits(p, end, ignored) || !take(R"(,"item_id":")") ||
+      !fast_string(p, end, item_id, skipped_escaped) || !take(R"(,"output_index":)") ||
+      !fast_digits(p, end, index) || !take(R"(,"content_index":)") || !fast_digits(p, end, ignored) ||
+      !take(R"(,"delta":")") || !fast_string(p, end, delta, escaped))
+    return false;
+  (void)take(R"(,"logprobs":[])");
+  if (take(R"(,"obfuscation":")")) {
+    std::string_view padding;
+    if (!fast_string(p, end, padding, skipped_escaped)) return false;
+  }
+  if (end - p != 1 || *p != '}') return false;
+  f.type = {type_begin, std::string_view("response.output_text.delta").size()};
+  f.event = Event::text_delta;
+  f.block_index = index;
+  f.delta_text = escaped ? bp.unescape(delta) : delta;
+  return true;
 }
 
 // True when the event (one stream line's data) is one of the layouts above; f (cleared) then
@@ -2643,6 +2711,7 @@ constexpr FastRow k_fast_rows[] = {
       f.event = Event::nothing;
       return true;
     }
+    if (take(R"(response.output_text.delta",)")) return fast_responses_delta(type_begin, p, end, bp, f);
     return false;
   }
   Event event;

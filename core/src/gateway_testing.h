@@ -6,8 +6,9 @@
 namespace tracecast::detail {
 
 // Whether stream events of the shapes the fast paths know (Anthropic block deltas, block
-// starts of a text or thinking block, content_block_stop, message_stop, ping; chat completion
-// chunks of the common members, gateway.cpp fast_chat_event) are read by them (true, the
+// starts of a text or thinking block, content_block_stop, message_stop, ping; OpenAI Responses
+// text deltas; chat completion chunks of the common members, gateway.cpp fast_chat_event) are
+// read by them (true, the
 // default) or, like every other event, by the general simdjson walk (false).
 // Both give the same record, issues and stats: the tests compare them. Process-wide (a relaxed
 // atomic): set it before parsing, not while another thread parses. Does not allocate.

@@ -405,5 +405,69 @@ TEST_F(GatewayShapes, EveryShapeAllocatesNothingOnceWarm) {
   EXPECT_EQ(scope.count(), 0u);
 }
 
+// --- the third review: Responses refusals, Groq's streamed usage ----------------------------
+
+// A Responses message that refuses: its refusal part is the completion (as a chat message's
+// `refusal`), in a body and in a stream (refusal deltas, or only the final response).
+TEST_F(GatewayShapes, ResponsesRefusalIsTheCompletionInABodyAndAStream) {
+  const std::string body =
+      R"({"id":"resp_1","object":"response","status":"completed","model":"gpt-4.1","output":[{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"refusal","refusal":"I can't help with that."}]}],"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}})";
+  ASSERT_EQ(parser_.parse_response(body, *rec_).issues, 0u);
+  EXPECT_EQ(req().completion, "I can't help with that.");
+  EXPECT_EQ(req().output_tokens, 6);
+
+  const std::string completed = std::string(R"({"type":"response.completed","sequence_number":9,"response":)") + body + "}";
+  const std::string with_deltas =
+      "event: response.created\n"
+      R"(data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_1","status":"in_progress","model":"gpt-4.1","output":[]}})"
+      "\n\n"
+      R"(data: {"type":"response.refusal.delta","sequence_number":4,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"I can't "})"
+      "\n\n"
+      R"(data: {"type":"response.refusal.delta","sequence_number":5,"item_id":"msg_1","output_index":0,"content_index":0,"delta":"help with that."})"
+      "\n\n"
+      R"(data: {"type":"response.refusal.done","sequence_number":6,"item_id":"msg_1","output_index":0,"content_index":0,"refusal":"I can't help with that."})"
+      "\n\n"
+      "data: " + completed + "\n\n";
+  const std::string final_only = "data: " + completed + "\n\n";
+  for (const std::string* sse : {&with_deltas, &final_only}) {
+    for (const std::size_t s : k_steps) {
+      std::uint32_t issues = 0;
+      auto rec = stream("{}", *sse, step_of(s, *sse), issues, GatewayApi::responses);
+      EXPECT_EQ(issues, 0u);
+      EXPECT_EQ(rec->request().completion, "I can't help with that.") << *sse << "\nstep " << s;
+      EXPECT_EQ(rec->request().output_tokens, 6);
+    }
+  }
+  // Text wins over a refusal in the same message (either order).
+  const std::string both =
+      R"({"status":"completed","output":[{"type":"message","content":[{"type":"refusal","refusal":"no"},{"type":"output_text","text":"yes"}]}]})";
+  ASSERT_TRUE(parser_.parse_response(both, *rec_).ok());
+  EXPECT_EQ(req().completion, "yes");
+}
+
+// Groq's streams carry their usage in `x_groq.usage` (last chunk): read as a top-level `usage`,
+// so that the stream's tokens equal its body's.
+TEST_F(GatewayShapes, GroqStreamUsageInXGroqIsRead) {
+  const std::string sse =
+      R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"x_groq":{"id":"req_1","seed":7}})"
+      "\n\n"
+      R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}]})"
+      "\n\n"
+      R"(data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"llama-3.3-70b-versatile","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"x_groq":{"id":"req_1","usage":{"queue_time":0.09,"prompt_tokens":12,"prompt_time":0.01,"completion_tokens":3,"completion_time":0.02,"total_tokens":15,"total_time":0.03}}})"
+      "\n\ndata: [DONE]\n\n";
+  for (const std::size_t s : k_steps) {
+    std::uint32_t issues = 0;
+    auto rec = stream("{}", sse, step_of(s, sse), issues);
+    EXPECT_EQ(issues, 0u);
+    EXPECT_EQ(rec->request().input_tokens, 12) << "step " << s;
+    EXPECT_EQ(rec->request().output_tokens, 3);
+    EXPECT_EQ(rec->request().completion, "Hello");
+    EXPECT_EQ(rec->request().finish_reason, "stop");
+  }
+  // A malformed x_groq is no usage, and no crash.
+  ASSERT_TRUE(parser_.parse_response(R"({"choices":[],"x_groq":{"usage":"x"}})", *rec_).issues != 0);
+  EXPECT_EQ(req().input_tokens, -1);
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -2116,6 +2116,9 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
   // blocks, thinking and reasoning included, are not part of it).
   ToolCallTexts tools;  // their members' JSON text
   std::size_t n_tools = 0;
+  // A Responses message's refusal parts: the completion when there is no text (as a chat
+  // message's `refusal`).
+  std::string_view refusal;
   for (auto element : blocks) {
     if (const auto e = element.error()) {
       bp.broken(e);
@@ -2148,13 +2151,15 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
           if (part.error()) return false;
           od::object po;
           if (part.value_unsafe().get_object().get(po)) continue;
-          std::string_view ptype, ptext;
+          std::string_view ptype, ptext, prefusal;
           (void)for_each_field(po, [&](Key pk, od::value& pv) noexcept {
             if (pk == "type") (void)bp.read_string(pv, ptype);
             else if (pk == "text") (void)bp.read_string(pv, ptext);
+            else if (pk == "refusal") (void)bp.read_string(pv, prefusal);
             return true;
           });
           if (ptype == "output_text") append_piece(bp, f.content, ptext);
+          else if (ptype == "refusal") append_piece(bp, refusal, prefusal);
         }
       }
       return true;
@@ -2180,6 +2185,7 @@ void read_blocks(BodyParse& bp, od::value& v, ResponseFields& f, std::string_vie
       }
     }
   }
+  if (f.content.empty()) f.content = refusal;
   // The calls are the completion only when there is no text: written only then, each in the
   // canonical form (write_tool_call; its members' text taken from the block's tokens, never by
   // rewinding the on-demand object: asking raw_json() of one read through a null parser pointer
@@ -2216,10 +2222,11 @@ enum class EventReads : std::uint8_t {
     default:
       return Event::other;
   }
-  if (type == "response.output_text.delta") return Event::text_delta;
+  // A refusal's deltas are its text, as a chat stream's refusal deltas are (read_choice).
+  if (type == "response.output_text.delta" || type == "response.refusal.delta") return Event::text_delta;
   if (type == "response.function_call_arguments.delta") return Event::args_delta;
   if (type == "response.output_item.added") return Event::item_added;
-  if (type == "response.output_text.done" || type == "response.content_part.added" ||
+  if (type == "response.output_text.done" || type == "response.refusal.done" || type == "response.content_part.added" ||
       type == "response.content_part.done" || type == "response.output_item.done" ||
       type == "response.function_call_arguments.done")
     return Event::nothing;
@@ -2365,6 +2372,20 @@ void read_response_object(BodyParse& bp, od::object& obj, ResponseFields& f, boo
         break;
       case 'u':
         if (key == "usage") read_usage(bp, v, f);
+        break;
+      case 'x':
+        // Groq's streams give their usage only in `x_groq.usage` (the last chunk; a body has a
+        // top-level `usage`, and a chunk may carry both, with the same counts).
+        if (key == "x_groq") {
+          od::object groq;
+          if (!v.get_object().get(groq)) {
+            const auto gerr = for_each_field(groq, [&](Key gk, od::value& gv) noexcept {
+              if (gk == "usage") read_usage(bp, gv, f);
+              return true;
+            });
+            if (gerr) bp.broken(gerr);
+          }
+        }
         break;
       case 'e':
         if (key == "error") f.error = read_error(bp, v, f.error_message) || f.error;

@@ -469,5 +469,41 @@ TEST_F(GatewayShapes, GroqStreamUsageInXGroqIsRead) {
   EXPECT_EQ(req().input_tokens, -1);
 }
 
+// A value the parser cuts to a limit marks the span tracecast.truncated (as ingest's cuts do),
+// with the parse issues entry switched off too; an uncut response does not.
+TEST_F(GatewayShapes, AValueTheParserCutsMarksTheSpanTruncated) {
+  GatewayConfig quiet;
+  quiet.issues_metadata_key = "";
+  GatewayParser parser(quiet);
+  MappingConfig config;
+  IdGenerator ids(5);
+  auto span_truncated = [&](const GatewayRecord& rec) {
+    auto mapped = std::make_unique<MappedRequest>();
+    map_request(rec.request(), config, ids, *mapped);
+    const Attribute* a = find_attr(mapped->spans().back(), "tracecast.truncated");
+    return a != nullptr && a->value.as_bool();
+  };
+  const std::string long_model = std::string(R"({"model":")") + std::string(300, 'm') + R"(","choices":[]})";
+  const std::string plain = R"({"model":"gpt-4o","choices":[{"index":0,"message":{"content":"ok"},"finish_reason":"stop"}]})";
+  GatewayConfig small_completion = quiet;
+  small_completion.max_completion_bytes = 4;
+  GatewayParser small_parser(small_completion);
+  const std::string sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}\n\ndata: [DONE]\n\n";
+  auto rec = std::make_unique<GatewayRecord>(quiet);
+  (void)parser.parse_request(R"({"model":"m"})", {}, *rec);
+  (void)parser.parse_response(plain, *rec);
+  EXPECT_FALSE(span_truncated(*rec));
+  (void)parser.parse_response(long_model, *rec);
+  EXPECT_EQ(rec->request().response_model.size(), k_gateway_max_id_bytes);
+  EXPECT_TRUE(span_truncated(*rec));
+  auto streamed = std::make_unique<GatewayRecord>(small_completion);
+  (void)test::stream_into(small_parser, *streamed, sse, 7);
+  EXPECT_EQ(streamed->request().completion, "0123");
+  EXPECT_TRUE(span_truncated(*streamed));
+  streamed->reset();
+  (void)test::stream_into(small_parser, *streamed, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n", 7);
+  EXPECT_FALSE(span_truncated(*streamed));
+}
+
 }  // namespace
 }  // namespace tracecast

@@ -1168,6 +1168,9 @@ GatewayParseResult GatewayParser::finish_call(GatewayRecord& rec, std::uint32_t 
     rec.issues_ |= issues;
     GatewayRecord::Detail::refresh_issues(rec);
   }
+  // A value cut to a limit says so on the span (tracecast.truncated), as ingest's cuts do, not
+  // only in the parse issues entry (which a gateway may switch off).
+  if ((rec.issues_ & issue_bit(ParseIssue::completion_truncated)) != 0) rec.request_.submit_flags |= k_submit_value_cut;
   return {issues, detail};
 }
 

@@ -94,7 +94,9 @@ struct LlmRequest {
   std::uint64_t first_token_unix_nano = 0;
   std::uint64_t end_unix_nano = 0;
 
-  // Set by IngestRing::try_submit on its copy (callers leave it 0): bits of SubmitFlag.
+  // Set by IngestRing::try_submit on its copy (callers leave it 0): bits of SubmitFlag. A
+  // request built by GatewayParser has k_submit_value_cut already when the parser cut a value
+  // to one of its limits (ParseIssue::completion_truncated), so that the span says so too.
   std::uint8_t submit_flags = 0;
 
   // Outcome. error = true gives status ERROR with error_message; http_status 0: unknown.

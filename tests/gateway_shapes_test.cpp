@@ -3,6 +3,7 @@
 // written from each API's public documentation (tests/data/gateway), read field by field,
 // streams in one piece and one byte at a time.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <deque>
@@ -503,6 +504,47 @@ TEST_F(GatewayShapes, AValueTheParserCutsMarksTheSpanTruncated) {
   streamed->reset();
   (void)test::stream_into(small_parser, *streamed, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n", 7);
   EXPECT_FALSE(span_truncated(*streamed));
+}
+
+// A bad escape of any length inside text kept as JSON (messages, nested trace values, tool
+// calls) becomes U+FFFD as the same string read as a value does: the prompt's content, a
+// nested value's element and a plain metadata value all decode to the same text.
+TEST_F(GatewayShapes, BadEscapesInJsonTextDecodeAsTheSameStringReadAsAValue) {
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"it\'s \uZZZZ \u12x \ud800 \q\é end"}],)"
+      R"("trace":{"s":"it\'s \uZZZZ \u12x \ud800 \q\é end","o":["it\'s \uZZZZ \u12x \ud800 \q\é end"]}})";
+  const GatewayParseResult r = parser_.parse_request(body, {}, *rec_);
+  EXPECT_NE(r.issues & issue_bit(ParseIssue::invalid_escape), 0u);
+  const std::string expected = "it\xEF\xBF\xBDs \xEF\xBF\xBDZZZZ \xEF\xBF\xBDx \xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD end";
+  EXPECT_EQ(meta_string(req(), "s"), expected);
+  simdjson::dom::parser json;
+  simdjson::dom::element prompt;
+  ASSERT_EQ(json.parse(std::string(req().prompt)).get(prompt), simdjson::SUCCESS) << req().prompt;
+  std::string_view content;
+  ASSERT_EQ(prompt.at(0)["content"].get(content), simdjson::SUCCESS);
+  EXPECT_EQ(content, expected);
+  simdjson::dom::element nested;
+  ASSERT_EQ(json.parse(std::string(meta_string(req(), "o"))).get(nested), simdjson::SUCCESS) << meta_string(req(), "o");
+  std::string_view element;
+  ASSERT_EQ(nested.at(0).get(element), simdjson::SUCCESS);
+  EXPECT_EQ(element, expected);
+  // A body made of nothing but bad 2-byte escapes still gives valid JSON text (every prefix too).
+  std::string hostile = R"({"model":"m","messages":[{"role":"user","content":")";
+  for (int i = 0; i < 2000; ++i) hostile += "\\q";
+  hostile += R"("}],"trace":{"o":[")";
+  for (int i = 0; i < 500; ++i) hostile += "\\'";
+  hostile += R"("]}})";
+  for (std::size_t n = hostile.size() - 40; n <= hostile.size(); ++n) {
+    auto rec = std::make_unique<GatewayRecord>();
+    const std::string cut = hostile.substr(0, n);
+    (void)parser_.parse_request(cut, {}, *rec);
+    simdjson::dom::element e;
+    EXPECT_EQ(json.parse(std::string(rec->request().prompt)).get(e), simdjson::SUCCESS) << n;
+    const std::string_view o = meta_string(rec->request(), "o");
+    if (o != "<missing>") {
+      EXPECT_EQ(json.parse(std::string(o)).get(e), simdjson::SUCCESS) << n;
+    }
+  }
 }
 
 }  // namespace

@@ -640,14 +640,31 @@ struct BodyParse {
   }
 
   // Raw JSON text kept as is (messages, tool calls, content parts): a view of the body, or,
-  // when it holds escapes that are not valid UTF-16, a copy in the arena with them rewritten
-  // (fix_json_escapes), counted. Already in the arena (compact text): rewritten in place.
+  // when it holds escapes that are not valid UTF-16, a copy in the arena with each replaced by
+  // U+FFFD (fix_json_escapes_to: what the same string read as a value gives), counted. Text in
+  // the arena already (compact text) is rewritten after itself and moved back. Only when the
+  // arena has no room for the (up to 1.5x longer) copy — a body made mostly of bad 2-byte
+  // escapes — is it rewritten in place without growing (fix_json_escapes: `?` for those).
   std::string_view fix_raw(std::string_view text) noexcept {
     if (text.empty() || std::memchr(text.data(), '\\', text.size()) == nullptr ||
         !detail::has_bad_json_escape(text))
       return text;
     std::size_t bad = 0;
     const bool in_arena = text.data() >= arena.buf.data() && text.data() < arena.buf.data() + arena.buf.size();
+    const bool at_end = in_arena && text.data() + text.size() == arena.cursor();
+    if (!in_arena || at_end) {
+      const std::size_t n = detail::fix_json_escapes_to(text, arena.cursor(), arena.room(), bad);
+      if (n != detail::k_no_room) {
+        bad_escape();
+        if (!at_end) return arena.commit(n);
+        // Moved back over the text it replaces (the copy starts right after it).
+        char* const p = const_cast<char*>(text.data());
+        std::memmove(p, arena.cursor(), n);
+        arena.used -= text.size();
+        (void)arena.commit(n);
+        return {p, n};
+      }
+    }
     if (in_arena) {
       char* p = const_cast<char*>(text.data());
       const std::size_t n = detail::fix_json_escapes(p, text.size(), bad);

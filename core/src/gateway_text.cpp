@@ -464,4 +464,40 @@ std::size_t fix_json_escapes(char* text, std::size_t n, std::size_t& bad) noexce
   return w;
 }
 
+std::size_t fix_json_escapes_to(std::string_view text, char* out, std::size_t room, std::size_t& bad) noexcept {
+  std::size_t w = 0;
+  std::size_t i = 0;
+  std::size_t found = 0;
+  while (i < text.size()) {
+    // The plain run up to the next backslash, in one copy.
+    const void* bs = std::memchr(text.data() + i, '\\', text.size() - i);
+    const std::size_t plain_end =
+        bs == nullptr ? text.size() : static_cast<std::size_t>(static_cast<const char*>(bs) - text.data());
+    if (plain_end - i > room - w) return k_no_room;
+    std::memcpy(out + w, text.data() + i, plain_end - i);
+    w += plain_end - i;
+    i = plain_end;
+    if (i == text.size()) break;
+    const Escape e = decode_escape(text, i);
+    if (e.kind == Escape::simple || e.kind == Escape::code_point) {  // valid: kept as written
+      if (e.len > room - w) return k_no_room;
+      std::memcpy(out + w, text.data() + i, e.len);
+      w += e.len;
+    } else if (e.kind == Escape::bad_surrogate) {  // \ufffd: the same length, as in place
+      ++found;
+      if (room - w < 6) return k_no_room;
+      std::memcpy(out + w, "\\ufffd", 6);
+      w += 6;
+    } else {  // what unescape_json_string decodes it to: one U+FFFD for the whole escape
+      ++found;
+      if (room - w < 3) return k_no_room;
+      std::memcpy(out + w, k_replacement_utf8, 3);
+      w += 3;
+    }
+    i += e.len;
+  }
+  bad += found;
+  return w;
+}
+
 }  // namespace tracecast::detail

@@ -88,4 +88,14 @@ std::size_t escape_json_char(std::uint32_t cp, char* out) noexcept;
 // counts the rewrites in `bad`.
 std::size_t fix_json_escapes(char* text, std::size_t n, std::size_t& bad) noexcept;
 
+inline constexpr std::size_t k_no_room = static_cast<std::size_t>(-1);
+
+// The same rewrite into out (room bytes; not overlapping text), a bad surrogate by \ufffd and
+// every other bad escape by U+FFFD's bytes whatever its length, so that the JSON text decodes to what
+// unescape_json_string gives for the same string (a 2-byte `\q` grows to 3 bytes: out needs
+// up to 1.5x text + 2). Returns the length written and counts the rewrites in `bad`, or
+// k_no_room (bad untouched) when room is too small.
+[[nodiscard]] std::size_t fix_json_escapes_to(std::string_view text, char* out, std::size_t room,
+                                              std::size_t& bad) noexcept;
+
 }  // namespace tracecast::detail

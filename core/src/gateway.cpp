@@ -2657,12 +2657,13 @@ constexpr FastRow k_fast_rows[] = {
 [[nodiscard]] inline bool fast_digits(const char*& p, const char* end, std::int64_t& out) noexcept {
   const char* const digits = p;
   const char* q = p;
-  std::int64_t x = 0;
-  while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9) x = x * 10 + (*q++ - '0');
+  std::uint64_t x = 0;  // unsigned: a 19th digit may wrap it (then refused below), never UB
+  while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9)
+    x = x * 10 + static_cast<unsigned>(*q++ - '0');
   const std::ptrdiff_t n = q - digits;
   if (n == 0 || n > 18 || (*digits == '0' && n > 1)) return false;
   p = q;
-  out = x;
+  out = static_cast<std::int64_t>(x);
   return true;
 }
 
@@ -2898,12 +2899,13 @@ struct ChatScan {
     ws();
     const char* const digits = p;
     const char* q = p;
-    std::int64_t x = 0;
-    while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9) x = x * 10 + (*q++ - '0');
+    std::uint64_t x = 0;  // unsigned: a 19th digit may wrap it (then refused below), never UB
+    while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9)
+      x = x * 10 + static_cast<unsigned>(*q++ - '0');
     p = q;
     const std::ptrdiff_t n = q - digits;
     if (n == 0 || n > 18 || (*digits == '0' && n > 1)) return false;
-    out = x;
+    out = static_cast<std::int64_t>(x);
     return true;
   }
   // After a member's value: true at `}` (consumed: the object is over), else past a `,`

@@ -2652,6 +2652,13 @@ constexpr FastRow k_fast_rows[] = {
   return s[8] == ' ' || (s[8] == '"' && (c == 'c' || c == 'm' || c == 'p' || c == 'r'));
 }
 
+// The bytes of lit at p (nothing skipped before them): p moved past them. false: p untouched.
+[[nodiscard]] inline bool take_lit(const char*& p, const char* end, std::string_view lit) noexcept {
+  if (static_cast<std::size_t>(end - p) < lit.size() || std::memcmp(p, lit.data(), lit.size()) != 0) return false;
+  p += lit.size();
+  return true;
+}
+
 // A plain integer at p: 1 to 18 digits without a leading zero (what read_int reads from its
 // bytes), p moved past it. false: another form (the general path decides).
 [[nodiscard]] inline bool fast_digits(const char*& p, const char* end, std::int64_t& out) noexcept {
@@ -2691,11 +2698,7 @@ constexpr FastRow k_fast_rows[] = {
 // skips (checked here as stage 1 would). Anything else: false, nothing touched.
 [[nodiscard]] bool fast_responses_delta(const char* type_begin, const char* p, const char* end, BodyParse& bp,
                                         ResponseFields& f) noexcept {
-  auto take = [&](std::string_view lit) noexcept {
-    if (static_cast<std::size_t>(end - p) < lit.size() || std::memcmp(p, lit.data(), lit.size()) != 0) return false;
-    p += lit.size();
-    return true;
-  };
+  auto take = [&](std::string_view lit) noexcept { return take_lit(p, end, lit); };
   std::int64_t ignored = 0;
   std::int64_t index = 0;
   std::string_view item_id;
@@ -2727,11 +2730,7 @@ constexpr FastRow k_fast_rows[] = {
   const std::string_view s = trim_right(line);
   const char* p = s.data();
   const char* const end = p + s.size();
-  auto take = [&](std::string_view lit) noexcept {
-    if (static_cast<std::size_t>(end - p) < lit.size() || std::memcmp(p, lit.data(), lit.size()) != 0) return false;
-    p += lit.size();
-    return true;
-  };
+  auto take = [&](std::string_view lit) noexcept { return take_lit(p, end, lit); };
   auto rest_is = [&](std::string_view lit) noexcept {
     return static_cast<std::size_t>(end - p) == lit.size() && std::memcmp(p, lit.data(), lit.size()) == 0;
   };
@@ -2873,11 +2872,7 @@ struct ChatScan {
     return true;
   }
   // The bytes of lit next (no whitespace before them), consumed.
-  [[nodiscard]] bool lit(std::string_view s) noexcept {
-    if (static_cast<std::size_t>(end - p) < s.size() || std::memcmp(p, s.data(), s.size()) != 0) return false;
-    p += s.size();
-    return true;
-  }
+  [[nodiscard]] bool lit(std::string_view s) noexcept { return take_lit(p, end, s); }
   // After a key's opening quote: which of names (each followed by its closing quote) it is,
   // then past the `:`; -1 when none (another key, an escaped one: off the grammar). names are
   // few: tried by first byte, then compared whole.
@@ -2897,16 +2892,7 @@ struct ChatScan {
   }
   [[nodiscard]] bool integer(std::int64_t& out) noexcept {
     ws();
-    const char* const digits = p;
-    const char* q = p;
-    std::uint64_t x = 0;  // unsigned: a 19th digit may wrap it (then refused below), never UB
-    while (q < end && q - digits < 19 && static_cast<unsigned>(*q - '0') <= 9)
-      x = x * 10 + static_cast<unsigned>(*q++ - '0');
-    p = q;
-    const std::ptrdiff_t n = q - digits;
-    if (n == 0 || n > 18 || (*digits == '0' && n > 1)) return false;
-    out = static_cast<std::int64_t>(x);
-    return true;
+    return fast_digits(p, end, out);
   }
   // After a member's value: true at `}` (consumed: the object is over), else past a `,`
   // (false; off the grammar sets bad).
@@ -2996,18 +2982,15 @@ static_assert(k_chat_memo_prefix_max >= 256);
     return in.null();
   }
   if (in.p == in.end || *in.p != '"') return false;
+  const char* q = in.p + 1;
+  std::string_view content;
   bool escaped = false;
-  bool high = false;
-  const char* const close = scan_string(in.p + 1, in.end, escaped, high);
-  if (close == nullptr) return false;
-  const char* const open = in.p + 1;
-  const auto len = static_cast<std::size_t>(close - open);
-  if (high && !simdjson::validate_utf8(open, len)) return false;
-  s.off = static_cast<std::uint32_t>(open - in.base);
-  s.len = static_cast<std::uint32_t>(len);
+  if (!fast_string(q, in.end, content, escaped)) return false;
+  s.off = static_cast<std::uint32_t>(content.data() - in.base);
+  s.len = static_cast<std::uint32_t>(content.size());
   s.escaped = escaped;
   s.present = true;
-  in.p = close + 1;
+  in.p = q;
   return true;
 }
 

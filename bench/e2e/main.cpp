@@ -193,6 +193,7 @@ struct BenchOptions {
   unsigned repetitions = 1;
   bool json = false;
   bool phases = false;  // --phases: RSS and its high-water mark at each phase, on stderr
+  bool builtin_http1 = true;  // --http1 curl: SenderConfig::builtin_http1 = false (the A/B baseline)
   std::vector<std::string> only;
 };
 
@@ -353,6 +354,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   PipelineConfig config;
   config.ingest.max_producers = std::max<std::uint32_t>(config.ingest.max_producers, o.threads + 2);
   config.sender.egress.allow_cidrs = {"127.0.0.1/32"};  // the sinks on loopback, explicitly
+  config.sender.builtin_http1 = o.builtin_http1;
   std::optional<Pipeline> pipeline;
   try {
     pipeline.emplace(config);
@@ -606,6 +608,8 @@ int usage(std::ostream& out, int code) {
          "  --threads N       producer threads (default 2)\n"
          "  --repetitions K   runs per configuration; medians are reported (default 1)\n"
          "  --json            one JSON object per configuration per line\n"
+         "  --http1 builtin|curl  which client sends to the sink (http://): the sender's own\n"
+         "                    HTTP/1.1 client (default) or curl, for A/B runs in one binary\n"
          "  --phases          RSS and its high-water mark after each phase of a run (stderr)\n"
          "The sink runs as a separate process (tracecast-sink next to this binary, in ../tools, or\n"
          "$TRACECAST_SINK_BIN); its CPU is not counted.\n";
@@ -631,6 +635,12 @@ int main(int argc, char** argv) {
     }
     const char* val = next();
     if (val == nullptr) return usage(std::cerr, 2);
+    if (a == "--http1") {
+      const std::string_view which = val;
+      if (which != "builtin" && which != "curl") return usage(std::cerr, 2);
+      o.builtin_http1 = which == "builtin";
+      continue;
+    }
     if (a == "--config") {
       const std::string name = val;
       if (const auto g = groups().find(name); g != groups().end()) {

@@ -18,6 +18,7 @@
 
 #include "curl_global.h"
 #include "egress_gate.h"
+#include "http1_client.h"
 #include "retry_policy.h"
 
 namespace tracecast {
@@ -67,6 +68,29 @@ constexpr std::size_t k_drain_chunk = 256;
 char k_expect_line[] = "Expect:";  // no 100-continue round trip for large bodies
 char k_gzip_line[] = "Content-Encoding: gzip";
 char k_zstd_line[] = "Content-Encoding: zstd";
+// The same, as the built-in HTTP/1.1 client writes them (by encoding_index()).
+constexpr std::array<std::string_view, 3> k_http1_encoding_lines = {"", "Content-Encoding: gzip\r\n",
+                                                                     "Content-Encoding: zstd\r\n"};
+
+// A destination's header lines (headers[0] without its "Expect:" node) as string_views, for
+// Http1Target::write_head(). No allocation.
+struct HeaderLines {
+  const curl_slist* list;
+  struct iterator {
+    const curl_slist* at;
+    std::string_view operator*() const noexcept { return at->data; }
+    iterator& operator++() noexcept {
+      at = at->next;
+      if (at != nullptr && at->data == k_expect_line) at = nullptr;
+      return *this;
+    }
+    bool operator!=(const iterator& o) const noexcept { return at != o.at; }
+  };
+  [[nodiscard]] iterator begin() const noexcept {
+    return {list != nullptr && list->data == k_expect_line ? nullptr : list};
+  }
+  [[nodiscard]] static iterator end() noexcept { return {nullptr}; }
+};
 
 // An immutable, resolved destination config. Transfers hold a shared_ptr for their attempt,
 // so update_destination() never pulls headers out from under curl.
@@ -95,6 +119,10 @@ struct DestSnapshot {
   bool insecure = false;
   bool egress_host_allowed = false;  // the URL's host is in EgressPolicy::allow_hosts
   bool protobuf = false;             // http/protobuf: 2xx answers are protobuf
+  // The built-in HTTP/1.1 client's view of it, made by the sender thread at the first request
+  // (a quiet destination never has one); only that thread reads or writes these two.
+  mutable std::unique_ptr<detail::Http1Target, void (*)(detail::Http1Target*)> http1{nullptr, nullptr};
+  mutable bool http1_checked = false;  // make() was tried (http1 null: curl serves it)
 };
 
 std::shared_ptr<const DestSnapshot> make_snapshot(const DestinationConfig& config, const detail::EgressGate& gate) {
@@ -296,6 +324,11 @@ struct Transfer {
   std::uint64_t rejected_items = 0;
   bool partial_warning = false;
   detail::SocketGate socket_gate;  // CURLOPT_OPENSOCKETDATA of the attempt in flight
+  // The built-in HTTP/1.1 client's exchange and request head (its capacity reused), and
+  // whether the attempt in flight is its (`easy` is then null).
+  detail::Http1Exchange http1;
+  std::string http1_head;
+  bool http1_in_flight = false;
   // Per attempt, from the header and body callbacks: the response is read only up to its
   // bounds, then the transfer is aborted and classified by its status.
   std::size_t header_bytes = 0;
@@ -445,7 +478,16 @@ struct Sender::Impl {
         requests_(config_.queue_capacity, 0, config_.max_producers),
         completions_(config_.queue_capacity * 2, 0, 2),
         gate_(config_.egress),
-        rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {}
+        rng_(config_.jitter_seed != 0 ? config_.jitter_seed : std::random_device{}()) {
+    if (config_.builtin_http1) {
+      detail::Http1Options o;
+      o.connect_timeout = config_.connect_timeout;
+      o.max_per_host = config_.max_connections_per_host;
+      o.max_idle = std::max<std::size_t>(config_.max_in_flight_total, 16);
+      o.gate = &gate_;
+      http1_ = std::make_unique<detail::Http1Client>(o);
+    }
+  }
 
   // ---- shared state -------------------------------------------------------------------
   SenderConfig config_;
@@ -492,6 +534,10 @@ struct Sender::Impl {
   const detail::EgressGate gate_;  // immutable: read by the socket callback on this thread
   std::mt19937_64 rng_;
   std::uint32_t in_flight_total_ = 0;
+  // http:// destinations (config_.builtin_http1): the built-in HTTP/1.1 client, whose epoll
+  // descriptor the loop's curl_multi_poll() also watches.
+  std::unique_ptr<detail::Http1Client> http1_;
+  std::vector<detail::Http1Exchange*> http1_done_;
 
   void wake() noexcept {
     if (multi_ != nullptr) curl_multi_wakeup(multi_);
@@ -552,6 +598,8 @@ struct Sender::Impl {
     t->snapshot.reset();
     t->dest = nullptr;
     t->easy = nullptr;
+    t->http1_in_flight = false;
+    t->socket_gate.blocked = false;
     t->next = nullptr;
     t->wait_prev = t->wait_next = nullptr;
     t->attempts = 0;
@@ -849,6 +897,10 @@ struct Sender::Impl {
     d->counters().attempts.add();
     if (t->attempts > 1) d->counters().rare().retried.add();
 
+    if (const detail::Http1Target* target = http1_target(s)) {
+      start_http1(t, *target, now);
+      return;
+    }
     curl_slist* headers = headers_for(s, t->request.content_encoding);
     EasyHandle* h = take_easy();
     if (h == nullptr) {
@@ -896,6 +948,47 @@ struct Sender::Impl {
     d->counters().bytes_sent.add(t->request.size);
   }
 
+  // The built-in client's target for `s`, made at its first request; nullptr: curl serves it
+  // (https://, the client off, or a URL or header set it does not take).
+  const detail::Http1Target* http1_target(const DestSnapshot& s) {
+    if (!http1_ || s.https) return nullptr;
+    if (!s.http1_checked) {
+      s.http1_checked = true;
+      std::vector<std::string_view> lines;
+      for (const std::string_view line : HeaderLines{s.headers[0]}) lines.push_back(line);
+      s.http1 = detail::Http1Target::make(s.url, lines, s.egress_host_allowed, *http1_);
+    }
+    return s.http1.get();
+  }
+
+  void start_http1(Transfer* t, const detail::Http1Target& target, clock_type::time_point now) {
+    Dest* d = t->dest;
+    const DestSnapshot& s = *t->snapshot;
+    target.write_head(t->http1_head, config_.user_agent, HeaderLines{s.headers[0]},
+                      k_http1_encoding_lines[encoding_index(t->request.content_encoding)], t->request.size);
+    detail::Http1Exchange& x = t->http1;
+    x.host = target.host;
+    x.host_allowed = target.host_allowed;
+    x.head = t->http1_head;
+    x.body = t->request.body;
+    x.size = t->request.size;
+    x.deadline = now + std::chrono::milliseconds(s.timeout_ms);
+    x.on_header = &read_header;
+    x.on_body = &write_body;
+    x.user = t;
+    t->header_bytes = 0;
+    t->body_bytes = 0;
+    t->header_overflow = false;
+    t->body_overflow = false;
+    t->retry_after_len = 0;
+    t->socket_gate.blocked = false;
+    t->http1_in_flight = true;
+    ++d->in_flight;
+    ++in_flight_total_;
+    d->counters().bytes_sent.add(t->request.size);
+    http1_->start(&x, now);
+  }
+
   static long upload_buffer_size(std::size_t body) noexcept {
     constexpr std::size_t k_min = 64 * 1024;        // curl's default
     constexpr std::size_t k_max = 2 * 1024 * 1024;  // curl's maximum
@@ -941,6 +1034,20 @@ struct Sender::Impl {
     }
     park(t->easy);
     t->easy = nullptr;
+    finish_transfer(t, code, status, connects, now);
+  }
+
+  // An attempt of the built-in client ended.
+  void finish_http1(detail::Http1Exchange* x, clock_type::time_point now) {
+    auto* t = static_cast<Transfer*>(x->user);
+    t->http1_in_flight = false;
+    t->socket_gate.blocked = x->blocked;
+    finish_transfer(t, static_cast<CURLcode>(x->code), x->status, x->connects, now);
+  }
+
+  // Classifies an attempt that ended (by curl or the built-in client: the same codes) and
+  // completes, retries or requeues its request.
+  void finish_transfer(Transfer* t, CURLcode code, long status, long connects, clock_type::time_point now) {
     Dest* d = t->dest;
     --d->in_flight;
     --in_flight_total_;
@@ -1056,6 +1163,12 @@ struct Sender::Impl {
       finish_attempt(msg->easy_handle, msg->data.result, now);
       ++finished;
     }
+    if (http1_) {
+      http1_done_.clear();
+      http1_->perform(now, http1_done_);
+      for (detail::Http1Exchange* x : http1_done_) finish_http1(x, now);
+      finished += http1_done_.size();
+    }
     return finished;
   }
 
@@ -1067,6 +1180,7 @@ struct Sender::Impl {
     clock_type::time_point next = now + std::chrono::seconds(1);
     if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
     if (!block_timers_.empty()) next = std::min(next, block_timers_.front().first);
+    if (http1_) next = std::min(next, http1_->next_wake());
     if (next <= now) return 0;
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1;
     return static_cast<int>(std::min<std::int64_t>(ms, 1000));
@@ -1079,7 +1193,7 @@ struct Sender::Impl {
     std::vector<Dest*> holding;
     for (auto& owned : transfers_) {
       Transfer* t = owned.get();
-      if (t->easy != nullptr) {
+      if (t->easy != nullptr || t->http1_in_flight) {
         in_flight.push_back(t);
       } else if (t->dest != nullptr && !t->dest->abort_mark) {
         t->dest->abort_mark = true;  // queued, ready or waiting for a retry
@@ -1087,10 +1201,15 @@ struct Sender::Impl {
       }
     }
     for (Transfer* t : in_flight) {
-      EasyHandle* h = t->easy;
-      curl_multi_remove_handle(multi_, h->curl);
-      park(h);
-      t->easy = nullptr;
+      if (t->http1_in_flight) {
+        http1_->cancel(&t->http1);
+        t->http1_in_flight = false;
+      } else {
+        EasyHandle* h = t->easy;
+        curl_multi_remove_handle(multi_, h->curl);
+        park(h);
+        t->easy = nullptr;
+      }
       --t->dest->in_flight;
       --in_flight_total_;
       complete(t, SendOutcome::aborted);
@@ -1137,7 +1256,12 @@ struct Sender::Impl {
           dest_version_.load(std::memory_order_seq_cst) != loop_version_) {
         timeout = 0;
       }
-      if (timeout > 0) curl_multi_poll(multi_, nullptr, 0, timeout, nullptr);
+      if (timeout > 0) {
+        curl_waitfd extra{};
+        extra.fd = http1_ ? http1_->fd() : -1;
+        extra.events = CURL_WAIT_POLLIN;
+        curl_multi_poll(multi_, http1_ ? &extra : nullptr, http1_ ? 1 : 0, timeout, nullptr);
+      }
       sleeping_.store(false, std::memory_order_seq_cst);
     }
   }

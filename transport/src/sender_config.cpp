@@ -43,6 +43,9 @@ constexpr Setting k_sender_settings[] = {
     number_setting("max_producers", "max_producers", "threads", 1, 256, &setting_ref<&SC::max_producers>,
                    "threads that hand requests to the sender"),
     flag_setting("http2", "http2", &setting_ref<&SC::http2>, "offered over TLS (ALPN)"),
+    flag_setting("builtin_http1", "builtin_http1", &setting_ref<&SC::builtin_http1>,
+                 "`http://` destinations use the sender's own HTTP/1.1 client (kept-alive connections, no "
+                 "per-request setup); false: curl, as `https://` always does"),
     text_setting("user_agent", "user_agent", false, 1024, &setting_ref<&SC::user_agent>,
                  "no CR, LF or other control byte"),
     number_setting("max_connections_per_host", "max_connections_per_host", "connections", 0, 1024,

@@ -77,6 +77,11 @@ struct SenderConfig {
   // Offer HTTP/2 (ALPN over TLS; prior knowledge is never assumed for http://). HTTP/1.1
   // otherwise; requests multiplex over one connection per host on HTTP/2.
   bool http2 = true;
+  // http:// destinations go through the sender's own HTTP/1.1 client (kept-alive connections,
+  // one sendmsg() of head and body per request, no per-request setup: README "Design", "The
+  // sender's HTTP/1.1 client") instead of curl; https:// always uses curl. false: curl for
+  // every destination.
+  bool builtin_http1 = true;
   std::string user_agent = "tracecast/0.1";
   // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS), shared by every destination on that
   // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by

@@ -1,0 +1,177 @@
+// Internal: the sender's own HTTP/1.1 client for cleartext (http://) destinations. Not
+// installed.
+//
+// Why not curl for these: on a kept-alive loopback or in-cluster connection, curl 7.88 spends
+// ~35 µs of CPU per request of ~10 spans (README "CPU at gateway scale": per-transfer setup,
+// ~45 heap calls, two polls of its own, the body copied into its upload buffer). A POST of an
+// OTLP body over a kept-alive HTTP/1.1 connection needs one sendmsg() (request head and body
+// gathered, never copied), one epoll wake-up and one or two read()s. TLS destinations, URLs
+// with user info and anything this client does not do stay on curl.
+//
+// Model (one thread: the sender's; only the resolver runs on its own):
+//   - Hosts ("host:port") are created on first use and live as long as the client. Each holds
+//     its resolved addresses (re-resolved after 60 s; literals never), its idle kept-alive
+//     connections (LIFO, closed after 118 s idle, curl's default), its open count (at most
+//     max_per_host when set) and the exchanges waiting for a connection, FIFO.
+//   - Every socket is registered in one epoll set, level-triggered, for its whole life; an idle
+//     connection that becomes readable (the server closed it, or sent bytes nobody asked for)
+//     is closed at once. The epoll descriptor is what the sender's curl_multi_poll() also
+//     watches, so one sleep covers both.
+//   - A request on a reused connection that gets nothing back (the server closed it while it
+//     was idle) is sent once more on a new connection, as curl does; after any response byte
+//     it never is.
+//   - Host names are resolved by getaddrinfo() on one resolver thread (started at the first
+//     name that is not an address literal), never on the sender's.
+//   - Egress: every address is checked with EgressGate::address_allowed() before connect()
+//     (unless the host is allow-listed by name), as the curl path's socket callback does.
+// Results are curl codes (CURLcode values) so the sender classifies both paths with one
+// function (classify_curl_code).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tracecast::detail {
+
+class EgressGate;
+struct Http1Host;
+struct Http1Conn;
+
+// What every request of one destination's snapshot shares, built at its first request (a
+// quiet destination never has one): its host in the client, the request line and Host header,
+// and which of its header lines are sent. One allocation of ~80 bytes.
+class Http1Target {
+ public:
+  // The target for `url` when the client can serve it: http:// (not https), no user info or
+  // zone id, a host and port curl's URL parser accepts, at most 32 header lines. nullptr: use
+  // curl. Header lines are "Name: value" (the destination's resolved lines); as with curl, a
+  // line with an empty value is not sent and a Host or User-Agent line replaces the client's
+  // own; Content-Length, Transfer-Encoding, Connection and Expect lines are never sent (the
+  // client frames the body itself). Sender thread (it creates the host in `client`).
+  [[nodiscard]] static std::unique_ptr<Http1Target, void (*)(Http1Target*)> make(
+      const std::string& url, const std::vector<std::string_view>& header_lines, bool host_allowed,
+      class Http1Client& client);
+
+  // Writes the whole request head into `out` (cleared first; its capacity is reused, so no
+  // allocation once it has grown): request line, Host, User-Agent, the header lines as given
+  // to make() (the same sequence, in order: `const char*` or string_view items),
+  // `encoding_line` ("" or "Content-Encoding: gzip\r\n"), Content-Length and the blank line.
+  template <class Lines>
+  void write_head(std::string& out, std::string_view user_agent, const Lines& lines, std::string_view encoding_line,
+                       std::size_t body_size) const;
+
+  Http1Host* host = nullptr;
+  bool host_allowed = false;  // egress: the URL's host is allow-listed by name
+
+ private:
+  friend struct Http1TargetAccess;
+  std::uint32_t skip_ = 0;  // bit i: header line i is not sent
+  std::uint16_t first_size_ = 0;
+  bool user_agent_ = true;  // the client's User-Agent line is sent
+  [[nodiscard]] std::string_view first() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), first_size_};
+  }
+  void head_start(std::string& out, std::string_view user_agent) const;
+  [[nodiscard]] bool skips(std::size_t line) const noexcept { return line < 32 && ((skip_ >> line) & 1U) != 0; }
+  static void head_end(std::string& out, std::string_view encoding_line, std::size_t body_size);
+};
+
+// Writes the head from any sequence of `const char*` or string_view lines (the sender's are
+// curl_slist nodes walked by an adapter).
+template <class Lines>
+void Http1Target::write_head(std::string& out, std::string_view user_agent, const Lines& lines,
+                                  std::string_view encoding_line, std::size_t body_size) const {
+  head_start(out, user_agent);
+  std::size_t i = 0;
+  for (const std::string_view line : lines) {
+    if (!skips(i++)) {
+      out += line;
+      out += "\r\n";
+    }
+  }
+  head_end(out, encoding_line, body_size);
+}
+
+// curl's header and write callback signature: (data, 1, bytes, user) -> bytes taken. Fewer
+// than given aborts the exchange with code 23 (CURLE_WRITE_ERROR), as in curl.
+using Http1DataFn = std::size_t (*)(char*, std::size_t, std::size_t, void*);
+
+// One request and its answer. The caller owns it and keeps it (and the target and body) alive
+// until perform() hands it back or cancel() returns.
+struct Http1Exchange {
+  // ---- set by the caller before start() ----
+  Http1Host* host = nullptr;  // Http1Target::host
+  bool host_allowed = false;  // Http1Target::host_allowed
+  std::string_view head;      // the whole request head (Http1Target::write_head)
+  const char* body = nullptr;
+  std::size_t size = 0;
+  std::chrono::steady_clock::time_point deadline{};
+  Http1DataFn on_header = nullptr;  // every line of the head, status line first, CRLF included
+  Http1DataFn on_body = nullptr;    // the body, decoded from chunked framing
+  void* user = nullptr;
+  // ---- results, valid when perform() returns it ----
+  int code = 0;       // CURLcode: 0 answered; 6 resolve, 7 connect, 28 timeout, 55 send,
+                      // 56 receive, 52 nothing, 18 short body, 1 not an HTTP/1.x answer (as curl),
+                      // 8 a malformed one (bad length or chunk framing, an upgrade),
+                      // 23 a callback took less
+  long status = 0;    // HTTP status of the final answer (0: none)
+  long connects = 0;  // connections opened for it
+  bool blocked = false;  // the egress policy refused an address
+  // ---- the client's ----
+  Http1Conn* conn = nullptr;
+  Http1Exchange* next = nullptr;  // a host's waiting FIFO
+  std::uint64_t seq = 0;          // timer entries of an older use are stale
+  std::uint32_t slot = 0;         // its entry in the client's table of live exchanges
+  bool waiting = false;
+  bool resent = false;            // sent again once on a new connection
+  bool got_bytes = false;         // any byte of an answer arrived
+};
+
+struct Http1Options {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::size_t max_per_host = 0;  // connections per host; 0: no cap
+  std::size_t max_idle = 256;    // idle kept-alive connections over all hosts (oldest closed)
+  const EgressGate* gate = nullptr;  // nullptr or not enforcing: every address
+};
+
+// Sender thread only (the resolver's thread is internal). Allocation: per host, per connection
+// (a 16 KiB-bounded header line buffer when a head arrives in pieces), and for the timer heap;
+// none per request once warm.
+class Http1Client {
+ public:
+  // Throws std::runtime_error when epoll or eventfd cannot be created.
+  explicit Http1Client(Http1Options options);
+  ~Http1Client();
+  Http1Client(const Http1Client&) = delete;
+  Http1Client& operator=(const Http1Client&) = delete;
+
+  // The epoll descriptor: readable when perform() has socket work.
+  [[nodiscard]] int fd() const noexcept;
+  // The host "name:port" (name lowercased, IPv6 without brackets), created on first use and
+  // kept for the client's life. An address literal is parsed here; a name is resolved when a
+  // connection is first needed.
+  [[nodiscard]] Http1Host* host(std::string_view name, std::uint16_t port);
+  // Begins `x` (its target, body, deadline and callbacks set). It may finish at once (an
+  // address refused, a connect refused): perform() returns it then.
+  void start(Http1Exchange* x, std::chrono::steady_clock::time_point now);
+  // Reads ready sockets and expired timers; appends finished exchanges to `done`.
+  void perform(std::chrono::steady_clock::time_point now, std::vector<Http1Exchange*>& done);
+  // Abandons `x` (not yet returned by perform()): its connection, if any, is closed.
+  void cancel(Http1Exchange* x);
+  // The earliest deadline to wake up for (an exchange's or a connect's); max() when none.
+  // Finished exchanges not yet returned make it `now`.
+  [[nodiscard]] std::chrono::steady_clock::time_point next_wake() const noexcept;
+  // Open connections (connecting, busy or idle), for tests and stats.
+  [[nodiscard]] std::size_t open_connections() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tracecast::detail

@@ -82,8 +82,9 @@ endif()
 
 # The sender's own HTTP/1.1 client for http:// destinations (internal, sees transport/src):
 # request bytes, answer framings, keep-alive, failures as curl codes, the per-host cap, egress,
-# the resolver thread, cancel and allocations once warm, against scripted servers on loopback.
+# the resolver thread (also under TSan), cancel and allocations once warm, against scripted
+# servers on loopback.
 tracecast_add_test(http1_client_test SOURCES http1_client_test.cpp
   LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
-  LABELS integration)
+  LABELS "integration;concurrency")
 target_include_directories(http1_client_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)

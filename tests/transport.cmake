@@ -88,3 +88,10 @@ tracecast_add_test(http1_client_test SOURCES http1_client_test.cpp
   LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
   LABELS "integration;concurrency")
 target_include_directories(http1_client_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)
+
+# Review of the built-in HTTP/1.1 client: hostile endpoints, lifecycle, timers, and the same
+# scripted scenarios through the built-in path and curl (same outcomes, attempts, counters).
+tracecast_add_test(http1_client_review_test SOURCES http1_client_review_test.cpp
+  LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
+  LABELS integration)
+target_include_directories(http1_client_review_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)

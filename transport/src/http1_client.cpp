@@ -48,9 +48,12 @@ constexpr int k_nothing = CURLE_GOT_NOTHING;
 constexpr int k_send = CURLE_SEND_ERROR;
 constexpr int k_recv = CURLE_RECV_ERROR;
 
-constexpr auto k_max_idle_age = std::chrono::seconds(118);  // curl's CURLOPT_MAXAGE_CONN default
 constexpr auto k_resolve_ttl = std::chrono::seconds(60);    // curl's DNS cache timeout default
-constexpr std::size_t k_max_line = 16 * 1024;               // one head line or chunk-size line
+// One head line or chunk-size line, however it arrives: curl's CURL_MAX_HTTP_HEADER. Longer:
+// k_line_too_long, final as in curl (the sender's header callback also bounds a head's total).
+constexpr std::size_t k_max_line = 100 * 1024;
+constexpr int k_line_too_long = CURLE_OUT_OF_MEMORY;
+
 constexpr std::size_t k_read_buffer = 64 * 1024;
 
 char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -146,6 +149,7 @@ struct Http1Conn {
   bool has_length = false;
   bool http10 = false;
   bool saw_keep_alive = false;
+  bool length_unknown = false;  // a Content-Length past 2^63 - 1: read to the close
 };
 
 namespace {
@@ -559,6 +563,10 @@ struct Http1Client::Impl {
     x->resent = false;
     x->got_bytes = false;
     take_slot(x);
+    if (x->deadline <= now) {  // its time is up before it is sent: never sent
+      finish(x, k_timeout);
+      return;
+    }
     Http1Host& h = *x->host;
     if (h.waiting_head == nullptr && try_idle(h, x, now)) return;
     enqueue(h, x);
@@ -571,7 +579,10 @@ struct Http1Client::Impl {
       h.idle = c->idle_next;
       c->idle_next = nullptr;
       lru_unlink(c);
-      if (now - c->idle_since > k_max_idle_age) {
+      // Looked at (one peek) before reuse: a server that closes idle connections may first
+      // write an answer nobody asked for (a 408 when its idle timer fires), which must not be
+      // read as this request's; closed or readable, the connection goes.
+      if (now - c->idle_since > options.max_idle_age || !quiet(c)) {
         c->state = ConnState::receiving;  // not idle: already unlinked
         close_conn(c);
         continue;
@@ -581,6 +592,13 @@ struct Http1Client::Impl {
       return true;
     }
     return false;
+  }
+
+  // Nothing to read on an idle connection (no bytes, no EOF, no error): it may carry a request.
+  static bool quiet(const Http1Conn* c) noexcept {
+    char b = 0;
+    const ssize_t n = ::recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   void enqueue(Http1Host& h, Http1Exchange* x) noexcept {
@@ -735,6 +753,7 @@ struct Http1Client::Impl {
     c->has_length = false;
     c->http10 = false;
     c->saw_keep_alive = false;
+    c->length_unknown = false;
     send_more(c);
   }
 
@@ -819,7 +838,26 @@ struct Http1Client::Impl {
       fail_or_resend(c, k_nothing);
       return;
     }
-    fail(c, c->part == Part::head ? k_recv : k_short_body);
+    if (c->part == Part::head) {
+      if (!c->first_line) {
+        // The head was cut after its status line: curl takes the answer as it is (the status
+        // decides), and so does this client.
+        c->keep_alive = false;
+        c->part = Part::done;
+        complete(c, k_ok);
+        return;
+      }
+      // An unfinished first line: an HTTP/0.9-style answer unless it starts like a status line.
+      const std::string_view partial = c->line;
+      constexpr std::string_view k_want = "http/";
+      bool like_http = true;
+      for (std::size_t i = 0; i < std::min(partial.size(), k_want.size()); ++i) {
+        if (lower(partial[i]) != k_want[i]) like_http = false;
+      }
+      fail(c, like_http ? k_recv : k_not_http);
+      return;
+    }
+    fail(c, k_short_body);
   }
 
   // A request that got nothing back on a reused connection goes once more on a new one
@@ -867,7 +905,7 @@ struct Http1Client::Impl {
 
   void park(Http1Conn* c) {
     Http1Host& h = *c->host;
-    if (h.waiting_head != nullptr) {
+    if (h.waiting_head != nullptr && !h.waiting_head->resent) {
       c->reused = true;
       begin_send(c, dequeue(h));
       return;
@@ -900,12 +938,8 @@ struct Http1Client::Impl {
         case Part::trailers: {
           char* nl = static_cast<char*>(std::memchr(data, '\n', size));
           const std::size_t take = nl != nullptr ? static_cast<std::size_t>(nl - data) + 1 : size;
-          if (nl == nullptr || !c->line.empty()) {
-            if (c->line.size() + take > k_max_line) {
-              return c->part == Part::head ? k_write : k_weird;  // as curl: header too long
-            }
-            c->line.append(data, take);
-          }
+          if (c->line.size() + take > k_max_line) return k_line_too_long;
+          if (nl == nullptr || !c->line.empty()) c->line.append(data, take);
           data += take;
           size -= take;
           if (nl == nullptr) break;
@@ -953,19 +987,30 @@ struct Http1Client::Impl {
     switch (c->part) {
       case Part::head: {
         if (c->first_line) {
-          // "HTTP/1.x NNN reason"
-          if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[7] < '0' || line[7] > '9' ||
-              line[8] != ' ' || line[9] < '1' || line[9] > '9' || line[10] < '0' || line[10] > '9' ||
-              line[11] < '0' || line[11] > '9' || (line.size() > 12 && line[12] != ' ' && line[12] != '\r' &&
-                                                   line[12] != '\n')) {
+          // "HTTP/1.x NNN reason", the prefix in any case; "HTTP/2 NNN" is taken too (curl 7.88
+          // does), read as HTTP/1.1.
+          std::size_t at = 0;
+          bool http10 = false;
+          if (iequals_prefix(line, "http/1.") && line.size() > 8 && line[7] >= '0' && line[7] <= '9' && line[8] == ' ') {
+            http10 = line[7] == '0';
+            at = 9;
+          } else if (iequals_prefix(line, "http/2 ")) {
+            at = 7;
+          } else {
             return k_not_http;
           }
-          c->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-          c->http10 = line[7] == '0';
+          if (line.size() < at + 3 || line[at] < '1' || line[at] > '9' || line[at + 1] < '0' || line[at + 1] > '9' ||
+              line[at + 2] < '0' || line[at + 2] > '9' ||
+              (line.size() > at + 3 && line[at + 3] != ' ' && line[at + 3] != '\r' && line[at + 3] != '\n')) {
+            return k_not_http;
+          }
+          c->status = (line[at] - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
+          c->http10 = http10;
           c->first_line = false;
           c->keep_alive = true;
           c->chunked = false;
           c->has_length = false;
+          c->length_unknown = false;
           c->saw_keep_alive = false;
           c->left = 0;
           x->status = c->status;
@@ -974,23 +1019,62 @@ struct Http1Client::Impl {
         }
         if (x->on_header(const_cast<char*>(line.data()), 1, line.size(), x->user) != line.size()) return k_write;
         const std::string_view content = trim(line);
+        if (!content.empty() && (line.front() == ' ' || line.front() == '\t')) return -1;  // obs-fold: as curl
         if (!content.empty()) {
           const std::size_t colon = content.find(':');
-          if (colon == std::string_view::npos) return -1;  // tolerated, as curl does
+          if (colon == std::string_view::npos) return k_weird;  // as curl: not a header
           const std::string_view name = content.substr(0, colon);
           const std::string_view value = trim(content.substr(colon + 1));
           auto named = [&name](std::string_view want) {
             return name.size() == want.size() && iequals_prefix(name, want);
           };
           if (named("content-length")) {
+            // As curl reads it: an optional '+', a list of equal values ("2, 2"); a value past
+            // 2^63 - 1 leaves the length unknown (read to the close). Different values: 56.
+            std::string_view rest = value;
+            bool any = false;
+            bool unknown = false;
             std::uint64_t length = 0;
-            const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
-            if (ec != std::errc() || end != value.data() + value.size() || value.empty()) return k_weird;
-            if (c->has_length && length != c->left) return k_weird;
-            c->has_length = true;
-            c->left = length;
+            while (!rest.empty()) {
+              const std::size_t comma = rest.find(',');
+              std::string_view item = trim(rest.substr(0, comma));
+              rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+              if (!item.empty() && item.front() == '+') item.remove_prefix(1);
+              std::uint64_t v = 0;
+              const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+              if (item.empty() || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
+                  end != item.data() + item.size()) {
+                return k_weird;
+              }
+              if (ec == std::errc::result_out_of_range || v > 0x7fffffffffffffffULL) {
+                unknown = true;
+                continue;
+              }
+              if (any && v != length) return k_recv;
+              length = v;
+              any = true;
+            }
+            if (unknown) {
+              c->has_length = false;
+              c->length_unknown = true;
+            } else if (any) {
+              if (c->has_length && length != c->left) return k_recv;
+              c->has_length = true;
+              c->left = length;
+            }
           } else if (named("transfer-encoding")) {
-            if (has_token(value, "chunked")) c->chunked = true;
+            // Only chunked is decoded; another coding (gzip, ...) cannot be read: as curl, 8.
+            std::string_view rest = value;
+            while (!rest.empty()) {
+              const std::size_t comma = rest.find(',');
+              const std::string_view item = trim(rest.substr(0, comma));
+              rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+              if (item.size() == 7 && iequals_prefix(item, "chunked")) {
+                c->chunked = true;
+              } else if (!item.empty() && !(item.size() == 8 && iequals_prefix(item, "identity"))) {
+                return k_weird;
+              }
+            }
           } else if (named("connection")) {
             if (has_token(value, "close")) c->keep_alive = false;
             if (has_token(value, "keep-alive")) c->saw_keep_alive = true;
@@ -999,11 +1083,15 @@ struct Http1Client::Impl {
         }
         // The blank line: the head is complete.
         if (c->status >= 100 && c->status < 200) {
-          if (c->status == 101) return k_weird;  // no upgrade was asked for
+          if (c->status == 101) return k_recv;  // no upgrade was asked for (curl: 56)
           c->first_line = true;  // an interim answer: the final one follows
           return -1;
         }
         if (c->http10 && !c->saw_keep_alive) c->keep_alive = false;
+        if (c->chunked && (c->has_length || c->length_unknown)) {
+          c->has_length = false;  // RFC 9112 6.3: chunked wins, and the connection is not reused
+          c->keep_alive = false;
+        }
         if (c->status == 204 || c->status == 304) {
           c->part = Part::done;
           return k_ok;
@@ -1030,7 +1118,7 @@ struct Http1Client::Impl {
         if (semi != std::string_view::npos) hex = trim(hex.substr(0, semi));
         std::uint64_t size = 0;
         const auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), size, 16);
-        if (hex.empty() || ec != std::errc() || end != hex.data() + hex.size()) return k_weird;
+        if (hex.empty() || ec != std::errc() || end != hex.data() + hex.size()) return k_recv;  // as curl
         if (size == 0) {
           c->part = Part::trailers;
           return -1;
@@ -1040,7 +1128,7 @@ struct Http1Client::Impl {
         return -1;
       }
       case Part::chunk_crlf:
-        if (!trim(line).empty()) return k_weird;
+        if (!trim(line).empty()) return k_recv;  // as curl
         c->part = Part::chunk_size;
         return -1;
       case Part::trailers:
@@ -1172,6 +1260,9 @@ struct Http1Client::Impl {
     }
     expire(now);
     prune();
+    // Idle connections past curl's maximum age are closed even when their host is not used
+    // again (oldest first: the list is in the order they went idle).
+    while (lru_head != nullptr && now - lru_head->idle_since > options.max_idle_age) close_conn(lru_head);
     bury();
     out = nullptr;
   }
@@ -1193,7 +1284,9 @@ struct Http1Client::Impl {
 
   [[nodiscard]] clock_type::time_point next_wake() const noexcept {
     if (!finished.empty()) return clock_type::time_point::min();
-    return timers.empty() ? clock_type::time_point::max() : timers.top().at;
+    clock_type::time_point next = timers.empty() ? clock_type::time_point::max() : timers.top().at;
+    if (lru_head != nullptr) next = std::min(next, lru_head->idle_since + options.max_idle_age + std::chrono::milliseconds(1));
+    return next;
   }
 };
 

@@ -11,7 +11,8 @@
 // Model (one thread: the sender's; only the resolver runs on its own):
 //   - Hosts ("host:port") are created on first use and live as long as the client. Each holds
 //     its resolved addresses (re-resolved after 60 s; literals never), its idle kept-alive
-//     connections (LIFO, closed after 118 s idle, curl's default), its open count (at most
+//     connections (LIFO, each looked at with one peek before reuse, closed after
+//     Http1Options::max_idle_age idle, 118 s as curl's default), its open count (at most
 //     max_per_host when set) and the exchanges waiting for a connection, FIFO.
 //   - Every socket is registered in one epoll set, level-triggered, for its whole life; an idle
 //     connection that becomes readable (the server closed it, or sent bytes nobody asked for)
@@ -136,6 +137,9 @@ struct Http1Options {
   std::chrono::milliseconds connect_timeout{5000};
   std::size_t max_per_host = 0;  // connections per host; 0: no cap
   std::size_t max_idle = 256;    // idle kept-alive connections over all hosts (oldest closed)
+  // An idle connection is closed this long after its last answer, whether or not its host is
+  // used again (curl's CURLOPT_MAXAGE_CONN default).
+  std::chrono::milliseconds max_idle_age{118000};
   const EgressGate* gate = nullptr;  // nullptr or not enforcing: every address
 };
 

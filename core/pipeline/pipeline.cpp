@@ -275,10 +275,7 @@ struct Pipeline::Impl {
   // batches come off a heap, unsent bodies off a list of the destinations that have some.
   void run() {
     while (true) {
-      if (commands_pending.load(std::memory_order_acquire)) {
-        compress_deferred();  // a command may change or remove a destination with a body waiting
-        run_commands();
-      }
+      if (commands_pending.load(std::memory_order_acquire)) run_commands();
       if (stop_worker) break;
       const std::size_t n = ring.drain([this](const LlmRequest& r) { route(r); }, 256);
       const std::size_t c = poll_completions();
@@ -297,17 +294,9 @@ struct Pipeline::Impl {
         });
       }
       if (!sweep.empty() || sweep_open) sealed += sweep_step(now);
-      const bool quiet = n == 0 && c == 0 && sealed == 0;
-      // Deferred bodies are compressed together before the worker naps, or once there are
-      // k_deferred_max of them, or k_deferred_wait after the first (a busy worker may loop
-      // for a long time without napping).
-      if (!deferred.empty() &&
-          (quiet || deferred.size() >= k_deferred_max || now - deferred_since >= k_deferred_wait)) {
-        compress_deferred();
-      }
       if (!unsent_dests.empty()) send_unsent();
       wake_sender();
-      if (quiet) {
+      if (n == 0 && c == 0 && sealed == 0) {
         idle(now);
       } else {
         idle_rounds = 0;
@@ -461,10 +450,6 @@ struct Pipeline::Impl {
 
   void seal(Destination& d, Clock::time_point now, SealCause cause) {
     if (d.head == nullptr) return;
-    // A compressed body sealed by linger or size waits (raw, in a pool buffer charged to d)
-    // for compress_deferred() at the end of the worker's step, with the step's other bodies
-    // of its codec; forced seals (flush, update, removal) compress at once.
-    const bool defer = d.codec != Codec::none && cause != SealCause::forced;
     ++d.generation;
     const std::uint32_t spans_seen = d.pending_spans;
     // A request that did not fit the body being closed is encoded first into the next one:
@@ -478,7 +463,7 @@ struct Pipeline::Impl {
       // encoder's budget makes an underestimate start another body, never a truncated one.
       Buffer* direct = nullptr;
       std::span<char> into(raw_scratch.data(), raw_scratch.size());
-      if (d.codec == Codec::none || defer) {
+      if (d.codec == Codec::none) {
         const std::size_t want = std::min<std::size_t>(d.max_bytes, d.pending_bytes * 4 * d.body_factor + 256);
         if (d.held_bytes + pool.charge_for(want) <= config.destination_budget_bytes) direct = pool.acquire(want);
         if (direct != nullptr) {
@@ -552,10 +537,7 @@ struct Pipeline::Impl {
       }
       const std::string_view body = encoder.finish();
       if (direct != nullptr) {
-        if (spans != 0 && !body.empty() && d.codec != Codec::none) {
-          if (deferred.empty()) deferred_since = now;
-          deferred.push_back(Deferred{&d, direct, body.size(), spans});
-        } else if (spans != 0 && !body.empty()) {
+        if (spans != 0 && !body.empty()) {
           note_body(d, body.size(), body.size());
           hand_over(d, direct, body.size(), spans, {});
         } else {
@@ -606,27 +588,7 @@ struct Pipeline::Impl {
     tot.bytes_compressed += sent;
   }
 
-  // Compresses the bodies seal() deferred (up to the worker's next nap, at most 2 ms or 64
-  // bodies), all zstd ones, then all gzip ones: back to
-  // back a compressor's tables and code stay in cache. One small zstd call after a step's
-  // other work cost 10-11 µs against ~4 µs warm (a 4.7 KB body; tracecast-bench-e2e
-  // scale-100k: libzstd was 28% of the worker), README "Design".
-  void compress_deferred() {
-    if (deferred.empty()) return;
-    for (const Codec codec : {Codec::zstd, Codec::gzip}) {
-      for (const Deferred& e : deferred) {
-        if (e.dest->codec != codec) continue;
-        Destination& d = *e.dest;
-        const std::string_view body(e.raw->data, e.size);
-        // emit() copies the compressed bytes out of zip_scratch first, so the raw buffer can go
-        // back to the pool after it (it stays charged to d until then).
-        emit(d, body, e.spans, e.raw);
-      }
-    }
-    deferred.clear();
-  }
-
-  void emit(Destination& d, std::string_view body, std::uint32_t spans, Buffer* raw = nullptr) {
+  void emit(Destination& d, std::string_view body, std::uint32_t spans) {
     std::string_view out = body;
     std::string_view encoding;
     if (d.codec != Codec::none) {
@@ -636,16 +598,6 @@ struct Pipeline::Impl {
         out = std::string_view(zip_scratch.data(), zn);
         encoding = content_encoding(d.codec);
       }
-    }
-    if (raw != nullptr) {
-      if (encoding.empty()) {  // not compressed after all: the raw buffer is the body
-        note_body(d, body.size(), body.size());
-        hand_over(d, raw, body.size(), spans, {});
-        return;
-      }
-      d.held_bytes -= raw->capacity;
-      tot.buffer_bytes -= raw->capacity;
-      pool.release(raw);
     }
     // The body is charged its buffer's capacity; the destination's budget holds for bodies
     // too (its pending records were charged on admission and are released by now).
@@ -1333,18 +1285,6 @@ struct Pipeline::Impl {
   LlmRequest decoded;              // the record being encoded, as a request
   std::vector<MetadataEntry> decoded_metadata = std::vector<MetadataEntry>(detail::PendingStore::k_max_metadata);
   std::vector<char> raw_scratch;   // the body being encoded (batch.max_bytes)
-  // Bodies sealed this step, waiting for compress_deferred() (raw, charged to their
-  // destination).
-  struct Deferred {
-    Destination* dest;
-    Buffer* raw;
-    std::size_t size;
-    std::uint32_t spans;
-  };
-  std::vector<Deferred> deferred;
-  Clock::time_point deferred_since{};  // when the first of `deferred` was sealed
-  static constexpr std::size_t k_deferred_max = 64;
-  static constexpr auto k_deferred_wait = std::chrono::milliseconds(2);
   std::vector<char> zip_scratch;   // its compressed form (bound of batch.max_bytes)
   int idle_rounds = 0;             // consecutive idle wakes (worker only)
   bool handed_over = false;        // bodies given to the sender since its last wake

@@ -83,8 +83,9 @@ struct SenderConfig {
   // every destination.
   bool builtin_http1 = true;
   std::string user_agent = "tracecast/0.1";
-  // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS), shared by every destination on that
-  // host; max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
+  // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS for curl, the same cap per name:port in
+  // the built-in HTTP/1.1 client), shared by every destination on that host;
+  // max_in_flight_total bounds it as well. 0 = no cap of its own (bounded by
   // max_in_flight_total). Range 0 .. 1024. Default 0 (see the model above).
   std::size_t max_connections_per_host = 0;
   // Response body bytes kept to look for partialSuccess. A body longer than this (and than

@@ -168,6 +168,20 @@ TEST(ConnectionHint, RateLimitingAndTemporaryUnavailabilityHaveTheirOwnWordsForE
   EXPECT_EQ(to_string(Category::rate_limited), "rate_limited");
 }
 
+// A status line followed by a failure (a body cut short, a trickle past the timeout) is the
+// failure's category, never `ok`: a failing destination must not read "Connection works".
+TEST(ConnectionHint, AFailureAfterA200IsNotConnectionWorks) {
+  EXPECT_EQ(classify_send_outcome(200, NetworkError::none), Category::ok);
+  EXPECT_EQ(classify_send_outcome(200, NetworkError::timeout), Category::timeout);
+  EXPECT_EQ(classify_send_outcome(200, NetworkError::send_recv), Category::other);
+  EXPECT_EQ(classify_send_outcome(200, NetworkError::other), Category::other);
+  EXPECT_EQ(classify_send_outcome(503, NetworkError::none), Category::server_error);
+  for (const PresetInfo& row : presets()) {
+    const std::string hint = connection_hint(classify_send_outcome(200, NetworkError::timeout), row.kind, 200);
+    EXPECT_EQ(hint.find("Connection works"), std::string::npos) << hint;
+  }
+}
+
 TEST(ConnectionTest, GrafanaCredentialsFailureHintsAtInstanceIdAndWritePermission) {
   RawHttpServer server(answer(401));
   DestinationConfig d;

@@ -824,7 +824,7 @@ int main(int argc, char** argv) {
     std::printf("cpu ns/sp: process user+sys CPU per delivered span (sink excluded); pipe ns/sp: the same minus\n"
                 "the baseline-producers harness (generator + clock + rate schedule alone); bg ns/sp: CPU of the\n"
                 "pipeline's own threads (all but the producers) per delivered span, of which work ns = the\n"
-                "worker (map, encode, compress), send ns = the sender (curl); submit50: submit() p50 ns;\n"
+                "worker (map, encode, compress), send ns = the sender; submit50: submit() p50 ns;\n"
                 "allocs: operator new calls per delivered span.\n");
     if (scale_header) {
       std::printf("gateway scale: sp/req = delivered spans per HTTP request; x100 = process CPU per span (then\n"

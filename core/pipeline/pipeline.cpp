@@ -947,6 +947,12 @@ struct Pipeline::Impl {
     }
     if (status != 0) {
       what = "The endpoint answered HTTP " + std::to_string(status);
+      // A failure after the status line: the category is the network error's.
+      if (category == C::timeout) {
+        what += ", then did not finish its answer in time";
+      } else if (status >= 200 && status < 300 && category != C::ok) {
+        what += ", then its answer could not be read";
+      }
     } else {
       switch (category) {
         case C::dns: what = "The endpoint's host name did not resolve"; break;

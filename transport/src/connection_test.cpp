@@ -181,7 +181,10 @@ ConnectionTestResult::Category category_for_status(long status) noexcept {
 }  // namespace
 
 ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept {
-  return http_status != 0 ? category_for_status(http_status) : category_for_network(network_error);
+  // An error after the status line (a body cut short, a trickle past the timeout) is what
+  // failed, not the status: "200" must not read as "connection works".
+  return http_status != 0 && network_error == NetworkError::none ? category_for_status(http_status)
+                                                                 : category_for_network(network_error);
 }
 
 namespace {

@@ -315,8 +315,13 @@ std::unique_ptr<Http1Target, void (*)(Http1Target*)> Http1Target::make(
   unsigned port_number = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), port_number);
   if (ec != std::errc() || end != port.data() + port.size() || port_number == 0 || port_number > 65535) return none;
-  for (const char c : path + query) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return none;  // curl would have escaped it
+  // Bytes curl escapes in a request target (controls, space, DEL, and non-ASCII in the path):
+  // curl serves such a URL.
+  for (const char c : path) {
+    if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return none;
+  }
+  for (const char c : query) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return none;
   }
 
   std::uint32_t skip = 0;
@@ -326,9 +331,11 @@ std::unique_ptr<Http1Target, void (*)(Http1Target*)> Http1Target::make(
     const std::string_view line = header_lines[i];
     const std::size_t colon = line.find(':');
     const std::string name = header_name(line);
+    const bool empty = colon == std::string_view::npos || trim(line.substr(colon + 1)).empty();
     const bool framing = name == "content-length" || name == "transfer-encoding" || name == "connection" ||
                          name == "expect";
-    if (colon == std::string_view::npos || trim(line.substr(colon + 1)).empty() || framing) {
+    if (framing && !empty) return none;  // the client frames the body itself: curl sends these
+    if (empty || framing) {
       skip |= 1U << i;  // not sent (curl: an empty value removes the header)
       continue;
     }
@@ -615,13 +622,21 @@ struct Http1Client::Impl {
     h.waiting_tail = x;
   }
 
-  Http1Exchange* dequeue(Http1Host& h) noexcept {
+  // Takes the first waiting exchange of `h` (it is about to get a connection, or to fail): its
+  // time runs afresh from now when it has a `timeout`.
+  Http1Exchange* dequeue(Http1Host& h) {
     Http1Exchange* x = h.waiting_head;
     if (x == nullptr) return nullptr;
     h.waiting_head = x->next;
-    if (h.waiting_head == nullptr) h.waiting_tail = nullptr;
+    if (h.waiting_tail == x) h.waiting_tail = nullptr;
     x->next = nullptr;
     x->waiting = false;
+    if (x->timeout.count() > 0) {
+      x->deadline = clock_type::now() + x->timeout;
+      x->seq = next_seq++;  // the entry armed at start() goes stale
+      live[x->slot].seq = x->seq;
+      timers.push(Timer{x->deadline, x->seq, nullptr, x->slot, TimerKind::exchange});
+    }
     return x;
   }
 

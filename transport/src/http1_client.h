@@ -49,11 +49,13 @@ struct Http1Conn;
 class Http1Target {
  public:
   // The target for `url` when the client can serve it: http:// (not https), no user info or
-  // zone id, a host and port curl's URL parser accepts, at most 32 header lines. nullptr: use
-  // curl. Header lines are "Name: value" (the destination's resolved lines); as with curl, a
-  // line with an empty value is not sent and a Host or User-Agent line replaces the client's
-  // own; Content-Length, Transfer-Encoding, Connection and Expect lines are never sent (the
-  // client frames the body itself). Sender thread (it creates the host in `client`).
+  // zone id, a host and port curl's URL parser accepts, no byte in the path that curl would
+  // escape (controls, space, non-ASCII), at most 32 header lines, none of them a
+  // Content-Length, Transfer-Encoding, Connection or Expect line with a value (the client
+  // frames the body itself). nullptr: use curl. Header lines are "Name: value" (the
+  // destination's resolved lines); as with curl, a line with an empty value is not sent and a
+  // Host or User-Agent line replaces the client's own. Sender thread (it creates the host in
+  // `client`).
   [[nodiscard]] static std::unique_ptr<Http1Target, void (*)(Http1Target*)> make(
       const std::string& url, const std::vector<std::string_view>& header_lines, bool host_allowed,
       class Http1Client& client);
@@ -111,7 +113,14 @@ struct Http1Exchange {
   std::string_view head;      // the whole request head (Http1Target::write_head)
   const char* body = nullptr;
   std::size_t size = 0;
+  // Until when it may wait for a connection (a host at its cap, a name being resolved) and,
+  // unless `timeout` is set, until when the whole exchange may take.
   std::chrono::steady_clock::time_point deadline{};
+  // When set (> 0): an exchange that waited for a connection gets this long again from the
+  // moment it has one, so a request is never sent with only a little of its time left (behind
+  // a slow host at its cap that meant answers the server processed but the client had given up
+  // on: retries and duplicates). A request that never got a connection in time was never sent.
+  std::chrono::milliseconds timeout{0};
   Http1DataFn on_header = nullptr;  // every line of the head, status line first, CRLF included
   Http1DataFn on_body = nullptr;    // the body, decoded from chunked framing
   void* user = nullptr;

@@ -987,7 +987,8 @@ struct Sender::Impl {
     x.head = t->http1_head;
     x.body = t->request.body;
     x.size = t->request.size;
-    x.deadline = now + std::chrono::milliseconds(s.timeout_ms);
+    x.timeout = std::chrono::milliseconds(s.timeout_ms);
+    x.deadline = now + x.timeout;
     x.on_header = &read_header;
     x.on_body = &write_body;
     x.user = t;

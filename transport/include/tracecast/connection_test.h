@@ -50,8 +50,10 @@ struct ConnectionTestResult {
 // The connection test's classification, for any send's outcome (the pipeline's destination
 // health uses it, so a failing destination is explained in the same words as its test):
 // a 2xx is ok; 401/403 unauthorized, 404 not_found, 413 payload_too_large, 429 rate_limited,
-// other 4xx client_error, 5xx server_error; with no HTTP answer (`http_status` 0) `network_error`
-// decides (dns, connect -> connect_refused, tls, timeout; others: other). Thread-safe.
+// other 4xx client_error, 5xx server_error; with no HTTP answer (`http_status` 0), or when the
+// attempt failed after its status line (`network_error` not none: a 200 whose body broke off or
+// never finished), `network_error` decides (dns, connect -> connect_refused, tls, timeout;
+// others: other). Thread-safe.
 // No allocation.
 [[nodiscard]] ConnectionTestResult::Category classify_send_outcome(int http_status, NetworkError network_error) noexcept;
 

@@ -763,16 +763,22 @@ struct Http1Client::Impl {
     c->sent = 0;
     c->part = Part::head;
     c->line.clear();
-    c->left = 0;
     c->status = 0;
     c->first_line = true;
+    c->http10 = false;
+    reset_framing(c);
+    send_more(c);
+  }
+
+  // What one answer's head says about its framing and connection (an interim 1xx answer's
+  // head is followed by the final one's, read afresh).
+  static void reset_framing(Http1Conn* c) noexcept {
+    c->left = 0;
     c->keep_alive = true;
     c->chunked = false;
     c->has_length = false;
-    c->http10 = false;
-    c->saw_keep_alive = false;
     c->length_unknown = false;
-    send_more(c);
+    c->saw_keep_alive = false;
   }
 
   // Writes the head and the body with one sendmsg() where the socket takes them (the body is
@@ -1025,12 +1031,7 @@ struct Http1Client::Impl {
           c->status = (line[at] - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
           c->http10 = http10;
           c->first_line = false;
-          c->keep_alive = true;
-          c->chunked = false;
-          c->has_length = false;
-          c->length_unknown = false;
-          c->saw_keep_alive = false;
-          c->left = 0;
+          reset_framing(c);
           x->status = c->status;
           if (x->on_header(const_cast<char*>(line.data()), 1, line.size(), x->user) != line.size()) return k_write;
           return -1;

@@ -82,14 +82,24 @@ std::string header_name(std::string_view line) {
   return name;
 }
 
+// `text` is `word` (lowercase), case-insensitively.
+bool iequals(std::string_view text, std::string_view word) noexcept {
+  return text.size() == word.size() && iequals_prefix(text, word);
+}
+
+// The next item of a comma-separated header value, trimmed; `rest` moves past it (empty after
+// the last one).
+std::string_view next_item(std::string_view& rest) noexcept {
+  const std::size_t comma = rest.find(',');
+  const std::string_view item = trim(rest.substr(0, comma));
+  rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+  return item;
+}
+
 // Does a comma-separated header value contain `token` (lowercase), case-insensitively?
 bool has_token(std::string_view value, std::string_view token) noexcept {
   while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    const std::string_view item = trim(value.substr(0, comma));
-    if (item.size() == token.size() && iequals_prefix(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    value.remove_prefix(comma + 1);
+    if (iequals(next_item(value), token)) return true;
   }
   return false;
 }
@@ -1045,7 +1055,7 @@ struct Http1Client::Impl {
           const std::string_view name = content.substr(0, colon);
           const std::string_view value = trim(content.substr(colon + 1));
           auto named = [&name](std::string_view want) {
-            return name.size() == want.size() && iequals_prefix(name, want);
+            return iequals(name, want);
           };
           if (named("content-length")) {
             // As curl reads it: an optional '+', a list of equal values ("2, 2"); a value past
@@ -1055,9 +1065,7 @@ struct Http1Client::Impl {
             bool unknown = false;
             std::uint64_t length = 0;
             while (!rest.empty()) {
-              const std::size_t comma = rest.find(',');
-              std::string_view item = trim(rest.substr(0, comma));
-              rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+              std::string_view item = next_item(rest);
               if (!item.empty() && item.front() == '+') item.remove_prefix(1);
               std::uint64_t v = 0;
               const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
@@ -1085,12 +1093,10 @@ struct Http1Client::Impl {
             // Only chunked is decoded; another coding (gzip, ...) cannot be read: as curl, 8.
             std::string_view rest = value;
             while (!rest.empty()) {
-              const std::size_t comma = rest.find(',');
-              const std::string_view item = trim(rest.substr(0, comma));
-              rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-              if (item.size() == 7 && iequals_prefix(item, "chunked")) {
+              const std::string_view item = next_item(rest);
+              if (iequals(item, "chunked")) {
                 c->chunked = true;
-              } else if (!item.empty() && !(item.size() == 8 && iequals_prefix(item, "identity"))) {
+              } else if (!item.empty() && !iequals(item, "identity")) {
                 return k_weird;
               }
             }

@@ -939,11 +939,7 @@ struct Sender::Impl {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    t->header_bytes = 0;
-    t->body_bytes = 0;
-    t->header_overflow = false;
-    t->body_overflow = false;
-    t->retry_after_len = 0;
+    reset_answer(t);
     if (gate_.enforcing()) {
       // Consulted only when this attempt opens a new connection (a reused one was checked
       // when it was opened).
@@ -958,6 +954,20 @@ struct Sender::Impl {
       complete(t, SendOutcome::network_error_final);
       return;
     }
+    note_started(d, t);
+  }
+
+  // What the header and body callbacks gather per attempt starts afresh (either client).
+  static void reset_answer(Transfer* t) noexcept {
+    t->header_bytes = 0;
+    t->body_bytes = 0;
+    t->header_overflow = false;
+    t->body_overflow = false;
+    t->retry_after_len = 0;
+  }
+
+  // An attempt is in flight (either client): its slots and bytes are counted.
+  void note_started(Dest* d, const Transfer* t) {
     ++d->in_flight;
     ++in_flight_total_;
     d->counters().bytes_sent.add(t->request.size);
@@ -992,16 +1002,10 @@ struct Sender::Impl {
     x.on_header = &read_header;
     x.on_body = &write_body;
     x.user = t;
-    t->header_bytes = 0;
-    t->body_bytes = 0;
-    t->header_overflow = false;
-    t->body_overflow = false;
-    t->retry_after_len = 0;
+    reset_answer(t);
     t->socket_gate.blocked = false;
     t->http1_in_flight = true;
-    ++d->in_flight;
-    ++in_flight_total_;
-    d->counters().bytes_sent.add(t->request.size);
+    note_started(d, t);
     http1_->start(&x, now);
   }
 

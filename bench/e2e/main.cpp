@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -194,6 +195,7 @@ struct BenchOptions {
   bool json = false;
   bool phases = false;  // --phases: RSS and its high-water mark at each phase, on stderr
   bool builtin_http1 = true;  // --http1 curl: SenderConfig::builtin_http1 = false (the A/B baseline)
+  std::uint32_t pipeline_depth = 0;  // --pipeline N: SenderConfig::http1_pipeline_depth (0: default)
   std::vector<std::string> only;
 };
 
@@ -355,6 +357,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   config.ingest.max_producers = std::max<std::uint32_t>(config.ingest.max_producers, o.threads + 2);
   config.sender.egress.allow_cidrs = {"127.0.0.1/32"};  // the sinks on loopback, explicitly
   config.sender.builtin_http1 = o.builtin_http1;
+  if (o.pipeline_depth != 0) config.sender.http1_pipeline_depth = o.pipeline_depth;
   std::optional<Pipeline> pipeline;
   try {
     pipeline.emplace(config);
@@ -610,6 +613,7 @@ int usage(std::ostream& out, int code) {
          "  --json            one JSON object per configuration per line\n"
          "  --http1 builtin|curl  which client sends to the sink (http://): the sender's own\n"
          "                    HTTP/1.1 client (default) or curl, for A/B runs in one binary\n"
+         "  --pipeline N      sender.http1_pipeline_depth (1: no trains), for A/B runs\n"
          "  --phases          RSS and its high-water mark after each phase of a run (stderr)\n"
          "The sink runs as a separate process (tracecast-sink next to this binary, in ../tools, or\n"
          "$TRACECAST_SINK_BIN); its CPU is not counted.\n";
@@ -639,6 +643,12 @@ int main(int argc, char** argv) {
       const std::string_view which = val;
       if (which != "builtin" && which != "curl") return usage(std::cerr, 2);
       o.builtin_http1 = which == "builtin";
+      continue;
+    }
+    if (a == "--pipeline") {
+      const int depth = std::atoi(val);
+      if (depth < 1 || depth > 16) return usage(std::cerr, 2);
+      o.pipeline_depth = static_cast<std::uint32_t>(depth);
       continue;
     }
     if (a == "--config") {

@@ -123,6 +123,9 @@ struct Http1Host {
   bool resolving = false;
   bool pumping = false;  // pump() is running for it
   bool repump = false;   // ... and should go round once more
+  bool queued = false;   // in the client's list of hosts to pump at the next perform()
+  bool train_ok = true;  // false: a server here dropped pipelined requests (no trains again)
+  std::int64_t latency_us = -1;  // moving average of answer times (-1: none yet)
   std::size_t open = 0;                  // connections open (connecting, busy or idle)
   Http1Conn* idle = nullptr;             // LIFO through Http1Conn::idle_next
   Http1Exchange* waiting_head = nullptr;  // FIFO through Http1Exchange::next
@@ -147,7 +150,12 @@ struct Http1Conn {
   Http1Conn* idle_next = nullptr;  // host's idle LIFO
   Http1Conn* lru_prev = nullptr;   // client's idle list, oldest first
   Http1Conn* lru_next = nullptr;
-  std::size_t sent = 0;  // bytes of head + body written
+  // The train: x is its first exchange still unanswered, x->next the ones behind it.
+  std::size_t sent = 0;         // bytes written, counted from x's head
+  std::size_t train_bytes = 0;  // bytes of heads + bodies from x's head to the train's end
+  std::uint32_t answered = 0;   // exchanges of this train answered before x
+  std::uint64_t train = 0;      // which train (a new one on every begin_send)
+  clock_type::time_point train_started{};
   // Parsing.
   Part part = Part::head;
   std::string line;  // a head or chunk-size line that arrived in pieces
@@ -441,6 +449,10 @@ struct Http1Client::Impl {
   };
   std::vector<Live> live;
   std::vector<std::uint32_t> free_slots;
+  std::vector<Http1Host*> to_pump;  // hosts with exchanges started since the last perform()
+  std::uint64_t next_train = 1;
+  std::uint64_t pipelined = 0;     // exchanges sent behind another on one connection
+  std::uint64_t train_writes = 0;  // sendmsg() calls that carried more than one exchange
   // Connections closed while perform() walks one epoll_wait()'s events: kept until the walk
   // ends, so a later event of the same batch still points at a (closed) connection.
   std::vector<std::unique_ptr<Http1Conn>> graveyard;
@@ -587,10 +599,31 @@ struct Http1Client::Impl {
       finish(x, k_timeout);
       return;
     }
+    // Queued; perform() gives it a connection, so that exchanges started together for one
+    // host can go as a train.
     Http1Host& h = *x->host;
-    if (h.waiting_head == nullptr && try_idle(h, x, now)) return;
     enqueue(h, x);
-    pump(h);
+    if (!h.queued) {
+      h.queued = true;
+      to_pump.push_back(&h);
+    }
+  }
+
+  // Gives the exchanges started since the last call their connections.
+  void pump_started() {
+    for (std::size_t i = 0; i < to_pump.size(); ++i) {  // (pump() never adds to it)
+      Http1Host* h = to_pump[i];
+      h->queued = false;
+      pump(*h);
+    }
+    to_pump.clear();
+  }
+
+  // Trains to `h` now: allowed, proven to work (no dropped pipelined request seen) and the
+  // host answers quickly.
+  [[nodiscard]] bool trains_to(const Http1Host& h) const noexcept {
+    return options.max_train > 1 && h.train_ok && h.latency_us >= 0 &&
+           h.latency_us <= std::chrono::duration_cast<std::chrono::microseconds>(options.train_latency).count();
   }
 
   // Sends `x` on an idle connection of `h`, if one is alive. Closes stale ones on the way.
@@ -766,18 +799,45 @@ struct Http1Client::Impl {
   }
 
   // ---- sending ------------------------------------------------------------------------
+  // Sends `x` on `c` and, on a kept-alive connection to a host that takes trains, the
+  // exchanges waiting behind it (same timeout, none sent before), up to max_train.
   void begin_send(Http1Conn* c, Http1Exchange* x) {
     c->x = x;
     x->conn = c;
+    x->next = nullptr;
     c->state = ConnState::sending;
     c->sent = 0;
+    c->train_bytes = x->head.size() + x->size;
+    c->answered = 0;
+    c->train = next_train++;
+    c->train_started = clock_type::now();
+    Http1Host& h = *c->host;
+    if (c->reused && trains_to(h)) {
+      const std::size_t most = std::min(options.max_train, Http1Options::k_max_train);
+      Http1Exchange* last = x;
+      for (std::size_t n = 1; n < most; ++n) {
+        const Http1Exchange* w = h.waiting_head;
+        if (w == nullptr || w->resent || w->timeout != x->timeout || x->timeout.count() <= 0) break;
+        Http1Exchange* m = dequeue(h);
+        m->conn = c;
+        last->next = m;
+        last = m;
+        c->train_bytes += m->head.size() + m->size;
+        ++pipelined;
+      }
+    }
+    start_answer(c);
+    send_more(c);
+  }
+
+  // The parser at the start of c->x's answer.
+  static void start_answer(Http1Conn* c) noexcept {
     c->part = Part::head;
     c->line.clear();
     c->status = 0;
     c->first_line = true;
     c->http10 = false;
     reset_framing(c);
-    send_more(c);
   }
 
   // What one answer's head says about its framing and connection (an interim 1xx answer's
@@ -791,26 +851,30 @@ struct Http1Client::Impl {
     c->saw_keep_alive = false;
   }
 
-  // Writes the head and the body with one sendmsg() where the socket takes them (the body is
-  // never copied); the rest when the socket is writable again.
+  // Writes the train's heads and bodies with one sendmsg() where the socket takes them (bodies
+  // are never copied); the rest when the socket is writable again.
   void send_more(Http1Conn* c) {
-    Http1Exchange* x = c->x;
-    const std::size_t total = x->head.size() + x->size;
-    while (c->sent < total) {
-      std::array<iovec, 2> iov{};
+    while (c->sent < c->train_bytes) {
+      std::array<iovec, 2 * Http1Options::k_max_train> iov{};
       std::size_t count = 0;
-      if (c->sent < x->head.size()) {
-        iov[count++] = iovec{const_cast<char*>(x->head.data() + c->sent), x->head.size() - c->sent};
-        if (x->size > 0) iov[count++] = iovec{const_cast<char*>(x->body), x->size};
-      } else {
-        const std::size_t at = c->sent - x->head.size();
-        iov[count++] = iovec{const_cast<char*>(x->body + at), x->size - at};
+      std::size_t skip = c->sent;
+      for (const Http1Exchange* m = c->x; m != nullptr; m = m->next) {
+        const std::string_view parts[2] = {m->head, std::string_view(m->body, m->size)};
+        for (const std::string_view part : parts) {
+          if (skip >= part.size()) {
+            skip -= part.size();
+            continue;
+          }
+          iov[count++] = iovec{const_cast<char*>(part.data() + skip), part.size() - skip};
+          skip = 0;
+        }
       }
       msghdr msg{};
       msg.msg_iov = iov.data();
       msg.msg_iovlen = count;
       const ssize_t n = ::sendmsg(c->fd, &msg, MSG_NOSIGNAL);
       if (n > 0) {
+        if (c->x->next != nullptr) ++train_writes;
         c->sent += static_cast<std::size_t>(n);
         continue;
       }
@@ -820,8 +884,11 @@ struct Http1Client::Impl {
         return;
       }
       // The peer went away. An answer may already be there (a 413 before the body ended).
+      const std::uint64_t train = c->train;
       read_ready(c);
-      if (c->x == x) fail_or_resend(c, k_send);
+      if (c->fd >= 0 && c->train == train && c->x != nullptr && c->state == ConnState::sending) {
+        fail_or_resend(c, k_send);
+      }
       return;
     }
     c->state = ConnState::receiving;
@@ -837,11 +904,18 @@ struct Http1Client::Impl {
     for (;;) {
       const ssize_t n = ::recv(c->fd, buf, k_read_buffer, 0);
       if (n > 0) {
-        c->x->got_bytes = true;
-        const int rc = parse(c, buf, static_cast<std::size_t>(n));
-        if (rc >= 0) {  // the answer is complete (0), or cannot be read
-          complete(c, rc);
-          return;
+        char* data = buf;
+        std::size_t size = static_cast<std::size_t>(n);
+        while (size > 0) {
+          c->x->got_bytes = true;
+          std::size_t rest = 0;
+          const int rc = parse(c, data, size, rest);
+          if (rc < 0) break;  // all taken: more is awaited
+          // The answer is complete (0), or cannot be read: on to the next of the train with
+          // what is left of this read, or done with this connection for now.
+          if (!complete(c, rc)) return;
+          data += size - rest;
+          size = rest;
         }
         if (static_cast<std::size_t>(n) < k_read_buffer) return;  // drained: wait for more
         continue;
@@ -898,6 +972,10 @@ struct Http1Client::Impl {
   // (the server closed the idle connection as we sent); otherwise the exchange fails.
   void fail_or_resend(Http1Conn* c, int code) {
     Http1Exchange* x = c->x;
+    // Gone after answering part of a train it had whole, without a Connection: close: this
+    // server does not keep pipelined requests.
+    if (c->answered > 0) c->host->train_ok = false;
+    requeue_behind(c, code);
     if (c->reused && !x->resent && !x->got_bytes) {
       x->resent = true;
       c->x = nullptr;
@@ -911,7 +989,9 @@ struct Http1Client::Impl {
     fail(c, code);
   }
 
+  // c's first exchange fails with `code`; those behind it are sent again (requeue_behind).
   void fail(Http1Conn* c, int code) {
+    requeue_behind(c, code);
     Http1Exchange* x = c->x;
     x->status = c->status;
     c->x = nullptr;
@@ -920,21 +1000,85 @@ struct Http1Client::Impl {
     finish(x, code);
   }
 
-  // Ends c's exchange with `code`; a clean answer on a reusable connection keeps it idle.
-  void complete(Http1Conn* c, int code) {
+  // Takes the exchanges behind c's first one off the connection (nothing of their answers
+  // came): back to the front of their host's queue in their order, to be sent once more on a
+  // new connection; one that was sent once more already finishes with `code`.
+  void requeue_behind(Http1Conn* c, int code) {
+    Http1Exchange* m = c->x->next;
+    c->x->next = nullptr;
+    Http1Exchange* reversed = nullptr;
+    while (m != nullptr) {
+      Http1Exchange* after = m->next;
+      m->conn = nullptr;
+      m->next = nullptr;
+      if (m->resent) {
+        finish(m, code);
+      } else {
+        m->resent = true;
+        m->next = reversed;
+        reversed = m;
+      }
+      m = after;
+    }
+    while (reversed != nullptr) {
+      Http1Exchange* after = reversed->next;
+      enqueue_front(*c->host, reversed);
+      reversed = after;
+    }
+  }
+
+  // A deadline passed for an exchange on c: the whole train times out (those behind the first
+  // would a moment later: same timeout, later start).
+  void time_out(Http1Conn* c) {
+    if (c->answered > 0) c->host->train_ok = false;  // answered part, then went silent
+    Http1Exchange* m = c->x->next;
+    c->x->next = nullptr;
+    fail(c, k_timeout);
+    while (m != nullptr) {
+      Http1Exchange* after = m->next;
+      m->next = nullptr;
+      finish(m, k_timeout);
+      m = after;
+    }
+  }
+
+  // Ends c's first exchange with `code`. A clean answer on a reusable connection moves on to
+  // the next exchange of the train (returns true: its answer is read next) or keeps the
+  // connection idle; otherwise the connection closes and those behind are sent again.
+  bool complete(Http1Conn* c, int code) {
     Http1Exchange* x = c->x;
     x->status = c->status;
-    const bool reusable = code == k_ok && c->keep_alive && c->part == Part::done &&
-                          c->state == ConnState::receiving;
-    c->x = nullptr;
+    const std::size_t own = x->head.size() + x->size;
+    if (c->http10) c->host->train_ok = false;  // no trains to HTTP/1.0 servers
+    if (code == k_ok && c->answered == 0) {
+      Http1Host& h = *c->host;
+      const std::int64_t us =
+          std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - c->train_started).count();
+      h.latency_us = h.latency_us < 0 ? us : h.latency_us + (us - h.latency_us) / 8;
+    }
+    const bool reusable = code == k_ok && c->keep_alive && c->part == Part::done && c->sent >= own;
+    if (reusable && x->next != nullptr) {
+      c->x = x->next;
+      x->next = nullptr;
+      c->sent -= own;
+      c->train_bytes -= own;
+      ++c->answered;
+      start_answer(c);
+      finish(x, code);
+      return true;
+    }
     if (!reusable) {
+      requeue_behind(c, k_nothing);  // Connection: close, or an answer that ends the connection
+      c->x = nullptr;
       c->state = ConnState::receiving;
       close_conn(c);
       finish(x, code);
-      return;
+      return false;
     }
+    c->x = nullptr;
     finish(x, code);
     park(c);
+    return false;
   }
 
   void park(Http1Conn* c) {
@@ -960,9 +1104,10 @@ struct Http1Client::Impl {
     while (idle_count > options.max_idle && lru_head != nullptr) close_conn(lru_head);
   }
 
-  // Feeds `data` to c's parser. Returns -1 when more is needed, else the exchange's code
-  // (0: the answer is complete).
-  int parse(Http1Conn* c, char* data, std::size_t size) {
+  // Feeds `data` to c's parser. Returns -1 when more is needed (all of it taken), else the
+  // exchange's code (0: the answer is complete) with `rest` = the bytes after its end (the
+  // next answer of a train; nobody asked for them otherwise, and the connection is not kept).
+  int parse(Http1Conn* c, char* data, std::size_t size, std::size_t& rest) {
     Http1Exchange* x = c->x;
     while (size > 0) {
       switch (c->part) {
@@ -981,7 +1126,8 @@ struct Http1Client::Impl {
           const int rc = on_line(c, x, line);
           c->line.clear();
           if (rc >= 0) {
-            if (rc == k_ok && c->part == Part::done && size > 0) c->keep_alive = false;  // bytes nobody asked for
+            rest = size;
+            if (rc == k_ok && c->part == Part::done && size > 0 && x->next == nullptr) c->keep_alive = false;
             return rc;
           }
           break;
@@ -996,7 +1142,8 @@ struct Http1Client::Impl {
           if (c->left == 0) {
             if (c->part == Part::body_length) {
               c->part = Part::done;
-              if (size > 0) c->keep_alive = false;
+              rest = size;
+              if (size > 0 && x->next == nullptr) c->keep_alive = false;
               return k_ok;
             }
             c->part = Part::chunk_crlf;
@@ -1009,6 +1156,7 @@ struct Http1Client::Impl {
           break;
         case Part::done:
           c->keep_alive = false;
+          rest = size;
           return k_ok;
       }
     }
@@ -1189,10 +1337,10 @@ struct Http1Client::Impl {
         return;
       }
       case ConnState::sending: {
-        Http1Exchange* x = c->x;
+        const std::uint64_t train = c->train;
         if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0) {
           read_ready(c);  // an early answer (a 413 before the body ended), or the peer gone
-          if (c->x != x) return;
+          if (c->fd < 0 || c->train != train || c->state != ConnState::sending) return;
         }
         if ((events & EPOLLOUT) != 0) send_more(c);
         return;
@@ -1235,7 +1383,7 @@ struct Http1Client::Impl {
           unqueue(*x->host, x);
           finish(x, k_timeout);
         } else if (x->conn != nullptr) {
-          fail(x->conn, k_timeout);
+          time_out(x->conn);
         }
       } else {
         Http1Conn* c = t.conn;
@@ -1267,6 +1415,7 @@ struct Http1Client::Impl {
     out = &done;
     for (Http1Exchange* x : finished) done.push_back(x);
     finished.clear();
+    pump_started();
     std::array<epoll_event, 64> events{};
     for (;;) {
       bury();
@@ -1296,9 +1445,29 @@ struct Http1Client::Impl {
     if (x->waiting) {
       unqueue(*x->host, x);
     } else if (Http1Conn* c = x->conn) {
-      c->x = nullptr;
-      c->state = ConnState::receiving;
-      close_conn(c);
+      // Out of its train; the others lose the connection with it: sent again (a first one
+      // with part of its answer read cannot be, and fails).
+      Http1Exchange** at = &c->x;
+      while (*at != nullptr && *at != x) at = &(*at)->next;
+      if (*at == x) *at = x->next;
+      x->next = nullptr;
+      if (c->x == nullptr) {
+        c->state = ConnState::receiving;
+        close_conn(c);
+      } else {
+        requeue_behind(c, k_recv);
+        Http1Exchange* first = c->x;
+        if (first->got_bytes || first->resent) {
+          fail(c, k_recv);
+        } else {
+          first->resent = true;
+          first->conn = nullptr;
+          c->x = nullptr;
+          c->state = ConnState::receiving;
+          enqueue_front(*c->host, first);
+          close_conn(c);
+        }
+      }
     } else {
       std::erase(finished, x);
     }
@@ -1308,7 +1477,7 @@ struct Http1Client::Impl {
   }
 
   [[nodiscard]] clock_type::time_point next_wake() const noexcept {
-    if (!finished.empty()) return clock_type::time_point::min();
+    if (!finished.empty() || !to_pump.empty()) return clock_type::time_point::min();
     clock_type::time_point next = timers.empty() ? clock_type::time_point::max() : timers.top().at;
     if (lru_head != nullptr) next = std::min(next, lru_head->idle_since + options.max_idle_age + std::chrono::milliseconds(1));
     return next;
@@ -1326,5 +1495,7 @@ void Http1Client::perform(std::chrono::steady_clock::time_point now, std::vector
 void Http1Client::cancel(Http1Exchange* x) { impl_->cancel(x); }
 std::chrono::steady_clock::time_point Http1Client::next_wake() const noexcept { return impl_->next_wake(); }
 std::size_t Http1Client::open_connections() const noexcept { return impl_->conns.size(); }
+std::uint64_t Http1Client::pipelined() const noexcept { return impl_->pipelined; }
+std::uint64_t Http1Client::train_writes() const noexcept { return impl_->train_writes; }
 
 }  // namespace tracecast::detail

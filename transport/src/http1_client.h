@@ -21,6 +21,18 @@
 //   - A request on a reused connection that gets nothing back (the server closed it while it
 //     was idle) is sent once more on a new connection, as curl does; after any response byte
 //     it never is.
+//   - Trains (HTTP/1.1 pipelining, RFC 9112 section 9.3.2): start() only queues; perform()
+//     gives each host's queue its connections, and an idle kept-alive connection takes up to
+//     Http1Options::max_train queued exchanges at once: heads and bodies in one sendmsg(),
+//     answers parsed in order from the same reads. Only to a host whose answers come back
+//     within Http1Options::train_latency, only exchanges with the same timeout (so the first
+//     one's deadline comes first), never on a new connection (it has not answered yet) nor
+//     for an exchange already sent once. When the train ends early (an answer with
+//     Connection: close, a malformed answer, a closed connection), the exchanges behind got
+//     nothing and are sent once more on new connections; when a server closes or times out
+//     after answering part of a train without saying so, it does not keep pipelined requests:
+//     trains stop for that host. A timeout ends the whole train (each exchange in it times
+//     out, as it would have on its own a moment later).
 //   - Host names are resolved by getaddrinfo() on one resolver thread (started at the first
 //     name that is not an address literal), never on the sender's.
 //   - Egress: every address is checked with EgressGate::address_allowed() before connect()
@@ -134,7 +146,7 @@ struct Http1Exchange {
   bool blocked = false;  // the egress policy refused an address
   // ---- the client's ----
   Http1Conn* conn = nullptr;
-  Http1Exchange* next = nullptr;  // a host's waiting FIFO
+  Http1Exchange* next = nullptr;  // a host's waiting FIFO, or the next of a connection's train
   std::uint64_t seq = 0;          // timer entries of an older use are stale
   std::uint32_t slot = 0;         // its entry in the client's table of live exchanges
   bool waiting = false;
@@ -150,6 +162,15 @@ struct Http1Options {
   // used again (curl's CURLOPT_MAXAGE_CONN default).
   std::chrono::milliseconds max_idle_age{118000};
   const EgressGate* gate = nullptr;  // nullptr or not enforcing: every address
+  // Trains (HTTP/1.1 pipelining, RFC 9112 section 9.3.2): up to this many exchanges waiting
+  // for one host go on one kept-alive connection in one sendmsg(), their answers read in
+  // order. 1: one exchange per connection at a time. At most k_max_train.
+  std::size_t max_train = 8;
+  // Trains only while the host answers the first exchange of a train or a single one within
+  // this time (a moving average): behind a slow host an exchange would wait for the answers
+  // of those before it.
+  std::chrono::milliseconds train_latency{50};
+  static constexpr std::size_t k_max_train = 16;
 };
 
 // Sender thread only (the resolver's thread is internal). Allocation: per host, per connection
@@ -169,8 +190,9 @@ class Http1Client {
   // kept for the client's life. An address literal is parsed here; a name is resolved when a
   // connection is first needed.
   [[nodiscard]] Http1Host* host(std::string_view name, std::uint16_t port);
-  // Begins `x` (its target, body, deadline and callbacks set). It may finish at once (an
-  // address refused, a connect refused): perform() returns it then.
+  // Begins `x` (its target, body, deadline and callbacks set): it is queued on its host and
+  // sent by the next perform() (next_wake() says now), together with the others started
+  // before it. It may finish at once (its deadline passed): perform() returns it then.
   void start(Http1Exchange* x, std::chrono::steady_clock::time_point now);
   // Reads ready sockets and expired timers; appends finished exchanges to `done`.
   void perform(std::chrono::steady_clock::time_point now, std::vector<Http1Exchange*>& done);
@@ -181,6 +203,10 @@ class Http1Client {
   [[nodiscard]] std::chrono::steady_clock::time_point next_wake() const noexcept;
   // Open connections (connecting, busy or idle), for tests and stats.
   [[nodiscard]] std::size_t open_connections() const noexcept;
+  // Exchanges sent behind another one on the same connection (in a train), and the
+  // sendmsg() calls that carried more than one exchange, since the client was made.
+  [[nodiscard]] std::uint64_t pipelined() const noexcept;
+  [[nodiscard]] std::uint64_t train_writes() const noexcept;
 
  private:
   struct Impl;

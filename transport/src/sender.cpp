@@ -485,6 +485,7 @@ struct Sender::Impl {
       o.connect_timeout = config_.connect_timeout;
       o.max_per_host = config_.max_connections_per_host;
       o.max_idle = std::max<std::size_t>(config_.max_in_flight_total, 16);
+      o.max_train = config_.http1_pipeline_depth;
       o.gate = &gate_;
       http1_ = std::make_unique<detail::Http1Client>(o);
     }

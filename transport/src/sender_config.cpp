@@ -46,6 +46,11 @@ constexpr Setting k_sender_settings[] = {
     flag_setting("builtin_http1", "builtin_http1", &setting_ref<&SC::builtin_http1>,
                  "`http://` destinations use the sender's own HTTP/1.1 client (kept-alive connections, no "
                  "per-request setup); false: curl, as `https://` always does"),
+    number_setting("http1_pipeline_depth", "http1_pipeline_depth", "requests", 1, 16,
+                   &setting_ref<&SC::http1_pipeline_depth>,
+                   "the built-in client writes up to this many requests for one host back to back on one kept-alive "
+                   "connection (HTTP/1.1 pipelining) while the host answers within 50 ms; stops for a host that "
+                   "drops pipelined requests; 1: off"),
     text_setting("user_agent", "user_agent", false, 1024, &setting_ref<&SC::user_agent>,
                  "no CR, LF or other control byte"),
     number_setting("max_connections_per_host", "max_connections_per_host", "connections", 0, 1024,

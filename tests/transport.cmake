@@ -95,3 +95,13 @@ tracecast_add_test(http1_client_review_test SOURCES http1_client_review_test.cpp
   LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
   LABELS integration)
 target_include_directories(http1_client_review_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)
+
+# Trains (HTTP/1.1 pipelining) of the built-in HTTP/1.1 client: which exchanges go together
+# on one kept-alive connection, every exchange getting exactly its own answer (any framing,
+# any split of the server's writes), the ends of a train (Connection: close, a server that
+# closes or goes silent, cancel) and when trains stop for a host, against scripted servers
+# on loopback. Also under TSan.
+tracecast_add_test(http1_train_test SOURCES http1_train_test.cpp
+  LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
+  LABELS "integration;concurrency")
+target_include_directories(http1_train_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)

@@ -190,6 +190,15 @@ class Server {
     std::lock_guard<std::mutex> lock(mutex_);
     return requests_.size();
   }
+  // The last request recorded on connection `conn` (1, 2, ... in accept order); empty when
+  // none. A script calls it after read_request() for the request it just read.
+  [[nodiscard]] Recorded last_on(std::uint64_t conn) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = requests_.rbegin(); it != requests_.rend(); ++it) {
+      if (it->conn == conn) return *it;
+    }
+    return {};
+  }
   [[nodiscard]] bool stopping() const { return stop_.load(std::memory_order_acquire); }
   void record(Recorded r) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -351,7 +360,7 @@ void Peer::hang() {
 // Scripts.
 constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-Server::Script answer_each(std::string answer) {
+[[maybe_unused]] Server::Script answer_each(std::string answer) {
   return [answer = std::move(answer)](Peer& p) {
     while (p.read_request()) {
       if (!p.write(answer)) return;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,8 +25,13 @@
 #include <vector>
 
 #include "alloc_counter.h"
+#include "egress_util.h"
 #include "http1_client.h"
 #include "http1_scripted_server.h"
+#include "sender_util.h"
+#include "sink_process.h"
+#include "tracecast/connection_test.h"
+#include "tracecast/sender.h"
 
 namespace tracecast {
 namespace {
@@ -35,10 +41,12 @@ namespace {
 // reason "R<N>" and its body "answer-<N>" padded by N % 7 dots (ids 5000..9999: ~30 KB, so an
 // answer spans reads).
 
+// The id of a request body "id=N" (or "id=N;" and padding).
 int id_of(std::string_view body) {
   if (body.substr(0, 3) != "id=" || body.size() == 3) return -1;
   int id = 0;
   for (const char ch : body.substr(3)) {
+    if (ch == ';') break;
     if (ch < '0' || ch > '9') return -1;
     id = id * 10 + (ch - '0');
   }
@@ -162,6 +170,14 @@ struct TCall : Call {
   void set(const Dest& d, int new_id, std::chrono::milliseconds timeout) {
     id = new_id;
     body = "id=" + std::to_string(id);
+    reset(d, std::max(timeout, std::chrono::milliseconds(2000)));
+    x.timeout = timeout;
+  }
+  // A body of `size` bytes: "id=N;" then a pattern of the id.
+  void pad(const Dest& d, std::size_t size) {
+    body = "id=" + std::to_string(id) + ";";
+    while (body.size() < size) body += static_cast<char>('A' + (body.size() * 7 + static_cast<std::size_t>(id)) % 26);
+    const auto timeout = x.timeout;
     reset(d, std::max(timeout, std::chrono::milliseconds(2000)));
     x.timeout = timeout;
   }
@@ -399,6 +415,31 @@ TEST(Http1Train, AnswersWrittenOneBytePerSend) {
   EXPECT_EQ(client.pipelined(), 6u);
   EXPECT_EQ(s.server().accepts(), 1u);
   EXPECT_EQ(s.server().request_count(), 9u);
+}
+
+TEST(Http1Train, LargeBodiesOverManyWritesWithAnswersReadWhileSending) {
+  // 4 x 3 MB in one train: more than a loopback socket takes at once (the rest goes out on
+  // EPOLLOUT), to a server with a small receive buffer that answers each request as soon as
+  // it has read it, so answers arrive while the train is still being written.
+  TrainServer s(answer_all, Server::Options{.v4 = true, .v6 = false, .rcvbuf = 4096});
+  Http1Client client(Http1Options{});
+  Driver d(client);
+  const Dest t(client, s.url());
+  warm(d, t, 0);
+  Batch b(t, 1, 4, 5000ms);
+  for (auto& c : b.calls) c->pad(t, (3u << 20) + static_cast<std::size_t>(c->id));
+  ASSERT_TRUE(b.run(client, d, 10s));
+  expect_all_own(b);
+  EXPECT_EQ(client.pipelined(), 3u);
+  EXPECT_GE(client.train_writes(), 2u) << "the train needed more than one sendmsg()";
+  EXPECT_EQ(s.server().accepts(), 1u);
+  const auto requests = s.server().requests();
+  ASSERT_EQ(requests.size(), 5u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(id_of(requests[i + 1].body), b[i].id);
+    EXPECT_TRUE(requests[i + 1].body == b[i].body) << "request " << b[i].id << ": the body arrived changed";
+    EXPECT_EQ(requests[i + 1].values("content-length"), std::vector<std::string>{std::to_string(b[i].body.size())});
+  }
 }
 
 // ==========================================================================================
@@ -897,6 +938,67 @@ TEST(Http1Train, NoAllocationPerExchangeOnceWarm) {
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(b[i].got.body, body_for(b[i].id)) << i;
   EXPECT_EQ(client.pipelined() - before, 3u * 40u) << "every round went as a train";
   EXPECT_EQ(allocations, 0u) << "allocations in 40 warm trains of 4";
+}
+
+// ==========================================================================================
+// 8. The sender: many destinations (tenants) on one host, trains on by default.
+
+TEST(Http1TrainSender, ManyDestinationsOnOneHostDeliverEverythingExactlyOnce) {
+  EXPECT_EQ(SenderConfig{}.http1_pipeline_depth, 8u) << "the documented default";
+  const std::string body = connection_test_body();  // one span
+  constexpr std::uint32_t k_destinations = 24;
+  constexpr std::uint64_t k_per_destination = 12;
+  for (const std::uint32_t depth : {8u, 1u}) {
+    SCOPED_TRACE("http1_pipeline_depth " + std::to_string(depth));
+    test::SinkProcess sink;
+    SenderConfig config = test::loopback_sender_config();
+    config.http1_pipeline_depth = depth;
+    Sender sender(config);
+    std::vector<std::uint32_t> ids;
+    for (std::uint32_t i = 0; i < k_destinations; ++i) {
+      DestinationConfig d;
+      d.name = "tenant-" + std::to_string(i);
+      d.endpoint = sink.url();
+      d.max_in_flight = 4;
+      const auto r = sender.add_destination(d);
+      ASSERT_TRUE(r.ok());
+      ids.push_back(r.id);
+    }
+    // A first request per destination (connections kept alive, the host's answer time
+    // known), then a burst: many requests waiting for one host at once.
+    std::map<std::uint64_t, int> delivered;  // tag -> completions
+    std::uint64_t sent = 0;
+    const auto send_round = [&](std::uint64_t from, std::uint64_t to) {
+      for (std::uint64_t k = from; k < to; ++k) {
+        for (std::uint32_t i = 0; i < k_destinations; ++i) {
+          ASSERT_TRUE(sender.try_send(test::send_request(ids[i], 1000 * i + k, body)));
+          ++sent;
+        }
+      }
+      const auto done = test::wait_for(sender, k_destinations * (to - from));
+      ASSERT_EQ(done.size(), k_destinations * (to - from));
+      for (const Completion& c : done) {
+        ++delivered[c.tag];
+        EXPECT_EQ(c.outcome, SendOutcome::delivered) << c.tag << " status " << c.http_status;
+        EXPECT_EQ(c.http_status, 200) << c.tag;
+        EXPECT_EQ(c.attempts, 1u) << c.tag;
+        EXPECT_EQ(c.destination, ids[c.tag / 1000]) << c.tag;
+      }
+    };
+    send_round(0, 1);
+    send_round(1, k_per_destination);
+    EXPECT_EQ(sent, k_destinations * k_per_destination);
+    EXPECT_EQ(delivered.size(), sent) << "every request completed";
+    for (const auto& [tag, n] : delivered) EXPECT_EQ(n, 1) << tag;
+    const auto stats = sink.stats();
+    EXPECT_EQ(stats.requests, sent) << "each request reached the sink exactly once";
+    EXPECT_EQ(stats.spans, sent);
+    EXPECT_EQ(stats.status(200), sent);
+    EXPECT_EQ(stats.invalid, 0u);
+    std::printf("[ info ] depth %u: %llu requests over %llu connections\n", depth,
+                static_cast<unsigned long long>(stats.requests),
+                static_cast<unsigned long long>(stats.trace_connections));
+  }
 }
 
 }  // namespace

@@ -100,8 +100,10 @@ target_include_directories(http1_client_review_test PRIVATE ${PROJECT_SOURCE_DIR
 # on one kept-alive connection, every exchange getting exactly its own answer (any framing,
 # any split of the server's writes), the ends of a train (Connection: close, a server that
 # closes or goes silent, cancel) and when trains stop for a host, against scripted servers
-# on loopback. Also under TSan.
+# on loopback; and the sender with many destinations on one host against tracecast-sink. Also
+# under TSan.
 tracecast_add_test(http1_train_test SOURCES http1_train_test.cpp
   LIBS tracecast::transport CURL::libcurl tracecast_transport_test_support tracecast_alloc_counter
+       tracecast_test_support
   LABELS "integration;concurrency")
 target_include_directories(http1_train_test PRIVATE ${PROJECT_SOURCE_DIR}/transport/src)

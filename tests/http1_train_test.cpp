@@ -646,21 +646,13 @@ TEST(Http1Train, ServerClosingAfterTheFirstAnswerResendsTheRestAndStopsTrains) {
 }
 
 TEST(Http1Train, ExchangesToResendUnderAHostCapAreSentWhenTheConnectionIsFree) {
-  // DEFECT: with Http1Options::max_per_host set (SenderConfig::max_connections_per_host), when
-  // a train ends early and two or more of its exchanges are to be re-sent, only the first of
-  // them is: it gets the one connection the cap allows; when its answer has come, park() sees
-  // that the next waiting exchange was already sent once (resent: never on a kept-alive
-  // connection) and leaves the connection idle without pump()ing the host, so the others wait
-  // until their deadline and finish with 28 (timeout) although the server never saw them again
-  // and the connection is free (pump() would close the idle connection to make room for a
-  // re-send, but nothing calls it until another exchange is start()ed for the host).
-  // Reproduce: remove the GTEST_SKIP below. max_per_host = 1, warm-up exchange, then a train of
-  // 4 (timeout 1000 ms) to (a) a server that answers 1 and closes without Connection: close:
-  // expected 2, 3, 4 re-sent at once and answered within a few ms; observed 2 answered, 3 and 4
-  // code 28 after 1000 ms, seen once each at the server; (b) a server that answers 1, then 2
-  // with Connection: close: expected 3 and 4 re-sent and answered; observed 3 answered, 4 code
-  // 28 after 1000 ms, never re-sent.
-  GTEST_SKIP() << "DEFECT: re-sends behind a host cap wait for their deadline (see the comment)";
+  // With Http1Options::max_per_host set, a train that ends early leaves two or more exchanges
+  // to send once more, each on a new connection: the one connection the cap allows serves
+  // them one after another (park() pumps the host when a re-send waits first in line, which
+  // closes the idle connection to make room), each answered at once, never at its deadline.
+  // max_per_host = 1, a warm-up exchange, then a train of 4 (timeout 1000 ms) to (a) a server
+  // that answers 1 and closes without Connection: close; (b) one that answers 1, then 2 with
+  // Connection: close. (Before the fix: 3 and 4, or 4, ended with 28 after 1000 ms.)
   struct Case {
     TrainServer::Script script;
     bool close_header;  // 2's answer says Connection: close

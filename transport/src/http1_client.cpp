@@ -1102,6 +1102,9 @@ struct Http1Client::Impl {
     lru_tail = c;
     ++idle_count;
     while (idle_count > options.max_idle && lru_head != nullptr) close_conn(lru_head);
+    // An exchange to send once more waits first in line: it needs a new connection, which
+    // pump() opens (at the host cap, in place of an idle one such as this).
+    if (h.waiting_head != nullptr) pump(h);
   }
 
   // Feeds `data` to c's parser. Returns -1 when more is needed (all of it taken), else the

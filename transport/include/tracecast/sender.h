@@ -55,8 +55,10 @@ struct SenderConfig {
   // Over HTTP/2 (TLS + ALPN, the normal case for a cloud endpoint) requests of all the
   // destinations on one host multiplex as streams over few connections (curl's default of
   // 100 concurrent streams per connection, CURLMOPT_MAX_CONCURRENT_STREAMS), so the host cap
-  // limits connections, not requests. Over HTTP/1.1 each request needs its own connection:
-  // the host cap is then the limit of requests in flight to that host, and behind a slow
+  // limits connections, not requests. Over HTTP/1.1 each request needs its own connection
+  // (the built-in client's trains, http1_pipeline_depth, put several on one connection only
+  // while the host answers fast): the host cap is then the limit of requests in flight to
+  // that host, and behind a slow
   // host (2 s per answer) 256 connections allow 128 requests/s where 8 allowed 4. A
   // request that finds its host at the cap waits inside curl, where its per-attempt
   // timeout already runs: behind a slow host that became timeouts, retries and duplicates

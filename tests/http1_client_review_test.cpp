@@ -398,9 +398,11 @@ TEST(Http1Review, RandomServerClosesNeverLoseOrDuplicateARequest) {
     while (p.read_request()) {
       if (!p.write(kOk)) return;
       int what;
+      int delay_us;
       {
-        std::lock_guard<std::mutex> lock(mu);
+        std::lock_guard<std::mutex> lock(mu);  // one engine for every connection's thread
         what = static_cast<int>(server_rng() % 6);
+        delay_us = static_cast<int>(server_rng() % 3000);
       }
       if (what == 0) return;  // FIN at once
       if (what == 1) {
@@ -408,7 +410,7 @@ TEST(Http1Review, RandomServerClosesNeverLoseOrDuplicateARequest) {
         return;
       }
       if (what == 2) {
-        std::this_thread::sleep_for(std::chrono::microseconds(server_rng() % 3000));
+        std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
         return;  // FIN a moment later
       }
     }

@@ -172,6 +172,35 @@ TEST(EgressGate, RefusesInternalAddressesUnlessAllowListed) {
   EXPECT_TRUE(allowed(detail::EgressGate{off}, v4("127.0.0.1")));
 }
 
+// Trains (HTTP/1.1 pipelining) go only to addresses the operator vouches for: allow-listed
+// ones, or any when the policy is off (the operator supplies every URL). A public address a
+// customer gave is allowed but not listed: pipelining to an unknown server or proxy that drops
+// a pipelined request shifts answers onto the wrong requests.
+TEST(EgressGate, ListsOnlyAllowListedAddressesUnlessThePolicyIsOff) {
+  EgressPolicy p;
+  p.allow_cidrs = {"10.20.0.0/16", "127.0.0.1", "fd00:1::/32"};
+  const detail::EgressGate gate{p};
+  auto listed = [&gate](const auto& a) {
+    return gate.address_listed(reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  };
+  EXPECT_TRUE(listed(v4("10.20.3.4")));
+  EXPECT_TRUE(listed(v4("127.0.0.1")));
+  EXPECT_TRUE(listed(v6("::ffff:127.0.0.1")));
+  EXPECT_TRUE(listed(v6("fd00:1:2::3")));
+  EXPECT_FALSE(listed(v4("8.8.8.8")));  // allowed (public), not listed
+  EXPECT_TRUE(allowed(gate, v4("8.8.8.8")));
+  EXPECT_FALSE(listed(v6("2606:4700:4700::1111")));
+  EXPECT_FALSE(listed(v4("127.0.0.2")));
+  sockaddr unix_like{};
+  unix_like.sa_family = AF_UNIX;
+  EXPECT_FALSE(gate.address_listed(&unix_like, sizeof unix_like));
+  EgressPolicy off;
+  off.enforce = false;
+  const detail::EgressGate open{off};
+  const sockaddr_in public_v4 = v4("8.8.8.8");
+  EXPECT_TRUE(open.address_listed(reinterpret_cast<const sockaddr*>(&public_v4), sizeof public_v4));
+}
+
 TEST(EgressGate, HostAllowListMatchesExactNamesAndSubdomainPatterns) {
   EgressPolicy p;
   p.allow_hosts = {"Otel.Internal", "*.corp.example"};

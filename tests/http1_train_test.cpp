@@ -574,6 +574,41 @@ void answer_first_then_silence(Peer& p, TrainServer& srv) {
   }
 }
 
+// Connection 1 answers 0 alone, then reads the train 1..4 and answers none of it (kept open
+// until the client closes). Every other connection answers each request.
+void silence_on_a_train(Peer& p, TrainServer& srv) {
+  for (int id; (id = srv.read(p)) >= 0;) {
+    if (id == 1) {
+      std::vector<int> ids;
+      if (!srv.read_more(p, 3, ids)) return;
+      p.hang();
+      return;
+    }
+    if (!p.write(answer(id))) return;
+  }
+}
+
+// A server that answers none of a train (a single request it would answer): the train times
+// out, and trains stop for the host; before, they stopped only when part of the train had been
+// answered, so every retry went out in a train again and timed out again (the fresh review's
+// `hang_multi` server: 1,004 retries and spans dropped at shutdown, none with depth 1).
+TEST(Http1Train, ServerSilentOnAWholeTrainStopsTrains) {
+  TrainServer s(silence_on_a_train);
+  Http1Client client(Http1Options{.max_per_host = 1, .train_latency = k_any_latency});
+  Driver d(client);
+  const Dest t(client, s.url());
+  warm(d, t, 0);
+  Batch b(t, 1, 4, 300ms);
+  ASSERT_TRUE(b.run(client, d, 3s));
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(b[i].x.code, 28) << i;
+  EXPECT_EQ(client.pipelined(), 3u);
+  Batch later(t, 6, 4, 300ms);
+  ASSERT_TRUE(later.run(client, d));
+  expect_all_own(later);
+  EXPECT_EQ(client.pipelined(), 3u) << "trains again to a host that went silent on a whole train";
+  EXPECT_TRUE(d.stray().empty());
+}
+
 TEST(Http1Train, ServerSilentAfterTheFirstAnswerTimesOutTheRestAndStopsTrains) {
   TrainServer s(answer_first_then_silence);
   // One connection at a time, so that later exchanges could go as a train on it.
@@ -801,6 +836,33 @@ TEST(Http1Train, ExchangesWithDifferentTimeoutsAreNotInOneTrain) {
   ASSERT_TRUE(none.run(client, d));
   expect_all_own(none);
   EXPECT_EQ(client.pipelined(), 2u);
+  EXPECT_EQ(s.server().accepts(), 1u);
+}
+
+// A train never holds two requests of one owner (the sender's destination): a destination's
+// own requests in flight stay on separate connections, served in parallel (a train of one
+// flat-out destination's requests cut its delivered spans/s by a third against the sink).
+TEST(Http1Train, TwoExchangesOfOneOwnerAreNeverInOneTrain) {
+  TrainServer s(answer_all);
+  Http1Client client(Http1Options{.max_per_host = 1, .train_latency = k_any_latency});
+  Driver d(client);
+  const Dest t(client, s.url());
+  warm(d, t, 0);
+  const int a = 0;
+  const int b = 0;
+  Batch same(t, 1, 4);
+  for (std::size_t i = 0; i < same.size(); ++i) same[i].x.owner = &a;
+  ASSERT_TRUE(same.run(client, d));
+  expect_all_own(same);
+  EXPECT_EQ(client.pipelined(), 0u) << "one owner's requests went as a train";
+  // a, b, a, b: two trains of two (the queue is taken in order; a train stops at an owner it
+  // already holds).
+  Batch mixed(t, 5, 4);
+  for (std::size_t i = 0; i < mixed.size(); ++i) mixed[i].x.owner = i % 2 == 0 ? static_cast<const void*>(&a) : &b;
+  ASSERT_TRUE(mixed.run(client, d));
+  expect_all_own(mixed);
+  EXPECT_EQ(client.pipelined(), 2u);
+  EXPECT_EQ(client.train_writes(), 2u);
   EXPECT_EQ(s.server().accepts(), 1u);
 }
 

@@ -294,6 +294,24 @@ bool EgressGate::address_allowed(const sockaddr* address, std::size_t length) co
   return cls == AddressClass::public_unicast || in_allow_list(v6);
 }
 
+bool EgressGate::address_listed(const sockaddr* address, std::size_t length) const noexcept {
+  if (!enforce_) return true;
+  std::uint8_t v6[16] = {};
+  if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
+    sockaddr_in in{};
+    std::memcpy(&in, address, sizeof in);
+    v6[10] = v6[11] = 0xff;
+    std::memcpy(v6 + 12, &in.sin_addr, 4);
+  } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, address, sizeof in6);
+    std::memcpy(v6, &in6.sin6_addr, 16);
+  } else {
+    return false;
+  }
+  return in_allow_list(v6);
+}
+
 curl_socket_t egress_open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address) noexcept {
   auto* gate = static_cast<SocketGate*>(clientp);
   if (purpose != CURLSOCKTYPE_IPCXN || address == nullptr) return CURL_SOCKET_BAD;

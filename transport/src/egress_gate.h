@@ -36,6 +36,10 @@ class EgressGate {
   // The socket address may be connected to (public unicast, or in allow_cidrs). Unknown
   // families are refused. No allocation: ~tens of ns.
   [[nodiscard]] bool address_allowed(const sockaddr* address, std::size_t length) const noexcept;
+  // The operator vouches for the address: it is in allow_cidrs, or the policy is not enforced
+  // (a deployment whose destinations the operator supplies). A public address a customer
+  // gave is not. The built-in HTTP/1.1 client sends trains (pipelining) only to these.
+  [[nodiscard]] bool address_listed(const sockaddr* address, std::size_t length) const noexcept;
 
  private:
   struct Cidr {

@@ -144,6 +144,7 @@ struct Http1Conn {
   ConnState state = ConnState::connecting;
   bool want_out = false;  // EPOLLOUT registered
   bool reused = false;    // this exchange did not open it
+  bool listed = true;     // the operator vouches for its address (trains may use it)
   std::size_t address = 0;  // connecting: index into host->addresses
   std::uint64_t seq = 0;    // connect timer entries of an older connect are stale
   clock_type::time_point idle_since{};
@@ -779,6 +780,8 @@ struct Http1Client::Impl {
       c->fd = fd;
       c->address = i;
       c->want_out = true;
+      c->listed = gate == nullptr || x->host_allowed ||
+                  gate->address_listed(reinterpret_cast<const sockaddr*>(&a.storage), a.length);
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP | EPOLLOUT;
       ev.data.ptr = c;
@@ -812,12 +815,17 @@ struct Http1Client::Impl {
     c->train = next_train++;
     c->train_started = clock_type::now();
     Http1Host& h = *c->host;
-    if (c->reused && trains_to(h)) {
+    if (c->reused && c->listed && trains_to(h)) {
       const std::size_t most = std::min(options.max_train, Http1Options::k_max_train);
       Http1Exchange* last = x;
       for (std::size_t n = 1; n < most; ++n) {
         const Http1Exchange* w = h.waiting_head;
         if (w == nullptr || w->resent || w->timeout != x->timeout || x->timeout.count() <= 0) break;
+        if (w->owner != nullptr) {
+          bool mine = false;  // an owner already in this train
+          for (const Http1Exchange* m = x; m != nullptr && !mine; m = m->next) mine = m->owner == w->owner;
+          if (mine) break;
+        }
         Http1Exchange* m = dequeue(h);
         m->conn = c;
         last->next = m;
@@ -972,9 +980,9 @@ struct Http1Client::Impl {
   // (the server closed the idle connection as we sent); otherwise the exchange fails.
   void fail_or_resend(Http1Conn* c, int code) {
     Http1Exchange* x = c->x;
-    // Gone after answering part of a train it had whole, without a Connection: close: this
-    // server does not keep pipelined requests.
-    if (c->answered > 0) c->host->train_ok = false;
+    // Gone with a train outstanding (after answering part of it or none), without a
+    // Connection: close: this server does not keep pipelined requests.
+    if (c->answered > 0 || x->next != nullptr) c->host->train_ok = false;
     requeue_behind(c, code);
     if (c->reused && !x->resent && !x->got_bytes) {
       x->resent = true;
@@ -1030,7 +1038,8 @@ struct Http1Client::Impl {
   // A deadline passed for an exchange on c: the whole train times out (those behind the first
   // would a moment later: same timeout, later start).
   void time_out(Http1Conn* c) {
-    if (c->answered > 0) c->host->train_ok = false;  // answered part, then went silent
+    // Silent with a train outstanding (after answering part of it or none): no trains again.
+    if (c->answered > 0 || c->x->next != nullptr) c->host->train_ok = false;
     Http1Exchange* m = c->x->next;
     c->x->next = nullptr;
     fail(c, k_timeout);

@@ -133,6 +133,11 @@ struct Http1Exchange {
   // a slow host at its cap that meant answers the server processed but the client had given up
   // on: retries and duplicates). A request that never got a connection in time was never sent.
   std::chrono::milliseconds timeout{0};
+  // Whose request this is (the sender's destination), or nullptr. A train never holds two
+  // exchanges of one owner: a destination's own requests in flight stay on separate
+  // connections, answered in parallel as its max_in_flight intends (a train of one busy
+  // destination's requests would be served one after another by the server).
+  const void* owner = nullptr;
   Http1DataFn on_header = nullptr;  // every line of the head, status line first, CRLF included
   Http1DataFn on_body = nullptr;    // the body, decoded from chunked framing
   void* user = nullptr;

@@ -1000,6 +1000,7 @@ struct Sender::Impl {
     x.size = t->request.size;
     x.timeout = std::chrono::milliseconds(s.timeout_ms);
     x.deadline = now + x.timeout;
+    x.owner = d;
     x.on_header = &read_header;
     x.on_body = &write_body;
     x.user = t;

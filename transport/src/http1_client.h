@@ -24,15 +24,19 @@
 //   - Trains (HTTP/1.1 pipelining, RFC 9112 section 9.3.2): start() only queues; perform()
 //     gives each host's queue its connections, and an idle kept-alive connection takes up to
 //     Http1Options::max_train queued exchanges at once: heads and bodies in one sendmsg(),
-//     answers parsed in order from the same reads. Only to a host whose answers come back
-//     within Http1Options::train_latency, only exchanges with the same timeout (so the first
-//     one's deadline comes first), never on a new connection (it has not answered yet) nor
-//     for an exchange already sent once. When the train ends early (an answer with
-//     Connection: close, a malformed answer, a closed connection), the exchanges behind got
-//     nothing and are sent once more on new connections; when a server closes or times out
-//     after answering part of a train without saying so, it does not keep pipelined requests:
-//     trains stop for that host. A timeout ends the whole train (each exchange in it times
-//     out, as it would have on its own a moment later).
+//     answers parsed in order from the same reads. Only on a connection to an address the
+//     operator vouches for (EgressGate::address_listed: allow-listed, or any when the policy
+//     is off; HTTP/1.1 answers carry nothing that ties them to their request, so a proxy that
+//     drops one pipelined request but answers the next would shift answers onto the wrong
+//     requests), only to a host whose answers come back within Http1Options::train_latency,
+//     only exchanges with the same timeout (so the first one's deadline comes first) and of
+//     different owners, never on a new connection (it has not answered yet) nor for an
+//     exchange already sent once. When the train ends early (an answer with Connection:
+//     close, a malformed answer), the exchanges behind got nothing and are sent once more on
+//     new connections; when a server closes or times out with a train outstanding without
+//     saying so, it does not keep pipelined requests: trains stop for that host for the
+//     client's life. A timeout ends the whole train (each exchange in it times out, as it
+//     would have on its own a moment later).
 //   - Host names are resolved by getaddrinfo() on one resolver thread (started at the first
 //     name that is not an address literal), never on the sender's.
 //   - Egress: every address is checked with EgressGate::address_allowed() before connect()

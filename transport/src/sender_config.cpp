@@ -48,16 +48,18 @@ constexpr Setting k_sender_settings[] = {
                  "per-request setup); false: curl, as `https://` always does"),
     number_setting("http1_pipeline_depth", "http1_pipeline_depth", "requests", 1, 16,
                    &setting_ref<&SC::http1_pipeline_depth>,
-                   "the built-in client writes up to this many requests for one host back to back on one kept-alive "
-                   "connection (HTTP/1.1 pipelining) while the host answers within 50 ms; stops for a host that "
-                   "drops pipelined requests; 1: off"),
+                   "the built-in client writes up to this many requests of different destinations for one host back "
+                   "to back on one kept-alive connection (HTTP/1.1 pipelining), only to allow-listed addresses (any "
+                   "when `egress.enforce` is false) and while the host answers within 50 ms; stops for a host that "
+                   "drops pipelined requests; 1: off (collectors behind a proxy that drops them)"),
     text_setting("user_agent", "user_agent", false, 1024, &setting_ref<&SC::user_agent>,
                  "no CR, LF or other control byte"),
     number_setting("max_connections_per_host", "max_connections_per_host", "connections", 0, 1024,
                    &setting_ref<&SC::max_connections_per_host>,
                    "shared by every destination on one host (0: only `max_in_flight_total` bounds it); HTTP/2 "
-                   "multiplexes many requests per connection, HTTP/1.1 needs one per request in flight. A request "
-                   "over the cap waits inside curl with its timeout running, so the default sets none"),
+                   "multiplexes many requests per connection, HTTP/1.1 needs one per request in flight (trains, "
+                   "`http1_pipeline_depth`, put several on one). A request over the cap waits inside curl with its "
+                   "timeout running, so the default sets none"),
     number_setting("max_response_bytes", "max_response_bytes", "bytes", 0, 16 << 20,
                    &setting_ref<&SC::max_response_bytes>,
                    "response body kept to read `partialSuccess`; a longer body (and longer than 4 KiB) is not read "

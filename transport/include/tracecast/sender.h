@@ -85,14 +85,17 @@ struct SenderConfig {
   // every destination.
   bool builtin_http1 = true;
   // The built-in client's trains (HTTP/1.1 pipelining, RFC 9112 section 9.3.2): up to this
-  // many requests waiting for one host are written back to back on one kept-alive
-  // connection in one sendmsg(), their answers read in order, while that host answers within
-  // 50 ms; the host's other connections and the cap stay as they are. It cuts the sender's
-  // system calls and the kernel's per-packet work when many tenants share one collector
-  // (README "Design", "Trains"). Trains stop for good to a host that answers part of a train
-  // and then closes or goes silent (a server or proxy that drops pipelined requests; those
-  // requests are sent again), and never go to an HTTP/1.0 server. 1: one request per
-  // connection at a time. Range 1 .. 16.
+  // many requests of different destinations waiting for one host are written back to back on
+  // one kept-alive connection in one sendmsg(), their answers read in order, while that host
+  // answers within 50 ms; the host's other connections and the cap stay as they are. It cuts
+  // the sender's system calls and the kernel's per-packet work when many tenants share one
+  // collector (README "Design", "Trains"). Only to the operator's own collectors: addresses
+  // in egress.allow_cidrs or hosts in egress.allow_hosts (any address when egress.enforce is
+  // false), never to a public address a customer gave. Trains stop for good to a host that
+  // closes or goes silent with a train outstanding, and never go to an HTTP/1.0 server. A
+  // server or proxy that drops a pipelined request yet answers the ones after it shifts
+  // answers onto the wrong requests until a timeout stops trains: set 1 for collectors behind
+  // such a proxy. 1: one request per connection at a time. Range 1 .. 16.
   std::uint32_t http1_pipeline_depth = 8;
   std::string user_agent = "tracecast/0.1";
   // Connections per host (CURLMOPT_MAX_HOST_CONNECTIONS for curl, the same cap per name:port in

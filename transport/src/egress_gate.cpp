@@ -273,43 +273,40 @@ bool EgressGate::in_allow_list(const std::uint8_t* v6) const noexcept {
                      [v6](const Cidr& c) { return prefix_matches(v6, c.bytes.data(), c.prefix); });
 }
 
-bool EgressGate::address_allowed(const sockaddr* address, std::size_t length) const noexcept {
-  if (!enforce_) return true;
-  std::uint8_t v6[16] = {};
-  AddressClass cls = AddressClass::invalid;
+namespace {
+// The socket address as 16 bytes (IPv4 as IPv4-mapped IPv6); its family, or 0 for unix
+// sockets, short lengths and anything else (never for a destination).
+int address_bytes(const sockaddr* address, std::size_t length, std::uint8_t (&v6)[16]) noexcept {
   if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
     sockaddr_in in{};
     std::memcpy(&in, address, sizeof in);
     v6[10] = v6[11] = 0xff;
     std::memcpy(v6 + 12, &in.sin_addr, 4);
-    cls = classify_v4(read_v4(v6 + 12));
-  } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
+    return AF_INET;
+  }
+  if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
     sockaddr_in6 in6{};
     std::memcpy(&in6, address, sizeof in6);
     std::memcpy(v6, &in6.sin6_addr, 16);
-    cls = classify_v6(v6);
-  } else {
-    return false;  // unix sockets and anything else: never for a destination
+    return AF_INET6;
   }
+  return 0;
+}
+}  // namespace
+
+bool EgressGate::address_allowed(const sockaddr* address, std::size_t length) const noexcept {
+  if (!enforce_) return true;
+  std::uint8_t v6[16] = {};
+  const int family = address_bytes(address, length, v6);
+  if (family == 0) return false;
+  const AddressClass cls = family == AF_INET ? classify_v4(read_v4(v6 + 12)) : classify_v6(v6);
   return cls == AddressClass::public_unicast || in_allow_list(v6);
 }
 
 bool EgressGate::address_listed(const sockaddr* address, std::size_t length) const noexcept {
   if (!enforce_) return true;
   std::uint8_t v6[16] = {};
-  if (address->sa_family == AF_INET && length >= sizeof(sockaddr_in)) {
-    sockaddr_in in{};
-    std::memcpy(&in, address, sizeof in);
-    v6[10] = v6[11] = 0xff;
-    std::memcpy(v6 + 12, &in.sin_addr, 4);
-  } else if (address->sa_family == AF_INET6 && length >= sizeof(sockaddr_in6)) {
-    sockaddr_in6 in6{};
-    std::memcpy(&in6, address, sizeof in6);
-    std::memcpy(v6, &in6.sin6_addr, 16);
-  } else {
-    return false;
-  }
-  return in_allow_list(v6);
+  return address_bytes(address, length, v6) != 0 && in_allow_list(v6);
 }
 
 curl_socket_t egress_open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address) noexcept {

@@ -979,22 +979,33 @@ struct Http1Client::Impl {
   // A request that got nothing back on a reused connection goes once more on a new one
   // (the server closed the idle connection as we sent); otherwise the exchange fails.
   void fail_or_resend(Http1Conn* c, int code) {
-    Http1Exchange* x = c->x;
-    // Gone with a train outstanding (after answering part of it or none), without a
-    // Connection: close: this server does not keep pipelined requests.
-    if (c->answered > 0 || x->next != nullptr) c->host->train_ok = false;
+    // Gone with a train outstanding, without a Connection: close: this server does not keep
+    // pipelined requests.
+    stop_trains_if_outstanding(c);
     requeue_behind(c, code);
-    if (c->reused && !x->resent && !x->got_bytes) {
-      x->resent = true;
-      c->x = nullptr;
-      x->conn = nullptr;
-      c->state = ConnState::receiving;
-      Http1Host& h = *c->host;
-      enqueue_front(h, x);  // first in line: it was sent once already; a new connection (pump)
-      close_conn(c);        // pumps h
+    if (c->reused && !c->x->resent && !c->x->got_bytes) {
+      resend_first(c);
       return;
     }
     fail(c, code);
+  }
+
+  // c closed or went silent with a train outstanding (after answering part of it or none):
+  // no trains to its host again.
+  static void stop_trains_if_outstanding(Http1Conn* c) noexcept {
+    if (c->answered > 0 || c->x->next != nullptr) c->host->train_ok = false;
+  }
+
+  // c's first exchange (nothing of its answer read, never re-sent, those behind it already
+  // requeued) goes once more, first in its host's line, on a new connection; c closes.
+  void resend_first(Http1Conn* c) {
+    Http1Exchange* x = c->x;
+    x->resent = true;
+    x->conn = nullptr;
+    c->x = nullptr;
+    c->state = ConnState::receiving;
+    enqueue_front(*c->host, x);
+    close_conn(c);  // pumps the host
   }
 
   // c's first exchange fails with `code`; those behind it are sent again (requeue_behind).
@@ -1038,8 +1049,7 @@ struct Http1Client::Impl {
   // A deadline passed for an exchange on c: the whole train times out (those behind the first
   // would a moment later: same timeout, later start).
   void time_out(Http1Conn* c) {
-    // Silent with a train outstanding (after answering part of it or none): no trains again.
-    if (c->answered > 0 || c->x->next != nullptr) c->host->train_ok = false;
+    stop_trains_if_outstanding(c);
     Http1Exchange* m = c->x->next;
     c->x->next = nullptr;
     fail(c, k_timeout);
@@ -1468,16 +1478,10 @@ struct Http1Client::Impl {
         close_conn(c);
       } else {
         requeue_behind(c, k_recv);
-        Http1Exchange* first = c->x;
-        if (first->got_bytes || first->resent) {
+        if (c->x->got_bytes || c->x->resent) {
           fail(c, k_recv);
         } else {
-          first->resent = true;
-          first->conn = nullptr;
-          c->x = nullptr;
-          c->state = ConnState::receiving;
-          enqueue_front(*c->host, first);
-          close_conn(c);
+          resend_first(c);
         }
       }
     } else {

@@ -99,6 +99,42 @@ TEST(Sender, DeliversEveryRequestWithItsBodyHeadersAndTag) {
   EXPECT_EQ(status_count(stats.destinations[0], 200), 50U);
 }
 
+TEST(Sender, AddsInBulkInOrderWithEachConfigsOwnIssues) {
+  RawHttpServer server([](const RawRequest&) { return RawResponse{}; });
+  Sender sender(fast_config());
+  const std::uint32_t before = add(sender, dest_for(server));
+  DestinationConfig good_a = dest_for(server);
+  good_a.name = "a";
+  DestinationConfig bad = dest_for(server);
+  bad.endpoint = "ftp://127.0.0.1/v1/traces";  // not http(s): refused, nothing added
+  DestinationConfig good_b = dest_for(server);
+  good_b.name = "b";
+  const std::vector<const DestinationConfig*> configs{&good_a, &bad, &good_b};
+  const std::vector<AddDestinationResult> results = sender.add_destinations(configs);
+  ASSERT_EQ(results.size(), 3U);
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_EQ(results[0].id, before + 1);
+  EXPECT_FALSE(results[1].ok());
+  EXPECT_EQ(results[1].id, 0U);
+  ASSERT_FALSE(results[1].issues.empty());
+  EXPECT_EQ(results[1].issues[0].path, "endpoint");
+  EXPECT_TRUE(results[2].ok());
+  EXPECT_EQ(results[2].id, before + 2);  // ids stay dense: the refused one took none
+  EXPECT_TRUE(sender.add_destinations({}).empty());
+  // Each added one sends, as its own destination.
+  ASSERT_TRUE(sender.try_send(request(results[0].id, 1)));
+  ASSERT_TRUE(sender.try_send(request(results[2].id, 2)));
+  const auto done = wait_for(sender, 2);
+  ASSERT_EQ(done.size(), 2U);
+  for (const auto& c : done) {
+    EXPECT_EQ(c.outcome, SendOutcome::delivered);
+    EXPECT_EQ(c.destination, c.tag == 1 ? results[0].id : results[2].id);
+  }
+  std::set<std::string> names;
+  for (const auto& d : sender.stats().destinations) names.insert(d.name);
+  EXPECT_EQ(names, (std::set<std::string>{"raw", "a", "b"}));
+}
+
 TEST(Sender, SendsGrafanaCloudBasicAuthToTheOtlpPath) {
   RawHttpServer server([](const RawRequest&) { return RawResponse{}; });
   Sender sender(fast_config());

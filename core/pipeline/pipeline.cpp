@@ -1416,22 +1416,41 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
   std::vector<AddDestinationOutcome> out(destinations.size());
   std::vector<std::unique_ptr<Destination>> added;
   added.reserve(destinations.size());
-  for (std::size_t i = 0; i < destinations.size(); ++i) {
-    const auto& account = destinations[i].first;
-    const PipelineDestination destination = with_preset_defaults(destinations[i].second);
-    if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) {
-      out[i].issues = std::move(own);
-      continue;
+  // In chunks: checked and completed by their presets, handed to the sender in one call (one
+  // lock, one wake-up of its thread per chunk: one per destination was a third of the time of
+  // adding 150,000), made; the chunk bounds the copies held at once (a chunk of the whole
+  // input held ~60 MB more at 150,000). All installed in one worker command at the end.
+  constexpr std::size_t k_chunk = 1024;
+  std::vector<PipelineDestination> checked;
+  std::vector<std::size_t> index;  // checked[k] is destinations[index[k]]
+  std::vector<const DestinationConfig*> transports;
+  for (std::size_t first = 0; first < destinations.size(); first += k_chunk) {
+    const std::size_t last = std::min(destinations.size(), first + k_chunk);
+    checked.clear();
+    index.clear();
+    for (std::size_t i = first; i < last; ++i) {
+      PipelineDestination destination = with_preset_defaults(destinations[i].second);
+      if (std::vector<ValidationIssue> own = destination.validate(); !own.empty()) {
+        out[i].issues = std::move(own);
+        continue;
+      }
+      if (std::string why = detail::account_error(destinations[i].first, impl_->config); !why.empty()) {
+        out[i].issues.push_back({"account", std::move(why), false, IssueCode::too_long});
+        continue;
+      }
+      checked.push_back(std::move(destination));
+      index.push_back(i);
     }
-    if (std::string why = detail::account_error(account, impl_->config); !why.empty()) {
-      out[i].issues.push_back({"account", std::move(why), false, IssueCode::too_long});
-      continue;
+    transports.clear();
+    for (const PipelineDestination& d : checked) transports.push_back(&d.transport);
+    std::vector<AddDestinationResult> results = impl_->sender.add_destinations(transports);
+    for (std::size_t k = 0; k < checked.size(); ++k) {
+      AddDestinationOutcome& o = out[index[k]];
+      o.issues = std::move(results[k].issues);
+      if (!results[k].ok()) continue;
+      o.id = results[k].id;
+      added.push_back(impl_->make_destination(results[k].id, destinations[index[k]].first, checked[k]));
     }
-    AddDestinationResult r = impl_->sender.add_destination(destination.transport);
-    out[i].issues = std::move(r.issues);
-    if (!r.ok()) continue;
-    out[i].id = r.id;
-    added.push_back(impl_->make_destination(r.id, account, destination));
   }
   if (!added.empty()) impl_->post([impl = impl_.get(), &added] { impl->install(added); });
   return out;

@@ -1341,20 +1341,35 @@ Sender::~Sender() {
 }
 
 AddDestinationResult Sender::add_destination(const DestinationConfig& config) {
-  AddDestinationResult result;
-  result.issues = validate(config);
-  if (has_errors(result.issues)) return result;
-  auto dest = std::make_unique<Dest>();
-  dest->snapshot = make_snapshot(config, impl_->gate_);
+  const DestinationConfig* one = &config;
+  return std::move(add_destinations(std::span(&one, 1)).front());
+}
+
+std::vector<AddDestinationResult> Sender::add_destinations(std::span<const DestinationConfig* const> configs) {
+  std::vector<AddDestinationResult> results(configs.size());
+  std::vector<std::unique_ptr<Dest>> made(configs.size());
+  std::size_t valid = 0;
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    results[i].issues = validate(*configs[i]);
+    if (has_errors(results[i].issues)) continue;
+    made[i] = std::make_unique<Dest>();
+    made[i]->snapshot = make_snapshot(*configs[i], impl_->gate_);
+    ++valid;
+  }
+  if (valid == 0) return results;
   {
     std::lock_guard<std::mutex> lock(impl_->dest_mutex_);
-    dest->id = static_cast<std::uint32_t>(impl_->dests_.size() + 1);
-    result.id = dest->id;
-    impl_->dests_.push_back(std::move(dest));
+    impl_->dests_.reserve(impl_->dests_.size() + valid);
+    for (std::size_t i = 0; i < configs.size(); ++i) {
+      if (!made[i]) continue;
+      made[i]->id = static_cast<std::uint32_t>(impl_->dests_.size() + 1);
+      results[i].id = made[i]->id;
+      impl_->dests_.push_back(std::move(made[i]));
+    }
   }
   impl_->dest_version_.fetch_add(1, std::memory_order_acq_rel);
   impl_->wake();
-  return result;
+  return results;
 }
 
 std::vector<ValidationIssue> Sender::update_destination(std::uint32_t id, const DestinationConfig& config) {

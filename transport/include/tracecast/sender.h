@@ -247,6 +247,10 @@ class Sender {
   // accept a user's config only when it works (the reference's "Test Connection" step).
   // Thread-safe. Allocates.
   [[nodiscard]] AddDestinationResult add_destination(const DestinationConfig& config);
+  // The bulk form: one result per config, in order, as add_destination() would give each;
+  // one lock and one wake-up of the sender thread for all (a wake-up per destination was
+  // half the time of adding 150,000). Null pointers are not allowed. Thread-safe. Allocates.
+  [[nodiscard]] std::vector<AddDestinationResult> add_destinations(std::span<const DestinationConfig* const> configs);
   // Replaces a destination's config; requests already in flight finish with the old one.
   // Returns the issues; nothing changes if there are errors or the id is unknown (then an
   // issue with path "id"). Thread-safe. Allocates.

@@ -162,6 +162,54 @@ TEST(IngestRing, DrainIsBoundedByMaxItems) {
   EXPECT_EQ(ring.drain([](const LlmRequest&) {}, 1000), 0u);
 }
 
+std::string key_of(std::size_t n) {
+  std::string key(1, 'k');  // appended: GCC 12 -O3 warns falsely on "k" + std::to_string(n)
+  key.append(std::to_string(n));
+  return key;
+}
+
+// The pipeline routes a group's requests after looking at all of them: every request of a
+// group must still be whole when the handler reads it last, in ring order, across wraps.
+TEST(IngestRing, DrainGroupsHandsWholeGroupsInOrderAcrossWraps) {
+  IngestRing ring(small_config());  // 64 KiB: ~40 canonical records, so it wraps every few rounds
+  auto& p = ring.make_producer();
+  LlmRequest r = canonical(k_meta);
+  std::size_t next_in = 0;
+  std::size_t next_out = 0;
+  std::size_t groups = 0;
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t want = 1 + static_cast<std::size_t>(round % 23);
+    for (std::size_t i = 0; i < want; ++i) {
+      const std::string key = key_of(next_in);
+      r.api_key_id = key;
+      if (ring.try_submit(p, r) != submit_result::ok) break;
+      ++next_in;
+    }
+    const std::size_t max_items = 1 + static_cast<std::size_t>(round % 11);
+    std::size_t handed = 0;
+    const std::size_t drained = ring.drain_groups(
+        [&](std::span<const LlmRequest* const> group) {
+          ++groups;
+          ASSERT_GE(group.size(), 1U);
+          ASSERT_LE(group.size(), IngestRing::k_drain_group);
+          // Read back to front: the first ones must not have been freed meanwhile.
+          for (std::size_t k = group.size(); k-- > 0;) {
+            EXPECT_EQ(group[k]->api_key_id, key_of(next_out + k));
+            EXPECT_EQ(group[k]->account, "acct_1");
+          }
+          next_out += group.size();
+          handed += group.size();
+        },
+        max_items);
+    EXPECT_EQ(drained, handed);
+    EXPECT_LE(drained, max_items);
+  }
+  ring.drain_groups([&](std::span<const LlmRequest* const> group) { next_out += group.size(); }, 1U << 20);
+  EXPECT_EQ(next_out, next_in);
+  EXPECT_GT(groups, 200U);
+  EXPECT_EQ(ring.stats().drained, next_in);
+}
+
 TEST(IngestRing, CutsOverLongValuesAtAUtf8BoundaryAndCountsEachCut) {
   IngestConfig c = small_config();
   c.limits.max_field_bytes = 16;

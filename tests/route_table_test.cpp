@@ -37,6 +37,9 @@ TEST(RouteTable, EmptyTableFindsNothingAndIgnoresRemovals) {
   RouteTable<Target> routes;
   Target t;
   EXPECT_TRUE(routes.own("a").empty());
+  routes.prefetch_bucket(routes.hash("a"));  // no buckets yet: nothing to read
+  routes.prefetch_entry(routes.hash("a"));
+  EXPECT_TRUE(routes.own("a", routes.hash("a")).empty());
   routes.remove("a", &t);
   routes.remove("", &t);
   EXPECT_EQ(routes.accounts(), 0u);
@@ -230,6 +233,11 @@ TEST(RouteTable, MatchesAMapModelUnderRandomAddsAndRemovesWithCollisions) {
           const auto it = model.find(key(n));
           ASSERT_EQ(list(routes.own(key(n))), it == model.end() ? std::vector<Target*>{} : it->second)
               << "buckets " << buckets << " step " << step << " key " << key(n);
+          // The worker's grouped form (hash, prefetches, own with the hash) finds the same.
+          const std::uint64_t h = routes.hash(key(n));
+          routes.prefetch_bucket(h);
+          routes.prefetch_entry(h);
+          ASSERT_EQ(list(routes.own(key(n), h)), list(routes.own(key(n))));
         }
       }
     }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -160,6 +161,14 @@ struct alignas(64) Destination {
 // Six cache lines: at 150,000 destinations each 64 bytes more is ~10 MB.
 static_assert(sizeof(Destination) == 384, "Destination grew past six cache lines");
 
+// A destination cold in cache (at 10,000+ destinations most are) is asked for whole, six
+// lines, before a batch of work on many of them (completions) touches it: the misses overlap
+// instead of stalling one after another.
+inline void prefetch_destination(const Destination* d) noexcept {
+  const char* p = reinterpret_cast<const char*>(d);
+  for (std::size_t line = 0; line < sizeof(Destination); line += 64) __builtin_prefetch(p + line, 1, 3);
+}
+
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
   Destination* dest = nullptr;
@@ -276,7 +285,7 @@ struct Pipeline::Impl {
     while (true) {
       if (commands_pending.load(std::memory_order_acquire)) run_commands();
       if (stop_worker) break;
-      const std::size_t n = ring.drain([this](const LlmRequest& r) { route(r); }, 256);
+      const std::size_t n = ring.drain_groups([this](std::span<const LlmRequest* const> g) { route_group(g); }, 256);
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
       rotate_window(now);
@@ -324,8 +333,30 @@ struct Pipeline::Impl {
   // Every destination of the account (and every all-account one) gets the request's spans
   // counted as submitted; those that keep it (sampling, budget) share one copy of it in the
   // PendingStore and are charged its bytes until they encode it.
-  void route(const LlmRequest& r) {
-    const auto own = routes.own(r.account);
+  using RouteList = detail::RouteTable<Destination>::List;
+
+  // A group of requests from the ring: their route entries and then their destinations' first
+  // lines are asked for before any of them is routed. At 100,000 accounts each request's
+  // bucket, entry and destinations are cold; routed one by one, each stalled on three misses
+  // in a row (the lookup and the first touch of a destination were 14% of the worker).
+  void route_group(std::span<const LlmRequest* const> group) {
+    std::array<std::uint64_t, IngestRing::k_drain_group> hashes;
+    std::array<RouteList, IngestRing::k_drain_group> lists;
+    const std::size_t n = std::min(group.size(), hashes.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      hashes[i] = routes.hash(group[i]->account);
+      routes.prefetch_bucket(hashes[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) routes.prefetch_entry(hashes[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      lists[i] = routes.own(group[i]->account, hashes[i]);
+      for (const Destination* d : lists[i]) __builtin_prefetch(d, 1, 3);
+    }
+    for (std::size_t i = 0; i < n; ++i) route(*group[i], lists[i]);
+  }
+
+  // `own`: the account's destinations (routes.own(r.account)).
+  void route(const LlmRequest& r, RouteList own) {
     const auto all = routes.everyone();
     if (own.empty() && all.empty()) {
       ++requests_unrouted;
@@ -786,8 +817,18 @@ struct Pipeline::Impl {
   }
 
   // --- completions ----------------------------------------------------------------------------
+  // Up to 1,024 completions, in chunks of 64: each chunk's destinations are asked for first.
   std::size_t poll_completions() {
-    return sender.poll_completions([this](const Completion& c) { complete(c); }, 1024);
+    std::array<Completion, 64> chunk;
+    std::size_t done = 0;
+    while (done < 1024) {
+      const std::size_t got = sender.poll_completions(chunk.data(), chunk.size());
+      for (std::size_t i = 0; i < got; ++i) prefetch_destination(outstanding[chunk[i].tag].dest);
+      for (std::size_t i = 0; i < got; ++i) complete(chunk[i]);
+      done += got;
+      if (got < chunk.size()) break;
+    }
+    return done;
   }
 
   // Destination health wants to know about a failing attempt when it happens, not once
@@ -1064,7 +1105,7 @@ struct Pipeline::Impl {
   void begin_flush(const std::shared_ptr<FlushWaiter>& w) {
     const std::uint64_t target = ring.stats().accepted;
     while (ring.stats().drained < target) {
-      if (ring.drain([this](const LlmRequest& r) { route(r); }, 1024) == 0) std::this_thread::yield();
+      if (ring.drain_groups([this](std::span<const LlmRequest* const> g) { route_group(g); }, 1024) == 0) std::this_thread::yield();
     }
     w->epoch = epoch;
     flush_waiters.push_back(w);

@@ -117,13 +117,29 @@ class RouteTable {
   }
 
   // The account's own destinations (empty when none), and the every-account ones.
-  [[nodiscard]] List own(std::string_view account) const noexcept {
+  [[nodiscard]] List own(std::string_view account) const noexcept { return own(account, hash_(account)); }
+  [[nodiscard]] std::span<Target* const> everyone() const noexcept { return everyone_; }
+
+  // Many lookups at once (the worker's groups of requests), their misses overlapped: hash()
+  // each account, prefetch_bucket() each hash, then prefetch_entry() each (reads the home
+  // bucket, by then in cache, and asks for the entry it names when its tag matches: the
+  // account's, unless it probed further), then own(account, hash), which hits the cache.
+  [[nodiscard]] std::uint64_t hash(std::string_view account) const noexcept { return hash_(account); }
+  void prefetch_bucket(std::uint64_t h) const noexcept {
+    if (buckets_ != nullptr) __builtin_prefetch(&buckets_[h & mask_], 0, 3);
+  }
+  void prefetch_entry(std::uint64_t h) const noexcept {
+    if (buckets_ == nullptr) return;
+    const std::uint32_t v = buckets_[h & mask_];
+    if (v != 0 && (v & 0xFF000000U) == tag_bits(h)) __builtin_prefetch(&entry(index_of(v)), 0, 3);
+  }
+  // own(account) with the account's hash() already computed.
+  [[nodiscard]] List own(std::string_view account, std::uint64_t h) const noexcept {
     std::size_t b = 0;
-    if (size_ == 0 || !find(account, hash_(account), b)) return {};
+    if (size_ == 0 || !find(account, h, b)) return {};
     const Entry& s = entry(index_of(buckets_[b]));
     return {s.count > k_inline_targets ? s.targets.heap.data : s.targets.inline_, s.count};
   }
-  [[nodiscard]] std::span<Target* const> everyone() const noexcept { return everyone_; }
 
   // Buckets for `accounts` accounts without a rehash.
   void reserve(std::size_t accounts) {

@@ -305,6 +305,24 @@ struct Dest {
   [[nodiscard]] bool has_work() const noexcept { return !queued.empty() || !ready_retries.empty(); }
 };
 
+// Before a batch of requests or answers is handled, each one's destination and then its
+// counters are asked for: at 100,000 destinations both are cold, and handled one by one each
+// stalled on its own two misses (the two loads were 9% of the sender's samples at 100,000
+// accounts); asked for together, the misses overlap. `dest_of(i)` gives item i's Dest or null.
+template <class DestOf>
+void prefetch_dests(std::size_t n, DestOf&& dest_of) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (const Dest* d = dest_of(i)) {
+      __builtin_prefetch(d, 1, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(d) + 64, 1, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(d) + 128, 1, 3);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (const Dest* d = dest_of(i)) __builtin_prefetch(d->counters_ptr.load(std::memory_order_relaxed), 1, 3);
+  }
+}
+
 struct Transfer {
   SendRequest request{};
   std::uint64_t accepted_ns = 0;
@@ -735,6 +753,7 @@ struct Sender::Impl {
     std::size_t total = 0;
     for (;;) {
       const std::size_t n = requests_.try_dequeue_bulk(chunk.begin(), chunk.size());
+      prefetch_dests(n, [&](std::size_t i) { return loop_dest(chunk[i].request.destination); });
       for (std::size_t i = 0; i < n; ++i) route(chunk[i]);
       total += n;
       if (n < chunk.size()) break;
@@ -1192,6 +1211,7 @@ struct Sender::Impl {
     if (http1_) {
       http1_done_.clear();
       http1_->perform(now, http1_done_);
+      prefetch_dests(http1_done_.size(), [this](std::size_t i) { return static_cast<const Transfer*>(http1_done_[i]->user)->dest; });
       for (detail::Http1Exchange* x : http1_done_) finish_http1(x, now);
       finished += http1_done_.size();
     }

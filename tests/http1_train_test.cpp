@@ -451,19 +451,34 @@ TEST(Http1Train, LargeBodiesOverManyWritesWithAnswersReadWhileSending) {
 // ==========================================================================================
 // 3. How a train ends early.
 
-// Connection 1 answers 0 alone, then reads the train 1..4, answers 1, answers 2 with
-// Connection: close and closes. Every other connection answers each request.
-void close_on_second(Peer& p, TrainServer& srv) {
-  for (int id; (id = srv.read(p)) >= 0;) {
-    if (id == 1) {
-      std::vector<int> ids;
-      if (!srv.read_more(p, 3, ids)) return;
-      p.write(answer(1) + answer(2, Framing::length, "Connection: close\r\n"));
-      return;
+// Connection 1 answers 0 alone, then reads the train 1..4 and does `on_train` (writes what it
+// answers of it); then it closes, unless on_train hangs (kept open until the client closes).
+// Every other connection answers each request.
+TrainServer::Script on_the_train(std::function<void(Peer&)> on_train) {
+  return [on_train = std::move(on_train)](Peer& p, TrainServer& srv) {
+    for (int id; (id = srv.read(p)) >= 0;) {
+      if (id == 1) {
+        std::vector<int> ids;
+        if (!srv.read_more(p, 3, ids)) return;
+        on_train(p);
+        return;
+      }
+      if (!p.write(answer(id))) return;
     }
-    if (!p.write(answer(id))) return;
-  }
+  };
 }
+// Answers 1, answers 2 with Connection: close, closes.
+const TrainServer::Script close_on_second =
+    on_the_train([](Peer& p) { p.write(answer(1) + answer(2, Framing::length, "Connection: close\r\n")); });
+// Answers 1 and closes (no Connection: close).
+const TrainServer::Script answer_first_then_close = on_the_train([](Peer& p) { p.write(answer(1)); });
+// Answers only 1; then silence.
+const TrainServer::Script answer_first_then_silence = on_the_train([](Peer& p) {
+  p.write(answer(1));
+  p.hang();
+});
+// Answers none of the train.
+const TrainServer::Script silence_on_a_train = on_the_train([](Peer& p) { p.hang(); });
 
 TEST(Http1Train, ConnectionCloseOnTheSecondAnswerResendsTheRestTrainsStayOn) {
   TrainServer s(close_on_second);
@@ -559,35 +574,6 @@ TEST(Http1Train, ReadToCloseOrMalformedAnswerEndsTheTrainTrainsStayOn) {
   EXPECT_TRUE(d.stray().empty());
 }
 
-// Connection 1 answers 0 alone, then reads the train 1..4 and answers only 1; then silence
-// (kept open until the client closes). Every other connection answers each request.
-void answer_first_then_silence(Peer& p, TrainServer& srv) {
-  for (int id; (id = srv.read(p)) >= 0;) {
-    if (id == 1) {
-      std::vector<int> ids;
-      if (!srv.read_more(p, 3, ids)) return;
-      p.write(answer(1));
-      p.hang();
-      return;
-    }
-    if (!p.write(answer(id))) return;
-  }
-}
-
-// Connection 1 answers 0 alone, then reads the train 1..4 and answers none of it (kept open
-// until the client closes). Every other connection answers each request.
-void silence_on_a_train(Peer& p, TrainServer& srv) {
-  for (int id; (id = srv.read(p)) >= 0;) {
-    if (id == 1) {
-      std::vector<int> ids;
-      if (!srv.read_more(p, 3, ids)) return;
-      p.hang();
-      return;
-    }
-    if (!p.write(answer(id))) return;
-  }
-}
-
 // A server that answers none of a train (a single request it would answer): the train times
 // out, and trains stop for the host; before, they stopped only when part of the train had been
 // answered, so every retry went out in a train again and timed out again (the fresh review's
@@ -642,20 +628,6 @@ TEST(Http1Train, ServerSilentAfterTheFirstAnswerTimesOutTheRestAndStopsTrains) {
   EXPECT_EQ(s.server().accepts(), 2u);
   EXPECT_EQ(s.ids_on(2), (std::vector<int>{5, 6, 7, 8, 9}));
   EXPECT_TRUE(d.stray().empty());
-}
-
-// Connection 1 answers 0 alone, then reads the train 1..4, answers 1 and closes (no
-// Connection: close). Every other connection answers each request.
-void answer_first_then_close(Peer& p, TrainServer& srv) {
-  for (int id; (id = srv.read(p)) >= 0;) {
-    if (id == 1) {
-      std::vector<int> ids;
-      if (!srv.read_more(p, 3, ids)) return;
-      p.write(answer(1));
-      return;
-    }
-    if (!p.write(answer(id))) return;
-  }
 }
 
 TEST(Http1Train, ServerClosingAfterTheFirstAnswerResendsTheRestAndStopsTrains) {

@@ -893,6 +893,50 @@ TEST(Pipeline, InvalidDestinationsAreRefusedWithSpecificIssues) {
 }
 
 
+// A destination only the sender's checks refuse (here a URL that is not http(s)) gets id 0 and
+// is not installed: before, the refusal's issues were moved out before ok() read them, so it
+// was installed with id 0, counted its requests as submitted and dropped them as `removed`.
+TEST(Pipeline, ADestinationTheSenderRefusesIsNotInstalledAndTakesNoTraffic) {
+  SinkProcess sink;
+  Pipeline p(test_config());
+  PipelineDestination refused = to_sink(sink, "refused");
+  refused.transport.endpoint = "ftp://127.0.0.1/v1/traces";
+  const std::vector<std::pair<std::string, PipelineDestination>> all{
+      {"acct", to_sink(sink, "first")}, {"acct", refused}, {"acct", to_sink(sink, "second")}};
+  const std::vector<AddDestinationOutcome> added = p.add_destinations(all);
+  ASSERT_EQ(added.size(), 3U);
+  ASSERT_TRUE(added[0].ok());
+  ASSERT_FALSE(added[1].ok());
+  EXPECT_EQ(added[1].id, 0U);
+  ASSERT_FALSE(added[1].issues.empty());
+  EXPECT_EQ(added[1].issues[0].path, "endpoint");
+  ASSERT_TRUE(added[2].ok());
+  EXPECT_EQ(added[2].id, added[0].id + 1);
+  EXPECT_FALSE(p.add_destination("acct", refused).ok());  // the single form likewise
+
+  workload::Generator gen({false, 0.0, 23});
+  constexpr int k_requests = 50;
+  for (int i = 0; i < k_requests; ++i) {
+    LlmRequest r = gen.next(1'700'000'000'000'000'000ULL + static_cast<std::uint64_t>(i) * 1000);
+    r.account = "acct";
+    while (p.submit(r) != submit_result::ok) std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(p.flush(Clock::now() + 10s).complete);
+  const PipelineStats all_stats = p.stats_all();
+  EXPECT_EQ(all_stats.destinations_configured, 2U);
+  ASSERT_EQ(all_stats.destinations.size(), 2U);
+  std::uint64_t delivered = 0;
+  for (const DestinationCounters& d : all_stats.destinations) {
+    EXPECT_NE(d.id, 0U);
+    EXPECT_GE(d.submitted, static_cast<std::uint64_t>(k_requests)) << d.name;
+    EXPECT_EQ(d.delivered, d.submitted) << d.name;
+    EXPECT_EQ(d.dropped_total(), 0U) << d.name;
+    delivered += d.delivered;
+  }
+  EXPECT_EQ(all_stats.total.dropped_total(), 0U);
+  EXPECT_EQ(sink.stats().spans, delivered);
+}
+
 // "reason n, ..." for every drop reason with a count.
 std::string drops_text(const DestinationCounters& d) {
   std::string out;

@@ -1487,8 +1487,9 @@ std::vector<AddDestinationOutcome> Pipeline::add_destinations(
     std::vector<AddDestinationResult> results = impl_->sender.add_destinations(transports);
     for (std::size_t k = 0; k < checked.size(); ++k) {
       AddDestinationOutcome& o = out[index[k]];
+      const bool refused = !results[k].ok();  // before the issues move out (ok() reads them)
       o.issues = std::move(results[k].issues);
-      if (!results[k].ok()) continue;
+      if (refused) continue;
       o.id = results[k].id;
       added.push_back(impl_->make_destination(results[k].id, destinations[index[k]].first, checked[k]));
     }

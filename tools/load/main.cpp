@@ -1014,8 +1014,8 @@ int main(int argc, char** argv) {
   } else {
     std::ostringstream o;
     o << "\n== tracecast-load report ==\n";
-    o << "run:        " << run_s << " s of load, drained in "
-      << std::chrono::duration<double>(drained_at - producers_done).count() << " s"
+    o << "run:        " << fmt_fixed(run_s, 2) << " s of load, drained in "
+      << fmt_fixed(std::chrono::duration<double>(drained_at - producers_done).count(), 2) << " s"
       << (g_interrupted != 0 ? " (interrupted)" : "") << "\n";
     o << "requests:   " << ptotals.attempted << " submitted (" << human(static_cast<double>(ptotals.attempted) / std::max(run_s, 1e-9))
       << "/s), " << fin.ingest.accepted << " accepted, " << fin.ingest.rejected_full << " ring full, "
@@ -1044,14 +1044,14 @@ int main(int argc, char** argv) {
     o << "bytes:      " << human_bytes(static_cast<double>(fin.total.bytes_raw)) << " encoded -> "
       << human_bytes(static_cast<double>(fin.total.bytes_compressed)) << " sent";
     if (fin.total.bytes_compressed > 0) {
-      o << " (x" << static_cast<double>(fin.total.bytes_raw) / static_cast<double>(fin.total.bytes_compressed) << ")";
+      o << " (x" << fmt_fixed(static_cast<double>(fin.total.bytes_raw) / static_cast<double>(fin.total.bytes_compressed), 1) << ")";
     }
     o << "; batch memory peak " << human_bytes(static_cast<double>(fin.memory_peak_bytes)) << "\n";
     o << "submit:     p50 " << human_ns(latency.quantile(0.5) * ns_per_tick) << ", p99 "
       << human_ns(latency.quantile(0.99) * ns_per_tick) << ", p99.9 " << human_ns(latency.quantile(0.999) * ns_per_tick)
       << " per call\n";
     o << "process:    " << (fin.total.delivered > 0 ? human_ns(cpu_per_span) : std::string("n/a")) << " CPU per delivered span (user+sys "
-      << static_cast<double>(cpu_ns) / 1e9 << " s, load generation included), peak RSS "
+      << fmt_fixed(static_cast<double>(cpu_ns) / 1e9, 2) << " s, load generation included), peak RSS "
       << human_bytes(static_cast<double>(peak_rss)) << "\n";
     if (fin.total.delivered > 0 && (worker_ns | sender_ns) != 0) {
       const double d = static_cast<double>(fin.total.delivered);
@@ -1060,8 +1060,9 @@ int main(int argc, char** argv) {
     }
     o << "setup:      " << run.destinations << " destinations added in " << fmt_fixed(run.add_ms, 1)
       << " ms (one add_destinations call)\n";
-    o << "destinations (" << fin.destinations.size() << "; top " << k_shown_busiest
-      << " by delivered, then up to " << k_shown_max - k_shown_busiest << " dead or losing spans):\n";
+    o << "destinations (" << shown.size() << " shown of " << fin.destinations_configured << ": the "
+      << k_shown_busiest << " busiest by delivered, then up to " << k_shown_max - k_shown_busiest
+      << " dead or losing spans):\n";
     for (const auto* d : shown) {
       o << "  " << d->name << (d->account.empty() ? "" : " [" + d->account + "]") << ": submitted " << d->submitted
         << ", delivered " << d->delivered << ", dropped " << d->dropped_total() << ", retries " << d->retries
@@ -1076,7 +1077,7 @@ int main(int argc, char** argv) {
       for (const auto& [code, n] : sc.status_counts) o << " " << code << ":" << n;
       o << "\n";
     }
-    o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " per destination): "
+    o << "checks:     identity in " << snapshots << " snapshots (" << full_snapshots << " of them of every destination): "
       << (identity_failure.empty() ? "ok" : "FAILED")
       << "; after shutdown: " << (unbalanced(fin).empty() && fin.total.in_flight == 0 ? "ok" : "FAILED")
       << "; sink count: " << sink_check << "; no loss: " << loss_check << "; delivery: " << delivery_check << "; reached: " << reached_check << "\n";

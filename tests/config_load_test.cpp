@@ -765,19 +765,32 @@ TEST(ConfigFromJson, RejectsDuplicateFields) {
 }
 
 TEST(ConfigFromJson, ReportsMalformedJsonWithTheSourceName) {
-  EXPECT_THAT(json_error(R"({"batch": {"max_spans": 512,}})"), StartsWith("config.json: invalid JSON: "));
   EXPECT_THAT(json_error(""), StartsWith("config.json: invalid JSON: "));
   const std::string path = (data_dir() / "malformed.json").string();
-  EXPECT_THAT(config_from_json_file(path).error, StartsWith(path + ": invalid JSON: "));
+  EXPECT_THAT(config_from_json_file(path).error, StartsWith(path + ": invalid JSON at line 1, byte 29 (offset 28), in batch: "));
+}
+
+// Malformed JSON is located (line, byte, and the field being read); the DOM parser says only
+// what is wrong, the On-Demand walk where.
+TEST(ConfigFromJson, SaysWhereTheJsonIsMalformed) {
+  EXPECT_THAT(json_error("{\"batch\":\n  {\"max_spans\": 512,\n  }\n}"),
+              StartsWith("config.json: invalid JSON at line 3, byte 3 (offset 33), in batch: The JSON document has an "
+                         "improper structure"));
+  EXPECT_THAT(json_error(R"({"destinations": [{"endpoint": "http://a:4318"}, {"endpoint": tru}]})"),
+              StartsWith("config.json: invalid JSON at line 1, byte 63 (offset 62), in destinations[1].endpoint: "));
+  EXPECT_THAT(json_error(R"({"batch": {"max_spans": 1}} x)"), StartsWith("config.json: invalid JSON at line 1, byte 29 (offset 28): "));
+  // A key that is not printable ASCII is not echoed.
+  EXPECT_THAT(json_error("{\"a\\nb\": {\"c\": tru}}"), StartsWith("config.json: invalid JSON at line 1, byte 16 (offset 15), in ?.c: "));
 }
 
 // Bytes that are not UTF-8 are located (line, byte); a number nothing 64-bit holds is said to
-// be one; a duration past 2^53 ms gets its field's own range, not the integer type's.
+// be one, and where; a duration past 2^53 ms gets its field's own range, not the integer type's.
 TEST(ConfigFromJson, SaysWhereTheFileIsNotUtf8AndWhatIsWrongWithANumber) {
   EXPECT_EQ(json_error("{\n  \"service\": {\"name\": \"caf\xc3(\"}}"),
             "config.json: not UTF-8: line 2, byte 27 (offset 28) is not part of a valid UTF-8 sequence; JSON text is UTF-8");
   EXPECT_THAT(json_error(R"({"batch": {"max_spans": 99999999999999999999}})"),
-              StartsWith("config.json: invalid JSON: a number that is malformed or out of range"));
+              StartsWith("config.json: invalid JSON at line 1, byte 25 (offset 24), in batch.max_spans: a number that is "
+                         "malformed or out of range"));
   const std::string over = json_error(R"({"disable": {"after_ms": 9007199254740993}})");
   EXPECT_THAT(over, StartsWith("config.json: disable.after_ms: "));
   EXPECT_THAT(over, ::testing::HasSubstr("30"));  // the 30-day range, not 2^53

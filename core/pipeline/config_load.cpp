@@ -518,8 +518,102 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_bytes, 
   return {};
 }
 
+// simdjson's DOM parser reports no position. Its On-Demand parser, walking the same text
+// value by value (a bounded config file: microseconds), stops at the first value it cannot
+// take and says where; `path` is the field being read then ("batch.max_spans",
+// "destinations[2]"). False when the walk fails.
+bool walk_json(simdjson::ondemand::value v, std::string& path) {
+  simdjson::ondemand::json_type type{};
+  if (v.type().get(type) != simdjson::SUCCESS) return false;
+  switch (type) {
+    case simdjson::ondemand::json_type::object: {
+      simdjson::ondemand::object object;
+      if (v.get_object().get(object) != simdjson::SUCCESS) return false;
+      const std::size_t at = path.size();
+      for (auto field : object) {
+        path.resize(at);  // a malformed next field is reported in the object
+        std::string_view key;
+        if (field.unescaped_key().get(key) != simdjson::SUCCESS) return false;
+        if (at != 0) path += '.';
+        // Printable ASCII names as written; any other is not echoed (a control byte, a
+        // megabyte-long key): "?".
+        const bool printable = key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+                                 return c >= 0x20 && c <= 0x7e;
+                               });
+        path += printable && !key.empty() ? key : std::string_view("?");
+        simdjson::ondemand::value inner;
+        if (field.value().get(inner) != simdjson::SUCCESS || !walk_json(inner, path)) return false;
+      }
+      path.resize(at);
+      return true;
+    }
+    case simdjson::ondemand::json_type::array: {
+      simdjson::ondemand::array array;
+      if (v.get_array().get(array) != simdjson::SUCCESS) return false;
+      const std::size_t at = path.size();
+      std::size_t index = 0;
+      for (auto element : array) {
+        path.resize(at);
+        path += '[' + std::to_string(index++) + ']';
+        simdjson::ondemand::value inner;
+        if (element.get(inner) != simdjson::SUCCESS || !walk_json(inner, path)) return false;
+      }
+      path.resize(at);
+      return true;
+    }
+    case simdjson::ondemand::json_type::number: {
+      simdjson::ondemand::number n;
+      return v.get_number().get(n) == simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::string: {
+      std::string_view text;
+      return v.get_string().get(text) == simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::boolean: {
+      bool b = false;
+      return v.get_bool().get(b) == simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::null: {
+      bool null = false;
+      return v.is_null().get(null) == simdjson::SUCCESS && null;
+    }
+  }
+  return false;
+}
+
+// " at line L, byte B (offset O)[, in FIELD]" where the On-Demand walk stopped (or where content
+// follows the root value), or "" when it cannot say (its position is past the end).
+std::string json_error_location(std::string_view json) {
+  const simdjson::padded_string padded(json);
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document doc;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS) return {};
+  std::string path;
+  simdjson::ondemand::value root;
+  const bool ok = doc.get_value().get(root) == simdjson::SUCCESS && walk_json(root, path);
+  // After a whole root value, a location still inside the text is content after it.
+  const char* where = nullptr;
+  if (doc.current_location().get(where) != simdjson::SUCCESS || where == nullptr) return {};
+  if (ok) path.clear();
+  const std::size_t offset = static_cast<std::size_t>(where - padded.data());
+  if (offset >= json.size()) return {};
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (json[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  std::string out = " at line " + std::to_string(line) + ", byte " + std::to_string(offset - line_start + 1) +
+                    " (offset " + std::to_string(offset) + ")";
+  if (!path.empty()) out += ", in " + path;
+  return out;
+}
+
 // What is wrong with a file simdjson refused, specific where it can be: the line and byte
-// of the first byte that is not UTF-8; a number that no 64-bit integer or double holds.
+// of the first byte that is not UTF-8; a number that no 64-bit integer or double holds; for
+// the rest, where the text stopped being JSON (json_error_location()).
 std::string parse_error_message(std::string_view json, simdjson::error_code err) {
   if (err == simdjson::UTF8_ERROR) {
     const auto* in = reinterpret_cast<const unsigned char*>(json.data());
@@ -543,11 +637,13 @@ std::string parse_error_message(std::string_view json, simdjson::error_code err)
       i += len;
     }
   }
+  const std::string where = json_error_location(json);
   if (err == simdjson::NUMBER_ERROR) {
-    return "invalid JSON: a number that is malformed or out of range (an integer beyond 64 bits, or a "
+    return "invalid JSON" + where +
+           ": a number that is malformed or out of range (an integer beyond 64 bits, or a "
            "value beyond a double); every count and size here fits 64 bits";
   }
-  return "invalid JSON: " + std::string(simdjson::error_message(err));
+  return "invalid JSON" + where + ": " + std::string(simdjson::error_message(err));
 }
 
 class JsonLoader {

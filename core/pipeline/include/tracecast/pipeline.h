@@ -375,8 +375,11 @@ class Pipeline {
   // test_connection()). Thread-safe. Allocates.
   AddDestinationOutcome add_destination(std::string_view account, const PipelineDestination& destination);
   // The same for many destinations in one step (e.g. 100,000 loaded at start-up): one
-  // outcome per input, in order; cost O(n) in all (each add is O(1) amortised), and the
-  // worker takes them in one command. Thread-safe. Allocates.
+  // outcome per input, in order; a refused one (its issues name the field) gets id 0 and is
+  // not added, and the others' ids stay consecutive. Cost O(n) in all (each add is O(1)
+  // amortised; the sender takes them in chunks of 1,024, one wake-up of its thread each), and
+  // the worker takes them in one command: ~1.1-1.6 s for 150,000 on a 2-core VM (README
+  // Performance). Thread-safe. Allocates.
   std::vector<AddDestinationOutcome> add_destinations(
       std::span<const std::pair<std::string, PipelineDestination>> destinations);
   // Changes a destination: its open batch is sealed and sent with the old settings first.

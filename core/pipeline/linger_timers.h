@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "prefetch.h"
+
 namespace tracecast::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -75,8 +77,7 @@ class LingerTimers {
       while (n < group.size() && n < max - fired && !heap_.empty() && heap_.front().deadline <= now) {
         group[n] = heap_.front();
         pop_front();
-        const char* p = reinterpret_cast<const char*>(group[n].target);
-        for (std::size_t line = 0; line < sizeof(Target); line += 64) __builtin_prefetch(p + line, 1, 3);
+        prefetch_whole(group[n].target);
         ++n;
       }
       for (std::size_t i = 0; i < n; ++i) {

@@ -24,6 +24,7 @@
 #include "health_notifier.h"
 #include "linger_timers.h"
 #include "pending_store.h"
+#include "prefetch.h"
 #include "pipeline_internal_prometheus.h"
 #include "route_table.h"
 #include "tracecast/otlp_protobuf.h"
@@ -161,14 +162,6 @@ struct alignas(64) Destination {
 // Six cache lines: at 150,000 destinations each 64 bytes more is ~10 MB.
 static_assert(sizeof(Destination) == 384, "Destination grew past six cache lines");
 
-// A destination cold in cache (at 10,000+ destinations most are) is asked for whole, six
-// lines, before a batch of work on many of them (completions) touches it: the misses overlap
-// instead of stalling one after another.
-inline void prefetch_destination(const Destination* d) noexcept {
-  const char* p = reinterpret_cast<const char*>(d);
-  for (std::size_t line = 0; line < sizeof(Destination); line += 64) __builtin_prefetch(p + line, 1, 3);
-}
-
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
   Destination* dest = nullptr;
@@ -285,7 +278,7 @@ struct Pipeline::Impl {
     while (true) {
       if (commands_pending.load(std::memory_order_acquire)) run_commands();
       if (stop_worker) break;
-      const std::size_t n = ring.drain_groups([this](std::span<const LlmRequest* const> g) { route_group(g); }, 256);
+      const std::size_t n = drain_ring(256);
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
       rotate_window(now);
@@ -353,6 +346,11 @@ struct Pipeline::Impl {
       for (const Destination* d : lists[i]) __builtin_prefetch(d, 1, 3);
     }
     for (std::size_t i = 0; i < n; ++i) route(*group[i], lists[i]);
+  }
+
+  // Routes up to `max` requests from the ring, a group at a time; returns how many.
+  std::size_t drain_ring(std::size_t max) {
+    return ring.drain_groups([this](std::span<const LlmRequest* const> g) { route_group(g); }, max);
   }
 
   // `own`: the account's destinations (routes.own(r.account)).
@@ -817,18 +815,15 @@ struct Pipeline::Impl {
   }
 
   // --- completions ----------------------------------------------------------------------------
-  // Up to 1,024 completions, in chunks of 64: each chunk's destinations are asked for first.
+  // Up to 1,024 completions, in the sender's chunks: each chunk's destinations are asked for
+  // first.
   std::size_t poll_completions() {
-    std::array<Completion, 64> chunk;
-    std::size_t done = 0;
-    while (done < 1024) {
-      const std::size_t got = sender.poll_completions(chunk.data(), chunk.size());
-      for (std::size_t i = 0; i < got; ++i) prefetch_destination(outstanding[chunk[i].tag].dest);
-      for (std::size_t i = 0; i < got; ++i) complete(chunk[i]);
-      done += got;
-      if (got < chunk.size()) break;
-    }
-    return done;
+    return sender.poll_completion_chunks(
+        [this](std::span<const Completion> chunk) {
+          for (const Completion& c : chunk) detail::prefetch_whole(outstanding[c.tag].dest);
+          for (const Completion& c : chunk) complete(c);
+        },
+        1024);
   }
 
   // Destination health wants to know about a failing attempt when it happens, not once
@@ -1105,7 +1100,7 @@ struct Pipeline::Impl {
   void begin_flush(const std::shared_ptr<FlushWaiter>& w) {
     const std::uint64_t target = ring.stats().accepted;
     while (ring.stats().drained < target) {
-      if (ring.drain_groups([this](std::span<const LlmRequest* const> g) { route_group(g); }, 1024) == 0) std::this_thread::yield();
+      if (drain_ring(1024) == 0) std::this_thread::yield();
     }
     w->epoch = epoch;
     flush_waiters.push_back(w);

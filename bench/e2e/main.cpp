@@ -34,8 +34,9 @@
 // the previous runs' freed memory is returned to the kernel: malloc_trim, glibc).
 // --repetitions K reports the median of each figure. Every configuration adds its destinations
 // with one add_destinations call, timed. A scale configuration warms up for at least the
-// default max linger plus a second (6 s): a quiet destination's first batch waits up to 5 s,
-// so a shorter warm-up would measure the fill, not the steady state. Its row adds spans per
+// default max linger plus a second (6 s), then until it is steady (steady_warm_up: delivered
+// >= 97% of what it was handed over 2 s; at most 60 s), so that the window measures the
+// steady state, not the fill of quiet destinations' batches. Its row adds spans per
 // HTTP request, the batch memory peak, the add time, drops by reason, and process CPU per
 // span as a ratio to the same shape's 100-account row of the same invocation.
 #include <malloc.h>
@@ -99,8 +100,13 @@ struct Spec {
 
 // WORKLOAD.md "Gateway scale": 20,000 requests/s in all, whatever the account count.
 constexpr double k_scale_rate = 20000;
-// A scale run warms up at least this long: the default max linger (5 s) plus a second.
+// A scale run warms up at least this long: the default max linger (5 s) plus a second; then
+// until it is steady (steady_warm_up below), at most --max-warmup.
 constexpr double k_scale_min_warmup_s = 6;
+// Steady: over the last k_steady_span_s, spans delivered >= k_steady_fraction of the spans
+// handed to destinations in it.
+constexpr double k_steady_span_s = 2;
+constexpr double k_steady_fraction = 0.97;
 
 Spec plain(std::string name, bool fanout, std::string compression, bool content, bool dead, bool count_only,
            bool flat_out, std::string dead_account) {
@@ -189,6 +195,7 @@ double rate_of(const Spec& spec, double rate_option) {
 struct BenchOptions {
   double seconds = 5;
   double warmup = 1;
+  double max_warmup = 60;  // scale-*: the steady warm-up's cap, s
   double rate = 100000;  // requests/s, rate-limited configurations
   unsigned threads = 2;
   unsigned repetitions = 1;
@@ -222,6 +229,8 @@ struct Figures {
   double spans_per_request = 0;         // delivered spans / HTTP requests delivered, window
   double memory_peak_mb = 0;            // PipelineStats::memory_peak_bytes, whole run, MiB
   double add_ms = 0;                    // the add_destinations call, wall ms
+  double warmup_s = 0;                  // warm-up taken (scale: until steady)
+  double steady = 1;                    // 1: the warm-up ended steady (scale), 0: at its cap
   double destinations = 0;
   // Whole run: spans dropped per DropReason, and (last) requests refused by a full ring.
   std::array<double, k_drop_reasons + 1> dropped_by{};
@@ -306,6 +315,38 @@ double harness_cost(const BenchOptions& o, const Spec& spec) {
   h.requests_per_s = n / secs_of(t1 - t0);
   cache[key] = h;
   return h.cpu_ns_per_request;
+}
+
+// A scale run's warm-up: `min_s`, then until the pipeline delivers what it is handed. At
+// 100,000 accounts a destination sees a span every ~5 s: its first batch waits the minimum
+// linger, its next ones up to max_linger (5 s), so pending spans keep piling up for ~15-20 s;
+// a window inside that fill counts CPU spent on spans it does not see delivered (after 6 s,
+// 24,200 of 30,000 spans/s delivered, CPU per span 20% high). Steady: over the last
+// k_steady_span_s, delivered >= k_steady_fraction of the spans handed to destinations (both
+// from totals(), polled every 0.5 s). false: `max_s` passed first.
+bool steady_warm_up(Pipeline& pipeline, double min_s, double max_s) {
+  const auto start = steady::now();
+  sleep_s(min_s);
+  struct Point {
+    steady::time_point at;
+    std::uint64_t submitted, delivered;
+  };
+  std::vector<Point> points;
+  while (true) {
+    const PipelineStats s = pipeline.totals();
+    const auto now = steady::now();
+    points.push_back({now, s.total.submitted, s.total.delivered});
+    // The newest point at least k_steady_span_s old.
+    for (auto p = points.rbegin(); p != points.rend(); ++p) {
+      if (secs_of(now - p->at) < k_steady_span_s - 0.01) continue;
+      const double handed = static_cast<double>(s.total.submitted - p->submitted);
+      const double delivered = static_cast<double>(s.total.delivered - p->delivered);
+      if (handed > 0 && delivered >= k_steady_fraction * handed) return true;
+      break;
+    }
+    if (secs_of(now - start) >= max_s) return false;
+    sleep_s(0.5);
+  }
 }
 
 Figures run_once(const Spec& spec, const BenchOptions& o) {
@@ -420,7 +461,14 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   po.skew = spec.skew;
   ProducerGroup producers(&*pipeline, po);
   producers.start();
-  sleep_s(spec.scale ? std::max(o.warmup, k_scale_min_warmup_s) : o.warmup);
+  const auto warm_start = steady::now();
+  if (spec.scale) {
+    const double min_s = std::max(o.warmup, k_scale_min_warmup_s);
+    f.steady = steady_warm_up(*pipeline, min_s, std::max(min_s, o.max_warmup)) ? 1 : 0;
+  } else {
+    sleep_s(o.warmup);
+  }
+  f.warmup_s = secs_of(steady::now() - warm_start);
   phase("warmed up");
 
   auto dead_counters = [dead_id](const PipelineStats& s) {
@@ -538,7 +586,7 @@ Figures median_of(const std::vector<Figures>& runs) {
         &Figures::submit_p50_ns, &Figures::submit_p99_ns, &Figures::allocs_per_span,
         &Figures::peak_rss_mb, &Figures::dropped, &Figures::dropped_window, &Figures::healthy_delivered_per_s,
         &Figures::dead_dropped, &Figures::sink_spans, &Figures::delivered_total, &Figures::spans_per_request,
-        &Figures::memory_peak_mb, &Figures::add_ms, &Figures::destinations}) {
+        &Figures::memory_peak_mb, &Figures::add_ms, &Figures::destinations, &Figures::warmup_s}) {
     m.*field = med(field);
   }
   for (std::size_t r = 0; r < m.dropped_by.size(); ++r) {
@@ -550,6 +598,7 @@ Figures median_of(const std::vector<Figures>& runs) {
   for (const Figures& r : runs) {
     ++reasons[r.main_reason];
     m.sink_match = m.sink_match && r.sink_match;
+    m.steady = std::min(m.steady, r.steady);
     if (!r.error.empty() && m.error.empty()) m.error = r.error;
   }
   int best = 0;
@@ -595,8 +644,8 @@ std::string harness_name(const HarnessKey& key, double rate_option) {
 }
 
 int usage(std::ostream& out, int code) {
-  out << "usage: tracecast-bench-e2e [--config NAME]... [--seconds S] [--warmup S] [--rate R]\n"
-         "                           [--threads N] [--repetitions K] [--json] [--phases]\n"
+  out << "usage: tracecast-bench-e2e [--config NAME]... [--seconds S] [--warmup S] [--max-warmup S]\n"
+         "                           [--rate R] [--threads N] [--repetitions K] [--json] [--phases]\n"
          "  --config NAME     run only NAME (repeatable): ";
   for (const Spec& s : specs()) out << s.name << " ";
   out << "\n"
@@ -607,7 +656,9 @@ int usage(std::ostream& out, int code) {
          "  --seconds S       measured window per run (default 5)\n"
          "  --rate R          requests/s of the rate-limited configurations (default 100000;\n"
          "                    scale-* always run at 20000, WORKLOAD.md \"Gateway scale\")\n"
-         "  --warmup S        before the window (default 1; scale-* at least 6)\n"
+         "  --warmup S        before the window (default 1; scale-* at least 6, then until\n"
+         "                    steady: delivered >= 97% of what was handed over 2 s, at most\n"
+         "                    --max-warmup S, default 60; a row that hit it says NOT STEADY)\n"
          "  --threads N       producer threads (default 2)\n"
          "  --repetitions K   runs per configuration; medians are reported (default 1)\n"
          "  --json            one JSON object per configuration per line\n"
@@ -669,6 +720,8 @@ int main(int argc, char** argv) {
       o.seconds = v;
     } else if (a == "--warmup") {
       o.warmup = v;
+    } else if (a == "--max-warmup" && v > 0) {
+      o.max_warmup = v;
     } else if (a == "--rate" && v > 0) {
       o.rate = v;
     } else if (a == "--threads" && v >= 1 && v <= 64) {
@@ -750,6 +803,7 @@ int main(int argc, char** argv) {
         << ",\"delivered_total\":" << fmt(m.delivered_total, 0) << ",\"sink_match\":" << (m.sink_match ? "true" : "false");
       j << ",\"spans_per_request\":" << fmt(m.spans_per_request, 2) << ",\"memory_peak_mb\":" << fmt(m.memory_peak_mb, 1)
         << ",\"add_destinations_ms\":" << fmt(m.add_ms, 1) << ",\"destinations\":" << fmt(m.destinations, 0)
+        << ",\"warmup_s\":" << fmt(m.warmup_s, 1)
         << ",\"accounts\":" << (spec.fanout ? spec.accounts : 0) << ",\"account_skew\":" << json_quote(to_string(spec.skew))
         << ",\"dropped_by_reason\":{";
       for (std::size_t r = 0; r < m.dropped_by.size(); ++r) {
@@ -759,7 +813,8 @@ int main(int argc, char** argv) {
       if (spec.scale) {
         j << ",\"scale_base\":" << json_quote(spec.scale_base)
           << ",\"cpu_ratio_vs_base\":" << (cpu_ratio >= 0 ? fmt(cpu_ratio, 3) : "null")
-          << ",\"threads_cpu_ratio_vs_base\":" << (threads_ratio >= 0 ? fmt(threads_ratio, 3) : "null");
+          << ",\"threads_cpu_ratio_vs_base\":" << (threads_ratio >= 0 ? fmt(threads_ratio, 3) : "null")
+          << ",\"steady\":" << (m.steady > 0 ? "true" : "false");
       }
       if (spec.dead) {
         j << ",\"healthy_delivered_per_s\":" << fmt(m.healthy_delivered_per_s, 1) << ",\"dead_dropped\":"
@@ -773,21 +828,25 @@ int main(int argc, char** argv) {
       if (!scale_header) {
         scale_header = true;
         std::printf("\ngateway scale (WORKLOAD.md): %.0f req/s, fan-out 1.5 destinations per account, healthy sink, "
-                    "default config; warm-up %.1f s\n",
-                    k_scale_rate, std::max(o.warmup, k_scale_min_warmup_s));
-        std::printf("%-16s %7s %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s  %s\n", "config", "accts", "dests",
+                    "default config; warm-up at least %.1f s, then until steady (delivered >= %.0f%% of the spans "
+                    "handed to destinations over %.0f s), at most %.0f s\n",
+                    k_scale_rate, std::max(o.warmup, k_scale_min_warmup_s), k_steady_fraction * 100, k_steady_span_s,
+                    std::max(o.max_warmup, std::max(o.warmup, k_scale_min_warmup_s)));
+        std::printf("%-16s %7s %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s %6s  %s\n", "config", "accts", "dests",
                     "delivered/s", "sp/req", "cpu ns/sp", "x100", "work ns", "send ns", "x100", "batch MB", "RSS MB",
-                    "add ms", "dropped");
+                    "add ms", "warm s", "dropped");
       }
       std::string notes;
       if (!m.sink_match) notes += " SINK MISMATCH";
+      if (m.steady <= 0) notes += " NOT STEADY (warm-up cap)";
       if (!m.error.empty()) notes += " ERROR: " + m.error;
-      std::printf("%-16s %7zu %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s  %s%s\n", spec.name.c_str(), spec.accounts,
+      std::printf("%-16s %7zu %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s %6s  %s%s\n", spec.name.c_str(), spec.accounts,
                   fmt(m.destinations, 0).c_str(), fmt(m.delivered_per_s, 0).c_str(), fmt(m.spans_per_request, 1).c_str(),
                   fmt(m.cpu_ns_per_span, 0).c_str(), cpu_ratio >= 0 ? fmt(cpu_ratio, 2).c_str() : "-",
                   fmt(m.worker_cpu_ns_per_span, 0).c_str(), fmt(m.sender_cpu_ns_per_span, 0).c_str(),
                   threads_ratio >= 0 ? fmt(threads_ratio, 2).c_str() : "-", fmt(m.memory_peak_mb, 1).c_str(),
-                  fmt(m.peak_rss_mb, 1).c_str(), fmt(m.add_ms, 1).c_str(), drops_text(m).c_str(), notes.c_str());
+                  fmt(m.peak_rss_mb, 1).c_str(), fmt(m.add_ms, 1).c_str(), fmt(m.warmup_s, 1).c_str(),
+                  drops_text(m).c_str(), notes.c_str());
       std::fflush(stdout);
     } else {
       if (!main_header) print_main_header("config");

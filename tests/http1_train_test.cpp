@@ -976,11 +976,11 @@ TEST(Http1Train, NoAllocationPerExchangeOnceWarm) {
 // 8. The sender: many destinations (tenants) on one host, trains on by default.
 
 TEST(Http1TrainSender, ManyDestinationsOnOneHostDeliverEverythingExactlyOnce) {
-  EXPECT_EQ(SenderConfig{}.http1_pipeline_depth, 8u) << "the documented default";
+  EXPECT_EQ(SenderConfig{}.http1_pipeline_depth, 16u) << "the documented default";
   const std::string body = connection_test_body();  // one span
   constexpr std::uint32_t k_destinations = 24;
   constexpr std::uint64_t k_per_destination = 12;
-  for (const std::uint32_t depth : {8u, 1u}) {
+  for (const std::uint32_t depth : {16u, 1u}) {
     SCOPED_TRACE("http1_pipeline_depth " + std::to_string(depth));
     test::SinkProcess sink;
     SenderConfig config = test::loopback_sender_config();

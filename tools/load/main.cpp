@@ -776,6 +776,7 @@ int main(int argc, char** argv) {
   po.content = opt.content;
   po.accounts = opt.accounts;
   po.skew = opt.skew;
+  if (opt.duration) po.duration = *opt.duration;  // the threads stop on time themselves
   ProducerGroup producers(&*pipeline, po);
   const double ns_per_tick = TickClock::ns_per_tick();
   const std::uint64_t cpu_start = process_cpu_ns();
@@ -935,7 +936,9 @@ int main(int argc, char** argv) {
                                              static_cast<double>(fin.total.requests_delivered)
                                        : 0;
 
-  const double run_s = std::chrono::duration<double>(producers_done - start).count();
+  // The load's own end: the producers stop on time themselves, maybe while a snapshot of
+  // every destination still held the monitoring loop.
+  const double run_s = std::chrono::duration<double>(std::min(producers.finished_at(), producers_done) - start).count();
   const double cpu_per_span = fin.total.delivered > 0 ? static_cast<double>(cpu_ns) / static_cast<double>(fin.total.delivered) : 0;
   // At most k_shown_max destinations: the k_shown_busiest by delivered spans, then the first
   // dead or losing ones among the rest (in id order); a partial sort, so 100,000 cost little.

@@ -517,6 +517,26 @@ TEST(ProducerGroup, ACountBelowTheThreadCountStopsAtTheCount) {
   }
 }
 
+// A duration: every thread stops on its own once it has passed, with no request_stop()
+// (tracecast-load's monitoring loop may be busy with a long snapshot when it ends). No
+// timing assertion: a thread that ignored it would run until the 10 s wait gives up.
+TEST(ProducerGroup, ADurationStopsTheThreadsWithoutRequestStop) {
+  ProducerOptions o;
+  o.threads = 3;
+  o.rate = 3000;
+  o.duration = std::chrono::milliseconds(200);
+  ProducerGroup g(nullptr, o);
+  const auto before = std::chrono::steady_clock::now();
+  g.start();
+  for (int i = 0; i < 1000 && !g.finished(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(g.finished()) << "still running 10 s after a 200 ms duration";
+  EXPECT_GT(g.totals().attempted, 0u);
+  // The load's end as tracecast-load reports it: not before the duration ran out.
+  EXPECT_GE(g.finished_at() - before, std::chrono::milliseconds(200));
+  EXPECT_LE(g.finished_at(), std::chrono::steady_clock::now());
+  g.join();
+}
+
 // A duration without a count: the threads run until request_stop() (what tracecast-load
 // calls at the end of --duration), then every one stops.
 TEST(ProducerGroup, WithoutACountRunsUntilStopped) {

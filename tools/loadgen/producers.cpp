@@ -52,6 +52,7 @@ ProducerGroup::~ProducerGroup() {
 
 void ProducerGroup::start() {
   (void)TickClock::ns_per_tick();  // calibrate before the clock matters
+  stop_at_ns_ = options_.duration.count() > 0 ? steady_ns() + options_.duration.count() : 0;
   running_.store(options_.threads, std::memory_order_release);
   for (unsigned i = 0; i < options_.threads; ++i) threads_.emplace_back([this, i] { run(i); });
 }
@@ -114,8 +115,10 @@ void ProducerGroup::run(unsigned index) {
   LlmRequest copy;
   SplitMix64 remap_rng(0x5eed0000ULL + index);
 
+  const std::int64_t stop_at = stop_at_ns_;  // written before the threads started
   while (!stop_.load(std::memory_order_relaxed) && done < quota) {
     std::int64_t now = steady_ns();
+    if (stop_at != 0 && now >= stop_at) break;
     if (limited) {
       if (next_due - now > k_lead_ns) {
         std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(next_due - now, k_max_sleep_ns)));
@@ -149,6 +152,12 @@ void ProducerGroup::run(unsigned index) {
     st.full.store(full, std::memory_order_relaxed);
     st.closed.store(closed, std::memory_order_relaxed);
     if (r == submit_result::closed) break;
+  }
+  // finished_at(): the latest stop, noted before this thread counts itself out.
+  const std::int64_t end = steady_ns();
+  std::int64_t seen = finished_at_ns_.load(std::memory_order_relaxed);
+  while (seen < end && !finished_at_ns_.compare_exchange_weak(seen, end, std::memory_order_release,
+                                                                std::memory_order_relaxed)) {
   }
   running_.fetch_sub(1, std::memory_order_acq_rel);
 }

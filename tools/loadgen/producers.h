@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,10 @@ struct ProducerOptions {
   // Requests in all, split over the threads by thread_quota() (a thread whose share is 0
   // submits nothing); 0 = until request_stop().
   std::uint64_t count = 0;
+  // Each thread starts no request once this long has passed since start(); 0 = no limit.
+  // The threads keep the time themselves, so a caller busy elsewhere (a snapshot of 150,000
+  // destinations takes a few hundred ms) cannot stretch a --duration run.
+  std::chrono::nanoseconds duration{0};
   // The content variant (prompt + completion, ~1 KiB each).
   bool content = false;
   // Accounts the requests are spread over, acct_0..acct_<accounts-1>. The generator draws
@@ -80,6 +85,12 @@ class ProducerGroup {
   }
   // Waits for the threads. Not thread-safe (call from the thread that called start()).
   void join();
+  // When the last thread stopped (steady clock); valid once finished() is true. A caller
+  // that joins later (after a snapshot) still gets the load's own end. No allocation.
+  [[nodiscard]] std::chrono::steady_clock::time_point finished_at() const noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(finished_at_ns_.load(std::memory_order_acquire)));
+  }
 
   // Thread-safe (relaxed reads of per-thread counters). No allocation.
   [[nodiscard]] ProducerTotals totals() const noexcept;
@@ -110,6 +121,8 @@ class ProducerGroup {
   std::vector<std::unique_ptr<ThreadState>> states_;
   std::vector<std::thread> threads_;
   alignas(64) std::atomic<bool> stop_{false};
+  std::int64_t stop_at_ns_ = 0;  // steady clock; set by start() when options_.duration > 0
+  std::atomic<std::int64_t> finished_at_ns_{0};  // steady clock, by the last thread to stop
   alignas(64) std::atomic<unsigned> running_{0};
 };
 

@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "prefetch.h"
@@ -67,9 +68,16 @@ class LingerTimers {
   //
   // Due entries come off the heap in groups of up to 8 whose targets are asked for (every line
   // of each) before the first is handled: at 100,000 destinations each is cold, and handled
-  // one by one each stalled on its own misses.
+  // one by one each stalled on its own misses. `ahead(target)` is then called for each live
+  // one of the group before any due(): the second step of the same idea, for what the target
+  // points at (the pipeline asks for its oldest pending record), its loads again in parallel.
   template <class Due>
   std::size_t pop_due(Clock::time_point now, std::size_t max, Due&& due) {
+    return pop_due(now, max, std::forward<Due>(due), [](const Target&) noexcept {});
+  }
+
+  template <class Due, class Ahead>
+  std::size_t pop_due(Clock::time_point now, std::size_t max, Due&& due, Ahead&& ahead) {
     std::size_t fired = 0;
     std::array<Entry, 8> group;
     while (fired < max && !heap_.empty() && heap_.front().deadline <= now) {
@@ -79,6 +87,9 @@ class LingerTimers {
         pop_front();
         prefetch_whole(group[n].target);
         ++n;
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (group[i].generation == group[i].target->generation) ahead(*group[i].target);
       }
       for (std::size_t i = 0; i < n; ++i) {
         if (group[i].generation == group[i].target->generation) {

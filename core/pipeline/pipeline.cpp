@@ -162,6 +162,13 @@ struct alignas(64) Destination {
 // Six cache lines: at 150,000 destinations each 64 bytes more is ~10 MB.
 static_assert(sizeof(Destination) == 384, "Destination grew past six cache lines");
 
+// A due destination's first record (seal() starts at its head), asked for while the rest of
+// its group of due destinations is looked at (LingerTimers::pop_due's `ahead`): at 100,000
+// destinations the record was written seconds ago, and seal() stalled on it.
+inline void ask_for_first_record(const Destination& d) noexcept {
+  if (d.head != nullptr) prefetch_record_around(d.head);
+}
+
 // One sealed body from sealing until its completion: the tag handed to the sender indexes it.
 struct Outstanding {
   Destination* dest = nullptr;
@@ -282,17 +289,19 @@ struct Pipeline::Impl {
       const std::size_t c = poll_completions();
       const Clock::time_point now = Clock::now();
       rotate_window(now);
-      std::size_t sealed = lingers.pop_due(now, k_seals_per_step, [this, now](Destination& d) {
-        on_linger(d, now);
-      });
+      std::size_t sealed = lingers.pop_due(
+          now, k_seals_per_step, [this, now](Destination& d) { on_linger(d, now); }, ask_for_first_record);
       // Memory pressure: pending records (a content request is ~2.5 KB) take more room than
       // the compressed bodies they become, so above 3/4 of the budget the batches due
       // soonest are sealed now instead of shedding new requests at the budget.
       if (pool.held() > pressure_bytes) {
-        sealed += lingers.pop_due(Clock::time_point::max(), k_seals_per_step, [this, now](Destination& d) {
-          ++batches_sealed_early;
-          seal(d, now, SealCause::forced);
-        });
+        sealed += lingers.pop_due(
+            Clock::time_point::max(), k_seals_per_step,
+            [this, now](Destination& d) {
+              ++batches_sealed_early;
+              seal(d, now, SealCause::forced);
+            },
+            ask_for_first_record);
       }
       if (!sweep.empty() || sweep_open) sealed += sweep_step(now);
       if (!unsent_dests.empty()) send_unsent();

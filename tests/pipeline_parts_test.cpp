@@ -254,6 +254,34 @@ TEST(LingerTimers, FiresInDeadlineOrderAndSkipsSealedBatches) {
   EXPECT_TRUE(timers.empty());
 }
 
+// The `ahead` step (the pipeline asks there for each due destination's first record): called
+// once for every live entry of a group before that group's first due(), never for a stale
+// one, and never for an entry past `max`.
+TEST(LingerTimers, AheadSeesEachLiveEntryOfAGroupBeforeItIsDue) {
+  LingerTimers<Target> timers;
+  std::vector<Target> targets(20);
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    timers.add(t0 + milliseconds(static_cast<std::int64_t>(i)), &targets[i], 0);
+    if (i % 5 == 4) targets[i].generation = 1;  // sealed since: stale
+  }
+  std::vector<std::string> log;
+  const auto name = [&](const Target& t) { return std::to_string(&t - targets.data()); };
+  const std::size_t fired = timers.pop_due(
+      t0 + milliseconds(100), 12, [&](Target& t) { log.push_back("due " + name(t)); },
+      [&](const Target& t) { log.push_back("ahead " + name(t)); });
+  EXPECT_EQ(fired, 12u);
+  // A group takes up to 8 entries and no more than `max` still allows (stale ones count
+  // there): 0..7 (4 stale, 7 due), then 8..12 (9 stale, 4 due), then 13 (the 12th).
+  std::vector<std::string> want;
+  for (const std::vector<int>& group : {std::vector<int>{0, 1, 2, 3, 5, 6, 7}, {8, 10, 11, 12}, {13}}) {
+    for (int i : group) want.push_back("ahead " + std::to_string(i));
+    for (int i : group) want.push_back("due " + std::to_string(i));
+  }
+  EXPECT_EQ(log, want);
+  EXPECT_EQ(timers.size(), 6u) << "14..19 wait for the next call";
+}
+
 // Random deadlines (ties included), entries added while others are popped, a third of them
 // stale: every live entry fires exactly once and no stale one does.
 TEST(LingerTimers, FiresEveryLiveEntryOnceAtScale) {

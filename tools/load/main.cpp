@@ -964,6 +964,7 @@ int main(int argc, char** argv) {
     std::ostringstream j;
     j << "{\"threads\":" << opt.threads << ",\"rate\":" << opt.rate << ",\"run_seconds\":" << run_s
       << ",\"drain_seconds\":" << std::chrono::duration<double>(drained_at - producers_done).count()
+      << ",\"drain_complete\":" << (drained.complete ? "true" : "false")
       << ",\"accounts\":" << opt.accounts << ",\"account_skew\":" << json_quote(to_string(opt.skew))
       << ",\"destinations\":" << run.destinations << ",\"add_destinations_ms\":" << run.add_ms
       << ",\"privacy_destinations\":" << run.privacy << ",\"fanout\":" << (opt.fanout ? "true" : "false")
@@ -1019,6 +1020,7 @@ int main(int argc, char** argv) {
     o << "\n== tracecast-load report ==\n";
     o << "run:        " << fmt_fixed(run_s, 2) << " s of load, drained in "
       << fmt_fixed(std::chrono::duration<double>(drained_at - producers_done).count(), 2) << " s"
+      << (drained.complete ? "" : " (--drain-timeout ran out: what was still in flight is dropped as shutdown)")
       << (g_interrupted != 0 ? " (interrupted)" : "") << "\n";
     o << "requests:   " << ptotals.attempted << " submitted (" << human(static_cast<double>(ptotals.attempted) / std::max(run_s, 1e-9))
       << "/s), " << fin.ingest.accepted << " accepted, " << fin.ingest.rejected_full << " ring full, "

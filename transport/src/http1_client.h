@@ -173,8 +173,9 @@ struct Http1Options {
   const EgressGate* gate = nullptr;  // nullptr or not enforcing: every address
   // Trains (HTTP/1.1 pipelining, RFC 9112 section 9.3.2): up to this many exchanges waiting
   // for one host go on one kept-alive connection in one sendmsg(), their answers read in
-  // order. 1: one exchange per connection at a time. At most k_max_train. (The sender passes
-  // sender.http1_pipeline_depth, default 16.)
+  // order. 1: one exchange per connection at a time. At most k_max_train. The sender always
+  // sets it from sender.http1_pipeline_depth (default 16); this default serves the client on
+  // its own (its tests).
   std::size_t max_train = 8;
   // Trains only while the host answers the first exchange of a train or a single one within
   // this time (a moving average): behind a slow host an exchange would wait for the answers

@@ -231,7 +231,7 @@ struct Figures {
   double memory_peak_mb = 0;            // PipelineStats::memory_peak_bytes, whole run, MiB
   double add_ms = 0;                    // the add_destinations call, wall ms
   double warmup_s = 0;                  // warm-up taken (scale: until steady)
-  double steady = 1;                    // 1: the warm-up ended steady (scale), 0: at its cap
+  bool steady = true;                   // the warm-up ended steady (scale), not at its cap
   double destinations = 0;
   // Whole run: spans dropped per DropReason, and (last) requests refused by a full ring.
   std::array<double, k_drop_reasons + 1> dropped_by{};
@@ -476,7 +476,7 @@ Figures run_once(const Spec& spec, const BenchOptions& o) {
   const auto warm_start = steady::now();
   if (spec.scale) {
     const double min_s = std::max(o.warmup, k_scale_min_warmup_s);
-    f.steady = steady_warm_up(*pipeline, min_s, std::max(min_s, o.max_warmup)) ? 1 : 0;
+    f.steady = steady_warm_up(*pipeline, min_s, std::max(min_s, o.max_warmup));
   } else {
     sleep_s(o.warmup);
   }
@@ -610,7 +610,7 @@ Figures median_of(const std::vector<Figures>& runs) {
   for (const Figures& r : runs) {
     ++reasons[r.main_reason];
     m.sink_match = m.sink_match && r.sink_match;
-    m.steady = std::min(m.steady, r.steady);
+    m.steady = m.steady && r.steady;
     if (!r.error.empty() && m.error.empty()) m.error = r.error;
   }
   int best = 0;
@@ -844,7 +844,7 @@ int main(int argc, char** argv) {
         j << ",\"scale_base\":" << json_quote(spec.scale_base)
           << ",\"cpu_ratio_vs_base\":" << (cpu_ratio >= 0 ? fmt(cpu_ratio, 3) : "null")
           << ",\"threads_cpu_ratio_vs_base\":" << (threads_ratio >= 0 ? fmt(threads_ratio, 3) : "null")
-          << ",\"steady\":" << (m.steady > 0 ? "true" : "false");
+          << ",\"steady\":" << (m.steady ? "true" : "false");
       }
       if (spec.dead) {
         j << ",\"healthy_delivered_per_s\":" << fmt(m.healthy_delivered_per_s, 1) << ",\"dead_dropped\":"
@@ -868,7 +868,7 @@ int main(int argc, char** argv) {
       }
       std::string notes;
       if (!m.sink_match) notes += " SINK MISMATCH";
-      if (m.steady <= 0) notes += " NOT STEADY (warm-up cap)";
+      if (!m.steady) notes += " NOT STEADY (warm-up cap)";
       if (!m.error.empty()) notes += " ERROR: " + m.error;
       std::printf("%-16s %7zu %7s %11s %7s %9s %6s %8s %8s %6s %8s %7s %9s %6s  %s%s\n", spec.name.c_str(), spec.accounts,
                   fmt(m.destinations, 0).c_str(), fmt(m.delivered_per_s, 0).c_str(), fmt(m.spans_per_request, 1).c_str(),

@@ -518,6 +518,21 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_bytes, 
   return {};
 }
 
+// "line L, byte B (offset O)" of byte `offset` of `text` (lines and bytes from 1, the offset
+// from 0), for the errors that say where the file went wrong.
+std::string position_text(std::string_view text, std::size_t offset) {
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return "line " + std::to_string(line) + ", byte " + std::to_string(offset - line_start + 1) + " (offset " +
+         std::to_string(offset) + ")";
+}
+
 // simdjson's DOM parser reports no position. Its On-Demand parser, walking the same text
 // value by value (a bounded config file: microseconds), stops at the first value it cannot
 // take and says where; `path` is the field being read then ("batch.max_spans",
@@ -597,16 +612,7 @@ std::string json_error_location(std::string_view json) {
   if (ok) path.clear();
   const std::size_t offset = static_cast<std::size_t>(where - padded.data());
   if (offset >= json.size()) return {};
-  std::size_t line = 1;
-  std::size_t line_start = 0;
-  for (std::size_t i = 0; i < offset; ++i) {
-    if (json[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  std::string out = " at line " + std::to_string(line) + ", byte " + std::to_string(offset - line_start + 1) +
-                    " (offset " + std::to_string(offset) + ")";
+  std::string out = " at " + position_text(json, offset);
   if (!path.empty()) out += ", in " + path;
   return out;
 }
@@ -617,22 +623,15 @@ std::string json_error_location(std::string_view json) {
 std::string parse_error_message(std::string_view json, simdjson::error_code err) {
   if (err == simdjson::UTF8_ERROR) {
     const auto* in = reinterpret_cast<const unsigned char*>(json.data());
-    std::size_t line = 1;
-    std::size_t line_start = 0;
     for (std::size_t i = 0; i < json.size();) {
       if (in[i] < 0x80) {
-        if (in[i] == '\n') {
-          ++line;
-          line_start = i + 1;
-        }
         ++i;
         continue;
       }
       std::size_t bad = 0;
       const std::size_t len = utf8_sequence(in + i, json.size() - i, bad);
       if (len == 0) {
-        return "not UTF-8: line " + std::to_string(line) + ", byte " + std::to_string(i - line_start + 1) +
-               " (offset " + std::to_string(i) + ") is not part of a valid UTF-8 sequence; JSON text is UTF-8";
+        return "not UTF-8: " + position_text(json, i) + " is not part of a valid UTF-8 sequence; JSON text is UTF-8";
       }
       i += len;
     }

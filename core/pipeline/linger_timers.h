@@ -70,7 +70,8 @@ class LingerTimers {
   // of each) before the first is handled: at 100,000 destinations each is cold, and handled
   // one by one each stalled on its own misses. `ahead(target)` is then called for each live
   // one of the group before any due(): the second step of the same idea, for what the target
-  // points at (the pipeline asks for its newest pending record, where its seal starts), its loads again in parallel.
+  // points at (the pipeline asks for its newest pending record, where its seal starts), its
+  // loads again in parallel.
   template <class Due>
   std::size_t pop_due(Clock::time_point now, std::size_t max, Due&& due) {
     return pop_due(now, max, std::forward<Due>(due), [](const Target&) noexcept {});
